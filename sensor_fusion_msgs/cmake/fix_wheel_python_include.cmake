@@ -1,0 +1,36 @@
+# ROS 2 wheels from PyPI export their rosidl_generator_py targets with the Python
+# and NumPy include directories of the machine that built the wheels
+# (/opt/python/cp311-cp311/...). CMake refuses imported targets whose include
+# directories do not exist. Point such missing directories at this interpreter's
+# Python and NumPy headers. On a regular ROS install every path exists and this
+# changes nothing.
+function(sensor_fusion_fix_wheel_python_include)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter Development.Module NumPy)
+  get_directory_property(_targets IMPORTED_TARGETS)
+  foreach(_t IN LISTS _targets)
+    get_target_property(_dirs ${_t} INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _dirs)
+      continue()
+    endif()
+    set(_fixed "")
+    set(_changed FALSE)
+    foreach(_d IN LISTS _dirs)
+      if(EXISTS "${_d}" OR _d MATCHES "^\\$<")
+        list(APPEND _fixed "${_d}")
+      elseif(_d MATCHES "/include/python3\\.[0-9]+$")
+        list(APPEND _fixed ${Python3_INCLUDE_DIRS})
+        set(_changed TRUE)
+      elseif(_d MATCHES "/numpy/(_core|core)/include$")
+        list(APPEND _fixed ${Python3_NumPy_INCLUDE_DIRS})
+        set(_changed TRUE)
+      else()
+        message(STATUS "sensor_fusion_msgs: dropping missing include dir ${_d} of ${_t}")
+        set(_changed TRUE)
+      endif()
+    endforeach()
+    if(_changed)
+      list(REMOVE_DUPLICATES _fixed)
+      set_target_properties(${_t} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_fixed}")
+    endif()
+  endforeach()
+endfunction()

@@ -1,0 +1,1 @@
+"""bag layer (ROS-free: see DESIGN.md)."""

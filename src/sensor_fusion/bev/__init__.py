@@ -1,0 +1,1 @@
+"""bev layer (ROS-free: see DESIGN.md)."""

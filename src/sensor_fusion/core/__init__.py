@@ -1,0 +1,1 @@
+"""core layer (ROS-free: see DESIGN.md)."""

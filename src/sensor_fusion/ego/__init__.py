@@ -1,0 +1,1 @@
+"""ego layer (ROS-free: see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""eval layer (ROS-free: see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""perception layer (ROS-free: see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""ROS 2 edge: node, message conversion, markers, QoS, parameters, diagnostics."""

@@ -1,0 +1,1 @@
+"""sim layer (ROS-free: see DESIGN.md)."""

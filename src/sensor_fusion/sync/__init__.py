@@ -1,0 +1,1 @@
+"""sync layer (ROS-free: see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""tracking layer (ROS-free: see DESIGN.md)."""
