@@ -89,7 +89,10 @@ def calibration_from_dict(data: dict) -> Calibration:
             raise CalibrationError(f"sensor '{name}': entry must be a mapping")
         t = _vec(entry, "translation", 3, name)
         rpy = _vec(entry, "rotation_rpy", 3, name)
-        cal.frames[str(name)] = (str(entry.get("parent", cal.base_frame)), make_transform(rpy_to_matrix(*rpy), t))
+        cal.frames[str(name)] = (
+            str(entry.get("parent", cal.base_frame)),
+            make_transform(rpy_to_matrix(*rpy), t),
+        )
         intr = entry.get("intrinsics")
         if intr is not None:
             K = np.asarray(intr.get("K"), dtype=np.float64)

@@ -1,0 +1,22 @@
+# Entry points. Every target sets up .venv first (idempotent; seconds when nothing changed).
+.PHONY: setup test demo bench lint clean
+
+PY := .venv/bin/python
+
+setup:
+	@scripts/setup_env.sh
+
+test: setup
+	@scripts/run_tests.sh
+
+demo: setup
+	@$(PY) -m sensor_fusion demo
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: setup
+	@.venv/bin/ruff check src tests bench launch
+
+clean:
+	rm -rf build .venv out

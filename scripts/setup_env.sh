@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# One-command set-up of the project environment in .venv (idempotent, stamp-based).
+#
+#   1. Debian's libusb-1.0-0 (open3d needs it): installed with apt-get when missing and we are root.
+#   2. .venv with pinned packages (requirements*.txt + constraints.txt); reinstalled only when they change.
+#   3. sensor_fusion_msgs built with plain cmake against the venv (a ROS prefix) and installed into it.
+#   4. sensor_fusion installed editable into the venv (console scripts sensor-fusion, fusion_node).
+#
+# A second run with nothing changed takes about a second. Set PYTHON to choose the interpreter (3.10+).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+stamp_ok() { [ -f "$VENV/.stamp-$1" ] && [ "$(cat "$VENV/.stamp-$1")" = "$2" ]; }
+stamp_set() { echo "$2" > "$VENV/.stamp-$1"; }
+
+# 1. libusb (open3d's native library links against it)
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian package libusb-1.0-0 (needed by open3d)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0 >/dev/null
+  else
+    log "ERROR: libusb-1.0.so.0 is missing and this shell cannot apt-get it."
+    log "       Install it first: sudo apt-get install libusb-1.0-0"
+    exit 1
+  fi
+fi
+
+# 2. virtual environment with pinned packages
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV with $("$PYTHON" --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+DEPS_HASH="$(hash_of "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/constraints.txt")"
+if ! stamp_ok deps "$DEPS_HASH"; then
+  log "installing pinned packages (first run: about 3 minutes)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt"
+  "$VENV/bin/python" -m pip install -q --no-deps -r "$ROOT/requirements-nodeps.txt"
+  stamp_set deps "$DEPS_HASH"
+fi
+
+# 3. interface package, built against the venv prefix and installed into it
+MSGS="$ROOT/sensor_fusion_msgs"
+MSGS_HASH="$(cd "$MSGS" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)-$DEPS_HASH"
+if ! stamp_ok msgs "$MSGS_HASH"; then
+  log "building sensor_fusion_msgs with cmake (about 40 s)"
+  BUILD="$ROOT/build/sensor_fusion_msgs"
+  rm -rf "$BUILD"
+  mkdir -p "$BUILD"
+  (
+    cd "$BUILD"
+    cmake "$MSGS" -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" \
+      -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >cmake.log 2>&1 \
+      || { tail -40 cmake.log >&2; exit 1; }
+    make -j"$(nproc)" >make.log 2>&1 || { tail -40 make.log >&2; exit 1; }
+    make install >install.log 2>&1 || { tail -40 install.log >&2; exit 1; }
+  )
+  stamp_set msgs "$MSGS_HASH"
+fi
+
+# 4. the Python package itself, editable
+PKG_HASH="$(hash_of "$ROOT/setup.py" "$ROOT/setup.cfg")"
+if ! stamp_ok pkg "$PKG_HASH"; then
+  log "installing sensor_fusion (editable)"
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+  stamp_set pkg "$PKG_HASH"
+fi

@@ -1,0 +1,716 @@
+"""IMU-driven, GPS-corrected ego-state estimator (error-state Kalman filter, ROS-free).
+
+State and maths are in :mod:`sensor_fusion.ego.eskf`: position/velocity in ENU
+around a WGS84 datum, orientation quaternion with a 3-vector global angle error,
+accelerometer and gyro biases (15 error states).
+
+Flow
+----
+* ``add_imu``: every sample propagates the state (trapezoid between consecutive
+  samples) and, at ``constraint_rate_hz``, applies either a zero-velocity +
+  zero-rate update when the vehicle stands still (``use_zupt``: quiet IMU *and*
+  a small, well-known filter speed) or the non-holonomic constraint
+  ``v_body[y] = v_body[z] = 0`` (cars; ``use_nhc``; lateral only once yaw is
+  known). The filter clock is the IMU.
+* ``add_gps``: fix -> ENU (``core.geodesy``) -> antenna-position update with
+  ``h = p + R l_gps`` and a chi2(3) Mahalanobis gate. A fix stamped at the
+  filter time is fused at once; an older one (within ``history_window_s``) rolls
+  the filter back to the last snapshot before it and replays the stored IMU
+  samples and fixes (the result equals in-order processing); an older one is
+  dropped (``gps_late_dropped``); a newer one waits for the IMU to pass it and is
+  fused at its exact stamp with interpolated IMU readings.
+* Initialisation: position from the first valid fix, velocity 0 (std
+  ``init_velocity_std_mps``), roll/pitch from the mean specific force of the
+  last ``init_imu_samples`` samples, yaw unknown.
+* Yaw alignment: while yaw is unknown it is kept out of the linear model (its
+  cross-covariances are zeroed and no update corrects it: the linearisation is
+  meaningless for errors of order pi); its effects enter as noise instead: the
+  horizontal GPS lever arm as an offset of size |l_h| in R, and the unknown
+  rotation of the horizontal specific force as extra velocity noise. Once the
+  vehicle moves,
+  every pair of fused fixes at least ``align_baseline_s`` apart (within
+  ``align_window_s``) at ``>= align_min_speed_mps`` gives a course: for a
+  constant-curvature path the chord direction equals the heading at the middle
+  of the interval, i.e. the mean of the two filter yaws (which differ by the
+  integrated gyro only). The weighted circular mean of ``course - mid_yaw``
+  rotates the state about world z when its std (``sqrt(var_i + var_j)/chord``)
+  is below ``align_max_std_rad``; the yaw variance is then set to that std^2 and
+  from there on yaw is an ordinary EKF state refined by GPS + NHC. This is the
+  documented heading pseudo-measurement, applied as a reset because the prior is
+  uninformative. It assumes forward driving.
+* Time going backwards by more than ``time_jump_reset_s`` on the IMU (bag loop)
+  resets the filter; smaller reorderings drop the sample (``imu_out_of_order``).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import chdtri
+
+from ..core.geodesy import geodetic_to_enu
+from ..core.stamps import NS_PER_S
+from ..core.types import GpsFix, ImuSample
+from . import eskf
+from ._kernels import predict_step, update_step
+from .config import EgoConfig
+from .pose import EgoPose
+
+__all__ = ["COUNTER_NAMES", "EgoConfig", "EgoEstimator", "EgoPose"]
+
+COUNTER_NAMES = (
+    "imu_used",
+    "imu_out_of_order",
+    "imu_invalid",
+    "imu_gap",
+    "gps_accepted",
+    "gps_rejected_gate",
+    "gps_late_dropped",
+    "gps_late_used",
+    "gps_queued",
+    "gps_no_fix",
+    "gps_invalid",
+    "gps_reinit",
+    "nhc_updates",
+    "zupt_updates",
+    "yaw_aligned",
+    "initialized",
+    "resets",
+)
+
+
+@dataclass
+class _State:
+    t_ns: int
+    p: np.ndarray
+    v: np.ndarray
+    q: np.ndarray
+    ba: np.ndarray
+    bg: np.ndarray
+    P: np.ndarray
+    w_meas: np.ndarray  # last raw base-frame gyro, rad/s
+    a_meas: np.ndarray  # last raw base-frame specific force, m/s^2
+    dt_s: float  # last IMU step
+    aligned: bool
+    t_nhc_ns: int  # last constraint (NHC / ZUPT) update
+    imu_mean: np.ndarray  # (6,) exponentially weighted mean of raw (w, a), for standstill detection
+    imu_var: np.ndarray  # (6,) exponentially weighted variance
+
+    def copy(self) -> _State:
+        return _State(
+            self.t_ns,
+            self.p.copy(),
+            self.v.copy(),
+            self.q.copy(),
+            self.ba.copy(),
+            self.bg.copy(),
+            self.P.copy(),
+            self.w_meas,  # never mutated in place
+            self.a_meas,
+            self.dt_s,
+            self.aligned,
+            self.t_nhc_ns,
+            self.imu_mean,
+            self.imu_var,
+        )
+
+
+@dataclass
+class _Fix:
+    stamp_ns: int
+    enu: np.ndarray  # antenna position, m
+    cov: np.ndarray  # (3, 3) m^2
+    first: bool = True  # count the outcome (False when replayed)
+    result: bool = False
+
+
+class EgoEstimator:
+    """Error-state EKF over (p, v, q, ba, bg) driven by IMU and corrected by GPS.
+
+    ``T_base_imu`` / ``T_base_gps`` are extrinsics (4, 4) taking sensor-frame
+    points to ``base_link``. IMU readings are rotated into base_link and the
+    accelerometer is corrected for the centripetal term ``w x (w x r)`` of its
+    lever arm ``r`` (the angular-acceleration term is neglected). ``counters``
+    holds what was used, dropped or rejected (see ``COUNTER_NAMES``).
+    """
+
+    def __init__(
+        self,
+        config: EgoConfig | None = None,
+        T_base_imu: np.ndarray | None = None,
+        T_base_gps: np.ndarray | None = None,
+    ) -> None:
+        self.config = (config or EgoConfig()).validate()
+        T_bi = np.eye(4) if T_base_imu is None else np.asarray(T_base_imu, dtype=np.float64)
+        T_bg = np.eye(4) if T_base_gps is None else np.asarray(T_base_gps, dtype=np.float64)
+        if T_bi.shape != (4, 4) or T_bg.shape != (4, 4):
+            raise ValueError("T_base_imu and T_base_gps must be (4, 4) transforms")
+        self._R_bi = T_bi[:3, :3].copy()
+        self._r_bi = T_bi[:3, 3].copy()
+        self._has_imu_lever = bool(np.any(self._r_bi != 0.0))
+        self._lever_gps = T_bg[:3, 3].copy()
+        lh2 = float(self._lever_gps[:2] @ self._lever_gps[:2])
+        self._lever_cov = np.diag([lh2, lh2, 0.0])
+        c = self.config
+        self._g = np.array([0.0, 0.0, -c.gravity_mps2])
+        self._qdiag = np.array(
+            [
+                c.accel_noise_mps2_sqrt_hz**2,
+                c.gyro_noise_rad_s_sqrt_hz**2,
+                c.accel_bias_walk_mps3_sqrt_hz**2,
+                c.gyro_bias_walk_rad_s2_sqrt_hz**2,
+            ]
+        )
+        self._gate = math.inf if c.gps_gate_prob >= 1.0 else float(chdtri(3, 1.0 - c.gps_gate_prob))
+        self._window_ns = int(round(c.history_window_s * NS_PER_S))
+        self._jump_ns = int(round(c.time_jump_reset_s * NS_PER_S))
+        self._nhc_period_ns = int(round(NS_PER_S / c.constraint_rate_hz))
+        self._extrap_ns = int(round(c.pose_extrapolation_s * NS_PER_S))
+        self._zupt_window_s = float(c.zupt_window_s)
+        self._datum_from_config = c.datum is not None
+        self.datum: tuple[float, float, float] | None = c.datum
+        self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
+        self.last_correction: np.ndarray | None = None  # last injected error state (15,)
+        self._clear()
+
+    # ------------------------------------------------------------------ public API
+
+    def reset(self, keep_datum: bool = True) -> None:
+        """Forget the state and history (counters are kept; ``resets`` counts calls)."""
+        self.counters["resets"] += 1
+        if not keep_datum and not self._datum_from_config:
+            self.datum = None
+        self._clear()
+
+    @property
+    def initialized(self) -> bool:
+        return self._s is not None
+
+    @property
+    def stamp_ns(self) -> int | None:
+        """Filter time (the newest IMU stamp), or None before initialisation."""
+        return None if self._s is None else self._s.t_ns
+
+    @property
+    def P(self) -> np.ndarray:
+        """Copy of the (15, 15) error covariance [dp, dv, dth, dba, dbg]."""
+        self._require()
+        return self._s.P.copy()
+
+    @property
+    def nominal(self) -> dict[str, np.ndarray]:
+        """Copy of the nominal state: p, v, q (x y z w), ba, bg."""
+        s = self._require()
+        return {"p": s.p.copy(), "v": s.v.copy(), "q": s.q.copy(), "ba": s.ba.copy(), "bg": s.bg.copy()}
+
+    @property
+    def yaw_aligned(self) -> bool:
+        return self._s is not None and self._s.aligned
+
+    def add_imu(self, sample: ImuSample) -> None:
+        """Propagate to ``sample.stamp_ns`` (the filter clock)."""
+        w = np.asarray(sample.angular_velocity, dtype=np.float64)
+        a = np.asarray(sample.linear_acceleration, dtype=np.float64)
+        if w.shape != (3,) or a.shape != (3,) or not (np.isfinite(w).all() and np.isfinite(a).all()):
+            self.counters["imu_invalid"] += 1
+            return
+        w = self._R_bi @ w
+        a = self._R_bi @ a
+        if self._has_imu_lever:
+            a = a - np.cross(w, np.cross(w, self._r_bi))
+        t = int(sample.stamp_ns)
+        s = self._s
+        if s is None:
+            if self._init_imu and t <= self._init_imu[-1][0]:
+                if self._init_imu[-1][0] - t > self._jump_ns:
+                    self._init_imu.clear()
+                else:
+                    self.counters["imu_out_of_order"] += 1
+                    return
+            self._init_imu.append((t, w, a))
+            self._try_init()
+            return
+        if t <= s.t_ns:
+            if s.t_ns - t > self._jump_ns:
+                self.reset()
+                self._init_imu.append((t, w, a))
+            else:
+                self.counters["imu_out_of_order"] += 1
+            return
+        if t - s.t_ns > self.config.max_imu_dt_s * NS_PER_S:
+            self.counters["imu_gap"] += 1
+        self.counters["imu_used"] += 1
+        self._step(t, w, a)
+        self._record(t, w, a)
+
+    def add_gps(self, fix: GpsFix) -> bool:
+        """Fuse a WGS84 fix; True if used (or queued ahead of the IMU), False if rejected."""
+        if fix.status < 0:
+            self.counters["gps_no_fix"] += 1
+            return False
+        lat, lon, alt = float(fix.latitude), float(fix.longitude), float(fix.altitude)
+        if not (math.isfinite(lat) and math.isfinite(lon) and math.isfinite(alt)) or abs(lat) > 90.0:
+            self.counters["gps_invalid"] += 1
+            return False
+        if self.datum is None:
+            self.datum = (lat, lon, alt)
+        enu = self._to_enu(lat, lon, alt)
+        return self.add_gps_enu(fix.stamp_ns, enu, fix.covariance)
+
+    def add_gps_enu(self, stamp_ns: int, enu: np.ndarray, covariance: np.ndarray) -> bool:
+        """Fuse an antenna position already in the ENU frame of ``datum`` (m, m^2)."""
+        enu = np.asarray(enu, dtype=np.float64).reshape(3)
+        if not np.isfinite(enu).all():
+            self.counters["gps_invalid"] += 1
+            return False
+        fx = _Fix(int(stamp_ns), enu, self._sanitize_cov(covariance))
+        s = self._s
+        if s is None:
+            self._init_fix = fx
+            self._try_init()
+            return True
+        if fx.stamp_ns > s.t_ns:
+            self._pending.append(fx)
+            self._pending.sort(key=lambda f: f.stamp_ns)
+            self.counters["gps_queued"] += 1
+            return True
+        if fx.stamp_ns == s.t_ns:
+            self._fuse(fx)
+            self._fix_log.append(fx)
+            self._hist_s[-1] = s.copy()
+            return fx.result
+        i = bisect_left(self._hist_t, fx.stamp_ns) - 1  # last snapshot strictly before the fix
+        if i < 0:
+            self.counters["gps_late_dropped"] += 1
+            return False
+        self._rollback_replay(i, fx)
+        self.counters["gps_late_used"] += 1
+        return fx.result
+
+    def latest(self) -> EgoPose | None:
+        return None if self._s is None else self._pose(self._s)
+
+    def pose_at(self, stamp_ns: int) -> EgoPose | None:
+        """Pose at ``stamp_ns`` interpolated within the history window (Hermite position,
+        geodesic orientation), or extrapolated up to ``pose_extrapolation_s`` past the
+        newest state; None outside that or before initialisation."""
+        s = self._s
+        if s is None:
+            return None
+        t = int(stamp_ns)
+        if t >= s.t_ns:
+            if t - s.t_ns > self._extrap_ns:
+                return None
+            return self._pose(s, t) if t > s.t_ns else self._pose(s)
+        i = bisect_right(self._hist_t, t) - 1
+        if i < 0:
+            return None
+        a = self._hist_s[i]
+        if self._hist_t[i] == t:
+            return self._pose(a)
+        b = self._hist_s[i + 1]
+        return self._interp(a, b, t, with_cov=True)
+
+    def T_world_base_at(self, stamp_ns: int) -> np.ndarray | None:
+        """(4, 4) pose at ``stamp_ns`` like :meth:`pose_at`, without covariances (fast path)."""
+        pose = self.pose_at(stamp_ns)
+        return None if pose is None else pose.T_world_base()
+
+    # --------------------------------------------------------- linearisations (tests)
+
+    def predict_matrices(self, sample: ImuSample) -> tuple[np.ndarray, np.ndarray]:
+        """(F, Q) of the step ``add_imu(sample)`` would take now (no pending fixes)."""
+        s = self._require()
+        w = self._R_bi @ np.asarray(sample.angular_velocity, dtype=np.float64)
+        a = self._R_bi @ np.asarray(sample.linear_acceleration, dtype=np.float64)
+        if self._has_imu_lever:
+            a = a - np.cross(w, np.cross(w, self._r_bi))
+        dt = (int(sample.stamp_ns) - s.t_ns) / NS_PER_S
+        *_, F, _ = eskf.imu_propagate(s.p, s.v, s.q, s.ba, s.bg, s.w_meas, s.a_meas, w, a, dt, self._g)
+        return F, self._Q(dt)
+
+    def gps_matrices(self, fix: GpsFix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(H, R, y) of the update for ``fix`` at the current state (y = z - h(x))."""
+        s = self._require()
+        enu = self._to_enu(float(fix.latitude), float(fix.longitude), float(fix.altitude))
+        Rl, H = eskf.gps_jacobian(s.q, self._lever_gps)
+        return H, self._sanitize_cov(fix.covariance), enu - (s.p + Rl)
+
+    # -------------------------------------------------------------------- internals
+
+    def _clear(self) -> None:
+        self._s: _State | None = None
+        self._hist_t: list[int] = []
+        self._hist_s: list[_State] = []
+        self._hist_meas: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._fix_log: list[_Fix] = []
+        self._pending: list[_Fix] = []
+        self._align_buf: dict[int, tuple[float, float, float, float]] = {}
+        self._init_imu: deque = deque(maxlen=int(self.config.init_imu_samples))
+        self._init_fix: _Fix | None = None
+        self._consec_rejects = 0
+
+    def _require(self) -> _State:
+        if self._s is None:
+            raise RuntimeError("EgoEstimator is not initialised (needs IMU and a valid GPS fix)")
+        return self._s
+
+    def _to_enu(self, lat: float, lon: float, alt: float) -> np.ndarray:
+        if self.datum is None:
+            raise RuntimeError("no datum: set EgoConfig.datum or fuse a fix first")
+        e, n, u = geodetic_to_enu(lat, lon, alt, *self.datum)
+        return np.array([float(e), float(n), float(u)])
+
+    def _sanitize_cov(self, cov: np.ndarray) -> np.ndarray:
+        c = self.config
+        C = np.asarray(cov, dtype=np.float64)
+        fallback = np.eye(3) * c.gps_fallback_std_m**2
+        if C.size != 9 or not np.isfinite(C).all():
+            return fallback
+        C = C.reshape(3, 3)
+        C = 0.5 * (C + C.T)
+        if np.any(np.diag(C) <= 0.0):
+            return fallback
+        m = c.gps_min_std_m**2
+        for k in range(3):
+            C[k, k] = max(C[k, k], m)
+        try:
+            np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return np.diag(np.diag(C))
+        return C
+
+    def _Q(self, dt: float) -> np.ndarray:
+        c = self.config
+        return eskf.process_noise(
+            dt,
+            c.accel_noise_mps2_sqrt_hz,
+            c.gyro_noise_rad_s_sqrt_hz,
+            c.accel_bias_walk_mps3_sqrt_hz,
+            c.gyro_bias_walk_rad_s2_sqrt_hz,
+        )
+
+    def _try_init(self) -> None:
+        fx = self._init_fix
+        c = self.config
+        if fx is None or len(self._init_imu) < self._init_imu.maxlen:
+            return
+        t, w, a = self._init_imu[-1]
+        if abs(t - fx.stamp_ns) > c.init_max_gps_imu_dt_s * NS_PER_S:
+            if fx.stamp_ns < t:
+                self._init_fix = None  # stale; wait for the next fix
+            return
+        f = np.mean([m[2] for m in self._init_imu], axis=0)
+        roll = math.atan2(f[1], f[2])
+        pitch = math.atan2(-f[0], math.hypot(f[1], f[2]))
+        q = eskf.quat_from_rpy(roll, pitch, c.init_yaw_rad)
+        Rl = eskf.quat_to_rot(q) @ self._lever_gps
+        P = np.zeros((eskf.DIM, eskf.DIM))
+        lever_var = float(self._lever_gps[:2] @ self._lever_gps[:2])  # yaw unknown
+        P[0:3, 0:3] = fx.cov + np.diag([lever_var, lever_var, 0.0])
+        P[3:6, 3:6] = np.eye(3) * c.init_velocity_std_mps**2
+        P[6:8, 6:8] = np.eye(2) * c.init_tilt_std_rad**2
+        P[8, 8] = c.init_yaw_std_rad**2
+        P[9:12, 9:12] = np.eye(3) * c.init_accel_bias_std_mps2**2
+        P[12:15, 12:15] = np.eye(3) * c.init_gyro_bias_std_rad_s**2
+        self._s = _State(
+            t_ns=t,
+            p=fx.enu - Rl,
+            v=np.zeros(3),
+            q=q,
+            ba=np.zeros(3),
+            bg=np.zeros(3),
+            P=P,
+            w_meas=w,
+            a_meas=a,
+            dt_s=0.01,
+            aligned=False,
+            t_nhc_ns=t,
+            imu_mean=np.concatenate([w, a]),
+            imu_var=np.full(6, 1e6),  # not still until the window has filled
+        )
+        self._init_fix = None
+        self._init_imu.clear()
+        self.counters["initialized"] += 1
+        self.counters["gps_accepted"] += 1
+        self._record(t, w, a)
+
+    def _record(self, t: int, w: np.ndarray, a: np.ndarray) -> None:
+        """Snapshot the state after the IMU step at ``t`` and trim the history."""
+        self._hist_t.append(t)
+        self._hist_s.append(self._s.copy())
+        self._hist_meas.append((t, w, a))
+        k = bisect_right(self._hist_t, t - self._window_ns) - 1
+        if k > 0:
+            del self._hist_t[:k], self._hist_s[:k], self._hist_meas[:k]
+            t0 = self._hist_t[0]
+            if self._fix_log and self._fix_log[0].stamp_ns <= t0:
+                self._fix_log = [f for f in self._fix_log if f.stamp_ns > t0]
+
+    def _rollback_replay(self, i: int, fx: _Fix) -> None:
+        t_i = self._hist_t[i]
+        replays = [_Fix(f.stamp_ns, f.enu, f.cov, first=False) for f in self._fix_log if f.stamp_ns > t_i]
+        self._fix_log = [f for f in self._fix_log if f.stamp_ns <= t_i]
+        self._pending = sorted([*replays, fx, *self._pending], key=lambda f: f.stamp_ns)
+        meas = self._hist_meas[i + 1 :]
+        del self._hist_t[i + 1 :], self._hist_s[i + 1 :], self._hist_meas[i + 1 :]
+        self._s = self._hist_s[i].copy()
+        for t, w, a in meas:
+            self._step(t, w, a)
+            self._record(t, w, a)
+
+    def _step(self, t: int, w1: np.ndarray, a1: np.ndarray) -> None:
+        """Fuse pending fixes stamped < t at their own stamps (interpolated IMU), propagate to t,
+        apply the constraint update if due, then fuse fixes stamped exactly t. This is the
+        order in-order data gets, so a replay reproduces it exactly."""
+        s = self._s
+        while self._pending and self._pending[0].stamp_ns < t:
+            fx = self._pending.pop(0)
+            if fx.stamp_ns > s.t_ns:
+                frac = (fx.stamp_ns - s.t_ns) / (t - s.t_ns)
+                self._propagate(
+                    fx.stamp_ns, s.w_meas + frac * (w1 - s.w_meas), s.a_meas + frac * (a1 - s.a_meas)
+                )
+            self._fuse(fx)
+            self._fix_log.append(fx)
+        if t > s.t_ns:
+            self._propagate(t, w1, a1)
+        c = self.config
+        if (c.use_nhc or c.use_zupt) and t - s.t_nhc_ns >= self._nhc_period_ns:
+            if c.use_zupt and self._is_still():
+                self._zupt()
+            elif c.use_nhc:
+                self._nhc()
+        while self._pending and self._pending[0].stamp_ns == t:
+            fx = self._pending.pop(0)
+            self._fuse(fx)
+            self._fix_log.append(fx)
+
+    def _propagate(self, t: int, w1: np.ndarray, a1: np.ndarray) -> None:
+        s = self._s
+        dt = (t - s.t_ns) / NS_PER_S
+        # Fused numba version of eskf.imu_propagate + F P F' + Q (+ the unaligned-yaw handling:
+        # extra velocity noise of density |A_h| for the unknown rotation of the horizontal
+        # specific force, and yaw decoupled).
+        s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var = predict_step(
+            s.p,
+            s.v,
+            s.q,
+            s.ba,
+            s.bg,
+            s.P,
+            s.w_meas,
+            s.a_meas,
+            w1,
+            a1,
+            dt,
+            self._g,
+            self._qdiag,
+            not s.aligned,
+            s.imu_mean,
+            s.imu_var,
+            min(1.0, dt / self._zupt_window_s),
+        )
+        s.t_ns, s.w_meas, s.a_meas, s.dt_s = t, w1, a1, dt
+
+    def _update(self, H: np.ndarray, R: np.ndarray, y: np.ndarray, gate: float = math.inf) -> bool:
+        """Gated update + injection + reset (numba; maths in eskf.kalman_update / reset_jacobian).
+        While yaw is unknown its gain row is zeroed and it stays decoupled."""
+        s = self._s
+        ok, _, dx, p, v, q, ba, bg, P = update_step(
+            s.p, s.v, s.q, s.ba, s.bg, s.P, np.ascontiguousarray(H), R, y, gate, -1 if s.aligned else eskf.YAW
+        )
+        if ok:
+            s.p, s.v, s.q, s.ba, s.bg, s.P = p, v, q, ba, bg, P
+            self.last_correction = dx
+        return bool(ok)
+
+    def _nhc(self) -> None:
+        s = self._s
+        c = self.config
+        rows = (1, 2) if s.aligned else (2,)
+        vb, H = eskf.nhc_jacobian(s.q, s.v, rows)
+        R = np.diag([c.nhc_lateral_std_mps**2 if r == 1 else c.nhc_vertical_std_mps**2 for r in rows])
+        self._update(H, R, -vb)
+        s.t_nhc_ns = s.t_ns
+        self.counters["nhc_updates"] += 1
+
+    def _is_still(self) -> bool:
+        """Standstill: quiet IMU (EW std of the specific force, bias-corrected mean rate) and a
+        filter speed that is small and well known (so constant-speed cruising never qualifies)."""
+        s = self._s
+        c = self.config
+        if float(s.imu_var[3:6].max()) > c.zupt_accel_std_mps2**2:
+            return False
+        w = s.imu_mean[0:3] - s.bg
+        if float(w @ w) > c.zupt_gyro_rate_rad_s**2:
+            return False
+        if float(s.v @ s.v) > c.zupt_max_speed_mps**2:
+            return False
+        return float(max(s.P[3, 3], s.P[4, 4], s.P[5, 5])) < c.zupt_max_speed_std_mps**2
+
+    def _zupt(self) -> None:
+        """Zero velocity and zero angular rate (z_w = gyro sample = bg + noise) at standstill."""
+        s = self._s
+        c = self.config
+        H = np.zeros((6, eskf.DIM))
+        H[0:3, 3:6] = np.eye(3)
+        H[3:6, 12:15] = np.eye(3)
+        y = np.concatenate([-s.v, s.w_meas - s.bg])
+        R = np.diag(
+            [c.zupt_velocity_std_mps**2] * 3 + [c.gyro_noise_rad_s_sqrt_hz**2 / max(s.dt_s, 1e-4)] * 3
+        )
+        self._update(H, R, y)
+        s.t_nhc_ns = s.t_ns
+        self.counters["zupt_updates"] += 1
+
+    def _fuse(self, fx: _Fix) -> None:
+        """Gate and fuse one fix at the current state time; sets ``fx.result``."""
+        s = self._s
+        c = self.config
+        Rl, H = eskf.gps_jacobian(s.q, self._lever_gps)
+        y = fx.enu - (s.p + Rl)
+        R = fx.cov
+        if not s.aligned:
+            # Yaw unknown: the horizontal lever arm is an unknown offset of size |l_h|.
+            H[:, eskf.YAW] = 0.0
+            R = R + self._lever_cov
+        if not self._update(H, R, y, self._gate):
+            fx.result = False
+            if fx.first:
+                self.counters["gps_rejected_gate"] += 1
+                self._consec_rejects += 1
+                n = c.gps_reinit_after_rejections
+                if n and self._consec_rejects >= n:
+                    self._reseed(fx, Rl)
+            return
+        fx.result = True
+        if fx.first:
+            self.counters["gps_accepted"] += 1
+            self._consec_rejects = 0
+        if not s.aligned:
+            yaw = eskf.rpy_from_quat(s.q)[2]
+            var_h = 0.5 * float(fx.cov[0, 0] + fx.cov[1, 1])
+            self._align_buf[fx.stamp_ns] = (float(fx.enu[0]), float(fx.enu[1]), var_h, yaw)
+            self._try_align(fx)
+        elif s.P[eskf.YAW, eskf.YAW] > c.unalign_yaw_std_rad**2:
+            s.aligned = False
+            self._align_buf.clear()
+
+    def _reseed(self, fx: _Fix, Rl: np.ndarray) -> None:
+        """After many consecutive gated fixes trust GPS again: re-seed position, inflate velocity."""
+        s = self._s
+        s.p = fx.enu - Rl
+        s.P[0:6, :] = 0.0
+        s.P[:, 0:6] = 0.0
+        s.P[0:3, 0:3] = fx.cov
+        s.P[3:6, 3:6] = np.eye(3) * self.config.init_velocity_std_mps**2
+        self._consec_rejects = 0
+        self.counters["gps_reinit"] += 1
+
+    def _try_align(self, fx: _Fix) -> None:
+        c = self.config
+        s = self._s
+        t = fx.stamp_ns
+        lo = t - int(c.align_window_s * NS_PER_S)
+        for k in [k for k in self._align_buf if k < lo]:
+            del self._align_buf[k]
+        keys = sorted(k for k in self._align_buf if k <= t)
+        if len(keys) < 2:
+            return
+        arr = np.array([self._align_buf[k] for k in keys])
+        ts = np.array(keys, dtype=np.float64) / NS_PER_S
+        dt = ts[None, :] - ts[:, None]
+        de = arr[None, :, 0] - arr[:, None, 0]
+        dn = arr[None, :, 1] - arr[:, None, 1]
+        dist = np.hypot(de, dn)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sig = np.sqrt(arr[:, None, 2] + arr[None, :, 2]) / dist
+            ok = (
+                (dt >= c.align_baseline_s)
+                & (dist >= c.align_min_speed_mps * dt)
+                & (sig <= c.align_max_std_rad)
+            )
+        if not ok.any():
+            return
+        yaw = arr[:, 3]
+        mid = yaw[:, None] + 0.5 * np.angle(np.exp(1j * (yaw[None, :] - yaw[:, None])))
+        delta = np.arctan2(dn, de) - mid
+        wts = 1.0 / sig[ok] ** 2
+        d = float(np.arctan2(np.sum(wts * np.sin(delta[ok])), np.sum(wts * np.cos(delta[ok]))))
+        std = max(float(sig[ok].min()), c.align_min_std_rad)
+
+        R_old = eskf.quat_to_rot(s.q)
+        q = eskf.quat_mul(eskf.quat_exp(np.array([0.0, 0.0, d])), s.q)
+        s.q = q / math.sqrt(float(q @ q))
+        R_new = eskf.quat_to_rot(s.q)
+        s.p = s.p + (R_old - R_new) @ self._lever_gps
+        speed = math.hypot(s.v[0], s.v[1])
+        hx, hy = R_new[0, 0], R_new[1, 0]
+        hn = math.hypot(hx, hy)
+        s.v = np.array([speed * hx / hn, speed * hy / hn, s.v[2]])
+        P = s.P
+        vz = P[5, 5]
+        for idx in (3, 4, 5, eskf.YAW):
+            P[idx, :] = 0.0
+            P[:, idx] = 0.0
+        P[eskf.YAW, eskf.YAW] = std * std
+        sv = 0.5 + speed * std
+        P[3, 3] = P[4, 4] = sv * sv
+        P[5, 5] = vz
+        s.aligned = True
+        if fx.first:
+            self.counters["yaw_aligned"] += 1
+
+    def _pose(self, s: _State, t_extrap: int | None = None) -> EgoPose:
+        c = self.config
+        J = np.eye(6)
+        J[3:6, 3:6] = eskf.rpy_jacobian(s.q)
+        idx = [0, 1, 2, 6, 7, 8]
+        pose_cov = J @ s.P[np.ix_(idx, idx)] @ J.T
+        twist_cov = np.zeros((6, 6))
+        twist_cov[0:3, 0:3] = s.P[3:6, 3:6]
+        twist_cov[3:6, 3:6] = s.P[12:15, 12:15] + np.eye(3) * (
+            c.gyro_noise_rad_s_sqrt_hz**2 / max(s.dt_s, 1e-4)
+        )
+        w = s.w_meas - s.bg
+        p, q, t = s.p, s.q, s.t_ns
+        if t_extrap is not None:
+            dt = (t_extrap - s.t_ns) / NS_PER_S
+            p = p + s.v * dt
+            q = eskf.quat_mul(q, eskf.quat_exp(w * dt))
+            t = t_extrap
+        return EgoPose(t, p.copy(), q.copy(), s.v.copy(), w, pose_cov, twist_cov)
+
+    def _interp(self, a: _State, b: _State, t: int, with_cov: bool) -> EgoPose:
+        h = (b.t_ns - a.t_ns) / NS_PER_S
+        f = (t - a.t_ns) / (b.t_ns - a.t_ns)
+        f2, f3 = f * f, f * f * f
+        h00, h10, h01, h11 = 2 * f3 - 3 * f2 + 1, f3 - 2 * f2 + f, -2 * f3 + 3 * f2, f3 - f2
+        p = h00 * a.p + h10 * h * a.v + h01 * b.p + h11 * h * b.v
+        v = (1.0 - f) * a.v + f * b.v
+        dq = eskf.quat_mul(eskf.quat_conj(a.q), b.q)
+        q = eskf.quat_mul(a.q, eskf.quat_exp(f * eskf.quat_log(dq)))
+        w = (1.0 - f) * (a.w_meas - a.bg) + f * (b.w_meas - b.bg)
+        pose = self._pose(a) if with_cov else None
+        return EgoPose(
+            t,
+            p,
+            q,
+            v,
+            w,
+            pose.pose_cov if pose else np.zeros((6, 6)),
+            pose.twist_cov if pose else np.zeros((6, 6)),
+        )
+
+
+def _decouple_yaw(P: np.ndarray) -> None:
+    """Zero the yaw cross-covariances in place (yaw unknown: kept out of the linear model)."""
+    v = P[eskf.YAW, eskf.YAW]
+    P[eskf.YAW, :] = 0.0
+    P[:, eskf.YAW] = 0.0
+    P[eskf.YAW, eskf.YAW] = v

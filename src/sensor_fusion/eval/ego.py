@@ -1,0 +1,73 @@
+"""Ego-pose and raw-GPS errors against ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class EgoPoses:
+    """Planar poses: ``stamp_ns`` (N,) int64, ``x``/``y`` (N,) m, ``yaw`` (N,) rad."""
+
+    stamp_ns: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    yaw: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.stamp_ns = np.asarray(self.stamp_ns, dtype=np.int64).reshape(-1)
+        n = self.stamp_ns.shape[0]
+        self.x = np.asarray(self.x, dtype=np.float64).reshape(n)
+        self.y = np.asarray(self.y, dtype=np.float64).reshape(n)
+        self.yaw = np.asarray(self.yaw, dtype=np.float64).reshape(n)
+
+
+def _as_poses(p: EgoPoses | tuple) -> EgoPoses:
+    return p if isinstance(p, EgoPoses) else EgoPoses(*p)
+
+
+def wrap_angle(a: np.ndarray) -> np.ndarray:
+    """Angles to [-pi, pi)."""
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+def ego_errors(truth_poses: EgoPoses | tuple, est_poses: EgoPoses | tuple) -> dict[str, float | int]:
+    """Position RMSE (m) and yaw RMSE (deg) of the estimate, interpolated to the truth stamps.
+
+    Poses are ``EgoPoses`` or ``(stamp_ns, x, y, yaw)`` tuples. Estimates are interpolated
+    linearly (yaw unwrapped first, so a +-pi crossing does not sweep through zero); truth
+    stamps outside the estimate's time span are skipped rather than extrapolated.
+    Stamps are offset to the first truth stamp before going to float, keeping ns precision.
+    """
+    truth, est = _as_poses(truth_poses), _as_poses(est_poses)
+    order = np.argsort(est.stamp_ns, kind="stable")
+    if order.size == 0 or truth.stamp_ns.size == 0:
+        return {"ego_position_rmse": float("nan"), "ego_yaw_rmse_deg": float("nan"), "ego_num_samples": 0}
+    t_ref = truth.stamp_ns[0]
+    te = (est.stamp_ns[order] - t_ref).astype(np.float64)
+    inside = (truth.stamp_ns >= est.stamp_ns[order[0]]) & (truth.stamp_ns <= est.stamp_ns[order[-1]])
+    tt = (truth.stamp_ns[inside] - t_ref).astype(np.float64)
+    dx = np.interp(tt, te, est.x[order]) - truth.x[inside]
+    dy = np.interp(tt, te, est.y[order]) - truth.y[inside]
+    dyaw = wrap_angle(np.interp(tt, te, np.unwrap(est.yaw[order])) - truth.yaw[inside])
+    n = int(tt.size)
+    return {
+        "ego_position_rmse": float(np.sqrt(np.mean(dx**2 + dy**2))) if n else float("nan"),
+        "ego_yaw_rmse_deg": float(np.degrees(np.sqrt(np.mean(dyaw**2)))) if n else float("nan"),
+        "ego_num_samples": n,
+    }
+
+
+def position_rmse(truth_xy_at_stamps: np.ndarray, measured_xy: np.ndarray) -> float:
+    """Planar RMSE (m) of measurements (e.g. raw GPS in ENU) against truth at the same stamps.
+
+    Rows with a non-finite value on either side (no fix) are left out.
+    """
+    d = (
+        np.asarray(measured_xy, dtype=np.float64)[:, :2]
+        - np.asarray(truth_xy_at_stamps, dtype=np.float64)[:, :2]
+    )
+    d = d[np.isfinite(d).all(1)]
+    return float(np.sqrt(np.mean(np.sum(d**2, 1)))) if d.size else float("nan")

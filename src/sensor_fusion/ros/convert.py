@@ -1,0 +1,327 @@
+"""ROS message <-> core type conversion (the only place that knows both).
+
+Decoding never loops over points in Python: PointCloud2 goes through
+``core.pointfields`` (one structured dtype, ``np.frombuffer``). Errors raise
+``DecodeError`` with a message fit for a log line; the node drops the message.
+"""
+
+from __future__ import annotations
+
+import array
+import uuid
+
+import cv2
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import Point, Quaternion
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2, PointField
+from unique_identifier_msgs.msg import UUID
+
+from sensor_fusion_msgs.msg import (
+    DetectedObject,
+    DetectedObjectArray,
+    ObjectClassification,
+    Shape,
+    TrackedObject,
+    TrackedObjectArray,
+)
+
+from ..core import pointfields as pf
+from ..core.classes import ObjectClass
+from ..core.geometry import yaw_to_quat
+from ..core.stamps import from_ns, to_ns
+from ..core.types import (
+    CameraFrame,
+    CameraIntrinsics,
+    Detections,
+    GpsFix,
+    ImuSample,
+    PointCloud,
+    RadarScan,
+    Tracks,
+)
+
+
+class DecodeError(ValueError):
+    pass
+
+
+def stamp_of(msg) -> int:
+    return to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
+
+
+def time_msg(stamp_ns: int) -> Time:
+    sec, nsec = from_ns(stamp_ns)
+    return Time(sec=sec, nanosec=nsec)
+
+
+def duration_msg(ns: int) -> Duration:
+    sec, nsec = from_ns(max(int(ns), 0))
+    return Duration(sec=sec, nanosec=nsec)
+
+
+def _layout(msg: PointCloud2) -> pf.CloudLayout:
+    fields = tuple(pf.Field(f.name, f.offset, f.datatype, f.count) for f in msg.fields)
+    return pf.CloudLayout(fields, msg.point_step, msg.row_step, msg.width, msg.height, bool(msg.is_bigendian))
+
+
+def cloud_points(msg: PointCloud2, max_points: int = 10_000_000) -> np.ndarray:
+    n = int(msg.width) * int(msg.height)
+    if n > max_points:
+        raise DecodeError(f"cloud has {n} points, more than the limit {max_points}")
+    try:
+        return pf.decode(_layout(msg), msg.data)
+    except pf.CloudDecodeError as exc:
+        raise DecodeError(str(exc)) from exc
+
+
+def _finite_rows(*cols: np.ndarray) -> np.ndarray:
+    ok = np.ones(cols[0].shape[0], dtype=bool)
+    for c in cols:
+        ok &= np.isfinite(c).all(axis=1) if c.ndim == 2 else np.isfinite(c)
+    return ok
+
+
+def decode_lidar(
+    msg: PointCloud2, time_field: str = "t", max_points: int = 10_000_000
+) -> tuple[PointCloud, int]:
+    """PointCloud with non-finite points removed, and how many were removed."""
+    pts = cloud_points(msg, max_points)
+    try:
+        xyz = pf.xyz_f32(pts)
+    except pf.CloudDecodeError as exc:
+        raise DecodeError(str(exc)) from exc
+    names = pts.dtype.names or ()
+    intensity = pf.field_f32(pts, "intensity") if "intensity" in names else None
+    t = pf.field_f32(pts, time_field) if time_field and time_field in names else None
+    ring = pts["ring"].astype(np.uint16) if "ring" in names else None
+    ok = _finite_rows(xyz) if t is None else _finite_rows(xyz, t)
+    bad = int(ok.size - np.count_nonzero(ok))
+    if bad and bad == ok.size:
+        raise DecodeError(f"all {bad} points are NaN/inf")
+    if bad:
+        xyz = xyz[ok]
+        intensity = intensity[ok] if intensity is not None else None
+        t = t[ok] if t is not None else None
+        ring = ring[ok] if ring is not None else None
+    return PointCloud(stamp_of(msg), msg.header.frame_id, xyz, intensity, t, ring), bad
+
+
+def decode_radar(
+    msg: PointCloud2, fields: tuple[str, str, str, str, str] = ("x", "y", "z", "radial_velocity", "rcs")
+) -> tuple[RadarScan, int]:
+    pts = cloud_points(msg)
+    try:
+        xyz = pf.xyz_f32(pts, fields[:3])
+        vr = pf.field_f32(pts, fields[3])
+        rcs = pf.field_f32(pts, fields[4])
+    except pf.CloudDecodeError as exc:
+        raise DecodeError(str(exc)) from exc
+    ok = _finite_rows(xyz, vr, rcs)
+    bad = int(ok.size - np.count_nonzero(ok))
+    if bad:
+        xyz, vr, rcs = xyz[ok], vr[ok], rcs[ok]
+    return RadarScan(stamp_of(msg), msg.header.frame_id, xyz, vr, rcs), bad
+
+
+def encode_cloud(stamp_ns: int, frame_id: str, columns: dict[str, np.ndarray]) -> PointCloud2:
+    layout, data = pf.encode(columns)
+    msg = PointCloud2()
+    msg.header.stamp = time_msg(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = layout.height, layout.width
+    msg.fields = [
+        PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count) for f in layout.fields
+    ]
+    msg.is_bigendian = False
+    msg.point_step, msg.row_step = layout.point_step, layout.row_step
+    msg.data = array.array("B", data)  # array.array skips rosidl's per-element checks
+    msg.is_dense = True
+    return msg
+
+
+_ENCODINGS = {
+    "bgr8": (3, False),
+    "rgb8": (3, True),
+    "mono8": (1, False),
+    "bgra8": (4, False),
+    "rgba8": (4, True),
+}
+
+
+def decode_image(msg: Image | CompressedImage, camera: str) -> CameraFrame:
+    """BGR uint8 image from a raw or compressed message."""
+    if isinstance(msg, CompressedImage):
+        buf = np.frombuffer(msg.data, dtype=np.uint8)
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+        if img is None:
+            raise DecodeError(
+                f"compressed image ({msg.format or 'unknown format'}, {buf.size} bytes) does not decode"
+            )
+    else:
+        if msg.encoding not in _ENCODINGS:
+            raise DecodeError(f"unsupported image encoding '{msg.encoding}'")
+        ch, rgb = _ENCODINGS[msg.encoding]
+        h, w, step = int(msg.height), int(msg.width), int(msg.step)
+        if h <= 0 or w <= 0 or step < w * ch or len(msg.data) < h * step:
+            raise DecodeError(f"image {w}x{h} step {step} does not fit its {len(msg.data)}-byte buffer")
+        rows = np.frombuffer(msg.data, dtype=np.uint8, count=h * step).reshape(h, step)
+        img = rows[:, : w * ch].reshape(h, w, ch)
+        if ch == 1:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif ch == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGR if rgb else cv2.COLOR_BGRA2BGR)
+        elif rgb:
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    return CameraFrame(stamp_of(msg), msg.header.frame_id, camera, img)
+
+
+def decode_camera_info(msg: CameraInfo) -> CameraIntrinsics:
+    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0 or msg.width <= 0 or msg.height <= 0:
+        raise DecodeError("camera_info has no valid intrinsics (K, width, height)")
+    D = np.asarray(msg.d, dtype=np.float64)
+    return CameraIntrinsics(int(msg.width), int(msg.height), K, D, msg.distortion_model or "plumb_bob")
+
+
+def decode_imu(msg: Imu) -> ImuSample:
+    w = np.array([msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z])
+    a = np.array([msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z])
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(a))):
+        raise DecodeError("imu sample has non-finite angular velocity or acceleration")
+    q = None
+    if msg.orientation_covariance[0] >= 0:  # -1 marks "no orientation" (sensor_msgs/Imu)
+        q = np.array([msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w])
+        if not np.all(np.isfinite(q)) or abs(np.linalg.norm(q) - 1.0) > 1e-3:
+            q = None
+    return ImuSample(stamp_of(msg), msg.header.frame_id, w, a, q)
+
+
+def decode_gps(msg: NavSatFix) -> GpsFix:
+    vals = np.array([msg.latitude, msg.longitude, msg.altitude])
+    if not np.all(np.isfinite(vals)) or abs(msg.latitude) > 90 or abs(msg.longitude) > 180:
+        raise DecodeError(
+            f"navsat fix out of range: lat {msg.latitude}, lon {msg.longitude}, alt {msg.altitude}"
+        )
+    cov = np.asarray(msg.position_covariance, dtype=np.float64).reshape(3, 3)
+    if msg.position_covariance_type == NavSatFix.COVARIANCE_TYPE_UNKNOWN or not np.all(np.isfinite(cov)):
+        cov = np.diag([25.0, 25.0, 100.0])  # unknown: assume a poor fix (5 m horizontal)
+    return GpsFix(stamp_of(msg), msg.header.frame_id, *vals.tolist(), cov, int(msg.status.status))
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+def track_uuid(track_id: int, namespace: bytes) -> bytes:
+    """Stable 16-byte UUID per track: integer id big-endian in bytes 0-7, a run namespace after."""
+    return int(track_id).to_bytes(8, "big", signed=False) + namespace[:8]
+
+
+def new_uuid_namespace() -> bytes:
+    return uuid.uuid4().bytes
+
+
+def _classification(label: int, prob: float) -> list[ObjectClassification]:
+    out = [ObjectClassification(label=int(label), probability=float(prob))]
+    if label != ObjectClass.UNKNOWN and prob < 1.0:
+        out.append(ObjectClassification(label=int(ObjectClass.UNKNOWN), probability=float(1.0 - prob)))
+    return out
+
+
+def _shape(size: np.ndarray) -> Shape:
+    s = Shape(type=Shape.BOUNDING_BOX)
+    s.dimensions.x, s.dimensions.y, s.dimensions.z = (float(v) for v in size)
+    return s
+
+
+def tracks_msg(tracks: Tracks, uuid_ns: bytes, stationary_speed: float = 0.3) -> TrackedObjectArray:
+    out = TrackedObjectArray()
+    out.header.stamp = time_msg(tracks.stamp_ns)
+    out.header.frame_id = tracks.frame_id
+    q = yaw_to_quat(tracks.yaw)
+    for i in range(len(tracks)):  # message construction is per object by nature (rosidl objects)
+        o = TrackedObject()
+        o.object_id = UUID(uuid=list(track_uuid(int(tracks.ids[i]), uuid_ns)))
+        o.existence_probability = float(tracks.existence[i])
+        o.classification = _classification(int(tracks.labels[i]), float(tracks.label_probs[i]))
+        k = o.kinematics
+        p = k.pose_with_covariance
+        p.pose.position = Point(
+            x=float(tracks.state[i, 0]), y=float(tracks.state[i, 1]), z=float(tracks.z[i])
+        )
+        p.pose.orientation = Quaternion(x=q[i, 0], y=q[i, 1], z=q[i, 2], w=q[i, 3])
+        cov = np.zeros((6, 6))
+        cov[:2, :2] = tracks.cov[i, :2, :2]
+        cov[2, 2] = 0.25
+        cov[3, 3] = cov[4, 4] = 1e-4
+        cov[5, 5] = 0.05
+        p.covariance = cov.ravel().tolist()
+        k.orientation_availability = k.SIGN_UNKNOWN
+        t = k.twist_with_covariance
+        t.twist.linear.x, t.twist.linear.y = float(tracks.state[i, 2]), float(tracks.state[i, 3])
+        tcov = np.zeros((6, 6))
+        tcov[:2, :2] = tracks.cov[i, 2:4, 2:4]
+        tcov[2, 2] = 0.01
+        tcov[3:, 3:] = np.eye(3) * 0.1
+        t.covariance = tcov.ravel().tolist()
+        k.acceleration_with_covariance.covariance = (np.eye(6) * 4.0).ravel().tolist()
+        k.is_stationary = bool(np.hypot(tracks.state[i, 2], tracks.state[i, 3]) < stationary_speed)
+        o.shape = _shape(tracks.sizes[i])
+        o.supporting_sensors.mask = int(tracks.sensors[i])
+        o.age = duration_msg(int(tracks.age_ns[i]))
+        o.hits = int(tracks.hits[i])
+        out.objects.append(o)
+    return out
+
+
+def detections_msg(det: Detections) -> DetectedObjectArray:
+    out = DetectedObjectArray()
+    out.header.stamp = time_msg(det.stamp_ns)
+    out.header.frame_id = det.frame_id
+    q = yaw_to_quat(det.yaw)
+    for i in range(len(det)):
+        o = DetectedObject()
+        o.existence_probability = float(det.scores[i])
+        o.classification = _classification(int(det.labels[i]), float(det.scores[i]))
+        k = o.kinematics
+        p = k.pose_with_covariance
+        c = det.centers[i]
+        p.pose.position = Point(x=float(c[0]), y=float(c[1]), z=float(c[2]))
+        p.pose.orientation = Quaternion(x=q[i, 0], y=q[i, 1], z=q[i, 2], w=q[i, 3])
+        cov = np.zeros((6, 6))
+        cov[:2, :2] = det.pos_cov[i]
+        p.covariance = cov.ravel().tolist()
+        k.has_position_covariance = True
+        k.orientation_availability = k.SIGN_UNKNOWN
+        v = det.velocity[i]
+        if np.all(np.isfinite(v)):
+            k.has_twist = True
+            k.twist_with_covariance.twist.linear.x, k.twist_with_covariance.twist.linear.y = (
+                float(v[0]),
+                float(v[1]),
+            )
+        o.shape = _shape(det.sizes[i])
+        o.source.mask = int(det.sensors[i])
+        out.objects.append(o)
+    return out
+
+
+def odometry_msg(stamp_ns: int, fixed_frame: str, base_frame: str, pose) -> Odometry:
+    """nav_msgs/Odometry from an ``EgoPose`` (ego/estimator.py)."""
+    m = Odometry()
+    m.header.stamp = time_msg(stamp_ns)
+    m.header.frame_id = fixed_frame
+    m.child_frame_id = base_frame
+    p = m.pose.pose
+    p.position = Point(x=float(pose.position[0]), y=float(pose.position[1]), z=float(pose.position[2]))
+    qx, qy, qz, qw = (float(v) for v in pose.quaternion)
+    p.orientation = Quaternion(x=qx, y=qy, z=qz, w=qw)
+    m.pose.covariance = np.asarray(pose.pose_cov, dtype=np.float64).ravel().tolist()
+    R = pose.T_world_base()[:3, :3]
+    v_body = R.T @ np.asarray(pose.velocity, dtype=np.float64)  # Odometry twist is in child_frame_id
+    m.twist.twist.linear.x, m.twist.twist.linear.y, m.twist.twist.linear.z = (float(v) for v in v_body)
+    w = np.asarray(pose.angular_velocity, dtype=np.float64)
+    m.twist.twist.angular.x, m.twist.twist.angular.y, m.twist.twist.angular.z = (float(v) for v in w)
+    m.twist.covariance = np.asarray(pose.twist_cov, dtype=np.float64).ravel().tolist()
+    return m

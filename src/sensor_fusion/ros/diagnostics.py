@@ -1,0 +1,66 @@
+"""/diagnostics for the fusion node: per-sensor rates and drops, per-stage latency, ego filter."""
+
+from __future__ import annotations
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+def _kv(k: str, v) -> KeyValue:
+    return KeyValue(key=str(k), value=f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def build(
+    node_name: str,
+    stamp,
+    period_s: float,
+    sensors: dict[str, dict],
+    pipeline: dict,
+    frames: int,
+    tracks: int,
+    worker_drops: int,
+) -> DiagnosticArray:
+    """``sensors``: name -> {received_period, received_total, decode_errors, frame_id, kind, ...}."""
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    sync = pipeline["sync"]
+    for name, s in sensors.items():
+        st = DiagnosticStatus(name=f"{node_name}: {name}", hardware_id=s.get("frame_id", "") or name)
+        rate = s["received_period"] / period_s
+        drops = dict(sync["dropped"].get(name, {}))
+        drops.update({f"rejected_{k}": v for k, v in pipeline["rejected"].get(name, {}).items()})
+        missing = sync["missing"].get(name, 0)
+        st.values = [
+            _kv("rate_hz", rate),
+            _kv("received", s["received_total"]),
+            _kv("decode_errors", s["decode_errors"]),
+            _kv("missing_in_frames", missing),
+        ]
+        st.values += [_kv(f"dropped_{k}", v) for k, v in sorted(drops.items())]
+        if s["received_total"] == 0:
+            st.level, st.message = ERROR, f"{name}: no data received on {s.get('topic', '?')}"
+        elif s["received_period"] == 0:
+            st.level, st.message = WARN, f"{name}: silent for the last {period_s:.1f} s"
+        elif s["decode_errors_period"]:
+            st.level, st.message = WARN, f"{name}: {s['decode_errors_period']} malformed messages dropped"
+        else:
+            st.level, st.message = OK, f"{name}: {rate:.1f} Hz"
+        arr.status.append(st)
+    p = DiagnosticStatus(name=f"{node_name}: pipeline", hardware_id="sensor_fusion")
+    p.values = [
+        _kv("frames", frames),
+        _kv("tracks", tracks),
+        _kv("worker_queue_drops", worker_drops),
+        _kv("sync_resets", sync["resets"]),
+    ]
+    for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
+        p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]
+    p.level, p.message = (OK, "running") if frames else (WARN, "no fusion frame yet")
+    arr.status.append(p)
+    if pipeline.get("ego") is not None:
+        e = DiagnosticStatus(name=f"{node_name}: ego", hardware_id="imu+gps")
+        e.values = [_kv(k, v) for k, v in sorted(pipeline["ego"].items())]
+        e.level, e.message = OK, "ego estimator"
+        arr.status.append(e)
+    return arr

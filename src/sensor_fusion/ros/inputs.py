@@ -1,0 +1,66 @@
+"""Which topics feed which sensor, and how each message decodes.
+
+Shared by the live node (subscriptions) and the offline bag runner (topic map),
+so both ingest data identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2
+
+from ..config import FusionConfig
+from . import convert
+
+
+@dataclass
+class InputSpec:
+    sensor: str  # pipeline sensor name (lidar, imu, gps, or a camera/radar name)
+    topic: str
+    msg_class: type
+    qos: str
+    decode: Callable[[Any], Any]
+    camera_info: bool = False  # CameraInfo: updates intrinsics, not a pipeline input
+
+
+class NonFiniteDropped(Exception):
+    pass
+
+
+def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | None = None) -> list[InputSpec]:
+    specs: list[InputSpec] = []
+    if cfg["lidar.enabled"]:
+        tf, mp = cfg["lidar.time_field"], int(cfg["lidar.max_points"])
+
+        def dec_lidar(msg):
+            cloud, bad = convert.decode_lidar(msg, tf, mp)
+            if bad and on_nonfinite is not None:
+                on_nonfinite("lidar", bad)
+            return cloud
+
+        specs.append(InputSpec("lidar", cfg["lidar.topic"], PointCloud2, cfg["lidar.qos"], dec_lidar))
+    for cam in cfg.cameras:
+        typ = CompressedImage if cam.compressed else Image
+        specs.append(
+            InputSpec(
+                cam.name, cam.image_topic, typ, cam.qos, lambda m, n=cam.name: convert.decode_image(m, n)
+            )
+        )
+        specs.append(
+            InputSpec(cam.name, cam.info_topic, CameraInfo, "reliable", convert.decode_camera_info, True)
+        )
+    for rad in cfg.radars:
+        fields = (rad.x_field, rad.y_field, rad.z_field, rad.velocity_field, rad.rcs_field)
+        specs.append(
+            InputSpec(
+                rad.name, rad.topic, PointCloud2, rad.qos, lambda m, f=fields: convert.decode_radar(m, f)[0]
+            )
+        )
+    if cfg["imu.enabled"]:
+        specs.append(InputSpec("imu", cfg["imu.topic"], Imu, cfg["imu.qos"], convert.decode_imu))
+    if cfg["gps.enabled"]:
+        specs.append(InputSpec("gps", cfg["gps.topic"], NavSatFix, cfg["gps.qos"], convert.decode_gps))
+    return specs

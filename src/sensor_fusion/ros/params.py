@@ -1,0 +1,60 @@
+"""Declare every fusion parameter on a node, with defaults, and read them back flat.
+
+Sub-configs (``detector.*``, ``tracker.*``, ``ego.*``) are declared from their
+dataclass defaults, so ``ros2 param list`` shows every knob. Overrides for keys
+we do not know (typos in a params file) are reported by ``config.from_flat``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.node import Node
+
+from ..config import GLOBAL_DEFAULTS, per_sensor_defaults
+
+
+def _sub_defaults() -> dict[str, Any]:
+    from ..ego.estimator import EgoConfig
+    from ..perception.lidar import LidarDetectorConfig
+    from ..tracking.tracker import TrackerConfig
+
+    out: dict[str, Any] = {}
+    for prefix, cls in (("detector", LidarDetectorConfig), ("tracker", TrackerConfig), ("ego", EgoConfig)):
+        inst = cls()
+        for f in dataclasses.fields(cls):
+            if f.name == "frame_id":  # set from fixed_frame
+                continue
+            v = getattr(inst, f.name)
+            if isinstance(v, tuple):
+                v = list(v)
+            if isinstance(v, bool | int | float | str) or (isinstance(v, list) and v):
+                out[f"{prefix}.{f.name}"] = v
+    return out
+
+
+def _declare(node: Node, name: str, default: Any) -> Any:
+    if isinstance(default, list) and all(isinstance(v, str) for v in default):
+        desc = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
+        return node.declare_parameter(name, default, desc).value
+    return node.declare_parameter(name, default).value
+
+
+def declare_all(node: Node) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, default in GLOBAL_DEFAULTS.items():
+        flat[key] = _declare(node, key, default)
+    for kind in ("cameras", "radars"):
+        for name in [n for n in (flat[f"{kind}.names"] or []) if n]:
+            for key, default in per_sensor_defaults(kind, name).items():
+                flat[key] = _declare(node, key, default)
+    for key, default in _sub_defaults().items():
+        flat[key] = _declare(node, key, default)
+    # overrides naming parameters we never declared (typos): pass them on so validation names them
+    overrides = getattr(node, "_parameter_overrides", {}) or {}
+    for key, param in overrides.items():
+        if key not in flat and key != "use_sim_time":
+            flat[key] = param.value
+    return flat

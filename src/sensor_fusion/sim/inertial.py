@@ -1,0 +1,245 @@
+"""IMU and GNSS synthesised from the world's ego trajectory.
+
+IMU: rigid-body kinematics of the IMU point on the planar ego body (lever arm
+``T_base_imu``), specific force ``a - g`` (so +g on z at rest), white noise from
+the noise densities at the sample rate, and bias random walks; optional
+orientation (world ENU -> IMU) with small-angle noise. The ego world's yaw rate
+and acceleration are consistent with its trajectory by construction, so
+integrating a noise-free IMU reproduces the ground truth.
+
+GNSS: the antenna position in the world frame, which *is* local ENU about the
+datum (world origin = datum), plus white or first-order Gauss-Markov noise with
+the stated stationary std, converted to WGS84 exactly (``core.geodesy``).
+Outage windows omit fixes. Both functions draw all their random numbers for
+every stamp before masking outages, so changing an outage never shifts noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.geodesy import enu_to_geodetic
+from ..core.geometry import matrix_to_quat
+from ..core.types import GpsFix, ImuSample
+from .scenarios import BASE, window_mask
+from .state import WorldView
+
+NAVSAT_STATUS_NO_FIX = -1
+NAVSAT_STATUS_FIX = 0
+
+
+@dataclass
+class ImuSeries:
+    stamps_ns: np.ndarray  # (N,) int64
+    frame_id: str
+    gyro: np.ndarray  # (N, 3) rad/s in the IMU frame
+    accel: np.ndarray  # (N, 3) m/s^2 specific force in the IMU frame
+    orientation: np.ndarray | None  # (N, 4) x, y, z, w of world(ENU) <- IMU, or None
+    gyro_cov: np.ndarray  # (3, 3) white-noise covariance per sample
+    accel_cov: np.ndarray  # (3, 3)
+    orientation_cov: np.ndarray | None  # (3, 3) rad^2
+    gyro_bias: np.ndarray  # (N, 3) true bias (ground truth for filter tests)
+    accel_bias: np.ndarray  # (N, 3)
+
+    def __len__(self) -> int:
+        return int(self.stamps_ns.shape[0])
+
+    def sample(self, i: int) -> ImuSample:
+        q = None if self.orientation is None else self.orientation[i].copy()
+        return ImuSample(int(self.stamps_ns[i]), self.frame_id, self.gyro[i].copy(), self.accel[i].copy(), q)
+
+
+@dataclass
+class GpsSeries:
+    stamps_ns: np.ndarray  # (M,) int64, outages removed
+    frame_id: str
+    latitude: np.ndarray  # (M,) deg
+    longitude: np.ndarray  # (M,) deg
+    altitude: np.ndarray  # (M,) m above the ellipsoid
+    covariance: np.ndarray  # (M, 3, 3) ENU m^2
+    status: np.ndarray  # (M,) int8 NavSatStatus
+    enu_true: np.ndarray  # (M, 3) antenna position, world frame = ENU about the datum
+    enu_measured: np.ndarray  # (M, 3)
+
+    def __len__(self) -> int:
+        return int(self.stamps_ns.shape[0])
+
+    def fix(self, i: int) -> GpsFix:
+        return GpsFix(
+            int(self.stamps_ns[i]),
+            self.frame_id,
+            float(self.latitude[i]),
+            float(self.longitude[i]),
+            float(self.altitude[i]),
+            self.covariance[i].copy(),
+            int(self.status[i]),
+        )
+
+
+def _block(cfg: Mapping | None, name: str) -> dict:
+    out = dict(BASE[name])
+    out.update(cfg or {})
+    return out
+
+
+def _ego_arrays(world: WorldView, stamps_ns: np.ndarray) -> dict[str, np.ndarray]:
+    """Vectorised ego state; falls back to per-stamp ``ego_at`` for other WorldView implementations."""
+    fn = getattr(world, "ego_arrays", None)
+    if fn is not None:
+        return fn(stamps_ns)
+    states = [world.ego_at(int(s)) for s in stamps_ns]
+    h = 1_000_000  # 1 ms central difference for the yaw acceleration
+    w_p = np.array([world.ego_at(int(s) + h).yaw_rate for s in stamps_ns])
+    w_m = np.array([world.ego_at(int(s) - h).yaw_rate for s in stamps_ns])
+    return {
+        "position": np.array([e.position for e in states]),
+        "yaw": np.array([e.yaw for e in states]),
+        "velocity": np.array([e.velocity for e in states]),
+        "yaw_rate": np.array([e.yaw_rate for e in states]),
+        "yaw_accel": (w_p - w_m) / (2e-9 * h),
+        "accel_body": np.array([e.accel_body for e in states]),
+        "speed": np.array([e.speed for e in states]),
+    }
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ax, ay, az, aw = np.moveaxis(a, -1, 0)
+    bx, by, bz, bw = np.moveaxis(b, -1, 0)
+    return np.stack(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ],
+        axis=-1,
+    )
+
+
+def _rotvec_quat(v: np.ndarray) -> np.ndarray:
+    ang = np.linalg.norm(v, axis=-1)
+    k = np.where(ang > 1e-12, np.sin(0.5 * ang) / np.maximum(ang, 1e-12), 0.5)
+    return np.concatenate([v * k[..., None], np.cos(0.5 * ang)[..., None]], axis=-1)
+
+
+def _random_walk(rng: np.random.Generator, n: int, dt: np.ndarray, init_std: float, rw: float) -> np.ndarray:
+    b0 = init_std * rng.standard_normal(3)
+    steps = rw * np.sqrt(dt)[:, None] * rng.standard_normal((n, 3))
+    steps[0] = 0.0
+    return b0 + np.cumsum(steps, axis=0)
+
+
+def simulate_imu(
+    world: WorldView,
+    stamps_ns: np.ndarray,
+    T_base_imu: np.ndarray,
+    cfg: Mapping | None,
+    rng: np.random.Generator,
+    frame_id: str | None = None,
+    t0_ns: int | None = None,
+) -> ImuSeries:
+    """IMU samples at ``stamps_ns`` (measurement times); samples inside ``outages`` are omitted."""
+    c = _block(cfg, "imu")
+    st = np.asarray(stamps_ns, dtype=np.int64)
+    n = len(st)
+    e = _ego_arrays(world, st)
+    T = np.asarray(T_base_imu, dtype=np.float64)
+    R_bi, r = T[:3, :3], T[:3, 3]
+    w = e["yaw_rate"]
+    dw = e["yaw_accel"]
+    zeros = np.zeros(n)
+    omega = np.column_stack([zeros, zeros, w])
+    # a_imu = a_base + alpha x r + omega x (omega x r), planar rotation about z
+    a = e["accel_body"] + np.column_stack(
+        [-dw * r[1] - w * w * r[0], dw * r[0] - w * w * r[1], zeros]
+    )  # fmt: skip
+    f = a + np.array([0.0, 0.0, float(c["gravity_mps2"])])
+    gyro_true = omega @ R_bi  # R_bi^T omega for each row
+    acc_true = f @ R_bi
+    dt = np.diff(st, prepend=st[0] - (st[1] - st[0] if n > 1 else 0)).astype(np.float64) * 1e-9
+    rate = 1.0 / float(np.median(dt)) if n > 1 and np.median(dt) > 0 else float(c["rate_hz"])
+    sg = float(c["gyro_noise_density"]) * np.sqrt(rate)
+    sa = float(c["accel_noise_density"]) * np.sqrt(rate)
+    bg = _random_walk(rng, n, dt, float(c["gyro_bias_init_std"]), float(c["gyro_bias_random_walk"]))
+    ba = _random_walk(rng, n, dt, float(c["accel_bias_init_std"]), float(c["accel_bias_random_walk"]))
+    gyro = gyro_true + bg + sg * rng.standard_normal((n, 3))
+    acc = acc_true + ba + sa * rng.standard_normal((n, 3))
+    q = q_cov = None
+    if c["include_orientation"]:
+        half = 0.5 * e["yaw"]
+        qz = np.column_stack([zeros, zeros, np.sin(half), np.cos(half)])
+        q = _quat_mul(qz, np.broadcast_to(matrix_to_quat(R_bi), (n, 4)))
+        sig = np.radians(np.asarray(c["orientation_noise_deg"], dtype=np.float64))
+        q = _quat_mul(q, _rotvec_quat(sig * rng.standard_normal((n, 3))))
+        q *= np.where(q[:, 3:4] < 0, -1.0, 1.0)
+        q_cov = np.diag(sig**2)
+    t0 = int(getattr(world, "t0_ns", 0) if t0_ns is None else t0_ns)
+    keep = ~window_mask(st, t0, c.get("outages", []))
+    return ImuSeries(
+        stamps_ns=st[keep],
+        frame_id=frame_id or str(c["frame"]),
+        gyro=gyro[keep],
+        accel=acc[keep],
+        orientation=None if q is None else q[keep],
+        gyro_cov=np.eye(3) * sg**2,
+        accel_cov=np.eye(3) * sa**2,
+        orientation_cov=q_cov,
+        gyro_bias=bg[keep],
+        accel_bias=ba[keep],
+    )
+
+
+def simulate_gps(
+    world: WorldView,
+    stamps_ns: np.ndarray,
+    T_base_gps: np.ndarray,
+    cfg: Mapping | None,
+    rng: np.random.Generator,
+    frame_id: str | None = None,
+    t0_ns: int | None = None,
+) -> GpsSeries:
+    """GNSS fixes at ``stamps_ns``; fixes inside ``outages`` (seconds from ``t0_ns``) are omitted."""
+    c = _block(cfg, "gps")
+    st = np.asarray(stamps_ns, dtype=np.int64)
+    n = len(st)
+    e = _ego_arrays(world, st)
+    T = np.asarray(T_base_gps, dtype=np.float64)
+    cy, sy = np.cos(e["yaw"]), np.sin(e["yaw"])
+    t = T[:3, 3]
+    enu = e["position"] + np.column_stack([cy * t[0] - sy * t[1], sy * t[0] + cy * t[1], np.full(n, t[2])])
+    sig = np.array([c["horizontal_std_m"], c["horizontal_std_m"], c["vertical_std_m"]], dtype=np.float64)
+    white = rng.standard_normal((n, 3))
+    tau = float(c["correlation_time_s"])
+    if tau > 0 and n > 1:
+        # first-order Gauss-Markov with stationary std ``sig``: e_k = phi e_{k-1} + sqrt(1 - phi^2) w_k
+        dt = np.diff(st).astype(np.float64) * 1e-9
+        phi = np.exp(-dt / tau)
+        err = np.empty((n, 3))
+        err[0] = white[0]
+        for k in range(1, n):
+            err[k] = phi[k - 1] * err[k - 1] + np.sqrt(1.0 - phi[k - 1] ** 2) * white[k]
+        err *= sig
+    else:
+        err = white * sig
+    meas = enu + err
+    d = c["datum"]
+    lat, lon, alt = enu_to_geodetic(
+        meas[:, 0], meas[:, 1], meas[:, 2], d["lat_deg"], d["lon_deg"], d["alt_m"]
+    )
+    t0 = int(getattr(world, "t0_ns", 0) if t0_ns is None else t0_ns)
+    keep = ~window_mask(st, t0, c.get("outages", []))
+    m = int(keep.sum())
+    return GpsSeries(
+        stamps_ns=st[keep],
+        frame_id=frame_id or str(c["frame"]),
+        latitude=np.atleast_1d(lat)[keep],
+        longitude=np.atleast_1d(lon)[keep],
+        altitude=np.atleast_1d(alt)[keep],
+        covariance=np.broadcast_to(np.diag(sig**2), (m, 3, 3)).copy(),
+        status=np.full(m, NAVSAT_STATUS_FIX, dtype=np.int8),
+        enu_true=enu[keep],
+        enu_measured=meas[keep],
+    )

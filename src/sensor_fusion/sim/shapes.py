@@ -1,0 +1,188 @@
+"""Actors as a few class-specific oriented boxes ("parts") inside their GT box.
+
+A single box per actor would make every class look the same to the LiDAR and the
+camera; a handful of parts (car body + cabin + axles, pedestrian legs/torso/head,
+...) gives detectors shape cues while staying cheap to ray-cast. For every class
+the union of its parts lies inside the GT box and touches all six faces, so the
+ground-truth box (centre, size, yaw) remains the exact tight box of what sensors see.
+
+Colours are BGR (OpenCV order): one distinct hue per class, with a small
+per-actor variation derived from the actor id, so an actor keeps its colour
+over time independently of any random generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.classes import ObjectClass
+from .state import ActorStates
+
+# Part extents as fractions of (length, width, height) in the actor frame
+# (x forward, y left, z up, origin at the box centre, so the box is [-0.5, 0.5]^3),
+# then a colour tone multiplier (windows/wheels darker) and a LiDAR reflectivity in [0, 1].
+# Columns: xmin, xmax, ymin, ymax, zmin, zmax, tone, reflectivity
+_BODY = (1.0, 0.45)
+_GLASS = (0.55, 0.25)
+_WHEEL = (0.18, 0.06)
+_TEMPLATES: dict[int, list[tuple[float, ...]]] = {
+    ObjectClass.UNKNOWN: [(-0.5, 0.5, -0.5, 0.5, -0.5, 0.5, 1.0, 0.35)],
+    ObjectClass.CAR: [
+        (-0.5, 0.5, -0.5, 0.5, -0.37, 0.05, *_BODY),  # lower body above ground clearance
+        (-0.32, 0.2, -0.42, 0.42, 0.05, 0.5, *_GLASS),  # narrower, shorter cabin
+        (0.2, 0.36, -0.47, 0.47, -0.5, -0.25, *_WHEEL),  # front axle / wheels
+        (-0.38, -0.22, -0.47, 0.47, -0.5, -0.25, *_WHEEL),  # rear axle / wheels
+    ],
+    ObjectClass.TRUCK: [
+        (-0.5, 0.22, -0.5, 0.5, -0.36, 0.5, *_BODY),  # tall cargo box
+        (0.25, 0.5, -0.47, 0.47, -0.38, 0.12, 0.8, 0.45),  # lower cab
+        (-0.42, -0.2, -0.47, 0.47, -0.5, -0.3, *_WHEEL),  # rear axles
+        (0.3, 0.42, -0.47, 0.47, -0.5, -0.3, *_WHEEL),  # front axle
+    ],
+    ObjectClass.BUS: [(-0.5, 0.5, -0.5, 0.5, -0.5, 0.5, *_BODY)],
+    ObjectClass.TRAILER: [
+        (-0.5, 0.5, -0.5, 0.5, -0.3, 0.5, *_BODY),
+        (-0.42, -0.15, -0.47, 0.47, -0.5, -0.25, *_WHEEL),
+        (0.3, 0.38, -0.3, 0.3, -0.5, -0.28, *_WHEEL),  # landing gear
+    ],
+    ObjectClass.MOTORCYCLE: [
+        (-0.5, 0.5, -0.2, 0.2, -0.5, 0.0, 0.9, 0.4),  # bike
+        (-0.25, 0.1, -0.5, 0.5, 0.0, 0.32, 0.7, 0.3),  # rider torso
+        (-0.18, 0.04, -0.22, 0.22, 0.32, 0.5, 0.5, 0.3),  # helmet
+    ],
+    ObjectClass.BICYCLE: [
+        (-0.5, 0.5, -0.08, 0.08, -0.5, -0.05, 0.9, 0.3),  # thin frame + wheels
+        (-0.25, 0.1, -0.5, 0.5, -0.05, 0.36, 0.8, 0.25),  # rider torso
+        (-0.14, 0.06, -0.2, 0.2, 0.36, 0.5, 0.7, 0.25),  # head
+    ],
+    ObjectClass.PEDESTRIAN: [
+        (-0.5, 0.5, -0.28, 0.28, -0.5, -0.04, 0.55, 0.25),  # legs (stride spans the length)
+        (-0.3, 0.3, -0.5, 0.5, -0.04, 0.34, 1.0, 0.25),  # torso (shoulders span the width)
+        (-0.18, 0.18, -0.18, 0.18, 0.34, 0.5, 0.85, 0.2),  # head
+    ],
+}
+
+# Base colour per class (BGR); indexes by ObjectClass value.
+CLASS_COLOR_BGR = np.array(
+    [
+        (140, 140, 140),  # UNKNOWN grey
+        (45, 45, 200),  # CAR red
+        (30, 130, 240),  # TRUCK orange
+        (30, 210, 230),  # BUS yellow
+        (180, 60, 120),  # TRAILER purple
+        (200, 190, 40),  # MOTORCYCLE cyan
+        (60, 190, 50),  # BICYCLE green
+        (200, 60, 200),  # PEDESTRIAN magenta
+    ],
+    dtype=np.float64,
+)
+
+
+def _build_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_cls = len(ObjectClass)
+    rows, start, count = [], np.zeros(n_cls, np.int64), np.zeros(n_cls, np.int64)
+    for c in range(n_cls):
+        tmpl = _TEMPLATES.get(c, _TEMPLATES[ObjectClass.UNKNOWN])
+        start[c], count[c] = len(rows), len(tmpl)
+        rows.extend(tmpl)
+    t = np.array(rows, dtype=np.float64)
+    table = np.empty((t.shape[0], 8))
+    table[:, 0:3] = 0.5 * (t[:, [0, 2, 4]] + t[:, [1, 3, 5]])  # centre fraction
+    table[:, 3:6] = 0.5 * (t[:, [1, 3, 5]] - t[:, [0, 2, 4]])  # half-size fraction
+    table[:, 6:8] = t[:, 6:8]
+    return table, start, count
+
+
+_TABLE, _START, _COUNT = _build_table()
+
+
+@dataclass
+class Parts:
+    """Oriented boxes in the world frame (structure-of-arrays, P parts)."""
+
+    centers: np.ndarray  # (P, 3) float64 m
+    half_sizes: np.ndarray  # (P, 3) float64 m
+    yaw: np.ndarray  # (P,) float64 rad
+    actor_index: np.ndarray  # (P,) int64 row in the ActorStates they came from
+    color_bgr: np.ndarray  # (P, 3) uint8
+    reflectivity: np.ndarray  # (P,) float32 in [0, 1], for LiDAR intensity
+
+    def __len__(self) -> int:
+        return int(self.centers.shape[0])
+
+
+@dataclass
+class PartLayout:
+    """Actor-relative parts; constant while an actor set's ids, labels and sizes are.
+
+    Splitting layout from placement lets the LiDAR place the same parts at many
+    instants (one per azimuth sector) with one vectorised call.
+    """
+
+    actor_index: np.ndarray  # (P,) int64
+    local: np.ndarray  # (P, 3) part centre in the actor frame, m
+    half_sizes: np.ndarray  # (P, 3) m
+    color_bgr: np.ndarray  # (P, 3) uint8
+    reflectivity: np.ndarray  # (P,) float32
+
+
+def _id_variation(ids: np.ndarray) -> np.ndarray:
+    """Deterministic (N, 2) values in [-1, 1) from actor ids (splitmix64)."""
+    x = ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    out = np.empty((ids.shape[0], 2))
+    for k in range(2):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        out[:, k] = (z >> np.uint64(11)).astype(np.float64) / float(1 << 53) * 2.0 - 1.0
+    return out
+
+
+def part_layout(ids: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> PartLayout:
+    """Class templates scaled to each actor's size (vectorised, no per-actor Python)."""
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    n = labels.shape[0]
+    cls = np.where((labels >= 0) & (labels < len(ObjectClass)), labels, int(ObjectClass.UNKNOWN))
+    counts = _COUNT[cls]
+    actor_index = np.repeat(np.arange(n, dtype=np.int64), counts)
+    first = np.cumsum(counts) - counts
+    rows = _START[cls][actor_index] + (np.arange(actor_index.shape[0]) - first[actor_index])
+    t = _TABLE[rows]
+    size = np.asarray(sizes, np.float64).reshape(-1, 3)[actor_index]
+    var = _id_variation(np.asarray(ids).reshape(-1))[actor_index]
+    base = CLASS_COLOR_BGR[cls][actor_index]
+    # +-15 % brightness per actor plus a slight tint, keeping each class's hue
+    col = base * (t[:, 6:7] * (1.0 + 0.15 * var[:, 0:1])) + 8.0 * var[:, 1:2] * np.array([1.0, -0.5, -0.5])
+    return PartLayout(
+        actor_index=actor_index,
+        local=t[:, 0:3] * size,
+        half_sizes=t[:, 3:6] * size,
+        color_bgr=np.clip(np.rint(col), 0, 255).astype(np.uint8),
+        reflectivity=t[:, 7].astype(np.float32),
+    )
+
+
+def place_parts(layout: PartLayout, centers: np.ndarray, yaw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World part centres (..., P, 3) and yaws (..., P) for actor poses (..., N, 3) / (..., N)."""
+    ai = layout.actor_index
+    c0 = np.asarray(centers, np.float64)[..., ai, :]
+    y = np.asarray(yaw, np.float64)[..., ai]
+    c, s = np.cos(y), np.sin(y)
+    lx, ly, lz = layout.local[:, 0], layout.local[:, 1], layout.local[:, 2]
+    out = np.empty(c0.shape)
+    out[..., 0] = c0[..., 0] + c * lx - s * ly
+    out[..., 1] = c0[..., 1] + s * lx + c * ly
+    out[..., 2] = c0[..., 2] + lz
+    return out, y
+
+
+def actor_parts(actors: ActorStates) -> Parts:
+    """Expand N actors into their class-specific parts in the world frame."""
+    lay = part_layout(actors.ids, actors.labels, actors.sizes)
+    centers, yaw = place_parts(
+        lay, np.asarray(actors.centers, np.float64).reshape(-1, 3), np.asarray(actors.yaw).reshape(-1)
+    )
+    return Parts(centers, lay.half_sizes, yaw, lay.actor_index, lay.color_bgr, lay.reflectivity)

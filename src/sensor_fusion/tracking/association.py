@@ -1,0 +1,85 @@
+"""Track-to-detection association: pairwise costs and gated optimal assignment.
+
+Costs are built for all (track, detection) pairs at once; the assignment is
+solved by ``scipy.optimize.linear_sum_assignment`` (a global nearest
+neighbour). Gating is expressed as a boolean ``allowed`` mask beside the cost
+so that callers can add soft penalties (class mismatch) without moving the
+gate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def chi2_2dof_ppf(prob: float | np.ndarray) -> np.ndarray:
+    r"""Chi-square quantile for 2 degrees of freedom: :math:`-2 \ln(1 - p)`.
+
+    With 2 dof the chi-square CDF is :math:`1 - e^{-x/2}`, so the gate value
+    for a probability needs no table (e.g. 0.99 -> 9.21, 0.999 -> 13.82).
+    """
+    return -2.0 * np.log1p(-np.asarray(prob, dtype=np.float64))
+
+
+def mahalanobis_sq(
+    pred_pos: np.ndarray, pred_cov: np.ndarray, det_pos: np.ndarray, det_cov: np.ndarray
+) -> np.ndarray:
+    r"""Squared Mahalanobis distance of every detection to every predicted position.
+
+    .. math::
+        d^2_{ij} = (z_j - H x_i)^\top S_{ij}^{-1} (z_j - H x_i), \qquad
+        S_{ij} = H P_i H^\top + R_j
+
+    ``pred_pos`` (T, 2) and ``pred_cov`` (T, 2, 2) are the tracks' predicted
+    (x, y) and its covariance ``H P H'``; ``det_pos`` (D, 2) and ``det_cov``
+    (D, 2, 2) the detections' and their ``R``. Returns (T, D); a pair whose
+    ``S`` is not positive definite gets ``inf``. The 2x2 inverse is written out
+    so the whole (T, D) grid is a handful of elementwise operations.
+    """
+    # Entries of S_ij = P_i + R_j and of the innovation, each (T, D), without forming (T, D, 2, 2).
+    a = pred_cov[:, None, 0, 0] + det_cov[None, :, 0, 0]
+    c = pred_cov[:, None, 1, 1] + det_cov[None, :, 1, 1]
+    b = 0.5 * (
+        (pred_cov[:, 0, 1] + pred_cov[:, 1, 0])[:, None] + (det_cov[:, 0, 1] + det_cov[:, 1, 0])[None, :]
+    )
+    dx = det_pos[None, :, 0] - pred_pos[:, None, 0]
+    dy = det_pos[None, :, 1] - pred_pos[:, None, 1]
+    det = a * c - b * b
+    num = c * dx * dx - 2.0 * b * dx * dy + a * dy * dy
+    ok = (det > 0.0) & (a > 0.0)
+    if ok.all():
+        return num / det
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / det
+    out[~ok] = np.inf
+    return out
+
+
+def gated_assignment(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal one-to-one assignment restricted to ``allowed`` pairs.
+
+    Solves, over all one-to-one matchings of rows (tracks) to columns
+    (detections) using only allowed pairs: maximise the number of matched
+    pairs, then minimise their total cost. This is what the usual "gated pairs
+    get a large cost, solve, then drop them" Hungarian recipe computes; here
+    the large cost is chosen from the data so that one gated pair always costs
+    more than any set of allowed pairs, which makes the recipe exact.
+
+    Returns ``(rows, cols)`` int64 arrays of matched pairs, sorted by row.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    allowed = np.asarray(allowed, dtype=bool) & np.isfinite(cost)
+    n_rows, n_cols = cost.shape
+    if n_rows == 0 or n_cols == 0 or not allowed.any():
+        return _EMPTY.copy(), _EMPTY.copy()
+    valid = cost[allowed]
+    lo = valid.min()
+    # Costs shifted to >= 0: any min(n_rows, n_cols) allowed pairs sum below ``big``.
+    big = (min(n_rows, n_cols) + 1) * (valid.max() - lo + 1.0)
+    work = np.where(allowed, cost - lo, big)
+    rows, cols = linear_sum_assignment(work)
+    keep = allowed[rows, cols]
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)

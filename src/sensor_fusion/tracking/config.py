@@ -1,0 +1,202 @@
+"""Tracker parameters: defaults, units and validation.
+
+``TrackerConfig`` is re-exported by :mod:`sensor_fusion.tracking.tracker`.
+Per-class overrides are dicts keyed by ``ObjectClass`` names (``"PEDESTRIAN"``);
+ROS parameters flatten them to dotted names (``gate_prob_per_class.PEDESTRIAN``),
+which :meth:`TrackerConfig.from_dict` folds back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from sensor_fusion.core.classes import NUM_CLASSES, ObjectClass
+
+ASSOCIATION_METRICS = ("mahalanobis", "iou3d")
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+@dataclass
+class TrackerConfig:
+    """Parameters of :class:`~sensor_fusion.tracking.tracker.Tracker` (SI units)."""
+
+    # Fixed frame the detections are in and the tracks are reported in.
+    frame_id: str = "odom"
+
+    # --- motion model (constant velocity, white-noise acceleration) ---
+    accel_std_mps2: float = 1.0  # process noise: acceleration std, m/s^2
+    accel_std_mps2_per_class: dict[str, float] = field(default_factory=dict)  # class name -> m/s^2
+    init_velocity_std_mps: float = 8.0  # velocity std of a new track without a velocity measurement, m/s
+    # Std of a detection's velocity (Detections carries no velocity covariance), m/s.
+    velocity_meas_std_mps: float = 0.5
+
+    # --- association ---
+    association: str = "mahalanobis"  # "mahalanobis" (x, y with S = HPH' + R) or "iou3d" (AB3DMOT-style)
+    # Gate: chi-square probability (2 dof) for the squared Mahalanobis distance, by track class.
+    gate_prob: float = 0.9999  # -> d^2 <= 18.4
+    gate_prob_per_class: dict[str, float] = field(default_factory=dict)  # class name -> probability
+    # Added to d^2 when track and detection labels differ (neither UNKNOWN); soft, never gates.
+    class_mismatch_cost: float = 2.0
+    iou3d_min: float = 0.01  # iou3d metric: pairs below this 3D IoU are gated out
+    # Match confirmed tracks before tentative ones (else newborn tracks, with their wide
+    # velocity uncertainty, steal detections from an established track after one missed gate).
+    confirmed_first: bool = True
+    # Do not start a track from a detection that lies inside a confirmed track's gate
+    # (duplicates / split detections of an object already tracked).
+    suppress_birth_in_gate: bool = True
+
+    # --- track management ---
+    min_hits: int = 3  # updates needed (with existence >= existence_confirm) to confirm
+    max_age_s: float = 2.0  # delete a track this long without an update, s
+    existence_birth: float = 0.4  # existence probability of a new (tentative) track
+    existence_confirm: float = 0.6  # existence needed to confirm (with min_hits)
+    existence_delete: float = 0.1  # delete a track whose existence falls below this
+    existence_max: float = 0.99  # cap, so a long-lived track still dies in bounded time
+    existence_hit_logodds: float = 1.0  # log-odds added per update, times the detection score
+    existence_miss_logodds_per_s: float = 4.0  # log-odds removed per second without an update
+    # Stamps may go back by this much (out-of-order inputs) without a reset; treated as dt = 0, s.
+    time_backwards_tolerance_s: float = 0.02
+
+    # --- shape and class ---
+    size_alpha: float = 0.3  # exponential smoothing weight of a new size measurement, (0, 1]
+    yaw_alpha: float = 0.3  # same for yaw (measurement flipped by pi when that is closer)
+    z_alpha: float = 0.3  # same for the box-centre height
+    # Turn the box yaw to the velocity heading once speed exceeds this and 2 sigma, m/s (inf: never).
+    yaw_from_velocity_min_speed_mps: float = 1.0
+    unknown_vote_weight: float = 0.1  # weight of an UNKNOWN-label detection in the class vote
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad parameter."""
+
+        def fail(name: str, msg: str) -> None:
+            raise ValueError(f"TrackerConfig.{name} {msg}, got {getattr(self, name)!r}")
+
+        def finite(name: str) -> float:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                fail(name, "must be a finite number")
+            return float(v)
+
+        def positive(name: str) -> None:
+            if finite(name) <= 0.0:
+                fail(name, "must be > 0")
+
+        def open_unit(name: str) -> None:
+            if not 0.0 < finite(name) < 1.0:
+                fail(name, "must be in (0, 1)")
+
+        if not isinstance(self.frame_id, str) or not self.frame_id:
+            fail("frame_id", "must be a non-empty string")
+        for name in ("accel_std_mps2", "init_velocity_std_mps", "velocity_meas_std_mps", "max_age_s"):
+            positive(name)
+        for name in ("existence_hit_logodds", "existence_miss_logodds_per_s"):
+            positive(name)
+        for name in ("class_mismatch_cost", "time_backwards_tolerance_s", "unknown_vote_weight"):
+            if finite(name) < 0.0:
+                fail(name, "must be >= 0")
+        for name in (
+            "gate_prob",
+            "existence_birth",
+            "existence_confirm",
+            "existence_delete",
+            "existence_max",
+        ):
+            open_unit(name)
+        for name in ("size_alpha", "yaw_alpha", "z_alpha"):
+            if not 0.0 < finite(name) <= 1.0:
+                fail(name, "must be in (0, 1]")
+        if not 0.0 <= finite("iou3d_min") < 1.0:
+            fail("iou3d_min", "must be in [0, 1)")
+        v = self.yaw_from_velocity_min_speed_mps
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
+            fail("yaw_from_velocity_min_speed_mps", "must be >= 0 (inf disables)")
+        if isinstance(self.min_hits, bool) or not isinstance(self.min_hits, (int, np.integer)):
+            fail("min_hits", "must be an integer")
+        if self.min_hits < 1:
+            fail("min_hits", "must be >= 1")
+        for name in ("suppress_birth_in_gate", "confirmed_first"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "must be a bool")
+        if self.association not in ASSOCIATION_METRICS:
+            fail("association", f"must be one of {ASSOCIATION_METRICS}")
+        if not self.existence_delete < self.existence_birth < self.existence_max:
+            raise ValueError(
+                "TrackerConfig needs existence_delete < existence_birth < existence_max, got "
+                f"{self.existence_delete}, {self.existence_birth}, {self.existence_max}"
+            )
+        if not self.existence_delete < self.existence_confirm <= self.existence_max:
+            raise ValueError(
+                "TrackerConfig needs existence_delete < existence_confirm <= existence_max, got "
+                f"{self.existence_delete}, {self.existence_confirm}, {self.existence_max}"
+            )
+        for name, lo_open, hi_open in (
+            ("accel_std_mps2_per_class", 0.0, math.inf),
+            ("gate_prob_per_class", 0.0, 1.0),
+        ):
+            d = getattr(self, name)
+            if not isinstance(d, dict):
+                fail(name, "must be a dict of class name -> value")
+            bad = sorted(str(k) for k in d if k not in ObjectClass.__members__)
+            if bad:
+                raise ValueError(
+                    f"TrackerConfig.{name} has unknown class names {bad}; "
+                    f"known: {list(ObjectClass.__members__)}"
+                )
+            for k, v in d.items():
+                ok = not isinstance(v, bool) and isinstance(v, (int, float)) and lo_open < v < hi_open
+                if not ok:
+                    raise ValueError(
+                        f"TrackerConfig.{name}[{k!r}] must be in ({lo_open}, {hi_open}), got {v!r}"
+                    )
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrackerConfig:
+        """Build and validate from a flat or nested dict (e.g. ROS parameters).
+
+        Keys ``"<dict_field>.<CLASS>"`` fill the per-class dicts. Unknown keys
+        raise ``ValueError`` naming all of them.
+        """
+        names = {f.name for f in fields(cls)}
+        dict_fields = {"accel_std_mps2_per_class", "gate_prob_per_class"}
+        kwargs: dict = {}
+        unknown = []
+        for key, value in d.items():
+            head, dot, tail = str(key).partition(".")
+            if dot and head in dict_fields:
+                kwargs.setdefault(head, {})[tail] = value
+            elif key in dict_fields:
+                kwargs.setdefault(key, {}).update(dict(value))
+            elif key in names:
+                kwargs[key] = value
+            else:
+                unknown.append(str(key))
+        if unknown:
+            raise ValueError(f"TrackerConfig: unknown parameters {sorted(unknown)}; known: {sorted(names)}")
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
+
+    # --- derived tables, indexed by ObjectClass value ---
+    def accel_std_table(self) -> np.ndarray:
+        """(NUM_CLASSES,) acceleration std per class, m/s^2."""
+        t = np.full(NUM_CLASSES, float(self.accel_std_mps2))
+        for k, v in self.accel_std_mps2_per_class.items():
+            t[ObjectClass[k]] = float(v)
+        return t
+
+    def gate_table(self) -> np.ndarray:
+        """(NUM_CLASSES,) squared-Mahalanobis gate per class (chi-square, 2 dof)."""
+        p = np.full(NUM_CLASSES, float(self.gate_prob))
+        for k, v in self.gate_prob_per_class.items():
+            p[ObjectClass[k]] = float(v)
+        return -2.0 * np.log1p(-p)
+
+    def logit(self, name: str) -> float:
+        """Log-odds of the probability parameter ``name``."""
+        return _logit(float(getattr(self, name)))

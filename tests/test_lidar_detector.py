@@ -1,0 +1,265 @@
+"""LidarDetector on ray-cast synthetic sweeps: boxes on (possibly sloped) noisy ground."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sensor_fusion.core.classes import SENSOR_LIDAR, ObjectClass
+from sensor_fusion.core.geometry import rpy_to_matrix
+from sensor_fusion.perception.lidar import (
+    LidarDetector,
+    LidarDetectorConfig,
+    classify_shape,
+    position_covariance,
+)
+
+SENSOR_HEIGHT_M = 1.8
+
+
+def raycast_sweep(
+    boxes: list[tuple[float, float, float, float, float, float]],
+    *,
+    ground: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    n_beams: int = 64,
+    n_cols: int = 1800,
+    elev_deg: tuple[float, float] = (-25.0, 5.0),
+    noise_m: float = 0.02,
+    max_range_m: float = 100.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Points a spinning LiDAR at (0, 0, SENSOR_HEIGHT_M) returns: first hit per beam.
+
+    ``boxes`` are (cx, cy, length, width, height, yaw), standing on the ground
+    plane z = a*x + b*y + c given by ``ground``; range noise is Gaussian.
+    """
+    a, b, c = ground
+    el = np.radians(np.linspace(*elev_deg, n_beams))
+    az = np.arange(n_cols) * (2.0 * np.pi / n_cols)
+    el, az = np.meshgrid(el, az, indexing="ij")
+    d = np.column_stack(
+        [(np.cos(el) * np.cos(az)).ravel(), (np.cos(el) * np.sin(az)).ravel(), np.sin(el).ravel()]
+    )
+    o = np.array([0.0, 0.0, SENSOR_HEIGHT_M])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_best = (c - o[2]) / (d[:, 2] - a * d[:, 0] - b * d[:, 1])
+        t_best[~(t_best > 0)] = np.inf
+        for cx, cy, l, w, h, yaw in boxes:
+            centre = np.array([cx, cy, a * cx + b * cy + c + 0.5 * h])
+            R = rpy_to_matrix(0.0, 0.0, yaw)
+            ob = R.T @ (o - centre)
+            db = d @ R  # rows are R.T @ d
+            half = np.array([l, w, h]) / 2.0
+            t1 = (-half - ob) / db
+            t2 = (half - ob) / db
+            tmin = np.minimum(t1, t2).max(axis=1)
+            tmax = np.maximum(t1, t2).min(axis=1)
+            hit = (tmax >= tmin) & (tmin > 0)
+            t_best = np.where(hit & (tmin < t_best), tmin, t_best)
+    keep = t_best < max_range_m
+    t = t_best[keep] + np.random.default_rng(seed).normal(0.0, noise_m, keep.sum())
+    return (o + t[:, None] * d[keep]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def det() -> LidarDetector:
+    d = LidarDetector()
+    d.warm_up()
+    return d
+
+
+def _yaw_err(a: float, b: float) -> float:
+    """Heading difference modulo pi (boxes have 180 deg ambiguity)."""
+    return abs((a - b + np.pi / 2) % np.pi - np.pi / 2)
+
+
+def _nearest(dets, xy) -> int:
+    dist = np.hypot(dets.centers[:, 0] - xy[0], dets.centers[:, 1] - xy[1])
+    assert len(dist) > 0, "no detections"
+    return int(np.argmin(dist))
+
+
+def test_car_box_centre_yaw_size_label(det):
+    pts = raycast_sweep([(15.0, 3.0, 4.5, 1.8, 1.5, 0.3)])
+    d = det.detect(pts, 123, "base_link")
+    assert len(d) == 1, f"expected one car, got centres {d.centers}"
+    assert np.hypot(*(d.centers[0, :2] - [15.0, 3.0])) < 0.35
+    assert _yaw_err(d.yaw[0], 0.3) < math.radians(5.0)
+    assert abs(d.sizes[0, 0] - 4.5) < 0.5 and abs(d.sizes[0, 1] - 1.8) < 0.5
+    assert abs(d.sizes[0, 2] - 1.5) < 0.3 and abs(d.centers[0, 2] - 0.75) < 0.2
+    assert d.labels[0] == ObjectClass.CAR
+    assert d.stamp_ns == 123 and d.frame_id == "base_link"
+
+
+def test_output_contract(det):
+    pts = raycast_sweep([(15.0, 3.0, 4.5, 1.8, 1.5, 0.3), (-20.0, -5.0, 4.2, 1.8, 1.4, 1.4)])
+    d = det.detect(pts, 0, "base_link")
+    n = len(d)
+    assert n == 2
+    assert d.centers.shape == (n, 3) and d.sizes.shape == (n, 3) and d.yaw.shape == (n,)
+    assert d.velocity.shape == (n, 2) and np.isnan(d.velocity).all()
+    assert d.pos_cov.shape == (n, 2, 2) and np.all(np.linalg.eigvalsh(d.pos_cov) > 0)
+    assert np.all((d.scores >= 0) & (d.scores <= 1))
+    assert np.all(d.sizes[:, 0] >= d.sizes[:, 1])
+    assert np.all((d.yaw >= -np.pi / 2) & (d.yaw < np.pi / 2))
+    assert np.all(d.sensors == SENSOR_LIDAR) and d.sensors.dtype == np.uint8
+    assert set(det.last_timing) == {"ground", "cluster", "boxfit"}
+    assert all(v >= 0 for v in det.last_timing.values())
+
+
+@pytest.mark.parametrize(
+    "box,label",
+    [
+        ((8.0, -2.0, 0.5, 0.5, 1.75, 0.4), ObjectClass.PEDESTRIAN),
+        ((22.0, -6.0, 9.0, 2.5, 3.5, -0.15), ObjectClass.TRUCK),
+        ((9.0, 5.0, 1.8, 0.6, 1.7, 1.1), ObjectClass.BICYCLE),
+    ],
+)
+def test_classes(det, box, label):
+    d = det.detect(raycast_sweep([box]), 0, "base_link")
+    assert len(d) == 1, f"got {len(d)} detections"
+    assert d.labels[0] == label, f"sizes {d.sizes[0]} -> {ObjectClass(d.labels[0]).name}"
+
+
+def test_two_cars_one_metre_apart_stay_separate(det):
+    # The car dead ahead shows only its rear face: its centre needs shape completion.
+    cars = [(12.0, 0.0, 4.5, 1.8, 1.5, 0.0), (12.0, 2.8, 4.5, 1.8, 1.5, 0.0)]
+    d = det.detect(raycast_sweep(cars), 0, "base_link")
+    assert len(d) == 2
+    for cx, cy, l, w, _, yaw in cars:
+        i = _nearest(d, (cx, cy))
+        assert np.hypot(*(d.centers[i, :2] - [cx, cy])) < 0.35
+        assert _yaw_err(d.yaw[i], yaw) < math.radians(5.0)
+        assert abs(d.sizes[i, 0] - l) < 0.5 and abs(d.sizes[i, 1] - w) < 0.5
+        assert d.labels[i] == ObjectClass.CAR
+
+
+def test_pedestrians_half_a_metre_apart_stay_separate(det):
+    peds = [(8.0, 0.0, 0.5, 0.5, 1.75, 0.0), (8.0, 1.0, 0.5, 0.5, 1.75, 0.0)]  # 0.5 m gap
+    d = det.detect(raycast_sweep(peds), 0, "base_link")
+    assert len(d) == 2
+    assert np.all(d.labels == ObjectClass.PEDESTRIAN)
+
+
+@pytest.mark.parametrize("ground", [(math.tan(math.radians(2.0)), 0.0, 0.1), (0.02, -0.03, -0.15)])
+def test_sloped_ground_makes_no_clusters(det, ground):
+    d = det.detect(raycast_sweep([], ground=ground, seed=3), 0, "base_link")
+    assert len(d) == 0, f"ground clusters at {d.centers}"
+    d = det.detect(raycast_sweep([(25.0, -4.0, 4.5, 1.8, 1.5, -0.2)], ground=ground, seed=4), 0, "base_link")
+    assert len(d) == 1
+    assert np.hypot(*(d.centers[0, :2] - [25.0, -4.0])) < 0.35
+    assert d.labels[0] == ObjectClass.CAR
+
+
+def test_walls_are_rejected(det):
+    wall = (30.0, 0.0, 0.3, 40.0, 3.0, 0.0)  # 40 m long along y: too long
+    d = det.detect(raycast_sweep([wall, (15.0, 3.0, 4.5, 1.8, 1.5, 0.3)]), 0, "base_link")
+    assert len(d) == 1 and d.labels[0] == ObjectClass.CAR
+    d = det.detect(raycast_sweep([wall]), 0, "base_link")
+    assert len(d) == 0 and d.centers.shape == (0, 3) and d.pos_cov.shape == (0, 2, 2)
+    # Short blocks of a tall building (truck-sized footprints): rejected as too tall.
+    blocks = [(-35.0, y, 2.0, 6.0, 8.0, 0.0) for y in (-9.0, 0.0, 9.0)]
+    cars = [(-20.0, y, 4.5, 1.8, 1.5, 0.0) for y in (-6.0, 6.0)]
+    d = det.detect(raycast_sweep([*blocks, *cars]), 0, "base_link")
+    assert len(d) == 2 and np.all(d.labels == ObjectClass.CAR), f"{d.centers}"
+
+
+def test_sensor_offset_from_base_link():
+    """A LiDAR mounted 1.2 m ahead of base_link: same boxes, shifted into base_link."""
+    pts = raycast_sweep([(6.0, 4.0, 4.5, 1.8, 1.5, 1.2), (15.0, 3.0, 4.5, 1.8, 1.5, 0.3)])
+    ref = LidarDetector().detect(pts, 0, "lidar")
+    shifted = LidarDetector(LidarDetectorConfig(sensor_x_m=1.2)).detect(pts + np.float32([1.2, 0, 0]), 0, "b")
+    assert len(ref) == len(shifted) == 2
+    assert np.allclose(shifted.centers, ref.centers + [1.2, 0.0, 0.0], atol=1e-3)
+    assert np.allclose(shifted.yaw, ref.yaw, atol=1e-4) and np.allclose(shifted.pos_cov, ref.pos_cov)
+
+
+def test_empty_and_nan_inputs(det):
+    assert len(det.detect(np.zeros((0, 3), np.float32), 5, "base_link")) == 0
+    d = det.detect(np.full((1000, 3), np.nan, np.float32), 5, "base_link")
+    assert len(d) == 0 and d.stamp_ns == 5
+    assert len(det.detect(np.full((10, 3), np.inf, np.float64), 5, "base_link")) == 0
+
+
+def test_non_finite_points_are_ignored(det):
+    pts = raycast_sweep([(15.0, 3.0, 4.5, 1.8, 1.5, 0.3)])
+    bad = pts.copy()
+    rng = np.random.default_rng(1)
+    bad[rng.choice(len(bad), 2000, replace=False), rng.integers(0, 3, 2000)] = np.nan
+    bad = np.vstack([bad, np.full((50, 3), np.inf, np.float32)])
+    d = det.detect(bad, 0, "base_link")
+    assert len(d) == 1 and np.hypot(*(d.centers[0, :2] - [15.0, 3.0])) < 0.35
+
+
+@pytest.mark.parametrize("shape", [(10,), (10, 2), (10, 4), (2, 10, 3)])
+def test_wrong_shape_raises(det, shape):
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        det.detect(np.zeros(shape, np.float32), 0, "base_link")
+
+
+def test_bad_stamp_type_raises(det):
+    with pytest.raises(TypeError, match="stamp_ns"):
+        det.detect(np.zeros((3, 3), np.float32), 1.5, "base_link")
+
+
+_ROT_SCENE = raycast_sweep(
+    [(15.0, 3.0, 4.5, 1.8, 1.5, 0.3), (22.0, -8.0, 9.0, 2.5, 3.5, -0.15), (-12.0, 6.0, 4.2, 1.7, 1.4, 1.2)]
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(psi=st.floats(-np.pi, np.pi))
+def test_rotating_scene_rotates_detections(det, psi):
+    base = det.detect(_ROT_SCENE, 0, "base_link")
+    R = rpy_to_matrix(0.0, 0.0, psi)
+    rot = det.detect((_ROT_SCENE @ R.T.astype(np.float32)).astype(np.float32), 0, "base_link")
+    assert len(base) == len(rot) == 3
+    expect_xy = base.centers[:, :2] @ R[:2, :2].T
+    for i in range(len(base)):
+        j = _nearest(rot, expect_xy[i])
+        assert np.hypot(*(rot.centers[j, :2] - expect_xy[i])) < 0.15
+        assert _yaw_err(rot.yaw[j], base.yaw[i] + psi) < math.radians(3.0)
+        assert np.allclose(rot.sizes[j], base.sizes[i], atol=0.15)
+        assert rot.labels[j] == base.labels[i]
+
+
+def test_covariance_grows_with_range_and_shrinks_with_points():
+    cfg = LidarDetectorConfig()
+    cov = position_covariance(
+        np.array([[10.0, 0.0], [50.0, 0.0], [10.0, 0.0]]), np.array([100, 100, 10]), cfg
+    )
+    tr = np.trace(cov, axis1=1, axis2=2)
+    assert tr[1] > tr[0] and tr[2] > tr[0]
+    assert cov[0, 0, 0] >= cov[0, 1, 1]  # radial (x here) at least the tangential std
+
+
+def test_classify_shape_rules():
+    labels, scores, _ = classify_shape(
+        np.array([[4.5, 1.8, 1.5], [0.6, 0.5, 1.7], [10.0, 2.5, 3.6], [0.5, 0.4, 0.5]])
+    )
+    assert list(labels) == [ObjectClass.CAR, ObjectClass.PEDESTRIAN, ObjectClass.TRUCK, ObjectClass.UNKNOWN]
+    assert np.all((scores > 0) & (scores <= 1))
+
+
+def test_config_from_dict_and_validation():
+    cfg = LidarDetectorConfig.from_dict({"range_max_m": 60, "min_points": 8})
+    assert cfg.range_max_m == 60 and cfg.min_points == 8
+    with pytest.raises(ValueError, match="bogus_m.*nope|nope.*bogus_m"):
+        LidarDetectorConfig.from_dict({"bogus_m": 1.0, "nope": 2})
+    for bad, name in [
+        ({"range_min_m": 90.0}, "range_min_m"),
+        ({"z_min_m": 5.0}, "z_min_m"),
+        ({"cluster_cell_m": 0.0}, "cluster_cell_m"),
+        ({"min_points": 2.5}, "min_points"),
+        ({"ground_max_slope": float("nan")}, "ground_max_slope"),
+        ({"ground_reject_lowest": 9}, "ground_reject_lowest"),
+        ({"cluster_cell_m": 0.001}, "cluster_cell_m"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            LidarDetectorConfig.from_dict(bad)
+    with pytest.raises(ValueError, match="range_max_m"):
+        LidarDetector(LidarDetectorConfig(range_max_m=-1.0))
