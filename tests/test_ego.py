@@ -73,20 +73,36 @@ class Sim:
     antenna: np.ndarray  # true antenna positions at gps_idx
 
 
+def _smoothstep(t: np.ndarray, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+    """0 -> 1 over [t0, t1] (C1) and its derivative."""
+    x = np.clip((t - t0) / (t1 - t0), 0.0, 1.0)
+    return 3 * x**2 - 2 * x**3, (6 * x - 6 * x**2) / (t1 - t0)
+
+
 def _profile(t: np.ndarray, kind: str, yaw0: float):
-    """Speed, its derivative, yaw rate, its derivative and yaw for ``kind`` in {'static', 's_curve'}."""
+    """Speed, its derivative, yaw rate, its derivative and yaw for ``kind``.
+
+    'static': at rest. 's_curve': rest 2 s, 0 -> 10 m/s over 10 s, then yaw rate
+    0.2 sin(2 pi (t - 15) / 20). 'stop_go': as s_curve, but brakes to a stop over
+    30-38 s, stands 10 s and drives off again (yaw rate scales with speed).
+    """
     if kind == "static":
         z = np.zeros_like(t)
         return z, z, z, z, np.full_like(t, yaw0)
-    # Rest 2 s, smoothstep to 10 m/s over 10 s, then an S-curve (yaw rate 0.2 sin(2 pi t / 20)).
-    x = np.clip((t - 2.0) / 10.0, 0.0, 1.0)
-    s = 10.0 * (3 * x**2 - 2 * x**3)
-    ds = 10.0 * (6 * x - 6 * x**2) / 10.0
     A, P, t0 = 0.2, 20.0, 15.0
     ph = np.where(t > t0, 2 * np.pi * (t - t0) / P, 0.0)
     r = np.where(t > t0, A * np.sin(ph), 0.0)
     dr = np.where(t > t0, A * 2 * np.pi / P * np.cos(ph), 0.0)
-    yaw = yaw0 + np.where(t > t0, A * P / (2 * np.pi) * (1 - np.cos(ph)), 0.0)
+    up, dup = _smoothstep(t, 2.0, 12.0)
+    if kind == "s_curve":
+        yaw = yaw0 + np.where(t > t0, A * P / (2 * np.pi) * (1 - np.cos(ph)), 0.0)
+        return 10.0 * up, 10.0 * dup, r, dr, yaw
+    down, ddown = _smoothstep(t, 30.0, 38.0)
+    again, dagain = _smoothstep(t, 48.0, 58.0)
+    s = 10.0 * (up - down + again)
+    ds = 10.0 * (dup - ddown + dagain)
+    r, dr = r * s / 10.0, dr * s / 10.0 + r * ds / 10.0
+    yaw = yaw0 + np.concatenate([[0.0], np.cumsum(0.5 * (r[1:] + r[:-1]) * np.diff(t))])
     return s, ds, r, dr, yaw
 
 
@@ -445,6 +461,23 @@ def test_initialise_while_cruising(drive):
     e, ey, _, _ = _errors(drive, run, 40.0)
     assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
     assert np.sqrt(np.mean(np.sum(e**2, axis=1))) < 0.8
+
+
+def test_stop_and_go():
+    """A 10 s stop mid-drive: ZUPT holds the car still (no drift, gyro bias refined), and the
+    filter drives off again without lag."""
+    sim = simulate(75.0, "stop_go", seed=6)
+    run = run_filter(sim)
+    est = run.est
+    assert 50 < est.counters["zupt_updates"] < 110  # ~10 Hz for < 10 s: only while stopped
+    stopped = (sim.t[run.idx] > 39.0) & (sim.t[run.idx] < 48.0)
+    e = run.pos[stopped] - sim.pos[run.idx[stopped]]
+    assert np.sqrt(np.mean(np.sum(e**2, axis=1))) < 0.8
+    ey_stop = wrap_angle(run.yaw[stopped] - sim.yaw[run.idx[stopped]])
+    assert math.degrees(np.ptp(ey_stop)) < 0.5  # heading held while stopped
+    e2, ey, _, _ = _errors(sim, run, 30.0)
+    assert np.sqrt(np.mean(np.sum(e2**2, axis=1))) < 0.8
+    assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
 
 
 def test_gps_outage_drift_bounded(drive, drive_run):

@@ -1,10 +1,10 @@
 """``sensor-fusion``: one command with subcommands (also ``python -m sensor_fusion``).
 
-    simulate   write a synthetic multi-sensor scenario with ground truth as a rosbag2 (MCAP)
-    replay     publish a bag over DDS with its original timing and /clock
-    run        run the fusion pipeline offline over a bag, write its outputs to a bag
-    evaluate   score tracks against ground truth (MOTA, HOTA, AP, velocity and ego errors)
-    demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot
+simulate   write a synthetic multi-sensor scenario with ground truth as a rosbag2 (MCAP)
+replay     publish a bag over DDS with its original timing and /clock
+run        run the fusion pipeline offline over a bag, write its outputs to a bag
+evaluate   score tracks against ground truth (MOTA, HOTA, AP, velocity and ego errors)
+demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ def cmd_replay(a: argparse.Namespace) -> int:
         if a.wait_for:
             player.wait_for_subscribers(a.wait_for.split(","), a.wait_timeout)
         stats = player.play(loop=a.loop)
-        print(f"published {stats.published} messages in {stats.wall_s:.1f} s wall ({stats.bag_s:.1f} s of bag, "
-              f"rate {a.rate}, worst lag {stats.max_lag_s * 1e3:.1f} ms)")
+        print(
+            f"published {stats.published} messages in {stats.wall_s:.1f} s wall ({stats.bag_s:.1f} s of bag, "
+            f"rate {a.rate}, worst lag {stats.max_lag_s * 1e3:.1f} ms)"
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -58,9 +60,13 @@ def cmd_replay(a: argparse.Namespace) -> int:
 def cmd_run(a: argparse.Namespace) -> int:
     from .bag.offline import run_bag
     from .core.calibration import load_calibration
-    from .sim.recorder import calibration_from_bag
+    from .sim.recorder import calibration_from_bag, scenario_from_bag
 
     cfg = _config(a.config)
+    scenario = scenario_from_bag(a.bag)
+    if scenario is not None and "datum" not in cfg.ego:
+        d = scenario["config"]["gps"]["datum"]  # a generated bag: put odom at the world origin
+        cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
     cal = calibration_from_bag(a.bag) if not a.calibration else None
     if cal is None:
         from .config import resolve_calibration_path
@@ -100,8 +106,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sensor-fusion", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="sensor-fusion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -153,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     sys.exit(args.func(args))

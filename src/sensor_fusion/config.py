@@ -37,6 +37,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "lidar.enabled": True,
     "lidar.topic": "/sensors/lidar/points",
     "lidar.qos": "sensor_data",
+    "lidar.frame": "lidar_top",  # calibration frame of the LiDAR (its position guides box completion)
     "lidar.time_field": "t",  # per-point time offset field (s, relative to header stamp); '' if none
     "lidar.max_points": 400000,  # larger clouds are dropped as malformed
     "imu.enabled": True,

@@ -66,12 +66,19 @@ class FusionPipeline:
         self.calibration = calibration
         self.fixed_frame = cfg["fixed_frame"]
         self.base_frame = cfg["base_frame"]
-        self.detector = LidarDetector(LidarDetectorConfig.from_dict(cfg.detector))
+        det_cfg = dict(cfg.detector)
+        if calibration.has_frame(cfg["lidar.frame"]):  # where the sensor sits, unless configured
+            t = calibration.T_base_from(cfg["lidar.frame"])[:3, 3]
+            det_cfg.setdefault("sensor_x_m", float(t[0]))
+            det_cfg.setdefault("sensor_y_m", float(t[1]))
+        self.detector = LidarDetector(LidarDetectorConfig.from_dict(det_cfg))
         self.tracker = Tracker(TrackerConfig.from_dict({**cfg.tracker, "frame_id": self.fixed_frame}))
         self.ego: EgoEstimator | None = None
         if cfg["imu.enabled"]:
             self.ego = EgoEstimator(
-                EgoConfig.from_dict(cfg.ego), self._extrinsic(cfg["imu.frame"]), self._extrinsic(cfg["gps.frame"])
+                EgoConfig.from_dict(cfg.ego),
+                self._extrinsic(cfg["imu.frame"]),
+                self._extrinsic(cfg["gps.frame"]),
             )
         self.sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
         self.timer = StageTimer()

@@ -56,6 +56,23 @@ class BagWriter:
             self._conns[topic] = conn
         self._writer.write(conn, int(log_time_ns), serialize_message(msg))
 
+    def write_raw(self, topic: str, msgtype: str, data: bytes, log_time_ns: int) -> None:
+        """Write CDR bytes serialised elsewhere (types without an rclpy package here, e.g. tf2_msgs)."""
+        conn = self._conns.get(topic)
+        if conn is None:
+            conn = self._writer.add_connection(topic, msgtype, typestore=self._store)
+            self._conns[topic] = conn
+        self._writer.write(conn, int(log_time_ns), data)
+
+
+def importable(msgtype: str) -> bool:
+    """Whether this Python has the message package (tf2_msgs, for one, has no PyPI wheel)."""
+    try:
+        message_class(msgtype)
+    except (ImportError, AttributeError):
+        return False
+    return True
+
 
 def bag_topics(path: str | Path) -> dict[str, tuple[str, int]]:
     """Topic -> (msgtype, message count)."""
@@ -69,7 +86,9 @@ def read_messages(
     """Yield (topic, msgtype, log_time_ns, rclpy message) in log-time order."""
     wanted = set(topics) if topics is not None else None
     with Reader(path) as reader:
-        conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
+        conns = [
+            c for c in reader.connections if (wanted is None or c.topic in wanted) and importable(c.msgtype)
+        ]
         classes = {c.msgtype: message_class(c.msgtype) for c in conns}
         for conn, t, raw in reader.messages(connections=conns):
             yield conn.topic, conn.msgtype, t, deserialize_message(bytes(raw), classes[conn.msgtype])

@@ -14,8 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-
 from ..config import FusionConfig
 from ..core.calibration import Calibration
 from ..pipeline import FusionPipeline, PipelineOutput
@@ -38,13 +36,6 @@ class RunSummary:
     decode_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     wall_s: float = 0.0
     diagnostics: dict = field(default_factory=dict)
-
-
-def timing_msg(out: PipelineOutput) -> DiagnosticStatus:
-    st = DiagnosticStatus(name="fusion_node: timing", hardware_id=str(out.stamp_ns))
-    st.values = [KeyValue(key=k, value=repr(v)) for k, v in sorted(out.timing.items())]
-    st.values.append(KeyValue(key="missing", value=",".join(out.missing)))
-    return st
 
 
 def run_bag(
@@ -79,7 +70,7 @@ def run_bag(
                 if o.ego is not None:
                     odom = convert.odometry_msg(o.stamp_ns, cfg["fixed_frame"], cfg["base_frame"], o.ego)
                     writer.write(OUT_ODOM, odom, o.stamp_ns)
-                writer.write(OUT_TIMING, timing_msg(o), o.stamp_ns)
+                writer.write(OUT_TIMING, convert.timing_msg(o.stamp_ns, o.timing, o.missing), o.stamp_ns)
 
         for topic, _mt, _t, msg in read_messages(bag, specs.keys()):
             spec = specs[topic]

@@ -8,6 +8,7 @@ itself, never the whole schedule.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rosgraph_msgs.msg import Clock
 
 from ..ros.convert import time_msg
-from .io import bag_topics, message_class, read_messages
+from .io import bag_topics, importable, message_class, read_messages
 
 CLOCK_PERIOD_S = 0.01  # /clock at 100 Hz of wall time between messages
 
@@ -34,22 +35,40 @@ class ReplayStats:
 
 
 def _qos(topic: str) -> QoSProfile:
-    durability = DurabilityPolicy.TRANSIENT_LOCAL if topic in ("/tf_static", "/calibration") else DurabilityPolicy.VOLATILE
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
-                      durability=durability)
+    durability = (
+        DurabilityPolicy.TRANSIENT_LOCAL
+        if topic in ("/tf_static", "/calibration")
+        else DurabilityPolicy.VOLATILE
+    )
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=50,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=durability,
+    )
 
 
 class BagPlayer:
-    def __init__(self, node: Node, bag: str | Path, topics: Iterable[str] | None = None, rate: float = 1.0,
-                 start_s: float = 0.0, publish_clock: bool = True):
+    def __init__(
+        self,
+        node: Node,
+        bag: str | Path,
+        topics: Iterable[str] | None = None,
+        rate: float = 1.0,
+        start_s: float = 0.0,
+        publish_clock: bool = True,
+    ):
         if rate <= 0:
             raise ValueError(f"rate must be > 0, got {rate}")
         self.node, self.bag, self.rate, self.start_s = node, Path(bag), float(rate), float(start_s)
         available = bag_topics(self.bag)
-        wanted = list(topics) if topics else list(available)
+        wanted = list(topics) if topics else [t for t in available if importable(available[t][0])]
         unknown = [t for t in wanted if t not in available]
         if unknown:
             raise ValueError(f"topics not in {self.bag}: {unknown} (has {sorted(available)})")
+        skipped = sorted(t for t in available if t not in wanted and not importable(available[t][0]))
+        if skipped:
+            logging.getLogger(__name__).warning("not replaying %s: message package not installed", skipped)
         self.topics = wanted
         self.pubs = {t: node.create_publisher(message_class(available[t][0]), t, _qos(t)) for t in wanted}
         self.clock_pub = node.create_publisher(Clock, "/clock", 10) if publish_clock else None

@@ -257,3 +257,75 @@ def deskew_kernel(pts: np.ndarray, u: np.ndarray, Ms: np.ndarray) -> np.ndarray:
             b = Ms[k + 1, r, 0] * x + Ms[k + 1, r, 1] * y + Ms[k + 1, r, 2] * z + Ms[k + 1, r, 3]
             out[i, r] = a + f * (b - a)
     return out
+
+
+@njit(cache=True)
+def interp_pose(
+    pa: np.ndarray,
+    va: np.ndarray,
+    qa: np.ndarray,
+    pb: np.ndarray,
+    vb: np.ndarray,
+    qb: np.ndarray,
+    h: float,
+    f: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pose at fraction f of an interval of h seconds: cubic Hermite position (end velocities),
+    geodesic orientation ``qa Exp(f Log(qa^-1 qb))``. Returns (p, q, T_world_base)."""
+    f2 = f * f
+    f3 = f2 * f
+    h00 = 2 * f3 - 3 * f2 + 1
+    h10 = f3 - 2 * f2 + f
+    h01 = -2 * f3 + 3 * f2
+    h11 = f3 - f2
+    p = h00 * pa + (h10 * h) * va + h01 * pb + (h11 * h) * vb
+    # dq = conj(qa) * qb
+    ca = np.array([-qa[0], -qa[1], -qa[2], qa[3]])
+    dq = _qmul(ca, qb[0], qb[1], qb[2], qb[3])
+    if dq[3] < 0.0:
+        dq = -dq
+    nv = math.sqrt(dq[0] * dq[0] + dq[1] * dq[1] + dq[2] * dq[2])
+    s = 2.0 * math.atan2(nv, dq[3]) / nv if nv > 1e-12 else 2.0
+    ex, ey, ez, ew = _quat_exp(f * s * dq[0], f * s * dq[1], f * s * dq[2])
+    q = _qmul(qa, ex, ey, ez, ew)
+    q /= math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    T = np.eye(4)
+    T[:3, :3] = _rot(q)
+    T[:3, 3] = p
+    return p, q, T
+
+
+@njit(cache=True)
+def pose_covariances(P: np.ndarray, q: np.ndarray, gyro_var: float) -> tuple[np.ndarray, np.ndarray]:
+    """(pose_cov over x y z roll pitch yaw, twist_cov over v_world, w_body).
+
+    Angles: d(rpy) = E^-1 dth (global error; E^-1 as in eskf.rpy_jacobian).
+    """
+    x, y, z, w = q[0], q[1], q[2], q[3]
+    pitch = math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x))))
+    yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    cp = math.cos(pitch)
+    if abs(cp) < 1e-6:
+        cp = 1e-6 if cp >= 0 else -1e-6
+    sp, cy, sy = math.sin(pitch), math.cos(yaw), math.sin(yaw)
+    J = np.eye(6)
+    J[3, 3] = cy / cp
+    J[3, 4] = sy / cp
+    J[4, 3] = -sy
+    J[4, 4] = cy
+    J[5, 3] = cy * sp / cp
+    J[5, 4] = sy * sp / cp
+    J[5, 5] = 1.0
+    idx = (0, 1, 2, 6, 7, 8)
+    B = np.empty((6, 6))
+    for i in range(6):
+        for j in range(6):
+            B[i, j] = P[idx[i], idx[j]]
+    C = J @ B @ J.T
+    tw = np.zeros((6, 6))
+    for i in range(3):
+        for j in range(3):
+            tw[i, j] = P[3 + i, 3 + j]
+            tw[3 + i, 3 + j] = P[12 + i, 12 + j]
+        tw[3 + i, 3 + i] += gyro_var
+    return C, tw

@@ -50,13 +50,15 @@ class EgoConfig:
     use_nhc: bool = True
     nhc_lateral_std_mps: float = 0.1
     nhc_vertical_std_mps: float = 0.1
-    # Standstill (ZUPT + zero angular rate): IMU quiet over zupt_window_s and the filter
-    # speed below zupt_max_speed_mps with std below zupt_max_speed_std_mps.
+    # Standstill (ZUPT + zero angular rate): IMU quiet over zupt_window_s, estimated
+    # acceleration ~ 0 and the filter speed below zupt_max_speed_mps with std below
+    # zupt_max_speed_std_mps (so cruising at constant speed never looks like standstill).
     use_zupt: bool = True
     zupt_window_s: float = 0.5  # time constant of the IMU statistics
     zupt_accel_std_mps2: float = 0.15
     zupt_gyro_rate_rad_s: float = 0.01
     zupt_max_speed_mps: float = 0.2
+    zupt_max_accel_mps2: float = 0.2  # estimated acceleration R (a - ba) + g must be below this
     zupt_max_speed_std_mps: float = 1.0
     zupt_velocity_std_mps: float = 0.02
 
@@ -71,6 +73,7 @@ class EgoConfig:
     # Time handling.
     history_window_s: float = 1.0  # rollback window for late fixes and pose_at
     max_imu_dt_s: float = 0.1  # larger IMU gaps are counted (imu_gap)
+    imu_gap_reset_s: float = 2.0  # an IMU gap this long resets the filter
     time_jump_reset_s: float = 0.5  # IMU this far in the past -> reset
     pose_extrapolation_s: float = 0.02  # pose_at may extrapolate this far past the newest state
 
@@ -93,6 +96,8 @@ class EgoConfig:
             "zupt_accel_std_mps2",
             "zupt_gyro_rate_rad_s",
             "zupt_max_speed_mps",
+            "zupt_max_accel_mps2",
+            "imu_gap_reset_s",
             "zupt_max_speed_std_mps",
             "zupt_velocity_std_mps",
             "nhc_lateral_std_mps",
@@ -120,6 +125,8 @@ class EgoConfig:
             raise EgoConfigError(f"EgoConfig.init_imu_samples must be >= 1, got {self.init_imu_samples!r}")
         if int(self.gps_reinit_after_rejections) < 0:
             raise EgoConfigError("EgoConfig.gps_reinit_after_rejections must be >= 0 (0 disables)")
+        if self.imu_gap_reset_s <= self.max_imu_dt_s:
+            raise EgoConfigError("EgoConfig.imu_gap_reset_s must be > max_imu_dt_s")
         if self.align_window_s < self.align_baseline_s:
             raise EgoConfigError("EgoConfig.align_window_s must be >= align_baseline_s")
         if self.align_min_std_rad > self.align_max_std_rad:

@@ -11,7 +11,8 @@ Flow
   zero-rate update when the vehicle stands still (``use_zupt``: quiet IMU *and*
   a small, well-known filter speed) or the non-holonomic constraint
   ``v_body[y] = v_body[z] = 0`` (cars; ``use_nhc``; lateral only once yaw is
-  known). The filter clock is the IMU.
+  known). The filter clock is the IMU; a gap longer than ``imu_gap_reset_s``
+  resets the filter (too long to dead-reckon across).
 * ``add_gps``: fix -> ENU (``core.geodesy``) -> antenna-position update with
   ``h = p + R l_gps`` and a chi2(3) Mahalanobis gate. A fix stamped at the
   filter time is fused at once; an older one (within ``history_window_s``) rolls
@@ -56,7 +57,7 @@ from ..core.geodesy import geodetic_to_enu
 from ..core.stamps import NS_PER_S
 from ..core.types import GpsFix, ImuSample
 from . import eskf
-from ._kernels import predict_step, update_step
+from ._kernels import interp_pose, pose_covariances, predict_step, update_step
 from .config import EgoConfig
 from .pose import EgoPose
 
@@ -72,6 +73,7 @@ COUNTER_NAMES = (
     "gps_late_dropped",
     "gps_late_used",
     "gps_queued",
+    "gps_queue_overflow",
     "gps_no_fix",
     "gps_invalid",
     "gps_reinit",
@@ -81,6 +83,9 @@ COUNTER_NAMES = (
     "initialized",
     "resets",
 )
+
+
+_MAX_PENDING = 50  # fixes stamped ahead of the IMU waiting for it
 
 
 @dataclass
@@ -168,6 +173,7 @@ class EgoEstimator:
         self._gate = math.inf if c.gps_gate_prob >= 1.0 else float(chdtri(3, 1.0 - c.gps_gate_prob))
         self._window_ns = int(round(c.history_window_s * NS_PER_S))
         self._jump_ns = int(round(c.time_jump_reset_s * NS_PER_S))
+        self._gap_reset_ns = int(round(c.imu_gap_reset_s * NS_PER_S))
         self._nhc_period_ns = int(round(NS_PER_S / c.constraint_rate_hz))
         self._extrap_ns = int(round(c.pose_extrapolation_s * NS_PER_S))
         self._zupt_window_s = float(c.zupt_window_s)
@@ -243,6 +249,10 @@ class EgoEstimator:
             return
         if t - s.t_ns > self.config.max_imu_dt_s * NS_PER_S:
             self.counters["imu_gap"] += 1
+            if t - s.t_ns > self._gap_reset_ns:  # IMU silent too long to dead-reckon across
+                self.reset()
+                self._init_imu.append((t, w, a))
+                return
         self.counters["imu_used"] += 1
         self._step(t, w, a)
         self._record(t, w, a)
@@ -274,6 +284,9 @@ class EgoEstimator:
             self._try_init()
             return True
         if fx.stamp_ns > s.t_ns:
+            if len(self._pending) >= _MAX_PENDING:  # IMU silent: keep the newest fixes
+                self._pending.pop(0)
+                self.counters["gps_queue_overflow"] += 1
             self._pending.append(fx)
             self._pending.sort(key=lambda f: f.stamp_ns)
             self.counters["gps_queued"] += 1
@@ -316,9 +329,25 @@ class EgoEstimator:
         return self._interp(a, b, t, with_cov=True)
 
     def T_world_base_at(self, stamp_ns: int) -> np.ndarray | None:
-        """(4, 4) pose at ``stamp_ns`` like :meth:`pose_at`, without covariances (fast path)."""
-        pose = self.pose_at(stamp_ns)
-        return None if pose is None else pose.T_world_base()
+        """(4, 4) pose at ``stamp_ns`` like :meth:`pose_at`, without covariances (deskew fast path)."""
+        s = self._s
+        t = int(stamp_ns)
+        if s is None or t >= s.t_ns:
+            pose = self.pose_at(t)
+            return None if pose is None else pose.T_world_base()
+        i = bisect_right(self._hist_t, t) - 1
+        if i < 0:
+            return None
+        a = self._hist_s[i]
+        if self._hist_t[i] == t:
+            T = np.eye(4)
+            T[:3, :3] = eskf.quat_to_rot(a.q)
+            T[:3, 3] = a.p
+            return T
+        b = self._hist_s[i + 1]
+        return interp_pose(
+            a.p, a.v, a.q, b.p, b.v, b.q, (b.t_ns - a.t_ns) / NS_PER_S, (t - a.t_ns) / (b.t_ns - a.t_ns)
+        )[2]
 
     # --------------------------------------------------------- linearisations (tests)
 
@@ -366,23 +395,22 @@ class EgoEstimator:
         return np.array([float(e), float(n), float(u)])
 
     def _sanitize_cov(self, cov: np.ndarray) -> np.ndarray:
+        """Symmetric, finite, positive definite (Sylvester) with a floor on the diagonal; else the
+        diagonal, else ``gps_fallback_std_m``."""
         c = self.config
         C = np.asarray(cov, dtype=np.float64)
-        fallback = np.eye(3) * c.gps_fallback_std_m**2
-        if C.size != 9 or not np.isfinite(C).all():
-            return fallback
-        C = C.reshape(3, 3)
-        C = 0.5 * (C + C.T)
-        if np.any(np.diag(C) <= 0.0):
-            return fallback
+        if C.size != 9:
+            return np.eye(3) * c.gps_fallback_std_m**2
+        v = C.ravel().tolist()
+        if not all(math.isfinite(x) for x in v) or min(v[0], v[4], v[8]) <= 0.0:
+            return np.eye(3) * c.gps_fallback_std_m**2
         m = c.gps_min_std_m**2
-        for k in range(3):
-            C[k, k] = max(C[k, k], m)
-        try:
-            np.linalg.cholesky(C)
-        except np.linalg.LinAlgError:
-            return np.diag(np.diag(C))
-        return C
+        a, b, d = max(v[0], m), 0.5 * (v[1] + v[3]), 0.5 * (v[2] + v[6])
+        e, f, i = max(v[4], m), 0.5 * (v[5] + v[7]), max(v[8], m)
+        det = a * (e * i - f * f) - b * (b * i - f * d) + d * (b * f - e * d)
+        if a * e - b * b <= 0.0 or det <= 0.0:
+            return np.diag([a, e, i])
+        return np.array([[a, b, d], [b, e, f], [d, f, i]])
 
     def _Q(self, dt: float) -> np.ndarray:
         c = self.config
@@ -540,8 +568,9 @@ class EgoEstimator:
         self.counters["nhc_updates"] += 1
 
     def _is_still(self) -> bool:
-        """Standstill: quiet IMU (EW std of the specific force, bias-corrected mean rate) and a
-        filter speed that is small and well known (so constant-speed cruising never qualifies)."""
+        """Standstill: quiet IMU (EW std of the specific force, bias-corrected mean rate, mean
+        acceleration ~ 0) and a filter speed that is small and well known (so constant-speed
+        cruising never qualifies)."""
         s = self._s
         c = self.config
         if float(s.imu_var[3:6].max()) > c.zupt_accel_std_mps2**2:
@@ -550,6 +579,9 @@ class EgoEstimator:
         if float(w @ w) > c.zupt_gyro_rate_rad_s**2:
             return False
         if float(s.v @ s.v) > c.zupt_max_speed_mps**2:
+            return False
+        acc = eskf.quat_to_rot(s.q) @ (s.imu_mean[3:6] - s.ba) + self._g  # estimated acceleration
+        if float(acc @ acc) > c.zupt_max_accel_mps2**2:
             return False
         return float(max(s.P[3, 3], s.P[4, 4], s.P[5, 5])) < c.zupt_max_speed_std_mps**2
 
@@ -667,16 +699,7 @@ class EgoEstimator:
             self.counters["yaw_aligned"] += 1
 
     def _pose(self, s: _State, t_extrap: int | None = None) -> EgoPose:
-        c = self.config
-        J = np.eye(6)
-        J[3:6, 3:6] = eskf.rpy_jacobian(s.q)
-        idx = [0, 1, 2, 6, 7, 8]
-        pose_cov = J @ s.P[np.ix_(idx, idx)] @ J.T
-        twist_cov = np.zeros((6, 6))
-        twist_cov[0:3, 0:3] = s.P[3:6, 3:6]
-        twist_cov[3:6, 3:6] = s.P[12:15, 12:15] + np.eye(3) * (
-            c.gyro_noise_rad_s_sqrt_hz**2 / max(s.dt_s, 1e-4)
-        )
+        pose_cov, twist_cov = pose_covariances(s.P, s.q, self._gyro_var(s))
         w = s.w_meas - s.bg
         p, q, t = s.p, s.q, s.t_ns
         if t_extrap is not None:
@@ -686,26 +709,21 @@ class EgoEstimator:
             t = t_extrap
         return EgoPose(t, p.copy(), q.copy(), s.v.copy(), w, pose_cov, twist_cov)
 
+    def _gyro_var(self, s: _State) -> float:
+        return self.config.gyro_noise_rad_s_sqrt_hz**2 / max(s.dt_s, 1e-4)
+
     def _interp(self, a: _State, b: _State, t: int, with_cov: bool) -> EgoPose:
-        h = (b.t_ns - a.t_ns) / NS_PER_S
+        """Between snapshots a and b: Hermite position, geodesic orientation, linear velocity and
+        rate; covariances of the earlier snapshot."""
         f = (t - a.t_ns) / (b.t_ns - a.t_ns)
-        f2, f3 = f * f, f * f * f
-        h00, h10, h01, h11 = 2 * f3 - 3 * f2 + 1, f3 - 2 * f2 + f, -2 * f3 + 3 * f2, f3 - f2
-        p = h00 * a.p + h10 * h * a.v + h01 * b.p + h11 * h * b.v
+        p, q, _ = interp_pose(a.p, a.v, a.q, b.p, b.v, b.q, (b.t_ns - a.t_ns) / NS_PER_S, f)
         v = (1.0 - f) * a.v + f * b.v
-        dq = eskf.quat_mul(eskf.quat_conj(a.q), b.q)
-        q = eskf.quat_mul(a.q, eskf.quat_exp(f * eskf.quat_log(dq)))
         w = (1.0 - f) * (a.w_meas - a.bg) + f * (b.w_meas - b.bg)
-        pose = self._pose(a) if with_cov else None
-        return EgoPose(
-            t,
-            p,
-            q,
-            v,
-            w,
-            pose.pose_cov if pose else np.zeros((6, 6)),
-            pose.twist_cov if pose else np.zeros((6, 6)),
-        )
+        if with_cov:
+            pose_cov, twist_cov = pose_covariances(a.P, a.q, self._gyro_var(a))
+        else:
+            pose_cov = twist_cov = np.zeros((6, 6))
+        return EgoPose(t, p, q, v, w, pose_cov, twist_cov)
 
 
 def _decouple_yaw(P: np.ndarray) -> None:

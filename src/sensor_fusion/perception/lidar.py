@@ -48,7 +48,7 @@ class LidarDetectorConfig:
     ground_max_slope: float = 0.1
     ground_reject_lowest: int = 1  # count of lowest returns per cell ignored as outliers (0..3)
     # Clustering.
-    cluster_cell_m: float = 0.2  # BEV cell; objects >= 2 cells apart stay separate
+    cluster_cell_m: float = 0.2  # BEV cell, m; objects >= 2 cells apart across the line of sight stay apart
     cluster_link_angle_deg: float = 0.4  # deg; at range cells link across gaps up to range * this (columns)
     # Line-of-sight link length per metre of range (m/m): a surface at grazing angle g returns points
     # range * column_spacing / sin(g) apart; 0.1 ~ 0.2 deg columns down to g = 2 deg.
@@ -65,7 +65,7 @@ class LidarDetectorConfig:
     max_width_m: float = 4.0
     # Taller clusters are structures (walls, poles, trees), even when fragmented; must be < z_max_m.
     max_height_m: float = 4.3
-    max_bottom_clearance_m: float = 1.2  # lowest point higher than this above ground: canopy/sign
+    max_bottom_clearance_m: float = 1.5  # lowest point higher than this above ground: canopy/sign
     # Box fitting.
     fit_angle_step_deg: float = 2.0  # coarse heading sweep step; refined to a tenth of it
     fit_max_points: int = 512  # cluster subsample size for the heading search

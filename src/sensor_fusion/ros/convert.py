@@ -13,6 +13,7 @@ import uuid
 import cv2
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, Quaternion
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2, PointField
@@ -325,3 +326,11 @@ def odometry_msg(stamp_ns: int, fixed_frame: str, base_frame: str, pose) -> Odom
     m.twist.twist.angular.x, m.twist.twist.angular.y, m.twist.twist.angular.z = (float(v) for v in w)
     m.twist.covariance = np.asarray(pose.twist_cov, dtype=np.float64).ravel().tolist()
     return m
+
+
+def timing_msg(stamp_ns: int, timing: dict[str, float], missing: list[str]) -> DiagnosticStatus:
+    """Per-frame stage timings (seconds) and the sensors missing from the frame."""
+    st = DiagnosticStatus(name="fusion_node: timing", hardware_id=str(stamp_ns))
+    st.values = [KeyValue(key=k, value=repr(float(v))) for k, v in sorted(timing.items())]
+    st.values.append(KeyValue(key="missing", value=",".join(missing)))
+    return st

@@ -15,7 +15,7 @@ from collections import defaultdict
 from functools import partial
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -80,6 +80,7 @@ class FusionNode(Node):
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", out_qos)
         self.pub_odom = self.create_publisher(Odometry, "~/ego_odom", out_qos)
         self.pub_det = self.create_publisher(DetectedObjectArray, "~/detections/lidar", out_qos)
+        self.pub_timing = self.create_publisher(DiagnosticStatus, "~/timing", out_qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TransformBroadcaster(self) if TransformBroadcaster is not None else None
         self.create_timer(float(self.cfg["diagnostics_period_s"]), self._publish_diagnostics)
@@ -157,6 +158,7 @@ class FusionNode(Node):
             self.pub_markers.publish(track_markers(out.tracks))
         if self.cfg["publish_detections"] and "lidar" in out.detections:
             self.pub_det.publish(convert.detections_msg(out.detections["lidar"]))
+        self.pub_timing.publish(convert.timing_msg(out.stamp_ns, out.timing, out.missing))
         if out.ego is not None:
             odom = convert.odometry_msg(
                 out.stamp_ns, self.cfg["fixed_frame"], self.cfg["base_frame"], out.ego

@@ -35,8 +35,9 @@ Schema (units in key names; defaults in ``BASE``)::
         oncoming_fraction, turning_fraction (right turns at junctions), speed_spread,
         spawn_ahead_m, spawn_behind_m
     lidar:   frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
-             horizontal_resolution_deg, min_range_m, max_range_m, range_noise_m, dropout_prob,
-             intensity_noise, outages [[t0, t1|null], ...], latency_ms, jitter_ms
+             azimuth_resolution_deg, min_range_m, max_range_m, range_noise_std_m, dropout_prob
+             ([0, 1)), sectors (actor motion samples per sweep), outages [[t0, t1|null], ...],
+             latency_ms, jitter_ms
     cameras: names [calibration frames], rate_hz, encoding jpeg|raw, jpeg_quality (1..100),
              dropout {camera_name: [[t0, t1|null], ...]}, latency_ms, jitter_ms
     radars:  names, rate_hz, fov_deg (azimuth), elevation_fov_deg, min_range_m, max_range_m,
@@ -55,7 +56,9 @@ Schema (units in key names; defaults in ``BASE``)::
              latency_ms, jitter_ms
 
 Latency: the recorder writes each message at ``stamp + latency`` (``latency_ns``
-draws it); the header stamp stays the measurement time.
+draws it); the header stamp stays the measurement time. Keys in ``RECORDER_KEYS``
+(frames, windows, latency, encoding) are for the recorder; ``model_params(block)``
+strips them before a block is handed to a sensor model that validates its keys.
 """
 
 from __future__ import annotations
@@ -134,15 +137,15 @@ BASE: dict[str, Any] = {
     },
     "lidar": {
         "frame": "lidar_top",
-        "beams": 32,
+        "beams": 64,
         "vfov_deg": [-25.0, 15.0],
         "rate_hz": 10.0,
-        "horizontal_resolution_deg": 0.2,
+        "azimuth_resolution_deg": 0.2,
         "min_range_m": 0.5,
         "max_range_m": 120.0,
-        "range_noise_m": 0.02,
+        "range_noise_std_m": 0.02,
         "dropout_prob": 0.01,
-        "intensity_noise": 0.05,
+        "sectors": 32,
         "outages": [],
         "latency_ms": 20.0,
         "jitter_ms": 2.0,
@@ -393,7 +396,7 @@ def _validate(c: dict) -> None:
         rng_(f"world.actors.{k}", 0.0, 1.0)
     rng_("lidar.beams", 16, 128, True)
     rng_("lidar.rate_hz", 10.0, 20.0)
-    rng_("lidar.dropout_prob", 0.0, 1.0)
+    rng_("lidar.dropout_prob", 0.0, 0.999)
     v = c["lidar"]["vfov_deg"]
     if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and -90 <= v[0] < v[1] <= 90):
         e.append(f"lidar.vfov_deg: want [lower, upper] degrees with lower < upper, got {v!r}")
@@ -428,8 +431,7 @@ def _validate(c: dict) -> None:
         rng_(f"{block}.jitter_ms", 0.0, 10_000.0)
         if "outages" in c[block]:
             _check_windows(f"{block}.outages", c[block]["outages"], e)
-    for k in ("range_noise_m",):
-        rng_(f"lidar.{k}", 0.0, 10.0)
+    rng_("lidar.range_noise_std_m", 0.0, 10.0)
     for k in (
         "range_noise_m",
         "azimuth_noise_deg",
@@ -489,6 +491,16 @@ def stream_rng(seed: int, *names: str | int) -> np.random.Generator:
     """
     key = tuple(zlib.crc32(str(n).encode()) for n in names)
     return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=key))
+
+
+RECORDER_KEYS = frozenset(
+    {"frame", "names", "outages", "dropout", "latency_ms", "jitter_ms", "encoding", "jpeg_quality"}
+)
+
+
+def model_params(block: Mapping) -> dict[str, Any]:
+    """A sensor block without the recorder-level keys (what ``simulate_*`` models consume)."""
+    return {k: copy.deepcopy(v) for k, v in block.items() if k not in RECORDER_KEYS}
 
 
 def window_mask(stamps_ns: np.ndarray, t0_ns: int, windows: list) -> np.ndarray:

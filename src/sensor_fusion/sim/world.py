@@ -273,7 +273,7 @@ def _simulate(
                             rel = offs + lb - base
                         gap = rel - a_front[a] - a_rear[b]
                         if gap < look:
-                            worst = worst
+                            worst = min(worst, _idm_term(va, v[b], gap, amax, bc, T, s0))
                 for m in range(M):
                     if sp_key[m] != kk:
                         continue

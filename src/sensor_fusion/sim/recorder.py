@@ -1,0 +1,359 @@
+"""Compose the scenario world and every simulated sensor into one rosbag2 (MCAP).
+
+Each sensor is a stream of (write time, topic, message): the header stamp is
+the measurement time and the write (log) time adds the sensor's latency and
+jitter, so replay reproduces real arrival order. Streams are generated lazily
+and merged by write time, so memory stays bounded for long scenarios. Every
+message's noise comes from its own generator (``stream_rng(seed, sensor, k)``),
+so output is identical for a seed regardless of generation order.
+
+The bag carries the calibration it was generated with (``/calibration``,
+``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``).
+"""
+
+from __future__ import annotations
+
+import array
+import heapq
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from geometry_msgs.msg import Point, Quaternion
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix
+from std_msgs.msg import String
+from unique_identifier_msgs.msg import UUID
+
+from sensor_fusion_msgs.msg import ObjectClassification, TrackedObject, TrackedObjectArray
+
+from ..bag.io import BagWriter, bag_topics, read_messages
+from ..bag.typestore import typestore
+from ..config import default_share_dir
+from ..core.calibration import Calibration, calibration_from_dict, load_calibration
+from ..core.geometry import matrix_to_quat, yaw_to_quat
+from ..ros.convert import encode_cloud, time_msg
+from .camera import encode_jpeg, render_camera
+from .inertial import simulate_gps, simulate_imu
+from .lidar import simulate_lidar
+from .radar import simulate_radar
+from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
+from .world import World
+
+GT_OBJECTS = "/ground_truth/objects"
+GT_ODOM = "/ground_truth/odom"
+LIDAR_TOPIC = "/sensors/lidar/points"
+IMU_TOPIC = "/sensors/imu"
+GPS_TOPIC = "/sensors/gps/fix"
+CALIBRATION_TOPIC = "/calibration"
+SCENARIO_TOPIC = "/scenario"
+GT_ODOM_RATE_HZ = 50.0
+
+
+@dataclass
+class RecordInfo:
+    path: Path
+    scenario: str
+    seed: int
+    duration_s: float
+    wall_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+    size_bytes: int = 0
+
+    def summary(self) -> str:
+        lines = [
+            f"wrote {self.path} ({self.size_bytes / 1e6:.1f} MB): '{self.scenario}', seed {self.seed}",
+            f"  {self.duration_s:.1f} s of data generated in {self.wall_s:.1f} s "
+            f"({self.wall_s / self.duration_s:.2f} s per second of data)",
+        ]
+        for topic, n in sorted(self.counts.items()):
+            lines.append(f"  {topic:45s} {n:6d} msgs  {n / self.duration_s:7.1f} Hz")
+        return "\n".join(lines)
+
+
+def _lidar_cfg(c: dict) -> dict:
+    """The scenario's lidar block minus what the recorder (not the sweep model) handles."""
+    return {k: v for k, v in c.items() if k not in ("frame", "outages", "latency_ms", "jitter_ms")}
+
+
+def _stamps(t0: int, t1: int, rate_hz: float) -> np.ndarray:
+    period = int(round(1e9 / rate_hz))
+    return np.arange(t0, t1, period, dtype=np.int64)
+
+
+def _ordered(stamps: np.ndarray, delays: np.ndarray, make) -> Iterator[tuple[int, str, object]]:
+    """Yield make(k) for each stamp in write-time order (jitter can reorder a stream)."""
+    write = stamps + delays
+    for k in np.argsort(write, kind="stable"):
+        for topic, msg in make(int(k)):
+            yield int(write[k]), topic, msg
+
+
+def ground_truth_msg(world: World, stamp_ns: int, frame: str = "odom") -> TrackedObjectArray:
+    a = world.actors_at(stamp_ns)
+    out = TrackedObjectArray()
+    out.header.stamp = time_msg(stamp_ns)
+    out.header.frame_id = frame
+    q = yaw_to_quat(a.yaw)
+    for i in range(len(a)):
+        o = TrackedObject()
+        o.object_id = UUID(uuid=list(int(a.ids[i]).to_bytes(8, "big") + bytes(8)))
+        o.existence_probability = 1.0
+        o.classification = [ObjectClassification(label=int(a.labels[i]), probability=1.0)]
+        p = o.kinematics.pose_with_covariance.pose
+        p.position = Point(x=float(a.centers[i, 0]), y=float(a.centers[i, 1]), z=float(a.centers[i, 2]))
+        p.orientation = Quaternion(x=0.0, y=0.0, z=float(q[i, 2]), w=float(q[i, 3]))
+        o.kinematics.orientation_availability = o.kinematics.AVAILABLE
+        tw = o.kinematics.twist_with_covariance.twist
+        tw.linear.x, tw.linear.y = float(a.velocity[i, 0]), float(a.velocity[i, 1])
+        tw.angular.z = float(a.yaw_rate[i])
+        o.kinematics.is_stationary = bool(np.hypot(*a.velocity[i, :2]) < 0.1)
+        o.shape.dimensions.x, o.shape.dimensions.y, o.shape.dimensions.z = (float(v) for v in a.sizes[i])
+        out.objects.append(o)
+    return out
+
+
+def ground_truth_odom(world: World, stamp_ns: int, frame: str = "odom") -> Odometry:
+    e = world.ego_at(stamp_ns)
+    m = Odometry()
+    m.header.stamp = time_msg(stamp_ns)
+    m.header.frame_id = frame
+    m.child_frame_id = "base_link"
+    m.pose.pose.position = Point(x=float(e.position[0]), y=float(e.position[1]), z=float(e.position[2]))
+    q = yaw_to_quat(e.yaw)
+    m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
+    m.twist.twist.linear.x = float(e.speed)
+    m.twist.twist.angular.z = float(e.yaw_rate)
+    return m
+
+
+def _tf_static(cal: Calibration, stamp_ns: int) -> bytes:
+    """tf2_msgs/TFMessage (serialised with rosbags: tf2_msgs has no PyPI wheel)."""
+    ts = typestore()
+    TF = ts.types["tf2_msgs/msg/TFMessage"]
+    TS = ts.types["geometry_msgs/msg/TransformStamped"]
+    Hdr, Time = ts.types["std_msgs/msg/Header"], ts.types["builtin_interfaces/msg/Time"]
+    Tr, V3, Q = (ts.types[f"geometry_msgs/msg/{n}"] for n in ("Transform", "Vector3", "Quaternion"))
+    sec, nsec = divmod(stamp_ns, 1_000_000_000)
+    items = []
+    for name, (parent, T) in cal.frames.items():
+        q = matrix_to_quat(T[:3, :3])
+        items.append(
+            TS(
+                header=Hdr(stamp=Time(sec=sec, nanosec=nsec), frame_id=parent),
+                child_frame_id=name,
+                transform=Tr(
+                    translation=V3(x=T[0, 3], y=T[1, 3], z=T[2, 3]),
+                    rotation=Q(x=q[0], y=q[1], z=q[2], w=q[3]),
+                ),
+            )
+        )
+    return bytes(ts.serialize_cdr(TF(transforms=items), "tf2_msgs/msg/TFMessage"))
+
+
+def record(
+    scenario: str,
+    seed: int,
+    duration_s: float,
+    out: str | Path,
+    overrides_file: str | None = None,
+    calibration_file: str | Path | None = None,
+) -> RecordInfo:
+    t_wall = time.perf_counter()
+    overrides = yaml.safe_load(Path(overrides_file).read_text()) if overrides_file else {}
+    overrides = dict(overrides or {})
+    overrides.setdefault("world", {})
+    overrides["world"] = {**overrides["world"], "duration_s": float(duration_s)}
+    cfg = scenario_config(scenario, overrides)
+    cal = load_calibration(calibration_file or default_share_dir() / "config" / "calibration.yaml")
+    world = World(cfg, seed)
+    t0, t1 = world.t0_ns, world.t_end_ns
+    streams: list[Iterator[tuple[int, str, object]]] = []
+
+    # LiDAR: header stamp = sweep start; GT objects at the same stamps (no latency)
+    lc = cfg["lidar"]
+    l_stamps = _stamps(t0, t1 - int(1e9 / lc["rate_hz"]), lc["rate_hz"])
+    l_stamps = l_stamps[~window_mask(l_stamps, t0, lc["outages"])]
+    T_bl = cal.T_base_from(lc["frame"])
+    lcfg = _lidar_cfg(lc)
+
+    def lidar_msg(k: int):
+        s = simulate_lidar(world, int(l_stamps[k]), T_bl, lcfg, stream_rng(seed, "lidar", k))
+        cols = {
+            "x": s["xyz"][:, 0],
+            "y": s["xyz"][:, 1],
+            "z": s["xyz"][:, 2],
+            "intensity": s["intensity"],
+            "t": s["time_offset"],
+            "ring": s["ring"],
+        }
+        yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
+
+    streams.append(
+        _ordered(l_stamps, latency_ns(len(l_stamps), lc, stream_rng(seed, "lidar_latency")), lidar_msg)
+    )
+    gt_stamps = _stamps(t0, t1 - int(1e9 / lc["rate_hz"]), lc["rate_hz"])
+    streams.append(
+        _ordered(
+            gt_stamps,
+            np.zeros(len(gt_stamps), np.int64),
+            lambda k: [(GT_OBJECTS, ground_truth_msg(world, int(gt_stamps[k])))],
+        )
+    )
+    o_stamps = _stamps(t0, t1, GT_ODOM_RATE_HZ)
+    streams.append(
+        _ordered(
+            o_stamps,
+            np.zeros(len(o_stamps), np.int64),
+            lambda k: [(GT_ODOM, ground_truth_odom(world, int(o_stamps[k])))],
+        )
+    )
+
+    # cameras (dead windows drop frames; camera_info accompanies every image)
+    cc = cfg["cameras"]
+    for cam in cc["names"]:
+        intr = cal.intrinsics[cam]
+        T_bc = cal.T_base_from(cam)
+        c_stamps = _stamps(t0, t1, cc["rate_hz"])
+        c_stamps = c_stamps[~window_mask(c_stamps, t0, cc["dropout"].get(cam, []))]
+        info = CameraInfo(width=intr.width, height=intr.height, distortion_model=intr.distortion_model)
+        info.k = intr.K.ravel().tolist()
+        info.d = intr.D.tolist()
+        info.r = np.eye(3).ravel().tolist()
+        P = np.zeros((3, 4))
+        P[:, :3] = intr.K
+        info.p = P.ravel().tolist()
+        info.header.frame_id = cam
+
+        def cam_msgs(k: int, cam=cam, intr=intr, T_bc=T_bc, c_stamps=c_stamps, info=info):
+            stamp = int(c_stamps[k])
+            img = render_camera(world, stamp, T_bc, intr, stream_rng(seed, cam, k))
+            if cc["encoding"] == "jpeg":
+                m = CompressedImage(format="bgr8; jpeg compressed bgr8")
+                m.data = array.array("B", encode_jpeg(img, int(cc["jpeg_quality"])))
+                topic = f"/sensors/{cam}/image/compressed"
+            else:
+                m = Image(height=img.shape[0], width=img.shape[1], encoding="bgr8", step=img.shape[1] * 3)
+                m.data = array.array("B", img.tobytes())
+                topic = f"/sensors/{cam}/image"
+            m.header.stamp, m.header.frame_id = time_msg(stamp), cam
+            info.header.stamp = time_msg(stamp)
+            yield topic, m
+            yield f"/sensors/{cam}/camera_info", info
+
+        streams.append(
+            _ordered(c_stamps, latency_ns(len(c_stamps), cc, stream_rng(seed, cam, "latency")), cam_msgs)
+        )
+
+    # radars
+    rc = cfg["radars"]
+    for rad in rc["names"]:
+        T_br = cal.T_base_from(rad)
+        r_stamps = _stamps(t0, t1, rc["rate_hz"])
+        r_stamps = r_stamps[~window_mask(r_stamps, t0, rc["outages"])]
+
+        def radar_msgs(k: int, rad=rad, T_br=T_br, r_stamps=r_stamps):
+            scan = simulate_radar(world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad)
+            cols = {
+                "x": scan.xyz[:, 0],
+                "y": scan.xyz[:, 1],
+                "z": scan.xyz[:, 2],
+                "radial_velocity": scan.radial_velocity,
+                "rcs": scan.rcs,
+            }
+            yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
+
+        streams.append(
+            _ordered(r_stamps, latency_ns(len(r_stamps), rc, stream_rng(seed, rad, "latency")), radar_msgs)
+        )
+
+    # IMU and GPS: vectorised over the whole run
+    ic, gc = cfg["imu"], cfg["gps"]
+    imu = simulate_imu(
+        world,
+        _stamps(t0, t1, ic["rate_hz"]),
+        cal.T_base_from(ic["frame"]),
+        ic,
+        stream_rng(seed, "imu"),
+        ic["frame"],
+        t0,
+    )
+
+    def imu_msg(k: int):
+        m = Imu()
+        m.header.stamp, m.header.frame_id = time_msg(int(imu.stamps_ns[k])), imu.frame_id
+        m.angular_velocity.x, m.angular_velocity.y, m.angular_velocity.z = (float(v) for v in imu.gyro[k])
+        a = imu.accel[k]
+        m.linear_acceleration.x, m.linear_acceleration.y, m.linear_acceleration.z = (float(v) for v in a)
+        m.angular_velocity_covariance = imu.gyro_cov.ravel().tolist()
+        m.linear_acceleration_covariance = imu.accel_cov.ravel().tolist()
+        if imu.orientation is not None:
+            q = imu.orientation[k]
+            m.orientation = Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
+            m.orientation_covariance = imu.orientation_cov.ravel().tolist()
+        else:
+            m.orientation_covariance[0] = -1.0
+        yield IMU_TOPIC, m
+
+    streams.append(
+        _ordered(imu.stamps_ns, latency_ns(len(imu), ic, stream_rng(seed, "imu", "latency")), imu_msg)
+    )
+    gps = simulate_gps(
+        world,
+        _stamps(t0, t1, gc["rate_hz"]),
+        cal.T_base_from(gc["frame"]),
+        gc,
+        stream_rng(seed, "gps"),
+        gc["frame"],
+        t0,
+    )
+
+    def gps_msg(k: int):
+        m = NavSatFix(
+            latitude=float(gps.latitude[k]),
+            longitude=float(gps.longitude[k]),
+            altitude=float(gps.altitude[k]),
+        )
+        m.header.stamp, m.header.frame_id = time_msg(int(gps.stamps_ns[k])), gps.frame_id
+        m.status.status, m.status.service = int(gps.status[k]), 1
+        m.position_covariance = gps.covariance[k].ravel().tolist()
+        m.position_covariance_type = NavSatFix.COVARIANCE_TYPE_KNOWN
+        yield GPS_TOPIC, m
+
+    streams.append(
+        _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
+    )
+
+    counts: dict[str, int] = {}
+    out = Path(out)
+    with BagWriter(out) as w:
+        meta = {"scenario": scenario, "seed": seed, "config": cfg}
+        w.write(SCENARIO_TOPIC, String(data=json.dumps(meta, default=str)), t0)
+        w.write(CALIBRATION_TOPIC, String(data=yaml.safe_dump(cal.to_dict())), t0)
+        w.write_raw("/tf_static", "tf2_msgs/msg/TFMessage", _tf_static(cal, t0), t0)
+        for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
+            w.write(topic, msg, t)
+            counts[topic] = counts.get(topic, 0) + 1
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    return RecordInfo(out, scenario, seed, (t1 - t0) / 1e9, time.perf_counter() - t_wall, counts, size)
+
+
+def calibration_from_bag(bag: str | Path) -> Calibration | None:
+    """The calibration a generated bag carries, or None for bags without one."""
+    if CALIBRATION_TOPIC not in bag_topics(bag):
+        return None
+    for _t, _mt, _ts, msg in read_messages(bag, [CALIBRATION_TOPIC]):
+        return calibration_from_dict(yaml.safe_load(msg.data))
+    return None
+
+
+def scenario_from_bag(bag: str | Path) -> dict | None:
+    if SCENARIO_TOPIC not in bag_topics(bag):
+        return None
+    for _t, _mt, _ts, msg in read_messages(bag, [SCENARIO_TOPIC]):
+        return json.loads(msg.data)
+    return None
