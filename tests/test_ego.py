@@ -106,7 +106,14 @@ def _profile(t: np.ndarray, kind: str, yaw0: float):
     return s, ds, r, dr, yaw
 
 
-def simulate(duration: float = 80.0, kind: str = "s_curve", seed: int = 0, yaw0: float = 1.0) -> Sim:
+def simulate(
+    duration: float = 80.0,
+    kind: str = "s_curve",
+    seed: int = 0,
+    yaw0: float = 1.0,
+    T_base_imu: np.ndarray = T_BASE_IMU,
+) -> Sim:
+    """Exact IMU (mounted at ``T_base_imu``, lever-arm terms included) + noise, GPS + noise."""
     rng = np.random.default_rng(seed)
     sub = 10  # integration grid = 10 x IMU rate
     tf = np.arange(int(duration * IMU_HZ * sub) + 1) / (IMU_HZ * sub)
@@ -118,9 +125,11 @@ def simulate(duration: float = 80.0, kind: str = "s_curve", seed: int = 0, yaw0:
     k = slice(None, None, sub)
     t, pos, yaw, vel, s, ds, r, dr = tf[k], pos[k], yaw[k], vel[k], s[k], ds[k], r[k], dr[k]
 
-    R_bi = T_BASE_IMU[:3, :3]
+    R_bi, lev = T_base_imu[:3, :3], T_base_imu[:3, 3]
     gyro_b = np.stack([np.zeros_like(r), np.zeros_like(r), r], axis=1)
     acc_b = np.stack([ds, s * r, np.full_like(s, G)], axis=1)
+    alpha = np.stack([np.zeros_like(dr), np.zeros_like(dr), dr], axis=1)
+    acc_b += np.cross(gyro_b, np.cross(gyro_b, lev)) + np.cross(alpha, lev)  # at the IMU
     sq = math.sqrt(IMU_HZ)
     gyro_i = gyro_b @ R_bi + GYRO_BIAS + rng.normal(0, GYRO_ND * sq, gyro_b.shape)
     acc_i = acc_b @ R_bi + ACCEL_BIAS + rng.normal(0, ACCEL_ND * sq, acc_b.shape)

@@ -181,3 +181,21 @@ def test_node_tracks_moving_boxes_and_survives_malformed_input(node_process):
     values = {kv.key: kv.value for kv in lidar_status[-1].values}
     assert int(values["decode_errors"]) >= 3, values
     assert int(values.get("dropped_rejected_unknown_frame", 0)) == 1, values
+
+
+def test_node_refuses_bad_parameters_with_one_clear_message(tmp_path, venv_bin):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        yaml.safe_dump({"fusion_node": {"ros__parameters": {"lidar": {"qos": "fast", "topci": "/x"}}}})
+    )
+    res = subprocess.run(
+        [str(venv_bin / "fusion_node"), "--ros-args", "--params-file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+    assert res.returncode == 2, res.stderr[-2000:]
+    out = res.stdout + res.stderr
+    assert "lidar.qos: must be one of" in out and "lidar.topci: unknown parameter" in out
+    assert "Traceback" not in out

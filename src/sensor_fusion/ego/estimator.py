@@ -17,9 +17,9 @@ Flow
   ``h = p + R l_gps`` and a chi2(3) Mahalanobis gate. A fix stamped at the
   filter time is fused at once; an older one (within ``history_window_s``) rolls
   the filter back to the last snapshot before it and replays the stored IMU
-  samples and fixes (the result equals in-order processing); an older one is
-  dropped (``gps_late_dropped``); a newer one waits for the IMU to pass it and is
-  fused at its exact stamp with interpolated IMU readings.
+  samples and fixes (the result equals in-order processing); one older than the
+  window is dropped (``gps_late_dropped``); a newer one waits for the IMU to pass
+  it and is fused at its exact stamp with interpolated IMU readings.
 * Initialisation: position from the first valid fix, velocity 0 (std
   ``init_velocity_std_mps``), roll/pitch from the mean specific force of the
   last ``init_imu_samples`` samples, yaw unknown.
@@ -28,8 +28,7 @@ Flow
   meaningless for errors of order pi); its effects enter as noise instead: the
   horizontal GPS lever arm as an offset of size |l_h| in R, and the unknown
   rotation of the horizontal specific force as extra velocity noise. Once the
-  vehicle moves,
-  every pair of fused fixes at least ``align_baseline_s`` apart (within
+  vehicle moves, every pair of fused fixes at least ``align_baseline_s`` apart (within
   ``align_window_s``) at ``>= align_min_speed_mps`` gives a course: for a
   constant-curvature path the chord direction equals the heading at the middle
   of the interval, i.e. the mean of the two filter yaws (which differ by the
@@ -725,10 +724,3 @@ class EgoEstimator:
             pose_cov = twist_cov = np.zeros((6, 6))
         return EgoPose(t, p, q, v, w, pose_cov, twist_cov)
 
-
-def _decouple_yaw(P: np.ndarray) -> None:
-    """Zero the yaw cross-covariances in place (yaw unknown: kept out of the linear model)."""
-    v = P[eskf.YAW, eskf.YAW]
-    P[eskf.YAW, :] = 0.0
-    P[:, eskf.YAW] = 0.0
-    P[eskf.YAW, eskf.YAW] = v
