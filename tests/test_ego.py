@@ -10,6 +10,7 @@ converted to WGS84 with core.geodesy.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -82,13 +83,19 @@ def _smoothstep(t: np.ndarray, t0: float, t1: float) -> tuple[np.ndarray, np.nda
 def _profile(t: np.ndarray, kind: str, yaw0: float):
     """Speed, its derivative, yaw rate, its derivative and yaw for ``kind``.
 
-    'static': at rest. 's_curve': rest 2 s, 0 -> 10 m/s over 10 s, then yaw rate
-    0.2 sin(2 pi (t - 15) / 20). 'stop_go': as s_curve, but brakes to a stop over
-    30-38 s, stands 10 s and drives off again (yaw rate scales with speed).
+    'static': at rest. 'highway': 27 m/s throughout, gentle curves. 's_curve': rest
+    2 s, 0 -> 10 m/s over 10 s, then yaw rate 0.2 sin(2 pi (t - 15) / 20). 'stop_go':
+    as s_curve, but brakes to a stop over 30-38 s, stands 10 s and drives off again
+    (yaw rate scales with speed).
     """
     if kind == "static":
         z = np.zeros_like(t)
         return z, z, z, z, np.full_like(t, yaw0)
+    if kind == "highway":  # 27 m/s from the start, gentle curves
+        w = 2 * np.pi / 30.0
+        r, dr = 0.03 * np.sin(w * t), 0.03 * w * np.cos(w * t)
+        yaw = yaw0 + 0.03 / w * (1 - np.cos(w * t))
+        return np.full_like(t, 27.0), np.zeros_like(t), r, dr, yaw
     A, P, t0 = 0.2, 20.0, 15.0
     ph = np.where(t > t0, 2 * np.pi * (t - t0) / P, 0.0)
     r = np.where(t > t0, A * np.sin(ph), 0.0)
@@ -165,6 +172,7 @@ class Run:
 def run_filter(
     sim: Sim,
     cfg: EgoConfig | None = None,
+    T_base_imu: np.ndarray = T_BASE_IMU,
     gps_delay: int = 0,
     drop=None,
     extra=None,
@@ -175,7 +183,7 @@ def run_filter(
     their stamp (negative: before the IMU sample of their stamp). ``drop(j) -> bool`` skips
     fix j; ``extra`` maps an IMU index to fixes to deliver after it; the feed covers IMU
     indices [start, stop). Records ``latest()`` every 10 samples."""
-    est = EgoEstimator(cfg or _config(), T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+    est = EgoEstimator(cfg or _config(), T_base_imu=T_base_imu, T_base_gps=T_BASE_GPS)
     after: dict[int, list[GpsFix]] = {}
     before: dict[int, list[GpsFix]] = {}
     for j, i in enumerate(sim.gps_idx):
@@ -337,10 +345,11 @@ def test_rpy_jacobian_matches_finite_differences():
 
 def _initialised_estimator(sim: Sim, n_imu: int = 300) -> tuple[EgoEstimator, int]:
     est = EgoEstimator(_config(), T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+    fix_at = {int(i): j for j, i in enumerate(sim.gps_idx)}
     for i in range(n_imu):
         est.add_imu(sim.imu[i])
-        if i in set(sim.gps_idx.tolist()):
-            est.add_gps(sim.gps[list(sim.gps_idx).index(i)])
+        if i in fix_at:
+            est.add_gps(sim.gps[fix_at[i]])
     return est, n_imu
 
 
@@ -348,7 +357,8 @@ def test_predict_and_update_equal_filterpy(drive):
     est, i = _initialised_estimator(drive, 1400)  # moving, after yaw alignment
     assert est.yaw_aligned
     # Predict: one IMU step (no NHC due on this sample) == filterpy KalmanFilter.predict with (F, Q).
-    while (drive.imu[i].stamp_ns - est._s.t_nhc_ns) >= est._nhc_period_ns or i in set(drive.gps_idx.tolist()):
+    gps_at = set(drive.gps_idx.tolist())
+    while (drive.imu[i].stamp_ns - est._s.t_nhc_ns) >= est._nhc_period_ns or i in gps_at:
         est.add_imu(drive.imu[i])
         i += 1
     F, Q = est.predict_matrices(drive.imu[i])
@@ -462,14 +472,18 @@ def test_yaw_converges_from_any_initial_heading():
 
 
 def test_initialise_while_cruising(drive):
-    """Start at 10 m/s mid-S-curve: no false standstill, yaw aligns and converges."""
-    run = run_filter(drive, start=2000, stop=6000)
-    est = run.est
-    assert est.counters["zupt_updates"] == 0
-    assert est.counters["yaw_aligned"] == 1
-    e, ey, _, _ = _errors(drive, run, 40.0)
-    assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
-    assert np.sqrt(np.mean(np.sum(e**2, axis=1))) < 0.8
+    """Start at 10 m/s mid-S-curve, or at 27 m/s: no false standstill, no gated fixes (the
+    zero initial velocity must be inside its uncertainty), yaw aligns and converges."""
+    highway = simulate(40.0, "highway", seed=8)
+    for sim, start, stop, t_eval in ((drive, 2000, 6000, 40.0), (highway, 0, None, 20.0)):
+        run = run_filter(sim, start=start, stop=stop)
+        est = run.est
+        assert est.counters["zupt_updates"] == 0
+        assert est.counters["yaw_aligned"] == 1
+        assert est.counters["gps_rejected_gate"] <= 1
+        e, ey, _, _ = _errors(sim, run, t_eval)
+        assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
+        assert np.sqrt(np.mean(np.sum(e**2, axis=1))) < 0.8
 
 
 def test_stop_and_go():
@@ -489,7 +503,40 @@ def test_stop_and_go():
     assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
 
 
-def test_gps_outage_drift_bounded(drive, drive_run):
+def test_imu_lever_arm():
+    """IMU 1.6 m from base_link on the S-curve: centripetal and angular-acceleration terms.
+
+    Without the dw/dt x r term the unmodelled lateral force leaks into roll and z (1.5 m here)."""
+    T_bi = make_transform(T_BASE_IMU[:3, :3], np.array([1.5, -0.6, 0.4]))
+    sim = simulate(60.0, "s_curve", seed=7, T_base_imu=T_bi)
+    run = run_filter(sim, T_base_imu=T_bi)
+    e, ey, _, _ = _errors(sim, run, 30.0)
+    rmse = np.sqrt(np.mean(e**2, axis=0))
+    assert np.sqrt(np.sum(rmse**2)) < 0.8
+    assert rmse[2] < 0.3
+    assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
+
+
+def test_known_initial_heading(drive):
+    """A start heading from config or from the IMU's orientation output skips GPS alignment."""
+    yaw0 = float(drive.yaw[0])
+    R_wi = rpy_to_matrix(0.0, 0.0, yaw0) @ T_BASE_IMU[:3, :3]
+    q_wi = matrix_to_quat(R_wi)
+    for cfg, orient in (
+        (_config(init_yaw_rad=yaw0 + 0.05, init_yaw_std_rad=0.1), None),
+        (_config(use_imu_orientation_yaw=True), q_wi),
+    ):
+        est = EgoEstimator(cfg, T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+        for k in range(12):
+            s = drive.imu[k]
+            est.add_imu(ImuSample(s.stamp_ns, "imu", s.angular_velocity, s.linear_acceleration, orient))
+        assert est.add_gps(dataclasses.replace(drive.gps[0], stamp_ns=drive.imu[11].stamp_ns))
+        assert est.yaw_aligned and est.counters["yaw_aligned"] == 0
+        assert abs(wrap_angle(est.latest().yaw - yaw0)) < 0.06
+        assert est.latest().pose_cov[5, 5] < 0.02
+
+
+def test_gps_outage_drift_bounded(drive):
     t_out = (40.0, 50.0)
     run = run_filter(drive, drop=lambda j: t_out[0] <= drive.t[drive.gps_idx[j]] < t_out[1])
     m = (drive.t[run.idx] >= t_out[0]) & (drive.t[run.idx] < t_out[1])

@@ -28,10 +28,12 @@ class EgoConfig:
     accel_bias_walk_mps3_sqrt_hz: float = 2e-4
 
     # Initial uncertainty.
-    init_velocity_std_mps: float = 5.0  # velocity starts at zero
+    init_velocity_std_mps: float = 20.0  # velocity starts at zero; covers a start at highway speed
     init_tilt_std_rad: float = 0.05  # roll/pitch from the accelerometer
-    init_yaw_rad: float = 0.0  # yaw guess before alignment (treated as unknown)
-    init_yaw_std_rad: float = math.pi
+    init_yaw_rad: float = 0.0  # start heading; unknown (aligned from GPS later) unless its std is
+    init_yaw_std_rad: float = math.pi  # <= unalign_yaw_std_rad
+    use_imu_orientation_yaw: bool = False  # start heading from ImuSample.orientation (ENU <- IMU)
+    imu_orientation_yaw_std_rad: float = 0.1
     init_gyro_bias_std_rad_s: float = 0.005
     init_accel_bias_std_mps2: float = 0.1
     init_imu_samples: int = 10  # IMU samples averaged for roll/pitch
@@ -86,6 +88,7 @@ class EgoConfig:
             "init_velocity_std_mps",
             "init_tilt_std_rad",
             "init_yaw_std_rad",
+            "imu_orientation_yaw_std_rad",
             "init_gyro_bias_std_rad_s",
             "init_accel_bias_std_mps2",
             "init_max_gps_imu_dt_s",

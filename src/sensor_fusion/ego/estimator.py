@@ -22,7 +22,10 @@ Flow
   it and is fused at its exact stamp with interpolated IMU readings.
 * Initialisation: position from the first valid fix, velocity 0 (std
   ``init_velocity_std_mps``), roll/pitch from the mean specific force of the
-  last ``init_imu_samples`` samples, yaw unknown.
+  last ``init_imu_samples`` samples, yaw unknown -- unless ``init_yaw_std_rad``
+  is at most ``unalign_yaw_std_rad`` (a known start heading), or
+  ``use_imu_orientation_yaw`` takes it from the IMU's own orientation output
+  (world ENU <- IMU, e.g. an AHRS with magnetometer).
 * Yaw alignment: while yaw is unknown it is kept out of the linear model (its
   cross-covariances are zeroed and no update corrects it: the linearisation is
   meaningless for errors of order pi); its effects enter as noise instead: the
@@ -137,8 +140,8 @@ class EgoEstimator:
 
     ``T_base_imu`` / ``T_base_gps`` are extrinsics (4, 4) taking sensor-frame
     points to ``base_link``. IMU readings are rotated into base_link and the
-    accelerometer is corrected for the centripetal term ``w x (w x r)`` of its
-    lever arm ``r`` (the angular-acceleration term is neglected). ``counters``
+    accelerometer is moved to the base origin through its lever arm ``r``
+    (centripetal and angular-acceleration terms, see ``_to_base``). ``counters``
     holds what was used, dropped or rejected (see ``COUNTER_NAMES``).
     """
 
@@ -173,6 +176,7 @@ class EgoEstimator:
         self._window_ns = int(round(c.history_window_s * NS_PER_S))
         self._jump_ns = int(round(c.time_jump_reset_s * NS_PER_S))
         self._gap_reset_ns = int(round(c.imu_gap_reset_s * NS_PER_S))
+        self._max_dt_ns = int(round(c.max_imu_dt_s * NS_PER_S))
         self._nhc_period_ns = int(round(NS_PER_S / c.constraint_rate_hz))
         self._extrap_ns = int(round(c.pose_extrapolation_s * NS_PER_S))
         self._zupt_window_s = float(c.zupt_window_s)
@@ -223,12 +227,13 @@ class EgoEstimator:
         if w.shape != (3,) or a.shape != (3,) or not (np.isfinite(w).all() and np.isfinite(a).all()):
             self.counters["imu_invalid"] += 1
             return
-        w = self._R_bi @ w
-        a = self._R_bi @ a
-        if self._has_imu_lever:
-            a = a - np.cross(w, np.cross(w, self._r_bi))
         t = int(sample.stamp_ns)
         s = self._s
+        if s is not None:
+            prev = (s.t_ns, s.w_meas)
+        else:
+            prev = (self._init_imu[-1][0], self._init_imu[-1][1]) if self._init_imu else None
+        w, a = self._to_base(w, a, t, prev)
         if s is None:
             if self._init_imu and t <= self._init_imu[-1][0]:
                 if self._init_imu[-1][0] - t > self._jump_ns:
@@ -237,6 +242,9 @@ class EgoEstimator:
                     self.counters["imu_out_of_order"] += 1
                     return
             self._init_imu.append((t, w, a))
+            o = sample.orientation
+            if o is not None and np.shape(o) == (4,) and np.isfinite(o).all() and np.linalg.norm(o) > 0.5:
+                self._init_orientation = np.asarray(o, dtype=np.float64) / np.linalg.norm(o)
             self._try_init()
             return
         if t <= s.t_ns:
@@ -246,7 +254,7 @@ class EgoEstimator:
             else:
                 self.counters["imu_out_of_order"] += 1
             return
-        if t - s.t_ns > self.config.max_imu_dt_s * NS_PER_S:
+        if t - s.t_ns > self._max_dt_ns:
             self.counters["imu_gap"] += 1
             if t - s.t_ns > self._gap_reset_ns:  # IMU silent too long to dead-reckon across
                 self.reset()
@@ -353,10 +361,12 @@ class EgoEstimator:
     def predict_matrices(self, sample: ImuSample) -> tuple[np.ndarray, np.ndarray]:
         """(F, Q) of the step ``add_imu(sample)`` would take now (no pending fixes)."""
         s = self._require()
-        w = self._R_bi @ np.asarray(sample.angular_velocity, dtype=np.float64)
-        a = self._R_bi @ np.asarray(sample.linear_acceleration, dtype=np.float64)
-        if self._has_imu_lever:
-            a = a - np.cross(w, np.cross(w, self._r_bi))
+        w, a = self._to_base(
+            np.asarray(sample.angular_velocity, dtype=np.float64),
+            np.asarray(sample.linear_acceleration, dtype=np.float64),
+            int(sample.stamp_ns),
+            (s.t_ns, s.w_meas),
+        )
         dt = (int(sample.stamp_ns) - s.t_ns) / NS_PER_S
         *_, F, _ = eskf.imu_propagate(s.p, s.v, s.q, s.ba, s.bg, s.w_meas, s.a_meas, w, a, dt, self._g)
         return F, self._Q(dt)
@@ -380,7 +390,24 @@ class EgoEstimator:
         self._align_buf: dict[int, tuple[float, float, float, float]] = {}
         self._init_imu: deque = deque(maxlen=int(self.config.init_imu_samples))
         self._init_fix: _Fix | None = None
+        self._init_orientation: np.ndarray | None = None
         self._consec_rejects = 0
+
+    def _to_base(
+        self, w: np.ndarray, a: np.ndarray, t: int, prev: tuple[int, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """IMU-frame readings -> base_link: rotate, and move the specific force from the IMU to
+        the base origin, ``f_b = f_imu - w x (w x r) - dw/dt x r``. The angular acceleration is
+        the difference of consecutive gyro samples: noisy per sample, but its effect on velocity
+        telescopes to ``(w_k - w_0) x r``, so the noise does not accumulate."""
+        w = self._R_bi @ w
+        a = self._R_bi @ a
+        if self._has_imu_lever:
+            r = self._r_bi
+            a = a - np.cross(w, np.cross(w, r))
+            if prev is not None and prev[0] < t <= prev[0] + self._max_dt_ns:
+                a = a - np.cross((w - prev[1]) * (NS_PER_S / (t - prev[0])), r)
+        return w, a
 
     def _require(self) -> _State:
         if self._s is None:
@@ -434,14 +461,20 @@ class EgoEstimator:
         f = np.mean([m[2] for m in self._init_imu], axis=0)
         roll = math.atan2(f[1], f[2])
         pitch = math.atan2(-f[0], math.hypot(f[1], f[2]))
-        q = eskf.quat_from_rpy(roll, pitch, c.init_yaw_rad)
+        yaw, yaw_std = c.init_yaw_rad, c.init_yaw_std_rad
+        if c.use_imu_orientation_yaw and self._init_orientation is not None:
+            # orientation: world (ENU) <- IMU; base yaw from R_wb = R_wi R_bi'
+            R_wb = eskf.quat_to_rot(self._init_orientation) @ self._R_bi.T
+            yaw, yaw_std = math.atan2(R_wb[1, 0], R_wb[0, 0]), c.imu_orientation_yaw_std_rad
+        aligned = yaw_std <= c.unalign_yaw_std_rad
+        q = eskf.quat_from_rpy(roll, pitch, yaw)
         Rl = eskf.quat_to_rot(q) @ self._lever_gps
         P = np.zeros((eskf.DIM, eskf.DIM))
-        lever_var = float(self._lever_gps[:2] @ self._lever_gps[:2])  # yaw unknown
+        lever_var = 0.0 if aligned else float(self._lever_gps[:2] @ self._lever_gps[:2])
         P[0:3, 0:3] = fx.cov + np.diag([lever_var, lever_var, 0.0])
         P[3:6, 3:6] = np.eye(3) * c.init_velocity_std_mps**2
         P[6:8, 6:8] = np.eye(2) * c.init_tilt_std_rad**2
-        P[8, 8] = c.init_yaw_std_rad**2
+        P[8, 8] = yaw_std**2
         P[9:12, 9:12] = np.eye(3) * c.init_accel_bias_std_mps2**2
         P[12:15, 12:15] = np.eye(3) * c.init_gyro_bias_std_rad_s**2
         self._s = _State(
@@ -455,7 +488,7 @@ class EgoEstimator:
             w_meas=w,
             a_meas=a,
             dt_s=0.01,
-            aligned=False,
+            aligned=aligned,
             t_nhc_ns=t,
             imu_mean=np.concatenate([w, a]),
             imu_var=np.full(6, 1e6),  # not still until the window has filled
@@ -723,4 +756,3 @@ class EgoEstimator:
         else:
             pose_cov = twist_cov = np.zeros((6, 6))
         return EgoPose(t, p, q, v, w, pose_cov, twist_cov)
-

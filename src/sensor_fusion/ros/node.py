@@ -55,6 +55,9 @@ class FusionNode(Node):
             raise
         logging.basicConfig(level=logging.INFO)
         self.pipeline = FusionPipeline(self.cfg, self.calibration)
+        t0 = time.monotonic()
+        self.pipeline.warm_up()  # before subscribing: a cold numba cache would stall the first frames
+        self.get_logger().info(f"pipeline warmed up in {time.monotonic() - t0:.1f} s")
         self.uuid_ns = convert.new_uuid_namespace()
         self._lock = threading.Lock()
         self._wake = threading.Event()
