@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import rclpy
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2, PointField
@@ -42,7 +42,8 @@ def node_process(tmp_path_factory, venv_bin, repo):
     params = {
         "fusion_node": {
             "ros__parameters": {
-                "cameras": {"names": [""]},
+                # a configured camera that never publishes: output must continue at the LiDAR rate
+                "cameras": {"names": ["camera_front"]},
                 "radars": {"names": [""]},
                 "imu": {"enabled": False},
                 "gps": {"enabled": False},
@@ -187,6 +188,11 @@ def test_node_tracks_moving_boxes_and_survives_malformed_input(node_process):
     values = {kv.key: kv.value for kv in lidar_status[-1].values}
     assert int(values["decode_errors"]) >= 3, values
     assert int(values.get("dropped_rejected_unknown_frame", 0)) == 1, values
+    # the dead camera is named in diagnostics, and every frame says it was missing
+    cam = [s for d in h.diags for s in d.status if s.name.endswith(": camera_front")][-1]
+    assert cam.level == DiagnosticStatus.ERROR and "camera_front" in cam.message, cam.message
+    cam_values = {kv.key: kv.value for kv in cam.values}
+    assert int(cam_values["missing_in_frames"]) >= n * 0.6
 
 
 def test_node_refuses_bad_parameters_with_one_clear_message(tmp_path, venv_bin):

@@ -82,6 +82,7 @@ class FusionPipeline:
             )
         self.sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
         self.timer = StageTimer()
+        self.frame_switches = 0
         self.rejected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._warned: set[str] = set()
 
@@ -171,13 +172,25 @@ class FusionPipeline:
                     for g in frame.series_of_kind("gps"):
                         self.ego.add_gps(g)
                     pose = self.ego.pose_at(stamp)
-            T_world_base = pose.T_world_base() if pose is not None else np.eye(4)
-            pos_extra = pose.pose_cov[:2, :2][None] if pose is not None else None
+            # Tracks live in the fixed frame once the ego filter has a heading; until then (or with
+            # no IMU/GPS at all) they are kept in the base frame, and the frame switch resets them.
+            use_ego = pose is not None and (self.ego is None or self.ego.yaw_aligned)
+            frame_id = self.fixed_frame if use_ego or self.ego is None else self.base_frame
+            if frame_id != self.tracker.config.frame_id:
+                log.warning(
+                    "tracking frame changes to '%s' (ego %s): tracks reset",
+                    frame_id,
+                    "aligned" if use_ego else "unavailable",
+                )
+                self.tracker = Tracker(TrackerConfig.from_dict({**self.cfg.tracker, "frame_id": frame_id}))
+                self.frame_switches += 1
+            T_world_base = pose.T_world_base() if use_ego else np.eye(4)
+            pos_extra = pose.pose_cov[:2, :2][None] if use_ego else None
             detections: dict[str, Detections] = {}
             for name, cloud in frame.of_kind("lidar").items():
-                det = self._detect_lidar(cloud, stamp, pose)
-                detections[name] = transform_detections(det, T_world_base, self.fixed_frame, pos_extra)
-            merged = _concat(list(detections.values()), stamp, self.fixed_frame)
+                det = self._detect_lidar(cloud, stamp, pose if use_ego else None)
+                detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
+            merged = _concat(list(detections.values()), stamp, frame_id)
             with t.stage("track"):
                 tracks = self.tracker.step(stamp, merged)
         present = [frame.anchor, *frame.matched.keys()]

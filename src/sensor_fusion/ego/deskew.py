@@ -41,7 +41,7 @@ def deskew_points(
     ``pose_fn(stamp_ns)`` returns T_world_base (4, 4) (e.g. ``EgoEstimator.T_world_base_at``);
     it is called ``num_knots + 1`` times. Raises :class:`DeskewError` if it returns None.
     """
-    pts = np.asarray(xyz, dtype=np.float32)
+    pts = np.ascontiguousarray(xyz, dtype=np.float32)  # one numba signature for every input layout
     n = pts.shape[0]
     T_bl = np.asarray(T_base_lidar, dtype=np.float64)
     T_lb = invert_transform(T_bl)

@@ -66,24 +66,24 @@ from .pose import EgoPose
 __all__ = ["COUNTER_NAMES", "EgoConfig", "EgoEstimator", "EgoPose"]
 
 COUNTER_NAMES = (
-    "imu_used",
-    "imu_out_of_order",
-    "imu_invalid",
-    "imu_gap",
-    "gps_accepted",
-    "gps_rejected_gate",
-    "gps_late_dropped",
-    "gps_late_used",
-    "gps_queued",
-    "gps_queue_overflow",
-    "gps_no_fix",
-    "gps_invalid",
-    "gps_reinit",
-    "nhc_updates",
-    "zupt_updates",
-    "yaw_aligned",
-    "initialized",
-    "resets",
+    "imu_used",  # samples that propagated the filter
+    "imu_out_of_order",  # at or before the filter time (but not a time jump): dropped
+    "imu_invalid",  # NaN/inf or wrong shape: dropped
+    "imu_gap",  # step longer than max_imu_dt_s (propagated; reset past imu_gap_reset_s)
+    "gps_accepted",  # fused (first processing only, also for late fixes)
+    "gps_rejected_gate",  # failed the chi2(3) gate
+    "gps_late_dropped",  # older than the history window
+    "gps_rollbacks",  # late fixes handled by rollback + replay
+    "gps_queued",  # stamped ahead of the IMU, fused when the IMU passes
+    "gps_queue_overflow",  # queued fixes dropped while the IMU was silent
+    "gps_no_fix",  # status < 0
+    "gps_invalid",  # NaN/inf position
+    "gps_reinit",  # position re-seeded after gps_reinit_after_rejections gated fixes
+    "nhc_updates",  # non-holonomic constraint updates
+    "zupt_updates",  # standstill (zero velocity + zero rate) updates
+    "yaw_aligned",  # heading alignments from the GPS course
+    "initialized",  # initialisations (first fix + IMU)
+    "resets",  # reset() calls, including time jumps and long IMU gaps
 )
 
 
@@ -308,7 +308,7 @@ class EgoEstimator:
             self.counters["gps_late_dropped"] += 1
             return False
         self._rollback_replay(i, fx)
-        self.counters["gps_late_used"] += 1
+        self.counters["gps_rollbacks"] += 1
         return fx.result
 
     def latest(self) -> EgoPose | None:
@@ -372,7 +372,8 @@ class EgoEstimator:
         return F, self._Q(dt)
 
     def gps_matrices(self, fix: GpsFix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(H, R, y) of the update for ``fix`` at the current state (y = z - h(x))."""
+        """(H, R, y) of the update for ``fix`` at the current state (y = z - h(x)). While yaw is
+        unknown the update itself zeroes H's yaw column and adds the lever-arm offset to R."""
         s = self._require()
         enu = self._to_enu(float(fix.latitude), float(fix.longitude), float(fix.altitude))
         Rl, H = eskf.gps_jacobian(s.q, self._lever_gps)

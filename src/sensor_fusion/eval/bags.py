@@ -139,14 +139,21 @@ def evaluate_bags(
         raise ValueError(f"{truth_bag} has no {GT_OBJECTS}: not a ground-truth bag")
     scenario = json.loads(truth[SCENARIO][0].data) if truth[SCENARIO] else None
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
+    truth_frame = truth[GT_OBJECTS][0].header.frame_id
+
+    def in_truth_frame(m, with_ids: bool = True) -> FrameObjects:
+        # estimates in another frame (e.g. base_link before the ego filter has a heading) score as empty
+        f = objects_frame(m, with_ids)
+        return f if m.header.frame_id == truth_frame else FrameObjects.empty(f.stamp_ns)
+
     result: dict = dict.fromkeys(KEYS)
     track_frames: list[FrameObjects] = []
     if est[TRACKS]:
-        track_frames = [objects_frame(m) for m in est[TRACKS]]
+        track_frames = [in_truth_frame(m) for m in est[TRACKS]]
         pairs = match_frames(gt_frames, track_frames, MATCH_TOLERANCE_NS)
         result.update(evaluate_tracking(pairs, max_distance_m=max_distance_m))
     if est[DETECTIONS]:
-        det_frames = [objects_frame(m, with_ids=False) for m in est[DETECTIONS]]
+        det_frames = [in_truth_frame(m, with_ids=False) for m in est[DETECTIONS]]
         det = evaluate_detection_ap(match_frames(gt_frames, det_frames, MATCH_TOLERANCE_NS))
         result = merge_results(result, det)
     truth_poses = _poses(truth[GT_ODOM])

@@ -12,6 +12,7 @@ from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from ..config import GLOBAL_DEFAULTS, per_sensor_defaults
 
@@ -32,10 +33,14 @@ def _sub_defaults() -> dict[str, Any]:
                 v = list(v)
             if isinstance(v, bool | int | float | str) or (isinstance(v, list) and v):
                 out[f"{prefix}.{f.name}"] = v
+            elif v is None and f.name == "datum":
+                out[f"{prefix}.{f.name}"] = Parameter.Type.DOUBLE_ARRAY  # typed, unset: first fix
     return out
 
 
 def _declare(node: Node, name: str, default: Any) -> Any:
+    if isinstance(default, Parameter.Type):  # declared with a type but no value
+        return node.declare_parameter(name, default).value
     if isinstance(default, list) and all(isinstance(v, str) for v in default):
         desc = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
         return node.declare_parameter(name, default, desc).value
@@ -51,7 +56,9 @@ def declare_all(node: Node) -> dict[str, Any]:
             for key, default in per_sensor_defaults(kind, name).items():
                 flat[key] = _declare(node, key, default)
     for key, default in _sub_defaults().items():
-        flat[key] = _declare(node, key, default)
+        value = _declare(node, key, default)
+        if value is not None:
+            flat[key] = value
     # overrides naming parameters we never declared (typos): pass them on so validation names them
     overrides = getattr(node, "_parameter_overrides", {}) or {}
     for key, param in overrides.items():
