@@ -53,6 +53,8 @@ def transform_detections(
     out.yaw = det.yaw + dyaw
     R2 = R[:2, :2]
     out.velocity = det.velocity @ R2.T
+    if det.vel_cov is not None:
+        out.vel_cov = np.einsum("ij,njk,lk->nil", R2, det.vel_cov, R2)
     cov = np.einsum("ij,njk,lk->nil", R2, det.pos_cov, R2)
     if pos_cov_extra is not None:
         cov = cov + pos_cov_extra
@@ -288,4 +290,9 @@ def _concat(dets: list[Detections], stamp: int, frame_id: str) -> Detections:
     cat = Detections.empty(stamp, frame_id)
     for name in ("centers", "sizes", "yaw", "labels", "scores", "velocity", "pos_cov", "sensors"):
         setattr(cat, name, np.concatenate([getattr(d, name) for d in dets]))
+    if any(d.vel_cov is not None for d in dets):  # unmeasured velocity: NaN rows carry a huge covariance
+        big = np.eye(2) * 1e6
+        cat.vel_cov = np.concatenate(
+            [d.vel_cov if d.vel_cov is not None else np.broadcast_to(big, (len(d), 2, 2)) for d in dets]
+        )
     return cat

@@ -106,6 +106,8 @@ class Detections:
     velocity: np.ndarray = field(default_factory=lambda: _empty((0, 2)))  # (N, 2) m/s or NaN
     pos_cov: np.ndarray = field(default_factory=lambda: _empty((0, 2, 2)))  # (N, 2, 2) m^2
     sensors: np.ndarray = field(default_factory=lambda: _empty((0,), np.uint8))  # SENSOR_* mask
+    # (N, 2, 2) covariance of ``velocity`` (m/s)^2 where a detector measures it (radar, BEV); else None
+    vel_cov: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.centers.shape[0])
@@ -127,6 +129,7 @@ class Detections:
             self.velocity[idx],
             self.pos_cov[idx],
             self.sensors[idx],
+            None if self.vel_cov is None else self.vel_cov[idx],
         )
 
 
