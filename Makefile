@@ -16,7 +16,7 @@ bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: setup
-	@.venv/bin/ruff check src tests bench launch
+	@.venv/bin/ruff check src tests bench launch examples scripts
 
 clean:
 	rm -rf build .venv out

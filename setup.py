@@ -11,7 +11,7 @@ setup(
     version="0.1.0",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    package_data={"sensor_fusion": ["models/*.pt", "models/*.json"]},
+    package_data={"sensor_fusion": ["models/*.pt", "models/*.json", "models/*.npz"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),

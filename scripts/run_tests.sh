@@ -8,5 +8,5 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}"
 export MPLBACKEND=Agg
 echo "[test] ROS_DOMAIN_ID=$ROS_DOMAIN_ID"
-.venv/bin/ruff check src tests bench launch
+.venv/bin/ruff check src tests bench launch examples scripts
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests

@@ -142,3 +142,9 @@ def test_rviz_topics_are_ours():
         "/sensors/camera_front/image/compressed",
     }
     assert set(topics) <= known
+
+
+def test_baseline_config_is_the_ab3dmot_setup():
+    cfg = from_flat(load_params_file(REPO / "config" / "baseline.yaml"))
+    assert cfg.cameras == [] and cfg.radars == []
+    assert cfg.tracker["motion_model"] == "cv" and cfg.tracker["association"] == "iou3d"

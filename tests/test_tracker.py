@@ -112,8 +112,8 @@ def test_batched_kalman_equals_filterpy() -> None:
 
 
 def test_tracker_filter_equals_filterpy_per_object() -> None:
-    """End to end: each (well separated) track follows filterpy fed with its detections."""
-    cfg = TrackerConfig(min_hits=1, existence_birth=0.6, existence_confirm=0.6)
+    """End to end ("cv" model): each (well separated) track follows filterpy fed with its detections."""
+    cfg = TrackerConfig(motion_model="cv", min_hits=1, existence_birth=0.6, existence_confirm=0.6)
     tracker = Tracker(cfg)
     rng = np.random.default_rng(1)
     starts = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])

@@ -111,6 +111,8 @@ class FusionConfig:
     cameras: list[CameraConfig] = field(default_factory=list)
     radars: list[RadarConfig] = field(default_factory=list)
     detector: dict[str, Any] = field(default_factory=dict)  # LidarDetectorConfig keys
+    radar_detector: dict[str, Any] = field(default_factory=dict)  # RadarDetectorConfig keys
+    camera_evidence: dict[str, Any] = field(default_factory=dict)  # CameraEvidenceConfig keys
     tracker: dict[str, Any] = field(default_factory=dict)  # TrackerConfig keys
     ego: dict[str, Any] = field(default_factory=dict)  # EgoConfig keys
 
@@ -147,7 +149,13 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
     """Validate flat parameters; raises ConfigError listing every problem at once."""
     errors: list[str] = []
     params = dict(GLOBAL_DEFAULTS)
-    sub: dict[str, dict[str, Any]] = {"detector": {}, "tracker": {}, "ego": {}}
+    sub: dict[str, dict[str, Any]] = {
+        "detector": {},
+        "radar_detector": {},
+        "camera_evidence": {},
+        "tracker": {},
+        "ego": {},
+    }
     known = set(GLOBAL_DEFAULTS)
     for kind in ("cameras", "radars"):
         names = flat.get(f"{kind}.names", GLOBAL_DEFAULTS[f"{kind}.names"])
@@ -161,7 +169,14 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
             params[key] = _check_type(key, value, GLOBAL_DEFAULTS[key], errors)
         elif key not in known and key not in ("use_sim_time",):
             errors.append(f"{key}: unknown parameter")
-    cfg = FusionConfig(params=params, detector=sub["detector"], tracker=sub["tracker"], ego=sub["ego"])
+    cfg = FusionConfig(
+        params=params,
+        detector=sub["detector"],
+        radar_detector=sub["radar_detector"],
+        camera_evidence=sub["camera_evidence"],
+        tracker=sub["tracker"],
+        ego=sub["ego"],
+    )
     for kind, cls, out in (("cameras", CameraConfig, cfg.cameras), ("radars", RadarConfig, cfg.radars)):
         for name in params[f"{kind}.names"]:
             vals = {}
@@ -200,12 +215,21 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
 
 def _sub_builders() -> dict:
     from .ego.estimator import EgoConfig
+    from .perception.camera import CameraEvidenceConfig
     from .perception.lidar import LidarDetectorConfig
+    from .perception.radar import RadarDetectorConfig
     from .tracking.tracker import TrackerConfig
+
+    def tracker(d: dict) -> TrackerConfig:
+        if "frame_id" in d:
+            raise ValueError("tracker.frame_id is set from fixed_frame; remove it")
+        return TrackerConfig.from_dict(d)
 
     return {
         "detector": LidarDetectorConfig.from_dict,
-        "tracker": TrackerConfig.from_dict,
+        "radar_detector": RadarDetectorConfig.from_dict,
+        "camera_evidence": CameraEvidenceConfig.from_dict,
+        "tracker": tracker,
         "ego": EgoConfig.from_dict,
     }
 

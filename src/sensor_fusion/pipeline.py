@@ -16,11 +16,13 @@ import numpy as np
 
 from .config import FusionConfig
 from .core.calibration import Calibration
-from .core.classes import SENSOR_LIDAR
+from .core.classes import SENSOR_CAMERA, SENSOR_LIDAR
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.deskew import deskew_points
 from .ego.estimator import EgoConfig, EgoEstimator, EgoPose
+from .perception.camera import CameraEvidence, CameraEvidenceConfig
 from .perception.lidar import LidarDetector, LidarDetectorConfig
+from .perception.radar import RadarDetector, RadarDetectorConfig
 from .sync.synchronizer import FusionFrame, SensorSpec, Synchronizer
 from .timing import StageTimer
 from .tracking.tracker import Tracker, TrackerConfig
@@ -53,6 +55,10 @@ def transform_detections(
     out.yaw = det.yaw + dyaw
     R2 = R[:2, :2]
     out.velocity = det.velocity @ R2.T
+    if getattr(det, "los", None) is not None:  # radar Doppler measurement: rotate its line of sight
+        out.los = det.los @ R2.T
+        out.radial, out.radial_var = det.radial, det.radial_var
+        out.radial_only = getattr(det, "radial_only", None)
     if det.vel_cov is not None:
         out.vel_cov = np.einsum("ij,njk,lk->nil", R2, det.vel_cov, R2)
     cov = np.einsum("ij,njk,lk->nil", R2, det.pos_cov, R2)
@@ -74,6 +80,15 @@ class FusionPipeline:
             det_cfg.setdefault("sensor_x_m", float(t[0]))
             det_cfg.setdefault("sensor_y_m", float(t[1]))
         self.detector = LidarDetector(LidarDetectorConfig.from_dict(det_cfg))
+        self.camera_evidence = (
+            CameraEvidence(calibration, CameraEvidenceConfig.from_dict(cfg.camera_evidence))
+            if cfg.cameras
+            else None
+        )
+        self.camera_class_min_prob = 0.6  # camera cue needed to relabel a LiDAR box
+        self.radar_detector = (
+            RadarDetector(RadarDetectorConfig.from_dict(cfg.radar_detector)) if cfg.radars else None
+        )
         self.tracker = Tracker(TrackerConfig.from_dict({**cfg.tracker, "frame_id": self.fixed_frame}))
         self.ego: EgoEstimator | None = None
         if cfg["imu.enabled"]:
@@ -192,6 +207,13 @@ class FusionPipeline:
             for name, cloud in frame.of_kind("lidar").items():
                 det = self._detect_lidar(cloud, stamp, pose if use_ego else None)
                 detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
+            cams = frame.of_kind("camera")
+            if self.camera_evidence is not None and cams and detections:
+                with t.stage("camera_evidence"):
+                    for det in detections.values():
+                        self._apply_camera(det, cams, T_world_base)
+            for name, scan in frame.of_kind("radar").items():
+                detections[name] = self._detect_radar(scan, stamp, pose if use_ego else None, frame_id)
             merged = _concat(list(detections.values()), stamp, frame_id)
             with t.stage("track"):
                 tracks = self.tracker.step(stamp, merged)
@@ -226,6 +248,35 @@ class FusionPipeline:
         det.sensors = np.full(len(det), SENSOR_LIDAR, dtype=np.uint8)
         return det
 
+    def _apply_camera(self, det: Detections, cams: dict, T_world_base: np.ndarray) -> None:
+        """Relabel boxes the cameras see clearly and mark them camera-supported (in place)."""
+        cues = self.camera_evidence.annotate(det, cams, T_world_base)
+        best = cues.class_probs.argmax(axis=1)
+        p = cues.class_probs[np.arange(len(det)), best]
+        sure = cues.visible & (p >= self.camera_class_min_prob)
+        det.labels = np.where(sure, best, det.labels).astype(np.int64)
+        det.sensors = np.where(cues.visible, det.sensors | SENSOR_CAMERA, det.sensors).astype(np.uint8)
+
+    def _detect_radar(self, scan: RadarScan, stamp: int, pose: EgoPose | None, frame_id: str) -> Detections:
+        """Radar detections in the tracking frame, moved from the scan's stamp to the anchor stamp."""
+        t = self.timer
+        with t.stage("radar_detect"):
+            T_base_radar = self.calibration.T_base_from(scan.frame_id)
+            if pose is not None:
+                T_wb = self._pose_fn(scan.stamp_ns, pose)
+                v_base = T_wb[:3, :3].T @ np.asarray(pose.velocity, dtype=np.float64)
+                yaw_rate = float(pose.angular_velocity[2])
+            else:
+                T_wb, v_base, yaw_rate = np.eye(4), np.zeros(3), 0.0
+            det = self.radar_detector.detect(scan, T_base_radar, v_base, yaw_rate, self.base_frame)
+            out = transform_detections(det, T_wb, frame_id)
+            dt = (stamp - scan.stamp_ns) / NS  # scan time -> anchor time at the measured velocity
+            moving = np.isfinite(out.velocity).all(axis=1)
+            out.centers[moving, :2] += out.velocity[moving] * dt
+        for k, v in self.radar_detector.last_timing.items():
+            t.add(f"radar_{k}", v)
+        return out
+
     def _pose_fn(self, stamp_ns: int, anchor_pose: EgoPose) -> np.ndarray:
         """Ego pose for deskewing; past the filter's window, extrapolate at constant twist."""
         p = self.ego.pose_at(stamp_ns) if self.ego is not None else None
@@ -240,6 +291,8 @@ class FusionPipeline:
         a live node would drop sweeps. Runs on throwaway copies; this pipeline's state is untouched.
         """
         self.detector.warm_up()
+        if self.radar_detector is not None:
+            self.radar_detector.warm_up()
         if self.ego is None:
             return
         ego = EgoEstimator(*self._ego_args)
@@ -295,4 +348,17 @@ def _concat(dets: list[Detections], stamp: int, frame_id: str) -> Detections:
         cat.vel_cov = np.concatenate(
             [d.vel_cov if d.vel_cov is not None else np.broadcast_to(big, (len(d), 2, 2)) for d in dets]
         )
+    # radar Doppler measurements (radial speed along a line of sight); rows without one get NaN
+    for name, fill, shape in (
+        ("radial", np.nan, ()),
+        ("los", 0.0, (2,)),
+        ("radial_var", np.inf, ()),
+        ("radial_only", False, ()),
+    ):
+        if any(getattr(d, name, None) is not None for d in dets):
+            parts = []
+            for d in dets:
+                v = getattr(d, name, None)
+                parts.append(v if v is not None else np.full((len(d), *shape), fill))
+            setattr(cat, name, np.concatenate(parts))
     return cat

@@ -19,11 +19,20 @@ from ..config import GLOBAL_DEFAULTS, per_sensor_defaults
 
 def _sub_defaults() -> dict[str, Any]:
     from ..ego.estimator import EgoConfig
+    from ..perception.camera import CameraEvidenceConfig
     from ..perception.lidar import LidarDetectorConfig
+    from ..perception.radar import RadarDetectorConfig
     from ..tracking.tracker import TrackerConfig
 
     out: dict[str, Any] = {}
-    for prefix, cls in (("detector", LidarDetectorConfig), ("tracker", TrackerConfig), ("ego", EgoConfig)):
+    subs = (
+        ("detector", LidarDetectorConfig),
+        ("radar_detector", RadarDetectorConfig),
+        ("camera_evidence", CameraEvidenceConfig),
+        ("tracker", TrackerConfig),
+        ("ego", EgoConfig),
+    )
+    for prefix, cls in subs:
         inst = cls()
         for f in dataclasses.fields(cls):
             if f.name == "frame_id":  # set from fixed_frame

@@ -1,23 +1,48 @@
-"""ROS-free multi-object tracker: constant-velocity Kalman filter + gated Hungarian.
+"""ROS-free multi-object tracker: CV Kalman filter or CV/CT IMM, gated Hungarian, per-sensor trust.
 
 One :meth:`Tracker.step` per fused frame:
 
-1. predict every track to the frame stamp (one batched CV prediction);
+1. predict every track to the frame stamp: one batched constant-velocity
+   Kalman prediction (``motion_model: cv``) or one IMM cycle's mixing and
+   model-conditioned predictions of constant velocity and coordinated turn
+   (``motion_model: imm``; :mod:`~sensor_fusion.tracking.filters`);
 2. drop tracks not updated for ``max_age_s``;
-3. associate: squared Mahalanobis distance of each detection's (x, y) to each
+3. drop detections from sensors with ``may_update`` false; split the rest
+   into a primary pass (everything that is not radar-only) and a secondary
+   pass (detections whose ``sensors`` mask is exactly ``SENSOR_RADAR``), run in
+   that order at the same stamp, each doing 4.-6.; so a radar detection of an
+   object a LiDAR detection starts this frame updates the new track (gives it
+   its velocity) instead of starting a duplicate;
+4. associate: squared Mahalanobis distance of each detection's (x, y) to each
    predicted (x, y) with ``S = H P H' + R`` (``R`` = the detection's
-   ``pos_cov``), gated per track class, plus a soft class-mismatch cost
-   (or ``1 - IoU3D`` for the ``iou3d`` baseline), solved by
-   ``linear_sum_assignment``;
-4. update matched tracks (Joseph form) with (x, y), or (x, y, vx, vy) where
-   the detection measured velocity; smooth z, size and yaw; vote the class;
-5. existence: log-odds up on an update (times the score), down with the time
-   spent unmatched; delete below ``existence_delete``;
-6. start tentative tracks from unmatched detections; confirm after
-   ``min_hits`` updates with enough existence.
+   ``pos_cov``), gated per track class, plus a soft class-mismatch cost for
+   class-trusted detections (or ``1 - IoU3D`` for the ``iou3d`` baseline; the
+   radar pass is always Mahalanobis: radar has no boxes), solved by
+   ``linear_sum_assignment``, confirmed tracks first;
+5. update matched tracks (Joseph form) with (x, y), with (x, y, vx, vy) where
+   the detection measured velocity (covariance ``vel_cov`` when given, else
+   ``velocity_meas_std_mps``), or with (x, y, radial speed) where it carries
+   only a Doppler component (optional ``radial``, ``los``, ``radial_var``
+   attributes of :class:`Detections`, see :meth:`Tracker._validate`):
+   :math:`h(x) = \\ell^\\top v` is linear in the Cartesian velocity, so this is
+   an exact Kalman update that only informs the velocity along the line of
+   sight :math:`\\ell`. Smooth z, size and yaw from detections of trusted
+   sensors (untrusted ones only until a trusted one arrives); vote the class
+   (untrusted sensors with ``untrusted_class_vote_weight``);
+6. start tentative tracks from unmatched detections of sensors that
+   ``may_spawn`` (radar: only with a well-measured velocity, by default),
+   unless inside a confirmed track's gate (or, for the radar pass, the gate
+   of a track updated this frame);
+7. existence: log-odds up on each update (times the score), down with the
+   time spent unmatched; delete below ``existence_delete``; confirm after
+   ``min_hits`` updates with enough existence;
+8. heading: the box yaw is flipped by pi where it points against a confident
+   velocity; with the IMM it is also pulled to the velocity heading
+   (every track, coasting ones included), so boxes turn with their tracks.
 
 All track data lives in one structure of arrays; every stage is batched
-numpy over tracks. Only confirmed tracks are returned.
+numpy over tracks. Only confirmed tracks are returned, as (x, y, vx, vy) with
+the 4x4 covariance (for the IMM, of the moment-matched mixture).
 """
 
 from __future__ import annotations
@@ -27,12 +52,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from sensor_fusion.core.classes import NUM_CLASSES, ObjectClass
+from sensor_fusion.core.classes import NUM_CLASSES, SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.core.types import Detections, Tracks
 from sensor_fusion.tracking import kalman
 from sensor_fusion.tracking.association import gated_assignment, mahalanobis_sq
 from sensor_fusion.tracking.config import TrackerConfig
+from sensor_fusion.tracking.filters import CVFilter, IMMFilter
 from sensor_fusion.tracking.iou import iou_pairwise
 from sensor_fusion.tracking.motion import ConstantVelocity
 
@@ -50,11 +76,14 @@ class _TrackTable:
     """All tracks as parallel arrays (row i of every field is track i, ids ascending)."""
 
     ids: np.ndarray  # (N,) int64
-    x: np.ndarray  # (N, 4) x, y, vx, vy
-    P: np.ndarray  # (N, 4, 4)
+    xm: np.ndarray  # (N, M, n) model-conditioned states; [..., :4] = x, y, vx, vy
+    Pm: np.ndarray  # (N, M, n, n)
+    mu: np.ndarray  # (N, M) mode probabilities (M = 1: ones)
     z: np.ndarray  # (N,)
     sizes: np.ndarray  # (N, 3)
+    size_known: np.ndarray  # (N,) bool: size (and z) came from a size-trusted sensor
     yaw: np.ndarray  # (N,)
+    yaw_known: np.ndarray  # (N,) bool: yaw came from a yaw-trusted sensor
     votes: np.ndarray  # (N, NUM_CLASSES) score-weighted class votes
     logit: np.ndarray  # (N,) existence log-odds
     hits: np.ndarray  # (N,) int64
@@ -64,14 +93,17 @@ class _TrackTable:
     confirmed: np.ndarray  # (N,) bool
 
     @classmethod
-    def empty(cls) -> _TrackTable:
+    def empty(cls, M: int, n: int) -> _TrackTable:
         return cls(
             ids=np.zeros(0, np.int64),
-            x=np.zeros((0, 4)),
-            P=np.zeros((0, 4, 4)),
+            xm=np.zeros((0, M, n)),
+            Pm=np.zeros((0, M, n, n)),
+            mu=np.zeros((0, M)),
             z=np.zeros(0),
             sizes=np.zeros((0, 3)),
+            size_known=np.zeros(0, bool),
             yaw=np.zeros(0),
+            yaw_known=np.zeros(0, bool),
             votes=np.zeros((0, NUM_CLASSES)),
             logit=np.zeros(0),
             hits=np.zeros(0, np.int64),
@@ -107,8 +139,13 @@ class _Meas:
 
     xy: np.ndarray  # (D, 2)
     R: np.ndarray  # (D, 2, 2)
-    vel: np.ndarray  # (D, 2), valid where has_vel
+    vel: np.ndarray  # (D, 2), valid where has_vel (0 elsewhere)
+    vel_R: np.ndarray  # (D, 2, 2) velocity covariance, valid where has_vel
     has_vel: np.ndarray  # (D,) bool
+    radial: np.ndarray  # (D,) ground-relative radial speed along los, valid where has_radial
+    los: np.ndarray  # (D, 2) unit line of sight in the fixed frame
+    radial_var: np.ndarray  # (D,) m^2/s^2
+    has_radial: np.ndarray  # (D,) bool (False where has_vel: the full velocity wins)
     z: np.ndarray  # (D,) NaN where not measured
     sizes: np.ndarray  # (D, 3), valid where has_size
     has_size: np.ndarray  # (D,) bool
@@ -116,9 +153,29 @@ class _Meas:
     labels: np.ndarray  # (D,) int64
     scores: np.ndarray  # (D,)
     sensors: np.ndarray  # (D,) uint8
+    trust_class: np.ndarray  # (D,) bool
+    trust_size: np.ndarray  # (D,) bool
+    trust_yaw: np.ndarray  # (D,) bool
+    may_spawn: np.ndarray  # (D,) bool
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])
+
+    def take(self, idx: np.ndarray) -> _Meas:
+        return _Meas(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+def _max_std_2x2(C: np.ndarray) -> np.ndarray:
+    """Square root of the largest eigenvalue of symmetric 2x2 matrices (K, 2, 2)."""
+    a, b, c = C[:, 0, 0], C[:, 0, 1], C[:, 1, 1]
+    return np.sqrt(np.maximum(0.5 * (a + c) + np.hypot(0.5 * (a - c), b), 0.0))
+
+
+def _spd_2x2(C: np.ndarray) -> np.ndarray:
+    """(K,) mask of finite, symmetric positive-definite 2x2 matrices."""
+    with np.errstate(invalid="ignore"):
+        det = C[:, 0, 0] * C[:, 1, 1] - C[:, 0, 1] * C[:, 1, 0]
+        return np.isfinite(C).all(axis=(1, 2)) & (C[:, 0, 0] > 0.0) & (det > 0.0)
 
 
 class Tracker:
@@ -128,9 +185,17 @@ class Tracker:
         self.config = config if config is not None else TrackerConfig()
         self.config.validate()
         c = self.config
-        self._model = ConstantVelocity()
+        if c.motion_model == "cv":
+            self._filter: CVFilter | IMMFilter = CVFilter()
+            self._H_pos, self._H_pos_vel = ConstantVelocity.H_POS, ConstantVelocity.H_POS_VEL
+        else:
+            self._filter = IMMFilter(
+                c.turn_accel_std_radps2, c.init_turn_rate_std_radps, (c.imm_sojourn_cv_s, c.imm_sojourn_ct_s)
+            )
+            self._H_pos, self._H_pos_vel = np.eye(2, IMMFilter.n), np.eye(4, IMMFilter.n)
         self._accel_std = c.accel_std_table()
         self._gate = c.gate_table()
+        self._trust = c.trust_tables()
         self._logit_birth = c.logit("existence_birth")
         self._logit_confirm = c.logit("existence_confirm")
         self._logit_delete = c.logit("existence_delete")
@@ -179,22 +244,22 @@ class Tracker:
         meas = self._validate(detections)
         t = self._t
         if dt > 0.0 and len(t):
-            t.x, t.P = self._model.predict(t.x, t.P, dt, self._accel_std[t.labels()])
+            t.xm, t.Pm, t.mu = self._filter.predict(t.xm, t.Pm, t.mu, dt, self._accel_std[t.labels()])
         t = t.keep(stamp_ns - t.last_update_ns <= self._max_age_ns)
 
-        rows, cols, suppressed = self._associate(t, meas)
-        self._update(t, meas, rows, cols, stamp_ns)
+        updated = np.zeros(len(t), bool)
+        secondary = meas.sensors == SENSOR_RADAR
+        if secondary.any():
+            passes = [(meas.take(~secondary), False), (meas.take(secondary), True)]
+        else:
+            passes = [(meas, False)]
+        for m, second in passes:
+            t, updated = self._pass(t, m, updated, stamp_ns, second)
 
-        missed = np.ones(len(t), bool)
-        missed[rows] = False
-        t.logit[missed] -= self.config.existence_miss_logodds_per_s * dt
+        t.logit[~updated] -= self.config.existence_miss_logodds_per_s * dt
         t = t.keep(t.logit >= self._logit_delete)
-
-        born = np.ones(len(meas), bool)
-        born[cols] = False
-        born &= ~suppressed
-        if born.any():
-            t = t.extend(self._birth(meas, np.flatnonzero(born), stamp_ns))
+        if isinstance(self._filter, IMMFilter) and len(t):
+            self._align_yaw_to_velocity(t, np.arange(len(t)))
         t.confirmed |= (t.hits >= self.config.min_hits) & (t.logit >= self._logit_confirm - 1e-12)
         self._t = t
         return self._output(stamp_ns)
@@ -206,11 +271,40 @@ class Tracker:
 
     # ------------------------------------------------------------ internals
     def _clear(self) -> None:
-        self._t = _TrackTable.empty()
+        self._t = _TrackTable.empty(self._filter.M, self._filter.n)
         self._stamp_ns: int | None = None
 
+    def _pass(
+        self, t: _TrackTable, m: _Meas, updated: np.ndarray, stamp_ns: int, secondary: bool
+    ) -> tuple[_TrackTable, np.ndarray]:
+        """Associate ``m`` with ``t``, update, start tracks; ``updated`` marks tracks updated this step."""
+        rows, cols, suppressed = self._associate(t, m, updated, secondary)
+        self._update(t, m, rows, cols, stamp_ns, updated)
+        updated[rows] = True
+        born = np.ones(len(m), bool)
+        born[cols] = False
+        born &= ~suppressed & m.may_spawn
+        if born.any():
+            t = t.extend(self._birth(m, np.flatnonzero(born), stamp_ns))
+            updated = np.concatenate([updated, np.ones(int(born.sum()), bool)])
+        return t, updated
+
     def _validate(self, d: Detections) -> _Meas:
-        """Drop unusable detection rows (logged); mark optional fields as measured or not."""
+        """Drop unusable detection rows (logged); mark optional fields as measured or not.
+
+        Besides the :class:`Detections` fields, optional attributes are read when present:
+
+        * ``vel_cov`` (N, 2, 2): covariance of ``velocity`` (else ``velocity_meas_std_mps^2 I``);
+          a row that is not finite positive definite makes that row's velocity unused;
+        * ``radial`` (N,): ground-relative (ego-compensated) radial speed, m/s, positive
+          away from the sensor, NaN where not measured, with ``los`` (N, 2) the line of
+          sight in the tracker's frame (normalised here) and optionally ``radial_var`` (N,)
+          its variance (else ``velocity_meas_std_mps^2``). Used where ``velocity`` is not;
+        * ``radial_only`` (N,) bool: rows whose ``velocity`` is only a radial fit padded with
+          a large tangential variance (the radar detector's fallback); where such a row also
+          has a valid ``radial``, the exact Doppler update replaces the velocity update
+          (repeated "tangential speed 0 +- sigma" pseudo-measurements would bias the track).
+        """
         n = len(d)
         shapes = {
             "sizes": (n, 3),
@@ -228,6 +322,19 @@ class Tracker:
                 raise ValueError(
                     f"Detections.{name} must have shape {shape}, got {np.shape(getattr(d, name))}"
                 )
+        optional = {
+            "vel_cov": (n, 2, 2),
+            "radial": (n,),
+            "los": (n, 2),
+            "radial_var": (n,),
+            "radial_only": (n,),
+        }
+        extra = {name: getattr(d, name, None) for name in optional}
+        if extra["radial"] is not None and extra["los"] is None:
+            raise ValueError("Detections.radial needs Detections.los (N, 2), the line of sight")
+        for name, shape in optional.items():
+            if extra[name] is not None and np.shape(extra[name]) != shape:
+                raise ValueError(f"Detections.{name} must have shape {shape}, got {np.shape(extra[name])}")
         if d.frame_id and d.frame_id != self.config.frame_id:
             level = logging.DEBUG if d.frame_id in self._warned_frames else logging.WARNING
             self._warned_frames.add(d.frame_id)
@@ -239,6 +346,7 @@ class Tracker:
             )
             n = 0
             d = d.select(np.zeros(len(d), bool))
+            extra = dict.fromkeys(extra)
 
         xy = np.asarray(d.centers[:, :2], dtype=np.float64)
         R = kalman.symmetrize(np.asarray(d.pos_cov, dtype=np.float64))
@@ -262,21 +370,70 @@ class Tracker:
                 int(n - good.sum()),
                 n,
             )
+        mask = np.asarray(d.sensors).astype(np.uint8) & 15
+        good &= self._trust["may_update"][mask]  # sensors configured off: ignored silently
+        mask = mask[good]
+        k = int(good.sum())
+
         vel = np.asarray(d.velocity, dtype=np.float64)[good]
-        sizes = np.asarray(d.sizes, dtype=np.float64)[good]
-        z = (
-            np.asarray(d.centers[good, 2], dtype=np.float64)
-            if d.centers.shape[1] > 2
-            else np.full(good.sum(), np.nan)
-        )
-        yaw = np.asarray(d.yaw, dtype=np.float64)[good]
         has_vel = np.isfinite(vel).all(axis=1)
+        if extra["vel_cov"] is not None:
+            vel_R = kalman.symmetrize(np.asarray(extra["vel_cov"], dtype=np.float64)[good])
+            bad = has_vel & ~_spd_2x2(vel_R)
+            if bad.any():
+                log.warning("tracker: ignored %d velocities with a bad vel_cov", int(bad.sum()))
+                has_vel &= ~bad
+            vel_R = np.where(has_vel[:, None, None], vel_R, 0.0)
+        else:
+            vel_R = np.broadcast_to(self._vel_var * np.eye(2), (k, 2, 2))
+        if extra["radial"] is not None:
+            radial = np.asarray(extra["radial"], dtype=np.float64)[good]
+            los = np.asarray(extra["los"], dtype=np.float64)[good]
+            norm = np.hypot(los[:, 0], los[:, 1])
+            rvar = (
+                np.full(k, self._vel_var)
+                if extra["radial_var"] is None
+                else np.asarray(extra["radial_var"], dtype=np.float64)[good]
+            )
+            with np.errstate(invalid="ignore"):
+                has_radial = (
+                    np.isfinite(radial) & np.isfinite(norm) & (norm > 1e-9) & np.isfinite(rvar) & (rvar > 0.0)
+                )
+            if extra["radial_only"] is not None:  # a radial-only velocity: use the radial speed itself
+                has_vel &= ~(np.asarray(extra["radial_only"], dtype=bool)[good] & has_radial)
+            has_radial &= ~has_vel
+            los = np.where(has_radial[:, None], los / np.where(has_radial, norm, 1.0)[:, None], 0.0)
+            radial = np.where(has_radial, radial, 0.0)
+            rvar = np.where(has_radial, rvar, 1.0)
+        else:
+            has_radial = np.zeros(k, bool)
+            radial, los, rvar = np.zeros(k), np.zeros((k, 2)), np.ones(k)
+
+        vel = np.where(has_vel[:, None], vel, 0.0)
+        c = self.config
+        tr = self._trust
+        may_spawn = tr["spawn_plain"][mask]
+        need_vel = tr["spawn_velocity"][mask] & ~may_spawn & has_vel
+        if need_vel.any():
+            may_spawn = may_spawn | (
+                need_vel
+                & (_max_std_2x2(vel_R) <= c.spawn_max_velocity_std_mps)
+                & (np.hypot(vel[:, 0], vel[:, 1]) >= c.spawn_min_speed_mps)
+            )
+        sizes = np.asarray(d.sizes, dtype=np.float64)[good]
+        z = np.asarray(d.centers[good, 2], dtype=np.float64) if d.centers.shape[1] > 2 else np.full(k, np.nan)
+        yaw = np.asarray(d.yaw, dtype=np.float64)[good]
         has_size = np.isfinite(sizes).all(axis=1) & (sizes > 0.0).all(axis=1)
         return _Meas(
             xy=xy[good],
             R=R[good],
-            vel=np.where(has_vel[:, None], vel, 0.0),
+            vel=vel,
+            vel_R=vel_R,
             has_vel=has_vel,
+            radial=radial,
+            los=los,
+            radial_var=rvar,
+            has_radial=has_radial,
             z=z,
             sizes=np.where(has_size[:, None], sizes, 0.0),
             has_size=has_size,
@@ -284,9 +441,15 @@ class Tracker:
             labels=labels[good],
             scores=np.clip(scores[good], 0.0, 1.0),
             sensors=np.asarray(d.sensors)[good].astype(np.uint8),
+            trust_class=tr["trust_class"][mask],
+            trust_size=tr["trust_size"][mask],
+            trust_yaw=tr["trust_yaw"][mask],
+            may_spawn=may_spawn,
         )
 
-    def _associate(self, t: _TrackTable, m: _Meas) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _associate(
+        self, t: _TrackTable, m: _Meas, updated: np.ndarray, secondary: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Matched (track rows, detection cols) and the detections barred from starting a track."""
         c = self.config
         nt, nd = len(t), len(m)
@@ -294,26 +457,29 @@ class Tracker:
         if nt == 0 or nd == 0:
             e = np.zeros(0, np.int64)
             return e, e, suppressed
+        x, P = self._filter.combine(t.xm, t.Pm, t.mu)
         labels_t = t.labels()
-        if c.association == "mahalanobis":
-            d2 = mahalanobis_sq(t.x[:, :2], t.P[:, :2, :2], m.xy, m.R)
+        if c.association == "mahalanobis" or secondary:
+            d2 = mahalanobis_sq(x[:, :2], P[:, :2, :2], m.xy, m.R)
             allowed = d2 <= self._gate[labels_t][:, None]
             unknown = int(ObjectClass.UNKNOWN)
             mismatch = (
                 (labels_t[:, None] != m.labels[None, :])
                 & (labels_t[:, None] != unknown)
                 & (m.labels[None, :] != unknown)
+                & m.trust_class[None, :]
             )
             cost = d2 + c.class_mismatch_cost * mismatch
         else:  # "iou3d"
-            centers_t = np.column_stack([t.x[:, :2], t.z])
+            centers_t = np.column_stack([x[:, :2], t.z])
             centers_d = np.column_stack([m.xy, np.nan_to_num(m.z)])
             iou = iou_pairwise(centers_t, t.sizes, t.yaw, centers_d, m.sizes, np.nan_to_num(m.yaw))
             allowed = iou >= max(c.iou3d_min, 1e-12)
             cost = 1.0 - iou
         rows, cols = self._cascade(cost, allowed, t.confirmed)
         if c.suppress_birth_in_gate:
-            suppressed = allowed[t.confirmed].any(axis=0)
+            near = (t.confirmed | updated) if secondary else t.confirmed
+            suppressed = allowed[near].any(axis=0)
         return rows, cols, suppressed
 
     def _cascade(
@@ -341,87 +507,163 @@ class Tracker:
         order = np.argsort(rows, kind="stable")
         return rows[order], cols[order]
 
-    def _update(self, t: _TrackTable, m: _Meas, rows: np.ndarray, cols: np.ndarray, stamp_ns: int) -> None:
+    def _update(
+        self, t: _TrackTable, m: _Meas, rows: np.ndarray, cols: np.ndarray, stamp_ns: int, updated: np.ndarray
+    ) -> None:
         """Filter, shape, class and bookkeeping updates of matched tracks, in place."""
         if rows.size == 0:
             return
         c = self.config
-        vel_meas = m.has_vel[cols]
-        # Position-only group, then position + velocity group: two batched updates.
-        r, k = rows[~vel_meas], cols[~vel_meas]
+        f = self._filter
+        has_vel = m.has_vel[cols]
+        has_rad = m.has_radial[cols]
+        # Three batched updates: (x, y); (x, y, vx, vy); (x, y, l'v) for Doppler-only detections.
+        sel = ~has_vel & ~has_rad
+        r, k = rows[sel], cols[sel]
         if r.size:
-            t.x[r], t.P[r] = kalman.linear_update(t.x[r], t.P[r], m.xy[k], ConstantVelocity.H_POS, m.R[k])
-        r, k = rows[vel_meas], cols[vel_meas]
+            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], m.xy[k], self._H_pos, m.R[k])
+        r, k = rows[has_vel], cols[has_vel]
         if r.size:
             R4 = np.zeros((r.size, 4, 4))
             R4[:, :2, :2] = m.R[k]
-            R4[:, 2, 2] = R4[:, 3, 3] = self._vel_var
+            R4[:, 2:, 2:] = m.vel_R[k]
             z4 = np.concatenate([m.xy[k], m.vel[k]], axis=1)
-            t.x[r], t.P[r] = kalman.linear_update(t.x[r], t.P[r], z4, ConstantVelocity.H_POS_VEL, R4)
+            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z4, self._H_pos_vel, R4)
+        r, k = rows[has_rad], cols[has_rad]
+        if r.size:
+            H3 = np.zeros((r.size, 3, f.n))
+            H3[:, 0, 0] = H3[:, 1, 1] = 1.0
+            H3[:, 2, 2:4] = m.los[k]  # h(x) = l . v
+            R3 = np.zeros((r.size, 3, 3))
+            R3[:, :2, :2] = m.R[k]
+            R3[:, 2, 2] = m.radial_var[k]
+            z3 = np.column_stack([m.xy[k], m.radial[k]])
+            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z3, H3, R3)
 
-        # z / size: exponential smoothing where measured.
+        # z / size: exponential smoothing where measured, by a size-trusted sensor; an untrusted
+        # one only until the first trusted measurement, which then replaces it outright.
+        trusted, known = m.trust_size[cols], t.size_known[rows]
+        plain = trusted.all() and known.all()  # the usual case (LiDAR boxes): plain smoothing
+        use = trusted | ~known
         zm = m.z[cols]
-        ok = np.isfinite(zm)
-        t.z[rows[ok]] += c.z_alpha * (zm[ok] - t.z[rows[ok]])
-        ok = m.has_size[cols]
-        t.sizes[rows[ok]] += c.size_alpha * (m.sizes[cols[ok]] - t.sizes[rows[ok]])
+        ok = np.isfinite(zm) if plain else np.isfinite(zm) & use
+        alpha = c.z_alpha if plain else np.where(trusted & ~known, 1.0, c.z_alpha)[ok]
+        t.z[rows[ok]] += alpha * (zm[ok] - t.z[rows[ok]])
+        ok = m.has_size[cols] if plain else m.has_size[cols] & use
+        alpha = c.size_alpha if plain else np.where(trusted & ~known, 1.0, c.size_alpha)[ok, None]
+        t.sizes[rows[ok]] += alpha * (m.sizes[cols[ok]] - t.sizes[rows[ok]])
+        if not plain:
+            t.size_known[rows[ok]] |= trusted[ok]
         # Yaw: a box's heading is ambiguous by pi, so use whichever of yaw, yaw + pi is closer.
+        trusted, known = m.trust_yaw[cols], t.yaw_known[rows]
+        plain = trusted.all() and known.all()
         ym = m.yaw[cols]
-        ok = np.isfinite(ym)
+        ok = np.isfinite(ym) if plain else np.isfinite(ym) & (trusted | ~known)
         rr = rows[ok]
+        alpha = c.yaw_alpha if plain else np.where(trusted[ok] & ~known[ok], 1.0, c.yaw_alpha)
         dy = wrap_angle(ym[ok] - t.yaw[rr])
         dy = np.where(np.abs(dy) > 0.5 * np.pi, wrap_angle(dy + np.pi), dy)
-        t.yaw[rr] = wrap_angle(t.yaw[rr] + c.yaw_alpha * dy)
-        self._align_yaw_to_velocity(t, rows)
+        t.yaw[rr] = wrap_angle(t.yaw[rr] + alpha * dy)
+        if not plain:
+            t.yaw_known[rr] |= trusted[ok]
+        if isinstance(f, CVFilter):
+            self._align_yaw_to_velocity(t, rows)
 
         w = m.scores[cols] * np.where(m.labels[cols] == int(ObjectClass.UNKNOWN), c.unknown_vote_weight, 1.0)
+        trusted = m.trust_class[cols]
+        if not trusted.all():
+            w = w * np.where(trusted, 1.0, c.untrusted_class_vote_weight)
         t.votes[rows, m.labels[cols]] += w
         t.logit[rows] = np.minimum(t.logit[rows] + c.existence_hit_logodds * m.scores[cols], self._logit_max)
         t.hits[rows] += 1
         t.last_update_ns[rows] = stamp_ns
-        t.sensors[rows] = m.sensors[cols]
+        # Sensors that supported the track in this step (several passes OR their masks).
+        t.sensors[rows] = np.where(updated[rows], t.sensors[rows] | m.sensors[cols], m.sensors[cols])
 
-    def _align_yaw_to_velocity(self, t: _TrackTable, rows: np.ndarray) -> None:
-        """Flip the box yaw by pi where it points against a confidently known velocity."""
+    def _align_yaw_to_velocity(
+        self, t: _TrackTable, rows: np.ndarray, x: np.ndarray | None = None, P: np.ndarray | None = None
+    ) -> None:
+        r"""Turn the box yaw of tracks ``rows`` (combined estimates ``x``, ``P`` if known) to the motion.
+
+        Where the speed is confidently non-zero (above ``yaw_from_velocity_min_speed_mps``
+        and twice its std) the yaw is flipped by pi if it points against the
+        velocity. With the IMM it is then fused with the velocity heading
+        :math:`\psi = \operatorname{atan2}(v_y, v_x)`, whose variance is that of the
+        velocity across the motion over the squared speed,
+        :math:`\sigma_\psi^2 = u_\perp^\top P_v u_\perp / |v|^2`:
+        :math:`\text{yaw} \leftarrow \text{yaw} + g\, \operatorname{wrap}(\psi - \text{yaw})`,
+        :math:`g = \sigma_b^2 / (\sigma_b^2 + \sigma_\psi^2)` (``yaw_box_std_rad`` =
+        :math:`\sigma_b`): a well-measured velocity steers the box.
+        """
         vmin = self.config.yaw_from_velocity_min_speed_mps
         if not np.isfinite(vmin):
             return
-        v = t.x[rows, 2:4]
+        if x is None or P is None:
+            x, P = self._filter.combine(t.xm[rows], t.Pm[rows], t.mu[rows])
+        v = x[:, 2:4]
         speed = np.hypot(v[:, 0], v[:, 1])
-        sigma = np.sqrt(0.5 * (t.P[rows, 2, 2] + t.P[rows, 3, 3]))
+        sigma = np.sqrt(0.5 * (P[:, 2, 2] + P[:, 3, 3]))
         sure = (speed > vmin) & (speed > 2.0 * sigma)
         heading = np.arctan2(v[:, 1], v[:, 0])
         flip = sure & (np.abs(wrap_angle(t.yaw[rows] - heading)) > 0.5 * np.pi)
         t.yaw[rows[flip]] = wrap_angle(t.yaw[rows[flip]] + np.pi)
+        if isinstance(self._filter, CVFilter) or not sure.any():
+            return
+        s = np.flatnonzero(sure)
+        ux, uy = -np.sin(heading[s]), np.cos(heading[s])
+        var_perp = ux * ux * P[s, 2, 2] + 2.0 * ux * uy * P[s, 2, 3] + uy * uy * P[s, 3, 3]
+        b2 = self.config.yaw_box_std_rad**2
+        g = b2 / (b2 + var_perp / speed[s] ** 2)
+        rr = rows[s]
+        t.yaw[rr] = wrap_angle(t.yaw[rr] + g * wrap_angle(heading[s] - t.yaw[rr]))
 
     def _birth(self, m: _Meas, idx: np.ndarray, stamp_ns: int) -> _TrackTable:
-        """Tentative tracks from detections ``idx``; velocity 0 (wide) unless measured."""
+        r"""Tentative tracks from detections ``idx``.
+
+        Velocity: the measured one (covariance ``vel_R``); with only a Doppler
+        component :math:`r` along :math:`\ell`, :math:`v = r \ell` with covariance
+        :math:`\sigma_r^2 \ell \ell^\top + \sigma_0^2 (I - \ell \ell^\top)` (known
+        along the line of sight, unknown across); else 0 with
+        :math:`\sigma_0^2 I` (``init_velocity_std_mps``).
+        """
         c = self.config
         n = idx.size
         has_vel = m.has_vel[idx]
+        has_rad = m.has_radial[idx]
         x = np.zeros((n, 4))
         x[:, :2] = m.xy[idx]
         x[:, 2:] = m.vel[idx]
         P = np.zeros((n, 4, 4))
         P[:, :2, :2] = m.R[idx]
-        vvar = np.where(has_vel, self._vel_var, self._init_vel_var)
-        P[:, 2, 2] = P[:, 3, 3] = vvar
+        P[:, 2:, 2:] = np.where(has_vel[:, None, None], m.vel_R[idx], self._init_vel_var * np.eye(2))
+        if has_rad.any():
+            r = idx[has_rad]
+            los = m.los[r]
+            ll = los[:, :, None] * los[:, None, :]
+            x[has_rad, 2:] = m.radial[r, None] * los
+            P[has_rad, 2:, 2:] = m.radial_var[r, None, None] * ll + self._init_vel_var * (np.eye(2) - ll)
+        xm, Pm, mu = self._filter.init(x, P)
         votes = np.zeros((n, NUM_CLASSES))
         votes[:, int(ObjectClass.UNKNOWN)] = _VOTE_PRIOR
         labels = m.labels[idx]
         w = m.scores[idx] * np.where(labels == int(ObjectClass.UNKNOWN), c.unknown_vote_weight, 1.0)
+        w = w * np.where(m.trust_class[idx], 1.0, c.untrusted_class_vote_weight)
         votes[np.arange(n), labels] += w
-        yaw = np.where(np.isfinite(m.yaw[idx]), m.yaw[idx], 0.0)
+        has_yaw = np.isfinite(m.yaw[idx])
+        yaw = np.where(has_yaw, m.yaw[idx], 0.0)
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
         logit = np.minimum(self._logit_birth + np.zeros(n), self._logit_max)
         new = _TrackTable(
             ids=ids,
-            x=x,
-            P=P,
+            xm=xm,
+            Pm=Pm,
+            mu=mu,
             z=np.nan_to_num(m.z[idx], nan=0.0),
             sizes=m.sizes[idx].copy(),
+            size_known=m.has_size[idx] & m.trust_size[idx],
             yaw=wrap_angle(yaw),
+            yaw_known=has_yaw & m.trust_yaw[idx],
             votes=votes,
             logit=logit,
             hits=np.ones(n, np.int64),
@@ -430,11 +672,13 @@ class Tracker:
             sensors=m.sensors[idx].copy(),
             confirmed=np.zeros(n, bool),
         )
-        self._align_yaw_to_velocity(new, np.arange(n))
+        if isinstance(self._filter, CVFilter):
+            self._align_yaw_to_velocity(new, np.arange(n), x, P)  # x, P: the (only) model's estimate
         return new
 
     def _output(self, stamp_ns: int) -> Tracks:
         t = self._t.take(self._t.confirmed)
+        x, P = self._filter.combine(t.xm, t.Pm, t.mu)
         labels = t.labels()
         total = t.votes.sum(axis=1)
         probs = t.votes[np.arange(len(t)), labels] / np.where(total > 0, total, 1.0)
@@ -442,8 +686,8 @@ class Tracker:
             stamp_ns=stamp_ns,
             frame_id=self.config.frame_id,
             ids=t.ids,
-            state=t.x,
-            cov=t.P,
+            state=np.ascontiguousarray(x[:, :4]),
+            cov=np.ascontiguousarray(P[:, :4, :4]),
             z=t.z,
             sizes=t.sizes,
             yaw=t.yaw,
