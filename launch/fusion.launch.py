@@ -1,7 +1,10 @@
 """Launch the fusion node with a parameters file.
 
-ros2 launch sensor_fusion fusion.launch.py [params_file:=/path/fusion.yaml] [use_sim_time:=true]
-    [calibration_file:=/path/calibration.yaml] [rviz:=true]
+    ros2 launch sensor_fusion fusion.launch.py [params_file:=/path/fusion.yaml] [use_sim_time:=true]
+        [rviz:=true]
+
+The calibration file is a node parameter (``calibration_file`` in the params file; empty means
+the installed config/calibration.yaml), so one params file fully describes a vehicle.
 """
 
 import os
@@ -19,7 +22,6 @@ def generate_launch_description():
     share = get_package_share_directory("sensor_fusion")
     params_file = LaunchConfiguration("params_file")
     use_sim_time = LaunchConfiguration("use_sim_time")
-    calibration_file = LaunchConfiguration("calibration_file")
     return LaunchDescription(
         [
             DeclareLaunchArgument(
@@ -31,11 +33,6 @@ def generate_launch_description():
                 "use_sim_time", default_value="false", description="Use /clock (true when replaying bags)"
             ),
             DeclareLaunchArgument(
-                "calibration_file",
-                default_value=os.path.join(share, "config", "calibration.yaml"),
-                description="Sensor extrinsics and camera intrinsics",
-            ),
-            DeclareLaunchArgument(
                 "rviz", default_value="false", description="Also start RViz with fusion.rviz"
             ),
             Node(
@@ -45,7 +42,7 @@ def generate_launch_description():
                 output="screen",
                 parameters=[
                     params_file,
-                    {"use_sim_time": use_sim_time, "calibration_file": calibration_file},
+                    {"use_sim_time": use_sim_time},
                 ],
             ),
             Node(

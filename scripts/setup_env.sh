@@ -32,6 +32,11 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
   fi
 fi
 
+for tool in cmake make g++; do
+  command -v "$tool" >/dev/null 2>&1 || { log "ERROR: '$tool' is needed to build sensor_fusion_msgs:" \
+    "apt-get install cmake make g++"; exit 1; }
+done
+
 # 2. virtual environment with pinned packages
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV with $("$PYTHON" --version)"

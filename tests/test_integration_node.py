@@ -154,7 +154,7 @@ def test_node_tracks_moving_boxes_and_survives_malformed_input(node_process):
 
     assert len(h.tracks) >= n * 0.6, f"only {len(h.tracks)} TrackedObjectArray messages for {n} sweeps"
     last = next(m for m in reversed(h.tracks) if m.objects)
-    assert last.header.frame_id == "odom"
+    assert last.header.frame_id == "base_link"  # no IMU/GPS configured: tracks stay in the base frame
     t_last = (last.header.stamp.sec * 10**9 + last.header.stamp.nanosec - t0_ns) / 1e9
     found = {}
     for obj in last.objects:
@@ -211,3 +211,44 @@ def test_node_refuses_bad_parameters_with_one_clear_message(tmp_path, venv_bin):
     out = res.stdout + res.stderr
     assert "lidar.qos: must be one of" in out and "lidar.topci: unknown parameter" in out
     assert "Traceback" not in out
+
+
+def test_node_runs_with_the_shipped_config(repo, venv_bin):
+    """What `ros2 launch` starts: every sensor configured, none publishing; diagnostics say so."""
+    proc = subprocess.Popen(
+        [
+            str(venv_bin / "fusion_node"),
+            "--ros-args",
+            "--params-file",
+            str(repo / "config" / "fusion.yaml"),
+            "-p",
+            "diagnostics_period_s:=0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+    )
+    rclpy.init()
+    node = rclpy.create_node("shipped_config_probe")
+    diags: list[DiagnosticArray] = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    try:
+        end = time.monotonic() + 180
+        while (
+            time.monotonic() < end
+            and proc.poll() is None
+            and not any(s.name.endswith(": imu") for d in diags for s in d.status)
+        ):
+            rclpy.spin_once(node, timeout_sec=0.2)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+        alive = proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=20)[0]
+    assert alive, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    names = {s.name.split(": ")[-1]: s for d in diags for s in d.status}
+    for sensor in ("lidar", "camera_front", "camera_rear", "radar_front", "imu", "gps"):
+        assert names[sensor].level == DiagnosticStatus.ERROR, (sensor, names[sensor].message)

@@ -115,3 +115,19 @@ def test_arrival_order_within_latency_budget_gives_same_frames(rnd):
     flat_ref = sorted(s for r in ref for s in r[2])
     flat_got = sorted(s for g in got for s in g[2])
     assert flat_got == flat_ref
+
+
+def test_a_single_future_stamp_is_refused_and_does_not_end_waiting():
+    sync = make()
+    events = stream(2.0)
+    out = []
+    for i, (name, stamp) in enumerate(events):
+        sync.push(name, stamp, (name, stamp))
+        if i == 100:
+            assert not sync.push("cam", stamp + 3600 * 10**9, ("cam", -1))  # one frame from a broken clock
+        out += sync.pop_ready()
+    out += sync.flush()
+    assert sync.stats()["dropped"]["cam"]["future"] == 1
+    assert sync.resets == 0
+    ref = feed(make(), stream(2.0))
+    assert [f.matched.get("cam") for f in out] == [f.matched.get("cam") for f in ref]

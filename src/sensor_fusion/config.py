@@ -51,7 +51,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "gps.frame": "gps_link",  # calibration frame of the GNSS antenna (lever arm)
     "cameras.names": ["camera_front", "camera_rear"],
     "radars.names": ["radar_front"],
-    "detector": "classical",  # classical | bev | both (bev arrives with the learned network)
+    "detection_mode": "classical",  # classical | bev | both (bev arrives with the learned network)
 }
 
 CAMERA_DEFAULTS: dict[str, Any] = {
@@ -195,8 +195,8 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
                 errors.append(f"{key}: must be >= 0, got {value}")
     if params["diagnostics_period_s"] <= 0:
         errors.append("diagnostics_period_s: must be > 0")
-    if params["detector"] not in ("classical", "bev", "both"):
-        errors.append(f"detector: must be classical, bev or both, got '{params['detector']}'")
+    if params["detection_mode"] != "classical":
+        errors.append(f"detection_mode: only 'classical' exists so far, got '{params['detection_mode']}'")
     anchors = ["lidar", *params["cameras.names"], *params["radars.names"]]
     if params["anchor"] not in anchors:
         errors.append(f"anchor: must be one of {anchors}, got '{params['anchor']}'")

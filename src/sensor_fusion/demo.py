@@ -90,7 +90,7 @@ def run_demo(a: argparse.Namespace) -> int:
     if out_bag.exists():
         shutil.rmtree(out_bag)
     env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 199)))
+    env.setdefault("ROS_DOMAIN_ID", str(random.randint(10, 99)))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: starting fusion_node and replay (rate {a.rate})")

@@ -89,14 +89,15 @@ class FusionPipeline:
         self.radar_detector = (
             RadarDetector(RadarDetectorConfig.from_dict(cfg.radar_detector)) if cfg.radars else None
         )
-        self.tracker = Tracker(TrackerConfig.from_dict({**cfg.tracker, "frame_id": self.fixed_frame}))
+        self.tracker = Tracker(TrackerConfig.from_dict({**cfg.tracker, "frame_id": self.base_frame}))
         self.ego: EgoEstimator | None = None
         if cfg["imu.enabled"]:
-            self.ego = EgoEstimator(
+            self._ego_args = (
                 EgoConfig.from_dict(cfg.ego),
                 self._extrinsic(cfg["imu.frame"]),
                 self._extrinsic(cfg["gps.frame"]),
             )
+            self.ego = EgoEstimator(*self._ego_args)
         self.sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
         self.timer = StageTimer()
         self.frame_switches = 0
@@ -190,9 +191,9 @@ class FusionPipeline:
                         self.ego.add_gps(g)
                     pose = self.ego.pose_at(stamp)
             # Tracks live in the fixed frame once the ego filter has a heading; until then (or with
-            # no IMU/GPS at all) they are kept in the base frame, and the frame switch resets them.
-            use_ego = pose is not None and (self.ego is None or self.ego.yaw_aligned)
-            frame_id = self.fixed_frame if use_ego or self.ego is None else self.base_frame
+            # no IMU/GPS at all) they are kept, and labelled, in the base frame; a switch resets them.
+            use_ego = pose is not None and self.ego is not None and self.ego.yaw_aligned
+            frame_id = self.fixed_frame if use_ego else self.base_frame
             if frame_id != self.tracker.config.frame_id:
                 log.warning(
                     "tracking frame changes to '%s' (ego %s): tracks reset",
@@ -218,7 +219,8 @@ class FusionPipeline:
             with t.stage("track"):
                 tracks = self.tracker.step(stamp, merged)
         present = [frame.anchor, *frame.matched.keys()]
-        return PipelineOutput(stamp, tracks, detections, pose, t.end_frame(), list(frame.missing), present)
+        ego_out = pose if use_ego else None  # no odometry until the heading is known
+        return PipelineOutput(stamp, tracks, detections, ego_out, t.end_frame(), list(frame.missing), present)
 
     def _detect_lidar(self, cloud: PointCloud, stamp: int, pose: EgoPose | None) -> Detections:
         t = self.timer

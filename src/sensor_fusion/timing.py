@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict, deque
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ class StageTimer:
     def __init__(self, window: int = 200):
         self.record: dict[str, float] = {}
         self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=window))
+        self._lock = threading.Lock()  # the node's diagnostics timer reads while the worker writes
 
     def start_frame(self) -> None:
         self.record = {}
@@ -31,14 +33,17 @@ class StageTimer:
         self.record[name] = self.record.get(name, 0.0) + seconds
 
     def end_frame(self) -> dict[str, float]:
-        for k, v in self.record.items():
-            self.history[k].append(v)
+        with self._lock:
+            for k, v in self.record.items():
+                self.history[k].append(v)
         return dict(self.record)
 
     def summary_ms(self) -> dict[str, tuple[float, float]]:
         """Stage -> (median, p99) in milliseconds over the window."""
         out = {}
-        for k, h in self.history.items():
+        with self._lock:
+            items = [(k, list(h)) for k, h in self.history.items()]
+        for k, h in items:
             if h:
                 a = np.fromiter(h, dtype=np.float64) * 1e3
                 out[k] = (float(np.median(a)), float(np.percentile(a, 99)))

@@ -23,6 +23,7 @@ from ..ros.convert import time_msg
 from .io import bag_topics, importable, message_class, read_messages
 
 CLOCK_PERIOD_S = 0.01  # /clock at 100 Hz of wall time between messages
+LATCHED = ("/tf_static", "/calibration", "/scenario")  # transient-local topics
 
 
 @dataclass
@@ -35,11 +36,7 @@ class ReplayStats:
 
 
 def _qos(topic: str) -> QoSProfile:
-    durability = (
-        DurabilityPolicy.TRANSIENT_LOCAL
-        if topic in ("/tf_static", "/calibration")
-        else DurabilityPolicy.VOLATILE
-    )
+    durability = DurabilityPolicy.TRANSIENT_LOCAL if topic in LATCHED else DurabilityPolicy.VOLATILE
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
         depth=50,
@@ -90,6 +87,8 @@ class BagPlayer:
                 first_bag_ns = t_ns
             offset_s = (t_ns - first_bag_ns) / 1e9 - self.start_s
             if offset_s < 0:
+                if topic in LATCHED:  # calibration and static TF are needed whatever --start says
+                    self.pubs[topic].publish(msg)
                 continue
             due = wall0 + offset_s / self.rate
             while True:

@@ -155,7 +155,10 @@ def decode_image(msg: Image | CompressedImage, camera: str) -> CameraFrame:
     """BGR uint8 image from a raw or compressed message."""
     if isinstance(msg, CompressedImage):
         buf = np.frombuffer(msg.data, dtype=np.uint8)
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+        try:
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+        except cv2.error as exc:  # e.g. a header claiming a huge image
+            raise DecodeError(f"compressed image does not decode: {exc}") from exc
         if img is None:
             raise DecodeError(
                 f"compressed image ({msg.format or 'unknown format'}, {buf.size} bytes) does not decode"
@@ -324,7 +327,11 @@ def odometry_msg(stamp_ns: int, fixed_frame: str, base_frame: str, pose) -> Odom
     m.twist.twist.linear.x, m.twist.twist.linear.y, m.twist.twist.linear.z = (float(v) for v in v_body)
     w = np.asarray(pose.angular_velocity, dtype=np.float64)
     m.twist.twist.angular.x, m.twist.twist.angular.y, m.twist.twist.angular.z = (float(v) for v in w)
-    m.twist.covariance = np.asarray(pose.twist_cov, dtype=np.float64).ravel().tolist()
+    tcov = np.array(pose.twist_cov, dtype=np.float64)  # linear block is over world-frame velocity
+    tcov[:3, :3] = R.T @ tcov[:3, :3] @ R
+    tcov[:3, 3:] = R.T @ tcov[:3, 3:]
+    tcov[3:, :3] = tcov[3:, :3] @ R
+    m.twist.covariance = tcov.ravel().tolist()
     return m
 
 

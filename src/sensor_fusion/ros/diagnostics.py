@@ -19,7 +19,7 @@ def build(
     pipeline: dict,
     frames: int,
     tracks: int,
-    worker_drops: int,
+    failed_frames: int,
 ) -> DiagnosticArray:
     """``sensors``: name -> {received_period, received_total, decode_errors, frame_id, kind, ...}."""
     arr = DiagnosticArray()
@@ -51,7 +51,7 @@ def build(
     p.values = [
         _kv("frames", frames),
         _kv("tracks", tracks),
-        _kv("worker_queue_drops", worker_drops),
+        _kv("worker_queue_drops", failed_frames),
         _kv("sync_resets", sync["resets"]),
     ]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):

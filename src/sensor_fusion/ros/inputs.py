@@ -24,10 +24,7 @@ class InputSpec:
     qos: str
     decode: Callable[[Any], Any]
     camera_info: bool = False  # CameraInfo: updates intrinsics, not a pipeline input
-
-
-class NonFiniteDropped(Exception):
-    pass
+    depth: int = 10  # subscription queue; the IMU needs more (200 Hz while a big cloud decodes)
 
 
 def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | None = None) -> list[InputSpec]:
@@ -50,7 +47,7 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
             )
         )
         specs.append(
-            InputSpec(cam.name, cam.info_topic, CameraInfo, "reliable", convert.decode_camera_info, True)
+            InputSpec(cam.name, cam.info_topic, CameraInfo, "sensor_data", convert.decode_camera_info, True)
         )
     for rad in cfg.radars:
         fields = (rad.x_field, rad.y_field, rad.z_field, rad.velocity_field, rad.rcs_field)
@@ -60,7 +57,7 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
             )
         )
     if cfg["imu.enabled"]:
-        specs.append(InputSpec("imu", cfg["imu.topic"], Imu, cfg["imu.qos"], convert.decode_imu))
+        specs.append(InputSpec("imu", cfg["imu.topic"], Imu, cfg["imu.qos"], convert.decode_imu, depth=200))
     if cfg["gps.enabled"]:
         specs.append(InputSpec("gps", cfg["gps.topic"], NavSatFix, cfg["gps.qos"], convert.decode_gps))
     return specs

@@ -64,7 +64,7 @@ class FusionNode(Node):
         self._last_input = time.monotonic()
         self._frames = 0
         self._last_tracks = 0
-        self._worker_drops = 0
+        self._failed_frames = 0
         self._sensor = defaultdict(
             lambda: {
                 "received_total": 0,
@@ -98,7 +98,7 @@ class FusionNode(Node):
     # -- subscriptions ---------------------------------------------------------------------------
     def _make_subscriptions(self) -> None:
         def nonfinite(sensor: str, n: int) -> None:
-            self.get_logger().warn(f"{sensor}: dropped {n} non-finite points", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"{sensor}: dropped {n} non-finite points", throttle_duration_sec=5.0)
 
         for spec in input_specs(self.cfg, nonfinite):
             if spec.camera_info:
@@ -106,13 +106,13 @@ class FusionNode(Node):
             else:
                 self._sensor[spec.sensor]["topic"] = spec.topic
                 cb = partial(self._on_msg, spec.sensor, spec.decode)
-            self.create_subscription(spec.msg_class, spec.topic, cb, qos_by_name(spec.qos))
+            self.create_subscription(spec.msg_class, spec.topic, cb, qos_by_name(spec.qos, spec.depth))
 
     def _on_info(self, camera: str, decode, msg) -> None:
         try:
             self._intrinsics[camera] = decode(msg)
         except convert.DecodeError as exc:
-            self.get_logger().warn(f"{camera}: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"{camera}: {exc}", throttle_duration_sec=5.0)
 
     def _on_msg(self, sensor: str, decode, msg) -> None:
         s = self._sensor[sensor]
@@ -121,10 +121,12 @@ class FusionNode(Node):
         s["frame_id"] = msg.header.frame_id
         try:
             item = decode(msg)
-        except (convert.DecodeError, ValueError) as exc:
+        except Exception as exc:  # any malformed input is dropped, never fatal
             s["decode_errors"] += 1
             s["decode_errors_period"] += 1
-            self.get_logger().warn(f"{sensor}: dropped malformed message: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().warning(
+                f"{sensor}: dropped malformed message: {exc}", throttle_duration_sec=2.0
+            )
             return
         if sensor in self._intrinsics and hasattr(item, "intrinsics"):
             item.intrinsics = self._intrinsics[sensor]
@@ -138,20 +140,16 @@ class FusionNode(Node):
         while not self._stop.is_set():
             self._wake.wait(timeout=0.1)
             self._wake.clear()
-            with self._lock:
-                frames = self.pipeline.sync.pop_ready()
-                if not frames and time.monotonic() - self._last_input > IDLE_FLUSH_S:
-                    frames = self.pipeline.sync.flush()
-            for f in frames:
-                try:
-                    out = self.pipeline.process(f)
-                except Exception as exc:  # a failing stage must not stop the node
-                    self._worker_drops += 1
-                    self.get_logger().error(
-                        f"fusion step failed at {f.stamp_ns} ns: {exc!r}", throttle_duration_sec=2.0
-                    )
-                    continue
-                self._publish(out)
+            try:
+                with self._lock:
+                    frames = self.pipeline.sync.pop_ready()
+                    if not frames and time.monotonic() - self._last_input > IDLE_FLUSH_S:
+                        frames = self.pipeline.sync.flush()
+                for f in frames:
+                    self._publish(self.pipeline.process(f))
+            except Exception as exc:  # a failing stage must not stop the node
+                self._failed_frames += 1
+                self.get_logger().error(f"fusion step failed: {exc!r}", throttle_duration_sec=2.0)
 
     def _publish(self, out: PipelineOutput) -> None:
         self._frames += 1
@@ -194,7 +192,7 @@ class FusionNode(Node):
             pipe,
             self._frames,
             self._last_tracks,
-            self._worker_drops,
+            self._failed_frames,
         )
         self.pub_diag.publish(msg)
         for n in names:

@@ -53,7 +53,9 @@ def _declare(node: Node, name: str, default: Any) -> Any:
     if isinstance(default, list) and all(isinstance(v, str) for v in default):
         desc = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
         return node.declare_parameter(name, default, desc).value
-    return node.declare_parameter(name, default).value
+    # dynamic typing: a params file writing 0 for 0.0 (or a wrong type) reaches config.from_flat,
+    # which converts or reports it with every other problem, instead of rclpy raising on the first
+    return node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True)).value
 
 
 def declare_all(node: Node) -> dict[str, Any]:
@@ -64,12 +66,15 @@ def declare_all(node: Node) -> dict[str, Any]:
         for name in [n for n in (flat[f"{kind}.names"] or []) if n]:
             for key, default in per_sensor_defaults(kind, name).items():
                 flat[key] = _declare(node, key, default)
+    # Sub-configs: declared so `ros2 param list` shows them, but only values the user set are passed
+    # on; the rest keep the dataclass defaults (some derive from the calibration), exactly as
+    # `sensor-fusion run` does with the same params file.
+    overrides = getattr(node, "_parameter_overrides", {}) or {}
     for key, default in _sub_defaults().items():
         value = _declare(node, key, default)
-        if value is not None:
+        if value is not None and key in overrides:
             flat[key] = value
     # overrides naming parameters we never declared (typos): pass them on so validation names them
-    overrides = getattr(node, "_parameter_overrides", {}) or {}
     for key, param in overrides.items():
         if key not in flat and key != "use_sim_time":
             flat[key] = param.value

@@ -6,8 +6,13 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 
 
 def qos_by_name(name: str, depth: int = 10) -> QoSProfile:
-    if name == "sensor_data":
-        return qos_profile_sensor_data  # best effort, keep last 5: what sensor drivers publish
+    if name == "sensor_data":  # best effort like qos_profile_sensor_data, with our own depth
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=depth,
+            reliability=ReliabilityPolicy.BEST_EFFORT,
+            durability=qos_profile_sensor_data.durability,
+        )
     if name == "best_effort":
         return QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT

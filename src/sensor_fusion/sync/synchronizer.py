@@ -30,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-DROP_REASONS = ("duplicate", "stale", "overflow", "late_anchor", "time_jump", "invalid")
+DROP_REASONS = ("duplicate", "stale", "overflow", "late_anchor", "time_jump", "invalid", "future")
 
 
 @dataclass
@@ -132,6 +132,7 @@ class Synchronizer:
         self._clock_ns: int | None = None
         self._pending_reset = False
         self._rejumped: set[str] = set()
+        self._future: dict[str, int] = {}  # sensor -> last refused future stamp
 
     # -- input -------------------------------------------------------------
     def push(self, name: str, stamp_ns: int, item: Any) -> bool:
@@ -144,6 +145,14 @@ class Synchronizer:
         buf = self._buffers[name]
         if stamp <= 0:
             return self._drop(name, "invalid")
+        # A stamp far ahead of everything else (a broken clock) would end all waiting and then
+        # force a reset; refuse it unless this sensor's own stream has moved there too.
+        others = [b.newest for n, b in self._buffers.items() if n != name and b.newest is not None]
+        if others and stamp > max(others) + self.jump_threshold_ns:
+            if self._future.get(name) is None or abs(stamp - self._future[name]) > self.jump_threshold_ns:
+                self._future[name] = stamp
+                return self._drop(name, "future")
+        self._future.pop(name, None)
         if name == self.anchor:
             if self._last_anchor is not None and stamp < self._last_anchor - self.jump_threshold_ns:
                 self._reset()
