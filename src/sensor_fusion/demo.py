@@ -101,6 +101,8 @@ def run_demo(a: argparse.Namespace) -> int:
             "--ros-args",
             "-p",
             "use_sim_time:=true",
+            "-p",  # reliable: best-effort delivery of 1.5 MB clouds loses fragments on a loaded host
+            "lidar.qos:=reliable",
             "-p",
             f"ego.datum:=[{datum['lat_deg']}, {datum['lon_deg']}, {datum['alt_m']}]",
         ],

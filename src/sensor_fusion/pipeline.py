@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from .config import FusionConfig
 from .core.calibration import Calibration
 from .core.classes import SENSOR_CAMERA, SENSOR_LIDAR
+from .core.geometry import matrix_to_quat
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.deskew import deskew_points
 from .ego.estimator import EgoConfig, EgoEstimator, EgoPose
@@ -30,6 +31,8 @@ from .tracking.tracker import Tracker, TrackerConfig
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
+EXTRAPOLATE_MAX_NS = 300_000_000  # ego pose extrapolated at most this far past the filter's time
+EGO_GAP_RESET_NS = 1_000_000_000  # without an ego pose this long, tracks fall back to the base frame
 
 
 @dataclass
@@ -101,6 +104,7 @@ class FusionPipeline:
         self.sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
         self.timer = StageTimer()
         self.frame_switches = 0
+        self._last_ego_ns: int | None = None
         self.rejected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._warned: set[str] = set()
 
@@ -190,37 +194,58 @@ class FusionPipeline:
                     for g in frame.series_of_kind("gps"):
                         self.ego.add_gps(g)
                     pose = self.ego.pose_at(stamp)
+                    if pose is None:  # frame newer than the filter (IMU late): extrapolate briefly
+                        pose = extrapolated_pose(self.ego.latest(), stamp, EXTRAPOLATE_MAX_NS)
+                    if pose is not None and self.ego.yaw_aligned:
+                        self._last_ego_ns = stamp
             # Tracks live in the fixed frame once the ego filter has a heading; until then (or with
             # no IMU/GPS at all) they are kept, and labelled, in the base frame; a switch resets them.
             use_ego = pose is not None and self.ego is not None and self.ego.yaw_aligned
-            frame_id = self.fixed_frame if use_ego else self.base_frame
-            if frame_id != self.tracker.config.frame_id:
-                log.warning(
-                    "tracking frame changes to '%s' (ego %s): tracks reset",
-                    frame_id,
-                    "aligned" if use_ego else "unavailable",
-                )
-                self.tracker = Tracker(TrackerConfig.from_dict({**self.cfg.tracker, "frame_id": frame_id}))
-                self.frame_switches += 1
-            T_world_base = pose.T_world_base() if use_ego else np.eye(4)
-            pos_extra = pose.pose_cov[:2, :2][None] if use_ego else None
+            # a short ego gap (late IMU) coasts the tracks instead of throwing them away
+            coast = (
+                not use_ego
+                and self.tracker.config.frame_id == self.fixed_frame
+                and self._last_ego_ns is not None
+                and stamp - self._last_ego_ns < EGO_GAP_RESET_NS
+            )
             detections: dict[str, Detections] = {}
-            for name, cloud in frame.of_kind("lidar").items():
-                det = self._detect_lidar(cloud, stamp, pose if use_ego else None)
-                detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
-            cams = frame.of_kind("camera")
-            if self.camera_evidence is not None and cams and detections:
-                with t.stage("camera_evidence"):
-                    for det in detections.values():
-                        self._apply_camera(det, cams, T_world_base)
-            for name, scan in frame.of_kind("radar").items():
-                detections[name] = self._detect_radar(scan, stamp, pose if use_ego else None, frame_id)
-            merged = _concat(list(detections.values()), stamp, frame_id)
-            with t.stage("track"):
-                tracks = self.tracker.step(stamp, merged)
+            if coast:
+                with t.stage("track"):
+                    tracks = self.tracker.step(stamp, Detections.empty(stamp, self.fixed_frame))
+            else:
+                tracks = self._detect_and_track(frame, stamp, pose, use_ego, detections)
         present = [frame.anchor, *frame.matched.keys()]
         ego_out = pose if use_ego else None  # no odometry until the heading is known
         return PipelineOutput(stamp, tracks, detections, ego_out, t.end_frame(), list(frame.missing), present)
+
+    def _detect_and_track(
+        self, frame: FusionFrame, stamp: int, pose: EgoPose | None, use_ego: bool, detections: dict
+    ) -> Tracks:
+        t = self.timer
+        frame_id = self.fixed_frame if use_ego else self.base_frame
+        if frame_id != self.tracker.config.frame_id:
+            log.warning(
+                "tracking frame changes to '%s' (ego %s): tracks reset",
+                frame_id,
+                "aligned" if use_ego else "unavailable",
+            )
+            self.tracker = Tracker(TrackerConfig.from_dict({**self.cfg.tracker, "frame_id": frame_id}))
+            self.frame_switches += 1
+        T_world_base = pose.T_world_base() if use_ego else np.eye(4)
+        pos_extra = pose.pose_cov[:2, :2][None] if use_ego else None
+        for name, cloud in frame.of_kind("lidar").items():
+            det = self._detect_lidar(cloud, stamp, pose if use_ego else None)
+            detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
+        cams = frame.of_kind("camera")
+        if self.camera_evidence is not None and cams and detections:
+            with t.stage("camera_evidence"):
+                for det in detections.values():
+                    self._apply_camera(det, cams, T_world_base)
+        for name, scan in frame.of_kind("radar").items():
+            detections[name] = self._detect_radar(scan, stamp, pose if use_ego else None, frame_id)
+        merged = _concat(list(detections.values()), stamp, frame_id)
+        with t.stage("track"):
+            return self.tracker.step(stamp, merged)
 
     def _detect_lidar(self, cloud: PointCloud, stamp: int, pose: EgoPose | None) -> Detections:
         t = self.timer
@@ -324,6 +349,14 @@ class FusionPipeline:
             "timing_ms": self.timer.summary_ms(),
             "ego": dict(getattr(self.ego, "counters", {})) if self.ego is not None else None,
         }
+
+
+def extrapolated_pose(pose: EgoPose | None, stamp_ns: int, max_ns: int) -> EgoPose | None:
+    """``pose`` carried to ``stamp_ns`` at constant velocity and yaw rate, if at most ``max_ns`` ahead."""
+    if pose is None or not 0 <= stamp_ns - pose.stamp_ns <= max_ns:
+        return None
+    T = extrapolate_pose(pose, stamp_ns)
+    return replace(pose, stamp_ns=stamp_ns, position=T[:3, 3].copy(), quaternion=matrix_to_quat(T[:3, :3]))
 
 
 def extrapolate_pose(pose: EgoPose, stamp_ns: int) -> np.ndarray:
