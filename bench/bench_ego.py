@@ -137,11 +137,16 @@ def bench_filter(seconds: float) -> None:
 
     # add_gps_enu (no WGS84 conversion) and late fixes (200 ms -> rollback + 20-sample replay)
     est2, est3 = make_estimator(), make_estimator()
-    t_enu, t_late, t_geo = [], [], []
+    t_enu, t_late, t_geo, t_vel = [], [], [], []
     late = {i + 20: fx for i, (_, fx) in fixes.items() if i > 0}
+    vel_cov = np.diag([0.1**2, 0.2**2, 1.0])
     for i, s in enumerate(imu):
         est2.add_imu(s)
         est3.add_imu(s)
+        if i >= warm and i % 8 == 4:  # ~13 Hz radar-style forward/lateral velocity at the filter time
+            t0 = time.perf_counter_ns()
+            est2.add_body_velocity(s.stamp_ns, np.array([10.0, 0.0, np.nan]), vel_cov)
+            t_vel.append(time.perf_counter_ns() - t0)
         if i in fixes:
             enu, fx = fixes[i]
             t0 = time.perf_counter_ns()
@@ -169,6 +174,7 @@ def bench_filter(seconds: float) -> None:
     print(f"           EgoEstimator.add_gps_enu                        {med_us(t_enu):6.1f} us")
     print(f"           of which core.geodesy.geodetic_to_enu           {med_us(t_geo):6.1f} us")
     print(f"           late fix, 200 ms (rollback + 20-sample replay)  {med_us(t_late):6.1f} us")
+    print(f"           EgoEstimator.add_body_velocity (2 rows)         {med_us(t_vel):6.1f} us")
     print(f"           filterpy KalmanFilter.update                    {med_us(t_kf_upd):6.1f} us"
           f"   ratio {med_us(t_kf_upd) / med_us(t_enu):5.2f}x vs add_gps_enu")  # fmt: skip
     print(f"           filterpy ExtendedKalmanFilter.update            {med_us(t_ekf_upd):6.1f} us"

@@ -37,7 +37,9 @@ class EgoConfig:
     init_gyro_bias_std_rad_s: float = 0.005
     init_accel_bias_std_mps2: float = 0.1
     init_imu_samples: int = 10  # IMU samples averaged for roll/pitch
-    init_max_gps_imu_dt_s: float = 0.5  # first fix and IMU must be this close
+    # IMU kept before init: a first fix up to this much older than the newest IMU sample still
+    # starts the filter at its own stamp (latency)
+    init_max_gps_imu_dt_s: float = 0.5
 
     # GPS.
     gps_gate_prob: float = 0.999  # chi2(3) gate; 1.0 disables gating
@@ -68,7 +70,7 @@ class EgoConfig:
     align_min_speed_mps: float = 3.0
     align_baseline_s: float = 2.0
     align_window_s: float = 5.0
-    align_max_std_rad: float = 0.15  # accept the course estimate when this good
+    align_max_std_rad: float = 0.1  # accept the course estimate when this good
     align_min_std_rad: float = 0.02  # floor on the yaw std after alignment
     unalign_yaw_std_rad: float = 0.5  # yaw std above this -> realign
 

@@ -20,27 +20,49 @@ Flow
   samples and fixes (the result equals in-order processing); one older than the
   window is dropped (``gps_late_dropped``); a newer one waits for the IMU to pass
   it and is fused at its exact stamp with interpolated IMU readings.
-* Initialisation: position from the first valid fix, velocity 0 (std
-  ``init_velocity_std_mps``), roll/pitch from the mean specific force of the
-  last ``init_imu_samples`` samples, yaw unknown -- unless ``init_yaw_std_rad``
-  is at most ``unalign_yaw_std_rad`` (a known start heading), or
-  ``use_imu_orientation_yaw`` takes it from the IMU's own orientation output
-  (world ENU <- IMU, e.g. an AHRS with magnetometer).
+* ``add_body_velocity``: a measured base_link velocity in base_link axes (radar
+  Doppler ego-motion, wheel odometry; NaN components unmeasured), update
+  ``h = R' v`` with a chi2 gate, timed like fixes (``vel_accepted`` /
+  ``vel_rejected``). IMU + GPS observe speed only through differences of noisy
+  fixes, so this is what brings the position error well below the GPS noise in
+  the first seconds. Horizontal rows are used once yaw is known.
+* Initialisation: at the *stamp* of the first valid fix, once the IMU has
+  passed it (the IMU samples of the last ``init_max_gps_imu_dt_s`` are buffered,
+  the readings interpolated to the stamp and the later samples replayed), so a
+  fix that arrives with latency while the car moves does not put the start
+  position where the car was a latency earlier. Position from the fix, velocity 0
+  (std ``init_velocity_std_mps``), roll/pitch from the mean specific force of the
+  ``init_imu_samples`` samples up to the fix, yaw unknown -- unless
+  ``init_yaw_std_rad`` is at most ``unalign_yaw_std_rad`` (a known start
+  heading), or ``use_imu_orientation_yaw`` takes it from the IMU's own orientation
+  output (world ENU <- IMU: GNSS/INS units, AHRS with a calibrated magnetometer;
+  a 6-axis IMU's yaw is arbitrary).
 * Yaw alignment: while yaw is unknown it is kept out of the linear model (its
   cross-covariances are zeroed and no update corrects it: the linearisation is
   meaningless for errors of order pi); its effects enter as noise instead: the
   horizontal GPS lever arm as an offset of size |l_h| in R, and the unknown
-  rotation of the horizontal specific force as extra velocity noise. Once the
-  vehicle moves, every pair of fused fixes at least ``align_baseline_s`` apart (within
-  ``align_window_s``) at ``>= align_min_speed_mps`` gives a course: for a
-  constant-curvature path the chord direction equals the heading at the middle
-  of the interval, i.e. the mean of the two filter yaws (which differ by the
-  integrated gyro only). The weighted circular mean of ``course - mid_yaw``
-  rotates the state about world z when its std (``sqrt(var_i + var_j)/chord``)
-  is below ``align_max_std_rad``; the yaw variance is then set to that std^2 and
-  from there on yaw is an ordinary EKF state refined by GPS + NHC. This is the
-  documented heading pseudo-measurement, applied as a reset because the prior is
-  uninformative. It assumes forward driving.
+  rotation of the horizontal specific force as extra velocity noise. After each
+  fused fix two heading sources are tried, both assuming forward driving without
+  side slip (the NHC):
+
+  - the filter's own velocity: once the horizontal speed is ``>=
+    align_min_speed_mps`` and its direction is known to ``align_max_std_rad``
+    (``sqrt(n' P_v n)/|v|``, ``n`` the normal to the course), yaw is set to the
+    course and the covariance carried over exactly (new yaw error
+    ``n . dv/|v|``, ``P = J P J'``): typically after 3-5 fixes when cruising;
+  - the GPS chord (robust in sustained turns, where the unknown rotation of the
+    lateral acceleration keeps the velocity uncertain): every pair of fused
+    fixes at least ``align_baseline_s`` apart (within ``align_window_s``) at
+    ``>= align_min_speed_mps`` gives a course; for a constant-curvature path the
+    chord direction equals the heading at the middle of the interval, i.e. the
+    mean of the two filter yaws (which differ by the integrated gyro only). The
+    weighted circular mean of ``course - mid_yaw`` rotates the state about world
+    z when its std (``sqrt(var_i + var_j)/chord``) is below
+    ``align_max_std_rad``; the yaw variance is set to that std^2 and the
+    velocity re-seeded along the new heading.
+
+  Both rotate the world-frame tilt errors with the heading change. From there on
+  yaw is an ordinary EKF state refined by GPS + NHC.
 * Time going backwards by more than ``time_jump_reset_s`` on the IMU (bag loop)
   resets the filter; smaller reorderings drop the sample (``imu_out_of_order``).
 """
@@ -79,6 +101,8 @@ COUNTER_NAMES = (
     "gps_no_fix",  # status < 0
     "gps_invalid",  # NaN/inf position
     "gps_reinit",  # position re-seeded after gps_reinit_after_rejections gated fixes
+    "vel_accepted",  # body-velocity measurements fused (add_body_velocity)
+    "vel_rejected",  # body-velocity measurements gated, invalid or too old
     "nhc_updates",  # non-holonomic constraint updates
     "zupt_updates",  # standstill (zero velocity + zero rate) updates
     "yaw_aligned",  # heading alignments from the GPS course
@@ -128,11 +152,17 @@ class _State:
 
 @dataclass
 class _Fix:
+    """A timed measurement: a GPS fix (``enu`` = antenna position, m) or, with ``kind``
+    "vel", a base_link velocity in base_link axes (``enu`` = the velocity, m/s; ``rows``
+    the measured axes)."""
+
     stamp_ns: int
-    enu: np.ndarray  # antenna position, m
-    cov: np.ndarray  # (3, 3) m^2
+    enu: np.ndarray  # antenna position, m (or body velocity, m/s)
+    cov: np.ndarray  # (3, 3) m^2 (or (k, k) (m/s)^2 over ``rows``)
     first: bool = True  # count the outcome (False when replayed)
     result: bool = False
+    kind: str = "gps"  # "gps" | "vel"
+    rows: tuple[int, ...] = (0, 1, 2)
 
 
 class EgoEstimator:
@@ -173,6 +203,10 @@ class EgoEstimator:
             ]
         )
         self._gate = math.inf if c.gps_gate_prob >= 1.0 else float(chdtri(3, 1.0 - c.gps_gate_prob))
+        self._vel_gate = {
+            k: math.inf if c.gps_gate_prob >= 1.0 else float(chdtri(k, 1.0 - c.gps_gate_prob))
+            for k in (1, 2, 3)
+        }
         self._window_ns = int(round(c.history_window_s * NS_PER_S))
         self._jump_ns = int(round(c.time_jump_reset_s * NS_PER_S))
         self._gap_reset_ns = int(round(c.imu_gap_reset_s * NS_PER_S))
@@ -238,19 +272,20 @@ class EgoEstimator:
             if self._init_imu and t <= self._init_imu[-1][0]:
                 if self._init_imu[-1][0] - t > self._jump_ns:
                     self._init_imu.clear()
+                    self._init_orientation.clear()
                 else:
                     self.counters["imu_out_of_order"] += 1
                     return
-            self._init_imu.append((t, w, a))
+            self._buffer_init_imu(t, w, a)
             o = sample.orientation
             if o is not None and np.shape(o) == (4,) and np.isfinite(o).all() and np.linalg.norm(o) > 0.5:
-                self._init_orientation = np.asarray(o, dtype=np.float64) / np.linalg.norm(o)
+                self._init_orientation[t] = np.asarray(o, dtype=np.float64) / np.linalg.norm(o)
             self._try_init()
             return
         if t <= s.t_ns:
             if s.t_ns - t > self._jump_ns:
                 self.reset()
-                self._init_imu.append((t, w, a))
+                self._buffer_init_imu(t, w, a)
             else:
                 self.counters["imu_out_of_order"] += 1
             return
@@ -258,7 +293,7 @@ class EgoEstimator:
             self.counters["imu_gap"] += 1
             if t - s.t_ns > self._gap_reset_ns:  # IMU silent too long to dead-reckon across
                 self.reset()
-                self._init_imu.append((t, w, a))
+                self._buffer_init_imu(t, w, a)
                 return
         self.counters["imu_used"] += 1
         self._step(t, w, a)
@@ -285,13 +320,48 @@ class EgoEstimator:
             self.counters["gps_invalid"] += 1
             return False
         fx = _Fix(int(stamp_ns), enu, self._sanitize_cov(covariance))
-        s = self._s
-        if s is None:
+        if self._s is None:
             self._init_fix = fx
             self._try_init()
             return True
+        return self._add_timed(fx)
+
+    def add_body_velocity(self, stamp_ns: int, velocity: np.ndarray, covariance: np.ndarray) -> bool:
+        """Fuse a measured velocity of base_link in base_link axes (forward, left, up; m/s)
+        with its (3, 3) covariance ((m/s)^2), e.g. ego-motion from radar Doppler on static
+        targets or wheel odometry. A NaN component is not measured (radar: vertical).
+
+        Speed is what IMU + GPS alone observe worst (only through differences of noisy
+        fixes); an independent velocity fixes it within a few measurements. Timing as for
+        fixes: fused at its stamp (rollback for late ones, queued for early ones). True if
+        used or queued; before initialisation the measurement is ignored (False).
+
+        The measurement must not be derived with this filter's own velocity (e.g. radar
+        targets called static because they agree with the predicted ego motion): its error
+        would then follow the filter's error, pass the gate and can lock the filter onto a
+        wrong speed. Pick static targets by consensus (RANSAC) and report an honest
+        covariance."""
+        v = np.asarray(velocity, dtype=np.float64).reshape(3)
+        C = np.asarray(covariance, dtype=np.float64).reshape(3, 3)
+        rows = tuple(i for i in range(3) if math.isfinite(v[i]))
+        R = C[np.ix_(rows, rows)]
+        ok = bool(rows) and self._s is not None and bool(np.isfinite(R).all())
+        if ok:
+            R = 0.5 * (R + R.T)
+            try:
+                np.linalg.cholesky(R)  # positive definite
+            except np.linalg.LinAlgError:
+                ok = False
+        if not ok:
+            self.counters["vel_rejected"] += 1
+            return False
+        return self._add_timed(_Fix(int(stamp_ns), v, R, kind="vel", rows=rows))
+
+    def _add_timed(self, fx: _Fix) -> bool:
+        """Fuse ``fx`` at its own stamp: now, after a rollback (late), or queued (early)."""
+        s = self._s
         if fx.stamp_ns > s.t_ns:
-            if len(self._pending) >= _MAX_PENDING:  # IMU silent: keep the newest fixes
+            if len(self._pending) >= _MAX_PENDING:  # IMU silent: keep the newest
                 self._pending.pop(0)
                 self.counters["gps_queue_overflow"] += 1
             self._pending.append(fx)
@@ -305,7 +375,7 @@ class EgoEstimator:
             return fx.result
         i = bisect_left(self._hist_t, fx.stamp_ns) - 1  # last snapshot strictly before the fix
         if i < 0:
-            self.counters["gps_late_dropped"] += 1
+            self.counters["gps_late_dropped" if fx.kind == "gps" else "vel_rejected"] += 1
             return False
         self._rollback_replay(i, fx)
         self.counters["gps_rollbacks"] += 1
@@ -388,10 +458,10 @@ class EgoEstimator:
         self._hist_meas: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._fix_log: list[_Fix] = []
         self._pending: list[_Fix] = []
-        self._align_buf: dict[int, tuple[float, float, float, float]] = {}
-        self._init_imu: deque = deque(maxlen=int(self.config.init_imu_samples))
+        self._init_imu: deque = deque()  # (t, w, a) before initialisation, see _buffer_init_imu
         self._init_fix: _Fix | None = None
-        self._init_orientation: np.ndarray | None = None
+        self._align_buf: dict[int, tuple[float, float, float, float]] = {}
+        self._init_orientation: dict[int, np.ndarray] = {}  # IMU stamp -> orientation output
         self._consec_rejects = 0
 
     def _to_base(
@@ -449,23 +519,53 @@ class EgoEstimator:
             c.gyro_bias_walk_rad_s2_sqrt_hz,
         )
 
+    def _buffer_init_imu(self, t: int, w: np.ndarray, a: np.ndarray) -> None:
+        """Keep the IMU samples of the last ``init_max_gps_imu_dt_s`` (at least
+        ``init_imu_samples``) so the filter can start at the first fix's own stamp."""
+        buf = self._init_imu
+        buf.append((t, w, a))
+        keep_ns = self.config.init_max_gps_imu_dt_s * NS_PER_S
+        while len(buf) > self.config.init_imu_samples and t - buf[0][0] > keep_ns:
+            t_old = buf.popleft()[0]
+            self._init_orientation.pop(t_old, None)
+
     def _try_init(self) -> None:
+        """Start the filter at the stamp of the first fix once the IMU has passed it.
+
+        The state starts at the fix stamp (IMU readings interpolated there), so a fix that
+        arrives after its latency does not put the start position where the car was when
+        the fix was measured but at a later time; the buffered IMU samples after the stamp
+        are then replayed. Roll/pitch come from the mean specific force of the
+        ``init_imu_samples`` samples up to the fix."""
         fx = self._init_fix
         c = self.config
-        if fx is None or len(self._init_imu) < self._init_imu.maxlen:
+        buf = self._init_imu
+        if fx is None or len(buf) < c.init_imu_samples:
             return
-        t, w, a = self._init_imu[-1]
-        if abs(t - fx.stamp_ns) > c.init_max_gps_imu_dt_s * NS_PER_S:
-            if fx.stamp_ns < t:
-                self._init_fix = None  # stale; wait for the next fix
+        tf = fx.stamp_ns
+        if tf > buf[-1][0]:
+            return  # the IMU has not reached the fix yet (a newer fix replaces this one)
+        times = [m[0] for m in buf]
+        j = bisect_right(times, tf)  # samples [0, j) are at or before the fix
+        if j == 0:
+            self._init_fix = None  # older than the buffered IMU: wait for the next fix
             return
-        f = np.mean([m[2] for m in self._init_imu], axis=0)
+        t0, w0, a0 = buf[j - 1]
+        if t0 == tf or j == len(buf):
+            w, a = w0, a0
+        else:
+            t1, w1, a1 = buf[j]
+            frac = (tf - t0) / (t1 - t0)
+            w, a = w0 + frac * (w1 - w0), a0 + frac * (a1 - a0)
+        lo = max(0, j - int(c.init_imu_samples))
+        f = np.mean([m[2] for m in list(buf)[lo:j]], axis=0)
         roll = math.atan2(f[1], f[2])
         pitch = math.atan2(-f[0], math.hypot(f[1], f[2]))
         yaw, yaw_std = c.init_yaw_rad, c.init_yaw_std_rad
-        if c.use_imu_orientation_yaw and self._init_orientation is not None:
+        orient = [self._init_orientation[k] for k in times[:j] if k in self._init_orientation]
+        if c.use_imu_orientation_yaw and orient:
             # orientation: world (ENU) <- IMU; base yaw from R_wb = R_wi R_bi'
-            R_wb = eskf.quat_to_rot(self._init_orientation) @ self._R_bi.T
+            R_wb = eskf.quat_to_rot(orient[-1]) @ self._R_bi.T
             yaw, yaw_std = math.atan2(R_wb[1, 0], R_wb[0, 0]), c.imu_orientation_yaw_std_rad
         aligned = yaw_std <= c.unalign_yaw_std_rad
         q = eskf.quat_from_rpy(roll, pitch, yaw)
@@ -479,7 +579,7 @@ class EgoEstimator:
         P[9:12, 9:12] = np.eye(3) * c.init_accel_bias_std_mps2**2
         P[12:15, 12:15] = np.eye(3) * c.init_gyro_bias_std_rad_s**2
         self._s = _State(
-            t_ns=t,
+            t_ns=tf,
             p=fx.enu - Rl,
             v=np.zeros(3),
             q=q,
@@ -490,15 +590,23 @@ class EgoEstimator:
             a_meas=a,
             dt_s=0.01,
             aligned=aligned,
-            t_nhc_ns=t,
+            t_nhc_ns=tf,
             imu_mean=np.concatenate([w, a]),
             imu_var=np.full(6, 1e6),  # not still until the window has filled
         )
+        rest = list(buf)[j:]
+        if rest and rest[0][0] == tf:
+            rest = rest[1:]
         self._init_fix = None
-        self._init_imu.clear()
+        buf.clear()
+        self._init_orientation.clear()
         self.counters["initialized"] += 1
         self.counters["gps_accepted"] += 1
-        self._record(t, w, a)
+        self._record(tf, w, a)
+        for t, w, a in rest:  # replay the IMU received after the fix
+            self.counters["imu_used"] += 1
+            self._step(t, w, a)
+            self._record(t, w, a)
 
     def _record(self, t: int, w: np.ndarray, a: np.ndarray) -> None:
         """Snapshot the state after the IMU step at ``t`` and trim the history."""
@@ -514,7 +622,11 @@ class EgoEstimator:
 
     def _rollback_replay(self, i: int, fx: _Fix) -> None:
         t_i = self._hist_t[i]
-        replays = [_Fix(f.stamp_ns, f.enu, f.cov, first=False) for f in self._fix_log if f.stamp_ns > t_i]
+        replays = [
+            _Fix(f.stamp_ns, f.enu, f.cov, first=False, kind=f.kind, rows=f.rows)
+            for f in self._fix_log
+            if f.stamp_ns > t_i
+        ]
         self._fix_log = [f for f in self._fix_log if f.stamp_ns <= t_i]
         self._pending = sorted([*replays, fx, *self._pending], key=lambda f: f.stamp_ns)
         meas = self._hist_meas[i + 1 :]
@@ -633,8 +745,28 @@ class EgoEstimator:
         s.t_nhc_ns = s.t_ns
         self.counters["zupt_updates"] += 1
 
+    def _fuse_velocity(self, fx: _Fix) -> None:
+        """Body-velocity update ``z = R' v`` (rows ``fx.rows``), chi2 gated like fixes. While
+        yaw is unknown the horizontal rows would compare the world velocity rotated by an
+        arbitrary heading, so only the vertical row is used then (the heading comes from GPS;
+        from there on the horizontal rows fix the speed)."""
+        s = self._s
+        idx = [k for k, r in enumerate(fx.rows) if s.aligned or r == 2]
+        if not idx:
+            fx.result = False
+            return
+        rows = tuple(fx.rows[k] for k in idx)
+        vb, H = eskf.nhc_jacobian(s.q, s.v, rows)
+        R = fx.cov[np.ix_(idx, idx)]
+        fx.result = self._update(H, R, fx.enu[list(rows)] - vb, self._vel_gate[len(rows)])
+        if fx.first:
+            self.counters["vel_accepted" if fx.result else "vel_rejected"] += 1
+
     def _fuse(self, fx: _Fix) -> None:
         """Gate and fuse one fix at the current state time; sets ``fx.result``."""
+        if fx.kind == "vel":
+            self._fuse_velocity(fx)
+            return
         s = self._s
         c = self.config
         Rl, H = eskf.gps_jacobian(s.q, self._lever_gps)
@@ -678,6 +810,51 @@ class EgoEstimator:
         self.counters["gps_reinit"] += 1
 
     def _try_align(self, fx: _Fix) -> None:
+        """Align yaw from the filter's velocity or, failing that, from the GPS chord."""
+        if self._try_align_velocity() or self._try_align_chord(fx):
+            self._align_buf.clear()
+            if fx.first:
+                self.counters["yaw_aligned"] += 1
+
+    def _try_align_velocity(self) -> bool:
+        """Heading from the filter's own velocity (forward driving, no side slip): once the
+        horizontal speed is at least ``align_min_speed_mps`` and its direction is known to
+        ``align_max_std_rad``, set yaw to the course and carry the information over exactly:
+        the new yaw error is ``n . dv / |v|`` (``n`` the unit normal to the course), so P
+        becomes ``J P J'`` with that row for yaw, and the world-frame tilt errors rotate with
+        the heading change (they were expressed about the old nominal heading)."""
+        c = self.config
+        s = self._s
+        vx, vy = float(s.v[0]), float(s.v[1])
+        speed = math.hypot(vx, vy)
+        if speed < c.align_min_speed_mps:
+            return False
+        ch, sh = vx / speed, vy / speed
+        n = np.array([-sh, ch])
+        P = s.P
+        var = float(n @ P[3:5, 3:5] @ n) / (speed * speed)
+        if var > c.align_max_std_rad**2:
+            return False
+        d = math.atan2(sh, ch) - eskf.rpy_from_quat(s.q)[2]
+        d = math.atan2(math.sin(d), math.cos(d))
+        R_old = eskf.quat_to_rot(s.q)
+        q = eskf.quat_mul(eskf.quat_exp(np.array([0.0, 0.0, d])), s.q)
+        s.q = q / math.sqrt(float(q @ q))
+        s.p = s.p + (R_old - eskf.quat_to_rot(s.q)) @ self._lever_gps
+        J = np.eye(eskf.DIM)
+        cd, sd = math.cos(d), math.sin(d)
+        J[6:8, 6:8] = [[cd, -sd], [sd, cd]]
+        J[eskf.YAW, eskf.YAW] = 0.0
+        J[eskf.YAW, 3:5] = n / speed
+        P = J @ P @ J.T
+        P[eskf.YAW, eskf.YAW] += max(0.0, c.align_min_std_rad**2 - P[eskf.YAW, eskf.YAW])
+        s.P = 0.5 * (P + P.T)
+        s.aligned = True
+        return True
+
+    def _try_align_chord(self, fx: _Fix) -> bool:
+        """Heading from the GPS chord between fused fixes (robust while turning, where the
+        velocity is poorly known before alignment): see the module docs. True if aligned."""
         c = self.config
         s = self._s
         t = fx.stamp_ns
@@ -686,7 +863,7 @@ class EgoEstimator:
             del self._align_buf[k]
         keys = sorted(k for k in self._align_buf if k <= t)
         if len(keys) < 2:
-            return
+            return False
         arr = np.array([self._align_buf[k] for k in keys])
         ts = np.array(keys, dtype=np.float64) / NS_PER_S
         dt = ts[None, :] - ts[:, None]
@@ -701,7 +878,7 @@ class EgoEstimator:
                 & (sig <= c.align_max_std_rad)
             )
         if not ok.any():
-            return
+            return False
         yaw = arr[:, 3]
         mid = yaw[:, None] + 0.5 * np.angle(np.exp(1j * (yaw[None, :] - yaw[:, None])))
         delta = np.arctan2(dn, de) - mid
@@ -718,7 +895,10 @@ class EgoEstimator:
         hx, hy = R_new[0, 0], R_new[1, 0]
         hn = math.hypot(hx, hy)
         s.v = np.array([speed * hx / hn, speed * hy / hn, s.v[2]])
-        P = s.P
+        J = np.eye(eskf.DIM)  # world-frame tilt errors turn with the heading (see above)
+        cd, sd = math.cos(d), math.sin(d)
+        J[6:8, 6:8] = [[cd, -sd], [sd, cd]]
+        P = J @ s.P @ J.T
         vz = P[5, 5]
         for idx in (3, 4, 5, eskf.YAW):
             P[idx, :] = 0.0
@@ -727,9 +907,9 @@ class EgoEstimator:
         sv = 0.5 + speed * std
         P[3, 3] = P[4, 4] = sv * sv
         P[5, 5] = vz
+        s.P = 0.5 * (P + P.T)
         s.aligned = True
-        if fx.first:
-            self.counters["yaw_aligned"] += 1
+        return True
 
     def _pose(self, s: _State, t_extrap: int | None = None) -> EgoPose:
         pose_cov, twist_cov = pose_covariances(s.P, s.q, self._gyro_var(s))

@@ -160,6 +160,11 @@ def evaluate_bags(
     est_poses = _poses(est[ODOM])
     if truth_poses is not None and est_poses is not None:
         result.update(ego_errors(truth_poses, est_poses))
+        # errors cover only the time odometry was published (none before the heading is known)
+        covered = (truth_poses.stamp_ns >= est_poses.stamp_ns[0]) & (
+            truth_poses.stamp_ns <= est_poses.stamp_ns[-1]
+        )
+        result["ego_coverage"] = float(covered.mean())
     result["gps_position_rmse"] = _gps_rmse(truth[GPS], truth_poses, scenario)
     if est[TIMING]:
         samples: dict[str, list[float]] = {}
