@@ -62,6 +62,7 @@ import numpy as np
 
 from ..core.calibration import Calibration
 from ..core.classes import NUM_CLASSES
+from ..core.configs import strict_from_dict
 from ..core.geometry import invert_transform
 from ..core.types import CameraFrame, CameraIntrinsics, Detections, Tracks
 from .camera_cue import DEFAULT_MODEL_PATH, NUM_FEATURES, CueModel, patch_features, sample_grid
@@ -123,13 +124,7 @@ class CameraEvidenceConfig:
     @classmethod
     def from_dict(cls, d: dict) -> CameraEvidenceConfig:
         """Build from a parameter mapping (e.g. YAML); unknown keys are an error, not ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown CameraEvidenceConfig keys: {', '.join(map(str, unknown))}")
-        cfg = cls(**d)
-        cfg.validate()
-        return cfg
+        return strict_from_dict(cls, d)
 
 
 @dataclass

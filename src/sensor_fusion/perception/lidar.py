@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.classes import SENSOR_LIDAR, ObjectClass
+from ..core.configs import strict_from_dict
 from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
@@ -159,13 +160,7 @@ class LidarDetectorConfig:
     @classmethod
     def from_dict(cls, d: dict) -> LidarDetectorConfig:
         """Build from a parameter mapping (e.g. YAML); unknown keys are an error, not ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown LidarDetectorConfig keys: {', '.join(map(str, unknown))}")
-        cfg = cls(**d)
-        cfg.validate()
-        return cfg
+        return strict_from_dict(cls, d)
 
 
 class _ShapeRule(NamedTuple):

@@ -92,6 +92,7 @@ import numpy as np
 from numba import njit
 
 from ..core.classes import SENSOR_RADAR, ObjectClass
+from ..core.configs import strict_from_dict
 from ..core.types import Detections, RadarScan
 
 # Class prior box sizes (length, width, height), m.
@@ -202,13 +203,7 @@ class RadarDetectorConfig:
     @classmethod
     def from_dict(cls, d: dict) -> RadarDetectorConfig:
         """Build from a parameter mapping (e.g. YAML); unknown keys are an error, not ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known, key=str)
-        if unknown:
-            raise ValueError(f"unknown RadarDetectorConfig keys: {', '.join(map(str, unknown))}")
-        cfg = cls(**d)
-        cfg.validate()
-        return cfg
+        return strict_from_dict(cls, d)
 
 
 @njit(cache=True)
