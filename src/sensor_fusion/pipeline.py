@@ -117,30 +117,9 @@ class FusionPipeline:
         specs = []
         if c["lidar.enabled"]:
             specs.append(SensorSpec("lidar", "lidar", "nearest", int(0.05 * NS), 0, int(0.1 * NS), 8))
-        for cam in c.cameras:
-            specs.append(
-                SensorSpec(
-                    cam.name,
-                    "camera",
-                    "nearest",
-                    int(cam.tolerance_s * NS),
-                    int(cam.offset_s * NS),
-                    int(cam.timeout_s * NS),
-                    16,
-                )
-            )
-        for rad in c.radars:
-            specs.append(
-                SensorSpec(
-                    rad.name,
-                    "radar",
-                    "nearest",
-                    int(rad.tolerance_s * NS),
-                    int(rad.offset_s * NS),
-                    int(rad.timeout_s * NS),
-                    16,
-                )
-            )
+        for sensor, kind in [(cam, "camera") for cam in c.cameras] + [(rad, "radar") for rad in c.radars]:
+            tol, off, wait = (int(v * NS) for v in (sensor.tolerance_s, sensor.offset_s, sensor.timeout_s))
+            specs.append(SensorSpec(sensor.name, kind, "nearest", tol, off, wait, 16))
         if c["imu.enabled"]:
             specs.append(SensorSpec("imu", "imu", "interval", 0, 0, int(c["imu.timeout_s"] * NS), 2000))
         if c["gps.enabled"]:
@@ -229,7 +208,9 @@ class FusionPipeline:
                 frame_id,
                 "aligned" if use_ego else "unavailable",
             )
+            next_id = self.tracker._next_id  # ids stay unique across the switch (UUIDs derive from them)
             self.tracker = Tracker(TrackerConfig.from_dict({**self.cfg.tracker, "frame_id": frame_id}))
+            self.tracker._next_id = next_id
             self.frame_switches += 1
         T_world_base = pose.T_world_base() if use_ego else np.eye(4)
         pos_extra = pose.pose_cov[:2, :2][None] if use_ego else None
@@ -306,10 +287,8 @@ class FusionPipeline:
 
     def _pose_fn(self, stamp_ns: int, anchor_pose: EgoPose) -> np.ndarray:
         """Ego pose for deskewing; past the filter's window, extrapolate at constant twist."""
-        p = self.ego.pose_at(stamp_ns) if self.ego is not None else None
-        if p is not None:
-            return p.T_world_base()
-        return extrapolate_pose(anchor_pose, stamp_ns)
+        T = self.ego.T_world_base_at(stamp_ns) if self.ego is not None else None
+        return T if T is not None else extrapolate_pose(anchor_pose, stamp_ns)
 
     def warm_up(self) -> None:
         """Compile (or load from cache) every numba kernel before live data arrives.
