@@ -20,6 +20,7 @@ from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.clustering import group_by_label, label_bev
 from sensor_fusion.perception.ground import ground_height, select_above_ground
 from sensor_fusion.perception.lidar import LidarDetector
+from sensor_fusion.sim.boxes import spinning_scan
 
 SENSOR_HEIGHT_M = 1.8
 GROUND = (math.tan(math.radians(1.0)), -math.tan(math.radians(0.5)), 0.05)  # z = a x + b y + c
@@ -65,33 +66,9 @@ def make_scene(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
 
 def raycast(boxes: np.ndarray, n_beams: int, n_cols: int, seed: int = 0) -> np.ndarray:
     """First-hit returns of a spinning LiDAR at (0, 0, 1.8 m); Gaussian range noise 2 cm."""
-    a, b, c = GROUND
-    el = np.radians(np.linspace(-25.0, 5.0, n_beams))
-    az = np.arange(n_cols) * (2.0 * np.pi / n_cols)
-    el, az = np.meshgrid(el, az, indexing="ij")
-    d = np.column_stack(
-        [(np.cos(el) * np.cos(az)).ravel(), (np.cos(el) * np.sin(az)).ravel(), np.sin(el).ravel()]
+    return spinning_scan(
+        boxes, sensor_height_m=SENSOR_HEIGHT_M, ground=GROUND, n_beams=n_beams, n_cols=n_cols, seed=seed
     )
-    o = np.array([0.0, 0.0, SENSOR_HEIGHT_M])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_best = (c - o[2]) / (d[:, 2] - a * d[:, 0] - b * d[:, 1])
-        t_best[~(t_best > 0)] = np.inf
-        for cx, cy, l, w, h, yaw in boxes:  # loop over objects, numpy over rays (bench setup only)
-            centre = np.array([cx, cy, a * cx + b * cy + c + 0.5 * h])
-            cy_, sy_ = math.cos(yaw), math.sin(yaw)
-            R = np.array([[cy_, -sy_, 0.0], [sy_, cy_, 0.0], [0.0, 0.0, 1.0]])
-            ob = R.T @ (o - centre)
-            db = d @ R
-            half = np.array([l, w, h]) / 2.0
-            t1 = (-half - ob) / db
-            t2 = (half - ob) / db
-            tmin = np.minimum(t1, t2).max(axis=1)
-            tmax = np.maximum(t1, t2).min(axis=1)
-            hit = (tmax >= tmin) & (tmin > 0) & (tmin < t_best)
-            t_best[hit] = tmin[hit]
-    keep = t_best < 100.0
-    t = t_best[keep] + np.random.default_rng(seed).normal(0.0, 0.02, keep.sum())
-    return (o + t[:, None] * d[keep]).astype(np.float32)
 
 
 def non_ground(pts: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:

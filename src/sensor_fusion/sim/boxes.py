@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.classes import ObjectClass
+from ..core.geometry import rpy_to_matrix
 
 
 @dataclass
@@ -81,3 +82,49 @@ def sweep(
     pts = pts + rng.normal(0.0, noise_m, pts.shape)
     pts[:, 2] -= sensor_height
     return pts.astype(np.float32)
+
+
+def spinning_scan(
+    boxes,
+    *,
+    sensor_height_m: float = 1.8,
+    ground: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    n_beams: int = 64,
+    n_cols: int = 1800,
+    elev_deg: tuple[float, float] = (-25.0, 5.0),
+    noise_m: float = 0.02,
+    max_range_m: float = 100.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Points a spinning LiDAR at (0, 0, ``sensor_height_m``) returns: the first hit per beam.
+
+    ``boxes`` are rows (cx, cy, length, width, height, yaw) standing on the ground plane
+    z = a*x + b*y + c given by ``ground``; range noise is Gaussian. Numpy over rays, a loop
+    over the few boxes: detector tests and benchmarks, where the scene must be exactly known.
+    """
+    a, b, c = ground
+    el = np.radians(np.linspace(*elev_deg, n_beams))
+    az = np.arange(n_cols) * (2.0 * np.pi / n_cols)
+    el, az = np.meshgrid(el, az, indexing="ij")
+    d = np.column_stack(
+        [(np.cos(el) * np.cos(az)).ravel(), (np.cos(el) * np.sin(az)).ravel(), np.sin(el).ravel()]
+    )
+    o = np.array([0.0, 0.0, sensor_height_m])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_best = (c - o[2]) / (d[:, 2] - a * d[:, 0] - b * d[:, 1])
+        t_best[~(t_best > 0)] = np.inf
+        for cx, cy, l, w, h, yaw in boxes:
+            centre = np.array([cx, cy, a * cx + b * cy + c + 0.5 * h])
+            R = rpy_to_matrix(0.0, 0.0, yaw)
+            ob = R.T @ (o - centre)
+            db = d @ R  # rows are R.T @ d
+            half = np.array([l, w, h]) / 2.0
+            t1 = (-half - ob) / db
+            t2 = (half - ob) / db
+            tmin = np.minimum(t1, t2).max(axis=1)
+            tmax = np.maximum(t1, t2).min(axis=1)
+            hit = (tmax >= tmin) & (tmin > 0)
+            t_best = np.where(hit & (tmin < t_best), tmin, t_best)
+    keep = t_best < max_range_m
+    t = t_best[keep] + np.random.default_rng(seed).normal(0.0, noise_m, keep.sum())
+    return (o + t[:, None] * d[keep]).astype(np.float32)
