@@ -5,7 +5,9 @@
         --seeds 1,2,3 --variants full,baseline --duration 20 --workdir out/compare
 
 Variants: ``full`` (config/fusion.yaml), ``baseline`` (config/baseline.yaml, AB3DMOT-style),
-``no_radar`` / ``no_camera`` / ``lidar_only`` (full config with modalities withheld).
+``no_radar`` / ``no_camera`` / ``lidar_only`` (full config with modalities withheld), ``bev``
+(the BEV network's detections feed the tracker), ``bev_lidar_only`` (the network on LiDAR
+alone), ``both`` (classical and BEV detections together).
 Bags are generated once and cached in the work directory; prints a markdown table of
 means over seeds per scenario and variant, and writes all results as JSON.
 """
@@ -25,19 +27,32 @@ from sensor_fusion.eval.bags import evaluate_bags
 from sensor_fusion.sim.recorder import calibration_from_bag, record, scenario_from_bag
 
 REPO = Path(__file__).resolve().parents[1]
+# name -> (config file, modalities withheld, parameter overrides)
 VARIANTS = {
-    "full": ("fusion.yaml", set()),
-    "baseline": ("baseline.yaml", set()),
-    "no_radar": ("fusion.yaml", {"radar"}),
-    "no_camera": ("fusion.yaml", {"camera"}),
-    "lidar_only": ("fusion.yaml", {"radar", "camera"}),
+    "full": ("fusion.yaml", set(), {}),
+    "baseline": ("baseline.yaml", set(), {}),
+    "no_radar": ("fusion.yaml", {"radar"}, {}),
+    "no_camera": ("fusion.yaml", {"camera"}, {}),
+    "lidar_only": ("fusion.yaml", {"radar", "camera"}, {}),
+    "bev": ("fusion.yaml", set(), {"detection_mode": "bev"}),
+    "bev_lidar_only": ("fusion.yaml", {"radar", "camera"}, {"detection_mode": "bev"}),
+    "both": ("fusion.yaml", set(), {"detection_mode": "both"}),
 }
-METRICS = ("mota", "hota", "idsw", "velocity_rmse", "det_precision", "det_recall", "ego_position_rmse")
+METRICS = (
+    "mota",
+    "hota",
+    "idsw",
+    "velocity_rmse",
+    "det_precision",
+    "det_recall",
+    "det_ap",
+    "ego_position_rmse",
+)
 
 
 def run_one(bag: Path, variant: str, work: Path) -> dict:
-    cfg_file, withhold = VARIANTS[variant]
-    cfg = from_flat(load_params_file(REPO / "config" / cfg_file))
+    cfg_file, withhold, overrides = VARIANTS[variant]
+    cfg = from_flat({**load_params_file(REPO / "config" / cfg_file), **overrides})
     d = scenario_from_bag(bag)["config"]["gps"]["datum"]
     cfg.ego.setdefault("datum", [d["lat_deg"], d["lon_deg"], d["alt_m"]])
     out = work / f"{bag.name}__{variant}"

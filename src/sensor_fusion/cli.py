@@ -4,6 +4,9 @@ simulate   write a synthetic multi-sensor scenario with ground truth as a rosbag
 replay     publish a bag over DDS with its original timing and /clock
 run        run the fusion pipeline offline over a bag, write its outputs to a bag
 evaluate   score tracks against ground truth (MOTA, HOTA, AP, velocity and ego errors)
+train      train the BEV fusion network on generator bags (made on demand)
+evaluate-bev  AP of the BEV network on held-out seeds for every modality subset
+export-onnx   export the BEV network to ONNX and check it against torch
 demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot
 """
 
@@ -63,6 +66,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .sim.recorder import calibration_from_bag, scenario_from_bag
 
     cfg = _config(a.config)
+    if a.detector:
+        cfg.params["detection_mode"] = a.detector
+    if a.weights:
+        cfg.bev["weights"] = a.weights
     scenario = scenario_from_bag(a.bag)
     if scenario is not None and "datum" not in cfg.ego:
         d = scenario["config"]["gps"]["datum"]  # a generated bag: put odom at the world origin
@@ -89,13 +96,35 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .eval.bags import evaluate_bags
     from .eval.report import format_table
 
-    result = evaluate_bags(a.truth, a.tracks, max_distance_m=a.max_distance, plot=a.plot)
+    result = evaluate_bags(
+        a.truth, a.tracks, max_distance_m=a.max_distance, plot=a.plot, detections=a.detections
+    )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
     else:
         print(format_table(result))
         if a.plot:
             print(f"BEV plot: {a.plot}")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .bev_training import run_train
+
+    return run_train(a)
+
+
+def cmd_evaluate_bev(a: argparse.Namespace) -> int:
+    from .bev_training import run_evaluate
+
+    return run_evaluate(a)
+
+
+def cmd_export_onnx(a: argparse.Namespace) -> int:
+    from .bev.export import export_onnx
+
+    res = export_onnx(a.weights, a.out, opset=a.opset)
+    print(f"wrote {a.out}; max |onnx - torch| = {res['max_abs_diff']:.2e} ({res['checked_with']})")
     return 0
 
 
@@ -137,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="fusion parameters YAML (default: the package's config/fusion.yaml)")
     s.add_argument("--calibration", help="calibration YAML (default: the one recorded in the bag)")
     s.add_argument("--modalities", help="comma-separated subset of lidar,camera,radar to use")
+    s.add_argument(
+        "--detector", choices=["classical", "bev", "both"], help="override the config's detection_mode"
+    )
+    s.add_argument("--weights", help="BEV network weights (default: the shipped model)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("evaluate", help="score tracks against ground truth")
@@ -146,13 +179,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--compact", action="store_true", help="JSON on one line")
     s.add_argument("--max-distance", type=float, default=2.0, help="matching distance, m")
     s.add_argument("--plot", help="write a BEV plot of truth vs tracks to this PNG")
+    s.add_argument(
+        "--detections",
+        help="detector whose output AP scores: lidar, bev, <radar name> (default: bev if present)",
+    )
     s.set_defaults(func=cmd_evaluate)
+
+    scen = "urban,highway,intersection,radar_clutter,dense_traffic"
+    s = sub.add_parser("train", help="train the BEV fusion network (bags and samples made on demand)")
+    s.add_argument("--workdir", default="out/bev", help="bags, samples, checkpoint and log")
+    s.add_argument("--scenarios", default=scen)
+    s.add_argument("--train-seeds", default="101-106")
+    s.add_argument("--val-seeds", default="201-202", help="held out; must not overlap the training seeds")
+    s.add_argument("--duration", type=float, default=15.0, help="seconds per bag")
+    s.add_argument("--epochs", type=int, default=3)
+    s.add_argument("--batch-size", type=int, default=4)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    s.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    s.add_argument("--out", default="out/bev/bev_fusion.pt", help="weights file to write")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate-bev", help="BEV network AP per modality subset on held-out seeds")
+    s.add_argument("--workdir", default="out/bev")
+    s.add_argument("--scenarios", default=scen)
+    s.add_argument("--seeds", default="201-202")
+    s.add_argument("--duration", type=float, default=15.0)
+    s.add_argument("--weights", default=str(Path(__file__).resolve().parent / "models" / "bev_fusion.pt"))
+    s.add_argument("--every", type=int, default=1, help="score every n-th frame")
+    s.add_argument("--json", help="also write the results to this JSON file")
+    s.set_defaults(func=cmd_evaluate_bev)
+
+    s = sub.add_parser("export-onnx", help="export the BEV network to ONNX (checked against torch)")
+    s.add_argument("--weights", default=str(Path(__file__).resolve().parent / "models" / "bev_fusion.pt"))
+    s.add_argument("--out", default="out/bev_fusion.onnx")
+    s.add_argument("--opset", type=int, default=18)
+    s.set_defaults(func=cmd_export_onnx)
 
     s = sub.add_parser("demo", help="end-to-end demo over DDS with scoring and a plot")
     s.add_argument("--scenario", default="urban")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--duration", type=float, default=20.0)
     s.add_argument("--rate", type=float, default=1.0, help="replay rate")
+    s.add_argument(
+        "--detector", choices=["classical", "bev", "both"], default="bev", help="the node's detection_mode"
+    )
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
     return p

@@ -51,8 +51,12 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "gps.frame": "gps_link",  # calibration frame of the GNSS antenna (lever arm)
     "cameras.names": ["camera_front", "camera_rear"],
     "radars.names": ["radar_front"],
-    "detection_mode": "classical",  # classical | bev | both (bev arrives with the learned network)
+    # classical: LiDAR boxes + camera relabel + radar Doppler detector; bev: the learned BEV network
+    # on every present modality replaces them; both: all of them feed the tracker
+    "detection_mode": "classical",
 }
+
+DETECTION_MODES = ("classical", "bev", "both")
 
 CAMERA_DEFAULTS: dict[str, Any] = {
     "image_topic": "/sensors/{name}/image/compressed",
@@ -115,6 +119,8 @@ class FusionConfig:
     camera_evidence: dict[str, Any] = field(default_factory=dict)  # CameraEvidenceConfig keys
     tracker: dict[str, Any] = field(default_factory=dict)  # TrackerConfig keys
     ego: dict[str, Any] = field(default_factory=dict)  # EgoConfig keys
+    bev: dict[str, Any] = field(default_factory=dict)  # BevDetectorConfig keys
+    radar_velocity: dict[str, Any] = field(default_factory=dict)  # RadarEgoVelocityConfig keys
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]
@@ -155,6 +161,8 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
         "camera_evidence": {},
         "tracker": {},
         "ego": {},
+        "bev": {},
+        "radar_velocity": {},
     }
     known = set(GLOBAL_DEFAULTS)
     for kind in ("cameras", "radars"):
@@ -176,6 +184,8 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
         camera_evidence=sub["camera_evidence"],
         tracker=sub["tracker"],
         ego=sub["ego"],
+        bev=sub["bev"],
+        radar_velocity=sub["radar_velocity"],
     )
     for kind, cls, out in (("cameras", CameraConfig, cfg.cameras), ("radars", RadarConfig, cfg.radars)):
         for name in params[f"{kind}.names"]:
@@ -195,8 +205,8 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
                 errors.append(f"{key}: must be >= 0, got {value}")
     if params["diagnostics_period_s"] <= 0:
         errors.append("diagnostics_period_s: must be > 0")
-    if params["detection_mode"] != "classical":
-        errors.append(f"detection_mode: only 'classical' exists so far, got '{params['detection_mode']}'")
+    if params["detection_mode"] not in DETECTION_MODES:
+        errors.append(f"detection_mode: must be one of {DETECTION_MODES}, got '{params['detection_mode']}'")
     anchors = ["lidar", *params["cameras.names"], *params["radars.names"]]
     if params["anchor"] not in anchors:
         errors.append(f"anchor: must be one of {anchors}, got '{params['anchor']}'")
@@ -214,7 +224,9 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
 
 
 def _sub_builders() -> dict:
+    from .bev.config import BevDetectorConfig
     from .ego.estimator import EgoConfig
+    from .ego.radar_velocity import RadarEgoVelocityConfig
     from .perception.camera import CameraEvidenceConfig
     from .perception.lidar import LidarDetectorConfig
     from .perception.radar import RadarDetectorConfig
@@ -231,6 +243,8 @@ def _sub_builders() -> dict:
         "camera_evidence": CameraEvidenceConfig.from_dict,
         "tracker": tracker,
         "ego": EgoConfig.from_dict,
+        "bev": BevDetectorConfig.from_dict,
+        "radar_velocity": RadarEgoVelocityConfig.from_dict,
     }
 
 

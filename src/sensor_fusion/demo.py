@@ -20,6 +20,7 @@ from pathlib import Path
 RECORD_TOPICS = {
     "/fusion_node/tracked_objects": ("sensor_fusion_msgs.msg", "TrackedObjectArray"),
     "/fusion_node/detections/lidar": ("sensor_fusion_msgs.msg", "DetectedObjectArray"),
+    "/fusion_node/detections/bev": ("sensor_fusion_msgs.msg", "DetectedObjectArray"),
     "/fusion_node/ego_odom": ("nav_msgs.msg", "Odometry"),
     "/fusion_node/timing": ("diagnostic_msgs.msg", "DiagnosticStatus"),
 }
@@ -93,7 +94,10 @@ def run_demo(a: argparse.Namespace) -> int:
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(10, 99)))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: starting fusion_node and replay (rate {a.rate})")
+    print(
+        f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: starting fusion_node (detection_mode {a.detector}) "
+        f"and replay (rate {a.rate})"
+    )
     node_log = open(work / "fusion_node.log", "w")
     node = subprocess.Popen(
         [
@@ -105,6 +109,8 @@ def run_demo(a: argparse.Namespace) -> int:
             "lidar.qos:=reliable",
             "-p",
             f"ego.datum:=[{datum['lat_deg']}, {datum['lon_deg']}, {datum['alt_m']}]",
+            "-p",
+            f"detection_mode:={a.detector}",
         ],
         stdout=node_log,
         stderr=subprocess.STDOUT,

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from .bev.config import BevDetectorConfig
+from .bev.inputs import BevInputs, radar_to_anchor
 from .config import FusionConfig
 from .core.calibration import Calibration
 from .core.classes import SENSOR_CAMERA, SENSOR_LIDAR
-from .core.geometry import matrix_to_quat
+from .core.geometry import invert_transform, matrix_to_quat
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.deskew import deskew_points
 from .ego.estimator import EgoConfig, EgoEstimator, EgoPose
+from .ego.radar_velocity import RadarEgoVelocityConfig, radar_ego_velocity
 from .perception.camera import CameraEvidence, CameraEvidenceConfig
 from .perception.lidar import LidarDetector, LidarDetectorConfig
 from .perception.radar import RadarDetector, RadarDetectorConfig
@@ -72,7 +76,15 @@ def transform_detections(
 
 
 class FusionPipeline:
-    def __init__(self, cfg: FusionConfig, calibration: Calibration):
+    """``bev_tap``: when given, each frame's BEV network inputs go to it and nothing is detected
+    (how training data is recorded through exactly the code the node runs)."""
+
+    def __init__(
+        self,
+        cfg: FusionConfig,
+        calibration: Calibration,
+        bev_tap: Callable[[BevInputs], None] | None = None,
+    ):
         self.cfg = cfg
         self.calibration = calibration
         self.fixed_frame = cfg["fixed_frame"]
@@ -93,6 +105,20 @@ class FusionPipeline:
             RadarDetector(RadarDetectorConfig.from_dict(cfg.radar_detector)) if cfg.radars else None
         )
         self.tracker = Tracker(TrackerConfig.from_dict({**cfg.tracker, "frame_id": self.base_frame}))
+        self.mode = cfg["detection_mode"]
+        self.bev_tap = bev_tap
+        self.bev = None
+        if self.mode in ("bev", "both") and bev_tap is None:
+            from .bev.detector import BevDetector  # torch is imported only when the network runs
+
+            names = [c.name for c in cfg.cameras]
+            self.bev = BevDetector(
+                calibration,
+                names,
+                {n: n for n in names},
+                BevDetectorConfig.from_dict(cfg.bev),
+                self.base_frame,
+            )
         self.ego: EgoEstimator | None = None
         if cfg["imu.enabled"]:
             self._ego_args = (
@@ -101,6 +127,11 @@ class FusionPipeline:
                 self._extrinsic(cfg["gps.frame"]),
             )
             self.ego = EgoEstimator(*self._ego_args)
+        rv = RadarEgoVelocityConfig.from_dict(cfg.radar_velocity)
+        # radar Doppler on the static world measures the ego velocity (what IMU + GPS observe worst)
+        self.radar_velocity = rv if (rv.enabled and self.ego is not None and cfg.radars) else None
+        self._rv_rng = np.random.default_rng(0)  # RANSAC draws: deterministic offline runs
+        self.radar_velocity_none = 0  # scans without a static-world consensus
         self.sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
         self.timer = StageTimer()
         self.frame_switches = 0
@@ -172,6 +203,9 @@ class FusionPipeline:
                         self.ego.add_imu(s)
                     for g in frame.series_of_kind("gps"):
                         self.ego.add_gps(g)
+                    if self.radar_velocity is not None:
+                        for scan in frame.of_kind("radar").values():
+                            self._add_radar_velocity(scan)
                     pose = self.ego.pose_at(stamp)
                     if pose is None:  # frame newer than the filter (IMU late): extrapolate briefly
                         pose = extrapolated_pose(self.ego.latest(), stamp, EXTRAPOLATE_MAX_NS)
@@ -214,23 +248,42 @@ class FusionPipeline:
             self.frame_switches += 1
         T_world_base = pose.T_world_base() if use_ego else np.eye(4)
         pos_extra = pose.pose_cov[:2, :2][None] if use_ego else None
-        for name, cloud in frame.of_kind("lidar").items():
-            det = self._detect_lidar(cloud, stamp, pose if use_ego else None)
-            detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
-        cams = frame.of_kind("camera")
-        if self.camera_evidence is not None and cams and detections:
-            with t.stage("camera_evidence"):
-                for det in detections.values():
-                    self._apply_camera(det, cams, T_world_base)
-        for name, scan in frame.of_kind("radar").items():
-            detections[name] = self._detect_radar(scan, stamp, pose if use_ego else None, frame_id)
-        merged = _concat(list(detections.values()), stamp, frame_id)
+        ego_pose = pose if use_ego else None
+        classical = self.mode in ("classical", "both") and self.bev_tap is None
+        clouds = {name: self._lidar_points(c, stamp, ego_pose) for name, c in frame.of_kind("lidar").items()}
+        if classical:
+            for name, (xyz, _inten) in clouds.items():
+                det = self._detect_lidar(xyz, stamp)
+                detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
+            cams = frame.of_kind("camera")
+            if self.camera_evidence is not None and cams and detections:
+                with t.stage("camera_evidence"):
+                    for det in detections.values():
+                        self._apply_camera(det, cams, T_world_base)
+            for name, scan in frame.of_kind("radar").items():
+                detections[name] = self._detect_radar(scan, stamp, ego_pose, frame_id)
+        to_track = list(detections.values())
+        if self.bev is not None or self.bev_tap is not None:
+            with t.stage("bev_inputs"):
+                inputs = self._bev_inputs(frame, stamp, ego_pose, clouds)
+            if self.bev_tap is not None:
+                self.bev_tap(inputs)
+            else:
+                with t.stage("bev"):
+                    det = transform_detections(self.bev.detect(inputs), T_world_base, frame_id, pos_extra)
+                for k, v in self.bev.last_timing.items():
+                    t.add(f"bev_{k}", v)
+                detections["bev"] = det  # published from score_threshold, tracked from track_min_score
+                to_track.append(det.select(det.scores >= self.bev.config.track_min_score))
+        merged = _concat(to_track, stamp, frame_id)
         with t.stage("track"):
             return self.tracker.step(stamp, merged)
 
-    def _detect_lidar(self, cloud: PointCloud, stamp: int, pose: EgoPose | None) -> Detections:
-        t = self.timer
-        with t.stage("lidar_transform"):
+    def _lidar_points(
+        self, cloud: PointCloud, stamp: int, pose: EgoPose | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Sweep points in base_link at ``stamp`` (deskewed when the ego pose is known), intensity."""
+        with self.timer.stage("lidar_transform"):
             T_base_lidar = (
                 self.calibration.T_base_from(cloud.frame_id)
                 if cloud.frame_id != self.base_frame
@@ -248,13 +301,41 @@ class FusionPipeline:
             else:
                 xyz_l = cloud.xyz
             R = T_base_lidar[:3, :3].astype(np.float32)
-            xyz = xyz_l @ R.T + T_base_lidar[:3, 3].astype(np.float32)
+            return xyz_l @ R.T + T_base_lidar[:3, 3].astype(np.float32), cloud.intensity
+
+    def _detect_lidar(self, xyz: np.ndarray, stamp: int) -> Detections:
+        t = self.timer
         with t.stage("lidar_detect"):
             det = self.detector.detect(xyz, stamp, self.base_frame)
         for k, v in getattr(self.detector, "last_timing", {}).items():
             t.add(f"lidar_{k}", v)
         det.sensors = np.full(len(det), SENSOR_LIDAR, dtype=np.uint8)
         return det
+
+    def _bev_inputs(self, frame: FusionFrame, stamp: int, pose: EgoPose | None, clouds: dict) -> BevInputs:
+        """The network's view of this frame; radar needs the ego twist (Doppler compensation)."""
+        inputs = BevInputs(stamp, cameras=frame.of_kind("camera"), ego_known=pose is not None)
+        if clouds:
+            parts = list(clouds.values())
+            inputs.lidar_xyz = np.concatenate([p[0] for p in parts])
+            if all(p[1] is not None for p in parts):
+                inputs.lidar_intensity = np.concatenate([p[1] for p in parts])
+        scans = frame.of_kind("radar")
+        if scans and pose is not None:
+            T_anchor_world = invert_transform(pose.T_world_base())
+            v_base = T_anchor_world[:3, :3] @ np.asarray(pose.velocity, dtype=np.float64)
+            items = [
+                (
+                    s,
+                    self.calibration.T_base_from(s.frame_id),
+                    T_anchor_world @ self._pose_fn(s.stamp_ns, pose),
+                )
+                for s in scans.values()
+            ]
+            (inputs.radar_xyz, inputs.radar_doppler, inputs.radar_los, inputs.radar_rcs) = radar_to_anchor(
+                items, v_base, float(pose.angular_velocity[2])
+            )
+        return inputs
 
     def _apply_camera(self, det: Detections, cams: dict, T_world_base: np.ndarray) -> None:
         """Relabel boxes the cameras see clearly and mark them camera-supported (in place)."""
@@ -285,18 +366,37 @@ class FusionPipeline:
             t.add(f"radar_{k}", v)
         return out
 
+    def _add_radar_velocity(self, scan: RadarScan) -> None:
+        latest = self.ego.latest()
+        if latest is None or not self.calibration.has_frame(scan.frame_id) or len(scan) == 0:
+            return
+        T = self.calibration.T_base_from(scan.frame_id)
+        yaw_rate = float(latest.angular_velocity[2])
+        est = radar_ego_velocity(
+            scan.xyz, scan.radial_velocity, T, yaw_rate, self.radar_velocity, self._rv_rng
+        )
+        if est is None:
+            self.radar_velocity_none += 1
+            return
+        v, cov = est
+        C = np.eye(3)
+        C[:2, :2] = cov
+        self.ego.add_body_velocity(scan.stamp_ns, np.array([v[0], v[1], np.nan]), C)
+
     def _pose_fn(self, stamp_ns: int, anchor_pose: EgoPose) -> np.ndarray:
         """Ego pose for deskewing; past the filter's window, extrapolate at constant twist."""
         T = self.ego.T_world_base_at(stamp_ns) if self.ego is not None else None
         return T if T is not None else extrapolate_pose(anchor_pose, stamp_ns)
 
     def warm_up(self) -> None:
-        """Compile (or load from cache) every numba kernel before live data arrives.
+        """Compile (or load from cache) every numba kernel and run the network once before live data.
 
         A cold cache costs tens of seconds of compiling on the first frame, during which
         a live node would drop sweeps. Runs on throwaway copies; this pipeline's state is untouched.
         """
         self.detector.warm_up()
+        if self.bev is not None:
+            self.bev.warm_up()
         if self.radar_detector is not None:
             self.radar_detector.warm_up()
         if self.ego is None:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,41 @@ class RunSummary:
     diagnostics: dict = field(default_factory=dict)
 
 
+def feed_bag(
+    bag: str | Path,
+    pipeline: FusionPipeline,
+    cfg: FusionConfig,
+    summary: RunSummary,
+    withhold: set[str] | None = None,
+) -> Iterator[list[PipelineOutput]]:
+    """Decode ``bag``'s sensor topics in arrival order into ``pipeline``; yield each step's outputs.
+
+    ``withhold``: pipeline sensor kinds to ignore (lidar, camera, radar, imu, gps).
+    """
+    withhold = withhold or set()
+    specs = {s.topic: s for s in input_specs(cfg)}
+    kinds = pipeline.sync.kinds
+    specs = {t: s for t, s in specs.items() if kinds.get(s.sensor, "camera") not in withhold}
+    intrinsics: dict[str, object] = {}
+    for topic, _mt, _t, msg in read_messages(bag, specs.keys()):
+        spec = specs[topic]
+        summary.messages += 1
+        try:
+            item = spec.decode(msg)
+        except (convert.DecodeError, ValueError) as exc:
+            summary.decode_errors[spec.sensor] += 1
+            log.warning("%s: dropped malformed message: %s", spec.sensor, exc)
+            continue
+        if spec.camera_info:
+            intrinsics[spec.sensor] = item
+            continue
+        if hasattr(item, "intrinsics") and spec.sensor in intrinsics:
+            item.intrinsics = intrinsics[spec.sensor]
+        pipeline.push(spec.sensor, item)
+        yield pipeline.step()
+    yield pipeline.flush()
+
+
 def run_bag(
     bag: str | Path,
     cfg: FusionConfig,
@@ -50,18 +86,12 @@ def run_bag(
     ``withhold``: pipeline sensor kinds to ignore (lidar, camera, radar, imu, gps),
     to measure the system with modalities removed.
     """
-    withhold = withhold or set()
     pipeline = FusionPipeline(cfg, calibration)
     summary = RunSummary()
-    specs = {s.topic: s for s in input_specs(cfg)}
-    kinds = pipeline.sync.kinds
-    specs = {t: s for t, s in specs.items() if kinds.get(s.sensor, "camera") not in withhold}
     uuid_ns = hashlib.sha256(Path(bag).name.encode()).digest()[:8]  # deterministic ids per input
-    intrinsics: dict[str, object] = {}
     t0 = time.perf_counter()
     with BagWriter(out) as writer:
-
-        def emit(outputs: list[PipelineOutput]) -> None:
+        for outputs in feed_bag(bag, pipeline, cfg, summary, withhold):
             for o in outputs:
                 summary.frames += 1
                 writer.write(OUT_TRACKS, convert.tracks_msg(o.tracks, uuid_ns), o.stamp_ns)
@@ -71,24 +101,6 @@ def run_bag(
                     odom = convert.odometry_msg(o.stamp_ns, cfg["fixed_frame"], cfg["base_frame"], o.ego)
                     writer.write(OUT_ODOM, odom, o.stamp_ns)
                 writer.write(OUT_TIMING, convert.timing_msg(o.stamp_ns, o.timing, o.missing), o.stamp_ns)
-
-        for topic, _mt, _t, msg in read_messages(bag, specs.keys()):
-            spec = specs[topic]
-            summary.messages += 1
-            try:
-                item = spec.decode(msg)
-            except (convert.DecodeError, ValueError) as exc:
-                summary.decode_errors[spec.sensor] += 1
-                log.warning("%s: dropped malformed message: %s", spec.sensor, exc)
-                continue
-            if spec.camera_info:
-                intrinsics[spec.sensor] = item
-                continue
-            if hasattr(item, "intrinsics") and spec.sensor in intrinsics:
-                item.intrinsics = intrinsics[spec.sensor]
-            pipeline.push(spec.sensor, item)
-            emit(pipeline.step())
-        emit(pipeline.flush())
     summary.wall_s = time.perf_counter() - t0
     summary.diagnostics = pipeline.diagnostics()
     return summary

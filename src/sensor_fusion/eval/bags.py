@@ -24,7 +24,7 @@ from .mot import evaluate_tracking
 from .report import bev_plot, merge_results
 
 TRACKS = "/fusion_node/tracked_objects"
-DETECTIONS = "/fusion_node/detections/lidar"
+DETECTIONS = "/fusion_node/detections/{source}"
 ODOM = "/fusion_node/ego_odom"
 TIMING = "/fusion_node/timing"
 GT_OBJECTS = "/ground_truth/objects"
@@ -131,10 +131,19 @@ def _gps_rmse(gps_msgs, truth: EgoPoses | None, scenario: dict | None) -> float 
 
 
 def evaluate_bags(
-    truth_bag: str | Path, tracks_bag: str | Path, max_distance_m: float = 2.0, plot: str | Path | None = None
+    truth_bag: str | Path,
+    tracks_bag: str | Path,
+    max_distance_m: float = 2.0,
+    plot: str | Path | None = None,
+    detections: str | None = None,
 ) -> dict:
+    """Scores of ``tracks_bag`` against ``truth_bag``; detection AP for the ``detections`` source
+    (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar)."""
     truth = _read(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO])
-    est = _read(tracks_bag, [TRACKS, DETECTIONS, ODOM, TIMING])
+    if detections is None:
+        detections = "bev" if DETECTIONS.format(source="bev") in bag_topics(tracks_bag) else "lidar"
+    det_topic = DETECTIONS.format(source=detections)
+    est = _read(tracks_bag, [TRACKS, det_topic, ODOM, TIMING])
     if not truth[GT_OBJECTS]:
         raise ValueError(f"{truth_bag} has no {GT_OBJECTS}: not a ground-truth bag")
     scenario = json.loads(truth[SCENARIO][0].data) if truth[SCENARIO] else None
@@ -152,10 +161,11 @@ def evaluate_bags(
         track_frames = [in_truth_frame(m) for m in est[TRACKS]]
         pairs = match_frames(gt_frames, track_frames, MATCH_TOLERANCE_NS)
         result.update(evaluate_tracking(pairs, max_distance_m=max_distance_m))
-    if est[DETECTIONS]:
-        det_frames = [in_truth_frame(m, with_ids=False) for m in est[DETECTIONS]]
+    if est[det_topic]:
+        det_frames = [in_truth_frame(m, with_ids=False) for m in est[det_topic]]
         det = evaluate_detection_ap(match_frames(gt_frames, det_frames, MATCH_TOLERANCE_NS))
         result = merge_results(result, det)
+        result["det_source"] = detections
     truth_poses = _poses(truth[GT_ODOM])
     est_poses = _poses(est[ODOM])
     if truth_poses is not None and est_poses is not None:

@@ -82,7 +82,14 @@ class FusionNode(Node):
         self.pub_tracks = self.create_publisher(TrackedObjectArray, "~/tracked_objects", out_qos)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", out_qos)
         self.pub_odom = self.create_publisher(Odometry, "~/ego_odom", out_qos)
-        self.pub_det = self.create_publisher(DetectedObjectArray, "~/detections/lidar", out_qos)
+        # one detections topic per source the configured detection_mode produces
+        mode = self.cfg["detection_mode"]
+        sources = (["lidar", *[r.name for r in self.cfg.radars]] if mode in ("classical", "both") else []) + (
+            ["bev"] if mode in ("bev", "both") else []
+        )
+        self.pub_det = {
+            s: self.create_publisher(DetectedObjectArray, f"~/detections/{s}", out_qos) for s in sources
+        }
         self.pub_timing = self.create_publisher(DiagnosticStatus, "~/timing", out_qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TransformBroadcaster(self) if TransformBroadcaster is not None else None
@@ -157,8 +164,10 @@ class FusionNode(Node):
         self.pub_tracks.publish(convert.tracks_msg(out.tracks, self.uuid_ns))
         if self.cfg["publish_markers"]:
             self.pub_markers.publish(track_markers(out.tracks))
-        if self.cfg["publish_detections"] and "lidar" in out.detections:
-            self.pub_det.publish(convert.detections_msg(out.detections["lidar"]))
+        if self.cfg["publish_detections"]:
+            for src, det in out.detections.items():
+                if src in self.pub_det:
+                    self.pub_det[src].publish(convert.detections_msg(det))
         self.pub_timing.publish(convert.timing_msg(out.stamp_ns, out.timing, out.missing))
         if out.ego is not None:
             odom = convert.odometry_msg(

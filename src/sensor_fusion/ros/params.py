@@ -18,7 +18,9 @@ from ..config import GLOBAL_DEFAULTS, per_sensor_defaults
 
 
 def _sub_defaults() -> dict[str, Any]:
+    from ..bev.config import BevDetectorConfig
     from ..ego.estimator import EgoConfig
+    from ..ego.radar_velocity import RadarEgoVelocityConfig
     from ..perception.camera import CameraEvidenceConfig
     from ..perception.lidar import LidarDetectorConfig
     from ..perception.radar import RadarDetectorConfig
@@ -31,6 +33,8 @@ def _sub_defaults() -> dict[str, Any]:
         ("camera_evidence", CameraEvidenceConfig),
         ("tracker", TrackerConfig),
         ("ego", EgoConfig),
+        ("bev", BevDetectorConfig),
+        ("radar_velocity", RadarEgoVelocityConfig),
     )
     for prefix, cls in subs:
         inst = cls()

@@ -1,0 +1,106 @@
+"""Head output -> boxes: heatmap peaks (3x3 max), top-k, then distance NMS across classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..core.classes import SENSOR_BEV
+from ..core.types import Detections
+from .grid import BevGrid
+from .model import BEV_CLASSES, HM, NUM_BEV_CLASSES, OFF, ROT, SIZE, VEL, Z
+
+_LABELS = np.array([int(c) for c in BEV_CLASSES], np.int64)
+
+
+@dataclass
+class DecodeConfig:
+    score_threshold: float = 0.1
+    max_detections: int = 200
+    # two peaks closer than max(nms_min_m, nms_length_fraction * shorter box length) are one object
+    nms_length_fraction: float = 0.5
+    nms_min_m: float = 0.3
+
+
+def peaks(head: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Top-k local maxima of the class heatmaps of one frame: scores, class, row, col."""
+    hm = torch.sigmoid(head[0, HM].float())
+    keep = F.max_pool2d(hm.unsqueeze(0), 3, 1, 1)[0] == hm
+    flat = (hm * keep).reshape(-1)
+    scores, ind = torch.topk(flat, min(k, flat.numel()))
+    H, W = hm.shape[1], hm.shape[2]
+    cls = ind // (H * W)
+    rc = ind % (H * W)
+    return scores, cls, rc // W, rc % W
+
+
+@numba.njit(cache=True)
+def _nms(xy, length, frac, dmin):
+    """Greedy suppression in descending-score order (rows are already sorted)."""
+    n = xy.shape[0]
+    keep = np.ones(n, np.bool_)
+    for i in range(n):
+        if not keep[i]:
+            continue
+        for j in range(i + 1, n):
+            if keep[j]:
+                d = np.hypot(xy[i, 0] - xy[j, 0], xy[i, 1] - xy[j, 1])
+                if d < max(dmin, frac * min(length[i], length[j])):
+                    keep[j] = False
+    return keep
+
+
+def decode(
+    head: torch.Tensor,
+    grid: BevGrid,
+    stamp_ns: int,
+    frame_id: str,
+    config: DecodeConfig | None = None,
+    pos_std_m: np.ndarray | None = None,
+    vel_std_mps: np.ndarray | None = None,
+) -> Detections:
+    """Detections in ``frame_id`` (base_link) from the head output of one frame (1, C, H, W).
+
+    ``pos_std_m`` / ``vel_std_mps`` (per head class): the validation residuals, reported as
+    the detections' position and velocity covariances.
+    """
+    cfg = config or DecodeConfig()
+    scores, cls, r, c = peaks(head, cfg.max_detections)
+    sel = scores >= cfg.score_threshold
+    scores, cls, r, c = scores[sel], cls[sel], r[sel], c[sel]
+    n = int(scores.numel())
+    if n == 0:
+        return Detections.empty(stamp_ns, frame_id)
+    vals = head[0, :, r, c].float().cpu().numpy().T  # (n, C)
+    cls_np, r_np, c_np = cls.cpu().numpy(), r.cpu().numpy(), c.cpu().numpy()
+    res = grid.resolution_m
+    x = grid.x_min_m + (r_np + 0.5 + vals[:, OFF][:, 0]) * res
+    y = grid.y_min_m + (c_np + 0.5 + vals[:, OFF][:, 1]) * res
+    sizes = np.exp(np.clip(vals[:, SIZE], -3.0, 3.5))
+    rot = vals[:, ROT]
+    yaw = np.arctan2(rot[:, 0], rot[:, 1])
+    xy = np.column_stack([x, y])
+    keep = _nms(xy, sizes[:, 0], cfg.nms_length_fraction, cfg.nms_min_m)
+    m = int(keep.sum())
+    pos_std = (np.full(NUM_BEV_CLASSES, 0.3) if pos_std_m is None else np.asarray(pos_std_m))[cls_np[keep]]
+    vel_std = (np.full(NUM_BEV_CLASSES, 1.0) if vel_std_mps is None else np.asarray(vel_std_mps))[
+        cls_np[keep]
+    ]
+    eye = np.eye(2)[None]
+    return Detections(
+        stamp_ns,
+        frame_id,
+        centers=np.column_stack([xy[keep], vals[keep][:, Z][:, 0]]).astype(np.float64),
+        sizes=sizes[keep].astype(np.float64),
+        yaw=yaw[keep].astype(np.float64),
+        labels=_LABELS[cls_np[keep]],
+        scores=scores.cpu().numpy()[keep].astype(np.float64),
+        velocity=vals[keep][:, VEL].astype(np.float64),
+        pos_cov=eye * (pos_std**2)[:, None, None],
+        sensors=np.full(m, SENSOR_BEV, np.uint8),
+        vel_cov=eye * (vel_std**2)[:, None, None],
+    )

@@ -1,0 +1,203 @@
+"""The BEV network at run time: weights loaded once, CUDA + fp16 when present, CPU otherwise.
+
+Any subset of modalities may be present in a frame (a dead camera, no radar, an empty or
+withheld LiDAR sweep): the missing ones are zeros with their presence flag off, which the
+network was trained on (modality dropout), and the output is a valid, possibly empty,
+:class:`Detections`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..core.calibration import Calibration
+from ..core.types import CameraFrame, CameraIntrinsics, Detections
+from .config import BevDetectorConfig
+from .decode import DecodeConfig, decode
+from .grid import BevGrid, lidar_raster, radar_raster
+from .inputs import BevInputs
+from .lift import camera_lift_grid
+from .model import OUTPUT_STRIDE, BevFusionNet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "bev_fusion.pt"
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
+        raise ValueError(f"{path}: not a BEV checkpoint (needs 'model' and 'meta')")
+    return ckpt
+
+
+def build_model(meta: dict) -> BevFusionNet:
+    return BevFusionNet(**meta.get("arch", {}))
+
+
+def camera_images(
+    frames: dict[str, CameraFrame], slots: list[str], size_wh: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(Nc, h, w, 3) RGB uint8 network images and (Nc,) present flags for the camera ``slots``."""
+    w, h = size_wh
+    out = np.zeros((len(slots), h, w, 3), np.uint8)
+    present = np.zeros(len(slots), np.float32)
+    for i, name in enumerate(slots):
+        f = frames.get(name)
+        if f is None or f.image is None or f.image.ndim != 3 or f.image.shape[2] != 3 or f.image.size == 0:
+            continue
+        out[i] = cv2.cvtColor(cv2.resize(f.image, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        present[i] = 1.0
+    return out, present
+
+
+class LiftCache:
+    """Camera lift grids per (optical frame, intrinsics): computed once per rig, not per frame."""
+
+    def __init__(self, grid: BevGrid, calibration: Calibration):
+        self.grid = grid
+        self.calibration = calibration
+        self._cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        H, W = grid.shape
+        K = len(grid.lift_heights_m)
+        self._none = (np.zeros((K * H, W, 2), np.float32) - 2.0, np.zeros((K * H, W), np.float32))
+
+    def for_camera(self, frame_id: str, intr: CameraIntrinsics | None) -> tuple[np.ndarray, np.ndarray]:
+        intr = intr or self.calibration.intrinsics.get(frame_id)
+        if intr is None or not self.calibration.has_frame(frame_id):
+            return self._none
+        key = (
+            frame_id,
+            int(intr.width),
+            int(intr.height),
+            np.asarray(intr.K).tobytes(),
+            np.asarray(intr.D).tobytes(),
+        )
+        if key not in self._cache:
+            self._cache[key] = camera_lift_grid(self.grid, self.calibration.T_base_from(frame_id), intr)
+        return self._cache[key]
+
+    def for_slots(self, frames: dict[str, CameraFrame], slots: list[str], frame_ids: dict[str, str]):
+        """(Nc, K*H, W, 2) grids and (Nc, K*H, W) masks; a slot without a frame gets the frame id default."""
+        gs, vs = [], []
+        for name in slots:
+            f = frames.get(name)
+            fid = f.frame_id if f is not None else frame_ids.get(name, name)
+            g, v = self.for_camera(fid, f.intrinsics if f is not None else None)
+            gs.append(g)
+            vs.append(v)
+        return np.stack(gs), np.stack(vs)
+
+
+def encode(grid: BevGrid, inputs: BevInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LiDAR raster, radar raster and (lidar, camera, radar) presence without the camera flag."""
+    present = np.zeros(3, np.float32)
+    lid = lidar_raster(grid, inputs.lidar_xyz, inputs.lidar_intensity)
+    present[0] = float(inputs.has_lidar)
+    if inputs.has_radar:
+        rad = radar_raster(grid, inputs.radar_xyz, inputs.radar_doppler, inputs.radar_los, inputs.radar_rcs)
+        present[2] = 1.0
+    else:
+        rad = radar_raster(grid, None, None, None, None)
+    return lid, rad, present
+
+
+class BevDetector:
+    """Loads the network once; :meth:`detect` maps one frame's :class:`BevInputs` to detections."""
+
+    def __init__(
+        self,
+        calibration: Calibration,
+        camera_slots: list[str],
+        camera_frame_ids: dict[str, str] | None = None,
+        config: BevDetectorConfig | None = None,
+        base_frame: str = "base_link",
+    ):
+        self.config = config or BevDetectorConfig()
+        self.config.validate()
+        path = Path(self.config.weights) if self.config.weights else DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise FileNotFoundError(f"BEV weights not found: {path} (train them with 'sensor-fusion train')")
+        ckpt = load_checkpoint(path)
+        self.meta = ckpt["meta"]
+        if self.meta.get("output_stride", OUTPUT_STRIDE) != OUTPUT_STRIDE:
+            raise ValueError(
+                f"{path}: trained with output stride {self.meta['output_stride']}, code has {OUTPUT_STRIDE}"
+            )
+        self.grid = BevGrid.from_dict(self.meta["grid"])
+        self.image_wh = tuple(self.meta["image_wh"])
+        want = self.config.device
+        if want == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("bev.device is cuda but torch sees no CUDA device")
+        self.device = torch.device(
+            "cuda" if want in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+        )
+        self.dtype = torch.float16 if self.device.type == "cuda" and self.config.fp16 else torch.float32
+        if self.device.type == "cpu" and self.config.threads > 0:
+            torch.set_num_threads(self.config.threads)
+        self.model = build_model(self.meta)
+        self.model.load_state_dict(ckpt["model"])
+        self.model.eval().to(self.device, self.dtype)
+        self.slots = list(camera_slots) or ["_none"]  # at least one (always-invalid) slot keeps shapes fixed
+        self.frame_ids = dict(camera_frame_ids or {})
+        self.head_grid = self.grid.coarse(OUTPUT_STRIDE)  # network output and camera lift grid
+        self.lift = LiftCache(self.head_grid, calibration)
+        self.base_frame = base_frame
+        self.decode_config = DecodeConfig(score_threshold=self.config.score_threshold)
+        self.pos_std = np.asarray(self.meta.get("pos_std_m", [0.3] * 5))
+        self.vel_std = np.asarray(self.meta.get("vel_std_mps", [1.0] * 5))
+        self.last_timing: dict[str, float] = {}
+        log.info("BEV network on %s (%s), weights %s", self.device, self.dtype, path)
+
+    def tensors(self, inputs: BevInputs) -> tuple[torch.Tensor, ...]:
+        lid, rad, present = encode(self.grid, inputs)
+        imgs, cam_present = camera_images(inputs.cameras, self.slots, self.image_wh)
+        g, v = self.lift.for_slots(inputs.cameras, self.slots, self.frame_ids)
+        present[1] = float(cam_present.any())
+        dev, dt = self.device, self.dtype
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(dev, dt)
+
+        images = torch.from_numpy(imgs).to(dev).permute(0, 3, 1, 2).to(dt).div_(255.0).unsqueeze(0)
+        return (
+            t(lid[None]),
+            t(rad[None]),
+            images,
+            t(g),
+            t((v * cam_present[:, None, None])[None]),
+            t(present[None]),
+        )
+
+    def detect(self, inputs: BevInputs) -> Detections:
+        import time
+
+        t0 = time.perf_counter()
+        args = self.tensors(inputs)
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            head = self.model(*args)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            t2 = time.perf_counter()
+            det = decode(
+                head,
+                self.head_grid,
+                inputs.stamp_ns,
+                self.base_frame,
+                self.decode_config,
+                self.pos_std,
+                self.vel_std,
+            )
+        t3 = time.perf_counter()
+        self.last_timing = {"raster": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
+        return det
+
+    def warm_up(self) -> None:
+        """One empty frame through every stage (kernel compile, allocator, cuDNN autotune)."""
+        self.detect(BevInputs(0, lidar_xyz=np.zeros((1, 3), np.float32)))

@@ -1,0 +1,226 @@
+"""Training the BEV network end to end: generator bags -> samples -> ``sensor-fusion train``.
+
+Sits above the pipeline (it drives it), so it is a top-level module, not part of ``bev/``.
+``extract_bag`` replays a bag through :class:`FusionPipeline` with a BEV tap, so every sample is
+exactly what the node feeds the network (deskewed LiDAR, ego-compensated radar, the
+synchronised camera frames), rasterised, with the truth boxes moved into base_link at the frame
+stamp by the true ego pose. Everything lands under one work directory and is reused when
+present, so a second call only does what is missing (an interrupted training resumes):
+
+    <workdir>/bags/<scenario>_s<seed>/        generator bags (``sensor-fusion simulate``)
+    <workdir>/cache/<scenario>_s<seed>.npz    extracted samples
+    <workdir>/checkpoint.pt, train_log.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .bag.offline import RunSummary, feed_bag
+from .bev.dataset import (
+    CACHE_VERSION,
+    CAMERA_MAX_RANGE_M,
+    RADAR_MARGIN_M,
+    SampleSet,
+    count_in_boxes,
+    truth_in_base,
+)
+from .bev.detector import LiftCache, camera_images, encode
+from .bev.grid import BevGrid
+from .bev.inputs import BevInputs
+from .bev.model import OUTPUT_STRIDE
+from .config import default_share_dir, from_flat, load_params_file
+from .eval.bags import GT_OBJECTS, GT_ODOM, _poses, _read, objects_frame
+from .pipeline import FusionPipeline
+from .sim.recorder import calibration_from_bag, scenario_from_bag
+
+log = logging.getLogger(__name__)
+
+IMAGE_WH = (160, 96)
+
+
+def _camera_visible(lift: LiftCache, slots: list[str], centers: np.ndarray) -> np.ndarray:
+    """Box centre (at the second lift height) inside some camera's view, within range."""
+    grid = lift.grid
+    H, W = grid.shape
+    r = np.floor((centers[:, 0] - grid.x_min_m) / grid.resolution_m).astype(np.int64)
+    c = np.floor((centers[:, 1] - grid.y_min_m) / grid.resolution_m).astype(np.int64)
+    inside = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+    vis = np.zeros(len(centers), bool)
+    k = min(1, len(grid.lift_heights_m) - 1)
+    for name in slots:
+        _g, v = lift.for_camera(name, None)
+        vis[inside] |= v[k * H + r[inside], c[inside]] > 0
+    return vis & (np.hypot(centers[:, 0], centers[:, 1]) < CAMERA_MAX_RANGE_M)
+
+
+def extract_bag(bag: str | Path, out: str | Path, grid: BevGrid, image_wh: tuple[int, int]) -> int:
+    """Write the samples of one generator bag to ``out`` (.npz); returns the number of samples."""
+    cfg = from_flat(load_params_file(default_share_dir() / "config" / "fusion.yaml"))
+    scenario = scenario_from_bag(bag)
+    cal = calibration_from_bag(bag)
+    if scenario is None or cal is None:
+        raise ValueError(f"{bag}: not a generator bag (no scenario or calibration recorded)")
+    d = scenario["config"]["gps"]["datum"]
+    cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
+    truth = _read(bag, [GT_OBJECTS, GT_ODOM])
+    gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
+    gt_stamps = np.array([f.stamp_ns for f in gt_frames], np.int64)
+    poses = _poses(truth[GT_ODOM])
+    slots = [c.name for c in cfg.cameras]
+    lift = LiftCache(grid.coarse(OUTPUT_STRIDE), cal)
+    rows: dict[str, list] = {k: [] for k in ("lidar", "radar", "images", "cam_present", "present", "stamp")}
+    boxes: dict[str, list] = {
+        k: []
+        for k in ("frame", "centers", "sizes", "yaw", "labels", "velocity", "lidar_pts", "radar_pts", "cam")
+    }
+
+    def tap(inp: BevInputs) -> None:
+        if not inp.ego_known:  # radar Doppler needs the ego twist; the network is trained with it
+            return
+        tb = truth_in_base(gt_frames, gt_stamps, poses, inp.stamp_ns)
+        if tb is None:
+            return
+        lid, rad, present = encode(grid, inp)
+        imgs, cam_present = camera_images(inp.cameras, slots, image_wh)
+        present[1] = float(cam_present.any())
+        xyz = inp.lidar_xyz if inp.lidar_xyz is not None else np.zeros((0, 3), np.float32)
+        n_lid = count_in_boxes(xyz.astype(np.float64), tb.centers, tb.sizes, tb.yaw, 0.2)
+        if inp.radar_xyz is not None and len(inp.radar_xyz):
+            big = tb.sizes + 2 * RADAR_MARGIN_M
+            n_rad = count_in_boxes(inp.radar_xyz.astype(np.float64), tb.centers, big, tb.yaw, 0.0)
+        else:
+            n_rad = np.zeros(len(tb.centers), np.int64)
+        cam = _camera_visible(lift, slots, tb.centers)
+        i = len(rows["stamp"])
+        for k, v in (
+            ("lidar", lid.astype(np.float16)),
+            ("radar", rad.astype(np.float16)),
+            ("images", imgs),
+            ("cam_present", cam_present),
+            ("present", present),
+            ("stamp", inp.stamp_ns),
+        ):
+            rows[k].append(v)
+        for k, v in (
+            ("frame", np.full(len(tb.centers), i, np.int64)),
+            ("centers", tb.centers),
+            ("sizes", tb.sizes),
+            ("yaw", tb.yaw),
+            ("labels", tb.labels),
+            ("velocity", tb.velocity),
+            ("lidar_pts", n_lid),
+            ("radar_pts", n_rad),
+            ("cam", cam),
+        ):
+            boxes[k].append(v)
+
+    pipeline = FusionPipeline(cfg, cal, bev_tap=tap)
+    for _ in feed_bag(bag, pipeline, cfg, RunSummary()):
+        pass
+    if not rows["stamp"]:
+        raise ValueError(f"{bag}: no samples (no ego alignment or no truth)")
+    arrays = {k: np.stack(v) for k, v in rows.items()}
+    arrays.update({f"box_{k}": np.concatenate(v) for k, v in boxes.items()})
+    meta = {
+        "version": CACHE_VERSION,
+        "bag": str(Path(bag).name),
+        "grid": grid.to_dict(),
+        "image_wh": list(image_wh),
+        "camera_slots": slots,
+        "calibration": cal.to_dict(),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    tmp.rename(out)
+    return len(rows["stamp"])
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'101-106,110' -> [101, ..., 106, 110]."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def ensure_samples(workdir: Path, scenarios: list[str], seeds: list[int], duration_s: float) -> list[Path]:
+    """Cache files for every (scenario, seed), simulating and extracting what is missing."""
+    from .sim.recorder import record
+
+    files = []
+    for seed in seeds:
+        for sc in scenarios:
+            name = f"{sc}_s{seed}"
+            bag = workdir / "bags" / name
+            cache = workdir / "cache" / f"{name}.npz"
+            if not cache.exists():
+                if not bag.exists():
+                    log.warning("simulating %s", bag)
+                    record(sc, seed, duration_s, bag)
+                n = extract_bag(bag, cache, BevGrid(), IMAGE_WH)
+                log.warning("extracted %d samples from %s", n, bag)
+            files.append(cache)
+    return files
+
+
+def run_train(args) -> int:
+    import torch
+
+    from .bev.train import TrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    workdir = Path(args.workdir)
+    scenarios = args.scenarios.split(",")
+    train_seeds, val_seeds = parse_seeds(args.train_seeds), parse_seeds(args.val_seeds)
+    if set(train_seeds) & set(val_seeds):
+        raise SystemExit(f"train and validation seeds overlap: {sorted(set(train_seeds) & set(val_seeds))}")
+    tr = SampleSet(ensure_samples(workdir, scenarios, train_seeds, args.duration))
+    va = SampleSet(ensure_samples(workdir, scenarios, val_seeds, args.duration)) if val_seeds else None
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    print(f"training on {len(tr)} samples ({len(tr.files)} bags), validating on {len(va) if va else 0}")
+    meta = train(tr, va, workdir, args.out, cfg, resume=not args.no_resume)
+    print(f"weights -> {args.out}; history: {meta['history']}")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    """AP of a trained model on held-out samples for every modality subset (the README table)."""
+    import json
+
+    import torch
+
+    from .bev.detector import build_model, load_checkpoint
+    from .bev.train import SUBSETS, evaluate, pick_device
+
+    workdir = Path(args.workdir)
+    files = ensure_samples(workdir, args.scenarios.split(","), parse_seeds(args.seeds), args.duration)
+    data = SampleSet(files)
+    ckpt = load_checkpoint(args.weights)
+    model = build_model(ckpt["meta"])
+    model.load_state_dict(ckpt["model"])
+    model.to(pick_device()).eval()
+    names = ("lidar", "camera", "radar")
+    rows = {}
+    with torch.inference_mode():
+        for subset in SUBSETS:
+            key = "+".join(n for n, on in zip(names, subset) if on)
+            res = evaluate(model, data, subset, every=args.every)
+            rows[key] = res
+            per = {c: round(v["det_ap"], 3) for c, v in res["per_class"].items()}
+            print(f"{key:20s} AP {res['det_ap']:.3f}  " + "  ".join(f"{c} {v}" for c, v in per.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
+    return 0
