@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--train-seeds", default="101-106")
     s.add_argument("--val-seeds", default="201-202", help="held out; must not overlap the training seeds")
     s.add_argument("--duration", type=float, default=15.0, help="seconds per bag")
-    s.add_argument("--epochs", type=int, default=3)
+    s.add_argument("--epochs", type=int, default=7)
     s.add_argument("--batch-size", type=int, default=4)
     s.add_argument("--lr", type=float, default=2e-3)
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")

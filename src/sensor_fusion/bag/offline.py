@@ -7,6 +7,7 @@ frame stamps, so the same input bag always gives the same output bag.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -74,6 +75,24 @@ def feed_bag(
     yield pipeline.flush()
 
 
+def anchor_for(cfg: FusionConfig, withhold: set[str]) -> FusionConfig:
+    """``cfg`` with the anchor moved to the first kept camera (else radar) when its kind is withheld:
+    without its anchor the synchroniser would emit no frame at all."""
+    kind = {
+        "lidar": "lidar",
+        **{c.name: "camera" for c in cfg.cameras},
+        **{r.name: "radar" for r in cfg.radars},
+    }
+    if kind.get(cfg["anchor"]) not in withhold:
+        return cfg
+    kept = [c.name for c in cfg.cameras if "camera" not in withhold]
+    kept += [r.name for r in cfg.radars if "radar" not in withhold]
+    if not kept:
+        return cfg
+    log.warning("anchor '%s' is withheld: frames are anchored on '%s'", cfg["anchor"], kept[0])
+    return dataclasses.replace(cfg, params={**cfg.params, "anchor": kept[0]})
+
+
 def run_bag(
     bag: str | Path,
     cfg: FusionConfig,
@@ -86,6 +105,7 @@ def run_bag(
     ``withhold``: pipeline sensor kinds to ignore (lidar, camera, radar, imu, gps),
     to measure the system with modalities removed.
     """
+    cfg = anchor_for(cfg, withhold or set())
     pipeline = FusionPipeline(cfg, calibration)
     summary = RunSummary()
     uuid_ns = hashlib.sha256(Path(bag).name.encode()).digest()[:8]  # deterministic ids per input

@@ -9,6 +9,7 @@ network was trained on (modality dropout), and the output is a valid, possibly e
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import cv2
@@ -175,8 +176,6 @@ class BevDetector:
         )
 
     def detect(self, inputs: BevInputs) -> Detections:
-        import time
-
         t0 = time.perf_counter()
         args = self.tensors(inputs)
         t1 = time.perf_counter()
