@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/bench_bev.py [--runs N] [--device auto|cpu|cuda]``. Generates a
 short ``urban`` bag (seed 9, not a training seed), takes real frames through the pipeline's BEV
-tap (deskewed 64-beam sweep ~120k points, radar, two cameras), and times with the shipped
+tap (a deskewed 64-beam sweep of ~68k points, radar, two cameras), and times with the shipped
 weights (median of N runs after warm-up):
 
 * inputs: LiDAR + radar rasters (numba) and camera resizing, vs a numpy ``np.add.at``

@@ -220,10 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scenario", default="urban")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--duration", type=float, default=20.0)
-    s.add_argument("--rate", type=float, default=1.0, help="replay rate")
+    s.add_argument(
+        "--rate", type=float, help="replay rate (default 1; 0.5 when the BEV network runs on a CPU)"
+    )
     s.add_argument(
         "--detector", choices=["classical", "bev", "both"], default="bev", help="the node's detection_mode"
     )
+    s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
     return p

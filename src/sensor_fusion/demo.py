@@ -76,6 +76,16 @@ def run_demo(a: argparse.Namespace) -> int:
     from .eval.report import format_table
     from .sim.recorder import record, scenario_from_bag
 
+    if a.rate is None:
+        a.rate = 1.0
+        if a.detector != "classical":
+            import torch
+
+            if not torch.cuda.is_available():  # measured: ~110 ms/frame with replay + recorder on 2 cores
+                a.rate = 0.5
+                print(
+                    "[demo] the BEV network runs on the CPU here: replaying at half rate (--rate to change)"
+                )
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
     bag = work / f"{a.scenario}_seed{a.seed}_{a.duration:g}s"
@@ -111,6 +121,7 @@ def run_demo(a: argparse.Namespace) -> int:
             f"ego.datum:=[{datum['lat_deg']}, {datum['lon_deg']}, {datum['alt_m']}]",
             "-p",
             f"detection_mode:={a.detector}",
+            *[arg for p in a.param or [] for arg in ("-p", p)],
         ],
         stdout=node_log,
         stderr=subprocess.STDOUT,
