@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,3 +27,34 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def venv_bin() -> Path:
     return Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def start_fusion_node(tmp_path_factory, venv_bin):
+    """Start ``fusion_node`` as its own process with ``params`` (its ros__parameters); stopped
+    (SIGINT, then kill) and its log printed when the module's tests are done."""
+    started = []
+
+    def start(params: dict) -> tuple[subprocess.Popen, object]:
+        path = tmp_path_factory.mktemp("params") / "fusion.yaml"
+        path.write_text(yaml.safe_dump({"fusion_node": {"ros__parameters": params}}))
+        log = open(path.parent / "node.log", "w+")
+        proc = subprocess.Popen(
+            [str(venv_bin / "fusion_node"), "--ros-args", "--params-file", str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
+        started.append((proc, log))
+        return proc, log
+
+    yield start
+    for proc, log in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.seek(0)
+        print(log.read())

@@ -7,15 +7,11 @@ LiDAR rate, find the cars, and feed tracks.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 
 import numpy as np
 import pytest
 import rclpy
-import yaml
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
@@ -33,38 +29,19 @@ DURATION_S = 4.0
 
 
 @pytest.fixture(scope="module")
-def bev_node(tmp_path_factory, venv_bin, repo):
-    params = {
-        "fusion_node": {
-            "ros__parameters": {
-                "detection_mode": "bev",
-                "cameras": {"names": ["camera_front"]},
-                "radars": {"names": [""]},
-                "imu": {"enabled": False},
-                "gps": {"enabled": False},
-                "bev": {"device": "cpu"},
-                "calibration_file": str(repo / "config" / "calibration.yaml"),
-            }
+def bev_node(start_fusion_node, repo):
+    proc, _log = start_fusion_node(
+        {
+            "detection_mode": "bev",
+            "cameras": {"names": ["camera_front"]},
+            "radars": {"names": [""]},
+            "imu": {"enabled": False},
+            "gps": {"enabled": False},
+            "bev": {"device": "cpu"},
+            "calibration_file": str(repo / "config" / "calibration.yaml"),
         }
-    }
-    path = tmp_path_factory.mktemp("params") / "fusion.yaml"
-    path.write_text(yaml.safe_dump(params))
-    log = open(path.parent / "node.log", "w+")
-    proc = subprocess.Popen(
-        [str(venv_bin / "fusion_node"), "--ros-args", "--params-file", str(path)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
     )
-    yield proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    log.seek(0)
-    print(log.read())
+    return proc
 
 
 class Harness(Node):

@@ -38,38 +38,18 @@ VEL_TOL_MPS = 0.5  # velocity error after 2 s of tracking
 
 
 @pytest.fixture(scope="module")
-def node_process(tmp_path_factory, venv_bin, repo):
-    params = {
-        "fusion_node": {
-            "ros__parameters": {
-                # a configured camera that never publishes: output must continue at the LiDAR rate
-                "cameras": {"names": ["camera_front"]},
-                "radars": {"names": [""]},
-                "imu": {"enabled": False},
-                "gps": {"enabled": False},
-                "diagnostics_period_s": 0.5,
-                "calibration_file": str(repo / "config" / "calibration.yaml"),
-            }
+def node_process(start_fusion_node, repo):
+    return start_fusion_node(
+        {
+            # a configured camera that never publishes: output must continue at the LiDAR rate
+            "cameras": {"names": ["camera_front"]},
+            "radars": {"names": [""]},
+            "imu": {"enabled": False},
+            "gps": {"enabled": False},
+            "diagnostics_period_s": 0.5,
+            "calibration_file": str(repo / "config" / "calibration.yaml"),
         }
-    }
-    path = tmp_path_factory.mktemp("params") / "fusion.yaml"
-    path.write_text(yaml.safe_dump(params))
-    log = open(path.parent / "node.log", "w+")
-    proc = subprocess.Popen(
-        [str(venv_bin / "fusion_node"), "--ros-args", "--params-file", str(path)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
     )
-    yield proc, log
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    log.seek(0)
-    print(log.read())
 
 
 class Harness(Node):
