@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=float, help="replay rate (default 1; 0.5 when the BEV network runs on a CPU)"
     )
     s.add_argument(
-        "--detector", choices=["classical", "bev", "both"], default="bev", help="the node's detection_mode"
+        "--detector", choices=["classical", "bev", "both"], default="both", help="the node's detection_mode"
     )
     s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
     s.add_argument("--workdir", default="out/demo")

@@ -52,7 +52,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "cameras.names": ["camera_front", "camera_rear"],
     "radars.names": ["radar_front"],
     # classical: LiDAR boxes + camera relabel + radar Doppler detector; bev: the learned BEV network
-    # on every present modality replaces them; both: all of them feed the tracker
+    # on every present modality replaces them; both: the network inside its grid, classical beyond
     "detection_mode": "classical",
 }
 

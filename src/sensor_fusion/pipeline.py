@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 EXTRAPOLATE_MAX_NS = 300_000_000  # ego pose extrapolated at most this far past the filter's time
 EGO_GAP_RESET_NS = 1_000_000_000  # without an ego pose this long, tracks fall back to the base frame
+BEV_EDGE_MARGIN_M = 2.0  # detection_mode both: the network inside its grid less this, classical beyond
 
 
 @dataclass
@@ -262,6 +263,10 @@ class FusionPipeline:
                         self._apply_camera(det, cams, T_world_base)
             for name, scan in frame.of_kind("radar").items():
                 detections[name] = self._detect_radar(scan, stamp, ego_pose, frame_id)
+        if self.mode == "both" and self.bev is not None:
+            # the network covers its grid; the classical detectors the rest (no duplicates at once)
+            for name, det in detections.items():
+                detections[name] = _select(det, ~self._in_bev_grid(det, T_world_base))
         to_track = list(detections.values())
         if self.bev is not None or self.bev_tap is not None:
             with t.stage("bev_inputs"):
@@ -273,6 +278,8 @@ class FusionPipeline:
                     det = transform_detections(self.bev.detect(inputs), T_world_base, frame_id, pos_extra)
                 for k, v in self.bev.last_timing.items():
                     t.add(f"bev_{k}", v)
+                if self.mode == "both":
+                    det = _select(det, self._in_bev_grid(det, T_world_base))
                 detections["bev"] = det  # published from score_threshold, tracked from track_min_score
                 to_track.append(det.select(det.scores >= self.bev.config.track_min_score))
         merged = _concat(to_track, stamp, frame_id)
@@ -366,6 +373,17 @@ class FusionPipeline:
             t.add(f"radar_{k}", v)
         return out
 
+    def _in_bev_grid(self, det: Detections, T_world_base: np.ndarray) -> np.ndarray:
+        """Which detections (in the tracking frame) lie inside the BEV grid, BEV_EDGE_MARGIN_M in."""
+        p = (det.centers - T_world_base[:3, 3]) @ T_world_base[:3, :3]  # -> base_link
+        g, m = self.bev.grid, BEV_EDGE_MARGIN_M
+        return (
+            (p[:, 0] > g.x_min_m + m)
+            & (p[:, 0] < g.x_max_m - m)
+            & (p[:, 1] > g.y_min_m + m)
+            & (p[:, 1] < g.y_max_m - m)
+        )
+
     def _add_radar_velocity(self, scan: RadarScan) -> None:
         latest = self.ego.latest()
         if latest is None or not self.calibration.has_frame(scan.frame_id) or len(scan) == 0:
@@ -447,6 +465,16 @@ def extrapolate_pose(pose: EgoPose, stamp_ns: int) -> np.ndarray:
     T[:3, :3] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ T[:3, :3]
     T[:3, 3] += np.asarray(pose.velocity, dtype=np.float64) * dt
     return T
+
+
+def _select(det: Detections, mask: np.ndarray) -> Detections:
+    """``det.select`` that keeps the radar Doppler attributes too."""
+    out = det.select(mask)
+    for name in ("los", "radial", "radial_var", "radial_only"):
+        v = getattr(det, name, None)
+        if v is not None:
+            setattr(out, name, v[mask])
+    return out
 
 
 def _concat(dets: list[Detections], stamp: int, frame_id: str) -> Detections:
