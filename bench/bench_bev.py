@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from benchutil import median_time
 
 from sensor_fusion.bag.offline import RunSummary, feed_bag
 from sensor_fusion.bev.config import BevDetectorConfig
@@ -31,16 +31,6 @@ from sensor_fusion.config import default_share_dir, from_flat, load_params_file
 from sensor_fusion.perception.lidar import LidarDetector
 from sensor_fusion.pipeline import FusionPipeline
 from sensor_fusion.sim.recorder import calibration_from_bag, record, scenario_from_bag
-
-
-def median_time(fn, runs: int) -> float:
-    fn()
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
 
 
 def numpy_lidar_raster(grid: BevGrid, xyz: np.ndarray) -> np.ndarray:
@@ -93,10 +83,10 @@ def main() -> None:
     print(f"{n_radar} radar returns, {len(inp.cameras)} cameras")
     det.warm_up()
     grid = det.grid
-    t_np = median_time(lambda: numpy_lidar_raster(grid, inp.lidar_xyz), a.runs)
-    t_nb = median_time(lambda: lidar_raster(grid, inp.lidar_xyz, inp.lidar_intensity), a.runs)
-    t_enc = median_time(lambda: encode(grid, inp), a.runs)
-    t_in = median_time(lambda: det.tensors(inp), a.runs)
+    t_np = median_time(lambda: numpy_lidar_raster(grid, inp.lidar_xyz), a.runs, warmup=1)
+    t_nb = median_time(lambda: lidar_raster(grid, inp.lidar_xyz, inp.lidar_intensity), a.runs, warmup=1)
+    t_enc = median_time(lambda: encode(grid, inp), a.runs, warmup=1)
+    t_in = median_time(lambda: det.tensors(inp), a.runs, warmup=1)
     args = det.tensors(inp)
 
     def net():
@@ -106,14 +96,15 @@ def main() -> None:
                 torch.cuda.synchronize()
             return out
 
-    t_net = median_time(net, a.runs)
+    t_net = median_time(net, a.runs, warmup=1)
     head = net()
     with torch.inference_mode():
-        t_dec = median_time(lambda: decode(head, det.head_grid, 0, "base_link", det.decode_config), a.runs)
-    t_e2e = median_time(lambda: det.detect(inp), a.runs)
+        dec = det.decode_config
+        t_dec = median_time(lambda: decode(head, det.head_grid, 0, "base_link", dec), a.runs, warmup=1)
+    t_e2e = median_time(lambda: det.detect(inp), a.runs, warmup=1)
     classical = LidarDetector()
     classical.warm_up()
-    t_cls = median_time(lambda: classical.detect(inp.lidar_xyz, 0, "base_link"), a.runs)
+    t_cls = median_time(lambda: classical.detect(inp.lidar_xyz, 0, "base_link"), a.runs, warmup=1)
     print("| stage | median ms | ratio |")
     print("|---|---|---|")
     print(f"| LiDAR raster, numpy np.add.at (baseline) | {t_np * 1e3:.1f} | 1.0 |")

@@ -18,11 +18,11 @@ some outside the image, some occluded), in the fixed frame with ``T_world_base``
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from benchutil import median_time
 
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.geometry import invert_transform, pose2d_to_transform
@@ -115,13 +115,7 @@ def loop_annotate(cal, det: Detections, frames: dict[str, CameraFrame], T_wb: np
 
 
 def median_ms(fn, repeat: int) -> float:
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(ts))
+    return 1e3 * median_time(fn, repeat, warmup=1)
 
 
 def main() -> None:

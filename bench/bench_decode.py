@@ -13,6 +13,7 @@ import struct
 import time
 
 import numpy as np
+from benchutil import median_time
 
 from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import load_calibration
@@ -24,13 +25,7 @@ N_POINTS = 230_000
 
 
 def median_ms(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return 1e3 * median_time(fn, runs, warmup=1)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import math
 import time
 
 import numpy as np
+from benchutil import median_time
 
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.clustering import group_by_label, label_bev
@@ -83,17 +84,6 @@ def non_ground(pts: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
     )
     obj, _, hag = select_above_ground(pts, gz, cfg.z_min_m, cfg.z_max_m)
     return obj, hag
-
-
-def median_time(fn, runs: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
 
 
 def visible_points(pts: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -14,9 +14,9 @@ scipy clustering swapped in.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from benchutil import median_time
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import sensor_fusion.perception.radar as radar_mod
@@ -27,17 +27,6 @@ from sensor_fusion.sim.scenarios import scenario_config, stream_rng
 from sensor_fusion.sim.world import World
 
 OVERRIDES = {"radars": {"clutter_rate": 120.0, "ghost_rate": 4.0, "max_points_per_object": 12}}
-
-
-def median_time(fn, runs: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
 
 
 def scipy_cluster(x, y, r, ux, uy, eps_along, eps_across, eps_r):
