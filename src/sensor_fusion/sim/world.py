@@ -56,14 +56,19 @@ _VEHICLES = (ObjectClass.TRUCK, ObjectClass.BUS, ObjectClass.CAR)  # big ones fi
 # numba traffic simulation
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
-def _pp(p, s, poff, pn, pds, PX, PY, PH, PK):
+def _seg(p, s, poff, pn, pds):
+    """Sample index ``j`` and fraction ``t`` of arc length ``s`` (clamped) on path ``p``."""
     n = pn[p]
     ds = pds[p]
     s = min(max(s, 0.0), (n - 1) * ds)
     f = s / ds
     i = min(int(f), n - 2)
-    t = f - i
-    j = poff[p] + i
+    return poff[p] + i, f - i
+
+
+@njit(cache=True)
+def _pp(p, s, poff, pn, pds, PX, PY, PH, PK):
+    j, t = _seg(p, s, poff, pn, pds)
     return (
         PX[j] * (1.0 - t) + PX[j + 1] * t,
         PY[j] * (1.0 - t) + PY[j + 1] * t,
@@ -74,13 +79,7 @@ def _pp(p, s, poff, pn, pds, PX, PY, PH, PK):
 
 @njit(cache=True)
 def _pv(p, s, poff, pn, pds, PV):
-    n = pn[p]
-    ds = pds[p]
-    s = min(max(s, 0.0), (n - 1) * ds)
-    f = s / ds
-    i = min(int(f), n - 2)
-    t = f - i
-    j = poff[p] + i
+    j, t = _seg(p, s, poff, pn, pds)
     return PV[j] * (1.0 - t) + PV[j + 1] * t
 
 
