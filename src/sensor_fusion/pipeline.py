@@ -65,8 +65,6 @@ def transform_detections(
     out.velocity = det.velocity @ R2.T
     if getattr(det, "los", None) is not None:  # radar Doppler measurement: rotate its line of sight
         out.los = det.los @ R2.T
-        out.radial, out.radial_var = det.radial, det.radial_var
-        out.radial_only = getattr(det, "radial_only", None)
     if det.vel_cov is not None:
         out.vel_cov = np.einsum("ij,njk,lk->nil", R2, det.vel_cov, R2)
     cov = np.einsum("ij,njk,lk->nil", R2, det.pos_cov, R2)
@@ -266,7 +264,7 @@ class FusionPipeline:
         if self.mode == "both" and self.bev is not None:
             # the network covers its grid; the classical detectors the rest (no duplicates at once)
             for name, det in detections.items():
-                detections[name] = _select(det, ~self._in_bev_grid(det, T_world_base))
+                detections[name] = det.select(~self._in_bev_grid(det, T_world_base))
         to_track = list(detections.values())
         if self.bev is not None or self.bev_tap is not None:
             with t.stage("bev_inputs"):
@@ -279,7 +277,7 @@ class FusionPipeline:
                 for k, v in self.bev.last_timing.items():
                     t.add(f"bev_{k}", v)
                 if self.mode == "both":
-                    det = _select(det, self._in_bev_grid(det, T_world_base))
+                    det = det.select(self._in_bev_grid(det, T_world_base))
                 detections["bev"] = det  # published from score_threshold, tracked from track_min_score
                 to_track.append(det.select(det.scores >= self.bev.config.track_min_score))
         merged = _concat(to_track, stamp, frame_id)
@@ -465,16 +463,6 @@ def extrapolate_pose(pose: EgoPose, stamp_ns: int) -> np.ndarray:
     T[:3, :3] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ T[:3, :3]
     T[:3, 3] += np.asarray(pose.velocity, dtype=np.float64) * dt
     return T
-
-
-def _select(det: Detections, mask: np.ndarray) -> Detections:
-    """``det.select`` that keeps the radar Doppler attributes too."""
-    out = det.select(mask)
-    for name in ("los", "radial", "radial_var", "radial_only"):
-        v = getattr(det, name, None)
-        if v is not None:
-            setattr(out, name, v[mask])
-    return out
 
 
 def _concat(dets: list[Detections], stamp: int, frame_id: str) -> Detections:

@@ -88,6 +88,11 @@ def _empty(shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
 
+# Optional per-row attributes a radar detector sets on Detections (see perception/radar.py):
+# line of sight (N, 2), radial speed (N,), its variance (N,), radial-only flag (N,)
+DOPPLER_ATTRS = ("los", "radial", "radial_var", "radial_only")
+
+
 @dataclass
 class Detections:
     """Boxes from one detector for one frame, in ``frame_id``.
@@ -117,8 +122,8 @@ class Detections:
         return cls(stamp_ns=stamp_ns, frame_id=frame_id)
 
     def select(self, idx: np.ndarray) -> Detections:
-        """Subset by boolean mask or index array."""
-        return Detections(
+        """Subset by boolean mask or index array (the optional Doppler attributes too)."""
+        out = Detections(
             self.stamp_ns,
             self.frame_id,
             self.centers[idx],
@@ -131,6 +136,11 @@ class Detections:
             self.sensors[idx],
             None if self.vel_cov is None else self.vel_cov[idx],
         )
+        for name in DOPPLER_ATTRS:
+            v = getattr(self, name, None)
+            if v is not None:
+                setattr(out, name, v[idx])
+        return out
 
 
 @dataclass
