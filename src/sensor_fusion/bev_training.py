@@ -34,7 +34,7 @@ from .bev.grid import BevGrid
 from .bev.inputs import BevInputs
 from .bev.model import OUTPUT_STRIDE
 from .config import default_share_dir, from_flat, load_params_file
-from .eval.bags import GT_OBJECTS, GT_ODOM, _poses, _read, objects_frame
+from .eval.bags import GT_OBJECTS, GT_ODOM, objects_frame, odometry_poses, read_topics
 from .pipeline import FusionPipeline
 from .sim.recorder import calibration_from_bag, scenario_from_bag
 
@@ -67,10 +67,10 @@ def extract_bag(bag: str | Path, out: str | Path, grid: BevGrid, image_wh: tuple
         raise ValueError(f"{bag}: not a generator bag (no scenario or calibration recorded)")
     d = scenario["config"]["gps"]["datum"]
     cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
-    truth = _read(bag, [GT_OBJECTS, GT_ODOM])
+    truth = read_topics(bag, [GT_OBJECTS, GT_ODOM])
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
     gt_stamps = np.array([f.stamp_ns for f in gt_frames], np.int64)
-    poses = _poses(truth[GT_ODOM])
+    poses = odometry_poses(truth[GT_ODOM])
     slots = [c.name for c in cfg.cameras]
     lift = LiftCache(grid.coarse(OUTPUT_STRIDE), cal)
     rows: dict[str, list] = {k: [] for k in ("lidar", "radar", "images", "cam_present", "present", "stamp")}

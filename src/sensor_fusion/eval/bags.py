@@ -79,7 +79,8 @@ def objects_frame(msg, with_ids: bool = True) -> FrameObjects:
     )
 
 
-def _poses(msgs) -> EgoPoses | None:
+def odometry_poses(msgs) -> EgoPoses | None:
+    """Planar poses (x, y, yaw) sorted by stamp from nav_msgs/Odometry messages; None if none."""
     if not msgs:
         return None
     st = np.array([to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in msgs], np.int64)
@@ -100,7 +101,8 @@ def _poses(msgs) -> EgoPoses | None:
     return EgoPoses(st[order], x[order], y[order], quat_to_yaw(q)[order])
 
 
-def _read(bag: str | Path, topics: list[str]) -> dict[str, list]:
+def read_topics(bag: str | Path, topics: list[str]) -> dict[str, list]:
+    """Messages of ``topics`` in ``bag`` (empty lists for topics the bag lacks)."""
     have = bag_topics(bag)
     out: dict[str, list] = {t: [] for t in topics}
     wanted = [t for t in topics if t in have]
@@ -139,11 +141,11 @@ def evaluate_bags(
 ) -> dict:
     """Scores of ``tracks_bag`` against ``truth_bag``; detection AP for the ``detections`` source
     (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar)."""
-    truth = _read(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO])
+    truth = read_topics(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO])
     if detections is None:
         detections = "bev" if DETECTIONS.format(source="bev") in bag_topics(tracks_bag) else "lidar"
     det_topic = DETECTIONS.format(source=detections)
-    est = _read(tracks_bag, [TRACKS, det_topic, ODOM, TIMING])
+    est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING])
     if not truth[GT_OBJECTS]:
         raise ValueError(f"{truth_bag} has no {GT_OBJECTS}: not a ground-truth bag")
     scenario = json.loads(truth[SCENARIO][0].data) if truth[SCENARIO] else None
@@ -166,8 +168,8 @@ def evaluate_bags(
         det = evaluate_detection_ap(match_frames(gt_frames, det_frames, MATCH_TOLERANCE_NS))
         result = merge_results(result, det)
         result["det_source"] = detections
-    truth_poses = _poses(truth[GT_ODOM])
-    est_poses = _poses(est[ODOM])
+    truth_poses = odometry_poses(truth[GT_ODOM])
+    est_poses = odometry_poses(est[ODOM])
     if truth_poses is not None and est_poses is not None:
         result.update(ego_errors(truth_poses, est_poses))
         # errors cover only the time odometry was published (none before the heading is known)
