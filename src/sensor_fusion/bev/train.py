@@ -24,7 +24,7 @@ from ..eval.frames import FrameObjects
 from .dataset import SampleSet, eval_truth_mask, target_mask
 from .decode import DecodeConfig, decode
 from .model import BEV_CLASSES, OUTPUT_STRIDE, BevFusionNet
-from .targets import build_targets, losses
+from .targets import CLASS_TO_INDEX, build_targets, losses
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +242,7 @@ def evaluate(
     model.eval()
     pairs = []
     nc = len(BEV_CLASSES)
-    res_pos = [[] for _ in range(nc)]
-    res_vel = [[] for _ in range(nc)]
-    labels = np.array([int(c) for c in BEV_CLASSES])
+    res_cls, res_pos, res_vel = [], [], []  # per matched truth: head class, position / velocity error
     n_cam = data.cam_grid.shape[0]
     for i in range(0, len(data), every):
         present = np.array([subset], np.float32)
@@ -260,17 +258,22 @@ def evaluate(
             d = np.where(same, d, np.inf)
             j = d.argmin(axis=1)
             ok = d[np.arange(len(truth)), j] < 2.0
-            for ti in np.flatnonzero(ok):
-                ci = int(np.flatnonzero(labels == truth.labels[ti])[0])
-                res_pos[ci].append(est.centers[j[ti], :2] - truth.centers[ti, :2])
-                res_vel[ci].append(est.velocity[j[ti]] - truth.velocity[ti])
+            res_cls.append(CLASS_TO_INDEX[truth.labels[ok]])
+            res_pos.append(est.centers[j[ok], :2] - truth.centers[ok, :2])
+            res_vel.append(est.velocity[j[ok]] - truth.velocity[ok])
     out = evaluate_detection_ap(pairs, classes=[int(c) for c in BEV_CLASSES])
     out["frames"] = len(pairs)
 
-    def rms(v: list, default: float) -> float:
-        return float(np.sqrt(np.mean(np.square(v)))) if len(v) >= 10 else default
+    cls = np.concatenate(res_cls) if res_cls else np.zeros(0, np.int64)
 
-    out["pos_std_m"] = [rms(v, 0.5) for v in res_pos]
-    out["vel_std_mps"] = [rms(v, 1.5) for v in res_vel]
+    def rms(err: list, default: float) -> list[float]:
+        e = np.concatenate(err) if err else np.zeros((0, 2))
+        return [
+            float(np.sqrt(np.mean(np.square(e[cls == c])))) if (cls == c).sum() >= 10 else default
+            for c in range(nc)
+        ]
+
+    out["pos_std_m"] = rms(res_pos, 0.5)
+    out["vel_std_mps"] = rms(res_vel, 1.5)
     model.train(was_training)
     return out
