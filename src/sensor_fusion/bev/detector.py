@@ -58,20 +58,23 @@ def camera_images(
 
 
 class LiftCache:
-    """Camera lift grids per (optical frame, intrinsics): computed once per rig, not per frame."""
+    """Camera lift grids per (optical frame, intrinsics) and their per-rig stacks: computed once
+    per rig, not per frame."""
 
     def __init__(self, grid: BevGrid, calibration: Calibration):
         self.grid = grid
         self.calibration = calibration
         self._cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._stacks: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         H, W = grid.shape
         K = len(grid.lift_heights_m)
         self._none = (np.zeros((K * H, W, 2), np.float32) - 2.0, np.zeros((K * H, W), np.float32))
 
-    def for_camera(self, frame_id: str, intr: CameraIntrinsics | None) -> tuple[np.ndarray, np.ndarray]:
+    def _key(self, frame_id: str, intr: CameraIntrinsics | None) -> tuple | None:
+        """Cache key of one camera, None where it cannot be lifted (no intrinsics or extrinsic)."""
         intr = intr or self.calibration.intrinsics.get(frame_id)
         if intr is None or not self.calibration.has_frame(frame_id):
-            return self._none
+            return None
         key = (
             frame_id,
             int(intr.width),
@@ -81,18 +84,27 @@ class LiftCache:
         )
         if key not in self._cache:
             self._cache[key] = camera_lift_grid(self.grid, self.calibration.T_base_from(frame_id), intr)
-        return self._cache[key]
+        return key
 
-    def for_slots(self, frames: dict[str, CameraFrame], slots: list[str], frame_ids: dict[str, str]):
-        """(Nc, K*H, W, 2) grids and (Nc, K*H, W) masks; a slot without a frame gets the frame id default."""
-        gs, vs = [], []
+    def for_camera(self, frame_id: str, intr: CameraIntrinsics | None) -> tuple[np.ndarray, np.ndarray]:
+        key = self._key(frame_id, intr)
+        return self._none if key is None else self._cache[key]
+
+    def for_slots(
+        self, frames: dict[str, CameraFrame], slots: list[str], frame_ids: dict[str, str]
+    ) -> tuple[tuple, np.ndarray, np.ndarray]:
+        """Rig key, (Nc, K*H, W, 2) grids and (Nc, K*H, W) masks; a slot without a frame uses its
+        configured frame id. The same rig key always comes with the same (cached) arrays."""
+        keys = []
         for name in slots:
             f = frames.get(name)
             fid = f.frame_id if f is not None else frame_ids.get(name, name)
-            g, v = self.for_camera(fid, f.intrinsics if f is not None else None)
-            gs.append(g)
-            vs.append(v)
-        return np.stack(gs), np.stack(vs)
+            keys.append(self._key(fid, f.intrinsics if f is not None else None))
+        rig = tuple(keys)
+        if rig not in self._stacks:
+            pairs = [self._none if k is None else self._cache[k] for k in keys]
+            self._stacks[rig] = (np.stack([g for g, _ in pairs]), np.stack([v for _, v in pairs]))
+        return (rig, *self._stacks[rig])
 
 
 def encode(grid: BevGrid, inputs: BevInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,24 +165,28 @@ class BevDetector:
         self.pos_std = np.asarray(self.meta.get("pos_std_m", [0.3] * 5))
         self.vel_std = np.asarray(self.meta.get("vel_std_mps", [1.0] * 5))
         self.last_timing: dict[str, float] = {}
+        self._grid_rig: tuple | None = None
+        self._grid_t: torch.Tensor | None = None
         log.info("BEV network on %s (%s), weights %s", self.device, self.dtype, path)
 
     def tensors(self, inputs: BevInputs) -> tuple[torch.Tensor, ...]:
         lid, rad, present = encode(self.grid, inputs)
         imgs, cam_present = camera_images(inputs.cameras, self.slots, self.image_wh)
-        g, v = self.lift.for_slots(inputs.cameras, self.slots, self.frame_ids)
+        rig, g, v = self.lift.for_slots(inputs.cameras, self.slots, self.frame_ids)
         present[1] = float(cam_present.any())
         dev, dt = self.device, self.dtype
 
         def t(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(a)).to(dev, dt)
 
+        if rig != self._grid_rig:  # the sampling grid moves to the device once per rig, not per frame
+            self._grid_rig, self._grid_t = rig, t(g)
         images = torch.from_numpy(imgs).to(dev).permute(0, 3, 1, 2).to(dt).div_(255.0).unsqueeze(0)
         return (
             t(lid[None]),
             t(rad[None]),
             images,
-            t(g),
+            self._grid_t,
             t((v * cam_present[:, None, None])[None]),
             t(present[None]),
         )
