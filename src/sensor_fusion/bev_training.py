@@ -29,7 +29,7 @@ from .bev.dataset import (
     count_in_boxes,
     truth_in_base,
 )
-from .bev.detector import LiftCache, camera_images, encode
+from .bev.detector import LiftCache, encode_frame
 from .bev.grid import BevGrid
 from .bev.inputs import BevInputs
 from .bev.model import OUTPUT_STRIDE
@@ -85,9 +85,7 @@ def extract_bag(bag: str | Path, out: str | Path, grid: BevGrid, image_wh: tuple
         tb = truth_in_base(gt_frames, gt_stamps, poses, inp.stamp_ns)
         if tb is None:
             return
-        lid, rad, present = encode(grid, inp)
-        imgs, cam_present = camera_images(inp.cameras, slots, image_wh)
-        present[1] = float(cam_present.any())
+        lid, rad, imgs, cam_present, present = encode_frame(grid, inp, slots, image_wh)
         xyz = inp.lidar_xyz if inp.lidar_xyz is not None else np.zeros((0, 3), np.float32)
         n_lid = count_in_boxes(xyz.astype(np.float64), tb.centers, tb.sizes, tb.yaw, 0.2)
         if inp.radar_xyz is not None and len(inp.radar_xyz):

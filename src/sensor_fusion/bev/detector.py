@@ -120,6 +120,18 @@ def encode(grid: BevGrid, inputs: BevInputs) -> tuple[np.ndarray, np.ndarray, np
     return lid, rad, present
 
 
+def encode_frame(
+    grid: BevGrid, inputs: BevInputs, slots: list[str], image_wh: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Everything per frame the network reads, as numpy: LiDAR raster, radar raster, camera images,
+    per-camera present flags and (lidar, camera, radar) presence. Training samples and live
+    inference both come through here."""
+    lid, rad, present = encode(grid, inputs)
+    imgs, cam_present = camera_images(inputs.cameras, slots, image_wh)
+    present[1] = float(cam_present.any())
+    return lid, rad, imgs, cam_present, present
+
+
 class BevDetector:
     """Loads the network once; :meth:`detect` maps one frame's :class:`BevInputs` to detections."""
 
@@ -170,10 +182,8 @@ class BevDetector:
         log.info("BEV network on %s (%s), weights %s", self.device, self.dtype, path)
 
     def tensors(self, inputs: BevInputs) -> tuple[torch.Tensor, ...]:
-        lid, rad, present = encode(self.grid, inputs)
-        imgs, cam_present = camera_images(inputs.cameras, self.slots, self.image_wh)
+        lid, rad, imgs, cam_present, present = encode_frame(self.grid, inputs, self.slots, self.image_wh)
         rig, g, v = self.lift.for_slots(inputs.cameras, self.slots, self.frame_ids)
-        present[1] = float(cam_present.any())
         dev, dt = self.device, self.dtype
 
         def t(a: np.ndarray) -> torch.Tensor:
