@@ -273,3 +273,40 @@ def test_pipeline_runs_the_network_with_modalities_withheld(short_bag, tmp_path,
         if not withhold:
             res = evaluate_bags(short_bag, out)
             assert res["det_source"] == "bev" and res["det_ap"] > 0.2, res["det_ap"]
+
+
+def test_cli_train_evaluate_export_and_run(short_bag, tmp_path, random_weights, capsys):
+    """The subcommands a user types: train, evaluate-bev, export-onnx, run --detector --modalities."""
+    from sensor_fusion.bag.io import bag_topics
+    from sensor_fusion.cli import main
+
+    work = tmp_path / "bevwork"
+    (work / "bags").mkdir(parents=True)
+    (work / "bags" / "urban_s7").symlink_to(short_bag)  # what `train` would simulate for seed 7
+    weights = tmp_path / "w.pt"
+    common = ["--workdir", str(work), "--scenarios", "urban", "--duration", "3"]
+    ap, onnx, cam_only = tmp_path / "ap.json", tmp_path / "m.onnx", tmp_path / "cam_only"
+    w = str(weights)
+    for argv in (
+        ["train", *common, "--train-seeds", "7", "--val-seeds", "", "--epochs", "1", "--out", w],
+        ["evaluate-bev", *common, "--seeds", "7", "--every", "4", "--weights", w, "--json", str(ap)],
+        ["export-onnx", "--weights", str(random_weights), "--out", str(onnx)],
+        ["run", "--bag", str(short_bag), "--out", str(cam_only), "--detector", "bev", "--modalities=camera"],
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as ex:
+            main(argv)
+        assert ex.value.code == 0, argv
+    assert load_checkpoint(weights)["meta"]["history"][-1]["epoch"] == 0
+    rows = json.loads(ap.read_text())
+    assert set(rows) == {
+        "lidar",
+        "camera",
+        "radar",
+        "lidar+camera",
+        "lidar+radar",
+        "camera+radar",
+        "lidar+camera+radar",
+    }
+    assert onnx.stat().st_size > 100_000 and "max |onnx - torch|" in capsys.readouterr().out
+    topics = bag_topics(cam_only)
+    assert "/fusion_node/detections/bev" in topics and "/fusion_node/detections/lidar" not in topics
