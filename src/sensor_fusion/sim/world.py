@@ -431,6 +431,16 @@ class World:
         self._paths.append(p)
         return len(self._paths) - 1
 
+    def _vehicle_draws(self, counts: dict):
+        """(label, its RNG stream, desired speed) per vehicle to place, big classes first; the speed is
+        each vehicle's first draw from its class's stream, so placement draws follow it."""
+        sp = float(self._ac["speed_spread"])
+        for label in _VEHICLES:
+            rng = stream_rng(self.seed, "world", "actors", label.name)
+            slow = 1.0 if label == ObjectClass.CAR else 0.85
+            for _ in range(counts[label]):
+                yield label, rng, self._v_nom * slow * float(rng.uniform(1.0 - sp, 1.0 + 0.6 * sp))
+
     def _lane(self, road: int, d: float, forward: bool) -> int:
         """Key of the lane at offset ``d`` of ``road`` in a direction, created on first use."""
         k = (road, round(float(d), 3), bool(forward))
@@ -661,37 +671,32 @@ class World:
         p_onc = float(self._ac["oncoming_fraction"])
         ahead, behind = float(self._ac["spawn_ahead_m"]), float(self._ac["spawn_behind_m"])
         heavy = 2 if n >= 3 else 1  # lanes that trucks and buses use, from the outside
-        for label in _VEHICLES:
-            rng = stream_rng(self.seed, "world", "actors", label.name)
-            sp = float(self._ac["speed_spread"])
-            slow = 1.0 if label == ObjectClass.CAR else 0.85
-            for _ in range(counts[label]):
-                v0 = self._v_nom * slow * float(rng.uniform(1.0 - sp, 1.0 + 0.6 * sp))
-                ok = False
-                for _attempt in range(3):
-                    if rng.random() < p_onc:
-                        t_meet = float(rng.uniform(0.0, 0.9 * self._duration))
-                        keys = bwd if label == ObjectClass.CAR else bwd[-heavy:]
+        for label, rng, v0 in self._vehicle_draws(counts):
+            ok = False
+            for _attempt in range(3):
+                if rng.random() < p_onc:
+                    t_meet = float(rng.uniform(0.0, 0.9 * self._duration))
+                    keys = bwd if label == ObjectClass.CAR else bwd[-heavy:]
 
-                        def lo(k, t=t_meet, v=v0):
-                            return self._ego_station(k, 0.0) - (self._v_nom + v) * t - 25.0
+                    def lo(k, t=t_meet, v=v0):
+                        return self._ego_station(k, 0.0) - (self._v_nom + v) * t - 25.0
 
-                        def hi(k, t=t_meet, v=v0):
-                            return self._ego_station(k, 0.0) - (self._v_nom + v) * t + 25.0
-                    else:
-                        keys = fwd if label == ObjectClass.CAR else fwd[-heavy:]
+                    def hi(k, t=t_meet, v=v0):
+                        return self._ego_station(k, 0.0) - (self._v_nom + v) * t + 25.0
+                else:
+                    keys = fwd if label == ObjectClass.CAR else fwd[-heavy:]
 
-                        def lo(k, f=1.0 + 0.5 * _attempt):
-                            return self._ego_station(k, 0.0) - behind * f
+                    def lo(k, f=1.0 + 0.5 * _attempt):
+                        return self._ego_station(k, 0.0) - behind * f
 
-                        def hi(k, f=1.0 + 0.5 * _attempt):
-                            return self._ego_station(k, 0.0) + ahead * f
+                    def hi(k, f=1.0 + 0.5 * _attempt):
+                        return self._ego_station(k, 0.0) + ahead * f
 
-                    ok = self._try_place(rng, label, keys, lo, hi, v0, tries=15)
-                    if ok:
-                        break
-                if not ok:
-                    self._missing[label.name] = self._missing.get(label.name, 0) + 1
+                ok = self._try_place(rng, label, keys, lo, hi, v0, tries=15)
+                if ok:
+                    break
+            if not ok:
+                self._missing[label.name] = self._missing.get(label.name, 0) + 1
 
     def _spawn_junction_traffic(self, counts: dict[int, int]) -> None:
         n = self.roads[0].lanes_per_direction
@@ -716,40 +721,35 @@ class World:
             sc = centre_s(k)
             return sc - clear - (v * v / 4.0 + 10.0) < ls < sc + clear + 8.0
 
-        for label in _VEHICLES:
-            rng = stream_rng(self.seed, "world", "actors", label.name)
-            sp = float(self._ac["speed_spread"])
-            slow = 1.0 if label == ObjectClass.CAR else 0.85
-            for _ in range(counts[label]):
-                v0 = self._v_nom * slow * float(rng.uniform(1.0 - sp, 1.0 + 0.6 * sp))
-                approach = names[int(rng.choice(4, p=weights))]
-                keys = lanes[approach] if label == ObjectClass.CAR else lanes[approach][-1:]
-                turn = rng.random() < p_turn
+        for label, rng, v0 in self._vehicle_draws(counts):
+            approach = names[int(rng.choice(4, p=weights))]
+            keys = lanes[approach] if label == ObjectClass.CAR else lanes[approach][-1:]
+            turn = rng.random() < p_turn
 
-                def pieces_fn(key, _rng, turn=turn):
-                    if not turn or key != self._outer(key):
-                        return None
-                    path, pieces = self._right_turn(key, self._exit_lane(key), radius)
-                    return self._add_path(path), pieces
+            def pieces_fn(key, _rng, turn=turn):
+                if not turn or key != self._outer(key):
+                    return None
+                path, pieces = self._right_turn(key, self._exit_lane(key), radius)
+                return self._add_path(path), pieces
 
-                if approach == "a_fwd":
+            if approach == "a_fwd":
 
-                    def lo(k):
-                        return self._ego_station(k, 0.0) - 60.0
+                def lo(k):
+                    return self._ego_station(k, 0.0) - 60.0
 
-                    def hi(k):
-                        return centre_s(k) + 120.0
-                else:
+                def hi(k):
+                    return centre_s(k) + 120.0
+            else:
 
-                    def lo(k):
-                        return centre_s(k) - near
+                def lo(k):
+                    return centre_s(k) - near
 
-                    def hi(k):
-                        return centre_s(k) + 60.0
+                def hi(k):
+                    return centre_s(k) + 60.0
 
-                ok = self._try_place(rng, label, keys, lo, hi, v0, pieces_fn=pieces_fn, avoid=avoid)
-                if not ok:
-                    self._missing[label.name] = self._missing.get(label.name, 0) + 1
+            ok = self._try_place(rng, label, keys, lo, hi, v0, pieces_fn=pieces_fn, avoid=avoid)
+            if not ok:
+                self._missing[label.name] = self._missing.get(label.name, 0) + 1
 
     def _outer(self, key: int) -> int:
         (ri, _, fwd) = next(k for k, v in self._lane_keys.items() if v == key)
