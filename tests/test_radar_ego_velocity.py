@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensor_fusion.ego.radar_velocity import RadarEgoVelocityConfig, radar_ego_velocity
+from sensor_fusion.core.calibration import load_calibration
+from sensor_fusion.ego.radar_velocity import ObjectBoxes, RadarEgoVelocityConfig, radar_ego_velocity
+from sensor_fusion.sim.radar import simulate_radar_with_truth
+from sensor_fusion.sim.scenarios import scenario_config
+from sensor_fusion.sim.world import World
+
+# the general planar model (side slip allowed), no detector boxes: consensus alone
+PLANAR = dict(
+    nonholonomic=False, exclude_objects=False, max_range_m=150.0, min_inliers=6, min_inlier_fraction=0.4
+)
 
 
 def _scan(rng, v_ego, yaw_rate, T, n_static, movers=()):
@@ -34,9 +43,9 @@ def mount():
     return T
 
 
-def test_recovers_ego_velocity_with_traffic_and_yaw_rate(mount):
+def test_planar_model_recovers_ego_velocity_with_traffic_and_yaw_rate(mount):
     rng = np.random.default_rng(1)
-    cfg = RadarEgoVelocityConfig()
+    cfg = RadarEgoVelocityConfig(**PLANAR)
     for v_ego, w in (([12.0, 0.0], 0.0), ([8.0, 0.3], 0.25), ([25.0, -0.2], -0.05)):
         movers = [
             ((15.0, 0.0), np.array([30.0, 2.0, 0.5]), 6),
@@ -53,7 +62,7 @@ def test_recovers_ego_velocity_with_traffic_and_yaw_rate(mount):
 
 def test_no_answer_without_a_static_majority_or_with_few_returns(mount):
     rng = np.random.default_rng(2)
-    cfg = RadarEgoVelocityConfig()
+    cfg = RadarEgoVelocityConfig(**PLANAR)
     # a platoon of movers outnumbers 5 static returns: no consensus may be called "the world"
     movers = [((14.0, 0.0), np.array([30.0 + 8 * k, 0.0, 0.5]), 4) for k in range(4)]
     xyz, d = _scan(rng, np.array([12.0, 0.0]), 0.0, mount, 5, movers)
@@ -65,3 +74,74 @@ def test_no_answer_without_a_static_majority_or_with_few_returns(mount):
     xyz[::4] = np.nan
     v, _ = radar_ego_velocity(xyz, d, mount, 0.0, cfg, rng)
     assert abs(v[0] - 12.0) < 0.1
+
+
+def test_object_boxes_contain_points_in_rotated_boxes():
+    boxes = ObjectBoxes(np.array([[10.0, 0.0]]), np.array([[4.0, 2.0]]), np.array([np.pi / 2]))
+    pts = np.array([[10.0, 1.9], [10.9, 0.0], [11.2, 0.0], [10.0, 2.2]])  # box spans x 9..11, y -2..2
+    assert boxes.contains(pts, 0.0).tolist() == [True, True, False, False]
+    assert boxes.contains(pts, 0.5).tolist() == [True, True, True, True]
+    assert ObjectBoxes(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)).contains(pts, 1.0).sum() == 0
+
+
+def test_returns_on_detected_objects_are_not_the_world(mount):
+    """A platoon outnumbers the static returns: unusable, until the detector's boxes exclude it."""
+    rng = np.random.default_rng(3)
+    centres = [np.array([20.0 + 8 * k, 0.0, 0.5]) for k in range(4)]
+    movers = [((14.0, 0.0), c, 4) for c in centres]
+    xyz, d = _scan(rng, np.array([12.0, 0.0]), 0.0, mount, 5, movers)
+    cfg = RadarEgoVelocityConfig()
+    # without boxes the platoon is the majority and one speed fits it: a wrong answer
+    v_wrong, _ = radar_ego_velocity(xyz, d, mount, 0.0, cfg, rng)
+    assert abs(v_wrong[0] - 12.0) > 5.0
+    # boxes in base_link (the radar frame is base_link shifted by the mount)
+    boxes = ObjectBoxes(
+        np.array([c[:2] + mount[:2, 3] for c in centres]), np.tile([4.5, 1.8], (4, 1)), np.zeros(4)
+    )
+    v, cov = radar_ego_velocity(xyz, d, mount, 0.0, cfg, rng, boxes)
+    assert abs(v[0] - 12.0) < 0.1 and np.isnan(v[1])  # nonholonomic: only vx is measured
+    assert np.sqrt(cov[0, 0]) < 0.2 and np.isnan(cov[1, 1])
+
+
+def test_nonholonomic_model_needs_three_returns_and_handles_yaw_rate(mount):
+    rng = np.random.default_rng(4)
+    cfg = RadarEgoVelocityConfig()
+    for v_ego, w in ((12.0, 0.0), (8.0, 0.3), (25.0, -0.05)):
+        xyz, d = _scan(rng, np.array([v_ego, 0.0]), w, mount, 3)
+        v, cov = radar_ego_velocity(
+            xyz, d, mount, w, cfg, rng, ObjectBoxes(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
+        )
+        assert abs(v[0] - v_ego) < 3 * np.sqrt(cov[0, 0]) + 0.02, (v_ego, w, v)
+    xyz, d = _scan(rng, np.array([12.0, 0.0]), 0.0, mount, 2)
+    assert radar_ego_velocity(xyz, d, mount, 0.0, cfg, rng) is None
+
+
+def test_simulated_urban_scans_give_the_true_speed():
+    """On the generator's radar (4 clutter returns per scan among traffic), with the true boxes as
+    the detector: about half the scans give a speed, every one right. The planar consensus
+    without boxes mostly locks onto traffic, which is why the boxes are used."""
+    cfg = scenario_config("urban")
+    world = World(cfg, seed=0)
+    T = load_calibration("config/calibration.yaml").T_base_from("radar_front")
+    rng = np.random.default_rng(0)
+    new, planar = RadarEgoVelocityConfig(), RadarEgoVelocityConfig(**PLANAR)
+    err_new, err_planar = [], []
+    for k in range(65):
+        stamp = world.t0_ns + int(k * 1e9 / 13)
+        scan, _ = simulate_radar_with_truth(world, stamp, T, cfg["radars"], rng)
+        ego, act = world.ego_at(stamp), world.actors_at(stamp)
+        c, s = np.cos(ego.yaw), np.sin(ego.yaw)
+        rel = act.centers[:, :2] - ego.position[:2]
+        boxes = ObjectBoxes(
+            np.column_stack([rel[:, 0] * c + rel[:, 1] * s, -rel[:, 0] * s + rel[:, 1] * c]),
+            act.sizes[:, :2],
+            act.yaw - ego.yaw,
+        )
+        for conf, b, errs in ((new, boxes, err_new), (planar, None, err_planar)):
+            est = radar_ego_velocity(scan.xyz, scan.radial_velocity, T, ego.yaw_rate, conf, rng, b)
+            errs.append(np.nan if est is None else est[0][0] - ego.speed)
+    e = np.array(err_new)
+    assert np.isfinite(e).mean() > 0.3
+    assert np.nanmax(np.abs(e)) < 0.3
+    p = np.array(err_planar)
+    assert (np.abs(p[np.isfinite(p)]) > 0.3).sum() > 0.5 * np.isfinite(p).sum()

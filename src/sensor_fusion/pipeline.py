@@ -24,7 +24,7 @@ from .core.geometry import invert_transform, matrix_to_quat
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.deskew import deskew_points
 from .ego.estimator import EgoConfig, EgoEstimator, EgoPose
-from .ego.radar_velocity import RadarEgoVelocityConfig, radar_ego_velocity
+from .ego.radar_velocity import ObjectBoxes, RadarEgoVelocityConfig, radar_ego_velocity
 from .perception.camera import CameraEvidence, CameraEvidenceConfig
 from .perception.lidar import LidarDetector, LidarDetectorConfig
 from .perception.radar import RadarDetector, RadarDetectorConfig
@@ -131,6 +131,8 @@ class FusionPipeline:
         self.radar_velocity = rv if (rv.enabled and self.ego is not None and cfg.radars) else None
         self._rv_rng = np.random.default_rng(0)  # RANSAC draws: deterministic offline runs
         self.radar_velocity_none = 0  # scans without a static-world consensus
+        self.radar_velocity_used = 0  # scans whose estimate went to the filter
+        self._object_boxes: ObjectBoxes | None = None
         self.sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
         self.timer = StageTimer()
         self.frame_switches = 0
@@ -202,9 +204,6 @@ class FusionPipeline:
                         self.ego.add_imu(s)
                     for g in frame.series_of_kind("gps"):
                         self.ego.add_gps(g)
-                    if self.radar_velocity is not None:
-                        for scan in frame.of_kind("radar").values():
-                            self._add_radar_velocity(scan)
                     pose = self.ego.pose_at(stamp)
                     if pose is None:  # frame newer than the filter (IMU late): extrapolate briefly
                         pose = extrapolated_pose(self.ego.latest(), stamp, EXTRAPOLATE_MAX_NS)
@@ -221,11 +220,18 @@ class FusionPipeline:
                 and stamp - self._last_ego_ns < EGO_GAP_RESET_NS
             )
             detections: dict[str, Detections] = {}
+            self._object_boxes = None  # base_link boxes of this frame's object detectors
             if coast:
                 with t.stage("track"):
                     tracks = self.tracker.step(stamp, Detections.empty(stamp, self.fixed_frame))
             else:
                 tracks = self._detect_and_track(frame, stamp, pose, use_ego, detections)
+            if self.radar_velocity is not None:
+                # after detection: returns on the detected objects are not the static world; the
+                # estimate reaches the filter at the scan's stamp (rollback) and serves the next frames
+                with t.stage("radar_velocity"):
+                    for scan in frame.of_kind("radar").values():
+                        self._add_radar_velocity(scan)
         present = [frame.anchor, *frame.matched.keys()]
         ego_out = pose if use_ego else None  # no odometry until the heading is known
         return PipelineOutput(stamp, tracks, detections, ego_out, t.end_frame(), list(frame.missing), present)
@@ -250,9 +256,11 @@ class FusionPipeline:
         ego_pose = pose if use_ego else None
         classical = self.mode in ("classical", "both") and self.bev_tap is None
         clouds = {name: self._lidar_points(c, stamp, ego_pose) for name, c in frame.of_kind("lidar").items()}
+        boxes: list[Detections] = []
         if classical:
             for name, (xyz, _inten) in clouds.items():
                 det = self._detect_lidar(xyz, stamp)
+                boxes.append(det)
                 detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
             cams = frame.of_kind("camera")
             if self.camera_evidence is not None and cams and detections:
@@ -273,13 +281,21 @@ class FusionPipeline:
                 self.bev_tap(inputs)
             else:
                 with t.stage("bev"):
-                    det = transform_detections(self.bev.detect(inputs), T_world_base, frame_id, pos_extra)
+                    det_base = self.bev.detect(inputs)
+                    det = transform_detections(det_base, T_world_base, frame_id, pos_extra)
+                boxes.append(det_base.select(det_base.scores >= self.bev.config.track_min_score))
                 for k, v in self.bev.last_timing.items():
                     t.add(f"bev_{k}", v)
                 if self.mode == "both":
                     det = det.select(self._in_bev_grid(det, T_world_base))
                 detections["bev"] = det  # published from score_threshold, tracked from track_min_score
                 to_track.append(det.select(det.scores >= self.bev.config.track_min_score))
+        if boxes:
+            self._object_boxes = ObjectBoxes(
+                np.concatenate([b.centers[:, :2] for b in boxes]),
+                np.concatenate([b.sizes[:, :2] for b in boxes]),
+                np.concatenate([b.yaw for b in boxes]),
+            )
         merged = _concat(to_track, stamp, frame_id)
         with t.stage("track"):
             return self.tracker.step(stamp, merged)
@@ -383,20 +399,32 @@ class FusionPipeline:
         )
 
     def _add_radar_velocity(self, scan: RadarScan) -> None:
+        """Ego velocity from the scan's static returns, fused at the scan's stamp."""
         latest = self.ego.latest()
         if latest is None or not self.calibration.has_frame(scan.frame_id) or len(scan) == 0:
+            return
+        rv = self.radar_velocity
+        if rv.exclude_objects and self._object_boxes is None:
+            self.radar_velocity_none += 1  # no detector ran: objects cannot be told from the world
             return
         T = self.calibration.T_base_from(scan.frame_id)
         yaw_rate = float(latest.angular_velocity[2])
         est = radar_ego_velocity(
-            scan.xyz, scan.radial_velocity, T, yaw_rate, self.radar_velocity, self._rv_rng
+            scan.xyz,
+            scan.radial_velocity,
+            T,
+            yaw_rate,
+            rv,
+            self._rv_rng,
+            self._object_boxes if rv.exclude_objects else None,
         )
         if est is None:
             self.radar_velocity_none += 1
             return
         v, cov = est
-        C = np.eye(3)
+        C = np.full((3, 3), np.nan)
         C[:2, :2] = cov
+        self.radar_velocity_used += 1
         self.ego.add_body_velocity(scan.stamp_ns, np.array([v[0], v[1], np.nan]), C)
 
     def _pose_fn(self, stamp_ns: int, anchor_pose: EgoPose) -> np.ndarray:
@@ -438,11 +466,15 @@ class FusionPipeline:
             )
 
     def diagnostics(self) -> dict[str, Any]:
+        ego = dict(getattr(self.ego, "counters", {})) if self.ego is not None else None
+        if ego is not None and self.radar_velocity is not None:
+            ego["radar_velocity_scans_used"] = self.radar_velocity_used
+            ego["radar_velocity_scans_without_estimate"] = self.radar_velocity_none
         return {
             "sync": self.sync.stats(),
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
             "timing_ms": self.timer.summary_ms(),
-            "ego": dict(getattr(self.ego, "counters", {})) if self.ego is not None else None,
+            "ego": ego,
         }
 
 

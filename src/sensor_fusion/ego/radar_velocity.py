@@ -2,15 +2,26 @@
 
 A static return at unit line of sight ``u`` (radar axes rotated into base_link) reads
 ``d = -u . v_R`` with ``v_R = v + w x t`` the radar's own velocity (planar: ``v_R = (vx - w t_y,
-vy + w t_x)``, ``t`` the radar's mounting position, ``w`` the yaw rate). Two returns fix
-``v_R``; RANSAC keeps the hypothesis most returns agree with, so the static world (guard rails,
-parked cars, clutter) is found by consensus and never by comparing with the filter's own
-velocity (which would lock a wrong filter onto itself, see ``EgoEstimator.add_body_velocity``).
-Least squares on the inliers gives ``v_R`` and its covariance; ``v = v_R - w x t``.
+vy + w t_x)``, ``t`` the radar's mounting position, ``w`` the yaw rate). RANSAC keeps the
+hypothesis most returns agree with, so the static world (guard rails, poles, clutter) is found by
+consensus and never by comparing with the filter's own velocity (which would lock a wrong filter
+onto itself, see ``EgoEstimator.add_body_velocity``). Least squares on the inliers gives the
+velocity and its covariance.
 
-Written here rather than with ``sklearn.linear_model.RANSACRegressor``: the model is two
-unknowns with a closed-form solve, so all hypotheses are solved and scored at once in numpy
-(one scan costs ~0.1 ms) and no extra dependency is needed.
+Two things make the consensus hold where traffic outnumbers the static world:
+
+* Returns inside the frame's detected objects (LiDAR or BEV boxes, ``object_margin_m`` around
+  them) are not candidates: what a detector calls an object is not the static world, whether it
+  moves or not. Detections are in base_link and need no ego state, so this too is independent of
+  the filter. Beyond ``max_range_m`` (past reliable detection) no return is a candidate.
+* ``nonholonomic``: base_link on the rear axle of a car does not slip sideways, so ``v = (vx, 0)``
+  and one static return fixes ``vx``. A 1-D consensus needs fewer returns than a 2-D one and
+  cannot be rotated onto a platoon. Only ``vx`` is reported (the filter's own non-holonomic
+  constraint holds ``vy``).
+
+Written here rather than with ``sklearn.linear_model.RANSACRegressor``: the model has one or two
+unknowns with a closed-form solve, so all hypotheses are solved and scored at once in numpy (one
+scan costs ~0.1 ms) and no extra dependency is needed.
 """
 
 from __future__ import annotations
@@ -24,25 +35,51 @@ from ..core.configs import strict_from_dict
 
 @dataclass
 class RadarEgoVelocityConfig:
-    # off by default: in the generator's scenes the static world is a minority of the radar returns
-    # (4 clutter returns per scan against ~12 from traffic), so the consensus often locks onto a
-    # platoon (README, ego state); real radars see guard rails, poles and buildings
-    enabled: bool = False
+    enabled: bool = True
+    nonholonomic: bool = True  # base_link cannot slip sideways (car, rear axle): fit vx only
+    exclude_objects: bool = True  # returns on detected objects are not candidates (needs a detector)
+    object_margin_m: float = 1.5  # around each box: radar noise and motion between the two stamps
+    max_range_m: float = 80.0  # farther returns may be objects no detector saw
     inlier_threshold_mps: float = 0.3  # |d + u . v_R| of a static return (Doppler noise ~0.1 m/s)
-    min_inliers: int = 6
-    min_inlier_fraction: float = 0.4  # of the scan's returns: a minority cannot be "the world"
-    hypotheses: int = 64
+    min_inliers: int = 3
+    min_inlier_fraction: float = 0.6  # of the candidates: a minority cannot be "the world"
+    hypotheses: int = 64  # 2-D model: random pairs (1-D tries every return)
     doppler_std_mps: float = 0.1  # floor on the fit's noise
-    min_azimuth_spread_rad: float = 0.15  # inliers must span this much azimuth (else v is ill-posed)
+    min_azimuth_spread_rad: float = 0.15  # 2-D model: inliers must span this much azimuth
     std_inflation: float = 2.0  # reported std x this: unmodelled effects (elevation, timing)
 
     def validate(self) -> None:
-        if self.min_inliers < 3 or self.hypotheses < 1 or self.inlier_threshold_mps <= 0:
-            raise ValueError("radar_velocity: need min_inliers >= 3, hypotheses >= 1, threshold > 0")
+        if self.min_inliers < (2 if self.nonholonomic else 3) or self.hypotheses < 1:
+            raise ValueError("radar_velocity: need min_inliers >= 2 (1-D) or 3 (2-D), hypotheses >= 1")
+        if not (self.inlier_threshold_mps > 0 and self.max_range_m > 0 and self.object_margin_m >= 0):
+            raise ValueError("radar_velocity: need inlier_threshold_mps > 0, max_range_m > 0, margin >= 0")
+        if not 0.0 <= self.min_inlier_fraction <= 1.0:
+            raise ValueError("radar_velocity: min_inlier_fraction must be in [0, 1]")
 
     @classmethod
     def from_dict(cls, d: dict) -> RadarEgoVelocityConfig:
         return strict_from_dict(cls, d)
+
+
+@dataclass
+class ObjectBoxes:
+    """Planar boxes in base_link: ``centers`` (N, 2) m, ``sizes`` (N, 2) length/width m, ``yaw`` (N,)."""
+
+    centers: np.ndarray
+    sizes: np.ndarray
+    yaw: np.ndarray
+
+    def contains(self, xy: np.ndarray, margin_m: float) -> np.ndarray:
+        """(M,) bool: points within ``margin_m`` of any box."""
+        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        if len(self.yaw) == 0 or len(xy) == 0:
+            return np.zeros(len(xy), dtype=bool)
+        rel = xy[:, None, :] - np.asarray(self.centers, np.float64)[None, :, :2]  # (M, N, 2)
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        lx = np.abs(rel[..., 0] * c + rel[..., 1] * s)
+        ly = np.abs(-rel[..., 0] * s + rel[..., 1] * c)
+        half = 0.5 * np.asarray(self.sizes, np.float64)[:, :2] + margin_m
+        return ((lx <= half[:, 0]) & (ly <= half[:, 1])).any(axis=1)
 
 
 def radar_ego_velocity(
@@ -52,32 +89,76 @@ def radar_ego_velocity(
     yaw_rate: float,
     config: RadarEgoVelocityConfig,
     rng: np.random.Generator,
+    objects: ObjectBoxes | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(v (2,), cov (2, 2)) of base_link in base_link axes from one scan, or None if not determined."""
+    """(v (2,), cov (2, 2)) of base_link in base_link axes from one scan, or None if not determined.
+
+    With ``config.nonholonomic`` only ``vx`` is measured: ``v[1]`` and the covariance's second
+    row and column are NaN. ``objects`` (base_link) excludes returns on detected objects.
+    """
     x = np.asarray(xyz, np.float64)
     d = np.asarray(doppler, np.float64)
     rng_ = np.linalg.norm(x, axis=1)
-    ok = np.isfinite(x).all(axis=1) & np.isfinite(d) & (rng_ > 0.5)
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(d) & (rng_ > 0.5) & (rng_ <= config.max_range_m)
+    R, t = T_base_radar[:3, :3], T_base_radar[:3, 3]
+    if objects is not None and ok.any():
+        xy_base = x[ok] @ R[:2].T + t[:2]
+        ok[np.flatnonzero(ok)[objects.contains(xy_base, config.object_margin_m)]] = False
     n = int(ok.sum())
     if n < config.min_inliers:
         return None
-    u = (x[ok] @ T_base_radar[:3, :3].T) / rng_[ok, None]
-    A = -u[:, :2]  # d = A v_R
+    u = (x[ok] @ R.T) / rng_[ok, None]
     d = d[ok]
+    lever = np.array([-yaw_rate * t[1], yaw_rate * t[0]])  # v_R = v + lever
+    fit = _fit_vx(u, d, lever, config) if config.nonholonomic else _fit_v(u, d, config, rng)
+    if fit is None:
+        return None
+    v_r, cov = fit
+    return v_r - lever, cov
+
+
+def _consensus(resid: np.ndarray, n: int, config: RadarEgoVelocityConfig) -> np.ndarray | None:
+    """Inlier mask of the best hypothesis (rows of ``resid``), or None below the thresholds."""
+    inl = resid < config.inlier_threshold_mps
+    best = inl[int(np.argmax(inl.sum(axis=1)))]
+    k = int(best.sum())
+    return best if k >= config.min_inliers and k >= config.min_inlier_fraction * n else None
+
+
+def _fit_vx(u: np.ndarray, d: np.ndarray, lever: np.ndarray, config: RadarEgoVelocityConfig):
+    """1-D model ``v = (vx, 0)``: d = -u_x (vx + lever_x) - u_y lever_y; every return is a hypothesis."""
+    a = -u[:, 0]  # d = a * v_Rx + b
+    b = -u[:, 1] * lever[1]
+    usable = np.abs(a) > 0.2  # near-broadside returns say little about vx
+    if int(usable.sum()) < config.min_inliers:
+        return None
+    a, b, d = a[usable], b[usable], d[usable]
+    hyp = (d - b) / a  # v_Rx per return
+    m = _consensus(np.abs(d[None, :] - (a[None, :] * hyp[:, None] + b[None, :])), len(d), config)
+    if m is None:
+        return None
+    ai, ri = a[m], d[m] - b[m]
+    aa = float(ai @ ai)
+    vx = float(ai @ ri) / aa
+    k = int(m.sum())
+    s2 = max(config.doppler_std_mps**2, float(np.sum((ri - ai * vx) ** 2)) / max(k - 1, 1))
+    var = s2 / aa * config.std_inflation**2
+    return np.array([vx, np.nan]), np.array([[var, np.nan], [np.nan, np.nan]])
+
+
+def _fit_v(u: np.ndarray, d: np.ndarray, config: RadarEgoVelocityConfig, rng: np.random.Generator):
+    """2-D model: random pairs of returns fix ``v_R``; best consensus, then least squares."""
+    n = len(d)
+    A = -u[:, :2]  # d = A v_R
     pairs = rng.integers(0, n, size=(config.hypotheses, 2))
     Ap = A[pairs]  # (H, 2, 2)
     det = Ap[:, 0, 0] * Ap[:, 1, 1] - Ap[:, 0, 1] * Ap[:, 1, 0]
     good = np.abs(det) > 1e-3  # the two lines of sight must differ
     if not good.any():
         return None
-    Ap, dp = Ap[good], d[pairs[good]]
-    v_h = np.linalg.solve(Ap, dp[..., None])[..., 0]  # (H, 2)
-    resid = np.abs(d[None, :] - v_h @ A.T)  # (H, n)
-    inl = resid < config.inlier_threshold_mps
-    best = int(np.argmax(inl.sum(axis=1)))
-    m = inl[best]
-    k = int(m.sum())
-    if k < config.min_inliers or k < config.min_inlier_fraction * n:
+    v_h = np.linalg.solve(Ap[good], d[pairs[good]][..., None])[..., 0]  # (H, 2)
+    m = _consensus(np.abs(d[None, :] - v_h @ A.T), n, config)
+    if m is None:
         return None
     az = np.arctan2(u[m, 1], u[m, 0])
     if np.ptp(az) < config.min_azimuth_spread_rad:
@@ -85,9 +166,6 @@ def radar_ego_velocity(
     Ai, di = A[m], d[m]
     AtA = Ai.T @ Ai
     v_r = np.linalg.solve(AtA, Ai.T @ di)
-    rss = float(np.sum((di - Ai @ v_r) ** 2))
-    s2 = max(config.doppler_std_mps**2, rss / max(k - 2, 1))
-    cov = s2 * np.linalg.inv(AtA) * config.std_inflation**2
-    t = T_base_radar[:3, 3]
-    v = v_r - np.array([-yaw_rate * t[1], yaw_rate * t[0]])
-    return v, cov
+    k = int(m.sum())
+    s2 = max(config.doppler_std_mps**2, float(np.sum((di - Ai @ v_r) ** 2)) / max(k - 2, 1))
+    return v_r, s2 * np.linalg.inv(AtA) * config.std_inflation**2
