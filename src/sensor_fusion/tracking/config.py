@@ -96,6 +96,14 @@ class TrackerConfig:
     # Do not start a track from a detection that lies inside a confirmed track's gate
     # (duplicates / split detections of an object already tracked).
     suppress_birth_in_gate: bool = True
+    # Overlapping tracks are one object tracked twice (a split detection, a radar centroid pulled
+    # off the box centre): two tracks, at least one confirmed, whose boxes overlap by this BEV IoU
+    # and whose velocities differ by at most merge_max_speed_diff_mps for merge_after_s become one
+    # (Autoware's overlapped-tracker removal; the wait lets objects that cross or merge lanes pass).
+    # merge_min_iou 0 disables.
+    merge_min_iou: float = 0.3
+    merge_max_speed_diff_mps: float = 2.0
+    merge_after_s: float = 0.3
 
     # --- per-sensor trust (see TRUST_FLAGS / DEFAULT_TRUST above) ---
     trust: dict[str, dict[str, bool]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_TRUST))
@@ -170,6 +178,8 @@ class TrackerConfig:
             "unknown_vote_weight",
             "untrusted_class_vote_weight",
             "spawn_min_speed_mps",
+            "merge_max_speed_diff_mps",
+            "merge_after_s",
         ):
             if finite(name) < 0.0:
                 fail(name, "must be >= 0")
@@ -186,6 +196,8 @@ class TrackerConfig:
                 fail(name, "must be in (0, 1]")
         if not 0.0 <= finite("iou3d_min") < 1.0:
             fail("iou3d_min", "must be in [0, 1)")
+        if not 0.0 <= finite("merge_min_iou") <= 1.0:
+            fail("merge_min_iou", "must be in [0, 1] (0 disables)")
         v = self.yaw_from_velocity_min_speed_mps
         if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
             fail("yaw_from_velocity_min_speed_mps", "must be >= 0 (inf disables)")

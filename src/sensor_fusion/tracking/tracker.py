@@ -212,6 +212,8 @@ class Tracker:
         """Forget all tracks and the clock; ids start again from 1 (as a new Tracker)."""
         self._clear()
         self._next_id = 1
+        self.merged = 0  # tracks merged into an overlapping older one (diagnostics)
+        self._overlap_since: dict[tuple[int, int], int] = {}  # (id, id) -> stamp the overlap began
 
     def step(self, stamp_ns: int, detections: Detections) -> Tracks:
         """Advance to ``stamp_ns``, fuse ``detections`` and return the confirmed tracks.
@@ -261,6 +263,8 @@ class Tracker:
         if isinstance(self._filter, IMMFilter) and len(t):
             self._align_yaw_to_velocity(t, np.arange(len(t)))
         t.confirmed |= (t.hits >= self.config.min_hits) & (t.logit >= self._logit_confirm - 1e-12)
+        if self.config.merge_min_iou > 0.0 and len(t) > 1:
+            t = self._merge_overlaps(t, stamp_ns)
         self._t = t
         return self._output(stamp_ns)
 
@@ -616,6 +620,60 @@ class Tracker:
         g = b2 / (b2 + var_perp / speed[s] ** 2)
         rr = rows[s]
         t.yaw[rr] = wrap_angle(t.yaw[rr] + g * wrap_angle(heading[s] - t.yaw[rr]))
+
+    def _merge_overlaps(self, t: _TrackTable, now: int) -> _TrackTable:
+        """One track per object: merge pairs (one confirmed at least) whose boxes overlap by
+        ``merge_min_iou`` (BEV) with velocities within ``merge_max_speed_diff_mps`` for
+        ``merge_after_s``. Two solid
+        objects cannot share the ground, so such a pair is one object tracked twice, typically
+        after one input's position was biased past the other's gate (a radar centroid placed
+        with a car-sized prior on a truck), after which each input keeps its own track alive.
+        The older id survives (identity is what the user sees); it takes the state of the
+        track whose size came from a trusted sensor most recently, and both class votes."""
+        c = self.config
+        x = np.einsum("nm,nmk->nk", t.mu, t.xm[..., :4])  # mixture mean (IMM) or the state (CV)
+        centers = np.column_stack([x[:, :2], t.z])
+        iou = iou_pairwise(centers, t.sizes, t.yaw, centers, t.sizes, t.yaw, bev=True)
+        v = x[:, 2:4]
+        dv = np.linalg.norm(v[:, None, :] - v[None, :, :], axis=-1)
+        either = t.confirmed[:, None] | t.confirmed[None, :]
+        cand = np.triu((iou >= c.merge_min_iou) & (dv <= c.merge_max_speed_diff_mps) & either, k=1)
+        ia, ib = np.nonzero(cand)
+        # pairs are few (usually none): a dict of when each started overlapping, greedy merging
+        since = {
+            (int(t.ids[a]), int(t.ids[b])): self._overlap_since.get((int(t.ids[a]), int(t.ids[b])), now)
+            for a, b in zip(ia, ib)
+        }
+        self._overlap_since = since
+        wait = int(round(c.merge_after_s * _NS))
+        alive = np.ones(len(t), bool)
+        for k in np.argsort(-iou[ia, ib], kind="stable"):
+            a, b = ia[k], ib[k]
+            if not (alive[a] and alive[b]) or now - since[(int(t.ids[a]), int(t.ids[b]))] < wait:
+                continue
+            old, new = (a, b) if t.ids[a] < t.ids[b] else (b, a)
+            rank = [(bool(t.size_known[k]), int(t.last_update_ns[k]), int(t.hits[k])) for k in (old, new)]
+            if rank[1] > rank[0]:  # the younger track holds the better state: move it to the old id
+                for name in (
+                    "xm",
+                    "Pm",
+                    "mu",
+                    "z",
+                    "sizes",
+                    "size_known",
+                    "yaw",
+                    "yaw_known",
+                    "last_update_ns",
+                ):
+                    getattr(t, name)[old] = getattr(t, name)[new]
+            t.votes[old] += t.votes[new]
+            t.hits[old] = max(t.hits[old], t.hits[new])
+            t.logit[old] = max(t.logit[old], t.logit[new])
+            t.sensors[old] |= t.sensors[new]
+            t.confirmed[old] = True
+            alive[new] = False
+        self.merged += int((~alive).sum())
+        return t.keep(alive)
 
     def _birth(self, m: _Meas, idx: np.ndarray, stamp_ns: int) -> _TrackTable:
         r"""Tentative tracks from detections ``idx``.
