@@ -468,7 +468,7 @@ def test_overlapping_tracks_of_one_object_merge_into_the_older_id() -> None:
     """A detection split in two 1 m apart (both outside each other's gate) starts two tracks of
     one object; their boxes overlap, so after merge_after_s they merge and the older id stays."""
     cfg = dict(motion_model="cv", suppress_birth_in_gate=False, gate_prob=0.9)
-    alone = _two_streams(Tracker(TrackerConfig(**cfg, merge_min_iou=0.0)), offset=0.7)
+    alone = _two_streams(Tracker(TrackerConfig(**cfg, merge_min_overlap=0.0)), offset=0.7)
     assert len(alone[-1]) == 2  # without merging: a duplicate track for good
     merged = _two_streams(Tracker(TrackerConfig(**cfg)), offset=0.7)
     first = next(k for k, s in enumerate(merged) if s)

@@ -97,11 +97,11 @@ class TrackerConfig:
     # (duplicates / split detections of an object already tracked).
     suppress_birth_in_gate: bool = True
     # Overlapping tracks are one object tracked twice (a split detection, a radar centroid pulled
-    # off the box centre): two tracks, at least one confirmed, whose boxes overlap by this BEV IoU
-    # and whose velocities differ by at most merge_max_speed_diff_mps for merge_after_s become one
-    # (Autoware's overlapped-tracker removal; the wait lets objects that cross or merge lanes pass).
-    # merge_min_iou 0 disables.
-    merge_min_iou: float = 0.3
+    # off the box centre): two tracks, at least one confirmed, whose footprints overlap by this
+    # fraction of the smaller one and whose velocities differ by at most merge_max_speed_diff_mps
+    # for merge_after_s become one (Autoware's overlapped-tracker removal; the wait lets objects
+    # that cross or merge lanes pass). merge_min_overlap 0 disables.
+    merge_min_overlap: float = 0.5
     merge_max_speed_diff_mps: float = 2.0
     merge_after_s: float = 0.3
 
@@ -196,8 +196,8 @@ class TrackerConfig:
                 fail(name, "must be in (0, 1]")
         if not 0.0 <= finite("iou3d_min") < 1.0:
             fail("iou3d_min", "must be in [0, 1)")
-        if not 0.0 <= finite("merge_min_iou") <= 1.0:
-            fail("merge_min_iou", "must be in [0, 1] (0 disables)")
+        if not 0.0 <= finite("merge_min_overlap") <= 1.0:
+            fail("merge_min_overlap", "must be in [0, 1] (0 disables)")
         v = self.yaw_from_velocity_min_speed_mps
         if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
             fail("yaw_from_velocity_min_speed_mps", "must be >= 0 (inf disables)")

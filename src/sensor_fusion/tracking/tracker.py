@@ -263,7 +263,7 @@ class Tracker:
         if isinstance(self._filter, IMMFilter) and len(t):
             self._align_yaw_to_velocity(t, np.arange(len(t)))
         t.confirmed |= (t.hits >= self.config.min_hits) & (t.logit >= self._logit_confirm - 1e-12)
-        if self.config.merge_min_iou > 0.0 and len(t) > 1:
+        if self.config.merge_min_overlap > 0.0 and len(t) > 1:
             t = self._merge_overlaps(t, stamp_ns)
         self._t = t
         return self._output(stamp_ns)
@@ -622,22 +622,26 @@ class Tracker:
         t.yaw[rr] = wrap_angle(t.yaw[rr] + g * wrap_angle(heading[s] - t.yaw[rr]))
 
     def _merge_overlaps(self, t: _TrackTable, now: int) -> _TrackTable:
-        """One track per object: merge pairs (one confirmed at least) whose boxes overlap by
-        ``merge_min_iou`` (BEV) with velocities within ``merge_max_speed_diff_mps`` for
-        ``merge_after_s``. Two solid
-        objects cannot share the ground, so such a pair is one object tracked twice, typically
-        after one input's position was biased past the other's gate (a radar centroid placed
-        with a car-sized prior on a truck), after which each input keeps its own track alive.
+        """One track per object: merge pairs (one confirmed at least) whose footprints overlap by
+        ``merge_min_overlap`` of the smaller one, with velocities within
+        ``merge_max_speed_diff_mps``, for ``merge_after_s``. Two solid objects cannot share the
+        ground, so such a pair is one object tracked twice, typically after one input's position
+        was biased past the other's gate (a radar centroid placed with a car-sized prior on a
+        truck), after which each input keeps its own track alive.
         The older id survives (identity is what the user sees); it takes the state of the
         track whose size came from a trusted sensor most recently, and both class votes."""
         c = self.config
         x = np.einsum("nm,nmk->nk", t.mu, t.xm[..., :4])  # mixture mean (IMM) or the state (CV)
         centers = np.column_stack([x[:, :2], t.z])
         iou = iou_pairwise(centers, t.sizes, t.yaw, centers, t.sizes, t.yaw, bev=True)
+        area = t.sizes[:, 0] * t.sizes[:, 1]
+        pair_sum = area[:, None] + area[None, :]
+        inter = iou * pair_sum / (1.0 + iou)  # from IoU = I / (A + B - I)
+        overlap = inter / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)  # of the smaller box
         v = x[:, 2:4]
         dv = np.linalg.norm(v[:, None, :] - v[None, :, :], axis=-1)
         either = t.confirmed[:, None] | t.confirmed[None, :]
-        cand = np.triu((iou >= c.merge_min_iou) & (dv <= c.merge_max_speed_diff_mps) & either, k=1)
+        cand = np.triu((overlap >= c.merge_min_overlap) & (dv <= c.merge_max_speed_diff_mps) & either, k=1)
         ia, ib = np.nonzero(cand)
         # pairs are few (usually none): a dict of when each started overlapping, greedy merging
         since = {
@@ -647,7 +651,7 @@ class Tracker:
         self._overlap_since = since
         wait = int(round(c.merge_after_s * _NS))
         alive = np.ones(len(t), bool)
-        for k in np.argsort(-iou[ia, ib], kind="stable"):
+        for k in np.argsort(-overlap[ia, ib], kind="stable"):
             a, b = ia[k], ib[k]
             if not (alive[a] and alive[b]) or now - since[(int(t.ids[a]), int(t.ids[b]))] < wait:
                 continue
