@@ -225,3 +225,21 @@ def test_config_from_dict_and_validation():
             LidarDetectorConfig.from_dict(bad)
     with pytest.raises(ValueError, match="range_max_m"):
         LidarDetector(LidarDetectorConfig(range_max_m=-1.0))
+
+
+def test_boxes_carry_their_points_capture_time(det):
+    """With per-point times each box reports the mean capture time of its points: a rotating
+    LiDAR starting behind the car reaches the right side early in the sweep, the left late."""
+    pts = raycast_sweep([(0.0, -12.0, 4.5, 1.8, 1.5, 0.0), (0.0, 12.0, 4.5, 1.8, 1.5, 0.0)])
+    az = np.arctan2(pts[:, 1], pts[:, 0])
+    times = ((az + np.pi) / (2 * np.pi) * 0.1).astype(np.float32)  # CCW from -pi, 10 Hz
+    d = det.detect(pts, 0, "base_link", times)
+    assert len(d) == 2
+    right, left = _nearest(d, (0.0, -12.0)), _nearest(d, (0.0, 12.0))
+    assert abs(d.time_offset_s[right] - 0.025) < 0.005 and abs(d.time_offset_s[left] - 0.075) < 0.005
+    assert not hasattr(det.detect(pts, 0, "base_link"), "time_offset_s")  # no times, no attribute
+    # NaN points are dropped with their times; the box times stay right
+    bad = pts.copy()
+    bad[::7] = np.nan
+    d2 = det.detect(bad, 0, "base_link", times)
+    assert abs(d2.time_offset_s[_nearest(d2, (0.0, 12.0))] - 0.075) < 0.005

@@ -104,6 +104,9 @@ def test_offline_run_and_evaluate(urban_bag, tmp_path, repo):
     out = tmp_path / "tracks"
     s = run_bag(urban_bag, cfg, calibration_from_bag(urban_bag), out)
     assert s.frames >= 18 and not s.decode_errors
+    # the radar's static returns (returns on LiDAR boxes excluded) measured the ego speed
+    ego = s.diagnostics["ego"]
+    assert ego["radar_velocity_scans_used"] > 0 and ego["vel_accepted"] > 0
     assert "/fusion_node/tracked_objects" in bag_topics(out)
     res = evaluate_bags(urban_bag, out, plot=tmp_path / "bev.png")
     assert set(KEYS) <= set(res)

@@ -259,7 +259,11 @@ class FusionPipeline:
         boxes: list[Detections] = []
         if classical:
             for name, (xyz, _inten) in clouds.items():
-                det = self._detect_lidar(xyz, stamp)
+                cloud = frame.of_kind("lidar")[name]
+                times = None
+                if cloud.time_offset is not None:  # each point's capture time relative to the frame stamp
+                    times = cloud.time_offset + np.float32((cloud.stamp_ns - stamp) / NS)
+                det = self._detect_lidar(xyz, stamp, times)
                 boxes.append(det)
                 detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
             cams = frame.of_kind("camera")
@@ -324,10 +328,10 @@ class FusionPipeline:
             R = T_base_lidar[:3, :3].astype(np.float32)
             return xyz_l @ R.T + T_base_lidar[:3, 3].astype(np.float32), cloud.intensity
 
-    def _detect_lidar(self, xyz: np.ndarray, stamp: int) -> Detections:
+    def _detect_lidar(self, xyz: np.ndarray, stamp: int, times: np.ndarray | None = None) -> Detections:
         t = self.timer
         with t.stage("lidar_detect"):
-            det = self.detector.detect(xyz, stamp, self.base_frame)
+            det = self.detector.detect(xyz, stamp, self.base_frame, times)
         for k, v in getattr(self.detector, "last_timing", {}).items():
             t.add(f"lidar_{k}", v)
         det.sensors = np.full(len(det), SENSOR_LIDAR, dtype=np.uint8)
@@ -510,12 +514,14 @@ def _concat(dets: list[Detections], stamp: int, frame_id: str) -> Detections:
         cat.vel_cov = np.concatenate(
             [d.vel_cov if d.vel_cov is not None else np.broadcast_to(big, (len(d), 2, 2)) for d in dets]
         )
-    # radar Doppler measurements (radial speed along a line of sight); rows without one get NaN
+    # radar Doppler measurements (radial speed along a line of sight; rows without one get NaN) and
+    # capture times (rows without one were captured at the stamp)
     for name, fill, shape in (
         ("radial", np.nan, ()),
         ("los", 0.0, (2,)),
         ("radial_var", np.inf, ()),
         ("radial_only", False, ()),
+        ("time_offset_s", 0.0, ()),
     ):
         if any(getattr(d, name, None) is not None for d in dets):
             parts = []

@@ -91,6 +91,9 @@ def _empty(shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
 # Optional per-row attributes a radar detector sets on Detections (see perception/radar.py):
 # line of sight (N, 2), radial speed (N,), its variance (N,), radial-only flag (N,)
 DOPPLER_ATTRS = ("los", "radial", "radial_var", "radial_only")
+# Optional per-row attributes any detector may set: ``time_offset_s`` (N,), the box's capture time
+# minus ``stamp_ns`` in seconds (a rotating LiDAR sees each object at its own azimuth's time)
+ROW_ATTRS = (*DOPPLER_ATTRS, "time_offset_s")
 
 
 @dataclass
@@ -122,7 +125,7 @@ class Detections:
         return cls(stamp_ns=stamp_ns, frame_id=frame_id)
 
     def select(self, idx: np.ndarray) -> Detections:
-        """Subset by boolean mask or index array (the optional Doppler attributes too)."""
+        """Subset by boolean mask or index array (the optional row attributes too)."""
         out = Detections(
             self.stamp_ns,
             self.frame_id,
@@ -136,7 +139,7 @@ class Detections:
             self.sensors[idx],
             None if self.vel_cov is None else self.vel_cov[idx],
         )
-        for name in DOPPLER_ATTRS:
+        for name in ROW_ATTRS:
             v = getattr(self, name, None)
             if v is not None:
                 setattr(out, name, v[idx])

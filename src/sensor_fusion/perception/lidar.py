@@ -326,8 +326,17 @@ class LidarDetector:
         box = np.column_stack([rng.uniform(5, 6, (200, 2)), rng.uniform(0.0, 1.5, 200)])
         self.detect(np.vstack([ground, box]).astype(np.float32), 0, "base_link")
 
-    def detect(self, xyz: np.ndarray, stamp_ns: int, frame_id: str) -> Detections:
-        """Detect objects in an (N, 3) base_link sweep; non-finite points are dropped."""
+    def detect(
+        self, xyz: np.ndarray, stamp_ns: int, frame_id: str, point_time_s: np.ndarray | None = None
+    ) -> Detections:
+        """Detect objects in an (N, 3) base_link sweep; non-finite points are dropped.
+
+        ``point_time_s`` (N,): each point's capture time minus ``stamp_ns`` (s). With it the
+        detections carry ``time_offset_s``, the mean capture time of each box's points: a
+        rotating LiDAR sees each object at its azimuth's time (up to a sweep period from the
+        stamp), and an object at 30 m/s moves 3 m in a 0.1 s sweep, which deskewing (ego motion
+        only) cannot undo; the tracker compares each box with its track at that time.
+        """
         if not isinstance(stamp_ns, (int, np.integer)) or isinstance(stamp_ns, bool):
             raise TypeError(f"stamp_ns must be int nanoseconds, got {type(stamp_ns).__name__}")
         stamp_ns = int(stamp_ns)
@@ -351,6 +360,13 @@ class LidarDetector:
             int(cfg.ground_reject_lowest),
         )
         obj, obj_gz, obj_hag = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
+        obj_t = None
+        if point_time_s is not None and len(point_time_s) == len(pts):
+            # the same test as select_above_ground (float32 difference, compared in float64)
+            h = (pts[:, 2] - gz).astype(np.float64)
+            kept = (h > float(cfg.z_min_m)) & (h <= float(cfg.z_max_m))
+            if int(kept.sum()) == obj.shape[0]:
+                obj_t = np.asarray(point_time_s, np.float64)[kept]
         t1 = time.perf_counter()
         timing["ground"] = t1 - t0
         if obj.shape[0] == 0:
@@ -397,6 +413,11 @@ class LidarDetector:
         )
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
         n = fit.shape[0]
+        t_box = None
+        if obj_t is not None:  # mean capture time per box: cumulative sums over the label groups
+            cs = np.concatenate([[0.0], np.cumsum(obj_t[order])])
+            st, cn = starts[cand][ok], counts[cand][ok]
+            t_box = (cs[st + cn] - cs[st]) / np.maximum(cn, 1)
         heights = top - bottom
         slack = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
         lwh = np.column_stack([fit[:, LENGTH], fit[:, WIDTH], heights])
@@ -418,5 +439,7 @@ class LidarDetector:
             pos_cov=position_covariance(xy, n_pts, cfg) + _completion_covariance(yaw, grown),
             sensors=np.full(n, SENSOR_LIDAR, np.uint8),
         )
+        if t_box is not None:
+            det.time_offset_s = t_box
         timing["boxfit"] = time.perf_counter() - t2
         return det

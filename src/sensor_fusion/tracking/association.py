@@ -25,7 +25,11 @@ def chi2_2dof_ppf(prob: float | np.ndarray) -> np.ndarray:
 
 
 def mahalanobis_sq(
-    pred_pos: np.ndarray, pred_cov: np.ndarray, det_pos: np.ndarray, det_cov: np.ndarray
+    pred_pos: np.ndarray,
+    pred_cov: np.ndarray,
+    det_pos: np.ndarray,
+    det_cov: np.ndarray,
+    extra_var: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Squared Mahalanobis distance of every detection to every predicted position.
 
@@ -35,13 +39,17 @@ def mahalanobis_sq(
 
     ``pred_pos`` (T, 2) and ``pred_cov`` (T, 2, 2) are the tracks' predicted
     (x, y) and its covariance ``H P H'``; ``det_pos`` (D, 2) and ``det_cov``
-    (D, 2, 2) the detections' and their ``R``. Returns (T, D); a pair whose
+    (D, 2, 2) the detections' and their ``R``; ``extra_var`` (T, D), optional, is an isotropic
+    variance added to ``S_ij`` per pair. Returns (T, D); a pair whose
     ``S`` is not positive definite gets ``inf``. The 2x2 inverse is written out
     so the whole (T, D) grid is a handful of elementwise operations.
     """
     # Entries of S_ij = P_i + R_j and of the innovation, each (T, D), without forming (T, D, 2, 2).
     a = pred_cov[:, None, 0, 0] + det_cov[None, :, 0, 0]
     c = pred_cov[:, None, 1, 1] + det_cov[None, :, 1, 1]
+    if extra_var is not None:
+        a = a + extra_var
+        c = c + extra_var
     b = 0.5 * (
         (pred_cov[:, 0, 1] + pred_cov[:, 1, 0])[:, None] + (det_cov[:, 0, 1] + det_cov[:, 1, 0])[None, :]
     )
@@ -55,6 +63,45 @@ def mahalanobis_sq(
     with np.errstate(divide="ignore", invalid="ignore"):
         out = num / det
     out[~ok] = np.inf
+    return out
+
+
+def mahalanobis_sq_timed(
+    state: np.ndarray, cov: np.ndarray, det_pos: np.ndarray, det_cov: np.ndarray, dt: np.ndarray
+) -> np.ndarray:
+    r"""As :func:`mahalanobis_sq`, each detection ``j`` taken at ``dt[j]`` s after the tracks' time.
+
+    ``state`` (T, 4) is (x, y, vx, vy) with covariance ``cov`` (T, 4, 4); the predicted position
+    is ``H_j x`` with ``H_j = [I, dt_j I]``, so ``S_ij = P_pp + dt_j (P_pv + P_vp) + dt_j^2 P_vv + R_j``.
+    """
+    t = np.asarray(dt, dtype=np.float64)[None, :]
+    px = state[:, None, 0] + t * state[:, None, 2]
+    py = state[:, None, 1] + t * state[:, None, 3]
+    a = (
+        cov[:, None, 0, 0]
+        + 2.0 * t * cov[:, None, 0, 2]
+        + t * t * cov[:, None, 2, 2]
+        + det_cov[None, :, 0, 0]
+    )
+    c = (
+        cov[:, None, 1, 1]
+        + 2.0 * t * cov[:, None, 1, 3]
+        + t * t * cov[:, None, 3, 3]
+        + det_cov[None, :, 1, 1]
+    )
+    b = (
+        0.5 * (cov[:, None, 0, 1] + cov[:, None, 1, 0])
+        + 0.5 * t * (cov[:, None, 0, 3] + cov[:, None, 2, 1] + cov[:, None, 1, 2] + cov[:, None, 3, 0])
+        + t * t * 0.5 * (cov[:, None, 2, 3] + cov[:, None, 3, 2])
+        + 0.5 * (det_cov[None, :, 0, 1] + det_cov[None, :, 1, 0])
+    )
+    dx = det_pos[None, :, 0] - px
+    dy = det_pos[None, :, 1] - py
+    det = a * c - b * b
+    num = c * dx * dx - 2.0 * b * dx * dy + a * dy * dy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / det
+    out[~((det > 0.0) & (a > 0.0))] = np.inf
     return out
 
 

@@ -96,6 +96,10 @@ class TrackerConfig:
     # Do not start a track from a detection that lies inside a confirmed track's gate
     # (duplicates / split detections of an object already tracked).
     suppress_birth_in_gate: bool = True
+    # A shapeless detection (from a sensor with trust_size false: radar) matched to a track whose
+    # size a trusted sensor measured gets (half the size difference)^2 more position variance:
+    # the detector placed its centre with a class-prior box (see Tracker._shape_slack).
+    shape_slack: bool = True
     # Overlapping tracks are one object tracked twice (a split detection, a radar centroid pulled
     # off the box centre): two tracks, at least one confirmed, whose footprints overlap by this
     # fraction of the smaller one and whose velocities differ by at most merge_max_speed_diff_mps
@@ -205,7 +209,7 @@ class TrackerConfig:
             fail("min_hits", "must be an integer")
         if self.min_hits < 1:
             fail("min_hits", "must be >= 1")
-        for name in ("suppress_birth_in_gate", "confirmed_first"):
+        for name in ("suppress_birth_in_gate", "confirmed_first", "shape_slack"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "must be a bool")
         if self.association not in ASSOCIATION_METRICS:

@@ -56,7 +56,7 @@ from sensor_fusion.core.classes import NUM_CLASSES, SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.core.types import Detections, Tracks
 from sensor_fusion.tracking import kalman
-from sensor_fusion.tracking.association import gated_assignment, mahalanobis_sq
+from sensor_fusion.tracking.association import gated_assignment, mahalanobis_sq, mahalanobis_sq_timed
 from sensor_fusion.tracking.config import TrackerConfig
 from sensor_fusion.tracking.filters import CVFilter, IMMFilter
 from sensor_fusion.tracking.iou import iou_pairwise
@@ -67,6 +67,7 @@ __all__ = ["Tracker", "TrackerConfig"]
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+MAX_CAPTURE_OFFSET_S = 0.5  # |Detections.time_offset_s| beyond this is treated as 0 (not a sweep)
 # Tiny UNKNOWN prior so a track with no weighted votes reads UNKNOWN rather than argmax of zeros.
 _VOTE_PRIOR = 1e-6
 
@@ -89,6 +90,7 @@ class _TrackTable:
     hits: np.ndarray  # (N,) int64
     birth_ns: np.ndarray  # (N,) int64
     last_update_ns: np.ndarray  # (N,) int64
+    shape_ns: np.ndarray  # (N,) int64: last update by a size-trusted sensor (0: never)
     sensors: np.ndarray  # (N,) uint8
     confirmed: np.ndarray  # (N,) bool
 
@@ -109,6 +111,7 @@ class _TrackTable:
             hits=np.zeros(0, np.int64),
             birth_ns=np.zeros(0, np.int64),
             last_update_ns=np.zeros(0, np.int64),
+            shape_ns=np.zeros(0, np.int64),
             sensors=np.zeros(0, np.uint8),
             confirmed=np.zeros(0, bool),
         )
@@ -157,6 +160,7 @@ class _Meas:
     trust_size: np.ndarray  # (D,) bool
     trust_yaw: np.ndarray  # (D,) bool
     may_spawn: np.ndarray  # (D,) bool
+    dt: np.ndarray  # (D,) capture time - frame stamp, s (0 where not given)
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])
@@ -332,6 +336,7 @@ class Tracker:
             "los": (n, 2),
             "radial_var": (n,),
             "radial_only": (n,),
+            "time_offset_s": (n,),
         }
         extra = {name: getattr(d, name, None) for name in optional}
         if extra["radial"] is not None and extra["los"] is None:
@@ -428,6 +433,11 @@ class Tracker:
         z = np.asarray(d.centers[good, 2], dtype=np.float64) if d.centers.shape[1] > 2 else np.full(k, np.nan)
         yaw = np.asarray(d.yaw, dtype=np.float64)[good]
         has_size = np.isfinite(sizes).all(axis=1) & (sizes > 0.0).all(axis=1)
+        dt = np.zeros(k)
+        if extra["time_offset_s"] is not None:
+            dt = np.asarray(extra["time_offset_s"], dtype=np.float64)[good]
+            # a sweep is ~0.1 s: anything past MAX_CAPTURE_OFFSET_S (or NaN) is not trusted
+            dt = np.where(np.isfinite(dt) & (np.abs(dt) <= MAX_CAPTURE_OFFSET_S), dt, 0.0)
         return _Meas(
             xy=xy[good],
             R=R[good],
@@ -449,6 +459,7 @@ class Tracker:
             trust_size=tr["trust_size"][mask],
             trust_yaw=tr["trust_yaw"][mask],
             may_spawn=may_spawn,
+            dt=dt,
         )
 
     def _associate(
@@ -464,7 +475,10 @@ class Tracker:
         x, P = self._filter.combine(t.xm, t.Pm, t.mu)
         labels_t = t.labels()
         if c.association == "mahalanobis" or secondary:
-            d2 = mahalanobis_sq(x[:, :2], P[:, :2, :2], m.xy, m.R)
+            if m.dt.any():  # each detection against its track at the detection's capture time
+                d2 = mahalanobis_sq_timed(x[:, :4], P[:, :4, :4], m.xy, m.R, m.dt)
+            else:
+                d2 = mahalanobis_sq(x[:, :2], P[:, :2, :2], m.xy, m.R)
             allowed = d2 <= self._gate[labels_t][:, None]
             unknown = int(ObjectClass.UNKNOWN)
             mismatch = (
@@ -521,25 +535,39 @@ class Tracker:
         f = self._filter
         has_vel = m.has_vel[cols]
         has_rad = m.has_radial[cols]
+        R2 = m.R[cols]  # per matched pair, with the shape slack where it applies
+        if c.shape_slack and not m.trust_size[cols].all():
+            R2 = R2 + self._shape_slack(t, m, rows, cols)[:, None, None] * np.eye(2)
         # Three batched updates: (x, y); (x, y, vx, vy); (x, y, l'v) for Doppler-only detections.
+        # A box captured dt after the frame stamp measures p + v dt (exact in the linear model).
+        timed = m.dt[cols] != 0.0
         sel = ~has_vel & ~has_rad
         r, k = rows[sel], cols[sel]
         if r.size:
-            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], m.xy[k], self._H_pos, m.R[k])
+            H = self._H_pos
+            if timed[sel].any():
+                H = np.broadcast_to(H, (r.size, *H.shape)).copy()
+                H[:, 0, 2] = H[:, 1, 3] = m.dt[k]
+            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], m.xy[k], H, R2[sel])
         r, k = rows[has_vel], cols[has_vel]
         if r.size:
             R4 = np.zeros((r.size, 4, 4))
-            R4[:, :2, :2] = m.R[k]
+            R4[:, :2, :2] = R2[has_vel]
             R4[:, 2:, 2:] = m.vel_R[k]
             z4 = np.concatenate([m.xy[k], m.vel[k]], axis=1)
-            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z4, self._H_pos_vel, R4)
+            H = self._H_pos_vel
+            if timed[has_vel].any():
+                H = np.broadcast_to(H, (r.size, *H.shape)).copy()
+                H[:, 0, 2] = H[:, 1, 3] = m.dt[k]
+            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z4, H, R4)
         r, k = rows[has_rad], cols[has_rad]
         if r.size:
             H3 = np.zeros((r.size, 3, f.n))
             H3[:, 0, 0] = H3[:, 1, 1] = 1.0
+            H3[:, 0, 2] = H3[:, 1, 3] = m.dt[k]
             H3[:, 2, 2:4] = m.los[k]  # h(x) = l . v
             R3 = np.zeros((r.size, 3, 3))
-            R3[:, :2, :2] = m.R[k]
+            R3[:, :2, :2] = R2[has_rad]
             R3[:, 2, 2] = m.radial_var[k]
             z3 = np.column_stack([m.xy[k], m.radial[k]])
             t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z3, H3, R3)
@@ -581,6 +609,7 @@ class Tracker:
         t.logit[rows] = np.minimum(t.logit[rows] + c.existence_hit_logodds * m.scores[cols], self._logit_max)
         t.hits[rows] += 1
         t.last_update_ns[rows] = stamp_ns
+        t.shape_ns[rows[m.trust_size[cols] & m.has_size[cols]]] = stamp_ns
         # Sensors that supported the track in this step (several passes OR their masks).
         t.sensors[rows] = np.where(updated[rows], t.sensors[rows] | m.sensors[cols], m.sensors[cols])
 
@@ -621,6 +650,18 @@ class Tracker:
         rr = rows[s]
         t.yaw[rr] = wrap_angle(t.yaw[rr] + g * wrap_angle(heading[s] - t.yaw[rr]))
 
+    @staticmethod
+    def _shape_slack(t: _TrackTable, m: _Meas, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Isotropic position variance to add where a detection whose sensor's size is not trusted
+        (radar: a centroid moved to a centre with a class-prior box) meets a track whose size a
+        trusted sensor measured: the centre is off by up to half the size difference (a bus
+        placed with a car's box by 3 m). Without it the radar drags the track off the LiDAR box,
+        whose next detection then falls outside the gate and starts a duplicate. Broadcasts
+        ``rows``/``cols`` (pairs, or a (T, 1) x (1, D) grid)."""
+        apply = t.size_known[rows] & ~m.trust_size[cols] & m.has_size[cols]
+        diff = np.abs(t.sizes[rows, :2] - m.sizes[cols, :2]).max(axis=-1)
+        return np.where(apply, (0.5 * diff) ** 2, 0.0)
+
     def _merge_overlaps(self, t: _TrackTable, now: int) -> _TrackTable:
         """One track per object: merge pairs (one confirmed at least) whose footprints overlap by
         ``merge_min_overlap`` of the smaller one, with velocities within
@@ -628,8 +669,10 @@ class Tracker:
         ground, so such a pair is one object tracked twice, typically after one input's position
         was biased past the other's gate (a radar centroid placed with a car-sized prior on a
         truck), after which each input keeps its own track alive.
-        The older id survives (identity is what the user sees); it takes the state of the
-        track whose size came from a trusted sensor most recently, and both class votes."""
+        The survivor (id and state) is the track a shape-trusted sensor (LiDAR, BEV) updated
+        last: its box is on the object, and it is the id the object is being tracked under; the
+        other one was dragged off it (a radar centroid) or coasts. Between equals the older id.
+        Class votes and hits add up."""
         c = self.config
         x = np.einsum("nm,nmk->nk", t.mu, t.xm[..., :4])  # mixture mean (IMM) or the state (CV)
         centers = np.column_stack([x[:, :2], t.z])
@@ -637,7 +680,9 @@ class Tracker:
         area = t.sizes[:, 0] * t.sizes[:, 1]
         pair_sum = area[:, None] + area[None, :]
         inter = iou * pair_sum / (1.0 + iou)  # from IoU = I / (A + B - I)
-        overlap = inter / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)  # of the smaller box
+        small = np.minimum(area[:, None], area[None, :])
+        # of the smaller footprint; degenerate boxes (no size measured yet) overlap nothing
+        overlap = np.where(small > 0.05, inter / np.maximum(small, 0.05), 0.0)
         v = x[:, 2:4]
         dv = np.linalg.norm(v[:, None, :] - v[None, :, :], axis=-1)
         either = t.confirmed[:, None] | t.confirmed[None, :]
@@ -655,27 +700,15 @@ class Tracker:
             a, b = ia[k], ib[k]
             if not (alive[a] and alive[b]) or now - since[(int(t.ids[a]), int(t.ids[b]))] < wait:
                 continue
-            old, new = (a, b) if t.ids[a] < t.ids[b] else (b, a)
-            rank = [(bool(t.size_known[k]), int(t.last_update_ns[k]), int(t.hits[k])) for k in (old, new)]
-            if rank[1] > rank[0]:  # the younger track holds the better state: move it to the old id
-                for name in (
-                    "xm",
-                    "Pm",
-                    "mu",
-                    "z",
-                    "sizes",
-                    "size_known",
-                    "yaw",
-                    "yaw_known",
-                    "last_update_ns",
-                ):
-                    getattr(t, name)[old] = getattr(t, name)[new]
-            t.votes[old] += t.votes[new]
-            t.hits[old] = max(t.hits[old], t.hits[new])
-            t.logit[old] = max(t.logit[old], t.logit[new])
-            t.sensors[old] |= t.sensors[new]
-            t.confirmed[old] = True
-            alive[new] = False
+            keep, drop = (a, b) if t.ids[a] < t.ids[b] else (b, a)
+            if t.shape_ns[drop] > t.shape_ns[keep]:
+                keep, drop = drop, keep  # the box a shape-trusted sensor updated last survives
+            t.votes[keep] += t.votes[drop]
+            t.hits[keep] = max(t.hits[keep], t.hits[drop])
+            t.logit[keep] = max(t.logit[keep], t.logit[drop])
+            t.sensors[keep] |= t.sensors[drop]
+            t.confirmed[keep] = True
+            alive[drop] = False
         self.merged += int((~alive).sum())
         return t.keep(alive)
 
@@ -731,6 +764,7 @@ class Tracker:
             hits=np.ones(n, np.int64),
             birth_ns=np.full(n, stamp_ns, np.int64),
             last_update_ns=np.full(n, stamp_ns, np.int64),
+            shape_ns=np.where(m.has_size[idx] & m.trust_size[idx], stamp_ns, 0).astype(np.int64),
             sensors=m.sensors[idx].copy(),
             confirmed=np.zeros(n, bool),
         )
