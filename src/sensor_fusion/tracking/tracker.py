@@ -15,10 +15,11 @@ One :meth:`Tracker.step` per fused frame:
    its velocity) instead of starting a duplicate;
 4. associate: squared Mahalanobis distance of each detection's (x, y) to each
    predicted (x, y) with ``S = H P H' + R`` (``R`` = the detection's
-   ``pos_cov``), gated per track class, plus a soft class-mismatch cost for
-   class-trusted detections (or ``1 - IoU3D`` for the ``iou3d`` baseline; the
-   radar pass is always Mahalanobis: radar has no boxes), solved by
-   ``linear_sum_assignment``, confirmed tracks first;
+   ``pos_cov``; each detection against its track at the detection's capture time
+   ``stamp + time_offset_s`` where it gives one), gated per track class, plus a
+   soft class-mismatch cost for class-trusted detections (or ``1 - IoU3D`` for
+   the ``iou3d`` baseline; the radar pass is always Mahalanobis: radar has no
+   boxes), solved by ``linear_sum_assignment``, confirmed tracks first;
 5. update matched tracks (Joseph form) with (x, y), with (x, y, vx, vy) where
    the detection measured velocity (covariance ``vel_cov`` when given, else
    ``velocity_meas_std_mps``), or with (x, y, radial speed) where it carries
@@ -38,7 +39,13 @@ One :meth:`Tracker.step` per fused frame:
    ``min_hits`` updates with enough existence;
 8. heading: the box yaw is flipped by pi where it points against a confident
    velocity; with the IMM it is also pulled to the velocity heading
-   (every track, coasting ones included), so boxes turn with their tracks.
+   (every track, coasting ones included), so boxes turn with their tracks;
+9. merge: two tracks whose footprints overlap (``merge_*``) for a while are one
+   object tracked twice; the one a shape-trusted sensor updated last survives.
+
+Position measurements taken ``dt = time_offset_s`` after the stamp use ``H = [I, dt I]``
+(a rotating LiDAR sees each object at its azimuth's time); a radar position on a track whose
+size a trusted sensor measured carries the extra variance of :meth:`Tracker._shape_slack`.
 
 All track data lives in one structure of arrays; every stage is batched
 numpy over tracks. Only confirmed tracks are returned, as (x, y, vx, vy) with
@@ -216,7 +223,7 @@ class Tracker:
         """Forget all tracks and the clock; ids start again from 1 (as a new Tracker)."""
         self._clear()
         self._next_id = 1
-        self.merged = 0  # tracks merged into an overlapping older one (diagnostics)
+        self.merged = 0  # tracks merged away into an overlapping one (see _merge_overlaps)
         self._overlap_since: dict[tuple[int, int], int] = {}  # (id, id) -> stamp the overlap began
 
     def step(self, stamp_ns: int, detections: Detections) -> Tracks:
