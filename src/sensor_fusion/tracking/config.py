@@ -96,6 +96,9 @@ class TrackerConfig:
     # Do not start a track from a detection that lies inside a confirmed track's gate
     # (duplicates / split detections of an object already tracked).
     suppress_birth_in_gate: bool = True
+    # Compare each detection with its track at the detection's capture time (Detections.time_offset_s,
+    # e.g. a rotating LiDAR's per-box point time) instead of the frame stamp.
+    use_capture_time: bool = True
     # A shapeless detection (from a sensor with trust_size false: radar) matched to a track whose
     # size a trusted sensor measured gets (half the size difference)^2 more position variance:
     # the detector placed its centre with a class-prior box (see Tracker._shape_slack).
@@ -209,7 +212,7 @@ class TrackerConfig:
             fail("min_hits", "must be an integer")
         if self.min_hits < 1:
             fail("min_hits", "must be >= 1")
-        for name in ("suppress_birth_in_gate", "confirmed_first", "shape_slack"):
+        for name in ("suppress_birth_in_gate", "confirmed_first", "shape_slack", "use_capture_time"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "must be a bool")
         if self.association not in ASSOCIATION_METRICS:

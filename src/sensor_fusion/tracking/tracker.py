@@ -441,7 +441,7 @@ class Tracker:
         yaw = np.asarray(d.yaw, dtype=np.float64)[good]
         has_size = np.isfinite(sizes).all(axis=1) & (sizes > 0.0).all(axis=1)
         dt = np.zeros(k)
-        if extra["time_offset_s"] is not None:
+        if extra["time_offset_s"] is not None and self.config.use_capture_time:
             dt = np.asarray(extra["time_offset_s"], dtype=np.float64)[good]
             # a sweep is ~0.1 s: anything past MAX_CAPTURE_OFFSET_S (or NaN) is not trusted
             dt = np.where(np.isfinite(dt) & (np.abs(dt) <= MAX_CAPTURE_OFFSET_S), dt, 0.0)
