@@ -501,13 +501,14 @@ def test_capture_time_of_each_box_is_used() -> None:
     box's capture time the track sits on the car at the stamp; without it, 2.4 m ahead."""
     v, lag = 30.0, 0.08
     errs = {}
-    for timed in (True, False):
-        tracker = Tracker(TrackerConfig(motion_model="imm"))
+    for case, timed, use in (("used", True, True), ("none given", False, True), ("ignored", True, False)):
+        tracker = Tracker(TrackerConfig(motion_model="imm", use_capture_time=use))
         for k in range(30):
             stamp = k * DT_NS
             d = dets(stamp, [v * (k * 0.1 + lag), 5.0])
             if timed:
                 d.time_offset_s = np.array([lag])
             out = tracker.step(stamp, d)
-        errs[timed] = out.state[0, 0] - v * 2.9
-    assert abs(errs[True]) < 0.2 and abs(errs[False] - v * lag) < 0.3
+        errs[case] = out.state[0, 0] - v * 2.9
+    assert abs(errs["used"]) < 0.2
+    assert abs(errs["none given"] - v * lag) < 0.3 and abs(errs["ignored"] - v * lag) < 0.3
