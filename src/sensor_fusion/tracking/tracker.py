@@ -58,6 +58,7 @@ import logging
 from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from sensor_fusion.core.classes import NUM_CLASSES, SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.geometry import wrap_angle
@@ -66,7 +67,7 @@ from sensor_fusion.tracking import kalman
 from sensor_fusion.tracking.association import gated_assignment, mahalanobis_sq, mahalanobis_sq_timed
 from sensor_fusion.tracking.config import TrackerConfig
 from sensor_fusion.tracking.filters import CVFilter, IMMFilter
-from sensor_fusion.tracking.iou import iou_pairwise
+from sensor_fusion.tracking.iou import box_corners_bev, intersection_area_paired, iou_pairwise
 from sensor_fusion.tracking.motion import ConstantVelocity
 
 __all__ = ["Tracker", "TrackerConfig"]
@@ -682,19 +683,29 @@ class Tracker:
         Class votes and hits add up."""
         c = self.config
         x = np.einsum("nm,nmk->nk", t.mu, t.xm[..., :4])  # mixture mean (IMM) or the state (CV)
-        centers = np.column_stack([x[:, :2], t.z])
-        iou = iou_pairwise(centers, t.sizes, t.yaw, centers, t.sizes, t.yaw, bev=True)
+        # candidate pairs from a k-d tree (sparse: a dense N x N pass cost 11 ms at 200 tracks)
+        radius = 0.5 * np.hypot(t.sizes[:, 0], t.sizes[:, 1])
+        pairs = cKDTree(x[:, :2]).query_pairs(2.0 * float(radius.max()), output_type="ndarray")
+        ia, ib = (pairs[:, 0], pairs[:, 1]) if len(pairs) else (np.zeros(0, np.int64),) * 2
+        keep_pair = (
+            (np.hypot(*(x[ia, :2] - x[ib, :2]).T) <= radius[ia] + radius[ib])
+            & (np.hypot(*(x[ia, 2:4] - x[ib, 2:4]).T) <= c.merge_max_speed_diff_mps)
+            & (t.confirmed[ia] | t.confirmed[ib])
+        )
+        ia, ib = ia[keep_pair], ib[keep_pair]
+        if ia.size == 0:  # the usual case
+            self._overlap_since = {}
+            return t
+        inter = intersection_area_paired(
+            box_corners_bev(x[ia, :2], t.sizes[ia, :2], t.yaw[ia]),
+            box_corners_bev(x[ib, :2], t.sizes[ib, :2], t.yaw[ib]),
+        )
         area = t.sizes[:, 0] * t.sizes[:, 1]
-        pair_sum = area[:, None] + area[None, :]
-        inter = iou * pair_sum / (1.0 + iou)  # from IoU = I / (A + B - I)
-        small = np.minimum(area[:, None], area[None, :])
+        small = np.minimum(area[ia], area[ib])
         # of the smaller footprint; degenerate boxes (no size measured yet) overlap nothing
         overlap = np.where(small > 0.05, inter / np.maximum(small, 0.05), 0.0)
-        v = x[:, 2:4]
-        dv = np.linalg.norm(v[:, None, :] - v[None, :, :], axis=-1)
-        either = t.confirmed[:, None] | t.confirmed[None, :]
-        cand = np.triu((overlap >= c.merge_min_overlap) & (dv <= c.merge_max_speed_diff_mps) & either, k=1)
-        ia, ib = np.nonzero(cand)
+        sel = overlap >= c.merge_min_overlap
+        ia, ib, overlap = ia[sel], ib[sel], overlap[sel]
         # pairs are few (usually none): a dict of when each started overlapping, greedy merging
         since = {
             (int(t.ids[a]), int(t.ids[b])): self._overlap_since.get((int(t.ids[a]), int(t.ids[b])), now)
@@ -703,7 +714,7 @@ class Tracker:
         self._overlap_since = since
         wait = int(round(c.merge_after_s * _NS))
         alive = np.ones(len(t), bool)
-        for k in np.argsort(-overlap[ia, ib], kind="stable"):
+        for k in np.argsort(-overlap, kind="stable"):
             a, b = ia[k], ib[k]
             if not (alive[a] and alive[b]) or now - since[(int(t.ids[a]), int(t.ids[b]))] < wait:
                 continue
