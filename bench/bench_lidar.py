@@ -82,7 +82,7 @@ def non_ground(pts: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
         cfg.ground_max_slope,
         cfg.ground_reject_lowest,
     )
-    obj, _, hag = select_above_ground(pts, gz, cfg.z_min_m, cfg.z_max_m)
+    obj, _, hag, _ = select_above_ground(pts, gz, cfg.z_min_m, cfg.z_max_m)
     return obj, hag
 
 

@@ -255,11 +255,12 @@ class FusionPipeline:
         pos_extra = pose.pose_cov[:2, :2][None] if use_ego else None
         ego_pose = pose if use_ego else None
         classical = self.mode in ("classical", "both") and self.bev_tap is None
-        clouds = {name: self._lidar_points(c, stamp, ego_pose) for name, c in frame.of_kind("lidar").items()}
+        lidar = frame.of_kind("lidar")
+        clouds = {name: self._lidar_points(c, stamp, ego_pose) for name, c in lidar.items()}
         boxes: list[Detections] = []
         if classical:
             for name, (xyz, _inten) in clouds.items():
-                cloud = frame.of_kind("lidar")[name]
+                cloud = lidar[name]
                 times = None
                 if cloud.time_offset is not None:  # each point's capture time relative to the frame stamp
                     times = cloud.time_offset + np.float32((cloud.stamp_ns - stamp) / NS)

@@ -111,8 +111,9 @@ def ground_height(
 @njit(cache=True)
 def select_above_ground(
     xyz: np.ndarray, ground_z: np.ndarray, z_min_m: float, z_max_m: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points with ``z_min_m < z - ground <= z_max_m``: (xyz, ground z, height above ground).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Points with ``z_min_m < z - ground <= z_max_m``: (xyz, ground z, height above ground,
+    the (N,) mask of the input points kept, for per-point attributes such as times).
 
     One fused pass instead of numpy's masks and fancy-index copies (three
     temporaries the size of the cloud); NaN ground (dropped points) fails both tests.
@@ -137,4 +138,4 @@ def select_above_ground(
             gz[j] = ground_z[i]
             hag[j] = xyz[i, 2] - ground_z[i]
             j += 1
-    return out, gz, hag
+    return out, gz, hag, keep

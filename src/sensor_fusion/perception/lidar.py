@@ -359,14 +359,10 @@ class LidarDetector:
             float(cfg.ground_max_slope),
             int(cfg.ground_reject_lowest),
         )
-        obj, obj_gz, obj_hag = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
+        obj, obj_gz, obj_hag, kept = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
         obj_t = None
         if point_time_s is not None and len(point_time_s) == len(pts):
-            # the same test as select_above_ground (float32 difference, compared in float64)
-            h = (pts[:, 2] - gz).astype(np.float64)
-            kept = (h > float(cfg.z_min_m)) & (h <= float(cfg.z_max_m))
-            if int(kept.sum()) == obj.shape[0]:
-                obj_t = np.asarray(point_time_s, np.float64)[kept]
+            obj_t = np.asarray(point_time_s, np.float64)[kept]
         t1 = time.perf_counter()
         timing["ground"] = t1 - t0
         if obj.shape[0] == 0:

@@ -25,11 +25,7 @@ def chi2_2dof_ppf(prob: float | np.ndarray) -> np.ndarray:
 
 
 def mahalanobis_sq(
-    pred_pos: np.ndarray,
-    pred_cov: np.ndarray,
-    det_pos: np.ndarray,
-    det_cov: np.ndarray,
-    extra_var: np.ndarray | None = None,
+    pred_pos: np.ndarray, pred_cov: np.ndarray, det_pos: np.ndarray, det_cov: np.ndarray
 ) -> np.ndarray:
     r"""Squared Mahalanobis distance of every detection to every predicted position.
 
@@ -39,22 +35,23 @@ def mahalanobis_sq(
 
     ``pred_pos`` (T, 2) and ``pred_cov`` (T, 2, 2) are the tracks' predicted
     (x, y) and its covariance ``H P H'``; ``det_pos`` (D, 2) and ``det_cov``
-    (D, 2, 2) the detections' and their ``R``; ``extra_var`` (T, D), optional, is an isotropic
-    variance added to ``S_ij`` per pair. Returns (T, D); a pair whose
+    (D, 2, 2) the detections' and their ``R``. Returns (T, D); a pair whose
     ``S`` is not positive definite gets ``inf``. The 2x2 inverse is written out
     so the whole (T, D) grid is a handful of elementwise operations.
     """
     # Entries of S_ij = P_i + R_j and of the innovation, each (T, D), without forming (T, D, 2, 2).
     a = pred_cov[:, None, 0, 0] + det_cov[None, :, 0, 0]
     c = pred_cov[:, None, 1, 1] + det_cov[None, :, 1, 1]
-    if extra_var is not None:
-        a = a + extra_var
-        c = c + extra_var
     b = 0.5 * (
         (pred_cov[:, 0, 1] + pred_cov[:, 1, 0])[:, None] + (det_cov[:, 0, 1] + det_cov[:, 1, 0])[None, :]
     )
     dx = det_pos[None, :, 0] - pred_pos[:, None, 0]
     dy = det_pos[None, :, 1] - pred_pos[:, None, 1]
+    return _quad_2x2(a, b, c, dx, dy)
+
+
+def _quad_2x2(a: np.ndarray, b: np.ndarray, c: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """``[dx dy] S^-1 [dx dy]'`` elementwise for ``S = [[a, b], [b, c]]``; inf where S is not PD."""
     det = a * c - b * b
     num = c * dx * dx - 2.0 * b * dx * dy + a * dy * dy
     ok = (det > 0.0) & (a > 0.0)
@@ -95,14 +92,7 @@ def mahalanobis_sq_timed(
         + t * t * 0.5 * (cov[:, None, 2, 3] + cov[:, None, 3, 2])
         + 0.5 * (det_cov[None, :, 0, 1] + det_cov[None, :, 1, 0])
     )
-    dx = det_pos[None, :, 0] - px
-    dy = det_pos[None, :, 1] - py
-    det = a * c - b * b
-    num = c * dx * dx - 2.0 * b * dx * dy + a * dy * dy
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / det
-    out[~((det > 0.0) & (a > 0.0))] = np.inf
-    return out
+    return _quad_2x2(a, b, c, det_pos[None, :, 0] - px, det_pos[None, :, 1] - py)
 
 
 def gated_assignment(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

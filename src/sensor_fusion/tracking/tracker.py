@@ -177,6 +177,16 @@ class _Meas:
         return _Meas(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
+def _at_capture_time(H: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """``H`` (m, n) whose first two rows measure (x, y), per row for measurements taken ``dt`` (K,)
+    after the state's time: the position rows gain ``dt`` on (vx, vy). ``H`` itself if all dt are 0."""
+    if not dt.any():
+        return H
+    out = np.broadcast_to(H, (len(dt), *H.shape)).copy()
+    out[:, 0, 2] = out[:, 1, 3] = dt
+    return out
+
+
 def _max_std_2x2(C: np.ndarray) -> np.ndarray:
     """Square root of the largest eigenvalue of symmetric 2x2 matrices (K, 2, 2)."""
     a, b, c = C[:, 0, 0], C[:, 0, 1], C[:, 1, 1]
@@ -224,7 +234,6 @@ class Tracker:
         """Forget all tracks and the clock; ids start again from 1 (as a new Tracker)."""
         self._clear()
         self._next_id = 1
-        self.merged = 0  # tracks merged away into an overlapping one (see _merge_overlaps)
         self._overlap_since: dict[tuple[int, int], int] = {}  # (id, id) -> stamp the overlap began
 
     def step(self, stamp_ns: int, detections: Detections) -> Tracks:
@@ -548,14 +557,10 @@ class Tracker:
             R2 = R2 + self._shape_slack(t, m, rows, cols)[:, None, None] * np.eye(2)
         # Three batched updates: (x, y); (x, y, vx, vy); (x, y, l'v) for Doppler-only detections.
         # A box captured dt after the frame stamp measures p + v dt (exact in the linear model).
-        timed = m.dt[cols] != 0.0
         sel = ~has_vel & ~has_rad
         r, k = rows[sel], cols[sel]
         if r.size:
-            H = self._H_pos
-            if timed[sel].any():
-                H = np.broadcast_to(H, (r.size, *H.shape)).copy()
-                H[:, 0, 2] = H[:, 1, 3] = m.dt[k]
+            H = _at_capture_time(self._H_pos, m.dt[k])
             t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], m.xy[k], H, R2[sel])
         r, k = rows[has_vel], cols[has_vel]
         if r.size:
@@ -563,10 +568,7 @@ class Tracker:
             R4[:, :2, :2] = R2[has_vel]
             R4[:, 2:, 2:] = m.vel_R[k]
             z4 = np.concatenate([m.xy[k], m.vel[k]], axis=1)
-            H = self._H_pos_vel
-            if timed[has_vel].any():
-                H = np.broadcast_to(H, (r.size, *H.shape)).copy()
-                H[:, 0, 2] = H[:, 1, 3] = m.dt[k]
+            H = _at_capture_time(self._H_pos_vel, m.dt[k])
             t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z4, H, R4)
         r, k = rows[has_rad], cols[has_rad]
         if r.size:
@@ -727,7 +729,6 @@ class Tracker:
             t.sensors[keep] |= t.sensors[drop]
             t.confirmed[keep] = True
             alive[drop] = False
-        self.merged += int((~alive).sum())
         return t.keep(alive)
 
     def _birth(self, m: _Meas, idx: np.ndarray, stamp_ns: int) -> _TrackTable:
