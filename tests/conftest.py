@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from sensor_fusion.demo import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,11 +51,6 @@ def start_fusion_node(tmp_path_factory, venv_bin):
 
     yield start
     for proc, log in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
         log.seek(0)
         print(log.read())

@@ -26,6 +26,16 @@ RECORD_TOPICS = {
 }
 
 
+def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGINT (a ROS node shuts down cleanly on it), then kill if it has not exited in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
@@ -145,12 +155,7 @@ def run_demo(a: argparse.Namespace) -> int:
         n = _record_until_done(out_bag, replay, node)
     finally:
         for p in (replay, node):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop_process(p)
         node_log.close()
     print(f"[demo] recorded {n} output messages -> {out_bag} (node log: {work / 'fusion_node.log'})")
     if n == 0:
