@@ -887,3 +887,52 @@ def test_quaternion_helpers_agree_with_core_geometry():
         phi = rng.normal(size=3)
         np.testing.assert_allclose(eskf.quat_to_rot(eskf.quat_exp(phi)), eskf.so3_exp(phi), atol=1e-12)
         np.testing.assert_allclose(eskf.quat_log(eskf.quat_exp(phi * 0.5)), phi * 0.5, atol=1e-12)
+
+
+def _with_orientation(sim: Sim, yaw_offset, noise_rad: float, seed: int, start: int = 0) -> list[ImuSample]:
+    """The IMU samples with an orientation output (world ENU <- IMU) of yaw ``sim.yaw +
+    yaw_offset(t) + noise`` from IMU index ``start`` on (none before)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, s in enumerate(sim.imu):
+        q = None
+        if i >= start:
+            yaw = float(sim.yaw[i] + yaw_offset(sim.t[i]) + rng.normal(0.0, noise_rad))
+            q = matrix_to_quat(rpy_to_matrix(0.0, 0.0, yaw) @ T_BASE_IMU[:3, :3])
+        out.append(ImuSample(s.stamp_ns, "imu", s.angular_velocity, s.linear_acceleration, q))
+    return out
+
+
+def test_imu_orientation_yaw_measurements():
+    """An ENU-referenced IMU orientation (AHRS, GNSS/INS) fused as yaw at
+    imu_orientation_yaw_rate_hz: the heading is known from the start and stays within the
+    AHRS accuracy; an AHRS that goes 20 deg off (steel, motors) is gated and counted, not followed;
+    one whose orientation appears only later aligns the heading when it does."""
+    sim = simulate(30.0, "s_curve", seed=3)
+    cfg = _config(
+        use_imu_orientation_yaw=True, imu_orientation_yaw_rate_hz=1.0, imu_orientation_yaw_std_rad=0.035
+    )
+    ref = run_filter(sim)
+    fused = run_filter(dataclasses.replace(sim, imu=_with_orientation(sim, lambda t: 0.0, 0.017, 1)), cfg)
+    assert fused.est.counters["yaw_aligned"] == 0  # never needed the GPS course
+    assert 28 <= fused.est.counters["imu_yaw_accepted"] <= 31 and fused.est.counters["imu_yaw_rejected"] == 0
+    _, ey_ref, _, _ = _errors(sim, ref, 14.0)
+    _, ey, _, _ = _errors(sim, fused, 0.0)
+    print(
+        f"yaw RMSE after 14 s: GPS course {math.degrees(np.sqrt(np.mean(ey_ref**2))):.2f} deg, "
+        f"with 1 Hz AHRS yaw {math.degrees(np.sqrt(np.mean(ey[sim.t[fused.idx] >= 14.0] ** 2))):.2f} deg"
+    )
+    assert math.degrees(np.abs(ey).max()) < 3.0  # from the first pose on (at rest: GPS says nothing)
+
+    upset = _with_orientation(sim, lambda t: math.radians(20.0) if t >= 15.0 else 0.0, 0.017, 2)
+    bad = run_filter(dataclasses.replace(sim, imu=upset), cfg)
+    assert bad.est.counters["imu_yaw_rejected"] >= 14
+    _, ey_bad, _, _ = _errors(sim, bad, 15.0)
+    assert math.degrees(np.abs(ey_bad).max()) < 1.5
+
+    late = run_filter(
+        dataclasses.replace(sim, imu=_with_orientation(sim, lambda t: 0.0, 0.017, 3, start=300)), cfg
+    )
+    k = int(np.searchsorted(late.idx, 310))
+    assert late.est.counters["yaw_aligned"] == 0 and late.var_yaw[k] < 0.035**2 * 1.5
+    assert abs(wrap_angle(late.yaw[k] - sim.yaw[late.idx[k]])) < 0.1

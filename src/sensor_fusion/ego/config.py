@@ -34,6 +34,10 @@ class EgoConfig:
     init_yaw_std_rad: float = math.pi  # <= unalign_yaw_std_rad
     use_imu_orientation_yaw: bool = False  # start heading from ImuSample.orientation (ENU <- IMU)
     imu_orientation_yaw_std_rad: float = 0.1
+    # ... and keep fusing it as a yaw measurement this often (0: start only). Decimated because
+    # an AHRS yaw error is correlated over seconds (magnetic disturbances): fusing every sample
+    # as independent would make the heading far too confident.
+    imu_orientation_yaw_rate_hz: float = 0.0
     init_gyro_bias_std_rad_s: float = 0.005
     init_accel_bias_std_mps2: float = 0.1
     init_imu_samples: int = 10  # IMU samples averaged for roll/pitch
@@ -120,7 +124,12 @@ class EgoConfig:
             val = getattr(self, name)
             if not (isinstance(val, (int, float)) and math.isfinite(val) and val > 0):
                 raise EgoConfigError(f"EgoConfig.{name} must be a finite number > 0, got {val!r}")
-        for name in ("gyro_bias_walk_rad_s2_sqrt_hz", "accel_bias_walk_mps3_sqrt_hz", "pose_extrapolation_s"):
+        for name in (
+            "gyro_bias_walk_rad_s2_sqrt_hz",
+            "accel_bias_walk_mps3_sqrt_hz",
+            "pose_extrapolation_s",
+            "imu_orientation_yaw_rate_hz",
+        ):
             val = getattr(self, name)
             if not (isinstance(val, (int, float)) and math.isfinite(val) and val >= 0):
                 raise EgoConfigError(f"EgoConfig.{name} must be a finite number >= 0, got {val!r}")

@@ -63,6 +63,10 @@ Flow
 
   Both rotate the world-frame tilt errors with the heading change. From there on
   yaw is an ordinary EKF state refined by GPS + NHC.
+* With ``use_imu_orientation_yaw`` and ``imu_orientation_yaw_rate_hz > 0`` the IMU's own
+  orientation output (ENU-referenced units only) is also a yaw measurement at that rate
+  (chi2(1) gated, ``imu_yaw_accepted`` / ``imu_yaw_rejected``); while yaw is unknown it aligns
+  it. Decimated, because an AHRS heading error is correlated over seconds.
 * Time going backwards by more than ``time_jump_reset_s`` on the IMU (bag loop)
   resets the filter; smaller reorderings drop the sample (``imu_out_of_order``).
 """
@@ -103,6 +107,8 @@ COUNTER_NAMES = (
     "gps_reinit",  # position re-seeded after gps_reinit_after_rejections gated fixes
     "vel_accepted",  # body-velocity measurements fused (add_body_velocity)
     "vel_rejected",  # body-velocity measurements gated, invalid or too old
+    "imu_yaw_accepted",  # IMU orientation yaw measurements fused (imu_orientation_yaw_rate_hz)
+    "imu_yaw_rejected",  # ... gated
     "nhc_updates",  # non-holonomic constraint updates
     "zupt_updates",  # standstill (zero velocity + zero rate) updates
     "yaw_aligned",  # heading alignments from the GPS course
@@ -165,6 +171,10 @@ class _Fix:
     rows: tuple[int, ...] = (0, 1, 2)
 
 
+def _valid_quat(o: np.ndarray | None) -> bool:
+    return o is not None and np.shape(o) == (4,) and bool(np.isfinite(o).all()) and np.linalg.norm(o) > 0.5
+
+
 class EgoEstimator:
     """Error-state EKF over (p, v, q, ba, bg) driven by IMU and corrected by GPS.
 
@@ -203,7 +213,7 @@ class EgoEstimator:
             ]
         )
         self._gate = math.inf if c.gps_gate_prob >= 1.0 else float(chdtri(3, 1.0 - c.gps_gate_prob))
-        self._vel_gate = {
+        self._chi2_gate = {
             k: math.inf if c.gps_gate_prob >= 1.0 else float(chdtri(k, 1.0 - c.gps_gate_prob))
             for k in (1, 2, 3)
         }
@@ -212,6 +222,11 @@ class EgoEstimator:
         self._gap_reset_ns = int(round(c.imu_gap_reset_s * NS_PER_S))
         self._max_dt_ns = int(round(c.max_imu_dt_s * NS_PER_S))
         self._nhc_period_ns = int(round(NS_PER_S / c.constraint_rate_hz))
+        self._imu_yaw_period_ns = (
+            int(round(NS_PER_S / c.imu_orientation_yaw_rate_hz))
+            if c.use_imu_orientation_yaw and c.imu_orientation_yaw_rate_hz > 0
+            else 0
+        )
         self._extrap_ns = int(round(c.pose_extrapolation_s * NS_PER_S))
         self._zupt_window_s = float(c.zupt_window_s)
         self._datum_from_config = c.datum is not None
@@ -278,7 +293,7 @@ class EgoEstimator:
                     return
             self._buffer_init_imu(t, w, a)
             o = sample.orientation
-            if o is not None and np.shape(o) == (4,) and np.isfinite(o).all() and np.linalg.norm(o) > 0.5:
+            if _valid_quat(o):
                 self._init_orientation[t] = np.asarray(o, dtype=np.float64) / np.linalg.norm(o)
             self._try_init()
             return
@@ -298,6 +313,12 @@ class EgoEstimator:
         self.counters["imu_used"] += 1
         self._step(t, w, a)
         self._record(t, w, a)
+        o = sample.orientation
+        if self._imu_yaw_period_ns and t - self._t_imu_yaw >= self._imu_yaw_period_ns and _valid_quat(o):
+            self._t_imu_yaw = t
+            var = self.config.imu_orientation_yaw_std_rad**2
+            yaw = self._base_yaw(np.asarray(o, dtype=np.float64))
+            self._add_timed(_Fix(t, np.array([yaw, 0.0, 0.0]), np.array([[var]]), kind="yaw", rows=(0,)))
 
     def add_gps(self, fix: GpsFix) -> bool:
         """Fuse a WGS84 fix; True if used (or queued ahead of the IMU), False if rejected."""
@@ -463,6 +484,12 @@ class EgoEstimator:
         self._align_buf: dict[int, tuple[float, float, float, float]] = {}
         self._init_orientation: dict[int, np.ndarray] = {}  # IMU stamp -> orientation output
         self._consec_rejects = 0
+        self._t_imu_yaw = -(1 << 62)
+
+    def _base_yaw(self, orientation: np.ndarray) -> float:
+        """base_link yaw from an IMU orientation output (world ENU <- IMU): R_wb = R_wi R_bi'."""
+        R_wb = eskf.quat_to_rot(orientation / np.linalg.norm(orientation)) @ self._R_bi.T
+        return math.atan2(R_wb[1, 0], R_wb[0, 0])
 
     def _to_base(
         self, w: np.ndarray, a: np.ndarray, t: int, prev: tuple[int, np.ndarray] | None
@@ -564,9 +591,7 @@ class EgoEstimator:
         yaw, yaw_std = c.init_yaw_rad, c.init_yaw_std_rad
         orient = [self._init_orientation[k] for k in times[:j] if k in self._init_orientation]
         if c.use_imu_orientation_yaw and orient:
-            # orientation: world (ENU) <- IMU; base yaw from R_wb = R_wi R_bi'
-            R_wb = eskf.quat_to_rot(orient[-1]) @ self._R_bi.T
-            yaw, yaw_std = math.atan2(R_wb[1, 0], R_wb[0, 0]), c.imu_orientation_yaw_std_rad
+            yaw, yaw_std = self._base_yaw(orient[-1]), c.imu_orientation_yaw_std_rad
         aligned = yaw_std <= c.unalign_yaw_std_rad
         q = eskf.quat_from_rpy(roll, pitch, yaw)
         Rl = eskf.quat_to_rot(q) @ self._lever_gps
@@ -758,14 +783,53 @@ class EgoEstimator:
         rows = tuple(fx.rows[k] for k in idx)
         vb, H = eskf.nhc_jacobian(s.q, s.v, rows)
         R = fx.cov[np.ix_(idx, idx)]
-        fx.result = self._update(H, R, fx.enu[list(rows)] - vb, self._vel_gate[len(rows)])
+        fx.result = self._update(H, R, fx.enu[list(rows)] - vb, self._chi2_gate[len(rows)])
         if fx.first:
             self.counters["vel_accepted" if fx.result else "vel_rejected"] += 1
+
+    def _fuse_yaw(self, fx: _Fix) -> None:
+        """Heading measurement (IMU orientation output, ENU-referenced), chi2(1) gated. While
+        yaw is unknown it aligns the heading instead: rotate to it, variance = its own."""
+        s = self._s
+        z = float(fx.enu[0])
+        d = z - eskf.rpy_from_quat(s.q)[2]
+        d = math.atan2(math.sin(d), math.cos(d))
+        if not s.aligned:
+            P = self._turn_heading(d)
+            P[eskf.YAW, :] = 0.0
+            P[:, eskf.YAW] = 0.0
+            P[eskf.YAW, eskf.YAW] = float(fx.cov[0, 0])
+            s.P = P
+            s.aligned = True
+            self._align_buf.clear()
+            fx.result = True
+        else:
+            H = np.zeros((1, eskf.DIM))
+            H[0, 6:9] = eskf.rpy_jacobian(s.q)[2]
+            fx.result = self._update(H, fx.cov, np.array([d]), self._chi2_gate[1])
+        if fx.first:
+            self.counters["imu_yaw_accepted" if fx.result else "imu_yaw_rejected"] += 1
+
+    def _turn_heading(self, d: float) -> np.ndarray:
+        """Rotate the nominal attitude by ``d`` about world z (the antenna stays put) and return
+        P with the world-frame tilt errors turned along (they were about the old heading)."""
+        s = self._s
+        R_old = eskf.quat_to_rot(s.q)
+        q = eskf.quat_mul(eskf.quat_exp(np.array([0.0, 0.0, d])), s.q)
+        s.q = q / math.sqrt(float(q @ q))
+        s.p = s.p + (R_old - eskf.quat_to_rot(s.q)) @ self._lever_gps
+        J = np.eye(eskf.DIM)
+        cd, sd = math.cos(d), math.sin(d)
+        J[6:8, 6:8] = [[cd, -sd], [sd, cd]]
+        return J @ s.P @ J.T
 
     def _fuse(self, fx: _Fix) -> None:
         """Gate and fuse one fix at the current state time; sets ``fx.result``."""
         if fx.kind == "vel":
             self._fuse_velocity(fx)
+            return
+        if fx.kind == "yaw":
+            self._fuse_yaw(fx)
             return
         s = self._s
         c = self.config
@@ -837,16 +901,10 @@ class EgoEstimator:
             return False
         d = math.atan2(sh, ch) - eskf.rpy_from_quat(s.q)[2]
         d = math.atan2(math.sin(d), math.cos(d))
-        R_old = eskf.quat_to_rot(s.q)
-        q = eskf.quat_mul(eskf.quat_exp(np.array([0.0, 0.0, d])), s.q)
-        s.q = q / math.sqrt(float(q @ q))
-        s.p = s.p + (R_old - eskf.quat_to_rot(s.q)) @ self._lever_gps
         J = np.eye(eskf.DIM)
-        cd, sd = math.cos(d), math.sin(d)
-        J[6:8, 6:8] = [[cd, -sd], [sd, cd]]
         J[eskf.YAW, eskf.YAW] = 0.0
         J[eskf.YAW, 3:5] = n / speed
-        P = J @ P @ J.T
+        P = J @ self._turn_heading(d) @ J.T
         P[eskf.YAW, eskf.YAW] += max(0.0, c.align_min_std_rad**2 - P[eskf.YAW, eskf.YAW])
         s.P = 0.5 * (P + P.T)
         s.aligned = True
@@ -886,19 +944,12 @@ class EgoEstimator:
         d = float(np.arctan2(np.sum(wts * np.sin(delta[ok])), np.sum(wts * np.cos(delta[ok]))))
         std = max(float(sig[ok].min()), c.align_min_std_rad)
 
-        R_old = eskf.quat_to_rot(s.q)
-        q = eskf.quat_mul(eskf.quat_exp(np.array([0.0, 0.0, d])), s.q)
-        s.q = q / math.sqrt(float(q @ q))
+        P = self._turn_heading(d)
         R_new = eskf.quat_to_rot(s.q)
-        s.p = s.p + (R_old - R_new) @ self._lever_gps
         speed = math.hypot(s.v[0], s.v[1])
         hx, hy = R_new[0, 0], R_new[1, 0]
         hn = math.hypot(hx, hy)
         s.v = np.array([speed * hx / hn, speed * hy / hn, s.v[2]])
-        J = np.eye(eskf.DIM)  # world-frame tilt errors turn with the heading (see above)
-        cd, sd = math.cos(d), math.sin(d)
-        J[6:8, 6:8] = [[cd, -sd], [sd, cd]]
-        P = J @ s.P @ J.T
         vz = P[5, 5]
         for idx in (3, 4, 5, eskf.YAW):
             P[idx, :] = 0.0
