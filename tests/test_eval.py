@@ -10,7 +10,7 @@ import pytest
 
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.eval.detection import evaluate_detection_ap
-from sensor_fusion.eval.ego import EgoPoses, ego_errors, position_rmse, wrap_angle
+from sensor_fusion.eval.ego import EgoPoses, ego_errors, gps_average_bound, position_rmse, wrap_angle
 from sensor_fusion.eval.frames import FrameObjects, match_frames
 from sensor_fusion.eval.hota import ALPHAS, hota_curves
 from sensor_fusion.eval.latency import latency_percentiles
@@ -387,6 +387,22 @@ def test_position_rmse():
     truth = np.zeros((4, 2))
     meas = np.array([[3.0, 4.0], [0.0, 5.0], [np.nan, np.nan], [-5.0, 0.0]])
     assert position_rmse(truth, meas) == pytest.approx(5.0)
+
+
+def test_gps_average_bound():
+    """The running mean of the fix errors from the first fix on, scored inside the window only;
+    unsorted stamps and NaN rows are handled; white noise gives ~ sigma * sqrt(2 H_n / n)."""
+    st = np.array([3, 1, 2, 4]) * 10**9
+    err = np.array([[0.0, 0.0], [2.0, 0.0], [np.nan, 1.0], [0.0, -4.0]])
+    # sorted: 2 (t1), NaN (t2, dropped), 0 (t3), -4 in y (t4): running means (2,0), (1,0), (2/3,-4/3)
+    assert gps_average_bound(st, err, 0, 10**10) == pytest.approx(np.sqrt((4 + 1 + 4 / 9 + 16 / 9) / 3))
+    assert gps_average_bound(st, err, 3 * 10**9, 4 * 10**9) == pytest.approx(np.sqrt((1 + 20 / 9) / 2))
+    assert np.isnan(gps_average_bound(st, err, 5 * 10**9, 6 * 10**9))
+    rng = np.random.default_rng(0)
+    n, trials, sigma = 100, 200, 0.5
+    ms = [gps_average_bound(np.arange(n), rng.normal(0.0, sigma, (n, 2)), 0, n) ** 2 for _ in range(trials)]
+    expected = 2 * sigma**2 * np.sum(1.0 / np.arange(1, n + 1)) / n
+    assert np.mean(ms) == pytest.approx(expected, rel=0.1)
 
 
 def test_latency_percentiles():

@@ -17,7 +17,7 @@ from ..bag.io import bag_topics, read_messages
 from ..core.geometry import quat_to_yaw
 from ..core.stamps import to_ns
 from .detection import evaluate_detection_ap
-from .ego import EgoPoses, ego_errors, position_rmse
+from .ego import EgoPoses, ego_errors, gps_average_bound, position_rmse
 from .frames import FrameObjects, match_frames
 from .latency import latency_percentiles
 from .mot import evaluate_tracking
@@ -112,7 +112,8 @@ def read_topics(bag: str | Path, topics: list[str]) -> dict[str, list]:
     return out
 
 
-def _gps_rmse(gps_msgs, truth: EgoPoses | None, scenario: dict | None) -> float | None:
+def _gps_errors(gps_msgs, truth: EgoPoses | None, scenario: dict | None):
+    """(stamps (N,), planar errors (N, 2) m) of the raw fixes inside the truth span, or None."""
     if not gps_msgs or truth is None or scenario is None:
         return None
     from ..core.geodesy import geodetic_to_enu
@@ -129,7 +130,7 @@ def _gps_rmse(gps_msgs, truth: EgoPoses | None, scenario: dict | None) -> float 
     tx = np.interp(st[inside], truth.stamp_ns, truth.x)
     ty = np.interp(st[inside], truth.stamp_ns, truth.y)
     # the antenna sits on the vertical through base_link in the shipped calibration (lever arm in x/y: 0)
-    return position_rmse(np.column_stack([tx, ty]), np.column_stack([e[inside], n[inside]]))
+    return st[inside], np.column_stack([e[inside] - tx, n[inside] - ty])
 
 
 def evaluate_bags(
@@ -177,7 +178,13 @@ def evaluate_bags(
             truth_poses.stamp_ns <= est_poses.stamp_ns[-1]
         )
         result["ego_coverage"] = float(covered.mean())
-    result["gps_position_rmse"] = _gps_rmse(truth[GPS], truth_poses, scenario)
+    gps = _gps_errors(truth[GPS], truth_poses, scenario)
+    if gps is not None:
+        result["gps_position_rmse"] = position_rmse(np.zeros_like(gps[1]), gps[1])
+        if est_poses is not None:
+            result["gps_bound_position_rmse"] = gps_average_bound(
+                gps[0], gps[1], int(est_poses.stamp_ns.min()), int(est_poses.stamp_ns.max())
+            )
     if est[TIMING]:
         samples: dict[str, list[float]] = {}
         for st in est[TIMING]:

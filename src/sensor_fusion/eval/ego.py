@@ -71,3 +71,23 @@ def position_rmse(truth_xy_at_stamps: np.ndarray, measured_xy: np.ndarray) -> fl
     )
     d = d[np.isfinite(d).all(1)]
     return float(np.sqrt(np.mean(np.sum(d**2, 1)))) if d.size else float("nan")
+
+
+def gps_average_bound(stamps_ns: np.ndarray, errors_xy: np.ndarray, t_from_ns: int, t_to_ns: int) -> float:
+    """Planar RMSE of the running mean of raw GPS errors (in stamp order, from the first fix),
+    over the fixes stamped in ``[t_from_ns, t_to_ns]``; NaN if none.
+
+    An estimator that knew the vehicle's motion between fixes exactly (heading and speed from the
+    first fix on) can do no better, in expectation, than average every fix so far; its error is
+    this running mean. It is GPS's information limit for the ego position over the same window,
+    to read ``ego_position_rmse`` against (for white GPS noise; correlated noise raises it).
+    """
+    st = np.asarray(stamps_ns, dtype=np.int64).reshape(-1)
+    e = np.asarray(errors_xy, dtype=np.float64).reshape(st.shape[0], -1)[:, :2]
+    ok = np.isfinite(e).all(1)
+    st, e = st[ok], e[ok]
+    order = np.argsort(st, kind="stable")
+    st, e = st[order], e[order]
+    mean = np.cumsum(e, axis=0) / np.arange(1, len(e) + 1)[:, None]
+    m = (st >= t_from_ns) & (st <= t_to_ns)
+    return float(np.sqrt(np.mean(np.sum(mean[m] ** 2, axis=1)))) if m.any() else float("nan")
