@@ -64,9 +64,7 @@ def main() -> None:
         totals.append(time.perf_counter() - t0)
     last = outs[-1]
     n = len(cloud)
-    print(
-        f"First pipeline (decode, ground, clusters, boxes, track), {n} points, 20 boxes, 60 frames:"
-    )
+    print(f"First pipeline (decode, ground, clusters, boxes, track), {n} points, 20 boxes, 60 frames:")
     print(
         f"  per frame median {statistics.median(totals[10:]) * 1e3:.1f} ms; stages of the last frame (ms): "
         + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in sorted(last.timing.items()))
