@@ -80,7 +80,8 @@ def gps_average_bound(stamps_ns: np.ndarray, errors_xy: np.ndarray, t_from_ns: i
     An estimator that knew the vehicle's motion between fixes exactly (heading and speed from the
     first fix on) can do no better, in expectation, than average every fix so far; its error is
     this running mean. It is GPS's information limit for the ego position over the same window,
-    to read ``ego_position_rmse`` against (for white GPS noise; correlated noise raises it).
+    to read ``ego_position_rmse`` against: a bound in expectation for white GPS noise (the
+    generator's); with time-correlated noise it is only indicative.
     """
     st = np.asarray(stamps_ns, dtype=np.int64).reshape(-1)
     e = np.asarray(errors_xy, dtype=np.float64).reshape(st.shape[0], -1)[:, :2]
