@@ -889,16 +889,18 @@ def test_quaternion_helpers_agree_with_core_geometry():
         np.testing.assert_allclose(eskf.quat_log(eskf.quat_exp(phi * 0.5)), phi * 0.5, atol=1e-12)
 
 
-def _with_orientation(sim: Sim, yaw_offset, noise_rad: float, seed: int, start: int = 0) -> list[ImuSample]:
-    """The IMU samples with an orientation output (world ENU <- IMU) of yaw ``sim.yaw +
-    yaw_offset(t) + noise`` from IMU index ``start`` on (none before)."""
+def _with_orientation(
+    sim: Sim, yaw_offset, noise_rad: float, seed: int, start: int = 0, R_bi: np.ndarray = T_BASE_IMU[:3, :3]
+) -> list[ImuSample]:
+    """The IMU samples with an orientation output (world ENU <- IMU, mounting ``R_bi``) of yaw
+    ``sim.yaw + yaw_offset(t) + noise`` from IMU index ``start`` on (none before)."""
     rng = np.random.default_rng(seed)
     out = []
     for i, s in enumerate(sim.imu):
         q = None
         if i >= start:
             yaw = float(sim.yaw[i] + yaw_offset(sim.t[i]) + rng.normal(0.0, noise_rad))
-            q = matrix_to_quat(rpy_to_matrix(0.0, 0.0, yaw) @ T_BASE_IMU[:3, :3])
+            q = matrix_to_quat(rpy_to_matrix(0.0, 0.0, yaw) @ R_bi)
         out.append(ImuSample(s.stamp_ns, "imu", s.angular_velocity, s.linear_acceleration, q))
     return out
 
@@ -906,16 +908,26 @@ def _with_orientation(sim: Sim, yaw_offset, noise_rad: float, seed: int, start: 
 def test_imu_orientation_yaw_measurements():
     """An ENU-referenced IMU orientation (AHRS, GNSS/INS) fused as yaw at
     imu_orientation_yaw_rate_hz: the heading is known from the start and stays within the
-    AHRS accuracy; an AHRS that goes 20 deg off (steel, motors) is gated and counted, not followed;
-    one whose orientation appears only later aligns the heading when it does."""
-    sim = simulate(30.0, "s_curve", seed=3)
+    AHRS accuracy (through +-pi, with a tilted, turned IMU mounting); an AHRS that goes 20 deg off
+    (steel, motors) is gated and counted, not followed; one whose orientation appears only later
+    aligns the heading when it does."""
+    T_bi = make_transform(rpy_to_matrix(0.2, -0.3, 2.0), np.array([0.4, 0.1, 0.3]))
+    sim = simulate(30.0, "s_curve", seed=3, yaw0=2.5, T_base_imu=T_bi)  # yaw 2.5 -> 3.77 rad
     cfg = _config(
         use_imu_orientation_yaw=True, imu_orientation_yaw_rate_hz=1.0, imu_orientation_yaw_std_rad=0.035
     )
-    ref = run_filter(sim)
-    fused = run_filter(dataclasses.replace(sim, imu=_with_orientation(sim, lambda t: 0.0, 0.017, 1)), cfg)
+
+    def run(imu: list[ImuSample], config: EgoConfig = cfg) -> Run:
+        return run_filter(dataclasses.replace(sim, imu=imu), config, T_base_imu=T_bi)
+
+    def oriented(yaw_offset, seed: int, start: int = 0) -> list[ImuSample]:
+        return _with_orientation(sim, yaw_offset, 0.017, seed, start, T_bi[:3, :3])
+
+    ref = run(sim.imu, _config())
+    fused = run(oriented(lambda t: 0.0, 1))
     assert fused.est.counters["yaw_aligned"] == 0  # never needed the GPS course
-    assert 28 <= fused.est.counters["imu_yaw_accepted"] <= 31 and fused.est.counters["imu_yaw_rejected"] == 0
+    # one at the start (the initial heading), then one a second
+    assert 28 <= fused.est.counters["imu_yaw_accepted"] <= 30 and fused.est.counters["imu_yaw_rejected"] == 0
     _, ey_ref, _, _ = _errors(sim, ref, 14.0)
     _, ey, _, _ = _errors(sim, fused, 0.0)
     print(
@@ -923,16 +935,14 @@ def test_imu_orientation_yaw_measurements():
         f"with 1 Hz AHRS yaw {math.degrees(np.sqrt(np.mean(ey[sim.t[fused.idx] >= 14.0] ** 2))):.2f} deg"
     )
     assert math.degrees(np.abs(ey).max()) < 3.0  # from the first pose on (at rest: GPS says nothing)
+    assert fused.var_yaw[0] == pytest.approx(0.035**2, rel=0.05)  # the start reading is not fused twice
 
-    upset = _with_orientation(sim, lambda t: math.radians(20.0) if t >= 15.0 else 0.0, 0.017, 2)
-    bad = run_filter(dataclasses.replace(sim, imu=upset), cfg)
+    bad = run(oriented(lambda t: math.radians(20.0) if t >= 15.0 else 0.0, 2))
     assert bad.est.counters["imu_yaw_rejected"] >= 14
     _, ey_bad, _, _ = _errors(sim, bad, 15.0)
     assert math.degrees(np.abs(ey_bad).max()) < 1.5
 
-    late = run_filter(
-        dataclasses.replace(sim, imu=_with_orientation(sim, lambda t: 0.0, 0.017, 3, start=300)), cfg
-    )
+    late = run(oriented(lambda t: 0.0, 3, start=300))
     k = int(np.searchsorted(late.idx, 310))
     assert late.est.counters["yaw_aligned"] == 0 and late.var_yaw[k] < 0.035**2 * 1.5
     assert abs(wrap_angle(late.yaw[k] - sim.yaw[late.idx[k]])) < 0.1

@@ -398,6 +398,8 @@ def test_gps_average_bound():
     assert gps_average_bound(st, err, 0, 10**10) == pytest.approx(np.sqrt((4 + 1 + 4 / 9 + 16 / 9) / 3))
     assert gps_average_bound(st, err, 3 * 10**9, 4 * 10**9) == pytest.approx(np.sqrt((1 + 20 / 9) / 2))
     assert np.isnan(gps_average_bound(st, err, 5 * 10**9, 6 * 10**9))
+    assert np.isnan(gps_average_bound(np.array([]), np.zeros((0, 2)), 0, 10**10))
+    assert gps_average_bound(np.array([np.nan, 1e9]), np.ones((2, 2)), 0, 10**10) == pytest.approx(np.sqrt(2))
     rng = np.random.default_rng(0)
     n, trials, sigma = 100, 200, 0.5
     ms = [gps_average_bound(np.arange(n), rng.normal(0.0, sigma, (n, 2)), 0, n) ** 2 for _ in range(trials)]

@@ -111,6 +111,7 @@ def test_offline_run_and_evaluate(urban_bag, tmp_path, repo):
     res = evaluate_bags(urban_bag, out, plot=tmp_path / "bev.png")
     assert set(KEYS) <= set(res)
     assert res["gps_position_rmse"] is not None and 0.2 < res["gps_position_rmse"] < 2.0
+    assert 0.0 < res["gps_bound_position_rmse"] < res["gps_position_rmse"]
     assert res["latency_ms"]["total"]["p50"] > 0
     assert (tmp_path / "bev.png").stat().st_size > 10_000
     # deterministic: the same bag twice gives the same tracks

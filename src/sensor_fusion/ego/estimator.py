@@ -592,6 +592,7 @@ class EgoEstimator:
         orient = [self._init_orientation[k] for k in times[:j] if k in self._init_orientation]
         if c.use_imu_orientation_yaw and orient:
             yaw, yaw_std = self._base_yaw(orient[-1]), c.imu_orientation_yaw_std_rad
+            self._t_imu_yaw = tf  # that reading was the first yaw measurement (no second one now)
         aligned = yaw_std <= c.unalign_yaw_std_rad
         q = eskf.quat_from_rpy(roll, pitch, yaw)
         Rl = eskf.quat_to_rot(q) @ self._lever_gps
@@ -799,7 +800,7 @@ class EgoEstimator:
             P[eskf.YAW, :] = 0.0
             P[:, eskf.YAW] = 0.0
             P[eskf.YAW, eskf.YAW] = float(fx.cov[0, 0])
-            s.P = P
+            s.P = 0.5 * (P + P.T)
             s.aligned = True
             self._align_buf.clear()
             fx.result = True

@@ -45,6 +45,7 @@ KEYS = (
     "ego_position_rmse",
     "ego_yaw_rmse_deg",
     "gps_position_rmse",
+    "gps_bound_position_rmse",
     "det_ap",
     "per_class",
     "latency_ms",

@@ -74,7 +74,7 @@ def position_rmse(truth_xy_at_stamps: np.ndarray, measured_xy: np.ndarray) -> fl
 
 
 def gps_average_bound(stamps_ns: np.ndarray, errors_xy: np.ndarray, t_from_ns: int, t_to_ns: int) -> float:
-    """Planar RMSE of the running mean of raw GPS errors (in stamp order, from the first fix),
+    """Planar RMSE of the running mean of raw GPS errors ((N, 2) m, in stamp order, from the first fix),
     over the fixes stamped in ``[t_from_ns, t_to_ns]``; NaN if none.
 
     An estimator that knew the vehicle's motion between fixes exactly (heading and speed from the
@@ -83,10 +83,12 @@ def gps_average_bound(stamps_ns: np.ndarray, errors_xy: np.ndarray, t_from_ns: i
     to read ``ego_position_rmse`` against: a bound in expectation for white GPS noise (the
     generator's); with time-correlated noise it is only indicative.
     """
-    st = np.asarray(stamps_ns, dtype=np.int64).reshape(-1)
-    e = np.asarray(errors_xy, dtype=np.float64).reshape(st.shape[0], -1)[:, :2]
-    ok = np.isfinite(e).all(1)
-    st, e = st[ok], e[ok]
+    stf = np.asarray(stamps_ns, dtype=np.float64).reshape(-1)
+    e = np.asarray(errors_xy, dtype=np.float64).reshape(stf.shape[0], 2)
+    ok = np.isfinite(e).all(1) & np.isfinite(stf)
+    if not ok.any():
+        return float("nan")
+    st, e = np.asarray(stamps_ns).reshape(-1)[ok].astype(np.int64), e[ok]
     order = np.argsort(st, kind="stable")
     st, e = st[order], e[order]
     mean = np.cumsum(e, axis=0) / np.arange(1, len(e) + 1)[:, None]
