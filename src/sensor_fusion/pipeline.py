@@ -247,9 +247,7 @@ class FusionPipeline:
                 frame_id,
                 "aligned" if use_ego else "unavailable",
             )
-            next_id = self.tracker._next_id  # ids stay unique across the switch (UUIDs derive from them)
-            self.tracker = Tracker(TrackerConfig.from_dict({**self.cfg.tracker, "frame_id": frame_id}))
-            self.tracker._next_id = next_id
+            self.tracker.reset(frame_id)
             self.frame_switches += 1
         T_world_base = pose.T_world_base() if use_ego else np.eye(4)
         pos_extra = pose.pose_cov[:2, :2][None] if use_ego else None

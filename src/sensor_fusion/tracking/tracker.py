@@ -55,7 +55,7 @@ the 4x4 covariance (for the IMM, of the moment-matched mixture).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -230,11 +230,19 @@ class Tracker:
         self.reset()
 
     # ------------------------------------------------------------------ API
-    def reset(self) -> None:
-        """Forget all tracks and the clock; ids start again from 1 (as a new Tracker)."""
+    def reset(self, frame_id: str | None = None) -> None:
+        """Forget all tracks and the clock.
+
+        With ``frame_id`` tracking continues in that frame (the detections' frame from now on)
+        and ids keep increasing, so no id (UUIDs derive from them) is reused for another object;
+        without it, ids start again from 1 (as a new Tracker).
+        """
         self._clear()
-        self._next_id = 1
         self._overlap_since: dict[tuple[int, int], int] = {}  # (id, id) -> stamp the overlap began
+        if frame_id is not None:
+            self.config = replace(self.config, frame_id=frame_id)
+        else:
+            self._next_id = 1
 
     def step(self, stamp_ns: int, detections: Detections) -> Tracks:
         """Advance to ``stamp_ns``, fuse ``detections`` and return the confirmed tracks.
