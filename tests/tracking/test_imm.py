@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import IMMEstimator, KalmanFilter
-from test_tracker import DT_NS, dets
 
 from sensor_fusion.core.types import Detections
 from sensor_fusion.tracking import imm, kalman
 from sensor_fusion.tracking.filters import IMMFilter
 from sensor_fusion.tracking.motion import ConstantVelocity, CoordinatedTurn
 from sensor_fusion.tracking.tracker import Tracker, TrackerConfig
+from tests.tracking.test_tracker import DT_NS, dets
 
 ATOL = 1e-8
 

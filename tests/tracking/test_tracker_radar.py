@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_tracker import DT_NS, dets
 
 from sensor_fusion.core.classes import SENSOR_CAMERA, SENSOR_LIDAR, SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.types import Detections
 from sensor_fusion.tracking.config import DEFAULT_TRUST
 from sensor_fusion.tracking.tracker import Tracker, TrackerConfig
+from tests.tracking.test_tracker import DT_NS, dets
 
 MODELS = ["cv", "imm"]
 

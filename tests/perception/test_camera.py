@@ -23,7 +23,7 @@ from sensor_fusion.sim.camera import render_camera_labels
 from sensor_fusion.sim.scenarios import scenario_config
 from sensor_fusion.sim.world import World
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CAL = load_calibration(REPO / "config" / "calibration.yaml")
 W, H = 640, 384
 UNIFORM = 1.0 / NUM_CLASSES
