@@ -285,7 +285,7 @@ def test_time_backwards_resets(caplog: pytest.LogCaptureFixture) -> None:
 def test_nan_detections_dropped(caplog: pytest.LogCaptureFixture) -> None:
     tracker = Tracker()
     rng = np.random.default_rng(8)
-    with caplog.at_level(logging.WARNING, logger="sensor_fusion.tracking.tracker"):
+    with caplog.at_level(logging.WARNING, logger="sensor_fusion.tracking"):
         for k in range(20):
             stamp = k * DT_NS
             d = dets(
