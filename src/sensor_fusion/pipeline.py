@@ -51,29 +51,6 @@ class PipelineOutput:
     sensors_present: list[str] = field(default_factory=list)
 
 
-def transform_detections(
-    det: Detections, T: np.ndarray, frame_id: str, pos_cov_extra: np.ndarray | None = None
-):
-    """Move detections by a planar-dominant rigid transform (yaw from T's heading)."""
-    R = T[:3, :3]
-    out = det.select(slice(None))
-    out.frame_id = frame_id
-    out.centers = det.centers @ R.T + T[:3, 3]
-    dyaw = float(np.arctan2(R[1, 0], R[0, 0]))
-    out.yaw = det.yaw + dyaw
-    R2 = R[:2, :2]
-    out.velocity = det.velocity @ R2.T
-    if getattr(det, "los", None) is not None:  # radar Doppler measurement: rotate its line of sight
-        out.los = det.los @ R2.T
-    if det.vel_cov is not None:
-        out.vel_cov = np.einsum("ij,njk,lk->nil", R2, det.vel_cov, R2)
-    cov = np.einsum("ij,njk,lk->nil", R2, det.pos_cov, R2)
-    if pos_cov_extra is not None:
-        cov = cov + pos_cov_extra
-    out.pos_cov = cov
-    return out
-
-
 class FusionPipeline:
     """``bev_tap``: when given, each frame's BEV network inputs go to it and nothing is detected
     (how training data is recorded through exactly the code the node runs)."""
@@ -264,7 +241,7 @@ class FusionPipeline:
                     times = cloud.time_offset + np.float32((cloud.stamp_ns - stamp) / NS)
                 det = self._detect_lidar(xyz, stamp, times)
                 boxes.append(det)
-                detections[name] = transform_detections(det, T_world_base, frame_id, pos_extra)
+                detections[name] = det.transform(T_world_base, frame_id, pos_extra)
             cams = frame.of_kind("camera")
             if self.camera_evidence is not None and cams and detections:
                 with t.stage("camera_evidence"):
@@ -285,7 +262,7 @@ class FusionPipeline:
             else:
                 with t.stage("bev"):
                     det_base = self.bev.detect(inputs)
-                    det = transform_detections(det_base, T_world_base, frame_id, pos_extra)
+                    det = det_base.transform(T_world_base, frame_id, pos_extra)
                 boxes.append(det_base.select(det_base.scores >= self.bev.config.track_min_score))
                 for k, v in self.bev.last_timing.items():
                     t.add(f"bev_{k}", v)
@@ -299,7 +276,7 @@ class FusionPipeline:
                 np.concatenate([b.sizes[:, :2] for b in boxes]),
                 np.concatenate([b.yaw for b in boxes]),
             )
-        merged = _concat(to_track, stamp, frame_id)
+        merged = Detections.concat(to_track, stamp, frame_id)
         with t.stage("track"):
             return self.tracker.step(stamp, merged)
 
@@ -382,7 +359,7 @@ class FusionPipeline:
             else:
                 T_wb, v_base, yaw_rate = np.eye(4), np.zeros(3), 0.0
             det = self.radar_detector.detect(scan, T_base_radar, v_base, yaw_rate, self.base_frame)
-            out = transform_detections(det, T_wb, frame_id)
+            out = det.transform(T_wb, frame_id)
             dt = (stamp - scan.stamp_ns) / NS  # scan time -> anchor time at the measured velocity
             moving = np.isfinite(out.velocity).all(axis=1)
             out.centers[moving, :2] += out.velocity[moving] * dt
@@ -498,34 +475,3 @@ def extrapolate_pose(pose: EgoPose, stamp_ns: int) -> np.ndarray:
     T[:3, :3] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ T[:3, :3]
     T[:3, 3] += np.asarray(pose.velocity, dtype=np.float64) * dt
     return T
-
-
-def _concat(dets: list[Detections], stamp: int, frame_id: str) -> Detections:
-    if not dets:
-        return Detections.empty(stamp, frame_id)
-    if len(dets) == 1:
-        return dets[0]
-    cat = Detections.empty(stamp, frame_id)
-    for name in ("centers", "sizes", "yaw", "labels", "scores", "velocity", "pos_cov", "sensors"):
-        setattr(cat, name, np.concatenate([getattr(d, name) for d in dets]))
-    if any(d.vel_cov is not None for d in dets):  # unmeasured velocity: NaN rows carry a huge covariance
-        big = np.eye(2) * 1e6
-        cat.vel_cov = np.concatenate(
-            [d.vel_cov if d.vel_cov is not None else np.broadcast_to(big, (len(d), 2, 2)) for d in dets]
-        )
-    # radar Doppler measurements (radial speed along a line of sight; rows without one get NaN) and
-    # capture times (rows without one were captured at the stamp)
-    for name, fill, shape in (
-        ("radial", np.nan, ()),
-        ("los", 0.0, (2,)),
-        ("radial_var", np.inf, ()),
-        ("radial_only", False, ()),
-        ("time_offset_s", 0.0, ()),
-    ):
-        if any(getattr(d, name, None) is not None for d in dets):
-            parts = []
-            for d in dets:
-                v = getattr(d, name, None)
-                parts.append(v if v is not None else np.full((len(d), *shape), fill))
-            setattr(cat, name, np.concatenate(parts))
-    return cat

@@ -71,13 +71,11 @@ radar extrinsic ``T_base_radar`` and the ego twist; output is
    Score ``(1 - exp(-n / score_ref_points)) exp(-rms^2 / (2 score_residual_ref_mps^2))``,
    times ``radial_only_score_factor`` for radial-only fits.
 
-Besides the :class:`Detections` fields the result carries, set as attributes
-(so they work whether or not ``Detections`` declares them): ``vel_cov``
-(N, 2, 2) the velocity covariance; ``radial`` (N,) the ground-relative speed
-along ``los`` (N, 2) (the mean horizontal unit LOS of the returns, base_link
-axes) with ``radial_var`` (N,), i.e. ``los . velocity`` and
-``los^T vel_cov los``: what the tracker's exact Doppler update consumes; and
-``radial_only`` (N,) bool, the rows whose velocity is the radial-only estimate.
+Besides the required :class:`Detections` rows the result carries the optional ones: ``vel_cov``
+(N, 2, 2) the velocity covariance; ``radial`` (N,) the ground-relative speed along ``los``
+(N, 2) (the mean horizontal unit LOS of the returns, base_link axes) with ``radial_var`` (N,),
+i.e. ``los . velocity`` and ``los^T vel_cov los``: what the tracker's exact Doppler update
+consumes; and ``radial_only`` (N,) bool, the rows whose velocity is the radial-only estimate.
 """
 
 from __future__ import annotations
@@ -286,10 +284,16 @@ def _check_stamp(stamp_ns) -> int:
 
 
 def _empty(stamp_ns: int, frame_id: str) -> Detections:
-    det = Detections.empty(stamp_ns, frame_id)
-    det.vel_cov, det.los = np.zeros((0, 2, 2)), np.zeros((0, 2))
-    det.radial, det.radial_var, det.radial_only = np.zeros(0), np.zeros(0), np.zeros(0, bool)
-    return det
+    """No detections, with the (empty) Doppler rows every radar result carries."""
+    return Detections(
+        stamp_ns,
+        frame_id,
+        vel_cov=np.zeros((0, 2, 2)),
+        los=np.zeros((0, 2)),
+        radial=np.zeros(0),
+        radial_var=np.zeros(0),
+        radial_only=np.zeros(0, bool),
+    )
 
 
 class _Points(NamedTuple):
@@ -468,7 +472,7 @@ class RadarDetector:
         """Moving objects in ``frame_id`` (base_link) from one scan; see the module docstring.
 
         ``ego_velocity_base``: (2,) or (3,) velocity of the base_link origin in base_link axes, m/s;
-        ``ego_yaw_rate``: rad/s. The result carries ``vel_cov`` (N, 2, 2) as an extra attribute.
+        ``ego_yaw_rate``: rad/s. The result carries the optional Doppler rows (module docstring).
         """
         t0 = time.perf_counter()
         cfg = self.config
@@ -591,7 +595,7 @@ class RadarDetector:
             -0.5 * (fit.rms / cfg.score_residual_ref_mps) ** 2
         )
         score = np.clip(np.where(fit.full, score, cfg.radial_only_score_factor * score), 0.0, 1.0)
-        out = Detections(
+        return Detections(
             stamp_ns=stamp,
             frame_id=frame_id,
             centers=np.column_stack([xy, 0.5 * sizes[:, 2]]),
@@ -602,10 +606,9 @@ class RadarDetector:
             velocity=vel,
             pos_cov=pos_cov,
             sensors=np.full(m, SENSOR_RADAR, np.uint8),
+            vel_cov=fit.vel_cov,
+            los=fit.u_mean,
+            radial=np.einsum("ni,ni->n", fit.u_mean, vel),
+            radial_var=np.einsum("ni,nij,nj->n", fit.u_mean, fit.vel_cov, fit.u_mean),
+            radial_only=~fit.full,
         )
-        out.vel_cov = fit.vel_cov
-        out.los = fit.u_mean
-        out.radial = np.einsum("ni,ni->n", fit.u_mean, vel)
-        out.radial_var = np.einsum("ni,nij,nj->n", fit.u_mean, fit.vel_cov, fit.u_mean)
-        out.radial_only = ~fit.full
-        return out
