@@ -91,6 +91,7 @@ from numba import njit
 
 from ..core.classes import SENSOR_RADAR, ObjectClass
 from ..core.configs import strict_from_dict
+from ..core.geometry import wrap_angle
 from ..core.types import Detections, RadarScan
 
 # Class prior box sizes (length, width, height), m.
@@ -273,10 +274,6 @@ def _outer2(a: np.ndarray) -> np.ndarray:
     return a[:, :, None] * a[:, None, :]
 
 
-def _wrap(a: np.ndarray) -> np.ndarray:
-    return (a + np.pi) % (2.0 * np.pi) - np.pi
-
-
 def _check_stamp(stamp_ns) -> int:
     if not isinstance(stamp_ns, (int, np.integer)) or isinstance(stamp_ns, bool):
         raise TypeError(f"stamp_ns must be int nanoseconds, got {type(stamp_ns).__name__}")
@@ -397,7 +394,7 @@ def find_ghosts(
     own[lab, idx] = True
     double = (
         ~own
-        & (np.abs(_wrap(az_c[:, None] - az_p[None, :])) <= g * sig_az * math.sqrt(2.0))
+        & (np.abs(wrap_angle(az_c[:, None] - az_p[None, :])) <= g * sig_az * math.sqrt(2.0))
         & (np.abs(rho_m[:, None] - 2.0 * pts.rho[None, :]) <= g * cfg.range_std_m * f)
         & (np.abs(dop_m[:, None] - 2.0 * pts.dop[None, :]) <= g * cfg.doppler_std_mps * f)
     ).any(axis=1)
@@ -413,7 +410,7 @@ def find_ghosts(
     np.minimum.at(lo, lab, rel)
     np.maximum.at(hi, lab, rel)
     np.maximum.at(far, lab, np.hypot(pm[:, 0] - t_radar[0], pm[:, 1] - t_radar[1]))
-    d_az = _wrap(az_c[None, :] - az_c[:, None])  # [A, B]: B's azimuth relative to A's centroid
+    d_az = wrap_angle(az_c[None, :] - az_c[:, None])  # [A, B]: B's azimuth relative to A's centroid
     tol = g * sig_az
     behind = (
         (d_az >= lo[:, None] - tol)
