@@ -88,6 +88,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from scipy import special
 
 from ..core.classes import SENSOR_RADAR, ObjectClass
 from ..core.configs import strict_from_dict
@@ -105,7 +106,6 @@ PRIOR_SIZES: dict[ObjectClass, tuple[float, float, float]] = {
 _SIZE_TABLE = np.array([PRIOR_SIZES.get(ObjectClass(i), PRIOR_SIZES[ObjectClass.UNKNOWN]) for i in range(8)])
 
 _INT_FIELDS = ("min_points",)
-_Z95 = 1.6448536269514722  # standard normal 95 % quantile
 
 
 @dataclass
@@ -259,13 +259,14 @@ def cluster_radar(
 
 
 def chi2_quantile_95(dof: np.ndarray) -> np.ndarray:
-    """Chi-square 95 % quantile: exact for 1 and 2 dof (``z_0.975^2``, ``-2 ln 0.05``), else
-    Wilson-Hilferty ``k (1 - 2/(9k) + z_0.95 sqrt(2/(9k)))^3`` (within 0.6 %); inf below 1 dof."""
+    """Chi-square 95 % quantile per entry of ``dof``; inf below 1 dof (no residual test).
+
+    ``scipy.special.chdtri(k, 0.05)`` (the inverse survival function) is ``chi2.ppf(0.95, k)``
+    without ``rv_continuous``'s argument handling, which costs ~0.2 ms per call here (two calls
+    per scan) against ~0.02 ms.
+    """
     k = np.asarray(dof, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = 2.0 / (9.0 * k)
-        q = k * (1.0 - h + _Z95 * np.sqrt(h)) ** 3
-    q = np.where(k == 1, 3.841458820694124, np.where(k == 2, 5.991464547107979, q))
+    q = special.chdtri(np.maximum(k, 1.0), 0.05)
     return np.where(k >= 1, q, np.inf)
 
 
