@@ -53,7 +53,7 @@ def feed_bag(
     """
     withhold = withhold or set()
     specs = {s.topic: s for s in input_specs(cfg)}
-    kinds = pipeline.sync.kinds
+    kinds = pipeline.sensor_kinds
     specs = {t: s for t, s in specs.items() if kinds.get(s.sensor, "camera") not in withhold}
     intrinsics: dict[str, object] = {}
     for topic, _mt, _t, msg in read_messages(bag, specs.keys()):

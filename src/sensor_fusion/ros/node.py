@@ -148,10 +148,10 @@ class FusionNode(Node):
             self._wake.wait(timeout=0.1)
             self._wake.clear()
             try:
-                with self._lock:
-                    frames = self.pipeline.sync.pop_ready()
+                with self._lock:  # take the frames under the lock, fuse them outside it
+                    frames = self.pipeline.ready_frames()
                     if not frames and time.monotonic() - self._last_input > IDLE_FLUSH_S:
-                        frames = self.pipeline.sync.flush()
+                        frames = self.pipeline.ready_frames(flush=True)
                 for f in frames:
                     self._publish(self.pipeline.process(f))
             except Exception as exc:  # a failing stage must not stop the node
