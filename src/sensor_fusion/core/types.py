@@ -131,7 +131,7 @@ class Detections:
     here with its shape, unit and meaning, and moved, subset and joined only by
     :meth:`transform`, :meth:`select` and :meth:`concat` (which read the declarations,
     :data:`DETECTION_ROWS`). Optional rows are None when no box of the set was measured so;
-    a consumer treats None exactly like rows filled with the row's ``missing`` value.
+    :meth:`concat` gives the boxes of a part without the row the row's ``missing`` value.
     """
 
     stamp_ns: int
@@ -148,8 +148,9 @@ class Detections:
     pos_cov: np.ndarray = _required((2, 2), np.float64, "m^2", COVARIANCE)
     sensors: np.ndarray = _required((), np.uint8, "SENSOR_* mask", FIXED)  # which sensors saw the box
     # -- optional rows (None: not measured by this detector)
-    # covariance of ``velocity`` where a detector measures it (radar, BEV); missing: 1e6 I,
-    # i.e. no information (those rows' velocity is NaN)
+    # covariance of ``velocity`` where a detector measures it (radar, BEV); missing: 1e6 I, no
+    # information: meant for NaN velocities (a detector measuring velocity declares vel_cov; the
+    # tracker takes a None vel_cov as its default velocity noise)
     vel_cov: np.ndarray | None = _optional((2, 2), np.float64, "(m/s)^2", COVARIANCE, 1e6 * np.eye(2))
     # radar Doppler: the horizontal unit line of sight of the returns, in ``frame_id`` axes ...
     los: np.ndarray | None = _optional((2,), np.float64, "1", VECTOR, 0.0)

@@ -89,8 +89,8 @@ class FrameEgo:
 
     @property
     def T_base_world(self) -> np.ndarray:
-        """The inverse of :attr:`T_world_base`: a pose from :meth:`T_world_base_at` times this is
-        the ego motion from that stamp to the frame stamp."""
+        """The inverse of :attr:`T_world_base`; ``T_base_world @ T_world_base_at(t)`` takes
+        base_link at ``t`` to base_link at the frame stamp (the ego motion in between)."""
         return self._T_inv
 
     @property
