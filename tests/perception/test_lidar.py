@@ -237,7 +237,7 @@ def test_boxes_carry_their_points_capture_time(det):
     assert len(d) == 2
     right, left = _nearest(d, (0.0, -12.0)), _nearest(d, (0.0, 12.0))
     assert abs(d.time_offset_s[right] - 0.025) < 0.005 and abs(d.time_offset_s[left] - 0.075) < 0.005
-    assert not hasattr(det.detect(pts, 0, "base_link"), "time_offset_s")  # no times, no attribute
+    assert det.detect(pts, 0, "base_link").time_offset_s is None  # no times, no capture-time row
     # NaN points are dropped with their times; the box times stay right
     bad = pts.copy()
     bad[::7] = np.nan

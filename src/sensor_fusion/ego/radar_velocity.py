@@ -26,11 +26,13 @@ scan costs ~0.1 ms) and no extra dependency is needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.configs import strict_from_dict
+from ..core.types import Detections
 
 
 @dataclass
@@ -68,6 +70,15 @@ class ObjectBoxes:
     centers: np.ndarray
     sizes: np.ndarray
     yaw: np.ndarray
+
+    @classmethod
+    def from_detections(cls, parts: Sequence[Detections]) -> ObjectBoxes:
+        """The planar boxes of ``parts`` (each in base_link)."""
+        return cls(
+            np.concatenate([d.centers[:, :2] for d in parts]),
+            np.concatenate([d.sizes[:, :2] for d in parts]),
+            np.concatenate([d.yaw for d in parts]),
+        )
 
     def contains(self, xy: np.ndarray, margin_m: float) -> np.ndarray:
         """(M,) bool: points within ``margin_m`` of any box."""

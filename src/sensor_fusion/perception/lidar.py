@@ -434,8 +434,7 @@ class LidarDetector:
             velocity=np.full((n, 2), np.nan),
             pos_cov=position_covariance(xy, n_pts, cfg) + _completion_covariance(yaw, grown),
             sensors=np.full(n, SENSOR_LIDAR, np.uint8),
+            time_offset_s=t_box,
         )
-        if t_box is not None:
-            det.time_offset_s = t_box
         timing["boxfit"] = time.perf_counter() - t2
         return det
