@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from .bev.config import BevDetectorConfig
 from .bev.inputs import BevInputs, radar_to_anchor
 from .config import FusionConfig
 from .core.calibration import Calibration
@@ -23,21 +22,18 @@ from .core.classes import SENSOR_CAMERA, SENSOR_LIDAR
 from .core.geometry import invert_transform, matrix_to_quat
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.deskew import deskew_points
-from .ego.estimator import EgoConfig, EgoEstimator, EgoPose
-from .ego.radar_velocity import ObjectBoxes, RadarEgoVelocityConfig, radar_ego_velocity
-from .perception.camera import CameraEvidence, CameraEvidenceConfig
-from .perception.lidar import LidarDetector, LidarDetectorConfig
-from .perception.radar import RadarDetector, RadarDetectorConfig
+from .ego.estimator import EgoEstimator, EgoPose
+from .ego.radar_velocity import ObjectBoxes, radar_ego_velocity
+from .perception.camera import CameraEvidence
+from .perception.lidar import LidarDetector
+from .perception.radar import RadarDetector
 from .sync.synchronizer import FusionFrame, SensorSpec, Synchronizer
 from .timing import StageTimer
-from .tracking.tracker import Tracker, TrackerConfig
+from .tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
-EXTRAPOLATE_MAX_NS = 300_000_000  # ego pose extrapolated at most this far past the filter's time
-EGO_GAP_RESET_NS = 1_000_000_000  # without an ego pose this long, tracks fall back to the base frame
-BEV_EDGE_MARGIN_M = 2.0  # detection_mode both: the network inside its grid less this, classical beyond
 
 
 @dataclass
@@ -88,22 +84,14 @@ class FusionPipeline:
         self.calibration = calibration
         self.fixed_frame = cfg["fixed_frame"]
         self.base_frame = cfg["base_frame"]
-        det_cfg = dict(cfg.detector)
-        if calibration.has_frame(cfg["lidar.frame"]):  # where the sensor sits, unless configured
-            t = calibration.T_base_from(cfg["lidar.frame"])[:3, 3]
-            det_cfg.setdefault("sensor_x_m", float(t[0]))
-            det_cfg.setdefault("sensor_y_m", float(t[1]))
-        self.detector = LidarDetector(LidarDetectorConfig.from_dict(det_cfg))
-        self.camera_evidence = (
-            CameraEvidence(calibration, CameraEvidenceConfig.from_dict(cfg.camera_evidence))
-            if cfg.cameras
-            else None
-        )
-        self.camera_class_min_prob = 0.6  # camera cue needed to relabel a LiDAR box
-        self.radar_detector = (
-            RadarDetector(RadarDetectorConfig.from_dict(cfg.radar_detector)) if cfg.radars else None
-        )
-        self.tracker = Tracker(TrackerConfig.from_dict({**cfg.tracker, "frame_id": self.base_frame}))
+        det_cfg = cfg.detector
+        if calibration.has_frame(cfg["lidar.frame"]):  # NaN sensor_x_m/_y_m: where the sensor sits
+            det_cfg = det_cfg.with_sensor_origin(calibration.T_base_from(cfg["lidar.frame"])[:2, 3])
+        self.detector = LidarDetector(det_cfg)
+        self.camera_evidence = CameraEvidence(calibration, cfg.camera_evidence) if cfg.cameras else None
+        self.camera_class_min_prob = cfg.camera_evidence.relabel_min_prob  # camera cue to relabel a box
+        self.radar_detector = RadarDetector(cfg.radar_detector) if cfg.radars else None
+        self.tracker = Tracker(replace(cfg.tracker, frame_id=self.base_frame))
         self.mode = cfg["detection_mode"]
         self.bev_tap = bev_tap
         self.bev = None
@@ -115,18 +103,18 @@ class FusionPipeline:
                 calibration,
                 names,
                 {n: n for n in names},
-                BevDetectorConfig.from_dict(cfg.bev),
+                cfg.bev,
                 self.base_frame,
             )
         self.ego: EgoEstimator | None = None
         if cfg["imu.enabled"]:
             self._ego_args = (
-                EgoConfig.from_dict(cfg.ego),
+                cfg.ego,
                 self._extrinsic(cfg["imu.frame"]),
                 self._extrinsic(cfg["gps.frame"]),
             )
             self.ego = EgoEstimator(*self._ego_args)
-        rv = RadarEgoVelocityConfig.from_dict(cfg.radar_velocity)
+        rv = cfg.radar_velocity
         # radar Doppler on the static world measures the ego velocity (what IMU + GPS observe worst)
         self.radar_velocity = rv if (rv.enabled and self.ego is not None and cfg.radars) else None
         self._rv_rng = np.random.default_rng(0)  # RANSAC draws: deterministic offline runs
@@ -134,6 +122,8 @@ class FusionPipeline:
         self.radar_velocity_used = 0  # scans whose estimate went to the filter
         self._object_boxes: ObjectBoxes | None = None
         self.sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
+        self._extrapolate_max_ns = int(cfg.ego_extrapolation_max_s * NS)
+        self._ego_gap_reset_ns = int(cfg.ego_gap_reset_s * NS)
         self.timer = StageTimer()
         self.frame_switches = 0
         self._last_ego_ns: int | None = None
@@ -148,14 +138,17 @@ class FusionPipeline:
         c = self.cfg
         specs = []
         if c["lidar.enabled"]:
-            specs.append(SensorSpec("lidar", "lidar", "nearest", int(0.05 * NS), 0, int(0.1 * NS), 8))
+            tol, wait = int(c.lidar.tolerance_s * NS), int(c.lidar.timeout_s * NS)
+            specs.append(SensorSpec("lidar", "lidar", "nearest", tol, 0, wait, c.lidar.buffer_size))
         for sensor, kind in [(cam, "camera") for cam in c.cameras] + [(rad, "radar") for rad in c.radars]:
             tol, off, wait = (int(v * NS) for v in (sensor.tolerance_s, sensor.offset_s, sensor.timeout_s))
-            specs.append(SensorSpec(sensor.name, kind, "nearest", tol, off, wait, 16))
+            specs.append(SensorSpec(sensor.name, kind, "nearest", tol, off, wait, sensor.buffer_size))
         if c["imu.enabled"]:
-            specs.append(SensorSpec("imu", "imu", "interval", 0, 0, int(c["imu.timeout_s"] * NS), 2000))
+            wait = int(c.imu.timeout_s * NS)
+            specs.append(SensorSpec("imu", "imu", "interval", 0, 0, wait, c.imu.buffer_size))
         if c["gps.enabled"]:
-            specs.append(SensorSpec("gps", "gps", "interval", 0, 0, 0, 64))
+            wait = int(c.gps.timeout_s * NS)
+            specs.append(SensorSpec("gps", "gps", "interval", 0, 0, wait, c.gps.buffer_size))
         return specs
 
     # -- input ---------------------------------------------------------------------------------
@@ -206,7 +199,7 @@ class FusionPipeline:
                         self.ego.add_gps(g)
                     pose = self.ego.pose_at(stamp)
                     if pose is None:  # frame newer than the filter (IMU late): extrapolate briefly
-                        pose = extrapolated_pose(self.ego.latest(), stamp, EXTRAPOLATE_MAX_NS)
+                        pose = extrapolated_pose(self.ego.latest(), stamp, self._extrapolate_max_ns)
                     if pose is not None and self.ego.yaw_aligned:
                         self._last_ego_ns = stamp
             # Tracks live in the fixed frame once the ego filter has a heading; until then (or with
@@ -217,7 +210,7 @@ class FusionPipeline:
                 not use_ego
                 and self.tracker.config.frame_id == self.fixed_frame
                 and self._last_ego_ns is not None
-                and stamp - self._last_ego_ns < EGO_GAP_RESET_NS
+                and stamp - self._last_ego_ns < self._ego_gap_reset_ns
             )
             detections: dict[str, Detections] = {}
             self._object_boxes = None  # base_link boxes of this frame's object detectors
@@ -391,9 +384,9 @@ class FusionPipeline:
         return out
 
     def _in_bev_grid(self, det: Detections, T_world_base: np.ndarray) -> np.ndarray:
-        """Which detections (in the tracking frame) lie inside the BEV grid, BEV_EDGE_MARGIN_M in."""
+        """Which detections (in the tracking frame) lie inside the BEV grid, bev.edge_margin_m in."""
         p = (det.centers - T_world_base[:3, 3]) @ T_world_base[:3, :3]  # -> base_link
-        g, m = self.bev.grid, BEV_EDGE_MARGIN_M
+        g, m = self.bev.grid, self.bev.config.edge_margin_m
         return (
             (p[:, 0] > g.x_min_m + m)
             & (p[:, 0] < g.x_max_m - m)
@@ -449,7 +442,7 @@ class FusionPipeline:
         if self.ego is None:
             return
         ego = EgoEstimator(*self._ego_args)
-        lat, lon, alt = ego.config.datum if ego.config.datum is not None else (48.0, 11.0, 500.0)
+        lat, lon, alt = ego.datum if ego.datum is not None else (48.0, 11.0, 500.0)
         t = 1_000_000_000
         g = np.array([0.0, 0.0, 9.80665])
         for k in range(60):
