@@ -12,11 +12,16 @@ from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import Calibration
 from sensor_fusion.core.classes import SENSOR_LIDAR
 from sensor_fusion.core.types import PointCloud
-from sensor_fusion.ego.frame_ego import EGO_GAP_COAST_NS, MAX_EXTRAPOLATION_NS, EgoSource
+from sensor_fusion.ego.frame_ego import EgoSource
 from sensor_fusion.pipeline import FusionPipeline
 from sensor_fusion.sync.synchronizer import FusionFrame
 from tests.ego.test_frame_ego import FakeEstimator
 from tests.perception.test_frame_detector import FakeDetector, boxes
+
+DEFAULTS = from_flat({})  # the shipped defaults (the schema's)
+MAX_EXTRAPOLATION_NS = int(round(DEFAULTS.ego_extrapolation_max_s * 1e9))
+EGO_GAP_COAST_NS = int(round(DEFAULTS.ego_gap_reset_s * 1e9))
+LIMITS = dict(max_extrapolation_ns=MAX_EXTRAPOLATION_NS, gap_coast_ns=EGO_GAP_COAST_NS)
 
 MS = 1_000_000
 T0 = 10_000_000_000
@@ -27,7 +32,7 @@ def _pipeline(**flat) -> tuple[FusionPipeline, FakeEstimator, FakeDetector]:
     cfg = from_flat({"cameras.names": [""], "radars.names": [""], **flat})
     pipe = FusionPipeline(cfg, Calibration())
     est = FakeEstimator(x0=(100.0, 50.0), yaw=0.5)
-    pipe.ego = EgoSource(lambda: est, "odom", "base_link", Calibration())
+    pipe.ego = EgoSource(lambda: est, "odom", "base_link", Calibration(), **LIMITS)
     lidar = FakeDetector(boxes([BOX], SENSOR_LIDAR))
     pipe.detector.lidar = lidar
     return pipe, est, lidar
@@ -108,7 +113,7 @@ def test_a_time_jump_resets_tracks_and_the_ego_filter():
 
 def test_frames_come_from_pushed_data():
     pipe, est, _ = _pipeline(**{"imu.enabled": False, "gps.enabled": False})
-    pipe.ego = EgoSource(None, "odom", "base_link", Calibration())
+    pipe.ego = EgoSource(None, "odom", "base_link", Calibration(), **LIMITS)
     assert pipe.sensor_kinds == {"lidar": "lidar"}
     for k in range(3):
         t = T0 + k * 100 * MS

@@ -16,26 +16,24 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .bev.config import BevDetectorConfig
 from .bev.inputs import BevInputs
 from .config import FusionConfig
 from .core.calibration import Calibration
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
-from .ego.estimator import EgoConfig, EgoEstimator, EgoPose
+from .ego.estimator import EgoEstimator, EgoPose
 from .ego.frame_ego import EgoSource
-from .ego.radar_velocity import RadarEgoVelocityConfig
-from .perception.camera import CameraEvidence, CameraEvidenceConfig
+from .perception.camera import CameraEvidence
 from .perception.frame_detector import FrameDetector
-from .perception.lidar import LidarDetector, LidarDetectorConfig
-from .perception.radar import RadarDetector, RadarDetectorConfig
+from .perception.lidar import LidarDetector
+from .perception.radar import RadarDetector
 from .sync.synchronizer import FusionFrame, SensorSpec, Synchronizer
 from .timing import StageTimer
-from .tracking.tracker import Tracker, TrackerConfig
+from .tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +66,11 @@ class FusionPipeline:
         self.fixed_frame = cfg["fixed_frame"]
         self.base_frame = cfg["base_frame"]
         self.timer = StageTimer()
-        det_cfg = dict(cfg.detector)
-        if calibration.has_frame(cfg["lidar.frame"]):  # where the sensor sits, unless configured
-            t = calibration.T_base_from(cfg["lidar.frame"])[:3, 3]
-            det_cfg.setdefault("sensor_x_m", float(t[0]))
-            det_cfg.setdefault("sensor_y_m", float(t[1]))
-        camera_evidence = (
-            CameraEvidence(calibration, CameraEvidenceConfig.from_dict(cfg.camera_evidence))
-            if cfg.cameras
-            else None
-        )
-        radar_detector = (
-            RadarDetector(RadarDetectorConfig.from_dict(cfg.radar_detector)) if cfg.radars else None
-        )
+        det_cfg = cfg.detector
+        if calibration.has_frame(cfg["lidar.frame"]):  # NaN sensor_x_m/_y_m: where the sensor sits
+            det_cfg = det_cfg.with_sensor_origin(calibration.T_base_from(cfg["lidar.frame"])[:2, 3])
+        camera_evidence = CameraEvidence(calibration, cfg.camera_evidence) if cfg.cameras else None
+        radar_detector = RadarDetector(cfg.radar_detector) if cfg.radars else None
         mode = cfg["detection_mode"]
         bev = None
         if mode in ("bev", "both") and bev_tap is None:
@@ -91,25 +81,25 @@ class FusionPipeline:
                 calibration,
                 names,
                 {n: n for n in names},
-                BevDetectorConfig.from_dict(cfg.bev),
+                cfg.bev,
                 self.base_frame,
             )
         self.detector = FrameDetector(
             calibration,
             self.base_frame,
             mode,
-            LidarDetector(LidarDetectorConfig.from_dict(det_cfg)),
+            LidarDetector(det_cfg),
             camera_evidence,
             radar_detector,
             bev,
             bev_tap,
             self.timer,
         )
-        self.tracker = Tracker(TrackerConfig.from_dict({**cfg.tracker, "frame_id": self.base_frame}))
+        self.tracker = Tracker(replace(cfg.tracker, frame_id=self.base_frame))
         new_estimator = None
         if cfg["imu.enabled"]:
             ego_args = (
-                EgoConfig.from_dict(cfg.ego),
+                cfg.ego,
                 self._extrinsic(cfg["imu.frame"]),
                 self._extrinsic(cfg["gps.frame"]),
             )
@@ -117,13 +107,15 @@ class FusionPipeline:
             def new_estimator() -> EgoEstimator:
                 return EgoEstimator(*ego_args)
 
-        rv = RadarEgoVelocityConfig.from_dict(cfg.radar_velocity)
+        rv = cfg.radar_velocity
         self.ego = EgoSource(
             new_estimator,
             self.fixed_frame,
             self.base_frame,
             calibration,
             rv if (rv.enabled and cfg.radars) else None,
+            max_extrapolation_ns=int(round(cfg.ego_extrapolation_max_s * NS)),
+            gap_coast_ns=int(round(cfg.ego_gap_reset_s * NS)),
         )
         self._sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
         self.frame_switches = 0
@@ -138,14 +130,17 @@ class FusionPipeline:
         c = self.cfg
         specs = []
         if c["lidar.enabled"]:
-            specs.append(SensorSpec("lidar", "lidar", "nearest", int(0.05 * NS), 0, int(0.1 * NS), 8))
+            tol, wait = int(c.lidar.tolerance_s * NS), int(c.lidar.timeout_s * NS)
+            specs.append(SensorSpec("lidar", "lidar", "nearest", tol, 0, wait, c.lidar.buffer_size))
         for sensor, kind in [(cam, "camera") for cam in c.cameras] + [(rad, "radar") for rad in c.radars]:
             tol, off, wait = (int(v * NS) for v in (sensor.tolerance_s, sensor.offset_s, sensor.timeout_s))
-            specs.append(SensorSpec(sensor.name, kind, "nearest", tol, off, wait, 16))
+            specs.append(SensorSpec(sensor.name, kind, "nearest", tol, off, wait, sensor.buffer_size))
         if c["imu.enabled"]:
-            specs.append(SensorSpec("imu", "imu", "interval", 0, 0, int(c["imu.timeout_s"] * NS), 2000))
+            wait = int(c.imu.timeout_s * NS)
+            specs.append(SensorSpec("imu", "imu", "interval", 0, 0, wait, c.imu.buffer_size))
         if c["gps.enabled"]:
-            specs.append(SensorSpec("gps", "gps", "interval", 0, 0, 0, 64))
+            wait = int(c.gps.timeout_s * NS)
+            specs.append(SensorSpec("gps", "gps", "interval", 0, 0, wait, c.gps.buffer_size))
         return specs
 
     # -- input ---------------------------------------------------------------------------------

@@ -7,18 +7,22 @@ import math
 import numpy as np
 import pytest
 
+from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import Calibration
 from sensor_fusion.core.geometry import make_transform, rpy_to_matrix, yaw_to_quat
 from sensor_fusion.core.types import RadarScan
 from sensor_fusion.ego.frame_ego import (
-    EGO_GAP_COAST_NS,
-    MAX_EXTRAPOLATION_NS,
     EgoSource,
     FrameEgo,
     extrapolate,
 )
 from sensor_fusion.ego.pose import EgoPose
 from sensor_fusion.ego.radar_velocity import ObjectBoxes, RadarEgoVelocityConfig
+
+DEFAULTS = from_flat({})  # the shipped defaults (the schema's)
+MAX_EXTRAPOLATION_NS = int(round(DEFAULTS.ego_extrapolation_max_s * 1e9))
+EGO_GAP_COAST_NS = int(round(DEFAULTS.ego_gap_reset_s * 1e9))
+LIMITS = dict(max_extrapolation_ns=MAX_EXTRAPOLATION_NS, gap_coast_ns=EGO_GAP_COAST_NS)
 
 MS = 1_000_000
 NS = 1_000_000_000
@@ -86,20 +90,22 @@ class FakeEstimator:
 
 
 def _source(est: FakeEstimator | None, **kw) -> EgoSource:
-    return EgoSource((lambda: est) if est is not None else None, "odom", "base_link", Calibration(), **kw)
+    return EgoSource(
+        (lambda: est) if est is not None else None, "odom", "base_link", Calibration(), **{**LIMITS, **kw}
+    )
 
 
 def test_extrapolate_is_constant_twist_within_the_limit_either_way():
     p = FakeEstimator(yaw=0.3, speed=10.0, yaw_rate=0.2).truth(NS)
-    T = extrapolate(p, NS + 200 * MS)
+    T = extrapolate(p, NS + 200 * MS, MAX_EXTRAPOLATION_NS)
     np.testing.assert_allclose(T[:3, 3], p.position + p.velocity * 0.2)
     np.testing.assert_allclose(T[:3, :3], rpy_to_matrix(0.0, 0.0, 0.3 + 0.2 * 1.2), atol=1e-12)
-    back = extrapolate(p, NS - 100 * MS)
+    back = extrapolate(p, NS - 100 * MS, MAX_EXTRAPOLATION_NS)
     np.testing.assert_allclose(back[:3, 3], p.position - p.velocity * 0.1)
-    np.testing.assert_array_equal(extrapolate(p, NS), p.T_world_base())
-    assert extrapolate(p, NS + MAX_EXTRAPOLATION_NS) is not None
-    assert extrapolate(p, NS + MAX_EXTRAPOLATION_NS + 1) is None
-    assert extrapolate(p, NS - MAX_EXTRAPOLATION_NS - 1) is None
+    np.testing.assert_array_equal(extrapolate(p, NS, MAX_EXTRAPOLATION_NS), p.T_world_base())
+    assert extrapolate(p, NS + MAX_EXTRAPOLATION_NS, MAX_EXTRAPOLATION_NS) is not None
+    assert extrapolate(p, NS + MAX_EXTRAPOLATION_NS + 1, MAX_EXTRAPOLATION_NS) is None
+    assert extrapolate(p, NS - MAX_EXTRAPOLATION_NS - 1, MAX_EXTRAPOLATION_NS) is None
 
 
 def test_no_filter_tracks_in_base_link():
@@ -176,7 +182,7 @@ def test_radar_ego_velocity_goes_back_to_the_filter(exclude):
     est = FakeEstimator(speed=8.0)
     cal = Calibration(frames={"radar": ("base_link", make_transform(np.eye(3), np.zeros(3)))})
     cfg = RadarEgoVelocityConfig(exclude_objects=exclude)
-    src = EgoSource(lambda: est, "odom", "base_link", cal, cfg)
+    src = EgoSource(lambda: est, "odom", "base_link", cal, cfg, **LIMITS)
     src.add_radar_velocity([_static_scan(NS, 8.0)], None)  # filter not initialised: nothing
     assert not est.body_velocity and src.radar_velocity_none == 0
     est.known_until_ns = NS

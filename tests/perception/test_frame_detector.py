@@ -8,13 +8,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import Calibration
 from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, SENSOR_RADAR
 from sensor_fusion.core.types import Detections, PointCloud, RadarScan
 from sensor_fusion.ego.frame_ego import FrameEgo
-from sensor_fusion.perception.frame_detector import BEV_EDGE_MARGIN_M, FrameDetections, FrameDetector
+from sensor_fusion.perception.frame_detector import FrameDetections, FrameDetector
 from sensor_fusion.sync.synchronizer import FusionFrame
 from tests.ego.test_frame_ego import FakeEstimator
+
+BEV_EDGE_MARGIN_M = from_flat({}).bev.edge_margin_m  # the shipped default
 
 MS = 1_000_000
 STAMP = 2_000_000_000
@@ -44,7 +47,10 @@ class FakeDetector:
 
     def __init__(self, det: Detections, track_min_score: float = 0.3):
         self.det, self.calls, self.last_timing = det, [], {}
-        self.grid, self.config = GRID, SimpleNamespace(track_min_score=track_min_score)
+        self.grid, self.config = (
+            GRID,
+            SimpleNamespace(track_min_score=track_min_score, edge_margin_m=BEV_EDGE_MARGIN_M),
+        )
 
     def detect(self, *args):
         self.calls.append(args)

@@ -100,7 +100,7 @@ def detect(scan: RadarScan, v_ego=(8.0, 0.5), yaw_rate=0.3, **cfg):
 
 
 def test_config_rejects_unknown_keys_by_name_and_bad_values():
-    with pytest.raises(ValueError, match="cluster_eps_mm.*doppler_sigma|doppler_sigma.*cluster_eps_mm"):
+    with pytest.raises(ValueError, match="(?s)cluster_eps_mm: unknown.*doppler_sigma: unknown"):
         RadarDetectorConfig.from_dict({"cluster_eps_mm": 1.0, "doppler_sigma": 2.0, "min_points": 2})
     assert RadarDetectorConfig.from_dict({"min_points": 2}).min_points == 2
     for bad in (

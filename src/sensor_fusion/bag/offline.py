@@ -88,7 +88,7 @@ def anchor_for(cfg: FusionConfig, withhold: set[str]) -> FusionConfig:
     if not kept:
         return cfg
     log.warning("anchor '%s' is withheld: frames are anchored on '%s'", cfg["anchor"], kept[0])
-    return dataclasses.replace(cfg, params={**cfg.params, "anchor": kept[0]})
+    return dataclasses.replace(cfg, anchor=kept[0])
 
 
 def run_bag(

@@ -7,11 +7,12 @@ live, and hands the radar ego velocity back after detection. Per frame it return
 
 Tracking frame: tracks live in the fixed frame (``odom``) once the filter knows its heading;
 before that (or with no IMU at all) they live, and are labelled, in ``base_link``. A short ego
-gap afterwards (late IMU, under :data:`EGO_GAP_COAST_NS`) coasts the tracks in the fixed frame
+gap afterwards (late IMU, shorter than ``ego_gap_reset_s``) coasts the tracks in the fixed frame
 instead of throwing them away; a longer one falls back to ``base_link``.
 
 Extrapolation policy (one function, :func:`extrapolate`): constant world velocity and body yaw
-rate from a known pose, at most :data:`MAX_EXTRAPOLATION_NS` either way. It serves two cases:
+rate from a known pose, at most ``ego_extrapolation_max_s`` (0.3 s: a 0.5 rad/s yaw rate and
+1 m/s^2 of unmodelled acceleration give 0.15 rad and 4.5 cm) either way. It serves two cases:
 
 * the frame pose, when the frame is newer than the filter (IMU late): from the newest state;
 * stamps inside the frame that the filter has not reached (a radar scan matched just after the
@@ -39,15 +40,8 @@ from .radar_velocity import ObjectBoxes, RadarEgoVelocityConfig, radar_ego_veloc
 
 log = logging.getLogger(__name__)
 
-# Constant-twist extrapolation reaches at most this far from a known pose: a 0.5 rad/s yaw rate
-# and 1 m/s^2 of unmodelled acceleration give 0.15 rad and 4.5 cm after 0.3 s.
-MAX_EXTRAPOLATION_NS = 300_000_000
-# An ego gap (heading known before, no pose now) shorter than this coasts the tracks in the fixed
-# frame; a longer one moves tracking back to base_link (tracks reset).
-EGO_GAP_COAST_NS = 1_000_000_000
 
-
-def extrapolate(pose: EgoPose, stamp_ns: int, max_ns: int = MAX_EXTRAPOLATION_NS) -> np.ndarray | None:
+def extrapolate(pose: EgoPose, stamp_ns: int, max_ns: int) -> np.ndarray | None:
     """T_world_base (4, 4) at ``stamp_ns`` at ``pose``'s constant world velocity and yaw rate;
     None when ``stamp_ns`` is more than ``max_ns`` from ``pose.stamp_ns``."""
     if abs(stamp_ns - pose.stamp_ns) > max_ns:
@@ -74,6 +68,7 @@ class FrameEgo:
     frame_id: str
     pose: EgoPose | None = None
     coast: bool = False
+    max_extrapolation_ns: int = 0  # how far T_world_base_at may extrapolate from ``pose``
     _pose_at: Callable[[int], np.ndarray | None] | None = field(default=None, repr=False)
     _T: np.ndarray = field(init=False, repr=False)
     _T_inv: np.ndarray = field(init=False, repr=False)
@@ -105,7 +100,7 @@ class FrameEgo:
         if self.pose is None:
             return None
         T = self._pose_at(stamp_ns) if self._pose_at is not None else None
-        return T if T is not None else extrapolate(self.pose, stamp_ns)
+        return T if T is not None else extrapolate(self.pose, stamp_ns, self.max_extrapolation_ns)
 
 
 class EgoSource:
@@ -123,8 +118,13 @@ class EgoSource:
         base_frame: str,
         calibration: Calibration,
         radar_velocity: RadarEgoVelocityConfig | None = None,
+        *,
+        max_extrapolation_ns: int,
+        gap_coast_ns: int,
     ):
         self._new_estimator = new_estimator
+        self.max_extrapolation_ns = max_extrapolation_ns  # constant-twist extrapolation limit
+        self.gap_coast_ns = gap_coast_ns  # shorter ego gaps coast the tracks, longer ones reset them
         self.estimator = new_estimator() if new_estimator is not None else None
         self.fixed_frame = fixed_frame
         self.base_frame = base_frame
@@ -157,16 +157,18 @@ class EgoSource:
         pose = est.pose_at(stamp)
         if pose is None:  # frame newer than the filter (IMU late): extrapolate briefly
             latest = est.latest()
-            T = extrapolate(latest, stamp) if latest is not None else None
+            T = extrapolate(latest, stamp, self.max_extrapolation_ns) if latest is not None else None
             if T is not None:
                 q = matrix_to_quat(T[:3, :3])
                 pose = replace(latest, stamp_ns=stamp, position=T[:3, 3].copy(), quaternion=q)
         if pose is not None and est.yaw_aligned:
             self._last_aligned_ns = stamp
-            return FrameEgo(stamp, self.fixed_frame, pose, _pose_at=est.T_world_base_at)
+            return FrameEgo(
+                stamp, self.fixed_frame, pose, False, self.max_extrapolation_ns, _pose_at=est.T_world_base_at
+            )
         last = self._last_aligned_ns
         coast = (
-            tracking_frame == self.fixed_frame and last is not None and 0 <= stamp - last < EGO_GAP_COAST_NS
+            tracking_frame == self.fixed_frame and last is not None and 0 <= stamp - last < self.gap_coast_ns
         )
         return FrameEgo(stamp, self.fixed_frame if coast else self.base_frame, coast=coast)
 
@@ -221,7 +223,7 @@ class EgoSource:
         if self._new_estimator is None:
             return
         ego = self._new_estimator()
-        lat, lon, alt = ego.config.datum if ego.config.datum is not None else (48.0, 11.0, 500.0)
+        lat, lon, alt = ego.config.datum if ego.config.has_datum else (48.0, 11.0, 500.0)
         t = 1_000_000_000
         g = np.array([0.0, 0.0, 9.80665])
         for k in range(60):

@@ -4,7 +4,7 @@ LiDAR sweeps are moved into base_link at the frame stamp (deskewed with the ego 
 pose is known). The classical detectors (LiDAR boxes, relabelled where a camera sees their class
 clearly; radar Doppler objects, moved from their scan's stamp to the frame stamp by the ego
 motion and their own velocity) and/or the BEV network run on that. In ``both`` mode the network
-covers its grid less :data:`BEV_EDGE_MARGIN_M` and the classical detectors the rest, so no
+covers its grid less ``bev.edge_margin_m`` and the classical detectors the rest, so no
 object is reported twice.
 
 Nothing here knows the tracking frame: :meth:`FrameDetections.to_frame` moves the result there
@@ -38,9 +38,6 @@ if TYPE_CHECKING:  # torch is imported only when the network runs
     from ..bev.detector import BevDetector
 
 log = logging.getLogger(__name__)
-
-CAMERA_CLASS_MIN_PROB = 0.6  # camera class probability needed to relabel a LiDAR box
-BEV_EDGE_MARGIN_M = 2.0  # detection_mode both: the network inside its grid less this, classical beyond
 
 
 @dataclass
@@ -162,8 +159,8 @@ class FrameDetector:
         )
 
     def in_bev_grid(self, det: Detections) -> np.ndarray:
-        """Which base_link detections lie inside the BEV grid, :data:`BEV_EDGE_MARGIN_M` in."""
-        p, g, m = det.centers, self.bev.grid, BEV_EDGE_MARGIN_M
+        """Which base_link detections lie inside the BEV grid, ``bev.edge_margin_m`` in."""
+        p, g, m = det.centers, self.bev.grid, self.bev.config.edge_margin_m
         return (
             (p[:, 0] > g.x_min_m + m)
             & (p[:, 0] < g.x_max_m - m)
@@ -218,7 +215,7 @@ class FrameDetector:
         cues = self.camera.annotate(det, cams)
         best = cues.class_probs.argmax(axis=1)
         p = cues.class_probs[np.arange(len(det)), best]
-        sure = cues.visible & (p >= CAMERA_CLASS_MIN_PROB)
+        sure = cues.visible & (p >= self.camera.config.relabel_min_prob)
         det.labels = np.where(sure, best, det.labels).astype(np.int64)
         det.sensors = np.where(cues.visible, det.sensors | SENSOR_CAMERA, det.sensors).astype(np.uint8)
 

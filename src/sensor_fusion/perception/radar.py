@@ -80,7 +80,6 @@ consumes; and ``radial_only`` (N,) bool, the rows whose velocity is the radial-o
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -91,8 +90,8 @@ from numba import njit
 from scipy import special
 
 from ..core.classes import SENSOR_RADAR, ObjectClass
-from ..core.configs import strict_from_dict
 from ..core.geometry import wrap_angle
+from ..core.schema import ParamConfig, param
 from ..core.types import Detections, RadarScan
 
 # Class prior box sizes (length, width, height), m.
@@ -105,104 +104,119 @@ PRIOR_SIZES: dict[ObjectClass, tuple[float, float, float]] = {
 }
 _SIZE_TABLE = np.array([PRIOR_SIZES.get(ObjectClass(i), PRIOR_SIZES[ObjectClass.UNKNOWN]) for i in range(8)])
 
-_INT_FIELDS = ("min_points",)
-
 
 @dataclass
-class RadarDetectorConfig:
+class RadarDetectorConfig(ParamConfig):
     """Radar detector parameters (SI units in the names); see the module docstring for the maths."""
 
     # Sensor noise (1 sigma), as in the radar's datasheet (the simulator's ``radars`` block).
-    range_std_m: float = 0.15
-    azimuth_std_deg: float = 0.3
-    doppler_std_mps: float = 0.1
-    ego_velocity_std_mps: float = 0.1  # of the ego velocity passed to detect(), per axis
+    range_std_m: float = param(0.15, unit="m", gt=0.0, desc="Range noise, 1 sigma (datasheet)")
+    azimuth_std_deg: float = param(0.3, unit="deg", gt=0.0, desc="Azimuth noise, 1 sigma (datasheet)")
+    doppler_std_mps: float = param(0.1, unit="m/s", gt=0.0, desc="Doppler noise, 1 sigma (datasheet)")
+    ego_velocity_std_mps: float = param(
+        0.1, unit="m/s", ge=0.0, desc="Std of the ego velocity used for compensation, per axis"
+    )
     # Region of interest: range from the radar.
-    range_min_m: float = 0.5
-    range_max_m: float = 150.0
+    range_min_m: float = param(0.5, unit="m", ge=0.0, desc="Closer returns are dropped")
+    range_max_m: float = param(150.0, unit="m", gt=0.0, desc="Farther returns are dropped")
     # Static rejection: |compensated Doppler| < max(min, sigma * sigma_i) is the static world.
-    static_threshold_sigma: float = 3.0
-    static_threshold_min_mps: float = 0.3
+    static_threshold_sigma: float = param(
+        3.0,
+        unit="1",
+        gt=0.0,
+        desc="A return is static when |compensated Doppler| < max(static_threshold_min_mps, this x its "
+        "sigma)",
+    )
+    static_threshold_min_mps: float = param(0.3, unit="m/s", ge=0.0, desc="Floor of the static threshold")
     # Clustering (single linkage in x, y and compensated Doppler).
-    cluster_eps_along_m: float = 3.0  # along the LOS: a surface at a grazing angle returns sparse points
-    cluster_eps_across_m: float = 2.0  # across the LOS: cars in adjacent lanes are ~1.7 m apart
-    cluster_eps_doppler_mps: float = 1.5
-    # Velocity fit: above this tangential std (m/s) the fit falls back to radial only.
-    fit_max_tangential_std_mps: float = 2.0
-    radial_only_tangential_std_mps: float = 15.0  # tangential std reported for radial-only fits
-    fit_model_std_mps: float = 0.1  # unmodelled Doppler spread (target rotation, extent), added to sigma_d
-    fit_max_residual_mps: float = 1.5  # clusters with a larger RMS Doppler residual are rejected
+    cluster_eps_along_m: float = param(
+        3.0, unit="m", gt=0.0, desc="Link distance along the LOS (a grazing surface returns sparse points)"
+    )
+    cluster_eps_across_m: float = param(
+        2.0, unit="m", gt=0.0, desc="Link distance across the LOS (cars in adjacent lanes are ~1.7 m apart)"
+    )
+    cluster_eps_doppler_mps: float = param(
+        1.5, unit="m/s", gt=0.0, desc="Largest compensated-Doppler difference of linked returns"
+    )
+    # Velocity fit.
+    fit_max_tangential_std_mps: float = param(
+        2.0, unit="m/s", gt=0.0, desc="Above this tangential std the velocity fit falls back to radial only"
+    )
+    radial_only_tangential_std_mps: float = param(
+        15.0,
+        unit="m/s",
+        gt=0.0,
+        desc="Tangential std reported for radial-only fits (Doppler says nothing across)",
+    )
+    fit_model_std_mps: float = param(
+        0.1,
+        unit="m/s",
+        ge=0.0,
+        desc="Unmodelled Doppler spread (target rotation, extent), added to the Doppler noise in the fit",
+    )
+    fit_max_residual_mps: float = param(
+        1.5,
+        unit="m/s",
+        gt=0.0,
+        desc="Clusters with a larger RMS Doppler residual are rejected (mixed, multipath)",
+    )
     # Rejection.
-    min_points: int = 1
-    min_rcs_dbsm: float = -20.0  # total cluster RCS below this is rejected
-    ghost_gate_sigma: float = 3.5  # ghost gates (azimuth, range, Doppler) in measurement-noise sigmas
-    ghost_behind_doppler_mps: float = 1.0
+    min_points: int = param(1, unit="1", ge=1, desc="Clusters with fewer returns are rejected")
+    min_rcs_dbsm: float = param(-20.0, unit="dBsm", desc="Clusters with a lower total RCS are rejected")
+    ghost_gate_sigma: float = param(
+        3.5, unit="1", gt=0.0, desc="Ghost gates (azimuth, range, Doppler) in measurement-noise sigmas"
+    )
+    ghost_behind_doppler_mps: float = param(
+        1.0,
+        unit="m/s",
+        gt=0.0,
+        desc="A weaker cluster behind another, with a Doppler differing by more than this, is a ghost",
+    )
     # Class guess from total RCS (dBsm) and speed (m/s).
-    rcs_truck_dbsm: float = 15.0
-    rcs_car_dbsm: float = 6.0
-    rcs_bicycle_dbsm: float = -1.5
-    pedestrian_max_speed_mps: float = 3.0
-    bicycle_max_speed_mps: float = 12.0
+    rcs_truck_dbsm: float = param(15.0, unit="dBsm", desc="Total RCS from which a cluster is a truck")
+    rcs_car_dbsm: float = param(6.0, unit="dBsm", desc="Total RCS from which a cluster is a car")
+    rcs_bicycle_dbsm: float = param(-1.5, unit="dBsm", desc="Total RCS from which a cluster is a bicycle")
+    pedestrian_max_speed_mps: float = param(
+        3.0, unit="m/s", ge=0.0, desc="A faster 'pedestrian' is a bicycle"
+    )
+    bicycle_max_speed_mps: float = param(12.0, unit="m/s", ge=0.0, desc="A faster 'bicycle' is a car")
     # Output geometry and confidence.
-    center_shift_fraction: float = 1.0  # of the visible faces' depth in front of the centre, 0 = centroid
-    pos_extent_std_fraction: float = 0.3  # of the prior box's half extents, added to pos_cov
-    score_ref_points: float = 2.0
-    score_residual_ref_mps: float = 0.5
-    radial_only_score_factor: float = 0.7
+    center_shift_fraction: float = param(
+        1.0,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="The box centre lies this fraction of the visible faces' depth behind the returns' centroid "
+        "(0: the centroid)",
+    )
+    pos_extent_std_fraction: float = param(
+        0.3, unit="1", ge=0.0, desc="Fraction of the prior box's half extents added to the position std"
+    )
+    score_ref_points: float = param(
+        2.0, unit="1", gt=0.0, desc="Return count: the score scales by 1 - exp(-n / score_ref_points)"
+    )
+    score_residual_ref_mps: float = param(
+        0.5, unit="m/s", gt=0.0, desc="The score scales by exp(-rms^2 / (2 score_residual_ref_mps^2))"
+    )
+    radial_only_score_factor: float = param(
+        0.7, unit="1", ge=0.0, le=1.0, desc="Score factor of radial-only velocity fits"
+    )
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad parameter."""
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name in _INT_FIELDS:
-                if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-                    raise ValueError(f"{f.name} must be an integer, got {v!r}")
-            elif not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
-                raise ValueError(f"{f.name} must be a number, got {v!r}")
-            if not math.isfinite(float(v)):
-                raise ValueError(f"{f.name} must be finite, got {v!r}")
-        positive = (
-            "range_std_m", "azimuth_std_deg", "doppler_std_mps", "range_max_m", "static_threshold_sigma",
-            "cluster_eps_along_m", "cluster_eps_across_m", "cluster_eps_doppler_mps",
-            "fit_max_tangential_std_mps", "radial_only_tangential_std_mps", "fit_max_residual_mps",
-            "ghost_gate_sigma", "ghost_behind_doppler_mps", "score_ref_points", "score_residual_ref_mps",
-        )  # fmt: skip
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in (
-            "ego_velocity_std_mps",
-            "fit_model_std_mps",
-            "range_min_m",
-            "static_threshold_min_mps",
-            "pedestrian_max_speed_mps",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+    def cross_checks(self) -> list[str]:
+        out = []
         if self.range_min_m >= self.range_max_m:
-            raise ValueError(f"range_min_m ({self.range_min_m}) must be < range_max_m ({self.range_max_m})")
-        if self.min_points < 1:
-            raise ValueError(f"min_points must be >= 1, got {self.min_points}")
+            out.append(f"range_min_m: must be < range_max_m, got {self.range_min_m} >= {self.range_max_m}")
         if not self.rcs_bicycle_dbsm < self.rcs_car_dbsm < self.rcs_truck_dbsm:
-            raise ValueError(
-                "RCS class thresholds must increase: rcs_bicycle_dbsm < rcs_car_dbsm < rcs_truck_dbsm, got "
-                f"{self.rcs_bicycle_dbsm}, {self.rcs_car_dbsm}, {self.rcs_truck_dbsm}"
+            out.append(
+                "rcs_car_dbsm: RCS class thresholds must increase: rcs_bicycle_dbsm < rcs_car_dbsm < "
+                f"rcs_truck_dbsm, got {self.rcs_bicycle_dbsm}, {self.rcs_car_dbsm}, {self.rcs_truck_dbsm}"
             )
         if self.pedestrian_max_speed_mps >= self.bicycle_max_speed_mps:
-            raise ValueError(
-                f"pedestrian_max_speed_mps ({self.pedestrian_max_speed_mps}) must be < "
-                f"bicycle_max_speed_mps ({self.bicycle_max_speed_mps})"
+            out.append(
+                "pedestrian_max_speed_mps: must be < bicycle_max_speed_mps, got "
+                f"{self.pedestrian_max_speed_mps} >= {self.bicycle_max_speed_mps}"
             )
-        for name in ("center_shift_fraction", "radial_only_score_factor"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if self.pos_extent_std_fraction < 0:
-            raise ValueError(f"pos_extent_std_fraction must be >= 0, got {self.pos_extent_std_fraction!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RadarDetectorConfig:
-        """Build from a parameter mapping (e.g. YAML); unknown keys are an error, not ignored."""
-        return strict_from_dict(cls, d)
+        return out
 
 
 @njit(cache=True)

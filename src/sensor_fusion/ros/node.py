@@ -23,7 +23,7 @@ from visualization_msgs.msg import MarkerArray
 
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
 
-from ..config import ConfigError, from_flat, resolve_calibration_path
+from ..config import ConfigError, resolve_calibration_path
 from ..core.calibration import CalibrationError, load_calibration
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
@@ -37,17 +37,16 @@ try:  # TF is optional: the node must run without tf2_ros (not on PyPI)
 except ImportError:  # pragma: no cover - depends on the install
     TransformBroadcaster = None
 
-IDLE_FLUSH_S = 0.5  # wall time without input after which pending frames are emitted anyway
-
 
 class FusionNode(Node):
     def __init__(self, **kwargs):
-        super().__init__("fusion_node", **kwargs)
+        # every override (params file, -p, parameter_overrides) becomes a declared parameter, so
+        # declare_all can list them through the public API and report names the schema lacks
+        super().__init__("fusion_node", automatically_declare_parameters_from_overrides=True, **kwargs)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        flat = declare_all(self)
         try:
-            self.cfg = from_flat(flat)
+            self.cfg = declare_all(self)
             self.calibration = load_calibration(resolve_calibration_path(self.cfg))
         except (ConfigError, CalibrationError, OSError) as exc:
             self.get_logger().fatal(str(exc))
@@ -151,7 +150,7 @@ class FusionNode(Node):
             try:
                 with self._lock:  # take the frames under the lock, fuse them outside it
                     frames = self.pipeline.ready_frames()
-                    if not frames and time.monotonic() - self._last_input > IDLE_FLUSH_S:
+                    if not frames and time.monotonic() - self._last_input > self.cfg.idle_flush_s:
                         frames = self.pipeline.ready_frames(flush=True)
                 for f in frames:
                     self._publish(self.pipeline.process(f))
