@@ -359,7 +359,7 @@ def test_predict_and_update_equal_filterpy(drive):
     assert est.yaw_aligned
     # Predict: one IMU step (no NHC due on this sample) == filterpy KalmanFilter.predict with (F, Q).
     gps_at = set(drive.gps_idx.tolist())
-    while (drive.imu[i].stamp_ns - est._s.t_nhc_ns) >= est._nhc_period_ns or i in gps_at:
+    while (drive.imu[i].stamp_ns - est._s.t_nhc_ns) >= est._updater.constraint_period_ns or i in gps_at:
         est.add_imu(drive.imu[i])
         i += 1
     F, Q = est.predict_matrices(drive.imu[i])
