@@ -84,8 +84,7 @@ def align_from_velocity(s: FilterState, c: EgoConfig, lever: np.ndarray) -> bool
     var = float(n @ s.P[3:5, 3:5] @ n) / (speed * speed)
     if var > c.align_max_std_rad**2:
         return False
-    d = math.atan2(sh, ch) - eskf.rpy_from_quat(s.q)[2]
-    d = math.atan2(math.sin(d), math.cos(d))
+    d = heading_residual(s, math.atan2(sh, ch))
     J = np.eye(eskf.DIM)
     J[eskf.YAW, eskf.YAW] = 0.0
     J[eskf.YAW, 3:5] = n / speed
@@ -117,6 +116,8 @@ def align_from_chord(s: FilterState, buf: ChordBuffer, t: int, c: EgoConfig, lev
     if not ok.any():
         return False
     yaw = arr[:, 3]
+    # mid-interval filter yaw; the wrap stays np.angle(exp(1j x)) for bit-identical outputs
+    # (see measurements.heading_residual)
     mid = yaw[:, None] + 0.5 * np.angle(np.exp(1j * (yaw[None, :] - yaw[:, None])))
     delta = np.arctan2(dn, de) - mid
     wts = 1.0 / sig[ok] ** 2
