@@ -9,9 +9,10 @@ the reading that produced it. A measurement is fused at its own stamp:
 * older, within the window: the filter rolls back to the last snapshot strictly before
   it, and the stored IMU readings are replayed together with the new measurement and the
   measurements fused since that snapshot, each at its own stamp -- the result equals
-  in-order processing; older than the window: dropped (``gps_late_dropped``);
+  in-order processing; older than the window: dropped (``gps_late_dropped``, or
+  ``vel_rejected`` / ``imu_yaw_rejected`` for the other kinds);
 * newer: queued until the IMU passes it (``gps_queued``; at most ``MAX_PENDING``, the
-  oldest dropped first), then fused at its exact stamp with IMU readings interpolated there.
+  earliest-stamped dropped first), then fused at its exact stamp with IMU readings interpolated there.
 
 Within one IMU step the order is: queued measurements stamped before the step (each after
 propagating to its stamp), the propagation to the step's stamp, the constraint updates
