@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from ..core.geometry import wrap_angle
 from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
@@ -116,9 +117,7 @@ def align_from_chord(s: FilterState, buf: ChordBuffer, t: int, c: EgoConfig, lev
     if not ok.any():
         return False
     yaw = arr[:, 3]
-    # mid-interval filter yaw; the wrap stays np.angle(exp(1j x)) for bit-identical outputs
-    # (see measurements.heading_residual)
-    mid = yaw[:, None] + 0.5 * np.angle(np.exp(1j * (yaw[None, :] - yaw[:, None])))
+    mid = yaw[:, None] + 0.5 * wrap_angle(yaw[None, :] - yaw[:, None])  # mid-interval filter yaw
     delta = np.arctan2(dn, de) - mid
     wts = 1.0 / sig[ok] ** 2
     d = float(np.arctan2(np.sum(wts * np.sin(delta[ok])), np.sum(wts * np.cos(delta[ok]))))

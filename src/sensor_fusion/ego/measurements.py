@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import chdtri
 
+from ..core.geometry import wrap_angle
 from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
@@ -112,16 +113,9 @@ def body_velocity(s: FilterState, m: Measurement) -> Linearised | None:
 
 
 def heading_residual(s: FilterState, yaw: float) -> float:
-    """``yaw - yaw(q)`` wrapped to [-pi, pi], the one heading residual of ego/ (heading
-    updates and alignments).
-
-    Written as ``atan2(sin d, cos d)``, not :func:`core.geometry.wrap_angle`: the two agree only
-    to ~1e-16 rad, and this residual aligns the heading of every run, so the swap would move
-    every output (ego poses by ~1e-13 m, amplified to ~0.03 m and m/s in the float32 BEV
-    detections and the tracks of scripts/check_outputs.py's bags); kept until a change of
-    outputs is wanted anyway."""
-    d = yaw - eskf.rpy_from_quat(s.q)[2]
-    return math.atan2(math.sin(d), math.cos(d))
+    """``yaw - yaw(q)`` wrapped to [-pi, pi), the one heading residual of ego/ (heading
+    updates and alignments)."""
+    return float(wrap_angle(yaw - eskf.rpy_from_quat(s.q)[2]))
 
 
 def heading(s: FilterState, yaw: float, var: float | np.ndarray) -> Linearised:
