@@ -77,7 +77,7 @@ def place_actors(
         ObjectClass.PEDESTRIAN: int(ac["pedestrians"]),
     }
     p = _Placer(scene, ac, seed, duration_s)
-    if scene.road_type == "intersection":
+    if scene.junction is not None:
         p.junction_traffic(counts, turn_radius_m)
     else:
         p.road_traffic(counts)
