@@ -27,7 +27,8 @@ from benchutil import median_time
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.geometry import invert_transform, pose2d_to_transform
 from sensor_fusion.core.types import CameraFrame, Detections
-from sensor_fusion.perception.camera import CameraEvidence, CameraEvidenceConfig, box_corners
+from sensor_fusion.perception.camera import CameraEvidence, CameraEvidenceConfig
+from sensor_fusion.perception.camera_model import box_corners
 from sensor_fusion.sim.camera import render_camera_labels
 from sensor_fusion.sim.scenarios import scenario_config
 from sensor_fusion.sim.world import World

@@ -21,7 +21,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 import sensor_fusion.perception.radar as radar_mod
 from sensor_fusion.core.calibration import load_calibration
-from sensor_fusion.perception.radar import RadarDetector, RadarDetectorConfig, cluster_radar
+from sensor_fusion.perception.radar import RadarDetector, RadarDetectorConfig
+from sensor_fusion.perception.radar_fit import cluster_radar
 from sensor_fusion.sim.radar import simulate_radar
 from sensor_fusion.sim.scenarios import scenario_config, stream_rng
 from sensor_fusion.sim.world import World

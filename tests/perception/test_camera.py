@@ -12,13 +12,9 @@ from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.classes import NUM_CLASSES, ObjectClass
 from sensor_fusion.core.geometry import invert_transform, pose2d_to_transform
 from sensor_fusion.core.types import CameraFrame, CameraIntrinsics, Detections, Tracks
-from sensor_fusion.perception.camera import (
-    CameraEvidence,
-    CameraEvidenceConfig,
-    box_corners,
-    detections_from_tracks,
-)
+from sensor_fusion.perception.camera import CameraEvidence, CameraEvidenceConfig, detections_from_tracks
 from sensor_fusion.perception.camera_cue import NUM_FEATURES, CueModel
+from sensor_fusion.perception.camera_model import box_corners
 from sensor_fusion.sim.camera import render_camera_labels
 from sensor_fusion.sim.scenarios import scenario_config
 from sensor_fusion.sim.world import World

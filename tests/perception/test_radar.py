@@ -11,13 +11,8 @@ from scipy.stats import chi2
 from sensor_fusion.core.classes import SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.geometry import make_transform, rpy_to_matrix
 from sensor_fusion.core.types import RadarScan
-from sensor_fusion.perception.radar import (
-    PRIOR_SIZES,
-    RadarDetector,
-    RadarDetectorConfig,
-    chi2_quantile_95,
-    cluster_radar,
-)
+from sensor_fusion.perception.radar import PRIOR_SIZES, RadarDetector, RadarDetectorConfig
+from sensor_fusion.perception.radar_fit import chi2_quantile_95, cluster_radar
 
 # front radar as in config/calibration.yaml, turned 0.1 rad so the rotation is exercised
 T_RADAR = make_transform(rpy_to_matrix(0.0, 0.0, 0.1), np.array([3.6, 0.0, 0.6]))
@@ -263,7 +258,7 @@ def test_pedestrian_like_small_cluster():
 
 def test_class_guess_from_rcs_and_speed():
     cfg = RadarDetectorConfig()
-    from sensor_fusion.perception.radar import classify
+    from sensor_fusion.perception.radar_fit import classify
 
     labels = classify(np.array([22.0, 10.0, 2.0, -6.0, -6.0, 2.0]), np.array([10, 10, 5, 1.5, 6, 20.0]), cfg)
     assert list(labels) == [

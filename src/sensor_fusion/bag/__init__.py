@@ -1,1 +1,1 @@
-"""bag layer (ROS-free: see DESIGN.md)."""
+"""bag layer (ROS-free: see docs/design.md)."""

@@ -1,4 +1,4 @@
-"""The learned BEV fusion network (ROS-free: see DESIGN.md).
+"""The learned BEV fusion network (ROS-free: see docs/design.md).
 
 Importing this package sets ``OMP_WAIT_POLICY=PASSIVE`` (unless already set) before anything
 here imports torch: by default torch's OpenMP workers spin for a while after every forward

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.geometry import invert_transform
 from ..core.types import CameraIntrinsics
-from ..perception.camera import _camera_model, project_normalised
+from ..perception.camera_model import camera_model, project_normalised
 from .grid import BevGrid
 
 MIN_DEPTH_M = 0.5  # points closer to the image plane than this are not sampled
@@ -39,7 +39,7 @@ def camera_lift_grid(
     pts[..., 2] = heights[:, None, None]
     T_cam_base = invert_transform(np.asarray(T_base_cam, np.float64))
     p = pts.reshape(-1, 3) @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]
-    model = _camera_model(T_base_cam, intr, 0.0)
+    model = camera_model(T_base_cam, intr, 0.0)
     front = p[:, 2] > MIN_DEPTH_M
     xn = np.zeros((p.shape[0], 2))
     xn[front] = p[front, :2] / p[front, 2:3]

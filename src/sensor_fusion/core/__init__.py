@@ -1,1 +1,1 @@
-"""core layer (ROS-free: see DESIGN.md)."""
+"""core layer (ROS-free: see docs/design.md)."""

@@ -1,6 +1,6 @@
 """Sensor data and object containers as structure-of-arrays.
 
-Point data is float32, filter state float64 (DESIGN.md). Containers are plain
+Point data is float32, filter state float64 (docs/design.md). Containers are plain
 dataclasses over numpy arrays so they cross process, bag and ROS boundaries
 without per-element Python.
 """

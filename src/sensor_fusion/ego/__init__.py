@@ -1,4 +1,4 @@
-"""ego layer (ROS-free: see DESIGN.md): IMU + GPS error-state Kalman filter and LiDAR deskew."""
+"""ego layer (ROS-free: see docs/design.md): IMU + GPS error-state Kalman filter and LiDAR deskew."""
 
 from .config import EgoConfig, EgoConfigError
 from .deskew import DeskewError, deskew_points

@@ -1,1 +1,1 @@
-"""eval layer (ROS-free: see DESIGN.md)."""
+"""eval layer (ROS-free: see docs/design.md)."""

@@ -1,1 +1,1 @@
-"""perception layer (ROS-free: see DESIGN.md)."""
+"""perception layer (ROS-free: see docs/design.md)."""

@@ -1,1 +1,1 @@
-"""sim layer (ROS-free: see DESIGN.md)."""
+"""sim layer (ROS-free: see docs/design.md)."""

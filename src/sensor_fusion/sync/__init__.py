@@ -1,1 +1,1 @@
-"""sync layer (ROS-free: see DESIGN.md)."""
+"""sync layer (ROS-free: see docs/design.md)."""

@@ -1,1 +1,1 @@
-"""tracking layer (ROS-free: see DESIGN.md)."""
+"""tracking layer (ROS-free: see docs/design.md)."""
