@@ -185,15 +185,22 @@ def test_future_fix_is_fused_at_its_stamp(drive, drive_run):
     early = run_filter(drive, gps_delay=-1)
     assert early.est.counters["gps_queued"] == len(drive.gps) - 1
     np.testing.assert_allclose(early.est.latest().position, drive_run.est.latest().position, atol=1e-6)
-    # A fix between two IMU samples is fused with interpolated IMU readings.
+    # A fix between two IMU samples is fused with interpolated IMU readings, whichever of the fix
+    # and the IMU sample after it arrives first.
     est, i = initialised_estimator(drive, 1500)
     t_mid = (drive.imu[i - 1].stamp_ns + drive.imu[i].stamp_ns) // 2
     fx = drive.gps[int(np.searchsorted(drive.gps_idx, i))]
     fx = GpsFix(t_mid, "gps", fx.latitude, fx.longitude, fx.altitude, fx.covariance)
-    est2, _ = initialised_estimator(drive, 1500)
-    assert est2.add_gps(fx)  # late by half a sample -> rollback
-    est.add_imu(drive.imu[i])
-    assert est.add_gps(
-        GpsFix(t_mid + 10_000_000, "gps", fx.latitude, fx.longitude, fx.altitude, fx.covariance)
-    )
-    assert est.counters["gps_queued"] == 1
+    queued0, rollbacks0 = est.counters["gps_queued"], est.counters["gps_rollbacks"]
+    early, _ = initialised_estimator(drive, 1500)
+    assert early.add_gps(fx)  # ahead of the IMU: waits for the sample after it
+    early.add_imu(drive.imu[i])
+    late, _ = initialised_estimator(drive, 1500)
+    late.add_imu(drive.imu[i])
+    assert late.add_gps(fx)  # half a sample late: rollback and replay
+    assert early.counters["gps_queued"] == queued0 + 1
+    assert late.counters["gps_rollbacks"] == rollbacks0 + 1
+    np.testing.assert_allclose(late.latest().position, early.latest().position, atol=1e-9)
+    np.testing.assert_allclose(late.latest().pose_cov, early.latest().pose_cov, rtol=1e-9, atol=1e-15)
+    est.add_imu(drive.imu[i])  # the same without the fix: the fix did move the state
+    assert np.linalg.norm(est.latest().position - early.latest().position) > 1e-4
