@@ -27,9 +27,11 @@ def _config(path: str | None):
 
 
 def cmd_simulate(a: argparse.Namespace) -> int:
+    from .progress import progress
     from .sim.recorder import record
 
-    info = record(a.scenario, a.seed, a.duration, a.out, overrides_file=a.config)
+    with progress("simulate", a.duration, "s of data") as p:
+        info = record(a.scenario, a.seed, a.duration, a.out, overrides_file=a.config, on_progress=p.update_to)
     print(info.summary())
     return 0
 
@@ -61,8 +63,9 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .bag.offline import run_bag
+    from .bag.offline import expected_frames, run_bag
     from .core.calibration import load_calibration
+    from .progress import progress
     from .sim.recorder import calibration_from_bag, scenario_from_bag
 
     cfg = _config(a.config)
@@ -84,7 +87,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     bad = keep - kinds
     if bad:
         raise SystemExit(f"--modalities: unknown {sorted(bad)}; choose from lidar,camera,radar")
-    s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep)
+    with progress("run", expected_frames(a.bag, cfg, kinds - keep), "frames") as p:
+        s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep, on_frame=p.update_to)
     fps = s.frames / s.wall_s if s.wall_s else float("nan")
     print(f"{s.frames} frames from {s.messages} messages in {s.wall_s:.1f} s ({fps:.1f} frames/s) -> {a.out}")
     if s.decode_errors:
@@ -93,12 +97,19 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .eval.bags import evaluate_bags
+    from .eval.bags import EVAL_STAGES, evaluate_bags
     from .eval.report import format_table
+    from .progress import stage_progress
 
-    result = evaluate_bags(
-        a.truth, a.tracks, max_distance_m=a.max_distance, plot=a.plot, detections=a.detections
-    )
+    with stage_progress("evaluate", EVAL_STAGES if a.plot else EVAL_STAGES[:-1]) as on_stage:
+        result = evaluate_bags(
+            a.truth,
+            a.tracks,
+            max_distance_m=a.max_distance,
+            plot=a.plot,
+            detections=a.detections,
+            on_stage=on_stage,
+        )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
     else:
