@@ -7,7 +7,10 @@ evaluate   score tracks against ground truth (MOTA, HOTA, AP, velocity and ego e
 train      train the BEV fusion network on generator bags (made on demand)
 evaluate-bev  AP of the BEV network on held-out seeds for every modality subset
 export-onnx   export the BEV network to ONNX and check it against torch
-demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot
+demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot -> report
+report     one self-contained HTML page of a run (trajectories, scores by class and range, latency, ego)
+batch      run + evaluate over many bags on a process pool or Ray; per-bag JSON, summary, HTML
+batch-compare  what got better or worse between two batch runs; non-zero exit on a regression
 """
 
 from __future__ import annotations
@@ -145,6 +148,28 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return run_demo(a)
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    import json as _json
+
+    from .eval.bags import EVAL_STAGES
+    from .progress import stage_progress
+    from .report.page import write_report
+
+    diagnostics = _json.loads(Path(a.diagnostics).read_text()) if a.diagnostics else None
+    with stage_progress("report", (*EVAL_STAGES[:-1], "report data", "figures")) as on_stage:
+        path = write_report(
+            a.truth,
+            a.tracks,
+            a.out,
+            max_distance_m=a.max_distance,
+            detections=a.detections,
+            diagnostics=diagnostics,
+            on_stage=on_stage,
+        )
+    print(f"report: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sensor-fusion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -240,6 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    s.add_argument("--truth", required=True, help="bag with /ground_truth/objects (and /ground_truth/odom)")
+    s.add_argument("--tracks", required=True, help="bag with the fusion outputs")
+    s.add_argument("--out", required=True, help="directory for report.html")
+    s.add_argument("--max-distance", type=float, default=2.0, help="matching distance, m")
+    s.add_argument("--detections", help="detector whose precision-recall is drawn (default: as evaluate)")
+    s.add_argument("--diagnostics", help="JSON of the run's pipeline counters (batch writes them per bag)")
+    s.set_defaults(func=cmd_report)
+
+    from .batch.cli import add_batch_parsers
+
+    add_batch_parsers(sub)
     return p
 
 

@@ -1,4 +1,4 @@
-"""The end-to-end demo: generate -> fusion_node + replay over DDS -> record -> evaluate -> plot.
+"""The end-to-end demo: generate -> fusion_node + replay over DDS -> record -> evaluate -> plot -> report.
 
 Everything runs as a user would run it: ``fusion_node`` and ``sensor-fusion
 replay`` are separate processes talking DDS (own domain, localhost only), and
@@ -94,6 +94,7 @@ def run_demo(a: argparse.Namespace) -> int:
     from .eval.bags import EVAL_STAGES, evaluate_bags
     from .eval.report import format_table
     from .progress import progress, stage_progress
+    from .report.page import write_report
     from .sim.recorder import GT_OBJECTS, record, scenario_from_bag
 
     if a.rate is None:
@@ -180,4 +181,7 @@ def run_demo(a: argparse.Namespace) -> int:
         result = evaluate_bags(bag, out_bag, plot=png, on_stage=on_stage)
     print(format_table(result))
     print(f"[demo] BEV plot of ground truth vs tracks: {png}")
+    with stage_progress("report", ("report data", "figures")) as on_stage:
+        report = write_report(bag, out_bag, work / "report", result=result, on_stage=on_stage)
+    print(f"[demo] HTML report: {report}")
     return 0

@@ -152,6 +152,14 @@ class Progress:
         dt = now - self._t0
         return self.n / dt if dt > 0 else float("nan")
 
+    def _rate_text(self, rate: float) -> str:
+        """``12.3 frames/s``, or ``22 s per bags`` when slower than one unit in ten seconds."""
+        if not math.isfinite(rate):
+            return f"? {self.unit}/s"
+        if 0 < rate < 0.1:
+            return f"{_fmt_duration(1.0 / rate)} per {self.unit}"
+        return f"{rate:.1f} {self.unit}/s"
+
     def _line(self, now: float) -> str:
         rate = self._rate(now)
         parts = [f"[{self.desc}] {_fmt_count(self.n)}"]
@@ -160,7 +168,7 @@ class Progress:
         else:
             parts[0] += f" {self.unit}"
         if self.show_rate:
-            parts.append(f"{rate:.1f} {self.unit}/s" if math.isfinite(rate) else f"? {self.unit}/s")
+            parts.append(self._rate_text(rate))
         if self.total and math.isfinite(rate) and rate > 0:
             parts.append(f"ETA {_fmt_duration(max(0.0, self.total - self.n) / rate)}")
         if self.note:
@@ -184,7 +192,7 @@ class Progress:
             rate = self._rate(now)
             line = f"[{self.desc}] done: {_fmt_count(self.n)} {self.unit} in {_fmt_duration(elapsed)}"
             if self.show_rate and math.isfinite(rate):
-                line += f" ({rate:.1f} {self.unit}/s)"
+                line += f" ({self._rate_text(rate)})"
             if summary:
                 line += f"; {summary}"
             self._print(line)
