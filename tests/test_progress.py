@@ -99,3 +99,11 @@ def test_track_iterates_everything():
     out = io.StringIO()
     assert list(track(range(4), "bags", stream=out, mode="lines")) == [0, 1, 2, 3]
     assert out.getvalue().startswith("[bags] done: 4 it")
+
+
+def test_slow_rates_read_as_time_per_unit():
+    clock, out = FakeClock(), io.StringIO()
+    with Progress("batch", 8, "bags", stream=out, interval_s=1.0, clock=clock) as p:
+        clock.t += 20.0
+        p.update()
+    assert out.getvalue().splitlines()[0] == "[batch] 1/8 bags (12%), 20 s per bag, ETA 2 min 20 s"

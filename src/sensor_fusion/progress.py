@@ -153,11 +153,12 @@ class Progress:
         return self.n / dt if dt > 0 else float("nan")
 
     def _rate_text(self, rate: float) -> str:
-        """``12.3 frames/s``, or ``22 s per bags`` when slower than one unit in ten seconds."""
+        """``12.3 frames/s``, or ``22 s per bag`` when slower than one unit in ten seconds."""
         if not math.isfinite(rate):
             return f"? {self.unit}/s"
         if 0 < rate < 0.1:
-            return f"{_fmt_duration(1.0 / rate)} per {self.unit}"
+            one = self.unit[:-1] if self.unit.endswith("s") and " " not in self.unit else self.unit
+            return f"{_fmt_duration(1.0 / rate)} per {one}"
         return f"{rate:.1f} {self.unit}/s"
 
     def _line(self, now: float) -> str:
