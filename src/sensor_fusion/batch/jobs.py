@@ -88,7 +88,7 @@ def run_one(
     from ..eval.bags import evaluate_bags
     from ..sim.recorder import calibration_from_bag, scenario_from_bag
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     bag_p = Path(bag)
     tracks = Path(out_dir) / "tracks" / bag_p.name
     if tracks.exists():
@@ -126,6 +126,7 @@ def run_one(
             "decode_errors": dict(summary.decode_errors),
             "run_s": t_run,
             "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - cpu0,  # this process, all its threads: the task's real cost
             "diagnostics": summary.diagnostics,
         },
         "tracks": str(tracks.resolve()) if keep_tracks else None,
