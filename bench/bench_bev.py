@@ -58,7 +58,7 @@ def frames_from_bag(runs: int) -> tuple[list, object, object]:
     record("urban", 9, 2.5, bag)
     cfg = from_flat(load_params_file(default_share_dir() / "config" / "fusion.yaml"))
     d = scenario_from_bag(bag)["config"]["gps"]["datum"]
-    cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
+    cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
     got: list = []
     cal = calibration_from_bag(bag)
     pipe = FusionPipeline(cfg, cal, bev_tap=lambda inp: got.append(inp) if inp.ego_known else None)

@@ -86,6 +86,7 @@ def make_frames(n_obj: int, n_frames: int, seed: int = 0) -> list[tuple[int, Det
 
 
 def _wrap(a: float) -> float:
+    # core.geometry.wrap_angle on a Python float: scalar math keeps this per-track baseline fair
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 

@@ -166,7 +166,8 @@ def run_all(work: Path, dest: Path) -> dict:
         for variant, (cfg_file, overrides) in VARIANTS.items():
             cfg = from_flat({**load_params_file(REPO / "config" / cfg_file), **overrides})
             d = scenario_from_bag(bag)["config"]["gps"]["datum"]
-            cfg.ego.setdefault("datum", [d["lat_deg"], d["lon_deg"], d["alt_m"]])
+            if not cfg.ego.has_datum:
+                cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
             out = work / f"{bag.name}__{variant}"
             if out.exists():
                 shutil.rmtree(out)

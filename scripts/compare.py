@@ -55,7 +55,8 @@ def run_one(bag: Path, variant: str, work: Path) -> dict:
     cfg_file, withhold, overrides = VARIANTS[variant]
     cfg = from_flat({**load_params_file(REPO / "config" / cfg_file), **overrides})
     d = scenario_from_bag(bag)["config"]["gps"]["datum"]
-    cfg.ego.setdefault("datum", [d["lat_deg"], d["lon_deg"], d["alt_m"]])
+    if not cfg.ego.has_datum:
+        cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
     out = work / f"{bag.name}__{variant}"
     if out.exists():
         shutil.rmtree(out)

@@ -66,7 +66,7 @@ def extract_bag(bag: str | Path, out: str | Path, grid: BevGrid, image_wh: tuple
     if scenario is None or cal is None:
         raise ValueError(f"{bag}: not a generator bag (no scenario or calibration recorded)")
     d = scenario["config"]["gps"]["datum"]
-    cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
+    cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
     truth = read_topics(bag, [GT_OBJECTS, GT_ODOM])
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
     gt_stamps = np.array([f.stamp_ns for f in gt_frames], np.int64)

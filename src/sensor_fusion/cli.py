@@ -7,6 +7,7 @@ evaluate   score tracks against ground truth (MOTA, HOTA, AP, velocity and ego e
 train      train the BEV fusion network on generator bags (made on demand)
 evaluate-bev  AP of the BEV network on held-out seeds for every modality subset
 export-onnx   export the BEV network to ONNX and check it against torch
+params     print (--write, --check) the reference parameters file generated from the schema
 demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot -> report
 report     one self-contained HTML page of a run (trajectories, scores by class and range, latency, ego)
 batch      run + evaluate over many bags on a process pool or Ray; per-bag JSON, summary, HTML
@@ -22,11 +23,13 @@ import sys
 from pathlib import Path
 
 
-def _config(path: str | None):
+def _config(path: str | None, overrides: dict | None = None):
+    """The params file at ``path`` (default: the package's config/fusion.yaml) with flat
+    ``overrides``, validated."""
     from .config import default_share_dir, from_flat, load_params_file
 
     p = Path(path) if path else default_share_dir() / "config" / "fusion.yaml"
-    return from_flat(load_params_file(p))
+    return from_flat({**load_params_file(p), **(overrides or {})})
 
 
 def cmd_simulate(a: argparse.Namespace) -> int:
@@ -71,15 +74,14 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .progress import progress
     from .sim.recorder import calibration_from_bag, scenario_from_bag
 
-    cfg = _config(a.config)
-    if a.detector:
-        cfg.params["detection_mode"] = a.detector
+    overrides = {"detection_mode": a.detector} if a.detector else {}
     if a.weights:
-        cfg.bev["weights"] = a.weights
+        overrides["bev.weights"] = a.weights
+    cfg = _config(a.config, overrides)
     scenario = scenario_from_bag(a.bag)
-    if scenario is not None and "datum" not in cfg.ego:
+    if scenario is not None and not cfg.ego.has_datum:
         d = scenario["config"]["gps"]["datum"]  # a generated bag: put odom at the world origin
-        cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
+        cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
     cal = calibration_from_bag(a.bag) if not a.calibration else None
     if cal is None:
         from .config import resolve_calibration_path
@@ -139,6 +141,23 @@ def cmd_export_onnx(a: argparse.Namespace) -> int:
 
     res = export_onnx(a.weights, a.out, opset=a.opset)
     print(f"wrote {a.out}; max |onnx - torch| = {res['max_abs_diff']:.2e} ({res['checked_with']})")
+    return 0
+
+
+def cmd_params(a: argparse.Namespace) -> int:
+    from .params_reference import reference_yaml
+
+    text = reference_yaml()
+    if a.check:
+        same = Path(a.check).read_text() == text
+        verdict = "matches the schema" if same else "differs from the schema; regenerate with --write"
+        print(f"{a.check}: {verdict}")
+        return 0 if same else 1
+    if a.write:
+        Path(a.write).write_text(text)
+        print(f"wrote {a.write}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -251,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="out/bev_fusion.onnx")
     s.add_argument("--opset", type=int, default=18)
     s.set_defaults(func=cmd_export_onnx)
+
+    s = sub.add_parser("params", help="the reference parameters file, generated from the schema")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--write", metavar="PATH", help="write it here (config/fusion.yaml) instead of stdout")
+    g.add_argument("--check", metavar="PATH", help="exit 1 unless PATH equals it")
+    s.set_defaults(func=cmd_params)
 
     s = sub.add_parser("demo", help="end-to-end demo over DDS with scoring and a plot")
     s.add_argument("--scenario", default="urban")

@@ -1,251 +1,318 @@
-"""Fusion configuration shared by the ROS node and the offline CLI.
+"""Fusion configuration shared by the ROS node and the offline CLI: the schema's root.
 
-One schema, flat dotted keys (as ROS 2 parameters flatten nested YAML), every
-key with a default and a unit in its name. ``config/fusion.yaml`` holds the node
-parameters under ``fusion_node.ros__parameters``; the CLI reads the same file.
-Per-sensor keys are dynamic: ``cameras.names`` lists cameras, then
-``cameras.<name>.*`` configures each (likewise radars).
+:class:`FusionConfig` holds the node's own parameters, one block per input, and every
+sub-config as a typed, validated instance (``cfg.tracker`` is a ``TrackerConfig``); its fields
+are the one list of parameter namespaces. Parameters are flat dotted names, as ROS 2 flattens
+nested YAML (``tracker.gate_prob``, ``cameras.camera_front.tolerance_s``). Per-sensor blocks are
+dynamic: ``cameras.names`` lists the cameras, then ``cameras.<name>.*`` configures each (likewise
+radars). ``config/fusion.yaml`` is generated from this schema
+(``sensor-fusion params --write config/fusion.yaml``) and lists every parameter with its
+description; the CLI reads the same file as the node.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .bev.config import BevDetectorConfig
+from .core.schema import ParamConfig, build, internal, named_sections, param, section
+from .ego.config import EgoConfig
+from .ego.radar_velocity import RadarEgoVelocityConfig
+from .perception.camera import CameraEvidenceConfig
+from .perception.lidar import LidarDetectorConfig
+from .perception.radar import RadarDetectorConfig
+from .tracking.config import TrackerConfig
+
 QOS_CHOICES = ("sensor_data", "reliable", "best_effort")
+DETECTION_MODES = ("classical", "bev", "both")
 NODE_NAME = "fusion_node"
+# Parameters ROS itself declares on every node; a params file may set them, the schema ignores them.
+ROS_OWN_PARAMS = ("use_sim_time", "start_type_description_service")
+ROS_OWN_PREFIXES = ("qos_overrides.",)
+_SENSOR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
 class ConfigError(ValueError):
     pass
 
 
-GLOBAL_DEFAULTS: dict[str, Any] = {
-    "fixed_frame": "odom",
-    "base_frame": "base_link",
-    "calibration_file": "",  # empty: the package's config/calibration.yaml
-    "anchor": "lidar",  # sensor whose messages trigger fusion frames: lidar or a camera/radar name
-    "jump_threshold_s": 1.0,  # a stamp this far behind the last anchor resets all state (bag loop)
-    "diagnostics_period_s": 1.0,
-    "publish_markers": True,
-    "publish_detections": True,
-    "output_qos": "reliable",
-    "output_depth": 10,
-    "lidar.enabled": True,
-    "lidar.topic": "/sensors/lidar/points",
-    "lidar.qos": "sensor_data",
-    "lidar.frame": "lidar_top",  # calibration frame of the LiDAR (its position guides box completion)
-    "lidar.time_field": "t",  # per-point time offset field (s, relative to header stamp); '' if none
-    "lidar.max_points": 400000,  # larger clouds are dropped as malformed
-    "imu.enabled": True,
-    "imu.topic": "/sensors/imu",
-    "imu.qos": "sensor_data",
-    "imu.timeout_s": 0.05,
-    "imu.frame": "imu_link",  # calibration frame of the IMU (extrinsic for the ego filter)
-    "gps.enabled": True,
-    "gps.topic": "/sensors/gps/fix",
-    "gps.qos": "sensor_data",
-    "gps.frame": "gps_link",  # calibration frame of the GNSS antenna (lever arm)
-    "cameras.names": ["camera_front", "camera_rear"],
-    "radars.names": ["radar_front"],
-    # classical: LiDAR boxes + camera relabel + radar Doppler detector; bev: the learned BEV network
-    # on every present modality replaces them; both: the network inside its grid, classical beyond
-    "detection_mode": "classical",
-}
+def is_ros_own(name: str) -> bool:
+    return name in ROS_OWN_PARAMS or name.startswith(ROS_OWN_PREFIXES)
 
-DETECTION_MODES = ("classical", "bev", "both")
 
-CAMERA_DEFAULTS: dict[str, Any] = {
-    "image_topic": "/sensors/{name}/image/compressed",
-    "info_topic": "/sensors/{name}/camera_info",
-    "compressed": True,
-    "qos": "sensor_data",
-    "tolerance_s": 0.05,
-    "offset_s": 0.0,
-    "timeout_s": 0.1,
-}
+def _qos(default: str = "sensor_data") -> Any:
+    return param(default, unit="", choices=QOS_CHOICES, desc="Subscription QoS profile")
 
-RADAR_DEFAULTS: dict[str, Any] = {
-    "topic": "/sensors/{name}/points",
-    "qos": "sensor_data",
-    "x_field": "x",
-    "y_field": "y",
-    "z_field": "z",
-    "velocity_field": "radial_velocity",
-    "rcs_field": "rcs",
-    "tolerance_s": 0.05,
-    "offset_s": 0.0,
-    "timeout_s": 0.1,
-}
+
+def _qos_depth(default: int = 10) -> Any:
+    return param(default, unit="1", ge=1, desc="Subscription queue depth, messages")
+
+
+def _buffer_size(default: int) -> Any:
+    return param(
+        default,
+        unit="1",
+        ge=1,
+        desc="Messages the synchroniser buffers for matching; older ones are dropped (counted as overflow)",
+    )
+
+
+def _tolerance_s() -> Any:
+    return param(0.05, unit="s", ge=0.0, desc="Largest |stamp - anchor stamp| that still matches a frame")
+
+
+def _offset_s(what: str) -> Any:
+    return param(0.0, unit="s", desc=f"Added to the {what}'s stamps before matching (known clock offset)")
+
+
+def _timeout_s(default: float, what: str) -> Any:
+    return param(
+        default,
+        unit="s",
+        ge=0.0,
+        desc=f"Data time a frame waits past its anchor stamp for a late {what}",
+    )
 
 
 @dataclass
-class CameraConfig:
-    name: str
-    image_topic: str
-    info_topic: str
-    compressed: bool
-    qos: str
-    tolerance_s: float
-    offset_s: float
-    timeout_s: float
+class LidarInputConfig(ParamConfig):
+    enabled: bool = param(True, unit="", desc="Subscribe to the LiDAR")
+    topic: str = param("/sensors/lidar/points", unit="", desc="sensor_msgs/PointCloud2 topic")
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    frame: str = param(
+        "lidar_top", unit="", desc="Calibration frame of the LiDAR (sets the detector's sensor position)"
+    )
+    time_field: str = param(
+        "t", unit="", desc='Per-point time offset field (s from the header stamp); "" if the cloud has none'
+    )
+    max_points: int = param(400000, unit="1", ge=1, desc="Larger clouds are dropped as malformed")
+    tolerance_s: float = _tolerance_s()
+    timeout_s: float = _timeout_s(0.1, "sweep (when the LiDAR is not the anchor)")
+    buffer_size: int = _buffer_size(8)
 
 
 @dataclass
-class RadarConfig:
-    name: str
-    topic: str
-    qos: str
-    x_field: str
-    y_field: str
-    z_field: str
-    velocity_field: str
-    rcs_field: str
-    tolerance_s: float
-    offset_s: float
-    timeout_s: float
+class ImuInputConfig(ParamConfig):
+    enabled: bool = param(True, unit="", desc="Subscribe to the IMU (the ego filter needs it)")
+    topic: str = param("/sensors/imu", unit="", desc="sensor_msgs/Imu topic")
+    qos: str = _qos()
+    # 200 Hz IMU samples keep arriving while a large cloud decodes
+    qos_depth: int = param(
+        200,
+        unit="1",
+        ge=1,
+        desc="Subscription queue depth, messages (200 Hz samples pile up during a decode)",
+    )
+    frame: str = param(
+        "imu_link", unit="", desc="Calibration frame of the IMU (extrinsic for the ego filter)"
+    )
+    timeout_s: float = _timeout_s(0.05, "IMU sample (the ego pose at the anchor needs the samples up to it)")
+    buffer_size: int = _buffer_size(2000)
 
 
 @dataclass
-class FusionConfig:
-    params: dict[str, Any]  # global keys (GLOBAL_DEFAULTS) after validation
-    cameras: list[CameraConfig] = field(default_factory=list)
-    radars: list[RadarConfig] = field(default_factory=list)
-    detector: dict[str, Any] = field(default_factory=dict)  # LidarDetectorConfig keys
-    radar_detector: dict[str, Any] = field(default_factory=dict)  # RadarDetectorConfig keys
-    camera_evidence: dict[str, Any] = field(default_factory=dict)  # CameraEvidenceConfig keys
-    tracker: dict[str, Any] = field(default_factory=dict)  # TrackerConfig keys
-    ego: dict[str, Any] = field(default_factory=dict)  # EgoConfig keys
-    bev: dict[str, Any] = field(default_factory=dict)  # BevDetectorConfig keys
-    radar_velocity: dict[str, Any] = field(default_factory=dict)  # RadarEgoVelocityConfig keys
+class GpsInputConfig(ParamConfig):
+    enabled: bool = param(True, unit="", desc="Subscribe to the GNSS receiver")
+    topic: str = param("/sensors/gps/fix", unit="", desc="sensor_msgs/NavSatFix topic")
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    frame: str = param("gps_link", unit="", desc="Calibration frame of the GNSS antenna (lever arm)")
+    timeout_s: float = _timeout_s(0.0, "fix (0: none; a late fix is fused by the filter's rollback)")
+    buffer_size: int = _buffer_size(64)
+
+
+@dataclass
+class CameraConfig(ParamConfig):
+    """One camera; ``{name}`` in a topic is replaced by the camera's name."""
+
+    name: str = internal("", "the entry in cameras.names")
+    image_topic: str = param("/sensors/{name}/image/compressed", unit="", desc="Image topic")
+    info_topic: str = param("/sensors/{name}/camera_info", unit="", desc="sensor_msgs/CameraInfo topic")
+    compressed: bool = param(
+        True, unit="", desc="Images are sensor_msgs/CompressedImage (true) or sensor_msgs/Image (false)"
+    )
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    tolerance_s: float = _tolerance_s()
+    offset_s: float = _offset_s("camera")
+    timeout_s: float = _timeout_s(0.1, "image")
+    buffer_size: int = _buffer_size(16)
+
+    def __post_init__(self) -> None:
+        self.image_topic = self.image_topic.replace("{name}", self.name)
+        self.info_topic = self.info_topic.replace("{name}", self.name)
+
+
+@dataclass
+class RadarConfig(ParamConfig):
+    """One radar (sensor_msgs/PointCloud2 of detections); ``{name}`` in the topic is its name."""
+
+    name: str = internal("", "the entry in radars.names")
+    topic: str = param("/sensors/{name}/points", unit="", desc="sensor_msgs/PointCloud2 topic")
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    x_field: str = param("x", unit="", desc="Point field of x in the radar frame (m)")
+    y_field: str = param("y", unit="", desc="Point field of y in the radar frame (m)")
+    z_field: str = param("z", unit="", desc="Point field of z in the radar frame (m)")
+    velocity_field: str = param(
+        "radial_velocity",
+        unit="",
+        desc="Point field of the raw Doppler speed (m/s, positive away from the radar)",
+    )
+    rcs_field: str = param("rcs", unit="", desc="Point field of the radar cross-section (dBsm)")
+    tolerance_s: float = _tolerance_s()
+    offset_s: float = _offset_s("radar")
+    timeout_s: float = _timeout_s(0.1, "scan")
+    buffer_size: int = _buffer_size(16)
+
+    def __post_init__(self) -> None:
+        self.topic = self.topic.replace("{name}", self.name)
+
+
+@dataclass
+class FusionConfig(ParamConfig):
+    """Every parameter of the fusion node and the offline runs (see the module docstring)."""
+
+    error = ConfigError
+
+    fixed_frame: str = param("odom", unit="", desc="Frame tracks and ego odometry are published in")
+    base_frame: str = param(
+        "base_link",
+        unit="",
+        desc="Vehicle frame: detection runs here; tracks stay here until the ego heading is known",
+    )
+    calibration_file: str = param(
+        "", unit="", desc='Sensor calibration YAML; "": the package\'s config/calibration.yaml'
+    )
+    anchor: str = param(
+        "lidar", unit="", desc="Sensor whose messages trigger a fusion frame: lidar or a camera/radar name"
+    )
+    detection_mode: str = param(
+        "classical",
+        unit="",
+        choices=DETECTION_MODES,
+        desc="classical: LiDAR boxes, camera relabelling, radar Doppler detector (CPU, ~50 ms/frame); "
+        "bev: the learned BEV fusion network on whatever modalities arrive replaces them; "
+        "both: the network inside its grid (+-51.2 m), the classical detectors beyond it",
+    )
+    jump_threshold_s: float = param(
+        1.0, unit="s", ge=0.0, desc="Stamps this far backwards reset the tracker and ego filter (bag loop)"
+    )
+    ego_extrapolation_max_s: float = param(
+        0.3,
+        unit="s",
+        ge=0.0,
+        desc="A frame newer than the ego filter (IMU late) gets its newest pose carried forward at "
+        "constant twist up to this far; beyond, the frame has no ego pose",
+    )
+    ego_gap_reset_s: float = param(
+        1.0,
+        unit="s",
+        ge=0.0,
+        desc="Tracks coast in fixed_frame through an ego-pose gap this long; a longer gap restarts "
+        "tracking in base_frame",
+    )
+    diagnostics_period_s: float = param(1.0, unit="s", gt=0.0, desc="Period of /diagnostics")
+    idle_flush_s: float = param(
+        0.5,
+        unit="s",
+        gt=0.0,
+        desc="Wall time without any input after which the node emits pending frames without waiting",
+    )
+    publish_markers: bool = param(True, unit="", desc="Publish ~/markers (RViz boxes of the tracks)")
+    publish_detections: bool = param(
+        True, unit="", desc="Publish ~/detections/<source> (each detector's output)"
+    )
+    output_qos: str = param("reliable", unit="", choices=QOS_CHOICES, desc="QoS profile of the outputs")
+    output_depth: int = param(10, unit="1", ge=1, desc="Queue depth of the outputs, messages")
+
+    lidar: LidarInputConfig = section(LidarInputConfig, "The LiDAR input")
+    imu: ImuInputConfig = section(ImuInputConfig, "The IMU input (for the ego filter)")
+    gps: GpsInputConfig = section(GpsInputConfig, "The GNSS input (for the ego filter)")
+    cameras: list[CameraConfig] = named_sections(
+        CameraConfig,
+        ("camera_front", "camera_rear"),
+        'Camera names, each configured in its own block below; [""] for none (ROS YAML cannot type [])',
+    )
+    radars: list[RadarConfig] = named_sections(
+        RadarConfig,
+        ("radar_front",),
+        'Radar names, each configured in its own block below; [""] for none (ROS YAML cannot type [])',
+    )
+
+    detector: LidarDetectorConfig = section(
+        LidarDetectorConfig,
+        "Classical LiDAR detector (detection_mode classical or both): ground removal, BEV clustering, "
+        "L-shape boxes; heights are relative to the local ground estimate",
+    )
+    radar_detector: RadarDetectorConfig = section(
+        RadarDetectorConfig,
+        "Radar detector (detection_mode classical or both): ego-compensated Doppler, clustering, "
+        "velocity fit; the noise block is the radar's datasheet",
+    )
+    camera_evidence: CameraEvidenceConfig = section(
+        CameraEvidenceConfig,
+        "Camera evidence for LiDAR boxes (detection_mode classical or both): visibility, occlusion, "
+        "class cue",
+    )
+    bev: BevDetectorConfig = section(BevDetectorConfig, "The BEV network (detection_mode bev or both)")
+    tracker: TrackerConfig = section(
+        TrackerConfig,
+        "Multi-object tracker: IMM (or constant-velocity) Kalman filters, gated association, "
+        "existence probability, per-sensor trust",
+    )
+    ego: EgoConfig = section(
+        EgoConfig,
+        "Ego-state filter (IMU + GPS error-state Kalman filter). The IMU block is the datasheet of "
+        "the vehicle's IMU, noise densities x2 for vibration on the vehicle; the GPS noise comes "
+        "from each NavSatFix covariance",
+    )
+    radar_velocity: RadarEgoVelocityConfig = section(
+        RadarEgoVelocityConfig,
+        "Ego velocity from radar Doppler on static returns, fed to the ego filter: what IMU + GPS "
+        "observe worst. Returns on detected objects (LiDAR/BEV boxes) and beyond max_range_m are "
+        "not candidates; the rest must agree (RANSAC) on one forward speed (nonholonomic: no side slip)",
+    )
 
     def __getitem__(self, key: str) -> Any:
-        return self.params[key]
+        """A parameter by its flat name: ``cfg["lidar.topic"]`` is ``cfg.lidar.topic``."""
+        try:
+            return reduce(getattr, key.split("."), self)
+        except AttributeError:
+            raise KeyError(key) from None
 
-
-def per_sensor_defaults(kind: str, name: str) -> dict[str, Any]:
-    base = CAMERA_DEFAULTS if kind == "cameras" else RADAR_DEFAULTS
-    return {f"{kind}.{name}.{k}": (v.format(name=name) if isinstance(v, str) else v) for k, v in base.items()}
-
-
-def _check_type(key: str, value: Any, default: Any, errors: list[str]) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            errors.append(f"{key}: expected true/false, got {value!r}")
-        return value
-    if isinstance(default, int | float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            errors.append(f"{key}: expected a number, got {value!r}")
-            return default
-        return type(default)(value) if isinstance(default, float) else value
-    if isinstance(default, list):
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            errors.append(f"{key}: expected a list of strings, got {value!r}")
-            return default
-        return [v for v in value if v]  # [''] is how ROS YAML spells an empty string list
-    if not isinstance(value, str):
-        errors.append(f"{key}: expected a string, got {value!r}")
-    return value
+    def cross_checks(self) -> list[str]:
+        out = []
+        cams, rads = [c.name for c in self.cameras], [r.name for r in self.radars]
+        bad = [n for n in cams + rads if not _SENSOR_NAME.match(n)]
+        if bad:
+            out.append(
+                f"cameras.names/radars.names: {bad} are not valid parameter names ([A-Za-z][A-Za-z0-9_]*)"
+            )
+        if len({*cams, *rads, "lidar", "imu", "gps"}) != len(cams) + len(rads) + 3:
+            out.append("cameras.names and radars.names must be unique and disjoint (and not lidar, imu, gps)")
+        anchors = ["lidar", *cams, *rads]
+        if self.anchor not in anchors:
+            out.append(f"anchor: must be one of {anchors}, got '{self.anchor}'")
+        elif self.anchor == "lidar" and not self.lidar.enabled:
+            out.append("anchor: 'lidar' is the anchor but lidar.enabled is false")
+        return out
 
 
 def from_flat(flat: dict[str, Any]) -> FusionConfig:
     """Validate flat parameters; raises ConfigError listing every problem at once."""
-    errors: list[str] = []
-    params = dict(GLOBAL_DEFAULTS)
-    sub: dict[str, dict[str, Any]] = {
-        "detector": {},
-        "radar_detector": {},
-        "camera_evidence": {},
-        "tracker": {},
-        "ego": {},
-        "bev": {},
-        "radar_velocity": {},
-    }
-    known = set(GLOBAL_DEFAULTS)
-    for kind in ("cameras", "radars"):
-        names = flat.get(f"{kind}.names", GLOBAL_DEFAULTS[f"{kind}.names"])
-        for n in names if isinstance(names, list | tuple) else []:
-            known |= set(per_sensor_defaults(kind, n)) if n else set()
-    for key, value in flat.items():
-        head = key.split(".", 1)[0]
-        if head in sub and "." in key:
-            sub[head][key.split(".", 1)[1]] = value
-        elif key in GLOBAL_DEFAULTS:
-            params[key] = _check_type(key, value, GLOBAL_DEFAULTS[key], errors)
-        elif key not in known and key not in ("use_sim_time",):
-            errors.append(f"{key}: unknown parameter")
-    cfg = FusionConfig(
-        params=params,
-        detector=sub["detector"],
-        radar_detector=sub["radar_detector"],
-        camera_evidence=sub["camera_evidence"],
-        tracker=sub["tracker"],
-        ego=sub["ego"],
-        bev=sub["bev"],
-        radar_velocity=sub["radar_velocity"],
-    )
-    for kind, cls, out in (("cameras", CameraConfig, cfg.cameras), ("radars", RadarConfig, cfg.radars)):
-        for name in params[f"{kind}.names"]:
-            vals = {}
-            for key, default in per_sensor_defaults(kind, name).items():
-                vals[key.rsplit(".", 1)[1]] = _check_type(key, flat.get(key, default), default, errors)
-            out.append(cls(name=name, **vals))
-    if len({*params["cameras.names"], *params["radars.names"]}) != len(params["cameras.names"]) + len(
-        params["radars.names"]
-    ):
-        errors.append("cameras.names and radars.names must be unique and disjoint")
-    for key, value in flat.items():
-        if key.endswith("qos") and isinstance(value, str) and value not in QOS_CHOICES:
-            errors.append(f"{key}: must be one of {QOS_CHOICES}, got '{value}'")
-        if key.endswith(("_s", "tolerance_s", "timeout_s")) and isinstance(value, int | float) and value < 0:
-            if not key.endswith("offset_s"):
-                errors.append(f"{key}: must be >= 0, got {value}")
-    if params["diagnostics_period_s"] <= 0:
-        errors.append("diagnostics_period_s: must be > 0")
-    if params["detection_mode"] not in DETECTION_MODES:
-        errors.append(f"detection_mode: must be one of {DETECTION_MODES}, got '{params['detection_mode']}'")
-    anchors = ["lidar", *params["cameras.names"], *params["radars.names"]]
-    if params["anchor"] not in anchors:
-        errors.append(f"anchor: must be one of {anchors}, got '{params['anchor']}'")
-    elif params["anchor"] == "lidar" and not params["lidar.enabled"]:
-        errors.append("anchor: 'lidar' is the anchor but lidar.enabled is false")
-    # sub-configs validate themselves so that bad keys are caught before any node starts
-    for name, builder in _sub_builders().items():
-        try:
-            builder(sub[name])
-        except (ValueError, TypeError) as exc:
-            errors.append(f"{name}: {exc}")
-    if errors:
-        raise ConfigError("invalid fusion configuration:\n  " + "\n  ".join(errors))
+    cfg, problems, used = build(FusionConfig, flat)
+    problems += [f"{k}: unknown parameter" for k in flat if k not in used and not is_ros_own(k)]
+    if problems:
+        raise ConfigError("invalid fusion configuration:\n  " + "\n  ".join(problems))
     return cfg
-
-
-def _sub_builders() -> dict:
-    from .bev.config import BevDetectorConfig
-    from .ego.estimator import EgoConfig
-    from .ego.radar_velocity import RadarEgoVelocityConfig
-    from .perception.camera import CameraEvidenceConfig
-    from .perception.lidar import LidarDetectorConfig
-    from .perception.radar import RadarDetectorConfig
-    from .tracking.tracker import TrackerConfig
-
-    def tracker(d: dict) -> TrackerConfig:
-        if "frame_id" in d:
-            raise ValueError("tracker.frame_id is set from fixed_frame; remove it")
-        return TrackerConfig.from_dict(d)
-
-    return {
-        "detector": LidarDetectorConfig.from_dict,
-        "radar_detector": RadarDetectorConfig.from_dict,
-        "camera_evidence": CameraEvidenceConfig.from_dict,
-        "tracker": tracker,
-        "ego": EgoConfig.from_dict,
-        "bev": BevDetectorConfig.from_dict,
-        "radar_velocity": RadarEgoVelocityConfig.from_dict,
-    }
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -264,8 +331,8 @@ def load_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, 
     with open(path) as f:
         data = yaml.safe_load(f) or {}
     flat: dict[str, Any] = {}
-    for section in ("/**", node_name, "/" + node_name):
-        entry = data.get(section)
+    for section_name in ("/**", node_name, "/" + node_name):
+        entry = data.get(section_name)
         if isinstance(entry, dict):
             flat.update(flatten(entry.get("ros__parameters", {}) or {}))
     if not flat and data:
@@ -287,5 +354,5 @@ def default_share_dir() -> Path:
 
 
 def resolve_calibration_path(cfg: FusionConfig) -> Path:
-    p = cfg["calibration_file"]
+    p = cfg.calibration_file
     return Path(p) if p else default_share_dir() / "config" / "calibration.yaml"

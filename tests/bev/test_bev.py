@@ -263,7 +263,7 @@ def test_pipeline_runs_the_network_with_modalities_withheld(short_bag, tmp_path,
     d = scenario_from_bag(short_bag)["config"]["gps"]["datum"]
     for mode, withhold in (("bev", set()), ("bev", {"lidar", "radar"}), ("both", {"camera"})):
         cfg = from_flat({**load_params_file(repo / "config" / "fusion.yaml"), "detection_mode": mode})
-        cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
+        cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
         out = tmp_path / f"{mode}_{'_'.join(sorted(withhold))}"
         s = run_bag(short_bag, cfg, calibration_from_bag(short_bag), out, withhold=withhold)
         assert s.frames >= 25

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from sensor_fusion.core.classes import ObjectClass
+from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.eval.detection import evaluate_detection_ap
-from sensor_fusion.eval.ego import EgoPoses, ego_errors, gps_average_bound, position_rmse, wrap_angle
+from sensor_fusion.eval.ego import EgoPoses, ego_errors, gps_average_bound, position_rmse
 from sensor_fusion.eval.frames import FrameObjects, match_frames
 from sensor_fusion.eval.hota import ALPHAS, hota_curves
 from sensor_fusion.eval.latency import latency_percentiles

@@ -328,7 +328,7 @@ def test_tracks_can_be_annotated():
 
 # -- configuration and model file ----------------------------------------------------------------
 def test_config_validation_and_unknown_keys(tmp_path):
-    with pytest.raises(ValueError, match="unknown CameraEvidenceConfig keys: near_clip"):
+    with pytest.raises(ValueError, match="near_clip: unknown parameter"):
         CameraEvidenceConfig.from_dict({"near_clip": 0.2})
     for bad in ({"near_clip_m": 0.0}, {"min_visibility": 1.5}, {"grid_samples": 1}, {"prob_floor": 1.0},
                 {"class_cue": "yes"}, {"cue_full_visibility": float("nan")}):  # fmt: skip

@@ -100,7 +100,7 @@ def test_offline_run_and_evaluate(urban_bag, tmp_path, repo):
     cfg = from_flat({})
     scenario = scenario_from_bag(urban_bag)
     d = scenario["config"]["gps"]["datum"]
-    cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
+    cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
     out = tmp_path / "tracks"
     s = run_bag(urban_bag, cfg, calibration_from_bag(urban_bag), out)
     assert s.frames >= 18 and not s.decode_errors

@@ -9,7 +9,12 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import chi2
 
-from sensor_fusion.tracking.association import chi2_2dof_ppf, gated_assignment, mahalanobis_sq
+from sensor_fusion.tracking.association import (
+    cascade_assignment,
+    chi2_2dof_ppf,
+    gated_assignment,
+    mahalanobis_sq,
+)
 from sensor_fusion.tracking.iou import box_corners_bev, iou_pairwise
 
 
@@ -156,3 +161,30 @@ def test_iou_exact_cases() -> None:
     assert iou_pairwise(c, s, z, c + [5.0, 0, 0], s, z)[0, 0] == 0.0
     assert iou_pairwise(c, s, z, c, np.zeros((1, 3)), z)[0, 0] == 0.0  # degenerate box
     assert iou_pairwise(c[:0], s[:0], z[:0], c, s, z).shape == (0, 1)
+
+
+def test_cascade_confirmed_tracks_first() -> None:
+    """A newborn track (cheap, wide gate) must not take an established track's detection."""
+    cost = np.array([[5.0, 9.0, 1.0], [1.0, 0.5, 8.0], [2.0, 3.0, 4.0]])
+    allowed = np.array([[True, False, False], [True, True, False], [True, True, True]])
+    confirmed = np.array([False, False, True])
+    rows, cols = gated_assignment(cost, allowed)  # joint: row 2 pays for rows 0/1's cheaper pairs
+    assert dict(zip(rows.tolist(), cols.tolist()))[2] != 0
+    rows, cols = cascade_assignment(cost, allowed, confirmed)
+    assert rows.tolist() == [1, 2] and cols.tolist() == [1, 0]  # row 2 best first; rows sorted
+    assert rows.dtype == cols.dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cascade_without_tiers_is_the_joint_assignment(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cost = rng.uniform(0.0, 10.0, (5, 4))
+    allowed = rng.random((5, 4)) < 0.6
+    joint = gated_assignment(cost, allowed)
+    for confirmed in (np.ones(5, bool), np.zeros(5, bool)):
+        out = cascade_assignment(cost, allowed, confirmed)
+        assert all(np.array_equal(a, b) for a, b in zip(out, joint))
+    confirmed = rng.random(5) < 0.5
+    rows, cols = cascade_assignment(cost, allowed, confirmed)
+    assert allowed[rows, cols].all() and len(set(cols.tolist())) == len(cols)
+    assert np.all(np.diff(rows) > 0)

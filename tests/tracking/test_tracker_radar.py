@@ -106,7 +106,7 @@ def test_doppler_running_track_cv() -> None:
 def test_doppler_input_validation() -> None:
     tracker = Tracker(fast())
     d = radar(0, [[1.0, 1.0]], radial=[1.0], los=[[1.0, 0.0]])
-    del d.los
+    d.los = None
     with pytest.raises(ValueError, match="los"):
         tracker.step(0, d)
     d = radar(0, [[1.0, 1.0]], radial=[1.0], los=[[1.0, 0.0]])
@@ -335,18 +335,3 @@ def test_ab3dmot_baseline_options_combine() -> None:
         assert (
             np.array_equal(a.ids, b.ids) and np.array_equal(a.state, b.state) and np.array_equal(a.cov, b.cov)
         )
-
-
-def test_select_keeps_the_doppler_attributes():
-    from sensor_fusion.core.types import Detections
-
-    d = Detections.empty(0, "odom")
-    d.centers, d.sizes, d.yaw = np.zeros((3, 3)), np.ones((3, 3)), np.zeros(3)
-    d.labels, d.scores, d.velocity = np.ones(3, np.int64), np.ones(3), np.zeros((3, 2))
-    d.pos_cov, d.sensors = np.tile(np.eye(2), (3, 1, 1)), np.full(3, 2, np.uint8)
-    d.los, d.radial = np.array([[1.0, 0], [0, 1], [1, 0]]), np.array([1.0, 2.0, 3.0])
-    d.radial_var, d.radial_only = np.ones(3), np.array([True, False, True])
-    s = d.select(np.array([False, True, True]))
-    assert len(s) == 2 and list(s.radial) == [2.0, 3.0] and list(s.radial_only) == [False, True]
-    assert s.los.shape == (2, 2) and s.radial_var.shape == (2,)
-    assert getattr(Detections.empty(0, "odom").select(slice(None)), "los", None) is None

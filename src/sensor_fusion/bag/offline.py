@@ -16,19 +16,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import FusionConfig
+from ..config import NODE_NAME, FusionConfig
 from ..core.calibration import Calibration
 from ..pipeline import FusionPipeline, PipelineOutput
 from ..ros import convert
 from ..ros.inputs import input_specs
+from ..ros.outputs import output_messages
 from .io import BagWriter, bag_topics, read_messages
 
 log = logging.getLogger(__name__)
 
-OUT_TRACKS = "/fusion_node/tracked_objects"
-OUT_DETECTIONS = "/fusion_node/detections/{source}"
-OUT_ODOM = "/fusion_node/ego_odom"
-OUT_TIMING = "/fusion_node/timing"
+OUT_PREFIX = f"/{NODE_NAME}/"  # outputs are recorded under the node's topics
 
 
 @dataclass
@@ -53,7 +51,7 @@ def feed_bag(
     """
     withhold = withhold or set()
     specs = {s.topic: s for s in input_specs(cfg)}
-    kinds = pipeline.sync.kinds
+    kinds = pipeline.sensor_kinds
     specs = {t: s for t, s in specs.items() if kinds.get(s.sensor, "camera") not in withhold}
     intrinsics: dict[str, object] = {}
     for topic, _mt, _t, msg in read_messages(bag, specs.keys()):
@@ -90,7 +88,7 @@ def anchor_for(cfg: FusionConfig, withhold: set[str]) -> FusionConfig:
     if not kept:
         return cfg
     log.warning("anchor '%s' is withheld: frames are anchored on '%s'", cfg["anchor"], kept[0])
-    return dataclasses.replace(cfg, params={**cfg.params, "anchor": kept[0]})
+    return dataclasses.replace(cfg, anchor=kept[0])
 
 
 def run_bag(
@@ -116,13 +114,8 @@ def run_bag(
         for outputs in feed_bag(bag, pipeline, cfg, summary, withhold):
             for o in outputs:
                 summary.frames += 1
-                writer.write(OUT_TRACKS, convert.tracks_msg(o.tracks, uuid_ns), o.stamp_ns)
-                for src, det in o.detections.items():
-                    writer.write(OUT_DETECTIONS.format(source=src), convert.detections_msg(det), o.stamp_ns)
-                if o.ego is not None:
-                    odom = convert.odometry_msg(o.stamp_ns, cfg["fixed_frame"], cfg["base_frame"], o.ego)
-                    writer.write(OUT_ODOM, odom, o.stamp_ns)
-                writer.write(OUT_TIMING, convert.timing_msg(o.stamp_ns, o.timing, o.missing), o.stamp_ns)
+                for topic, msg in output_messages(o, uuid_ns, cfg["fixed_frame"], cfg["base_frame"]):
+                    writer.write(OUT_PREFIX + topic, msg, o.stamp_ns)
                 if on_frame is not None:
                     on_frame(summary.frames)
     summary.wall_s = time.perf_counter() - t0

@@ -100,13 +100,12 @@ def run_one(
     try:
         # the same set-up as ``sensor-fusion run`` (cli.cmd_run)
         cfg_path = Path(config) if config else default_share_dir() / "config" / "fusion.yaml"
-        cfg = from_flat(load_params_file(cfg_path))
-        if detector:
-            cfg.params["detection_mode"] = detector
+        overrides = {"detection_mode": detector} if detector else {}
+        cfg = from_flat({**load_params_file(cfg_path), **overrides})
         scenario = scenario_from_bag(bag_p)
-        if scenario is not None and "datum" not in cfg.ego:
-            d = scenario["config"]["gps"]["datum"]
-            cfg.ego["datum"] = [d["lat_deg"], d["lon_deg"], d["alt_m"]]
+        if scenario is not None and not cfg.ego.has_datum:
+            d = scenario["config"]["gps"]["datum"]  # a generated bag: put odom at the world origin
+            cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
         cal = calibration_from_bag(bag_p) or load_calibration(resolve_calibration_path(cfg))
         summary = run_bag(bag_p, cfg, cal, tracks)
         t_run = time.perf_counter() - t0

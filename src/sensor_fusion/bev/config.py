@@ -4,24 +4,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.configs import strict_from_dict
+from ..core.schema import ParamConfig, param
 
 
 @dataclass
-class BevDetectorConfig:
-    weights: str = ""  # "" -> the shipped model (sensor_fusion/models/bev_fusion.pt)
-    device: str = "auto"  # auto (CUDA when available) | cpu | cuda
-    fp16: bool = True  # half precision on CUDA (ignored on CPU)
-    score_threshold: float = 0.1  # detections published (and scored by AP) from this score
-    track_min_score: float = 0.3  # detections the tracker receives from this score
-    threads: int = 0  # torch CPU threads, 0: torch's default
+class BevDetectorConfig(ParamConfig):
+    weights: str = param(
+        "", unit="", desc='Network weights (.pt); "": the shipped model, sensor_fusion/models/bev_fusion.pt'
+    )
+    device: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "cpu", "cuda"),
+        desc="auto: CUDA (fp16) when torch sees a GPU, else CPU",
+    )
+    fp16: bool = param(True, unit="", desc="Half precision on CUDA (ignored on CPU)")
+    score_threshold: float = param(
+        0.1,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Detections are published on ~/detections/bev (and scored by AP) from this score",
+    )
+    track_min_score: float = param(
+        0.3, unit="1", ge=0.0, le=1.0, desc="Detections are given to the tracker from this score"
+    )
+    threads: int = param(0, unit="1", ge=0, desc="Torch CPU threads (0: torch's default)")
+    edge_margin_m: float = param(
+        2.0,
+        unit="m",
+        ge=0.0,
+        desc="detection_mode both: the network covers its grid less this margin, the classical "
+        "detectors the rest (no object detected twice)",
+    )
 
-    def validate(self) -> None:
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"bev.device must be auto, cpu or cuda, got {self.device!r}")
-        if not 0.0 <= self.score_threshold <= self.track_min_score <= 1.0:
-            raise ValueError("bev: need 0 <= score_threshold <= track_min_score <= 1")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> BevDetectorConfig:
-        return strict_from_dict(cls, d)
+    def cross_checks(self) -> list[str]:
+        if self.score_threshold > self.track_min_score:
+            return ["score_threshold: must be <= track_min_score"]
+        return []

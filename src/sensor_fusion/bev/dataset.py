@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.calibration import calibration_from_dict
 from ..core.classes import ObjectClass
+from ..core.geometry import wrap_angle
 from .grid import BevGrid
 from .lift import rig_lift_grids
 from .model import OUTPUT_STRIDE
@@ -83,7 +84,7 @@ def truth_in_base(gt_frames, gt_stamps, poses, stamp_ns: int) -> TruthBoxes | No
     Rt = np.array([[c, s], [-s, c]])  # world -> base rotation (planar)
     centers = cw.copy()
     centers[:, :2] = (cw[:, :2] - [ex, ey]) @ Rt.T
-    yaw = np.arctan2(np.sin(f.yaw - eyaw), np.cos(f.yaw - eyaw))
+    yaw = wrap_angle(f.yaw - eyaw)
     return TruthBoxes(centers, f.sizes.copy(), yaw, f.labels.copy(), vel @ Rt.T)
 
 

@@ -7,7 +7,8 @@ without per-element Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -84,38 +85,84 @@ class GpsFix:
     status: int = 0  # sensor_msgs/NavSatStatus.status; < 0 means no fix
 
 
-def _empty(shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
-    return np.zeros(shape, dtype=dtype)
+# How transform() moves a row (see Row.kind)
+POINT, HEADING, VECTOR, COVARIANCE, FIXED = "point", "heading", "vector", "covariance", "fixed"
+_REQUIRED = object()
 
 
-# Optional per-row attributes a radar detector sets on Detections (see perception/radar.py):
-# line of sight (N, 2), radial speed (N,), its variance (N,), radial-only flag (N,)
-DOPPLER_ATTRS = ("los", "radial", "radial_var", "radial_only")
-# Optional per-row attributes any detector may set: ``time_offset_s`` (N,), the box's capture time
-# minus ``stamp_ns`` in seconds (a rotating LiDAR sees each object at its own azimuth's time)
-ROW_ATTRS = (*DOPPLER_ATTRS, "time_offset_s")
+@dataclass(frozen=True)
+class Row:
+    """The declaration of one per-box row of :class:`Detections`.
+
+    ``shape`` is one box's entry (the row array is (N, *shape)); ``kind`` is what
+    :meth:`Detections.transform` does with it: ``point`` R p + t, ``heading`` + the yaw of R,
+    ``vector`` R2 v and ``covariance`` R2 C R2^T (R2 the planar block of R), ``fixed`` nothing.
+    ``missing`` (optional rows only) is the value :meth:`Detections.concat` gives the boxes of a
+    part without the row: it must mean "not measured" to every consumer.
+    """
+
+    shape: tuple[int, ...]
+    dtype: type
+    unit: str
+    kind: str
+    missing: object = _REQUIRED
+
+    @property
+    def optional(self) -> bool:
+        return self.missing is not _REQUIRED
+
+
+def _required(shape: tuple[int, ...], dtype: type, unit: str, kind: str):
+    return field(
+        default_factory=lambda: np.zeros((0, *shape), dtype=dtype),
+        metadata={"row": Row(shape, dtype, unit, kind)},
+    )
+
+
+def _optional(shape: tuple[int, ...], dtype: type, unit: str, kind: str, missing: object):
+    return field(default=None, metadata={"row": Row(shape, dtype, unit, kind, missing)})
 
 
 @dataclass
 class Detections:
-    """Boxes from one detector for one frame, in ``frame_id``.
+    """Boxes from one detector (or several, after :meth:`concat`) for one frame.
 
-    ``velocity`` rows are NaN where the detector measured no velocity;
-    ``pos_cov`` is the (x, y) position covariance the tracker uses as R.
+    Every row is (N, ...) over the same N boxes, in ``frame_id`` at ``stamp_ns``; declared
+    here with its shape, unit and meaning, and moved, subset and joined only by
+    :meth:`transform`, :meth:`select` and :meth:`concat` (which read the declarations,
+    :data:`DETECTION_ROWS`). Optional rows are None when no box of the set was measured so;
+    :meth:`concat` gives the boxes of a part without the row the row's ``missing`` value.
     """
 
     stamp_ns: int
     frame_id: str
-    centers: np.ndarray = field(default_factory=lambda: _empty((0, 3)))  # (N, 3) m
-    sizes: np.ndarray = field(default_factory=lambda: _empty((0, 3)))  # (N, 3) l, w, h m
-    yaw: np.ndarray = field(default_factory=lambda: _empty((0,)))  # (N,) rad
-    labels: np.ndarray = field(default_factory=lambda: _empty((0,), np.int64))  # ObjectClass
-    scores: np.ndarray = field(default_factory=lambda: _empty((0,)))  # (N,) [0, 1]
-    velocity: np.ndarray = field(default_factory=lambda: _empty((0, 2)))  # (N, 2) m/s or NaN
-    pos_cov: np.ndarray = field(default_factory=lambda: _empty((0, 2, 2)))  # (N, 2, 2) m^2
-    sensors: np.ndarray = field(default_factory=lambda: _empty((0,), np.uint8))  # SENSOR_* mask
-    # (N, 2, 2) covariance of ``velocity`` (m/s)^2 where a detector measures it (radar, BEV); else None
-    vel_cov: np.ndarray | None = None
+    # -- required rows
+    centers: np.ndarray = _required((3,), np.float64, "m", POINT)  # box centre
+    sizes: np.ndarray = _required((3,), np.float64, "m", FIXED)  # length, width, height
+    yaw: np.ndarray = _required((), np.float64, "rad", HEADING)  # heading of the length axis
+    labels: np.ndarray = _required((), np.int64, "ObjectClass", FIXED)
+    scores: np.ndarray = _required((), np.float64, "[0, 1]", FIXED)  # detection confidence
+    # ground-relative planar velocity; NaN rows where the detector measured none
+    velocity: np.ndarray = _required((2,), np.float64, "m/s", VECTOR)
+    # (x, y) position covariance: the tracker's measurement noise R
+    pos_cov: np.ndarray = _required((2, 2), np.float64, "m^2", COVARIANCE)
+    sensors: np.ndarray = _required((), np.uint8, "SENSOR_* mask", FIXED)  # which sensors saw the box
+    # -- optional rows (None: not measured by this detector)
+    # covariance of ``velocity`` where a detector measures it (radar, BEV); missing: 1e6 I, no
+    # information: meant for NaN velocities (a detector measuring velocity declares vel_cov; the
+    # tracker takes a None vel_cov as its default velocity noise)
+    vel_cov: np.ndarray | None = _optional((2, 2), np.float64, "(m/s)^2", COVARIANCE, 1e6 * np.eye(2))
+    # radar Doppler: the horizontal unit line of sight of the returns, in ``frame_id`` axes ...
+    los: np.ndarray | None = _optional((2,), np.float64, "1", VECTOR, 0.0)
+    # ... the ground-relative (ego-compensated) speed along it, positive away; NaN: none ...
+    radial: np.ndarray | None = _optional((), np.float64, "m/s", FIXED, np.nan)
+    # ... and its variance (inf: none)
+    radial_var: np.ndarray | None = _optional((), np.float64, "(m/s)^2", FIXED, np.inf)
+    # the box's ``velocity`` is only a radial fit padded with a large tangential variance
+    radial_only: np.ndarray | None = _optional((), np.bool_, "bool", FIXED, False)
+    # capture time of the box minus ``stamp_ns`` (a rotating LiDAR sees each object at its
+    # azimuth's time); missing: captured at the stamp
+    time_offset_s: np.ndarray | None = _optional((), np.float64, "s", FIXED, 0.0)
 
     def __len__(self) -> int:
         return int(self.centers.shape[0])
@@ -124,26 +171,83 @@ class Detections:
     def empty(cls, stamp_ns: int, frame_id: str) -> Detections:
         return cls(stamp_ns=stamp_ns, frame_id=frame_id)
 
-    def select(self, idx: np.ndarray) -> Detections:
-        """Subset by boolean mask or index array (the optional row attributes too)."""
-        out = Detections(
-            self.stamp_ns,
-            self.frame_id,
-            self.centers[idx],
-            self.sizes[idx],
-            self.yaw[idx],
-            self.labels[idx],
-            self.scores[idx],
-            self.velocity[idx],
-            self.pos_cov[idx],
-            self.sensors[idx],
-            None if self.vel_cov is None else self.vel_cov[idx],
-        )
-        for name in ROW_ATTRS:
-            v = getattr(self, name, None)
-            if v is not None:
-                setattr(out, name, v[idx])
-        return out
+    def rows(self) -> dict[str, np.ndarray]:
+        """The row arrays present (required ones and the optional ones that are not None)."""
+        return {n: v for n in DETECTION_ROWS if (v := getattr(self, n)) is not None}
+
+    def validate(self) -> None:
+        """Raise ValueError unless every present row is (N, *shape) for the same N."""
+        n = len(self)
+        for name, v in self.rows().items():
+            want = (n, *DETECTION_ROWS[name].shape)
+            if np.shape(v) != want:
+                raise ValueError(f"Detections.{name} must have shape {want}, got {np.shape(v)}")
+
+    def select(self, idx: np.ndarray | slice) -> Detections:
+        """The boxes ``idx`` (boolean mask, index array or slice) with all their rows."""
+        return replace(self, **{n: v[idx] for n, v in self.rows().items()})
+
+    def transform(self, T: np.ndarray, frame_id: str, pos_cov_extra: np.ndarray | None = None) -> Detections:
+        """The boxes in ``frame_id``, ``T`` (4, 4) taking ``self.frame_id`` points there.
+
+        Planar-dominant: headings turn by T's yaw and vectors and covariances by the (x, y)
+        block of its rotation (exact for a rotation about z; base_link and the tracking frame
+        differ by roll and pitch of a few degrees at most). ``pos_cov_extra`` (2, 2) or
+        (N, 2, 2), m^2, is added to ``pos_cov`` (the uncertainty of ``T`` itself).
+        """
+        T = np.asarray(T, dtype=np.float64)
+        R, t = T[:3, :3], T[:3, 3]
+        R2 = R[:2, :2]
+        dyaw = float(np.arctan2(R[1, 0], R[0, 0]))
+        moved = {}
+        for name, v in self.rows().items():
+            kind = DETECTION_ROWS[name].kind
+            if kind == POINT:
+                moved[name] = v @ R.T + t
+            elif kind == HEADING:
+                moved[name] = v + dyaw
+            elif kind == VECTOR:
+                moved[name] = v @ R2.T
+            elif kind == COVARIANCE:
+                moved[name] = np.einsum("ij,njk,lk->nil", R2, v, R2)
+        if pos_cov_extra is not None:
+            moved["pos_cov"] = moved["pos_cov"] + pos_cov_extra
+        return replace(self, frame_id=frame_id, **moved)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Detections], stamp_ns: int, frame_id: str) -> Detections:
+        """All boxes of ``parts`` (each in ``frame_id``) as one set at ``stamp_ns``.
+
+        An optional row that any part has is kept, the boxes of the parts without it getting
+        the row's ``missing`` value. A single part at ``stamp_ns`` is returned as it is.
+        """
+        for p in parts:
+            if p.frame_id != frame_id:
+                raise ValueError(f"Detections.concat: a part is in '{p.frame_id}', not '{frame_id}'")
+        if not parts:
+            return cls.empty(stamp_ns, frame_id)
+        if len(parts) == 1:
+            p = parts[0]
+            return p if p.stamp_ns == stamp_ns else replace(p, stamp_ns=stamp_ns)
+        cat = {}
+        for name, row in DETECTION_ROWS.items():
+            cols = [getattr(p, name) for p in parts]
+            if all(c is None for c in cols):
+                continue
+            fill = np.asarray(row.missing, dtype=row.dtype) if row.optional else None
+            cat[name] = np.concatenate(
+                [
+                    c if c is not None else np.broadcast_to(fill, (len(p), *row.shape))
+                    for c, p in zip(cols, parts)
+                ]
+            )
+        return cls(stamp_ns=stamp_ns, frame_id=frame_id, **cat)
+
+
+# name -> declaration of every per-box row of Detections, in field order
+DETECTION_ROWS: dict[str, Row] = {
+    f.name: f.metadata["row"] for f in fields(Detections) if "row" in f.metadata
+}
 
 
 @dataclass

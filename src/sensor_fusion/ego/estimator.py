@@ -229,8 +229,8 @@ class EgoEstimator:
         )
         self._extrap_ns = int(round(c.pose_extrapolation_s * NS_PER_S))
         self._zupt_window_s = float(c.zupt_window_s)
-        self._datum_from_config = c.datum is not None
-        self.datum: tuple[float, float, float] | None = c.datum
+        self._datum_from_config = c.has_datum  # else (NaN) the first fix sets it
+        self.datum: tuple[float, float, float] | None = tuple(c.datum) if c.has_datum else None
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self.last_correction: np.ndarray | None = None  # last injected error state (15,)
         self._clear()

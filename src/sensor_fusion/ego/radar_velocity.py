@@ -26,39 +26,52 @@ scan costs ~0.1 ms) and no extra dependency is needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.configs import strict_from_dict
+from ..core.schema import ParamConfig, param
+from ..core.types import Detections
 
 
 @dataclass
-class RadarEgoVelocityConfig:
-    enabled: bool = True
-    nonholonomic: bool = True  # base_link cannot slip sideways (car, rear axle): fit vx only
-    exclude_objects: bool = True  # returns on detected objects are not candidates (needs a detector)
-    object_margin_m: float = 1.5  # around each box: radar noise and motion between the two stamps
-    max_range_m: float = 80.0  # farther returns may be objects no detector saw
-    inlier_threshold_mps: float = 0.3  # |d + u . v_R| of a static return (Doppler noise ~0.1 m/s)
-    min_inliers: int = 3
-    min_inlier_fraction: float = 0.6  # of the candidates: a minority cannot be "the world"
-    hypotheses: int = 64  # 2-D model: random pairs (1-D tries every return)
-    doppler_std_mps: float = 0.1  # floor on the fit's noise
-    min_azimuth_spread_rad: float = 0.15  # 2-D model: inliers must span this much azimuth
-    std_inflation: float = 2.0  # reported std x this: unmodelled effects (elevation, timing)
+class RadarEgoVelocityConfig(ParamConfig):
+    enabled: bool = param(True, unit="", desc="Fuse the radar ego velocity (needs radars and the ego filter)")
+    nonholonomic: bool = param(
+        True, unit="", desc="base_link cannot slip sideways (car, rear axle): fit the forward speed only"
+    )
+    exclude_objects: bool = param(
+        True, unit="", desc="Returns on detected objects are not candidates (needs a detector to have run)"
+    )
+    object_margin_m: float = param(
+        1.5, unit="m", ge=0.0, desc="Margin around each box: radar noise and motion between the two stamps"
+    )
+    max_range_m: float = param(80.0, unit="m", gt=0.0, desc="Farther returns may be objects no detector saw")
+    inlier_threshold_mps: float = param(
+        0.3, unit="m/s", gt=0.0, desc="Largest |d + u . v_R| of a static return (Doppler noise ~0.1 m/s)"
+    )
+    min_inliers: int = param(3, unit="1", ge=2, desc="Fewest inliers of an estimate (2-D model: at least 3)")
+    min_inlier_fraction: float = param(
+        0.6,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Inliers needed, as a fraction of the candidates: a minority cannot be the world",
+    )
+    hypotheses: int = param(64, unit="1", ge=1, desc="2-D model: random pairs tried (1-D tries every return)")
+    doppler_std_mps: float = param(0.1, unit="m/s", gt=0.0, desc="Floor on the fit's Doppler noise")
+    min_azimuth_spread_rad: float = param(
+        0.15, unit="rad", ge=0.0, desc="2-D model: inliers must span this much azimuth"
+    )
+    std_inflation: float = param(
+        2.0, unit="1", gt=0.0, desc="Reported std times this: unmodelled effects (elevation, timing)"
+    )
 
-    def validate(self) -> None:
-        if self.min_inliers < (2 if self.nonholonomic else 3) or self.hypotheses < 1:
-            raise ValueError("radar_velocity: need min_inliers >= 2 (1-D) or 3 (2-D), hypotheses >= 1")
-        if not (self.inlier_threshold_mps > 0 and self.max_range_m > 0 and self.object_margin_m >= 0):
-            raise ValueError("radar_velocity: need inlier_threshold_mps > 0, max_range_m > 0, margin >= 0")
-        if not 0.0 <= self.min_inlier_fraction <= 1.0:
-            raise ValueError("radar_velocity: min_inlier_fraction must be in [0, 1]")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RadarEgoVelocityConfig:
-        return strict_from_dict(cls, d)
+    def cross_checks(self) -> list[str]:
+        if not self.nonholonomic and self.min_inliers < 3:
+            return ["min_inliers: must be >= 3 for the 2-D model (nonholonomic false)"]
+        return []
 
 
 @dataclass
@@ -68,6 +81,15 @@ class ObjectBoxes:
     centers: np.ndarray
     sizes: np.ndarray
     yaw: np.ndarray
+
+    @classmethod
+    def from_detections(cls, parts: Sequence[Detections]) -> ObjectBoxes:
+        """The planar boxes of ``parts`` (each in base_link)."""
+        return cls(
+            np.concatenate([d.centers[:, :2] for d in parts]),
+            np.concatenate([d.sizes[:, :2] for d in parts]),
+            np.concatenate([d.yaw for d in parts]),
+        )
 
     def contains(self, xy: np.ndarray, margin_m: float) -> np.ndarray:
         """(M,) bool: points within ``margin_m`` of any box."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.geometry import wrap_angle
+
 
 @dataclass
 class EgoPoses:
@@ -26,11 +28,6 @@ class EgoPoses:
 
 def _as_poses(p: EgoPoses | tuple) -> EgoPoses:
     return p if isinstance(p, EgoPoses) else EgoPoses(*p)
-
-
-def wrap_angle(a: np.ndarray) -> np.ndarray:
-    """Angles to [-pi, pi)."""
-    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
 def ego_errors(truth_poses: EgoPoses | tuple, est_poses: EgoPoses | tuple) -> dict[str, float | int]:

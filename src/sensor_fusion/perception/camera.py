@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +61,8 @@ import numpy as np
 
 from ..core.calibration import Calibration
 from ..core.classes import NUM_CLASSES
-from ..core.configs import strict_from_dict
 from ..core.geometry import invert_transform
+from ..core.schema import ParamConfig, param
 from ..core.types import CameraFrame, CameraIntrinsics, Detections, Tracks
 from .camera_cue import DEFAULT_MODEL_PATH, NUM_FEATURES, CueModel, patch_features, sample_grid
 
@@ -76,55 +75,50 @@ _FISHEYE = ("equidistant", "fisheye")
 
 
 @dataclass
-class CameraEvidenceConfig:
+class CameraEvidenceConfig(ParamConfig):
     """Camera evidence parameters (lengths in m, image sizes in px)."""
 
-    near_clip_m: float = 0.1  # optical-frame depth below which box parts count as behind the camera
-    min_visibility: float = 0.05  # [0, 1]; a box is visible in a camera from this visibility up
-    min_box_px: float = 4.0  # clipped 2D box must be at least this wide and high to be visible
-    grid_samples: int = 16  # samples per side of each patch (occlusion test and class cue)
-    volume_samples: int = 6  # samples per box axis for the in-view fraction (visibility resolution)
-    # Normalised-plane clamp region around the image, as a fraction of its half-size (see module doc).
-    clamp_margin: float = 0.5
-    class_cue: bool = True  # False: no model is loaded and class_probs stay uniform
-    model_path: str = ""  # weights (.npz); empty = the packaged models/camera_cue.npz
-    cue_full_visibility: float = 0.5  # below this visibility the cue is blended towards uniform
-    prob_floor: float = 0.02  # [0, 1); probability mass always spread uniformly over classes
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad parameter."""
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "class_cue":
-                if not isinstance(v, (bool, np.bool_)):
-                    raise ValueError(f"{f.name} must be true or false, got {v!r}")
-            elif f.name == "model_path":
-                if not isinstance(v, (str, Path)):
-                    raise ValueError(f"{f.name} must be a path string, got {v!r}")
-            elif f.name in ("grid_samples", "volume_samples"):
-                if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not 2 <= v <= 64:
-                    raise ValueError(f"{f.name} must be an integer in [2, 64], got {v!r}")
-            elif not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
-                raise ValueError(f"{f.name} must be a number, got {v!r}")
-            elif not math.isfinite(v):
-                raise ValueError(f"{f.name} must be finite, got {v!r}")
-        if self.near_clip_m <= 0:
-            raise ValueError(f"near_clip_m must be > 0, got {self.near_clip_m!r}")
-        if not 0.0 <= self.min_visibility <= 1.0:
-            raise ValueError(f"min_visibility must be in [0, 1], got {self.min_visibility!r}")
-        if self.min_box_px < 0:
-            raise ValueError(f"min_box_px must be >= 0, got {self.min_box_px!r}")
-        if not 0.0 <= self.clamp_margin <= 4.0:
-            raise ValueError(f"clamp_margin must be in [0, 4], got {self.clamp_margin!r}")
-        if not 0.0 < self.cue_full_visibility <= 1.0:
-            raise ValueError(f"cue_full_visibility must be in (0, 1], got {self.cue_full_visibility!r}")
-        if not 0.0 <= self.prob_floor < 1.0:
-            raise ValueError(f"prob_floor must be in [0, 1), got {self.prob_floor!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CameraEvidenceConfig:
-        """Build from a parameter mapping (e.g. YAML); unknown keys are an error, not ignored."""
-        return strict_from_dict(cls, d)
+    near_clip_m: float = param(
+        0.1, unit="m", gt=0.0, desc="Optical-frame depth below which box parts count as behind the camera"
+    )
+    min_visibility: float = param(
+        0.05, unit="1", ge=0.0, le=1.0, desc="A box is visible in a camera from this visible fraction up"
+    )
+    min_box_px: float = param(
+        4.0, unit="px", ge=0.0, desc="The clipped 2D box must be at least this wide and high to be visible"
+    )
+    grid_samples: int = param(
+        16, unit="1", ge=2, le=64, desc="Samples per side of each patch (occlusion test and class cue)"
+    )
+    volume_samples: int = param(
+        6, unit="1", ge=2, le=64, desc="Samples per box axis for the in-view fraction (visibility resolution)"
+    )
+    clamp_margin: float = param(
+        0.5,
+        unit="1",
+        ge=0.0,
+        le=4.0,
+        desc="Normalised-plane clamp region around the image, as a fraction of its half-size",
+    )
+    class_cue: bool = param(
+        True, unit="", desc="Run the class cue model (false: class probabilities stay uniform)"
+    )
+    model_path: str = param(
+        "", unit="", desc='Class cue weights (.npz); "": the packaged models/camera_cue.npz'
+    )
+    cue_full_visibility: float = param(
+        0.5, unit="1", gt=0.0, le=1.0, desc="Below this visibility the class cue is blended towards uniform"
+    )
+    prob_floor: float = param(
+        0.02, unit="1", ge=0.0, lt=1.0, desc="Probability mass always spread uniformly over the classes"
+    )
+    relabel_min_prob: float = param(
+        0.6,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="A LiDAR box a camera sees takes the camera's class when its class probability reaches this",
+    )
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.classes import SENSOR_LIDAR, ObjectClass
-from ..core.configs import strict_from_dict
+from ..core.schema import ParamConfig, param
 from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
@@ -26,141 +26,148 @@ from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
 
 _MAX_GRID_CELLS = 16_000_000  # 64 MiB of int32 clustering scratch
 
-_INT_FIELDS = ("ground_reject_lowest", "min_points", "fit_max_points")
-
 
 @dataclass
-class LidarDetectorConfig:
+class LidarDetectorConfig(ParamConfig):
     """Detector parameters; heights are relative to the local ground estimate."""
 
-    # LiDAR origin in base_link (e.g. from the calibration's lidar translation): ranges, lines of
-    # sight (clustering, box completion, covariance) and the grids are measured from it.
-    sensor_x_m: float = 0.0
-    sensor_y_m: float = 0.0
+    # LiDAR origin in base_link: ranges, lines of sight (clustering, box completion, covariance)
+    # and the grids are measured from it.
+    sensor_x_m: float = param(
+        math.nan,
+        unit="m",
+        nan="from the calibration's LiDAR extrinsic (lidar.frame); 0 without one",
+        desc="LiDAR origin x in base_link (ranges and lines of sight are measured from it)",
+    )
+    sensor_y_m: float = param(
+        math.nan,
+        unit="m",
+        nan="from the calibration's LiDAR extrinsic (lidar.frame); 0 without one",
+        desc="LiDAR origin y in base_link",
+    )
     # Region of interest (horizontal range from the sensor origin).
-    range_min_m: float = 1.5  # closer returns are the ego vehicle itself
-    range_max_m: float = 80.0
-    z_min_m: float = 0.2  # points lower than this above local ground are ground
-    z_max_m: float = 4.5  # points higher than this above ground are dropped (foliage, bridges)
+    range_min_m: float = param(1.5, unit="m", ge=0.0, desc="Closer returns are the ego vehicle itself")
+    range_max_m: float = param(80.0, unit="m", gt=0.0, desc="Farther returns are ignored (horizontal range)")
+    z_min_m: float = param(0.2, unit="m", ge=0.0, desc="Points lower than this above local ground are ground")
+    z_max_m: float = param(
+        4.5, unit="m", gt=0.0, desc="Points higher than this above ground are dropped (foliage, bridges)"
+    )
     # Ground estimate.
-    ground_cell_m: float = 0.5
-    # m/m; ground rises at most this much per metre between cells (10 % grade). Larger follows
-    # steeper terrain but lets the estimate climb faster into occlusion shadows, eating low objects.
-    ground_max_slope: float = 0.1
-    ground_reject_lowest: int = 1  # count of lowest returns per cell ignored as outliers (0..3)
+    ground_cell_m: float = param(0.5, unit="m", gt=0.0, desc="Cell of the ground-height grid")
+    ground_max_slope: float = param(
+        0.1,
+        unit="m/m",
+        ge=0.0,
+        desc="Ground rises at most this much per metre between cells (10 % grade); larger follows steeper "
+        "terrain but lets the estimate climb into occlusion shadows, eating low objects",
+    )
+    ground_reject_lowest: int = param(
+        1, unit="1", ge=0, le=MAX_REJECT_LOWEST, desc="Lowest returns per cell ignored as outliers"
+    )
     # Clustering.
-    cluster_cell_m: float = 0.2  # BEV cell, m; objects >= 2 cells apart across the line of sight stay apart
-    cluster_link_angle_deg: float = 0.4  # deg; at range cells link across gaps up to range * this (columns)
-    # Line-of-sight link length per metre of range (m/m): a surface at grazing angle g returns points
-    # range * column_spacing / sin(g) apart; 0.1 ~ 0.2 deg columns down to g = 2 deg.
-    cluster_radial_link_per_m: float = 0.1
-    cluster_radial_link_max_m: float = 2.5  # cap on the line-of-sight link length
-    # Cells whose lowest point is this high above ground (roof, bonnet seen from above) cannot stand
-    # alone; they link along the line of sight up to cluster_elevated_link_m.
-    cluster_elevated_min_m: float = 0.8
-    cluster_elevated_link_m: float = 3.0
-    min_points: int = 5  # clusters with fewer points are dropped
+    cluster_cell_m: float = param(
+        0.2,
+        unit="m",
+        gt=0.0,
+        desc="BEV clustering cell; objects >= 2 cells apart across the line of sight stay apart",
+    )
+    cluster_link_angle_deg: float = param(
+        0.4, unit="deg", ge=0.0, desc="At range, cells link across gaps up to range x this angle (columns)"
+    )
+    cluster_radial_link_per_m: float = param(
+        0.1,
+        unit="m/m",
+        ge=0.0,
+        desc="Line-of-sight link length per metre of range: a surface at grazing angle g returns points "
+        "range x column_spacing / sin(g) apart; 0.1 ~ 0.2 deg columns down to g = 2 deg",
+    )
+    cluster_radial_link_max_m: float = param(
+        2.5, unit="m", ge=0.0, desc="Cap on the line-of-sight link length"
+    )
+    cluster_elevated_min_m: float = param(
+        0.8,
+        unit="m",
+        ge=0.0,
+        desc="Cells whose lowest point is this high above ground (roof, bonnet seen from above) cannot stand "
+        "alone; they link along the line of sight up to cluster_elevated_link_m",
+    )
+    cluster_elevated_link_m: float = param(3.0, unit="m", ge=0.0, desc="Link length of elevated cells")
+    min_points: int = param(5, unit="1", ge=2, desc="Clusters with fewer points are dropped")
     # Box acceptance.
-    min_height_m: float = 0.3  # cluster top must be at least this above ground (curbs, debris)
-    max_length_m: float = 16.0  # longer clusters are walls/buildings
-    max_width_m: float = 4.0
-    # Taller clusters are structures (walls, poles, trees), even when fragmented; must be < z_max_m.
-    max_height_m: float = 4.3
-    max_bottom_clearance_m: float = 1.5  # lowest point higher than this above ground: canopy/sign
+    min_height_m: float = param(
+        0.3, unit="m", ge=0.0, desc="Cluster top must be at least this above ground (curbs, debris)"
+    )
+    max_length_m: float = param(16.0, unit="m", gt=0.0, desc="Longer clusters are walls or buildings")
+    max_width_m: float = param(4.0, unit="m", gt=0.0, desc="Wider clusters are walls or buildings")
+    max_height_m: float = param(
+        4.3,
+        unit="m",
+        gt=0.0,
+        desc="Taller clusters are structures (walls, poles, trees), even when fragmented; must be < z_max_m",
+    )
+    max_bottom_clearance_m: float = param(
+        1.5, unit="m", ge=0.0, desc="Lowest point higher than this above ground: canopy or sign"
+    )
     # Box fitting.
-    fit_angle_step_deg: float = 2.0  # coarse heading sweep step; refined to a tenth of it
-    fit_max_points: int = 512  # cluster subsample size for the heading search
-    # m of height per m of range: box tops fall between beams at range, so class height minima are
-    # lowered by this times the range. ~ vertical beam spacing in rad (64 beams over 40 deg: 0.011).
-    class_height_slack_per_m: float = 0.011
-    # Grow vehicle boxes seen from one side to their class's typical size, away from the sensor.
-    shape_completion: bool = True
+    fit_angle_step_deg: float = param(
+        2.0, unit="deg", gt=0.0, le=45.0, desc="Coarse heading sweep step; refined to a tenth of it"
+    )
+    fit_max_points: int = param(512, unit="1", ge=8, desc="Cluster subsample size for the heading search")
+    class_height_slack_per_m: float = param(
+        0.011,
+        unit="m/m",
+        ge=0.0,
+        desc="Box tops fall between beams at range, so class height minima are lowered by this times the "
+        "range; ~ vertical beam spacing in rad (64 beams over 40 deg: 0.011)",
+    )
+    shape_completion: bool = param(
+        True,
+        unit="",
+        desc="Grow vehicle boxes seen from one side to their class's typical size, away from the sensor",
+    )
     # Uncertainty and confidence.
-    pos_std_min_m: float = 0.15  # centre std at zero range with many points
-    pos_std_radial_per_m: float = 0.005  # added std along the line of sight, m per m of range
-    pos_std_tangential_per_m: float = 0.0035  # added std across the line of sight, m per m of range
-    cov_ref_points: float = 20.0  # count; variance scales by (1 + cov_ref_points / n_points)
-    score_ref_points: float = 15.0  # count; score scales by 1 - exp(-n_points / score_ref_points)
+    pos_std_min_m: float = param(0.15, unit="m", gt=0.0, desc="Box-centre std at zero range with many points")
+    pos_std_radial_per_m: float = param(
+        0.005, unit="m/m", ge=0.0, desc="Added centre std along the line of sight, per metre of range"
+    )
+    pos_std_tangential_per_m: float = param(
+        0.0035, unit="m/m", ge=0.0, desc="Added centre std across the line of sight, per metre of range"
+    )
+    cov_ref_points: float = param(
+        20.0,
+        unit="1",
+        gt=0.0,
+        desc="Point count: the centre variance scales by (1 + cov_ref_points / n_points)",
+    )
+    score_ref_points: float = param(
+        15.0, unit="1", gt=0.0, desc="Point count: the score scales by 1 - exp(-n_points / score_ref_points)"
+    )
 
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad parameter."""
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "shape_completion":
-                if not isinstance(v, (bool, np.bool_)):
-                    raise ValueError(f"{f.name} must be true or false, got {v!r}")
-            elif f.name in _INT_FIELDS:
-                if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-                    raise ValueError(f"{f.name} must be an integer, got {v!r}")
-            elif not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
-                raise ValueError(f"{f.name} must be a number, got {v!r}")
-            elif not math.isfinite(v):
-                raise ValueError(f"{f.name} must be finite, got {v!r}")
-        positive = (
-            "range_max_m",
-            "z_max_m",
-            "ground_cell_m",
-            "cluster_cell_m",
-            "max_length_m",
-            "max_width_m",
-            "max_height_m",
-            "fit_angle_step_deg",
-            "pos_std_min_m",
-            "cov_ref_points",
-            "score_ref_points",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        non_negative = (
-            "range_min_m",
-            "z_min_m",
-            "ground_max_slope",
-            "cluster_link_angle_deg",
-            "cluster_elevated_min_m",
-            "cluster_elevated_link_m",
-            "cluster_radial_link_per_m",
-            "cluster_radial_link_max_m",
-            "min_height_m",
-            "max_bottom_clearance_m",
-            "pos_std_radial_per_m",
-            "pos_std_tangential_per_m",
-            "class_height_slack_per_m",
-        )
-        for name in non_negative:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+    def with_sensor_origin(self, xy: np.ndarray | tuple[float, float]) -> LidarDetectorConfig:
+        """A copy whose NaN (derive) ``sensor_x_m``/``sensor_y_m`` take ``xy`` (m, base_link)."""
+        x = float(xy[0]) if math.isnan(self.sensor_x_m) else self.sensor_x_m
+        y = float(xy[1]) if math.isnan(self.sensor_y_m) else self.sensor_y_m
+        return dataclasses.replace(self, sensor_x_m=x, sensor_y_m=y)
+
+    def cross_checks(self) -> list[str]:
+        out = []
         if self.range_min_m >= self.range_max_m:
-            raise ValueError(f"range_min_m ({self.range_min_m}) must be < range_max_m ({self.range_max_m})")
+            out.append(f"range_min_m: must be < range_max_m, got {self.range_min_m} >= {self.range_max_m}")
         if self.z_min_m >= self.z_max_m:
-            raise ValueError(f"z_min_m ({self.z_min_m}) must be < z_max_m ({self.z_max_m})")
-        if not self.z_min_m < self.max_height_m < self.z_max_m:
-            raise ValueError(
-                f"max_height_m ({self.max_height_m}) must lie between z_min_m ({self.z_min_m}) and "
-                f"z_max_m ({self.z_max_m}): taller structures are recognised by points above it"
+            out.append(f"z_min_m: must be < z_max_m, got {self.z_min_m} >= {self.z_max_m}")
+        elif not self.z_min_m < self.max_height_m < self.z_max_m:
+            out.append(
+                f"max_height_m: must lie between z_min_m and z_max_m (taller structures are recognised "
+                f"by points above it), got {self.z_min_m}, {self.max_height_m}, {self.z_max_m}"
             )
-        if not 0 <= self.ground_reject_lowest <= MAX_REJECT_LOWEST:
-            raise ValueError(
-                f"ground_reject_lowest must be in [0, {MAX_REJECT_LOWEST}], got {self.ground_reject_lowest}"
-            )
-        if self.min_points < 2:
-            raise ValueError(f"min_points must be >= 2, got {self.min_points}")
-        if self.fit_max_points < 8:
-            raise ValueError(f"fit_max_points must be >= 8, got {self.fit_max_points}")
-        if self.fit_angle_step_deg > 45.0:
-            raise ValueError(f"fit_angle_step_deg must be <= 45, got {self.fit_angle_step_deg}")
         for name in ("cluster_cell_m", "ground_cell_m"):
             ng = math.ceil(2.0 * self.range_max_m / getattr(self, name))
             if ng * ng > _MAX_GRID_CELLS:
-                raise ValueError(
-                    f"{name}={getattr(self, name)} with range_max_m={self.range_max_m} needs a "
+                out.append(
+                    f"{name}: {getattr(self, name)} with range_max_m={self.range_max_m} needs a "
                     f"{ng}x{ng} grid (> {_MAX_GRID_CELLS} cells); use a larger cell or smaller range"
                 )
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LidarDetectorConfig:
-        """Build from a parameter mapping (e.g. YAML); unknown keys are an error, not ignored."""
-        return strict_from_dict(cls, d)
+        return out
 
 
 class _ShapeRule(NamedTuple):
@@ -312,8 +319,8 @@ class LidarDetector:
     """Boxes from one LiDAR sweep; per-stage seconds of the last call in ``last_timing``."""
 
     def __init__(self, config: LidarDetectorConfig | None = None):
-        self.config = config if config is not None else LidarDetectorConfig()
-        self.config.validate()
+        config = (config if config is not None else LidarDetectorConfig()).validate()
+        self.config = config.with_sensor_origin((0.0, 0.0))  # origin not derived (no calibration): base
         ng = math.ceil(2.0 * self.config.range_max_m / self.config.cluster_cell_m)
         # Reused across frames; label_bev leaves it all -1.
         self._grid = np.full(ng * ng, -1, np.int32)
@@ -434,8 +441,7 @@ class LidarDetector:
             velocity=np.full((n, 2), np.nan),
             pos_cov=position_covariance(xy, n_pts, cfg) + _completion_covariance(yaw, grown),
             sensors=np.full(n, SENSOR_LIDAR, np.uint8),
+            time_offset_s=t_box,
         )
-        if t_box is not None:
-            det.time_offset_s = t_box
         timing["boxfit"] = time.perf_counter() - t2
         return det

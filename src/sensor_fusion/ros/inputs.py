@@ -24,7 +24,7 @@ class InputSpec:
     qos: str
     decode: Callable[[Any], Any]
     camera_info: bool = False  # CameraInfo: updates intrinsics, not a pipeline input
-    depth: int = 10  # subscription queue; the IMU needs more (200 Hz while a big cloud decodes)
+    depth: int = 10  # subscription queue depth (the input's qos_depth parameter)
 
 
 def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | None = None) -> list[InputSpec]:
@@ -38,26 +38,54 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
                 on_nonfinite("lidar", bad)
             return cloud
 
-        specs.append(InputSpec("lidar", cfg["lidar.topic"], PointCloud2, cfg["lidar.qos"], dec_lidar))
+        specs.append(
+            InputSpec(
+                "lidar", cfg.lidar.topic, PointCloud2, cfg.lidar.qos, dec_lidar, depth=cfg.lidar.qos_depth
+            )
+        )
     for cam in cfg.cameras:
         typ = CompressedImage if cam.compressed else Image
         specs.append(
             InputSpec(
-                cam.name, cam.image_topic, typ, cam.qos, lambda m, n=cam.name: convert.decode_image(m, n)
+                cam.name,
+                cam.image_topic,
+                typ,
+                cam.qos,
+                lambda m, n=cam.name: convert.decode_image(m, n),
+                depth=cam.qos_depth,
             )
         )
         specs.append(
-            InputSpec(cam.name, cam.info_topic, CameraInfo, "sensor_data", convert.decode_camera_info, True)
+            InputSpec(
+                cam.name,
+                cam.info_topic,
+                CameraInfo,
+                "sensor_data",
+                convert.decode_camera_info,
+                True,
+                cam.qos_depth,
+            )
         )
     for rad in cfg.radars:
         fields = (rad.x_field, rad.y_field, rad.z_field, rad.velocity_field, rad.rcs_field)
         specs.append(
             InputSpec(
-                rad.name, rad.topic, PointCloud2, rad.qos, lambda m, f=fields: convert.decode_radar(m, f)[0]
+                rad.name,
+                rad.topic,
+                PointCloud2,
+                rad.qos,
+                lambda m, f=fields: convert.decode_radar(m, f)[0],
+                depth=rad.qos_depth,
             )
         )
     if cfg["imu.enabled"]:
-        specs.append(InputSpec("imu", cfg["imu.topic"], Imu, cfg["imu.qos"], convert.decode_imu, depth=200))
+        specs.append(
+            InputSpec("imu", cfg.imu.topic, Imu, cfg.imu.qos, convert.decode_imu, depth=cfg.imu.qos_depth)
+        )
     if cfg["gps.enabled"]:
-        specs.append(InputSpec("gps", cfg["gps.topic"], NavSatFix, cfg["gps.qos"], convert.decode_gps))
+        specs.append(
+            InputSpec(
+                "gps", cfg.gps.topic, NavSatFix, cfg.gps.qos, convert.decode_gps, depth=cfg.gps.qos_depth
+            )
+        )
     return specs

@@ -23,12 +23,11 @@ from visualization_msgs.msg import MarkerArray
 
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
 
-from ..config import ConfigError, from_flat, resolve_calibration_path
+from ..config import ConfigError, resolve_calibration_path
 from ..core.calibration import CalibrationError, load_calibration
 from ..pipeline import FusionPipeline, PipelineOutput
-from . import convert, diagnostics
+from . import convert, diagnostics, outputs
 from .inputs import input_specs
-from .markers import track_markers
 from .params import declare_all
 from .qos import qos_by_name
 
@@ -38,17 +37,16 @@ try:  # TF is optional: the node must run without tf2_ros (not on PyPI)
 except ImportError:  # pragma: no cover - depends on the install
     TransformBroadcaster = None
 
-IDLE_FLUSH_S = 0.5  # wall time without input after which pending frames are emitted anyway
-
 
 class FusionNode(Node):
     def __init__(self, **kwargs):
-        super().__init__("fusion_node", **kwargs)
+        # every override (params file, -p, parameter_overrides) becomes a declared parameter, so
+        # declare_all can list them through the public API and report names the schema lacks
+        super().__init__("fusion_node", automatically_declare_parameters_from_overrides=True, **kwargs)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        flat = declare_all(self)
         try:
-            self.cfg = from_flat(flat)
+            self.cfg = declare_all(self)
             self.calibration = load_calibration(resolve_calibration_path(self.cfg))
         except (ConfigError, CalibrationError, OSError) as exc:
             self.get_logger().fatal(str(exc))
@@ -79,18 +77,20 @@ class FusionNode(Node):
         self._make_subscriptions()
         depth = int(self.cfg["output_depth"])
         out_qos = qos_by_name(self.cfg["output_qos"], depth)
-        self.pub_tracks = self.create_publisher(TrackedObjectArray, "~/tracked_objects", out_qos)
-        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", out_qos)
-        self.pub_odom = self.create_publisher(Odometry, "~/ego_odom", out_qos)
         # one detections topic per source the configured detection_mode produces
         mode = self.cfg["detection_mode"]
         sources = (["lidar", *[r.name for r in self.cfg.radars]] if mode in ("classical", "both") else []) + (
             ["bev"] if mode in ("bev", "both") else []
         )
-        self.pub_det = {
-            s: self.create_publisher(DetectedObjectArray, f"~/detections/{s}", out_qos) for s in sources
+        types = {
+            outputs.TRACKS: TrackedObjectArray,
+            outputs.MARKERS: MarkerArray,
+            outputs.ODOMETRY: Odometry,
+            outputs.TIMING: DiagnosticStatus,
+            **{outputs.detections_topic(s): DetectedObjectArray for s in sources},
         }
-        self.pub_timing = self.create_publisher(DiagnosticStatus, "~/timing", out_qos)
+        # relative topic (ros/outputs.py) -> publisher on ~/<topic>
+        self.pubs = {topic: self.create_publisher(t, f"~/{topic}", out_qos) for topic, t in types.items()}
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TransformBroadcaster(self) if TransformBroadcaster is not None else None
         self.create_timer(float(self.cfg["diagnostics_period_s"]), self._publish_diagnostics)
@@ -148,10 +148,10 @@ class FusionNode(Node):
             self._wake.wait(timeout=0.1)
             self._wake.clear()
             try:
-                with self._lock:
-                    frames = self.pipeline.sync.pop_ready()
-                    if not frames and time.monotonic() - self._last_input > IDLE_FLUSH_S:
-                        frames = self.pipeline.sync.flush()
+                with self._lock:  # take the frames under the lock, fuse them outside it
+                    frames = self.pipeline.ready_frames()
+                    if not frames and time.monotonic() - self._last_input > self.cfg.idle_flush_s:
+                        frames = self.pipeline.ready_frames(flush=True)
                 for f in frames:
                     self._publish(self.pipeline.process(f))
             except Exception as exc:  # a failing stage must not stop the node
@@ -161,28 +161,30 @@ class FusionNode(Node):
     def _publish(self, out: PipelineOutput) -> None:
         self._frames += 1
         self._last_tracks = len(out.tracks)
-        self.pub_tracks.publish(convert.tracks_msg(out.tracks, self.uuid_ns))
-        if self.cfg["publish_markers"]:
-            self.pub_markers.publish(track_markers(out.tracks))
-        if self.cfg["publish_detections"]:
-            for src, det in out.detections.items():
-                if src in self.pub_det:
-                    self.pub_det[src].publish(convert.detections_msg(det))
-        self.pub_timing.publish(convert.timing_msg(out.stamp_ns, out.timing, out.missing))
-        if out.ego is not None:
-            odom = convert.odometry_msg(
-                out.stamp_ns, self.cfg["fixed_frame"], self.cfg["base_frame"], out.ego
-            )
-            self.pub_odom.publish(odom)
-            if self.tf is not None:
-                t = TransformStamped()
-                t.header = odom.header
-                t.child_frame_id = odom.child_frame_id
-                p = odom.pose.pose
-                t.transform.translation.x, t.transform.translation.y = p.position.x, p.position.y
-                t.transform.translation.z = p.position.z
-                t.transform.rotation = p.orientation
-                self.tf.sendTransform(t)
+        msgs = outputs.output_messages(
+            out,
+            self.uuid_ns,
+            self.cfg["fixed_frame"],
+            self.cfg["base_frame"],
+            markers=self.cfg["publish_markers"],
+            detections=self.cfg["publish_detections"],
+        )
+        for topic, msg in msgs:
+            pub = self.pubs.get(topic)
+            if pub is not None:  # a source the configured detection_mode does not produce
+                pub.publish(msg)
+            if topic == outputs.ODOMETRY and self.tf is not None:
+                self._send_tf(msg)
+
+    def _send_tf(self, odom: Odometry) -> None:
+        t = TransformStamped()
+        t.header = odom.header
+        t.child_frame_id = odom.child_frame_id
+        p = odom.pose.pose
+        t.transform.translation.x, t.transform.translation.y = p.position.x, p.position.y
+        t.transform.translation.z = p.position.z
+        t.transform.rotation = p.orientation
+        self.tf.sendTransform(t)
 
     def _publish_diagnostics(self) -> None:
         with self._lock:

@@ -1,85 +1,93 @@
-"""Declare every fusion parameter on a node, with defaults, and read them back flat.
+"""Declare every fusion parameter on the node from the schema, with its descriptor.
 
-Sub-configs (``detector.*``, ``tracker.*``, ``ego.*``) are declared from their
-dataclass defaults, so ``ros2 param list`` shows every knob. Overrides for keys
-we do not know (typos in a params file) are reported by ``config.from_flat``.
+The node is built with ``automatically_declare_parameters_from_overrides=True``, so every
+override (params files, ``-p name:=value``, ``parameter_overrides``) is already a declared
+parameter when :func:`declare_all` runs, and the public ``list_parameters`` shows them all. They
+are validated against the schema first (one ``ConfigError`` naming every problem, typos
+included), then each schema parameter is (re)declared with its validated value and a
+``ParameterDescriptor``: description with unit, range (``FloatingPointRange`` /
+``IntegerRange``), choices in ``additional_constraints``, read-only (the node reads its
+parameters once), as ``ros2 param describe`` shows.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
-from ..config import GLOBAL_DEFAULTS, per_sensor_defaults
+from ..config import FusionConfig, from_flat, is_ros_own
+from ..core.schema import INT64_MAX, Leaf, walk
+
+_TYPES = {
+    "bool": ParameterType.PARAMETER_BOOL,
+    "int": ParameterType.PARAMETER_INTEGER,
+    "float": ParameterType.PARAMETER_DOUBLE,
+    "str": ParameterType.PARAMETER_STRING,
+    "floats": ParameterType.PARAMETER_DOUBLE_ARRAY,
+    "names": ParameterType.PARAMETER_STRING_ARRAY,
+}
 
 
-def _sub_defaults() -> dict[str, Any]:
-    from ..bev.config import BevDetectorConfig
-    from ..ego.estimator import EgoConfig
-    from ..ego.radar_velocity import RadarEgoVelocityConfig
-    from ..perception.camera import CameraEvidenceConfig
-    from ..perception.lidar import LidarDetectorConfig
-    from ..perception.radar import RadarDetectorConfig
-    from ..tracking.tracker import TrackerConfig
-
-    out: dict[str, Any] = {}
-    subs = (
-        ("detector", LidarDetectorConfig),
-        ("radar_detector", RadarDetectorConfig),
-        ("camera_evidence", CameraEvidenceConfig),
-        ("tracker", TrackerConfig),
-        ("ego", EgoConfig),
-        ("bev", BevDetectorConfig),
-        ("radar_velocity", RadarEgoVelocityConfig),
+def descriptor(leaf: Leaf) -> ParameterDescriptor:
+    """What ``ros2 param describe`` shows for ``leaf``."""
+    p = leaf.param
+    d = ParameterDescriptor(
+        name=leaf.name,
+        type=_TYPES[leaf.kind],
+        description=leaf.describe(),
+        additional_constraints=p.constraint(),
+        read_only=True,
     )
-    for prefix, cls in subs:
-        inst = cls()
-        for f in dataclasses.fields(cls):
-            if f.name == "frame_id":  # set from fixed_frame
-                continue
-            v = getattr(inst, f.name)
-            if isinstance(v, tuple):
-                v = list(v)
-            if isinstance(v, bool | int | float | str) or (isinstance(v, list) and v):
-                out[f"{prefix}.{f.name}"] = v
-            elif v is None and f.name == "datum":
-                out[f"{prefix}.{f.name}"] = Parameter.Type.DOUBLE_ARRAY  # typed, unset: first fix
-    return out
+    lo = p.gt if p.gt is not None else p.ge
+    hi = p.lt if p.lt is not None else p.le
+    if lo is None and hi is None:
+        return d
+    # ROS ranges are closed: an open bound is shown at its limit (validation enforces it strictly)
+    if leaf.kind == "int":
+        d.integer_range = [
+            IntegerRange(
+                from_value=int(lo) + (p.gt is not None) if lo is not None else -INT64_MAX,
+                to_value=int(hi) - (p.lt is not None) if hi is not None else INT64_MAX,
+                step=1,
+            )
+        ]
+    elif leaf.kind == "float" and p.nan is None:  # a NaN value would fail a ROS range check
+        d.floating_point_range = [
+            FloatingPointRange(
+                from_value=float(lo) if lo is not None else -math.inf,
+                to_value=float(hi) if hi is not None else math.inf,
+                step=0.0,
+            )
+        ]
+    return d
 
 
-def _declare(node: Node, name: str, default: Any) -> Any:
-    if isinstance(default, Parameter.Type):  # declared with a type but no value
-        return node.declare_parameter(name, default).value
-    if isinstance(default, list) and all(isinstance(v, str) for v in default):
-        desc = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
-        return node.declare_parameter(name, default, desc).value
-    # dynamic typing: a params file writing 0 for 0.0 (or a wrong type) reaches config.from_flat,
-    # which converts or reports it with every other problem, instead of rclpy raising on the first
-    return node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True)).value
+def ros_value(leaf: Leaf) -> Any:
+    """The parameter value as rclpy types it (an empty string list is ROS's ``['']``)."""
+    if leaf.kind == "floats":
+        return [float(x) for x in leaf.value]
+    if leaf.kind == "names":
+        return list(leaf.value) or [""]
+    return leaf.value
 
 
-def declare_all(node: Node) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, default in GLOBAL_DEFAULTS.items():
-        flat[key] = _declare(node, key, default)
-    for kind in ("cameras", "radars"):
-        for name in [n for n in (flat[f"{kind}.names"] or []) if n]:
-            for key, default in per_sensor_defaults(kind, name).items():
-                flat[key] = _declare(node, key, default)
-    # Sub-configs: declared so `ros2 param list` shows them, but only values the user set are passed
-    # on; the rest keep the dataclass defaults (some derive from the calibration), exactly as
-    # `sensor-fusion run` does with the same params file.
-    overrides = getattr(node, "_parameter_overrides", {}) or {}
-    for key, default in _sub_defaults().items():
-        value = _declare(node, key, default)
-        if value is not None and key in overrides:
-            flat[key] = value
-    # overrides naming parameters we never declared (typos): pass them on so validation names them
-    for key, param in overrides.items():
-        if key not in flat and key != "use_sim_time":
-            flat[key] = param.value
-    return flat
+def declare_all(node: Node) -> FusionConfig:
+    """Validate the node's parameters against the schema, declare every one; the config.
+
+    Raises ``ConfigError`` listing every problem (unknown names, types, ranges) before
+    declaring anything with a descriptor.
+    """
+    given = {
+        name: node.get_parameter(name).value
+        for name in node.list_parameters([], 0).names
+        if not is_ros_own(name)
+    }
+    cfg = from_flat(given)
+    for leaf in walk(cfg):
+        if node.has_parameter(leaf.name):  # auto-declared from an override, without a descriptor
+            node.undeclare_parameter(leaf.name)
+        node.declare_parameter(leaf.name, ros_value(leaf), descriptor(leaf), ignore_override=True)
+    return cfg

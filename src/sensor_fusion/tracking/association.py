@@ -120,3 +120,32 @@ def gated_assignment(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray,
     rows, cols = linear_sum_assignment(work)
     keep = allowed[rows, cols]
     return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+
+
+def cascade_assignment(
+    cost: np.ndarray, allowed: np.ndarray, confirmed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gated_assignment` of confirmed tracks first, then of tentative ones to the columns left.
+
+    A newborn track's velocity is barely known, so its gate is wide and its
+    Mahalanobis distances small: in one joint assignment it would take the
+    detections of an established track that missed a single frame (the
+    classic duplicate-and-steal failure). Confirmed-first (as in DeepSORT's
+    matching cascade) keeps established tracks on their objects. With all rows
+    confirmed or none, this is one joint assignment.
+
+    Returns ``(rows, cols)`` int64 arrays of matched pairs, sorted by row.
+    """
+    if confirmed.all() or not confirmed.any():
+        return gated_assignment(cost, allowed)
+    conf = np.flatnonzero(confirmed)
+    tent = np.flatnonzero(~confirmed)
+    r1, c1 = gated_assignment(cost[conf], allowed[conf])
+    free = np.ones(cost.shape[1], bool)
+    free[c1] = False
+    left = np.flatnonzero(free)
+    r2, c2 = gated_assignment(cost[np.ix_(tent, left)], allowed[np.ix_(tent, left)])
+    rows = np.concatenate([conf[r1], tent[r2]])
+    cols = np.concatenate([c1, left[c2]])
+    order = np.argsort(rows, kind="stable")
+    return rows[order], cols[order]

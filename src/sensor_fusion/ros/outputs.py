@@ -1,0 +1,50 @@
+"""A pipeline output as the messages the node publishes and offline runs record.
+
+The one place outputs become messages: :func:`output_messages` gives ``(topic, message)``
+pairs with topics relative to the node (``tracked_objects``, ``detections/<source>``, ...);
+the node publishes them on ``~/<topic>``, offline runs write them to ``/fusion_node/<topic>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..pipeline import PipelineOutput
+from . import convert
+from .markers import track_markers
+
+TRACKS = "tracked_objects"
+MARKERS = "markers"
+ODOMETRY = "ego_odom"
+TIMING = "timing"
+DETECTIONS_PREFIX = "detections/"
+
+
+def detections_topic(source: str) -> str:
+    """Relative topic of one detection source (``lidar``, a radar name, ``bev``)."""
+    return f"{DETECTIONS_PREFIX}{source}"
+
+
+def output_messages(
+    out: PipelineOutput,
+    uuid_ns: bytes,
+    fixed_frame: str,
+    base_frame: str,
+    *,
+    markers: bool = False,
+    detections: bool = True,
+) -> list[tuple[str, Any]]:
+    """``(topic, message)`` for one frame: tracks, RViz ``markers`` if asked, each source's
+    ``detections`` if asked, the odometry once the ego heading is known, the stage timings.
+
+    ``uuid_ns`` makes the track UUIDs (see :func:`convert.track_uuid`).
+    """
+    msgs: list[tuple[str, Any]] = [(TRACKS, convert.tracks_msg(out.tracks, uuid_ns))]
+    if markers:
+        msgs.append((MARKERS, track_markers(out.tracks)))
+    if detections:
+        msgs += [(detections_topic(src), convert.detections_msg(det)) for src, det in out.detections.items()]
+    if out.ego is not None:
+        msgs.append((ODOMETRY, convert.odometry_msg(out.stamp_ns, fixed_frame, base_frame, out.ego)))
+    msgs.append((TIMING, convert.timing_msg(out.stamp_ns, out.timing, out.missing)))
+    return msgs

@@ -1,0 +1,139 @@
+"""Per-frame detection: base_link at the frame stamp, the ``both`` split, one move to the tracking frame."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sensor_fusion.config import from_flat
+from sensor_fusion.core.calibration import Calibration
+from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, SENSOR_RADAR
+from sensor_fusion.core.types import Detections, PointCloud, RadarScan
+from sensor_fusion.ego.frame_ego import FrameEgo
+from sensor_fusion.perception.frame_detector import FrameDetections, FrameDetector
+from sensor_fusion.sync.synchronizer import FusionFrame
+from tests.ego.test_frame_ego import FakeEstimator
+
+BEV_EDGE_MARGIN_M = from_flat({}).bev.edge_margin_m  # the shipped default
+
+MS = 1_000_000
+STAMP = 2_000_000_000
+GRID = SimpleNamespace(x_min_m=-40.0, x_max_m=40.0, y_min_m=-20.0, y_max_m=20.0)
+
+
+def boxes(xy, sensor: int, scores=None, frame_id: str = "base_link", **rows) -> Detections:
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    n = len(xy)
+    return Detections(
+        STAMP,
+        frame_id,
+        centers=np.column_stack([xy, np.full(n, 0.8)]),
+        sizes=np.tile([4.5, 1.8, 1.6], (n, 1)),
+        yaw=np.zeros(n),
+        labels=np.ones(n, np.int64),
+        scores=np.full(n, 0.9) if scores is None else np.asarray(scores, float),
+        velocity=np.full((n, 2), np.nan),
+        pos_cov=np.tile(0.1 * np.eye(2), (n, 1, 1)),
+        sensors=np.full(n, sensor, np.uint8),
+        **rows,
+    )
+
+
+class FakeDetector:
+    """Returns fixed base_link boxes (restamped) and records its calls."""
+
+    def __init__(self, det: Detections, track_min_score: float = 0.3):
+        self.det, self.calls, self.last_timing = det, [], {}
+        self.grid, self.config = (
+            GRID,
+            SimpleNamespace(track_min_score=track_min_score, edge_margin_m=BEV_EDGE_MARGIN_M),
+        )
+
+    def detect(self, *args):
+        self.calls.append(args)
+        stamp = args[0].stamp_ns if len(args) == 1 else STAMP
+        return replace(self.det, stamp_ns=stamp)
+
+
+def _frame(radar: RadarScan | None = None) -> FusionFrame:
+    cloud = PointCloud(STAMP, "base_link", np.zeros((8, 3), np.float32))
+    kinds = {"lidar": "lidar", "radar": "radar"}
+    return FusionFrame(STAMP, "lidar", kinds, cloud, matched={"radar": radar} if radar is not None else {})
+
+
+def _xs(d: Detections) -> list[float]:
+    return sorted(d.centers[:, 0].round(6).tolist())
+
+
+@pytest.mark.parametrize("mode", ["both", "classical"])
+def test_both_mode_splits_at_the_grid_less_the_margin(mode):
+    inside, edge, outside = 10.0, GRID.x_max_m - BEV_EDGE_MARGIN_M / 2, 60.0
+    lidar = FakeDetector(boxes([[inside, 0.0], [edge, 0.0], [outside, 0.0], [5.0, -19.5]], SENSOR_LIDAR))
+    bev_det = boxes([[inside + 0.2, 0.1], [edge, 0.0], [20.0, 3.0]], SENSOR_BEV, scores=[0.9, 0.8, 0.2])
+    bev = FakeDetector(bev_det, track_min_score=0.3) if mode == "both" else None
+    fd = FrameDetector(Calibration(), "base_link", mode, lidar, bev=bev)
+    found = fd.detect(_frame(), FrameEgo(STAMP, "base_link"))
+    assert found.stamp_ns == STAMP
+    if mode == "classical":
+        assert list(found.detections) == ["lidar"] and len(found.detections["lidar"]) == 4
+        return
+    # the network keeps its grid less the margin, the classical detector the rest: each object once
+    assert _xs(found.detections["lidar"]) == [5.0, edge, outside]  # (5, -19.5): the y edge band
+    assert _xs(found.detections["bev"]) == [inside + 0.2, 20.0]  # published from its score threshold
+    published, tracked = found.to_frame(np.eye(4), "base_link")
+    assert _xs(tracked) == [5.0, inside + 0.2, edge, outside]  # tracked from track_min_score
+    assert (tracked.sensors == [SENSOR_LIDAR] * 3 + [SENSOR_BEV]).all()
+    # the radar ego velocity excludes every object box, before the split
+    want = [inside, edge, outside, 5.0, inside + 0.2, edge]
+    assert sorted(found.objects.centers[:, 0].round(6)) == sorted(want)
+    assert _xs(published["bev"]) == _xs(found.detections["bev"])
+
+
+def test_to_frame_moves_each_source_once():
+    T = np.eye(4)
+    T[:3, 3] = [100.0, 50.0, 0.0]
+    found = FrameDetections(
+        STAMP,
+        {"lidar": boxes([[1.0, 2.0]], SENSOR_LIDAR), "radar": boxes([[3.0, 4.0]], SENSOR_RADAR)},
+        without_ego_cov=frozenset({"radar"}),
+    )
+    extra = np.diag([0.5, 0.5])[None]
+    published, tracked = found.to_frame(T, "odom", extra)
+    assert tracked.frame_id == "odom" and tracked.stamp_ns == STAMP and len(tracked) == 2
+    np.testing.assert_array_equal(tracked.centers[:, :2], [[101.0, 52.0], [103.0, 54.0]])
+    np.testing.assert_array_equal(tracked.pos_cov[0], 0.6 * np.eye(2))  # LiDAR: + ego position cov
+    np.testing.assert_array_equal(tracked.pos_cov[1], 0.1 * np.eye(2))  # radar: as it always was
+    assert published["lidar"].frame_id == "odom" and found.detections["lidar"].frame_id == "base_link"
+    empty = FrameDetections(STAMP).to_frame(T, "odom")
+    assert empty[0] == {} and len(empty[1]) == 0 and empty[1].frame_id == "odom"
+
+
+def test_radar_objects_are_moved_to_the_frame_stamp():
+    est = FakeEstimator(x0=(100.0, 50.0), yaw=0.5, speed=10.0)
+    est.known_until_ns, est.aligned = STAMP, True
+    ego = FrameEgo(STAMP, "odom", est.truth(STAMP), _pose_at=est.T_world_base_at)
+    scan_stamp = STAMP - 50 * MS
+    scan = RadarScan(scan_stamp, "radar", np.zeros((3, 3), np.float32), np.zeros(3, np.float32), np.zeros(3))
+    los = np.array([[1.0, 0.0]])
+    radar_det = boxes([[20.0, 0.0]], SENSOR_RADAR, los=los, radial=np.array([5.0]), vel_cov=np.eye(2)[None])
+    radar_det.velocity = np.array([[5.0, 0.0]])
+    radar = FakeDetector(radar_det)
+    cal = Calibration(frames={"radar": ("base_link", np.eye(4))})
+    fd = FrameDetector(cal, "base_link", "classical", FakeDetector(boxes([], SENSOR_LIDAR)), radar=radar)
+    found = fd.detect(_frame(scan), ego)
+    r = found.detections["radar"]
+    assert r.stamp_ns == STAMP and r.frame_id == "base_link"
+    # the ego drove 0.5 m forward since the scan, the object 0.25 m: 20 - 0.5 + 0.25 ahead now
+    np.testing.assert_allclose(r.centers[0, :2], [19.75, 0.0], atol=1e-9)
+    np.testing.assert_allclose(radar.calls[0][2], [10.0, 0.0, 0.0], atol=1e-12)  # ego velocity, base axes
+    assert found.without_ego_cov == {"radar"} and r.los is not None and r.vel_cov is not None
+    # in odom the object is where it is at the frame stamp
+    _, tracked = found.to_frame(ego.T_world_base, "odom", ego.pos_cov_extra)
+    obj = ego.T_world_base @ [19.75, 0.0, 0.8, 1.0]
+    np.testing.assert_allclose(tracked.centers[0], obj[:3], atol=1e-9)
+    # without an ego pose the scan is used as measured, moved by the object's own motion only
+    found = fd.detect(_frame(scan), FrameEgo(STAMP, "base_link"))
+    np.testing.assert_allclose(found.detections["radar"].centers[0, :2], [20.25, 0.0], atol=1e-9)

@@ -1,0 +1,71 @@
+"""One pipeline output -> the (topic, message) pairs the node publishes and offline runs record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sensor_fusion.core.classes import SENSOR_LIDAR, SENSOR_RADAR
+from sensor_fusion.core.types import Tracks
+from sensor_fusion.pipeline import PipelineOutput
+from sensor_fusion.ros import convert
+from sensor_fusion.ros.outputs import MARKERS, ODOMETRY, TIMING, TRACKS, detections_topic, output_messages
+from tests.ego.test_frame_ego import FakeEstimator
+from tests.perception.test_frame_detector import boxes
+
+STAMP = 2_000_000_000
+
+
+def _tracks(n: int) -> Tracks:
+    return Tracks(
+        STAMP,
+        "odom",
+        ids=np.arange(1, n + 1),
+        state=np.tile([10.0, 2.0, 3.0, 0.0], (n, 1)),
+        cov=np.tile(np.eye(4), (n, 1, 1)),
+        z=np.full(n, 0.8),
+        sizes=np.tile([4.5, 1.8, 1.6], (n, 1)),
+        yaw=np.zeros(n),
+        labels=np.ones(n, np.int64),
+        label_probs=np.full(n, 0.9),
+        existence=np.full(n, 0.95),
+        age_ns=np.full(n, 10**9),
+        hits=np.full(n, 5),
+        sensors=np.full(n, SENSOR_LIDAR, np.uint8),
+    )
+
+
+def _output(ego: bool) -> PipelineOutput:
+    dets = {
+        "lidar": boxes([[10.0, 2.0]], SENSOR_LIDAR, frame_id="odom"),
+        "radar_front": boxes([[30.0, -1.0], [40.0, 0.0]], SENSOR_RADAR, frame_id="odom"),
+    }
+    pose = FakeEstimator(speed=5.0).truth(STAMP) if ego else None
+    return PipelineOutput(STAMP, _tracks(2), dets, pose, {"total": 0.01, "track": 0.002}, ["camera_rear"])
+
+
+@pytest.mark.parametrize("ego", [True, False])
+def test_messages_of_one_frame(ego):
+    uuid_ns = b"12345678"
+    msgs = output_messages(_output(ego), uuid_ns, "odom", "base_link")
+    topics = [t for t, _ in msgs]
+    want = [TRACKS, detections_topic("lidar"), detections_topic("radar_front")]
+    assert topics == want + ([ODOMETRY] if ego else []) + [TIMING]
+    m = dict(msgs)
+    assert [o.object_id.uuid.tobytes() for o in m[TRACKS].objects] == [
+        convert.track_uuid(i, uuid_ns) for i in (1, 2)
+    ]
+    assert len(m["detections/radar_front"].objects) == 2 and m["detections/lidar"].header.frame_id == "odom"
+    assert m["detections/lidar"].header.stamp.sec == 2
+    if ego:
+        assert m[ODOMETRY].header.frame_id == "odom" and m[ODOMETRY].child_frame_id == "base_link"
+        assert m[ODOMETRY].twist.twist.linear.x == pytest.approx(5.0)
+    values = {kv.key: kv.value for kv in m[TIMING].values}
+    assert values["missing"] == "camera_rear" and float(values["total"]) == 0.01
+
+
+def test_markers_and_detections_are_optional():
+    msgs = output_messages(_output(True), b"12345678", "odom", "base_link", markers=True, detections=False)
+    topics = [t for t, _ in msgs]
+    assert topics == [TRACKS, MARKERS, ODOMETRY, TIMING]
+    assert len(dict(msgs)[MARKERS].markers) >= 2
