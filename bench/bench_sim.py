@@ -4,7 +4,9 @@ Scene: ~20 actors of mixed classes around an ego driving at 10 m/s on a straight
 two-lane road; 64-beam LiDAR at 0.2 deg, 640x384 camera. Numba kernels are warmed
 up first; medians over repeats are printed as wall time and as this thread's CPU
 time (the machine is shared, so CPU time is the steadier number). The baseline is
-the same camera ray cast without culling, run in the same process.
+the same camera ray cast without culling, run in the same process. The scenario
+world itself (layout, placement, the traffic kernel, the ground map) is timed per
+simulated second on the urban and dense_traffic scenarios (seeds 0..repeats-1).
 
     .venv/bin/python bench/bench_sim.py [--repeats 15]
 """
@@ -24,8 +26,10 @@ from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.sim.camera import camera_rays, encode_jpeg, render_camera, render_camera_labels
 from sensor_fusion.sim.lidar import simulate_lidar
 from sensor_fusion.sim.raycast import cast_rays
+from sensor_fusion.sim.scenarios import scenario_config
 from sensor_fusion.sim.shapes import actor_parts
 from sensor_fusion.sim.state import ActorStates, EgoState
+from sensor_fusion.sim.world import World
 
 REPO = Path(__file__).resolve().parents[1]
 LIDAR_CFG = {
@@ -148,6 +152,14 @@ def main() -> None:
     cull = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, out=rays.scratch), args.repeats)
     brute = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, cull=False, out=rays.scratch), args.repeats)
 
+    worlds = []
+    for name in ("urban", "dense_traffic"):
+        cfg = scenario_config(name)
+        World(cfg, 0)  # numba caches
+        w, c = _median(lambda k, cfg=cfg: World(cfg, k), max(3, args.repeats // 3))
+        sim_s = float(cfg["world"]["duration_s"])
+        worlds.append((f"world build per sim s ({name})", (w / sim_s, c / sim_s)))
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"# sim sensor bench: {args.actors} actors ({len(parts)} parts), {args.repeats} repeats, "
@@ -161,6 +173,7 @@ def main() -> None:
         ("jpeg encode q90", jpeg),
         ("camera cast, culled", cull),
         ("camera cast, brute force (baseline)", brute),
+        *worlds,
     ]
     for name, (w, c) in rows:
         print(f"{name:38s} {w * 1e3:9.2f} {c * 1e3:9.2f}")

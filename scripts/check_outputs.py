@@ -145,16 +145,35 @@ def _bag(work: Path, scenario: str, seed: int) -> Path:
 
 
 def bag_digest(bag: Path) -> str:
-    """sha256 over every message (topic, log time, CDR bytes): equal digests, equal bags."""
+    """sha256 over every message's decoded content (topic, log time, fields): equal digests,
+    equal bags. Decoded, not raw: CDR alignment padding is uninitialised memory in rclpy's
+    serialiser, so the raw bytes of equal messages can differ."""
     from rosbags.rosbag2 import Reader
 
+    from sensor_fusion.bag.typestore import typestore
+
+    store = typestore()
     h = hashlib.sha256()
     with Reader(bag) as reader:
         for conn, t, data in reader.messages():
             h.update(conn.topic.encode())
             h.update(int(t).to_bytes(8, "little"))
-            h.update(data)
+            _hash_value(h, store.deserialize_cdr(data, conn.msgtype))
     return h.hexdigest()
+
+
+def _hash_value(h, v) -> None:
+    if isinstance(v, np.ndarray):
+        h.update(str(v.dtype).encode())
+        h.update(np.ascontiguousarray(v).tobytes())
+    elif isinstance(v, list | tuple):
+        for x in v:
+            _hash_value(h, x)
+    elif hasattr(v, "__dataclass_fields__"):
+        for name in v.__dataclass_fields__:
+            _hash_value(h, getattr(v, name))
+    else:
+        h.update(repr(v).encode())
 
 
 def run_all(work: Path, dest: Path) -> dict:

@@ -330,8 +330,8 @@ def test_derived_values_come_from_the_calibration_unless_set():
     assert abs(t[0]) > 0.1  # the check below can tell the extrinsic from the base origin
     off = {"cameras.names": [""], "radars.names": [""], "imu.enabled": False, "gps.enabled": False}
     pipe = FusionPipeline(from_flat(off), cal)
-    assert (pipe.detector.config.sensor_x_m, pipe.detector.config.sensor_y_m) == (t[0], t[1])
+    assert (pipe.detector.lidar.config.sensor_x_m, pipe.detector.lidar.config.sensor_y_m) == (t[0], t[1])
     pipe = FusionPipeline(from_flat({**off, "detector.sensor_x_m": 0.5}), cal)
-    assert (pipe.detector.config.sensor_x_m, pipe.detector.config.sensor_y_m) == (0.5, t[1])
+    assert (pipe.detector.lidar.config.sensor_x_m, pipe.detector.lidar.config.sensor_y_m) == (0.5, t[1])
     assert math.isnan(FusionConfig().detector.sensor_x_m)
     assert LidarDetector().config.sensor_x_m == 0.0

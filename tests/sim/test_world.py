@@ -232,7 +232,7 @@ def test_no_overlaps_and_ego_on_road(name: str, seed: int, urban: World, junctio
         assert (w.ground.ground_class(corners) != GROUND_OFFROAD).all(), f"{name}: ego off road"
         e = w.ego_at(st)
         n_near.append(int((np.hypot(*(a.centers[:, :2] - e.position[:2]).T) < 60.0).sum()))
-    _, lat = w.ego_route.project(w._E[:, :2])
+    _, lat = w.ego_route.project(w.ego_arrays(w.stamps_ns)["position"][:, :2])
     assert np.abs(lat).max() < 0.5
     assert np.mean(np.array(n_near) >= 2) > 0.8
 
@@ -276,7 +276,7 @@ def test_intersection_ego_waits_for_red_then_turns(junction: World) -> None:
 
 
 def test_crossing_pedestrian_crosses_in_front_of_ego(urban: World) -> None:
-    ped = [i for i, a in enumerate(urban._agents[1:]) if a.cross >= 0]
+    ped = [i for i, a in enumerate(urban.scene.agents[1:]) if a.cross >= 0]
     assert ped
     r = urban.roads[0]
     sides = []
@@ -286,7 +286,7 @@ def test_crossing_pedestrian_crosses_in_front_of_ego(urban: World) -> None:
         sides.append(np.sign(lat))
     sides = np.array(sides)
     assert (sides[0] != sides[-1]).any()  # walked from one side of the road to the other
-    assert urban._E[:, 3].min() < 3.0  # and the ego slowed down for it
+    assert urban.ego_arrays(urban.stamps_ns)["speed"].min() < 3.0  # and the ego slowed down for it
 
 
 def test_stamps_are_clamped(urban: World) -> None:

@@ -1,9 +1,12 @@
-"""numba kernel for the IMU step: the maths of :func:`eskf.imu_propagate` + ``F P F' + Q``.
+"""numba kernels of the ego filter's hot paths: the IMU step (the maths of
+:func:`eskf.imu_propagate` + ``F P F' + Q``), the gated update (:func:`eskf.kalman_update` +
+injection + reset), pose interpolation and covariances, and the LiDAR deskew blend.
 
 At 100-400 Hz the per-call overhead of ~60 small numpy operations dominates
-(hundreds of microseconds on a loaded core); this fused kernel does the same
-step in a few microseconds. ``tests/test_ego.py`` checks it against the numpy
-reference and, through ``EgoEstimator.predict_matrices``, against filterpy.
+(hundreds of microseconds on a loaded core); a fused kernel does the same
+step in a few microseconds. ``tests/ego/test_kernels.py`` checks the step and the update
+against the numpy reference, ``tests/ego/test_estimator.py`` (through
+``EgoEstimator.predict_matrices``) against filterpy, ``tests/ego/test_pose.py`` the poses.
 """
 
 from __future__ import annotations

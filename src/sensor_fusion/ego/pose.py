@@ -1,4 +1,5 @@
-"""The ego estimator's output: pose, twist and their covariances at one stamp."""
+"""The ego estimator's output: pose, twist and their covariances at one stamp, from the
+filter state or interpolated between two snapshots of it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.geometry import make_transform, quat_to_matrix, quat_to_yaw
+from ..core.stamps import NS_PER_S
+from . import eskf
+from ._kernels import interp_pose, pose_covariances
+from .state import FilterState
+
+__all__ = ["EgoPose", "pose_between", "pose_of", "transform_between"]
 
 
 @dataclass
@@ -40,3 +47,41 @@ class EgoPose:
     def velocity_body(self) -> np.ndarray:
         """Velocity in base_link (forward, left, up), m/s."""
         return quat_to_matrix(self.quaternion).T @ self.velocity
+
+
+def pose_of(s: FilterState, gyro_noise_rad_s_sqrt_hz: float, t_extrap_ns: int | None = None) -> EgoPose:
+    """The pose of state ``s``, or extrapolated from it to ``t_extrap_ns`` (constant velocity
+    and body rate); covariances those of ``s``."""
+    pose_cov, twist_cov = pose_covariances(s.P, s.q, s.gyro_sample_var(gyro_noise_rad_s_sqrt_hz))
+    w = s.w_meas - s.bg
+    p, q, t = s.p, s.q, s.t_ns
+    if t_extrap_ns is not None:
+        dt = (t_extrap_ns - s.t_ns) / NS_PER_S
+        p = p + s.v * dt
+        q = eskf.quat_mul(q, eskf.quat_exp(w * dt))
+        t = t_extrap_ns
+    return EgoPose(t, p.copy(), q.copy(), s.v.copy(), w, pose_cov, twist_cov)
+
+
+def pose_between(a: FilterState, b: FilterState, t: int, gyro_noise_rad_s_sqrt_hz: float) -> EgoPose:
+    """The pose at ``t`` between snapshots ``a`` and ``b``: Hermite position, geodesic
+    orientation, linear velocity and rate; covariances of the earlier snapshot."""
+    f = (t - a.t_ns) / (b.t_ns - a.t_ns)
+    p, q, _ = interp_pose(a.p, a.v, a.q, b.p, b.v, b.q, (b.t_ns - a.t_ns) / NS_PER_S, f)
+    v = (1.0 - f) * a.v + f * b.v
+    w = (1.0 - f) * (a.w_meas - a.bg) + f * (b.w_meas - b.bg)
+    pose_cov, twist_cov = pose_covariances(a.P, a.q, a.gyro_sample_var(gyro_noise_rad_s_sqrt_hz))
+    return EgoPose(t, p, q, v, w, pose_cov, twist_cov)
+
+
+def transform_between(a: FilterState, b: FilterState | None, t: int) -> np.ndarray:
+    """(4, 4) T_world_base at ``t`` as :func:`pose_between` (``b`` None: ``a`` itself), without
+    covariances (the deskew fast path)."""
+    if b is None:
+        T = np.eye(4)
+        T[:3, :3] = eskf.quat_to_rot(a.q)
+        T[:3, 3] = a.p
+        return T
+    return interp_pose(
+        a.p, a.v, a.q, b.p, b.v, b.q, (b.t_ns - a.t_ns) / NS_PER_S, (t - a.t_ns) / (b.t_ns - a.t_ns)
+    )[2]

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..core.classes import ObjectClass
-from ..core.geometry import pose2d_to_transform
+from ..core.geometry import pose2d_to_transform, wrap_angle
 from ..core.types import RadarScan
 from .scenarios import BASE
 from .state import WorldView
@@ -116,8 +116,8 @@ def simulate_radar_with_truth(
         cyy = cen[:, 1:2] + sx * half[:, 0:1] * syw[:, None] + sy * half[:, 1:2] * cyw[:, None]
         ac = np.arctan2(cen[:, 1] - o[1], cen[:, 0] - o[0])
         rel = np.arctan2(cyy - o[1], cx - o[0]) - ac[:, None]
-        rel = (rel + np.pi) % (2 * np.pi) - np.pi
-        az_c = (ac - head + np.pi) % (2 * np.pi) - np.pi
+        rel = wrap_angle(rel)
+        az_c = wrap_angle(ac - head)
         lo = np.maximum(az_c + rel.min(1), -half_fov)
         hi = np.minimum(az_c + rel.max(1), half_fov)
         dist = np.hypot(cen[:, 0] - o[0], cen[:, 1] - o[1])
@@ -210,7 +210,7 @@ def simulate_radar_with_truth(
         ug = lg / np.linalg.norm(lg, axis=1)[:, None]
         vg = np.where(mirror, np.einsum("ij,ij->i", v_m - v_radar, ug), 2.0 * vr[par])
         rg = np.linalg.norm(lg, axis=1)
-        azg = (np.arctan2(lg[:, 1], lg[:, 0]) - head + np.pi) % (2 * np.pi) - np.pi
+        azg = wrap_angle(np.arctan2(lg[:, 1], lg[:, 0]) - head)
         ok = (rg <= r_max) & (np.abs(azg) <= half_fov)
         pts = np.vstack([pts, pg[ok]])
         vr = np.concatenate([vr, vg[ok]])

@@ -1,0 +1,183 @@
+"""Yaw alignment: finding the heading while it is unknown.
+
+Until the heading is known it is kept out of the linear model (its cross-covariances are
+zeroed and no update corrects it: the linearisation is meaningless for errors of order pi);
+its effects enter as noise instead (see :mod:`.propagation` and :class:`.measurements.Updater`).
+After each fused fix two heading sources are tried, both assuming forward driving without
+side slip (the NHC):
+
+* the filter's own velocity (:func:`align_from_velocity`): once the horizontal speed is
+  ``>= align_min_speed_mps`` and its direction is known to ``align_max_std_rad``
+  (``sqrt(n' P_v n)/|v|``, ``n`` the normal to the course), yaw is set to the course and the
+  covariance carried over exactly (new yaw error ``n . dv/|v|``, ``P = J P J'``): typically
+  after 3-5 fixes when cruising;
+* the GPS chord (:func:`align_from_chord`; robust in sustained turns, where the unknown
+  rotation of the lateral acceleration keeps the velocity uncertain): every pair of fused
+  fixes at least ``align_baseline_s`` apart (within ``align_window_s``) at
+  ``>= align_min_speed_mps`` gives a course; for a constant-curvature path the chord
+  direction equals the heading at the middle of the interval, i.e. the mean of the two
+  filter yaws (which differ by the integrated gyro only). The weighted circular mean of
+  ``course - mid_yaw`` rotates the state about world z when its std
+  (``sqrt(var_i + var_j)/chord``) is below ``align_max_std_rad``; the yaw variance is set to
+  that std^2 and the velocity re-seeded along the new heading.
+
+A heading measurement (an ENU-referenced IMU orientation output) aligns directly
+(:func:`align_to_heading`). Every alignment rotates the world-frame tilt errors with the
+heading change (:func:`turn_heading`). From there on yaw is an ordinary EKF state refined by
+GPS + NHC; should its std grow past ``unalign_yaw_std_rad``, alignment starts over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.geometry import wrap_angle
+from ..core.stamps import NS_PER_S
+from . import eskf
+from .config import EgoConfig
+from .measurements import heading_residual
+from .state import FilterState, Measurement
+
+__all__ = ["Aligner", "align_from_chord", "align_from_velocity", "align_to_heading", "turn_heading"]
+
+# A fused fix while yaw is unknown: stamp -> (east m, north m, horizontal variance m^2, filter yaw rad).
+ChordBuffer = dict[int, tuple[float, float, float, float]]
+
+
+def turn_heading(s: FilterState, d: float, lever: np.ndarray) -> np.ndarray:
+    """Rotate the nominal attitude of ``s`` by ``d`` rad about world z, keeping the antenna
+    (``lever`` in base_link) where it is, and return P with the world-frame tilt errors turned
+    along (they were about the old heading). ``s.P`` itself is left to the caller."""
+    R_old = eskf.quat_to_rot(s.q)
+    q = eskf.quat_mul(eskf.quat_exp(np.array([0.0, 0.0, d])), s.q)
+    s.q = q / math.sqrt(float(q @ q))
+    s.p = s.p + (R_old - eskf.quat_to_rot(s.q)) @ lever
+    J = np.eye(eskf.DIM)
+    cd, sd = math.cos(d), math.sin(d)
+    J[6:8, 6:8] = [[cd, -sd], [sd, cd]]
+    return J @ s.P @ J.T
+
+
+def align_to_heading(s: FilterState, yaw: float, var: float, lever: np.ndarray) -> None:
+    """Set the heading to a measured ``yaw`` (rad) with its own variance (rad^2)."""
+    P = turn_heading(s, heading_residual(s, yaw), lever)
+    P[eskf.YAW, :] = 0.0
+    P[:, eskf.YAW] = 0.0
+    P[eskf.YAW, eskf.YAW] = var
+    s.P = 0.5 * (P + P.T)
+    s.aligned = True
+
+
+def align_from_velocity(s: FilterState, c: EgoConfig, lever: np.ndarray) -> bool:
+    """Heading from the filter's own velocity (forward driving, no side slip): once the
+    horizontal speed is at least ``align_min_speed_mps`` and its direction is known to
+    ``align_max_std_rad``, set yaw to the course and carry the information over exactly:
+    the new yaw error is ``n . dv / |v|`` (``n`` the unit normal to the course), so P
+    becomes ``J P J'`` with that row for yaw. True if aligned."""
+    vx, vy = float(s.v[0]), float(s.v[1])
+    speed = math.hypot(vx, vy)
+    if speed < c.align_min_speed_mps:
+        return False
+    ch, sh = vx / speed, vy / speed
+    n = np.array([-sh, ch])
+    var = float(n @ s.P[3:5, 3:5] @ n) / (speed * speed)
+    if var > c.align_max_std_rad**2:
+        return False
+    d = heading_residual(s, math.atan2(sh, ch))
+    J = np.eye(eskf.DIM)
+    J[eskf.YAW, eskf.YAW] = 0.0
+    J[eskf.YAW, 3:5] = n / speed
+    P = J @ turn_heading(s, d, lever) @ J.T
+    P[eskf.YAW, eskf.YAW] += max(0.0, c.align_min_std_rad**2 - P[eskf.YAW, eskf.YAW])
+    s.P = 0.5 * (P + P.T)
+    s.aligned = True
+    return True
+
+
+def align_from_chord(s: FilterState, buf: ChordBuffer, t: int, c: EgoConfig, lever: np.ndarray) -> bool:
+    """Heading from the GPS chords between the fused fixes in ``buf`` up to ``t`` (entries
+    older than ``align_window_s`` are removed from ``buf``). True if aligned."""
+    lo = t - int(c.align_window_s * NS_PER_S)
+    for k in [k for k in buf if k < lo]:
+        del buf[k]
+    keys = sorted(k for k in buf if k <= t)
+    if len(keys) < 2:
+        return False
+    arr = np.array([buf[k] for k in keys])
+    ts = np.array(keys, dtype=np.float64) / NS_PER_S
+    dt = ts[None, :] - ts[:, None]
+    de = arr[None, :, 0] - arr[:, None, 0]
+    dn = arr[None, :, 1] - arr[:, None, 1]
+    dist = np.hypot(de, dn)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sig = np.sqrt(arr[:, None, 2] + arr[None, :, 2]) / dist
+        ok = (dt >= c.align_baseline_s) & (dist >= c.align_min_speed_mps * dt) & (sig <= c.align_max_std_rad)
+    if not ok.any():
+        return False
+    yaw = arr[:, 3]
+    mid = yaw[:, None] + 0.5 * wrap_angle(yaw[None, :] - yaw[:, None])  # mid-interval filter yaw
+    delta = np.arctan2(dn, de) - mid
+    wts = 1.0 / sig[ok] ** 2
+    d = float(np.arctan2(np.sum(wts * np.sin(delta[ok])), np.sum(wts * np.cos(delta[ok]))))
+    std = max(float(sig[ok].min()), c.align_min_std_rad)
+
+    P = turn_heading(s, d, lever)
+    R_new = eskf.quat_to_rot(s.q)
+    speed = math.hypot(s.v[0], s.v[1])
+    hx, hy = R_new[0, 0], R_new[1, 0]
+    hn = math.hypot(hx, hy)
+    s.v = np.array([speed * hx / hn, speed * hy / hn, s.v[2]])
+    vz = P[5, 5]
+    for idx in (3, 4, 5, eskf.YAW):
+        P[idx, :] = 0.0
+        P[:, idx] = 0.0
+    P[eskf.YAW, eskf.YAW] = std * std
+    sv = 0.5 + speed * std
+    P[3, 3] = P[4, 4] = sv * sv
+    P[5, 5] = vz
+    s.P = 0.5 * (P + P.T)
+    s.aligned = True
+    return True
+
+
+class Aligner:
+    """When to align: keeps the fused fixes while yaw is unknown, tries both sources after
+    each, aligns on a heading measurement, and unaligns when the yaw std grows too large.
+    ``counters`` (shared with the estimator) counts ``yaw_aligned``."""
+
+    def __init__(self, config: EgoConfig, lever_gps: np.ndarray, counters: dict[str, int]) -> None:
+        self.config = config
+        self._lever = lever_gps
+        self._counters = counters
+        self._chords: ChordBuffer = {}
+
+    def clear(self) -> None:
+        self._chords.clear()
+
+    def after_fix(self, s: FilterState, m: Measurement) -> None:
+        """After a fused fix: try to align (yaw unknown) or give the heading up (yaw std above
+        ``unalign_yaw_std_rad``)."""
+        c = self.config
+        if not s.aligned:
+            yaw = eskf.rpy_from_quat(s.q)[2]
+            var_h = 0.5 * float(m.cov[0, 0] + m.cov[1, 1])
+            self._chords[m.stamp_ns] = (float(m.z[0]), float(m.z[1]), var_h, yaw)
+            if align_from_velocity(s, c, self._lever) or align_from_chord(
+                s, self._chords, m.stamp_ns, c, self._lever
+            ):
+                self._chords.clear()
+                if m.first:
+                    self._counters["yaw_aligned"] += 1
+        elif s.P[eskf.YAW, eskf.YAW] > c.unalign_yaw_std_rad**2:
+            s.aligned = False
+            self._chords.clear()
+
+    def heading(self, s: FilterState, m: Measurement) -> None:
+        """A heading measurement while yaw is unknown: rotate to it, with its own variance."""
+        align_to_heading(s, float(m.z[0]), float(m.cov[0, 0]), self._lever)
+        self._chords.clear()
+        m.result = True
+        if m.first:
+            self._counters["imu_yaw_accepted"] += 1

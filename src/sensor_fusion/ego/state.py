@@ -1,0 +1,102 @@
+"""The ego filter's state, the timed measurements it fuses, and the one correction step they share.
+
+Everything else in ``ego/`` works on these plain records: the history snapshots a
+:class:`FilterState` after every IMU step and replays :class:`Measurement` objects, the
+propagator and the measurement models read and write its fields, and every update goes
+through :func:`correct` (the numba kernel of :func:`eskf.kalman_update` + injection + reset).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import eskf
+from ._kernels import update_step
+
+__all__ = ["FilterState", "Measurement", "correct"]
+
+
+@dataclass
+class FilterState:
+    """Nominal state, error covariance and what the next IMU step and the constraints need."""
+
+    t_ns: int
+    p: np.ndarray  # (3,) m, ENU
+    v: np.ndarray  # (3,) m/s, world
+    q: np.ndarray  # (4,) x y z w, base -> world
+    ba: np.ndarray  # (3,) m/s^2, base
+    bg: np.ndarray  # (3,) rad/s, base
+    P: np.ndarray  # (15, 15) over [dp, dv, dth, dba, dbg]
+    w_meas: np.ndarray  # last raw base-frame gyro, rad/s
+    a_meas: np.ndarray  # last raw base-frame specific force, m/s^2
+    dt_s: float  # last IMU step
+    aligned: bool  # yaw known (an ordinary EKF state) or not (kept out of the linear model)
+    t_nhc_ns: int  # last constraint (NHC / ZUPT) update
+    imu_mean: np.ndarray  # (6,) exponentially weighted mean of raw (w, a), for standstill detection
+    imu_var: np.ndarray  # (6,) exponentially weighted variance
+
+    def copy(self) -> FilterState:
+        """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
+        return FilterState(
+            self.t_ns,
+            self.p.copy(),
+            self.v.copy(),
+            self.q.copy(),
+            self.ba.copy(),
+            self.bg.copy(),
+            self.P.copy(),
+            self.w_meas,  # never mutated in place
+            self.a_meas,
+            self.dt_s,
+            self.aligned,
+            self.t_nhc_ns,
+            self.imu_mean,
+            self.imu_var,
+        )
+
+    def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:
+        """Variance of one gyro sample, (rad/s)^2: white-noise density^2 over the last step."""
+        return gyro_noise_rad_s_sqrt_hz**2 / max(self.dt_s, 1e-4)
+
+
+@dataclass
+class Measurement:
+    """A measurement fused at its own stamp.
+
+    ``kind`` "gps": ``z`` the antenna position in ENU (m), ``cov`` (3, 3) m^2; "vel": a
+    base_link velocity in base_link axes (m/s) over the axes ``rows``, ``cov`` (k, k) (m/s)^2
+    over those rows; "yaw": ``z[0]`` the base_link heading (rad), ``cov`` (1, 1) rad^2.
+    ``first`` is False when the history replays it (its outcome is counted once);
+    ``result`` is whether the last fusion accepted it.
+    """
+
+    stamp_ns: int
+    z: np.ndarray
+    cov: np.ndarray
+    kind: str = "gps"  # "gps" | "vel" | "yaw"
+    rows: tuple[int, ...] = (0, 1, 2)
+    first: bool = True
+    result: bool = False
+
+    def replay(self) -> Measurement:
+        """The same measurement for a replay after a rollback (not counted again)."""
+        return replace(self, first=False, result=False)
+
+
+def correct(
+    s: FilterState, H: np.ndarray, R: np.ndarray, y: np.ndarray, gate: float = math.inf
+) -> np.ndarray | None:
+    """Gated update of ``s`` in place with residual ``y = z - h(x)``; the injected error state
+    (15,), or None when ``y' S^-1 y > gate`` (``s`` untouched). While yaw is unknown its gain
+    row is zeroed and it stays decoupled (its linearisation is meaningless for errors of order pi).
+    """
+    ok, _, dx, p, v, q, ba, bg, P = update_step(
+        s.p, s.v, s.q, s.ba, s.bg, s.P, np.ascontiguousarray(H), R, y, gate, -1 if s.aligned else eskf.YAW
+    )
+    if not ok:
+        return None
+    s.p, s.v, s.q, s.ba, s.bg, s.P = p, v, q, ba, bg, P
+    return dx

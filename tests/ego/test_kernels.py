@@ -1,0 +1,81 @@
+"""numba kernels (ego/_kernels.py) against the numpy reference maths in ego/eskf.py."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sensor_fusion.core.geometry import matrix_to_quat, rpy_to_matrix
+from sensor_fusion.ego import eskf
+from sensor_fusion.ego._kernels import predict_step, update_step
+from tests.ego.test_estimator import G
+
+
+def test_numba_kernel_equals_numpy_reference():
+    rng = np.random.default_rng(4)
+    for unaligned in (False, True):
+        p, v = rng.normal(size=3), rng.normal(size=3) * 5
+        q = matrix_to_quat(rpy_to_matrix(*rng.uniform(-1, 1, 3)))
+        ba, bg = rng.normal(size=3) * 0.1, rng.normal(size=3) * 0.01
+        w0, w1, a0, a1 = (
+            rng.normal(size=3),
+            rng.normal(size=3),
+            rng.normal(size=3) + 9,
+            rng.normal(size=3) + 9,
+        )
+        A = rng.normal(size=(15, 15))
+        P = A @ A.T
+        g, dt = np.array([0, 0, -G]), 0.005
+        nd = np.array([4e-4, 1e-6, 4e-8, 1e-10])
+        m0, v0 = rng.normal(size=6), rng.uniform(size=6)
+        p1, v1, q1, P1, m1, var1 = predict_step(
+            p, v, q, ba, bg, P, w0, a0, w1, a1, dt, g, nd, unaligned, m0, v0, 0.1
+        )
+        rp, rv, rq, F, _ = eskf.imu_propagate(p, v, q, ba, bg, w0, a0, w1, a1, dt, g)
+        Pr = F @ P @ F.T + eskf.process_noise(dt, *np.sqrt(nd))
+        if unaligned:
+            ah = 0.5 * (eskf.quat_to_rot(q) @ (a0 - ba) + eskf.quat_to_rot(rq) @ (a1 - ba))[:2]
+            Pr[3, 3] += ah @ ah * dt
+            Pr[4, 4] += ah @ ah * dt
+            d = Pr[8, 8]
+            Pr[8, :] = Pr[:, 8] = 0.0
+            Pr[8, 8] = d
+        np.testing.assert_allclose(p1, rp, atol=1e-14)
+        np.testing.assert_allclose(v1, rv, atol=1e-14)
+        np.testing.assert_allclose(q1, rq, atol=1e-14)
+        np.testing.assert_allclose(P1, Pr, rtol=1e-12, atol=1e-12)
+        x = np.concatenate([w1, a1])
+        np.testing.assert_allclose(m1, m0 + 0.1 * (x - m0))
+        np.testing.assert_allclose(var1, 0.9 * (v0 + 0.1 * (x - m0) ** 2))
+
+
+def test_numba_update_equals_numpy_reference():
+    rng = np.random.default_rng(5)
+    for freeze in (-1, eskf.YAW):
+        A = rng.normal(size=(15, 15))
+        P = A @ A.T * 0.1
+        if freeze >= 0:
+            d = P[8, 8]
+            P[8, :] = P[:, 8] = 0.0
+            P[8, 8] = d
+        H = rng.normal(size=(2, 15))
+        H[:, 8] = 0.0 if freeze >= 0 else H[:, 8]
+        R, y = np.diag([0.3, 0.2]), rng.normal(size=2)
+        p, v, ba, bg = (rng.normal(size=3) for _ in range(4))
+        q = matrix_to_quat(rpy_to_matrix(0.1, 0.2, 0.3))
+        ok, d2, dx, p1, v1, q1, ba1, bg1, P1 = update_step(p, v, q, ba, bg, P, H, R, y, np.inf, freeze)
+        rdx, rP, rd2 = eskf.kalman_update(P, H, R, y, freeze=None if freeze < 0 else freeze)
+        Gj = eskf.reset_jacobian(rdx[6:9])
+        rP = Gj @ rP @ Gj.T
+        if freeze >= 0:
+            d = rP[8, 8]
+            rP[8, :] = rP[:, 8] = 0.0
+            rP[8, 8] = d
+        assert ok and abs(d2 - rd2) < 1e-9 and abs(d2 - eskf.mahalanobis2(P, H, R, y)) < 1e-9
+        np.testing.assert_allclose(dx, rdx, atol=1e-12)
+        np.testing.assert_allclose(P1, rP, atol=1e-12)
+        np.testing.assert_allclose(p1, p + rdx[0:3], atol=1e-14)
+        np.testing.assert_allclose(bg1, bg + rdx[12:15], atol=1e-14)
+        rq = eskf.quat_mul(eskf.quat_exp(rdx[6:9]), q)
+        np.testing.assert_allclose(q1, rq / np.linalg.norm(rq), atol=1e-14)
+        rejected = update_step(p, v, q, ba, bg, P, H, R, y, 0.5 * d2, freeze)
+        assert not rejected[0] and rejected[8] is P
