@@ -1,7 +1,8 @@
 """One batch task: ``run`` + ``evaluate`` of one bag, and finding the bags of a batch.
 
 Kept free of heavy imports at module level: a pool or Ray worker imports this module to unpickle
-the task, and sets its thread count before numpy/torch load (see :func:`run_one`).
+the task, and a pool worker can then set its thread count before numpy and torch load (a Ray
+worker has numpy loaded already; torch's threads are set directly, see :func:`_limit_threads`).
 """
 
 from __future__ import annotations
