@@ -24,6 +24,7 @@ import numpy as np
 from sensor_fusion.bag.offline import run_bag
 from sensor_fusion.config import from_flat, load_params_file
 from sensor_fusion.eval.bags import evaluate_bags
+from sensor_fusion.progress import progress
 from sensor_fusion.sim.recorder import calibration_from_bag, record, scenario_from_bag
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,17 +77,21 @@ def main() -> None:
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {}
-    for scen in a.scenarios.split(","):
-        for seed in (int(s) for s in a.seeds.split(",")):
+    seeds = [int(s) for s in a.seeds.split(",")]
+    variants = a.variants.split(",")
+    jobs = [(scen, seed) for scen in a.scenarios.split(",") for seed in seeds]
+    with progress("compare", len(jobs) * len(variants), "runs") as p:
+        for scen, seed in jobs:
             bag = work / f"{scen}_seed{seed}_{a.duration:g}s"
             if not bag.exists():
-                print(record(scen, seed, a.duration, bag).summary().splitlines()[0], flush=True)
-            for var in a.variants.split(","):
+                p.set_note(f"simulating {bag.name}")
+                p.write(record(scen, seed, a.duration, bag).summary().splitlines()[0])
+            for var in variants:
+                p.set_note(f"{scen} seed {seed} {var}")
                 r = run_one(bag, var, work)
                 results.setdefault(scen, {}).setdefault(var, []).append({k: r.get(k) for k in METRICS})
-                print(
-                    f"{scen} seed {seed} {var}: " + ", ".join(f"{k} {r.get(k)}" for k in METRICS), flush=True
-                )
+                p.write(f"{scen} seed {seed} {var}: " + ", ".join(f"{k} {r.get(k)}" for k in METRICS))
+                p.update()
     (work / "results.json").write_text(json.dumps(results, indent=1))
     print("\n| scenario | variant | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))

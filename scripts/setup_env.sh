@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up of the project environment in .venv (idempotent, stamp-based).
 #
-#   1. Debian's libusb-1.0-0 (open3d needs it): installed with apt-get when missing and we are root.
+#   1. Debian's libusb-1.0-0 (open3d needs it) and chromium (the headless browser that checks the HTML
+#      report, scripts/check_report.py): installed with apt-get when missing and we are root.
 #   2. .venv with pinned packages (requirements*.txt + constraints.txt); reinstalled only when they change.
 #   3. sensor_fusion_msgs built with plain cmake against the venv (a ROS prefix) and installed into it.
 #   4. sensor_fusion installed editable into the venv (console scripts sensor-fusion, fusion_node).
@@ -19,18 +20,24 @@ hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 stamp_ok() { [ -f "$VENV/.stamp-$1" ] && [ "$(cat "$VENV/.stamp-$1")" = "$2" ]; }
 stamp_set() { echo "$2" > "$VENV/.stamp-$1"; }
 
-# 1. libusb (open3d's native library links against it)
-if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing Debian package libusb-1.0-0 (needed by open3d)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0 >/dev/null
-  else
-    log "ERROR: libusb-1.0.so.0 is missing and this shell cannot apt-get it."
-    log "       Install it first: sudo apt-get install libusb-1.0-0"
-    exit 1
-  fi
+# 1. Debian packages: libusb (open3d's native library links against it; required) and chromium
+#    (scripts/check_report.py opens the HTML report in it; without it that one test skips)
+apt_missing=()
+ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0' || apt_missing+=(libusb-1.0-0)
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+if [ "${#apt_missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  log "installing Debian packages ${apt_missing[*]} (chromium: about 40 s)"
+  apt-get update -qq >/dev/null || log "WARNING: apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null \
+    || log "WARNING: apt-get install ${apt_missing[*]} failed"
 fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  log "ERROR: libusb-1.0.so.0 is missing and this shell cannot apt-get it."
+  log "       Install it first: sudo apt-get install libusb-1.0-0"
+  exit 1
+fi
+command -v chromium >/dev/null 2>&1 \
+  || log "note: no chromium (sudo apt-get install chromium): the HTML report's browser check will skip"
 
 for tool in cmake make g++; do
   command -v "$tool" >/dev/null 2>&1 || { log "ERROR: '$tool' is needed to build sensor_fusion_msgs:" \

@@ -54,3 +54,41 @@ def start_fusion_node(tmp_path_factory, venv_bin):
         stop_process(proc)
         log.seek(0)
         print(log.read())
+
+
+# --- a small fleet of generated bags, shared by the batch and report tests ---------------------
+FLEET_SEEDS = (1, 2)  # urban, 3 s, 16-beam LiDAR: enough for every metric, cheap to generate
+FLEET_DURATION_S = 3.0
+FLEET_OVERRIDES = {"lidar": {"beams": 16, "azimuth_resolution_deg": 0.4}, "cameras": {"rate_hz": 5.0}}
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory) -> Path:
+    """A directory of two short urban bags and one corrupt bag (a metadata.yaml that is not one),
+    which every batch must report as failed after one retry."""
+    from sensor_fusion.sim.recorder import record
+
+    root = tmp_path_factory.mktemp("fleet")
+    overrides = root.parent / "fleet_overrides.yaml"
+    overrides.write_text(yaml.safe_dump(FLEET_OVERRIDES))
+    bags = root / "bags"
+    for seed in FLEET_SEEDS:
+        record("urban", seed, FLEET_DURATION_S, bags / f"urban_s{seed}", overrides_file=str(overrides))
+    (bags / "corrupt").mkdir()
+    (bags / "corrupt" / "metadata.yaml").write_text("rosbag2_bagfile_information: [not, a, bag]\n")
+    return bags
+
+
+def run_cli(venv_bin: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``sensor-fusion ARGS`` as a user runs it (own process, output captured, progress as lines)."""
+    env = dict(os.environ, SENSOR_FUSION_PROGRESS="lines", SENSOR_FUSION_PROGRESS_INTERVAL_S="5")
+    return subprocess.run(
+        [str(venv_bin / "sensor-fusion"), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(scope="session")
+def fusion_batch(fleet, tmp_path_factory, venv_bin) -> tuple[Path, subprocess.CompletedProcess]:
+    """``sensor-fusion batch`` of the shipped config over the fleet on the local pool (2 workers)."""
+    out = tmp_path_factory.mktemp("batch") / "fusion"
+    return out, run_cli(venv_bin, "batch", "--bags", str(fleet), "--out", str(out), "--workers", "2")

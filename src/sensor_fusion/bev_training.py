@@ -155,21 +155,26 @@ def parse_seeds(text: str) -> list[int]:
 
 def ensure_samples(workdir: Path, scenarios: list[str], seeds: list[int], duration_s: float) -> list[Path]:
     """Cache files for every (scenario, seed), simulating and extracting what is missing."""
+    from .progress import progress
     from .sim.recorder import record
 
     files = []
-    for seed in seeds:
-        for sc in scenarios:
+    jobs = [(sc, seed) for seed in seeds for sc in scenarios]
+    with progress("samples", len(jobs), "bags") as p:
+        for sc, seed in jobs:
             name = f"{sc}_s{seed}"
             bag = workdir / "bags" / name
             cache = workdir / "cache" / f"{name}.npz"
+            p.set_note(name)
             if not cache.exists():
                 if not bag.exists():
-                    log.warning("simulating %s", bag)
+                    log.info("simulating %s", bag)
                     record(sc, seed, duration_s, bag)
                 n = extract_bag(bag, cache, BevGrid(), IMAGE_WH)
-                log.warning("extracted %d samples from %s", n, bag)
+                log.info("extracted %d samples from %s", n, bag)
+                p.set_note(f"{name}: {n} samples")
             files.append(cache)
+            p.update()
     return files
 
 
@@ -177,6 +182,7 @@ def run_train(args) -> int:
     import torch
 
     from .bev.train import TrainConfig, train
+    from .progress import progress
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -189,7 +195,15 @@ def run_train(args) -> int:
     va = SampleSet(ensure_samples(workdir, scenarios, val_seeds, args.duration)) if val_seeds else None
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
     print(f"training on {len(tr)} samples ({len(tr.files)} bags), validating on {len(va) if va else 0}")
-    meta = train(tr, va, workdir, args.out, cfg, resume=not args.no_resume)
+    with progress("train", None, "steps") as p:
+
+        def on_step(step: int, total: int, note: str) -> None:
+            if p.total != total:
+                p.set_total(total)
+            p.set_note(note)
+            p.update_to(step)
+
+        meta = train(tr, va, workdir, args.out, cfg, resume=not args.no_resume, on_step=on_step)
     print(f"weights -> {args.out}; history: {meta['history']}")
     return 0
 
@@ -202,6 +216,7 @@ def run_evaluate(args) -> int:
 
     from .bev.detector import build_model, load_checkpoint
     from .bev.train import SUBSETS, evaluate, pick_device
+    from .progress import progress
 
     workdir = Path(args.workdir)
     files = ensure_samples(workdir, args.scenarios.split(","), parse_seeds(args.seeds), args.duration)
@@ -212,11 +227,13 @@ def run_evaluate(args) -> int:
     model.to(pick_device()).eval()
     names = ("lidar", "camera", "radar")
     rows = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), progress("evaluate-bev", len(SUBSETS), "subsets") as p:
         for subset in SUBSETS:
             key = "+".join(n for n, on in zip(names, subset) if on)
             res = evaluate(model, data, subset, every=args.every)
             rows[key] = res
+            p.set_note(f"{key} AP {res['det_ap']:.3f}")
+            p.update()
             per = {c: round(v["det_ap"], 3) for c, v in res["per_class"].items()}
             print(f"{key:20s} AP {res['det_ap']:.3f}  " + "  ".join(f"{c} {v}" for c, v in per.items()))
     if args.json:

@@ -8,7 +8,10 @@ train      train the BEV fusion network on generator bags (made on demand)
 evaluate-bev  AP of the BEV network on held-out seeds for every modality subset
 export-onnx   export the BEV network to ONNX and check it against torch
 params     print (--write, --check) the reference parameters file generated from the schema
-demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot
+demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot -> report
+report     one self-contained HTML page of a run (trajectories, scores by class and range, latency, ego)
+batch      run + evaluate over many bags on a process pool or Ray; per-bag JSON, summary, HTML
+batch-compare  what got better or worse between two batch runs; non-zero exit on a regression
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ def _config(path: str | None, overrides: dict | None = None):
 
 
 def cmd_simulate(a: argparse.Namespace) -> int:
+    from .progress import progress
     from .sim.recorder import record
 
-    info = record(a.scenario, a.seed, a.duration, a.out, overrides_file=a.config)
+    with progress("simulate", a.duration, "s of data") as p:
+        info = record(a.scenario, a.seed, a.duration, a.out, overrides_file=a.config, on_progress=p.update_to)
     print(info.summary())
     return 0
 
@@ -64,8 +69,9 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .bag.offline import run_bag
+    from .bag.offline import expected_frames, run_bag
     from .core.calibration import load_calibration
+    from .progress import progress
     from .sim.recorder import calibration_from_bag, scenario_from_bag
 
     overrides = {"detection_mode": a.detector} if a.detector else {}
@@ -86,7 +92,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     bad = keep - kinds
     if bad:
         raise SystemExit(f"--modalities: unknown {sorted(bad)}; choose from lidar,camera,radar")
-    s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep)
+    with progress("run", expected_frames(a.bag, cfg, kinds - keep), "frames") as p:
+        s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep, on_frame=p.update_to)
     fps = s.frames / s.wall_s if s.wall_s else float("nan")
     print(f"{s.frames} frames from {s.messages} messages in {s.wall_s:.1f} s ({fps:.1f} frames/s) -> {a.out}")
     if s.decode_errors:
@@ -95,12 +102,19 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .eval.bags import evaluate_bags
+    from .eval.bags import EVAL_STAGES, evaluate_bags
     from .eval.report import format_table
+    from .progress import stage_progress
 
-    result = evaluate_bags(
-        a.truth, a.tracks, max_distance_m=a.max_distance, plot=a.plot, detections=a.detections
-    )
+    with stage_progress("evaluate", EVAL_STAGES if a.plot else EVAL_STAGES[:-1]) as on_stage:
+        result = evaluate_bags(
+            a.truth,
+            a.tracks,
+            max_distance_m=a.max_distance,
+            plot=a.plot,
+            detections=a.detections,
+            on_stage=on_stage,
+        )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
     else:
@@ -151,6 +165,28 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(a)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    import json as _json
+
+    from .eval.bags import EVAL_STAGES
+    from .progress import stage_progress
+    from .report.page import write_report
+
+    diagnostics = _json.loads(Path(a.diagnostics).read_text()) if a.diagnostics else None
+    with stage_progress("report", (*EVAL_STAGES[:-1], "report data", "figures")) as on_stage:
+        path = write_report(
+            a.truth,
+            a.tracks,
+            a.out,
+            max_distance_m=a.max_distance,
+            detections=a.detections,
+            diagnostics=diagnostics,
+            on_stage=on_stage,
+        )
+    print(f"report: {path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    s.add_argument("--truth", required=True, help="bag with /ground_truth/objects (and /ground_truth/odom)")
+    s.add_argument("--tracks", required=True, help="bag with the fusion outputs")
+    s.add_argument("--out", required=True, help="directory for report.html")
+    s.add_argument("--max-distance", type=float, default=2.0, help="matching distance, m")
+    s.add_argument("--detections", help="detector whose precision-recall is drawn (default: as evaluate)")
+    s.add_argument("--diagnostics", help="JSON of the run's pipeline counters (batch writes them per bag)")
+    s.set_defaults(func=cmd_report)
+
+    from .batch.cli import add_batch_parsers
+
+    add_batch_parsers(sub)
     return p
 
 

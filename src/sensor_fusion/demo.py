@@ -1,4 +1,4 @@
-"""The end-to-end demo: generate -> fusion_node + replay over DDS -> record -> evaluate -> plot.
+"""The end-to-end demo: generate -> fusion_node + replay over DDS -> record -> evaluate -> plot -> report.
 
 Everything runs as a user would run it: ``fusion_node`` and ``sensor-fusion
 replay`` are separate processes talking DDS (own domain, localhost only), and
@@ -15,8 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+TRACKS_TOPIC = "/fusion_node/tracked_objects"
 RECORD_TOPICS = {
     "/fusion_node/tracked_objects": ("sensor_fusion_msgs.msg", "TrackedObjectArray"),
     "/fusion_node/detections/lidar": ("sensor_fusion_msgs.msg", "DetectedObjectArray"),
@@ -41,7 +43,11 @@ def _bin(name: str) -> str:
 
 
 def _record_until_done(
-    out_bag: Path, replay: subprocess.Popen, node: subprocess.Popen, idle_s: float = 3.0
+    out_bag: Path,
+    replay: subprocess.Popen,
+    node: subprocess.Popen,
+    idle_s: float = 3.0,
+    on_frame: Callable[[], None] | None = None,
 ) -> int:
     import importlib
 
@@ -63,6 +69,8 @@ def _record_until_done(
             writer.write(topic, msg, t)
             count["n"] += 1
             count["last"] = time.monotonic()
+            if on_frame is not None and topic == TRACKS_TOPIC:
+                on_frame()
 
         for topic, (mod, name) in RECORD_TOPICS.items():
             cls = getattr(importlib.import_module(mod), name)
@@ -82,9 +90,12 @@ def _record_until_done(
 
 
 def run_demo(a: argparse.Namespace) -> int:
-    from .eval.bags import evaluate_bags
+    from .bag.io import bag_topics
+    from .eval.bags import EVAL_STAGES, evaluate_bags
     from .eval.report import format_table
-    from .sim.recorder import record, scenario_from_bag
+    from .progress import progress, stage_progress
+    from .report.page import write_report
+    from .sim.recorder import GT_OBJECTS, record, scenario_from_bag
 
     if a.rate is None:
         a.rate = 1.0
@@ -105,7 +116,9 @@ def run_demo(a: argparse.Namespace) -> int:
         print(f"[demo] reusing {bag}")
     else:
         print(f"[demo] generating scenario '{a.scenario}' (seed {a.seed}, {a.duration:g} s) -> {bag}")
-        print(record(a.scenario, a.seed, a.duration, bag).summary())
+        with progress("simulate", a.duration, "s of data") as p:
+            info = record(a.scenario, a.seed, a.duration, bag, on_progress=p.update_to)
+        print(info.summary())
     datum = scenario_from_bag(bag)["config"]["gps"]["datum"]
     out_bag = work / "fusion_output"
     if out_bag.exists():
@@ -151,18 +164,24 @@ def run_demo(a: argparse.Namespace) -> int:
         ],
         env=env,
     )
+    frames = bag_topics(bag).get(GT_OBJECTS, ("", None))[1]  # one truth message per LiDAR sweep
     try:
-        n = _record_until_done(out_bag, replay, node)
+        with progress("replay", frames, "frames") as p:
+            n = _record_until_done(out_bag, replay, node, on_frame=p.update)
     finally:
-        for p in (replay, node):
-            stop_process(p)
+        for proc in (replay, node):
+            stop_process(proc)
         node_log.close()
     print(f"[demo] recorded {n} output messages -> {out_bag} (node log: {work / 'fusion_node.log'})")
     if n == 0:
         print("[demo] the node produced no output; see its log", file=sys.stderr)
         return 1
     png = work / "bev.png"
-    result = evaluate_bags(bag, out_bag, plot=png)
+    with stage_progress("evaluate", EVAL_STAGES) as on_stage:
+        result = evaluate_bags(bag, out_bag, plot=png, on_stage=on_stage)
     print(format_table(result))
     print(f"[demo] BEV plot of ground truth vs tracks: {png}")
+    with stage_progress("report", ("report data", "figures")) as on_stage:
+        report = write_report(bag, out_bag, work / "report", result=result, on_stage=on_stage)
+    print(f"[demo] HTML report: {report}")
     return 0

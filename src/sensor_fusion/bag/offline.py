@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from ..pipeline import FusionPipeline, PipelineOutput
 from ..ros import convert
 from ..ros.inputs import input_specs
 from ..ros.outputs import output_messages
-from .io import BagWriter, read_messages
+from .io import BagWriter, bag_topics, read_messages
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,13 @@ def run_bag(
     calibration: Calibration,
     out: str | Path,
     withhold: set[str] | None = None,
+    on_frame: Callable[[int], None] | None = None,
 ) -> RunSummary:
     """Run the pipeline over ``bag`` and write its outputs to the new bag ``out``.
 
     ``withhold``: pipeline sensor kinds to ignore (lidar, camera, radar, imu, gps),
-    to measure the system with modalities removed.
+    to measure the system with modalities removed. ``on_frame`` is called with the number of
+    frames written so far (for a progress bar; see :func:`expected_frames`).
     """
     cfg = anchor_for(cfg, withhold or set())
     pipeline = FusionPipeline(cfg, calibration)
@@ -114,6 +116,18 @@ def run_bag(
                 summary.frames += 1
                 for topic, msg in output_messages(o, uuid_ns, cfg["fixed_frame"], cfg["base_frame"]):
                     writer.write(OUT_PREFIX + topic, msg, o.stamp_ns)
+                if on_frame is not None:
+                    on_frame(summary.frames)
     summary.wall_s = time.perf_counter() - t0
     summary.diagnostics = pipeline.diagnostics()
     return summary
+
+
+def expected_frames(bag: str | Path, cfg: FusionConfig, withhold: set[str] | None = None) -> int | None:
+    """About how many frames ``run_bag`` will produce: the anchor topic's message count (None when
+    the bag lacks it), for a progress bar's total."""
+    cfg = anchor_for(cfg, withhold or set())
+    topics = {s.sensor: s.topic for s in input_specs(cfg) if not s.camera_info}
+    counts = bag_topics(bag)
+    topic = topics.get(cfg["anchor"])
+    return counts[topic][1] if topic in counts else None

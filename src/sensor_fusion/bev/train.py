@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -102,8 +103,11 @@ def train(
     out_weights: str | Path,
     cfg: TrainConfig,
     resume: bool = True,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> dict:
-    """Train, checkpointing in ``workdir``; write the shipped weights (model + meta) to ``out_weights``."""
+    """Train, checkpointing in ``workdir``; write the shipped weights (model + meta) to ``out_weights``.
+
+    ``on_step(step, total_steps, note)`` is called after every step (for a progress bar)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     device = pick_device()
@@ -163,6 +167,8 @@ def train(
             step += 1
             for k, v in out.items():
                 acc[k] = acc.get(k, 0.0) + float(v.detach())
+            if on_step is not None:
+                on_step(step, total, f"epoch {epoch} loss {float(out['total'].detach()):.3f}")
             if step % cfg.log_every == 0:
                 rec = {k: v / cfg.log_every for k, v in acc.items()}
                 rec.update(

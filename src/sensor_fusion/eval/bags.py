@@ -9,6 +9,7 @@ whose inputs a bag lacks come back as None.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ GT_ODOM = "/ground_truth/odom"
 GPS = "/sensors/gps/fix"
 SCENARIO = "/scenario"
 MATCH_TOLERANCE_NS = 20_000_000
+EVAL_STAGES = ("read truth", "read tracks", "tracking", "detection", "ego", "plot")
 
 KEYS = (
     "mota",
@@ -140,13 +142,18 @@ def evaluate_bags(
     max_distance_m: float = 2.0,
     plot: str | Path | None = None,
     detections: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> dict:
     """Scores of ``tracks_bag`` against ``truth_bag``; detection AP for the ``detections`` source
-    (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar)."""
+    (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar).
+    ``on_stage`` is called with the name of each of the ``EVAL_STAGES`` as it starts (progress)."""
+    stage = on_stage or (lambda _name: None)
+    stage("read truth")
     truth = read_topics(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO])
     if detections is None:
         detections = "bev" if DETECTIONS.format(source="bev") in bag_topics(tracks_bag) else "lidar"
     det_topic = DETECTIONS.format(source=detections)
+    stage("read tracks")
     est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING])
     if not truth[GT_OBJECTS]:
         raise ValueError(f"{truth_bag} has no {GT_OBJECTS}: not a ground-truth bag")
@@ -161,15 +168,18 @@ def evaluate_bags(
 
     result: dict = dict.fromkeys(KEYS)
     track_frames: list[FrameObjects] = []
+    stage("tracking")
     if est[TRACKS]:
         track_frames = [in_truth_frame(m) for m in est[TRACKS]]
         pairs = match_frames(gt_frames, track_frames, MATCH_TOLERANCE_NS)
         result.update(evaluate_tracking(pairs, max_distance_m=max_distance_m))
+    stage("detection")
     if est[det_topic]:
         det_frames = [in_truth_frame(m, with_ids=False) for m in est[det_topic]]
         det = evaluate_detection_ap(match_frames(gt_frames, det_frames, MATCH_TOLERANCE_NS))
         result = merge_results(result, det)
         result["det_source"] = detections
+    stage("ego")
     truth_poses = odometry_poses(truth[GT_ODOM])
     est_poses = odometry_poses(est[ODOM])
     if truth_poses is not None and est_poses is not None:
@@ -197,6 +207,7 @@ def evaluate_bags(
         result["scenario"] = {"name": scenario["scenario"], "seed": scenario["seed"]}
     result = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in result.items()}
     if plot:
+        stage("plot")
         ego_xy = np.column_stack([truth_poses.x, truth_poses.y]) if truth_poses is not None else None
         bev_plot(
             gt_frames,

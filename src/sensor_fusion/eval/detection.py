@@ -124,3 +124,24 @@ def evaluate_detection_ap(
     result["det_recall"] = n_tp / n_truth if n_truth else float("nan")
     result["per_class"] = per_class
     return result
+
+
+def pr_curves(
+    pairs: Sequence[FramePair], threshold_m: float = 2.0, classes: Iterable[int] | None = None
+) -> dict[str, dict]:
+    """Precision-recall curve per class at one matching threshold (the same greedy, score-ordered
+    matching as the AP): ``{class: {"recall": (n,), "precision": (n,), "num_truth": int}}``, one
+    point per estimate in descending score order. Classes without truth are left out."""
+    if classes is None:
+        labels = [f.labels for pair in pairs for f in pair]
+        classes = [int(c) for c in np.unique(np.concatenate(labels))] if labels else []
+    out: dict[str, dict] = {}
+    for c in classes:
+        tp, num_truth, _num_est = _class_tp(select_classes(pairs, [int(c)]), [float(threshold_m)])
+        if num_truth == 0:
+            continue
+        flags = tp[float(threshold_m)]
+        ctp = np.cumsum(flags, dtype=np.float64)
+        n = np.arange(1, flags.size + 1, dtype=np.float64)
+        out[class_name(int(c))] = {"recall": ctp / num_truth, "precision": ctp / n, "num_truth": num_truth}
+    return out

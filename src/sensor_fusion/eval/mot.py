@@ -9,6 +9,7 @@ the true class and a false positive of the label it carries.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,8 +63,8 @@ def _dense_ids(frames: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
     return np.split(inv.astype(np.int64), np.cumsum(lengths)[:-1]), int(uniq.size)
 
 
-def _score(pairs: Sequence[FramePair], max_distance_m: float) -> dict[str, float | int]:
-    """All tracking metrics for one (possibly class-filtered) sequence of frame pairs."""
+def _accumulate(pairs: Sequence[FramePair], max_distance_m: float):
+    """The motmetrics accumulator of a sequence, its dense ids per frame and the HOTA similarities."""
     import motmetrics as mm  # deferred: pulls in pandas
 
     max_d2 = max_distance_m**2
@@ -77,6 +78,54 @@ def _score(pairs: Sequence[FramePair], max_distance_m: float) -> dict[str, float
         d2 = bev_distance2(t, e)
         sims.append(np.maximum(0.0, 1.0 - np.sqrt(d2) / max_distance_m))
         acc.update(g, h, np.where(d2 <= max_d2, d2, np.nan), frameid=k)
+    return acc, gt_ids, n_gt, tr_ids, n_tr, sims
+
+
+@dataclass
+class MatchEvents:
+    """CLEAR-MOT events of a sequence, one row each: frame index, kind (MATCH, SWITCH, MISS, FP) and
+    the row of the truth / estimate object in that frame's arrays (-1 where the event has none)."""
+
+    frame: np.ndarray
+    kind: np.ndarray
+    truth_row: np.ndarray
+    est_row: np.ndarray
+
+
+def match_events(pairs: Sequence[FramePair], max_distance_m: float = 2.0) -> MatchEvents:
+    """The events behind ``evaluate_tracking``'s counts (same matching), for plots that show where
+    switches, misses and false positives happened."""
+    acc, gt_ids, _n_gt, tr_ids, _n_tr, _sims = _accumulate(pairs, max_distance_m)
+    ev = acc.mot_events
+    ev = ev[ev.Type.isin(["MATCH", "SWITCH", "MISS", "FP"])]
+    frame = ev.index.get_level_values("FrameId").to_numpy(np.int64)
+    oid = ev.OId.to_numpy(np.float64)
+    hid = ev.HId.to_numpy(np.float64)
+
+    def rows(ids_per_frame: list[np.ndarray], dense: np.ndarray) -> np.ndarray:
+        out = np.full(len(frame), -1, np.int64)
+        for i, (k, d) in enumerate(zip(frame, dense)):
+            if np.isfinite(d):
+                hit = np.flatnonzero(ids_per_frame[k] == int(d))
+                out[i] = hit[0] if hit.size else -1
+        return out
+
+    return MatchEvents(frame, ev.Type.to_numpy().astype(str), rows(gt_ids, oid), rows(tr_ids, hid))
+
+
+def score_pairs(pairs: Sequence[FramePair], max_distance_m: float = 2.0) -> dict[str, float | int]:
+    """``evaluate_tracking``'s overall metrics without the per-class breakdown (for subsets such as
+    range bins)."""
+    if not pairs:
+        raise ValueError("no frame pairs to evaluate")
+    return _score(pairs, max_distance_m)
+
+
+def _score(pairs: Sequence[FramePair], max_distance_m: float) -> dict[str, float | int]:
+    """All tracking metrics for one (possibly class-filtered) sequence of frame pairs."""
+    import motmetrics as mm
+
+    acc, gt_ids, n_gt, tr_ids, n_tr, sims = _accumulate(pairs, max_distance_m)
 
     summary = mm.metrics.create().compute(acc, metrics=list(_MM_METRICS), return_dataframe=False)
     n = {k: int(v) for k, v in summary.items()}

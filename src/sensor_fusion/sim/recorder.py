@@ -17,7 +17,7 @@ import array
 import heapq
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,7 +162,10 @@ def record(
     out: str | Path,
     overrides_file: str | None = None,
     calibration_file: str | Path | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> RecordInfo:
+    """Generate the scenario and write it to the new bag ``out``; ``on_progress`` is called with the
+    seconds of data written so far (for a progress bar)."""
     t_wall = time.perf_counter()
     overrides = yaml.safe_load(Path(overrides_file).read_text()) if overrides_file else {}
     overrides = dict(overrides or {})
@@ -338,6 +341,8 @@ def record(
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)
             counts[topic] = counts.get(topic, 0) + 1
+            if on_progress is not None:
+                on_progress(min(t - t0, t1 - t0) / 1e9)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     return RecordInfo(out, scenario, seed, (t1 - t0) / 1e9, time.perf_counter() - t_wall, counts, size)
 
