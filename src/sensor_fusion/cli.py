@@ -29,7 +29,23 @@ def _config(path: str | None):
 def cmd_simulate(a: argparse.Namespace) -> int:
     from .sim.recorder import record
 
-    info = record(a.scenario, a.seed, a.duration, a.out, overrides_file=a.config)
+    stream = None
+    if a.detection_stream or a.detections_only or a.stream_config:
+        import yaml
+
+        from .sim.detection_stream import DetectionStreamConfig
+
+        d = yaml.safe_load(Path(a.stream_config).read_text()) if a.stream_config else None
+        stream = DetectionStreamConfig.from_dict(d)
+    info = record(
+        a.scenario,
+        a.seed,
+        a.duration,
+        a.out,
+        overrides_file=a.config,
+        detection_stream=stream,
+        sensors=not a.detections_only,
+    )
     print(info.summary())
     return 0
 
@@ -147,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=20.0, help="seconds")
     s.add_argument("--out", required=True, help="output bag directory (must not exist)")
     s.add_argument("--config", help="YAML file of scenario overrides")
+    s.add_argument(
+        "--detection-stream",
+        action="store_true",
+        help="also write a realistic detector's output on /detections/stream (sim/detection_stream.py)",
+    )
+    s.add_argument(
+        "--detections-only", action="store_true", help="write truth and the detection stream, no sensor data"
+    )
+    s.add_argument("--stream-config", help="YAML of DetectionStreamConfig overrides (implies the stream)")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("replay", help="publish a bag over DDS with original timing")
