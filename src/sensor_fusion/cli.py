@@ -8,6 +8,9 @@ train      train the BEV fusion network on generator bags (made on demand)
 evaluate-bev  AP of the BEV network on held-out seeds for every modality subset
 export-onnx   export the BEV network to ONNX and check it against torch
 demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot
+track-kitti     track KITTI-format detections, write KITTI tracking results
+export-kitti    write a generated bag as a KITTI tracking sequence
+evaluate-kitti  CLEAR MOT, HOTA and IDF1 of KITTI tracking results (TrackEval)
 """
 
 from __future__ import annotations
@@ -254,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
+
+    from .kitti.cli import register as register_kitti
+
+    register_kitti(sub)
     return p
 
 
