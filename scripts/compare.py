@@ -18,7 +18,7 @@ config/baseline.yaml, or any parameters file given as a path) tracks the stream'
 outside the stream's field of view is don't-care (``dontcare``) or unlabelled, so that tracks
 published there are false positives as on a camera-view benchmark (``fp``; ``--outside`` picks,
 both by default; see eval/stream.py); prints per scenario, variant and mode the
-median and the worst seed of MOTA, HOTA, ID switches, IDF1, precision and recall:
+median and the worst seed of MOTA, HOTA, ID switches, IDF1, precision, recall and velocity RMSE:
 
     .venv/bin/python scripts/compare.py --detection-stream --scenarios urban,highway \
         --seeds 401-405 --variants full,baseline --duration 20 --workdir out/compare_stream
@@ -76,8 +76,8 @@ def run_one(bag: Path, variant: str, work: Path) -> dict:
     return res
 
 
-STREAM_METRICS = ("mota", "hota", "idsw", "idf1", "precision", "recall")
-WORST = {"idsw": max}  # the worst seed: the highest count; the lowest score otherwise
+STREAM_METRICS = ("mota", "hota", "idsw", "idf1", "precision", "recall", "velocity_rmse")
+WORST = {"idsw": max, "velocity_rmse": max}  # the worst seed: the highest error; the lowest score otherwise
 
 
 def _seeds(text: str) -> list[int]:

@@ -27,7 +27,6 @@ from scipy.optimize import linear_sum_assignment
 from ..core.types import Detections
 from ..sim.detection_stream import DetectionStreamConfig, care_mask, sensor_pose, visibility
 from ..tracking.tracker import Tracker, TrackerConfig
-from .bags import GT_ODOM, objects_frame, odometry_poses, read_topics
 from .frames import FrameObjects, FramePair, match_frames
 from .mot import bev_distance2, evaluate_tracking
 
@@ -52,7 +51,8 @@ def read_stream_bag(bag: str | Path) -> StreamData:
     """Load ``/detections/stream`` and the truth of a bag written with a detection stream."""
     import json
 
-    from ..ros.convert import decode_detections
+    from ..ros.convert import decode_detections  # ROS messages only here: the rest runs without ROS
+    from .bags import GT_ODOM, objects_frame, odometry_poses, read_topics
 
     msgs = read_topics(bag, [STREAM_TOPIC, STREAM_CONFIG_TOPIC, GT_OBJECTS, GT_ODOM])
     if not msgs[STREAM_CONFIG_TOPIC] or not msgs[STREAM_TOPIC]:
