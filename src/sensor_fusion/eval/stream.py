@@ -25,14 +25,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..core.types import Detections
-from ..sim.detection_stream import DetectionStreamConfig, care_mask, sensor_pose, visibility
+from ..sim.detection_stream import DetectionStreamConfig, care_mask
+from ..sim.visibility import sensor_pose, visibility
 from ..tracking.tracker import Tracker, TrackerConfig
 from .frames import FrameObjects, FramePair, match_frames
 from .mot import bev_distance2, evaluate_tracking
 
-STREAM_TOPIC = "/detections/stream"
-STREAM_CONFIG_TOPIC = "/detections/stream/config"
-GT_OBJECTS = "/ground_truth/objects"
 MATCH_TOLERANCE_NS = 20_000_000
 
 
@@ -51,7 +49,9 @@ def read_stream_bag(bag: str | Path) -> StreamData:
     """Load ``/detections/stream`` and the truth of a bag written with a detection stream."""
     import json
 
-    from ..ros.convert import decode_detections  # ROS messages only here: the rest runs without ROS
+    # ROS messages only here: the rest of this module runs without ROS
+    from ..ros.convert import decode_detections
+    from ..sim.recorder import GT_OBJECTS, STREAM_CONFIG_TOPIC, STREAM_TOPIC
     from .bags import GT_ODOM, objects_frame, odometry_poses, read_topics
 
     msgs = read_topics(bag, [STREAM_TOPIC, STREAM_CONFIG_TOPIC, GT_OBJECTS, GT_ODOM])
@@ -72,7 +72,8 @@ def read_stream_bag(bag: str | Path) -> StreamData:
         xy = np.array(
             [np.interp(f.stamp_ns, poses.stamp_ns, poses.x), np.interp(f.stamp_ns, poses.stamp_ns, poses.y)]
         )
-        pose = sensor_pose(xy, float(np.interp(f.stamp_ns, poses.stamp_ns, yaw_u)), mount, cfg)
+        yaw = float(np.interp(f.stamp_ns, poses.stamp_ns, yaw_u))
+        pose = sensor_pose(xy, yaw, mount, math.radians(cfg.fov_center_deg))
         care.append(care_mask(visibility(f.centers, f.sizes, f.yaw, pose, fov), cfg))
         regions.append(_region(pose, cfg))
     return StreamData(dets, truth, care, regions, cfg)

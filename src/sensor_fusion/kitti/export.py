@@ -16,7 +16,7 @@ camera frame is the camera's optical frame (one camera, so R0_rect is the identi
 Labels: every truth object whose projected 3D box overlaps the image. ``truncated`` is 0, 1, 2
 for under 15 %, under 50 %, more of the box's image area outside the image; ``occluded`` 0, 1, 2
 for under 10 %, under 50 %, more of its angular extent hidden by nearer objects as seen from the
-camera (sim/detection_stream.py's ``visibility``). An object without LiDAR points inside its box
+camera (sim/visibility.py). An object without LiDAR points inside its box
 (or, for a bag without LiDAR, with less than the stream's ``care_min_visible`` visible) is a
 ``DontCare`` row: KITTI labels objects an annotator can see in the point cloud.
 
@@ -135,7 +135,7 @@ def export_bag(
     from ..bag.io import bag_topics, read_messages
     from ..eval.bags import GT_ODOM, objects_frame, odometry_poses
     from ..ros import convert
-    from ..sim.detection_stream import DetectionStreamConfig, SensorPose, visibility
+    from ..sim.detection_stream import DetectionStreamConfig
     from ..sim.recorder import (
         GT_OBJECTS,
         STREAM_TOPIC,
@@ -143,6 +143,7 @@ def export_bag(
         scenario_from_bag,
         stream_meta_from_bag,
     )
+    from ..sim.visibility import SensorPose, visibility
 
     if det_source not in DET_SOURCES:
         raise ValueError(f"det_source must be one of {DET_SOURCES}, got {det_source!r}")
@@ -186,10 +187,10 @@ def export_bag(
     for topic, _mt, _t, m in read_messages(bag, wanted):
         msgs[topic].append(m)
     truth = sorted((objects_frame(m) for m in msgs[GT_OBJECTS]), key=lambda f: f.stamp_ns)
-    if not truth:
-        raise ValueError(f"{bag}: no {GT_OBJECTS}")
-    stamps = np.array([f.stamp_ns for f in truth], np.int64)
     poses = odometry_poses(msgs[GT_ODOM])
+    if not truth or poses is None:
+        raise ValueError(f"{bag}: no {GT_OBJECTS} or {GT_ODOM}: not a generated bag")
+    stamps = np.array([f.stamp_ns for f in truth], np.int64)
     yaw_u = np.unwrap(poses.yaw)
     stream = {}
     if det_source == "stream":
@@ -209,90 +210,81 @@ def export_bag(
         (out / "image_02" / seq).mkdir(parents=True, exist_ok=True)
     write_calib(out / "calib" / f"{seq}.txt", calib)
 
-    # sensor data in log order, each message to the frame of its header stamp
-    labels_out, dets_out = [], []
-    n_img = n_cloud = 0
-    cloud_of: dict[int, np.ndarray] = {}
-    det_of: dict[int, Detections] = {}
-    sensor_topics = [t for t in (lidar_topic if has_lidar else None, img_topic) if t]
-    if sensor_topics:
-        for topic, _mt, _t, m in read_messages(bag, sensor_topics):
-            st = convert.stamp_of(m)
-            k = int(np.argmin(np.abs(stamps - st)))
-            if abs(int(stamps[k]) - st) > IMAGE_TOLERANCE_NS:
-                continue
-            if topic == lidar_topic:
-                cloud, _bad = convert.decode_lidar(m)
-                if st != int(stamps[k]):
-                    continue
-                xyz = cloud.xyz
-                if clouds:
-                    refl = (cloud.intensity if cloud.intensity is not None else np.zeros(len(xyz))) / 255.0
-                    arr = np.column_stack([xyz, refl]).astype(np.float32)
-                    arr.tofile(out / "velodyne" / seq / f"{k:06d}.bin")
-                    n_cloud += 1
-                pts_base = xyz.astype(np.float64) @ T_base_lidar[:3, :3].T + T_base_lidar[:3, 3]
-                cloud_of[k] = pts_base
-                if detector is not None:
-                    det_of[k] = detector.detect(
-                        pts_base.astype(np.float32), st, "base_link", cloud.time_offset
-                    )
-            elif images:
-                frame = convert.decode_image(m, camera)
-                img = cv2.undistort(frame.image, intr.K, intr.D)
-                cv2.imwrite(str(out / "image_02" / seq / f"{k:06d}.png"), img)
-                n_img += 1
-
+    # truth rows per frame (DontCare decided once the frame's cloud has been seen)
+    frames = []  # (rows, visible fraction, box centres in base_link, sizes, yaw in base_link)
+    T_world_cams = []
     for k, f in enumerate(truth):
         st = int(stamps[k])
         x, y = np.interp(st, poses.stamp_ns, poses.x), np.interp(st, poses.stamp_ns, poses.y)
         yaw = float(np.interp(st, poses.stamp_ns, yaw_u))
         T_world_base = pose2d_to_transform(float(x), float(y), yaw)
         T_world_cam = T_world_base @ T_base_cam
+        T_world_cams.append(T_world_cam)
         objs, trunc, idx = _rows(
             k, f.ids, f.labels, BoxFrame(T_world_cam), f.centers, f.sizes, f.yaw, calib, size
         )
-        # occlusion from the camera (full circle: truncation comes from the image)
-        cam_xy = T_world_cam[:2, 3]
-        vis = visibility(f.centers, f.sizes, f.yaw, SensorPose(cam_xy, float(T_world_cam[2, 3]), yaw))
+        # occlusion as seen from the camera (full circle: truncation comes from the image)
+        pose = SensorPose(T_world_cam[:2, 3], float(T_world_cam[2, 3]), yaw)
+        vis = visibility(f.centers, f.sizes, f.yaw, pose)
         objs.occluded = _level(vis.hidden[idx], (0.1, 0.5))
         objs.truncated = _level(trunc, (0.15, 0.5)).astype(np.float64)
-        if k in cloud_of:
-            T_base_world = invert_transform(T_world_base)
-            c_base = f.centers @ T_base_world[:3, :3].T + T_base_world[:3, 3]
-            n_pts = points_in_boxes(cloud_of.pop(k), c_base[idx], f.sizes[idx], f.yaw[idx] - yaw)
-            dc = n_pts == 0
-        else:
-            dc = vis.visible[idx] < stream_cfg.care_min_visible
-        objs.type[dc] = DONT_CARE
-        objs.track_id[dc] = -1
-        objs.truncated[dc] = -1.0
-        objs.occluded[dc] = -1
-        objs.alpha[dc] = -10.0
-        objs.dims[dc] = -1.0
-        objs.loc[dc] = -1000.0
-        objs.ry[dc] = -10.0
-        labels_out.append(objs)
+        T_base_world = invert_transform(T_world_base)
+        c_base = f.centers[idx] @ T_base_world[:3, :3].T + T_base_world[:3, 3]
+        frames.append((objs, vis.visible[idx], c_base, f.sizes[idx], f.yaw[idx] - yaw))
 
+    # sensor data in log order, each message to the frame of its header stamp
+    n_points: dict[int, np.ndarray] = {}  # frame -> LiDAR points inside each label box
+    det_of: dict[int, Detections] = {}
+    n_img = n_cloud = 0
+    sensor_topics = [t for t in (lidar_topic if has_lidar else None, img_topic) if t]
+    for topic, _mt, _t, m in read_messages(bag, sensor_topics) if sensor_topics else []:
+        st = convert.stamp_of(m)
+        k = int(np.argmin(np.abs(stamps - st)))
+        if abs(int(stamps[k]) - st) > IMAGE_TOLERANCE_NS:
+            continue
+        try:
+            item = convert.decode_lidar(m)[0] if topic == lidar_topic else convert.decode_image(m, camera)
+        except (convert.DecodeError, ValueError) as exc:
+            log.warning("%s at %d ns: malformed message skipped: %s", topic, st, exc)
+            continue
+        if topic == lidar_topic:
+            if st != int(stamps[k]):
+                continue
+            xyz = item.xyz
+            if clouds:
+                refl = (item.intensity if item.intensity is not None else np.zeros(len(xyz))) / 255.0
+                np.column_stack([xyz, refl]).astype(np.float32).tofile(
+                    out / "velodyne" / seq / f"{k:06d}.bin"
+                )
+                n_cloud += 1
+            pts_base = xyz.astype(np.float64) @ T_base_lidar[:3, :3].T + T_base_lidar[:3, 3]
+            _objs, _vis, c_base, sizes, yaw_base = frames[k]
+            n_points[k] = points_in_boxes(pts_base, c_base, sizes, yaw_base)
+            if detector is not None:
+                det_of[k] = detector.detect(pts_base.astype(np.float32), st, "base_link", item.time_offset)
+        elif images:
+            img = cv2.undistort(item.image, intr.K, intr.D)
+            cv2.imwrite(str(out / "image_02" / seq / f"{k:06d}.png"), img)
+            n_img += 1
+
+    labels_out, dets_out = [], []
+    for k, (objs, visible, _c, _s, _y) in enumerate(frames):
+        dc = n_points[k] == 0 if k in n_points else visible < stream_cfg.care_min_visible
+        _mark_dont_care(objs, dc)
+        labels_out.append(objs)
+        st = int(stamps[k])
         det = None
         if det_source == "lidar" and k in det_of:
             det, T_det_cam = det_of.pop(k), T_base_cam
         elif det_source == "stream" and st in stream:
-            det, T_det_cam = stream[st], T_world_cam
+            det, T_det_cam = stream[st], T_world_cams[k]
         if det is not None and len(det):
-            d_objs, _trunc, _idx = _rows(
-                k,
-                np.full(len(det), -1),
-                det.labels,
-                BoxFrame(T_det_cam),
-                det.centers,
-                det.sizes,
-                det.yaw,
-                calib,
-                size,
-                det.scores,
+            ids = np.full(len(det), -1)
+            box_frame = BoxFrame(T_det_cam)
+            rows = _rows(
+                k, ids, det.labels, box_frame, det.centers, det.sizes, det.yaw, calib, size, det.scores
             )
-            dets_out.append(d_objs)
+            dets_out.append(rows[0])
 
     labels_all = KittiObjects.concat(labels_out)
     write_tracking_file(out / "label_02" / f"{seq}.txt", labels_all, with_score=False)
@@ -303,6 +295,18 @@ def export_bag(
     return ExportSummary(
         len(truth), len(labels_all), int(labels_all.dont_care.sum()), len(dets_all), n_img, n_cloud
     )
+
+
+def _mark_dont_care(objs: KittiObjects, dc: np.ndarray) -> None:
+    """Turn rows into KITTI's DontCare rows (2D box kept, the rest placeholders)."""
+    objs.type[dc] = DONT_CARE
+    objs.track_id[dc] = -1
+    objs.truncated[dc] = -1.0
+    objs.occluded[dc] = -1
+    objs.alpha[dc] = -10.0
+    objs.dims[dc] = -1.0
+    objs.loc[dc] = -1000.0
+    objs.ry[dc] = -10.0
 
 
 def _add_to_seqmap(path: Path, seq: str, n_frames: int) -> None:

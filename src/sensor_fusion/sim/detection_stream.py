@@ -15,7 +15,7 @@ Model (every number below is a field of :class:`DetectionStreamConfig`):
   exist inside the camera image and KITTI detectors such as PointRCNN are trained on the points
   in it) around the vehicle's heading, from the ``sensor_frame``'s position (the roof LiDAR),
   between ``min_range_m`` and ``max_range_m`` (80 m: KITTI labels reach about that far).
-* **Visibility.** :func:`visibility` computes for every object the fraction of its angular
+* **Visibility.** :func:`~.visibility.visibility` computes for every object the fraction of its angular
   extent, as seen from the sensor, that is hidden by nearer objects (per azimuth bin, the fraction
   of its vertical extent below a nearer object's silhouette: a roof LiDAR sees over a car onto a
   truck behind it, not onto a pedestrian) or cut off by the field of view's edge (truncation).
@@ -79,6 +79,7 @@ from ..core.geometry import wrap_angle
 from ..core.types import Detections
 from .scenarios import stream_rng
 from .state import ActorStates
+from .visibility import SensorPose, Visibility, sensor_pose, visibility
 
 # Per-class model; classes absent from ``DetectionStreamConfig.classes`` use CAR's.
 CLASS_KEYS = (
@@ -241,107 +242,6 @@ class DetectionStreamConfig:
         return np.array([self.classes.get(c.name, car).get(key, car[key]) for c in ObjectClass], np.float64)
 
 
-@dataclass
-class SensorPose:
-    """Where the stream's sensor is at one stamp, in the world frame."""
-
-    xy: np.ndarray  # (2,) m
-    height_m: float  # above the ground
-    axis_yaw: float  # the field of view's centre direction, rad
-
-
-def sensor_pose(
-    ego_xy: np.ndarray, ego_yaw: float, mount_xyz: np.ndarray, cfg: DetectionStreamConfig
-) -> SensorPose:
-    """The sensor pose from the vehicle's base_link pose and the sensor's mounting in base_link."""
-    c, s = math.cos(ego_yaw), math.sin(ego_yaw)
-    xy = np.asarray(ego_xy[:2], np.float64) + np.array(
-        [c * mount_xyz[0] - s * mount_xyz[1], s * mount_xyz[0] + c * mount_xyz[1]]
-    )
-    return SensorPose(xy, float(mount_xyz[2]), float(ego_yaw + math.radians(cfg.fov_center_deg)))
-
-
-@dataclass
-class Visibility:
-    range_m: np.ndarray  # (N,) sensor to box centre (x, y), m
-    bearing: np.ndarray  # (N,) centre bearing relative to the field of view's axis, rad
-    hidden: np.ndarray  # (N,) fraction of the angular extent hidden by nearer objects
-    truncated: np.ndarray  # (N,) fraction outside the field of view
-    visible: np.ndarray  # (N,) 1 - fraction hidden or outside
-    half_fov: float  # rad
-
-    @property
-    def center_in_fov(self) -> np.ndarray:
-        return np.abs(self.bearing) <= self.half_fov
-
-
-def visibility(
-    centers: np.ndarray,
-    sizes: np.ndarray,
-    yaw: np.ndarray,
-    pose: SensorPose,
-    fov_rad: float = 2.0 * math.pi,
-    bins: int = 16,
-) -> Visibility:
-    """Occlusion and truncation of boxes seen from ``pose`` (vectorised over all pairs).
-
-    Each box's azimuth extent (of its footprint corners) is split into ``bins`` columns. A nearer
-    box covering a column hides the fraction of the far box's vertical extent (ground to top, as
-    seen from the sensor's height) that lies below the near box's top edge; a column outside
-    the field of view is hidden entirely (truncation). Returns fractions per box.
-    """
-    centers = np.asarray(centers, np.float64).reshape(-1, 3)
-    sizes = np.asarray(sizes, np.float64).reshape(-1, 3)
-    yaw = np.asarray(yaw, np.float64).reshape(-1)
-    n = centers.shape[0]
-    rel = centers[:, :2] - pose.xy
-    rng = np.hypot(rel[:, 0], rel[:, 1])
-    bearing_w = np.arctan2(rel[:, 1], rel[:, 0])
-    out = Visibility(
-        rng, wrap_angle(bearing_w - pose.axis_yaw), np.zeros(n), np.zeros(n), np.ones(n), 0.5 * fov_rad
-    )
-    if n == 0:
-        return out
-    c, s = np.cos(yaw), np.sin(yaw)
-    hl, hw = 0.5 * sizes[:, 0], 0.5 * sizes[:, 1]
-    sx = np.array([1.0, 1.0, -1.0, -1.0])
-    sy = np.array([1.0, -1.0, 1.0, -1.0])
-    cx = rel[:, 0:1] + c[:, None] * hl[:, None] * sx - s[:, None] * hw[:, None] * sy  # (N, 4)
-    cy = rel[:, 1:2] + s[:, None] * hl[:, None] * sx + c[:, None] * hw[:, None] * sy
-    d = wrap_angle(np.arctan2(cy, cx) - bearing_w[:, None])  # corner bearings about the centre's
-    inside = (np.abs(rel[:, 0] * c + rel[:, 1] * s) <= hl) & (np.abs(-rel[:, 0] * s + rel[:, 1] * c) <= hw)
-    lo = np.where(inside, -math.pi, d.min(axis=1))
-    hi = np.where(inside, math.pi, d.max(axis=1))
-    # vertical extent of each box as elevation angles from the sensor (near range: its closest point)
-    r_near = np.maximum(np.hypot(cx, cy).min(axis=1), 0.1)
-    bottom = centers[:, 2] - 0.5 * sizes[:, 2]
-    top = centers[:, 2] + 0.5 * sizes[:, 2]
-    el_lo = np.arctan2(bottom - pose.height_m, rng)
-    el_hi = np.arctan2(top - pose.height_m, rng)
-    el_top_near = np.arctan2(top - pose.height_m, r_near)  # an occluder's silhouette top
-
-    frac = (np.arange(bins) + 0.5) / bins
-    theta = lo[:, None] + (hi - lo)[:, None] * frac[None, :]  # (N, B) about each centre bearing
-    # truncation: columns outside the field of view
-    col_fov = wrap_angle(out.bearing[:, None] + theta)
-    outside = np.abs(col_fov) > 0.5 * fov_rad if fov_rad < 2.0 * math.pi else np.zeros_like(theta, bool)
-    # occlusion: j hides column b of i where it is nearer and covers it
-    dij = wrap_angle(bearing_w[None, :] - bearing_w[:, None])  # (i, j) j's bearing about i's
-    lo_ij = dij + lo[None, :]
-    hi_ij = dij + hi[None, :]
-    nearer = rng[None, :] < rng[:, None]
-    np.fill_diagonal(nearer, False)
-    span = np.maximum(el_hi - el_lo, 1e-6)
-    cover_v = np.clip((el_top_near[None, :] - el_lo[:, None]) / span[:, None], 0.0, 1.0)  # (i, j)
-    cover_v = np.where(nearer, cover_v, 0.0)
-    covers = (theta[:, None, :] >= lo_ij[:, :, None]) & (theta[:, None, :] <= hi_ij[:, :, None])  # (i, j, B)
-    hidden_cols = (covers * cover_v[:, :, None]).max(axis=1) if n > 1 else np.zeros_like(theta)
-    out.hidden = hidden_cols.mean(axis=1)
-    out.truncated = outside.mean(axis=1)
-    out.visible = 1.0 - np.where(outside, 1.0, hidden_cols).mean(axis=1)
-    return out
-
-
 def care_mask(vis: Visibility, cfg: DetectionStreamConfig) -> np.ndarray:
     """Truth that counts in evaluation: centre inside the field of view and range, and visible."""
     return (
@@ -433,7 +333,7 @@ class DetectionStream:
         dt = 0.1 if self._last_ns is None else max((stamp_ns - self._last_ns) * 1e-9, 0.0)
         self._last_ns = int(stamp_ns)
         ego = self.world.ego_at(int(stamp_ns))
-        pose = sensor_pose(ego.position, ego.yaw, self.mount, c)
+        pose = sensor_pose(ego.position, ego.yaw, self.mount, math.radians(c.fov_center_deg))
         a: ActorStates = self.world.actors_at(int(stamp_ns))
         fov = math.radians(c.fov_deg)
         vis = visibility(a.centers, a.sizes, a.yaw, pose, fov)
