@@ -171,3 +171,49 @@ def test_detections_only_bag(tmp_path):
     assert any(c.any() for c in data.care)
     with pytest.raises(ValueError, match="nothing to write"):
         record("highway", 3, 2.0, tmp_path / "none", sensors=False)
+
+
+def test_box_errors_grow_with_range():
+    """Centre, size and yaw errors of true positives are larger far away than close by."""
+
+    class Still:  # one car straight ahead at a given range, the vehicle at the origin
+        def __init__(self, x):
+            from sensor_fusion.sim.state import ActorStates, EgoState
+
+            self.t0_ns, self.t_end_ns = 0, 10**9
+            self._ego = EgoState(0, np.zeros(3), 0.0, np.zeros(3), 0.0, np.zeros(3), 0.0)
+            self._a = ActorStates(
+                ids=np.array([1]),
+                labels=np.array([int(ObjectClass.CAR)]),
+                centers=np.array([[x, 0.0, 0.75]]),
+                sizes=np.array([[4.5, 1.8, 1.5]]),
+                yaw=np.zeros(1),
+                velocity=np.zeros((1, 3)),
+                yaw_rate=np.zeros(1),
+            )
+
+        def ego_arrays(self, st):
+            n = len(st)
+            return {"position": np.zeros((n, 3)), "yaw": np.zeros(n)}
+
+        def ego_at(self, t):
+            return self._ego
+
+        def actors_at(self, t):
+            return self._a
+
+    cfg = DetectionStreamConfig(
+        fp_random_per_frame=0.0, fp_sites_per_100m=0.0, latent_std=0.0, outlier_prob=0.0
+    )
+    cfg.classes["CAR"].update(p_near=1.0, range50_m=1e3, yaw_flip_prob=0.0)
+    err = {}
+    for x in (10.0, 60.0):
+        ds = DetectionStream(Still(x), np.zeros(3), cfg, seed=1)
+        d = [ds.frame(k * 100_000_000).detections for k in range(400)]
+        c = np.concatenate([f.centers for f in d])
+        s = np.concatenate([f.sizes for f in d])
+        y = np.concatenate([f.yaw for f in d])
+        assert len(c) == 400  # always detected here
+        err[x] = (np.std(c[:, 1]), np.std(np.log(s[:, 0])), np.std(y))
+    for near, far in zip(err[10.0], err[60.0]):
+        assert far > 1.6 * near

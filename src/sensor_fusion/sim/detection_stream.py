@@ -38,8 +38,10 @@ Model (every number below is a field of :class:`DetectionStreamConfig`):
   it: a LiDAR sees the near faces, the far extent is inferred), std ``pos_std_m + pos_std_per_m
   * r`` (cars about 0.15 m close, 0.4 m at 60 m: what a 3D IoU of 0.7 tolerates at short range),
   with ``outlier_prob`` of errors ``outlier_scale`` times larger (heavy tails of learned
-  regressors); sizes log-normal (``size_std_frac``); yaw normal plus a flip by pi with
-  ``yaw_flip_prob`` (heading-bin confusions; pedestrians' headings are barely determined).
+  regressors); sizes log-normal (``size_std_frac``) and yaw normal, both stds times
+  ``1 + r / growth_range_m`` (twice as large at 50 m: fewer points constrain extent and
+  heading), yaw also flipped by pi with ``yaw_flip_prob`` (heading-bin confusions; pedestrians'
+  headings are barely determined).
   ``pos_cov`` carries the nominal (outlier-free) covariance, as a calibrated error model would.
   Labels swap by the ``confusion`` table (truck as car, bus as truck, cyclist as pedestrian).
   No velocity (PointRCNN-like) unless ``velocity_std_mps`` > 0 (CenterPoint-like).
@@ -143,6 +145,7 @@ class DetectionStreamConfig:
             "CAR": {"TRUCK": 0.01},
         }
     )
+    growth_range_m: float = 50.0  # size and yaw error stds grow by (1 + range / this)
     outlier_prob: float = 0.03
     outlier_scale: float = 4.0
     velocity_std_mps: float = 0.0  # > 0: boxes carry a velocity with this noise (CenterPoint-like)
@@ -184,7 +187,14 @@ class DetectionStreamConfig:
         ):
             if not getattr(self, name) >= 0.0:
                 bad(name, "must be >= 0")
-        for name in ("latent_tau_s", "outlier_scale", "score_tp_std", "score_fp_std", "fp_site_mean_frames"):
+        for name in (
+            "latent_tau_s",
+            "growth_range_m",
+            "outlier_scale",
+            "score_tp_std",
+            "score_fp_std",
+            "fp_site_mean_frames",
+        ):
             if not getattr(self, name) > 0.0:
                 bad(name, "must be > 0")
         for name in ("score_min", "fp_site_on_prob", "care_min_visible"):
@@ -370,16 +380,19 @@ class DetectionStream:
         n = centers.shape[0]
         lab = np.clip(labels, 0, len(ObjectClass) - 1)
         u, v, std_r, std_t, cov = _error_model(centers, labels, pose, c)
+        grow = 1.0 + np.hypot(*(centers[:, :2] - pose.xy).T) / c.growth_range_m
         scale = np.where(rng.random(n) < c.outlier_prob, c.outlier_scale, 1.0)
         e_r = rng.standard_normal(n) * std_r * scale
         e_t = rng.standard_normal(n) * std_t * scale
         out_c = centers.copy()
         out_c[:, :2] += e_r[:, None] * u + e_t[:, None] * v
         out_c[:, 2] += rng.standard_normal(n) * 0.5 * std_t
-        out_s = sizes * np.exp(rng.standard_normal((n, 3)) * c.class_table("size_std_frac")[lab][:, None])
+        size_std = c.class_table("size_std_frac")[lab] * grow
+        out_s = sizes * np.exp(rng.standard_normal((n, 3)) * size_std[:, None])
         out_c[:, 2] += 0.5 * (out_s[:, 2] - sizes[:, 2])  # boxes stand on the ground
         flip = rng.random(n) < c.class_table("yaw_flip_prob")[lab]
-        out_y = wrap_angle(yaw + rng.standard_normal(n) * c.class_table("yaw_std_rad")[lab] + np.pi * flip)
+        yaw_std = c.class_table("yaw_std_rad")[lab] * grow
+        out_y = wrap_angle(yaw + rng.standard_normal(n) * yaw_std + np.pi * flip)
         return out_c, out_s, out_y, cov
 
     def _true_positives(self, a: ActorStates, idx: np.ndarray, p: np.ndarray, pose: SensorPose) -> Detections:
