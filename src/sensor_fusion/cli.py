@@ -12,6 +12,9 @@ demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BE
 report     one self-contained HTML page of a run (trajectories, scores by class and range, latency, ego)
 batch      run + evaluate over many bags on a process pool or Ray; per-bag JSON, summary, HTML
 batch-compare  what got better or worse between two batch runs; non-zero exit on a regression
+track-kitti     track KITTI-format detections, write KITTI tracking results
+export-kitti    write a generated bag as a KITTI tracking sequence
+evaluate-kitti  CLEAR MOT, HOTA and IDF1 of KITTI tracking results (TrackEval)
 """
 
 from __future__ import annotations
@@ -36,8 +39,25 @@ def cmd_simulate(a: argparse.Namespace) -> int:
     from .progress import progress
     from .sim.recorder import record
 
+    stream = None
+    if a.detection_stream or a.detections_only or a.stream_config:
+        import yaml
+
+        from .sim.detection_stream import DetectionStreamConfig
+
+        d = yaml.safe_load(Path(a.stream_config).read_text()) if a.stream_config else None
+        stream = DetectionStreamConfig.from_dict(d)
     with progress("simulate", a.duration, "s of data") as p:
-        info = record(a.scenario, a.seed, a.duration, a.out, overrides_file=a.config, on_progress=p.update_to)
+        info = record(
+            a.scenario,
+            a.seed,
+            a.duration,
+            a.out,
+            overrides_file=a.config,
+            on_progress=p.update_to,
+            detection_stream=stream,
+            sensors=not a.detections_only,
+        )
     print(info.summary())
     return 0
 
@@ -202,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=20.0, help="seconds")
     s.add_argument("--out", required=True, help="output bag directory (must not exist)")
     s.add_argument("--config", help="YAML file of scenario overrides")
+    s.add_argument(
+        "--detection-stream",
+        action="store_true",
+        help="also write a realistic detector's output on /detections/stream (sim/detection_stream.py)",
+    )
+    s.add_argument(
+        "--detections-only", action="store_true", help="write truth and the detection stream, no sensor data"
+    )
+    s.add_argument("--stream-config", help="YAML of DetectionStreamConfig overrides (implies the stream)")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("replay", help="publish a bag over DDS with original timing")
@@ -303,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch.cli import add_batch_parsers
 
     add_batch_parsers(sub)
+
+    from .kitti.cli import register as register_kitti
+
+    register_kitti(sub)
     return p
 
 

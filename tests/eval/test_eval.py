@@ -72,6 +72,7 @@ def test_perfect_tracks():
     assert r["mota"] == 1.0 and r["idsw"] == 0 and r["frag"] == 0
     assert r["num_matches"] == 20 and r["num_misses"] == 0 and r["num_false_positives"] == 0
     assert r["motp"] == 0.0
+    assert r["idf1"] == 1.0 and r["precision"] == 1.0 and r["recall"] == 1.0
     assert (
         r["hota"] == pytest.approx(1.0)
         and r["deta"] == pytest.approx(1.0)
@@ -97,6 +98,10 @@ def test_swapped_ids_counted_as_switches():
     # match, so AssA = 1/3, DetA = 1 and HOTA = sqrt(1/3) at every alpha.
     assert r["assa"] == pytest.approx(1 / 3) and r["deta"] == pytest.approx(1.0)
     assert r["hota"] == pytest.approx(np.sqrt(1 / 3))
+    # IDF1: one identity per truth id over the sequence, right in 5 of 10 frames each:
+    # IDTP 10, IDFN 10, IDFP 10 -> 2 * 10 / 40; precision and recall count switches as found
+    assert r["idf1"] == pytest.approx(0.5)
+    assert r["precision"] == 1.0 and r["recall"] == 1.0
 
 
 def test_missed_objects():
@@ -111,6 +116,8 @@ def test_missed_objects():
     assert r["mota"] == pytest.approx(1.0 - 4 / 20)
     assert r["idsw"] == 0
     assert r["frag"] == 1  # only the interrupted track; a miss after the last match is no fragment
+    assert r["idf1"] == pytest.approx(2 * 16 / (2 * 16 + 0 + 4))
+    assert r["recall"] == pytest.approx(16 / 20) and r["precision"] == 1.0
 
 
 def test_false_positives_and_gate():
@@ -126,6 +133,8 @@ def test_false_positives_and_gate():
     assert r["num_false_positives"] == 5
     assert r["num_misses"] == 1
     assert r["mota"] == pytest.approx(1.0 - 6 / 20)
+    assert r["idf1"] == pytest.approx(2 * 19 / (2 * 19 + 5 + 1))
+    assert r["precision"] == pytest.approx(19 / 24) and r["recall"] == pytest.approx(19 / 20)
 
 
 def test_offset_track_motp_hota_velocity():

@@ -169,3 +169,33 @@ def test_imu_and_gps_validation():
 def test_encode_uses_array_buffer():
     _, msg = _cloud(10)
     assert isinstance(msg, PointCloud2) and isinstance(msg.data, array.array)
+
+
+def test_detections_round_trip_and_non_finite_rows_dropped():
+    from sensor_fusion.core.types import Detections
+
+    n = 3
+    det = Detections(
+        stamp_ns=1_700_000_000_123_456_789,
+        frame_id="odom",
+        centers=np.array([[10.0, -2.0, 0.8], [20.0, 3.0, 0.9], [np.nan, 0.0, 0.0]]),
+        sizes=np.array([[4.5, 1.8, 1.6], [0.7, 0.7, 1.7], [1.0, 1.0, 1.0]]),
+        yaw=np.array([0.3, -2.0, 0.0]),
+        labels=np.array([1, 7, 1]),
+        scores=np.array([0.9, 0.25, 0.5]),
+        velocity=np.array([[1.0, 2.0], [np.nan, np.nan], [0.0, 0.0]]),
+        pos_cov=np.tile(np.array([[0.04, 0.01], [0.01, 0.09]]), (n, 1, 1)),
+        sensors=np.array([1, 1, 1], np.uint8),
+    )
+    out, bad = convert.decode_detections(convert.detections_msg(det))
+    assert bad == 1 and len(out) == 2
+    assert out.stamp_ns == det.stamp_ns and out.frame_id == "odom"
+    ok = slice(0, 2)
+    np.testing.assert_allclose(out.centers, det.centers[ok])
+    np.testing.assert_allclose(out.sizes, det.sizes[ok])
+    np.testing.assert_allclose(out.yaw, det.yaw[ok], atol=1e-12)
+    np.testing.assert_array_equal(out.labels, det.labels[ok])
+    np.testing.assert_allclose(out.scores, det.scores[ok], rtol=1e-6)  # float32 field
+    np.testing.assert_allclose(out.pos_cov, det.pos_cov[ok])
+    np.testing.assert_array_equal(out.velocity[0], [1.0, 2.0])
+    assert np.isnan(out.velocity[1]).all()

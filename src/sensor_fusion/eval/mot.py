@@ -25,6 +25,9 @@ _MM_METRICS = (
     "num_fragmentations",
     "num_misses",
     "num_false_positives",
+    "idtp",
+    "idfp",
+    "idfn",
 )
 
 
@@ -128,7 +131,7 @@ def _score(pairs: Sequence[FramePair], max_distance_m: float) -> dict[str, float
     acc, gt_ids, n_gt, tr_ids, n_tr, sims = _accumulate(pairs, max_distance_m)
 
     summary = mm.metrics.create().compute(acc, metrics=list(_MM_METRICS), return_dataframe=False)
-    n = {k: int(v) for k, v in summary.items()}
+    n = {k: int(round(float(v))) for k, v in summary.items()}
     ev = acc.mot_events
     matched = ev[ev.Type.isin(["MATCH", "SWITCH"])]
     frame = matched.index.get_level_values("FrameId").to_numpy(np.int64)
@@ -150,10 +153,18 @@ def _score(pairs: Sequence[FramePair], max_distance_m: float) -> dict[str, float
     h = hota(gt_ids, tr_ids, sims)
     num_objects = n["num_objects"]
     errors = n["num_misses"] + n["num_switches"] + n["num_false_positives"]
+    found = n["num_matches"] + n["num_switches"]  # truth objects that had a track
+    id_all = 2 * n["idtp"] + n["idfp"] + n["idfn"]
     return {
         "mota": 1.0 - errors / num_objects if num_objects else float("nan"),
         "motp": float(dist.mean()) if dist.size else float("nan"),
         "idsw": n["num_switches"],
+        # IDF1 (Ristani et al. 2016): F1 of the identity-consistent matching over the whole sequence
+        "idf1": 2 * n["idtp"] / id_all if id_all else float("nan"),
+        "precision": found / (found + n["num_false_positives"])
+        if found + n["num_false_positives"]
+        else float("nan"),
+        "recall": found / num_objects if num_objects else float("nan"),
         "frag": n["num_fragmentations"],
         "num_matches": n["num_matches"],
         "num_misses": n["num_misses"],
@@ -179,7 +190,9 @@ def evaluate_tracking(
     matched distance in m (motmetrics' own MOTP would be the mean squared distance).
     ``num_matches`` counts MATCH events only; ``motp`` and ``velocity_rmse`` use matches and
     switches, i.e. every truth object that had a track. HOTA uses similarity
-    ``max(0, 1 - d / max_distance_m)`` and is averaged over TrackEval's 19 alphas.
+    ``max(0, 1 - d / max_distance_m)`` and is averaged over TrackEval's 19 alphas. ``idf1`` is
+    py-motmetrics' identity F1 (same gate); ``precision`` and ``recall`` count a truth object with
+    any track (match or switch) as found, as CLEAR-MOT's do.
     ``velocity_rmse`` (m/s) is over matched pairs where both velocities are finite.
 
     ``classes`` limits which labels count at all (default: every label present in truth or

@@ -30,7 +30,7 @@ from sensor_fusion_msgs.msg import (
 
 from ..core import pointfields as pf
 from ..core.classes import ObjectClass
-from ..core.geometry import yaw_to_quat
+from ..core.geometry import quat_to_yaw, yaw_to_quat
 from ..core.stamps import from_ns, to_ns
 from ..core.types import (
     CameraFrame,
@@ -309,6 +309,45 @@ def detections_msg(det: Detections) -> DetectedObjectArray:
         o.source.mask = int(det.sensors[i])
         out.objects.append(o)
     return out
+
+
+def decode_detections(msg: DetectedObjectArray) -> tuple[Detections, int]:
+    """Detections from a DetectedObjectArray (the inverse of :func:`detections_msg`), and how many
+    objects were dropped for non-finite poses, sizes or scores."""
+    objs = msg.objects
+    n = len(objs)
+    centers, sizes, quat = np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 4))
+    labels, scores = np.zeros(n, np.int64), np.zeros(n)
+    vel, cov, mask = np.full((n, 2), np.nan), np.zeros((n, 2, 2)), np.zeros(n, np.uint8)
+    for i, o in enumerate(objs):  # message fields are per-object Python objects by nature
+        p = o.kinematics.pose_with_covariance.pose
+        centers[i] = (p.position.x, p.position.y, p.position.z)
+        quat[i] = (p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w)
+        d = o.shape.dimensions
+        sizes[i] = (d.x, d.y, d.z)
+        labels[i] = o.classification[0].label if o.classification else int(ObjectClass.UNKNOWN)
+        scores[i] = o.existence_probability
+        if o.kinematics.has_twist:
+            tw = o.kinematics.twist_with_covariance.twist.linear
+            vel[i] = (tw.x, tw.y)
+        c = np.asarray(o.kinematics.pose_with_covariance.covariance, np.float64).reshape(6, 6)
+        cov[i] = c[:2, :2]
+        mask[i] = o.source.mask
+    det = Detections(
+        stamp_ns=stamp_of(msg),
+        frame_id=msg.header.frame_id,
+        centers=centers,
+        sizes=sizes,
+        yaw=quat_to_yaw(quat) if n else np.zeros(0),
+        labels=labels,
+        scores=scores,
+        velocity=vel,
+        pos_cov=cov,
+        sensors=mask,
+    )
+    ok = _finite_rows(centers, sizes, scores, cov.reshape(n, 4), quat)
+    bad = int(n - np.count_nonzero(ok))
+    return (det.select(ok) if bad else det), bad
 
 
 def odometry_msg(stamp_ns: int, fixed_frame: str, base_frame: str, pose) -> Odometry:

@@ -9,6 +9,9 @@ so output is identical for a seed regardless of generation order.
 
 The bag carries the calibration it was generated with (``/calibration``,
 ``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``).
+With a detection stream (:mod:`.detection_stream`) it also carries what a real
+detector would output (``/detections/stream``, its parameters on
+``/detections/stream/config``), besides the sensor data or instead of it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from ..bag.typestore import typestore
 from ..config import default_share_dir
 from ..core.calibration import Calibration, calibration_from_dict, load_calibration
 from ..core.geometry import matrix_to_quat, yaw_to_quat
-from ..ros.convert import encode_cloud, time_msg
+from ..ros.convert import detections_msg, encode_cloud, time_msg
 from .camera import encode_jpeg, render_camera
+from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
 from .radar import simulate_radar
@@ -51,6 +55,8 @@ IMU_TOPIC = "/sensors/imu"
 GPS_TOPIC = "/sensors/gps/fix"
 CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
+STREAM_TOPIC = "/detections/stream"
+STREAM_CONFIG_TOPIC = "/detections/stream/config"
 GT_ODOM_RATE_HZ = 50.0
 
 
@@ -163,9 +169,17 @@ def record(
     overrides_file: str | None = None,
     calibration_file: str | Path | None = None,
     on_progress: Callable[[float], None] | None = None,
+    detection_stream: DetectionStreamConfig | None = None,
+    sensors: bool = True,
 ) -> RecordInfo:
-    """Generate the scenario and write it to the new bag ``out``; ``on_progress`` is called with the
-    seconds of data written so far (for a progress bar)."""
+    """Generate ``scenario`` into the new bag ``out``.
+
+    ``on_progress`` is called with the seconds of data written so far (for a progress bar);
+    ``detection_stream``: also write a realistic detector's output (``/detections/stream``);
+    ``sensors`` false leaves out all sensor data (truth, calibration and the stream remain).
+    """
+    if not sensors and detection_stream is None:
+        raise ValueError("record: with neither sensor data nor a detection stream there is nothing to write")
     t_wall = time.perf_counter()
     overrides = yaml.safe_load(Path(overrides_file).read_text()) if overrides_file else {}
     overrides = dict(overrides or {})
@@ -196,9 +210,10 @@ def record(
         }
         yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
 
-    streams.append(
-        _ordered(l_stamps, latency_ns(len(l_stamps), lc, stream_rng(seed, "lidar_latency")), lidar_msg)
-    )
+    if sensors:
+        streams.append(
+            _ordered(l_stamps, latency_ns(len(l_stamps), lc, stream_rng(seed, "lidar_latency")), lidar_msg)
+        )
     gt_stamps = _stamps(t0, t1 - int(1e9 / lc["rate_hz"]), lc["rate_hz"])
     streams.append(
         _ordered(
@@ -218,7 +233,7 @@ def record(
 
     # cameras (dead windows drop frames; camera_info accompanies every image)
     cc = cfg["cameras"]
-    for cam in cc["names"]:
+    for cam in cc["names"] if sensors else []:
         intr = cal.intrinsics[cam]
         T_bc = cal.T_base_from(cam)
         c_stamps = _stamps(t0, t1, cc["rate_hz"])
@@ -254,7 +269,7 @@ def record(
 
     # radars
     rc = cfg["radars"]
-    for rad in rc["names"]:
+    for rad in rc["names"] if sensors else []:
         T_br = cal.T_base_from(rad)
         r_stamps = _stamps(t0, t1, rc["rate_hz"])
         r_stamps = r_stamps[~window_mask(r_stamps, t0, rc["outages"])]
@@ -302,9 +317,10 @@ def record(
             m.orientation_covariance[0] = -1.0
         yield IMU_TOPIC, m
 
-    streams.append(
-        _ordered(imu.stamps_ns, latency_ns(len(imu), ic, stream_rng(seed, "imu", "latency")), imu_msg)
-    )
+    if sensors:
+        streams.append(
+            _ordered(imu.stamps_ns, latency_ns(len(imu), ic, stream_rng(seed, "imu", "latency")), imu_msg)
+        )
     gps = simulate_gps(
         world,
         _stamps(t0, t1, gc["rate_hz"]),
@@ -327,9 +343,24 @@ def record(
         m.position_covariance_type = NavSatFix.COVARIANCE_TYPE_KNOWN
         yield GPS_TOPIC, m
 
-    streams.append(
-        _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
-    )
+    if sensors:
+        streams.append(
+            _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
+        )
+
+    stream_meta = None
+    if detection_stream is not None:
+        mount = cal.T_base_from(detection_stream.sensor_frame)[:3, 3]
+        ds = DetectionStream(world, mount, detection_stream, seed)
+        frames = [ds.frame(int(st)).detections for st in gt_stamps]  # in order: the stream has state
+        streams.append(
+            _ordered(
+                gt_stamps,
+                np.zeros(len(gt_stamps), np.int64),
+                lambda k: [(STREAM_TOPIC, detections_msg(frames[k]))],
+            )
+        )
+        stream_meta = {"config": detection_stream.to_dict(), "mount_xyz": [float(v) for v in mount]}
 
     counts: dict[str, int] = {}
     out = Path(out)
@@ -338,6 +369,8 @@ def record(
         w.write(SCENARIO_TOPIC, String(data=json.dumps(meta, default=str)), t0)
         w.write(CALIBRATION_TOPIC, String(data=yaml.safe_dump(cal.to_dict())), t0)
         w.write_raw("/tf_static", "tf2_msgs/msg/TFMessage", _tf_static(cal, t0), t0)
+        if stream_meta is not None:
+            w.write(STREAM_CONFIG_TOPIC, String(data=json.dumps(stream_meta)), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)
             counts[topic] = counts.get(topic, 0) + 1
@@ -360,5 +393,15 @@ def scenario_from_bag(bag: str | Path) -> dict | None:
     if SCENARIO_TOPIC not in bag_topics(bag):
         return None
     for _t, _mt, _ts, msg in read_messages(bag, [SCENARIO_TOPIC]):
+        return json.loads(msg.data)
+    return None
+
+
+def stream_meta_from_bag(bag: str | Path) -> dict | None:
+    """``{"config": DetectionStreamConfig dict, "mount_xyz": [x, y, z]}`` of a bag with a detection
+    stream, or None."""
+    if STREAM_CONFIG_TOPIC not in bag_topics(bag):
+        return None
+    for _t, _mt, _ts, msg in read_messages(bag, [STREAM_CONFIG_TOPIC]):
         return json.loads(msg.data)
     return None
