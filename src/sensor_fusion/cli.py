@@ -282,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     s.add_argument("--out", default="out/bev/bev_fusion.pt", help="weights file to write")
+    s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
+    s.add_argument(
+        "--ray", metavar="ADDRESS", help="make them as Ray tasks ('local' or a cluster)"
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate-bev", help="BEV network AP per modality subset on held-out seeds")
@@ -292,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", default=str(Path(__file__).resolve().parent / "models" / "bev_fusion.pt"))
     s.add_argument("--every", type=int, default=1, help="score every n-th frame")
     s.add_argument("--json", help="also write the results to this JSON file")
+    s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
+    s.add_argument(
+        "--ray", metavar="ADDRESS", help="make them as Ray tasks ('local' or a cluster)"
+    )
     s.set_defaults(func=cmd_evaluate_bev)
 
     s = sub.add_parser("export-onnx", help="export the BEV network to ONNX (checked against torch)")
