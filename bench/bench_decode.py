@@ -1,4 +1,5 @@
-"""PointCloud2 decoding of a 128-beam-sized cloud (~230k points) and the first pipeline per frame.
+"""PointCloud2 decoding of a 128-beam-sized cloud (~230k points) and the LiDAR pipeline per frame at
+30k-230k points (figures also in ``out/bench/decode.json``).
 
 Baseline, run in the same process: per-point decoding with ``struct.iter_unpack``
 (what sensor_msgs_py's read_points does in spirit), timed on the same message.
@@ -13,7 +14,7 @@ import struct
 import time
 
 import numpy as np
-from benchutil import median_time
+from benchutil import Figures, median_time
 
 from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import load_calibration
@@ -28,7 +29,31 @@ def median_ms(fn, runs: int) -> float:
     return 1e3 * median_time(fn, runs, warmup=1)
 
 
+def pipeline_frame_ms(n_points: int, rng: np.random.Generator, frames: int = 40, warmup: int = 10):
+    """Median per-frame time of the LiDAR-only pipeline (decode, ground, clusters, boxes, track)
+    on sweeps of about ``n_points`` points (20 cars, the rest ground), and the last frame."""
+    cfg = from_flat({"cameras.names": [""], "radars.names": [""], "imu.enabled": False, "gps.enabled": False})
+    pipe = FusionPipeline(cfg, load_calibration("config/calibration.yaml"))
+    boxes = [
+        MovingBox((10.0 + 6 * i, -12.0 + 5 * (i % 5), 0.75), (4.5, 1.8, 1.5), (1.0, 0.5)) for i in range(20)
+    ]
+    totals, outs, n = [], [], 0
+    for k in range(frames):
+        xyz = sweep(boxes, k * 0.1, rng, density=400.0, ground_points=max(0, n_points - 8000))
+        m = encode_cloud(
+            int(1e9) + k * 100_000_000, "lidar_top", {"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
+        )
+        t0 = time.perf_counter()
+        cloud, _ = decode_lidar(m)
+        pipe.push("lidar", cloud)
+        outs = pipe.flush() or outs
+        totals.append(time.perf_counter() - t0)
+        n = len(cloud)
+    return 1e3 * statistics.median(totals[warmup:]), n, outs[-1]
+
+
 def main() -> None:
+    fig = Figures("decode")
     rng = np.random.default_rng(0)
     cols = {k: rng.normal(0, 20, N_POINTS).astype(np.float32) for k in "xyz"}
     cols["intensity"] = rng.uniform(0, 255, N_POINTS).astype(np.float32)
@@ -45,30 +70,18 @@ def main() -> None:
     print(f"PointCloud2 decode, {N_POINTS} points ({len(raw) / 1e6:.1f} MB):")
     print(f"  ours (np.frombuffer + structured dtype): {ours:8.2f} ms")
     print(f"  baseline (struct.iter_unpack per point): {base:8.2f} ms   ratio {base / ours:6.1f}x")
+    fig.add("pointcloud2_230k_decode_ms", ours)
+    fig.add("pointcloud2_230k_struct_baseline_ms", base)
+    fig.add("pointcloud2_230k_decode_speedup_x", base / ours)
 
-    cfg = from_flat({"cameras.names": [""], "radars.names": [""], "imu.enabled": False, "gps.enabled": False})
-    pipe = FusionPipeline(cfg, load_calibration("config/calibration.yaml"))
-    boxes = [
-        MovingBox((10.0 + 6 * i, -12.0 + 5 * (i % 5), 0.75), (4.5, 1.8, 1.5), (1.0, 0.5)) for i in range(20)
-    ]
-    totals = []
-    for k in range(60):
-        xyz = sweep(boxes, k * 0.1, rng, density=400.0, ground_points=60000)
-        m = encode_cloud(
-            int(1e9) + k * 100_000_000, "lidar_top", {"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
-        )
-        t0 = time.perf_counter()
-        cloud, _ = decode_lidar(m)
-        pipe.push("lidar", cloud)
-        outs = pipe.flush()
-        totals.append(time.perf_counter() - t0)
-    last = outs[-1]
-    n = len(cloud)
-    print(f"First pipeline (decode, ground, clusters, boxes, track), {n} points, 20 boxes, 60 frames:")
-    print(
-        f"  per frame median {statistics.median(totals[10:]) * 1e3:.1f} ms; stages of the last frame (ms): "
-        + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in sorted(last.timing.items()))
-    )
+    print("LiDAR-only pipeline per frame (decode, ground, clusters, boxes, track), 20 cars, 30 frames:")
+    for target in (30_000, 60_000, 120_000, 230_000):
+        ms, n, last = pipeline_frame_ms(target, rng)
+        stages = ", ".join(f"{k} {v * 1e3:.1f}" for k, v in sorted(last.timing.items()))
+        print(f"  {n:>7} points: median {ms:6.1f} ms; stages of the last frame (ms): {stages}")
+        fig.add(f"pipeline_lidar_{target // 1000}k_ms", ms)
+        fig.add(f"pipeline_lidar_{target // 1000}k_points", n)
+    fig.write()
 
 
 if __name__ == "__main__":
