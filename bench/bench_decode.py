@@ -15,11 +15,15 @@ import time
 
 import numpy as np
 from benchutil import Figures, median_time
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import PointCloud2
 
 from sensor_fusion.config import from_flat
+from sensor_fusion.core import pointfields as pf
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.pipeline import FusionPipeline
-from sensor_fusion.ros.convert import decode_lidar, encode_cloud
+from sensor_fusion.ros.cdr import parse_pointcloud2
+from sensor_fusion.ros.convert import cloud_points, decode_lidar, encode_cloud
 from sensor_fusion.sim.boxes import MovingBox, sweep
 
 N_POINTS = 230_000
@@ -73,6 +77,32 @@ def main() -> None:
     fig.add("pointcloud2_230k_decode_ms", ours)
     fig.add("pointcloud2_230k_struct_baseline_ms", base)
     fig.add("pointcloud2_230k_decode_speedup_x", base / ours)
+
+    # What a subscription costs from the bytes DDS delivers to float32 xyz: the typed path
+    # (rclpy deserialises into a PointCloud2, as a typed subscription does before the callback)
+    # against the raw path (a raw subscription's bytes, viewed by ros/cdr.py).
+    wire = serialize_message(msg)
+
+    def typed_xyz():
+        return pf.xyz_f32(cloud_points(deserialize_message(wire, PointCloud2)))
+
+    def raw_xyz():
+        return pf.xyz_f32(cloud_points(parse_pointcloud2(wire)))
+
+    np.testing.assert_array_equal(typed_xyz(), raw_xyz())
+    t_typed, t_raw = median_ms(typed_xyz, 30), median_ms(raw_xyz, 30)
+    t_raw_full = median_ms(lambda: decode_lidar(parse_pointcloud2(wire)), 30)
+    t_typed_full = median_ms(lambda: decode_lidar(deserialize_message(wire, PointCloud2)), 30)
+    print("  serialized message -> float32 xyz:")
+    print(f"    typed (rclpy deserialize_message): {t_typed:8.2f} ms")
+    print(f"    raw (ros/cdr.py view, no copy):    {t_raw:8.2f} ms   ratio {t_typed / t_raw:6.1f}x")
+    print(f"    whole decode_lidar (xyz, intensity, time, ring, NaN filter): typed {t_typed_full:.2f} ms, "
+          f"raw {t_raw_full:.2f} ms")  # fmt: skip
+    fig.add("pointcloud2_230k_typed_ms", t_typed)
+    fig.add("pointcloud2_230k_raw_ms", t_raw)
+    fig.add("pointcloud2_230k_typed_over_raw_x", t_typed / t_raw)
+    fig.add("pointcloud2_230k_typed_decode_lidar_ms", t_typed_full)
+    fig.add("pointcloud2_230k_raw_decode_lidar_ms", t_raw_full)
 
     print("LiDAR-only pipeline per frame (decode, ground, clusters, boxes, track), 20 cars, 30 frames:")
     for target in (30_000, 60_000, 120_000, 230_000):

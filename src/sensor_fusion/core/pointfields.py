@@ -51,12 +51,12 @@ def layout_dtype(layout: CloudLayout) -> np.dtype:
         if f.count < 1:
             continue  # zero-count fields carry no data (seen in some drivers)
         base = np.dtype(order + DATATYPES[f.datatype])
-        fmt = base if f.count == 1 else np.dtype((base, (f.count,)))
-        if f.offset < 0 or f.offset + fmt.itemsize > layout.point_step:
+        if f.offset < 0 or f.offset + f.count * base.itemsize > layout.point_step:  # before numpy sees it
             raise CloudDecodeError(
-                f"field '{f.name}' (offset {f.offset}, {fmt.itemsize} bytes) "
+                f"field '{f.name}' (offset {f.offset}, {f.count} x {base.itemsize} bytes) "
                 f"exceeds point_step {layout.point_step}"
             )
+        fmt = base if f.count == 1 else np.dtype((base, (f.count,)))
         if f.name in names:
             raise CloudDecodeError(f"duplicate field '{f.name}'")
         names.append(f.name)
