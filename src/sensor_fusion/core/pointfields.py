@@ -14,6 +14,9 @@ import numpy as np
 
 # sensor_msgs/PointField datatype constants -> numpy type codes
 DATATYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
+# Bytes per point: real drivers use 16-64; numpy cannot make a dtype past 2**31, and anything near
+# this limit is a corrupt header, not a point layout.
+MAX_POINT_STEP = 1 << 16
 DATATYPE_OF = {np.dtype(v).newbyteorder("=").str[1:]: k for k, v in DATATYPES.items()}
 
 
@@ -41,8 +44,8 @@ class CloudLayout:
 
 def layout_dtype(layout: CloudLayout) -> np.dtype:
     """Structured dtype of one point, padded to ``point_step``; validates every field."""
-    if layout.point_step <= 0:
-        raise CloudDecodeError(f"point_step must be positive, got {layout.point_step}")
+    if not 0 < layout.point_step <= MAX_POINT_STEP:
+        raise CloudDecodeError(f"point_step must be in (0, {MAX_POINT_STEP}], got {layout.point_step}")
     order = ">" if layout.is_bigendian else "<"
     names, formats, offsets = [], [], []
     for f in layout.fields:
