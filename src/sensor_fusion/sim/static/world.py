@@ -1,0 +1,138 @@
+"""The static world of one scenario: triangle mesh, element list, Open3D ray casting.
+
+Why Open3D's ``RaycastingScene`` (Embree BVH): the box ray caster in ``raycast.py`` culls per ray
+group against a handful of oriented boxes, which is right for ~100 actor parts but not for tens of
+thousands of façade, foliage and rail triangles. Moving actors stay with the box caster; the static
+mesh is cast separately and the nearer hit wins per ray. Casting both and merging was measured
+against rebuilding an Embree scene with the actors' boxes every sweep (``bench/bench_sim.py``):
+the rebuild of a 60k-triangle BVH alone costs about as much as a whole cast, so the merge is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .materials import COLOR_BGR, GROUND_LIKE, NO_LIDAR_RETURN, RCS_DBSM, REFLECTIVITY, StaticClass
+from .meshes import MeshBuilder
+
+
+@dataclass(frozen=True)
+class StaticElements:
+    """Every static element (one building, tree, pole, guard-rail run, ...) as an oriented box.
+
+    ``center`` is the box centre (z included), ``size`` (length along ``yaw``, width, height).
+    This is what evaluation asks "does a detection lie on static structure?" against.
+    """
+
+    cls: np.ndarray  # (E,) int64 StaticClass
+    center: np.ndarray  # (E, 3) m
+    size: np.ndarray  # (E, 3) m
+    yaw: np.ndarray  # (E,) rad
+
+    def __len__(self) -> int:
+        return int(self.cls.shape[0])
+
+    @property
+    def is_structure(self) -> np.ndarray:
+        """(E,) True for obstacles (not ground-like slabs such as sidewalks)."""
+        return ~np.isin(self.cls, [int(c) for c in GROUND_LIKE])
+
+    def corners(self) -> np.ndarray:
+        """(E, 4, 2) footprint corners (counter-clockwise) in the world frame."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        hl, hw = 0.5 * self.size[:, 0], 0.5 * self.size[:, 1]
+        sx = np.array([1.0, -1.0, -1.0, 1.0])
+        sy = np.array([1.0, 1.0, -1.0, -1.0])
+        x = self.center[:, 0:1] + sx * hl[:, None] * c[:, None] - sy * hw[:, None] * s[:, None]
+        y = self.center[:, 1:2] + sx * hl[:, None] * s[:, None] + sy * hw[:, None] * c[:, None]
+        return np.stack([x, y], -1)
+
+    def names(self) -> list[str]:
+        return [StaticClass(int(k)).name.lower() for k in self.cls]
+
+
+class StaticHits:
+    """Nearest static hit per ray: distance (inf on miss), triangle's material and element, normal."""
+
+    __slots__ = ("dist", "material", "element", "normal")
+
+    def __init__(
+        self, dist: np.ndarray, material: np.ndarray, element: np.ndarray, normal: np.ndarray
+    ) -> None:
+        self.dist = dist  # (R,) float32
+        self.material = material  # (R,) int32, -1 on miss
+        self.element = element  # (R,) int32, -1 on miss
+        self.normal = normal  # (R, 3) float32, facing against the ray
+
+
+class StaticWorld:
+    """A built static world (see module docstring); ``cast`` is thread-safe (Embree)."""
+
+    def __init__(self, mb: MeshBuilder) -> None:
+        self.vertices, self.triangles, self.material, self.element = mb.arrays()
+        n = mb.n_elements()
+        self.elements = StaticElements(
+            np.array(mb.cls, np.int64).reshape(n),
+            np.array(mb.center, np.float64).reshape(n, 3),
+            np.array(mb.size, np.float64).reshape(n, 3),
+            np.array(mb.yaw, np.float64).reshape(n),
+        )
+        # per-element colour tone, so no two buildings (or trees) share one exact colour
+        tone = 0.75 + 0.5 * ((np.arange(n) * 0.6180339887) % 1.0)
+        self.element_tone = tone.astype(np.float64)
+        self._scene = None
+
+    @property
+    def n_triangles(self) -> int:
+        return int(self.triangles.shape[0])
+
+    def _raycasting_scene(self):
+        if self._scene is None:
+            import open3d as o3d  # heavy import: only worlds with static scenery pay it
+
+            sc = o3d.t.geometry.RaycastingScene()
+            if self.n_triangles:
+                sc.add_triangles(o3d.core.Tensor(self.vertices), o3d.core.Tensor(self.triangles))
+            self._scene = sc
+        return self._scene
+
+    def cast(self, origins: np.ndarray, dirs: np.ndarray, t_max: float = np.inf) -> StaticHits:
+        """Cast rays (world frame, unit ``dirs``); hits beyond ``t_max`` count as misses."""
+        o = np.asarray(origins, np.float32).reshape(-1, 3)
+        d = np.asarray(dirs, np.float32).reshape(-1, 3)
+        R = d.shape[0]
+        o = np.broadcast_to(o, (R, 3))
+        if R == 0 or self.n_triangles == 0:
+            return StaticHits(
+                np.full(R, np.inf, np.float32),
+                np.full(R, -1, np.int32),
+                np.full(R, -1, np.int32),
+                np.zeros((R, 3), np.float32),
+            )
+        import open3d as o3d
+
+        rays = np.concatenate([o, d], axis=1)
+        ans = self._raycasting_scene().cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays)))
+        t = ans["t_hit"].numpy()
+        tri = ans["primitive_ids"].numpy().astype(np.int64)
+        hit = np.isfinite(t) & (t <= t_max)
+        t = np.where(hit, t, np.inf).astype(np.float32)
+        tri_c = np.where(hit, tri, 0)
+        mat = np.where(hit, self.material[tri_c], -1).astype(np.int32)
+        ele = np.where(hit, self.element[tri_c], -1).astype(np.int32)
+        n = ans["primitive_normals"].numpy()
+        flip = np.einsum("ij,ij->i", n, d) > 0.0
+        n = np.where(flip[:, None], -n, n).astype(np.float32)
+        n[~hit] = 0.0
+        return StaticHits(t, mat, ele, n)
+
+    # -- material lookups for the sensors --------------------------------------------------------
+    reflectivity = REFLECTIVITY
+    rcs_dbsm = RCS_DBSM
+    no_lidar_return = NO_LIDAR_RETURN
+
+    def hit_color_bgr(self, material: np.ndarray, element: np.ndarray) -> np.ndarray:
+        """(R, 3) camera colour of static hits: material colour times the element's tone."""
+        return COLOR_BGR[np.maximum(material, 0)] * self.element_tone[np.maximum(element, 0)][:, None]
