@@ -56,15 +56,21 @@ class StaticElements:
 class StaticHits:
     """Nearest static hit per ray: distance (inf on miss), triangle's material and element, normal."""
 
-    __slots__ = ("dist", "material", "element", "normal")
+    __slots__ = ("dist", "material", "element", "normal", "look")
 
     def __init__(
-        self, dist: np.ndarray, material: np.ndarray, element: np.ndarray, normal: np.ndarray
+        self,
+        dist: np.ndarray,
+        material: np.ndarray,
+        element: np.ndarray,
+        normal: np.ndarray,
+        look: np.ndarray,
     ) -> None:
         self.dist = dist  # (R,) float32
         self.material = material  # (R,) int32, -1 on miss
         self.element = element  # (R,) int32, -1 on miss
         self.normal = normal  # (R, 3) float32, facing against the ray
+        self.look = look  # (R,) int32 row of StaticWorld.look_bgr (camera colour), -1 on miss
 
 
 class StaticWorld:
@@ -82,6 +88,13 @@ class StaticWorld:
         # per-element colour tone, so no two buildings (or trees) share one exact colour
         tone = 0.75 + 0.5 * ((np.arange(n) * 0.6180339887) % 1.0)
         self.element_tone = tone.astype(np.float64)
+        # one camera colour per (element, material) pair: the rows the renderer indexes
+        pair = self.element.astype(np.int64) * 64 + self.material
+        uniq, self.tri_look = np.unique(pair, return_inverse=True)
+        self.tri_look = self.tri_look.astype(np.int32).reshape(-1)
+        self.look_bgr = COLOR_BGR[uniq % 64] * self.element_tone[uniq // 64][:, None]
+        self.lidar_code = (-3 - self.material).astype(np.int32)  # overlay.HIT_STATIC - material
+        self.no_lidar_return_tri = NO_LIDAR_RETURN[self.material]
         self._scene = None
 
     @property
@@ -98,6 +111,12 @@ class StaticWorld:
             self._scene = sc
         return self._scene
 
+    def cast_raw(self, rays: np.ndarray) -> dict:
+        """Open3D's answer for (R, 6) float32 rays (origin, unit direction), world frame."""
+        import open3d as o3d
+
+        return self._raycasting_scene().cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays, np.float32)))
+
     def cast(self, origins: np.ndarray, dirs: np.ndarray, t_max: float = np.inf) -> StaticHits:
         """Cast rays (world frame, unit ``dirs``); hits beyond ``t_max`` count as misses."""
         o = np.asarray(origins, np.float32).reshape(-1, 3)
@@ -113,26 +132,29 @@ class StaticWorld:
             )
         import open3d as o3d
 
-        rays = np.concatenate([o, d], axis=1)
-        ans = self._raycasting_scene().cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays)))
+        rays = np.empty((R, 6), np.float32)
+        rays[:, :3] = o
+        rays[:, 3:] = d
+        ans = self._raycasting_scene().cast_rays(o3d.core.Tensor(rays))
         t = ans["t_hit"].numpy()
-        tri = ans["primitive_ids"].numpy().astype(np.int64)
-        hit = np.isfinite(t) & (t <= t_max)
-        t = np.where(hit, t, np.inf).astype(np.float32)
-        tri_c = np.where(hit, tri, 0)
-        mat = np.where(hit, self.material[tri_c], -1).astype(np.int32)
-        ele = np.where(hit, self.element[tri_c], -1).astype(np.int32)
-        n = ans["primitive_normals"].numpy()
-        flip = np.einsum("ij,ij->i", n, d) > 0.0
-        n = np.where(flip[:, None], -n, n).astype(np.float32)
-        n[~hit] = 0.0
-        return StaticHits(t, mat, ele, n)
+        idx = np.flatnonzero(t <= t_max)  # inf (miss) fails too
+        tri = ans["primitive_ids"].numpy()[idx].astype(np.int64)
+        dist = np.full(R, np.inf, np.float32)
+        dist[idx] = t[idx]
+        mat = np.full(R, -1, np.int32)
+        mat[idx] = self.material[tri]
+        ele = np.full(R, -1, np.int32)
+        ele[idx] = self.element[tri]
+        look = np.full(R, -1, np.int32)
+        look[idx] = self.tri_look[tri]
+        n = np.zeros((R, 3), np.float32)
+        nh = ans["primitive_normals"].numpy()[idx]
+        flip = np.einsum("ij,ij->i", nh, d[idx]) > 0.0
+        nh[flip] *= -1.0
+        n[idx] = nh
+        return StaticHits(dist, mat, ele, n, look)
 
     # -- material lookups for the sensors --------------------------------------------------------
     reflectivity = REFLECTIVITY
     rcs_dbsm = RCS_DBSM
     no_lidar_return = NO_LIDAR_RETURN
-
-    def hit_color_bgr(self, material: np.ndarray, element: np.ndarray) -> np.ndarray:
-        """(R, 3) camera colour of static hits: material colour times the element's tone."""
-        return COLOR_BGR[np.maximum(material, 0)] * self.element_tone[np.maximum(element, 0)][:, None]
