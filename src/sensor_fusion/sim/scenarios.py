@@ -285,6 +285,51 @@ _SCENARIOS: dict[str, tuple[str | None, dict[str, Any]]] = {
             }
         },
     ),
+    # the static world (sim/static/): a street canyon and a parking lot
+    "urban_clutter": (
+        None,
+        {
+            "world": {
+                "road": {"type": "straight", "shoulder_m": 1.5, "sidewalk_m": 7.5},
+                "ego": {"speed_mps": 10.0},
+                "actors": {
+                    "cars": 6,
+                    "trucks": 1,
+                    "buses": 1,
+                    "cyclists": 4,
+                    "pedestrians": 14,
+                    "crossing_pedestrians": 3,
+                },
+                "static": {"enabled": True, "parked_cars": 0.7},
+            },
+        },
+    ),
+    "parking_lot": (
+        None,
+        {
+            "world": {
+                "road": {
+                    "type": "straight",
+                    "lane_width_m": 3.0,
+                    "shoulder_m": 0.5,
+                    "sidewalk_m": 20.0,
+                    "centre_line": "none",
+                },
+                "ego": {"speed_mps": 4.0},
+                "actors": {
+                    "cars": 3,
+                    "trucks": 0,
+                    "buses": 0,
+                    "cyclists": 1,
+                    "pedestrians": 12,
+                    "crossing_pedestrians": 4,
+                    "spawn_ahead_m": 50.0,
+                    "spawn_behind_m": 30.0,
+                },
+                "static": {"enabled": True, "parking_lot": True, "parked_cars": 0.75, "curb_height_m": 0.0},
+            },
+        },
+    ),
     "gps_outage": ("urban", {"world": {"duration_s": 30.0}, "gps": {"outages": [[10.0, 20.0]]}}),
     "camera_dropout": ("urban", {"cameras": {"dropout": {"camera_front": [[0.0, None]]}}}),
     "radar_clutter": ("urban", {"radars": {"clutter_rate": 40.0, "ghost_rate": 8.0}}),

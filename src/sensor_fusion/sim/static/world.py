@@ -137,7 +137,7 @@ class StaticWorld:
         rays[:, 3:] = d
         ans = self._raycasting_scene().cast_rays(o3d.core.Tensor(rays))
         t = ans["t_hit"].numpy()
-        idx = np.flatnonzero(t <= t_max)  # inf (miss) fails too
+        idx = np.flatnonzero(np.isfinite(t) & (t <= t_max))
         tri = ans["primitive_ids"].numpy()[idx].astype(np.int64)
         dist = np.full(R, np.inf, np.float32)
         dist[idx] = t[idx]
