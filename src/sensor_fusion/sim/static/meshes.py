@@ -104,7 +104,7 @@ class MeshBuilder:
     def scatter(
         self, element: int, material: Material, rng: np.random.Generator, n: int, center_fn, leaf: float
     ) -> None:
-        """``n`` randomly oriented triangles of edge ~``leaf`` at points ``center_fn(rng, n)`` (n, 3)."""
+        """``n`` random triangles of edge ~``leaf`` (area ~0.433 leaf^2) at points ``center_fn(rng, n)``."""
         if n <= 0:
             return
         c = center_fn(rng, n)
@@ -113,7 +113,7 @@ class MeshBuilder:
         a /= np.linalg.norm(a, axis=1, keepdims=True)
         b = np.cross(a, rng.standard_normal((n, 3)))
         b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-9)
-        s = leaf * rng.uniform(0.6, 1.4, (n, 1))
+        s = leaf / np.sqrt(3.0) * rng.uniform(0.6, 1.4, (n, 1))  # circumradius of an edge-``leaf`` triangle
         v = np.stack([c + s * a, c - 0.5 * s * a + 0.87 * s * b, c - 0.5 * s * a - 0.87 * s * b], 1)
         self.add(v.reshape(-1, 3), np.arange(3 * n).reshape(-1, 3), material, element)
 
