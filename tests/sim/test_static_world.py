@@ -226,7 +226,8 @@ def test_open_world_flag_is_identical() -> None:
     assert on.static is not None and on.static.n_triangles > 1000
     # the moving actors are the same in both worlds; the static one adds structure only
     a0, a1 = w.actors_at(w.t0_ns + 10**9), on.actors_at(on.t0_ns + 10**9)
-    np.testing.assert_array_equal(a0.centers, a1.centers[: len(a0)])
+    np.testing.assert_array_equal(a0.centers[:, :2], a1.centers[: len(a0), :2])  # z: walkers on the curb
+    np.testing.assert_array_equal(a0.ids, a1.ids[: len(a0)])
 
 
 @pytest.mark.filterwarnings("ignore:could not place")
@@ -249,6 +250,10 @@ def test_scenario_smoke(name: str) -> None:
     assert np.isin(s["actor_id"], w.actor_ids[parked]).sum() > 100
     if name == "urban_clutter":
         assert StaticClass.TREE in classes and StaticClass.SIDEWALK in classes
+        # walkers stand on the raised sidewalk (curb 0.15 m), so their boxes sit on it
+        ped = a.labels == ObjectClass.PEDESTRIAN
+        lift = a.centers[ped, 2] - 0.5 * a.sizes[ped, 2]
+        assert ped.any() and np.isclose(lift, cfg["world"]["static"]["curb_height_m"]).sum() >= ped.sum() - 3
 
 
 def test_highway_static_has_guard_rails_and_gantries() -> None:

@@ -116,6 +116,12 @@ class World:
                 scene, sc, np.column_stack([E[:, EGO_X], E[:, EGO_Y]]), stream_rng(self.seed, "static")
             )
             self.static = StaticWorld(mb)
+            # pedestrians stand on the raised sidewalk except while crossing the road
+            ped = self.actor_labels == int(ObjectClass.PEDESTRIAN)
+            self._lift = np.where(
+                ped, float(sc["curb_height_m"]) if float(rc["sidewalk_m"]) >= 1.0 else 0.0, 0.0
+            )
+            self._cross_s = np.array([[a.cs_enter, a.cs_exit] for a in actors], np.float64).reshape(-1, 2)
             K = len(parked.yaw)
             if K:
                 self.actor_ids = np.arange(1, len(actors) + K + 1, dtype=np.int64)
@@ -187,6 +193,10 @@ class World:
         h, kap = np.interp(g, self._GS, self._PH), np.interp(g, self._GS, self._PK)
         n = len(s)
         yaw_rate = v * kap
+        z = 0.5 * self.actor_sizes[:, 2]
+        if self.static is not None:
+            lift = self._lift * ~((s >= self._cross_s[:, 0]) & (s <= self._cross_s[:, 1]))
+            z = z + np.concatenate([lift, np.zeros(len(z) - n)])
         if len(self.actor_ids) > n:  # parked cars: never move
             p = self._parked
             x, y = np.concatenate([x, p.centers[:, 0]]), np.concatenate([y, p.centers[:, 1]])
@@ -196,7 +206,7 @@ class World:
         return ActorStates(
             ids=self.actor_ids.copy(),
             labels=self.actor_labels.copy(),
-            centers=np.column_stack([x, y, 0.5 * self.actor_sizes[:, 2]]),
+            centers=np.column_stack([x, y, z]),
             sizes=self.actor_sizes.copy(),
             yaw=wrap_angle(h),
             velocity=np.column_stack([v * np.cos(h), v * np.sin(h), np.zeros(len(v))]),
