@@ -58,6 +58,61 @@ def _face_frames(static: StaticWorld, idx: np.ndarray, o: np.ndarray):
     return t, n, face
 
 
+class _Scatterers:
+    """Every element's candidate scattering points, built once per static world (it never moves).
+
+    Flat elements get points on both long faces (each with its outward normal); a scan keeps the
+    face that looks at the radar and jitters the points along it.
+    """
+
+    def __init__(self, static: StaticWorld) -> None:
+        el = static.elements
+        pts, nrm, tan, rcs, jit = [], [], [], [], []
+        for e in range(len(el)):
+            spec = _RCS.get(StaticClass(int(el.cls[e])))
+            if spec is None:
+                continue
+            base, flat = spec
+            h = float(el.size[e, 2])
+            c = el.center[e]
+            if not flat:
+                z = 1.0 if el.cls[e] == StaticClass.OVERHEAD_SIGN else min(0.5 * h, 1.5)  # its masts
+                pts.append([[c[0], c[1], z]])
+                nrm.append([[0.0, 0.0]])
+                tan.append([[0.0, 0.0]])
+                rcs.append([base])
+                jit.append([0.0])
+                continue
+            t = np.array([np.cos(el.yaw[e]), np.sin(el.yaw[e])])
+            L = float(el.size[e, 0])
+            k = max(1, int(L // EXTENDED_SPACING_M))
+            s = (np.arange(k) + 0.5) / k * L - 0.5 * L
+            low = el.cls[e] in (StaticClass.GUARD_RAIL, StaticClass.BARRIER)
+            z = min(0.6 if low else 1.0, 0.8 * h)
+            for side in (-1.0, 1.0):
+                n = side * np.array([-t[1], t[0]])
+                xy = c[:2] + s[:, None] * t + (0.5 * el.size[e, 1] + 0.05) * n
+                pts.append(np.column_stack([xy, np.full(k, z)]))
+                nrm.append(np.broadcast_to(n, (k, 2)))
+                tan.append(np.broadcast_to(t, (k, 2)))
+                rcs.append(np.full(k, base))
+                jit.append(np.full(k, 0.3 * L / k))
+        self.points = np.vstack(pts) if pts else np.zeros((0, 3))
+        self.normal = np.vstack(nrm) if nrm else np.zeros((0, 2))
+        self.tangent = np.vstack(tan) if tan else np.zeros((0, 2))
+        self.rcs = np.concatenate(rcs) if rcs else np.zeros(0)
+        self.jitter = np.concatenate(jit) if jit else np.zeros(0)
+        self.flat = np.any(self.normal != 0.0, axis=1)
+
+
+def _scatterers(static: StaticWorld) -> _Scatterers:
+    sc = getattr(static, "_radar_scatterers", None)
+    if sc is None:
+        sc = _Scatterers(static)
+        static._radar_scatterers = sc  # cached on the world: built once
+    return sc
+
+
 def static_returns(
     static: StaticWorld,
     o3: np.ndarray,
@@ -69,41 +124,21 @@ def static_returns(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Static points (M, 3) world, their radial velocity (M,) and RCS dBsm (M,)."""
-    el = static.elements
+    sc = _scatterers(static)
     o = o3[:2]
     half_fov = 0.5 * np.radians(float(c["fov_deg"]))
     r_max, r_min = float(c["max_range_m"]), float(c["min_range_m"])
-    known = np.array([k in _RCS for k in el.cls], bool)
-    reach = np.hypot(*(el.center[:, :2] - o).T) - 0.5 * np.hypot(el.size[:, 0], el.size[:, 1])
-    cand = np.flatnonzero(known & (reach < r_max))
-    pts, rcs0, flat_n = [], [], []
-    for e in cand:  # tens of elements in range: a loop over elements, vectorised over their points
-        base, flat = _RCS[StaticClass(int(el.cls[e]))]
-        h = float(el.size[e, 2])
-        if not flat:
-            p = np.array([[el.center[e, 0], el.center[e, 1], min(0.5 * h, 1.5)]])
-            if el.cls[e] == StaticClass.OVERHEAD_SIGN:
-                p[0, 2] = 1.0  # its masts
-            pts.append(p)
-            rcs0.append([base])
-            flat_n.append(np.zeros((1, 2)))
-            continue
-        t, n, face = _face_frames(static, np.array([e]), o)
-        L = float(el.size[e, 0])
-        k = max(1, int(L // EXTENDED_SPACING_M))
-        s = (np.arange(k) + rng.uniform(0.2, 0.8, k)) / k * L - 0.5 * L
-        xy = face[0] + s[:, None] * t[0] + 0.05 * n[0]
-        z = np.full(
-            k, min(0.6 if el.cls[e] in (StaticClass.GUARD_RAIL, StaticClass.BARRIER) else 1.0, 0.8 * h)
-        )
-        pts.append(np.column_stack([xy, z]))
-        rcs0.append(np.full(k, base))
-        flat_n.append(np.broadcast_to(n[0], (k, 2)))
-    if not pts:
+    P = sc.points
+    facing = ~sc.flat | (np.einsum("ij,ij->i", sc.normal, o[None] - P[:, :2]) > 0.0)
+    los = P - o3
+    rng_ = np.linalg.norm(los, axis=1)
+    az = wrap_angle(np.arctan2(los[:, 1], los[:, 0]) - head)
+    keep = np.flatnonzero(facing & (rng_ >= r_min) & (rng_ <= r_max + 2.0) & (np.abs(az) <= half_fov + 0.05))
+    if not len(keep):
         return np.zeros((0, 3)), np.zeros(0), np.zeros(0)
-    P = np.vstack(pts)
-    rcs = np.concatenate(rcs0)
-    N = np.vstack(flat_n)
+    P = P[keep].copy()
+    P[:, :2] += sc.tangent[keep] * (sc.jitter[keep] * rng.uniform(-1.0, 1.0, len(keep)))[:, None]
+    rcs, N = sc.rcs[keep], sc.normal[keep]
     los = P - o3
     rng_ = np.linalg.norm(los, axis=1)
     u = los / np.maximum(rng_, 1e-9)[:, None]
