@@ -265,3 +265,20 @@ def test_highway_static_has_guard_rails_and_gantries() -> None:
 
 def test_ground_hit_code_untouched() -> None:
     assert HIT_GROUND == -1 and HIT_NONE == -2 and HIT_STATIC == -3
+
+
+@pytest.mark.filterwarnings("ignore:could not place")
+def test_bag_carries_static_elements_and_flag_off_restores_open_world(tmp_path) -> None:
+    from sensor_fusion.sim.recorder import STATIC_TOPIC, record, scenario_from_bag, static_elements_from_bag
+
+    ov = tmp_path / "ov.yaml"
+    ov.write_text("lidar: {beams: 16}\ncameras: {names: [camera_front], rate_hz: 2.0}\n")
+    record("urban_clutter", 5, 1.0, tmp_path / "on", overrides_file=str(ov))
+    el = static_elements_from_bag(tmp_path / "on")
+    w = World(scenario_from_bag(tmp_path / "on")["config"], 5)
+    assert el is not None and len(el) == len(w.static.elements)
+    np.testing.assert_array_equal(el.cls, w.static.elements.cls)
+    np.testing.assert_allclose(el.center, w.static.elements.center, atol=1e-3)
+    info = record("urban_clutter", 5, 1.0, tmp_path / "off", overrides_file=str(ov), static_world=False)
+    assert static_elements_from_bag(tmp_path / "off") is None and STATIC_TOPIC not in info.counts
+    assert scenario_from_bag(tmp_path / "off")["config"]["world"]["static"]["enabled"] is False

@@ -8,7 +8,8 @@ message's noise comes from its own generator (``stream_rng(seed, sensor, k)``),
 so output is identical for a seed regardless of generation order.
 
 The bag carries the calibration it was generated with (``/calibration``,
-``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``).
+``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``); with a static
+world also its element list (``/ground_truth/static_elements``, JSON: class and oriented box each).
 With a detection stream (:mod:`.detection_stream`) it also carries what a real
 detector would output (``/detections/stream``, its parameters on
 ``/detections/stream/config``), besides the sensor data or instead of it.
@@ -46,6 +47,7 @@ from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
 from .radar import simulate_radar
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
+from .static.world import StaticElements
 from .world import World
 
 GT_OBJECTS = "/ground_truth/objects"
@@ -55,6 +57,7 @@ IMU_TOPIC = "/sensors/imu"
 GPS_TOPIC = "/sensors/gps/fix"
 CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
+STATIC_TOPIC = "/ground_truth/static_elements"  # std_msgs/String JSON, once, only with a static world
 STREAM_TOPIC = "/detections/stream"
 STREAM_CONFIG_TOPIC = "/detections/stream/config"
 GT_ODOM_RATE_HZ = 50.0
@@ -376,6 +379,8 @@ def record(
         w.write_raw("/tf_static", "tf2_msgs/msg/TFMessage", _tf_static(cal, t0), t0)
         if stream_meta is not None:
             w.write(STREAM_CONFIG_TOPIC, String(data=json.dumps(stream_meta)), t0)
+        if world.static is not None:
+            w.write(STATIC_TOPIC, String(data=json.dumps(world.static.elements.to_dict())), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)
             counts[topic] = counts.get(topic, 0) + 1
@@ -399,6 +404,15 @@ def scenario_from_bag(bag: str | Path) -> dict | None:
         return None
     for _t, _mt, _ts, msg in read_messages(bag, [SCENARIO_TOPIC]):
         return json.loads(msg.data)
+    return None
+
+
+def static_elements_from_bag(bag: str | Path) -> StaticElements | None:
+    """The static world's elements (class, oriented box in odom) a bag carries, or None (open world)."""
+    if STATIC_TOPIC not in bag_topics(bag):
+        return None
+    for _t, _mt, _ts, msg in read_messages(bag, [STATIC_TOPIC]):
+        return StaticElements.from_dict(json.loads(msg.data))
     return None
 
 

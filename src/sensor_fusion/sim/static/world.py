@@ -52,6 +52,26 @@ class StaticElements:
     def names(self) -> list[str]:
         return [StaticClass(int(k)).name.lower() for k in self.cls]
 
+    def to_dict(self) -> dict:
+        """JSON-ready (what a bag carries on ``/ground_truth/static_elements``), world frame = odom."""
+        return {
+            "frame": "odom",
+            "classes": self.names(),
+            "center": np.round(self.center, 4).tolist(),
+            "size": np.round(self.size, 4).tolist(),
+            "yaw": np.round(self.yaw, 6).tolist(),
+        }
+
+    @staticmethod
+    def from_dict(d: dict) -> StaticElements:
+        n = len(d["classes"])
+        return StaticElements(
+            np.array([int(StaticClass[c.upper()]) for c in d["classes"]], np.int64).reshape(n),
+            np.array(d["center"], np.float64).reshape(n, 3),
+            np.array(d["size"], np.float64).reshape(n, 3),
+            np.array(d["yaw"], np.float64).reshape(n),
+        )
+
 
 class StaticHits:
     """Nearest static hit per ray: distance (inf on miss), triangle's material and element, normal."""
