@@ -247,7 +247,7 @@ def _furniture(mb, r, side, d, lo, hi, rng, blk, ri, trees: bool) -> None:
                 mb,
                 rng,
                 xy,
-                float(rng.uniform(6.0, 11.0)),
+                float(rng.uniform(7.5, 12.0)),
                 float(rng.uniform(2.0, 3.5)),
                 float(rng.uniform(0.1, 0.15)),
             )

@@ -313,7 +313,8 @@ def tree(
 ) -> int:
     """Trunk prism and a porous ellipsoidal crown of leaf clumps (~30 % of rays through its width)."""
     e = mb.element(StaticClass.TREE, xy, 0.0, (2 * crown_r, 2 * crown_r, height))
-    crown_h = min(0.6 * height, 2.2 * crown_r)
+    # crowns start >= 4 m up (street trees are pruned to let trucks and buses pass under)
+    crown_h = max(1.5, min(0.6 * height, 2.2 * crown_r, height - 4.0))
     z_c = height - 0.5 * crown_h
     mb.prism(e, Material.BARK, xy, 0.0, z_c, trunk_r, 6)
     leaf = 0.35
