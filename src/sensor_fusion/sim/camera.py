@@ -7,7 +7,9 @@ optical frame (z forward, x right, y down), so rendered geometry lines up with
 (one culling cone each) against the actors' parts and the ground plane; the nearest
 hit gives exact occlusion. Shading is deliberately simple but informative for a
 CNN: sky gradient, ground by ``GroundMap.ground_class`` with a faint world-fixed
-texture, Lambert-shaded objects in their class colour, distance fog, sensor noise.
+texture, Lambert-shaded objects in their class colour, distance fog, sensor noise. With a static
+world (``world.static``) its meshes are cast too (Open3D), actors take per-instance colours from a
+palette shared by all classes, and each frame gets its own exposure gain.
 The image is a global-shutter exposure at ``stamp_ns``.
 """
 
@@ -29,6 +31,7 @@ from .state import WorldView
 from .static.overlay import overlay_static, pack_group_rays
 
 STATIC_ID = -3  # actor_id of pixels showing static scenery
+EXPOSURE_RANGE = (0.75, 1.25)  # image gain per frame in static worlds (auto-exposure, lighting)
 TILE = 16  # pixels per side of a culling tile
 MAX_RANGE_M = 1500.0  # rays beyond this (far ground) show the horizon haze
 FOG_DIST_M = 200.0  # e-folding distance of the haze
@@ -228,7 +231,8 @@ def render_camera_labels(
     )
     T_wc = T_wb @ np.asarray(T_base_cam, np.float64)
     actors = world.actors_at(int(stamp_ns))
-    parts = actor_parts(actors)
+    static = getattr(world, "static", None)
+    parts = actor_parts(actors, instance_colors=static is not None)
     G = rays.group_start.shape[0] - 1
     P = len(parts)
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
@@ -252,7 +256,6 @@ def render_camera_labels(
             ground=True,
             out=rays.scratch,
         )
-        static = getattr(world, "static", None)
         part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
         if static is not None:  # static meshes: nearer hit wins; their colours follow the parts'
             wr = pack_group_rays(
@@ -283,6 +286,12 @@ def render_camera_labels(
             seed,
             img,
         )
+        if static is not None:  # auto-exposure differs frame to frame and camera to camera
+            gain = (
+                EXPOSURE_RANGE[0]
+                + (EXPOSURE_RANGE[1] - EXPOSURE_RANGE[0]) * float((int(seed) >> 11) % 1024) / 1023.0
+            )
+            img = np.clip(img.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
         out = CameraRender(img)
         if labels:
             aid = np.where(hits.part == HIT_GROUND, -1, -2).astype(np.int64)

@@ -128,6 +128,28 @@ class PartLayout:
     reflectivity: np.ndarray  # (P,) float32
 
 
+# Instance colours (BGR) independent of class, for worlds where colour must not give the class
+# away: common car paints, which are also common clothing colours.
+INSTANCE_PALETTE_BGR = np.array(
+    [
+        (235, 235, 235),  # white
+        (35, 35, 35),  # black
+        (178, 180, 176),  # silver
+        (110, 110, 112),  # grey
+        (100, 45, 20),  # dark blue
+        (40, 40, 170),  # red
+        (170, 95, 40),  # blue
+        (60, 105, 55),  # green
+        (150, 180, 205),  # beige
+        (40, 70, 110),  # brown
+        (30, 120, 225),  # orange
+        (40, 195, 225),  # yellow
+        (115, 50, 105),  # purple
+    ],
+    dtype=np.float64,
+)
+
+
 def _id_variation(ids: np.ndarray) -> np.ndarray:
     """Deterministic (N, 2) values in [-1, 1) from actor ids (splitmix64)."""
     x = ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
@@ -141,8 +163,14 @@ def _id_variation(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def part_layout(ids: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> PartLayout:
-    """Class templates scaled to each actor's size (vectorised, no per-actor Python)."""
+def part_layout(
+    ids: np.ndarray, labels: np.ndarray, sizes: np.ndarray, instance_colors: bool = False
+) -> PartLayout:
+    """Class templates scaled to each actor's size (vectorised, no per-actor Python).
+
+    ``instance_colors``: each actor's base colour comes from ``INSTANCE_PALETTE_BGR`` by its id
+    instead of its class (the static world's cameras, where colour must not tell the class).
+    """
     labels = np.asarray(labels, np.int64).reshape(-1)
     n = labels.shape[0]
     cls = np.where((labels >= 0) & (labels < len(ObjectClass)), labels, int(ObjectClass.UNKNOWN))
@@ -154,6 +182,9 @@ def part_layout(ids: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> PartL
     size = np.asarray(sizes, np.float64).reshape(-1, 3)[actor_index]
     var = _id_variation(np.asarray(ids).reshape(-1))[actor_index]
     base = CLASS_COLOR_BGR[cls][actor_index]
+    if instance_colors:
+        pick = (0.5 * (var[:, 0] + 1.0) * 7919.0).astype(np.int64) % len(INSTANCE_PALETTE_BGR)
+        base = INSTANCE_PALETTE_BGR[pick]
     # +-15 % brightness per actor plus a slight tint, keeping each class's hue
     col = base * (t[:, 6:7] * (1.0 + 0.15 * var[:, 0:1])) + 8.0 * var[:, 1:2] * np.array([1.0, -0.5, -0.5])
     return PartLayout(
@@ -179,9 +210,9 @@ def place_parts(layout: PartLayout, centers: np.ndarray, yaw: np.ndarray) -> tup
     return out, y
 
 
-def actor_parts(actors: ActorStates) -> Parts:
+def actor_parts(actors: ActorStates, instance_colors: bool = False) -> Parts:
     """Expand N actors into their class-specific parts in the world frame."""
-    lay = part_layout(actors.ids, actors.labels, actors.sizes)
+    lay = part_layout(actors.ids, actors.labels, actors.sizes, instance_colors)
     centers, yaw = place_parts(
         lay, np.asarray(actors.centers, np.float64).reshape(-1, 3), np.asarray(actors.yaw).reshape(-1)
     )

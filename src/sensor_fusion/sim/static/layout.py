@@ -131,6 +131,13 @@ def build_layout(
                         continue
                     a, b = (at(s[i:j], curb_d)[0], at(s[i:j], hw + sw)[0])
                     m.slab(mb, StaticClass.SIDEWALK, a if side > 0 else b, b if side > 0 else a, curb_h)
+            # -- paved parking strip (or the whole lot) at road level
+            pave = park if park > 0.0 else (sw if lot else 0.0)
+            if pave > 0.0:
+                ok = blk.clear(at(s, hw)[0], 0.0, ri, keep_pavement=True)
+                for i, j in _runs(ok):
+                    if j - i >= 2:
+                        m.pavement(mb, at(s[i:j], hw)[0], at(s[i:j], hw + pave)[0])
             # -- parked cars along the curb
             if park > 0.0:
                 _park_row(r, side, hw + 0.5 * park, lo, hi, fill, rng, blk, ri, parked, along=True)

@@ -36,10 +36,11 @@ class StaticClass(IntEnum):
     OVERHEAD_SIGN = 11
     SIDEWALK = 12  # raised sidewalk slab with its curb (ground-like, not an obstacle)
     BICYCLE_STAND = 13  # parked bicycles in a stand
+    PAVEMENT = 14  # paved parking strips and lots at road level (ground-like)
 
 
 # classes that are ground-like (a detection over them is not "on static structure")
-GROUND_LIKE = frozenset({StaticClass.SIDEWALK})
+GROUND_LIKE = frozenset({StaticClass.SIDEWALK, StaticClass.PAVEMENT})
 
 
 class Material(IntEnum):
@@ -59,6 +60,7 @@ class Material(IntEnum):
     LIGHT_HOUSING = 11
     FENCE_WIRE = 12
     BIKE = 13
+    ASPHALT = 14  # parking strips and lots (as the road's asphalt)
 
 
 #                         refl   RCS dBsm  B    G    R
@@ -77,6 +79,7 @@ _TABLE = {
     Material.LIGHT_HOUSING: (0.08, 5.0, (30, 35, 35)),
     Material.FENCE_WIRE: (0.30, 0.0, (120, 125, 120)),
     Material.BIKE: (0.20, 0.0, (70, 70, 75)),
+    Material.ASPHALT: (0.08, -20.0, (74, 72, 70)),
 }
 N_MATERIALS = len(Material)
 REFLECTIVITY = np.array([_TABLE[Material(i)][0] for i in range(N_MATERIALS)], np.float32)

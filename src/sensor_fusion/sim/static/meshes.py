@@ -487,3 +487,15 @@ def slab(
     ]
     mb.quads(e, material, np.concatenate(quads))
     return e
+
+
+def pavement(mb: MeshBuilder, pts_in: np.ndarray, pts_out: np.ndarray, z: float = 0.005) -> int:
+    """A paved surface between two polylines (M, 2), 5 mm above the ground plane it covers."""
+    c0 = 0.5 * (pts_in.mean(axis=0) + pts_out.mean(axis=0))
+    d = pts_in[-1] - pts_in[0]
+    width = float(np.mean(np.hypot(*(pts_out - pts_in).T)))
+    e = mb.element(StaticClass.PAVEMENT, c0, float(np.arctan2(d[1], d[0])), (float(np.hypot(*d)), width, z))
+    zz = np.full((len(pts_in), 1), z)
+    a, b = np.hstack([pts_in, zz]), np.hstack([pts_out, zz])
+    mb.quads(e, Material.ASPHALT, np.stack([a[:-1], a[1:], b[1:], b[:-1]], 1))
+    return e
