@@ -232,7 +232,10 @@ def render_camera_labels(
     T_wc = T_wb @ np.asarray(T_base_cam, np.float64)
     actors = world.actors_at(int(stamp_ns))
     static = getattr(world, "static", None)
-    parts = actor_parts(actors, instance_colors=static is not None)
+    t_s = None  # articulated walkers (static worlds) in their gait phase at this stamp
+    if getattr(world, "animate_people", False):
+        t_s = (int(stamp_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
+    parts = actor_parts(actors, instance_colors=static is not None, t_s=t_s)
     G = rays.group_start.shape[0] - 1
     P = len(parts)
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))

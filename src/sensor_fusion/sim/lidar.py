@@ -37,7 +37,7 @@ from numba import njit
 
 from ..core.stamps import NS_PER_S
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds
-from .shapes import actor_parts, part_layout, place_parts
+from .shapes import actor_parts, gait, part_layout, place_parts
 from .state import ActorStates, WorldView
 from .static.materials import REFLECTIVITY
 from .static.overlay import HIT_STATIC, overlay_static, pack_group_rays
@@ -349,7 +349,10 @@ def simulate_lidar(
 
     # actors once per sector, parts stacked with per-sector index ranges
     sector_actors = [world.actors_at(_stamp(t_start_ns, t)) for t in sp.sector_time]
-    sp_parts = _sector_parts(sector_actors)
+    t_sec = None  # articulated walkers (static worlds): their gait phase per sector, scenario s
+    if getattr(world, "animate_people", False):
+        t_sec = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9 + sp.sector_time
+    sp_parts = _sector_parts(sector_actors, t_sec)
     p_lo, p_hi = sp_parts.lo, sp_parts.hi
 
     gb = sp.group_block
@@ -439,8 +442,11 @@ class _StackedParts:
     hi: np.ndarray  # (S,)
 
 
-def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
-    """Parts of every sector's actors, stacked; one vectorised placement when the actor set is fixed."""
+def _sector_parts(sector_actors: list[ActorStates], t_sec: np.ndarray | None = None) -> _StackedParts:
+    """Parts of every sector's actors, stacked; one vectorised placement when the actor set is fixed.
+
+    ``t_sec`` (S,) scenario seconds per sector: pedestrians are articulated walkers (``shapes.gait``).
+    """
     a0 = sector_actors[0]
     S = len(sector_actors)
     N = len(a0)
@@ -451,11 +457,15 @@ def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
         sizes = np.array([a.sizes for a in sector_actors]).reshape(S, N, 3)
         same = bool(np.all(ids == ids[0]) and np.all(labels == labels[0]) and np.all(sizes == sizes[0]))
     if same:
-        lay = part_layout(a0.ids, a0.labels, a0.sizes)
+        lay = part_layout(a0.ids, a0.labels, a0.sizes, articulated=t_sec is not None)
         P = lay.actor_index.shape[0]
         C = np.array([a.centers for a in sector_actors], np.float64).reshape(S, N, 3)
         Y = np.array([a.yaw for a in sector_actors], np.float64).reshape(S, N)
-        centers, yaw = place_parts(lay, C, Y)
+        G = None
+        if t_sec is not None:
+            V = np.array([a.velocity for a in sector_actors], np.float64).reshape(S, N, 3)
+            G = gait(a0.ids, V, t_sec)
+        centers, yaw = place_parts(lay, C, Y, G)
         ai = lay.actor_index
         hi = np.arange(1, S + 1, dtype=np.int64) * P
         return _StackedParts(
@@ -468,7 +478,9 @@ def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
             hi - P,
             hi,
         )
-    parts = [actor_parts(a) for a in sector_actors]
+    parts = [
+        actor_parts(a, t_s=None if t_sec is None else float(t_sec[k])) for k, a in enumerate(sector_actors)
+    ]
     counts = np.array([len(p) for p in parts], np.int64)
     hi = np.cumsum(counts)
     return _StackedParts(

@@ -39,7 +39,8 @@ Schema (units in key names; defaults in ``BASE``)::
         overhead_sign_spacing_m (0 = none; roads without sidewalks), parked_cars (fraction of
         curb slots taken, where the sidewalk zone is >= 5 m), parking_lot (the sidewalk zone is
         a lot of perpendicular bays), curb_height_m (0 = no raised sidewalk; 0.1-0.2 real),
-        view_m (scenery is built within this distance of the ego's track)
+        view_m (scenery is built within this distance of the ego's track), animated_people
+        (pedestrians as walkers with swinging legs and arms, only with the static world)
     lidar:   frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
              azimuth_resolution_deg, min_range_m, max_range_m, range_noise_std_m, dropout_prob
              ([0, 1)), sectors (actor motion samples per sweep), outages [[t0, t1|null], ...],
@@ -152,6 +153,7 @@ BASE: dict[str, Any] = {
             "parking_lot": False,
             "curb_height_m": 0.15,
             "view_m": 140.0,
+            "animated_people": True,
         },
     },
     "lidar": {

@@ -109,6 +109,7 @@ class World:
 
         # -- the static world (buildings, vegetation, furniture, parked cars); None: the open world
         self.static: StaticWorld | None = None
+        self.animate_people = False  # sensors: pedestrians as articulated walkers (shapes.gait)
         self.n_moving = len(actors)
         sc = cfg.get("static")
         if sc is not None and sc["enabled"]:
@@ -116,6 +117,7 @@ class World:
                 scene, sc, np.column_stack([E[:, EGO_X], E[:, EGO_Y]]), stream_rng(self.seed, "static")
             )
             self.static = StaticWorld(mb)
+            self.animate_people = bool(sc["animated_people"])
             # pedestrians stand on the raised sidewalk except while crossing the road
             ped = self.actor_labels == int(ObjectClass.PEDESTRIAN)
             self._lift = np.where(
