@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from benchutil import Figures
 
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.classes import ObjectClass
@@ -195,6 +196,16 @@ def main() -> None:
         f"20 s scenario (lidar 10 Hz + 2 cams 15 Hz + jpeg): {20 * per_s:.1f} s cpu "
         f"= {per_s:.2f}x real time (single thread)"
     )
+    fig = Figures("sim")
+    keys = ("lidar_sweep_64x1800", "camera_frame", "camera_frame_labels", "jpeg_encode_q90",
+            "camera_cast_culled", "camera_cast_brute_baseline", "world_build_per_sim_s_urban",
+            "world_build_per_sim_s_dense_traffic")  # fmt: skip
+    for key, (_, (w, c)) in zip(keys, rows):
+        fig.add(f"{key}_wall_ms", 1e3 * w)
+        fig.add(f"{key}_cpu_ms", 1e3 * c)
+    fig.add("camera_cull_speedup_x", brute[1] / cull[1])
+    fig.add("urban_20s_sensor_cpu_s", 20 * per_s)
+    fig.write()
     bench_static(args, cal)
 
 
@@ -228,6 +239,12 @@ def bench_static(args: argparse.Namespace, cal) -> None:
         w, c = res[on]
         print(f"{'static world ' + ('on' if on else 'off'):38s} {w:9.2f} {c:9.2f} {w / dur:10.3f}")
     print(f"ratio on/off: wall {res[True][0] / res[False][0]:.2f}x, cpu {res[True][1] / res[False][1]:.2f}x")
+    fig = Figures("sim_static")
+    for on in (False, True):
+        fig.add(f"urban_record_static_{'on' if on else 'off'}_wall_s_per_sim_s", res[on][0] / dur)
+        fig.add(f"urban_record_static_{'on' if on else 'off'}_cpu_s_per_sim_s", res[on][1] / dur)
+    fig.add("static_on_off_cpu_ratio_x", res[True][1] / res[False][1])
+    fig.write()
 
     cfg = scenario_config("urban", {"world": {"static": {"enabled": True}}})
     w_on = World(cfg, 1)

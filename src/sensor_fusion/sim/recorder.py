@@ -9,7 +9,7 @@ so output is identical for a seed regardless of generation order.
 
 The bag carries the calibration it was generated with (``/calibration``,
 ``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``); with a static
-world also its element list (``/ground_truth/static_elements``, JSON: class and oriented box each).
+world also its element list (``/ground_truth/static``, JSON: class and oriented box each).
 With a detection stream (:mod:`.detection_stream`) it also carries what a real
 detector would output (``/detections/stream``, its parameters on
 ``/detections/stream/config``), besides the sensor data or instead of it.
@@ -57,7 +57,7 @@ IMU_TOPIC = "/sensors/imu"
 GPS_TOPIC = "/sensors/gps/fix"
 CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
-STATIC_TOPIC = "/ground_truth/static_elements"  # std_msgs/String JSON, once, only with a static world
+STATIC_TOPIC = "/ground_truth/static"  # std_msgs/String JSON, once, only with a static world
 STREAM_TOPIC = "/detections/stream"
 STREAM_CONFIG_TOPIC = "/detections/stream/config"
 GT_ODOM_RATE_HZ = 50.0

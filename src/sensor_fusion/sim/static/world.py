@@ -53,7 +53,7 @@ class StaticElements:
         return [StaticClass(int(k)).name.lower() for k in self.cls]
 
     def to_dict(self) -> dict:
-        """JSON-ready (what a bag carries on ``/ground_truth/static_elements``), world frame = odom."""
+        """JSON-ready (what a bag carries on ``/ground_truth/static``), world frame = odom."""
         return {
             "frame": "odom",
             "classes": self.names(),
