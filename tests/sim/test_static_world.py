@@ -310,3 +310,21 @@ def test_articulated_walker_swings_inside_its_box() -> None:
     assert np.hypot(*travel) > 0.3  # the walker's leg swings about +-0.25 m
     g = gait(ped.ids, ped.velocity, np.linspace(0.0, 2.0, 50))
     assert np.abs(g[:, 1]).max() == 0.0 and np.abs(g[:, 0]).max() > 0.9  # standing still: no swing
+
+
+def test_instance_colours_do_not_tell_the_class() -> None:
+    from sensor_fusion.sim.shapes import part_layout
+
+    n = 200
+    ids = np.arange(n)
+    sizes = np.tile([4.5, 1.9, 1.5], (n, 1))
+    by_class = {}
+    for cls in (ObjectClass.CAR, ObjectClass.PEDESTRIAN):
+        lay = part_layout(ids, np.full(n, int(cls)), sizes, instance_colors=True)
+        first = np.flatnonzero(np.r_[True, np.diff(lay.actor_index) > 0])  # each actor's first part
+        by_class[cls] = lay.color_bgr[first].astype(float)
+        plain = part_layout(ids, np.full(n, int(cls)), sizes)
+        assert np.ptp(plain.color_bgr[first].astype(float), axis=0).max() < 80  # one hue per class
+        assert np.ptp(by_class[cls], axis=0).max() > 100  # light to dark across instances
+    # the two classes span the same colours: their mean colours are close
+    assert np.abs(by_class[ObjectClass.CAR].mean(0) - by_class[ObjectClass.PEDESTRIAN].mean(0)).max() < 40
