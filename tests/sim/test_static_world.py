@@ -319,9 +319,9 @@ def test_instance_colours_do_not_tell_the_class() -> None:
     ids = np.arange(n)
     sizes = np.tile([4.5, 1.9, 1.5], (n, 1))
     by_class = {}
-    for cls in (ObjectClass.CAR, ObjectClass.PEDESTRIAN):
+    for cls, k in ((ObjectClass.CAR, 0), (ObjectClass.PEDESTRIAN, 1)):  # car body, walker torso
         lay = part_layout(ids, np.full(n, int(cls)), sizes, instance_colors=True)
-        first = np.flatnonzero(np.r_[True, np.diff(lay.actor_index) > 0])  # each actor's first part
+        first = np.flatnonzero(np.r_[True, np.diff(lay.actor_index) > 0]) + k
         by_class[cls] = lay.color_bgr[first].astype(float)
         plain = part_layout(ids, np.full(n, int(cls)), sizes)
         assert np.ptp(plain.color_bgr[first].astype(float), axis=0).max() < 80  # one hue per class
