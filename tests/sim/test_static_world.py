@@ -239,9 +239,11 @@ def test_scenario_smoke(name: str) -> None:
     classes = {StaticClass(k) for k in el.cls}
     assert {StaticClass.BUILDING, StaticClass.POLE} <= classes
     a = w.actors_at(w.t0_ns + 10**9)
-    parked = np.arange(len(a)) >= w.n_moving
+    still = np.arange(len(a)) >= w.n_moving
+    parked = still & (a.labels == ObjectClass.CAR)
     assert parked.sum() >= (10 if name == "urban_clutter" else 30)
-    assert (a.labels[parked] == ObjectClass.CAR).all() and (a.velocity[parked] == 0.0).all()
+    assert np.isin(a.labels[still], [ObjectClass.CAR, ObjectClass.PEDESTRIAN]).all()
+    assert (a.velocity[still] == 0.0).all()
     # parked cars stand clear of each other and of the static structure's footprints
     T_bl = CAL.T_base_from("lidar_top")
     s = simulate_lidar(w, w.t0_ns, T_bl, model_params(cfg["lidar"]) | LIDAR16, np.random.default_rng(0))
@@ -254,6 +256,8 @@ def test_scenario_smoke(name: str) -> None:
         ped = a.labels == ObjectClass.PEDESTRIAN
         lift = a.centers[ped, 2] - 0.5 * a.sizes[ped, 2]
         assert ped.any() and np.isclose(lift, cfg["world"]["static"]["curb_height_m"]).sum() >= ped.sum() - 3
+        standing = still & ped
+        assert standing.sum() >= 2  # people standing in groups by the façades
 
 
 def test_highway_static_has_guard_rails_and_gantries() -> None:

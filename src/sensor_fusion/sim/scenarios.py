@@ -40,7 +40,8 @@ Schema (units in key names; defaults in ``BASE``)::
         curb slots taken, where the sidewalk zone is >= 5 m), parking_lot (the sidewalk zone is
         a lot of perpendicular bays), curb_height_m (0 = no raised sidewalk; 0.1-0.2 real),
         view_m (scenery is built within this distance of the ego's track), animated_people
-        (pedestrians as walkers with swinging legs and arms, only with the static world)
+        (pedestrians as walkers with swinging legs and arms, only with the static world),
+        standing_groups_per_100m (groups of 2-4 people standing by the façades, sidewalks >= 5 m)
     lidar:   frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
              azimuth_resolution_deg, min_range_m, max_range_m, range_noise_std_m, dropout_prob
              ([0, 1)), sectors (actor motion samples per sweep), outages [[t0, t1|null], ...],
@@ -154,6 +155,7 @@ BASE: dict[str, Any] = {
             "curb_height_m": 0.15,
             "view_m": 140.0,
             "animated_people": True,
+            "standing_groups_per_100m": 1.5,
         },
     },
     "lidar": {
@@ -464,6 +466,7 @@ def _validate(c: dict) -> None:
     rng_("world.static.parked_cars", 0.0, 1.0)
     rng_("world.static.curb_height_m", 0.0, 0.3)
     rng_("world.static.view_m", 10.0, 2000.0)
+    rng_("world.static.standing_groups_per_100m", 0.0, 100.0)
     rng_("lidar.beams", 16, 128, True)
     rng_("lidar.rate_hz", 10.0, 20.0)
     rng_("lidar.dropout_prob", 0.0, 0.999)

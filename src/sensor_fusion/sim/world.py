@@ -127,7 +127,7 @@ class World:
             K = len(parked.yaw)
             if K:
                 self.actor_ids = np.arange(1, len(actors) + K + 1, dtype=np.int64)
-                self.actor_labels = np.concatenate([self.actor_labels, np.full(K, int(ObjectClass.CAR))])
+                self.actor_labels = np.concatenate([self.actor_labels, parked.labels])
                 self.actor_sizes = np.vstack([self.actor_sizes, parked.sizes])
             self._parked = parked
 
@@ -199,8 +199,9 @@ class World:
         if self.static is not None:
             lift = self._lift * ~((s >= self._cross_s[:, 0]) & (s <= self._cross_s[:, 1]))
             z = z + np.concatenate([lift, np.zeros(len(z) - n)])
-        if len(self.actor_ids) > n:  # parked cars: never move
+        if len(self.actor_ids) > n:  # parked cars and standing people: never move
             p = self._parked
+            z[n:] = p.centers[:, 2]
             x, y = np.concatenate([x, p.centers[:, 0]]), np.concatenate([y, p.centers[:, 1]])
             h = np.concatenate([h, p.yaw])
             v = np.concatenate([v, np.zeros(len(p.yaw))])

@@ -6,6 +6,7 @@ Cross-section of one road side, from the centreline outwards (``hw`` = lanes + s
 * ``sw >= 5`` and ``parked_cars > 0``: a 2.2 m parking strip at road level next to the shoulder;
   cars park in it (they are truth objects: parked CARs with zero velocity, see ``parked``);
 * the curb (``curb_height_m``, 0.10-0.20 m) and the raised sidewalk slab up to ``hw + sw``;
+* people standing in groups (``standing_groups_per_100m``) near the façades, clear of the walkers;
 * street furniture 0.3 m behind the curb: poles (street lights reaching over the road), signs,
   bollards, trees whose crowns hang over the road, bicycle stands;
 * beyond ``hw + sw``, after a random setback: building blocks with façades (recesses, doors,
@@ -28,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ...core.classes import ObjectClass
 from ..road import Road
 from ..scene import NO_CROSSING, Scene
 from . import meshes as m
@@ -39,11 +41,12 @@ FURNITURE_M = 0.3  # furniture line behind the curb
 
 
 class Parked(NamedTuple):
-    """Parked cars: truth objects of class CAR that never move."""
+    """Truth objects that never move: parked cars, people standing in groups."""
 
-    centers: np.ndarray  # (K, 3) box centres
+    centers: np.ndarray  # (K, 3) box centres (z includes a curb the object stands on)
     sizes: np.ndarray  # (K, 3) l, w, h
     yaw: np.ndarray  # (K,)
+    labels: np.ndarray  # (K,) int64 ObjectClass
 
 
 class _Blocker:
@@ -106,7 +109,7 @@ def build_layout(
     curb_h = float(sc["curb_height_m"])
     fill = float(sc["parked_cars"])
     lot = bool(sc["parking_lot"])
-    parked: list[tuple[float, float, float, float, float, float, float]] = []
+    parked: list[tuple[float, ...]] = []  # x, y, z centre, l, w, h, yaw, label
     for ri, (r, (lo, hi)) in enumerate(zip(scene.roads, _ranges(scene.roads, ego_xy, view))):
         if hi - lo < 4.0:
             continue
@@ -143,6 +146,10 @@ def build_layout(
                 _park_row(r, side, hw + 0.5 * park, lo, hi, fill, rng, blk, ri, parked, along=True)
             if lot:
                 _parking_lot(mb, r, side, hw, sw, lo, hi, fill, rng, blk, ri, parked)
+            # -- people standing in groups by the façades (clear of the walkers' line)
+            groups = float(sc["standing_groups_per_100m"])
+            if has_walk and groups > 0.0 and not lot and sw - park >= 5.0:
+                _standing_groups(r, side, hw + sw - 1.3, lo, hi, groups, curb_h, rng, blk, ri, parked)
             # -- street furniture
             if has_walk and sc["street_furniture"]:
                 _furniture(
@@ -184,8 +191,8 @@ def build_layout(
                     m.overhead_sign(mb, xy, float(h), 2.0 * hw + 2.0)
     if scene.junction is not None and sc["street_furniture"]:
         _junction_lights(mb, scene)
-    P = np.array(parked, np.float64).reshape(-1, 7)
-    return mb, Parked(P[:, 0:3].copy(), P[:, 3:6].copy(), P[:, 6].copy())
+    P = np.array(parked, np.float64).reshape(-1, 8)
+    return mb, Parked(P[:, 0:3].copy(), P[:, 3:6].copy(), P[:, 6].copy(), P[:, 7].astype(np.int64))
 
 
 def _car_size(rng: np.random.Generator) -> tuple[float, float, float]:
@@ -208,7 +215,29 @@ def _park_row(r, side, d, lo, hi, fill, rng, blk, ri, parked, along: bool, slot:
             else float(h) + 0.5 * np.pi * (1 if rng.random() < 0.5 else -1)
         )
         yaw += float(rng.normal(0.0, 0.02 if along else 0.05))
-        parked.append((float(xy[0]), float(xy[1]), 0.5 * h_, l_, w_, h_, yaw))
+        parked.append((float(xy[0]), float(xy[1]), 0.5 * h_, l_, w_, h_, yaw, int(ObjectClass.CAR)))
+
+
+def _standing_groups(r, side, d, lo, hi, per_100m, z0, rng, blk, ri, parked) -> None:
+    """Groups of 2-4 people standing (zero velocity) around offset ``d``, ``per_100m`` groups per 100 m."""
+    n = int(rng.poisson(per_100m * (hi - lo) / 100.0))
+    for so in np.sort(rng.uniform(lo, hi, n)):
+        k = int(rng.integers(2, 5))
+        ang = np.sort(rng.uniform(0.0, 2.0 * np.pi, k))
+        for a in ang:  # on a ring of ~0.7 m around the group's centre, facing it
+            off = 0.7 * np.array([np.cos(a), np.sin(a)])
+            xy, h = r.pose_at(so + off[0], side * (d + 0.5 * off[1]))
+            if not blk.clear(xy, 0.4, ri)[0]:
+                continue
+            l_, w_, h_ = (
+                float(rng.uniform(0.5, 0.75)),
+                float(rng.uniform(0.5, 0.65)),
+                float(rng.uniform(1.55, 1.9)),
+            )
+            yaw = float(h) + a + np.pi
+            parked.append(
+                (float(xy[0]), float(xy[1]), z0 + 0.5 * h_, l_, w_, h_, yaw, int(ObjectClass.PEDESTRIAN))
+            )
 
 
 def _parking_lot(mb, r, side, hw, sw, lo, hi, fill, rng, blk, ri, parked) -> None:
