@@ -292,23 +292,25 @@ def test_articulated_walker_swings_inside_its_box() -> None:
     from sensor_fusion.sim.shapes import actor_parts, gait
 
     ped = ActorStates(
-        np.array([11, 12]), np.array([int(ObjectClass.PEDESTRIAN)] * 2),
-        np.array([[0.0, 0.0, 0.9], [5.0, 0.0, 0.9]]), np.array([[0.7, 0.6, 1.8]] * 2), np.array([0.3, 0.0]),
-        np.array([[1.4, 0.0, 0.0], [0.0, 0.0, 0.0]]), np.zeros(2),
+        np.array([11, 12, 13]), np.array([int(ObjectClass.PEDESTRIAN)] * 2 + [int(ObjectClass.BICYCLE)]),
+        np.array([[0.0, 0.0, 0.9], [5.0, 0.0, 0.9], [9.0, 0.0, 0.85]]),
+        np.array([[0.7, 0.6, 1.8]] * 2 + [[1.8, 0.6, 1.7]]), np.array([0.3, 0.0, 1.0]),
+        np.array([[1.4, 0.0, 0.0], [0.0, 0.0, 0.0], [3.0, 4.0, 0.0]]), np.zeros(3),
     )  # fmt: skip
     plain = actor_parts(ped)
-    assert len(plain) == 6  # legs, torso, head each
+    assert len(plain) == 9  # legs, torso, head each; frame, rider, head
     xs = []
     for t in np.linspace(0.0, 1.2, 13):
         p = actor_parts(ped, t_s=float(t))
-        assert len(p) == 12  # two legs, torso, two arms, head each
-        for k in range(2):  # every part inside the actor's box at every phase
+        assert len(p) == 19  # two legs, torso, two arms, head each; wheels, frame, legs, torso, head
+        for k in range(3):  # every part inside the actor's box at every phase
             sel = p.actor_index == k
             c, s = np.cos(ped.yaw[k]), np.sin(ped.yaw[k])
             rel = p.centers[sel] - ped.centers[k]
             lx, ly = c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1]
             assert (np.abs(lx) + p.half_sizes[sel, 0] <= 0.5 * ped.sizes[k, 0] + 1e-9).all()
             assert (np.abs(ly) + p.half_sizes[sel, 1] <= 0.5 * ped.sizes[k, 1] + 1e-9).all()
+            assert (np.abs(rel[:, 2]) + p.half_sizes[sel, 2] <= 0.5 * ped.sizes[k, 2] + 1e-9).all()
         xs.append(p.centers[p.actor_index == 0][0, :2].copy())
     travel = np.ptp(np.array(xs), axis=0)
     assert np.hypot(*travel) > 0.3  # the walker's leg swings about +-0.25 m

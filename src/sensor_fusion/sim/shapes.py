@@ -91,16 +91,28 @@ _WALKER: list[tuple[float, ...]] = [
     (-0.1, 0.1, -0.5, -0.37, -0.02, 0.3, 0.9, 0.25, 0.25),  # right arm
     (-0.18, 0.18, -0.18, 0.18, 0.34, 0.5, 0.85, 0.2, 0.0),  # head
 ]
+# Articulated cyclist: two wheels (thin discs as slabs), frame, pedalling legs, torso, head.
+_RIDER: list[tuple[float, ...]] = [
+    (-0.5, -0.12, -0.04, 0.04, -0.5, -0.1, 0.3, 0.2, 0.0),  # rear wheel
+    (0.12, 0.5, -0.04, 0.04, -0.5, -0.1, 0.3, 0.2, 0.0),  # front wheel
+    (-0.3, 0.3, -0.05, 0.05, -0.25, -0.05, 0.9, 0.3, 0.0),  # frame
+    (-0.1, 0.1, 0.06, 0.22, -0.35, 0.02, 0.55, 0.25, 0.1),  # left leg (pedalling)
+    (-0.1, 0.1, -0.22, -0.06, -0.35, 0.02, 0.55, 0.25, -0.1),  # right leg
+    (-0.22, 0.08, -0.5, 0.5, 0.02, 0.36, 0.8, 0.25, 0.0),  # torso (shoulders span the width)
+    (-0.14, 0.06, -0.2, 0.2, 0.36, 0.5, 0.7, 0.25, 0.0),  # head
+]
 WALKER_ROW = len(ObjectClass)  # template index of the articulated walker
+RIDER_ROW = len(ObjectClass) + 1  # and of the articulated cyclist
 GAIT_HZ = 0.9  # stride frequency of a walker at ~1.3 m/s (two steps per cycle)
 GAIT_FULL_MPS = 1.2  # at and above this speed the limbs swing fully
 
 
 def _build_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_cls = len(ObjectClass)
-    rows, start, count = [], np.zeros(n_cls + 1, np.int64), np.zeros(n_cls + 1, np.int64)
-    for c in range(n_cls + 1):
-        tmpl = _WALKER if c == WALKER_ROW else _TEMPLATES.get(c, _TEMPLATES[ObjectClass.UNKNOWN])
+    rows, start, count = [], np.zeros(n_cls + 2, np.int64), np.zeros(n_cls + 2, np.int64)
+    extra = {WALKER_ROW: _WALKER, RIDER_ROW: _RIDER}
+    for c in range(n_cls + 2):
+        tmpl = extra[c] if c in extra else _TEMPLATES.get(c, _TEMPLATES[ObjectClass.UNKNOWN])
         start[c], count[c] = len(rows), len(tmpl)
         rows.extend(tuple(r) + (0.0,) * (9 - len(r)) for r in tmpl)
     t = np.array(rows, dtype=np.float64)
@@ -199,12 +211,16 @@ def part_layout(
 
     ``instance_colors``: each actor's base colour comes from ``INSTANCE_PALETTE_BGR`` by its id
     instead of its class (the static world's cameras, where colour must not tell the class);
-    ``articulated``: pedestrians get swinging legs and arms (``PartLayout.swing``, see ``gait``).
+    ``articulated``: pedestrians get swinging legs and arms, cyclists wheels and pedalling legs
+    (``PartLayout.swing``, see ``gait``).
     """
     labels = np.asarray(labels, np.int64).reshape(-1)
     n = labels.shape[0]
     cls = np.where((labels >= 0) & (labels < len(ObjectClass)), labels, int(ObjectClass.UNKNOWN))
-    row_cls = np.where(cls == int(ObjectClass.PEDESTRIAN), WALKER_ROW, cls) if articulated else cls
+    row_cls = cls
+    if articulated:
+        row_cls = np.where(cls == int(ObjectClass.PEDESTRIAN), WALKER_ROW, cls)
+        row_cls = np.where(cls == int(ObjectClass.BICYCLE), RIDER_ROW, row_cls)
     counts = _COUNT[row_cls]
     actor_index = np.repeat(np.arange(n, dtype=np.int64), counts)
     first = np.cumsum(counts) - counts
