@@ -9,7 +9,8 @@ hit gives exact occlusion. Shading is deliberately simple but informative for a
 CNN: sky gradient, ground by ``GroundMap.ground_class`` with a faint world-fixed
 texture, Lambert-shaded objects in their class colour, distance fog, sensor noise. With a static
 world (``world.static``) its meshes are cast too (Open3D), actors take per-instance colours from a
-palette shared by all classes, and each frame gets its own exposure gain.
+palette shared by all classes, the sun stands where the world says (``World.sun_dir``), and each
+frame gets its own exposure gain.
 The image is a global-shutter exposure at ``stamp_ns``.
 """
 
@@ -282,7 +283,7 @@ def render_camera_labels(
             hits.point,
             gcls,
             part_bgr,
-            SUN_DIR,
+            SUN_DIR if static is None else getattr(world, "sun_dir", SUN_DIR),
             SKY_ZENITH,
             SKY_HORIZON,
             GROUND_BGR,

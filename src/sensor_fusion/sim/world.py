@@ -118,6 +118,10 @@ class World:
             )
             self.static = StaticWorld(mb)
             self.animate_people = bool(sc["animated_people"])
+            # lighting varies from world to world: sun 20-70 deg up, any azimuth
+            srng = stream_rng(self.seed, "sun")
+            el, az = np.radians(srng.uniform(20.0, 70.0)), srng.uniform(-np.pi, np.pi)
+            self.sun_dir = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
             # pedestrians stand on the raised sidewalk except while crossing the road
             ped = self.actor_labels == int(ObjectClass.PEDESTRIAN)
             self._lift = np.where(
