@@ -37,8 +37,10 @@ from numba import njit
 
 from ..core.stamps import NS_PER_S
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds
-from .shapes import actor_parts, part_layout, place_parts
+from .shapes import actor_parts, gait, part_layout, place_parts
 from .state import ActorStates, WorldView
+from .static.materials import REFLECTIVITY
+from .static.overlay import HIT_STATIC, overlay_static, pack_group_rays
 
 # Reflectivity [0, 1] of ground classes: 0 off-road, 1 asphalt, 2 lane marking.
 GROUND_REFLECTIVITY = np.array([0.22, 0.08, 0.9], dtype=np.float32)  # markings are retro-reflective
@@ -268,6 +270,7 @@ def _finish_returns(
     part_label: np.ndarray,  # (P,) int64
     noise: np.ndarray,  # (n,) float32 standard normals
     noise_std: float,
+    static_refl: np.ndarray,  # (M,) float32 reflectivity of static materials (codes HIT_STATIC - m)
 ):
     """Intensity (0..255), actor id and label per return in one pass."""
     n = part.shape[0]
@@ -282,6 +285,10 @@ def _finish_returns(
             refl = part_refl[p]
             actor[i] = part_actor[p]
             label[i] = part_label[p]
+        elif p <= HIT_STATIC:
+            refl = static_refl[HIT_STATIC - p]
+            actor[i] = -1
+            label[i] = -1
         else:
             refl = intensity[i]
             actor[i] = -1
@@ -319,7 +326,8 @@ def simulate_lidar(
     Returns a dict of per-point arrays (misses, out-of-range returns and dropouts removed):
     ``xyz`` (N, 3) float32 LiDAR frame at each point's own time, ``intensity`` (N,) float32
     0..255, ``time_offset`` (N,) float32 s in [0, 1/rate_hz), ``ring`` (N,) uint16 (0 = lowest
-    beam), ``actor_id`` (N,) int64 (-1 ground), ``label`` (N,) int64 ObjectClass (-1 ground),
+    beam), ``actor_id`` (N,) int64 (-1 ground or static scenery), ``label`` (N,) int64 ObjectClass
+    (-1 likewise),
     plus ``stamp_ns`` (int). Points are ordered by firing time.
     """
     c = LidarConfig.from_dict(cfg) if not isinstance(cfg, LidarConfig) else cfg
@@ -341,7 +349,10 @@ def simulate_lidar(
 
     # actors once per sector, parts stacked with per-sector index ranges
     sector_actors = [world.actors_at(_stamp(t_start_ns, t)) for t in sp.sector_time]
-    sp_parts = _sector_parts(sector_actors)
+    t_sec = None  # articulated walkers (static worlds): their gait phase per sector, scenario s
+    if getattr(world, "animate_people", False):
+        t_sec = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9 + sp.sector_time
+    sp_parts = _sector_parts(sector_actors, t_sec)
     p_lo, p_hi = sp_parts.lo, sp_parts.hi
 
     gb = sp.group_block
@@ -365,6 +376,10 @@ def simulate_lidar(
             ground=True,
             out=sp.scratch,
         )
+        static = getattr(world, "static", None)
+        if static is not None:  # the static world's meshes: the nearer hit wins per ray
+            rays = pack_group_rays(sp.perm_dirs, sp.ray_ids, sp.group_start, block_origin[gb], block_rot[gb])
+            overlay_static(static, hits, rays, c.max_range_m, lidar=True)
         n_valid = _count_returns(hits.part, hits.dist, c.min_range_m)
         # draws into reused buffers (no page faults); the order of draws is fixed
         keep_u = sp.draw_u[:0]
@@ -402,6 +417,7 @@ def simulate_lidar(
             sp_parts.label,
             i_noise,
             INTENSITY_NOISE_STD,
+            REFLECTIVITY,
         )
     return {
         "stamp_ns": int(t_start_ns),
@@ -426,8 +442,11 @@ class _StackedParts:
     hi: np.ndarray  # (S,)
 
 
-def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
-    """Parts of every sector's actors, stacked; one vectorised placement when the actor set is fixed."""
+def _sector_parts(sector_actors: list[ActorStates], t_sec: np.ndarray | None = None) -> _StackedParts:
+    """Parts of every sector's actors, stacked; one vectorised placement when the actor set is fixed.
+
+    ``t_sec`` (S,) scenario seconds per sector: pedestrians are articulated walkers (``shapes.gait``).
+    """
     a0 = sector_actors[0]
     S = len(sector_actors)
     N = len(a0)
@@ -438,11 +457,15 @@ def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
         sizes = np.array([a.sizes for a in sector_actors]).reshape(S, N, 3)
         same = bool(np.all(ids == ids[0]) and np.all(labels == labels[0]) and np.all(sizes == sizes[0]))
     if same:
-        lay = part_layout(a0.ids, a0.labels, a0.sizes)
+        lay = part_layout(a0.ids, a0.labels, a0.sizes, articulated=t_sec is not None)
         P = lay.actor_index.shape[0]
         C = np.array([a.centers for a in sector_actors], np.float64).reshape(S, N, 3)
         Y = np.array([a.yaw for a in sector_actors], np.float64).reshape(S, N)
-        centers, yaw = place_parts(lay, C, Y)
+        G = None
+        if t_sec is not None:
+            V = np.array([a.velocity for a in sector_actors], np.float64).reshape(S, N, 3)
+            G = gait(a0.ids, V, t_sec)
+        centers, yaw = place_parts(lay, C, Y, G)
         ai = lay.actor_index
         hi = np.arange(1, S + 1, dtype=np.int64) * P
         return _StackedParts(
@@ -455,7 +478,9 @@ def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
             hi - P,
             hi,
         )
-    parts = [actor_parts(a) for a in sector_actors]
+    parts = [
+        actor_parts(a, t_s=None if t_sec is None else float(t_sec[k])) for k, a in enumerate(sector_actors)
+    ]
     counts = np.array([len(p) for p in parts], np.int64)
     hi = np.cumsum(counts)
     return _StackedParts(
