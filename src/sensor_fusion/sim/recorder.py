@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from geometry_msgs.msg import Point, Quaternion
+from geometry_msgs.msg import Point, Quaternion, TwistWithCovarianceStamped, Vector3, Vector3Stamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix
 from std_msgs.msg import String
@@ -53,6 +53,9 @@ GT_ODOM = "/ground_truth/odom"
 LIDAR_TOPIC = "/sensors/lidar/points"
 IMU_TOPIC = "/sensors/imu"
 GPS_TOPIC = "/sensors/gps/fix"
+GPS_VELOCITY_TOPIC = "/sensors/gps/velocity"  # Doppler ENU velocity of the antenna (gps.velocity)
+GT_GPS_ERROR = "/ground_truth/gps_error"  # correlated (Gauss-Markov) part of each fix's ENU error
+GT_GPS_MULTIPATH = "/ground_truth/gps_multipath"  # multipath jump offset of each fix (0: none)
 CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
 STREAM_TOPIC = "/detections/stream"
@@ -347,6 +350,36 @@ def record(
         streams.append(
             _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
         )
+    if sensors and gps.velocity is not None:
+
+        def gps_vel_msg(k: int):
+            m = TwistWithCovarianceStamped()
+            m.header.stamp, m.header.frame_id = time_msg(int(gps.stamps_ns[k])), gps.frame_id
+            v = gps.velocity[k]
+            m.twist.twist.linear = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+            cov = np.full((6, 6), 0.0)
+            cov[:3, :3] = gps.velocity_cov
+            cov[3:, 3:] = -np.eye(3)  # no angular velocity: ROS marks unknown rows with -1
+            m.twist.covariance = cov.ravel().tolist()
+            yield GPS_VELOCITY_TOPIC, m
+
+        streams.append(
+            _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_vel_msg)
+        )
+    if gps.correlated_error is not None:
+
+        def gps_truth_msgs(k: int):
+            st = time_msg(int(gps.stamps_ns[k]))
+            for topic, v in (
+                (GT_GPS_ERROR, gps.correlated_error[k]),
+                (GT_GPS_MULTIPATH, gps.multipath_error[k]),
+            ):
+                m = Vector3Stamped()
+                m.header.stamp, m.header.frame_id = st, "enu"
+                m.vector = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+                yield topic, m
+
+        streams.append(_ordered(gps.stamps_ns, np.zeros(len(gps), np.int64), gps_truth_msgs))
 
     stream_meta = None
     if detection_stream is not None:

@@ -52,8 +52,16 @@ Schema (units in key names; defaults in ``BASE``)::
              accel_bias_init_std (m/s^2), include_orientation, orientation_noise_deg
              [roll, pitch, yaw], gravity_mps2, outages, latency_ms, jitter_ms
     gps:     frame, rate_hz (1..10), datum {lat_deg, lon_deg, alt_m} (= world origin),
-             horizontal_std_m, vertical_std_m, correlation_time_s (0 = white), outages,
-             latency_ms, jitter_ms
+             gnss_model: gauss_markov | white,
+             white model (bags before issue 15): horizontal_std_m, vertical_std_m,
+               correlation_time_s (0 = white);
+             gauss_markov model (sim/gnss.py): gm_horizontal_std_m, gm_vertical_std_m (per axis),
+               gm_time_constant_s, white_horizontal_std_m, white_vertical_std_m,
+               reported_std_factor (reported sigma / true sigma), multipath_rate_hz (open sky;
+               buildings add theirs), multipath_duration_s (mean), multipath_jump_m (mean),
+               rtk: none | float | fixed, rtk_fixed_std_m, rtk_float_std_m,
+               velocity (Doppler TwistWithCovarianceStamped), velocity_std_mps;
+             outages, latency_ms, jitter_ms
 
 Latency: the recorder writes each message at ``stamp + latency`` (``latency_ns``
 draws it); the header stamp stays the measurement time. Keys in ``RECORDER_KEYS``
@@ -201,9 +209,25 @@ BASE: dict[str, Any] = {
         "frame": "gps_link",
         "rate_hz": 5.0,
         "datum": {"lat_deg": 48.137154, "lon_deg": 11.576124, "alt_m": 520.0},
+        # gauss_markov (realistic, sim/gnss.py) | white (the model before issue 15; its keys below)
+        "gnss_model": "gauss_markov",
         "horizontal_std_m": 0.5,
         "vertical_std_m": 1.0,
         "correlation_time_s": 0.0,
+        "gm_horizontal_std_m": 1.0,
+        "gm_vertical_std_m": 2.0,
+        "gm_time_constant_s": 60.0,
+        "white_horizontal_std_m": 0.2,
+        "white_vertical_std_m": 0.4,
+        "reported_std_factor": 0.8,
+        "multipath_rate_hz": 1.0 / 600.0,
+        "multipath_duration_s": 5.0,
+        "multipath_jump_m": 5.0,
+        "rtk": "none",
+        "rtk_fixed_std_m": 0.01,
+        "rtk_float_std_m": 0.3,
+        "velocity": False,
+        "velocity_std_mps": 0.05,
         "outages": [],
         "latency_ms": 50.0,
         "jitter_ms": 10.0,
@@ -442,8 +466,26 @@ def _validate(c: dict) -> None:
         rng_(f"radars.{k}", 0.0, 100.0)
     for k in ("gyro_noise_density", "accel_noise_density", "gyro_bias_random_walk", "accel_bias_random_walk"):
         rng_(f"imu.{k}", 0.0, 10.0)
-    for k in ("horizontal_std_m", "vertical_std_m", "correlation_time_s"):
+    for k in (
+        "horizontal_std_m",
+        "vertical_std_m",
+        "correlation_time_s",
+        "gm_horizontal_std_m",
+        "gm_vertical_std_m",
+        "gm_time_constant_s",
+        "white_horizontal_std_m",
+        "white_vertical_std_m",
+        "multipath_duration_s",
+        "multipath_jump_m",
+        "rtk_fixed_std_m",
+        "rtk_float_std_m",
+        "velocity_std_mps",
+    ):
         rng_(f"gps.{k}", 0.0, 1e4)
+    rng_("gps.reported_std_factor", 0.01, 100.0)
+    rng_("gps.multipath_rate_hz", 0.0, 10.0)
+    one_of("gps.gnss_model", ("gauss_markov", "white"))
+    one_of("gps.rtk", ("none", "float", "fixed"))
     if e:
         raise ValueError("invalid scenario config:\n  " + "\n  ".join(e))
 
