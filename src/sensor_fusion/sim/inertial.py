@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..core.geodesy import enu_to_geodetic
 from ..core.geometry import matrix_to_quat
@@ -134,6 +135,30 @@ def _rotvec_quat(v: np.ndarray) -> np.ndarray:
     return np.concatenate([v * k[..., None], np.cos(0.5 * ang)[..., None]], axis=-1)
 
 
+def _ahrs_reference(q: np.ndarray, c: Mapping, st: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An AHRS's orientation: yaw referenced to magnetic north and to its own zero, plus a slowly
+    wandering magnetic disturbance. In robot_localization's convention (``navsat_transform``'s
+    ``yaw_offset`` and ``magnetic_declination_radians``): ``yaw_enu = yaw_imu + declination + offset``,
+    so the reported yaw is rotated by ``-(declination + offset + bias)`` about the world z axis.
+    With all three zero (the car scenarios) nothing is drawn and ``q`` is returned unchanged."""
+    off = float(c["magnetic_declination_rad"]) + float(c["yaw_offset_rad"])
+    b_std, tau = float(c["yaw_bias_std_deg"]), float(c["yaw_bias_time_s"])
+    if off == 0.0 and b_std == 0.0:
+        return q
+    n = len(st)
+    bias = np.zeros(n)
+    if b_std > 0.0 and n:
+        wn = rng.standard_normal(n)  # drawn after every other IMU number: switching it on shifts none
+        phi = np.exp(-np.diff(st).astype(np.float64) * 1e-9 / max(tau, 1e-9))
+        bias[0] = wn[0]
+        for k in range(1, n):
+            bias[k] = phi[k - 1] * bias[k - 1] + np.sqrt(1.0 - phi[k - 1] ** 2) * wn[k]
+        bias *= np.radians(b_std)
+    half = -0.5 * (off + bias)
+    rz = np.column_stack([np.zeros(n), np.zeros(n), np.sin(half), np.cos(half)])
+    return _quat_mul(rz, q)
+
+
 def _random_walk(rng: np.random.Generator, n: int, dt: np.ndarray, init_std: float, rw: float) -> np.ndarray:
     b0 = init_std * rng.standard_normal(3)
     steps = rw * np.sqrt(dt)[:, None] * rng.standard_normal((n, 3))
@@ -157,15 +182,21 @@ def simulate_imu(
     e = _ego_arrays(world, st)
     T = np.asarray(T_base_imu, dtype=np.float64)
     R_bi, r = T[:3, :3], T[:3, 3]
-    w = e["yaw_rate"]
-    dw = e["yaw_accel"]
     zeros = np.zeros(n)
-    omega = np.column_stack([zeros, zeros, w])
-    # a_imu = a_base + alpha x r + omega x (omega x r), planar rotation about z
-    a = e["accel_body"] + np.column_stack(
-        [-dw * r[1] - w * w * r[0], dw * r[0] - w * w * r[1], zeros]
-    )  # fmt: skip
-    f = a + np.array([0.0, 0.0, float(c["gravity_mps2"])])
+    if "R_world_base" in e:  # 3D attitude (robot on slopes): full rigid-body kinematics
+        Rwb, omega, alpha = e["R_world_base"], e["omega_body"], e["alpha_body"]
+        rr = np.broadcast_to(r, (n, 3))
+        a = e["accel_body"] + np.cross(alpha, rr) + np.cross(omega, np.cross(omega, rr))
+        f = a + float(c["gravity_mps2"]) * Rwb[:, 2, :]  # R^T (0, 0, g): the third row of R
+    else:
+        w = e["yaw_rate"]
+        dw = e["yaw_accel"]
+        omega = np.column_stack([zeros, zeros, w])
+        # a_imu = a_base + alpha x r + omega x (omega x r), planar rotation about z
+        a = e["accel_body"] + np.column_stack(
+            [-dw * r[1] - w * w * r[0], dw * r[0] - w * w * r[1], zeros]
+        )  # fmt: skip
+        f = a + np.array([0.0, 0.0, float(c["gravity_mps2"])])
     gyro_true = omega @ R_bi  # R_bi^T omega for each row
     acc_true = f @ R_bi
     dt = np.diff(st, prepend=st[0] - (st[1] - st[0] if n > 1 else 0)).astype(np.float64) * 1e-9
@@ -178,11 +209,15 @@ def simulate_imu(
     acc = acc_true + ba + sa * rng.standard_normal((n, 3))
     q = q_cov = None
     if c["include_orientation"]:
-        half = 0.5 * e["yaw"]
-        qz = np.column_stack([zeros, zeros, np.sin(half), np.cos(half)])
-        q = _quat_mul(qz, np.broadcast_to(matrix_to_quat(R_bi), (n, 4)))
+        if "R_world_base" in e:
+            q = Rotation.from_matrix(e["R_world_base"] @ R_bi).as_quat()
+        else:
+            half = 0.5 * e["yaw"]
+            qz = np.column_stack([zeros, zeros, np.sin(half), np.cos(half)])
+            q = _quat_mul(qz, np.broadcast_to(matrix_to_quat(R_bi), (n, 4)))
         sig = np.radians(np.asarray(c["orientation_noise_deg"], dtype=np.float64))
         q = _quat_mul(q, _rotvec_quat(sig * rng.standard_normal((n, 3))))
+        q = _ahrs_reference(q, c, st, rng)
         q *= np.where(q[:, 3:4] < 0, -1.0, 1.0)
         q_cov = np.diag(sig**2)
     t0 = int(getattr(world, "t0_ns", 0) if t0_ns is None else t0_ns)

@@ -45,7 +45,9 @@ from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
 from .radar import simulate_radar
+from .robot import RobotWorld
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
+from .wheel import simulate_wheel_odometry
 from .world import World
 
 GT_OBJECTS = "/ground_truth/objects"
@@ -60,7 +62,13 @@ CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
 STREAM_TOPIC = "/detections/stream"
 STREAM_CONFIG_TOPIC = "/detections/stream/config"
+WHEEL_ODOM_TOPIC = "/sensors/wheel/odom"  # nav_msgs/Odometry of the robot's base (wheel_odom block)
 GT_ODOM_RATE_HZ = 50.0
+
+
+def make_world(cfg: dict, seed: int) -> World | RobotWorld:
+    """The world of ``world.kind``: cars on roads, or a robot in a yard."""
+    return RobotWorld(cfg, seed) if cfg["world"]["kind"] == "yard" else World(cfg, seed)
 
 
 @dataclass
@@ -126,15 +134,19 @@ def ground_truth_msg(world: World, stamp_ns: int, frame: str = "odom") -> Tracke
     return out
 
 
-def ground_truth_odom(world: World, stamp_ns: int, frame: str = "odom") -> Odometry:
+def ground_truth_odom(world: World | RobotWorld, stamp_ns: int, frame: str = "odom") -> Odometry:
     e = world.ego_at(stamp_ns)
     m = Odometry()
     m.header.stamp = time_msg(stamp_ns)
     m.header.frame_id = frame
     m.child_frame_id = "base_link"
     m.pose.pose.position = Point(x=float(e.position[0]), y=float(e.position[1]), z=float(e.position[2]))
-    q = yaw_to_quat(e.yaw)
-    m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
+    if e.orientation is not None:  # a 3D attitude (slopes)
+        q = e.orientation
+        m.pose.pose.orientation = Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
+    else:
+        q = yaw_to_quat(e.yaw)
+        m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
     m.twist.twist.linear.x = float(e.speed)
     m.twist.twist.angular.z = float(e.yaw_rate)
     return m
@@ -189,8 +201,9 @@ def record(
     overrides.setdefault("world", {})
     overrides["world"] = {**overrides["world"], "duration_s": float(duration_s)}
     cfg = scenario_config(scenario, overrides)
-    cal = load_calibration(calibration_file or default_share_dir() / "config" / "calibration.yaml")
-    world = World(cfg, seed)
+    cal_name = cfg["calibration"] or "calibration.yaml"
+    cal = load_calibration(calibration_file or default_share_dir() / "config" / cal_name)
+    world = make_world(cfg, seed)
     t0, t1 = world.t0_ns, world.t_end_ns
     streams: list[Iterator[tuple[int, str, object]]] = []
 
@@ -198,7 +211,7 @@ def record(
     lc = cfg["lidar"]
     l_stamps = _stamps(t0, t1 - int(1e9 / lc["rate_hz"]), lc["rate_hz"])
     l_stamps = l_stamps[~window_mask(l_stamps, t0, lc["outages"])]
-    T_bl = cal.T_base_from(lc["frame"])
+    T_bl = cal.T_base_from(lc["frame"]) if lc["enabled"] else np.eye(4)
     lcfg = _lidar_cfg(lc)
 
     def lidar_msg(k: int):
@@ -213,7 +226,7 @@ def record(
         }
         yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
 
-    if sensors:
+    if sensors and lc["enabled"]:
         streams.append(
             _ordered(l_stamps, latency_ns(len(l_stamps), lc, stream_rng(seed, "lidar_latency")), lidar_msg)
         )
@@ -380,6 +393,31 @@ def record(
                 yield topic, m
 
         streams.append(_ordered(gps.stamps_ns, np.zeros(len(gps), np.int64), gps_truth_msgs))
+
+    wc = cfg["wheel_odom"]
+    if sensors and wc["enabled"]:
+        wo = simulate_wheel_odometry(
+            world, _stamps(t0, t1, wc["rate_hz"]), wc, stream_rng(seed, "wheel_odom")
+        )
+
+        def wheel_msg(k: int):
+            m = Odometry()
+            m.header.stamp, m.header.frame_id = time_msg(int(wo.stamps_ns[k])), wc["frame"]
+            m.child_frame_id = wc["child_frame"]
+            m.pose.pose.position = Point(x=float(wo.x[k]), y=float(wo.y[k]), z=0.0)
+            q = yaw_to_quat(float(wo.yaw[k]))
+            m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
+            m.pose.covariance = wo.pose_cov.ravel().tolist()
+            m.twist.twist.linear.x = float(wo.speed[k])
+            m.twist.twist.angular.z = float(wo.yaw_rate[k])
+            m.twist.covariance = wo.twist_cov.ravel().tolist()
+            yield WHEEL_ODOM_TOPIC, m
+
+        streams.append(
+            _ordered(
+                wo.stamps_ns, latency_ns(len(wo), wc, stream_rng(seed, "wheel_odom", "latency")), wheel_msg
+            )
+        )
 
     stream_meta = None
     if detection_stream is not None:
