@@ -94,7 +94,7 @@ class RecordInfo:
 
 def _lidar_cfg(c: dict) -> dict:
     """The scenario's lidar block minus what the recorder (not the sweep model) handles."""
-    return {k: v for k, v in c.items() if k not in ("frame", "outages", "latency_ms", "jitter_ms")}
+    return {k: v for k, v in c.items() if k not in ("enabled", "frame", "outages", "latency_ms", "jitter_ms")}
 
 
 def _stamps(t0: int, t1: int, rate_hz: float) -> np.ndarray:

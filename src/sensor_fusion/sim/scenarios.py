@@ -630,7 +630,7 @@ def stream_rng(seed: int, *names: str | int) -> np.random.Generator:
 
 
 RECORDER_KEYS = frozenset(
-    {"frame", "names", "outages", "dropout", "latency_ms", "jitter_ms", "encoding", "jpeg_quality"}
+    {"enabled", "frame", "names", "outages", "dropout", "latency_ms", "jitter_ms", "encoding", "jpeg_quality"}
 )
 
 
