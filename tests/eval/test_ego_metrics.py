@@ -39,6 +39,7 @@ def test_drift_gives_rpe_proportional_to_the_delta() -> None:
     assert m["ego_rpe_1s_m"] == pytest.approx(0.02, rel=1e-6)
     assert m["ego_rpe_10s_m"] == pytest.approx(0.2, rel=1e-6)
     assert m["ego_ate_m"] == pytest.approx(drift * np.sqrt(np.mean(t**2)), rel=1e-6)
+    assert m["ego_rpe_10s_world_m"] == pytest.approx(0.2, rel=1e-6)  # a drift is a drift in both
 
 
 def test_heading_error_on_a_curve_shows_in_rpe_not_as_a_constant() -> None:
@@ -49,6 +50,7 @@ def test_heading_error_on_a_curve_shows_in_rpe_not_as_a_constant() -> None:
     assert m["ego_ate_m"] == pytest.approx(0.0, abs=1e-9)
     chord = 2 * 50.0 * np.sin(0.05)  # 1 s at 5 m/s on a 50 m radius
     assert m["ego_rpe_1s_m"] == pytest.approx(2 * np.sin(np.radians(0.5)) * chord, rel=1e-3)
+    assert m["ego_rpe_1s_world_m"] == pytest.approx(0.0, abs=1e-9)  # the path itself is right
 
 
 def test_metrics_are_nan_without_overlap_and_for_deltas_longer_than_it() -> None:

@@ -61,6 +61,8 @@ KEYS = (
     "ego_ate_m",
     "ego_rpe_1s_m",
     "ego_rpe_10s_m",
+    "ego_rpe_1s_world_m",
+    "ego_rpe_10s_world_m",
     "odom_max_jump_m",
     "ego_coverage",
     "gps_correlated_rmse_m",
