@@ -141,3 +141,15 @@ def test_robot_bag_has_its_sensors_and_calibration(tmp_path, repo) -> None:
     for _t, _mt, _s, m in read_messages(out, ["/sensors/gps/fix"]):
         assert m.position_covariance[0] == pytest.approx(0.85**2 + 0.3**2)
         break
+
+
+def test_buildings_stand_beside_the_path_and_bring_multipath(world, cfg) -> None:
+    from sensor_fusion.sim.gnss import multipath_source
+
+    src = multipath_source(world)
+    assert src is not None and len(world.facade_segments) == 4 * cfg["world"]["robot"]["buildings"]
+    xy = world._grid["position"][:, :2]
+    d = src.distance(xy)
+    assert d.min() >= cfg["world"]["robot"]["building_clearance_m"] - 1e-6
+    rate = src.multipath_rate_hz(xy)
+    assert np.all(rate > 0) and rate.max() <= 0.1

@@ -60,7 +60,7 @@ class FacadeMultipath:
     from the nearest facade segment ((M, 2, 2) ground-plane segments, m): reflections off a wall
     reach the antenna when it is close to it (and the wall blocks the direct signal)."""
 
-    def __init__(self, segments: np.ndarray, peak_rate_hz: float = 0.2, range_m: float = 15.0) -> None:
+    def __init__(self, segments: np.ndarray, peak_rate_hz: float = 0.1, range_m: float = 10.0) -> None:
         self.segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2, 2)
         self.peak_rate_hz = float(peak_rate_hz)
         self.range_m = float(range_m)

@@ -11,7 +11,8 @@ the spot of 45-180 deg at up to ``max_yaw_rate_rps``. The speed and yaw-rate com
 first-order lags (``response_time_s``) so that acceleration and angular acceleration are continuous
 (the IMU is their derivative). The ground is a smooth height field: ``hills`` Gaussian bumps of up to
 ``max_slope_deg`` steepness around the start. The body's z axis follows the ground normal (pitch and
-roll from the slope, yaw = heading).
+roll from the slope, yaw = heading). ``buildings`` rectangular buildings stand beside the path (at least
+``building_clearance_m`` from it); their walls (``facade_segments``) are where GNSS multipath comes from.
 
 Everything is integrated once on the ``world.sim_rate_hz`` grid; queries interpolate. Velocity,
 acceleration and body rates are central differences of that grid, so a noise-free IMU made from them
@@ -113,6 +114,35 @@ def mission_commands(
     return v, w
 
 
+def place_buildings(
+    path_xy: np.ndarray, count: int, clearance: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(4 x count, 2, 2) wall segments of ``count`` rectangular buildings (8-30 m sides) near the
+    robot's path ``path_xy`` (N, 2) but at least ``clearance`` m from it: what GNSS multipath comes
+    from (``gnss.FacadeMultipath``). Fewer if no free spot is found."""
+    from scipy.spatial import cKDTree
+
+    pts = path_xy[:: max(1, len(path_xy) // 2000)]
+    tree = cKDTree(pts)
+    lo, hi = pts.min(axis=0) - 25.0, pts.max(axis=0) + 25.0
+    segs: list[np.ndarray] = []
+    for _ in range(40 * max(count, 1)):
+        if len(segs) == 4 * count:
+            break
+        c, size, a = rng.uniform(lo, hi), rng.uniform(8.0, 30.0, 2), rng.uniform(0.0, np.pi)
+        R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        corners = c + (np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * 0.5 * size) @ R.T
+        local = (pts - c) @ R  # path points in the building's frame: none inside
+        inside = np.all(np.abs(local) <= 0.5 * size + clearance, axis=1)
+        edge = np.concatenate([np.linspace(corners[i], corners[(i + 1) % 4], 30) for i in range(4)])
+        if inside.any() or tree.query(edge)[0].min() < clearance:
+            continue
+        if not tree.query(edge)[0].min() < 40.0:  # too far to matter
+            continue
+        segs += [np.stack([corners[i], corners[(i + 1) % 4]]) for i in range(4)]
+    return np.array(segs, dtype=np.float64).reshape(-1, 2, 2)
+
+
 class RobotWorld:
     """``WorldView`` of a skid-steer robot on uneven ground (module docstring)."""
 
@@ -182,6 +212,12 @@ class RobotWorld:
             "speed": np.einsum("nj,nj->n", R[:, :, 0], vel),
         }
         self.slope_deg = np.degrees(np.arccos(np.clip(nrm[:, 2], -1.0, 1.0)))
+        self.facade_segments = place_buildings(
+            xy,
+            int(rc["buildings"]),
+            float(rc["building_clearance_m"]),
+            stream_rng(self.seed, "robot_buildings"),
+        )
 
     def ego_arrays(self, stamps_ns) -> dict[str, np.ndarray]:
         st = np.clip(np.atleast_1d(np.asarray(stamps_ns, dtype=np.int64)) - self.t0_ns, 0, self.duration_ns)
