@@ -210,10 +210,17 @@ class Aligner:
 
     def heading(self, s: FilterState, m: Measurement) -> None:
         """A heading measurement while yaw is unknown: rotate to it, with its own variance
-        (less the estimated AHRS yaw bias, plus that bias's variance)."""
+        (less the estimated AHRS yaw bias, plus that bias's variance); not while that bias is
+        less known than the AHRS noise (``imu_yaw_unused``): learning it needs a heading that
+        did not come from the AHRS."""
         z, var = float(m.z[0]), float(m.cov[0, 0])
         if self.config.imu_yaw_bias_init_std_rad > 0.0:
             grow_yaw_bias(s, m.stamp_ns, self.config.imu_yaw_bias_walk_rad_sqrt_s)
+            if s.yaw_bias_var > var:  # bias unknown: learnt once GPS + wheels give the heading
+                m.result = False
+                if m.first:
+                    self._counters["imu_yaw_unused"] += 1
+                return
             z, var = z - s.yaw_bias, var + s.yaw_bias_var
         align_to_heading(s, z, var, self._lever)
         self._chords.clear()

@@ -192,16 +192,6 @@ class EgoConfig(ParamConfig):
         0.15, unit="m/s^2", gt=0.0, desc="Standstill: largest accelerometer std over the window"
     )
     zupt_gyro_rate_rad_s: float = param(0.01, unit="rad/s", gt=0.0, desc="Standstill: largest gyro rate")
-    zupt_max_gyro_sample_rad_s: float = param(
-        0.05,
-        unit="rad/s",
-        gt=0.0,
-        desc="Standstill: largest bias-corrected rate of the newest gyro sample. The window mean "
-        "(zupt_gyro_rate_rad_s) lags by ~zupt_window_s, so a turn on the spot (no translation, a "
-        "quiet accelerometer) would otherwise be taken as standstill while its rate ramps up, and "
-        "the zero-rate update would turn the rate into gyro bias; 15x the per-sample gyro noise at "
-        "100 Hz (3.4e-3 rad/s), so noise never ends a standstill",
-    )
     zupt_max_speed_mps: float = param(0.2, unit="m/s", gt=0.0, desc="Standstill: largest filter speed")
     zupt_max_accel_mps2: float = param(
         0.2, unit="m/s^2", gt=0.0, desc="Standstill: largest estimated acceleration |R (a - ba) + g|"

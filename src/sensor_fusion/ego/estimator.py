@@ -72,8 +72,10 @@ COUNTER_NAMES = (
     "wheel_rejected",  # ... gated, invalid or too old
     "gnss_vel_accepted",  # GNSS velocities fused (add_gnss_velocity; or aligned the heading)
     "gnss_vel_rejected",  # ... gated, invalid or too old
+    "vel_heading_unknown",  # wheel/GNSS velocities with nothing heading-free to fuse before alignment
     "imu_yaw_accepted",  # IMU orientation yaw measurements fused (imu_orientation_yaw_rate_hz)
     "imu_yaw_rejected",  # ... gated
+    "imu_yaw_unused",  # ... while neither the heading nor the AHRS yaw bias is known
     "nhc_updates",  # non-holonomic constraint updates
     "zupt_updates",  # standstill (zero velocity + zero rate) updates
     "yaw_aligned",  # heading alignments from the GPS course (all sources below included)

@@ -137,7 +137,10 @@ class Initializer:
         roll, pitch = tilt_from_gravity(np.mean([m[2] for m in list(buf)[lo:j]], axis=0))
         yaw, yaw_std = c.init_yaw_rad, c.init_yaw_std_rad
         orient = [self._orientation[k] for k in times[:j] if k in self._orientation]
-        yaw_from_imu = bool(c.use_imu_orientation_yaw and orient)
+        # an AHRS whose bias is less known than its noise is no heading source until the bias is
+        # learnt against the heading GPS + wheels give (see Updater.yaw)
+        bias_known = c.imu_yaw_bias_init_std_rad <= c.imu_orientation_yaw_std_rad
+        yaw_from_imu = bool(c.use_imu_orientation_yaw and orient and bias_known)
         if yaw_from_imu:
             # the AHRS yaw is yaw + bias, the bias unknown (zero mean) at the start
             yaw = self._base_yaw(orient[-1])

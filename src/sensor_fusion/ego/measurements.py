@@ -162,8 +162,13 @@ def is_still(s: FilterState, c: EgoConfig, g: np.ndarray) -> bool:
     w = s.imu_mean[0:3] - s.bg
     if float(w @ w) > c.zupt_gyro_rate_rad_s**2:
         return False
-    w = s.w_meas - s.bg  # the newest sample: a turn on the spot starts before the mean sees it
-    if float(w @ w) > c.zupt_max_gyro_sample_rad_s**2:
+    # The newest sample too: the window mean lags by ~zupt_window_s, so a turn on the spot (no
+    # translation, a quiet accelerometer) would pass as standstill while its rate ramps up, and
+    # the zero-rate row would turn that rate into gyro bias. Threshold: the mean's plus 4 sample
+    # noise stds (a noise-only sample never exceeds it).
+    w = s.w_meas - s.bg
+    lim = c.zupt_gyro_rate_rad_s + 4.0 * math.sqrt(s.gyro_sample_var(c.gyro_noise_rad_s_sqrt_hz))
+    if float(w @ w) > lim * lim:
         return False
     if float(s.v @ s.v) > c.zupt_max_speed_mps**2:
         return False
@@ -249,25 +254,35 @@ class Updater:
         return m.result
 
     def yaw(self, s: FilterState, m: Measurement) -> bool:
-        """Gate and fuse a heading (yaw known; see alignment for the unknown case). With a yaw
-        bias estimate (``imu_yaw_bias_init_std_rad > 0``) the AHRS yaw is ``yaw + b``: the
-        filter sees ``z - b`` with variance ``R + P_b`` and ``b`` takes the joint Kalman
-        filter's gain ``P_b / S`` on the same residual (the cross-covariance between ``b`` and
-        the filter is dropped: ``b`` moves slowly, driven by the gap between the AHRS and the
-        heading GPS + NHC + wheels give)."""
-        if self.config.imu_yaw_bias_init_std_rad <= 0.0:
+        """Gate and fuse a heading (yaw known; see alignment for the unknown case).
+
+        With a yaw bias estimate (``imu_yaw_bias_init_std_rad > 0``) the AHRS reads ``yaw + b``.
+        A joint update of yaw and ``b`` would need their cross-covariance carried through every
+        IMU step; instead each measurement serves one of them: while ``b`` is less certain than
+        the AHRS noise (``P_b > R``) and the filter's heading is better known than ``b``
+        (``P_yaw <= P_b``: it came from GPS + wheels, or was refined by them) the residual
+        ``z - yaw - b`` updates ``b`` only (gain ``P_b / S``, ``S = P_yaw + P_b + R``);
+        otherwise the filter sees ``z - b`` with variance ``R + P_b``. No information is used
+        twice, so neither becomes over-confident; ``b`` random-walks at
+        ``imu_yaw_bias_walk_rad_sqrt_s`` and is learnt again when it has grown."""
+        c = self.config
+        if c.imu_yaw_bias_init_std_rad <= 0.0:
             m.result = self._correct(s, heading(s, float(m.z[0]), m.cov), self._gate[1])
         else:
-            grow_yaw_bias(s, m.stamp_ns, self.config.imu_yaw_bias_walk_rad_sqrt_s)
-            var = float(m.cov[0, 0]) + s.yaw_bias_var
-            lin = heading(s, float(m.z[0]) - s.yaw_bias, var)
-            S = float(lin.H @ s.P @ lin.H[0]) + var
-            r = float(lin.y[0])
-            m.result = self._correct(s, lin, self._gate[1])
-            if m.result:
-                k = s.yaw_bias_var / S
-                s.yaw_bias = float(wrap_angle(s.yaw_bias + k * r))
-                s.yaw_bias_var = s.yaw_bias_var * (1.0 - k)
+            grow_yaw_bias(s, m.stamp_ns, c.imu_yaw_bias_walk_rad_sqrt_s)
+            R = float(m.cov[0, 0])
+            lin = heading(s, float(m.z[0]) - s.yaw_bias, R + s.yaw_bias_var)
+            p_yaw = float(lin.H[0] @ s.P @ lin.H[0])
+            if s.yaw_bias_var > R and p_yaw <= s.yaw_bias_var:
+                S = p_yaw + s.yaw_bias_var + R
+                r = float(lin.y[0])
+                m.result = r * r <= self._gate[1] * S
+                if m.result:
+                    k = s.yaw_bias_var / S
+                    s.yaw_bias = float(wrap_angle(s.yaw_bias + k * r))
+                    s.yaw_bias_var *= 1.0 - k
+            else:
+                m.result = self._correct(s, lin, self._gate[1])
         if m.first:
             self._counters["imu_yaw_accepted" if m.result else "imu_yaw_rejected"] += 1
         return m.result

@@ -1,7 +1,9 @@
 """Fusing wheel odometry and GNSS velocity (models in :mod:`.velocity_inputs`): gates, the
 heading-free updates before yaw is known, the GNSS-course alignment, and the counters
 ``wheel_accepted`` / ``wheel_rejected``, ``gnss_vel_accepted`` / ``gnss_vel_rejected``,
-``yaw_aligned_gnss_velocity``."""
+``yaw_aligned_gnss_velocity``, and ``vel_heading_unknown`` (before the heading is known, a
+measurement with nothing heading-free to fuse: moving while the filter's course is unknown;
+a wheel sample still extends the odometry track)."""
 
 from __future__ import annotations
 
@@ -50,8 +52,17 @@ class VelocityUpdater:
         else:
             add_wheel(s, m.stamp_ns, m.z, c.align_track_window_s)
             lin = wheel_unaligned(s, m, c.wheel_zero_speed_mps, c.unalign_yaw_std_rad)
-        m.result = lin is not None and self._updater.correct_gated(s, lin)
+        if lin is None:  # before the heading: only the track (stored above) could use it
+            return self._unused(m)
+        m.result = self._updater.correct_gated(s, lin)
         return self._count(m, "wheel")
+
+    def _unused(self, m: Measurement) -> bool:
+        """Nothing heading-free to fuse before alignment: counted apart from the gated ones."""
+        m.result = False
+        if m.first:
+            self._counters["vel_heading_unknown"] += 1
+        return False
 
     def gnss_velocity(self, s: FilterState, m: Measurement) -> bool:
         """World velocity once yaw is known; before, its course aligns the heading when fast
@@ -62,8 +73,7 @@ class VelocityUpdater:
             return self._count(m, "gnss_vel")
         crs = gnss_course(s, m, self._lever)
         if crs is None:  # no horizontal velocity: nothing heading-free to use
-            m.result = False
-            return self._count(m, "gnss_vel")
+            return self._unused(m)
         if crs[2] >= c.align_gnss_velocity_min_speed_mps and crs[1] <= c.align_max_std_rad**2:
             course, var, _, sp_var = crs
             align_to_heading(s, course, max(var, c.align_min_std_rad**2), self._lever)
@@ -72,5 +82,7 @@ class VelocityUpdater:
             self._aligner.aligned(s, m, "yaw_aligned_gnss_velocity")
             return self._count(m, "gnss_vel")
         lin = speed_model(s, crs[2], crs[3], c.unalign_yaw_std_rad)
-        m.result = lin is not None and self._updater.correct_gated(s, lin)
+        if lin is None:
+            return self._unused(m)
+        m.result = self._updater.correct_gated(s, lin)
         return self._count(m, "gnss_vel")
