@@ -396,5 +396,13 @@ def default_share_dir() -> Path:
 
 
 def resolve_calibration_path(cfg: FusionConfig) -> Path:
+    """``calibration_file``; a relative path that does not exist from the working directory is
+    looked up in the package's share directory (``config/robot_calibration.yaml`` from a
+    shipped config works from anywhere)."""
     p = cfg.calibration_file
-    return Path(p) if p else default_share_dir() / "config" / "calibration.yaml"
+    if not p:
+        return default_share_dir() / "config" / "calibration.yaml"
+    path = Path(p)
+    if not path.is_absolute() and not path.exists() and (default_share_dir() / path).exists():
+        return default_share_dir() / path
+    return path
