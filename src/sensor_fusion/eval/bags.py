@@ -18,7 +18,15 @@ from ..bag.io import bag_topics, read_messages
 from ..core.geometry import quat_to_yaw
 from ..core.stamps import to_ns
 from .detection import evaluate_detection_ap
-from .ego import EgoPoses, ego_errors, gps_average_bound, position_rmse
+from .ego import (
+    EgoPoses,
+    ego_errors,
+    ego_trajectory_metrics,
+    gps_average_bound,
+    gps_correlated_rmse,
+    odom_max_jump,
+    position_rmse,
+)
 from .frames import FrameObjects, match_frames
 from .latency import latency_percentiles
 from .mot import evaluate_tracking
@@ -31,6 +39,8 @@ TIMING = "/fusion_node/timing"
 GT_OBJECTS = "/ground_truth/objects"
 GT_ODOM = "/ground_truth/odom"
 GPS = "/sensors/gps/fix"
+GT_GPS_ERROR = "/ground_truth/gps_error"
+GT_GPS_MULTIPATH = "/ground_truth/gps_multipath"
 SCENARIO = "/scenario"
 MATCH_TOLERANCE_NS = 20_000_000
 EVAL_STAGES = ("read truth", "read tracks", "tracking", "detection", "ego", "plot")
@@ -48,6 +58,13 @@ KEYS = (
     "ego_yaw_rmse_deg",
     "gps_position_rmse",
     "gps_bound_position_rmse",
+    "ego_ate_m",
+    "ego_rpe_1s_m",
+    "ego_rpe_10s_m",
+    "odom_max_jump_m",
+    "ego_coverage",
+    "gps_correlated_rmse_m",
+    "gps_multipath_fixes",
     "det_ap",
     "per_class",
     "latency_ms",
@@ -149,7 +166,7 @@ def evaluate_bags(
     ``on_stage`` is called with the name of each of the ``EVAL_STAGES`` as it starts (progress)."""
     stage = on_stage or (lambda _name: None)
     stage("read truth")
-    truth = read_topics(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO])
+    truth = read_topics(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO, GT_GPS_ERROR, GT_GPS_MULTIPATH])
     if detections is None:
         detections = "bev" if DETECTIONS.format(source="bev") in bag_topics(tracks_bag) else "lidar"
     det_topic = DETECTIONS.format(source=detections)
@@ -189,6 +206,24 @@ def evaluate_bags(
             truth_poses.stamp_ns <= est_poses.stamp_ns[-1]
         )
         result["ego_coverage"] = float(covered.mean())
+        result.update(ego_trajectory_metrics(truth_poses, est_poses))
+        # the published odometry is the only ego output today; with a separate continuous odom -> base_link
+        # (REP-105) this is the figure to compute on that
+        result["odom_max_jump_m"] = odom_max_jump(truth_poses, est_poses)
+    if truth[GT_GPS_ERROR]:
+        st = np.array(
+            [to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in truth[GT_GPS_ERROR]], np.int64
+        )
+        exy = np.array([[m.vector.x, m.vector.y] for m in truth[GT_GPS_ERROR]])
+        lo, hi = (
+            (int(est_poses.stamp_ns.min()), int(est_poses.stamp_ns.max()))
+            if est_poses is not None
+            else (int(st.min()), int(st.max()))
+        )
+        result["gps_correlated_rmse_m"] = gps_correlated_rmse(st, exy, lo, hi)
+        result["gps_multipath_fixes"] = int(
+            sum(1 for m in truth[GT_GPS_MULTIPATH] if m.vector.x != 0.0 or m.vector.y != 0.0)
+        )
     gps = _gps_errors(truth[GPS], truth_poses, scenario)
     if gps is not None:
         result["gps_position_rmse"] = position_rmse(np.zeros_like(gps[1]), gps[1])

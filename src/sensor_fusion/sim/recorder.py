@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from geometry_msgs.msg import Point, Quaternion
+from geometry_msgs.msg import Point, Quaternion, TwistWithCovarianceStamped, Vector3, Vector3Stamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix
 from std_msgs.msg import String
@@ -45,7 +45,9 @@ from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
 from .radar import simulate_radar
+from .robot import RobotWorld
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
+from .wheel import simulate_wheel_odometry
 from .world import World
 
 GT_OBJECTS = "/ground_truth/objects"
@@ -53,11 +55,20 @@ GT_ODOM = "/ground_truth/odom"
 LIDAR_TOPIC = "/sensors/lidar/points"
 IMU_TOPIC = "/sensors/imu"
 GPS_TOPIC = "/sensors/gps/fix"
+GPS_VELOCITY_TOPIC = "/sensors/gps/velocity"  # Doppler ENU velocity of the antenna (gps.velocity)
+GT_GPS_ERROR = "/ground_truth/gps_error"  # correlated (Gauss-Markov) part of each fix's ENU error
+GT_GPS_MULTIPATH = "/ground_truth/gps_multipath"  # multipath jump offset of each fix (0: none)
 CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
 STREAM_TOPIC = "/detections/stream"
 STREAM_CONFIG_TOPIC = "/detections/stream/config"
+WHEEL_ODOM_TOPIC = "/sensors/wheel/odom"  # nav_msgs/Odometry of the robot's base (wheel_odom block)
 GT_ODOM_RATE_HZ = 50.0
+
+
+def make_world(cfg: dict, seed: int) -> World | RobotWorld:
+    """The world of ``world.kind``: cars on roads, or a robot in a yard."""
+    return RobotWorld(cfg, seed) if cfg["world"]["kind"] == "yard" else World(cfg, seed)
 
 
 @dataclass
@@ -83,7 +94,7 @@ class RecordInfo:
 
 def _lidar_cfg(c: dict) -> dict:
     """The scenario's lidar block minus what the recorder (not the sweep model) handles."""
-    return {k: v for k, v in c.items() if k not in ("frame", "outages", "latency_ms", "jitter_ms")}
+    return {k: v for k, v in c.items() if k not in ("enabled", "frame", "outages", "latency_ms", "jitter_ms")}
 
 
 def _stamps(t0: int, t1: int, rate_hz: float) -> np.ndarray:
@@ -123,15 +134,19 @@ def ground_truth_msg(world: World, stamp_ns: int, frame: str = "odom") -> Tracke
     return out
 
 
-def ground_truth_odom(world: World, stamp_ns: int, frame: str = "odom") -> Odometry:
+def ground_truth_odom(world: World | RobotWorld, stamp_ns: int, frame: str = "odom") -> Odometry:
     e = world.ego_at(stamp_ns)
     m = Odometry()
     m.header.stamp = time_msg(stamp_ns)
     m.header.frame_id = frame
     m.child_frame_id = "base_link"
     m.pose.pose.position = Point(x=float(e.position[0]), y=float(e.position[1]), z=float(e.position[2]))
-    q = yaw_to_quat(e.yaw)
-    m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
+    if e.orientation is not None:  # a 3D attitude (slopes)
+        q = e.orientation
+        m.pose.pose.orientation = Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
+    else:
+        q = yaw_to_quat(e.yaw)
+        m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
     m.twist.twist.linear.x = float(e.speed)
     m.twist.twist.angular.z = float(e.yaw_rate)
     return m
@@ -186,8 +201,9 @@ def record(
     overrides.setdefault("world", {})
     overrides["world"] = {**overrides["world"], "duration_s": float(duration_s)}
     cfg = scenario_config(scenario, overrides)
-    cal = load_calibration(calibration_file or default_share_dir() / "config" / "calibration.yaml")
-    world = World(cfg, seed)
+    cal_name = cfg["calibration"] or "calibration.yaml"
+    cal = load_calibration(calibration_file or default_share_dir() / "config" / cal_name)
+    world = make_world(cfg, seed)
     t0, t1 = world.t0_ns, world.t_end_ns
     streams: list[Iterator[tuple[int, str, object]]] = []
 
@@ -195,7 +211,7 @@ def record(
     lc = cfg["lidar"]
     l_stamps = _stamps(t0, t1 - int(1e9 / lc["rate_hz"]), lc["rate_hz"])
     l_stamps = l_stamps[~window_mask(l_stamps, t0, lc["outages"])]
-    T_bl = cal.T_base_from(lc["frame"])
+    T_bl = cal.T_base_from(lc["frame"]) if lc["enabled"] else np.eye(4)
     lcfg = _lidar_cfg(lc)
 
     def lidar_msg(k: int):
@@ -210,7 +226,7 @@ def record(
         }
         yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
 
-    if sensors:
+    if sensors and lc["enabled"]:
         streams.append(
             _ordered(l_stamps, latency_ns(len(l_stamps), lc, stream_rng(seed, "lidar_latency")), lidar_msg)
         )
@@ -346,6 +362,61 @@ def record(
     if sensors:
         streams.append(
             _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
+        )
+    if sensors and gps.velocity is not None:
+
+        def gps_vel_msg(k: int):
+            m = TwistWithCovarianceStamped()
+            m.header.stamp, m.header.frame_id = time_msg(int(gps.stamps_ns[k])), gps.frame_id
+            v = gps.velocity[k]
+            m.twist.twist.linear = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+            cov = np.full((6, 6), 0.0)
+            cov[:3, :3] = gps.velocity_cov
+            cov[3:, 3:] = -np.eye(3)  # no angular velocity: ROS marks unknown rows with -1
+            m.twist.covariance = cov.ravel().tolist()
+            yield GPS_VELOCITY_TOPIC, m
+
+        streams.append(
+            _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_vel_msg)
+        )
+    if gps.correlated_error is not None:
+
+        def gps_truth_msgs(k: int):
+            st = time_msg(int(gps.stamps_ns[k]))
+            for topic, v in (
+                (GT_GPS_ERROR, gps.correlated_error[k]),
+                (GT_GPS_MULTIPATH, gps.multipath_error[k]),
+            ):
+                m = Vector3Stamped()
+                m.header.stamp, m.header.frame_id = st, "enu"
+                m.vector = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+                yield topic, m
+
+        streams.append(_ordered(gps.stamps_ns, np.zeros(len(gps), np.int64), gps_truth_msgs))
+
+    wc = cfg["wheel_odom"]
+    if sensors and wc["enabled"]:
+        wo = simulate_wheel_odometry(
+            world, _stamps(t0, t1, wc["rate_hz"]), wc, stream_rng(seed, "wheel_odom")
+        )
+
+        def wheel_msg(k: int):
+            m = Odometry()
+            m.header.stamp, m.header.frame_id = time_msg(int(wo.stamps_ns[k])), wc["frame"]
+            m.child_frame_id = wc["child_frame"]
+            m.pose.pose.position = Point(x=float(wo.x[k]), y=float(wo.y[k]), z=0.0)
+            q = yaw_to_quat(float(wo.yaw[k]))
+            m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
+            m.pose.covariance = wo.pose_cov.ravel().tolist()
+            m.twist.twist.linear.x = float(wo.speed[k])
+            m.twist.twist.angular.z = float(wo.yaw_rate[k])
+            m.twist.covariance = wo.twist_cov.ravel().tolist()
+            yield WHEEL_ODOM_TOPIC, m
+
+        streams.append(
+            _ordered(
+                wo.stamps_ns, latency_ns(len(wo), wc, stream_rng(seed, "wheel_odom", "latency")), wheel_msg
+            )
         )
 
     stream_meta = None
