@@ -234,3 +234,17 @@ def test_robot_profile_loads_validates_and_aligns():
     after = rec[rec[:, 0] > ta + 3.0]
     assert np.degrees(np.sqrt(np.mean(after[:, 2] ** 2))) < 3.0
     assert est.counters["gps_reinit"] == 0
+
+
+def test_fit_rotation_drops_a_jumped_fix():
+    """One fix 6 m off (a multipath jump) is dropped instead of bending the heading."""
+    rng = np.random.default_rng(1)
+    d = np.stack([np.linspace(0, 10, 26), np.zeros(26)], 1)
+    z = d + rng.normal(0, 0.3, d.shape)
+    z[20] += [0.0, 6.0]
+    var = np.full(26, 0.09)
+    th, std, _ = fit_rotation(d, z, var)
+    assert abs(th) < 3 * std < 0.1
+    keep = np.arange(26) != 20
+    th_clean, _, _ = fit_rotation(d[keep], z[keep], var[keep])
+    assert th == pytest.approx(th_clean, abs=1e-12)

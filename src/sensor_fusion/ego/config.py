@@ -234,14 +234,14 @@ class EgoConfig(ParamConfig):
         "speeds this recent form the track matched to the GPS positions",
     )
     align_min_baseline_sigmas: float = param(
-        6.0,
+        10.0,
         unit="1",
         gt=0.0,
         desc="Odometry-track alignment: the dead-reckoned track must span at least this many fix "
         "stds (horizontal). Against white fix noise the heading std alone would decide; real GNSS "
         "errors are correlated over tens of seconds, so averaging many fixes over a short track "
-        "does not help: the worst case is then two fixes with opposite errors, sqrt(2) sigma / "
-        "baseline = 0.24 rad at 6 sigma, which the yaw std then carries (see docs/ego.md)",
+        "does not help: the worst case is independent errors at the track's ends, sqrt(2) sigma / "
+        "span = 0.14 rad at 10 sigma, which the yaw std then carries (see docs/ego.md)",
     )
     align_gnss_velocity_min_speed_mps: float = param(
         0.3,
