@@ -50,7 +50,15 @@ from . import eskf
 from .config import EgoConfig
 from .state import FilterState
 
-__all__ = ["OUTLIER_CHI2", "TRACK_MAX_GAP_S", "add_fix", "add_wheel", "fit_rotation", "try_align"]
+__all__ = [
+    "OUTLIER_CHI2",
+    "STEP_WINDOW",
+    "TRACK_MAX_GAP_S",
+    "add_fix",
+    "add_wheel",
+    "fit_rotation",
+    "try_align",
+]
 
 TRACK_MAX_GAP_S = 1.0  # wheel odometry silent this long: the dead-reckoned track restarts
 _MAX_EXTRAP_S = 0.5  # a fix this far past the newest wheel sample still gets a track point
@@ -103,44 +111,87 @@ def _track_points(track_v: tuple, track_z: tuple) -> tuple[np.ndarray, np.ndarra
     return d, f[:, 1:3], f[:, 3]
 
 
-OUTLIER_CHI2 = 13.8  # chi2(2) at 0.999: a fix this far from the fitted track is a jump (multipath)
+OUTLIER_CHI2 = 13.8  # chi2(2) at 0.999: a fix (or a step) this far from the fitted track is a jump
+STEP_WINDOW = 4  # fixes averaged on either side of a candidate step
+MAX_STEPS = 3
 
 
 def fit_rotation(d: np.ndarray, z: np.ndarray, var: np.ndarray) -> tuple[float, float, float]:
     """Weighted 2-D Procrustes: the rotation ``theta`` (rad) and shift minimising
-    ``sum_i |z_i - R(theta) d_i - c|^2 / var_i``, robust to jumps: the fix farthest from the fit
-    (normalised squared residual above ``OUTLIER_CHI2``) is dropped and the fit repeated, at most
-    half of them (a multipath jump held for seconds inside the track would otherwise bend the
-    fitted heading). Returns ``(theta, std_theta, span_m)``: ``std_theta`` the white-noise std
-    of the kept fixes, inflated by the reduced chi-square when above 1; ``span`` the largest
-    distance between two kept track points."""
+    ``sum_i |z_i - R(theta) d_i - c|^2 / var_i``, robust to multipath jumps:
+
+    * a single jumped fix: the fix farthest from the fit (normalised squared residual above
+      ``OUTLIER_CHI2``) is dropped and the fit repeated, at most half of them;
+    * a jump held for seconds (a step in the fixes that the wheels did not see): the mean
+      residuals of ``STEP_WINDOW`` fixes on either side of each point in time are compared;
+      where they differ beyond ``OUTLIER_CHI2`` (normalised by the fixes' variance / window)
+      the track is split and each part gets its own shift (at most ``MAX_STEPS``). A fix-sized
+      step hides in the per-fix residuals (the fit bends to share it out); the window average
+      shows it. A part that does not move then carries no heading information.
+
+    Returns ``(theta, std_theta, span_m)``: ``std_theta`` the white-noise std of the kept fixes,
+    inflated by the reduced chi-square when above 1; ``span`` the largest distance between two
+    kept track points of one part (what the correlated-error bound in :func:`try_align` needs)."""
     keep = np.ones(len(d), dtype=bool)
+    seg = np.zeros(len(d), dtype=np.int64)
+    steps = 0
     while True:
-        theta, std, span, r2 = _fit(d[keep], z[keep], var[keep])
+        theta, std, span, r2, res = _fit(d[keep], z[keep], var[keep], seg[keep])
         k = int(np.argmax(r2))
-        if r2[k] <= OUTLIER_CHI2 or 2 * (keep.sum() - 1) < len(d) or keep.sum() <= 3:
+        if r2[k] > OUTLIER_CHI2 and 2 * (keep.sum() - 1) >= len(d) and keep.sum() > 3:
+            keep[np.flatnonzero(keep)[k]] = False
+            continue
+        b = _step(res, var[keep], seg[keep]) if steps < MAX_STEPS else None
+        if b is None:
             return theta, std, span
-        keep[np.flatnonzero(keep)[k]] = False
+        idx = np.flatnonzero(keep)[b]
+        seg[idx:][seg[idx:] == seg[idx]] = seg.max() + 1
+        steps += 1
 
 
-def _fit(d: np.ndarray, z: np.ndarray, var: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+def _step(res: np.ndarray, var: np.ndarray, seg: np.ndarray) -> int | None:
+    """Index where a step in the residuals starts (see :func:`fit_rotation`), or None."""
+    n, k = len(res), STEP_WINDOW
+    best, at = OUTLIER_CHI2, None
+    for b in range(k, n - k + 1):
+        if seg[b - k] != seg[b + k - 1]:
+            continue
+        m1 = res[b - k : b].mean(axis=0)
+        m2 = res[b : b + k].mean(axis=0)
+        v = float(var[b - k : b + k].mean()) * 2.0 / k
+        t = float((m2 - m1) @ (m2 - m1)) / v
+        if t > best:
+            best, at = t, b
+    return at
+
+
+def _fit(
+    d: np.ndarray, z: np.ndarray, var: np.ndarray, seg: np.ndarray
+) -> tuple[float, float, float, np.ndarray, np.ndarray]:
     w = 1.0 / var
-    W = float(w.sum())
-    dc = d - (w @ d) / W
-    zc = z - (w @ z) / W
+    dc, zc = d.copy(), z.copy()
+    span = 0.0
+    labels = np.unique(seg)
+    for g in labels:  # each part its own shift
+        m = seg == g
+        W = float(w[m].sum())
+        dc[m] -= (w[m] @ d[m]) / W
+        zc[m] -= (w[m] @ z[m]) / W
+        if m.sum() > 1:
+            dm = d[m]
+            span = max(span, float(np.max(np.hypot(*(dm[:, None, :] - dm[None, :, :]).transpose(2, 0, 1)))))
     cross = float(np.sum(w * (dc[:, 0] * zc[:, 1] - dc[:, 1] * zc[:, 0])))
     dot = float(np.sum(w * (dc[:, 0] * zc[:, 0] + dc[:, 1] * zc[:, 1])))
     theta = math.atan2(cross, dot)
     info = float(np.sum(w * np.sum(dc * dc, axis=1)))  # sum |d_i - d_bar|^2 / var_i
     c, s = math.cos(theta), math.sin(theta)
     res = zc - dc @ np.array([[c, s], [-s, c]])
-    dof = 2 * len(d) - 3
+    dof = 2 * len(d) - 1 - 2 * len(labels)
     r2 = w * np.sum(res * res, axis=1)
     chi2 = float(np.sum(r2))
     scale = max(1.0, chi2 / dof) if dof > 0 else math.inf
     std = math.sqrt(scale / info) if info > 0.0 else math.inf
-    span = float(np.max(np.hypot(*(d[:, None, :] - d[None, :, :]).transpose(2, 0, 1)))) if len(d) > 1 else 0.0
-    return theta, std, span, r2
+    return theta, std, span, r2, res
 
 
 def try_align(s: FilterState, c: EgoConfig) -> tuple[float, float] | None:
