@@ -6,6 +6,7 @@ p95, max), gated fixes, re-initialisations, and, for generated bags (their groun
 yaw and position errors.
 
     .venv/bin/python scripts/ego_replay.py --config config/robot.yaml BAG [BAG ...]
+    .venv/bin/python scripts/ego_replay.py --config MY.yaml --set wheel_odom.topic=/odom -- BAG
 
 Messages are read in log-time order with the node's decoders and topic map
 (``ros.inputs.input_specs``), the wheel twist moved to base_link as the pipeline does, so it

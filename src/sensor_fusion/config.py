@@ -133,7 +133,9 @@ class WheelOdomInputConfig(ParamConfig):
     enabled: bool = param(
         False, unit="", desc="Subscribe to wheel odometry (its twist feeds the ego filter; ground robots)"
     )
-    topic: str = param("/wheel/odometry", unit="", desc="nav_msgs/Odometry topic (only its twist is read)")
+    topic: str = param(
+        "/sensors/wheel/odom", unit="", desc="nav_msgs/Odometry topic (only its twist is read)"
+    )
     qos: str = _qos()
     qos_depth: int = _qos_depth()
     frame: str = param(
@@ -152,7 +154,9 @@ class GpsVelocityInputConfig(ParamConfig):
         False, unit="", desc="Subscribe to the GNSS receiver's velocity (Doppler, ENU) for the ego filter"
     )
     topic: str = param(
-        "/sensors/gps/vel", unit="", desc="geometry_msgs/TwistWithCovarianceStamped topic (ENU linear twist)"
+        "/sensors/gps/velocity",
+        unit="",
+        desc="geometry_msgs/TwistWithCovarianceStamped topic (ENU linear twist)",
     )
     qos: str = _qos()
     qos_depth: int = _qos_depth()
@@ -411,7 +415,7 @@ def default_share_dir() -> Path:
 
 def resolve_calibration_path(cfg: FusionConfig) -> Path:
     """``calibration_file``; a relative path that does not exist from the working directory is
-    looked up in the package's share directory (``config/robot_calibration.yaml`` from a
+    looked up in the package's share directory (``config/calibration_robot.yaml`` from a
     shipped config works from anywhere)."""
     p = cfg.calibration_file
     if not p:
