@@ -129,6 +129,42 @@ class GpsInputConfig(ParamConfig):
 
 
 @dataclass
+class WheelOdomInputConfig(ParamConfig):
+    enabled: bool = param(
+        False, unit="", desc="Subscribe to wheel odometry (its twist feeds the ego filter; ground robots)"
+    )
+    topic: str = param(
+        "/sensors/wheel/odom", unit="", desc="nav_msgs/Odometry topic (only its twist is read)"
+    )
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    frame: str = param(
+        "base_link",
+        unit="",
+        desc="Calibration frame the twist is expressed in (base_link: none needed); the message's "
+        "child_frame_id is not used, as for the IMU and GNSS frames",
+    )
+    timeout_s: float = _timeout_s(0.0, "sample (0: none; a late one is fused by the filter's rollback)")
+    buffer_size: int = _buffer_size(64)
+
+
+@dataclass
+class GpsVelocityInputConfig(ParamConfig):
+    enabled: bool = param(
+        False, unit="", desc="Subscribe to the GNSS receiver's velocity (Doppler, ENU) for the ego filter"
+    )
+    topic: str = param(
+        "/sensors/gps/velocity",
+        unit="",
+        desc="geometry_msgs/TwistWithCovarianceStamped topic (ENU linear twist)",
+    )
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    timeout_s: float = _timeout_s(0.0, "sample (0: none; a late one is fused by the filter's rollback)")
+    buffer_size: int = _buffer_size(64)
+
+
+@dataclass
 class CameraConfig(ParamConfig):
     """One camera; ``{name}`` in a topic is replaced by the camera's name."""
 
@@ -250,6 +286,12 @@ class FusionConfig(ParamConfig):
     lidar: LidarInputConfig = section(LidarInputConfig, "The LiDAR input")
     imu: ImuInputConfig = section(ImuInputConfig, "The IMU input (for the ego filter)")
     gps: GpsInputConfig = section(GpsInputConfig, "The GNSS input (for the ego filter)")
+    wheel_odom: WheelOdomInputConfig = section(
+        WheelOdomInputConfig, "The wheel-odometry input (for the ego filter; ground robots)"
+    )
+    gps_velocity: GpsVelocityInputConfig = section(
+        GpsVelocityInputConfig, "The GNSS velocity input (for the ego filter)"
+    )
     cameras: list[CameraConfig] = named_sections(
         CameraConfig,
         ("camera_front", "camera_rear"),
@@ -310,8 +352,12 @@ class FusionConfig(ParamConfig):
             out.append(
                 f"cameras.names/radars.names: {bad} are not valid parameter names ([A-Za-z][A-Za-z0-9_]*)"
             )
-        if len({*cams, *rads, "lidar", "imu", "gps"}) != len(cams) + len(rads) + 3:
-            out.append("cameras.names and radars.names must be unique and disjoint (and not lidar, imu, gps)")
+        fixed = {"lidar", "imu", "gps", "wheel_odom", "gps_velocity"}
+        if len({*cams, *rads, *fixed}) != len(cams) + len(rads) + len(fixed):
+            out.append(
+                "cameras.names and radars.names must be unique and disjoint (and not lidar, imu, gps, "
+                "wheel_odom, gps_velocity)"
+            )
         anchors = ["lidar", *cams, *rads]
         if self.anchor not in anchors:
             out.append(f"anchor: must be one of {anchors}, got '{self.anchor}'")
@@ -368,5 +414,13 @@ def default_share_dir() -> Path:
 
 
 def resolve_calibration_path(cfg: FusionConfig) -> Path:
+    """``calibration_file``; a relative path that does not exist from the working directory is
+    looked up in the package's share directory (``config/calibration_robot.yaml`` from a
+    shipped config works from anywhere)."""
     p = cfg.calibration_file
-    return Path(p) if p else default_share_dir() / "config" / "calibration.yaml"
+    if not p:
+        return default_share_dir() / "config" / "calibration.yaml"
+    path = Path(p)
+    if not path.is_absolute() and not path.exists() and (default_share_dir() / path).exists():
+        return default_share_dir() / path
+    return path

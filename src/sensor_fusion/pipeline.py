@@ -116,6 +116,7 @@ class FusionPipeline:
             rv if (rv.enabled and cfg.radars) else None,
             max_extrapolation_ns=int(round(cfg.ego_extrapolation_max_s * NS)),
             gap_coast_ns=int(round(cfg.ego_gap_reset_s * NS)),
+            T_base_wheel=self._extrinsic(cfg["wheel_odom.frame"]),
         )
         specs = self._sensor_specs()
         fallback = [
@@ -152,6 +153,11 @@ class FusionPipeline:
         if c["gps.enabled"]:
             wait = int(c.gps.timeout_s * NS)
             specs.append(SensorSpec("gps", "gps", "interval", 0, 0, wait, c.gps.buffer_size))
+        for name in ("wheel_odom", "gps_velocity"):  # ego-filter inputs like the GNSS fixes
+            if c[f"{name}.enabled"]:
+                sec = getattr(c, name)
+                wait = int(sec.timeout_s * NS)
+                specs.append(SensorSpec(name, name, "interval", 0, 0, wait, sec.buffer_size))
         return specs
 
     # -- input ---------------------------------------------------------------------------------
@@ -176,7 +182,7 @@ class FusionPipeline:
     # -- processing ----------------------------------------------------------------------------
     @property
     def sensor_kinds(self) -> dict[str, str]:
-        """Configured sensor name -> kind (lidar, camera, radar, imu, gps)."""
+        """Configured sensor name -> kind (lidar, camera, radar, imu, gps, wheel_odom, gps_velocity)."""
         return dict(self._sync.kinds)
 
     def ready_frames(self, flush: bool = False) -> list[FusionFrame]:
@@ -217,7 +223,14 @@ class FusionPipeline:
             tracking_frame = self.tracker.config.frame_id
             with t.stage("ego"):
                 imu, gps = frame.series_of_kind("imu"), frame.series_of_kind("gps")
-                ego = self.ego.frame(stamp, imu, gps, tracking_frame)
+                ego = self.ego.frame(
+                    stamp,
+                    imu,
+                    gps,
+                    tracking_frame,
+                    wheel=frame.series_of_kind("wheel_odom"),
+                    gnss_velocity=frame.series_of_kind("gps_velocity"),
+                )
             if ego.frame_id != tracking_frame:
                 log.warning(
                     "tracking frame changes to '%s' (ego %s): tracks reset",

@@ -32,7 +32,7 @@ import numpy as np
 from ..core.calibration import Calibration
 from ..core.geometry import invert_transform, matrix_to_quat
 from ..core.stamps import NS_PER_S
-from ..core.types import GpsFix, ImuSample, RadarScan
+from ..core.types import GnssVelocity, GpsFix, ImuSample, RadarScan, WheelOdometry
 from .deskew import deskew_points
 from .estimator import EgoEstimator
 from .pose import EgoPose
@@ -121,6 +121,7 @@ class EgoSource:
         *,
         max_extrapolation_ns: int,
         gap_coast_ns: int,
+        T_base_wheel: np.ndarray | None = None,
     ):
         self._new_estimator = new_estimator
         self.max_extrapolation_ns = max_extrapolation_ns  # constant-twist extrapolation limit
@@ -135,6 +136,7 @@ class EgoSource:
         self.radar_velocity_none = 0  # scans without a static-world consensus
         self.radar_velocity_used = 0  # scans whose estimate went to the filter
         self._last_aligned_ns: int | None = None  # stamp of the last frame with a known heading
+        self._T_base_wheel = np.eye(4) if T_base_wheel is None else np.asarray(T_base_wheel, np.float64)
 
     def reset(self) -> None:
         """Forget the filter state (a time jump)."""
@@ -143,10 +145,17 @@ class EgoSource:
         self._last_aligned_ns = None
 
     def frame(
-        self, stamp: int, imu: Iterable[ImuSample], gps: Iterable[GpsFix], tracking_frame: str
+        self,
+        stamp: int,
+        imu: Iterable[ImuSample],
+        gps: Iterable[GpsFix],
+        tracking_frame: str,
+        wheel: Iterable[WheelOdometry] = (),
+        gnss_velocity: Iterable[GnssVelocity] = (),
     ) -> FrameEgo:
-        """Feed a frame's IMU and GPS samples and return its ego state at ``stamp`` (ns);
-        ``tracking_frame`` is where the tracks live now (the tracker's frame)."""
+        """Feed a frame's IMU, GPS, wheel-odometry and GNSS-velocity samples and return its ego
+        state at ``stamp`` (ns); ``tracking_frame`` is where the tracks live now (the tracker's
+        frame)."""
         est = self.estimator
         if est is None:
             return FrameEgo(stamp, self.base_frame)
@@ -154,6 +163,11 @@ class EgoSource:
             est.add_imu(s)
         for g in gps:
             est.add_gps(g)
+        for w in wheel:
+            v, cov = self.wheel_to_base(w)
+            est.add_wheel_odometry(w.stamp_ns, v, cov)
+        for g in gnss_velocity:
+            est.add_gnss_velocity(g.stamp_ns, g.velocity, g.covariance)
         pose = est.pose_at(stamp)
         if pose is None:  # frame newer than the filter (IMU late): extrapolate briefly
             latest = est.latest()
@@ -171,6 +185,18 @@ class EgoSource:
             tracking_frame == self.fixed_frame and last is not None and 0 <= stamp - last < self.gap_coast_ns
         )
         return FrameEgo(stamp, self.fixed_frame if coast else self.base_frame, coast=coast)
+
+    def wheel_to_base(self, w: WheelOdometry) -> tuple[np.ndarray, np.ndarray]:
+        """The wheel twist as the velocity of base_link's origin in base_link axes:
+        ``v_b = R v + (R w) x (-t)`` for the twist frame at ``(R, t)`` in base_link; its
+        covariance ``R C R'`` (NaN stays NaN: unknown)."""
+        T = self._T_base_wheel
+        R, t = T[:3, :3], T[:3, 3]
+        v = R @ np.asarray(w.velocity, dtype=np.float64)
+        if t.any():
+            v = v - np.cross(R @ np.asarray(w.angular_velocity, dtype=np.float64), t)
+        C = np.asarray(w.covariance, dtype=np.float64)
+        return v, (C if np.array_equal(R, np.eye(3)) else R @ C @ R.T)
 
     def add_radar_velocity(self, scans: Iterable[RadarScan], objects: ObjectBoxes | None) -> None:
         """Ego velocity from each scan's static returns, fused at the scan's stamp (rollback).

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, Quaternion
+from geometry_msgs.msg import Point, Quaternion, TwistWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2, PointField
 from unique_identifier_msgs.msg import UUID
@@ -36,11 +36,13 @@ from ..core.types import (
     CameraFrame,
     CameraIntrinsics,
     Detections,
+    GnssVelocity,
     GpsFix,
     ImuSample,
     PointCloud,
     RadarScan,
     Tracks,
+    WheelOdometry,
 )
 from .cdr import RawCompressedImage, RawImage
 
@@ -213,6 +215,38 @@ def decode_gps(msg: NavSatFix) -> GpsFix:
     if msg.position_covariance_type == NavSatFix.COVARIANCE_TYPE_UNKNOWN or not np.all(np.isfinite(cov)):
         cov = np.diag([25.0, 25.0, 100.0])  # unknown: assume a poor fix (5 m horizontal)
     return GpsFix(stamp_of(msg), msg.header.frame_id, *vals.tolist(), cov, int(msg.status.status))
+
+
+def _twist_cov(cov36) -> np.ndarray:
+    """The linear (3, 3) block of a 6x6 twist covariance; NaN when absent (all zero, the
+    common "not filled in") or not finite, so the filter takes its fallback std."""
+    C = np.asarray(cov36, dtype=np.float64)
+    if C.size != 36:
+        return np.full((3, 3), np.nan)
+    C = C.reshape(6, 6)[:3, :3].copy()
+    if not np.isfinite(C).all() or not C.any():
+        return np.full((3, 3), np.nan)
+    return C
+
+
+def decode_wheel_odometry(msg: Odometry) -> WheelOdometry:
+    """The twist of ``nav_msgs/Odometry`` (in child_frame_id); the pose is not read (the wheels'
+    integrated pose drifts; the filter integrates the twist itself)."""
+    lin, ang = msg.twist.twist.linear, msg.twist.twist.angular
+    v = np.array([lin.x, lin.y, lin.z], dtype=np.float64)
+    w = np.array([ang.x, ang.y, ang.z], dtype=np.float64)
+    if not np.isfinite(v).all():
+        raise DecodeError("wheel odometry twist has non-finite linear velocity")
+    return WheelOdometry(stamp_of(msg), msg.child_frame_id, v, w, _twist_cov(msg.twist.covariance))
+
+
+def decode_gnss_velocity(msg: TwistWithCovarianceStamped) -> GnssVelocity:
+    """The linear twist of a GNSS receiver's velocity message (ENU, m/s)."""
+    lin = msg.twist.twist.linear
+    v = np.array([lin.x, lin.y, lin.z], dtype=np.float64)
+    if not np.isfinite(v[:2]).all():
+        raise DecodeError("gnss velocity has non-finite horizontal components")
+    return GnssVelocity(stamp_of(msg), msg.header.frame_id, v, _twist_cov(msg.twist.covariance))
 
 
 # -- outputs ---------------------------------------------------------------------------------------

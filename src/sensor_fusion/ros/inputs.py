@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from geometry_msgs.msg import TwistWithCovarianceStamped
+from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2
 
 from ..config import FusionConfig
@@ -18,7 +20,7 @@ from . import cdr, convert
 
 @dataclass
 class InputSpec:
-    sensor: str  # pipeline sensor name (lidar, imu, gps, or a camera/radar name)
+    sensor: str  # pipeline sensor name (lidar, imu, gps, wheel_odom, gps_velocity, or a camera/radar name)
     topic: str
     msg_class: type
     qos: str
@@ -96,6 +98,25 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
         specs.append(
             InputSpec(
                 "gps", cfg.gps.topic, NavSatFix, cfg.gps.qos, convert.decode_gps, depth=cfg.gps.qos_depth
+            )
+        )
+    if cfg["wheel_odom.enabled"]:
+        w = cfg.wheel_odom
+        specs.append(
+            InputSpec(
+                "wheel_odom", w.topic, Odometry, w.qos, convert.decode_wheel_odometry, depth=w.qos_depth
+            )
+        )
+    if cfg["gps_velocity.enabled"]:
+        g = cfg.gps_velocity
+        specs.append(
+            InputSpec(
+                "gps_velocity",
+                g.topic,
+                TwistWithCovarianceStamped,
+                g.qos,
+                convert.decode_gnss_velocity,
+                depth=g.qos_depth,
             )
         )
     return specs

@@ -198,7 +198,7 @@ class FusionNode(Node):
         sensors = {}
         names = ["lidar"] if self.cfg["lidar.enabled"] else []
         names += [c.name for c in self.cfg.cameras] + [r.name for r in self.cfg.radars]
-        names += [n for n in ("imu", "gps") if self.cfg[f"{n}.enabled"]]
+        names += [n for n in ("imu", "gps", "wheel_odom", "gps_velocity") if self.cfg[f"{n}.enabled"]]
         for n in names:
             sensors[n] = dict(self._sensor[n])
         msg = diagnostics.build(
