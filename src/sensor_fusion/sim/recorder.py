@@ -450,7 +450,7 @@ def record(
         w.write_raw("/tf_static", "tf2_msgs/msg/TFMessage", _tf_static(cal, t0), t0)
         if stream_meta is not None:
             w.write(STREAM_CONFIG_TOPIC, String(data=json.dumps(stream_meta)), t0)
-        if world.static is not None:
+        if getattr(world, "static", None) is not None:
             w.write(STATIC_TOPIC, String(data=json.dumps(world.static.elements.to_dict())), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)
