@@ -40,6 +40,7 @@ from .tracking.tracker import Tracker
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
+NO_SYNC_STATS = {"received": {}, "dropped": {}, "missing": {}, "frames": 0, "resets": 0}  # ego only
 EGO_OUTPUT_QUEUE = 4096  # odometry outputs kept for take_ego_outputs (2 min at 30 Hz)
 
 
@@ -286,7 +287,7 @@ class FusionPipeline:
 
     def diagnostics(self) -> dict[str, Any]:
         return {
-            "sync": self._sync.stats(),
+            "sync": self._sync.stats() if self._sync is not None else NO_SYNC_STATS,
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),
