@@ -133,6 +133,7 @@ class FusionPipeline:
         )
         self._ego_in: list[tuple[str, ImuSample | GpsFix]] = []  # fed to the filter by step_ego
         self._ego_out: deque[EgoOutput] = deque(maxlen=EGO_OUTPUT_QUEUE)
+        self.odometry_outputs = 0
         if self._sync is None:
             log.info("no LiDAR, camera or radar configured: ego only (odometry and TF)")
         self.frame_switches = 0
@@ -219,6 +220,7 @@ class FusionPipeline:
         outs = self.ego.feed(items)
         self.timer.observe("ego_feed", time.perf_counter() - t0)
         self._ego_out.extend(outs)
+        self.odometry_outputs += len(outs)
         return outs
 
     def take_ego_outputs(self) -> list[EgoOutput]:
@@ -291,4 +293,6 @@ class FusionPipeline:
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),
+            "odometry": self.odometry_outputs,
+            "detection_frames": self._sync is not None,
         }

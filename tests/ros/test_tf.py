@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 
@@ -45,6 +46,8 @@ class Harness(Node):
         self.create_subscription(Odometry, "/fusion_node/ego_odom", self.odom.append, 100)
         self.create_subscription(TFMessage, "/tf", self.tf.append, TF_QOS)
         self.create_subscription(TFMessage, "/tf_static", self.tf_static.append, TF_STATIC_QOS)
+        self.diags: list[DiagnosticArray] = []
+        self.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 50)
 
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -77,6 +80,7 @@ def test_replay_into_the_node_gives_tf_that_matches_the_odometry(bag, start_fusi
                 "radars": {"names": [""]},
                 "odometry_rate_hz": RATE_HZ,
                 "tf_static_wait_s": 2.0,
+                "diagnostics_period_s": 0.5,
                 "calibration_file": str(repo / "config" / "calibration.yaml"),
             }
         )
@@ -101,6 +105,11 @@ def test_replay_into_the_node_gives_tf_that_matches_the_odometry(bag, start_fusi
     log.seek(0)
     text = log.read()
     assert "extrinsics from /tf_static" in text, text[-3000:]
+    # diagnostics: an ego-only node is running when it outputs odometry (no frames expected)
+    last = [st for d in h.diags for st in d.status if st.name.endswith(": pipeline")][-1]
+    values = {kv.key: kv.value for kv in last.values}
+    assert last.level == DiagnosticStatus.OK and last.message == "ego only", (last.message, values)
+    assert int(values["odometry_outputs"]) >= len(h.odom)
 
     # odometry at the odometry rate, from the heading alignment on (urban starts at 12 m/s: < 1 s)
     stamps = np.array([_stamp(m.header) for m in h.odom])
