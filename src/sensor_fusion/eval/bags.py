@@ -23,7 +23,7 @@ from .frames import FrameObjects, match_frames
 from .latency import latency_percentiles
 from .mot import evaluate_tracking
 from .report import bev_plot, merge_results
-from .tf import TF, parent_transforms
+from .tf import TF, WorldFrames
 
 TRACKS = "/fusion_node/tracked_objects"
 DETECTIONS = "/fusion_node/detections/{source}"
@@ -162,18 +162,7 @@ def evaluate_bags(
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
     truth_frame = truth[GT_OBJECTS][0].header.frame_id
 
-    to_world = {}  # estimate frame (odom) -> its recorded map -> odom (eval/tf.py)
-
-    def in_truth_frame(m, with_ids: bool = True) -> FrameObjects:
-        # estimates in another frame (e.g. base_link before the ego filter has a heading) score as empty
-        f = objects_frame(m, with_ids)
-        frame = m.header.frame_id
-        if frame not in to_world:  # only a frame whose parent is the root (map -> odom)
-            up = parent_transforms(est[TF], frame)
-            to_world[frame] = up if up is not None and parent_transforms(est[TF], up.parent) is None else None
-        if to_world[frame] is not None:  # odom, continuous: into the GNSS-referenced world frame
-            return to_world[frame].apply(f)
-        return f if frame == truth_frame else FrameObjects.empty(f.stamp_ns)
+    in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # odom estimates via map -> odom
 
     result: dict = dict.fromkeys(KEYS)
     track_frames: list[FrameObjects] = []

@@ -10,6 +10,7 @@ the odom drift.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,3 +74,37 @@ def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
         return None
     a = np.array(sorted(rows, key=lambda row: row[0]), dtype=np.float64)
     return PlanarTransforms(parent, child, a[:, 0].astype(np.int64), a[:, 1:4], np.unwrap(a[:, 4]))
+
+
+class WorldFrames:
+    """Estimate messages as :class:`FrameObjects` in the truth's world frame, for scoring.
+
+    A message in a frame whose parent on ``/tf`` is the root (``odom`` under ``map``) is moved
+    through the recorded transform; one in the truth's own frame (bags without ``/tf``) is
+    taken as it is; any other (``base_link`` before the heading is known) scores as empty.
+    ``to_frame(msg, with_ids)`` reads a message (``eval.bags.objects_frame``).
+    """
+
+    def __init__(self, tf_msgs, truth_frame: str, to_frame: Callable[..., FrameObjects]):
+        self._tf = tf_msgs
+        self.truth_frame = truth_frame
+        self._to_frame = to_frame
+        self._up: dict[str, PlanarTransforms | None] = {}
+
+    def _transform(self, frame: str) -> PlanarTransforms | None:
+        if frame not in self._up:
+            up = parent_transforms(self._tf, frame)
+            root = up is not None and parent_transforms(self._tf, up.parent) is None
+            self._up[frame] = up if root else None
+        return self._up[frame]
+
+    def scored(self, frame: str) -> bool:
+        """Whether estimates in ``frame`` are scored (not taken as empty)."""
+        return frame == self.truth_frame or self._transform(frame) is not None
+
+    def __call__(self, msg, with_ids: bool = True) -> FrameObjects:
+        f = self._to_frame(msg, with_ids)
+        up = self._transform(msg.header.frame_id)
+        if up is not None:  # odom, continuous: into the GNSS-referenced world frame
+            return up.apply(f)
+        return f if msg.header.frame_id == self.truth_frame else FrameObjects.empty(f.stamp_ns)
