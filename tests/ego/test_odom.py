@@ -115,7 +115,9 @@ def test_odom_frame_integrates_velocity_holds_over_gaps_and_restarts_on_time_bac
     assert odom.restarts == 2
 
 
-def test_output_stamps_lie_on_a_grid_of_data_time():
+def test_output_stamps_lie_on_a_grid_of_data_time_strictly_before_the_filter_time():
     assert tick_stamps(None, 1_050, 100) == [1_000]
     assert tick_stamps(1_000, 1_350, 100) == [1_100, 1_200, 1_300]
     assert tick_stamps(1_300, 1_399, 100) == []
+    assert tick_stamps(1_300, 1_400, 100) == []  # 1_400 waits for the next IMU sample (a fix at 1_400)
+    assert tick_stamps(1_300, 1_401, 100) == [1_400]

@@ -119,10 +119,13 @@ class OdomFrame:
 
 
 def tick_stamps(after_ns: int | None, until_ns: int, period_ns: int) -> list[int]:
-    """Output stamps on the grid of multiples of ``period_ns`` in (``after_ns``, ``until_ns``];
-    with ``after_ns`` None, only the last grid stamp at or before ``until_ns``. On a fixed grid
-    of data time, live and offline runs give the same stamps whatever the arrival timing."""
-    last = (until_ns // period_ns) * period_ns
+    """Output stamps on the grid of multiples of ``period_ns`` in (``after_ns``, ``until_ns``);
+    with ``after_ns`` None, only the last grid stamp before ``until_ns``. On a fixed grid of data
+    time, live and offline runs give the same stamps whatever the arrival timing. ``until_ns``
+    (the filter time) itself is left to the next IMU sample: a fix stamped at the same instant
+    usually arrives just after that IMU sample, and the output should include it (one IMU period
+    of latency)."""
+    last = ((until_ns - 1) // period_ns) * period_ns
     if after_ns is None:
         return [last]
     first = (after_ns // period_ns + 1) * period_ns
