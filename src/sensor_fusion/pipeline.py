@@ -40,7 +40,15 @@ from .tracking.tracker import Tracker
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
-NO_SYNC_STATS = {"received": {}, "dropped": {}, "missing": {}, "frames": 0, "resets": 0}  # ego only
+NO_SYNC_STATS = {  # ego only: no synchroniser
+    "received": {},
+    "dropped": {},
+    "missing": {},
+    "frames": 0,
+    "resets": 0,
+    "anchor": "",
+    "anchor_changes": 0,
+}
 EGO_OUTPUT_QUEUE = 4096  # odometry outputs kept for take_ego_outputs (2 min at 30 Hz)
 
 
@@ -125,12 +133,22 @@ class FusionPipeline:
         )
         specs = self._sensor_specs()
         self._kinds = {s.name: s.kind for s in specs}
+        fallback = [
+            sp.name for sp in specs if sp.kind in ("lidar", "camera", "radar") and sp.name != cfg["anchor"]
+        ]
         # no LiDAR, camera or radar: an ego-only node (odometry and TF, no detection frames)
         self._sync = (
-            Synchronizer(specs, cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
+            Synchronizer(
+                specs,
+                cfg["anchor"],
+                int(cfg["jump_threshold_s"] * NS),
+                fallback=fallback,
+                anchor_timeout_ns=int(round(cfg.anchor_timeout_s * NS)),
+            )
             if cfg.detection_sensors
             else None
         )
+        self._anchor_changes_seen = 0
         self._ego_in: list[tuple[str, ImuSample | GpsFix]] = []  # fed to the filter by step_ego
         self._ego_out: deque[EgoOutput] = deque(maxlen=EGO_OUTPUT_QUEUE)
         self.odometry_outputs = 0
@@ -250,6 +268,18 @@ class FusionPipeline:
             if frame.reset:
                 log.warning("time jumped backwards: tracker and ego filter reset")
                 self.reset(stamp)
+            changes = self._sync.anchor_changes if self._sync is not None else []
+            for _t, old_anchor, new_anchor in changes[self._anchor_changes_seen :]:
+                if new_anchor == self._sync.primary:
+                    log.warning("anchor '%s' publishes again: frames anchored on it", new_anchor)
+                else:
+                    log.warning(
+                        "anchor '%s' silent for %.1f s: frames anchored on '%s'",
+                        old_anchor,
+                        self.cfg.anchor_timeout_s,
+                        new_anchor,
+                    )
+            self._anchor_changes_seen = len(changes)
             tracking_frame = self.tracker.config.frame_id
             with t.stage("ego"):
                 ego = self.ego.frame(stamp, (), (), tracking_frame)  # IMU/GNSS: step_ego
