@@ -4,7 +4,8 @@
 #   1. Debian's libusb-1.0-0 (open3d needs it) and chromium (the headless browser that checks the HTML
 #      report, scripts/check_report.py): installed with apt-get when missing and we are root.
 #   2. .venv with pinned packages (requirements*.txt + constraints.txt); reinstalled only when they change.
-#   3. sensor_fusion_msgs built with plain cmake against the venv (a ROS prefix) and installed into it.
+#   3. sensor_fusion_msgs built with plain cmake against the venv (a ROS prefix) and installed into it;
+#      tf2_msgs (tf2_msgs/, messages only) the same way unless this Python already imports tf2_msgs.
 #   4. sensor_fusion installed editable into the venv (console scripts sensor-fusion, fusion_node).
 #
 # A second run with nothing changed takes about a second. Set PYTHON to choose the interpreter (3.10+).
@@ -75,6 +76,27 @@ if ! stamp_ok msgs "$MSGS_HASH"; then
     make install >install.log 2>&1 || { tail -40 install.log >&2; exit 1; }
   )
   stamp_set msgs "$MSGS_HASH"
+fi
+
+# 3b. tf2_msgs (TFMessage for /tf and /tf_static) has no PyPI wheel: build its messages the same way
+#     when this Python cannot import them (a ROS install that provides tf2_msgs skips this)
+TF2="$ROOT/tf2_msgs"
+TF2_HASH="$(cd "$TF2" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)-$DEPS_HASH"
+if ! stamp_ok tf2 "$TF2_HASH" \
+  && { [ -f "$VENV/.stamp-tf2" ] || ! "$VENV/bin/python" -c 'import tf2_msgs.msg' 2>/dev/null; }; then
+  log "building tf2_msgs (messages only) with cmake (about 35 s)"
+  BUILD="$ROOT/build/tf2_msgs"
+  rm -rf "$BUILD"
+  mkdir -p "$BUILD"
+  (
+    cd "$BUILD"
+    cmake "$TF2" -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" \
+      -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >cmake.log 2>&1 \
+      || { tail -40 cmake.log >&2; exit 1; }
+    make -j"$(nproc)" >make.log 2>&1 || { tail -40 make.log >&2; exit 1; }
+    make install >install.log 2>&1 || { tail -40 install.log >&2; exit 1; }
+  )
+  stamp_set tf2 "$TF2_HASH"
 fi
 
 # 4. the Python package itself, editable

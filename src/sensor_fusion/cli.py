@@ -102,7 +102,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = _config(a.config, overrides)
     scenario = scenario_from_bag(a.bag)
     if scenario is not None and not cfg.ego.has_datum:
-        d = scenario["config"]["gps"]["datum"]  # a generated bag: put odom at the world origin
+        d = scenario["config"]["gps"]["datum"]  # a generated bag: put map at the world origin
         cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
     cal = calibration_from_bag(a.bag) if not a.calibration else None
     if cal is None:
@@ -117,7 +117,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     with progress("run", expected_frames(a.bag, cfg, kinds - keep), "frames") as p:
         s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep, on_frame=p.update_to)
     fps = s.frames / s.wall_s if s.wall_s else float("nan")
-    print(f"{s.frames} frames from {s.messages} messages in {s.wall_s:.1f} s ({fps:.1f} frames/s) -> {a.out}")
+    print(
+        f"{s.frames} frames and {s.odometry} odometry outputs from {s.messages} messages in "
+        f"{s.wall_s:.1f} s ({fps:.1f} frames/s) -> {a.out}"
+    )
     if s.decode_errors:
         print(f"decode errors: {dict(s.decode_errors)}")
     ego = (s.diagnostics or {}).get("ego") or {}

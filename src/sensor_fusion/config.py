@@ -218,7 +218,40 @@ class FusionConfig(ParamConfig):
 
     error = ConfigError
 
-    fixed_frame: str = param("odom", unit="", desc="Frame tracks and ego odometry are published in")
+    fixed_frame: str = param(
+        "odom",
+        unit="",
+        desc="REP-105 odom: continuous (no GNSS jumps), the frame tracks live in; odom -> base_frame "
+        "is broadcast on /tf",
+    )
+    map_frame: str = param(
+        "map",
+        unit="",
+        desc="REP-105 map: the GNSS-referenced frame of the ego filter (ENU about ego.datum); the "
+        "ego odometry is published in it and map -> fixed_frame absorbs the GNSS corrections",
+    )
+    odometry_rate_hz: float = param(
+        30.0,
+        unit="Hz",
+        gt=0.0,
+        le=1000.0,
+        desc="Rate of ~/ego_odom and /tf, on a grid of data time, from whatever ego sensors are "
+        "present (independent of the detection anchor): robot_localization's default frequency, "
+        "above what controllers and RViz need, below the IMU rate that drives the filter",
+    )
+    publish_tf_odom: bool = param(
+        True, unit="", desc="Broadcast odom -> base_frame on /tf (false when another node owns it)"
+    )
+    publish_tf_map: bool = param(
+        True, unit="", desc="Broadcast map -> odom on /tf (false when another node owns it)"
+    )
+    tf_static_wait_s: float = param(
+        1.0,
+        unit="s",
+        ge=0.0,
+        desc="At start the node waits this long for /tf_static (latched) to take the sensor "
+        "extrinsics from it; without it they come from calibration_file (the log says which)",
+    )
     base_frame: str = param(
         "base_link",
         unit="",
@@ -344,6 +377,15 @@ class FusionConfig(ParamConfig):
         except AttributeError:
             raise KeyError(key) from None
 
+    @property
+    def detection_sensors(self) -> list[str]:
+        """The configured LiDAR, camera and radar names (what detection frames are made of)."""
+        return (
+            (["lidar"] if self.lidar.enabled else [])
+            + [c.name for c in self.cameras]
+            + [r.name for r in self.radars]
+        )
+
     def cross_checks(self) -> list[str]:
         out = []
         cams, rads = [c.name for c in self.cameras], [r.name for r in self.radars]
@@ -359,7 +401,9 @@ class FusionConfig(ParamConfig):
                 "wheel_odom, gps_velocity)"
             )
         anchors = ["lidar", *cams, *rads]
-        if self.anchor not in anchors:
+        if not self.detection_sensors:
+            pass  # an ego-only node (IMU, GNSS, ...): no detection frames, no anchor needed
+        elif self.anchor not in anchors:
             out.append(f"anchor: must be one of {anchors}, got '{self.anchor}'")
         elif self.anchor == "lidar" and not self.lidar.enabled:
             out.append("anchor: 'lidar' is the anchor but lidar.enabled is false")

@@ -31,6 +31,7 @@ from .frames import FrameObjects, match_frames
 from .latency import latency_percentiles
 from .mot import evaluate_tracking
 from .report import bev_plot, merge_results
+from .tf import TF, WorldFrames
 
 TRACKS = "/fusion_node/tracked_objects"
 DETECTIONS = "/fusion_node/detections/{source}"
@@ -173,17 +174,14 @@ def evaluate_bags(
         detections = "bev" if DETECTIONS.format(source="bev") in bag_topics(tracks_bag) else "lidar"
     det_topic = DETECTIONS.format(source=detections)
     stage("read tracks")
-    est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING])
+    est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING, TF])
     if not truth[GT_OBJECTS]:
         raise ValueError(f"{truth_bag} has no {GT_OBJECTS}: not a ground-truth bag")
     scenario = json.loads(truth[SCENARIO][0].data) if truth[SCENARIO] else None
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
     truth_frame = truth[GT_OBJECTS][0].header.frame_id
 
-    def in_truth_frame(m, with_ids: bool = True) -> FrameObjects:
-        # estimates in another frame (e.g. base_link before the ego filter has a heading) score as empty
-        f = objects_frame(m, with_ids)
-        return f if m.header.frame_id == truth_frame else FrameObjects.empty(f.stamp_ns)
+    in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # odom estimates via map -> odom
 
     result: dict = dict.fromkeys(KEYS)
     track_frames: list[FrameObjects] = []
