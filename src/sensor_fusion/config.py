@@ -90,7 +90,24 @@ class LidarInputConfig(ParamConfig):
         "lidar_top", unit="", desc="Calibration frame of the LiDAR (sets the detector's sensor position)"
     )
     time_field: str = param(
-        "t", unit="", desc='Per-point time offset field (s from the header stamp); "" if the cloud has none'
+        "auto",
+        unit="",
+        desc='Per-point time field; "auto": the first of t, time, offset_time, timestamp, time_stamp '
+        'present (Ouster, Velodyne, Livox, Hesai/RoboSense); "" if the cloud has none',
+    )
+    time_unit: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "s", "ms", "us", "ns"),
+        desc="Unit of the time field; auto: ns for integer fields (Ouster t, Livox offset_time), "
+        "s for float fields (Velodyne time, Hesai/RoboSense timestamp)",
+    )
+    time_reference: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "stamp", "absolute"),
+        desc="What the time field counts from: the header stamp, or absolute epoch time (Hesai, "
+        "RoboSense); auto: absolute when the values exceed a day",
     )
     max_points: int = param(400000, unit="1", ge=1, desc="Larger clouds are dropped as malformed")
     tolerance_s: float = _tolerance_s()

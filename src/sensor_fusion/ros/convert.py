@@ -31,6 +31,7 @@ from sensor_fusion_msgs.msg import (
 from ..core import pointfields as pf
 from ..core.classes import ObjectClass
 from ..core.geometry import quat_to_yaw, yaw_to_quat
+from ..core.point_time import point_time_offsets
 from ..core.stamps import from_ns, to_ns
 from ..core.types import (
     CameraFrame,
@@ -85,17 +86,25 @@ def _finite_rows(*cols: np.ndarray) -> np.ndarray:
 
 
 def decode_lidar(
-    msg: PointCloud2, time_field: str = "t", max_points: int = 10_000_000
+    msg: PointCloud2,
+    time_field: str = "auto",
+    max_points: int = 10_000_000,
+    time_unit: str = "auto",
+    time_reference: str = "auto",
 ) -> tuple[PointCloud, int]:
-    """PointCloud with non-finite points removed, and how many were removed."""
+    """PointCloud with non-finite points removed, and how many were removed.
+
+    The per-point time (``time_field``, see ``core.point_time``) becomes float32 seconds after
+    the header stamp whatever the driver's layout."""
     pts = cloud_points(msg, max_points)
+    stamp = stamp_of(msg)
     try:
         xyz = pf.xyz_f32(pts)
+        t = point_time_offsets(pts, time_field, stamp, time_unit, time_reference)
     except pf.CloudDecodeError as exc:
         raise DecodeError(str(exc)) from exc
     names = pts.dtype.names or ()
     intensity = pf.field_f32(pts, "intensity") if "intensity" in names else None
-    t = pf.field_f32(pts, time_field) if time_field and time_field in names else None
     ring = pts["ring"].astype(np.uint16) if "ring" in names else None
     ok = _finite_rows(xyz) if t is None else _finite_rows(xyz, t)
     bad = int(ok.size - np.count_nonzero(ok))
@@ -106,7 +115,7 @@ def decode_lidar(
         intensity = intensity[ok] if intensity is not None else None
         t = t[ok] if t is not None else None
         ring = ring[ok] if ring is not None else None
-    return PointCloud(stamp_of(msg), msg.header.frame_id, xyz, intensity, t, ring), bad
+    return PointCloud(stamp, msg.header.frame_id, xyz, intensity, t, ring), bad
 
 
 def decode_radar(

@@ -31,9 +31,10 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
     specs: list[InputSpec] = []
     if cfg["lidar.enabled"]:
         tf, mp = cfg["lidar.time_field"], int(cfg["lidar.max_points"])
+        tu, tr = cfg["lidar.time_unit"], cfg["lidar.time_reference"]
 
         def dec_lidar(msg):
-            cloud, bad = convert.decode_lidar(msg, tf, mp)
+            cloud, bad = convert.decode_lidar(msg, tf, mp, tu, tr)
             if bad and on_nonfinite is not None:
                 on_nonfinite("lidar", bad)
             return cloud

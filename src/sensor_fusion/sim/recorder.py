@@ -44,6 +44,7 @@ from .camera import encode_jpeg, render_camera
 from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
+from .lidar_layouts import lidar_columns
 from .radar import simulate_radar
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
 from .world import World
@@ -83,7 +84,8 @@ class RecordInfo:
 
 def _lidar_cfg(c: dict) -> dict:
     """The scenario's lidar block minus what the recorder (not the sweep model) handles."""
-    return {k: v for k, v in c.items() if k not in ("frame", "outages", "latency_ms", "jitter_ms")}
+    skip = ("frame", "outages", "latency_ms", "jitter_ms", "point_layout")
+    return {k: v for k, v in c.items() if k not in skip}
 
 
 def _stamps(t0: int, t1: int, rate_hz: float) -> np.ndarray:
@@ -200,14 +202,7 @@ def record(
 
     def lidar_msg(k: int):
         s = simulate_lidar(world, int(l_stamps[k]), T_bl, lcfg, stream_rng(seed, "lidar", k))
-        cols = {
-            "x": s["xyz"][:, 0],
-            "y": s["xyz"][:, 1],
-            "z": s["xyz"][:, 2],
-            "intensity": s["intensity"],
-            "t": s["time_offset"],
-            "ring": s["ring"],
-        }
+        cols = lidar_columns(s, lc["point_layout"])
         yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
 
     if sensors:

@@ -36,8 +36,11 @@ Schema (units in key names; defaults in ``BASE``)::
         spawn_ahead_m, spawn_behind_m
     lidar:   frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
              azimuth_resolution_deg, min_range_m, max_range_m, range_noise_std_m, dropout_prob
-             ([0, 1)), sectors (actor motion samples per sweep), outages [[t0, t1|null], ...],
-             latency_ms, jitter_ms
+             ([0, 1)), sectors (actor motion samples per sweep), model (ideal | a beam table of
+             ``lidar_models.LIDAR_MODELS``: vlp16, hdl64e_kitti, os1_128; a table sets beams,
+             elevations, rate, resolution, ranges, noise and reflectivity/incidence dropout),
+             point_layout (sim | velodyne | ouster | livox | hesai | robosense: the driver whose
+             PointCloud2 fields are written), outages [[t0, t1|null], ...], latency_ms, jitter_ms
     cameras: names [calibration frames], rate_hz, encoding jpeg|raw, jpeg_quality (1..100),
              dropout {camera_name: [[t0, t1|null], ...]}, latency_ms, jitter_ms
     radars:  names, rate_hz, fov_deg (azimuth), elevation_fov_deg, min_range_m, max_range_m,
@@ -71,6 +74,9 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+from .lidar_layouts import POINT_LAYOUTS
+from .lidar_models import LIDAR_MODELS
 
 BASE: dict[str, Any] = {
     "name": "base",
@@ -146,6 +152,8 @@ BASE: dict[str, Any] = {
         "range_noise_std_m": 0.02,
         "dropout_prob": 0.01,
         "sectors": 32,
+        "model": "ideal",
+        "point_layout": "sim",
         "outages": [],
         "latency_ms": 20.0,
         "jitter_ms": 2.0,
@@ -397,6 +405,8 @@ def _validate(c: dict) -> None:
     rng_("lidar.beams", 16, 128, True)
     rng_("lidar.rate_hz", 10.0, 20.0)
     rng_("lidar.dropout_prob", 0.0, 0.999)
+    one_of("lidar.model", ("ideal", *LIDAR_MODELS))
+    one_of("lidar.point_layout", POINT_LAYOUTS)
     v = c["lidar"]["vfov_deg"]
     if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and -90 <= v[0] < v[1] <= 90):
         e.append(f"lidar.vfov_deg: want [lower, upper] degrees with lower < upper, got {v!r}")
@@ -494,7 +504,17 @@ def stream_rng(seed: int, *names: str | int) -> np.random.Generator:
 
 
 RECORDER_KEYS = frozenset(
-    {"frame", "names", "outages", "dropout", "latency_ms", "jitter_ms", "encoding", "jpeg_quality"}
+    {
+        "frame",
+        "names",
+        "outages",
+        "dropout",
+        "latency_ms",
+        "jitter_ms",
+        "encoding",
+        "jpeg_quality",
+        "point_layout",
+    }
 )
 
 
