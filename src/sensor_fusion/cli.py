@@ -134,6 +134,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             plot=a.plot,
             detections=a.detections,
             on_stage=on_stage,
+            region=a.region,
         )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
@@ -266,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--detections",
         help="detector whose output AP scores: lidar, bev, <radar name> (default: bev if present)",
+    )
+    s.add_argument(
+        "--region",
+        default="all",
+        help="evaluation region: all, range:R (m from the ego), fov:CAMERA (its horizontal view)",
     )
     s.set_defaults(func=cmd_evaluate)
 

@@ -8,7 +8,9 @@ message's noise comes from its own generator (``stream_rng(seed, sensor, k)``),
 so output is identical for a seed regardless of generation order.
 
 The bag carries the calibration it was generated with (``/calibration``,
-``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``).
+``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``), and
+annotations like a real dataset's (:mod:`.annotation`: LiDAR points, radar returns and
+visibility per truth object, the static elements).
 With a detection stream (:mod:`.detection_stream`) it also carries what a real
 detector would output (``/detections/stream``, its parameters on
 ``/detections/stream/config``), besides the sensor data or instead of it.
@@ -40,12 +42,13 @@ from ..config import default_share_dir
 from ..core.calibration import Calibration, calibration_from_dict, load_calibration
 from ..core.geometry import matrix_to_quat, yaw_to_quat
 from ..ros.convert import detections_msg, encode_cloud, time_msg
+from .annotation import ANNOTATIONS_TOPIC, STATIC_TOPIC, lidar_annotation, radar_annotation, static_annotation
 from .camera import encode_jpeg, render_camera
 from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
 from .lidar_layouts import lidar_columns
-from .radar import simulate_radar
+from .radar import simulate_radar_with_truth
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
 from .world import World
 
@@ -204,6 +207,10 @@ def record(
         s = simulate_lidar(world, int(l_stamps[k]), T_bl, lcfg, stream_rng(seed, "lidar", k))
         cols = lidar_columns(s, lc["point_layout"])
         yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
+        yield (
+            ANNOTATIONS_TOPIC,
+            String(data=lidar_annotation(world, int(l_stamps[k]), s["actor_id"], T_bl[:3, 3])),
+        )
 
     if sensors:
         streams.append(
@@ -270,7 +277,9 @@ def record(
         r_stamps = r_stamps[~window_mask(r_stamps, t0, rc["outages"])]
 
         def radar_msgs(k: int, rad=rad, T_br=T_br, r_stamps=r_stamps):
-            scan = simulate_radar(world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad)
+            scan, truth = simulate_radar_with_truth(
+                world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad
+            )
             cols = {
                 "x": scan.xyz[:, 0],
                 "y": scan.xyz[:, 1],
@@ -279,6 +288,7 @@ def record(
                 "rcs": scan.rcs,
             }
             yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
+            yield ANNOTATIONS_TOPIC, String(data=radar_annotation(world, rad, int(r_stamps[k]), truth))
 
         streams.append(
             _ordered(r_stamps, latency_ns(len(r_stamps), rc, stream_rng(seed, rad, "latency")), radar_msgs)
@@ -364,6 +374,7 @@ def record(
         w.write(SCENARIO_TOPIC, String(data=json.dumps(meta, default=str)), t0)
         w.write(CALIBRATION_TOPIC, String(data=yaml.safe_dump(cal.to_dict())), t0)
         w.write_raw("/tf_static", "tf2_msgs/msg/TFMessage", _tf_static(cal, t0), t0)
+        w.write(STATIC_TOPIC, String(data=static_annotation(world)), t0)
         if stream_meta is not None:
             w.write(STREAM_CONFIG_TOPIC, String(data=json.dumps(stream_meta)), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):

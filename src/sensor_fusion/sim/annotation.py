@@ -1,0 +1,94 @@
+"""Annotations a real dataset carries beside its boxes, written into the truth bag.
+
+* ``/ground_truth/annotations`` (``std_msgs/String``, JSON, one per LiDAR sweep and one per
+  radar scan, header-less so the stamp is in the payload): per truth object the number of
+  LiDAR points (or radar returns) it produced in that sweep (scan), and for the LiDAR its
+  visibility, the fraction of its silhouette seen from the LiDAR (box occlusion by nearer
+  objects, ``visibility.visibility``), binned as nuScenes does: level 1 = 0-40 %,
+  2 = 40-60 %, 3 = 60-80 %, 4 = 80-100 %. Evaluation treats an object with neither LiDAR
+  points nor radar returns as don't-care, as nuScenes drops boxes without points.
+* ``/ground_truth/static`` (JSON, once): the static elements of the world (class name and
+  oriented box in ``odom``; ``structure`` false for ground-like slabs), empty for the open world.
+  Evaluation counts detections matched to no object that overlap one (static false positives).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from .visibility import sensor_pose, visibility
+
+ANNOTATIONS_TOPIC = "/ground_truth/annotations"
+STATIC_TOPIC = "/ground_truth/static"
+VISIBILITY_BINS = (0.4, 0.6, 0.8)  # nuScenes: v1 0-40 %, v2 40-60 %, v3 60-80 %, v4 80-100 %
+
+
+def visibility_level(fraction: np.ndarray) -> np.ndarray:
+    """nuScenes visibility token (1..4) of visible fractions in [0, 1]."""
+    return np.digitize(np.asarray(fraction, np.float64), VISIBILITY_BINS, right=True) + 1
+
+
+def count_per_id(ids: np.ndarray, point_ids: np.ndarray) -> np.ndarray:
+    """How many entries of ``point_ids`` equal each of ``ids`` (vectorised)."""
+    ids = np.asarray(ids, np.int64).reshape(-1)
+    u, c = np.unique(np.asarray(point_ids, np.int64), return_counts=True)
+    if u.size == 0:
+        return np.zeros(ids.size, np.int64)
+    pos = np.clip(np.searchsorted(u, ids), 0, u.size - 1)
+    return np.where(u[pos] == ids, c[pos], 0)
+
+
+def lidar_annotation(world: Any, stamp_ns: int, point_actor: np.ndarray, mount_xyz: np.ndarray) -> str:
+    """JSON annotation of the truth objects at ``stamp_ns`` for one sweep whose points came from
+    ``point_actor`` (per-point actor id, -1 for ground or static)."""
+    a = world.actors_at(stamp_ns)
+    e = world.ego_at(stamp_ns)
+    vis = visibility(a.centers, a.sizes, a.yaw, sensor_pose(np.asarray(e.position), float(e.yaw), mount_xyz))
+    return json.dumps(
+        {
+            "sensor": "lidar",
+            "stamp_ns": int(stamp_ns),
+            "ids": [int(v) for v in a.ids],
+            "num_points": [int(v) for v in count_per_id(a.ids, point_actor)],
+            "visibility": [round(float(v), 4) for v in vis.visible],
+            "visibility_level": [int(v) for v in visibility_level(vis.visible)],
+        }
+    )
+
+
+def radar_annotation(world: Any, sensor: str, stamp_ns: int, point_actor: np.ndarray) -> str:
+    """JSON count of radar returns per truth object of one scan (clutter and ghosts excluded)."""
+    a = world.actors_at(stamp_ns)
+    return json.dumps(
+        {
+            "sensor": sensor,
+            "stamp_ns": int(stamp_ns),
+            "ids": [int(v) for v in a.ids],
+            "num_points": [int(v) for v in count_per_id(a.ids, point_actor)],
+        }
+    )
+
+
+def static_annotation(world: Any, frame: str = "odom") -> str:
+    """JSON list of the world's static elements (``world.static.elements``: class, oriented box);
+    empty when the world has none (the open world)."""
+    el = getattr(getattr(world, "static", None), "elements", None)
+    if el is None or len(el) == 0:
+        return json.dumps(
+            {"frame": frame, "classes": [], "center": [], "size": [], "yaw": [], "structure": []}
+        )
+    names = el.names() if hasattr(el, "names") else [str(int(c)) for c in el.cls]
+    structure = el.is_structure if hasattr(el, "is_structure") else np.ones(len(el), bool)
+    return json.dumps(
+        {
+            "frame": frame,
+            "classes": list(names),
+            "center": np.round(np.asarray(el.center, np.float64), 3).tolist(),
+            "size": np.round(np.asarray(el.size, np.float64), 3).tolist(),
+            "yaw": np.round(np.asarray(el.yaw, np.float64), 5).tolist(),
+            "structure": [bool(v) for v in structure],
+        }
+    )
