@@ -169,10 +169,20 @@ class CameraConfig(ParamConfig):
 
 @dataclass
 class RadarConfig(ParamConfig):
-    """One radar (sensor_msgs/PointCloud2 of detections); ``{name}`` in the topic is its name."""
+    """One radar (sensor_msgs/PointCloud2 of detections, or radar_msgs/RadarScan); ``{name}`` in the
+    topic is its name."""
 
     name: str = internal("", "the entry in radars.names")
-    topic: str = param("/sensors/{name}/points", unit="", desc="sensor_msgs/PointCloud2 topic")
+    topic: str = param(
+        "/sensors/{name}/points", unit="", desc="Topic of the detections (PointCloud2 or RadarScan)"
+    )
+    msg_type: str = param(
+        "pointcloud2",
+        unit="",
+        choices=("pointcloud2", "radar_scan"),
+        desc="pointcloud2: sensor_msgs/PointCloud2 with the fields below; radar_scan: radar_msgs/RadarScan "
+        "(range, azimuth, elevation, doppler_velocity, amplitude dB as RCS; Autoware's radar input)",
+    )
     qos: str = _qos()
     qos_depth: int = _qos_depth()
     x_field: str = param("x", unit="", desc="Point field of x in the radar frame (m)")

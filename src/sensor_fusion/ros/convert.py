@@ -135,6 +135,49 @@ def decode_radar(
     return RadarScan(stamp_of(msg), msg.header.frame_id, xyz, vr, rcs), bad
 
 
+def decode_radar_scan(msg) -> tuple[RadarScan, int]:
+    """``radar_msgs/RadarScan`` (range, azimuth, elevation, Doppler, amplitude per return) as the
+    core scan: positions by REP-103 spherical angles (azimuth anticlockwise from x, elevation up),
+    Doppler as the radial velocity (positive away), amplitude (dB) as the RCS column."""
+    ret = msg.returns
+    n = len(ret)
+    a = np.empty((n, 5), np.float32)
+    for i, r in enumerate(ret):  # a message of Python objects: one pass to an array
+        a[i] = (r.range, r.azimuth, r.elevation, r.doppler_velocity, r.amplitude)
+    rng, az, el = a[:, 0].astype(np.float64), a[:, 1].astype(np.float64), a[:, 2].astype(np.float64)
+    xyz = np.column_stack([rng * np.cos(el) * np.cos(az), rng * np.cos(el) * np.sin(az), rng * np.sin(el)])
+    xyz = xyz.astype(np.float32)
+    ok = _finite_rows(xyz, a[:, 3], a[:, 4]) & (a[:, 0] >= 0.0)
+    bad = int(n - np.count_nonzero(ok))
+    scan = RadarScan(stamp_of(msg), msg.header.frame_id, xyz[ok], a[ok, 3].copy(), a[ok, 4].copy())
+    return scan, bad
+
+
+def encode_radar_scan(scan: RadarScan):
+    """The core scan as ``radar_msgs/RadarScan`` (inverse of :func:`decode_radar_scan`)."""
+    from radar_msgs.msg import RadarReturn
+    from radar_msgs.msg import RadarScan as RadarScanMsg
+
+    xyz = np.asarray(scan.xyz, np.float64).reshape(-1, 3)
+    rng = np.linalg.norm(xyz, axis=1)
+    az = np.arctan2(xyz[:, 1], xyz[:, 0])
+    el = np.arcsin(np.divide(xyz[:, 2], rng, out=np.zeros_like(rng), where=rng > 0))
+    msg = RadarScanMsg()
+    msg.header.stamp = time_msg(scan.stamp_ns)
+    msg.header.frame_id = scan.frame_id
+    msg.returns = [
+        RadarReturn(
+            range=float(r),
+            azimuth=float(a),
+            elevation=float(e),
+            doppler_velocity=float(v),
+            amplitude=float(c),
+        )
+        for r, a, e, v, c in zip(rng, az, el, scan.radial_velocity, scan.rcs)
+    ]
+    return msg
+
+
 def encode_cloud(stamp_ns: int, frame_id: str, columns: dict[str, np.ndarray]) -> PointCloud2:
     layout, data = pf.encode(columns)
     msg = PointCloud2()

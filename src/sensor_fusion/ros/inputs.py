@@ -69,6 +69,20 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
         )
     for rad in cfg.radars:
         fields = (rad.x_field, rad.y_field, rad.z_field, rad.velocity_field, rad.rcs_field)
+        if rad.msg_type == "radar_scan":
+            from radar_msgs.msg import RadarScan  # built locally by scripts/setup_env.sh (no PyPI wheel)
+
+            specs.append(
+                InputSpec(
+                    rad.name,
+                    rad.topic,
+                    RadarScan,
+                    rad.qos,
+                    lambda m: convert.decode_radar_scan(m)[0],
+                    depth=rad.qos_depth,
+                )
+            )
+            continue
         specs.append(
             InputSpec(
                 rad.name,

@@ -41,7 +41,7 @@ from ..bag.typestore import typestore
 from ..config import default_share_dir
 from ..core.calibration import Calibration, calibration_from_dict, load_calibration
 from ..core.geometry import matrix_to_quat, yaw_to_quat
-from ..ros.convert import detections_msg, encode_cloud, time_msg
+from ..ros.convert import detections_msg, encode_cloud, encode_radar_scan, time_msg
 from .annotation import ANNOTATIONS_TOPIC, STATIC_TOPIC, lidar_annotation, radar_annotation, static_annotation
 from .camera import encode_jpeg, render_camera
 from .detection_stream import DetectionStream, DetectionStreamConfig
@@ -280,14 +280,17 @@ def record(
             scan, truth = simulate_radar_with_truth(
                 world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad
             )
-            cols = {
-                "x": scan.xyz[:, 0],
-                "y": scan.xyz[:, 1],
-                "z": scan.xyz[:, 2],
-                "radial_velocity": scan.radial_velocity,
-                "rcs": scan.rcs,
-            }
-            yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
+            if rc["format"] == "radar_scan":
+                yield f"/sensors/{rad}/scan", encode_radar_scan(scan)
+            else:
+                cols = {
+                    "x": scan.xyz[:, 0],
+                    "y": scan.xyz[:, 1],
+                    "z": scan.xyz[:, 2],
+                    "radial_velocity": scan.radial_velocity,
+                    "rcs": scan.rcs,
+                }
+                yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
             yield ANNOTATIONS_TOPIC, String(data=radar_annotation(world, rad, int(r_stamps[k]), truth))
 
         streams.append(

@@ -47,7 +47,9 @@ Schema (units in key names; defaults in ``BASE``)::
              range_noise_m, azimuth_noise_deg, elevation_noise_deg, velocity_noise_mps,
              rcs_noise_db, p_detect, snr_detection (range/RCS-dependent P_d on top of p_detect),
              azimuth_resolution_deg, max_points_per_object, clutter_rate (mean static roadside
-             returns per scan), ghost_rate (mean multipath ghosts per scan), outages,
+             returns per scan), ghost_rate (mean multipath ghosts per scan), format
+             (pointcloud2: /sensors/<name>/points; radar_scan: radar_msgs/RadarScan on
+             /sensors/<name>/scan), outages,
              latency_ms, jitter_ms
     imu:     frame, rate_hz (100..400), gyro_noise_density (rad/s/sqrt(Hz)),
              accel_noise_density (m/s^2/sqrt(Hz)), gyro_bias_random_walk (rad/s^2/sqrt(Hz)),
@@ -185,6 +187,7 @@ BASE: dict[str, Any] = {
         "max_points_per_object": 6,
         "clutter_rate": 4.0,
         "ghost_rate": 0.5,
+        "format": "pointcloud2",
         "outages": [],
         "latency_ms": 40.0,
         "jitter_ms": 5.0,
@@ -428,6 +431,7 @@ def _validate(c: dict) -> None:
     rng_("radars.clutter_rate", 0.0, 1000.0)
     rng_("radars.ghost_rate", 0.0, 1000.0)
     rng_("radars.max_points_per_object", 1, 64, True)
+    one_of("radars.format", ("pointcloud2", "radar_scan"))
     rng_("imu.rate_hz", 100.0, 400.0)
     rng_("gps.rate_hz", 1.0, 10.0)
     rng_("gps.datum.lat_deg", -90.0, 90.0)
@@ -514,6 +518,7 @@ RECORDER_KEYS = frozenset(
         "encoding",
         "jpeg_quality",
         "point_layout",
+        "format",
     }
 )
 
