@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+
 from radar_msgs.msg import RadarReturn
 from radar_msgs.msg import RadarScan as RadarScanMsg
-
 from sensor_fusion.bag.io import bag_topics, read_messages
 from sensor_fusion.bag.offline import run_bag
 from sensor_fusion.config import from_flat
