@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from ..core.stamps import NS_PER_S
-from .lidar_models import detection_probability, resolve_model
+from .lidar_models import physical_returns, resolve_model
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds
 from .shapes import actor_parts, part_layout, place_parts
 from .state import ActorStates, WorldView
@@ -424,9 +424,12 @@ def simulate_lidar(
             INTENSITY_NOISE_STD,
         )
         if c.range_at_10pct_m > 0.0:
-            xyz, t_off, ring, intensity, actor_id, label = _physical_returns(
-                c, xyz, t_off, ring, part, inc, g_idx, gcls, sp_parts.reflectivity, actor_id, label, rng
-            )
+            refl = np.empty(part.shape[0], np.float64)
+            refl[part >= 0] = sp_parts.reflectivity[part[part >= 0]]
+            refl[g_idx] = GROUND_REFLECTIVITY[np.clip(gcls, 0, 2)]
+            keep, intensity = physical_returns(xyz, refl, inc, c.range_at_10pct_m, INTENSITY_NOISE_STD, rng)
+            xyz, t_off, ring, intensity = xyz[keep], t_off[keep], ring[keep], intensity[keep]
+            actor_id, label = actor_id[keep], label[keep]
     return {
         "stamp_ns": int(t_start_ns),
         "xyz": xyz,
@@ -436,21 +439,6 @@ def simulate_lidar(
         "actor_id": actor_id,
         "label": label,
     }
-
-
-def _physical_returns(c, xyz, t_off, ring, part, inc, g_idx, gcls, part_refl, actor_id, label, rng):
-    """A real receiver's returns (see ``lidar_models``): dropout by reflectivity, incidence and
-    range, and Lambertian intensity. Draws after the ideal model's, so its draws are unchanged."""
-    n = part.shape[0]
-    refl = np.empty(n, np.float64)
-    refl[part >= 0] = part_refl[part[part >= 0]]
-    refl[g_idx] = GROUND_REFLECTIVITY[np.clip(gcls, 0, 2)]
-    cos_inc = np.abs(inc).astype(np.float64)
-    r = np.linalg.norm(xyz.astype(np.float64), axis=1)
-    keep = rng.random(n) < detection_probability(r, refl, cos_inc, c.range_at_10pct_m)
-    v = refl * cos_inc + INTENSITY_NOISE_STD * rng.standard_normal(n)
-    intensity = np.clip(255.0 * v, 0.0, 255.0).astype(np.float32)
-    return xyz[keep], t_off[keep], ring[keep], intensity[keep], actor_id[keep], label[keep]
 
 
 @dataclass

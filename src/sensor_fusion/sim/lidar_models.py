@@ -106,3 +106,22 @@ def detection_probability(
     reach = range_at_10pct_m * np.sqrt(power)
     x = (range_m / reach - DETECT_EDGE) / DETECT_WIDTH
     return 1.0 / (1.0 + np.exp(np.clip(x, -50.0, 50.0)))
+
+
+def physical_returns(
+    xyz: np.ndarray,
+    reflectivity: np.ndarray,
+    cos_incidence: np.ndarray,
+    range_at_10pct_m: float,
+    intensity_noise_std: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which returns a real receiver keeps (dropout by reflectivity, incidence and range) and their
+    Lambertian intensity 0..255, for every return before the cut. Draws after the ideal model's
+    draws, so the ideal model's stream is unchanged."""
+    n = xyz.shape[0]
+    cos_inc = np.abs(np.asarray(cos_incidence, np.float64))
+    r = np.linalg.norm(xyz.astype(np.float64), axis=1)
+    keep = rng.random(n) < detection_probability(r, reflectivity, cos_inc, range_at_10pct_m)
+    v = reflectivity * cos_inc + intensity_noise_std * rng.standard_normal(n)
+    return keep, np.clip(255.0 * v, 0.0, 255.0).astype(np.float32)
