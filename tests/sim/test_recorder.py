@@ -198,3 +198,35 @@ def test_visibility_levels_and_counts_per_id():
     np.testing.assert_array_equal(visibility_level(v), [1, 1, 2, 2, 3, 3, 4, 4])
     np.testing.assert_array_equal(count_per_id([7, 3, 9], [-1, 3, 3, 7, -1, 3]), [1, 3, 0])
     np.testing.assert_array_equal(count_per_id([7], []), [0])
+
+
+class _Elements:
+    """What ``world.static.elements`` offers (sim/static/world.py's StaticElements)."""
+
+    cls = np.array([1, 2])
+    center = np.array([[10.0, 5.0, 3.0], [0.0, 4.0, 0.1]])
+    size = np.array([[20.0, 0.3, 6.0], [30.0, 3.0, 0.15]])
+    yaw = np.array([0.1, 0.0])
+    is_structure = np.array([True, False])
+
+    def names(self) -> list[str]:
+        return ["wall", "sidewalk"]
+
+    def __len__(self) -> int:
+        return 2
+
+
+def test_static_annotation_lists_the_worlds_elements():
+    import json
+    from types import SimpleNamespace
+
+    from sensor_fusion.eval.regions import StaticBoxes
+    from sensor_fusion.sim.annotation import static_annotation
+
+    world = SimpleNamespace(static=SimpleNamespace(elements=_Elements()))
+    d = json.loads(static_annotation(world))
+    assert d["classes"] == ["wall", "sidewalk"] and d["structure"] == [True, False]
+    boxes = StaticBoxes.from_json(d)
+    assert len(boxes) == 1 and boxes.classes == ("wall",)
+    np.testing.assert_allclose(boxes.center, [[10.0, 5.0]])
+    assert json.loads(static_annotation(SimpleNamespace()))["classes"] == []  # the open world

@@ -424,7 +424,8 @@ def simulate_lidar(
             INTENSITY_NOISE_STD,
         )
         if c.range_at_10pct_m > 0.0:
-            refl = np.empty(part.shape[0], np.float64)
+            # returns of other kinds (e.g. a static mesh's) without a value here keep a mid-grey 20 %
+            refl = np.full(part.shape[0], 0.2, np.float64)
             refl[part >= 0] = sp_parts.reflectivity[part[part >= 0]]
             refl[g_idx] = GROUND_REFLECTIVITY[np.clip(gcls, 0, 2)]
             keep, intensity = physical_returns(xyz, refl, inc, c.range_at_10pct_m, INTENSITY_NOISE_STD, rng)
