@@ -85,3 +85,12 @@ def test_field_choice_auto_explicit_and_none():
     np.testing.assert_allclose(point_time_offsets(pts, "auto", 0), pts["time"])  # "time" before "offset_time"
     np.testing.assert_allclose(point_time_offsets(pts, "offset_time", 0), [0, 1e-3, 2e-3, 3e-3], rtol=1e-6)
     assert point_time_offsets(pts, "", 0) is None and point_time_offsets(pts, "t", 0) is None
+
+
+def test_float_epoch_nanoseconds_are_detected():
+    """livox_ros_driver2 writes a float64 ``timestamp`` in epoch nanoseconds."""
+    pts = np.zeros(3, dtype=[("x", "<f4"), ("timestamp", "<f8")])
+    pts["timestamp"] = STAMP + np.array([0, 40_000_000, 90_000_000], np.float64)
+    np.testing.assert_allclose(point_time_offsets(pts, "auto", STAMP), [0.0, 0.04, 0.09], atol=1e-6)
+    pts["timestamp"] = STAMP * 1e-9 + np.array([0, 0.04, 0.09])  # epoch seconds, as Hesai
+    np.testing.assert_allclose(point_time_offsets(pts, "auto", STAMP), [0.0, 0.04, 0.09], atol=1e-6)

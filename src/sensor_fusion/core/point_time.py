@@ -15,8 +15,9 @@ this generator  ``t``           float32  s                           the header 
 ==============  ==============  =======  ==========================  ============================
 
 ``unit="auto"`` takes integer fields as nanoseconds and float fields as seconds (every
-layout above); ``reference="auto"`` takes values beyond ``ABSOLUTE_MIN_S`` (a day) as
-absolute epoch times. Reading an Ouster ``t`` as seconds would put points 50 million
+layout above), except float epoch times of ms/us/ns magnitude (livox_ros_driver2's float64
+``timestamp`` in epoch ns); ``reference="auto"`` takes values beyond ``ABSOLUTE_MIN_S`` (a
+day) as absolute epoch times. Reading an Ouster ``t`` as seconds would put points 50 million
 seconds after the stamp, so a result outside ``MAX_SPAN_S`` of the stamp is refused
 with a message that names the field, its type and the unit used.
 """
@@ -44,6 +45,16 @@ def time_field_name(names: tuple[str, ...], field: str) -> str | None:
     return field if field and field in names else None
 
 
+def _epoch_unit(magnitude: float) -> str:
+    """Unit of a float time field from its size: epoch times (1.7e9 s today) written in ms, us or
+    ns (livox_ros_driver2's float64 ``timestamp`` holds epoch ns) are 1e3..1e9 times larger, and
+    stay distinguishable for centuries; offsets within a sweep are seconds."""
+    for unit, above in (("ns", 1e17), ("us", 1e14), ("ms", 1e11)):
+        if magnitude > above:
+            return unit
+    return "s"
+
+
 def point_time_offsets(
     points: np.ndarray,
     field: str,
@@ -68,15 +79,15 @@ def point_time_offsets(
     if col.ndim != 1:
         col = col[:, 0]
     kind = col.dtype.kind
-    if unit == "auto":
-        unit = "ns" if kind in "iu" else "s"
-    scale = UNITS_S[unit]
     if col.size == 0:
         return np.zeros(0, np.float32)
+    finite = col[np.isfinite(col)] if kind == "f" else col
+    mid_raw = abs(float(np.median(finite))) if finite.size else 0.0
+    if unit == "auto":
+        unit = "ns" if kind in "iu" else _epoch_unit(mid_raw)
+    scale = UNITS_S[unit]
     if reference == "auto":
-        finite = col[np.isfinite(col)] if kind == "f" else col
-        mid = float(np.median(finite)) * scale if finite.size else 0.0
-        reference = "absolute" if abs(mid) > ABSOLUTE_MIN_S else "stamp"
+        reference = "absolute" if mid_raw * scale > ABSOLUTE_MIN_S else "stamp"
     if reference == "absolute":
         # float64 keeps 0.2 us at 1.7e9 s; subtract the stamp's whole seconds first to keep that
         sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
