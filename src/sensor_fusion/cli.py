@@ -135,6 +135,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             detections=a.detections,
             on_stage=on_stage,
             region=a.region,
+            dont_care=not a.no_dont_care,
         )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
@@ -272,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--region",
         default="all",
         help="evaluation region: all, range:R (m from the ego), fov:CAMERA (its horizontal view)",
+    )
+    s.add_argument(
+        "--no-dont-care",
+        action="store_true",
+        help="score objects without LiDAR points or radar returns too (as before truth annotations)",
     )
     s.set_defaults(func=cmd_evaluate)
 

@@ -190,13 +190,14 @@ def evaluate_bags(
     detections: str | None = None,
     on_stage: Callable[[str], None] | None = None,
     region: str | Region = "all",
+    dont_care: bool = True,
 ) -> dict:
     """Scores of ``tracks_bag`` against ``truth_bag``; detection AP for the ``detections`` source
     (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar).
     ``region`` (``all``, ``range:R``, ``fov:CAMERA``, see ``eval.regions``) limits which truth and
     estimates count; truth with no LiDAR point and no radar return is don't-care when the truth
-    bag has annotations. ``on_stage`` is called with the name of each of the ``EVAL_STAGES`` as it
-    starts (progress)."""
+    bag has annotations (``dont_care`` false scores them as before annotations existed).
+    ``on_stage`` is called with the name of each of the ``EVAL_STAGES`` as it starts (progress)."""
     stage = on_stage or (lambda _name: None)
     reg = region if isinstance(region, Region) else parse_region(region)
     stage("read truth")
@@ -220,7 +221,7 @@ def evaluate_bags(
     truth_poses = odometry_poses(truth[GT_ODOM])
     annotations = (
         Annotations.from_json([json.loads(m.data) for m in truth[ANNOTATIONS]])
-        if truth[ANNOTATIONS]
+        if truth[ANNOTATIONS] and dont_care
         else None
     )
     static = StaticBoxes.from_json(json.loads(truth[STATIC][0].data)) if truth[STATIC] else None
