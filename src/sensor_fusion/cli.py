@@ -57,6 +57,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
             on_progress=p.update_to,
             detection_stream=stream,
             sensors=not a.detections_only,
+            static_world=None if a.static_world is None else a.static_world == "on",
         )
     print(info.summary())
     return 0
@@ -233,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--detections-only", action="store_true", help="write truth and the detection stream, no sensor data"
     )
     s.add_argument("--stream-config", help="YAML of DetectionStreamConfig overrides (implies the stream)")
+    s.add_argument(
+        "--static-world",
+        choices=("on", "off"),
+        help="buildings, vegetation, furniture, parked cars (world.static.enabled); off = the open world "
+        "of earlier versions; default: the scenario's setting (on for urban_clutter and parking_lot)",
+    )
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("replay", help="publish a bag over DDS with original timing")

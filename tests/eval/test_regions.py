@@ -87,7 +87,9 @@ def test_per_class_detection_precision_and_recall():
 
 
 def test_static_false_positives_count_unmatched_detections_on_structure():
-    wall = StaticBoxes(np.array([[20.0, 5.0]]), np.array([[15.0, 0.2]]), np.zeros(1), ("wall",))
+    wall = StaticBoxes(
+        np.array([[20.0, 5.0]]), np.array([[15.0, 0.2]]), np.zeros(1), np.zeros(1), np.full(1, 3.0)
+    )
     t = frame(0, [1], [(25.0, 5.5)])  # a parked car against the wall
     e = frame(
         0, [0, 1, 2, 3], [(15.0, 5.0), (25.0, 5.4), (14.0, -10.0), (25.5, 5.6)], scores=[0.9, 0.8, 0.7, 0.6]
@@ -95,20 +97,27 @@ def test_static_false_positives_count_unmatched_detections_on_structure():
     empty = frame(100, [], np.zeros((0, 2)))
     r = static_false_positives([(t, e), (empty, empty)], wall, 2.0)
     assert r["static_false_positives"] == 2 and r["static_false_positives_per_frame"] == 1.0
-    none = StaticBoxes(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
-    assert static_false_positives([(t, e)], none, 2.0)["static_false_positives_per_frame"] == 0.0
+    assert (
+        static_false_positives([(t, e)], StaticBoxes.empty(), 2.0)["static_false_positives_per_frame"] == 0.0
+    )
+    # a sign gantry 5.5-7 m above the road: the detection under it is not on it
+    gantry = StaticBoxes(
+        np.array([[15.0, 5.0]]), np.array([[1.0, 20.0]]), np.zeros(1), np.full(1, 5.5), np.full(1, 7.0)
+    )
+    assert static_false_positives([(t, e)], gantry, 2.0)["static_false_positives"] == 0
 
 
-def test_static_boxes_from_json_skip_ground_like_slabs():
-    d = {
+def test_static_boxes_from_the_element_list_skip_ground_like_slabs():
+    d = {  # /ground_truth/static_elements (sim/static/world.py StaticElements.to_dict)
+        "frame": "odom",
         "classes": ["building", "sidewalk"],
         "center": [[0, 0, 5], [0, 3, 0.1]],
         "size": [[20, 10, 10], [20, 3, 0.15]],
         "yaw": [0.0, 0.0],
-        "structure": [True, False],
     }
     s = StaticBoxes.from_json(d)
     assert len(s) == 1 and s.classes == ("building",)
+    assert s.z_lo[0] == 0.0 and s.z_hi[0] == 10.0
 
 
 def test_box_overlap_matches_point_sampling():

@@ -159,17 +159,15 @@ def test_replay_keeps_timing_at_rate(tmp_path):
     assert span == pytest.approx(0.5, abs=0.1), f"subscriber saw a span of {span:.3f} s"
 
 
-def test_truth_carries_lidar_points_radar_returns_visibility_and_static(urban_bag):
+def test_truth_carries_lidar_points_radar_returns_and_visibility(urban_bag):
     import json
 
-    from sensor_fusion.sim.annotation import ANNOTATIONS_TOPIC, STATIC_TOPIC
+    from sensor_fusion.sim.annotation import ANNOTATIONS_TOPIC
 
-    topics = [ANNOTATIONS_TOPIC, STATIC_TOPIC, "/ground_truth/objects", "/sensors/lidar/points"]
+    topics = [ANNOTATIONS_TOPIC, "/ground_truth/objects", "/sensors/lidar/points"]
     msgs: dict[str, list] = {t: [] for t in topics}
     for topic, _mt, _t, m in read_messages(urban_bag, topics):
         msgs[topic].append(m)
-    static = json.loads(msgs[STATIC_TOPIC][0].data)
-    assert static["classes"] == [] and static["center"] == []  # the open world
     docs = [json.loads(m.data) for m in msgs[ANNOTATIONS_TOPIC]]
     lidar = {d["stamp_ns"]: d for d in docs if d["sensor"] == "lidar"}
     radar = [d for d in docs if d["sensor"] == "radar_front"]
@@ -198,35 +196,3 @@ def test_visibility_levels_and_counts_per_id():
     np.testing.assert_array_equal(visibility_level(v), [1, 1, 2, 2, 3, 3, 4, 4])
     np.testing.assert_array_equal(count_per_id([7, 3, 9], [-1, 3, 3, 7, -1, 3]), [1, 3, 0])
     np.testing.assert_array_equal(count_per_id([7], []), [0])
-
-
-class _Elements:
-    """What ``world.static.elements`` offers (sim/static/world.py's StaticElements)."""
-
-    cls = np.array([1, 2])
-    center = np.array([[10.0, 5.0, 3.0], [0.0, 4.0, 0.1]])
-    size = np.array([[20.0, 0.3, 6.0], [30.0, 3.0, 0.15]])
-    yaw = np.array([0.1, 0.0])
-    is_structure = np.array([True, False])
-
-    def names(self) -> list[str]:
-        return ["wall", "sidewalk"]
-
-    def __len__(self) -> int:
-        return 2
-
-
-def test_static_annotation_lists_the_worlds_elements():
-    import json
-    from types import SimpleNamespace
-
-    from sensor_fusion.eval.regions import StaticBoxes
-    from sensor_fusion.sim.annotation import static_annotation
-
-    world = SimpleNamespace(static=SimpleNamespace(elements=_Elements()))
-    d = json.loads(static_annotation(world))
-    assert d["classes"] == ["wall", "sidewalk"] and d["structure"] == [True, False]
-    boxes = StaticBoxes.from_json(d)
-    assert len(boxes) == 1 and boxes.classes == ("wall",)
-    np.testing.assert_allclose(boxes.center, [[10.0, 5.0]])
-    assert json.loads(static_annotation(SimpleNamespace()))["classes"] == []  # the open world

@@ -44,7 +44,7 @@ GT_ODOM = "/ground_truth/odom"
 GPS = "/sensors/gps/fix"
 SCENARIO = "/scenario"
 ANNOTATIONS = "/ground_truth/annotations"
-STATIC = "/ground_truth/static"
+STATIC = "/ground_truth/static_elements"  # the static world's elements (sim/recorder.py)
 CALIBRATION = "/calibration"
 DET_MATCH_M = 2.0  # the detection P/R matching distance (evaluate_detection_ap's pr_threshold_m)
 MATCH_TOLERANCE_NS = 20_000_000
@@ -224,7 +224,10 @@ def evaluate_bags(
         if truth[ANNOTATIONS] and dont_care
         else None
     )
+    # a bag with annotations but no element list comes from the open world: nothing static to hit
     static = StaticBoxes.from_json(json.loads(truth[STATIC][0].data)) if truth[STATIC] else None
+    if static is None and truth[ANNOTATIONS]:
+        static = StaticBoxes.empty()
     camera = _camera_view(truth[CALIBRATION], reg)
 
     def restrict(pairs):

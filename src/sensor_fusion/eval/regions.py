@@ -10,8 +10,8 @@
   nearest truth within the matching distance is such an object (KITTI's DontCare). Frames
   without annotations (old bags, LiDAR outages) keep all their truth.
 * Static false positives: detections matched to no truth object (class-agnostic greedy by
-  score within the matching distance) whose footprint overlaps a static element's footprint
-  (walls, vegetation, poles, ...; ground-like slabs excluded).
+  score within the matching distance) whose box overlaps a static element's box (footprints and
+  heights; walls, vegetation, poles, ...; ground-like slabs excluded).
 """
 
 from __future__ import annotations
@@ -167,23 +167,38 @@ def restrict_pairs(
     return out, n_dc
 
 
+GROUND_LIKE_CLASSES = frozenset({"sidewalk"})  # sim/static/materials.py GROUND_LIKE: not structure
+
+
 @dataclass(frozen=True)
 class StaticBoxes:
-    """Static elements' footprints (world frame): centres (E, 2), sizes (E, 2) l x w, yaw (E,)."""
+    """Static elements as oriented boxes (world frame): footprint centres (E, 2), l x w (E, 2),
+    yaw (E,), and their vertical extent [z_lo, z_hi] (E,) (an overhead sign's box spans the road
+    above the traffic, so a detection under it does not lie on it)."""
 
     center: np.ndarray
     size: np.ndarray
     yaw: np.ndarray
+    z_lo: np.ndarray
+    z_hi: np.ndarray
     classes: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, d: dict) -> StaticBoxes:
-        keep = np.asarray(d.get("structure", []), bool)
-        c = np.asarray(d.get("center", []), np.float64).reshape(-1, 3)[keep, :2]
-        s = np.asarray(d.get("size", []), np.float64).reshape(-1, 3)[keep, :2]
+        """From the truth bag's element list (``classes``, ``center``, ``size``, ``yaw``); ground-like
+        classes (sidewalk slabs) are left out."""
+        names = [str(n) for n in d.get("classes", [])]
+        keep = np.array([n.lower() not in GROUND_LIKE_CLASSES for n in names], bool)
+        c = np.asarray(d.get("center", []), np.float64).reshape(-1, 3)[keep]
+        s = np.asarray(d.get("size", []), np.float64).reshape(-1, 3)[keep]
         y = np.asarray(d.get("yaw", []), np.float64).reshape(-1)[keep]
-        names = tuple(n for n, k in zip(d.get("classes", []), keep) if k)
-        return cls(c, s, y, names)
+        kept = tuple(n for n, k in zip(names, keep) if k)
+        return cls(c[:, :2], s[:, :2], y, c[:, 2] - 0.5 * s[:, 2], c[:, 2] + 0.5 * s[:, 2], kept)
+
+    @classmethod
+    def empty(cls) -> StaticBoxes:
+        z = np.zeros(0)
+        return cls(np.zeros((0, 2)), np.zeros((0, 2)), z, z, z)
 
     def __len__(self) -> int:
         return int(self.center.shape[0])
@@ -218,9 +233,10 @@ def _overlap_paired(a_c, a_s, a_y, b_c, b_s, b_y) -> np.ndarray:
     return ~sep.any(-1)
 
 
-def boxes_overlap(a_c, a_s, a_y, b_c, b_s, b_y) -> np.ndarray:
-    """(A,) True where rectangle a (centre (2,), size l x w, yaw) overlaps any rectangle of B;
-    bounding circles prune the pairs before the exact test."""
+def boxes_overlap(a_c, a_s, a_y, b_c, b_s, b_y, a_z=None, b_z=None) -> np.ndarray:
+    """(A,) True where rectangle a (centre (2,), size l x w, yaw) overlaps any rectangle of B (and,
+    given ``a_z`` (A, 2) and ``b_z`` (B, 2) as [lo, hi], their heights overlap too); bounding
+    circles prune the pairs before the exact test."""
     a_c, a_s, a_y = (np.asarray(v, np.float64) for v in (a_c, a_s, a_y))
     b_c, b_s, b_y = (np.asarray(v, np.float64) for v in (b_c, b_s, b_y))
     out = np.zeros(a_c.shape[0], bool)
@@ -229,7 +245,11 @@ def boxes_overlap(a_c, a_s, a_y, b_c, b_s, b_y) -> np.ndarray:
     ra = 0.5 * np.hypot(a_s[:, 0], a_s[:, 1])
     rb = 0.5 * np.hypot(b_s[:, 0], b_s[:, 1])
     d = np.hypot(a_c[:, None, 0] - b_c[None, :, 0], a_c[:, None, 1] - b_c[None, :, 1])
-    ia, ib = np.nonzero(d <= ra[:, None] + rb[None, :])
+    near = d <= ra[:, None] + rb[None, :]
+    if a_z is not None and b_z is not None:
+        az, bz = np.asarray(a_z, np.float64), np.asarray(b_z, np.float64)
+        near &= (az[:, None, 0] <= bz[None, :, 1]) & (bz[None, :, 0] <= az[:, None, 1])
+    ia, ib = np.nonzero(near)
     if ia.size:
         ov = _overlap_paired(a_c[ia], a_s[ia], a_y[ia], b_c[ib], b_s[ib], b_y[ib])
         out[ia[ov]] = True
@@ -255,8 +275,18 @@ def static_false_positives(pairs: Sequence[FramePair], static: StaticBoxes, max_
                     taken[i] = matched[j] = True
         fp = ~matched
         if fp.any():
+            ez = np.column_stack(
+                [e.centers[fp, 2] - 0.5 * e.sizes[fp, 2], e.centers[fp, 2] + 0.5 * e.sizes[fp, 2]]
+            )
             ov = boxes_overlap(
-                e.centers[fp, :2], e.sizes[fp, :2], e.yaw[fp], static.center, static.size, static.yaw
+                e.centers[fp, :2],
+                e.sizes[fp, :2],
+                e.yaw[fp],
+                static.center,
+                static.size,
+                static.yaw,
+                ez,
+                np.column_stack([static.z_lo, static.z_hi]),
             )
             n += int(ov.sum())
     frames = len(pairs)

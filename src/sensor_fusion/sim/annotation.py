@@ -7,9 +7,9 @@
   objects, ``visibility.visibility``), binned as nuScenes does: level 1 = 0-40 %,
   2 = 40-60 %, 3 = 60-80 %, 4 = 80-100 %. Evaluation treats an object with neither LiDAR
   points nor radar returns as don't-care, as nuScenes drops boxes without points.
-* ``/ground_truth/static`` (JSON, once): the static elements of the world (class name and
-  oriented box in ``odom``; ``structure`` false for ground-like slabs), empty for the open world.
-  Evaluation counts detections matched to no object that overlap one (static false positives).
+* The static elements (walls, vegetation, poles, ...) are on ``/ground_truth/static_elements``
+  (the recorder, with a static world only); evaluation counts detections matched to no object
+  that overlap one (static false positives).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import numpy as np
 from .visibility import sensor_pose, visibility
 
 ANNOTATIONS_TOPIC = "/ground_truth/annotations"
-STATIC_TOPIC = "/ground_truth/static"
 VISIBILITY_BINS = (0.4, 0.6, 0.8)  # nuScenes: v1 0-40 %, v2 40-60 %, v3 60-80 %, v4 80-100 %
 
 
@@ -68,27 +67,5 @@ def radar_annotation(world: Any, sensor: str, stamp_ns: int, point_actor: np.nda
             "stamp_ns": int(stamp_ns),
             "ids": [int(v) for v in a.ids],
             "num_points": [int(v) for v in count_per_id(a.ids, point_actor)],
-        }
-    )
-
-
-def static_annotation(world: Any, frame: str = "odom") -> str:
-    """JSON list of the world's static elements (``world.static.elements``: class, oriented box);
-    empty when the world has none (the open world)."""
-    el = getattr(getattr(world, "static", None), "elements", None)
-    if el is None or len(el) == 0:
-        return json.dumps(
-            {"frame": frame, "classes": [], "center": [], "size": [], "yaw": [], "structure": []}
-        )
-    names = el.names() if hasattr(el, "names") else [str(int(c)) for c in el.cls]
-    structure = el.is_structure if hasattr(el, "is_structure") else np.ones(len(el), bool)
-    return json.dumps(
-        {
-            "frame": frame,
-            "classes": list(names),
-            "center": np.round(np.asarray(el.center, np.float64), 3).tolist(),
-            "size": np.round(np.asarray(el.size, np.float64), 3).tolist(),
-            "yaw": np.round(np.asarray(el.yaw, np.float64), 5).tolist(),
-            "structure": [bool(v) for v in structure],
         }
     )

@@ -26,7 +26,9 @@ from ..core.types import CameraIntrinsics
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds, ground_hits
 from .shapes import actor_parts
 from .state import WorldView
+from .static.overlay import overlay_static, pack_group_rays
 
+STATIC_ID = -3  # actor_id of pixels showing static scenery
 TILE = 16  # pixels per side of a culling tile
 MAX_RANGE_M = 1500.0  # rays beyond this (far ground) show the horizon haze
 FOG_DIST_M = 200.0  # e-folding distance of the haze
@@ -206,7 +208,7 @@ class CameraRender:
     """Image plus per-pixel ground truth (useful as CNN labels and for tests)."""
 
     image: np.ndarray  # (H, W, 3) uint8 BGR
-    actor_id: np.ndarray | None = None  # (H, W) int64: actor id, -1 ground, -2 sky/nothing
+    actor_id: np.ndarray | None = None  # (H, W) int64: actor id, -1 ground, -2 sky/nothing, -3 static scenery
     depth_m: np.ndarray | None = None  # (H, W) float32 optical-axis depth, inf where nothing
 
 
@@ -250,6 +252,14 @@ def render_camera_labels(
             ground=True,
             out=rays.scratch,
         )
+        static = getattr(world, "static", None)
+        part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
+        if static is not None:  # static meshes: nearer hit wins; their colours follow the parts'
+            wr = pack_group_rays(
+                rays.perm_dirs, rays.seq, rays.group_start[[0, -1]], T_wc[None, :3, 3], T_wc[None, :3, :3]
+            )
+            overlay_static(static, hits, wr, MAX_RANGE_M, lidar=False, part_offset=P)
+            part_bgr = np.vstack([part_bgr, static.look_bgr])
         g_idx, g_xy = ground_hits(hits.part, hits.point)
         gcls = np.zeros(0, np.uint8)
         if g_idx.shape[0]:
@@ -265,7 +275,7 @@ def render_camera_labels(
             hits.normal,
             hits.point,
             gcls,
-            parts.color_bgr.astype(np.float64).reshape(-1, 3),
+            part_bgr,
             SUN_DIR,
             SKY_ZENITH,
             SKY_HORIZON,
@@ -276,7 +286,8 @@ def render_camera_labels(
         out = CameraRender(img)
         if labels:
             aid = np.where(hits.part == HIT_GROUND, -1, -2).astype(np.int64)
-            obj = hits.part >= 0
+            aid[hits.part >= P] = STATIC_ID
+            obj = (hits.part >= 0) & (hits.part < P)
             aid[obj] = np.asarray(actors.ids, np.int64).reshape(-1)[parts.actor_index[hits.part[obj]]]
             aid_img = np.empty(aid.shape[0], np.int64)
             aid_img[rays.pixel] = aid

@@ -42,6 +42,8 @@ from .lidar_models import physical_returns, resolve_model
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds
 from .shapes import actor_parts, part_layout, place_parts
 from .state import ActorStates, WorldView
+from .static.materials import REFLECTIVITY
+from .static.overlay import HIT_STATIC, overlay_static, pack_group_rays
 
 # Reflectivity [0, 1] of ground classes: 0 off-road, 1 asphalt, 2 lane marking.
 GROUND_REFLECTIVITY = np.array([0.22, 0.08, 0.9], dtype=np.float32)  # markings are retro-reflective
@@ -288,6 +290,7 @@ def _finish_returns(
     part_label: np.ndarray,  # (P,) int64
     noise: np.ndarray,  # (n,) float32 standard normals
     noise_std: float,
+    static_refl: np.ndarray,  # (M,) float32 reflectivity of static materials (codes HIT_STATIC - m)
 ):
     """Intensity (0..255), actor id and label per return in one pass."""
     n = part.shape[0]
@@ -302,6 +305,10 @@ def _finish_returns(
             refl = part_refl[p]
             actor[i] = part_actor[p]
             label[i] = part_label[p]
+        elif p <= HIT_STATIC:
+            refl = static_refl[HIT_STATIC - p]
+            actor[i] = -1
+            label[i] = -1
         else:
             refl = intensity[i]
             actor[i] = -1
@@ -339,7 +346,8 @@ def simulate_lidar(
     Returns a dict of per-point arrays (misses, out-of-range returns and dropouts removed):
     ``xyz`` (N, 3) float32 LiDAR frame at each point's own time, ``intensity`` (N,) float32
     0..255, ``time_offset`` (N,) float32 s in [0, 1/rate_hz), ``ring`` (N,) uint16 (0 = lowest
-    beam), ``actor_id`` (N,) int64 (-1 ground), ``label`` (N,) int64 ObjectClass (-1 ground),
+    beam), ``actor_id`` (N,) int64 (-1 ground or static scenery), ``label`` (N,) int64 ObjectClass
+    (-1 likewise),
     plus ``stamp_ns`` (int). Points are ordered by firing time.
     """
     c = LidarConfig.from_dict(cfg) if not isinstance(cfg, LidarConfig) else cfg
@@ -385,6 +393,10 @@ def simulate_lidar(
             ground=True,
             out=sp.scratch,
         )
+        static = getattr(world, "static", None)
+        if static is not None:  # the static world's meshes: the nearer hit wins per ray
+            rays = pack_group_rays(sp.perm_dirs, sp.ray_ids, sp.group_start, block_origin[gb], block_rot[gb])
+            overlay_static(static, hits, rays, c.max_range_m, lidar=True)
         n_valid = _count_returns(hits.part, hits.dist, c.min_range_m)
         # draws into reused buffers (no page faults); the order of draws is fixed
         keep_u = sp.draw_u[:0]
@@ -422,12 +434,15 @@ def simulate_lidar(
             sp_parts.label,
             i_noise,
             INTENSITY_NOISE_STD,
+            REFLECTIVITY,
         )
         if c.range_at_10pct_m > 0.0:
-            # returns of other kinds (e.g. a static mesh's) without a value here keep a mid-grey 20 %
+            # per return: actor part, ground class or static material (HIT_STATIC - material)
             refl = np.full(part.shape[0], 0.2, np.float64)
             refl[part >= 0] = sp_parts.reflectivity[part[part >= 0]]
             refl[g_idx] = GROUND_REFLECTIVITY[np.clip(gcls, 0, 2)]
+            st = part <= HIT_STATIC
+            refl[st] = np.asarray(REFLECTIVITY, np.float64)[HIT_STATIC - part[st]]
             keep, intensity = physical_returns(xyz, refl, inc, c.range_at_10pct_m, INTENSITY_NOISE_STD, rng)
             xyz, t_off, ring, intensity = xyz[keep], t_off[keep], ring[keep], intensity[keep]
             actor_id, label = actor_id[keep], label[keep]

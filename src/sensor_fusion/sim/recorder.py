@@ -8,9 +8,10 @@ message's noise comes from its own generator (``stream_rng(seed, sensor, k)``),
 so output is identical for a seed regardless of generation order.
 
 The bag carries the calibration it was generated with (``/calibration``,
-``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``), and
-annotations like a real dataset's (:mod:`.annotation`: LiDAR points, radar returns and
-visibility per truth object, the static elements).
+``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``); with a static
+world also its element list (``/ground_truth/static_elements``, JSON: class and oriented box each);
+and annotations like a real dataset's (:mod:`.annotation`: LiDAR points, radar returns and
+visibility per truth object).
 With a detection stream (:mod:`.detection_stream`) it also carries what a real
 detector would output (``/detections/stream``, its parameters on
 ``/detections/stream/config``), besides the sensor data or instead of it.
@@ -42,7 +43,7 @@ from ..config import default_share_dir
 from ..core.calibration import Calibration, calibration_from_dict, load_calibration
 from ..core.geometry import matrix_to_quat, yaw_to_quat
 from ..ros.convert import detections_msg, encode_cloud, encode_radar_scan, time_msg
-from .annotation import ANNOTATIONS_TOPIC, STATIC_TOPIC, lidar_annotation, radar_annotation, static_annotation
+from .annotation import ANNOTATIONS_TOPIC, lidar_annotation, radar_annotation
 from .camera import encode_jpeg, render_camera
 from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
@@ -50,6 +51,7 @@ from .lidar import simulate_lidar
 from .lidar_layouts import lidar_columns
 from .radar import simulate_radar_with_truth
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
+from .static.world import StaticElements
 from .world import World
 
 GT_OBJECTS = "/ground_truth/objects"
@@ -59,6 +61,7 @@ IMU_TOPIC = "/sensors/imu"
 GPS_TOPIC = "/sensors/gps/fix"
 CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
+STATIC_TOPIC = "/ground_truth/static_elements"  # std_msgs/String JSON, once, only with a static world
 STREAM_TOPIC = "/detections/stream"
 STREAM_CONFIG_TOPIC = "/detections/stream/config"
 GT_ODOM_RATE_HZ = 50.0
@@ -176,12 +179,15 @@ def record(
     on_progress: Callable[[float], None] | None = None,
     detection_stream: DetectionStreamConfig | None = None,
     sensors: bool = True,
+    static_world: bool | None = None,
 ) -> RecordInfo:
     """Generate ``scenario`` into the new bag ``out``.
 
     ``on_progress`` is called with the seconds of data written so far (for a progress bar);
     ``detection_stream``: also write a realistic detector's output (``/detections/stream``);
-    ``sensors`` false leaves out all sensor data (truth, calibration and the stream remain).
+    ``sensors`` false leaves out all sensor data (truth, calibration and the stream remain);
+    ``static_world``: force ``world.static.enabled`` on or off (None: the scenario's own setting;
+    off is the open world of earlier versions, bit for bit).
     """
     if not sensors and detection_stream is None:
         raise ValueError("record: with neither sensor data nor a detection stream there is nothing to write")
@@ -190,6 +196,8 @@ def record(
     overrides = dict(overrides or {})
     overrides.setdefault("world", {})
     overrides["world"] = {**overrides["world"], "duration_s": float(duration_s)}
+    if static_world is not None:
+        overrides["world"]["static"] = {**overrides["world"].get("static", {}), "enabled": bool(static_world)}
     cfg = scenario_config(scenario, overrides)
     cal = load_calibration(calibration_file or default_share_dir() / "config" / "calibration.yaml")
     world = World(cfg, seed)
@@ -377,9 +385,10 @@ def record(
         w.write(SCENARIO_TOPIC, String(data=json.dumps(meta, default=str)), t0)
         w.write(CALIBRATION_TOPIC, String(data=yaml.safe_dump(cal.to_dict())), t0)
         w.write_raw("/tf_static", "tf2_msgs/msg/TFMessage", _tf_static(cal, t0), t0)
-        w.write(STATIC_TOPIC, String(data=static_annotation(world)), t0)
         if stream_meta is not None:
             w.write(STREAM_CONFIG_TOPIC, String(data=json.dumps(stream_meta)), t0)
+        if world.static is not None:
+            w.write(STATIC_TOPIC, String(data=json.dumps(world.static.elements.to_dict())), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)
             counts[topic] = counts.get(topic, 0) + 1
@@ -403,6 +412,15 @@ def scenario_from_bag(bag: str | Path) -> dict | None:
         return None
     for _t, _mt, _ts, msg in read_messages(bag, [SCENARIO_TOPIC]):
         return json.loads(msg.data)
+    return None
+
+
+def static_elements_from_bag(bag: str | Path) -> StaticElements | None:
+    """The static world's elements (class, oriented box in odom) a bag carries, or None (open world)."""
+    if STATIC_TOPIC not in bag_topics(bag):
+        return None
+    for _t, _mt, _ts, msg in read_messages(bag, [STATIC_TOPIC]):
+        return StaticElements.from_dict(json.loads(msg.data))
     return None
 
 

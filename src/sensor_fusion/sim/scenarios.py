@@ -34,6 +34,12 @@ Schema (units in key names; defaults in ``BASE``)::
         hard braking),
         oncoming_fraction, turning_fraction (right turns at junctions), speed_spread,
         spawn_ahead_m, spawn_behind_m
+      static:                   the static world (sim/static/); enabled false = the open world of old
+        enabled, buildings, vegetation, street_furniture, guard_rails, median_barrier (bools),
+        overhead_sign_spacing_m (0 = none; roads without sidewalks), parked_cars (fraction of
+        curb slots taken, where the sidewalk zone is >= 5 m), parking_lot (the sidewalk zone is
+        a lot of perpendicular bays), curb_height_m (0 = no raised sidewalk; 0.1-0.2 real),
+        view_m (scenery is built within this distance of the ego's track)
     lidar:   frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
              azimuth_resolution_deg, min_range_m, max_range_m, range_noise_std_m, dropout_prob
              ([0, 1)), sectors (actor motion samples per sweep), model (ideal | a beam table of
@@ -141,6 +147,19 @@ BASE: dict[str, Any] = {
             "speed_spread": 0.15,
             "spawn_ahead_m": 90.0,
             "spawn_behind_m": 50.0,
+        },
+        "static": {
+            "enabled": False,
+            "buildings": True,
+            "vegetation": True,
+            "street_furniture": True,
+            "guard_rails": True,
+            "median_barrier": True,
+            "overhead_sign_spacing_m": 400.0,
+            "parked_cars": 0.6,
+            "parking_lot": False,
+            "curb_height_m": 0.15,
+            "view_m": 140.0,
         },
     },
     "lidar": {
@@ -277,6 +296,51 @@ _SCENARIOS: dict[str, tuple[str | None, dict[str, Any]]] = {
             }
         },
     ),
+    # the static world (sim/static/): a street canyon and a parking lot
+    "urban_clutter": (
+        None,
+        {
+            "world": {
+                "road": {"type": "straight", "shoulder_m": 1.5, "sidewalk_m": 7.5},
+                "ego": {"speed_mps": 10.0},
+                "actors": {
+                    "cars": 6,
+                    "trucks": 1,
+                    "buses": 1,
+                    "cyclists": 4,
+                    "pedestrians": 14,
+                    "crossing_pedestrians": 3,
+                },
+                "static": {"enabled": True, "parked_cars": 0.7},
+            },
+        },
+    ),
+    "parking_lot": (
+        None,
+        {
+            "world": {
+                "road": {
+                    "type": "straight",
+                    "lane_width_m": 3.0,
+                    "shoulder_m": 0.5,
+                    "sidewalk_m": 20.0,
+                    "centre_line": "none",
+                },
+                "ego": {"speed_mps": 4.0},
+                "actors": {
+                    "cars": 3,
+                    "trucks": 0,
+                    "buses": 0,
+                    "cyclists": 1,
+                    "pedestrians": 12,
+                    "crossing_pedestrians": 4,
+                    "spawn_ahead_m": 50.0,
+                    "spawn_behind_m": 30.0,
+                },
+                "static": {"enabled": True, "parking_lot": True, "parked_cars": 0.75, "curb_height_m": 0.0},
+            },
+        },
+    ),
     "gps_outage": ("urban", {"world": {"duration_s": 30.0}, "gps": {"outages": [[10.0, 20.0]]}}),
     "camera_dropout": ("urban", {"cameras": {"dropout": {"camera_front": [[0.0, None]]}}}),
     "radar_clutter": ("urban", {"radars": {"clutter_rate": 40.0, "ghost_rate": 8.0}}),
@@ -405,6 +469,10 @@ def _validate(c: dict) -> None:
         rng_(f"world.actors.{k}", 0, 500, True)
     for k in ("oncoming_fraction", "turning_fraction", "speed_spread"):
         rng_(f"world.actors.{k}", 0.0, 1.0)
+    rng_("world.static.overhead_sign_spacing_m", 0.0, 5000.0)
+    rng_("world.static.parked_cars", 0.0, 1.0)
+    rng_("world.static.curb_height_m", 0.0, 0.3)
+    rng_("world.static.view_m", 10.0, 2000.0)
     rng_("lidar.beams", 16, 128, True)
     rng_("lidar.rate_hz", 10.0, 20.0)
     rng_("lidar.dropout_prob", 0.0, 0.999)
