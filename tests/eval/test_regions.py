@@ -88,7 +88,7 @@ def test_per_class_detection_precision_and_recall():
 
 def test_static_false_positives_count_unmatched_detections_on_structure():
     wall = StaticBoxes(
-        np.array([[20.0, 5.0]]), np.array([[15.0, 0.2]]), np.zeros(1), np.zeros(1), np.full(1, 3.0)
+        np.array([[20.0, 5.0]]), np.array([[15.0, 0.2]]), np.zeros(1), np.zeros(1), np.full(1, 3.0), ("wall",)
     )
     t = frame(0, [1], [(25.0, 5.5)])  # a parked car against the wall
     e = frame(
@@ -97,6 +97,7 @@ def test_static_false_positives_count_unmatched_detections_on_structure():
     empty = frame(100, [], np.zeros((0, 2)))
     r = static_false_positives([(t, e), (empty, empty)], wall, 2.0)
     assert r["static_false_positives"] == 2 and r["static_false_positives_per_frame"] == 1.0
+    assert r["static_false_positives_by_element"] == {"wall": 2}
     assert (
         static_false_positives([(t, e)], StaticBoxes.empty(), 2.0)["static_false_positives_per_frame"] == 0.0
     )

@@ -233,15 +233,14 @@ def _overlap_paired(a_c, a_s, a_y, b_c, b_s, b_y) -> np.ndarray:
     return ~sep.any(-1)
 
 
-def boxes_overlap(a_c, a_s, a_y, b_c, b_s, b_y, a_z=None, b_z=None) -> np.ndarray:
-    """(A,) True where rectangle a (centre (2,), size l x w, yaw) overlaps any rectangle of B (and,
-    given ``a_z`` (A, 2) and ``b_z`` (B, 2) as [lo, hi], their heights overlap too); bounding
-    circles prune the pairs before the exact test."""
+def overlapping_pairs(a_c, a_s, a_y, b_c, b_s, b_y, a_z=None, b_z=None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (ia, ib) of every rectangle of A (centre (2,), size l x w, yaw) that overlaps one of
+    B (and, given ``a_z`` (A, 2) and ``b_z`` (B, 2) as [lo, hi], whose heights overlap too);
+    bounding circles prune the pairs before the exact separating-axis test."""
     a_c, a_s, a_y = (np.asarray(v, np.float64) for v in (a_c, a_s, a_y))
     b_c, b_s, b_y = (np.asarray(v, np.float64) for v in (b_c, b_s, b_y))
-    out = np.zeros(a_c.shape[0], bool)
     if a_c.shape[0] == 0 or b_c.shape[0] == 0:
-        return out
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     ra = 0.5 * np.hypot(a_s[:, 0], a_s[:, 1])
     rb = 0.5 * np.hypot(b_s[:, 0], b_s[:, 1])
     d = np.hypot(a_c[:, None, 0] - b_c[None, :, 0], a_c[:, None, 1] - b_c[None, :, 1])
@@ -252,14 +251,23 @@ def boxes_overlap(a_c, a_s, a_y, b_c, b_s, b_y, a_z=None, b_z=None) -> np.ndarra
     ia, ib = np.nonzero(near)
     if ia.size:
         ov = _overlap_paired(a_c[ia], a_s[ia], a_y[ia], b_c[ib], b_s[ib], b_y[ib])
-        out[ia[ov]] = True
+        ia, ib = ia[ov], ib[ov]
+    return ia, ib
+
+
+def boxes_overlap(a_c, a_s, a_y, b_c, b_s, b_y, a_z=None, b_z=None) -> np.ndarray:
+    """(A,) True where rectangle a overlaps any rectangle of B (see :func:`overlapping_pairs`)."""
+    out = np.zeros(np.asarray(a_c).shape[0], bool)
+    out[overlapping_pairs(a_c, a_s, a_y, b_c, b_s, b_y, a_z, b_z)[0]] = True
     return out
 
 
 def static_false_positives(pairs: Sequence[FramePair], static: StaticBoxes, max_distance_m: float) -> dict:
     """Detections matched to no truth (class-agnostic, greedy by score within ``max_distance_m``)
-    whose footprint overlaps a static element; total and per frame."""
+    whose box overlaps a static element's (footprint and height); total, per frame, and by the
+    class of the element each lies on."""
     n = 0
+    by_class: dict[str, int] = {}
     max_d2 = max_distance_m**2
     for t, e in pairs:
         if len(e) == 0 or len(static) == 0:
@@ -278,7 +286,7 @@ def static_false_positives(pairs: Sequence[FramePair], static: StaticBoxes, max_
             ez = np.column_stack(
                 [e.centers[fp, 2] - 0.5 * e.sizes[fp, 2], e.centers[fp, 2] + 0.5 * e.sizes[fp, 2]]
             )
-            ov = boxes_overlap(
+            ia, ib = overlapping_pairs(
                 e.centers[fp, :2],
                 e.sizes[fp, :2],
                 e.yaw[fp],
@@ -288,9 +296,18 @@ def static_false_positives(pairs: Sequence[FramePair], static: StaticBoxes, max_
                 ez,
                 np.column_stack([static.z_lo, static.z_hi]),
             )
-            n += int(ov.sum())
+            if ia.size:
+                # each detection once, named by the nearest element it overlaps
+                dist = np.hypot(*(e.centers[fp, :2][ia] - static.center[ib]).T)
+                order = np.lexsort((dist, ia))
+                first = order[np.r_[True, ia[order][1:] != ia[order][:-1]]]
+                n += first.size
+                for j in ib[first]:
+                    name = static.classes[j] if j < len(static.classes) else "static"
+                    by_class[name] = by_class.get(name, 0) + 1
     frames = len(pairs)
     return {
         "static_false_positives": n,
         "static_false_positives_per_frame": n / frames if frames else float("nan"),
+        "static_false_positives_by_element": dict(sorted(by_class.items(), key=lambda kv: -kv[1])),
     }

@@ -75,6 +75,8 @@ def format_table(result: Mapping) -> str:
         lines += [f"overall{region}", "-" * (w + 12)]
         lines += [f"{k.ljust(w)}  {_fmt(v):>10}" for k, v in scalars.items()]
     for k, v in result.items():
+        if isinstance(v, Mapping) and v and all(_is_scalar(r) for r in v.values()):  # a flat breakdown
+            lines += ["", f"{k}{region}: " + ", ".join(f"{n} {_fmt(x)}" for n, x in v.items())]
         if isinstance(v, Mapping) and v and all(isinstance(r, Mapping) for r in v.values()):
             if k == "per_class" and region:
                 lines += ["", f"per class{region}"]
