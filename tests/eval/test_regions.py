@@ -19,7 +19,7 @@ from sensor_fusion.eval.regions import (
     restrict_pairs,
     static_false_positives,
 )
-from tests.eval.test_eval import CAR, PED, frame
+from tests.eval.common import CAR, PED, frame
 
 EGO = (100.0, 50.0, np.pi / 2)  # ego at (100, 50) heading +y
 

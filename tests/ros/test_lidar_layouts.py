@@ -11,7 +11,7 @@ from sensor_fusion.ego.deskew import deskew_points
 from sensor_fusion.ros import convert
 from sensor_fusion.sim.lidar import simulate_lidar
 from sensor_fusion.sim.lidar_layouts import POINT_LAYOUTS, lidar_columns
-from tests.sim.test_sensors import T_BASE_LIDAR, FakeWorld, box
+from tests.sim.common import T_BASE_LIDAR, FakeWorld, box
 
 STAMP = 1_700_000_000_123_456_789  # an epoch stamp, so absolute layouts carry real magnitudes
 CFG = {"beams": 16, "vfov_deg": [-15.0, 15.0], "azimuth_resolution_deg": 0.4, "dropout_prob": 0.0}

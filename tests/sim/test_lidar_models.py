@@ -7,7 +7,7 @@ import pytest
 
 from sensor_fusion.sim.lidar import LidarConfig, scan_pattern, simulate_lidar
 from sensor_fusion.sim.lidar_models import LIDAR_MODELS, detection_probability
-from tests.sim.test_sensors import T_BASE_LIDAR, FakeWorld, box
+from tests.sim.common import T_BASE_LIDAR, FakeWorld, box
 
 
 @pytest.mark.parametrize(
