@@ -196,3 +196,35 @@ def test_visibility_levels_and_counts_per_id():
     np.testing.assert_array_equal(visibility_level(v), [1, 1, 2, 2, 3, 3, 4, 4])
     np.testing.assert_array_equal(count_per_id([7, 3, 9], [-1, 3, 3, 7, -1, 3]), [1, 3, 0])
     np.testing.assert_array_equal(count_per_id([7], []), [0])
+
+
+class _Wall:
+    """A static world of one opaque wall, the plane x = 10 m for |y| < 5 m (``StaticWorld.cast``)."""
+
+    def cast(self, origins, dirs):
+        from types import SimpleNamespace
+
+        o = np.broadcast_to(np.asarray(origins, np.float64).reshape(-1, 3), np.shape(dirs))
+        d = np.asarray(dirs, np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (10.0 - o[:, 0]) / d[:, 0]
+        y = o[:, 1] + t * d[:, 1]
+        return SimpleNamespace(dist=np.where((t > 0) & (np.abs(y) < 5.0), t, np.inf))
+
+
+def test_lidar_visibility_counts_what_the_static_world_hides():
+    import json
+
+    from sensor_fusion.sim.annotation import lidar_annotation
+    from tests.sim.common import FakeWorld, box
+
+    boxes = [box(1, (5.0, 0.0, 0.8), (4.0, 1.8, 1.6)), box(2, (20.0, 0.0, 0.8), (4.0, 1.8, 1.6))]
+    boxes.append(box(3, (20.0, 10.0, 0.8), (4.0, 1.8, 1.6)))  # beside the wall's end: partly seen
+    world = FakeWorld(boxes)
+    mount = np.array([0.0, 0.0, 1.9])
+    open_vis = json.loads(lidar_annotation(world, 0, np.zeros(0), mount))["visibility"]
+    world.static = _Wall()
+    d = json.loads(lidar_annotation(world, 0, np.zeros(0), mount))
+    assert d["visibility"][0] == open_vis[0] == 1.0 and open_vis[1] > 0.5  # no box hides box 2 fully
+    assert d["visibility"][1] == 0.0 and d["visibility_level"][1] == 1  # behind the wall
+    assert 0.0 < d["visibility"][2] < open_vis[2]

@@ -40,12 +40,44 @@ def count_per_id(ids: np.ndarray, point_ids: np.ndarray) -> np.ndarray:
     return np.where(u[pos] == ids, c[pos], 0)
 
 
+_SAMPLE = np.stack(  # 27 interior points per box, in units of its half sizes
+    np.meshgrid(*([np.array([-0.6, 0.0, 0.6])] * 3), indexing="ij"), -1
+).reshape(-1, 3)
+
+
+def static_unblocked(
+    static: Any, origin: np.ndarray, centers: np.ndarray, sizes: np.ndarray, yaw: np.ndarray
+):
+    """(N,) fraction of 27 interior points of each box that the static world (``static.cast``) does not
+    hide from ``origin``: buildings hide, porous vegetation hides in part, glass counts as hiding."""
+    n = centers.shape[0]
+    if n == 0:
+        return np.ones(0)
+    c, s = np.cos(yaw), np.sin(yaw)
+    local = _SAMPLE[None] * (0.5 * sizes)[:, None]  # (N, 27, 3)
+    pts = np.empty_like(local)
+    pts[..., 0] = centers[:, None, 0] + c[:, None] * local[..., 0] - s[:, None] * local[..., 1]
+    pts[..., 1] = centers[:, None, 1] + s[:, None] * local[..., 0] + c[:, None] * local[..., 1]
+    pts[..., 2] = centers[:, None, 2] + local[..., 2]
+    d = pts.reshape(-1, 3) - origin
+    dist = np.linalg.norm(d, axis=1)
+    hit = static.cast(origin, d / np.maximum(dist, 1e-6)[:, None]).dist
+    return (hit >= dist - 0.05).reshape(n, -1).mean(axis=1)
+
+
 def lidar_annotation(world: Any, stamp_ns: int, point_actor: np.ndarray, mount_xyz: np.ndarray) -> str:
     """JSON annotation of the truth objects at ``stamp_ns`` for one sweep whose points came from
-    ``point_actor`` (per-point actor id, -1 for ground or static)."""
+    ``point_actor`` (per-point actor id, -1 for ground or static). Visibility: the part of each box
+    not hidden by nearer boxes (``visibility.visibility``) times the part of its interior the
+    static world does not hide from the LiDAR (when the world has one)."""
     a = world.actors_at(stamp_ns)
     e = world.ego_at(stamp_ns)
-    vis = visibility(a.centers, a.sizes, a.yaw, sensor_pose(np.asarray(e.position), float(e.yaw), mount_xyz))
+    pose = sensor_pose(np.asarray(e.position), float(e.yaw), mount_xyz)
+    vis = visibility(a.centers, a.sizes, a.yaw, pose)
+    static = getattr(world, "static", None)
+    if static is not None and len(a):
+        origin = np.array([*pose.xy, float(np.asarray(e.position)[2]) + float(mount_xyz[2])])
+        vis.visible = vis.visible * static_unblocked(static, origin, a.centers, a.sizes, a.yaw)
     return json.dumps(
         {
             "sensor": "lidar",
