@@ -87,3 +87,19 @@ def test_offline_run_reads_radar_scan(bags, tmp_path):
     s = run_bag(bag, cfg, calibration_from_bag(bag), tmp_path / "out")
     assert s.frames > 5 and not s.decode_errors
     assert s.diagnostics["ego"]["radar_velocity_scans_used"] > 0  # the scans reached the pipeline
+
+
+def test_input_specs_subscribe_the_configured_radar_type():
+    from sensor_fusion.ros.inputs import input_specs
+
+    cfg = from_flat({"radars.radar_front.msg_type": "radar_scan", "radars.radar_front.topic": "/r/scan"})
+    (spec,) = [s for s in input_specs(cfg) if s.sensor == "radar_front"]
+    assert spec.msg_class is RadarScanMsg and spec.topic == "/r/scan" and spec.parse_raw is None
+    msg = convert.encode_radar_scan(
+        RadarScan(
+            5, "radar_front", np.ones((2, 3), np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32)
+        )
+    )
+    assert len(spec.decode(msg)) == 2
+    (default,) = [s for s in input_specs(from_flat({})) if s.sensor == "radar_front"]
+    assert default.msg_class.__name__ == "PointCloud2"
