@@ -180,14 +180,17 @@ def record(
     detection_stream: DetectionStreamConfig | None = None,
     sensors: bool = True,
     static_world: bool | None = None,
+    sensor_formats: dict[str, str] | None = None,
 ) -> RecordInfo:
     """Generate ``scenario`` into the new bag ``out``.
 
     ``on_progress`` is called with the seconds of data written so far (for a progress bar);
     ``detection_stream``: also write a realistic detector's output (``/detections/stream``);
     ``sensors`` false leaves out all sensor data (truth, calibration and the stream remain);
-    ``static_world``: force ``world.static.enabled`` on or off (None: the scenario's own setting;
-    off is the open world of earlier versions, bit for bit).
+    ``sensor_formats``: dotted scenario keys set on top of the overrides (``lidar.model``,
+    ``lidar.point_layout``, ``radars.format``); ``static_world``: force ``world.static.enabled``
+    on or off (None: the scenario's own setting; off is the open world of earlier versions, bit
+    for bit).
     """
     if not sensors and detection_stream is None:
         raise ValueError("record: with neither sensor data nor a detection stream there is nothing to write")
@@ -198,6 +201,9 @@ def record(
     overrides["world"] = {**overrides["world"], "duration_s": float(duration_s)}
     if static_world is not None:
         overrides["world"]["static"] = {**overrides["world"].get("static", {}), "enabled": bool(static_world)}
+    for key, value in (sensor_formats or {}).items():  # "lidar.model", "lidar.point_layout", "radars.format"
+        block, _, name = key.partition(".")
+        overrides[block] = {**overrides.get(block, {}), name: value}
     cfg = scenario_config(scenario, overrides)
     cal = load_calibration(calibration_file or default_share_dir() / "config" / "calibration.yaml")
     world = World(cfg, seed)
