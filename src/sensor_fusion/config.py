@@ -232,6 +232,14 @@ class FusionConfig(ParamConfig):
     jump_threshold_s: float = param(
         1.0, unit="s", ge=0.0, desc="Stamps this far backwards reset the tracker and ego filter (bag loop)"
     )
+    anchor_timeout_s: float = param(
+        0.5,
+        unit="s",
+        gt=0.0,
+        desc="An anchor silent this long (data time) hands the frames to the next detection sensor still "
+        "publishing (LiDAR, cameras, radars in that order) until it publishes again: 5 periods of a 10 Hz "
+        "LiDAR, so one lost sweep does not flip anchors and a planner sees at most this much silence",
+    )
     ego_extrapolation_max_s: float = param(
         0.3,
         unit="s",
