@@ -59,6 +59,15 @@ def cmd_simulate(a: argparse.Namespace) -> int:
             detection_stream=stream,
             sensors=not a.detections_only,
             static_world=None if a.static_world is None else a.static_world == "on",
+            sensor_formats={
+                k: v
+                for k, v in (
+                    ("lidar.model", a.lidar_model),
+                    ("lidar.point_layout", a.point_layout),
+                    ("radars.format", a.radar_format),
+                )
+                if v is not None
+            },
         )
     print(info.summary())
     return 0
@@ -145,6 +154,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             plot=a.plot,
             detections=a.detections,
             on_stage=on_stage,
+            region=a.region,
+            dont_care=not a.no_dont_care,
         )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
@@ -238,6 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="generate a scenario bag with ground truth")
     s.add_argument("--scenario", default="urban")
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument(
+        "--lidar-model",
+        choices=("ideal", "vlp16", "hdl64e_kitti", "os1_128"),
+        help="LiDAR beam table and receiver (default: the scenario's, ideal)",
+    )
+    s.add_argument(
+        "--point-layout",
+        choices=("sim", "velodyne", "ouster", "livox", "hesai", "robosense"),
+        help="PointCloud2 fields of that driver (default: the scenario's, sim)",
+    )
+    s.add_argument(
+        "--radar-format",
+        choices=("pointcloud2", "radar_scan"),
+        help="radar as PointCloud2 (/sensors/<name>/points) or radar_msgs/RadarScan (/sensors/<name>/scan)",
+    )
     s.add_argument("--duration", type=float, default=20.0, help="seconds")
     s.add_argument("--out", required=True, help="output bag directory (must not exist)")
     s.add_argument("--config", help="YAML file of scenario overrides")
@@ -291,6 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--detections",
         help="detector whose output AP scores: lidar, bev, <radar name> (default: bev if present)",
+    )
+    s.add_argument(
+        "--region",
+        default="all",
+        help="evaluation region: all, range:R (m from the ego), fov:CAMERA (its horizontal view)",
+    )
+    s.add_argument(
+        "--no-dont-care",
+        action="store_true",
+        help="score objects without LiDAR points or radar returns too (as before truth annotations)",
     )
     s.set_defaults(func=cmd_evaluate)
 

@@ -90,7 +90,24 @@ class LidarInputConfig(ParamConfig):
         "lidar_top", unit="", desc="Calibration frame of the LiDAR (sets the detector's sensor position)"
     )
     time_field: str = param(
-        "t", unit="", desc='Per-point time offset field (s from the header stamp); "" if the cloud has none'
+        "auto",
+        unit="",
+        desc='Per-point time field; "auto": the first of t, time, offset_time, timestamp, time_stamp '
+        'present (Ouster, Velodyne, Livox, Hesai/RoboSense); "" if the cloud has none',
+    )
+    time_unit: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "s", "ms", "us", "ns"),
+        desc="Unit of the time field; auto: ns for integer fields (Ouster t, Livox offset_time), "
+        "s for float fields (Velodyne time, Hesai/RoboSense timestamp)",
+    )
+    time_reference: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "stamp", "absolute"),
+        desc="What the time field counts from: the header stamp, or absolute epoch time (Hesai, "
+        "RoboSense); auto: absolute when the values exceed a day",
     )
     max_points: int = param(400000, unit="1", ge=1, desc="Larger clouds are dropped as malformed")
     tolerance_s: float = _tolerance_s()
@@ -188,10 +205,20 @@ class CameraConfig(ParamConfig):
 
 @dataclass
 class RadarConfig(ParamConfig):
-    """One radar (sensor_msgs/PointCloud2 of detections); ``{name}`` in the topic is its name."""
+    """One radar (sensor_msgs/PointCloud2 of detections, or radar_msgs/RadarScan); ``{name}`` in the
+    topic is its name."""
 
     name: str = internal("", "the entry in radars.names")
-    topic: str = param("/sensors/{name}/points", unit="", desc="sensor_msgs/PointCloud2 topic")
+    topic: str = param(
+        "/sensors/{name}/points", unit="", desc="Topic of the detections (PointCloud2 or RadarScan)"
+    )
+    msg_type: str = param(
+        "pointcloud2",
+        unit="",
+        choices=("pointcloud2", "radar_scan"),
+        desc="pointcloud2: sensor_msgs/PointCloud2 with the fields below; radar_scan: radar_msgs/RadarScan "
+        "(range, azimuth, elevation, doppler_velocity, amplitude dB as RCS; Autoware's radar input)",
+    )
     qos: str = _qos()
     qos_depth: int = _qos_depth()
     x_field: str = param("x", unit="", desc="Point field of x in the radar frame (m)")

@@ -35,9 +35,10 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
     specs: list[InputSpec] = []
     if cfg["lidar.enabled"]:
         tf, mp = cfg["lidar.time_field"], int(cfg["lidar.max_points"])
+        tu, tr = cfg["lidar.time_unit"], cfg["lidar.time_reference"]
 
         def dec_lidar(msg):
-            cloud, bad = convert.decode_lidar(msg, tf, mp)
+            cloud, bad = convert.decode_lidar(msg, tf, mp, tu, tr)
             if bad and on_nonfinite is not None:
                 on_nonfinite("lidar", bad)
             return cloud
@@ -79,6 +80,20 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
         )
     for rad in cfg.radars:
         fields = (rad.x_field, rad.y_field, rad.z_field, rad.velocity_field, rad.rcs_field)
+        if rad.msg_type == "radar_scan":
+            from radar_msgs.msg import RadarScan  # built locally by scripts/setup_env.sh (no PyPI wheel)
+
+            specs.append(
+                InputSpec(
+                    rad.name,
+                    rad.topic,
+                    RadarScan,
+                    rad.qos,
+                    lambda m: convert.decode_radar_scan(m)[0],
+                    depth=rad.qos_depth,
+                )
+            )
+            continue
         specs.append(
             InputSpec(
                 rad.name,

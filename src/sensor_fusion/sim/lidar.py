@@ -19,10 +19,12 @@ Scan model
   vanish between sectors.
 * The ego body is not modelled: nothing occludes low beams near the vehicle;
   ``min_range_m`` drops returns closer than that.
-* Rings: beam ``0`` is the lowest elevation; elevations are uniform in ``vfov_deg``.
+* Rings: beam ``0`` is the lowest elevation; elevations are uniform in ``vfov_deg`` or come
+  from a beam table (``model``, see ``lidar_models``).
 * Intensity (float32, 0..255 as Velodyne drivers publish) = material reflectivity
   (lane marking bright, asphalt dark, off-road medium-dark, vehicles medium) times an
-  incidence factor, plus Gaussian noise.
+  incidence factor, plus Gaussian noise. A named ``model`` adds a real receiver's dropout by
+  reflectivity, incidence and range and Lambertian intensity (``lidar_models``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from ..core.stamps import NS_PER_S
+from .lidar_models import physical_returns, resolve_model
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds
 from .shapes import actor_parts, gait, part_layout, place_parts
 from .state import ActorStates, WorldView
@@ -63,11 +66,18 @@ class LidarConfig:
     range_noise_std_m: float = 0.02
     dropout_prob: float = 0.0  # probability that a return is lost
     sectors: int = 32  # actor queries per sweep (motion sampling of other traffic)
+    model: str = "ideal"  # "ideal" or a beam table of lidar_models.LIDAR_MODELS
+    elevations_deg: tuple[float, ...] = ()  # explicit beam table, ascending (empty: uniform in vfov)
+    range_at_10pct_m: float = 0.0  # reflectivity/incidence dropout and Lambertian intensity (0: ideal)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> LidarConfig:
-        """Validate ``cfg`` (defaults for missing keys) with clear messages."""
+        """Validate ``cfg`` (defaults for missing keys; a named ``model`` applies its table)."""
         known = set(cls.__dataclass_fields__)
+        try:
+            cfg = resolve_model(cfg)
+        except ValueError as e:
+            raise ValueError(f"{e} (got {cfg})") from e
         unknown = set(cfg) - known
         if unknown:
             raise ValueError(f"lidar cfg: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -84,6 +94,9 @@ class LidarConfig:
                 range_noise_std_m=float(cfg.get("range_noise_std_m", d.range_noise_std_m)),
                 dropout_prob=float(cfg.get("dropout_prob", d.dropout_prob)),
                 sectors=int(cfg.get("sectors", d.sectors)),
+                model=str(cfg.get("model", d.model)),
+                elevations_deg=tuple(float(v) for v in cfg.get("elevations_deg", d.elevations_deg)),
+                range_at_10pct_m=float(cfg.get("range_at_10pct_m", d.range_at_10pct_m)),
             )
         except (TypeError, ValueError) as e:
             raise ValueError(f"lidar cfg: bad value ({e})") from e
@@ -99,6 +112,12 @@ class LidarConfig:
             (c.range_noise_std_m >= 0.0, "range_noise_std_m must be >= 0"),
             (0.0 <= c.dropout_prob < 1.0, "dropout_prob must be in [0, 1)"),
             (1 <= c.sectors <= 3600, "sectors must be in [1, 3600]"),
+            (
+                not c.elevations_deg
+                or (len(c.elevations_deg) == c.beams and list(c.elevations_deg) == sorted(c.elevations_deg)),
+                "elevations_deg must list one ascending elevation per beam",
+            ),
+            (c.range_at_10pct_m >= 0.0, "range_at_10pct_m must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -135,11 +154,12 @@ def scan_pattern(cfg: LidarConfig) -> ScanPattern:
     nb = cfg.beams
     n_az = max(1, int(round(360.0 / cfg.azimuth_resolution_deg)))
     dt = 1.0 / (n_az * cfg.rate_hz)
-    elev = (
-        np.deg2rad(np.linspace(cfg.vfov_deg[0], cfg.vfov_deg[1], nb))
-        if nb > 1
-        else np.deg2rad(np.array([0.5 * (cfg.vfov_deg[0] + cfg.vfov_deg[1])]))
-    )
+    if cfg.elevations_deg:
+        elev = np.deg2rad(np.asarray(cfg.elevations_deg, np.float64))
+    elif nb > 1:
+        elev = np.deg2rad(np.linspace(cfg.vfov_deg[0], cfg.vfov_deg[1], nb))
+    else:
+        elev = np.deg2rad(np.array([0.5 * (cfg.vfov_deg[0] + cfg.vfov_deg[1])]))
     az = -np.pi + 2.0 * np.pi * np.arange(n_az) / n_az
     ce, se = np.cos(elev), np.sin(elev)
     dirs = np.empty((n_az, nb, 3))
@@ -419,6 +439,16 @@ def simulate_lidar(
             INTENSITY_NOISE_STD,
             REFLECTIVITY,
         )
+        if c.range_at_10pct_m > 0.0:
+            # per return: actor part, ground class or static material (HIT_STATIC - material)
+            refl = np.full(part.shape[0], 0.2, np.float64)
+            refl[part >= 0] = sp_parts.reflectivity[part[part >= 0]]
+            refl[g_idx] = GROUND_REFLECTIVITY[np.clip(gcls, 0, 2)]
+            st = part <= HIT_STATIC
+            refl[st] = np.asarray(REFLECTIVITY, np.float64)[HIT_STATIC - part[st]]
+            keep, intensity = physical_returns(xyz, refl, inc, c.range_at_10pct_m, INTENSITY_NOISE_STD, rng)
+            xyz, t_off, ring, intensity = xyz[keep], t_off[keep], ring[keep], intensity[keep]
+            actor_id, label = actor_id[keep], label[keep]
     return {
         "stamp_ns": int(t_start_ns),
         "xyz": xyz,

@@ -9,7 +9,9 @@ so output is identical for a seed regardless of generation order.
 
 The bag carries the calibration it was generated with (``/calibration``,
 ``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``); with a static
-world also its element list (``/ground_truth/static``, JSON: class and oriented box each).
+world also its element list (``/ground_truth/static``, JSON: class and oriented box each);
+and annotations like a real dataset's (:mod:`.annotation`: LiDAR points, radar returns and
+visibility per truth object).
 With a detection stream (:mod:`.detection_stream`) it also carries what a real
 detector would output (``/detections/stream``, its parameters on
 ``/detections/stream/config``), besides the sensor data or instead of it.
@@ -40,12 +42,14 @@ from ..bag.typestore import typestore
 from ..config import default_share_dir
 from ..core.calibration import Calibration, calibration_from_dict, load_calibration
 from ..core.geometry import matrix_to_quat, yaw_to_quat
-from ..ros.convert import detections_msg, encode_cloud, time_msg
+from ..ros.convert import detections_msg, encode_cloud, encode_radar_scan, time_msg
+from .annotation import ANNOTATIONS_TOPIC, lidar_annotation, radar_annotation
 from .camera import encode_jpeg, render_camera
 from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
-from .radar import simulate_radar
+from .lidar_layouts import lidar_columns
+from .radar import simulate_radar_with_truth
 from .robot import RobotWorld
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
 from .static.world import StaticElements
@@ -97,7 +101,8 @@ class RecordInfo:
 
 def _lidar_cfg(c: dict) -> dict:
     """The scenario's lidar block minus what the recorder (not the sweep model) handles."""
-    return {k: v for k, v in c.items() if k not in ("enabled", "frame", "outages", "latency_ms", "jitter_ms")}
+    skip = ("enabled", "frame", "outages", "latency_ms", "jitter_ms", "point_layout")
+    return {k: v for k, v in c.items() if k not in skip}
 
 
 def _stamps(t0: int, t1: int, rate_hz: float) -> np.ndarray:
@@ -190,14 +195,17 @@ def record(
     detection_stream: DetectionStreamConfig | None = None,
     sensors: bool = True,
     static_world: bool | None = None,
+    sensor_formats: dict[str, str] | None = None,
 ) -> RecordInfo:
     """Generate ``scenario`` into the new bag ``out``.
 
     ``on_progress`` is called with the seconds of data written so far (for a progress bar);
     ``detection_stream``: also write a realistic detector's output (``/detections/stream``);
     ``sensors`` false leaves out all sensor data (truth, calibration and the stream remain);
-    ``static_world``: force ``world.static.enabled`` on or off (None: the scenario's own setting;
-    off is the open world of earlier versions, bit for bit).
+    ``sensor_formats``: dotted scenario keys set on top of the overrides (``lidar.model``,
+    ``lidar.point_layout``, ``radars.format``); ``static_world``: force ``world.static.enabled``
+    on or off (None: the scenario's own setting; off is the open world of earlier versions, bit
+    for bit).
     """
     if not sensors and detection_stream is None:
         raise ValueError("record: with neither sensor data nor a detection stream there is nothing to write")
@@ -208,6 +216,9 @@ def record(
     overrides["world"] = {**overrides["world"], "duration_s": float(duration_s)}
     if static_world is not None:
         overrides["world"]["static"] = {**overrides["world"].get("static", {}), "enabled": bool(static_world)}
+    for key, value in (sensor_formats or {}).items():  # "lidar.model", "lidar.point_layout", "radars.format"
+        block, _, name = key.partition(".")
+        overrides[block] = {**overrides.get(block, {}), name: value}
     cfg = scenario_config(scenario, overrides)
     cal_name = cfg["calibration"] or "calibration.yaml"
     cal = load_calibration(calibration_file or default_share_dir() / "config" / cal_name)
@@ -224,15 +235,12 @@ def record(
 
     def lidar_msg(k: int):
         s = simulate_lidar(world, int(l_stamps[k]), T_bl, lcfg, stream_rng(seed, "lidar", k))
-        cols = {
-            "x": s["xyz"][:, 0],
-            "y": s["xyz"][:, 1],
-            "z": s["xyz"][:, 2],
-            "intensity": s["intensity"],
-            "t": s["time_offset"],
-            "ring": s["ring"],
-        }
+        cols = lidar_columns(s, lc["point_layout"])
         yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
+        yield (
+            ANNOTATIONS_TOPIC,
+            String(data=lidar_annotation(world, int(l_stamps[k]), s["actor_id"], T_bl[:3, 3])),
+        )
 
     if sensors and lc["enabled"]:
         streams.append(
@@ -299,15 +307,21 @@ def record(
         r_stamps = r_stamps[~window_mask(r_stamps, t0, rc["outages"])]
 
         def radar_msgs(k: int, rad=rad, T_br=T_br, r_stamps=r_stamps):
-            scan = simulate_radar(world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad)
-            cols = {
-                "x": scan.xyz[:, 0],
-                "y": scan.xyz[:, 1],
-                "z": scan.xyz[:, 2],
-                "radial_velocity": scan.radial_velocity,
-                "rcs": scan.rcs,
-            }
-            yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
+            scan, truth = simulate_radar_with_truth(
+                world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad
+            )
+            if rc["format"] == "radar_scan":
+                yield f"/sensors/{rad}/scan", encode_radar_scan(scan)
+            else:
+                cols = {
+                    "x": scan.xyz[:, 0],
+                    "y": scan.xyz[:, 1],
+                    "z": scan.xyz[:, 2],
+                    "radial_velocity": scan.radial_velocity,
+                    "rcs": scan.rcs,
+                }
+                yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
+            yield ANNOTATIONS_TOPIC, String(data=radar_annotation(world, rad, int(r_stamps[k]), truth))
 
         streams.append(
             _ordered(r_stamps, latency_ns(len(r_stamps), rc, stream_rng(seed, rad, "latency")), radar_msgs)

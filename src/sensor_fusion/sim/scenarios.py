@@ -49,15 +49,20 @@ Schema (units in key names; defaults in ``BASE``)::
       buildings (beside the path: GNSS multipath), building_clearance_m
     lidar:   enabled, frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
              azimuth_resolution_deg, min_range_m, max_range_m, range_noise_std_m, dropout_prob
-             ([0, 1)), sectors (actor motion samples per sweep), outages [[t0, t1|null], ...],
-             latency_ms, jitter_ms
+             ([0, 1)), sectors (actor motion samples per sweep), model (ideal | a beam table of
+             ``lidar_models.LIDAR_MODELS``: vlp16, hdl64e_kitti, os1_128; a table sets beams,
+             elevations, rate, resolution, ranges, noise and reflectivity/incidence dropout),
+             point_layout (sim | velodyne | ouster | livox | hesai | robosense: the driver whose
+             PointCloud2 fields are written), outages [[t0, t1|null], ...], latency_ms, jitter_ms
     cameras: names [calibration frames], rate_hz, encoding jpeg|raw, jpeg_quality (1..100),
              dropout {camera_name: [[t0, t1|null], ...]}, latency_ms, jitter_ms
     radars:  names, rate_hz, fov_deg (azimuth), elevation_fov_deg, min_range_m, max_range_m,
              range_noise_m, azimuth_noise_deg, elevation_noise_deg, velocity_noise_mps,
              rcs_noise_db, p_detect, snr_detection (range/RCS-dependent P_d on top of p_detect),
              azimuth_resolution_deg, max_points_per_object, clutter_rate (mean static roadside
-             returns per scan), ghost_rate (mean multipath ghosts per scan), outages,
+             returns per scan), ghost_rate (mean multipath ghosts per scan), format
+             (pointcloud2: /sensors/<name>/points; radar_scan: radar_msgs/RadarScan on
+             /sensors/<name>/scan), outages,
              latency_ms, jitter_ms
     imu:     frame, rate_hz (10..1000), gyro_noise_density (rad/s/sqrt(Hz)),
              accel_noise_density (m/s^2/sqrt(Hz)), gyro_bias_random_walk (rad/s^2/sqrt(Hz)),
@@ -98,6 +103,9 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+from .lidar_layouts import POINT_LAYOUTS
+from .lidar_models import LIDAR_MODELS
 
 BASE: dict[str, Any] = {
     "name": "base",
@@ -207,6 +215,8 @@ BASE: dict[str, Any] = {
         "range_noise_std_m": 0.02,
         "dropout_prob": 0.01,
         "sectors": 32,
+        "model": "ideal",
+        "point_layout": "sim",
         "outages": [],
         "latency_ms": 20.0,
         "jitter_ms": 2.0,
@@ -238,6 +248,7 @@ BASE: dict[str, Any] = {
         "max_points_per_object": 6,
         "clutter_rate": 4.0,
         "ghost_rate": 0.5,
+        "format": "pointcloud2",
         "outages": [],
         "latency_ms": 40.0,
         "jitter_ms": 5.0,
@@ -581,6 +592,8 @@ def _validate(c: dict) -> None:
     rng_("lidar.beams", 16, 128, True)
     rng_("lidar.rate_hz", 10.0, 20.0)
     rng_("lidar.dropout_prob", 0.0, 0.999)
+    one_of("lidar.model", ("ideal", *LIDAR_MODELS))
+    one_of("lidar.point_layout", POINT_LAYOUTS)
     v = c["lidar"]["vfov_deg"]
     if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and -90 <= v[0] < v[1] <= 90):
         e.append(f"lidar.vfov_deg: want [lower, upper] degrees with lower < upper, got {v!r}")
@@ -616,6 +629,7 @@ def _validate(c: dict) -> None:
         if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and 0 < v[0] <= v[1]):
             e.append(f"world.robot.{k}: want [min, max] with 0 < min <= max, got {v!r}")
     rng_("wheel_odom.rate_hz", 1.0, 200.0)
+    one_of("radars.format", ("pointcloud2", "radar_scan"))
     rng_("gps.rate_hz", 1.0, 10.0)
     rng_("gps.datum.lat_deg", -90.0, 90.0)
     rng_("gps.datum.lon_deg", -180.0, 180.0)
@@ -709,7 +723,19 @@ def stream_rng(seed: int, *names: str | int) -> np.random.Generator:
 
 
 RECORDER_KEYS = frozenset(
-    {"enabled", "frame", "names", "outages", "dropout", "latency_ms", "jitter_ms", "encoding", "jpeg_quality"}
+    {
+        "enabled",
+        "frame",
+        "names",
+        "outages",
+        "dropout",
+        "latency_ms",
+        "jitter_ms",
+        "encoding",
+        "jpeg_quality",
+        "point_layout",
+        "format",
+    }
 )
 
 
