@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -339,9 +340,69 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised like SIGINT's KeyboardInterrupt so every ``with`` (bag writers) closes."""
+
+
+def _on_sigterm(signum: int, _frame) -> None:
+    raise Interrupted(signum)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for ``exc``: multi-line messages (a ConfigError's list of problems) joined by '; '."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {'; '.join(lines[1:])}"
+    return "; ".join(lines)
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """What a user's input causes (exit 2): bad config values, missing or unreadable files, bags."""
+    import yaml
+    from rosbags.rosbag2.errors import ReaderError
+
+    from .config import ConfigError
+
+    return ConfigError, OSError, ReaderError, yaml.YAMLError, ValueError, KeyError
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run one subcommand. Every error ends as one line on stderr and a non-zero exit: 2 for usage,
+    config and input errors, 1 for anything unexpected, 128 + signal on SIGINT/SIGTERM; with
+    ``-v`` the traceback is shown instead."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    sys.exit(args.func(args))
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    prefix = f"sensor-fusion {args.cmd}"
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt as exc:
+        if args.verbose:
+            raise
+        sig = exc.args[0] if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"{prefix}: interrupted by {signal.Signals(sig).name}; outputs closed", file=sys.stderr)
+        code = 128 + int(sig)
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):
+            raise
+        print(f"{prefix}: error: {exc.code}", file=sys.stderr)  # raise SystemExit("usage message")
+        code = 2
+    except Exception as exc:
+        if args.verbose:
+            raise
+        if isinstance(exc, _input_errors()):
+            print(f"{prefix}: error: {error_line(exc)}", file=sys.stderr)
+            code = 2
+        else:
+            print(
+                f"{prefix}: internal error: {type(exc).__name__}: {error_line(exc)} (-v for the traceback)",
+                file=sys.stderr,
+            )
+            code = 1
+    sys.exit(code)
