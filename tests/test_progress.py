@@ -51,7 +51,10 @@ def test_unknown_total_has_no_eta_and_notes_show():
 
 def test_a_failure_inside_says_so_in_the_summary():
     clock, out = FakeClock(), io.StringIO()
-    with pytest.raises(RuntimeError), Progress("batch", 3, "bags", stream=out, mode="lines", clock=clock) as p:
+    with (
+        pytest.raises(RuntimeError),
+        Progress("batch", 3, "bags", stream=out, mode="lines", clock=clock) as p,
+    ):
         clock.t += 20.0
         p.update()  # shows a line: the failure must be said after it
         raise RuntimeError("boom")

@@ -4,6 +4,7 @@ simulate   write a synthetic multi-sensor scenario with ground truth as a rosbag
 replay     publish a bag over DDS with its original timing and /clock
 run        run the fusion pipeline offline over a bag, write its outputs to a bag
 evaluate   score tracks against ground truth (MOTA, HOTA, AP, velocity and ego errors)
+soak       loop a generated drive through the pipeline for N minutes: frames, drops, memory, fds, threads
 train      train the BEV fusion network on generator bags (made on demand)
 evaluate-bev  AP of the BEV network on held-out seeds for every modality subset
 export-onnx   export the BEV network to ONNX and check it against torch
@@ -120,6 +121,47 @@ def cmd_run(a: argparse.Namespace) -> int:
     if s.decode_errors:
         print(f"decode errors: {dict(s.decode_errors)}")
     return 0
+
+
+def cmd_soak(a: argparse.Namespace) -> int:
+    from .core.calibration import load_calibration
+    from .sim.recorder import calibration_from_bag, scenario_from_bag
+    from .soak import fd_targets, soak, source_bag, thread_names
+
+    if a.minutes <= 0:
+        raise SystemExit("--minutes must be > 0")
+    cfg = _config(a.config)
+    bag = Path(a.bag) if a.bag else source_bag(a.workdir, a.scenario, a.seed, a.duration)
+    scenario = scenario_from_bag(bag)
+    if scenario is not None and not cfg.ego.has_datum:
+        d = scenario["config"]["gps"]["datum"]
+        cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
+    cal = calibration_from_bag(bag)
+    if cal is None:
+        from .config import resolve_calibration_path
+
+        cal = load_calibration(resolve_calibration_path(cfg))
+    r = soak(bag, cfg, cal, a.minutes)
+    if a.json:
+        keys = ("frames", "dropped", "rss_mb_after_1min", "rss_mb_end", "fds_start", "fds_end")
+        keys += ("threads_start", "threads_end")
+        out = {k: getattr(r, k) for k in keys} | r.to_json()
+        print(json.dumps(out, default=float))
+    else:
+        print(
+            f"soak over {bag}: {r.wall_s / 60:.1f} min wall ({r.cpu_s / 60:.1f} min CPU), {r.passes} passes, "
+            f"{r.frames} frames, {r.dropped} messages dropped {r.drop_reasons or ''}\n"
+            f"  RSS {r.rss_mb_after_1min:.1f} MiB after {r.baseline_s:.0f} s"
+            f" -> {r.rss_mb_end:.1f} MiB at the end; "
+            f"fds {r.fds_start} -> {r.fds_end}; threads {r.threads_start} -> {r.threads_end}"
+        )
+    for f in r.failures:
+        print(f"soak FAILED: {f}", file=sys.stderr)
+    if r.threads_end > r.threads_start:
+        print(f"  threads at the end: {thread_names()}", file=sys.stderr)
+    if r.fds_end > r.fds_start:
+        print(f"  open files at the end: {fd_targets()}", file=sys.stderr)
+    return 1 if r.failures else 0
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -256,6 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--weights", help="BEV network weights (default: the shipped model)")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("soak", help="loop a generated drive through the pipeline for N minutes; resources")
+    s.add_argument("--minutes", type=float, required=True, help="wall-clock minutes to run")
+    s.add_argument("--json", action="store_true", help="print one JSON line")
+    s.add_argument("--scenario", default="urban")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--duration", type=float, default=20.0, help="seconds of the generated drive looped")
+    s.add_argument("--bag", help="loop this bag instead of a generated one")
+    s.add_argument("--workdir", default="out/soak", help="where the generated drive is kept")
+    s.add_argument("--config", help="fusion parameters YAML (default: the package's config/fusion.yaml)")
+    s.set_defaults(func=cmd_soak)
 
     s = sub.add_parser("evaluate", help="score tracks against ground truth")
     s.add_argument("--truth", required=True, help="bag with /ground_truth/objects (and /ground_truth/odom)")

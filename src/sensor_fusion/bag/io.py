@@ -175,7 +175,9 @@ def read_messages(
             yield topic, mt, t, deserialize_message(raw, message_class(mt))
         return
     try:
-        conns = [c for c in src.connections if (wanted is None or c.topic in wanted) and importable(c.msgtype)]
+        conns = [
+            c for c in src.connections if (wanted is None or c.topic in wanted) and importable(c.msgtype)
+        ]
         classes = {c.msgtype: message_class(c.msgtype) for c in conns}
         for conn, t, raw in src.messages(connections=conns):
             yield conn.topic, conn.msgtype, t, deserialize_message(bytes(raw), classes[conn.msgtype])

@@ -189,7 +189,9 @@ def _chunk_messages(rec: Recovered, ref: ChunkRef, cids: set[int], f) -> Iterato
     yield ref.start_ns, -1, b""
     f.seek(ref.offset)
     raw = f.read(ref.size)
-    data = memoryview(raw if ref.compression is None else _decompress(raw, ref.compression, ref.uncompressed_size, ref.crc))
+    if ref.compression is not None:
+        raw = _decompress(raw, ref.compression, ref.uncompressed_size, ref.crc)
+    data = memoryview(raw)
     out = []
     for op, s, e in _records(data):
         if op == OP_MESSAGE:
