@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     prefix = f"sensor-fusion {args.cmd}"
     try:
         code = args.func(args)
@@ -458,4 +458,6 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
             )
             code = 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(code)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAGIC = b"\x89MCAP0\r\n"
-OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK = 0x03, 0x04, 0x05, 0x06
+OP_FOOTER, OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK = 0x02, 0x03, 0x04, 0x05, 0x06
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 
 
@@ -169,6 +169,9 @@ def scan(path: str | Path) -> Recovered:
                 rec.stop_reason = f"bad chunk at byte {s - 9}: {exc}"
                 break
             rec.chunks.append(ChunkRef(off, csize, comp, usize, crc, t0))
+        elif op == OP_FOOTER and data[e:] == MAGIC:  # a complete file
+            rec.good_bytes = len(data)
+            break
         elif op in (OP_SCHEMA, OP_CHANNEL, OP_MESSAGE):
             sc.inner(buf, [(op, s, e)])
             if op == OP_MESSAGE:
