@@ -91,7 +91,8 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch, capsys):
     code, lines = _main(["params"], capsys)
     assert code == 1
     assert lines == [
-        "sensor-fusion params: internal error: RuntimeError: something broke; over two lines (-v for the traceback)"
+        "sensor-fusion params: internal error: RuntimeError: something broke; over two lines"
+        " (-v for the traceback)"
     ]
 
 

@@ -28,7 +28,7 @@ from ..core.calibration import CalibrationError, load_calibration
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
 from .inputs import input_specs
-from .params import declare_all
+from .params import check_change, declare_all
 from .qos import qos_by_name
 
 try:  # TF is optional: the node must run without tf2_ros (not on PyPI)
@@ -47,6 +47,7 @@ class FusionNode(Node):
         self._worker: threading.Thread | None = None
         try:
             self.cfg = declare_all(self)
+            self.add_on_set_parameters_callback(partial(check_change, self.cfg))
             self.calibration = load_calibration(resolve_calibration_path(self.cfg))
         except (ConfigError, CalibrationError, OSError) as exc:
             self.get_logger().fatal(str(exc))
