@@ -58,6 +58,7 @@ class SoakResult:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     baseline_s: float = 0.0
+    time_resets: int = 0  # synchroniser resets (time jumped back): 0 when passes join seamlessly
     drop_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -180,6 +181,7 @@ def soak(
     if not baseline_taken:
         r.rss_mb_after_1min = r.rss_mb_end
     diag = pipeline.diagnostics()
+    r.time_resets = int(diag["sync"]["resets"])
     for sensor, reasons in diag["sync"]["dropped"].items():
         for reason, n in reasons.items():
             if reason == "time_jump":  # counted per jump; the message itself is kept
