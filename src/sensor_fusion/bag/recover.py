@@ -15,6 +15,8 @@ few chunks whatever the bag's size.
 from __future__ import annotations
 
 import heapq
+import mmap
+import os
 import struct
 import zlib
 from collections import defaultdict
@@ -149,13 +151,23 @@ class _Scanner:
 
 
 def scan(path: str | Path) -> Recovered:
-    """Index every complete record of the MCAP file ``path``."""
+    """Index every complete record of the MCAP file ``path`` (memory-mapped: not read into memory)."""
     path = Path(path)
-    data = path.read_bytes()
-    rec = Recovered(path, len(data))
-    if not data.startswith(MAGIC):
-        raise TruncatedBagError(f"{path}: not an MCAP file (no start magic)")
-    buf = memoryview(data)
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < len(MAGIC) or f.read(len(MAGIC)) != MAGIC:
+            raise TruncatedBagError(f"{path}: not an MCAP file (no start magic)")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            buf = memoryview(mm)
+            try:
+                return _scan(path, buf)
+            finally:
+                buf.release()
+
+
+def _scan(path: Path, buf: memoryview) -> Recovered:
+    rec = Recovered(path, len(buf))
+    data = buf
     sc = _Scanner(rec)
     top: list[tuple[int, int, int]] = []
     rec.good_bytes = len(MAGIC)
@@ -169,7 +181,7 @@ def scan(path: str | Path) -> Recovered:
                 rec.stop_reason = f"bad chunk at byte {s - 9}: {exc}"
                 break
             rec.chunks.append(ChunkRef(off, csize, comp, usize, crc, t0))
-        elif op == OP_FOOTER and data[e:] == MAGIC:  # a complete file
+        elif op == OP_FOOTER and bytes(data[e:]) == MAGIC:  # a complete file
             rec.good_bytes = len(data)
             break
         elif op in (OP_SCHEMA, OP_CHANNEL, OP_MESSAGE):
