@@ -58,9 +58,20 @@ def feed_bag(
     kinds = pipeline.sensor_kinds
     specs = {t: s for t, s in specs.items() if kinds.get(s.sensor, "camera") not in withhold}
     intrinsics: dict[str, object] = {}
-    for topic, _mt, _t, msg in read_messages(bag, specs.keys()):
+    for topic, mt, _t, msg in read_messages(bag, specs.keys()):
         spec = specs[topic]
         summary.messages += 1
+        if not isinstance(msg, spec.msg_class):
+            summary.decode_errors[spec.sensor] += 1
+            if summary.decode_errors[spec.sensor] == 1:
+                log.warning(
+                    "%s: dropped %s message on %s (expects %s)",
+                    spec.sensor,
+                    mt,
+                    topic,
+                    spec.msg_class.__name__,
+                )
+            continue
         try:
             item = spec.decode(msg)
         except (convert.DecodeError, ValueError) as exc:

@@ -30,7 +30,7 @@ from ..ego.odom import EgoOutput
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
 from .inputs import input_specs
-from .params import declare_all
+from .params import check_change, declare_all
 from .qos import qos_by_name
 from .tf import TF_STATIC_TOPIC, TF_TOPIC, TFMessage, calibration_from_tf, ego_transforms
 
@@ -50,6 +50,7 @@ class FusionNode(Node):
         self._worker: threading.Thread | None = None
         try:
             self.cfg = declare_all(self)
+            self.add_on_set_parameters_callback(partial(check_change, self.cfg))
             cal_path = resolve_calibration_path(self.cfg)
             self.calibration = load_calibration(cal_path)
         except (ConfigError, CalibrationError, OSError) as exc:
