@@ -15,6 +15,9 @@ import numpy as np
 # sensor_msgs/PointField datatype constants -> numpy type codes
 DATATYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
 DATATYPE_OF = {np.dtype(v).newbyteorder("=").str[1:]: k for k, v in DATATYPES.items()}
+# A point is a few dozen bytes in every driver we know (Ouster's largest profile: 48); 64 KiB
+# leaves room for any real per-point payload and keeps numpy's itemsize far from its limits.
+MAX_POINT_STEP = 65536
 
 
 class CloudDecodeError(ValueError):
@@ -41,8 +44,8 @@ class CloudLayout:
 
 def layout_dtype(layout: CloudLayout) -> np.dtype:
     """Structured dtype of one point, padded to ``point_step``; validates every field."""
-    if layout.point_step <= 0:
-        raise CloudDecodeError(f"point_step must be positive, got {layout.point_step}")
+    if not 0 < layout.point_step <= MAX_POINT_STEP:
+        raise CloudDecodeError(f"point_step must be in 1..{MAX_POINT_STEP}, got {layout.point_step}")
     order = ">" if layout.is_bigendian else "<"
     names, formats, offsets = [], [], []
     for f in layout.fields:
@@ -51,18 +54,22 @@ def layout_dtype(layout: CloudLayout) -> np.dtype:
         if f.count < 1:
             continue  # zero-count fields carry no data (seen in some drivers)
         base = np.dtype(order + DATATYPES[f.datatype])
-        fmt = base if f.count == 1 else np.dtype((base, (f.count,)))
-        if f.offset < 0 or f.offset + fmt.itemsize > layout.point_step:
+        size = base.itemsize * int(f.count)  # checked before numpy builds a (count,) sub-array
+        if f.offset < 0 or f.offset + size > layout.point_step:
             raise CloudDecodeError(
-                f"field '{f.name}' (offset {f.offset}, {fmt.itemsize} bytes) "
-                f"exceeds point_step {layout.point_step}"
+                f"field '{f.name}' (offset {f.offset}, {size} bytes) exceeds point_step {layout.point_step}"
             )
-        if f.name in names:
-            raise CloudDecodeError(f"duplicate field '{f.name}'")
+        if not f.name or f.name in names:
+            raise CloudDecodeError(f"empty or duplicate field name '{f.name}'")
         names.append(f.name)
-        formats.append(fmt)
+        formats.append(base if f.count == 1 else np.dtype((base, (f.count,))))
         offsets.append(f.offset)
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": layout.point_step})
+    try:
+        return np.dtype(
+            {"names": names, "formats": formats, "offsets": offsets, "itemsize": layout.point_step}
+        )
+    except (ValueError, TypeError) as exc:  # what numpy refuses (e.g. field names it cannot hold)
+        raise CloudDecodeError(f"fields do not form a point layout: {exc}") from exc
 
 
 def decode(layout: CloudLayout, data: bytes | bytearray | memoryview) -> np.ndarray:
