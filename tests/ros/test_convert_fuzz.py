@@ -16,6 +16,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2, PointField
 
+from sensor_fusion.core.types import DISTORTION_SIZES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from sensor_fusion.ros import convert
 from tests.fuzzing import fuzz_settings, no_hang
 
@@ -223,7 +224,7 @@ def test_decode_compressed_image(msg):
             return
     img = frame.image
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.size > 0
-    assert img.shape[0] * img.shape[1] <= convert.MAX_IMAGE_PIXELS
+    assert img.shape[0] * img.shape[1] <= MAX_IMAGE_PIXELS
 
 
 # -- CameraInfo ----------------------------------------------------------------------------------
@@ -250,9 +251,9 @@ def test_decode_camera_info(w, h, k, d, model):
             intr = convert.decode_camera_info(_info(w, h, k, d, model))
         except convert.DecodeError:
             return
-    assert 0 < intr.width <= convert.MAX_IMAGE_SIDE and 0 < intr.height <= convert.MAX_IMAGE_SIDE
+    assert 0 < intr.width <= MAX_IMAGE_SIDE and 0 < intr.height <= MAX_IMAGE_SIDE
     assert intr.K.shape == (3, 3) and np.isfinite(intr.K).all() and intr.K[0, 0] > 0 and intr.K[1, 1] > 0
-    assert intr.K[2, 2] == 1.0 and np.isfinite(intr.D).all() and intr.D.size in convert.DISTORTION_SIZES
+    assert intr.K[2, 2] == 1.0 and np.isfinite(intr.D).all() and intr.D.size in DISTORTION_SIZES
 
 
 # -- Imu -----------------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ from ..core.geometry import quat_to_yaw, yaw_to_quat
 from ..core.imageheader import ImageHeaderError, image_size
 from ..core.stamps import from_ns, to_ns
 from ..core.types import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
     CameraFrame,
     CameraIntrinsics,
     Detections,
@@ -42,20 +44,12 @@ from ..core.types import (
     PointCloud,
     RadarScan,
     Tracks,
+    intrinsics_problem,
 )
 
 
 class DecodeError(ValueError):
     """The one rejection of every decoder here: the caller logs it, counts it, drops the message."""
-
-
-# The largest automotive and machine-vision cameras are 8-50 MP; a header claiming more is a
-# corrupt message, not a camera (OpenCV would allocate up to 3 GB for it before reading a pixel).
-MAX_IMAGE_PIXELS = 64_000_000
-MAX_IMAGE_SIDE = 16384
-# distortion vector lengths OpenCV accepts (plumb_bob 4/5, rational 8, thin prism 12, tilted 14)
-DISTORTION_SIZES = (0, 4, 5, 8, 12, 14)
-_FISHEYE_MODELS = ("equidistant", "fisheye")  # cv2.fisheye: exactly 4 coefficients
 
 
 def stamp_of(msg) -> int:
@@ -207,22 +201,11 @@ def decode_image(msg: Image | CompressedImage, camera: str) -> CameraFrame:
 
 def decode_camera_info(msg: CameraInfo) -> CameraIntrinsics:
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    w, h = int(msg.width), int(msg.height)
-    if (
-        not np.all(np.isfinite(K))
-        or K[0, 0] <= 0
-        or K[1, 1] <= 0
-        or not np.array_equal(K[2], [0.0, 0.0, 1.0])
-        or not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE)
-    ):
-        raise DecodeError(f"camera_info has no valid intrinsics (K {K.ravel().tolist()}, {w}x{h})")
     D = np.asarray(msg.d, dtype=np.float64).ravel()
-    model = msg.distortion_model or "plumb_bob"
-    sizes = (4,) if model in _FISHEYE_MODELS else DISTORTION_SIZES
-    if D.size not in sizes or not np.all(np.isfinite(D)):
-        raise DecodeError(
-            f"camera_info distortion '{model}' needs {sizes} finite coefficients, got {D.tolist()}"
-        )
+    w, h, model = int(msg.width), int(msg.height), msg.distortion_model or "plumb_bob"
+    problem = intrinsics_problem(w, h, K, D, model)
+    if problem:
+        raise DecodeError(f"camera_info has no valid intrinsics: {problem}")
     return CameraIntrinsics(w, h, K, D, model)
 
 
@@ -247,8 +230,8 @@ def decode_gps(msg: NavSatFix) -> GpsFix:
         )
     cov = np.asarray(msg.position_covariance, dtype=np.float64).reshape(3, 3)
     kind = msg.position_covariance_type
-    if kind == NavSatFix.COVARIANCE_TYPE_APPROXIMATED or kind == NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN:
-        cov = np.diag(np.diag(cov))  # approximated/diagonal: only the variances carry information
+    if kind == NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN:
+        cov = np.diag(np.diag(cov))  # only the variances are known; the rest may be anything
     if kind not in _GPS_COV_TYPES or not _positive_definite(cov):
         # unknown, or one the filter cannot divide by (NaN, zero or negative variance, not PSD):
         # assume a poor fix (5 m horizontal, 10 m vertical)
