@@ -124,13 +124,16 @@ def _intrinsics(name: str, intr) -> CameraIntrinsics:
 
 def calibration_from_dict(data: dict) -> Calibration:
     """Validated calibration; any malformed entry raises CalibrationError naming it."""
-    if not isinstance(data, dict) or not isinstance(data.get("sensors"), dict):
-        raise CalibrationError("calibration must be a mapping with a 'sensors' mapping")
+    if not isinstance(data, dict) or "sensors" not in data:
+        raise CalibrationError("calibration must be a mapping with a 'sensors' key")
+    sensors = data["sensors"] if data["sensors"] is not None else {}  # "sensors:" with none listed
+    if not isinstance(sensors, dict):
+        raise CalibrationError("calibration 'sensors' must be a mapping of frame names")
     base = data.get("base_frame", "base_link")
     if not isinstance(base, str) or not base:
         raise CalibrationError(f"base_frame must be a frame name, got {base!r}")
     cal = Calibration(base_frame=base)
-    for name, entry in data["sensors"].items():
+    for name, entry in sensors.items():
         if not isinstance(entry, dict):
             raise CalibrationError(f"sensor '{name}': entry must be a mapping")
         t = _vec(entry, "translation", 3, name, MAX_TRANSLATION_M)

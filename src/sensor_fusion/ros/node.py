@@ -25,6 +25,7 @@ from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
 
 from ..config import ConfigError, resolve_calibration_path
 from ..core.calibration import CalibrationError, load_calibration
+from ..core.weights import WeightsError
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
 from .inputs import input_specs
@@ -48,11 +49,11 @@ class FusionNode(Node):
         try:
             self.cfg = declare_all(self)
             self.calibration = load_calibration(resolve_calibration_path(self.cfg))
-        except (ConfigError, CalibrationError, OSError) as exc:
+            logging.basicConfig(level=logging.INFO)
+            self.pipeline = FusionPipeline(self.cfg, self.calibration)  # loads the weights files
+        except (ConfigError, CalibrationError, WeightsError, OSError) as exc:
             self.get_logger().fatal(str(exc))
             raise
-        logging.basicConfig(level=logging.INFO)
-        self.pipeline = FusionPipeline(self.cfg, self.calibration)
         t0 = time.monotonic()
         self.pipeline.warm_up()  # before subscribing: a cold numba cache would stall the first frames
         self.get_logger().info(f"pipeline warmed up in {time.monotonic() - t0:.1f} s")
@@ -226,7 +227,7 @@ def main(args=None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ConfigError, CalibrationError, OSError):
+    except (ConfigError, CalibrationError, WeightsError, OSError):
         node = None  # construction failed; the error was logged
         raise SystemExit(2) from None
     finally:
