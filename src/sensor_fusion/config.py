@@ -203,7 +203,20 @@ class FusionConfig(ParamConfig):
         "both: the network inside its grid (+-51.2 m), the classical detectors beyond it",
     )
     jump_threshold_s: float = param(
-        1.0, unit="s", ge=0.0, desc="Stamps this far backwards reset the tracker and ego filter (bag loop)"
+        1.0,
+        unit="s",
+        ge=0.0,
+        desc="An anchor stamp this far behind the last one (bag loop, sim-time reset) resets the "
+        "synchroniser, tracker and ego filter; smaller steps back are reordering (dropped, counted). "
+        "1 s: far above any sensor's latency jitter (tens of ms), far below a bag's length",
+    )
+    forward_jump_threshold_s: float = param(
+        10.0,
+        unit="s",
+        gt=0.0,
+        desc="An anchor stamp this far ahead of the last one (clock jump, a cut in a bag) resets them "
+        "too: beyond tracker.max_age_s (2 s) every track is dead anyway and beyond ego.imu_gap_reset_s "
+        "the filter restarts, while a shorter gap is a sensor dropout that coasting bridges",
     )
     ego_extrapolation_max_s: float = param(
         0.3,

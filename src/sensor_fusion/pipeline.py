@@ -117,7 +117,12 @@ class FusionPipeline:
             max_extrapolation_ns=int(round(cfg.ego_extrapolation_max_s * NS)),
             gap_coast_ns=int(round(cfg.ego_gap_reset_s * NS)),
         )
-        self._sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
+        self._sync = Synchronizer(
+            self._sensor_specs(),
+            cfg["anchor"],
+            int(cfg["jump_threshold_s"] * NS),
+            int(round(cfg["forward_jump_threshold_s"] * NS)),
+        )
         self.frame_switches = 0
         self.rejected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._warned: set[str] = set()
@@ -189,8 +194,13 @@ class FusionPipeline:
         t.start_frame()
         stamp = frame.stamp_ns
         with t.stage("total"):
-            if frame.reset:
-                log.warning("time jumped backwards: tracker and ego filter reset")
+            if frame.reset:  # one line per jump; counts in diagnostics()["sync"]["time_jumps"]
+                log.warning(
+                    "time jumped %s by %.3f s at stamp %d: synchroniser, tracker and ego filter reset",
+                    "backwards" if frame.jump_ns < 0 else "forwards",
+                    abs(frame.jump_ns) / NS,
+                    stamp,
+                )
                 self.reset()
             tracking_frame = self.tracker.config.frame_id
             with t.stage("ego"):
