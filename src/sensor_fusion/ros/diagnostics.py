@@ -54,6 +54,7 @@ def build(
         _kv("worker_queue_drops", failed_frames),
         _kv("sync_resets", sync["resets"]),
     ]
+    p.values += [_kv(f"time_jumps_{d}", n) for d, n in sorted(sync.get("time_jumps", {}).items())]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
         p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]
     p.level, p.message = (OK, "running") if frames else (WARN, "no fusion frame yet")
