@@ -17,7 +17,9 @@ it flaky; the hang guard catches what matters.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
 import signal
 
@@ -39,9 +41,32 @@ if PROFILE not in ("short", "long"):
 _BASE = settings.get_profile(f"sf-fuzz-{PROFILE}")
 
 
-def fuzz_settings(short: int = 100) -> settings:
-    """Settings of one property: ``short`` examples in the short profile, the long count else."""
-    return settings(_BASE, max_examples=short if PROFILE == "short" else LONG_EXAMPLES)
+def fuzz_settings(short: int = 100, long_share: float = 1.0) -> settings:
+    """Settings of one property: ``short`` examples in the short profile, else the long count
+    (times ``long_share``, for a property that is not an entry point of its own)."""
+    n = short if PROFILE == "short" else max(1, int(LONG_EXAMPLES * long_share))
+    return settings(_BASE, max_examples=n)
+
+
+_COUNTS: dict[str, int] = {}
+
+
+def _count() -> None:
+    """Examples run per test (explicit, generated and shrinking ones), written at exit to
+    ``SF_FUZZ_COUNTS`` when set: how scripts/fuzz.py reports the cases each property ran."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+    if not os.environ.get("SF_FUZZ_COUNTS"):
+        return
+    if not _COUNTS:
+        atexit.register(_write_counts)
+    _COUNTS[test] = _COUNTS.get(test, 0) + 1
+    if _COUNTS[test] % 500 == 1:  # also on the way, so a run cut short still says what it did
+        _write_counts()
+
+
+def _write_counts() -> None:
+    with open(os.environ["SF_FUZZ_COUNTS"], "w") as f:
+        json.dump(_COUNTS, f, indent=1, sort_keys=True)
 
 
 class Hang(AssertionError):
@@ -49,12 +74,15 @@ class Hang(AssertionError):
 
 
 @contextlib.contextmanager
-def no_hang(seconds: float = HANG_S):
-    """Fail the example (``Hang``) if its body runs longer than ``seconds`` (SIGALRM, main thread)."""
+def no_hang(seconds: float = HANG_S, count: bool = True):
+    """Fail the example (``Hang``) if its body runs longer than ``seconds`` (SIGALRM, main thread);
+    ``count``: this body is one example (False for a second guard within the same example)."""
 
     def _raise(signum, frame):
         raise Hang(f"example ran longer than {seconds} s (a hang)")
 
+    if count:
+        _count()
     old = signal.signal(signal.SIGALRM, _raise)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
