@@ -7,7 +7,7 @@ values, and report the cases each property ran, crashes and hangs.
     scripts/fuzz.py --profile long --jobs 2 --json out/fuzz_long.json
 
 The long profile draws random seeds; a failing example is printed by Hypothesis with the
-``@reproduce_failure`` blob to replay it. ``--jobs`` splits the test files over processes.
+``@reproduce_failure`` blob to replay it. ``--jobs`` deals the properties out to that many processes.
 Exit status: 0 when every property held.
 """
 
@@ -27,6 +27,30 @@ REPO = Path(__file__).resolve().parents[1]
 FILES = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*fuzz.py"))
 
 
+def _collect() -> list[str]:
+    """Node ids of every fuzz test (one per property, parametrised cases together)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--collect-only",
+            "-m",
+            "fuzz",
+            *FILES,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    ids = {ln.split("[")[0] for ln in out.splitlines() if "::" in ln}
+    return sorted(ids)
+
+
 def _run_group(files: list[str], env: dict, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "fuzz", "-rfE", *files]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -39,12 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--hang-s", type=float, default=10.0, help="wall seconds after which an example is a hang"
     )
-    ap.add_argument("--jobs", type=int, default=1, help="pytest processes (test files split among them)")
+    ap.add_argument("--jobs", type=int, default=1, help="pytest processes (properties dealt among them)")
     ap.add_argument("--json", type=Path, help="also write the summary here")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="sf_fuzz_"))
-    groups = [FILES[i :: args.jobs] for i in range(max(1, args.jobs))]
+    ids = _collect()
+    groups = [ids[i :: args.jobs] for i in range(max(1, args.jobs))]  # properties dealt round-robin
     procs = []
     t0 = time.monotonic()
     for i, files in enumerate(g for g in groups if g):
@@ -81,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "hangs": hangs,
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu.ru_utime + cpu.ru_stime, 1),
+        "logs": str(work),
     }
     width = max((len(k) for k in counts), default=10)
     for k, n in sorted(counts.items()):

@@ -21,7 +21,10 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -67,6 +70,13 @@ def _count() -> None:
 def _write_counts() -> None:
     with open(os.environ["SF_FUZZ_COUNTS"], "w") as f:
         json.dump(_COUNTS, f, indent=1, sort_keys=True)
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A temporary directory for the files a property writes, removed when the run ends."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 class Hang(AssertionError):

@@ -8,7 +8,6 @@ RecursionError on a self-referencing alias), never a hang (an alias bomb).
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sensor_fusion.config import ConfigError, FusionConfig, from_flat, load_params_file
-from tests.fuzzing import fuzz_settings, no_hang
+from tests.fuzzing import fuzz_settings, no_hang, scratch_dir
 
 pytestmark = pytest.mark.fuzz
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = load_params_file(REPO / "config" / "fusion.yaml")
 KEYS = sorted(DEFAULTS)
-_DIR = Path(tempfile.mkdtemp(prefix="sf_fuzz_cfg_"))
+_DIR = scratch_dir("sf_fuzz_cfg_")
 
 scalars = (
     st.none()

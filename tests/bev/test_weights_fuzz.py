@@ -5,9 +5,6 @@ and a loadable checkpoint whose meta or tensors do not fit the network is refuse
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 import torch
 from hypothesis import example, given
@@ -17,12 +14,12 @@ from sensor_fusion.bev.config import BevDetectorConfig
 from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkpoint
 from sensor_fusion.core.calibration import Calibration
 from sensor_fusion.core.weights import WeightsError
-from tests.fuzzing import fuzz_settings, no_hang
+from tests.fuzzing import fuzz_settings, no_hang, scratch_dir
 
 pytestmark = pytest.mark.fuzz
 
 GOOD = DEFAULT_WEIGHTS.read_bytes()
-_DIR = Path(tempfile.mkdtemp(prefix="sf_fuzz_bev_"))
+_DIR = scratch_dir("sf_fuzz_bev_")
 
 
 @st.composite

@@ -3,7 +3,6 @@ gives a Calibration whose transforms are finite rigid motions, or raises ``Calib
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,13 @@ from sensor_fusion.core.calibration import (
     calibration_from_dict,
     load_calibration,
 )
-from tests.fuzzing import fuzz_settings, no_hang
+from tests.fuzzing import fuzz_settings, no_hang, scratch_dir
 
 pytestmark = pytest.mark.fuzz
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = yaml.safe_load((REPO / "config" / "calibration.yaml").read_text())
-_DIR = Path(tempfile.mkdtemp(prefix="sf_fuzz_cal_"))
+_DIR = scratch_dir("sf_fuzz_cal_")
 
 scalars = (
     st.none()

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import io
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,13 @@ from hypothesis import strategies as st
 
 from sensor_fusion.core.weights import WeightsError
 from sensor_fusion.perception.camera_cue import _KEYS, FEATURE_SPEC, NUM_FEATURES, CueModel
-from tests.fuzzing import fuzz_settings, no_hang
+from tests.fuzzing import fuzz_settings, no_hang, scratch_dir
 
 pytestmark = pytest.mark.fuzz
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "sensor_fusion" / "models" / "camera_cue.npz"
 GOOD = SHIPPED.read_bytes()
-_DIR = Path(tempfile.mkdtemp(prefix="sf_fuzz_cue_"))
+_DIR = scratch_dir("sf_fuzz_cue_")
 
 
 def _npz(**arrays) -> bytes:
