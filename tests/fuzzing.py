@@ -6,8 +6,9 @@ Two profiles, chosen by ``SF_FUZZ_PROFILE``:
 * ``short`` (default, what ``make test`` runs): ``max_examples`` per property as each test
   asks (50-200), derandomised so the suite is repeatable; the whole fuzz suite takes well
   under a minute.
-* ``long``: ``SF_FUZZ_EXAMPLES`` cases per property (default 10,000), random seeds; run by
-  ``scripts/fuzz.py --profile long`` (see docs/reliability.md).
+* ``long``: ``SF_FUZZ_EXAMPLES`` cases per entry point (default 10,000; an entry point fuzzed
+  by several properties splits them with ``long_share``), random seeds; run by
+  ``scripts/fuzz.py --profile long`` (see docs/development.md#fuzzing).
 
 Every example runs under a wall-clock hang guard (``SF_FUZZ_HANG_S``, default 10 s): an
 input that makes a decoder loop or allocate for ever fails as :class:`Hang`, not as a stuck
@@ -46,7 +47,7 @@ _BASE = settings.get_profile(f"sf-fuzz-{PROFILE}")
 
 def fuzz_settings(short: int = 100, long_share: float = 1.0) -> settings:
     """Settings of one property: ``short`` examples in the short profile, else the long count
-    (times ``long_share``, for a property that is not an entry point of its own)."""
+    times ``long_share`` (its part of its entry point's cases)."""
     n = short if PROFILE == "short" else max(1, int(LONG_EXAMPLES * long_share))
     return settings(_BASE, max_examples=n)
 
