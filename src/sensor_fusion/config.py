@@ -233,6 +233,12 @@ class FusionConfig(ParamConfig):
         "tracking in base_frame",
     )
     diagnostics_period_s: float = param(1.0, unit="s", gt=0.0, desc="Period of /diagnostics")
+    raw_subscriptions: bool = param(
+        True,
+        unit="",
+        desc="Subscribe to PointCloud2/Image/CompressedImage as serialized bytes and view the payload "
+        "in place (ros/cdr.py) instead of letting rclpy build Python objects; false: typed messages",
+    )
     idle_flush_s: float = param(
         0.5,
         unit="s",

@@ -14,10 +14,10 @@ import numpy as np
 
 # sensor_msgs/PointField datatype constants -> numpy type codes
 DATATYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
+# Bytes per point: real drivers use 16-64; numpy cannot make a dtype past 2**31, and anything near
+# this limit is a corrupt header, not a point layout.
+MAX_POINT_STEP = 1 << 16
 DATATYPE_OF = {np.dtype(v).newbyteorder("=").str[1:]: k for k, v in DATATYPES.items()}
-# A point is a few dozen bytes in every driver we know (Ouster's largest profile: 48); 64 KiB
-# leaves room for any real per-point payload and keeps numpy's itemsize far from its limits.
-MAX_POINT_STEP = 65536
 
 
 class CloudDecodeError(ValueError):
@@ -45,7 +45,7 @@ class CloudLayout:
 def layout_dtype(layout: CloudLayout) -> np.dtype:
     """Structured dtype of one point, padded to ``point_step``; validates every field."""
     if not 0 < layout.point_step <= MAX_POINT_STEP:
-        raise CloudDecodeError(f"point_step must be in 1..{MAX_POINT_STEP}, got {layout.point_step}")
+        raise CloudDecodeError(f"point_step must be in (0, {MAX_POINT_STEP}], got {layout.point_step}")
     order = ">" if layout.is_bigendian else "<"
     names, formats, offsets = [], [], []
     for f in layout.fields:

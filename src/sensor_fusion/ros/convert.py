@@ -46,6 +46,7 @@ from ..core.types import (
     Tracks,
     intrinsics_problem,
 )
+from .cdr import RawCompressedImage, RawImage
 
 
 class DecodeError(ValueError):
@@ -163,9 +164,9 @@ _ENCODINGS = {
 }
 
 
-def decode_image(msg: Image | CompressedImage, camera: str) -> CameraFrame:
-    """BGR uint8 image from a raw or compressed message."""
-    if isinstance(msg, CompressedImage):
+def decode_image(msg: Image | CompressedImage | RawImage | RawCompressedImage, camera: str) -> CameraFrame:
+    """BGR uint8 image from a raw or compressed message (typed, or viewed in its serialized bytes)."""
+    if isinstance(msg, CompressedImage | RawCompressedImage):
         buf = np.frombuffer(msg.data, dtype=np.uint8)
         try:
             fmt, w, h = image_size(buf)
