@@ -265,6 +265,8 @@ def test_decode_camera_info(w, h, k, d, model):
 @example([0.0] * 6 + [0.0, 0.0, 0.0, 1.0], [-1.0] + [0.0] * 26)
 @example([0.0] * 6 + [0.0, 0.0, 0.0, 1.0], [float("nan")] + [0.0] * 26)
 @example([0.0] * 6 + [0.0, 0.0, 0.0, 2.0], [0.01] * 27)
+@example([0.0] * 6 + [0.0, 0.0, 0.0, 1.0], [0.01] * 9 + [-1.0] + [0.0] * 17)  # no gyro (REP 145)
+@example([0.0] * 6 + [0.0, 0.0, 0.0, 1.0], [0.01] * 18 + [-1.0] + [0.0] * 8)  # no accelerometer
 def test_decode_imu(vals, covs):
     m = Imu()
     m.angular_velocity.x, m.angular_velocity.y, m.angular_velocity.z = vals[0:3]
@@ -277,6 +279,7 @@ def test_decode_imu(vals, covs):
             s = convert.decode_imu(m)
         except convert.DecodeError:
             return
+    assert covs[9] >= 0 and covs[18] >= 0  # a measurement marked absent is never used
     assert np.isfinite(s.angular_velocity).all() and np.isfinite(s.linear_acceleration).all()
     assert s.orientation is None or (
         np.isfinite(s.orientation).all() and abs(np.linalg.norm(s.orientation) - 1) < 1e-3

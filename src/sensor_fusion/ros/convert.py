@@ -215,6 +215,12 @@ def decode_imu(msg: Imu) -> ImuSample:
     a = np.array([msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z])
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(a))):
         raise DecodeError("imu sample has non-finite angular velocity or acceleration")
+    if msg.angular_velocity_covariance[0] < 0 or msg.linear_acceleration_covariance[0] < 0:
+        # REP 145: covariance[0] = -1 marks the element as not measured (e.g. an AHRS that sends
+        # only orientation); the ego filter integrates both, so zeros would be read as data
+        raise DecodeError(
+            "imu sample marks its angular velocity or acceleration as absent (covariance[0] = -1)"
+        )
     q = None
     if msg.orientation_covariance[0] >= 0:  # -1 marks "no orientation" (sensor_msgs/Imu)
         q = np.array([msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w])
