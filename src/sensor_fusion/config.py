@@ -218,6 +218,14 @@ class FusionConfig(ParamConfig):
         "too: beyond tracker.max_age_s (2 s) every track is dead anyway and beyond ego.imu_gap_reset_s "
         "the filter restarts, while a shorter gap is a sensor dropout that coasting bridges",
     )
+    anchor_timeout_s: float = param(
+        0.5,
+        unit="s",
+        gt=0.0,
+        desc="An anchor silent this long (data time) hands the frames to the next detection sensor still "
+        "publishing (LiDAR, cameras, radars in that order) until it publishes again: 5 periods of a 10 Hz "
+        "LiDAR, so one lost sweep does not flip anchors and a planner sees at most this much silence",
+    )
     ego_extrapolation_max_s: float = param(
         0.3,
         unit="s",
