@@ -75,6 +75,13 @@ def sensor_data(draw):
     return cloud, radar, cams, imus, gps
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    """Compile (or load) the numba kernels before any example runs under the hang guard: a cold
+    cache takes tens of seconds, which is start-up (the node warms up before subscribing), not a hang."""
+    FusionPipeline(CFG, CAL).warm_up()
+
+
 def _run(frames) -> None:
     pipe = FusionPipeline(CFG, CAL)
     with no_hang(30):
