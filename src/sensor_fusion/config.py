@@ -299,7 +299,20 @@ class FusionConfig(ParamConfig):
         "both: the network inside its grid (+-51.2 m), the classical detectors beyond it",
     )
     jump_threshold_s: float = param(
-        1.0, unit="s", ge=0.0, desc="Stamps this far backwards reset the tracker and ego filter (bag loop)"
+        1.0,
+        unit="s",
+        ge=0.0,
+        desc="An anchor stamp this far behind the last one (bag loop, sim-time reset) resets the "
+        "synchroniser, tracker and ego filter; smaller steps back are reordering (dropped, counted). "
+        "1 s: far above any sensor's latency jitter (tens of ms), far below a bag's length",
+    )
+    forward_jump_threshold_s: float = param(
+        10.0,
+        unit="s",
+        gt=0.0,
+        desc="An anchor stamp this far ahead of the last one (clock jump, a cut in a bag) resets them "
+        "too: beyond tracker.max_age_s (2 s) every track is dead anyway and beyond ego.imu_gap_reset_s "
+        "the filter restarts, while a shorter gap is a sensor dropout that coasting bridges",
     )
     anchor_timeout_s: float = param(
         0.5,
@@ -446,26 +459,55 @@ def from_flat(flat: dict[str, Any]) -> FusionConfig:
     return cfg
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+# A params file names a few hundred parameters, nested a few levels; past these it is not one
+# (a YAML alias bomb expands to millions, a self-referencing alias never ends).
+MAX_PARAMS = 10_000
+MAX_DEPTH = 16
+
+
+def flatten(
+    d: dict[str, Any], prefix: str = "", _out: dict[str, Any] | None = None, _depth: int = 0
+) -> dict[str, Any]:
+    """Nested mappings as dotted keys; ConfigError past MAX_PARAMS keys or MAX_DEPTH levels."""
+    out: dict[str, Any] = {} if _out is None else _out
+    if _depth > MAX_DEPTH:
+        raise ConfigError(f"parameters nested deeper than {MAX_DEPTH} levels at '{prefix}'")
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
+            flatten(v, key + ".", out, _depth + 1)
         else:
             out[key] = v
+            if len(out) > MAX_PARAMS:
+                raise ConfigError(f"more than {MAX_PARAMS} parameters (a YAML alias bomb?)")
     return out
 
 
 def load_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
-    """Flat parameters for ``node_name`` from a ROS 2 params YAML (``/**`` sections merged first)."""
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    """Flat parameters for ``node_name`` from a ROS 2 params YAML (``/**`` sections merged first).
+
+    ConfigError when the file is not YAML (or not UTF-8) or has no mapping of parameters."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:  # also undecodable bytes (yaml.reader.ReaderError)
+        raise ConfigError(f"{path}: not a YAML file: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of node names, got {type(data).__name__}")
     flat: dict[str, Any] = {}
     for section_name in ("/**", node_name, "/" + node_name):
         entry = data.get(section_name)
-        if isinstance(entry, dict):
-            flat.update(flatten(entry.get("ros__parameters", {}) or {}))
+        if entry is None:
+            continue
+        params = entry.get("ros__parameters") if isinstance(entry, dict) else None
+        if params is None:
+            continue
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: '{section_name}: ros__parameters' must be a mapping")
+        flat.update(flatten(params))
     if not flat and data:
         raise ConfigError(f"{path}: no '{node_name}: ros__parameters:' section")
     return flat

@@ -144,6 +144,7 @@ class FusionPipeline:
                 specs,
                 cfg["anchor"],
                 int(cfg["jump_threshold_s"] * NS),
+                int(round(cfg["forward_jump_threshold_s"] * NS)),
                 fallback=fallback,
                 anchor_timeout_ns=int(round(cfg.anchor_timeout_s * NS)),
             )
@@ -272,8 +273,13 @@ class FusionPipeline:
         t.start_frame()
         stamp = frame.stamp_ns
         with t.stage("total"):
-            if frame.reset:
-                log.warning("time jumped backwards: tracker and ego filter reset")
+            if frame.reset:  # one line per jump; counts in diagnostics()["sync"]["time_jumps"]
+                log.warning(
+                    "time jumped %s by %.3f s at stamp %d: synchroniser, tracker and ego filter reset",
+                    "backwards" if frame.jump_ns < 0 else "forwards",
+                    abs(frame.jump_ns) / NS,
+                    stamp,
+                )
                 self.reset(stamp)
             changes = self._sync.anchor_changes if self._sync is not None else []
             for _t, old_anchor, new_anchor in changes[self._anchor_changes_seen :]:

@@ -19,6 +19,7 @@ import torch
 
 from ..core.calibration import Calibration
 from ..core.types import CameraFrame, CameraIntrinsics, Detections
+from ..core.weights import WeightsError
 from .config import BevDetectorConfig
 from .decode import DecodeConfig, decode
 from .grid import BevGrid, lidar_raster, radar_raster
@@ -32,18 +33,26 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "bev_fusio
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """A weights file, loaded with ``weights_only=True``: tensors and plain data only, so a file
-    carrying code (a pickle that calls a function on load) is refused, never run."""
+    """The checkpoint dict; WeightsError if the file is truncated, foreign or not a BEV checkpoint.
+
+    Loaded with ``weights_only=True``: tensors and plain data only, so a file carrying code (a
+    pickle that calls a function on load) is refused, never run."""
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
+        raise WeightsError(
             f"{path}: refused: holds objects other than tensors and plain data, which could run code "
             f"on load (loaded with weights_only=True; {first[:120]})"
         ) from exc
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
-        raise ValueError(f"{path}: not a BEV checkpoint (needs 'model' and 'meta')")
+    except Exception as exc:  # a zip reader's RuntimeError, EOFError, ...
+        raise WeightsError(f"{path}: unreadable BEV checkpoint ({type(exc).__name__}: {exc})") from exc
+    if (
+        not isinstance(ckpt, dict)
+        or not isinstance(ckpt.get("model"), dict)
+        or not isinstance(ckpt.get("meta"), dict)
+    ):
+        raise WeightsError(f"{path}: not a BEV checkpoint (needs 'model' and 'meta' mappings)")
     return ckpt
 
 
@@ -161,11 +170,16 @@ class BevDetector:
         ckpt = load_checkpoint(path)
         self.meta = ckpt["meta"]
         if self.meta.get("output_stride", OUTPUT_STRIDE) != OUTPUT_STRIDE:
-            raise ValueError(
+            raise WeightsError(
                 f"{path}: trained with output stride {self.meta['output_stride']}, code has {OUTPUT_STRIDE}"
             )
-        self.grid = BevGrid.from_dict(self.meta["grid"])
-        self.image_wh = tuple(self.meta["image_wh"])
+        try:  # a checkpoint from another code version: its meta or tensors do not fit this network
+            self.grid = BevGrid.from_dict(self.meta["grid"])
+            self.image_wh = tuple(int(v) for v in self.meta["image_wh"])
+            model = build_model(self.meta)
+            model.load_state_dict(ckpt["model"])
+        except Exception as exc:
+            raise WeightsError(f"{path}: does not fit this network ({type(exc).__name__}: {exc})") from exc
         want = self.config.device
         if want == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("bev.device is cuda but torch sees no CUDA device")
@@ -175,8 +189,7 @@ class BevDetector:
         self.dtype = torch.float16 if self.device.type == "cuda" and self.config.fp16 else torch.float32
         if self.device.type == "cpu" and self.config.threads > 0:
             torch.set_num_threads(self.config.threads)
-        self.model = build_model(self.meta)
-        self.model.load_state_dict(ckpt["model"])
+        self.model = model
         self.model.eval().to(self.device, self.dtype)
         self.slots = list(camera_slots) or ["_none"]  # at least one (always-invalid) slot keeps shapes fixed
         self.frame_ids = dict(camera_frame_ids or {})

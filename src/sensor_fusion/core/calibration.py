@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from .geometry import make_transform, rpy_to_matrix
-from .types import CameraIntrinsics
+from .types import CameraIntrinsics, intrinsics_problem
 
 
 class CalibrationError(ValueError):
@@ -73,43 +73,91 @@ class Calibration:
         return {"base_frame": self.base_frame, "sensors": sensors}
 
 
-def _vec(entry: dict, key: str, n: int, name: str) -> np.ndarray:
-    v = np.asarray(entry.get(key, [0.0] * n), dtype=np.float64).ravel()
-    if v.shape != (n,) or not np.all(np.isfinite(v)):
-        raise CalibrationError(f"sensor '{name}': '{key}' must be {n} finite numbers, got {entry.get(key)!r}")
+# Sensors sit on the vehicle: a translation beyond this is a unit or typing error, and
+# rotation_rpy is radians, so an angle beyond one turn is most likely degrees.
+MAX_TRANSLATION_M = 1000.0
+MAX_ANGLE_RAD = 2.0 * np.pi
+
+
+def _floats(value, what: str) -> np.ndarray:
+    try:
+        v = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CalibrationError(f"{what} must be numbers, got {value!r}") from exc
+    if not np.all(np.isfinite(v)):
+        raise CalibrationError(f"{what} must be finite, got {value!r}")
     return v
 
 
+def _vec(entry: dict, key: str, n: int, name: str, limit: float) -> np.ndarray:
+    v = _floats(entry.get(key, [0.0] * n), f"sensor '{name}': '{key}'").ravel()
+    if v.shape != (n,) or np.abs(v).max() > limit:
+        raise CalibrationError(
+            f"sensor '{name}': '{key}' must be {n} finite numbers within +-{limit:g}, got {entry.get(key)!r}"
+        )
+    return v
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise CalibrationError(f"{what} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _intrinsics(name: str, intr) -> CameraIntrinsics:
+    if not isinstance(intr, dict):
+        raise CalibrationError(f"camera '{name}': intrinsics must be a mapping")
+    K = _floats(intr.get("K"), f"camera '{name}': K")
+    if K.size != 9:
+        raise CalibrationError(f"camera '{name}': K must be 9 finite numbers with fx, fy > 0")
+    D = _floats(intr.get("D", [0.0] * 5), f"camera '{name}': D").ravel()
+    w = _int(intr.get("width", 0), f"camera '{name}': width")
+    h = _int(intr.get("height", 0), f"camera '{name}': height")
+    model = intr.get("distortion_model", "plumb_bob")
+    if not isinstance(model, str):
+        raise CalibrationError(f"camera '{name}': distortion_model must be a string, got {model!r}")
+    problem = intrinsics_problem(w, h, K.reshape(3, 3), D, model)
+    if problem:
+        raise CalibrationError(f"camera '{name}': {problem}")
+    return CameraIntrinsics(w, h, K.reshape(3, 3), D, model)
+
+
 def calibration_from_dict(data: dict) -> Calibration:
+    """Validated calibration; any malformed entry raises CalibrationError naming it."""
     if not isinstance(data, dict) or "sensors" not in data:
         raise CalibrationError("calibration must be a mapping with a 'sensors' key")
-    cal = Calibration(base_frame=str(data.get("base_frame", "base_link")))
-    for name, entry in (data["sensors"] or {}).items():
+    sensors = data["sensors"] if data["sensors"] is not None else {}  # "sensors:" with none listed
+    if not isinstance(sensors, dict):
+        raise CalibrationError("calibration 'sensors' must be a mapping of frame names")
+    base = data.get("base_frame", "base_link")
+    if not isinstance(base, str) or not base:
+        raise CalibrationError(f"base_frame must be a frame name, got {base!r}")
+    cal = Calibration(base_frame=base)
+    for name, entry in sensors.items():
         if not isinstance(entry, dict):
             raise CalibrationError(f"sensor '{name}': entry must be a mapping")
-        t = _vec(entry, "translation", 3, name)
-        rpy = _vec(entry, "rotation_rpy", 3, name)
-        cal.frames[str(name)] = (
-            str(entry.get("parent", cal.base_frame)),
-            make_transform(rpy_to_matrix(*rpy), t),
-        )
-        intr = entry.get("intrinsics")
-        if intr is not None:
-            K = np.asarray(intr.get("K"), dtype=np.float64)
-            if K.size != 9 or not np.all(np.isfinite(K)) or K.ravel()[0] <= 0 or K.ravel()[4] <= 0:
-                raise CalibrationError(f"camera '{name}': K must be 9 finite numbers with fx, fy > 0")
-            D = np.asarray(intr.get("D", [0.0] * 5), dtype=np.float64).ravel()
-            w, h = int(intr.get("width", 0)), int(intr.get("height", 0))
-            if w <= 0 or h <= 0:
-                raise CalibrationError(f"camera '{name}': width and height must be positive")
-            cal.intrinsics[str(name)] = CameraIntrinsics(
-                w, h, K.reshape(3, 3), D, str(intr.get("distortion_model", "plumb_bob"))
-            )
+        t = _vec(entry, "translation", 3, name, MAX_TRANSLATION_M)
+        rpy = _vec(entry, "rotation_rpy", 3, name, MAX_ANGLE_RAD)
+        parent = entry.get("parent", cal.base_frame)
+        if not isinstance(parent, str):
+            raise CalibrationError(f"sensor '{name}': parent must be a frame name, got {parent!r}")
+        cal.frames[str(name)] = (parent, make_transform(rpy_to_matrix(*rpy), t))
+        if entry.get("intrinsics") is not None:
+            cal.intrinsics[str(name)] = _intrinsics(str(name), entry["intrinsics"])
     for name in cal.frames:
         cal.T_base_from(name)  # raises on unknown parents or cycles
     return cal
 
 
 def load_calibration(path: str | Path) -> Calibration:
-    with open(path) as f:
-        return calibration_from_dict(yaml.safe_load(f))
+    """Calibration from a YAML file (safe loader: plain data only); CalibrationError if malformed."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:  # also undecodable bytes (yaml.reader.ReaderError)
+        raise CalibrationError(f"{path}: not a YAML file: {exc}") from exc
+    try:
+        return calibration_from_dict(data)
+    except CalibrationError as exc:
+        raise CalibrationError(f"{path}: {exc}") from exc

@@ -54,18 +54,22 @@ def layout_dtype(layout: CloudLayout) -> np.dtype:
         if f.count < 1:
             continue  # zero-count fields carry no data (seen in some drivers)
         base = np.dtype(order + DATATYPES[f.datatype])
-        if f.offset < 0 or f.offset + f.count * base.itemsize > layout.point_step:  # before numpy sees it
+        size = base.itemsize * int(f.count)  # checked before numpy builds a (count,) sub-array
+        if f.offset < 0 or f.offset + size > layout.point_step:
             raise CloudDecodeError(
-                f"field '{f.name}' (offset {f.offset}, {f.count} x {base.itemsize} bytes) "
-                f"exceeds point_step {layout.point_step}"
+                f"field '{f.name}' (offset {f.offset}, {size} bytes) exceeds point_step {layout.point_step}"
             )
-        fmt = base if f.count == 1 else np.dtype((base, (f.count,)))
-        if f.name in names:
-            raise CloudDecodeError(f"duplicate field '{f.name}'")
+        if not f.name or f.name in names:
+            raise CloudDecodeError(f"empty or duplicate field name '{f.name}'")
         names.append(f.name)
-        formats.append(fmt)
+        formats.append(base if f.count == 1 else np.dtype((base, (f.count,))))
         offsets.append(f.offset)
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": layout.point_step})
+    try:
+        return np.dtype(
+            {"names": names, "formats": formats, "offsets": offsets, "itemsize": layout.point_step}
+        )
+    except (ValueError, TypeError) as exc:  # what numpy refuses (e.g. field names it cannot hold)
+        raise CloudDecodeError(f"fields do not form a point layout: {exc}") from exc
 
 
 def decode(layout: CloudLayout, data: bytes | bytearray | memoryview) -> np.ndarray:

@@ -43,6 +43,30 @@ class RadarScan:
         return int(self.xyz.shape[0])
 
 
+# The largest automotive and machine-vision cameras are 8-50 MP; more is a corrupt message or
+# file, not a camera (OpenCV would allocate up to 3 GB for such an image before reading a pixel).
+MAX_IMAGE_PIXELS = 64_000_000
+MAX_IMAGE_SIDE = 16384
+# distortion vector lengths OpenCV accepts (plumb_bob 4/5, rational 8, thin prism 12, tilted 14);
+# the fisheye (equidistant) model takes exactly 4
+DISTORTION_SIZES = (0, 4, 5, 8, 12, 14)
+FISHEYE_MODELS = ("equidistant", "fisheye")
+
+
+def intrinsics_problem(width: int, height: int, K: np.ndarray, D: np.ndarray, model: str) -> str | None:
+    """Why these intrinsics cannot be used (projections would raise or give NaN), or None."""
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        return f"size {width}x{height} is not in 1..{MAX_IMAGE_SIDE}"
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        return f"K must be 9 finite numbers with fx, fy > 0, got {K.ravel().tolist()}"
+    if not np.array_equal(K[2], [0.0, 0.0, 1.0]):
+        return f"K's last row must be [0, 0, 1], got {K[2].tolist()}"
+    sizes = (4,) if model in FISHEYE_MODELS else DISTORTION_SIZES
+    if D.ndim != 1 or D.size not in sizes or not np.all(np.isfinite(D)):
+        return f"distortion '{model}' needs {sizes} finite coefficients, got {D.tolist()}"
+    return None
+
+
 @dataclass
 class CameraIntrinsics:
     """Pinhole model with OpenCV (plumb_bob / rational) distortion."""

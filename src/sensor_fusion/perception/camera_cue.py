@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..core.classes import NUM_CLASSES
+from ..core.weights import WeightsError
 
 HUE_BINS = 18  # OpenCV hue 0..179 in 10-degree bins
 SAT_LOW = 50  # saturation (0..255) from which a sample counts as coloured
@@ -93,19 +94,42 @@ class CueModel:
 
     @classmethod
     def load(cls, path: str | Path) -> CueModel:
-        with np.load(path, allow_pickle=False) as z:
+        """The model in an ``.npz`` from :meth:`save`; WeightsError if the file is not one."""
+        try:
+            return cls._load(path)
+        except WeightsError:
+            raise
+        except Exception as exc:  # whatever a truncated or foreign file makes the reader raise
+            raise WeightsError(
+                f"camera cue model {path} is unreadable ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    @classmethod
+    def _load(cls, path: str | Path) -> CueModel:
+        z = np.load(path, allow_pickle=False)  # never unpickles: no code runs from the file
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise WeightsError(f"camera cue model {path} is not an .npz archive")
+        with z:
             spec = z["feature_spec"] if "feature_spec" in z.files else None
             if spec is None or spec.shape != FEATURE_SPEC.shape or not np.array_equal(spec, FEATURE_SPEC):
-                raise ValueError(
+                raise WeightsError(
                     f"camera cue model {path} was trained on features {spec}, this code computes "
                     f"{FEATURE_SPEC}: retrain with scripts/train_camera_cue.py"
                 )
-            m = cls(*(np.asarray(z[k]) for k in ("classes", "mu", "sd", "W1", "b1", "W2", "b2")))
+            missing = [k for k in _KEYS if k not in z.files]
+            if missing:
+                raise WeightsError(f"camera cue model {path} lacks {missing}")
+            arrays = [np.asarray(z[k]) for k in _KEYS]
+        if arrays[0].dtype.kind not in "iu" or any(a.dtype.kind != "f" for a in arrays[1:]):
+            raise WeightsError(f"camera cue model {path}: classes must be integers, the rest floats")
+        m = cls(*arrays)
         m.classes = m.classes.astype(np.int64)
-        F, K = NUM_FEATURES, m.classes.shape[0]
-        H = m.W1.shape[1]
+        F, K = NUM_FEATURES, m.classes.shape[0] if m.classes.ndim == 1 else -1
+        H = m.W1.shape[1] if m.W1.ndim == 2 else -1
         ok = (
-            m.mu.shape == (F,)
+            K > 0
+            and H >= 0
+            and m.mu.shape == (F,)
             and m.sd.shape == (F,)
             and m.W1.shape == (F, H)
             and m.b1.shape == (H,)
@@ -113,9 +137,11 @@ class CueModel:
             and m.b2.shape == (K,)
             and np.all((m.classes >= 0) & (m.classes < NUM_CLASSES))
             and np.unique(m.classes).size == K
+            and all(np.isfinite(a).all() for a in arrays[1:])
+            and np.all(m.sd > 0)
         )
         if not ok:
-            raise ValueError(f"camera cue model {path} has inconsistent array shapes or classes")
+            raise WeightsError(f"camera cue model {path} has inconsistent array shapes, classes or values")
         return m
 
     def save(self, path: str | Path) -> None:

@@ -31,9 +31,12 @@ from sensor_fusion_msgs.msg import (
 from ..core import pointfields as pf
 from ..core.classes import ObjectClass
 from ..core.geometry import quat_to_yaw, yaw_to_quat
+from ..core.imageheader import ImageHeaderError, image_size
 from ..core.point_time import point_time_offsets
 from ..core.stamps import from_ns, to_ns
 from ..core.types import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
     CameraFrame,
     CameraIntrinsics,
     Detections,
@@ -44,12 +47,13 @@ from ..core.types import (
     RadarScan,
     Tracks,
     WheelOdometry,
+    intrinsics_problem,
 )
 from .cdr import RawCompressedImage, RawImage
 
 
 class DecodeError(ValueError):
-    pass
+    """The one rejection of every decoder here: the caller logs it, counts it, drops the message."""
 
 
 def stamp_of(msg) -> int:
@@ -108,7 +112,9 @@ def decode_lidar(
         raise DecodeError(str(exc)) from exc
     names = pts.dtype.names or ()
     intensity = pf.field_f32(pts, "intensity") if "intensity" in names else None
-    ring = pts["ring"].astype(np.uint16) if "ring" in names else None
+    if intensity is not None and not np.isfinite(intensity).all():
+        intensity = np.nan_to_num(intensity, nan=0.0, posinf=0.0, neginf=0.0)
+    ring = _ring(pts["ring"]) if "ring" in names else None
     ok = _finite_rows(xyz) if t is None else _finite_rows(xyz, t)
     bad = int(ok.size - np.count_nonzero(ok))
     if bad and bad == ok.size:
@@ -119,6 +125,12 @@ def decode_lidar(
         t = t[ok] if t is not None else None
         ring = ring[ok] if ring is not None else None
     return PointCloud(stamp, msg.header.frame_id, xyz, intensity, t, ring), bad
+
+
+def _ring(col: np.ndarray) -> np.ndarray | None:
+    """Beam index as uint16 (first element of a multi-count field); a float ring is not one."""
+    col = col[:, 0] if col.ndim > 1 else col
+    return col.astype(np.uint16, copy=False) if col.dtype.kind in "iu" else None
 
 
 def decode_radar(
@@ -211,6 +223,12 @@ def decode_image(msg: Image | CompressedImage | RawImage | RawCompressedImage, c
     if isinstance(msg, CompressedImage | RawCompressedImage):
         buf = np.frombuffer(msg.data, dtype=np.uint8)
         try:
+            fmt, w, h = image_size(buf)
+        except ImageHeaderError as exc:
+            raise DecodeError(f"compressed image ({buf.size} bytes) does not decode: {exc}") from exc
+        if not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE and w * h <= MAX_IMAGE_PIXELS):
+            raise DecodeError(f"compressed {fmt} header claims {w}x{h} pixels: refused before decoding")
+        try:
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
         except cv2.error as exc:  # e.g. a header claiming a huge image
             raise DecodeError(f"compressed image does not decode: {exc}") from exc
@@ -238,10 +256,12 @@ def decode_image(msg: Image | CompressedImage | RawImage | RawCompressedImage, c
 
 def decode_camera_info(msg: CameraInfo) -> CameraIntrinsics:
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0 or msg.width <= 0 or msg.height <= 0:
-        raise DecodeError("camera_info has no valid intrinsics (K, width, height)")
-    D = np.asarray(msg.d, dtype=np.float64)
-    return CameraIntrinsics(int(msg.width), int(msg.height), K, D, msg.distortion_model or "plumb_bob")
+    D = np.asarray(msg.d, dtype=np.float64).ravel()
+    w, h, model = int(msg.width), int(msg.height), msg.distortion_model or "plumb_bob"
+    problem = intrinsics_problem(w, h, K, D, model)
+    if problem:
+        raise DecodeError(f"camera_info has no valid intrinsics: {problem}")
+    return CameraIntrinsics(w, h, K, D, model)
 
 
 def decode_imu(msg: Imu) -> ImuSample:
@@ -249,10 +269,16 @@ def decode_imu(msg: Imu) -> ImuSample:
     a = np.array([msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z])
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(a))):
         raise DecodeError("imu sample has non-finite angular velocity or acceleration")
+    if msg.angular_velocity_covariance[0] < 0 or msg.linear_acceleration_covariance[0] < 0:
+        # REP 145: covariance[0] = -1 marks the element as not measured (e.g. an AHRS that sends
+        # only orientation); the ego filter integrates both, so zeros would be read as data
+        raise DecodeError(
+            "imu sample marks its angular velocity or acceleration as absent (covariance[0] = -1)"
+        )
     q = None
     if msg.orientation_covariance[0] >= 0:  # -1 marks "no orientation" (sensor_msgs/Imu)
         q = np.array([msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w])
-        if not np.all(np.isfinite(q)) or abs(np.linalg.norm(q) - 1.0) > 1e-3:
+        if not np.all(np.abs(q) <= 1.001) or abs(np.linalg.norm(q) - 1.0) > 1e-3:  # NaN fails too
             q = None
     return ImuSample(stamp_of(msg), msg.header.frame_id, w, a, q)
 
@@ -264,8 +290,13 @@ def decode_gps(msg: NavSatFix) -> GpsFix:
             f"navsat fix out of range: lat {msg.latitude}, lon {msg.longitude}, alt {msg.altitude}"
         )
     cov = np.asarray(msg.position_covariance, dtype=np.float64).reshape(3, 3)
-    if msg.position_covariance_type == NavSatFix.COVARIANCE_TYPE_UNKNOWN or not np.all(np.isfinite(cov)):
-        cov = np.diag([25.0, 25.0, 100.0])  # unknown: assume a poor fix (5 m horizontal)
+    kind = msg.position_covariance_type
+    if kind == NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN:
+        cov = np.diag(np.diag(cov))  # only the variances are known; the rest may be anything
+    if kind not in _GPS_COV_TYPES or not _positive_definite(cov):
+        # unknown, or one the filter cannot divide by (NaN, zero or negative variance, not PSD):
+        # assume a poor fix (5 m horizontal, 10 m vertical)
+        cov = np.diag([25.0, 25.0, 100.0])
     return GpsFix(stamp_of(msg), msg.header.frame_id, *vals.tolist(), cov, int(msg.status.status))
 
 
@@ -299,6 +330,19 @@ def decode_gnss_velocity(msg: TwistWithCovarianceStamped) -> GnssVelocity:
     if not np.isfinite(v[:2]).all():
         raise DecodeError("gnss velocity has non-finite horizontal components")
     return GnssVelocity(stamp_of(msg), msg.header.frame_id, v, _twist_cov(msg.twist.covariance))
+
+
+_GPS_COV_TYPES = (
+    NavSatFix.COVARIANCE_TYPE_APPROXIMATED,
+    NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN,
+    NavSatFix.COVARIANCE_TYPE_KNOWN,
+)
+
+
+def _positive_definite(cov: np.ndarray) -> bool:
+    if not np.all(np.isfinite(cov)) or not np.allclose(cov, cov.T):
+        return False
+    return bool(np.linalg.eigvalsh(cov).min() > 0.0)
 
 
 # -- outputs ---------------------------------------------------------------------------------------

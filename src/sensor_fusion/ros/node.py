@@ -26,6 +26,7 @@ from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
 
 from ..config import ConfigError, resolve_calibration_path
 from ..core.calibration import CalibrationError, load_calibration
+from ..core.weights import WeightsError
 from ..ego.odom import EgoOutput
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
@@ -53,12 +54,12 @@ class FusionNode(Node):
             self.add_on_set_parameters_callback(partial(check_change, self.cfg))
             cal_path = resolve_calibration_path(self.cfg)
             self.calibration = load_calibration(cal_path)
-        except (ConfigError, CalibrationError, OSError) as exc:
+            logging.basicConfig(level=logging.INFO)
+            self.calibration = self._extrinsics_from_tf_static(self.calibration, cal_path)
+            self.pipeline = FusionPipeline(self.cfg, self.calibration)  # loads the weights files
+        except (ConfigError, CalibrationError, WeightsError, OSError) as exc:
             self.get_logger().fatal(str(exc))
             raise
-        logging.basicConfig(level=logging.INFO)
-        self.calibration = self._extrinsics_from_tf_static(self.calibration, cal_path)
-        self.pipeline = FusionPipeline(self.cfg, self.calibration)
         t0 = time.monotonic()
         self.pipeline.warm_up()  # before subscribing: a cold numba cache would stall the first frames
         self.get_logger().info(f"pipeline warmed up in {time.monotonic() - t0:.1f} s")
@@ -275,7 +276,7 @@ def main(args=None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ConfigError, CalibrationError, OSError):
+    except (ConfigError, CalibrationError, WeightsError, OSError):
         node = None  # construction failed; the error was logged
         raise SystemExit(2) from None
     finally:

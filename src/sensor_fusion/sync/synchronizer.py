@@ -26,7 +26,11 @@ listed in :attr:`Synchronizer.anchor_changes` (newest last) so the caller can sa
 
 Everything dropped is counted per sensor and reason (see :data:`DROP_REASONS`).
 A backwards jump of the anchor stamp (bag loop, sim-time reset) clears all
-state, and the next frame carries ``reset=True`` so downstream filters reset too.
+state, and the next frame carries ``reset=True`` so downstream filters reset too. So does a
+forward jump between consecutive anchors longer than ``forward_jump_ns`` (a clock jumping
+ahead, a bag with an hour cut out): nothing downstream can bridge such a gap, and a tracker
+predicting its tracks an hour ahead would let them swallow the new timeline's detections.
+The frame's ``jump_ns`` says by how much (signed); :meth:`stats` counts jumps per direction.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class FusionFrame:
     series: dict[str, list] = field(default_factory=dict)  # interval sensors: name -> items by stamp
     missing: list[str] = field(default_factory=list)  # nearest sensors with no match
     reset: bool = False  # state was cleared (time jump) before this frame
+    jump_ns: int = 0  # with reset: this anchor's stamp minus the previous anchor's (signed)
 
     def of_kind(self, kind: str) -> dict[str, Any]:
         """Matched items of one kind (the anchor included), by sensor name."""
@@ -121,6 +126,7 @@ class Synchronizer:
         sensors: list[SensorSpec],
         anchor: str,
         jump_threshold_ns: int = 1_000_000_000,
+        forward_jump_ns: int | None = None,
         fallback: tuple[str, ...] | list[str] = (),
         anchor_timeout_ns: int = 500_000_000,
     ):
@@ -143,6 +149,8 @@ class Synchronizer:
         self.anchor = anchor
         self.kinds = {s.name: s.kind for s in sensors}
         self.jump_threshold_ns = int(jump_threshold_ns)
+        self.forward_jump_ns = None if forward_jump_ns is None else int(forward_jump_ns)
+        self.time_jumps = {"backward": 0, "forward": 0}
         self.received: dict[str, int] = defaultdict(int)
         self.dropped: dict[str, dict[str, int]] = {n: dict.fromkeys(DROP_REASONS, 0) for n in names}
         self.missing_count: dict[str, int] = defaultdict(int)
@@ -154,6 +162,7 @@ class Synchronizer:
         self._pending_reset = False
         self._rejumped: set[str] = set()
         self._future: dict[str, int] = {}  # sensor -> last refused future stamp
+        self._jump_ns = 0  # of the pending reset
 
     # -- input -------------------------------------------------------------
     def push(self, name: str, stamp_ns: int, item: Any) -> bool:
@@ -177,6 +186,8 @@ class Synchronizer:
         self._future.pop(name, None)
         if name == self.anchor:
             if self._last_anchor is not None and stamp < self._last_anchor - self.jump_threshold_ns:
+                self._jump_ns = stamp - self._last_anchor
+                self.time_jumps["backward"] += 1
                 self._reset()
                 self.dropped[name]["time_jump"] += 1  # counted once per jump; the message itself is kept
             elif self._last_anchor is not None and stamp <= self._last_anchor:
@@ -237,6 +248,7 @@ class Synchronizer:
             "missing": dict(self.missing_count),
             "frames": self.frames_emitted,
             "resets": self.resets,
+            "time_jumps": dict(self.time_jumps),
             "anchor": self.anchor,
             "anchor_changes": len(self.anchor_changes),
         }
@@ -333,10 +345,22 @@ class Synchronizer:
                 del buf.stamps[:k], buf.items[:k]
         for name in missing:
             self.missing_count[name] += 1
+        if self.forward_jump_ns is not None and prev is not None and a - prev > self.forward_jump_ns:
+            self.time_jumps["forward"] += 1
+            self.resets += 1
+            self._pending_reset, self._jump_ns = True, a - prev
         self._last_anchor = a if prev is None else max(prev, a)
         self.frames_emitted += 1
         frame = FusionFrame(
-            a, self.anchor, self.kinds, anchor_item, matched, series, missing, self._pending_reset
+            a,
+            self.anchor,
+            self.kinds,
+            anchor_item,
+            matched,
+            series,
+            missing,
+            self._pending_reset,
+            self._jump_ns if self._pending_reset else 0,
         )
-        self._pending_reset = False
+        self._pending_reset, self._jump_ns = False, 0
         return frame

@@ -1,0 +1,73 @@
+"""Fuzz the BEV checkpoint loader: random bytes, truncated or bit-flipped copies of the shipped
+``.pt`` either load as a checkpoint or raise ``WeightsError`` naming the file (never an
+UnpicklingError or a zip reader's RuntimeError; ``weights_only``: no code runs from the file);
+and a loadable checkpoint whose meta or tensors do not fit the network is refused the same way."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from sensor_fusion.bev.config import BevDetectorConfig
+from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkpoint
+from sensor_fusion.core.calibration import Calibration
+from sensor_fusion.core.weights import WeightsError
+from tests.fuzzing import fuzz_settings, no_hang, scratch_dir
+
+pytestmark = pytest.mark.fuzz
+
+GOOD = DEFAULT_WEIGHTS.read_bytes()
+_DIR = scratch_dir("sf_fuzz_bev_")
+
+
+@st.composite
+def files(draw):
+    kind = draw(st.sampled_from(["random", "truncate", "flip_head", "flip_tail"]))
+    if kind == "random":
+        return draw(st.binary(max_size=4096))
+    if kind == "truncate":
+        return GOOD[: draw(st.integers(0, len(GOOD) - 1))]
+    b = bytearray(GOOD)
+    # the zip's local headers and pickle sit at the start, its central directory at the end
+    lo, hi = (0, 4096) if kind == "flip_head" else (len(b) - 4096, len(b) - 1)
+    for _ in range(draw(st.integers(1, 6))):
+        b[draw(st.integers(lo, hi))] = draw(st.integers(0, 255))
+    return bytes(b)
+
+
+@fuzz_settings(60)
+@given(files())
+@example(b"")
+@example(b"\x80\x04K\x01.")  # a pickle of the integer 1, not a checkpoint
+@example(GOOD[: len(GOOD) // 2])
+def test_load_checkpoint_any_file(data):
+    path = _DIR / "bev.pt"
+    path.write_bytes(data)
+    with no_hang():
+        try:
+            ckpt = load_checkpoint(path)
+        except WeightsError as exc:
+            assert str(path) in str(exc)
+            return
+    assert isinstance(ckpt["model"], dict) and isinstance(ckpt["meta"], dict)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["meta"].update(grid="not a grid"),
+        lambda c: c["meta"].update(image_wh=None),
+        lambda c: c["meta"].update(arch={"no_such_argument": 1}),
+        lambda c: c["model"].popitem(),
+        lambda c: c["meta"].update(output_stride=3),
+    ],
+)
+def test_checkpoint_that_does_not_fit_is_refused(change, tmp_path):
+    ckpt = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    change(ckpt)
+    path = tmp_path / "bev.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(WeightsError, match=str(path)):
+        BevDetector(Calibration(), [], config=BevDetectorConfig(weights=str(path), device="cpu"))
