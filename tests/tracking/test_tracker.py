@@ -222,8 +222,11 @@ def test_occlusion_keeps_id() -> None:
     for k, _stamp, out in run(tracker, truth, rng, visible=visible):
         if k == 24:
             before = out.ids.tolist()
-        if 25 <= k < 35:
-            assert out.ids.tolist() == before  # coasting, still reported
+            assert not out.coasting.any()
+        if k == 25:  # one frame without an update: still published, marked coasting
+            assert out.ids.tolist() == before and out.coasting.all()
+        if 26 <= k < 35:  # coasting past output_max_coast_s: kept internally, not published
+            assert len(out) == 0 and tracker.num_tracks == 1
         if k == 59:
             after = out.ids.tolist()
     assert before == [1] and after == [1]
