@@ -215,13 +215,15 @@ class TrackerConfig(ParamConfig):
         "mapped through the sigmoid); the thresholds and existence evidence below read probabilities",
     )
     score_high: float = param(
-        0.5,
+        0.3,
         unit="1",
         ge=0.0,
         le=1.0,
         desc="Two-stage association (ByteTrack): detections scoring at least this are matched first and "
         "may start tracks; lower ones (down to score_low) only extend tracks left unmatched and never "
-        "start one (0: one stage, every detection may start a track)",
+        "start one (0: one stage). 0.3: a learned detector's false positives score mostly below it "
+        "(sim/detection_stream.py), and the classical detectors' boxes above it are nearly all real "
+        "(their scores are not calibrated: 0.5 dropped real ones)",
     )
     score_low: float = param(
         0.1,
@@ -243,6 +245,16 @@ class TrackerConfig(ParamConfig):
         "learned or clustering detector's recall of unoccluded objects at a tracker's score "
         "threshold; RADAR 0: it reports moving objects only, so its silence says nothing of a "
         "stationary one; CAMERA 0: cameras relabel boxes, they do not report their own",
+    )
+    miss_repeat_prob: float = param(
+        0.8,
+        unit="1",
+        ge=0.0,
+        lt=1.0,
+        desc="Probability that a detector misses an existing object again in the frame after a miss: "
+        "misses come in bursts (occlusion, a hard viewpoint, a weak return stays weak), so a repeated "
+        "miss is weaker evidence: its detection probability is Pd (1 - this). 0.8: bursts of about 5 "
+        "frames, as a learned detector's misses of one object on KITTI run",
     )
     detection_range50_m: dict[str, float] = param(
         {"LIDAR": 70.0, "RADAR": 100.0, "CAMERA": 50.0, "BEV": 50.0},
@@ -273,6 +285,16 @@ class TrackerConfig(ParamConfig):
     # --- track management ---
     min_hits: int = param(
         3, unit="1", ge=1, desc="Updates needed (with existence >= existence_confirm) to confirm"
+    )
+    confirm_max_velocity_std_mps: float = param(
+        2.0,
+        unit="m/s",
+        gt=0.0,
+        inf_ok=True,
+        desc="Confirm a track only once its velocity std (largest axis) is this small: a planner predicts "
+        "with the velocity, and at 2 m/s a 1 s prediction is already off by a car's width; a new track's "
+        "velocity starts at init_velocity_std_mps and a LiDAR-only track needs about 5 updates to get "
+        "here (min_hits alone published tracks with 6 m/s velocity std: the velocity tails; inf: off)",
     )
     max_age_s: float = param(2.0, unit="s", gt=0.0, desc="Delete a track this long without an update")
     existence_birth: float = param(

@@ -82,7 +82,7 @@ from sensor_fusion.tracking.config import TrackerConfig
 from sensor_fusion.tracking.coverage import SensorView, detection_probability
 from sensor_fusion.tracking.filters import CVFilter, IMMFilter
 from sensor_fusion.tracking.iou import iou_pairwise
-from sensor_fusion.tracking.measurements import Measurements, at_capture_time, validate
+from sensor_fusion.tracking.measurements import Measurements, at_capture_time, max_std_2x2, validate
 from sensor_fusion.tracking.merge import OverlapMerger
 from sensor_fusion.tracking.motion import ConstantVelocity
 from sensor_fusion.tracking.track_table import TrackTable, birth
@@ -172,7 +172,7 @@ class Tracker:
                 stamp_ns = self._stamp_ns
             else:
                 dt = delta / _NS
-        self._stamp_ns = stamp_ns
+        self._prev_stamp_ns, self._stamp_ns = self._stamp_ns, stamp_ns
 
         meas = validate(detections, self.config, self._trust, self._warned_frames)
         t = self._t
@@ -193,7 +193,7 @@ class Tracker:
         t = t.keep(t.logit >= self._logit_delete)
         if isinstance(self._filter, IMMFilter) and len(t):
             align_yaw_to_velocity(t, np.arange(len(t)), self._filter, self.config)
-        t.confirmed |= (t.hits >= self.config.min_hits) & (t.logit >= self._logit_confirm - 1e-12)
+        self._confirm(t)
         if self.config.merge_min_overlap > 0.0 and len(t) > 1:
             t = self._merger.merge(t, stamp_ns)
         self._t = t
@@ -205,6 +205,17 @@ class Tracker:
         return len(self._t)
 
     # ------------------------------------------------------------ internals
+    def _confirm(self, t: TrackTable) -> None:
+        """Confirm tentative tracks with ``min_hits`` updates, enough existence and a velocity std
+        within ``confirm_max_velocity_std_mps`` (once confirmed, always confirmed), in place."""
+        c = self.config
+        new = ~t.confirmed & (t.hits >= c.min_hits) & (t.logit >= self._logit_confirm - 1e-12)
+        if np.isfinite(c.confirm_max_velocity_std_mps) and new.any():
+            idx = np.flatnonzero(new)
+            _, P = self._filter.combine(t.xm[idx], t.Pm[idx], t.mu[idx])
+            new[idx] = max_std_2x2(P[:, 2:4, 2:4]) <= c.confirm_max_velocity_std_mps
+        t.confirmed |= new
+
     def _miss(self, t: TrackTable, updated: np.ndarray, dt: float, views: list[SensorView] | None) -> None:
         """Existence evidence of tracks not updated this step (see :meth:`step`), in place."""
         c = self.config
@@ -226,11 +237,16 @@ class Tracker:
             c.occluded_detection_drop,
             c.occlusion_min_overlap,
         )
+        # a miss right after another is likelier for an existing object (misses come in bursts)
+        again = miss & (t.last_update_ns < self._prev_stamp_ns) if self._prev_stamp_ns is not None else None
+        if again is not None and again.any():
+            pd[again] *= 1.0 - c.miss_repeat_prob
         t.logit[miss] += np.log1p(-pd[miss]) - c.existence_unseen_logodds_per_s * dt
 
     def _clear(self) -> None:
         self._t = TrackTable.empty(self._filter.M, self._filter.n)
         self._stamp_ns: int | None = None
+        self._prev_stamp_ns: int | None = None
 
     def _pass(
         self, t: TrackTable, m: Measurements, updated: np.ndarray, stamp_ns: int, secondary: bool
