@@ -14,6 +14,7 @@ demo: setup
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@echo "== summary (out/bench/*.json)"; $(PY) bench/summary.py
 
 lint: setup
 	@.venv/bin/ruff check src tests bench launch examples scripts

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchutil import median_time
+from benchutil import Figures, median_time
 
 from sensor_fusion.bag.offline import RunSummary, feed_bag
 from sensor_fusion.bev.config import BevDetectorConfig
@@ -116,6 +116,14 @@ def main() -> None:
     print(f"| end to end BevDetector.detect | {t_e2e * 1e3:.1f} | |")
     print(f"| classical LidarDetector.detect, same sweep (baseline) | {t_cls * 1e3:.1f} | "
           f"BEV {t_e2e / t_cls:.2f}x its time |")  # fmt: skip
+    fig = Figures("bev")
+    fig.add("device", card)
+    for key, t in (("lidar_raster_numpy_baseline", t_np), ("lidar_raster_numba", t_nb), ("rasters", t_enc),
+                   ("inputs_to_tensors", t_in), ("network_forward", t_net), ("decode", t_dec),
+                   ("detect_end_to_end", t_e2e), ("classical_lidar_detect_baseline", t_cls)):  # fmt: skip
+        fig.add(f"{key}_ms", 1e3 * t)
+    fig.add("detect_over_classical_x", t_e2e / t_cls)
+    fig.write()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from benchutil import median_time
+from benchutil import Figures, median_time
 
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.geometry import invert_transform, pose2d_to_transform
@@ -140,6 +140,13 @@ def main() -> None:
     print(f"extract, class_cue=False (no MLP):           {t_geo:.2f} ms median")
     print(f"per-box loop baseline (same process):        {t_loop:.2f} ms median")
     print(f"ratio loop / annotate: {t_loop / t_full:.1f}x")
+    fig = Figures("camera")
+    fig.add("boxes", len(det))
+    fig.add("annotate_ms", t_full)
+    fig.add("extract_no_class_cue_ms", t_geo)
+    fig.add("per_box_loop_baseline_ms", t_loop)
+    fig.add("loop_over_annotate_x", t_loop / t_full)
+    fig.write()
 
 
 if __name__ == "__main__":

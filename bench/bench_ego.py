@@ -22,6 +22,7 @@ import math
 import time
 
 import numpy as np
+from benchutil import Figures
 from filterpy.kalman import ExtendedKalmanFilter, KalmanFilter
 from scipy.spatial.transform import Rotation, Slerp
 
@@ -70,7 +71,7 @@ def med_us(ns: list[int]) -> float:
     return float(np.median(ns)) / 1e3
 
 
-def bench_filter(seconds: float) -> None:
+def bench_filter(seconds: float, fig: Figures) -> None:
     imu, fixes = stream(seconds)
     warm = 1500  # 15 s: initialised, numba compiled, yaw aligned
     est = make_estimator()
@@ -179,6 +180,11 @@ def bench_filter(seconds: float) -> None:
           f"   ratio {med_us(t_kf_upd) / med_us(t_enu):5.2f}x vs add_gps_enu")  # fmt: skip
     print(f"           filterpy ExtendedKalmanFilter.update            {med_us(t_ekf_upd):6.1f} us"
           f"   ratio {med_us(t_ekf_upd) / med_us(t_enu):5.2f}x vs add_gps_enu")  # fmt: skip
+    for key, t in (("add_imu", t_imu), ("predict_kernel", t_kernel), ("numpy_reference_step", t_ref),
+                   ("filterpy_predict", t_kf_pred), ("add_gps", t_gps), ("add_gps_enu", t_enu),
+                   ("geodetic_to_enu", t_geo), ("late_fix_200ms", t_late), ("add_body_velocity", t_vel),
+                   ("filterpy_update", t_kf_upd), ("filterpy_ekf_update", t_ekf_upd)):  # fmt: skip
+        fig.add(f"{key}_us", med_us(t))
 
 
 def slerp_deskew(xyz, toff, stamp_ns, T_bl, pose_fn, target_ns, knots):
@@ -193,7 +199,7 @@ def slerp_deskew(xyz, toff, stamp_ns, T_bl, pose_fn, target_ns, knots):
     return rots.apply(xyz.astype(np.float64)) + trans
 
 
-def bench_deskew(n_points: int, repeat: int) -> None:
+def bench_deskew(n_points: int, repeat: int, fig: Figures) -> None:
     imu, fixes = stream(20.0)
     est = make_estimator()
     for i, s in enumerate(imu):
@@ -234,6 +240,11 @@ def bench_deskew(n_points: int, repeat: int) -> None:
     ratio = np.median(base) / np.median(ours)
     print(f"  scipy Slerp per point (same knots)          {np.median(base) / 1e6:7.2f} ms"
           f"   ratio {ratio:5.2f}x; max |difference| {err * 1e3:.3f} mm")  # fmt: skip
+    fig.add("deskew_points", n_points)
+    fig.add("deskew_ms", np.median(ours) / 1e6)
+    fig.add("deskew_cached_poses_ms", np.median(ours_fast) / 1e6)
+    fig.add("deskew_scipy_slerp_baseline_ms", np.median(base) / 1e6)
+    fig.add("deskew_slerp_over_ours_x", ratio)
 
 
 def main() -> None:
@@ -242,8 +253,10 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=120_000)
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
-    bench_filter(args.seconds)
-    bench_deskew(args.points, args.repeat)
+    fig = Figures("ego")
+    bench_filter(args.seconds, fig)
+    bench_deskew(args.points, args.repeat, fig)
+    fig.write()
 
 
 if __name__ == "__main__":

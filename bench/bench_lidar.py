@@ -15,7 +15,7 @@ import math
 import time
 
 import numpy as np
-from benchutil import median_time
+from benchutil import Figures, median_time
 
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.clustering import group_by_label, label_bev
@@ -39,7 +39,7 @@ MIX = (
     + [ObjectClass.BICYCLE] * 4
 )
 # Sweep resolutions: (beams, columns) giving ~30k, ~120k, ~230k returns.
-SWEEPS = {"30k": (32, 1100), "120k": (64, 2200), "230k": (128, 2100)}
+SWEEPS = {"30k": (32, 1100), "60k": (64, 1100), "120k": (64, 2200), "230k": (128, 2100)}
 
 
 def make_scene(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30, help="timed runs per measurement (median reported)")
     args = ap.parse_args()
 
+    fig = Figures("lidar")
     boxes, labels = make_scene()
     det = LidarDetector()
     det.warm_up()
@@ -149,6 +150,9 @@ def main() -> None:
             f"{med['ground']:>7.2f} {med['cluster']:>8.2f} {med['boxfit']:>7.2f}"
         )
         print(f"{'':>6} {score(d, pts, boxes, labels, cfg.range_max_m)}")
+        fig.add(f"detect_{name}_points", len(pts))
+        for k in ("total", "ground", "cluster", "boxfit"):
+            fig.add(f"detect_{name}_{k}_ms", med[k])
 
     # Baseline: Open3D DBSCAN on the same non-ground points of the 30k sweep.
     import open3d as o3d
@@ -193,6 +197,10 @@ def main() -> None:
     )
     print(f"  ratio open3d / ours (clustering):       {t_o3d / t_ours:8.1f}x")
     print(f"  ratio open3d / ours (full detect() on the whole 30k sweep): {t_o3d / t_full:8.1f}x")
+    fig.add("cluster_30k_ours_ms", 1e3 * t_ours)
+    fig.add("cluster_30k_open3d_dbscan_ms", 1e3 * t_o3d)
+    fig.add("cluster_open3d_over_ours_x", t_o3d / t_ours)
+    fig.write()
 
 
 if __name__ == "__main__":

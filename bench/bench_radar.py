@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from benchutil import median_time
+from benchutil import Figures, median_time
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import sensor_fusion.perception.radar as radar_mod
@@ -145,6 +145,16 @@ def main() -> None:
         f"\ndetect() with scipy clustering: median {1e3 * np.median(base):.3f} ms "
         f"({np.median(base) / np.median(totals):.2f}x ours)"
     )
+    fig = Figures("radar")
+    fig.add("returns_per_scan_median", float(np.median(n_pts)))
+    fig.add("detect_median_ms", t_med)
+    fig.add("detect_p90_ms", t_p90)
+    fig.add("cluster_ours_us", mo)
+    fig.add("cluster_scipy_baseline_us", ms)
+    fig.add("cluster_python_baseline_us", mp)
+    fig.add("cluster_scipy_over_ours_x", ms / mo)
+    fig.add("detect_with_scipy_cluster_ms", 1e3 * float(np.median(base)))
+    fig.write()
 
 
 if __name__ == "__main__":

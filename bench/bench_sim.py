@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from benchutil import Figures
 
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.classes import ObjectClass
@@ -184,6 +185,16 @@ def main() -> None:
         f"20 s scenario (lidar 10 Hz + 2 cams 15 Hz + jpeg): {20 * per_s:.1f} s cpu "
         f"= {per_s:.2f}x real time (single thread)"
     )
+    fig = Figures("sim")
+    keys = ("lidar_sweep_64x1800", "camera_frame", "camera_frame_labels", "jpeg_encode_q90",
+            "camera_cast_culled", "camera_cast_brute_baseline", "world_build_per_sim_s_urban",
+            "world_build_per_sim_s_dense_traffic")  # fmt: skip
+    for key, (_, (w, c)) in zip(keys, rows):
+        fig.add(f"{key}_wall_ms", 1e3 * w)
+        fig.add(f"{key}_cpu_ms", 1e3 * c)
+    fig.add("camera_cull_speedup_x", brute[1] / cull[1])
+    fig.add("urban_20s_sensor_cpu_s", 20 * per_s)
+    fig.write()
 
 
 if __name__ == "__main__":

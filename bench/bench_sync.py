@@ -13,6 +13,7 @@ import statistics
 import time
 
 import numpy as np
+from benchutil import Figures
 
 from sensor_fusion.sync.synchronizer import SensorSpec, Synchronizer
 
@@ -93,6 +94,13 @@ def main() -> None:
         f"  naive: {t_naive * 1e3:7.1f} ms  -> {len(ev) / t_naive:9.0f} msg/s, {naive[0][1]} frames"
         f"   ratio {t_naive / t_ours:.1f}x"
     )
+    fig = Figures("sync")
+    fig.add("messages", len(ev))
+    fig.add("ours_ms", 1e3 * t_ours)
+    fig.add("ours_msgs_per_s", len(ev) / t_ours)
+    fig.add("naive_baseline_ms", 1e3 * t_naive)
+    fig.add("naive_over_ours_x", t_naive / t_ours)
+    fig.write()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import math
 import time
 
 import numpy as np
+from benchutil import Figures
 from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
@@ -224,7 +225,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=60, help="frames per run (incl. warm-up)")
     ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200, 500])
     ap.add_argument("--repeats", type=int, default=3, help="fresh runs per tracker; best median kept")
     args = ap.parse_args()
     # The baseline's class-vote for UNKNOWN is unweighted, it never turns yaw to the velocity and
@@ -235,6 +236,7 @@ def main() -> None:
     cfg_imm = TrackerConfig(motion_model="imm", **cfg)
     cfg_merge = TrackerConfig(motion_model="cv", yaw_from_velocity_min_speed_mps=math.inf)
 
+    fig = Figures("tracker")
     print(
         f"Tracker.step per frame: median of {args.frames - args.warmup} frames after {args.warmup} warm-up, "
         f"best of {args.repeats} runs"
@@ -263,6 +265,11 @@ def main() -> None:
             f"{t_imm / t_cv:>6.2f}x {t_base:>9.3f} {t_base / t_cv:>7.1f}x   "
             f"(cv vs loop max |state diff| {max_err:.1e}; imm tracks {n_imm:.0f})"
         )
+        fig.add(f"step_{n}_objects_cv_ms", t_cv)
+        fig.add(f"step_{n}_objects_imm_ms", t_imm)
+        fig.add(f"step_{n}_objects_loop_baseline_ms", t_base)
+        fig.add(f"step_{n}_objects_loop_over_cv_x", t_base / t_cv)
+    fig.write()
 
 
 if __name__ == "__main__":

@@ -56,6 +56,36 @@ def start_fusion_node(tmp_path_factory, venv_bin):
         print(log.read())
 
 
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory):
+    """A checkpoint of an untrained network: tests of plumbing must not depend on training."""
+    import torch
+
+    from sensor_fusion.bev.grid import BevGrid
+    from sensor_fusion.bev.model import BevFusionNet
+
+    torch.manual_seed(0)
+    p = tmp_path_factory.mktemp("w") / "random.pt"
+    meta = {
+        "grid": BevGrid().to_dict(),
+        "image_wh": [160, 96],
+        "arch": {"lift_heights": 4},
+        "output_stride": 2,
+    }
+    torch.save({"model": BevFusionNet().state_dict(), "meta": meta}, p)
+    return p
+
+
+@pytest.fixture(scope="session")
+def short_bag(tmp_path_factory):
+    """A 3 s urban bag (seed 7: not a BEV training seed), shared by the BEV and training tests."""
+    from sensor_fusion.sim.recorder import record
+
+    out = tmp_path_factory.mktemp("bev") / "urban_s7"
+    record("urban", 7, 3.0, out)
+    return out
+
+
 # --- a small fleet of generated bags, shared by the batch and report tests ---------------------
 FLEET_SEEDS = (1, 2)  # urban, 3 s, 16-beam LiDAR: enough for every metric, cheap to generate
 FLEET_DURATION_S = 3.0

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -153,29 +157,98 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def ensure_samples(workdir: Path, scenarios: list[str], seeds: list[int], duration_s: float) -> list[Path]:
-    """Cache files for every (scenario, seed), simulating and extracting what is missing."""
-    from .progress import progress
+def make_samples(bag: str, cache: str, duration_s: float, threads: int = 0) -> dict:
+    """One (scenario, seed): simulate the bag if it is missing (its name ``<scenario>_s<seed>``
+    says what), extract its samples. Module-level so that pool and Ray workers can run it;
+    ``threads`` > 0 caps the worker's numpy/torch threads (one task per core)."""
+    if threads:
+        from .batch.jobs import _limit_threads
+
+        _limit_threads(threads)
     from .sim.recorder import record
 
-    files = []
-    jobs = [(sc, seed) for seed in seeds for sc in scenarios]
-    with progress("samples", len(jobs), "bags") as p:
-        for sc, seed in jobs:
-            name = f"{sc}_s{seed}"
-            bag = workdir / "bags" / name
-            cache = workdir / "cache" / f"{name}.npz"
-            p.set_note(name)
-            if not cache.exists():
-                if not bag.exists():
-                    log.info("simulating %s", bag)
-                    record(sc, seed, duration_s, bag)
-                n = extract_bag(bag, cache, BevGrid(), IMAGE_WH)
-                log.info("extracted %d samples from %s", n, bag)
-                p.set_note(f"{name}: {n} samples")
-            files.append(cache)
+    bag_p = Path(bag)
+    if not bag_p.exists():
+        scenario, seed = bag_p.name.rsplit("_s", 1)
+        log.info("simulating %s", bag_p)
+        try:
+            record(scenario, int(seed), duration_s, bag_p)
+        except BaseException:
+            shutil.rmtree(bag_p, ignore_errors=True)  # a retry must not find a half-written bag
+            raise
+    n = extract_bag(bag_p, cache, BevGrid(), IMAGE_WH)
+    log.info("extracted %d samples from %s", n, bag_p)
+    return {"bag": bag_p.name, "status": "ok", "samples": n}
+
+
+@dataclass
+class _SampleSpec:
+    """``make_samples`` as a batch task (see :class:`sensor_fusion.batch.runner.Spec`)."""
+
+    workdir: Path
+    duration_s: float
+    threads: int = 1
+    fn: Callable[..., dict] = make_samples
+
+    def args(self, bag: Path) -> tuple:
+        return (str(bag), str(self.workdir / "cache" / f"{bag.name}.npz"), self.duration_s, self.threads)
+
+
+def ensure_samples(
+    workdir: Path,
+    scenarios: list[str],
+    seeds: list[int],
+    duration_s: float,
+    workers: int = 1,
+    ray_address: str | None = None,
+) -> list[Path]:
+    """Cache files for every (scenario, seed), simulating and extracting what is missing.
+
+    With ``workers`` > 1 or a Ray address, the missing ones are made by the same engines as
+    ``sensor-fusion batch`` (a spawned process pool or Ray tasks, one retry each); a bag that fails
+    twice stops the command with both errors, since training on a silently smaller set would be
+    worse than not training."""
+    from .progress import progress
+
+    bags = [workdir / "bags" / f"{sc}_s{seed}" for seed in seeds for sc in scenarios]
+    files = [workdir / "cache" / f"{b.name}.npz" for b in bags]
+    todo = [(b, f) for b, f in zip(bags, files) if not f.exists()]
+    if todo and (workers > 1 or ray_address):
+        _make_parallel([b for b, _ in todo], workdir, duration_s, workers, ray_address)
+        return files
+    with progress("samples", len(todo), "bags") as p:
+        for bag, cache in todo:
+            p.set_note(bag.name)
+            rec = make_samples(str(bag), str(cache), duration_s)
+            p.set_note(f"{bag.name}: {rec['samples']} samples")
             p.update()
     return files
+
+
+def _make_parallel(
+    bags: list[Path], workdir: Path, duration_s: float, workers: int, ray_address: str | None
+) -> None:
+    from .batch.runner import run_pool, run_ray
+    from .progress import progress
+
+    threads = max(1, (os.cpu_count() or 1) // max(1, min(workers, len(bags))))
+    spec = _SampleSpec(workdir, duration_s, threads)
+    failed: list[dict] = []
+    with progress("samples", len(bags), "bags") as p:
+
+        def on_done(rec: dict) -> None:
+            if rec["status"] != "ok":
+                failed.append(rec)
+            p.set_note(f"{rec['bag']}: {rec.get('samples', 'failed')}")
+            p.update()
+
+        if ray_address:
+            run_ray(bags, spec, ray_address, workers, on_done)
+        else:
+            run_pool(bags, spec, workers, on_done)
+    if failed:
+        why = "; ".join(f"{r['bag']}: {' | '.join(r['errors'])}" for r in failed)
+        raise SystemExit(f"sample generation failed for {len(failed)} bag(s): {why}")
 
 
 def run_train(args) -> int:
@@ -191,8 +264,11 @@ def run_train(args) -> int:
     train_seeds, val_seeds = parse_seeds(args.train_seeds), parse_seeds(args.val_seeds)
     if set(train_seeds) & set(val_seeds):
         raise SystemExit(f"train and validation seeds overlap: {sorted(set(train_seeds) & set(val_seeds))}")
-    tr = SampleSet(ensure_samples(workdir, scenarios, train_seeds, args.duration))
-    va = SampleSet(ensure_samples(workdir, scenarios, val_seeds, args.duration)) if val_seeds else None
+    # one pass over both sets, so that a pool or Ray keeps every worker busy
+    files = ensure_samples(workdir, scenarios, train_seeds + val_seeds, args.duration, args.workers, args.ray)
+    n_train = len(train_seeds) * len(scenarios)
+    tr = SampleSet(files[:n_train])
+    va = SampleSet(files[n_train:]) if val_seeds else None
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
     print(f"training on {len(tr)} samples ({len(tr.files)} bags), validating on {len(va) if va else 0}")
     with progress("train", None, "steps") as p:
@@ -219,7 +295,8 @@ def run_evaluate(args) -> int:
     from .progress import progress
 
     workdir = Path(args.workdir)
-    files = ensure_samples(workdir, args.scenarios.split(","), parse_seeds(args.seeds), args.duration)
+    seeds, scenarios = parse_seeds(args.seeds), args.scenarios.split(",")
+    files = ensure_samples(workdir, scenarios, seeds, args.duration, args.workers, args.ray)
     data = SampleSet(files)
     ckpt = load_checkpoint(args.weights)
     model = build_model(ckpt["meta"])

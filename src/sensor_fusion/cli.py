@@ -10,6 +10,7 @@ export-onnx   export the BEV network to ONNX and check it against torch
 params     print (--write, --check) the reference parameters file generated from the schema
 demo       simulate -> fusion_node + replay over DDS -> record -> evaluate -> BEV plot -> report
 report     one self-contained HTML page of a run (trajectories, scores by class and range, latency, ego)
+pictures   PNGs of one instant: camera frames with truth and detections, a top view of the LiDAR sweep
 batch      run + evaluate over many bags on a process pool or Ray; per-bag JSON, summary, HTML
 batch-compare  what got better or worse between two batch runs; non-zero exit on a regression
 track-kitti     track KITTI-format detections, write KITTI tracking results
@@ -209,6 +210,14 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pictures(a: argparse.Namespace) -> int:
+    from .report.pictures import write_pictures
+
+    for path in write_pictures(a.bag, a.out, a.tracks, a.time):
+        print(f"picture: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sensor-fusion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -282,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     s.add_argument("--out", default="out/bev/bev_fusion.pt", help="weights file to write")
+    s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
+    s.add_argument("--ray", metavar="ADDRESS", help="make them as Ray tasks ('local' or a cluster)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate-bev", help="BEV network AP per modality subset on held-out seeds")
@@ -292,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", default=str(Path(__file__).resolve().parent / "models" / "bev_fusion.pt"))
     s.add_argument("--every", type=int, default=1, help="score every n-th frame")
     s.add_argument("--json", help="also write the results to this JSON file")
+    s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
+    s.add_argument("--ray", metavar="ADDRESS", help="make them as Ray tasks ('local' or a cluster)")
     s.set_defaults(func=cmd_evaluate_bev)
 
     s = sub.add_parser("export-onnx", help="export the BEV network to ONNX (checked against torch)")
@@ -328,6 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--detections", help="detector whose precision-recall is drawn (default: as evaluate)")
     s.add_argument("--diagnostics", help="JSON of the run's pipeline counters (batch writes them per bag)")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser(
+        "pictures", help="camera frames and a LiDAR top view of one instant, with truth and detections"
+    )
+    s.add_argument("--bag", required=True, help="generated bag (sensors, /ground_truth/*)")
+    s.add_argument("--tracks", help="the run's output bag: its detections and tracks are drawn too")
+    s.add_argument(
+        "--time", type=float, help="seconds after the first LiDAR sweep (default: the middle sweep)"
+    )
+    s.add_argument("--out", required=True, help="directory for topview.png and camera_<name>.png")
+    s.set_defaults(func=cmd_pictures)
 
     from .batch.cli import add_batch_parsers
 

@@ -205,6 +205,14 @@ class FusionConfig(ParamConfig):
     jump_threshold_s: float = param(
         1.0, unit="s", ge=0.0, desc="Stamps this far backwards reset the tracker and ego filter (bag loop)"
     )
+    anchor_timeout_s: float = param(
+        0.5,
+        unit="s",
+        gt=0.0,
+        desc="An anchor silent this long (data time) hands the frames to the next detection sensor still "
+        "publishing (LiDAR, cameras, radars in that order) until it publishes again: 5 periods of a 10 Hz "
+        "LiDAR, so one lost sweep does not flip anchors and a planner sees at most this much silence",
+    )
     ego_extrapolation_max_s: float = param(
         0.3,
         unit="s",
@@ -220,6 +228,12 @@ class FusionConfig(ParamConfig):
         "tracking in base_frame",
     )
     diagnostics_period_s: float = param(1.0, unit="s", gt=0.0, desc="Period of /diagnostics")
+    raw_subscriptions: bool = param(
+        True,
+        unit="",
+        desc="Subscribe to PointCloud2/Image/CompressedImage as serialized bytes and view the payload "
+        "in place (ros/cdr.py) instead of letting rclpy build Python objects; false: typed messages",
+    )
     idle_flush_s: float = param(
         0.5,
         unit="s",

@@ -129,7 +129,18 @@ class FusionPipeline:
             max_extrapolation_ns=int(round(cfg.ego_extrapolation_max_s * NS)),
             gap_coast_ns=int(round(cfg.ego_gap_reset_s * NS)),
         )
-        self._sync = Synchronizer(self._sensor_specs(), cfg["anchor"], int(cfg["jump_threshold_s"] * NS))
+        specs = self._sensor_specs()
+        fallback = [
+            sp.name for sp in specs if sp.kind in ("lidar", "camera", "radar") and sp.name != cfg["anchor"]
+        ]
+        self._sync = Synchronizer(
+            specs,
+            cfg["anchor"],
+            int(cfg["jump_threshold_s"] * NS),
+            fallback=fallback,
+            anchor_timeout_ns=int(round(cfg.anchor_timeout_s * NS)),
+        )
+        self._anchor_changes_seen = 0
         self.frame_switches = 0
         self.rejected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._warned: set[str] = set()
@@ -204,6 +215,17 @@ class FusionPipeline:
             if frame.reset:
                 log.warning("time jumped backwards: tracker and ego filter reset")
                 self.reset()
+            for _t, old_anchor, new_anchor in self._sync.anchor_changes[self._anchor_changes_seen :]:
+                if new_anchor == self._sync.primary:
+                    log.warning("anchor '%s' publishes again: frames anchored on it", new_anchor)
+                else:
+                    log.warning(
+                        "anchor '%s' silent for %.1f s: frames anchored on '%s'",
+                        old_anchor,
+                        self.cfg.anchor_timeout_s,
+                        new_anchor,
+                    )
+            self._anchor_changes_seen = len(self._sync.anchor_changes)
             tracking_frame = self.tracker.config.frame_id
             with t.stage("ego"):
                 imu, gps = frame.series_of_kind("imu"), frame.series_of_kind("gps")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.eval.stream import restrict_to_care, tracker_config
-from tests.eval.test_eval import frame
+from tests.eval.common import frame
 
 
 def in_front(xy: np.ndarray) -> np.ndarray:

@@ -131,3 +131,76 @@ def test_a_single_future_stamp_is_refused_and_does_not_end_waiting():
     assert sync.resets == 0
     ref = feed(make(), stream(2.0))
     assert [f.matched.get("cam") for f in out] == [f.matched.get("cam") for f in ref]
+
+
+def make_failover():
+    return Synchronizer(
+        [
+            SensorSpec("lidar", "lidar"),
+            SensorSpec("cam", "camera", tolerance_ns=30 * MS, timeout_ns=100 * MS),
+            SensorSpec("radar", "radar", tolerance_ns=40 * MS, timeout_ns=100 * MS),
+            SensorSpec("imu", "imu", mode="interval", timeout_ns=20 * MS, buffer_size=1000),
+        ],
+        anchor="lidar",
+        fallback=("cam", "radar"),
+        anchor_timeout_ns=500 * MS,
+    )
+
+
+def rig(seconds, lidar=(0.0, 99.0), cam=(0.0, 99.0)):
+    """Events of a 10 Hz LiDAR, 15 Hz camera, 13 Hz radar, 100 Hz IMU; LiDAR and camera only
+    publish inside their (start, end) windows in seconds."""
+    ev = [(k * 10 * MS + MS, "imu") for k in range(int(seconds * 100))]
+    ev += [
+        (k * 100 * MS + 100 * MS, "lidar") for k in range(int(seconds * 10)) if lidar[0] <= k * 0.1 < lidar[1]
+    ]
+    ev += [(k * 66 * MS + 5 * MS, "cam") for k in range(int(seconds * 15)) if cam[0] <= k * 0.066 < cam[1]]
+    ev += [(k * 77 * MS + 9 * MS, "radar") for k in range(int(seconds * 13))]
+    ev.sort()
+    return [(n, t) for t, n in ev]
+
+
+def test_frames_go_on_when_the_anchor_dies_and_come_back_to_it():
+    s = make_failover()
+    back = [("lidar", 4_000 * MS + k * 100 * MS) for k in range(20)]  # the LiDAR returns at 4 s
+    frames = feed(s, sorted(rig(6.0, lidar=(0.0, 2.0)) + back, key=lambda e: e[1]))
+    anchors = [f.anchor for f in frames]
+    stamps = [f.stamp_ns for f in frames]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)  # ordered, no frame twice
+    assert anchors[0] == "lidar" and "cam" in anchors
+    # the switch happens once the LiDAR was silent for the anchor timeout, and the camera's
+    # buffered frames cover the silence: no gap in the output longer than a camera period or two
+    assert 2_400 * MS <= s.anchor_changes[0][0] <= 2_700 * MS
+    assert max(b - a for a, b in zip(stamps, stamps[1:])) <= 140 * MS
+    # camera-anchored frames at the camera's rate until the LiDAR is back
+    cam_frames = [f for f in frames if f.anchor == "cam"]
+    assert 25 <= len(cam_frames) <= 35 and anchors[-1] == "lidar"
+    assert [c[1:] for c in s.anchor_changes] == [("lidar", "cam"), ("cam", "lidar")]
+    assert s.stats()["anchor_changes"] == 2
+
+
+def test_anchor_dead_from_the_start_falls_back_after_the_timeout_only():
+    s = make_failover()
+    frames = feed(s, rig(3.0, lidar=(99.0, 99.0)))
+    assert frames and {f.anchor for f in frames} == {"cam"}
+    assert s.anchor_changes[0][0] >= 500 * MS  # the LiDAR had its chance at start-up
+    assert frames[0].stamp_ns < 100 * MS  # and the camera frames buffered meanwhile are not lost
+    assert len(frames) >= 30
+
+
+def test_second_fallback_when_the_first_is_dead_too_and_no_switch_without_fallbacks():
+    s = make_failover()
+    frames = feed(s, rig(3.0, lidar=(99.0, 99.0), cam=(99.0, 99.0)))
+    assert {f.anchor for f in frames} == {"radar"} and len(frames) >= 25
+    plain = make()  # no fallback: a dead anchor means no frames, as before
+    assert feed(plain, [(n, t) for n, t in rig(2.0, lidar=(99.0, 99.0)) if n != "radar"]) == []
+
+
+def test_a_sensor_that_outlives_all_the_others_keeps_every_message():
+    """Its own steady stream is not 'far in the future' of the dead ones (it lost every other
+    sweep once they had been silent for the jump threshold)."""
+    s = make()
+    ev = [(n, t) for n, t in rig(5.0) if n != "radar" and (n == "lidar" or t < 1_000 * MS)]
+    frames = feed(s, ev)
+    assert [f.stamp_ns for f in frames] == [t for n, t in ev if n == "lidar"]
+    assert s.stats()["dropped"]["lidar"] == {}

@@ -1,6 +1,7 @@
 """Spread batch tasks over a local process pool or Ray; retry each failure once; report every bag.
 
-Both engines run the same task (:func:`jobs.run_one`) and hand each finished bag to ``on_done`` as
+Both engines run the same task (a :class:`Spec`: :func:`jobs.run_one` for ``batch``, the BEV
+sample maker for ``train``) and hand each finished bag to ``on_done`` as
 soon as it is known, so results are written while the batch goes on. A task that raises (or whose
 worker dies) is submitted once more; after a second failure the bag is reported ``failed`` with
 both errors. Nothing is dropped: every bag given comes back exactly once.
@@ -22,21 +23,31 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .jobs import run_one
 
 MAX_ATTEMPTS = 2  # the first try and one retry
 
 
+class Spec(Protocol):
+    """A kind of task: the picklable module-level function and its arguments for one bag."""
+
+    fn: Callable[..., dict]
+
+    def args(self, bag: Path) -> tuple: ...
+
+
 @dataclass
 class TaskSpec:
-    """What every task of a batch shares (everything but the bag)."""
+    """What every task of a batch shares (everything but the bag): ``run`` + ``evaluate``."""
 
     out_dir: str
     config: str | None = None
     detector: str | None = None
     keep_tracks: bool = True
     threads: int = 1
+    fn: Callable[..., dict] = run_one
 
     def args(self, bag: Path) -> tuple:
         return (str(bag), self.out_dir, self.config, self.detector, self.keep_tracks, self.threads)
@@ -60,7 +71,7 @@ def _error_text(exc: BaseException) -> str:
 
 def run_pool(
     bags: Sequence[Path],
-    spec: TaskSpec,
+    spec: Spec,
     workers: int,
     on_done: Callable[[dict], None],
     on_retry: Callable[[Path, str], None] | None = None,
@@ -77,7 +88,7 @@ def run_pool(
             running = {}
             for p in queue:
                 p.attempts += 1
-                running[pool.submit(run_one, *spec.args(p.bag))] = p
+                running[pool.submit(spec.fn, *spec.args(p.bag))] = p
             queue = []
             broken = False
             while running:
@@ -104,14 +115,14 @@ def run_pool(
                             on_retry(p.bag, p.errors[-1])
                     else:
                         p.attempts += 1
-                        running[pool.submit(run_one, *spec.args(p.bag))] = p
+                        running[pool.submit(spec.fn, *spec.args(p.bag))] = p
                         if on_retry:
                             on_retry(p.bag, p.errors[-1])
 
 
 def run_ray(
     bags: Sequence[Path],
-    spec: TaskSpec,
+    spec: Spec,
     address: str,
     workers: int,
     on_done: Callable[[dict], None],
@@ -137,7 +148,7 @@ def run_ray(
             "dashboard_url": getattr(info, "dashboard_url", None),
         }
         # max_retries=0: the retry is ours, so that the attempts and errors can be reported
-        task = ray.remote(num_cpus=1, max_retries=0)(run_one)
+        task = ray.remote(num_cpus=1, max_retries=0)(spec.fn)
         running = {}
         for b in bags:
             p = _Pending(b, attempts=1)

@@ -14,6 +14,9 @@ import numpy as np
 
 # sensor_msgs/PointField datatype constants -> numpy type codes
 DATATYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
+# Bytes per point: real drivers use 16-64; numpy cannot make a dtype past 2**31, and anything near
+# this limit is a corrupt header, not a point layout.
+MAX_POINT_STEP = 1 << 16
 DATATYPE_OF = {np.dtype(v).newbyteorder("=").str[1:]: k for k, v in DATATYPES.items()}
 
 
@@ -41,8 +44,8 @@ class CloudLayout:
 
 def layout_dtype(layout: CloudLayout) -> np.dtype:
     """Structured dtype of one point, padded to ``point_step``; validates every field."""
-    if layout.point_step <= 0:
-        raise CloudDecodeError(f"point_step must be positive, got {layout.point_step}")
+    if not 0 < layout.point_step <= MAX_POINT_STEP:
+        raise CloudDecodeError(f"point_step must be in (0, {MAX_POINT_STEP}], got {layout.point_step}")
     order = ">" if layout.is_bigendian else "<"
     names, formats, offsets = [], [], []
     for f in layout.fields:
@@ -51,12 +54,12 @@ def layout_dtype(layout: CloudLayout) -> np.dtype:
         if f.count < 1:
             continue  # zero-count fields carry no data (seen in some drivers)
         base = np.dtype(order + DATATYPES[f.datatype])
-        fmt = base if f.count == 1 else np.dtype((base, (f.count,)))
-        if f.offset < 0 or f.offset + fmt.itemsize > layout.point_step:
+        if f.offset < 0 or f.offset + f.count * base.itemsize > layout.point_step:  # before numpy sees it
             raise CloudDecodeError(
-                f"field '{f.name}' (offset {f.offset}, {fmt.itemsize} bytes) "
+                f"field '{f.name}' (offset {f.offset}, {f.count} x {base.itemsize} bytes) "
                 f"exceeds point_step {layout.point_step}"
             )
+        fmt = base if f.count == 1 else np.dtype((base, (f.count,)))
         if f.name in names:
             raise CloudDecodeError(f"duplicate field '{f.name}'")
         names.append(f.name)

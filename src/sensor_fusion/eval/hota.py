@@ -1,7 +1,7 @@
 """HOTA (Luiten et al., IJCV 2021), computed exactly as TrackEval's ``HOTA.eval_sequence``.
 
 Own implementation rather than a runtime dependency on ``trackeval``: its wheel
-pins GUI OpenCV and prints on import. ``tests/test_eval.py`` checks every curve
+pins GUI OpenCV and prints on import. ``tests/eval/test_hota.py`` checks every curve
 against TrackEval when it is importable. Differences are storage only: matched
 pairs are kept sparse (TrackEval holds 19 dense gt-id x track-id arrays), and
 the potential-match matrix is dense (n_gt_ids x n_track_ids float64).

@@ -42,6 +42,7 @@ from ..core.types import (
     RadarScan,
     Tracks,
 )
+from .cdr import RawCompressedImage, RawImage
 
 
 class DecodeError(ValueError):
@@ -151,9 +152,9 @@ _ENCODINGS = {
 }
 
 
-def decode_image(msg: Image | CompressedImage, camera: str) -> CameraFrame:
-    """BGR uint8 image from a raw or compressed message."""
-    if isinstance(msg, CompressedImage):
+def decode_image(msg: Image | CompressedImage | RawImage | RawCompressedImage, camera: str) -> CameraFrame:
+    """BGR uint8 image from a raw or compressed message (typed, or viewed in its serialized bytes)."""
+    if isinstance(msg, CompressedImage | RawCompressedImage):
         buf = np.frombuffer(msg.data, dtype=np.uint8)
         try:
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None

@@ -53,6 +53,8 @@ def build(
         _kv("tracks", tracks),
         _kv("worker_queue_drops", failed_frames),
         _kv("sync_resets", sync["resets"]),
+        _kv("anchor", sync.get("anchor", "")),
+        _kv("anchor_changes", sync.get("anchor_changes", 0)),
     ]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
         p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]

@@ -13,7 +13,7 @@ from typing import Any
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2
 
 from ..config import FusionConfig
-from . import convert
+from . import cdr, convert
 
 
 @dataclass
@@ -25,6 +25,8 @@ class InputSpec:
     decode: Callable[[Any], Any]
     camera_info: bool = False  # CameraInfo: updates intrinsics, not a pipeline input
     depth: int = 10  # subscription queue depth (the input's qos_depth parameter)
+    # serialized bytes -> a view ``decode`` accepts (ros/cdr.py), for a raw subscription; None: typed only
+    parse_raw: Callable[[bytes], Any] | None = None
 
 
 def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | None = None) -> list[InputSpec]:
@@ -40,7 +42,13 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
 
         specs.append(
             InputSpec(
-                "lidar", cfg.lidar.topic, PointCloud2, cfg.lidar.qos, dec_lidar, depth=cfg.lidar.qos_depth
+                "lidar",
+                cfg.lidar.topic,
+                PointCloud2,
+                cfg.lidar.qos,
+                dec_lidar,
+                depth=cfg.lidar.qos_depth,
+                parse_raw=cdr.parse_pointcloud2,
             )
         )
     for cam in cfg.cameras:
@@ -53,6 +61,7 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
                 cam.qos,
                 lambda m, n=cam.name: convert.decode_image(m, n),
                 depth=cam.qos_depth,
+                parse_raw=cdr.parse_compressed_image if cam.compressed else cdr.parse_image,
             )
         )
         specs.append(
@@ -76,6 +85,7 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
                 rad.qos,
                 lambda m, f=fields: convert.decode_radar(m, f)[0],
                 depth=rad.qos_depth,
+                parse_raw=cdr.parse_pointcloud2,
             )
         )
     if cfg["imu.enabled"]:

@@ -107,13 +107,16 @@ class FusionNode(Node):
         def nonfinite(sensor: str, n: int) -> None:
             self.get_logger().warning(f"{sensor}: dropped {n} non-finite points", throttle_duration_sec=5.0)
 
+        raw_ok = bool(self.cfg["raw_subscriptions"])
         for spec in input_specs(self.cfg, nonfinite):
+            raw = raw_ok and spec.parse_raw is not None
             if spec.camera_info:
                 cb = partial(self._on_info, spec.sensor, spec.decode)
             else:
                 self._sensor[spec.sensor]["topic"] = spec.topic
-                cb = partial(self._on_msg, spec.sensor, spec.decode)
-            self.create_subscription(spec.msg_class, spec.topic, cb, qos_by_name(spec.qos, spec.depth))
+                cb = partial(self._on_msg, spec.sensor, spec.decode, spec.parse_raw if raw else None)
+            qos = qos_by_name(spec.qos, spec.depth)
+            self.create_subscription(spec.msg_class, spec.topic, cb, qos, raw=raw)
 
     def _on_info(self, camera: str, decode, msg) -> None:
         try:
@@ -121,12 +124,15 @@ class FusionNode(Node):
         except convert.DecodeError as exc:
             self.get_logger().warning(f"{camera}: {exc}", throttle_duration_sec=5.0)
 
-    def _on_msg(self, sensor: str, decode, msg) -> None:
+    def _on_msg(self, sensor: str, decode, parse_raw, msg) -> None:
+        """One input message (or its serialized bytes, with ``parse_raw``): decode, push, wake."""
         s = self._sensor[sensor]
         s["received_total"] += 1
         s["received_period"] += 1
-        s["frame_id"] = msg.header.frame_id
         try:
+            if parse_raw is not None:
+                msg = parse_raw(msg)
+            s["frame_id"] = msg.header.frame_id
             item = decode(msg)
         except Exception as exc:  # any malformed input is dropped, never fatal
             s["decode_errors"] += 1

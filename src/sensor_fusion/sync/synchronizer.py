@@ -18,6 +18,12 @@ Sensors are matched in one of two ways:
   delivered with the next frame (the ego filter handles late data) instead of
   being lost.
 
+When the anchor falls silent (no message for ``anchor_timeout_ns`` of data time while other
+sensors go on), frames are anchored on the first ``fallback`` sensor that is still publishing, and
+on the configured anchor again as soon as it publishes past the last emitted frame: a dead LiDAR
+must not stop the output while the cameras and radars still see. Every switch is counted and
+listed in :attr:`Synchronizer.anchor_changes` (newest last) so the caller can say so once.
+
 Everything dropped is counted per sensor and reason (see :data:`DROP_REASONS`).
 A backwards jump of the anchor stamp (bag loop, sim-time reset) clears all
 state, and the next frame carries ``reset=True`` so downstream filters reset too.
@@ -110,7 +116,14 @@ class _Buffer:
 
 
 class Synchronizer:
-    def __init__(self, sensors: list[SensorSpec], anchor: str, jump_threshold_ns: int = 1_000_000_000):
+    def __init__(
+        self,
+        sensors: list[SensorSpec],
+        anchor: str,
+        jump_threshold_ns: int = 1_000_000_000,
+        fallback: tuple[str, ...] | list[str] = (),
+        anchor_timeout_ns: int = 500_000_000,
+    ):
         names = [s.name for s in sensors]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate sensor names in {names}")
@@ -119,6 +132,14 @@ class Synchronizer:
         for s in sensors:
             s.validate()
         self.specs = {s.name: s for s in sensors}
+        bad = [f for f in fallback if f not in names or f == anchor or self.specs[f].mode != "nearest"]
+        if bad:
+            raise ValueError(f"fallback anchors {bad} are not other 'nearest' sensors of {names}")
+        self.primary = anchor
+        self.fallback = tuple(fallback)
+        self.anchor_timeout_ns = int(anchor_timeout_ns)
+        self.anchor_changes: list[tuple[int, str, str]] = []  # (data time, from, to)
+        self._t_first: int | None = None  # first accepted stamp of the current timeline
         self.anchor = anchor
         self.kinds = {s.name: s.kind for s in sensors}
         self.jump_threshold_ns = int(jump_threshold_ns)
@@ -146,9 +167,10 @@ class Synchronizer:
         if stamp <= 0:
             return self._drop(name, "invalid")
         # A stamp far ahead of everything else (a broken clock) would end all waiting and then
-        # force a reset; refuse it unless this sensor's own stream has moved there too.
-        others = [b.newest for n, b in self._buffers.items() if n != name and b.newest is not None]
-        if others and stamp > max(others) + self.jump_threshold_ns:
+        # force a reset; refuse it unless this sensor's own stream has moved there too. Its own
+        # previous stamp counts: a sensor that outlives all the others keeps its steady stream.
+        seen = [b.newest for b in self._buffers.values() if b.newest is not None]
+        if seen and stamp > max(seen) + self.jump_threshold_ns:
             if self._future.get(name) is None or abs(stamp - self._future[name]) > self.jump_threshold_ns:
                 self._future[name] = stamp
                 return self._drop(name, "future")
@@ -174,6 +196,8 @@ class Synchronizer:
             return self._drop(name, "stale")
         if not buf.insert(stamp, item):
             return self._drop(name, "duplicate")
+        if self._t_first is None:
+            self._t_first = stamp
         while len(buf.stamps) > spec.buffer_size:
             buf.pop_front()
             self.dropped[name]["overflow"] += 1
@@ -187,6 +211,7 @@ class Synchronizer:
     def pop_ready(self) -> list[FusionFrame]:
         """Frames whose anchors are complete or timed out, in stamp order."""
         frames = []
+        self._choose_anchor()
         abuf = self._buffers[self.anchor]
         while abuf.stamps:
             frame = self._try_assemble(abuf.stamps[0], abuf.items[0], force=False)
@@ -212,9 +237,49 @@ class Synchronizer:
             "missing": dict(self.missing_count),
             "frames": self.frames_emitted,
             "resets": self.resets,
+            "anchor": self.anchor,
+            "anchor_changes": len(self.anchor_changes),
         }
 
     # -- internals -----------------------------------------------------------
+    def _silent(self, name: str, hw: int) -> bool:
+        """No message for ``anchor_timeout_ns`` of data time (counted from the first message of
+        the timeline for a sensor that never published: at start-up every sensor gets its chance)."""
+        ref = self._buffers[name].newest
+        if ref is None:
+            ref = self._t_first
+        return ref is not None and hw - ref > self.anchor_timeout_ns
+
+    def _choose_anchor(self) -> None:
+        """Back to the configured anchor once it publishes past the last frame; off a silent one
+        to the first fallback still publishing. Buffered messages of the new anchor at or before
+        the last emitted frame are dropped: frames stay in stamp order."""
+        if not self.fallback:
+            return
+        hw = self._high_water()
+        last = self._last_anchor if self._last_anchor is not None else -1
+        if self.anchor != self.primary:
+            pbuf, cur = self._buffers[self.primary], self._buffers[self.anchor]
+            if pbuf.newest is not None and pbuf.newest > last:
+                first_new = next((t for t in pbuf.stamps if t > last), pbuf.newest)
+                if cur.stamps and cur.stamps[0] < first_new:
+                    return  # the fallback's frames before the anchor's return are emitted first
+                self._switch(self.primary, hw, last)
+                return
+        if self._buffers[self.anchor].stamps or not self._silent(self.anchor, hw):
+            return
+        for name in (self.primary, *self.fallback):
+            if name != self.anchor and self._buffers[name].newest is not None and not self._silent(name, hw):
+                self._switch(name, hw, last)
+                return
+
+    def _switch(self, name: str, hw: int, last: int) -> None:
+        self.anchor_changes.append((hw, self.anchor, name))
+        self.anchor = name
+        buf = self._buffers[name]
+        k = bisect.bisect_right(buf.stamps, last)
+        del buf.stamps[:k], buf.items[:k]
+
     def _drop(self, name: str, reason: str) -> bool:
         self.dropped[name][reason] += 1
         return False
@@ -226,6 +291,7 @@ class Synchronizer:
         self._rejumped.clear()
         self._last_anchor = None
         self._clock_ns = None
+        self._t_first = None
         self._pending_reset = True
         self.resets += 1
 
