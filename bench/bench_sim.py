@@ -8,7 +8,13 @@ the same camera ray cast without culling, run in the same process. The scenario
 world itself (layout, placement, the traffic kernel, the ground map) is timed per
 simulated second on the urban and dense_traffic scenarios (seeds 0..repeats-1).
 
-    .venv/bin/python bench/bench_sim.py [--repeats 15]
+Static world (``world.static``, sim/static/): the same ``urban`` scenario generated as a bag with
+the static world off (the open world) and on, in this process, per simulated second (wall and
+process CPU, which includes Open3D's worker threads), and their ratio; then per sensor (LiDAR
+sweep, camera frame, radar scan) on the static urban world, and the alternative to merging two
+casts, rebuilding one Embree scene with the actors' boxes every sweep.
+
+    .venv/bin/python bench/bench_sim.py [--repeats 15] [--record-s 20]
 """
 
 from __future__ import annotations
@@ -109,9 +115,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--actors", type=int, default=20)
+    ap.add_argument("--record-s", type=float, default=20.0, help="simulated seconds per bag (static on/off)")
+    ap.add_argument("--static-only", action="store_true", help="only the static-world section")
     args = ap.parse_args()
 
     cal = load_calibration(REPO / "config" / "calibration.yaml")
+    if args.static_only:
+        bench_static(args, cal)
+        return
     T_lidar = cal.T_base_from("lidar_top")
     T_cam = cal.T_base_from("camera_front")
     intr = cal.intrinsics["camera_front"]
@@ -195,6 +206,115 @@ def main() -> None:
     fig.add("camera_cull_speedup_x", brute[1] / cull[1])
     fig.add("urban_20s_sensor_cpu_s", 20 * per_s)
     fig.write()
+    bench_static(args, cal)
+
+
+def _proc(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall, process CPU) seconds of one ``fn()`` (process CPU counts Open3D's threads too)."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def bench_static(args: argparse.Namespace, cal) -> None:
+    """The generator with the static world off vs on (same process), and where its time goes."""
+    import tempfile
+
+    import open3d as o3d
+
+    from sensor_fusion.sim.radar import simulate_radar
+    from sensor_fusion.sim.recorder import record
+    from sensor_fusion.sim.scenarios import model_params
+
+    dur = float(args.record_s)
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        record("urban", 0, 1.0, f"{tmp}/warm", static_world=True)  # numba caches, Open3D import
+        for on in (False, True):
+            res[on] = _proc(lambda on=on: record("urban", 1, dur, f"{tmp}/b{int(on)}", static_world=on))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n# static world: urban, seed 1, {dur:g} s, 64 beams, 2 cameras, load avg {load:.2f}")
+    print(f"{'generator (record)':38s} {'wall s':>9s} {'cpu s':>9s} {'per sim s':>10s}")
+    for on in (False, True):
+        w, c = res[on]
+        print(f"{'static world ' + ('on' if on else 'off'):38s} {w:9.2f} {c:9.2f} {w / dur:10.3f}")
+    print(f"ratio on/off: wall {res[True][0] / res[False][0]:.2f}x, cpu {res[True][1] / res[False][1]:.2f}x")
+    fig = Figures("sim_static")
+    for on in (False, True):
+        fig.add(f"urban_record_static_{'on' if on else 'off'}_wall_s_per_sim_s", res[on][0] / dur)
+        fig.add(f"urban_record_static_{'on' if on else 'off'}_cpu_s_per_sim_s", res[on][1] / dur)
+    fig.add("static_on_off_cpu_ratio_x", res[True][1] / res[False][1])
+    fig.write()
+
+    cfg = scenario_config("urban", {"world": {"static": {"enabled": True}}})
+    w_on = World(cfg, 1)
+    w_off = World(scenario_config("urban"), 1)
+    T_l, T_c, T_r = (
+        cal.T_base_from("lidar_top"),
+        cal.T_base_from("camera_front"),
+        cal.T_base_from("radar_front"),
+    )
+    intr = cal.intrinsics["camera_front"]
+    lc = model_params(cfg["lidar"])
+    rng = np.random.default_rng(0)
+    st = w_on.static
+    n = max(5, args.repeats)
+    rows = []
+    for name, wd in (("off", w_off), ("on", w_on)):
+        t = lambda k, wd=wd: wd.t0_ns + k * 100_000_000  # noqa: E731
+        simulate_lidar(wd, t(0), T_l, lc, rng)
+        render_camera(wd, t(0), T_c, intr, rng)
+        rows.append(
+            (
+                f"lidar sweep, static {name}",
+                _median(lambda k, wd=wd, t=t: simulate_lidar(wd, t(k), T_l, lc, rng), n),
+            )
+        )
+        rows.append(
+            (
+                f"camera frame, static {name}",
+                _median(lambda k, wd=wd, t=t: render_camera(wd, t(k), T_c, intr, rng), n),
+            )
+        )
+        rows.append(
+            (
+                f"radar scan, static {name}",
+                _median(lambda k, wd=wd, t=t: simulate_radar(wd, t(k), T_r, cfg["radars"], rng), n),
+            )
+        )
+
+    # the alternative: one Embree scene with the static mesh and the actors' boxes, rebuilt per sweep
+    from sensor_fusion.sim.static.meshes import MeshBuilder
+
+    def rebuilt(k: int) -> None:
+        parts = actor_parts(w_on.actors_at(w_on.t0_ns + k * 100_000_000))
+        mb = MeshBuilder()
+        for i in range(len(parts)):
+            mb.box(0, 0, parts.centers[i], 2.0 * parts.half_sizes[i], float(parts.yaw[i]))
+        v, f, _, _ = mb.arrays()
+        sc = o3d.t.geometry.RaycastingScene()
+        sc.add_triangles(o3d.core.Tensor(st.vertices), o3d.core.Tensor(st.triangles))
+        sc.add_triangles(o3d.core.Tensor(v), o3d.core.Tensor(f))
+        sc.cast_rays(o3d.core.Tensor(rays))
+
+    az = np.repeat(np.linspace(-np.pi, np.pi, 1800, endpoint=False), 64)
+    el = np.tile(np.radians(np.linspace(-25.0, 15.0, 64)), 1800)
+    e0 = w_on.ego_at(w_on.t0_ns)
+    rays = np.column_stack(
+        [
+            np.tile(e0.position + [0.0, 0.0, 1.8], (len(az), 1)),
+            np.cos(az) * np.cos(el),
+            np.sin(az) * np.cos(el),
+            np.sin(el),
+        ]
+    ).astype(np.float32)
+    merged = _median(lambda k: st.cast_raw(rays), n)
+    rows.append(("LiDAR rays vs static mesh (merge path)", merged))
+    rows.append(("rebuild scene + actors per sweep", _median(rebuilt, n)))
+    print(f"\n# per sensor, urban seed 1 ({st.n_triangles} static triangles, {len(st.elements)} elements)")
+    print(f"{'stage':38s} {'wall ms':>9s} {'cpu ms':>9s}   (cpu: this thread only)")
+    for name, (w, c) in rows:
+        print(f"{name:38s} {w * 1e3:9.2f} {c * 1e3:9.2f}")
 
 
 if __name__ == "__main__":

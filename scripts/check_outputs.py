@@ -140,7 +140,7 @@ def _bag_topic_names(bag: Path) -> list[str]:
 def _bag(work: Path, scenario: str, seed: int) -> Path:
     bag = work / f"{scenario}_seed{seed}_{DURATION_S:g}s"
     if not bag.exists():
-        record(scenario, seed, DURATION_S, bag)
+        record(scenario, seed, DURATION_S, bag, static_world=False)  # the old open world, any default
     return bag
 
 

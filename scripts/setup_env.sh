@@ -4,7 +4,9 @@
 #   1. Debian's libusb-1.0-0 (open3d needs it) and chromium (the headless browser that checks the HTML
 #      report, scripts/check_report.py): installed with apt-get when missing and we are root.
 #   2. .venv with pinned packages (requirements*.txt + constraints.txt); reinstalled only when they change.
-#   3. sensor_fusion_msgs built with plain cmake against the venv (a ROS prefix) and installed into it.
+#   3. sensor_fusion_msgs built with plain cmake against the venv (a ROS prefix) and installed into it;
+#      tf2_msgs (tf2_msgs/, messages only) and radar_msgs the same way unless this Python already
+#      imports them.
 #   4. sensor_fusion installed editable into the venv (console scripts sensor-fusion, fusion_node).
 #
 # A second run with nothing changed takes about a second. Set PYTHON to choose the interpreter (3.10+).
@@ -58,23 +60,51 @@ if ! stamp_ok deps "$DEPS_HASH"; then
   stamp_set deps "$DEPS_HASH"
 fi
 
-# 3. interface package, built against the venv prefix and installed into it
-MSGS="$ROOT/sensor_fusion_msgs"
-MSGS_HASH="$(cd "$MSGS" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)-$DEPS_HASH"
-if ! stamp_ok msgs "$MSGS_HASH"; then
-  log "building sensor_fusion_msgs with cmake (about 40 s)"
-  BUILD="$ROOT/build/sensor_fusion_msgs"
-  rm -rf "$BUILD"
-  mkdir -p "$BUILD"
+# 3. interface packages, built against the venv prefix and installed into it: our own messages, and
+#    radar_msgs (ros-perception's RadarScan; no PyPI wheel) unless another prefix already provides it
+build_msgs() {  # package directory, stamp name, expected time
+  local name="$1" src="$ROOT/$1" key="$2"
+  local hash
+  hash="$(cd "$src" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)-$DEPS_HASH"
+  stamp_ok "$key" "$hash" && return 0
+  log "building $name with cmake ($3)"
+  local build="$ROOT/build/$name"
+  rm -rf "$build"
+  mkdir -p "$build"
   (
-    cd "$BUILD"
-    cmake "$MSGS" -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" \
+    cd "$build"
+    cmake "$src" -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" \
       -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >cmake.log 2>&1 \
       || { tail -40 cmake.log >&2; exit 1; }
     make -j"$(nproc)" >make.log 2>&1 || { tail -40 make.log >&2; exit 1; }
     make install >install.log 2>&1 || { tail -40 install.log >&2; exit 1; }
   )
-  stamp_set msgs "$MSGS_HASH"
+  stamp_set "$key" "$hash"
+}
+build_msgs sensor_fusion_msgs msgs "about 40 s"
+if [ -f "$VENV/.stamp-radar_msgs" ] || ! "$VENV/bin/python" -c "import radar_msgs.msg" >/dev/null 2>&1; then
+  build_msgs radar_msgs radar_msgs "about 20 s of CPU; 57 s wall on a loaded 2-core machine"
+fi
+
+# 3b. tf2_msgs (TFMessage for /tf and /tf_static) has no PyPI wheel: build its messages the same way
+#     when this Python cannot import them (a ROS install that provides tf2_msgs skips this)
+TF2="$ROOT/tf2_msgs"
+TF2_HASH="$(cd "$TF2" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)-$DEPS_HASH"
+if ! stamp_ok tf2 "$TF2_HASH" \
+  && { [ -f "$VENV/.stamp-tf2" ] || ! "$VENV/bin/python" -c 'import tf2_msgs.msg' 2>/dev/null; }; then
+  log "building tf2_msgs (messages only) with cmake (about 35 s)"
+  BUILD="$ROOT/build/tf2_msgs"
+  rm -rf "$BUILD"
+  mkdir -p "$BUILD"
+  (
+    cd "$BUILD"
+    cmake "$TF2" -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" \
+      -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >cmake.log 2>&1 \
+      || { tail -40 cmake.log >&2; exit 1; }
+    make -j"$(nproc)" >make.log 2>&1 || { tail -40 make.log >&2; exit 1; }
+    make install >install.log 2>&1 || { tail -40 install.log >&2; exit 1; }
+  )
+  stamp_set tf2 "$TF2_HASH"
 fi
 
 # 4. the Python package itself, editable

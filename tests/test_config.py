@@ -139,6 +139,14 @@ def test_rviz_topics_are_ours():
         "/sensors/camera_front/image/compressed",
     }
     assert set(topics) <= known
+    # the LiDAR cloud, the tracks and the ego path together, in the tracks' frame, with TF shown
+    displays = {d["Class"].split("/")[-1]: d for d in rviz["Visualization Manager"]["Displays"]}
+    assert displays["PointCloud2"]["Topic"]["Value"] == FusionConfig().lidar.topic
+    assert displays["MarkerArray"]["Topic"]["Value"] == "/fusion_node/markers"
+    assert displays["Odometry"]["Topic"]["Value"] == "/fusion_node/ego_odom"
+    assert displays["Odometry"]["Keep"] >= 300  # a path, not the last pose
+    assert all(displays[k]["Enabled"] for k in ("PointCloud2", "MarkerArray", "Odometry", "TF"))
+    assert rviz["Visualization Manager"]["Global Options"]["Fixed Frame"] == FusionConfig().fixed_frame
 
 
 def test_baseline_config_is_the_ab3dmot_setup():

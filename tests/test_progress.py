@@ -50,10 +50,23 @@ def test_unknown_total_has_no_eta_and_notes_show():
 
 
 def test_a_failure_inside_says_so_in_the_summary():
+    clock, out = FakeClock(), io.StringIO()
+    with (
+        pytest.raises(RuntimeError),
+        Progress("batch", 3, "bags", stream=out, mode="lines", clock=clock) as p,
+    ):
+        clock.t += 20.0
+        p.update()  # shows a line: the failure must be said after it
+        raise RuntimeError("boom")
+    assert out.getvalue().strip().endswith("; failed")
+
+
+def test_a_failure_before_any_progress_prints_nothing():
+    """The command's own one-line error says what went wrong (a missing file); no 'done: 0'."""
     out = io.StringIO()
     with pytest.raises(RuntimeError), Progress("batch", 3, "bags", stream=out, mode="lines"):
         raise RuntimeError("boom")
-    assert out.getvalue().strip().endswith("; failed")
+    assert out.getvalue() == ""
 
 
 def test_bar_on_a_terminal_shows_rate_and_eta_fields():

@@ -4,6 +4,7 @@ simulate   write a synthetic multi-sensor scenario with ground truth as a rosbag
 replay     publish a bag over DDS with its original timing and /clock
 run        run the fusion pipeline offline over a bag, write its outputs to a bag
 evaluate   score tracks against ground truth (MOTA, HOTA, AP, velocity and ego errors)
+soak       loop a generated drive through the pipeline for N minutes: frames, drops, memory, fds, threads
 train      train the BEV fusion network on generator bags (made on demand)
 evaluate-bev  AP of the BEV network on held-out seeds for every modality subset
 export-onnx   export the BEV network to ONNX and check it against torch
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -58,6 +60,16 @@ def cmd_simulate(a: argparse.Namespace) -> int:
             on_progress=p.update_to,
             detection_stream=stream,
             sensors=not a.detections_only,
+            static_world=None if a.static_world is None else a.static_world == "on",
+            sensor_formats={
+                k: v
+                for k, v in (
+                    ("lidar.model", a.lidar_model),
+                    ("lidar.point_layout", a.point_layout),
+                    ("radars.format", a.radar_format),
+                )
+                if v is not None
+            },
         )
     print(info.summary())
     return 0
@@ -101,7 +113,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = _config(a.config, overrides)
     scenario = scenario_from_bag(a.bag)
     if scenario is not None and not cfg.ego.has_datum:
-        d = scenario["config"]["gps"]["datum"]  # a generated bag: put odom at the world origin
+        d = scenario["config"]["gps"]["datum"]  # a generated bag: put map at the world origin
         cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
     cal = calibration_from_bag(a.bag) if not a.calibration else None
     if cal is None:
@@ -116,10 +128,60 @@ def cmd_run(a: argparse.Namespace) -> int:
     with progress("run", expected_frames(a.bag, cfg, kinds - keep), "frames") as p:
         s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep, on_frame=p.update_to)
     fps = s.frames / s.wall_s if s.wall_s else float("nan")
-    print(f"{s.frames} frames from {s.messages} messages in {s.wall_s:.1f} s ({fps:.1f} frames/s) -> {a.out}")
+    print(
+        f"{s.frames} frames and {s.odometry} odometry outputs from {s.messages} messages in "
+        f"{s.wall_s:.1f} s ({fps:.1f} frames/s) -> {a.out}"
+    )
     if s.decode_errors:
         print(f"decode errors: {dict(s.decode_errors)}")
+    ego = (s.diagnostics or {}).get("ego") or {}
+    keys = ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity", "gps_rejected_gate")
+    keys += ("gps_reinit", "wheel_accepted", "wheel_rejected", "gnss_vel_accepted", "imu_yaw_rejected")
+    shown = {k: ego[k] for k in keys if ego.get(k)}
+    if shown:  # what the ego filter aligned from, gated and re-initialised (all counters: /diagnostics)
+        print("ego: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     return 0
+
+
+def cmd_soak(a: argparse.Namespace) -> int:
+    from .core.calibration import load_calibration
+    from .sim.recorder import calibration_from_bag, scenario_from_bag
+    from .soak import fd_targets, soak, source_bag, thread_names
+
+    if a.minutes <= 0:
+        raise SystemExit("--minutes must be > 0")
+    cfg = _config(a.config)
+    bag = Path(a.bag) if a.bag else source_bag(a.workdir, a.scenario, a.seed, a.duration)
+    scenario = scenario_from_bag(bag)
+    if scenario is not None and not cfg.ego.has_datum:
+        d = scenario["config"]["gps"]["datum"]
+        cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
+    cal = calibration_from_bag(bag)
+    if cal is None:
+        from .config import resolve_calibration_path
+
+        cal = load_calibration(resolve_calibration_path(cfg))
+    r = soak(bag, cfg, cal, a.minutes)
+    if a.json:
+        keys = ("frames", "dropped", "rss_mb_after_1min", "rss_mb_end", "fds_start", "fds_end")
+        keys += ("threads_start", "threads_end")
+        out = {k: getattr(r, k) for k in keys} | r.to_json()
+        print(json.dumps(out, default=float))
+    else:
+        print(
+            f"soak over {bag}: {r.wall_s / 60:.1f} min wall ({r.cpu_s / 60:.1f} min CPU), {r.passes} passes, "
+            f"{r.frames} frames, {r.dropped} messages dropped {r.drop_reasons or ''}\n"
+            f"  RSS {r.rss_mb_after_1min:.1f} MiB after {r.baseline_s:.0f} s"
+            f" -> {r.rss_mb_end:.1f} MiB at the end; "
+            f"fds {r.fds_start} -> {r.fds_end}; threads {r.threads_start} -> {r.threads_end}"
+        )
+    for f in r.failures:
+        print(f"soak FAILED: {f}", file=sys.stderr)
+    if r.threads_end > r.threads_start:
+        print(f"  threads at the end: {thread_names()}", file=sys.stderr)
+    if r.fds_end > r.fds_start:
+        print(f"  open files at the end: {fd_targets()}", file=sys.stderr)
+    return 1 if r.failures else 0
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -135,6 +197,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             plot=a.plot,
             detections=a.detections,
             on_stage=on_stage,
+            region=a.region,
+            dont_care=not a.no_dont_care,
         )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
@@ -228,6 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="generate a scenario bag with ground truth")
     s.add_argument("--scenario", default="urban")
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument(
+        "--lidar-model",
+        choices=("ideal", "vlp16", "hdl64e_kitti", "os1_128"),
+        help="LiDAR beam table and receiver (default: the scenario's, ideal)",
+    )
+    s.add_argument(
+        "--point-layout",
+        choices=("sim", "velodyne", "ouster", "livox", "hesai", "robosense"),
+        help="PointCloud2 fields of that driver (default: the scenario's, sim)",
+    )
+    s.add_argument(
+        "--radar-format",
+        choices=("pointcloud2", "radar_scan"),
+        help="radar as PointCloud2 (/sensors/<name>/points) or radar_msgs/RadarScan (/sensors/<name>/scan)",
+    )
     s.add_argument("--duration", type=float, default=20.0, help="seconds")
     s.add_argument("--out", required=True, help="output bag directory (must not exist)")
     s.add_argument("--config", help="YAML file of scenario overrides")
@@ -240,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--detections-only", action="store_true", help="write truth and the detection stream, no sensor data"
     )
     s.add_argument("--stream-config", help="YAML of DetectionStreamConfig overrides (implies the stream)")
+    s.add_argument(
+        "--static-world",
+        choices=("on", "off"),
+        help="buildings, vegetation, furniture, parked cars (world.static.enabled); off = the open world "
+        "of earlier versions; default: the scenario's setting (on for urban_clutter and parking_lot)",
+    )
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("replay", help="publish a bag over DDS with original timing")
@@ -265,6 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", help="BEV network weights (default: the shipped model)")
     s.set_defaults(func=cmd_run)
 
+    s = sub.add_parser("soak", help="loop a generated drive through the pipeline for N minutes; resources")
+    s.add_argument("--minutes", type=float, required=True, help="wall-clock minutes to run")
+    s.add_argument("--json", action="store_true", help="print one JSON line")
+    s.add_argument("--scenario", default="urban")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--duration", type=float, default=20.0, help="seconds of the generated drive looped")
+    s.add_argument("--bag", help="loop this bag instead of a generated one")
+    s.add_argument("--workdir", default="out/soak", help="where the generated drive is kept")
+    s.add_argument("--config", help="fusion parameters YAML (default: the package's config/fusion.yaml)")
+    s.set_defaults(func=cmd_soak)
+
     s = sub.add_parser("evaluate", help="score tracks against ground truth")
     s.add_argument("--truth", required=True, help="bag with /ground_truth/objects (and /ground_truth/odom)")
     s.add_argument("--tracks", required=True, help="bag with the fusion outputs")
@@ -275,6 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--detections",
         help="detector whose output AP scores: lidar, bev, <radar name> (default: bev if present)",
+    )
+    s.add_argument(
+        "--region",
+        default="all",
+        help="evaluation region: all, range:R (m from the ego), fov:CAMERA (its horizontal view)",
+    )
+    s.add_argument(
+        "--no-dont-care",
+        action="store_true",
+        help="score objects without LiDAR points or radar returns too (as before truth annotations)",
     )
     s.set_defaults(func=cmd_evaluate)
 
@@ -363,9 +469,71 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised like SIGINT's KeyboardInterrupt so every ``with`` (bag writers) closes."""
+
+
+def _on_sigterm(signum: int, _frame) -> None:
+    raise Interrupted(signum)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for ``exc``: multi-line messages (a ConfigError's list of problems) joined by '; '."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {'; '.join(lines[1:])}"
+    return "; ".join(lines)
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """What a user's input causes (exit 2): bad config values, missing or unreadable files, bags."""
+    import yaml
+    from rosbags.rosbag2.errors import ReaderError
+
+    from .config import ConfigError
+
+    return ConfigError, OSError, ReaderError, yaml.YAMLError, ValueError, KeyError
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run one subcommand. Every error ends as one line on stderr and a non-zero exit: 2 for usage,
+    config and input errors, 1 for anything unexpected, 128 + signal on SIGINT/SIGTERM; with
+    ``-v`` the traceback is shown instead."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    sys.exit(args.func(args))
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    prefix = f"sensor-fusion {args.cmd}"
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt as exc:
+        if args.verbose:
+            raise
+        sig = exc.args[0] if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"{prefix}: interrupted by {signal.Signals(sig).name}; outputs closed", file=sys.stderr)
+        code = 128 + int(sig)
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):
+            raise
+        print(f"{prefix}: error: {exc.code}", file=sys.stderr)  # raise SystemExit("usage message")
+        code = 2
+    except Exception as exc:
+        if args.verbose:
+            raise
+        if isinstance(exc, _input_errors()):
+            print(f"{prefix}: error: {error_line(exc)}", file=sys.stderr)
+            code = 2
+        else:
+            print(
+                f"{prefix}: internal error: {type(exc).__name__}: {error_line(exc)} (-v for the traceback)",
+                file=sys.stderr,
+            )
+            code = 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)

@@ -90,7 +90,24 @@ class LidarInputConfig(ParamConfig):
         "lidar_top", unit="", desc="Calibration frame of the LiDAR (sets the detector's sensor position)"
     )
     time_field: str = param(
-        "t", unit="", desc='Per-point time offset field (s from the header stamp); "" if the cloud has none'
+        "auto",
+        unit="",
+        desc='Per-point time field; "auto": the first of t, time, offset_time, timestamp, time_stamp '
+        'present (Ouster, Velodyne, Livox, Hesai/RoboSense); "" if the cloud has none',
+    )
+    time_unit: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "s", "ms", "us", "ns"),
+        desc="Unit of the time field; auto: ns for integer fields (Ouster t, Livox offset_time), "
+        "s for float fields (Velodyne time, Hesai/RoboSense timestamp)",
+    )
+    time_reference: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "stamp", "absolute"),
+        desc="What the time field counts from: the header stamp, or absolute epoch time (Hesai, "
+        "RoboSense); auto: absolute when the values exceed a day",
     )
     max_points: int = param(400000, unit="1", ge=1, desc="Larger clouds are dropped as malformed")
     tolerance_s: float = _tolerance_s()
@@ -129,6 +146,42 @@ class GpsInputConfig(ParamConfig):
 
 
 @dataclass
+class WheelOdomInputConfig(ParamConfig):
+    enabled: bool = param(
+        False, unit="", desc="Subscribe to wheel odometry (its twist feeds the ego filter; ground robots)"
+    )
+    topic: str = param(
+        "/sensors/wheel/odom", unit="", desc="nav_msgs/Odometry topic (only its twist is read)"
+    )
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    frame: str = param(
+        "base_link",
+        unit="",
+        desc="Calibration frame the twist is expressed in (base_link: none needed); the message's "
+        "child_frame_id is not used, as for the IMU and GNSS frames",
+    )
+    timeout_s: float = _timeout_s(0.0, "sample (0: none; a late one is fused by the filter's rollback)")
+    buffer_size: int = _buffer_size(64)
+
+
+@dataclass
+class GpsVelocityInputConfig(ParamConfig):
+    enabled: bool = param(
+        False, unit="", desc="Subscribe to the GNSS receiver's velocity (Doppler, ENU) for the ego filter"
+    )
+    topic: str = param(
+        "/sensors/gps/velocity",
+        unit="",
+        desc="geometry_msgs/TwistWithCovarianceStamped topic (ENU linear twist)",
+    )
+    qos: str = _qos()
+    qos_depth: int = _qos_depth()
+    timeout_s: float = _timeout_s(0.0, "sample (0: none; a late one is fused by the filter's rollback)")
+    buffer_size: int = _buffer_size(64)
+
+
+@dataclass
 class CameraConfig(ParamConfig):
     """One camera; ``{name}`` in a topic is replaced by the camera's name."""
 
@@ -152,10 +205,20 @@ class CameraConfig(ParamConfig):
 
 @dataclass
 class RadarConfig(ParamConfig):
-    """One radar (sensor_msgs/PointCloud2 of detections); ``{name}`` in the topic is its name."""
+    """One radar (sensor_msgs/PointCloud2 of detections, or radar_msgs/RadarScan); ``{name}`` in the
+    topic is its name."""
 
     name: str = internal("", "the entry in radars.names")
-    topic: str = param("/sensors/{name}/points", unit="", desc="sensor_msgs/PointCloud2 topic")
+    topic: str = param(
+        "/sensors/{name}/points", unit="", desc="Topic of the detections (PointCloud2 or RadarScan)"
+    )
+    msg_type: str = param(
+        "pointcloud2",
+        unit="",
+        choices=("pointcloud2", "radar_scan"),
+        desc="pointcloud2: sensor_msgs/PointCloud2 with the fields below; radar_scan: radar_msgs/RadarScan "
+        "(range, azimuth, elevation, doppler_velocity, amplitude dB as RCS; Autoware's radar input)",
+    )
     qos: str = _qos()
     qos_depth: int = _qos_depth()
     x_field: str = param("x", unit="", desc="Point field of x in the radar frame (m)")
@@ -182,7 +245,40 @@ class FusionConfig(ParamConfig):
 
     error = ConfigError
 
-    fixed_frame: str = param("odom", unit="", desc="Frame tracks and ego odometry are published in")
+    fixed_frame: str = param(
+        "odom",
+        unit="",
+        desc="REP-105 odom: continuous (no GNSS jumps), the frame tracks live in; odom -> base_frame "
+        "is broadcast on /tf",
+    )
+    map_frame: str = param(
+        "map",
+        unit="",
+        desc="REP-105 map: the GNSS-referenced frame of the ego filter (ENU about ego.datum); the "
+        "ego odometry is published in it and map -> fixed_frame absorbs the GNSS corrections",
+    )
+    odometry_rate_hz: float = param(
+        30.0,
+        unit="Hz",
+        gt=0.0,
+        le=1000.0,
+        desc="Rate of ~/ego_odom and /tf, on a grid of data time, from whatever ego sensors are "
+        "present (independent of the detection anchor): robot_localization's default frequency, "
+        "above what controllers and RViz need, below the IMU rate that drives the filter",
+    )
+    publish_tf_odom: bool = param(
+        True, unit="", desc="Broadcast odom -> base_frame on /tf (false when another node owns it)"
+    )
+    publish_tf_map: bool = param(
+        True, unit="", desc="Broadcast map -> odom on /tf (false when another node owns it)"
+    )
+    tf_static_wait_s: float = param(
+        1.0,
+        unit="s",
+        ge=0.0,
+        desc="At start the node waits this long for /tf_static (latched) to take the sensor "
+        "extrinsics from it; without it they come from calibration_file (the log says which)",
+    )
     base_frame: str = param(
         "base_link",
         unit="",
@@ -250,6 +346,12 @@ class FusionConfig(ParamConfig):
     lidar: LidarInputConfig = section(LidarInputConfig, "The LiDAR input")
     imu: ImuInputConfig = section(ImuInputConfig, "The IMU input (for the ego filter)")
     gps: GpsInputConfig = section(GpsInputConfig, "The GNSS input (for the ego filter)")
+    wheel_odom: WheelOdomInputConfig = section(
+        WheelOdomInputConfig, "The wheel-odometry input (for the ego filter; ground robots)"
+    )
+    gps_velocity: GpsVelocityInputConfig = section(
+        GpsVelocityInputConfig, "The GNSS velocity input (for the ego filter)"
+    )
     cameras: list[CameraConfig] = named_sections(
         CameraConfig,
         ("camera_front", "camera_rear"),
@@ -302,6 +404,15 @@ class FusionConfig(ParamConfig):
         except AttributeError:
             raise KeyError(key) from None
 
+    @property
+    def detection_sensors(self) -> list[str]:
+        """The configured LiDAR, camera and radar names (what detection frames are made of)."""
+        return (
+            (["lidar"] if self.lidar.enabled else [])
+            + [c.name for c in self.cameras]
+            + [r.name for r in self.radars]
+        )
+
     def cross_checks(self) -> list[str]:
         out = []
         cams, rads = [c.name for c in self.cameras], [r.name for r in self.radars]
@@ -310,10 +421,16 @@ class FusionConfig(ParamConfig):
             out.append(
                 f"cameras.names/radars.names: {bad} are not valid parameter names ([A-Za-z][A-Za-z0-9_]*)"
             )
-        if len({*cams, *rads, "lidar", "imu", "gps"}) != len(cams) + len(rads) + 3:
-            out.append("cameras.names and radars.names must be unique and disjoint (and not lidar, imu, gps)")
+        fixed = {"lidar", "imu", "gps", "wheel_odom", "gps_velocity"}
+        if len({*cams, *rads, *fixed}) != len(cams) + len(rads) + len(fixed):
+            out.append(
+                "cameras.names and radars.names must be unique and disjoint (and not lidar, imu, gps, "
+                "wheel_odom, gps_velocity)"
+            )
         anchors = ["lidar", *cams, *rads]
-        if self.anchor not in anchors:
+        if not self.detection_sensors:
+            pass  # an ego-only node (IMU, GNSS, ...): no detection frames, no anchor needed
+        elif self.anchor not in anchors:
             out.append(f"anchor: must be one of {anchors}, got '{self.anchor}'")
         elif self.anchor == "lidar" and not self.lidar.enabled:
             out.append("anchor: 'lidar' is the anchor but lidar.enabled is false")
@@ -368,5 +485,13 @@ def default_share_dir() -> Path:
 
 
 def resolve_calibration_path(cfg: FusionConfig) -> Path:
+    """``calibration_file``; a relative path that does not exist from the working directory is
+    looked up in the package's share directory (``config/calibration_robot.yaml`` from a
+    shipped config works from anywhere)."""
     p = cfg.calibration_file
-    return Path(p) if p else default_share_dir() / "config" / "calibration.yaml"
+    if not p:
+        return default_share_dir() / "config" / "calibration.yaml"
+    path = Path(p)
+    if not path.is_absolute() and not path.exists() and (default_share_dir() / path).exists():
+        return default_share_dir() / path
+    return path

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +30,7 @@ from .core.classes import SENSOR_BEV, SENSOR_LIDAR
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.estimator import EgoEstimator, EgoPose
 from .ego.frame_ego import EgoSource
+from .ego.odom import EgoOutput
 from .perception.camera import CameraEvidence
 from .perception.frame_detector import FrameDetector
 from .perception.lidar import LidarDetector
@@ -40,6 +42,17 @@ from .tracking.tracker import SensorView, Tracker
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
+EGO_KINDS = ("imu", "gps", "wheel_odom", "gps_velocity")  # fed to the ego filter in arrival order
+NO_SYNC_STATS = {  # ego only: no synchroniser
+    "received": {},
+    "dropped": {},
+    "missing": {},
+    "frames": 0,
+    "resets": 0,
+    "anchor": "",
+    "anchor_changes": 0,
+}
+EGO_OUTPUT_QUEUE = 4096  # odometry outputs kept for take_ego_outputs (2 min at 30 Hz)
 
 
 @dataclass
@@ -47,7 +60,7 @@ class PipelineOutput:
     stamp_ns: int
     tracks: Tracks
     detections: dict[str, Detections]  # source -> detections in the tracking frame
-    ego: EgoPose | None  # None until the ego heading is known (no odometry then)
+    ego: EgoPose | None  # in the tracking frame (odom); None until the ego heading is known
     timing: dict[str, float]  # seconds per stage for this frame
     missing: list[str] = field(default_factory=list)
     sensors_present: list[str] = field(default_factory=list)
@@ -128,19 +141,33 @@ class FusionPipeline:
             rv if (rv.enabled and cfg.radars) else None,
             max_extrapolation_ns=int(round(cfg.ego_extrapolation_max_s * NS)),
             gap_coast_ns=int(round(cfg.ego_gap_reset_s * NS)),
+            T_base_wheel=self._extrinsic(cfg["wheel_odom.frame"]),
+            odometry_period_ns=max(1, int(round(NS / cfg.odometry_rate_hz))),
+            jump_threshold_ns=int(cfg["jump_threshold_s"] * NS),
         )
         specs = self._sensor_specs()
+        self._kinds = {s.name: s.kind for s in specs}
         fallback = [
             sp.name for sp in specs if sp.kind in ("lidar", "camera", "radar") and sp.name != cfg["anchor"]
         ]
-        self._sync = Synchronizer(
-            specs,
-            cfg["anchor"],
-            int(cfg["jump_threshold_s"] * NS),
-            fallback=fallback,
-            anchor_timeout_ns=int(round(cfg.anchor_timeout_s * NS)),
+        # no LiDAR, camera or radar: an ego-only node (odometry and TF, no detection frames)
+        self._sync = (
+            Synchronizer(
+                specs,
+                cfg["anchor"],
+                int(cfg["jump_threshold_s"] * NS),
+                fallback=fallback,
+                anchor_timeout_ns=int(round(cfg.anchor_timeout_s * NS)),
+            )
+            if cfg.detection_sensors
+            else None
         )
         self._anchor_changes_seen = 0
+        self._ego_in: list[tuple[str, ImuSample | GpsFix]] = []  # fed to the filter by step_ego
+        self._ego_out: deque[EgoOutput] = deque(maxlen=EGO_OUTPUT_QUEUE)
+        self.odometry_outputs = 0
+        if self._sync is None:
+            log.info("no LiDAR, camera or radar configured: ego only (odometry and TF)")
         self.frame_switches = 0
         self.rejected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._warned: set[str] = set()
@@ -164,13 +191,28 @@ class FusionPipeline:
         if c["gps.enabled"]:
             wait = int(c.gps.timeout_s * NS)
             specs.append(SensorSpec("gps", "gps", "interval", 0, 0, wait, c.gps.buffer_size))
+        for name in ("wheel_odom", "gps_velocity"):  # ego-filter inputs like the GNSS fixes
+            if c[f"{name}.enabled"]:
+                sec = getattr(c, name)
+                wait = int(sec.timeout_s * NS)
+                specs.append(SensorSpec(name, name, "interval", 0, 0, wait, sec.buffer_size))
         return specs
 
     # -- input ---------------------------------------------------------------------------------
     def push(self, sensor: str, item: PointCloud | CameraFrame | RadarScan | ImuSample | GpsFix) -> bool:
-        """Queue one decoded message for ``sensor`` (a name from the config); False if refused."""
+        """Queue one decoded message for ``sensor`` (a name from the config); False if refused.
+
+        IMU and GNSS samples also go to the ego filter in arrival order (:meth:`step_ego`)."""
         frame = getattr(item, "frame_id", "")
-        if sensor in ("lidar",) or self._sync.kinds.get(sensor) in ("camera", "radar"):
+        kind = self._kinds.get(sensor)
+        if kind in EGO_KINDS:
+            self._ego_in.append((kind, item))
+            # the frames keep their IMU/GNSS intervals: the synchroniser's data time and timeouts
+            # are as before; the filter no longer reads them from the frames
+            return True if self._sync is None else self._sync.push(sensor, item.stamp_ns, item)
+        if self._sync is None:
+            return False
+        if sensor in ("lidar",) or kind in ("camera", "radar"):
             if frame != self.base_frame and not self.calibration.has_frame(frame):
                 self._reject(
                     sensor, "unknown_frame", f"frame_id '{frame}' has no calibration to {self.base_frame}"
@@ -188,24 +230,54 @@ class FusionPipeline:
     # -- processing ----------------------------------------------------------------------------
     @property
     def sensor_kinds(self) -> dict[str, str]:
-        """Configured sensor name -> kind (lidar, camera, radar, imu, gps)."""
-        return dict(self._sync.kinds)
+        """Configured sensor name -> kind (lidar, camera, radar, imu, gps, wheel_odom, gps_velocity)."""
+        return dict(self._kinds)
 
     def ready_frames(self, flush: bool = False) -> list[FusionFrame]:
         """The frames complete now (with ``flush``: every pending one, for the end of the input
         or an idle input), for :meth:`process`; a caller that pushes from other threads takes
         them under its lock and processes them outside it."""
+        if self._sync is None:
+            return []
         return self._sync.flush() if flush else self._sync.pop_ready()
 
+    def take_ego_inputs(self) -> list[tuple[str, ImuSample | GpsFix]]:
+        """The IMU/GNSS samples pushed since the last call (for :meth:`step_ego`; a caller that
+        pushes from other threads takes them under its lock)."""
+        items, self._ego_in = self._ego_in, []
+        return items
+
+    def step_ego(self, items: list[tuple[str, ImuSample | GpsFix]] | None = None) -> list[EgoOutput]:
+        """Feed the pushed IMU/GNSS samples (or ``items``) to the filter; the odometry outputs
+        whose grid stamps it passed (also kept for :meth:`take_ego_outputs`)."""
+        items = self.take_ego_inputs() if items is None else items
+        if not items:
+            return []
+        t0 = time.perf_counter()
+        outs = self.ego.feed(items)
+        self.timer.observe("ego_feed", time.perf_counter() - t0)
+        self._ego_out.extend(outs)
+        self.odometry_outputs += len(outs)
+        return outs
+
+    def take_ego_outputs(self) -> list[EgoOutput]:
+        """Odometry outputs produced by :meth:`step` / :meth:`flush` since the last call (the
+        newest ``EGO_OUTPUT_QUEUE`` if nobody takes them)."""
+        outs = list(self._ego_out)
+        self._ego_out.clear()
+        return outs
+
     def step(self) -> list[PipelineOutput]:
+        self.step_ego()  # the filter first: frames take their pose from its history
         return [self.process(f) for f in self.ready_frames()]
 
     def flush(self) -> list[PipelineOutput]:
+        self.step_ego()
         return [self.process(f) for f in self.ready_frames(flush=True)]
 
-    def reset(self) -> None:
+    def reset(self, stamp_ns: int | None = None) -> None:
         self.tracker.reset()
-        self.ego.reset()
+        self.ego.reset(stamp_ns)
 
     def process(self, frame: FusionFrame) -> PipelineOutput:
         t = self.timer
@@ -214,8 +286,9 @@ class FusionPipeline:
         with t.stage("total"):
             if frame.reset:
                 log.warning("time jumped backwards: tracker and ego filter reset")
-                self.reset()
-            for _t, old_anchor, new_anchor in self._sync.anchor_changes[self._anchor_changes_seen :]:
+                self.reset(stamp)
+            changes = self._sync.anchor_changes if self._sync is not None else []
+            for _t, old_anchor, new_anchor in changes[self._anchor_changes_seen :]:
                 if new_anchor == self._sync.primary:
                     log.warning("anchor '%s' publishes again: frames anchored on it", new_anchor)
                 else:
@@ -225,11 +298,10 @@ class FusionPipeline:
                         self.cfg.anchor_timeout_s,
                         new_anchor,
                     )
-            self._anchor_changes_seen = len(self._sync.anchor_changes)
+            self._anchor_changes_seen = len(changes)
             tracking_frame = self.tracker.config.frame_id
             with t.stage("ego"):
-                imu, gps = frame.series_of_kind("imu"), frame.series_of_kind("gps")
-                ego = self.ego.frame(stamp, imu, gps, tracking_frame)
+                ego = self.ego.frame(stamp, (), (), tracking_frame)  # IMU/GNSS: step_ego
             if ego.frame_id != tracking_frame:
                 log.warning(
                     "tracking frame changes to '%s' (ego %s): tracks reset",
@@ -293,8 +365,10 @@ class FusionPipeline:
 
     def diagnostics(self) -> dict[str, Any]:
         return {
-            "sync": self._sync.stats(),
+            "sync": self._sync.stats() if self._sync is not None else NO_SYNC_STATS,
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),
+            "odometry": self.odometry_outputs,
+            "detection_frames": self._sync is not None,
         }

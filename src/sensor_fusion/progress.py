@@ -88,6 +88,7 @@ class Progress:
         self.n: float = 0
         self.note = ""
         self.closed = False
+        self._shown = False  # a line was printed
         self._t0 = clock()
         self._last_line = self._t0
         self._bar = None
@@ -177,6 +178,7 @@ class Progress:
         return ", ".join(parts)
 
     def _print(self, text: str) -> None:
+        self._shown = True
         print(text, file=self.stream, flush=True)
 
     def close(self, summary: str | None = None) -> float:
@@ -203,6 +205,13 @@ class Progress:
         return self
 
     def __exit__(self, exc_type, *_exc: Any) -> None:
+        if exc_type is not None and not self._shown and (self.n == 0 or self.mode != "bar"):
+            # failed before any progress was shown (a missing file, a bag without ground truth):
+            # the command's one error line says it all
+            self.closed = True
+            if self._bar is not None:
+                self._bar.close()
+            return
         self.close("failed" if exc_type is not None else None)
 
 

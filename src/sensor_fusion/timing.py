@@ -32,6 +32,11 @@ class StageTimer:
     def add(self, name: str, seconds: float) -> None:
         self.record[name] = self.record.get(name, 0.0) + seconds
 
+    def observe(self, name: str, seconds: float) -> None:
+        """Time of work outside the frames (the ego filter's feeding): history only."""
+        with self._lock:
+            self.history[name].append(seconds)
+
     def end_frame(self) -> dict[str, float]:
         with self._lock:
             for k, v in self.record.items():

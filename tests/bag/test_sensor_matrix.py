@@ -53,6 +53,9 @@ def test_every_subset_of_sensors(setup, die_at_s):
             assert c.rate_hz_last_1s == 0, c
         silent = {n for n, k in kinds.items() if k not in c.present}
         assert set(c.named_silent) == silent, c
-        # odometry at the end needs the IMU and the GPS (the heading comes from GPS motion)
-        if {"imu", "gps"} <= set(c.present) and detection:
+        # odometry at the end needs the IMU and the GPS (the heading comes from GPS motion), and
+        # nothing else: no detection sensor is needed for it
+        if {"imu", "gps"} <= set(c.present):
             assert c.ego_at_end, c
+        elif die_at_s is None:
+            assert not c.ego_at_end, c

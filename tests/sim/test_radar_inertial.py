@@ -263,7 +263,7 @@ def test_imu_noise_bias_and_determinism() -> None:
 def test_gps_noise_matches_config_and_converts_exactly() -> None:
     w = StubWorld(speed=0.0)
     st = np.arange(20_000) * 100_000_000
-    cfg = dict(BASE["gps"], horizontal_std_m=0.8, vertical_std_m=1.5)
+    cfg = dict(BASE["gps"], gnss_model="white", horizontal_std_m=0.8, vertical_std_m=1.5)
     g = simulate_gps(w, st, T_GPS, cfg, stream_rng(0, "gps"))
     d = cfg["datum"]
     enu = np.column_stack(
@@ -280,7 +280,7 @@ def test_gps_noise_matches_config_and_converts_exactly() -> None:
 def test_gps_correlated_noise_and_outages(urban: World) -> None:
     w = StubWorld(speed=0.0)
     st = np.arange(20_000) * 100_000_000
-    cfg = dict(BASE["gps"], horizontal_std_m=1.0, correlation_time_s=2.0)
+    cfg = dict(BASE["gps"], gnss_model="white", horizontal_std_m=1.0, correlation_time_s=2.0)
     err = simulate_gps(w, st, np.eye(4), cfg, stream_rng(0, "gps")).enu_measured[:, 0]
     assert np.std(err) == pytest.approx(1.0, rel=0.1)
     assert np.corrcoef(err[1:], err[:-1])[0, 1] == pytest.approx(np.exp(-0.1 / 2.0), abs=0.02)

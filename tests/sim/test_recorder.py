@@ -18,6 +18,7 @@ from sensor_fusion.bag.replay import BagPlayer
 from sensor_fusion.bag.typestore import typestore
 from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import load_calibration
+from sensor_fusion.core.stamps import to_ns
 from sensor_fusion.eval.bags import KEYS, evaluate_bags
 from sensor_fusion.sim.recorder import calibration_from_bag, record, scenario_from_bag
 
@@ -156,3 +157,74 @@ def test_replay_keeps_timing_at_rate(tmp_path):
     assert stats.max_lag_s < 0.05
     span = arrivals[-1] - arrivals[0]  # and what a subscriber saw (looser: delivery adds jitter)
     assert span == pytest.approx(0.5, abs=0.1), f"subscriber saw a span of {span:.3f} s"
+
+
+def test_truth_carries_lidar_points_radar_returns_and_visibility(urban_bag):
+    import json
+
+    from sensor_fusion.sim.annotation import ANNOTATIONS_TOPIC
+
+    topics = [ANNOTATIONS_TOPIC, "/ground_truth/objects", "/sensors/lidar/points"]
+    msgs: dict[str, list] = {t: [] for t in topics}
+    for topic, _mt, _t, m in read_messages(urban_bag, topics):
+        msgs[topic].append(m)
+    docs = [json.loads(m.data) for m in msgs[ANNOTATIONS_TOPIC]]
+    lidar = {d["stamp_ns"]: d for d in docs if d["sensor"] == "lidar"}
+    radar = [d for d in docs if d["sensor"] == "radar_front"]
+    clouds = {to_ns(m.header.stamp.sec, m.header.stamp.nanosec): m for m in msgs["/sensors/lidar/points"]}
+    assert set(lidar) == set(clouds) and radar
+    for gt in msgs["/ground_truth/objects"]:
+        st = to_ns(gt.header.stamp.sec, gt.header.stamp.nanosec)
+        if st not in lidar:
+            continue
+        d = lidar[st]
+        ids = [int.from_bytes(bytes(o.object_id.uuid[:8]), "big") for o in gt.objects]
+        assert d["ids"] == ids
+        n = np.asarray(d["num_points"])
+        assert 0 < n.sum() < clouds[st].width  # ground points belong to no object
+        vis, lvl = np.asarray(d["visibility"]), np.asarray(d["visibility_level"])
+        assert (
+            ((lvl >= 1) & (lvl <= 4)).all() and (lvl[vis <= 0.4] == 1).all() and (lvl[vis > 0.8] == 4).all()
+        )
+    assert sum(sum(d["num_points"]) for d in radar) > 0
+
+
+def test_visibility_levels_and_counts_per_id():
+    from sensor_fusion.sim.annotation import count_per_id, visibility_level
+
+    v = [0.0, 0.4, 0.41, 0.6, 0.61, 0.8, 0.81, 1.0]
+    np.testing.assert_array_equal(visibility_level(v), [1, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_array_equal(count_per_id([7, 3, 9], [-1, 3, 3, 7, -1, 3]), [1, 3, 0])
+    np.testing.assert_array_equal(count_per_id([7], []), [0])
+
+
+class _Wall:
+    """A static world of one opaque wall, the plane x = 10 m for |y| < 5 m (``StaticWorld.cast``)."""
+
+    def cast(self, origins, dirs):
+        from types import SimpleNamespace
+
+        o = np.broadcast_to(np.asarray(origins, np.float64).reshape(-1, 3), np.shape(dirs))
+        d = np.asarray(dirs, np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (10.0 - o[:, 0]) / d[:, 0]
+        y = o[:, 1] + t * d[:, 1]
+        return SimpleNamespace(dist=np.where((t > 0) & (np.abs(y) < 5.0), t, np.inf))
+
+
+def test_lidar_visibility_counts_what_the_static_world_hides():
+    import json
+
+    from sensor_fusion.sim.annotation import lidar_annotation
+    from tests.sim.common import FakeWorld, box
+
+    boxes = [box(1, (5.0, 0.0, 0.8), (4.0, 1.8, 1.6)), box(2, (20.0, 0.0, 0.8), (4.0, 1.8, 1.6))]
+    boxes.append(box(3, (20.0, 10.0, 0.8), (4.0, 1.8, 1.6)))  # beside the wall's end: partly seen
+    world = FakeWorld(boxes)
+    mount = np.array([0.0, 0.0, 1.9])
+    open_vis = json.loads(lidar_annotation(world, 0, np.zeros(0), mount))["visibility"]
+    world.static = _Wall()
+    d = json.loads(lidar_annotation(world, 0, np.zeros(0), mount))
+    assert d["visibility"][0] == open_vis[0] == 1.0 and open_vis[1] > 0.5  # no box hides box 2 fully
+    assert d["visibility"][1] == 0.0 and d["visibility_level"][1] == 1  # behind the wall
+    assert 0.0 < d["visibility"][2] < open_vis[2]

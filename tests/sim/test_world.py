@@ -65,6 +65,7 @@ def test_all_scenarios_load() -> None:
         "camera_dropout",
         "radar_clutter",
         "dense_traffic",
+        "robot",
     ):
         assert n in names
         cfg = scenario_config(n)
@@ -110,7 +111,7 @@ def test_bad_configs_are_rejected_with_names() -> None:
     with pytest.raises(ValueError, match="lidar.beams"):
         scenario_config("urban", {"lidar": {"beams": 8}})
     with pytest.raises(ValueError, match="imu.rate_hz"):
-        scenario_config("urban", {"imu": {"rate_hz": 1000}})
+        scenario_config("urban", {"imu": {"rate_hz": 5}})
     with pytest.raises(ValueError, match="camera_side"):
         scenario_config("urban", {"cameras": {"dropout": {"camera_side": [[0, 1]]}}})
     with pytest.raises(ValueError, match="expected a number"):

@@ -9,13 +9,29 @@ typestore supplies each topic's message definition for the bag's schema.
 from __future__ import annotations
 
 import importlib
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.errors import ReaderError
 
+from . import recover
 from .typestore import typestore
+
+log = logging.getLogger(__name__)
+
+# What a SIGKILL can lose is the chunk being filled (closed chunks are handed to the OS at once,
+# so they survive the process; not a power cut, which would need an fsync per chunk).
+# rosbags closes a chunk at 1 MiB of records (fixed in its MCAP writer); we also close it at the
+# first write FLUSH_INTERVAL_S (wall time) after the chunk's first message. So a kill loses
+# about min(1 MiB, 1 s) of output: ~1 s of a slow output stream (tracks at 10 Hz: 10 frames),
+# a few sensor messages of a fast one (a 16-beam sweep is ~0.5 MB). 1 s matches the node's
+# slowest regular output (GPS, 1-10 Hz) and costs one ~100-byte chunk index record per second.
+CHUNK_BYTES = 2**20
+FLUSH_INTERVAL_S = 1.0
 
 
 def msgtype_of(msg) -> str:
@@ -30,9 +46,15 @@ def message_class(msgtype: str):
 
 
 class BagWriter:
-    """Write rclpy messages into a new MCAP rosbag2; topics are added on first use."""
+    """Write rclpy messages into a new MCAP rosbag2; topics are added on first use.
 
-    def __init__(self, path: str | Path):
+    Chunks are closed at ``CHUNK_BYTES`` (rosbags) or ``flush_s`` after the chunk's first message,
+    whichever comes first, and flushed to the OS at once: a killed writer leaves an MCAP file that
+    :mod:`.recover` reads up to that chunk. ``__exit__`` closes the file properly on any exception
+    (the CLI turns SIGINT and SIGTERM into one), writing the summary and ``metadata.yaml``.
+    """
+
+    def __init__(self, path: str | Path, flush_s: float = FLUSH_INTERVAL_S):
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(
@@ -41,6 +63,9 @@ class BagWriter:
         self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._conns: dict[str, object] = {}
         self._store = typestore()
+        self.flush_s = flush_s
+        self._chunk_t0: float | None = None  # wall time of the open chunk's first message
+        self._nchunks = 0
 
     def __enter__(self) -> BagWriter:
         self._writer.open()
@@ -49,12 +74,26 @@ class BagWriter:
     def __exit__(self, *exc) -> None:
         self._writer.close()
 
+    def _after_write(self) -> None:
+        """Close the open chunk when it is ``flush_s`` old; push closed chunks to the OS."""
+        storage = self._writer.storage  # rosbags' McapWriter: close_chunk(), chunks, bio
+        now = time.monotonic()
+        if self._chunk_t0 is None:
+            self._chunk_t0 = now
+        elif now - self._chunk_t0 >= self.flush_s:
+            storage.close_chunk()
+        if len(storage.chunks) != self._nchunks:  # a chunk was closed (here or at 1 MiB)
+            self._nchunks = len(storage.chunks)
+            storage.bio.flush()
+            self._chunk_t0 = None
+
     def write(self, topic: str, msg, log_time_ns: int) -> None:
         conn = self._conns.get(topic)
         if conn is None:
             conn = self._writer.add_connection(topic, msgtype_of(msg), typestore=self._store)
             self._conns[topic] = conn
         self._writer.write(conn, int(log_time_ns), serialize_message(msg))
+        self._after_write()
 
     def write_raw(self, topic: str, msgtype: str, data: bytes, log_time_ns: int) -> None:
         """Write CDR bytes serialised elsewhere (types without an rclpy package here, e.g. tf2_msgs)."""
@@ -63,6 +102,7 @@ class BagWriter:
             conn = self._writer.add_connection(topic, msgtype, typestore=self._store)
             self._conns[topic] = conn
         self._writer.write(conn, int(log_time_ns), data)
+        self._after_write()
 
 
 def importable(msgtype: str) -> bool:
@@ -74,10 +114,53 @@ def importable(msgtype: str) -> bool:
     return True
 
 
+_recovered: dict[tuple[str, int, int], recover.Recovered] = {}
+
+
+def _salvage(path: str | Path, exc: Exception) -> recover.Recovered | None:
+    """The readable part of a bag rosbags refused (cut short: no summary, no metadata.yaml), or None
+    when there is nothing to salvage. Warns once per file, saying how much was recovered."""
+    files = recover.mcap_files(path) if Path(path).exists() else []
+    if len(files) != 1:
+        return None
+    st = files[0].stat()
+    key = (str(files[0].resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _recovered:
+        try:
+            rec = recover.scan(files[0])
+        except recover.TruncatedBagError:
+            return None
+        if not rec.channels:
+            return None
+        _recovered[key] = rec
+        log.warning("%s is incomplete (%s): %s", path, str(exc).rstrip("."), rec.summary())
+    return _recovered[key]
+
+
+def _open(path: str | Path) -> Reader | recover.Recovered:
+    """A rosbags reader, or the salvaged part of a bag cut short."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"bag {path} does not exist")
+    try:
+        reader = Reader(path)
+        reader.open()
+    except (ReaderError, FileNotFoundError) as exc:
+        rec = _salvage(path, exc)
+        if rec is None:
+            raise ReaderError(f"cannot read bag {path}: {str(exc).rstrip('.')}") from exc
+        return rec
+    return reader
+
+
 def bag_topics(path: str | Path) -> dict[str, tuple[str, int]]:
     """Topic -> (msgtype, message count)."""
-    with Reader(path) as reader:
-        return {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
+    src = _open(path)
+    if isinstance(src, recover.Recovered):
+        return {topic: (mt, src.counts.get(cid, 0)) for cid, (topic, mt) in src.channels.items()}
+    try:
+        return {c.topic: (c.msgtype, c.msgcount) for c in src.connections}
+    finally:
+        src.close()
 
 
 def read_messages(
@@ -85,10 +168,18 @@ def read_messages(
 ) -> Iterator[tuple[str, str, int, object]]:
     """Yield (topic, msgtype, log_time_ns, rclpy message) in log-time order."""
     wanted = set(topics) if topics is not None else None
-    with Reader(path) as reader:
+    src = _open(path)
+    if isinstance(src, recover.Recovered):
+        names = {t for t, mt in src.channels.values() if (wanted is None or t in wanted) and importable(mt)}
+        for topic, mt, t, raw in recover.messages(src, names):
+            yield topic, mt, t, deserialize_message(raw, message_class(mt))
+        return
+    try:
         conns = [
-            c for c in reader.connections if (wanted is None or c.topic in wanted) and importable(c.msgtype)
+            c for c in src.connections if (wanted is None or c.topic in wanted) and importable(c.msgtype)
         ]
         classes = {c.msgtype: message_class(c.msgtype) for c in conns}
-        for conn, t, raw in reader.messages(connections=conns):
+        for conn, t, raw in src.messages(connections=conns):
             yield conn.topic, conn.msgtype, t, deserialize_message(bytes(raw), classes[conn.msgtype])
+    finally:
+        src.close()

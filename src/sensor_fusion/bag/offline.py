@@ -2,7 +2,9 @@
 
 Messages are fed in log-time (arrival) order through exactly the decoders and
 pipeline the node uses; outputs are written to a new bag stamped with the
-frame stamps, so the same input bag always gives the same output bag.
+frame stamps, so the same input bag always gives the same output bag. The odometry and
+``/tf`` (map -> odom -> base_link) are written at ``odometry_rate_hz`` whether or not any
+detection frame is made (an IMU + GNSS bag gives odometry and no frames).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from ..core.calibration import Calibration
 from ..pipeline import FusionPipeline, PipelineOutput
 from ..ros import convert
 from ..ros.inputs import input_specs
-from ..ros.outputs import output_messages
+from ..ros.outputs import odometry_message, output_messages
+from ..ros.tf import TF_TOPIC, TFMessage, ego_transforms, tf_raw
 from .io import BagWriter, bag_topics, read_messages
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ OUT_PREFIX = f"/{NODE_NAME}/"  # outputs are recorded under the node's topics
 @dataclass
 class RunSummary:
     frames: int = 0
+    odometry: int = 0  # odometry outputs (at odometry_rate_hz, with or without frames)
     messages: int = 0
     decode_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     wall_s: float = 0.0
@@ -54,9 +58,20 @@ def feed_bag(
     kinds = pipeline.sensor_kinds
     specs = {t: s for t, s in specs.items() if kinds.get(s.sensor, "camera") not in withhold}
     intrinsics: dict[str, object] = {}
-    for topic, _mt, _t, msg in read_messages(bag, specs.keys()):
+    for topic, mt, _t, msg in read_messages(bag, specs.keys()):
         spec = specs[topic]
         summary.messages += 1
+        if not isinstance(msg, spec.msg_class):
+            summary.decode_errors[spec.sensor] += 1
+            if summary.decode_errors[spec.sensor] == 1:
+                log.warning(
+                    "%s: dropped %s message on %s (expects %s)",
+                    spec.sensor,
+                    mt,
+                    topic,
+                    spec.msg_class.__name__,
+                )
+            continue
         try:
             item = spec.decode(msg)
         except (convert.DecodeError, ValueError) as exc:
@@ -112,6 +127,24 @@ def run_bag(
     t0 = time.perf_counter()
     with BagWriter(out) as writer:
         for outputs in feed_bag(bag, pipeline, cfg, summary, withhold):
+            for e in pipeline.take_ego_outputs():  # odometry and /tf at their own rate
+                summary.odometry += 1
+                topic, msg = odometry_message(e, cfg["map_frame"], cfg["base_frame"])
+                writer.write(OUT_PREFIX + topic, msg, e.stamp_ns)
+                tfs = ego_transforms(
+                    e,
+                    cfg["map_frame"],
+                    cfg["fixed_frame"],
+                    cfg["base_frame"],
+                    odom=cfg["publish_tf_odom"],
+                    map_=cfg["publish_tf_map"],
+                )
+                if not tfs:
+                    continue
+                if TFMessage is not None:
+                    writer.write(TF_TOPIC, TFMessage(transforms=tfs), e.stamp_ns)
+                else:
+                    writer.write_raw(TF_TOPIC, "tf2_msgs/msg/TFMessage", tf_raw(tfs), e.stamp_ns)
             for o in outputs:
                 summary.frames += 1
                 for topic, msg in output_messages(o, uuid_ns, cfg["fixed_frame"], cfg["base_frame"]):

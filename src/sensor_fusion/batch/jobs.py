@@ -105,7 +105,7 @@ def run_one(
         cfg = from_flat({**load_params_file(cfg_path), **overrides})
         scenario = scenario_from_bag(bag_p)
         if scenario is not None and not cfg.ego.has_datum:
-            d = scenario["config"]["gps"]["datum"]  # a generated bag: put odom at the world origin
+            d = scenario["config"]["gps"]["datum"]  # a generated bag: put map at the world origin
             cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
         cal = calibration_from_bag(bag_p) or load_calibration(resolve_calibration_path(cfg))
         summary = run_bag(bag_p, cfg, cal, tracks)

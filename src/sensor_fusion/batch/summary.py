@@ -24,6 +24,7 @@ METRICS: dict[str, int] = {
     "velocity_rmse": -1,
     "ego_position_rmse": -1,
     "ego_yaw_rmse_deg": -1,
+    "static_false_positives_per_frame": -1,  # detections on walls, vegetation, poles (eval/regions.py)
 }
 TABLE_METRICS = ("mota", "hota", "idsw", "det_ap", "velocity_rmse", "ego_position_rmse", "ego_yaw_rmse_deg")
 

@@ -9,6 +9,7 @@ network was trained on (modality dropout), and the output is a valid, possibly e
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from pathlib import Path
 
@@ -31,7 +32,16 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "bev_fusio
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    """A weights file, loaded with ``weights_only=True``: tensors and plain data only, so a file
+    carrying code (a pickle that calls a function on load) is refused, never run."""
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: refused: holds objects other than tensors and plain data, which could run code "
+            f"on load (loaded with weights_only=True; {first[:120]})"
+        ) from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise ValueError(f"{path}: not a BEV checkpoint (needs 'model' and 'meta')")
     return ckpt

@@ -85,6 +85,27 @@ class GpsFix:
     status: int = 0  # sensor_msgs/NavSatStatus.status; < 0 means no fix
 
 
+@dataclass
+class WheelOdometry:
+    """The twist of a wheel-odometry message (``nav_msgs/Odometry``), in its twist frame."""
+
+    stamp_ns: int
+    frame_id: str  # the message's child_frame_id (the twist's frame)
+    velocity: np.ndarray  # (3,) m/s
+    angular_velocity: np.ndarray  # (3,) rad/s
+    covariance: np.ndarray  # (3, 3) (m/s)^2 of velocity; NaN where unknown
+
+
+@dataclass
+class GnssVelocity:
+    """A GNSS receiver's velocity (``geometry_msgs/TwistWithCovarianceStamped``), ENU."""
+
+    stamp_ns: int
+    frame_id: str
+    velocity: np.ndarray  # (3,) m/s, east north up
+    covariance: np.ndarray  # (3, 3) (m/s)^2; NaN where unknown
+
+
 # How transform() moves a row (see Row.kind)
 POINT, HEADING, VECTOR, COVARIANCE, FIXED = "point", "heading", "vector", "covariance", "fixed"
 _REQUIRED = object()

@@ -37,8 +37,10 @@ from ..core.geometry import wrap_angle
 from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
-from .measurements import heading_residual
+from .measurements import grow_yaw_bias, heading_residual
 from .state import FilterState, Measurement
+from .track_align import add_fix, try_align
+from .velocity_inputs import reseed_velocity
 
 __all__ = ["Aligner", "align_from_chord", "align_from_velocity", "align_to_heading", "turn_heading"]
 
@@ -164,20 +166,65 @@ class Aligner:
             yaw = eskf.rpy_from_quat(s.q)[2]
             var_h = 0.5 * float(m.cov[0, 0] + m.cov[1, 1])
             self._chords[m.stamp_ns] = (float(m.z[0]), float(m.z[1]), var_h, yaw)
+            if s.track_v:  # wheel odometry seen while unaligned: the track gets this fix
+                add_fix(s, m.stamp_ns, m.z, var_h, self._lever, c.align_track_window_s)
             if align_from_velocity(s, c, self._lever) or align_from_chord(
                 s, self._chords, m.stamp_ns, c, self._lever
             ):
-                self._chords.clear()
-                if m.first:
-                    self._counters["yaw_aligned"] += 1
+                self.aligned(s, m)
+            elif s.track_z:
+                self._align_from_track(s, m)
         elif s.P[eskf.YAW, eskf.YAW] > c.unalign_yaw_std_rad**2:
             s.aligned = False
             self._chords.clear()
+            s.track_v = s.track_z = ()
+
+    def aligned(self, s: FilterState, m: Measurement, source: str = "") -> None:
+        """Bookkeeping after any alignment: forget the course buffers, count it (first pass)."""
+        self._chords.clear()
+        s.track_v = s.track_z = ()
+        if m.first:
+            self._counters["yaw_aligned"] += 1
+            if source:
+                self._counters[source] += 1
+
+    def _align_from_track(self, s: FilterState, m: Measurement) -> None:
+        """The wheel-odometry track against the fixes (:mod:`.track_align`): rotate by the fitted
+        angle, give yaw the fit's std, re-seed the velocity from the last wheel speed."""
+        res = try_align(s, self.config)
+        if res is None:
+            return
+        theta, std = res
+        P = turn_heading(s, theta, self._lever)
+        P[eskf.YAW, :] = 0.0
+        P[:, eskf.YAW] = 0.0
+        P[eskf.YAW, eskf.YAW] = std * std
+        s.P = 0.5 * (P + P.T)
+        s.aligned = True
+        vb = s.wheel_vb
+        if vb is not None:
+            v = eskf.quat_to_rot(s.q) @ np.where(np.isfinite(vb), vb, 0.0)
+            sv = self.config.wheel_fallback_std_mps + abs(float(vb[0]) if math.isfinite(vb[0]) else 0.0) * std
+            reseed_velocity(s, v[:2], sv * sv)
+        self.aligned(s, m, "yaw_aligned_track")
 
     def heading(self, s: FilterState, m: Measurement) -> None:
-        """A heading measurement while yaw is unknown: rotate to it, with its own variance."""
-        align_to_heading(s, float(m.z[0]), float(m.cov[0, 0]), self._lever)
+        """A heading measurement while yaw is unknown: rotate to it, with its own variance
+        (less the estimated AHRS yaw bias, plus that bias's variance); not while that bias is
+        less known than the AHRS noise (``imu_yaw_unused``): learning it needs a heading that
+        did not come from the AHRS."""
+        z, var = float(m.z[0]), float(m.cov[0, 0])
+        if self.config.imu_yaw_bias_init_std_rad > 0.0:
+            grow_yaw_bias(s, m.stamp_ns, self.config.imu_yaw_bias_walk_rad_sqrt_s)
+            if s.yaw_bias_var > var:  # bias unknown: learnt once GPS + wheels give the heading
+                m.result = False
+                if m.first:
+                    self._counters["imu_yaw_unused"] += 1
+                return
+            z, var = z - s.yaw_bias, var + s.yaw_bias_var
+        align_to_heading(s, z, var, self._lever)
         self._chords.clear()
+        s.track_v = s.track_z = ()
         m.result = True
         if m.first:
             self._counters["imu_yaw_accepted"] += 1

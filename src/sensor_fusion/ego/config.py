@@ -94,6 +94,33 @@ class EgoConfig(ParamConfig):
         "error is correlated over seconds (magnetic disturbances): fusing every sample as independent "
         "would make the heading far too confident",
     )
+    imu_yaw_offset_rad: float = param(
+        0.0,
+        unit="rad",
+        desc="Added to the IMU orientation's yaw before use (robot_localization's yaw_offset): an AHRS "
+        "whose yaw reads 0 facing north or magnetic north-east needs pi/2 or its mounting here",
+    )
+    magnetic_declination_rad: float = param(
+        0.0,
+        unit="rad",
+        desc="Magnetic declination at the site, added to the IMU orientation's yaw (east of true north "
+        "positive; robot_localization's magnetic_declination_radians): a magnetometer AHRS points to "
+        "magnetic north, ENU wants true north",
+    )
+    imu_yaw_bias_init_std_rad: float = param(
+        0.0,
+        unit="rad",
+        ge=0.0,
+        desc="Std of an unknown constant-ish offset of the IMU orientation yaw (magnetic disturbance by "
+        "the robot's own motors and steel, an imprecise imu_yaw_offset_rad); > 0 estimates it as a slow "
+        "bias from the innovations (the AHRS yaw then counts as yaw + bias); 0: no bias estimate",
+    )
+    imu_yaw_bias_walk_rad_sqrt_s: float = param(
+        0.0,
+        unit="rad/sqrt(s)",
+        ge=0.0,
+        desc="Random walk of that yaw bias (the disturbance changes as the robot moves near steel)",
+    )
     init_gyro_bias_std_rad_s: float = param(
         1.0e-3,
         unit="rad/s",
@@ -199,6 +226,52 @@ class EgoConfig(ParamConfig):
         desc="GPS-course alignment: accept the course estimate when its std is this good",
     )
     align_min_std_rad: float = param(0.02, unit="rad", gt=0.0, desc="Floor on the yaw std after alignment")
+    align_track_window_s: float = param(
+        30.0,
+        unit="s",
+        gt=0.0,
+        desc="Odometry-track alignment (wheel odometry before the heading is known): fixes and wheel "
+        "speeds this recent form the track matched to the GPS positions",
+    )
+    align_min_baseline_sigmas: float = param(
+        10.0,
+        unit="1",
+        gt=0.0,
+        desc="Odometry-track alignment: the dead-reckoned track must span at least this many fix "
+        "stds (horizontal). Against white fix noise the heading std alone would decide; real GNSS "
+        "errors are correlated over tens of seconds, so averaging many fixes over a short track "
+        "does not help: the worst case is independent errors at the track's ends, sqrt(2) sigma / "
+        "span = 0.14 rad at 10 sigma, which the yaw std then carries (see docs/ego.md)",
+    )
+    align_gnss_velocity_min_speed_mps: float = param(
+        0.3,
+        unit="m/s",
+        gt=0.0,
+        desc="GNSS-velocity alignment: slowest horizontal speed whose course is taken as the heading "
+        "(and its std must be below align_max_std_rad); below it (stops, turns on the spot) the course "
+        "is noise",
+    )
+    wheel_zero_speed_mps: float = param(
+        0.02,
+        unit="m/s",
+        ge=0.0,
+        desc="Wheel odometry at or below this speed counts as standing still: before the heading is "
+        "known it then fixes the whole horizontal velocity to zero (heading-free); encoder resolution",
+    )
+    wheel_fallback_std_mps: float = param(
+        0.1,
+        unit="m/s",
+        gt=0.0,
+        desc="Wheel-odometry velocity std when the message's twist covariance is absent, zero or NaN "
+        "(skid-steer: ~5-10 % slip at 1 m/s)",
+    )
+    gnss_velocity_fallback_std_mps: float = param(
+        0.2,
+        unit="m/s",
+        gt=0.0,
+        desc="GNSS velocity std when the message's covariance is absent, zero or NaN (Doppler "
+        "velocity of a single-frequency receiver: 0.05-0.1 m/s open sky, x2)",
+    )
     unalign_yaw_std_rad: float = param(
         0.5, unit="rad", gt=0.0, desc="Yaw std above this: realign from the GPS course"
     )

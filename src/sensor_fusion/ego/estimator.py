@@ -22,7 +22,9 @@ Inputs: ``add_imu`` (propagates; a step longer than ``max_imu_dt_s`` is counted,
 than ``imu_gap_reset_s`` resets the filter, time going backwards by more than
 ``time_jump_reset_s`` (bag loop) resets it, smaller reorderings drop the sample),
 ``add_gps`` / ``add_gps_enu`` (fix -> ENU via ``core.geodesy`` -> antenna-position update),
-``add_body_velocity`` (radar Doppler ego-motion, wheel odometry). With
+``add_body_velocity`` (radar Doppler ego-motion), ``add_wheel_odometry`` and
+``add_gnss_velocity`` (:mod:`.velocity_inputs`: usable before the heading is known, and the
+low-speed heading from the wheel track, :mod:`.track_align`). With
 ``use_imu_orientation_yaw`` and ``imu_orientation_yaw_rate_hz > 0`` the IMU's own orientation
 output (ENU-referenced units only) is also a heading measurement at that rate, decimated
 because an AHRS heading error is correlated over seconds.
@@ -45,6 +47,8 @@ from .measurements import Updater, body_velocity_measurement, gps_position, sani
 from .pose import EgoPose, pose_between, pose_of, transform_between
 from .propagation import Propagator, valid_orientation
 from .state import FilterState, Measurement
+from .velocity_inputs import velocity_measurement
+from .velocity_updater import VelocityUpdater
 
 __all__ = ["COUNTER_NAMES", "EgoConfig", "EgoEstimator", "EgoPose"]
 
@@ -64,11 +68,19 @@ COUNTER_NAMES = (
     "gps_reinit",  # position re-seeded after gps_reinit_after_rejections gated fixes
     "vel_accepted",  # body-velocity measurements fused (add_body_velocity)
     "vel_rejected",  # body-velocity measurements gated, invalid or too old
+    "wheel_accepted",  # wheel-odometry velocities fused (add_wheel_odometry; heading-free before alignment)
+    "wheel_rejected",  # ... gated, invalid or too old
+    "gnss_vel_accepted",  # GNSS velocities fused (add_gnss_velocity; or aligned the heading)
+    "gnss_vel_rejected",  # ... gated, invalid or too old
+    "vel_heading_unknown",  # wheel/GNSS velocities with nothing heading-free to fuse before alignment
     "imu_yaw_accepted",  # IMU orientation yaw measurements fused (imu_orientation_yaw_rate_hz)
     "imu_yaw_rejected",  # ... gated
+    "imu_yaw_unused",  # ... while neither the heading nor the AHRS yaw bias is known
     "nhc_updates",  # non-holonomic constraint updates
     "zupt_updates",  # standstill (zero velocity + zero rate) updates
-    "yaw_aligned",  # heading alignments from the GPS course
+    "yaw_aligned",  # heading alignments from the GPS course (all sources below included)
+    "yaw_aligned_track",  # ... from the wheel-odometry track matched to the fixes (low speed)
+    "yaw_aligned_gnss_velocity",  # ... from the GNSS velocity's course
     "initialized",  # initialisations (first fix + IMU)
     "resets",  # reset() calls, including time jumps and long IMU gaps
 )
@@ -98,6 +110,7 @@ class EgoEstimator:
         self._propagator = Propagator(c, T_bi)
         self._updater = Updater(c, self._lever_gps, self.counters)
         self._aligner = Aligner(c, self._lever_gps, self.counters)
+        self._vel = VelocityUpdater(c, self._lever_gps, self.counters, self._updater, self._aligner)
         self._init = Initializer(c, self._lever_gps, self._propagator.base_yaw)
         self._hist = History(
             int(round(c.history_window_s * NS_PER_S)),
@@ -248,6 +261,43 @@ class EgoEstimator:
             return False
         return self._hist.add(m)
 
+    def add_wheel_odometry(
+        self, stamp_ns: int, velocity: np.ndarray, covariance: np.ndarray | None = None
+    ) -> bool:
+        """Fuse a wheel-odometry velocity of base_link in base_link axes (m/s; the linear twist
+        of ``nav_msgs/Odometry``) with its (3, 3) covariance ((m/s)^2; None, NaN or zero
+        diagonals take ``wheel_fallback_std_mps``, >= 1e3 marks an unmeasured axis). Unlike
+        :meth:`add_body_velocity` it is used before the heading is known too: its speed (and
+        standstill) are heading-free, and its dead-reckoned track gives the heading at low
+        speed (:mod:`.track_align`). True if used or queued."""
+        m = velocity_measurement(stamp_ns, velocity, covariance, self.config.wheel_fallback_std_mps, "wheel")
+        if m is None or self._s is None:
+            self.counters["wheel_rejected"] += 1
+            return False
+        return self._hist.add(m)
+
+    def add_gnss_velocity(
+        self, stamp_ns: int, velocity_enu: np.ndarray, covariance: np.ndarray | None = None
+    ) -> bool:
+        """Fuse the GNSS receiver's antenna velocity (m/s, ENU; ``geometry_msgs/
+        TwistWithCovarianceStamped`` linear part) with its (3, 3) covariance (as for
+        :meth:`add_wheel_odometry`, fallback ``gnss_velocity_fallback_std_mps``). Before the
+        heading is known its course aligns it when fast and precise enough. True if used or
+        queued."""
+        m = velocity_measurement(
+            stamp_ns, velocity_enu, covariance, self.config.gnss_velocity_fallback_std_mps, "gvel"
+        )
+        if m is None or self._s is None:
+            self.counters["gnss_vel_rejected"] += 1
+            return False
+        return self._hist.add(m)
+
+    @property
+    def yaw_bias(self) -> tuple[float, float] | None:
+        """(estimate rad, std rad) of the AHRS yaw bias, None before initialisation."""
+        s = self._s
+        return None if s is None else (s.yaw_bias, math.sqrt(max(s.yaw_bias_var, 0.0)))
+
     def latest(self) -> EgoPose | None:
         return None if self._s is None else pose_of(self._s, self.config.gyro_noise_rad_s_sqrt_hz)
 
@@ -336,6 +386,10 @@ class EgoEstimator:
                 self._aligner.after_fix(s, m)
         elif m.kind == "vel":
             self._updater.velocity(s, m)
+        elif m.kind == "wheel":
+            self._vel.wheel(s, m)
+        elif m.kind == "gvel":
+            self._vel.gnss_velocity(s, m)
         elif s.aligned:
             self._updater.yaw(s, m)
         else:

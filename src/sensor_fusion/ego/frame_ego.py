@@ -5,7 +5,14 @@ frame's IMU and GPS samples, takes the pose at the frame stamp, decides where th
 live, and hands the radar ego velocity back after detection. Per frame it returns a
 :class:`FrameEgo`, a value the detectors and the pipeline read (nothing else is shared).
 
-Tracking frame: tracks live in the fixed frame (``odom``) once the filter knows its heading;
+Feeding: the pipeline hands IMU and GNSS samples to :meth:`EgoSource.feed` as they arrive (not
+with the detection frames), so the filter runs at the IMU rate and yields odometry outputs
+(:class:`~.odom.EgoOutput`, the filter pose in ``map`` and the continuous ``odom`` pose) on a grid
+of data time at ``odometry_rate_hz``, with or without any detection sensor. A detection frame
+takes the pose at its stamp from the filter's history (it is usually behind the filter).
+
+Tracking frame: tracks live in the fixed frame (``odom``, continuous: the filter pose shifted by
+``map -> odom``, see :mod:`.odom`) once the filter knows its heading;
 before that (or with no IMU at all) they live, and are labelled, in ``base_link``. A short ego
 gap afterwards (late IMU, shorter than ``ego_gap_reset_s``) coasts the tracks in the fixed frame
 instead of throwing them away; a longer one falls back to ``base_link``.
@@ -32,9 +39,10 @@ import numpy as np
 from ..core.calibration import Calibration
 from ..core.geometry import invert_transform, matrix_to_quat
 from ..core.stamps import NS_PER_S
-from ..core.types import GpsFix, ImuSample, RadarScan
+from ..core.types import GnssVelocity, GpsFix, ImuSample, RadarScan, WheelOdometry
 from .deskew import deskew_points
 from .estimator import EgoEstimator
+from .odom import EgoOutput, OdomFrame, tick_stamps
 from .pose import EgoPose
 from .radar_velocity import ObjectBoxes, RadarEgoVelocityConfig, radar_ego_velocity
 
@@ -129,8 +137,18 @@ class EgoSource:
         *,
         max_extrapolation_ns: int,
         gap_coast_ns: int,
+        T_base_wheel: np.ndarray | None = None,
+        odometry_period_ns: int = NS_PER_S // 30,
+        jump_threshold_ns: int = NS_PER_S,
     ):
         self._new_estimator = new_estimator
+        self.odometry_period_ns = int(odometry_period_ns)
+        self.jump_threshold_ns = int(jump_threshold_ns)
+        # odom is not integrated across a gap the tracks would not coast through either
+        self.odom = OdomFrame(max_gap_ns=gap_coast_ns)
+        self._last_tick_ns: int | None = None  # stamp of the last odometry output
+        self._aligned_since_ns: int | None = None  # filter time when the heading was first known
+        self._resets_seen = 0
         self.max_extrapolation_ns = max_extrapolation_ns  # constant-twist extrapolation limit
         self.gap_coast_ns = gap_coast_ns  # shorter ego gaps coast the tracks, longer ones reset them
         self.estimator = new_estimator() if new_estimator is not None else None
@@ -143,18 +161,87 @@ class EgoSource:
         self.radar_velocity_none = 0  # scans without a static-world consensus
         self.radar_velocity_used = 0  # scans whose estimate went to the filter
         self._last_aligned_ns: int | None = None  # stamp of the last frame with a known heading
+        self._T_base_wheel = np.eye(4) if T_base_wheel is None else np.asarray(T_base_wheel, np.float64)
 
-    def reset(self) -> None:
-        """Forget the filter state (a time jump)."""
-        if self.estimator is not None:
-            self.estimator.reset()
+    def reset(self, stamp_ns: int | None = None) -> None:
+        """Forget the filter state (a time jump back to ``stamp_ns``). A filter already on the new
+        timeline (it saw the jump in its own IMU stream, :meth:`feed`) is kept."""
+        est = self.estimator
+        t = getattr(est, "stamp_ns", None)
+        if est is not None and (stamp_ns is None or t is None or t > stamp_ns + self.jump_threshold_ns):
+            est.reset()
+            self._restart_outputs()
         self._last_aligned_ns = None
 
+    def _restart_outputs(self) -> None:
+        self.odom.reset()
+        self._last_tick_ns = None
+        self._aligned_since_ns = None
+
+    def feed(self, items: Iterable[tuple[str, ImuSample | GpsFix]]) -> list[EgoOutput]:
+        """Feed ``(kind, sample)`` pairs (kind ``imu``, ``gps``, ``wheel_odom`` or ``gps_velocity``)
+        in arrival order; returns the
+        odometry outputs whose grid stamps the filter passed (none before the heading is known)."""
+        est = self.estimator
+        outs: list[EgoOutput] = []
+        if est is None:
+            return outs
+        for kind, item in items:
+            if kind == "imu":
+                est.add_imu(item)
+            elif kind == "gps":
+                est.add_gps(item)
+            elif kind == "wheel_odom":
+                v, cov = self.wheel_to_base(item)
+                est.add_wheel_odometry(item.stamp_ns, v, cov)
+            elif kind == "gps_velocity":
+                est.add_gnss_velocity(item.stamp_ns, item.velocity, item.covariance)
+            else:
+                continue
+            outs += self._ticks()
+        return outs
+
+    def _ticks(self) -> list[EgoOutput]:
+        """Odometry outputs up to the filter time; restarts them after a filter reset."""
+        est = self.estimator
+        resets = int(getattr(est, "counters", {}).get("resets", 0))
+        if resets != self._resets_seen:  # time jump or long IMU gap: the filter starts over
+            self._resets_seen = resets
+            self._restart_outputs()
+        t = est.stamp_ns
+        if t is None or not est.yaw_aligned:
+            self._aligned_since_ns = None
+            return []
+        if self._aligned_since_ns is None:
+            self._aligned_since_ns = t
+        stamps = tick_stamps(self._last_tick_ns, t, self.odometry_period_ns)
+        outs = []
+        for tick in stamps:
+            self._last_tick_ns = tick
+            if tick < self._aligned_since_ns:
+                continue
+            pose = est.pose_at(tick)
+            if pose is not None:
+                outs.append(self.odom.update(pose))
+        return outs
+
+    def _aligned_at(self, stamp: int) -> bool:
+        est = self.estimator
+        since = self._aligned_since_ns
+        return bool(est.yaw_aligned) and (since is None or stamp >= since)
+
     def frame(
-        self, stamp: int, imu: Iterable[ImuSample], gps: Iterable[GpsFix], tracking_frame: str
+        self,
+        stamp: int,
+        imu: Iterable[ImuSample],
+        gps: Iterable[GpsFix],
+        tracking_frame: str,
+        wheel: Iterable[WheelOdometry] = (),
+        gnss_velocity: Iterable[GnssVelocity] = (),
     ) -> FrameEgo:
-        """Feed a frame's IMU and GPS samples and return its ego state at ``stamp`` (ns);
-        ``tracking_frame`` is where the tracks live now (the tracker's frame)."""
+        """Return a frame's ego state at ``stamp`` (ns), the pose in ``odom``, after feeding the given
+        samples (the pipeline feeds every ego input through :meth:`feed` in arrival order and passes
+        none here); ``tracking_frame`` is where the tracks live now (the tracker's frame)."""
         est = self.estimator
         if est is None:
             return FrameEgo(stamp, self.base_frame)
@@ -162,6 +249,11 @@ class EgoSource:
             est.add_imu(s)
         for g in gps:
             est.add_gps(g)
+        for w in wheel:
+            v, cov = self.wheel_to_base(w)
+            est.add_wheel_odometry(w.stamp_ns, v, cov)
+        for g in gnss_velocity:
+            est.add_gnss_velocity(g.stamp_ns, g.velocity, g.covariance)
         pose = est.pose_at(stamp)
         if pose is None:  # frame newer than the filter (IMU late): extrapolate briefly
             latest = est.latest()
@@ -169,16 +261,36 @@ class EgoSource:
             if T is not None:
                 q = matrix_to_quat(T[:3, :3])
                 pose = replace(latest, stamp_ns=stamp, position=T[:3, 3].copy(), quaternion=q)
-        if pose is not None and est.yaw_aligned:
+        if pose is not None and self._aligned_at(stamp):
             self._last_aligned_ns = stamp
-            return FrameEgo(
-                stamp, self.fixed_frame, pose, False, self.max_extrapolation_ns, _pose_at=est.T_world_base_at
-            )
+            offset = self.odom.offset_at(pose)  # map -> odom: the frame's poses move into odom
+            pose = replace(pose, position=pose.position - offset)
+
+            def pose_at(t: int) -> np.ndarray | None:
+                T = est.T_world_base_at(t)
+                if T is not None:
+                    T = T.copy()
+                    T[:3, 3] -= offset
+                return T
+
+            return FrameEgo(stamp, self.fixed_frame, pose, False, self.max_extrapolation_ns, _pose_at=pose_at)
         last = self._last_aligned_ns
         coast = (
             tracking_frame == self.fixed_frame and last is not None and 0 <= stamp - last < self.gap_coast_ns
         )
         return FrameEgo(stamp, self.fixed_frame if coast else self.base_frame, coast=coast)
+
+    def wheel_to_base(self, w: WheelOdometry) -> tuple[np.ndarray, np.ndarray]:
+        """The wheel twist as the velocity of base_link's origin in base_link axes:
+        ``v_b = R v + (R w) x (-t)`` for the twist frame at ``(R, t)`` in base_link; its
+        covariance ``R C R'`` (NaN stays NaN: unknown)."""
+        T = self._T_base_wheel
+        R, t = T[:3, :3], T[:3, 3]
+        v = R @ np.asarray(w.velocity, dtype=np.float64)
+        if t.any():
+            v = v - np.cross(R @ np.asarray(w.angular_velocity, dtype=np.float64), t)
+        C = np.asarray(w.covariance, dtype=np.float64)
+        return v, (C if np.array_equal(R, np.eye(3)) else R @ C @ R.T)
 
     def add_radar_velocity(self, scans: Iterable[RadarScan], objects: ObjectBoxes | None) -> None:
         """Ego velocity from each scan's static returns, fused at the scan's stamp (rollback).

@@ -173,4 +173,10 @@ class History:
             self.step(t, w, a)
 
 
-_TOO_OLD = {"gps": "gps_late_dropped", "vel": "vel_rejected", "yaw": "imu_yaw_rejected"}
+_TOO_OLD = {
+    "gps": "gps_late_dropped",
+    "vel": "vel_rejected",
+    "wheel": "wheel_rejected",
+    "gvel": "gnss_vel_rejected",
+    "yaw": "imu_yaw_rejected",
+}

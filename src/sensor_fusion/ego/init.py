@@ -12,8 +12,9 @@ the car was a latency earlier. Start state:
 * yaw unknown -- unless ``init_yaw_std_rad`` is at most ``unalign_yaw_std_rad`` (a known
   start heading), or ``use_imu_orientation_yaw`` takes it from the IMU's own orientation
   output (world ENU <- IMU: GNSS/INS units, AHRS with a calibrated magnetometer; a 6-axis
-  IMU's yaw is arbitrary). While it is unknown the horizontal lever arm adds ``|l_h|^2`` to
-  the position variance;
+  IMU's yaw is arbitrary; ``imu_yaw_offset_rad`` + ``magnetic_declination_rad`` are added to
+  it, and its std includes ``imu_yaw_bias_init_std_rad``). While it is unknown the horizontal
+  lever arm adds ``|l_h|^2`` to the position variance;
 * biases zero with ``init_accel_bias_std_mps2`` / ``init_gyro_bias_std_rad_s``.
 
 The datum (the ENU origin) is not chosen here: it is ``EgoConfig.datum`` or the first fix's
@@ -136,9 +137,14 @@ class Initializer:
         roll, pitch = tilt_from_gravity(np.mean([m[2] for m in list(buf)[lo:j]], axis=0))
         yaw, yaw_std = c.init_yaw_rad, c.init_yaw_std_rad
         orient = [self._orientation[k] for k in times[:j] if k in self._orientation]
-        yaw_from_imu = bool(c.use_imu_orientation_yaw and orient)
+        # an AHRS whose bias is less known than its noise is no heading source until the bias is
+        # learnt against the heading GPS + wheels give (see Updater.yaw)
+        bias_known = c.imu_yaw_bias_init_std_rad <= c.imu_orientation_yaw_std_rad
+        yaw_from_imu = bool(c.use_imu_orientation_yaw and orient and bias_known)
         if yaw_from_imu:
-            yaw, yaw_std = self._base_yaw(orient[-1]), c.imu_orientation_yaw_std_rad
+            # the AHRS yaw is yaw + bias, the bias unknown (zero mean) at the start
+            yaw = self._base_yaw(orient[-1])
+            yaw_std = math.hypot(c.imu_orientation_yaw_std_rad, c.imu_yaw_bias_init_std_rad)
         state = self._state(fx, tf, w, a, roll, pitch, yaw, yaw_std)
         later = list(buf)[j:]
         if later and later[0][0] == tf:
@@ -184,4 +190,5 @@ class Initializer:
             t_nhc_ns=tf,
             imu_mean=np.concatenate([w, a]),
             imu_var=np.full(6, 1e6),  # not still until the window has filled
+            yaw_bias_var=c.imu_yaw_bias_init_std_rad**2,
         )

@@ -11,8 +11,9 @@ residual ``y = z - h(x)``, Jacobian ``H`` over the 15 error states, noise ``R`` 
 * Body velocity ``h = R' v`` over the measured axes (:func:`body_velocity`; radar Doppler
   ego-motion, wheel odometry), chi2(k). IMU + GPS observe speed only through differences
   of noisy fixes, so this brings the position error well below the GPS noise early on.
-* Heading ``h = yaw(q)`` (:func:`heading`; an ENU-referenced IMU orientation output),
-  chi2(1), residual wrapped.
+* Heading ``h = yaw(q)`` (:func:`heading`; an ENU-referenced IMU orientation output, after
+  ``imu_yaw_offset_rad`` + ``magnetic_declination_rad``), chi2(1), residual wrapped; with
+  ``imu_yaw_bias_init_std_rad > 0`` minus an estimated slow yaw bias (:meth:`Updater.yaw`).
 * Non-holonomic constraint ``v_body[y] = v_body[z] = 0`` (:func:`nhc`; cars; lateral only
   once yaw is known) and, at standstill (:func:`is_still`: quiet IMU *and* a small, well
   known filter speed), zero velocity + zero angular rate (:func:`zupt`); one of them at
@@ -39,6 +40,7 @@ __all__ = [
     "body_velocity",
     "body_velocity_measurement",
     "gps_position",
+    "grow_yaw_bias",
     "heading",
     "heading_residual",
     "is_still",
@@ -144,14 +146,29 @@ def zupt(s: FilterState, velocity_std_mps: float, gyro_noise_rad_s_sqrt_hz: floa
     return Linearised(y, H, R)
 
 
+def grow_yaw_bias(s: FilterState, t: int, walk_rad_sqrt_s: float) -> None:
+    """Random walk of the AHRS yaw bias variance up to ``t`` (from its last AHRS measurement)."""
+    if s.t_yaw_bias_ns >= 0 and t > s.t_yaw_bias_ns:
+        s.yaw_bias_var += walk_rad_sqrt_s**2 * (t - s.t_yaw_bias_ns) / NS_PER_S
+    s.t_yaw_bias_ns = max(t, s.t_yaw_bias_ns)
+
+
 def is_still(s: FilterState, c: EgoConfig, g: np.ndarray) -> bool:
-    """Standstill: quiet IMU (EW std of the specific force, bias-corrected mean rate, mean
-    acceleration ~ 0) and a filter speed that is small and well known (so constant-speed
+    """Standstill: quiet IMU (EW std of the specific force, bias-corrected mean rate and newest
+    rate sample, mean acceleration ~ 0) and a filter speed that is small and well known (so constant-speed
     cruising never qualifies). ``g`` is gravity in the world, m/s^2."""
     if float(s.imu_var[3:6].max()) > c.zupt_accel_std_mps2**2:
         return False
     w = s.imu_mean[0:3] - s.bg
     if float(w @ w) > c.zupt_gyro_rate_rad_s**2:
+        return False
+    # The newest sample too: the window mean lags by ~zupt_window_s, so a turn on the spot (no
+    # translation, a quiet accelerometer) would pass as standstill while its rate ramps up, and
+    # the zero-rate row would turn that rate into gyro bias. Threshold: the mean's plus 4 sample
+    # noise stds (a noise-only sample never exceeds it).
+    w = s.w_meas - s.bg
+    lim = c.zupt_gyro_rate_rad_s + 4.0 * math.sqrt(s.gyro_sample_var(c.gyro_noise_rad_s_sqrt_hz))
+    if float(w @ w) > lim * lim:
         return False
     if float(s.v @ s.v) > c.zupt_max_speed_mps**2:
         return False
@@ -190,6 +207,10 @@ class Updater:
             return False
         self.last_correction = dx
         return True
+
+    def correct_gated(self, s: FilterState, lin: Linearised) -> bool:
+        """Fuse ``lin`` behind the chi2 gate of its dimension (``gps_gate_prob``)."""
+        return self._correct(s, lin, self._gate[len(lin.y)])
 
     def gps(self, s: FilterState, m: Measurement) -> bool:
         """Gate and fuse a fix (``m.z`` the antenna position, ENU); sets and returns ``m.result``."""
@@ -233,8 +254,35 @@ class Updater:
         return m.result
 
     def yaw(self, s: FilterState, m: Measurement) -> bool:
-        """Gate and fuse a heading (yaw known; see alignment for the unknown case)."""
-        m.result = self._correct(s, heading(s, float(m.z[0]), m.cov), self._gate[1])
+        """Gate and fuse a heading (yaw known; see alignment for the unknown case).
+
+        With a yaw bias estimate (``imu_yaw_bias_init_std_rad > 0``) the AHRS reads ``yaw + b``.
+        A joint update of yaw and ``b`` would need their cross-covariance carried through every
+        IMU step; instead each measurement serves one of them: while ``b`` is less certain than
+        the AHRS noise (``P_b > R``) and the filter's heading is better known than ``b``
+        (``P_yaw <= P_b``: it came from GPS + wheels, or was refined by them) the residual
+        ``z - yaw - b`` updates ``b`` only (gain ``P_b / S``, ``S = P_yaw + P_b + R``);
+        otherwise the filter sees ``z - b`` with variance ``R + P_b``. No information is used
+        twice, so neither becomes over-confident; ``b`` random-walks at
+        ``imu_yaw_bias_walk_rad_sqrt_s`` and is learnt again when it has grown."""
+        c = self.config
+        if c.imu_yaw_bias_init_std_rad <= 0.0:
+            m.result = self._correct(s, heading(s, float(m.z[0]), m.cov), self._gate[1])
+        else:
+            grow_yaw_bias(s, m.stamp_ns, c.imu_yaw_bias_walk_rad_sqrt_s)
+            R = float(m.cov[0, 0])
+            lin = heading(s, float(m.z[0]) - s.yaw_bias, R + s.yaw_bias_var)
+            p_yaw = float(lin.H[0] @ s.P @ lin.H[0])
+            if s.yaw_bias_var > R and p_yaw <= s.yaw_bias_var:
+                S = p_yaw + s.yaw_bias_var + R
+                r = float(lin.y[0])
+                m.result = r * r <= self._gate[1] * S
+                if m.result:
+                    k = s.yaw_bias_var / S
+                    s.yaw_bias = float(wrap_angle(s.yaw_bias + k * r))
+                    s.yaw_bias_var *= 1.0 - k
+            else:
+                m.result = self._correct(s, lin, self._gate[1])
         if m.first:
             self._counters["imu_yaw_accepted" if m.result else "imu_yaw_rejected"] += 1
         return m.result

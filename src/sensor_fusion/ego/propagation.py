@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..core.geometry import wrap_angle
 from ..core.stamps import NS_PER_S
 from . import eskf
 from ._kernels import predict_step
@@ -46,6 +47,7 @@ class Propagator:
             c.gyro_bias_walk_rad_s2_sqrt_hz,
         )
         self._qdiag = np.array([x**2 for x in self._noise])
+        self._yaw_offset = c.imu_yaw_offset_rad + c.magnetic_declination_rad
 
     def to_base(
         self, w: np.ndarray, a: np.ndarray, t: int, prev: tuple[int, np.ndarray] | None
@@ -65,9 +67,12 @@ class Propagator:
         return w, a
 
     def base_yaw(self, orientation: np.ndarray) -> float:
-        """base_link yaw from an IMU orientation output (world ENU <- IMU): R_wb = R_wi R_bi'."""
+        """base_link yaw from an IMU orientation output (world ENU <- IMU): R_wb = R_wi R_bi',
+        plus ``imu_yaw_offset_rad`` + ``magnetic_declination_rad`` (a rotation about world z,
+        applied to R_wi, adds exactly to the ZYX yaw of R_wb)."""
         R_wb = eskf.quat_to_rot(orientation / np.linalg.norm(orientation)) @ self._R_bi.T
-        return math.atan2(R_wb[1, 0], R_wb[0, 0])
+        yaw = math.atan2(R_wb[1, 0], R_wb[0, 0])
+        return float(wrap_angle(yaw + self._yaw_offset)) if self._yaw_offset else yaw
 
     def propagate(self, s: FilterState, t: int, w1: np.ndarray, a1: np.ndarray) -> None:
         """Propagate ``s`` in place to ``t`` with the base-frame readings ``(w1, a1)`` at ``t``

@@ -37,6 +37,14 @@ class FilterState:
     t_nhc_ns: int  # last constraint (NHC / ZUPT) update
     imu_mean: np.ndarray  # (6,) exponentially weighted mean of raw (w, a), for standstill detection
     imu_var: np.ndarray  # (6,) exponentially weighted variance
+    # Kept in the state (not beside it) so that a rollback restores them and a replay rebuilds
+    # them exactly: the odometry track while yaw is unknown (see track_align), the AHRS yaw bias.
+    track_v: tuple = ()  # (t_ns, east, north): wheel velocity rotated by the filter's attitude
+    track_z: tuple = ()  # (t_ns, east, north, var, lever_e, lever_n): fused fixes, filter-frame lever
+    wheel_vb: np.ndarray | None = None  # last wheel-odometry body velocity (NaN rows unmeasured)
+    yaw_bias: float = 0.0  # rad, AHRS yaw minus true yaw (estimated when imu_yaw_bias_init_std_rad > 0)
+    yaw_bias_var: float = 0.0  # rad^2
+    t_yaw_bias_ns: int = -1  # stamp the bias variance was last grown to (-1: not yet)
 
     def copy(self) -> FilterState:
         """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
@@ -55,6 +63,12 @@ class FilterState:
             self.t_nhc_ns,
             self.imu_mean,
             self.imu_var,
+            self.track_v,  # tuples: replaced, never mutated
+            self.track_z,
+            self.wheel_vb,
+            self.yaw_bias,
+            self.yaw_bias_var,
+            self.t_yaw_bias_ns,
         )
 
     def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:
@@ -68,7 +82,9 @@ class Measurement:
 
     ``kind`` "gps": ``z`` the antenna position in ENU (m), ``cov`` (3, 3) m^2; "vel": a
     base_link velocity in base_link axes (m/s) over the axes ``rows``, ``cov`` (k, k) (m/s)^2
-    over those rows; "yaw": ``z[0]`` the base_link heading (rad), ``cov`` (1, 1) rad^2.
+    over those rows; "wheel": the same from wheel odometry (also used before yaw is known);
+    "gvel": the GNSS antenna velocity in ENU over ``rows``; "yaw": ``z[0]`` the base_link
+    heading (rad), ``cov`` (1, 1) rad^2.
     ``first`` is False when the history replays it (its outcome is counted once);
     ``result`` is whether the last fusion accepted it.
     """
@@ -76,7 +92,7 @@ class Measurement:
     stamp_ns: int
     z: np.ndarray
     cov: np.ndarray
-    kind: str = "gps"  # "gps" | "vel" | "yaw"
+    kind: str = "gps"  # "gps" | "vel" | "wheel" | "gvel" | "yaw"
     rows: tuple[int, ...] = (0, 1, 2)
     first: bool = True
     result: bool = False

@@ -13,16 +13,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from ..bag.io import bag_topics, read_messages
+from ..core.calibration import calibration_from_dict
 from ..core.geometry import quat_to_yaw
 from ..core.stamps import to_ns
 from .detection import evaluate_detection_ap
-from .ego import EgoPoses, ego_errors, gps_average_bound, position_rmse
+from .ego import (
+    EgoPoses,
+    ego_errors,
+    ego_trajectory_metrics,
+    gps_average_bound,
+    gps_correlated_rmse,
+    odom_max_jump,
+    position_rmse,
+)
 from .frames import FrameObjects, match_frames
 from .latency import latency_percentiles
 from .mot import evaluate_tracking
+from .regions import (
+    Annotations,
+    CameraView,
+    Region,
+    StaticBoxes,
+    parse_region,
+    restrict_pairs,
+    static_false_positives,
+)
 from .report import bev_plot, merge_results
+from .tf import TF, WorldFrames
 
 TRACKS = "/fusion_node/tracked_objects"
 DETECTIONS = "/fusion_node/detections/{source}"
@@ -31,7 +51,13 @@ TIMING = "/fusion_node/timing"
 GT_OBJECTS = "/ground_truth/objects"
 GT_ODOM = "/ground_truth/odom"
 GPS = "/sensors/gps/fix"
+GT_GPS_ERROR = "/ground_truth/gps_error"
+GT_GPS_MULTIPATH = "/ground_truth/gps_multipath"
 SCENARIO = "/scenario"
+ANNOTATIONS = "/ground_truth/annotations"
+STATIC = "/ground_truth/static"  # the static world's elements (sim/recorder.py)
+CALIBRATION = "/calibration"
+DET_MATCH_M = 2.0  # the detection P/R matching distance (evaluate_detection_ap's pr_threshold_m)
 MATCH_TOLERANCE_NS = 20_000_000
 EVAL_STAGES = ("read truth", "read tracks", "tracking", "detection", "ego", "plot")
 
@@ -48,9 +74,19 @@ KEYS = (
     "ego_yaw_rmse_deg",
     "gps_position_rmse",
     "gps_bound_position_rmse",
+    "ego_ate_m",
+    "ego_rpe_1s_m",
+    "ego_rpe_10s_m",
+    "ego_rpe_1s_world_m",
+    "ego_rpe_10s_world_m",
+    "odom_max_jump_m",
+    "ego_coverage",
+    "gps_correlated_rmse_m",
+    "gps_multipath_fixes",
     "det_ap",
     "per_class",
     "latency_ms",
+    "static_false_positives_per_frame",
 )
 
 
@@ -136,6 +172,36 @@ def _gps_errors(gps_msgs, truth: EgoPoses | None, scenario: dict | None):
     return st[inside], np.column_stack([e[inside] - tx, n[inside] - ty])
 
 
+def _ego_at(poses: EgoPoses | None) -> Callable[[int], tuple[float, float, float] | None]:
+    """(x, y, yaw) of base_link at a stamp, interpolated in the truth odometry (None without it)."""
+    if poses is None:
+        return lambda _st: None
+    yaw = np.unwrap(poses.yaw)
+
+    def at(stamp_ns: int) -> tuple[float, float, float]:
+        st = float(stamp_ns)
+        return (
+            float(np.interp(st, poses.stamp_ns, poses.x)),
+            float(np.interp(st, poses.stamp_ns, poses.y)),
+            float(np.interp(st, poses.stamp_ns, yaw)),
+        )
+
+    return at
+
+
+def _camera_view(cal_msgs: list, region: Region) -> CameraView | None:
+    """The camera of a ``fov:`` region from the truth bag's calibration."""
+    if region.kind != "fov":
+        return None
+    if not cal_msgs:
+        raise ValueError(f"region {region}: the truth bag has no /calibration")
+    cal = calibration_from_dict(yaml.safe_load(cal_msgs[0].data))
+    if region.camera not in cal.intrinsics:
+        raise ValueError(f"region {region}: no camera '{region.camera}' (cameras: {sorted(cal.intrinsics)})")
+    intr = cal.intrinsics[region.camera]
+    return CameraView(cal.T_base_from(region.camera), np.asarray(intr.K, np.float64), int(intr.width))
+
+
 def evaluate_bags(
     truth_bag: str | Path,
     tracks_bag: str | Path,
@@ -143,44 +209,71 @@ def evaluate_bags(
     plot: str | Path | None = None,
     detections: str | None = None,
     on_stage: Callable[[str], None] | None = None,
+    region: str | Region = "all",
+    dont_care: bool = True,
 ) -> dict:
     """Scores of ``tracks_bag`` against ``truth_bag``; detection AP for the ``detections`` source
     (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar).
+    ``region`` (``all``, ``range:R``, ``fov:CAMERA``, see ``eval.regions``) limits which truth and
+    estimates count; truth with no LiDAR point and no radar return is don't-care when the truth
+    bag has annotations (``dont_care`` false scores them as before annotations existed).
     ``on_stage`` is called with the name of each of the ``EVAL_STAGES`` as it starts (progress)."""
     stage = on_stage or (lambda _name: None)
+    reg = region if isinstance(region, Region) else parse_region(region)
     stage("read truth")
-    truth = read_topics(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO])
+    truth = read_topics(
+        truth_bag,
+        [GT_OBJECTS, GT_ODOM, GPS, SCENARIO, GT_GPS_ERROR, GT_GPS_MULTIPATH]
+        + [ANNOTATIONS, STATIC, CALIBRATION],
+    )
     if detections is None:
         detections = "bev" if DETECTIONS.format(source="bev") in bag_topics(tracks_bag) else "lidar"
     det_topic = DETECTIONS.format(source=detections)
     stage("read tracks")
-    est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING])
+    est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING, TF])
     if not truth[GT_OBJECTS]:
         raise ValueError(f"{truth_bag} has no {GT_OBJECTS}: not a ground-truth bag")
     scenario = json.loads(truth[SCENARIO][0].data) if truth[SCENARIO] else None
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
     truth_frame = truth[GT_OBJECTS][0].header.frame_id
 
-    def in_truth_frame(m, with_ids: bool = True) -> FrameObjects:
-        # estimates in another frame (e.g. base_link before the ego filter has a heading) score as empty
-        f = objects_frame(m, with_ids)
-        return f if m.header.frame_id == truth_frame else FrameObjects.empty(f.stamp_ns)
+    in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # odom estimates via map -> odom
+
+    truth_poses = odometry_poses(truth[GT_ODOM])
+    annotations = (
+        Annotations.from_json([json.loads(m.data) for m in truth[ANNOTATIONS]])
+        if truth[ANNOTATIONS] and dont_care
+        else None
+    )
+    # a bag with annotations but no element list comes from the open world: nothing static to hit
+    static = StaticBoxes.from_json(json.loads(truth[STATIC][0].data)) if truth[STATIC] else None
+    if static is None and truth[ANNOTATIONS]:
+        static = StaticBoxes.empty()
+    camera = _camera_view(truth[CALIBRATION], reg)
+
+    def restrict(pairs):
+        return restrict_pairs(pairs, reg, _ego_at(truth_poses), camera, annotations, max_distance_m)
 
     result: dict = dict.fromkeys(KEYS)
+    result["region"] = str(reg)
     track_frames: list[FrameObjects] = []
     stage("tracking")
     if est[TRACKS]:
         track_frames = [in_truth_frame(m) for m in est[TRACKS]]
-        pairs = match_frames(gt_frames, track_frames, MATCH_TOLERANCE_NS)
+        pairs, n_dc = restrict(match_frames(gt_frames, track_frames, MATCH_TOLERANCE_NS))
         result.update(evaluate_tracking(pairs, max_distance_m=max_distance_m))
+        result["num_dont_care"] = n_dc
     stage("detection")
     if est[det_topic]:
         det_frames = [in_truth_frame(m, with_ids=False) for m in est[det_topic]]
-        det = evaluate_detection_ap(match_frames(gt_frames, det_frames, MATCH_TOLERANCE_NS))
+        det_pairs, n_dc = restrict(match_frames(gt_frames, det_frames, MATCH_TOLERANCE_NS))
+        det = evaluate_detection_ap(det_pairs)
         result = merge_results(result, det)
         result["det_source"] = detections
+        result["num_dont_care"] = n_dc
+        if static is not None:
+            result.update(static_false_positives(det_pairs, static, DET_MATCH_M))
     stage("ego")
-    truth_poses = odometry_poses(truth[GT_ODOM])
     est_poses = odometry_poses(est[ODOM])
     if truth_poses is not None and est_poses is not None:
         result.update(ego_errors(truth_poses, est_poses))
@@ -189,6 +282,24 @@ def evaluate_bags(
             truth_poses.stamp_ns <= est_poses.stamp_ns[-1]
         )
         result["ego_coverage"] = float(covered.mean())
+        result.update(ego_trajectory_metrics(truth_poses, est_poses))
+        # the published odometry is the only ego output today; with a separate continuous odom -> base_link
+        # (REP-105) this is the figure to compute on that
+        result["odom_max_jump_m"] = odom_max_jump(truth_poses, est_poses)
+    if truth[GT_GPS_ERROR]:
+        st = np.array(
+            [to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in truth[GT_GPS_ERROR]], np.int64
+        )
+        exy = np.array([[m.vector.x, m.vector.y] for m in truth[GT_GPS_ERROR]])
+        lo, hi = (
+            (int(est_poses.stamp_ns.min()), int(est_poses.stamp_ns.max()))
+            if est_poses is not None
+            else (int(st.min()), int(st.max()))
+        )
+        result["gps_correlated_rmse_m"] = gps_correlated_rmse(st, exy, lo, hi)
+        result["gps_multipath_fixes"] = int(
+            sum(1 for m in truth[GT_GPS_MULTIPATH] if m.vector.x != 0.0 or m.vector.y != 0.0)
+        )
     gps = _gps_errors(truth[GPS], truth_poses, scenario)
     if gps is not None:
         result["gps_position_rmse"] = position_rmse(np.zeros_like(gps[1]), gps[1])

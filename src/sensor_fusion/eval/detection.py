@@ -90,8 +90,9 @@ def evaluate_detection_ap(
     ``classes`` defaults to every label present in truth or estimates, so an estimate with a
     label no truth has still counts against ``det_precision``; such classes get AP NaN and
     stay out of ``det_ap``. ``det_precision``/``det_recall`` use every estimate of the
-    evaluated classes whatever its score (class-aware, the same greedy as AP). Keys per
-    threshold read ``det_ap_<th>m``.
+    evaluated classes whatever its score (class-aware, the same greedy as AP), overall and per
+    class (``per_class.<class>.det_precision``/``det_recall``). Keys per threshold read
+    ``det_ap_<th>m``.
     """
     if not 0.0 <= min_precision < 1.0 or not 0.0 <= min_recall <= 1.0:
         raise ValueError("min_precision must be in [0, 1) and min_recall in [0, 1]")
@@ -108,12 +109,15 @@ def evaluate_detection_ap(
     for ci, c in enumerate(classes):
         tp, num_truth, num_est = _class_tp(select_classes(pairs, [c]), all_th)
         ap[ci] = [average_precision(tp[th], num_truth, min_recall, min_precision) for th in thresholds]
-        n_tp += int(tp[float(pr_threshold_m)].sum())
+        c_tp = int(tp[float(pr_threshold_m)].sum())
+        n_tp += c_tp
         n_truth += num_truth
         n_est += num_est
         entry: dict = {"det_ap": float(np.mean(ap[ci]))}
         entry.update({f"det_ap_{th:g}m": float(v) for th, v in zip(thresholds, ap[ci])})
         entry.update({"det_num_truth": num_truth, "det_num_estimates": num_est})
+        entry["det_precision"] = c_tp / num_est if num_est else float("nan")
+        entry["det_recall"] = c_tp / num_truth if num_truth else float("nan")
         per_class[class_name(c)] = entry
 
     valid = ~np.isnan(ap).all(1)

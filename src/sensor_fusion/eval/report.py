@@ -65,14 +65,21 @@ def _table(title: str, rows: Mapping[str, Mapping], max_cols: int = 8) -> list[s
 
 def format_table(result: Mapping) -> str:
     """Readable report: scalar metrics first, then one table per nested ``{row: {metric: value}}``
-    mapping (``per_class``, latency stages, ...). NaN prints as ``-``."""
+    mapping (``per_class``, latency stages, ...). NaN prints as ``-``; the evaluation region
+    (``result["region"]``) heads the overall and per-class sections."""
     scalars = {k: v for k, v in result.items() if _is_scalar(v)}
+    region = f" (region {result['region']})" if isinstance(result.get("region"), str) else ""
     lines: list[str] = []
     if scalars:
         w = max(len(k) for k in scalars)
-        lines += ["overall", "-" * (w + 12)] + [f"{k.ljust(w)}  {_fmt(v):>10}" for k, v in scalars.items()]
+        lines += [f"overall{region}", "-" * (w + 12)]
+        lines += [f"{k.ljust(w)}  {_fmt(v):>10}" for k, v in scalars.items()]
     for k, v in result.items():
+        if isinstance(v, Mapping) and v and all(_is_scalar(r) for r in v.values()):  # a flat breakdown
+            lines += ["", f"{k}{region}: " + ", ".join(f"{n} {_fmt(x)}" for n, x in v.items())]
         if isinstance(v, Mapping) and v and all(isinstance(r, Mapping) for r in v.values()):
+            if k == "per_class" and region:
+                lines += ["", f"per class{region}"]
             lines += ["", *_table("class" if k == "per_class" else k, v)]
     return "\n".join(lines)
 

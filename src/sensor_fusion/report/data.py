@@ -32,8 +32,9 @@ from ..eval.bags import (
 )
 from ..eval.detection import pr_curves
 from ..eval.ego import EgoPoses, wrap_angle
-from ..eval.frames import FrameObjects, FramePair, match_frames
+from ..eval.frames import FramePair, match_frames
 from ..eval.mot import MatchEvents, class_name, match_events, score_pairs
+from ..eval.tf import TF, WorldFrames
 
 RANGE_BINS_M = (0.0, 20.0, 40.0, 60.0, np.inf)
 DIAGNOSTICS = "/diagnostics"
@@ -210,15 +211,13 @@ def collect(
             "bev" if DETECTIONS.format(source="bev") in have else "lidar"
         )
     det_topic = DETECTIONS.format(source=detections)
-    est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING, DIAGNOSTICS])
+    est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING, DIAGNOSTICS, TF])
     if not truth[GT_OBJECTS]:
         raise ValueError(f"{truth_bag} has no {GT_OBJECTS}: not a ground-truth bag")
     truth_frame = truth[GT_OBJECTS][0].header.frame_id
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
 
-    def in_truth_frame(m, with_ids: bool = True) -> FrameObjects:
-        f = objects_frame(m, with_ids)
-        return f if m.header.frame_id == truth_frame else FrameObjects.empty(f.stamp_ns)
+    in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # as evaluate_bags scores them
 
     pairs = match_frames(gt_frames, [in_truth_frame(m) for m in est[TRACKS]], MATCH_TOLERANCE_NS)
     events = match_events(pairs, max_distance_m)
@@ -242,7 +241,9 @@ def collect(
         "frames": {
             "truth frames": len(gt_frames),
             "output frames (tracks)": len(est[TRACKS]),
-            "output frames in the truth frame": sum(m.header.frame_id == truth_frame for m in est[TRACKS]),
+            "output frames scored (truth frame or odom)": sum(
+                in_truth_frame.scored(m.header.frame_id) for m in est[TRACKS]
+            ),
             "odometry messages": len(est[ODOM]),
             f"detection messages ({detections})": len(est[det_topic]),
         },

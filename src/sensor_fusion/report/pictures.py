@@ -27,7 +27,7 @@ from ..core.stamps import to_ns
 from ..eval.bags import DETECTIONS, GT_ODOM, ODOM, TRACKS, objects_frame
 from ..eval.frames import FrameObjects
 
-STATIC = "/ground_truth/static"
+STATIC = "/ground_truth/static"  # the static world (sim/recorder.py), absent in the open world
 GT_OBJECTS = "/ground_truth/objects"
 LIDAR = "/sensors/lidar/points"
 NEAREST_TOLERANCE_NS = 60_000_000  # outputs and truth within this of the sweep belong to it

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, Quaternion
+from geometry_msgs.msg import Point, Quaternion, TwistWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2, PointField
 from unique_identifier_msgs.msg import UUID
@@ -31,16 +31,19 @@ from sensor_fusion_msgs.msg import (
 from ..core import pointfields as pf
 from ..core.classes import ObjectClass
 from ..core.geometry import quat_to_yaw, yaw_to_quat
+from ..core.point_time import point_time_offsets
 from ..core.stamps import from_ns, to_ns
 from ..core.types import (
     CameraFrame,
     CameraIntrinsics,
     Detections,
+    GnssVelocity,
     GpsFix,
     ImuSample,
     PointCloud,
     RadarScan,
     Tracks,
+    WheelOdometry,
 )
 from .cdr import RawCompressedImage, RawImage
 
@@ -86,17 +89,25 @@ def _finite_rows(*cols: np.ndarray) -> np.ndarray:
 
 
 def decode_lidar(
-    msg: PointCloud2, time_field: str = "t", max_points: int = 10_000_000
+    msg: PointCloud2,
+    time_field: str = "auto",
+    max_points: int = 10_000_000,
+    time_unit: str = "auto",
+    time_reference: str = "auto",
 ) -> tuple[PointCloud, int]:
-    """PointCloud with non-finite points removed, and how many were removed."""
+    """PointCloud with non-finite points removed, and how many were removed.
+
+    The per-point time (``time_field``, see ``core.point_time``) becomes float32 seconds after
+    the header stamp whatever the driver's layout."""
     pts = cloud_points(msg, max_points)
+    stamp = stamp_of(msg)
     try:
         xyz = pf.xyz_f32(pts)
+        t = point_time_offsets(pts, time_field, stamp, time_unit, time_reference)
     except pf.CloudDecodeError as exc:
         raise DecodeError(str(exc)) from exc
     names = pts.dtype.names or ()
     intensity = pf.field_f32(pts, "intensity") if "intensity" in names else None
-    t = pf.field_f32(pts, time_field) if time_field and time_field in names else None
     ring = pts["ring"].astype(np.uint16) if "ring" in names else None
     ok = _finite_rows(xyz) if t is None else _finite_rows(xyz, t)
     bad = int(ok.size - np.count_nonzero(ok))
@@ -107,7 +118,7 @@ def decode_lidar(
         intensity = intensity[ok] if intensity is not None else None
         t = t[ok] if t is not None else None
         ring = ring[ok] if ring is not None else None
-    return PointCloud(stamp_of(msg), msg.header.frame_id, xyz, intensity, t, ring), bad
+    return PointCloud(stamp, msg.header.frame_id, xyz, intensity, t, ring), bad
 
 
 def decode_radar(
@@ -125,6 +136,49 @@ def decode_radar(
     if bad:
         xyz, vr, rcs = xyz[ok], vr[ok], rcs[ok]
     return RadarScan(stamp_of(msg), msg.header.frame_id, xyz, vr, rcs), bad
+
+
+def decode_radar_scan(msg) -> tuple[RadarScan, int]:
+    """``radar_msgs/RadarScan`` (range, azimuth, elevation, Doppler, amplitude per return) as the
+    core scan: positions by REP-103 spherical angles (azimuth anticlockwise from x, elevation up),
+    Doppler as the radial velocity (positive away), amplitude (dB) as the RCS column."""
+    ret = msg.returns
+    n = len(ret)
+    a = np.empty((n, 5), np.float32)
+    for i, r in enumerate(ret):  # a message of Python objects: one pass to an array
+        a[i] = (r.range, r.azimuth, r.elevation, r.doppler_velocity, r.amplitude)
+    rng, az, el = a[:, 0].astype(np.float64), a[:, 1].astype(np.float64), a[:, 2].astype(np.float64)
+    xyz = np.column_stack([rng * np.cos(el) * np.cos(az), rng * np.cos(el) * np.sin(az), rng * np.sin(el)])
+    xyz = xyz.astype(np.float32)
+    ok = _finite_rows(xyz, a[:, 3], a[:, 4]) & (a[:, 0] >= 0.0)
+    bad = int(n - np.count_nonzero(ok))
+    scan = RadarScan(stamp_of(msg), msg.header.frame_id, xyz[ok], a[ok, 3].copy(), a[ok, 4].copy())
+    return scan, bad
+
+
+def encode_radar_scan(scan: RadarScan):
+    """The core scan as ``radar_msgs/RadarScan`` (inverse of :func:`decode_radar_scan`)."""
+    from radar_msgs.msg import RadarReturn
+    from radar_msgs.msg import RadarScan as RadarScanMsg
+
+    xyz = np.asarray(scan.xyz, np.float64).reshape(-1, 3)
+    rng = np.linalg.norm(xyz, axis=1)
+    az = np.arctan2(xyz[:, 1], xyz[:, 0])
+    el = np.arcsin(np.divide(xyz[:, 2], rng, out=np.zeros_like(rng), where=rng > 0))
+    msg = RadarScanMsg()
+    msg.header.stamp = time_msg(scan.stamp_ns)
+    msg.header.frame_id = scan.frame_id
+    msg.returns = [
+        RadarReturn(
+            range=float(r),
+            azimuth=float(a),
+            elevation=float(e),
+            doppler_velocity=float(v),
+            amplitude=float(c),
+        )
+        for r, a, e, v, c in zip(rng, az, el, scan.radial_velocity, scan.rcs)
+    ]
+    return msg
 
 
 def encode_cloud(stamp_ns: int, frame_id: str, columns: dict[str, np.ndarray]) -> PointCloud2:
@@ -213,6 +267,38 @@ def decode_gps(msg: NavSatFix) -> GpsFix:
     if msg.position_covariance_type == NavSatFix.COVARIANCE_TYPE_UNKNOWN or not np.all(np.isfinite(cov)):
         cov = np.diag([25.0, 25.0, 100.0])  # unknown: assume a poor fix (5 m horizontal)
     return GpsFix(stamp_of(msg), msg.header.frame_id, *vals.tolist(), cov, int(msg.status.status))
+
+
+def _twist_cov(cov36) -> np.ndarray:
+    """The linear (3, 3) block of a 6x6 twist covariance; NaN when absent (all zero, the
+    common "not filled in") or not finite, so the filter takes its fallback std."""
+    C = np.asarray(cov36, dtype=np.float64)
+    if C.size != 36:
+        return np.full((3, 3), np.nan)
+    C = C.reshape(6, 6)[:3, :3].copy()
+    if not np.isfinite(C).all() or not C.any():
+        return np.full((3, 3), np.nan)
+    return C
+
+
+def decode_wheel_odometry(msg: Odometry) -> WheelOdometry:
+    """The twist of ``nav_msgs/Odometry`` (in child_frame_id); the pose is not read (the wheels'
+    integrated pose drifts; the filter integrates the twist itself)."""
+    lin, ang = msg.twist.twist.linear, msg.twist.twist.angular
+    v = np.array([lin.x, lin.y, lin.z], dtype=np.float64)
+    w = np.array([ang.x, ang.y, ang.z], dtype=np.float64)
+    if not np.isfinite(v).all():
+        raise DecodeError("wheel odometry twist has non-finite linear velocity")
+    return WheelOdometry(stamp_of(msg), msg.child_frame_id, v, w, _twist_cov(msg.twist.covariance))
+
+
+def decode_gnss_velocity(msg: TwistWithCovarianceStamped) -> GnssVelocity:
+    """The linear twist of a GNSS receiver's velocity message (ENU, m/s)."""
+    lin = msg.twist.twist.linear
+    v = np.array([lin.x, lin.y, lin.z], dtype=np.float64)
+    if not np.isfinite(v[:2]).all():
+        raise DecodeError("gnss velocity has non-finite horizontal components")
+    return GnssVelocity(stamp_of(msg), msg.header.frame_id, v, _twist_cov(msg.twist.covariance))
 
 
 # -- outputs ---------------------------------------------------------------------------------------

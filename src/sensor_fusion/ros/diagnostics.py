@@ -58,7 +58,14 @@ def build(
     ]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
         p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]
-    p.level, p.message = (OK, "running") if frames else (WARN, "no fusion frame yet")
+    odometry = int(pipeline.get("odometry", 0))
+    p.values.append(_kv("odometry_outputs", odometry))
+    if frames:
+        p.level, p.message = OK, "running"
+    elif pipeline.get("detection_frames", True):
+        p.level, p.message = WARN, "no fusion frame yet"
+    else:  # no LiDAR, camera or radar configured: odometry is the whole output
+        p.level, p.message = (OK, "ego only") if odometry else (WARN, "ego only: no odometry yet")
     arr.status.append(p)
     if pipeline.get("ego") is not None:
         e = DiagnosticStatus(name=f"{node_name}: ego", hardware_id="imu+gps")

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from geometry_msgs.msg import TwistWithCovarianceStamped
+from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2
 
 from ..config import FusionConfig
@@ -18,7 +20,7 @@ from . import cdr, convert
 
 @dataclass
 class InputSpec:
-    sensor: str  # pipeline sensor name (lidar, imu, gps, or a camera/radar name)
+    sensor: str  # pipeline sensor name (lidar, imu, gps, wheel_odom, gps_velocity, or a camera/radar name)
     topic: str
     msg_class: type
     qos: str
@@ -33,9 +35,10 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
     specs: list[InputSpec] = []
     if cfg["lidar.enabled"]:
         tf, mp = cfg["lidar.time_field"], int(cfg["lidar.max_points"])
+        tu, tr = cfg["lidar.time_unit"], cfg["lidar.time_reference"]
 
         def dec_lidar(msg):
-            cloud, bad = convert.decode_lidar(msg, tf, mp)
+            cloud, bad = convert.decode_lidar(msg, tf, mp, tu, tr)
             if bad and on_nonfinite is not None:
                 on_nonfinite("lidar", bad)
             return cloud
@@ -77,6 +80,20 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
         )
     for rad in cfg.radars:
         fields = (rad.x_field, rad.y_field, rad.z_field, rad.velocity_field, rad.rcs_field)
+        if rad.msg_type == "radar_scan":
+            from radar_msgs.msg import RadarScan  # built locally by scripts/setup_env.sh (no PyPI wheel)
+
+            specs.append(
+                InputSpec(
+                    rad.name,
+                    rad.topic,
+                    RadarScan,
+                    rad.qos,
+                    lambda m: convert.decode_radar_scan(m)[0],
+                    depth=rad.qos_depth,
+                )
+            )
+            continue
         specs.append(
             InputSpec(
                 rad.name,
@@ -96,6 +113,25 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
         specs.append(
             InputSpec(
                 "gps", cfg.gps.topic, NavSatFix, cfg.gps.qos, convert.decode_gps, depth=cfg.gps.qos_depth
+            )
+        )
+    if cfg["wheel_odom.enabled"]:
+        w = cfg.wheel_odom
+        specs.append(
+            InputSpec(
+                "wheel_odom", w.topic, Odometry, w.qos, convert.decode_wheel_odometry, depth=w.qos_depth
+            )
+        )
+    if cfg["gps_velocity.enabled"]:
+        g = cfg.gps_velocity
+        specs.append(
+            InputSpec(
+                "gps_velocity",
+                g.topic,
+                TwistWithCovarianceStamped,
+                g.qos,
+                convert.decode_gnss_velocity,
+                depth=g.qos_depth,
             )
         )
     return specs

@@ -19,23 +19,26 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from visualization_msgs.msg import MarkerArray
 
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
 
 from ..config import ConfigError, resolve_calibration_path
 from ..core.calibration import CalibrationError, load_calibration
+from ..ego.odom import EgoOutput
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
 from .inputs import input_specs
-from .params import declare_all
+from .params import check_change, declare_all
 from .qos import qos_by_name
+from .tf import TF_STATIC_TOPIC, TF_TOPIC, TFMessage, calibration_from_tf, ego_transforms
 
-try:  # TF is optional: the node must run without tf2_ros (not on PyPI)
-    from geometry_msgs.msg import TransformStamped
-    from tf2_ros import TransformBroadcaster
-except ImportError:  # pragma: no cover - depends on the install
-    TransformBroadcaster = None
+# /tf as tf2_ros' TransformBroadcaster publishes it; /tf_static as its static broadcaster (latched)
+TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+TF_STATIC_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 
 
 class FusionNode(Node):
@@ -47,11 +50,14 @@ class FusionNode(Node):
         self._worker: threading.Thread | None = None
         try:
             self.cfg = declare_all(self)
-            self.calibration = load_calibration(resolve_calibration_path(self.cfg))
+            self.add_on_set_parameters_callback(partial(check_change, self.cfg))
+            cal_path = resolve_calibration_path(self.cfg)
+            self.calibration = load_calibration(cal_path)
         except (ConfigError, CalibrationError, OSError) as exc:
             self.get_logger().fatal(str(exc))
             raise
         logging.basicConfig(level=logging.INFO)
+        self.calibration = self._extrinsics_from_tf_static(self.calibration, cal_path)
         self.pipeline = FusionPipeline(self.cfg, self.calibration)
         t0 = time.monotonic()
         self.pipeline.warm_up()  # before subscribing: a cold numba cache would stall the first frames
@@ -92,15 +98,42 @@ class FusionNode(Node):
         # relative topic (ros/outputs.py) -> publisher on ~/<topic>
         self.pubs = {topic: self.create_publisher(t, f"~/{topic}", out_qos) for topic, t in types.items()}
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.tf = TransformBroadcaster(self) if TransformBroadcaster is not None else None
+        want_tf = self.cfg["publish_tf_odom"] or self.cfg["publish_tf_map"]
+        self.tf = self.create_publisher(TFMessage, TF_TOPIC, TF_QOS) if want_tf and TFMessage else None
+        self._odometry = 0
         self.create_timer(float(self.cfg["diagnostics_period_s"]), self._publish_diagnostics)
         self._worker = threading.Thread(target=self._run_worker, name="fusion-worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
             f"fusion_node up: lidar={self.cfg['lidar.topic'] if self.cfg['lidar.enabled'] else 'off'}, "
             f"cameras={[c.name for c in self.cfg.cameras]}, radars={[r.name for r in self.cfg.radars]}, "
-            f"fixed_frame={self.cfg['fixed_frame']}, tf={'yes' if self.tf else 'no (tf2_ros not importable)'}"
+            f"fixed_frame={self.cfg['fixed_frame']}, odometry at {self.cfg['odometry_rate_hz']:g} Hz, "
+            f"tf={'yes' if self.tf else 'off' if not want_tf else 'no (tf2_msgs not importable)'}"
         )
+
+    def _extrinsics_from_tf_static(self, calibration, cal_path):
+        """The sensor extrinsics from /tf_static where it reaches them within tf_static_wait_s,
+        the calibration file for the rest; the log says which."""
+        wait = float(self.cfg["tf_static_wait_s"])
+        c = self.cfg
+        frames = sorted({*calibration.frames, c["lidar.frame"], c["imu.frame"], c["gps.frame"]})
+        got: list = []
+        if wait > 0 and TFMessage is not None:
+            sub = self.create_subscription(
+                TFMessage, TF_STATIC_TOPIC, lambda m: got.extend(m.transforms), TF_STATIC_QOS
+            )
+            end = time.monotonic() + wait
+            while time.monotonic() < end:
+                rclpy.spin_once(self, timeout_sec=0.05)
+            self.destroy_subscription(sub)
+        cal, taken = calibration_from_tf(got, calibration, frames)
+        rest = [f for f in frames if f not in taken and calibration.has_frame(f)]
+        if taken:
+            self.get_logger().info(f"extrinsics from /tf_static: {taken}; from {cal_path}: {rest}")
+        else:
+            why = "tf2_msgs not importable" if TFMessage is None else f"none within {wait:g} s"
+            self.get_logger().info(f"extrinsics from {cal_path} (/tf_static: {why})")
+        return cal
 
     # -- subscriptions ---------------------------------------------------------------------------
     def _make_subscriptions(self) -> None:
@@ -154,10 +187,15 @@ class FusionNode(Node):
             self._wake.wait(timeout=0.1)
             self._wake.clear()
             try:
-                with self._lock:  # take the frames under the lock, fuse them outside it
+                with self._lock:  # take the inputs and frames under the lock, fuse them outside it
+                    ego_in = self.pipeline.take_ego_inputs()
                     frames = self.pipeline.ready_frames()
                     if not frames and time.monotonic() - self._last_input > self.cfg.idle_flush_s:
                         frames = self.pipeline.ready_frames(flush=True)
+                # the filter first (odometry at its own rate), then the frames that read its history
+                for e in self.pipeline.step_ego(ego_in):
+                    self._publish_ego(e)
+                self.pipeline.take_ego_outputs()  # published above
                 for f in frames:
                     self._publish(self.pipeline.process(f))
             except Exception as exc:  # a failing stage must not stop the node
@@ -179,18 +217,23 @@ class FusionNode(Node):
             pub = self.pubs.get(topic)
             if pub is not None:  # a source the configured detection_mode does not produce
                 pub.publish(msg)
-            if topic == outputs.ODOMETRY and self.tf is not None:
-                self._send_tf(msg)
 
-    def _send_tf(self, odom: Odometry) -> None:
-        t = TransformStamped()
-        t.header = odom.header
-        t.child_frame_id = odom.child_frame_id
-        p = odom.pose.pose
-        t.transform.translation.x, t.transform.translation.y = p.position.x, p.position.y
-        t.transform.translation.z = p.position.z
-        t.transform.rotation = p.orientation
-        self.tf.sendTransform(t)
+    def _publish_ego(self, e: EgoOutput) -> None:
+        """Odometry (map) and /tf (map -> odom -> base_link) of one ego output."""
+        c = self.cfg
+        self._odometry += 1
+        topic, msg = outputs.odometry_message(e, c["map_frame"], c["base_frame"])
+        self.pubs[topic].publish(msg)
+        if self.tf is not None:
+            tfs = ego_transforms(
+                e,
+                c["map_frame"],
+                c["fixed_frame"],
+                c["base_frame"],
+                odom=c["publish_tf_odom"],
+                map_=c["publish_tf_map"],
+            )
+            self.tf.publish(TFMessage(transforms=tfs))
 
     def _publish_diagnostics(self) -> None:
         with self._lock:
@@ -198,7 +241,7 @@ class FusionNode(Node):
         sensors = {}
         names = ["lidar"] if self.cfg["lidar.enabled"] else []
         names += [c.name for c in self.cfg.cameras] + [r.name for r in self.cfg.radars]
-        names += [n for n in ("imu", "gps") if self.cfg[f"{n}.enabled"]]
+        names += [n for n in ("imu", "gps", "wheel_odom", "gps_velocity") if self.cfg[f"{n}.enabled"]]
         for n in names:
             sensors[n] = dict(self._sensor[n])
         msg = diagnostics.build(

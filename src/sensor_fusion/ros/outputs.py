@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ego.odom import EgoOutput
 from ..pipeline import PipelineOutput
 from . import convert
 from .markers import track_markers
@@ -35,7 +36,8 @@ def output_messages(
     detections: bool = True,
 ) -> list[tuple[str, Any]]:
     """``(topic, message)`` for one frame: tracks, RViz ``markers`` if asked, each source's
-    ``detections`` if asked, the odometry once the ego heading is known, the stage timings.
+    ``detections`` if asked, the stage timings. The odometry has its own rate:
+    :func:`odometry_messages`.
 
     ``uuid_ns`` makes the track UUIDs (see :func:`convert.track_uuid`).
     """
@@ -44,7 +46,11 @@ def output_messages(
         msgs.append((MARKERS, track_markers(out.tracks)))
     if detections:
         msgs += [(detections_topic(src), convert.detections_msg(det)) for src, det in out.detections.items()]
-    if out.ego is not None:
-        msgs.append((ODOMETRY, convert.odometry_msg(out.stamp_ns, fixed_frame, base_frame, out.ego)))
     msgs.append((TIMING, convert.timing_msg(out.stamp_ns, out.timing, out.missing)))
     return msgs
+
+
+def odometry_message(out: EgoOutput, map_frame: str, base_frame: str) -> tuple[str, Any]:
+    """``(ODOMETRY, nav_msgs/Odometry)`` of one ego output: the filter's pose in ``map_frame``
+    (GNSS-referenced, its best estimate); the continuous odom pose goes out as TF."""
+    return ODOMETRY, convert.odometry_msg(out.stamp_ns, map_frame, base_frame, out.pose)

@@ -15,10 +15,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
-from ..config import FusionConfig, from_flat, is_ros_own
+from ..config import ConfigError, FusionConfig, from_flat, is_ros_own
 from ..core.schema import INT64_MAX, Leaf, walk
 
 _TYPES = {
@@ -91,3 +98,28 @@ def declare_all(node: Node) -> FusionConfig:
             node.undeclare_parameter(leaf.name)
         node.declare_parameter(leaf.name, ros_value(leaf), descriptor(leaf), ignore_override=True)
     return cfg
+
+
+def check_change(cfg: FusionConfig, params: list[Parameter]) -> SetParametersResult:
+    """A set-parameters callback: a change at run time is validated through the schema and refused
+    with its reason; a valid one is refused too, since the node reads its parameters once at start
+    (applying half a configuration live would be worse than saying so). ROS's own parameters
+    (``use_sim_time``, QoS overrides) pass: rclpy types and applies them.
+
+    rclpy refuses a read-only parameter before any callback runs, so for schema parameters this is
+    the second line: it holds if a descriptor ever loses ``read_only``.
+    """
+    ours = [p for p in params if not is_ros_own(p.name)]
+    if not ours:
+        return SetParametersResult(successful=True)
+    flat = {**cfg.to_flat(), **{p.name: p.value for p in ours}}
+    try:
+        from_flat(flat)
+    except ConfigError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()]
+        return SetParametersResult(successful=False, reason="refused: " + "; ".join(lines))
+    names = ", ".join(p.name for p in ours)
+    return SetParametersResult(
+        successful=False,
+        reason=f"refused: {names} is read once at start; restart the node with the new value to apply it",
+    )

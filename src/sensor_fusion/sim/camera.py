@@ -7,7 +7,10 @@ optical frame (z forward, x right, y down), so rendered geometry lines up with
 (one culling cone each) against the actors' parts and the ground plane; the nearest
 hit gives exact occlusion. Shading is deliberately simple but informative for a
 CNN: sky gradient, ground by ``GroundMap.ground_class`` with a faint world-fixed
-texture, Lambert-shaded objects in their class colour, distance fog, sensor noise.
+texture, Lambert-shaded objects in their class colour, distance fog, sensor noise. With a static
+world (``world.static``) its meshes are cast too (Open3D), actors take per-instance colours from a
+palette shared by all classes, the sun stands where the world says (``World.sun_dir``), and each
+frame gets its own exposure gain.
 The image is a global-shutter exposure at ``stamp_ns``.
 """
 
@@ -26,7 +29,10 @@ from ..core.types import CameraIntrinsics
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds, ground_hits
 from .shapes import actor_parts
 from .state import WorldView
+from .static.overlay import overlay_static, pack_group_rays
 
+STATIC_ID = -3  # actor_id of pixels showing static scenery
+EXPOSURE_RANGE = (0.75, 1.25)  # image gain per frame in static worlds (auto-exposure, lighting)
 TILE = 16  # pixels per side of a culling tile
 MAX_RANGE_M = 1500.0  # rays beyond this (far ground) show the horizon haze
 FOG_DIST_M = 200.0  # e-folding distance of the haze
@@ -206,7 +212,7 @@ class CameraRender:
     """Image plus per-pixel ground truth (useful as CNN labels and for tests)."""
 
     image: np.ndarray  # (H, W, 3) uint8 BGR
-    actor_id: np.ndarray | None = None  # (H, W) int64: actor id, -1 ground, -2 sky/nothing
+    actor_id: np.ndarray | None = None  # (H, W) int64: actor id, -1 ground, -2 sky/nothing, -3 static scenery
     depth_m: np.ndarray | None = None  # (H, W) float32 optical-axis depth, inf where nothing
 
 
@@ -226,7 +232,11 @@ def render_camera_labels(
     )
     T_wc = T_wb @ np.asarray(T_base_cam, np.float64)
     actors = world.actors_at(int(stamp_ns))
-    parts = actor_parts(actors)
+    static = getattr(world, "static", None)
+    t_s = None  # articulated walkers (static worlds) in their gait phase at this stamp
+    if getattr(world, "animate_people", False):
+        t_s = (int(stamp_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
+    parts = actor_parts(actors, instance_colors=static is not None, t_s=t_s)
     G = rays.group_start.shape[0] - 1
     P = len(parts)
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
@@ -250,6 +260,13 @@ def render_camera_labels(
             ground=True,
             out=rays.scratch,
         )
+        part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
+        if static is not None:  # static meshes: nearer hit wins; their colours follow the parts'
+            wr = pack_group_rays(
+                rays.perm_dirs, rays.seq, rays.group_start[[0, -1]], T_wc[None, :3, 3], T_wc[None, :3, :3]
+            )
+            overlay_static(static, hits, wr, MAX_RANGE_M, lidar=False, part_offset=P)
+            part_bgr = np.vstack([part_bgr, static.look_bgr])
         g_idx, g_xy = ground_hits(hits.part, hits.point)
         gcls = np.zeros(0, np.uint8)
         if g_idx.shape[0]:
@@ -265,18 +282,25 @@ def render_camera_labels(
             hits.normal,
             hits.point,
             gcls,
-            parts.color_bgr.astype(np.float64).reshape(-1, 3),
-            SUN_DIR,
+            part_bgr,
+            SUN_DIR if static is None else getattr(world, "sun_dir", SUN_DIR),
             SKY_ZENITH,
             SKY_HORIZON,
             GROUND_BGR,
             seed,
             img,
         )
+        if static is not None:  # auto-exposure differs frame to frame and camera to camera
+            gain = (
+                EXPOSURE_RANGE[0]
+                + (EXPOSURE_RANGE[1] - EXPOSURE_RANGE[0]) * float((int(seed) >> 11) % 1024) / 1023.0
+            )
+            img = np.clip(img.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
         out = CameraRender(img)
         if labels:
             aid = np.where(hits.part == HIT_GROUND, -1, -2).astype(np.int64)
-            obj = hits.part >= 0
+            aid[hits.part >= P] = STATIC_ID
+            obj = (hits.part >= 0) & (hits.part < P)
             aid[obj] = np.asarray(actors.ids, np.int64).reshape(-1)[parts.actor_index[hits.part[obj]]]
             aid_img = np.empty(aid.shape[0], np.int64)
             aid_img[rays.pixel] = aid

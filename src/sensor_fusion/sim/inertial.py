@@ -8,8 +8,12 @@ and acceleration are consistent with its trajectory by construction, so
 integrating a noise-free IMU reproduces the ground truth.
 
 GNSS: the antenna position in the world frame, which *is* local ENU about the
-datum (world origin = datum), plus white or first-order Gauss-Markov noise with
-the stated stationary std, converted to WGS84 exactly (``core.geodesy``).
+datum (world origin = datum), plus an error, converted to WGS84 exactly
+(``core.geodesy``). ``gps.gnss_model``: ``gauss_markov`` (default for new bags:
+correlated drift, multipath jumps, reported covariance, Doppler, RTK; see
+:mod:`.gnss`) or ``white`` (the model bags had before issue 15: white or
+Gauss-Markov noise with ``horizontal_std_m``/``vertical_std_m``/``correlation_time_s``,
+reported exactly; bit-identical to those bags for a seed).
 Outage windows omit fixes. Both functions draw all their random numbers for
 every stamp before masking outages, so changing an outage never shifts noise.
 """
@@ -20,10 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..core.geodesy import enu_to_geodetic
 from ..core.geometry import matrix_to_quat
 from ..core.types import GpsFix, ImuSample
+from .gnss import gnss_errors, multipath_source
 from .scenarios import BASE, window_mask
 from .state import WorldView
 
@@ -63,6 +69,10 @@ class GpsSeries:
     status: np.ndarray  # (M,) int8 NavSatStatus
     enu_true: np.ndarray  # (M, 3) antenna position, world frame = ENU about the datum
     enu_measured: np.ndarray  # (M, 3)
+    correlated_error: np.ndarray | None = None  # (M, 3) Gauss-Markov part (gauss_markov model)
+    multipath_error: np.ndarray | None = None  # (M, 3) multipath jump offsets, 0 outside events
+    velocity: np.ndarray | None = None  # (M, 3) Doppler ENU velocity, m/s (``velocity: true``)
+    velocity_cov: np.ndarray | None = None  # (3, 3) m^2/s^2
 
     def __len__(self) -> int:
         return int(self.stamps_ns.shape[0])
@@ -125,6 +135,30 @@ def _rotvec_quat(v: np.ndarray) -> np.ndarray:
     return np.concatenate([v * k[..., None], np.cos(0.5 * ang)[..., None]], axis=-1)
 
 
+def _ahrs_reference(q: np.ndarray, c: Mapping, st: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An AHRS's orientation: yaw referenced to magnetic north and to its own zero, plus a slowly
+    wandering magnetic disturbance. In robot_localization's convention (``navsat_transform``'s
+    ``yaw_offset`` and ``magnetic_declination_radians``): ``yaw_enu = yaw_imu + declination + offset``,
+    so the reported yaw is rotated by ``-(declination + offset + bias)`` about the world z axis.
+    With all three zero (the car scenarios) nothing is drawn and ``q`` is returned unchanged."""
+    off = float(c["magnetic_declination_rad"]) + float(c["yaw_offset_rad"])
+    b_std, tau = float(c["yaw_bias_std_deg"]), float(c["yaw_bias_time_s"])
+    if off == 0.0 and b_std == 0.0:
+        return q
+    n = len(st)
+    bias = np.zeros(n)
+    if b_std > 0.0 and n:
+        wn = rng.standard_normal(n)  # drawn after every other IMU number: switching it on shifts none
+        phi = np.exp(-np.diff(st).astype(np.float64) * 1e-9 / max(tau, 1e-9))
+        bias[0] = wn[0]
+        for k in range(1, n):
+            bias[k] = phi[k - 1] * bias[k - 1] + np.sqrt(1.0 - phi[k - 1] ** 2) * wn[k]
+        bias *= np.radians(b_std)
+    half = -0.5 * (off + bias)
+    rz = np.column_stack([np.zeros(n), np.zeros(n), np.sin(half), np.cos(half)])
+    return _quat_mul(rz, q)
+
+
 def _random_walk(rng: np.random.Generator, n: int, dt: np.ndarray, init_std: float, rw: float) -> np.ndarray:
     b0 = init_std * rng.standard_normal(3)
     steps = rw * np.sqrt(dt)[:, None] * rng.standard_normal((n, 3))
@@ -148,15 +182,21 @@ def simulate_imu(
     e = _ego_arrays(world, st)
     T = np.asarray(T_base_imu, dtype=np.float64)
     R_bi, r = T[:3, :3], T[:3, 3]
-    w = e["yaw_rate"]
-    dw = e["yaw_accel"]
     zeros = np.zeros(n)
-    omega = np.column_stack([zeros, zeros, w])
-    # a_imu = a_base + alpha x r + omega x (omega x r), planar rotation about z
-    a = e["accel_body"] + np.column_stack(
-        [-dw * r[1] - w * w * r[0], dw * r[0] - w * w * r[1], zeros]
-    )  # fmt: skip
-    f = a + np.array([0.0, 0.0, float(c["gravity_mps2"])])
+    if "R_world_base" in e:  # 3D attitude (robot on slopes): full rigid-body kinematics
+        Rwb, omega, alpha = e["R_world_base"], e["omega_body"], e["alpha_body"]
+        rr = np.broadcast_to(r, (n, 3))
+        a = e["accel_body"] + np.cross(alpha, rr) + np.cross(omega, np.cross(omega, rr))
+        f = a + float(c["gravity_mps2"]) * Rwb[:, 2, :]  # R^T (0, 0, g): the third row of R
+    else:
+        w = e["yaw_rate"]
+        dw = e["yaw_accel"]
+        omega = np.column_stack([zeros, zeros, w])
+        # a_imu = a_base + alpha x r + omega x (omega x r), planar rotation about z
+        a = e["accel_body"] + np.column_stack(
+            [-dw * r[1] - w * w * r[0], dw * r[0] - w * w * r[1], zeros]
+        )  # fmt: skip
+        f = a + np.array([0.0, 0.0, float(c["gravity_mps2"])])
     gyro_true = omega @ R_bi  # R_bi^T omega for each row
     acc_true = f @ R_bi
     dt = np.diff(st, prepend=st[0] - (st[1] - st[0] if n > 1 else 0)).astype(np.float64) * 1e-9
@@ -169,11 +209,15 @@ def simulate_imu(
     acc = acc_true + ba + sa * rng.standard_normal((n, 3))
     q = q_cov = None
     if c["include_orientation"]:
-        half = 0.5 * e["yaw"]
-        qz = np.column_stack([zeros, zeros, np.sin(half), np.cos(half)])
-        q = _quat_mul(qz, np.broadcast_to(matrix_to_quat(R_bi), (n, 4)))
+        if "R_world_base" in e:
+            q = Rotation.from_matrix(e["R_world_base"] @ R_bi).as_quat()
+        else:
+            half = 0.5 * e["yaw"]
+            qz = np.column_stack([zeros, zeros, np.sin(half), np.cos(half)])
+            q = _quat_mul(qz, np.broadcast_to(matrix_to_quat(R_bi), (n, 4)))
         sig = np.radians(np.asarray(c["orientation_noise_deg"], dtype=np.float64))
         q = _quat_mul(q, _rotvec_quat(sig * rng.standard_normal((n, 3))))
+        q = _ahrs_reference(q, c, st, rng)
         q *= np.where(q[:, 3:4] < 0, -1.0, 1.0)
         q_cov = np.diag(sig**2)
     t0 = int(getattr(world, "t0_ns", 0) if t0_ns is None else t0_ns)
@@ -207,12 +251,63 @@ def simulate_gps(
     n = len(st)
     e = _ego_arrays(world, st)
     T = np.asarray(T_base_gps, dtype=np.float64)
-    cy, sy = np.cos(e["yaw"]), np.sin(e["yaw"])
     t = T[:3, 3]
-    enu = e["position"] + np.column_stack([cy * t[0] - sy * t[1], sy * t[0] + cy * t[1], np.full(n, t[2])])
-    sig = np.array([c["horizontal_std_m"], c["horizontal_std_m"], c["vertical_std_m"]], dtype=np.float64)
+    if "R_world_base" in e:  # 3D attitude (robot on slopes)
+        enu = e["position"] + e["R_world_base"] @ t
+    else:
+        cy, sy = np.cos(e["yaw"]), np.sin(e["yaw"])
+        enu = e["position"] + np.column_stack(
+            [cy * t[0] - sy * t[1], sy * t[0] + cy * t[1], np.full(n, t[2])]
+        )
+    if c["gnss_model"] == "white":
+        sig = np.array([c["horizontal_std_m"], c["horizontal_std_m"], c["vertical_std_m"]], dtype=np.float64)
+        err = _white_model_error(rng, st, sig, float(c["correlation_time_s"]))
+        cov = np.broadcast_to(np.diag(sig**2), (n, 3, 3))
+        status = np.full(n, NAVSAT_STATUS_FIX, dtype=np.int8)
+        corr = mp = None
+    else:
+        ge = gnss_errors(c, st, enu, rng, multipath_source(world))
+        err, corr, mp, status = ge.total, ge.correlated, ge.multipath, ge.status
+        cov = ge.reported_std[:, :, None] ** 2 * np.eye(3)[None]
+    vel = vel_cov = None
+    if c["gnss_model"] != "white" and c["velocity"]:
+        lever = enu - e["position"]  # antenna velocity = base velocity + omega x lever arm (world)
+        if "R_world_base" in e:
+            omega = np.einsum("nij,nj->ni", e["R_world_base"], e["omega_body"])
+        else:
+            omega = np.column_stack([np.zeros(n), np.zeros(n), e["yaw_rate"]])
+        v_ant = e["velocity"] + np.cross(omega, lever)
+        vs = np.array([1.0, 1.0, 2.0]) * float(c["velocity_std_mps"])
+        vel = v_ant + vs * rng.standard_normal((n, 3))  # drawn last: never shifts the fixes
+        vel_cov = np.diag(vs**2)
+    meas = enu + err
+    d = c["datum"]
+    lat, lon, alt = enu_to_geodetic(
+        meas[:, 0], meas[:, 1], meas[:, 2], d["lat_deg"], d["lon_deg"], d["alt_m"]
+    )
+    t0 = int(getattr(world, "t0_ns", 0) if t0_ns is None else t0_ns)
+    keep = ~window_mask(st, t0, c.get("outages", []))
+    return GpsSeries(
+        stamps_ns=st[keep],
+        frame_id=frame_id or str(c["frame"]),
+        latitude=np.atleast_1d(lat)[keep],
+        longitude=np.atleast_1d(lon)[keep],
+        altitude=np.atleast_1d(alt)[keep],
+        covariance=np.asarray(cov)[keep].copy(),
+        status=status[keep],
+        enu_true=enu[keep],
+        enu_measured=meas[keep],
+        correlated_error=None if corr is None else corr[keep],
+        multipath_error=None if mp is None else mp[keep],
+        velocity=None if vel is None else vel[keep],
+        velocity_cov=vel_cov,
+    )
+
+
+def _white_model_error(rng: np.random.Generator, st: np.ndarray, sig: np.ndarray, tau: float) -> np.ndarray:
+    """The pre-issue-15 error: white, or Gauss-Markov when ``tau`` > 0 (draws unchanged, bit for bit)."""
+    n = len(st)
     white = rng.standard_normal((n, 3))
-    tau = float(c["correlation_time_s"])
     if tau > 0 and n > 1:
         # first-order Gauss-Markov with stationary std ``sig``: e_k = phi e_{k-1} + sqrt(1 - phi^2) w_k
         dt = np.diff(st).astype(np.float64) * 1e-9
@@ -221,25 +316,5 @@ def simulate_gps(
         err[0] = white[0]
         for k in range(1, n):
             err[k] = phi[k - 1] * err[k - 1] + np.sqrt(1.0 - phi[k - 1] ** 2) * white[k]
-        err *= sig
-    else:
-        err = white * sig
-    meas = enu + err
-    d = c["datum"]
-    lat, lon, alt = enu_to_geodetic(
-        meas[:, 0], meas[:, 1], meas[:, 2], d["lat_deg"], d["lon_deg"], d["alt_m"]
-    )
-    t0 = int(getattr(world, "t0_ns", 0) if t0_ns is None else t0_ns)
-    keep = ~window_mask(st, t0, c.get("outages", []))
-    m = int(keep.sum())
-    return GpsSeries(
-        stamps_ns=st[keep],
-        frame_id=frame_id or str(c["frame"]),
-        latitude=np.atleast_1d(lat)[keep],
-        longitude=np.atleast_1d(lon)[keep],
-        altitude=np.atleast_1d(alt)[keep],
-        covariance=np.broadcast_to(np.diag(sig**2), (m, 3, 3)).copy(),
-        status=np.full(m, NAVSAT_STATUS_FIX, dtype=np.int8),
-        enu_true=enu[keep],
-        enu_measured=meas[keep],
-    )
+        return err * sig
+    return white * sig

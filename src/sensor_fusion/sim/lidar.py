@@ -19,10 +19,12 @@ Scan model
   vanish between sectors.
 * The ego body is not modelled: nothing occludes low beams near the vehicle;
   ``min_range_m`` drops returns closer than that.
-* Rings: beam ``0`` is the lowest elevation; elevations are uniform in ``vfov_deg``.
+* Rings: beam ``0`` is the lowest elevation; elevations are uniform in ``vfov_deg`` or come
+  from a beam table (``model``, see ``lidar_models``).
 * Intensity (float32, 0..255 as Velodyne drivers publish) = material reflectivity
   (lane marking bright, asphalt dark, off-road medium-dark, vehicles medium) times an
-  incidence factor, plus Gaussian noise.
+  incidence factor, plus Gaussian noise. A named ``model`` adds a real receiver's dropout by
+  reflectivity, incidence and range and Lambertian intensity (``lidar_models``).
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ import numpy as np
 from numba import njit
 
 from ..core.stamps import NS_PER_S
+from .lidar_models import physical_returns, resolve_model
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds
-from .shapes import actor_parts, part_layout, place_parts
+from .shapes import actor_parts, gait, part_layout, place_parts
 from .state import ActorStates, WorldView
+from .static.materials import REFLECTIVITY
+from .static.overlay import HIT_STATIC, overlay_static, pack_group_rays
 
 # Reflectivity [0, 1] of ground classes: 0 off-road, 1 asphalt, 2 lane marking.
 GROUND_REFLECTIVITY = np.array([0.22, 0.08, 0.9], dtype=np.float32)  # markings are retro-reflective
@@ -61,11 +66,18 @@ class LidarConfig:
     range_noise_std_m: float = 0.02
     dropout_prob: float = 0.0  # probability that a return is lost
     sectors: int = 32  # actor queries per sweep (motion sampling of other traffic)
+    model: str = "ideal"  # "ideal" or a beam table of lidar_models.LIDAR_MODELS
+    elevations_deg: tuple[float, ...] = ()  # explicit beam table, ascending (empty: uniform in vfov)
+    range_at_10pct_m: float = 0.0  # reflectivity/incidence dropout and Lambertian intensity (0: ideal)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> LidarConfig:
-        """Validate ``cfg`` (defaults for missing keys) with clear messages."""
+        """Validate ``cfg`` (defaults for missing keys; a named ``model`` applies its table)."""
         known = set(cls.__dataclass_fields__)
+        try:
+            cfg = resolve_model(cfg)
+        except ValueError as e:
+            raise ValueError(f"{e} (got {cfg})") from e
         unknown = set(cfg) - known
         if unknown:
             raise ValueError(f"lidar cfg: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -82,6 +94,9 @@ class LidarConfig:
                 range_noise_std_m=float(cfg.get("range_noise_std_m", d.range_noise_std_m)),
                 dropout_prob=float(cfg.get("dropout_prob", d.dropout_prob)),
                 sectors=int(cfg.get("sectors", d.sectors)),
+                model=str(cfg.get("model", d.model)),
+                elevations_deg=tuple(float(v) for v in cfg.get("elevations_deg", d.elevations_deg)),
+                range_at_10pct_m=float(cfg.get("range_at_10pct_m", d.range_at_10pct_m)),
             )
         except (TypeError, ValueError) as e:
             raise ValueError(f"lidar cfg: bad value ({e})") from e
@@ -97,6 +112,12 @@ class LidarConfig:
             (c.range_noise_std_m >= 0.0, "range_noise_std_m must be >= 0"),
             (0.0 <= c.dropout_prob < 1.0, "dropout_prob must be in [0, 1)"),
             (1 <= c.sectors <= 3600, "sectors must be in [1, 3600]"),
+            (
+                not c.elevations_deg
+                or (len(c.elevations_deg) == c.beams and list(c.elevations_deg) == sorted(c.elevations_deg)),
+                "elevations_deg must list one ascending elevation per beam",
+            ),
+            (c.range_at_10pct_m >= 0.0, "range_at_10pct_m must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -133,11 +154,12 @@ def scan_pattern(cfg: LidarConfig) -> ScanPattern:
     nb = cfg.beams
     n_az = max(1, int(round(360.0 / cfg.azimuth_resolution_deg)))
     dt = 1.0 / (n_az * cfg.rate_hz)
-    elev = (
-        np.deg2rad(np.linspace(cfg.vfov_deg[0], cfg.vfov_deg[1], nb))
-        if nb > 1
-        else np.deg2rad(np.array([0.5 * (cfg.vfov_deg[0] + cfg.vfov_deg[1])]))
-    )
+    if cfg.elevations_deg:
+        elev = np.deg2rad(np.asarray(cfg.elevations_deg, np.float64))
+    elif nb > 1:
+        elev = np.deg2rad(np.linspace(cfg.vfov_deg[0], cfg.vfov_deg[1], nb))
+    else:
+        elev = np.deg2rad(np.array([0.5 * (cfg.vfov_deg[0] + cfg.vfov_deg[1])]))
     az = -np.pi + 2.0 * np.pi * np.arange(n_az) / n_az
     ce, se = np.cos(elev), np.sin(elev)
     dirs = np.empty((n_az, nb, 3))
@@ -268,6 +290,7 @@ def _finish_returns(
     part_label: np.ndarray,  # (P,) int64
     noise: np.ndarray,  # (n,) float32 standard normals
     noise_std: float,
+    static_refl: np.ndarray,  # (M,) float32 reflectivity of static materials (codes HIT_STATIC - m)
 ):
     """Intensity (0..255), actor id and label per return in one pass."""
     n = part.shape[0]
@@ -282,6 +305,10 @@ def _finish_returns(
             refl = part_refl[p]
             actor[i] = part_actor[p]
             label[i] = part_label[p]
+        elif p <= HIT_STATIC:
+            refl = static_refl[HIT_STATIC - p]
+            actor[i] = -1
+            label[i] = -1
         else:
             refl = intensity[i]
             actor[i] = -1
@@ -319,7 +346,8 @@ def simulate_lidar(
     Returns a dict of per-point arrays (misses, out-of-range returns and dropouts removed):
     ``xyz`` (N, 3) float32 LiDAR frame at each point's own time, ``intensity`` (N,) float32
     0..255, ``time_offset`` (N,) float32 s in [0, 1/rate_hz), ``ring`` (N,) uint16 (0 = lowest
-    beam), ``actor_id`` (N,) int64 (-1 ground), ``label`` (N,) int64 ObjectClass (-1 ground),
+    beam), ``actor_id`` (N,) int64 (-1 ground or static scenery), ``label`` (N,) int64 ObjectClass
+    (-1 likewise),
     plus ``stamp_ns`` (int). Points are ordered by firing time.
     """
     c = LidarConfig.from_dict(cfg) if not isinstance(cfg, LidarConfig) else cfg
@@ -341,7 +369,10 @@ def simulate_lidar(
 
     # actors once per sector, parts stacked with per-sector index ranges
     sector_actors = [world.actors_at(_stamp(t_start_ns, t)) for t in sp.sector_time]
-    sp_parts = _sector_parts(sector_actors)
+    t_sec = None  # articulated walkers (static worlds): their gait phase per sector, scenario s
+    if getattr(world, "animate_people", False):
+        t_sec = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9 + sp.sector_time
+    sp_parts = _sector_parts(sector_actors, t_sec)
     p_lo, p_hi = sp_parts.lo, sp_parts.hi
 
     gb = sp.group_block
@@ -365,6 +396,10 @@ def simulate_lidar(
             ground=True,
             out=sp.scratch,
         )
+        static = getattr(world, "static", None)
+        if static is not None:  # the static world's meshes: the nearer hit wins per ray
+            rays = pack_group_rays(sp.perm_dirs, sp.ray_ids, sp.group_start, block_origin[gb], block_rot[gb])
+            overlay_static(static, hits, rays, c.max_range_m, lidar=True)
         n_valid = _count_returns(hits.part, hits.dist, c.min_range_m)
         # draws into reused buffers (no page faults); the order of draws is fixed
         keep_u = sp.draw_u[:0]
@@ -402,7 +437,18 @@ def simulate_lidar(
             sp_parts.label,
             i_noise,
             INTENSITY_NOISE_STD,
+            REFLECTIVITY,
         )
+        if c.range_at_10pct_m > 0.0:
+            # per return: actor part, ground class or static material (HIT_STATIC - material)
+            refl = np.full(part.shape[0], 0.2, np.float64)
+            refl[part >= 0] = sp_parts.reflectivity[part[part >= 0]]
+            refl[g_idx] = GROUND_REFLECTIVITY[np.clip(gcls, 0, 2)]
+            st = part <= HIT_STATIC
+            refl[st] = np.asarray(REFLECTIVITY, np.float64)[HIT_STATIC - part[st]]
+            keep, intensity = physical_returns(xyz, refl, inc, c.range_at_10pct_m, INTENSITY_NOISE_STD, rng)
+            xyz, t_off, ring, intensity = xyz[keep], t_off[keep], ring[keep], intensity[keep]
+            actor_id, label = actor_id[keep], label[keep]
     return {
         "stamp_ns": int(t_start_ns),
         "xyz": xyz,
@@ -426,8 +472,11 @@ class _StackedParts:
     hi: np.ndarray  # (S,)
 
 
-def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
-    """Parts of every sector's actors, stacked; one vectorised placement when the actor set is fixed."""
+def _sector_parts(sector_actors: list[ActorStates], t_sec: np.ndarray | None = None) -> _StackedParts:
+    """Parts of every sector's actors, stacked; one vectorised placement when the actor set is fixed.
+
+    ``t_sec`` (S,) scenario seconds per sector: pedestrians are articulated walkers (``shapes.gait``).
+    """
     a0 = sector_actors[0]
     S = len(sector_actors)
     N = len(a0)
@@ -438,11 +487,15 @@ def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
         sizes = np.array([a.sizes for a in sector_actors]).reshape(S, N, 3)
         same = bool(np.all(ids == ids[0]) and np.all(labels == labels[0]) and np.all(sizes == sizes[0]))
     if same:
-        lay = part_layout(a0.ids, a0.labels, a0.sizes)
+        lay = part_layout(a0.ids, a0.labels, a0.sizes, articulated=t_sec is not None)
         P = lay.actor_index.shape[0]
         C = np.array([a.centers for a in sector_actors], np.float64).reshape(S, N, 3)
         Y = np.array([a.yaw for a in sector_actors], np.float64).reshape(S, N)
-        centers, yaw = place_parts(lay, C, Y)
+        G = None
+        if t_sec is not None:
+            V = np.array([a.velocity for a in sector_actors], np.float64).reshape(S, N, 3)
+            G = gait(a0.ids, V, t_sec)
+        centers, yaw = place_parts(lay, C, Y, G)
         ai = lay.actor_index
         hi = np.arange(1, S + 1, dtype=np.int64) * P
         return _StackedParts(
@@ -455,7 +508,9 @@ def _sector_parts(sector_actors: list[ActorStates]) -> _StackedParts:
             hi - P,
             hi,
         )
-    parts = [actor_parts(a) for a in sector_actors]
+    parts = [
+        actor_parts(a, t_s=None if t_sec is None else float(t_sec[k])) for k, a in enumerate(sector_actors)
+    ]
     counts = np.array([len(p) for p in parts], np.int64)
     hi = np.cumsum(counts)
     return _StackedParts(

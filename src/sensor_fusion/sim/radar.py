@@ -17,6 +17,8 @@ What a real radar reports, so the detector and tracker meet the same problems:
   cells within 4 m of pavement). Ghosts: Poisson(``ghost_rate``) multipath copies
   of real detections, mirrored in a virtual side wall or at twice the range
   (double bounce, twice the Doppler), both weaker than their parent.
+* With a static world (``world.static``): returns from poles, guard rails, walls and façades,
+  and mirror ghosts behind real reflectors (``static/radar_static.py``); parked cars are actors.
 
 Config keys are the scenario ``radars`` block (see ``scenarios.py``).
 """
@@ -32,9 +34,10 @@ from ..core.geometry import pose2d_to_transform, wrap_angle
 from ..core.types import RadarScan
 from .scenarios import BASE
 from .state import WorldView
+from .static.radar_static import TRUTH_STATIC, multipath_ghosts, static_returns
 
 TRUTH_CLUTTER = -1
-TRUTH_GHOST = -2
+TRUTH_GHOST = -2  # (TRUTH_STATIC = -3: a static-world reflector, see static/radar_static.py)
 
 RCS_DBSM = {
     ObjectClass.UNKNOWN: 0.0,
@@ -85,7 +88,7 @@ def simulate_radar_with_truth(
     rng: np.random.Generator,
     frame_id: str = "radar_front",
 ) -> tuple[RadarScan, np.ndarray]:
-    """One radar scan and, per point, the actor id it came from (-1 clutter, -2 ghost)."""
+    """One radar scan and, per point, the actor id it came from (-1 clutter, -2 ghost, -3 static world)."""
     c = _cfg(cfg)
     ego = world.ego_at(stamp_ns)
     T_wb = pose2d_to_transform(
@@ -216,6 +219,20 @@ def simulate_radar_with_truth(
         vr = np.concatenate([vr, vg[ok]])
         rcs = np.concatenate([rcs, rcs[par[ok]] - rng.uniform(6.0, 12.0, int(ok.sum()))])
         truth = np.concatenate([truth, np.full(int(ok.sum()), TRUTH_GHOST)])
+
+    # the static world: stationary reflectors, and multipath ghosts behind long reflectors
+    static = getattr(world, "static", None)
+    if static is not None:
+        pg, vg, rg_ = multipath_ghosts(static, o3, v_radar, pts, vr, rcs, np.flatnonzero(truth >= 0), rng)
+        lg = pg - o3
+        ok = (np.linalg.norm(lg, axis=1) <= r_max) & (
+            np.abs(wrap_angle(np.arctan2(lg[:, 1], lg[:, 0]) - head)) <= half_fov
+        )
+        ps, vs, rs = static_returns(static, o3, head, v_radar, c, act, _ray_boxes, rng)
+        pts = np.vstack([pts, pg[ok], ps])
+        vr = np.concatenate([vr, vg[ok], vs])
+        rcs = np.concatenate([rcs, rg_[ok], rs])
+        truth = np.concatenate([truth, np.full(int(ok.sum()), TRUTH_GHOST), np.full(len(ps), TRUTH_STATIC)])
 
     # measurement noise in polar coordinates of the radar frame
     xyz = (pts - o3) @ R_wr

@@ -8,7 +8,10 @@ message's noise comes from its own generator (``stream_rng(seed, sensor, k)``),
 so output is identical for a seed regardless of generation order.
 
 The bag carries the calibration it was generated with (``/calibration``,
-``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``).
+``std_msgs/String`` YAML, and ``/tf_static``) and the scenario (``/scenario``); with a static
+world also its element list (``/ground_truth/static``, JSON: class and oriented box each);
+and annotations like a real dataset's (:mod:`.annotation`: LiDAR points, radar returns and
+visibility per truth object).
 With a detection stream (:mod:`.detection_stream`) it also carries what a real
 detector would output (``/detections/stream``, its parameters on
 ``/detections/stream/config``), besides the sensor data or instead of it.
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from geometry_msgs.msg import Point, Quaternion
+from geometry_msgs.msg import Point, Quaternion, TwistWithCovarianceStamped, Vector3, Vector3Stamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix
 from std_msgs.msg import String
@@ -39,13 +42,18 @@ from ..bag.typestore import typestore
 from ..config import default_share_dir
 from ..core.calibration import Calibration, calibration_from_dict, load_calibration
 from ..core.geometry import matrix_to_quat, yaw_to_quat
-from ..ros.convert import detections_msg, encode_cloud, time_msg
+from ..ros.convert import detections_msg, encode_cloud, encode_radar_scan, time_msg
+from .annotation import ANNOTATIONS_TOPIC, lidar_annotation, radar_annotation
 from .camera import encode_jpeg, render_camera
 from .detection_stream import DetectionStream, DetectionStreamConfig
 from .inertial import simulate_gps, simulate_imu
 from .lidar import simulate_lidar
-from .radar import simulate_radar
+from .lidar_layouts import lidar_columns
+from .radar import simulate_radar_with_truth
+from .robot import RobotWorld
 from .scenarios import latency_ns, scenario_config, stream_rng, window_mask
+from .static.world import StaticElements
+from .wheel import simulate_wheel_odometry
 from .world import World
 
 GT_OBJECTS = "/ground_truth/objects"
@@ -53,11 +61,21 @@ GT_ODOM = "/ground_truth/odom"
 LIDAR_TOPIC = "/sensors/lidar/points"
 IMU_TOPIC = "/sensors/imu"
 GPS_TOPIC = "/sensors/gps/fix"
+GPS_VELOCITY_TOPIC = "/sensors/gps/velocity"  # Doppler ENU velocity of the antenna (gps.velocity)
+GT_GPS_ERROR = "/ground_truth/gps_error"  # correlated (Gauss-Markov) part of each fix's ENU error
+GT_GPS_MULTIPATH = "/ground_truth/gps_multipath"  # multipath jump offset of each fix (0: none)
 CALIBRATION_TOPIC = "/calibration"
 SCENARIO_TOPIC = "/scenario"
+STATIC_TOPIC = "/ground_truth/static"  # std_msgs/String JSON, once, only with a static world
 STREAM_TOPIC = "/detections/stream"
 STREAM_CONFIG_TOPIC = "/detections/stream/config"
+WHEEL_ODOM_TOPIC = "/sensors/wheel/odom"  # nav_msgs/Odometry of the robot's base (wheel_odom block)
 GT_ODOM_RATE_HZ = 50.0
+
+
+def make_world(cfg: dict, seed: int) -> World | RobotWorld:
+    """The world of ``world.kind``: cars on roads, or a robot in a yard."""
+    return RobotWorld(cfg, seed) if cfg["world"]["kind"] == "yard" else World(cfg, seed)
 
 
 @dataclass
@@ -83,7 +101,8 @@ class RecordInfo:
 
 def _lidar_cfg(c: dict) -> dict:
     """The scenario's lidar block minus what the recorder (not the sweep model) handles."""
-    return {k: v for k, v in c.items() if k not in ("frame", "outages", "latency_ms", "jitter_ms")}
+    skip = ("enabled", "frame", "outages", "latency_ms", "jitter_ms", "point_layout")
+    return {k: v for k, v in c.items() if k not in skip}
 
 
 def _stamps(t0: int, t1: int, rate_hz: float) -> np.ndarray:
@@ -123,15 +142,19 @@ def ground_truth_msg(world: World, stamp_ns: int, frame: str = "odom") -> Tracke
     return out
 
 
-def ground_truth_odom(world: World, stamp_ns: int, frame: str = "odom") -> Odometry:
+def ground_truth_odom(world: World | RobotWorld, stamp_ns: int, frame: str = "odom") -> Odometry:
     e = world.ego_at(stamp_ns)
     m = Odometry()
     m.header.stamp = time_msg(stamp_ns)
     m.header.frame_id = frame
     m.child_frame_id = "base_link"
     m.pose.pose.position = Point(x=float(e.position[0]), y=float(e.position[1]), z=float(e.position[2]))
-    q = yaw_to_quat(e.yaw)
-    m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
+    if e.orientation is not None:  # a 3D attitude (slopes)
+        q = e.orientation
+        m.pose.pose.orientation = Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
+    else:
+        q = yaw_to_quat(e.yaw)
+        m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
     m.twist.twist.linear.x = float(e.speed)
     m.twist.twist.angular.z = float(e.yaw_rate)
     return m
@@ -171,12 +194,18 @@ def record(
     on_progress: Callable[[float], None] | None = None,
     detection_stream: DetectionStreamConfig | None = None,
     sensors: bool = True,
+    static_world: bool | None = None,
+    sensor_formats: dict[str, str] | None = None,
 ) -> RecordInfo:
     """Generate ``scenario`` into the new bag ``out``.
 
     ``on_progress`` is called with the seconds of data written so far (for a progress bar);
     ``detection_stream``: also write a realistic detector's output (``/detections/stream``);
-    ``sensors`` false leaves out all sensor data (truth, calibration and the stream remain).
+    ``sensors`` false leaves out all sensor data (truth, calibration and the stream remain);
+    ``sensor_formats``: dotted scenario keys set on top of the overrides (``lidar.model``,
+    ``lidar.point_layout``, ``radars.format``); ``static_world``: force ``world.static.enabled``
+    on or off (None: the scenario's own setting; off is the open world of earlier versions, bit
+    for bit).
     """
     if not sensors and detection_stream is None:
         raise ValueError("record: with neither sensor data nor a detection stream there is nothing to write")
@@ -185,9 +214,15 @@ def record(
     overrides = dict(overrides or {})
     overrides.setdefault("world", {})
     overrides["world"] = {**overrides["world"], "duration_s": float(duration_s)}
+    if static_world is not None:
+        overrides["world"]["static"] = {**overrides["world"].get("static", {}), "enabled": bool(static_world)}
+    for key, value in (sensor_formats or {}).items():  # "lidar.model", "lidar.point_layout", "radars.format"
+        block, _, name = key.partition(".")
+        overrides[block] = {**overrides.get(block, {}), name: value}
     cfg = scenario_config(scenario, overrides)
-    cal = load_calibration(calibration_file or default_share_dir() / "config" / "calibration.yaml")
-    world = World(cfg, seed)
+    cal_name = cfg["calibration"] or "calibration.yaml"
+    cal = load_calibration(calibration_file or default_share_dir() / "config" / cal_name)
+    world = make_world(cfg, seed)
     t0, t1 = world.t0_ns, world.t_end_ns
     streams: list[Iterator[tuple[int, str, object]]] = []
 
@@ -195,22 +230,19 @@ def record(
     lc = cfg["lidar"]
     l_stamps = _stamps(t0, t1 - int(1e9 / lc["rate_hz"]), lc["rate_hz"])
     l_stamps = l_stamps[~window_mask(l_stamps, t0, lc["outages"])]
-    T_bl = cal.T_base_from(lc["frame"])
+    T_bl = cal.T_base_from(lc["frame"]) if lc["enabled"] else np.eye(4)
     lcfg = _lidar_cfg(lc)
 
     def lidar_msg(k: int):
         s = simulate_lidar(world, int(l_stamps[k]), T_bl, lcfg, stream_rng(seed, "lidar", k))
-        cols = {
-            "x": s["xyz"][:, 0],
-            "y": s["xyz"][:, 1],
-            "z": s["xyz"][:, 2],
-            "intensity": s["intensity"],
-            "t": s["time_offset"],
-            "ring": s["ring"],
-        }
+        cols = lidar_columns(s, lc["point_layout"])
         yield LIDAR_TOPIC, encode_cloud(int(l_stamps[k]), lc["frame"], cols)
+        yield (
+            ANNOTATIONS_TOPIC,
+            String(data=lidar_annotation(world, int(l_stamps[k]), s["actor_id"], T_bl[:3, 3])),
+        )
 
-    if sensors:
+    if sensors and lc["enabled"]:
         streams.append(
             _ordered(l_stamps, latency_ns(len(l_stamps), lc, stream_rng(seed, "lidar_latency")), lidar_msg)
         )
@@ -275,15 +307,21 @@ def record(
         r_stamps = r_stamps[~window_mask(r_stamps, t0, rc["outages"])]
 
         def radar_msgs(k: int, rad=rad, T_br=T_br, r_stamps=r_stamps):
-            scan = simulate_radar(world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad)
-            cols = {
-                "x": scan.xyz[:, 0],
-                "y": scan.xyz[:, 1],
-                "z": scan.xyz[:, 2],
-                "radial_velocity": scan.radial_velocity,
-                "rcs": scan.rcs,
-            }
-            yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
+            scan, truth = simulate_radar_with_truth(
+                world, int(r_stamps[k]), T_br, rc, stream_rng(seed, rad, k), rad
+            )
+            if rc["format"] == "radar_scan":
+                yield f"/sensors/{rad}/scan", encode_radar_scan(scan)
+            else:
+                cols = {
+                    "x": scan.xyz[:, 0],
+                    "y": scan.xyz[:, 1],
+                    "z": scan.xyz[:, 2],
+                    "radial_velocity": scan.radial_velocity,
+                    "rcs": scan.rcs,
+                }
+                yield f"/sensors/{rad}/points", encode_cloud(int(r_stamps[k]), rad, cols)
+            yield ANNOTATIONS_TOPIC, String(data=radar_annotation(world, rad, int(r_stamps[k]), truth))
 
         streams.append(
             _ordered(r_stamps, latency_ns(len(r_stamps), rc, stream_rng(seed, rad, "latency")), radar_msgs)
@@ -347,6 +385,61 @@ def record(
         streams.append(
             _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
         )
+    if sensors and gps.velocity is not None:
+
+        def gps_vel_msg(k: int):
+            m = TwistWithCovarianceStamped()
+            m.header.stamp, m.header.frame_id = time_msg(int(gps.stamps_ns[k])), gps.frame_id
+            v = gps.velocity[k]
+            m.twist.twist.linear = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+            cov = np.full((6, 6), 0.0)
+            cov[:3, :3] = gps.velocity_cov
+            cov[3:, 3:] = -np.eye(3)  # no angular velocity: ROS marks unknown rows with -1
+            m.twist.covariance = cov.ravel().tolist()
+            yield GPS_VELOCITY_TOPIC, m
+
+        streams.append(
+            _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_vel_msg)
+        )
+    if gps.correlated_error is not None:
+
+        def gps_truth_msgs(k: int):
+            st = time_msg(int(gps.stamps_ns[k]))
+            for topic, v in (
+                (GT_GPS_ERROR, gps.correlated_error[k]),
+                (GT_GPS_MULTIPATH, gps.multipath_error[k]),
+            ):
+                m = Vector3Stamped()
+                m.header.stamp, m.header.frame_id = st, "enu"
+                m.vector = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+                yield topic, m
+
+        streams.append(_ordered(gps.stamps_ns, np.zeros(len(gps), np.int64), gps_truth_msgs))
+
+    wc = cfg["wheel_odom"]
+    if sensors and wc["enabled"]:
+        wo = simulate_wheel_odometry(
+            world, _stamps(t0, t1, wc["rate_hz"]), wc, stream_rng(seed, "wheel_odom")
+        )
+
+        def wheel_msg(k: int):
+            m = Odometry()
+            m.header.stamp, m.header.frame_id = time_msg(int(wo.stamps_ns[k])), wc["frame"]
+            m.child_frame_id = wc["child_frame"]
+            m.pose.pose.position = Point(x=float(wo.x[k]), y=float(wo.y[k]), z=0.0)
+            q = yaw_to_quat(float(wo.yaw[k]))
+            m.pose.pose.orientation = Quaternion(x=0.0, y=0.0, z=float(q[2]), w=float(q[3]))
+            m.pose.covariance = wo.pose_cov.ravel().tolist()
+            m.twist.twist.linear.x = float(wo.speed[k])
+            m.twist.twist.angular.z = float(wo.yaw_rate[k])
+            m.twist.covariance = wo.twist_cov.ravel().tolist()
+            yield WHEEL_ODOM_TOPIC, m
+
+        streams.append(
+            _ordered(
+                wo.stamps_ns, latency_ns(len(wo), wc, stream_rng(seed, "wheel_odom", "latency")), wheel_msg
+            )
+        )
 
     stream_meta = None
     if detection_stream is not None:
@@ -371,6 +464,8 @@ def record(
         w.write_raw("/tf_static", "tf2_msgs/msg/TFMessage", _tf_static(cal, t0), t0)
         if stream_meta is not None:
             w.write(STREAM_CONFIG_TOPIC, String(data=json.dumps(stream_meta)), t0)
+        if getattr(world, "static", None) is not None:
+            w.write(STATIC_TOPIC, String(data=json.dumps(world.static.elements.to_dict())), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)
             counts[topic] = counts.get(topic, 0) + 1
@@ -394,6 +489,15 @@ def scenario_from_bag(bag: str | Path) -> dict | None:
         return None
     for _t, _mt, _ts, msg in read_messages(bag, [SCENARIO_TOPIC]):
         return json.loads(msg.data)
+    return None
+
+
+def static_elements_from_bag(bag: str | Path) -> StaticElements | None:
+    """The static world's elements (class, oriented box in odom) a bag carries, or None (open world)."""
+    if STATIC_TOPIC not in bag_topics(bag):
+        return None
+    for _t, _mt, _ts, msg in read_messages(bag, [STATIC_TOPIC]):
+        return StaticElements.from_dict(json.loads(msg.data))
     return None
 
 

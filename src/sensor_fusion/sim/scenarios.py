@@ -34,26 +34,58 @@ Schema (units in key names; defaults in ``BASE``)::
         hard braking),
         oncoming_fraction, turning_fraction (right turns at junctions), speed_spread,
         spawn_ahead_m, spawn_behind_m
-    lidar:   frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
+      static:                   the static world (sim/static/); enabled false = the open world of old
+        enabled, buildings, vegetation, street_furniture, guard_rails, median_barrier (bools),
+        overhead_sign_spacing_m (0 = none; roads without sidewalks), parked_cars (fraction of
+        curb slots taken, where the sidewalk zone is >= 5 m), parking_lot (the sidewalk zone is
+        a lot of perpendicular bays), curb_height_m (0 = no raised sidewalk; 0.1-0.2 real),
+        view_m (scenery is built within this distance of the ego's track), animated_people
+        (pedestrians as walkers with swinging legs and arms, only with the static world),
+        standing_groups_per_100m (groups of 2-4 people standing by the façades, sidewalks >= 5 m)
+    calibration: str            YAML under the package's config/ ("" = calibration.yaml)
+    world.kind: road | yard     yard = a skid-steer robot (sim/robot.py) with world.robot:
+      size_m, max_speed_mps, max_yaw_rate_rps, response_time_s, initial_stop_s,
+      leg_length_m [min, max], stop_prob, stop_s [min, max], turn_prob, hills, max_slope_deg,
+      buildings (beside the path: GNSS multipath), building_clearance_m
+    lidar:   enabled, frame, beams (16..128), vfov_deg [lower, upper], rate_hz (10..20),
              azimuth_resolution_deg, min_range_m, max_range_m, range_noise_std_m, dropout_prob
-             ([0, 1)), sectors (actor motion samples per sweep), outages [[t0, t1|null], ...],
-             latency_ms, jitter_ms
+             ([0, 1)), sectors (actor motion samples per sweep), model (ideal | a beam table of
+             ``lidar_models.LIDAR_MODELS``: vlp16, hdl64e_kitti, os1_128; a table sets beams,
+             elevations, rate, resolution, ranges, noise and reflectivity/incidence dropout),
+             point_layout (sim | velodyne | ouster | livox | hesai | robosense: the driver whose
+             PointCloud2 fields are written), outages [[t0, t1|null], ...], latency_ms, jitter_ms
     cameras: names [calibration frames], rate_hz, encoding jpeg|raw, jpeg_quality (1..100),
              dropout {camera_name: [[t0, t1|null], ...]}, latency_ms, jitter_ms
     radars:  names, rate_hz, fov_deg (azimuth), elevation_fov_deg, min_range_m, max_range_m,
              range_noise_m, azimuth_noise_deg, elevation_noise_deg, velocity_noise_mps,
              rcs_noise_db, p_detect, snr_detection (range/RCS-dependent P_d on top of p_detect),
              azimuth_resolution_deg, max_points_per_object, clutter_rate (mean static roadside
-             returns per scan), ghost_rate (mean multipath ghosts per scan), outages,
+             returns per scan), ghost_rate (mean multipath ghosts per scan), format
+             (pointcloud2: /sensors/<name>/points; radar_scan: radar_msgs/RadarScan on
+             /sensors/<name>/scan), outages,
              latency_ms, jitter_ms
-    imu:     frame, rate_hz (100..400), gyro_noise_density (rad/s/sqrt(Hz)),
+    imu:     frame, rate_hz (10..1000), gyro_noise_density (rad/s/sqrt(Hz)),
              accel_noise_density (m/s^2/sqrt(Hz)), gyro_bias_random_walk (rad/s^2/sqrt(Hz)),
              accel_bias_random_walk (m/s^3/sqrt(Hz)), gyro_bias_init_std (rad/s),
              accel_bias_init_std (m/s^2), include_orientation, orientation_noise_deg
-             [roll, pitch, yaw], gravity_mps2, outages, latency_ms, jitter_ms
+             [roll, pitch, yaw], gravity_mps2, magnetic_declination_rad, yaw_offset_rad (AHRS
+             yaw, robot_localization convention: yaw_enu = yaw_imu + declination + offset),
+             yaw_bias_std_deg, yaw_bias_time_s (magnetic disturbance, Gauss-Markov),
+             outages, latency_ms, jitter_ms
+    wheel_odom: enabled, frame, child_frame, rate_hz, speed_noise_mps, yaw_rate_noise_rps,
+             speed_scale_std, yaw_rate_scale_std (per run), slip_std, slip_time_s (Gauss-Markov
+             slip ratio), slope_slip_per_rad (extra slip climbing), latency_ms, jitter_ms
     gps:     frame, rate_hz (1..10), datum {lat_deg, lon_deg, alt_m} (= world origin),
-             horizontal_std_m, vertical_std_m, correlation_time_s (0 = white), outages,
-             latency_ms, jitter_ms
+             gnss_model: gauss_markov | white,
+             white model (bags before issue 15): horizontal_std_m, vertical_std_m,
+               correlation_time_s (0 = white);
+             gauss_markov model (sim/gnss.py): gm_horizontal_std_m, gm_vertical_std_m (per axis),
+               gm_time_constant_s, white_horizontal_std_m, white_vertical_std_m,
+               reported_std_factor (reported sigma / true sigma), multipath_rate_hz (open sky;
+               buildings add theirs), multipath_duration_s (mean), multipath_jump_m (mean),
+               rtk: none | float | fixed, rtk_fixed_std_m, rtk_float_std_m,
+               velocity (Doppler TwistWithCovarianceStamped), velocity_std_mps;
+             outages, latency_ms, jitter_ms
 
 Latency: the recorder writes each message at ``stamp + latency`` (``latency_ns``
 draws it); the header stamp stays the measurement time. Keys in ``RECORDER_KEYS``
@@ -72,10 +104,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .lidar_layouts import POINT_LAYOUTS
+from .lidar_models import LIDAR_MODELS
+
 BASE: dict[str, Any] = {
     "name": "base",
     "seed": 0,
+    # sensor extrinsics: a YAML in the package's config/ ("" = calibration.yaml); --calibration wins
+    "calibration": "",
     "world": {
+        "kind": "road",  # road: world.py (cars on lanes) | yard: robot.py (a skid-steer robot, slopes)
         "duration_s": 20.0,
         "start_time_ns": 1_700_000_000_000_000_000,
         "sim_rate_hz": 200.0,
@@ -120,6 +158,21 @@ BASE: dict[str, Any] = {
             "lookahead_gain_s": 0.8,
             "lookahead_min_m": 5.0,
         },
+        "robot": {
+            "size_m": [0.99, 0.67, 0.39],
+            "max_speed_mps": 1.5,
+            "max_yaw_rate_rps": 0.8,
+            "response_time_s": 0.4,
+            "initial_stop_s": 5.0,
+            "leg_length_m": [6.0, 25.0],
+            "stop_prob": 0.4,
+            "stop_s": [2.0, 6.0],
+            "turn_prob": 0.35,
+            "hills": 6,
+            "max_slope_deg": 10.0,
+            "buildings": 5,
+            "building_clearance_m": 3.0,
+        },
         "actors": {
             "cars": 6,
             "trucks": 1,
@@ -134,8 +187,24 @@ BASE: dict[str, Any] = {
             "spawn_ahead_m": 90.0,
             "spawn_behind_m": 50.0,
         },
+        "static": {
+            "enabled": False,
+            "buildings": True,
+            "vegetation": True,
+            "street_furniture": True,
+            "guard_rails": True,
+            "median_barrier": True,
+            "overhead_sign_spacing_m": 400.0,
+            "parked_cars": 0.6,
+            "parking_lot": False,
+            "curb_height_m": 0.15,
+            "view_m": 140.0,
+            "animated_people": True,
+            "standing_groups_per_100m": 1.5,
+        },
     },
     "lidar": {
+        "enabled": True,
         "frame": "lidar_top",
         "beams": 64,
         "vfov_deg": [-25.0, 15.0],
@@ -146,6 +215,8 @@ BASE: dict[str, Any] = {
         "range_noise_std_m": 0.02,
         "dropout_prob": 0.01,
         "sectors": 32,
+        "model": "ideal",
+        "point_layout": "sim",
         "outages": [],
         "latency_ms": 20.0,
         "jitter_ms": 2.0,
@@ -177,6 +248,7 @@ BASE: dict[str, Any] = {
         "max_points_per_object": 6,
         "clutter_rate": 4.0,
         "ghost_rate": 0.5,
+        "format": "pointcloud2",
         "outages": [],
         "latency_ms": 40.0,
         "jitter_ms": 5.0,
@@ -193,6 +265,10 @@ BASE: dict[str, Any] = {
         "include_orientation": True,
         "orientation_noise_deg": [0.2, 0.2, 1.0],
         "gravity_mps2": 9.80665,
+        "magnetic_declination_rad": 0.0,
+        "yaw_offset_rad": 0.0,
+        "yaw_bias_std_deg": 0.0,
+        "yaw_bias_time_s": 300.0,
         "outages": [],
         "latency_ms": 2.0,
         "jitter_ms": 0.5,
@@ -201,12 +277,43 @@ BASE: dict[str, Any] = {
         "frame": "gps_link",
         "rate_hz": 5.0,
         "datum": {"lat_deg": 48.137154, "lon_deg": 11.576124, "alt_m": 520.0},
+        # gauss_markov (realistic, sim/gnss.py) | white (the model before issue 15; its keys below)
+        "gnss_model": "gauss_markov",
         "horizontal_std_m": 0.5,
         "vertical_std_m": 1.0,
         "correlation_time_s": 0.0,
+        "gm_horizontal_std_m": 1.0,
+        "gm_vertical_std_m": 2.0,
+        "gm_time_constant_s": 60.0,
+        "white_horizontal_std_m": 0.2,
+        "white_vertical_std_m": 0.4,
+        "reported_std_factor": 0.8,
+        "multipath_rate_hz": 1.0 / 600.0,
+        "multipath_duration_s": 5.0,
+        "multipath_jump_m": 5.0,
+        "rtk": "none",
+        "rtk_fixed_std_m": 0.01,
+        "rtk_float_std_m": 0.3,
+        "velocity": False,
+        "velocity_std_mps": 0.05,
         "outages": [],
         "latency_ms": 50.0,
         "jitter_ms": 10.0,
+    },
+    "wheel_odom": {
+        "enabled": False,
+        "frame": "odom",
+        "child_frame": "base_link",
+        "rate_hz": 10.0,
+        "speed_noise_mps": 0.02,
+        "yaw_rate_noise_rps": 0.02,
+        "speed_scale_std": 0.02,
+        "yaw_rate_scale_std": 0.05,
+        "slip_std": 0.03,
+        "slip_time_s": 2.0,
+        "slope_slip_per_rad": 0.5,
+        "latency_ms": 5.0,
+        "jitter_ms": 1.0,
     },
 }
 
@@ -266,7 +373,90 @@ _SCENARIOS: dict[str, tuple[str | None, dict[str, Any]]] = {
             }
         },
     ),
+    # the static world (sim/static/): a street canyon and a parking lot
+    "urban_clutter": (
+        None,
+        {
+            "world": {
+                "road": {"type": "straight", "shoulder_m": 1.5, "sidewalk_m": 7.5},
+                "ego": {"speed_mps": 10.0},
+                "actors": {
+                    "cars": 6,
+                    "trucks": 1,
+                    "buses": 1,
+                    "cyclists": 4,
+                    "pedestrians": 14,
+                    "crossing_pedestrians": 3,
+                },
+                "static": {"enabled": True, "parked_cars": 0.7},
+            },
+        },
+    ),
+    "parking_lot": (
+        None,
+        {
+            "world": {
+                "road": {
+                    "type": "straight",
+                    "lane_width_m": 3.0,
+                    "shoulder_m": 0.5,
+                    "sidewalk_m": 20.0,
+                    "centre_line": "none",
+                },
+                "ego": {"speed_mps": 4.0},
+                "actors": {
+                    "cars": 3,
+                    "trucks": 0,
+                    "buses": 0,
+                    "cyclists": 1,
+                    "pedestrians": 12,
+                    "crossing_pedestrians": 4,
+                    "spawn_ahead_m": 50.0,
+                    "spawn_behind_m": 30.0,
+                },
+                "static": {"enabled": True, "parking_lot": True, "parked_cars": 0.75, "curb_height_m": 0.0},
+            },
+        },
+    ),
     "gps_outage": ("urban", {"world": {"duration_s": 30.0}, "gps": {"outages": [[10.0, 20.0]]}}),
+    # a skid-steer robot in a yard (issue 15): IMU + magnetometer AHRS + wheel odometry + GNSS only
+    "robot": (
+        None,
+        {
+            "calibration": "calibration_robot.yaml",
+            "world": {"kind": "yard", "duration_s": 120.0},
+            "lidar": {"enabled": False},
+            "cameras": {"names": []},
+            "radars": {"names": []},
+            "imu": {
+                # consumer MEMS AHRS (BNO055 class: 0.014 deg/s/sqrt(Hz), 150 ug/sqrt(Hz))
+                "rate_hz": 30.0,
+                "gyro_noise_density": 2.4e-4,
+                "accel_noise_density": 1.5e-3,
+                "gyro_bias_init_std": 5.0e-3,
+                "accel_bias_init_std": 0.05,
+                "orientation_noise_deg": [0.5, 0.5, 1.5],
+                "magnetic_declination_rad": 0.0524,  # +3.0 deg
+                "yaw_offset_rad": 1.5707963267948966,  # the AHRS reads 0 facing north
+                "yaw_bias_std_deg": 3.0,  # magnetic disturbances (steel, buildings), slowly varying
+                "yaw_bias_time_s": 300.0,
+            },
+            "gps": {
+                # 2.5 Hz, reported sigma ~0.9 m as the real robot's receiver; jumps near the
+                # buildings beside its path (world.robot.buildings) and, more often than on the open
+                # road, away from them (trees, fences, parked vehicles)
+                "rate_hz": 2.5,
+                "gm_horizontal_std_m": 0.85,
+                "gm_vertical_std_m": 1.7,
+                "white_horizontal_std_m": 0.3,
+                "white_vertical_std_m": 0.6,
+                "reported_std_factor": 1.0,
+                "multipath_rate_hz": 1.0 / 120.0,
+                "multipath_jump_m": 6.0,
+            },
+            "wheel_odom": {"enabled": True},
+        },
+    ),
     "camera_dropout": ("urban", {"cameras": {"dropout": {"camera_front": [[0.0, None]]}}}),
     "radar_clutter": ("urban", {"radars": {"clutter_rate": 40.0, "ghost_rate": 8.0}}),
     "dense_traffic": (
@@ -394,9 +584,16 @@ def _validate(c: dict) -> None:
         rng_(f"world.actors.{k}", 0, 500, True)
     for k in ("oncoming_fraction", "turning_fraction", "speed_spread"):
         rng_(f"world.actors.{k}", 0.0, 1.0)
+    rng_("world.static.overhead_sign_spacing_m", 0.0, 5000.0)
+    rng_("world.static.parked_cars", 0.0, 1.0)
+    rng_("world.static.curb_height_m", 0.0, 0.3)
+    rng_("world.static.view_m", 10.0, 2000.0)
+    rng_("world.static.standing_groups_per_100m", 0.0, 100.0)
     rng_("lidar.beams", 16, 128, True)
     rng_("lidar.rate_hz", 10.0, 20.0)
     rng_("lidar.dropout_prob", 0.0, 0.999)
+    one_of("lidar.model", ("ideal", *LIDAR_MODELS))
+    one_of("lidar.point_layout", POINT_LAYOUTS)
     v = c["lidar"]["vfov_deg"]
     if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and -90 <= v[0] < v[1] <= 90):
         e.append(f"lidar.vfov_deg: want [lower, upper] degrees with lower < upper, got {v!r}")
@@ -404,21 +601,35 @@ def _validate(c: dict) -> None:
     rng_("cameras.jpeg_quality", 1, 100, True)
     one_of("cameras.encoding", ("jpeg", "raw"))
     names = c["cameras"]["names"]
-    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
-        e.append(f"cameras.names: want a non-empty list of distinct frame names, got {names!r}")
+    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        e.append(f"cameras.names: want a list of distinct frame names, got {names!r}")
     for cam, windows in c["cameras"]["dropout"].items():
         if cam not in names:
             e.append(f"cameras.dropout: unknown camera {cam!r} (cameras.names: {names})")
         _check_windows(f"cameras.dropout.{cam}", windows, e)
-    if not c["radars"]["names"]:
-        e.append("radars.names: want at least one radar frame")
     rng_("radars.rate_hz", 1.0, 50.0)
     rng_("radars.fov_deg", 1.0, 360.0)
     rng_("radars.p_detect", 0.0, 1.0)
     rng_("radars.clutter_rate", 0.0, 1000.0)
     rng_("radars.ghost_rate", 0.0, 1000.0)
     rng_("radars.max_points_per_object", 1, 64, True)
-    rng_("imu.rate_hz", 100.0, 400.0)
+    rng_("imu.rate_hz", 10.0, 1000.0)
+    one_of("world.kind", ("road", "yard"))
+    rng_("world.robot.max_speed_mps", 0.05, 10.0)
+    rng_("world.robot.max_yaw_rate_rps", 0.05, 5.0)
+    rng_("world.robot.response_time_s", 0.01, 5.0)
+    rng_("world.robot.max_slope_deg", 0.0, 30.0)
+    rng_("world.robot.hills", 0, 100, True)
+    rng_("world.robot.buildings", 0, 100, True)
+    rng_("world.robot.building_clearance_m", 0.5, 100.0)
+    for k in ("stop_prob", "turn_prob"):
+        rng_(f"world.robot.{k}", 0.0, 1.0)
+    for k in ("leg_length_m", "stop_s"):
+        v = c["world"]["robot"][k]
+        if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and 0 < v[0] <= v[1]):
+            e.append(f"world.robot.{k}: want [min, max] with 0 < min <= max, got {v!r}")
+    rng_("wheel_odom.rate_hz", 1.0, 200.0)
+    one_of("radars.format", ("pointcloud2", "radar_scan"))
     rng_("gps.rate_hz", 1.0, 10.0)
     rng_("gps.datum.lat_deg", -90.0, 90.0)
     rng_("gps.datum.lon_deg", -180.0, 180.0)
@@ -426,7 +637,7 @@ def _validate(c: dict) -> None:
         isinstance(c["imu"]["orientation_noise_deg"], list) and len(c["imu"]["orientation_noise_deg"]) == 3
     ):
         e.append("imu.orientation_noise_deg: want [roll, pitch, yaw] degrees")
-    for block in ("lidar", "cameras", "radars", "imu", "gps"):
+    for block in ("lidar", "cameras", "radars", "imu", "gps", "wheel_odom"):
         rng_(f"{block}.latency_ms", 0.0, 10_000.0)
         rng_(f"{block}.jitter_ms", 0.0, 10_000.0)
         if "outages" in c[block]:
@@ -442,8 +653,26 @@ def _validate(c: dict) -> None:
         rng_(f"radars.{k}", 0.0, 100.0)
     for k in ("gyro_noise_density", "accel_noise_density", "gyro_bias_random_walk", "accel_bias_random_walk"):
         rng_(f"imu.{k}", 0.0, 10.0)
-    for k in ("horizontal_std_m", "vertical_std_m", "correlation_time_s"):
+    for k in (
+        "horizontal_std_m",
+        "vertical_std_m",
+        "correlation_time_s",
+        "gm_horizontal_std_m",
+        "gm_vertical_std_m",
+        "gm_time_constant_s",
+        "white_horizontal_std_m",
+        "white_vertical_std_m",
+        "multipath_duration_s",
+        "multipath_jump_m",
+        "rtk_fixed_std_m",
+        "rtk_float_std_m",
+        "velocity_std_mps",
+    ):
         rng_(f"gps.{k}", 0.0, 1e4)
+    rng_("gps.reported_std_factor", 0.01, 100.0)
+    rng_("gps.multipath_rate_hz", 0.0, 10.0)
+    one_of("gps.gnss_model", ("gauss_markov", "white"))
+    one_of("gps.rtk", ("none", "float", "fixed"))
     if e:
         raise ValueError("invalid scenario config:\n  " + "\n  ".join(e))
 
@@ -494,7 +723,19 @@ def stream_rng(seed: int, *names: str | int) -> np.random.Generator:
 
 
 RECORDER_KEYS = frozenset(
-    {"frame", "names", "outages", "dropout", "latency_ms", "jitter_ms", "encoding", "jpeg_quality"}
+    {
+        "enabled",
+        "frame",
+        "names",
+        "outages",
+        "dropout",
+        "latency_ms",
+        "jitter_ms",
+        "encoding",
+        "jpeg_quality",
+        "point_layout",
+        "format",
+    }
 )
 
 

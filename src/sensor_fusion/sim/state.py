@@ -21,6 +21,7 @@ class EgoState:
     yaw_rate: float  # rad/s
     accel_body: np.ndarray  # (3,) base_link-frame linear acceleration (no gravity), m/s^2
     speed: float  # m/s along heading
+    orientation: np.ndarray | None = None  # (4,) x, y, z, w world <- base_link when not planar (slopes)
 
 
 @dataclass

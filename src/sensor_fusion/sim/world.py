@@ -10,6 +10,8 @@ the parts live apart so that each can change alone:
 * ``layout.py``: the roads of the scenario, signals, the ego on its route, the ground map;
 * ``placement.py``: where cars, trucks, buses, cyclists and pedestrians start;
 * ``scene.py``: what those two build (lanes, paths, stop lines, agents), packed for the kernel;
+* ``static/``: the static world (``world.static``): meshes of buildings, vegetation, street
+  furniture, curbs, guard rails, and parked cars (truth objects that never move);
 * ``traffic.py``: the numba kernel that moves everyone (IDM car following, signals, crosswalks,
   the ego's pure pursuit and bicycle model).
 
@@ -24,10 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.classes import ObjectClass
 from ..core.geometry import wrap_angle
 from .layout import ground_map, lay_out_roads, place_ego
 from .placement import place_actors
+from .scenarios import stream_rng
 from .state import ActorStates, EgoState
+from .static.layout import build_layout
+from .static.world import StaticWorld
 from .traffic import (
     CONNECTOR_MEMORY_M,
     EGO_ACCEL,
@@ -101,6 +107,34 @@ class World:
         self._flatten_paths(paths)
         self.ground = ground_map(self.roads, np.column_stack([E[:, EGO_X], E[:, EGO_Y]]), rc)
 
+        # -- the static world (buildings, vegetation, furniture, parked cars); None: the open world
+        self.static: StaticWorld | None = None
+        self.animate_people = False  # sensors: pedestrians as articulated walkers (shapes.gait)
+        self.n_moving = len(actors)
+        sc = cfg.get("static")
+        if sc is not None and sc["enabled"]:
+            mb, parked = build_layout(
+                scene, sc, np.column_stack([E[:, EGO_X], E[:, EGO_Y]]), stream_rng(self.seed, "static")
+            )
+            self.static = StaticWorld(mb)
+            self.animate_people = bool(sc["animated_people"])
+            # lighting varies from world to world: sun 20-70 deg up, any azimuth
+            srng = stream_rng(self.seed, "sun")
+            el, az = np.radians(srng.uniform(20.0, 70.0)), srng.uniform(-np.pi, np.pi)
+            self.sun_dir = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+            # pedestrians stand on the raised sidewalk except while crossing the road
+            ped = self.actor_labels == int(ObjectClass.PEDESTRIAN)
+            self._lift = np.where(
+                ped, float(sc["curb_height_m"]) if float(rc["sidewalk_m"]) >= 1.0 else 0.0, 0.0
+            )
+            self._cross_s = np.array([[a.cs_enter, a.cs_exit] for a in actors], np.float64).reshape(-1, 2)
+            K = len(parked.yaw)
+            if K:
+                self.actor_ids = np.arange(1, len(actors) + K + 1, dtype=np.int64)
+                self.actor_labels = np.concatenate([self.actor_labels, parked.labels])
+                self.actor_sizes = np.vstack([self.actor_sizes, parked.sizes])
+            self._parked = parked
+
     def _flatten_paths(self, paths: PathTable) -> None:
         """All paths on one global arc length (10 m apart), so one np.interp evaluates every actor."""
         pn, pds = paths.count, paths.ds
@@ -164,14 +198,26 @@ class World:
         x, y = np.interp(g, self._GS, self._PX), np.interp(g, self._GS, self._PY)
         h, kap = np.interp(g, self._GS, self._PH), np.interp(g, self._GS, self._PK)
         n = len(s)
+        yaw_rate = v * kap
+        z = 0.5 * self.actor_sizes[:, 2]
+        if self.static is not None:
+            lift = self._lift * ~((s >= self._cross_s[:, 0]) & (s <= self._cross_s[:, 1]))
+            z = z + np.concatenate([lift, np.zeros(len(z) - n)])
+        if len(self.actor_ids) > n:  # parked cars and standing people: never move
+            p = self._parked
+            z[n:] = p.centers[:, 2]
+            x, y = np.concatenate([x, p.centers[:, 0]]), np.concatenate([y, p.centers[:, 1]])
+            h = np.concatenate([h, p.yaw])
+            v = np.concatenate([v, np.zeros(len(p.yaw))])
+            yaw_rate = np.concatenate([yaw_rate, np.zeros(len(p.yaw))])
         return ActorStates(
             ids=self.actor_ids.copy(),
             labels=self.actor_labels.copy(),
-            centers=np.column_stack([x, y, 0.5 * self.actor_sizes[:, 2]]),
+            centers=np.column_stack([x, y, z]),
             sizes=self.actor_sizes.copy(),
             yaw=wrap_angle(h),
-            velocity=np.column_stack([v * np.cos(h), v * np.sin(h), np.zeros(n)]),
-            yaw_rate=v * kap,
+            velocity=np.column_stack([v * np.cos(h), v * np.sin(h), np.zeros(len(v))]),
+            yaw_rate=yaw_rate,
         )
 
     def signal_red(self, road: int, stamp_ns: int) -> bool:

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Run only the ego filter over a bag's IMU, GPS, wheel-odometry and GNSS-velocity topics and
+report what issue 15 asks of a robot: when the heading became known (seconds after the first
+motion), the fix innovations (distance from the filter to each fix before it is fused: p50,
+p95, max), gated fixes, re-initialisations, and, for generated bags (their ground truth),
+yaw and position errors.
+
+    .venv/bin/python scripts/ego_replay.py --config config/robot.yaml BAG [BAG ...]
+    .venv/bin/python scripts/ego_replay.py --config MY.yaml --set wheel_odom.topic=/odom -- BAG
+
+Messages are read in log-time order with the node's decoders and topic map
+(``ros.inputs.input_specs``), the wheel twist moved to base_link as the pipeline does, so it
+works on a real bag (no truth: those columns stay empty) as well as on
+``sensor-fusion simulate --scenario robot`` bags. The filter datum is the scenario's world
+origin when the bag has one, so its ENU frame is the truth's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sensor_fusion.config import from_flat, load_params_file, resolve_calibration_path
+from sensor_fusion.core.calibration import load_calibration
+from sensor_fusion.core.geometry import quat_to_yaw, wrap_angle
+from sensor_fusion.ego.estimator import EgoEstimator
+from sensor_fusion.ego.frame_ego import EgoSource
+from sensor_fusion.ros.inputs import input_specs
+from sensor_fusion.sim.recorder import calibration_from_bag, scenario_from_bag
+
+TRUTH = "/ground_truth/odom"
+
+
+def replay(bag: str, flat: dict) -> dict:
+    """The figures of one bag (see the module docstring)."""
+    from sensor_fusion.bag.io import read_messages
+
+    scen = scenario_from_bag(bag)
+    if scen is not None:
+        d = scen["config"]["gps"]["datum"]
+        flat = {**flat, "ego.datum": (d["lat_deg"], d["lon_deg"], d["alt_m"])}
+    cfg = from_flat(flat)
+    cal = calibration_from_bag(bag) or load_calibration(resolve_calibration_path(cfg))
+
+    def T(frame: str) -> np.ndarray:
+        return cal.T_base_from(frame) if cal.has_frame(frame) else np.eye(4)
+
+    est = EgoEstimator(cfg.ego, T(cfg.imu.frame), T(cfg.gps.frame))
+    src = EgoSource(None, cfg.fixed_frame, cfg.base_frame, cal, max_extrapolation_ns=0, gap_coast_ns=0)
+    src._T_base_wheel = T(cfg.wheel_odom.frame)
+    specs = {s.topic: s for s in input_specs(cfg) if not s.camera_info}
+    specs = {t: s for t, s in specs.items() if s.sensor in ("imu", "gps", "wheel_odom", "gps_velocity")}
+    innov, truth, poses, moving_from = [], [], [], None
+    for topic, _mt, _t, msg in read_messages(bag, [*specs, TRUTH]):
+        if topic == TRUTH:
+            p, tw = msg.pose.pose, msg.twist.twist.linear
+            t_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            q = p.orientation
+            truth.append((t_ns, p.position.x, p.position.y, quat_to_yaw(np.array([q.x, q.y, q.z, q.w]))))
+            if moving_from is None and math.hypot(tw.x, tw.y) > 0.1:
+                moving_from = t_ns
+            continue
+        spec = specs[topic]
+        try:
+            item = spec.decode(msg)
+        except ValueError:
+            continue
+        if spec.sensor == "imu":
+            est.add_imu(item)
+            if est.initialized and len(poses) % 1 == 0:
+                pose = est.latest()
+                poses.append((pose.stamp_ns, *pose.position[:2], pose.yaw, est.yaw_aligned))
+        elif spec.sensor == "gps":
+            if est.initialized and item.status >= 0:
+                _, _, y = est.gps_matrices(item)
+                innov.append(float(np.hypot(y[0], y[1])))
+            est.add_gps(item)
+        elif spec.sensor == "wheel_odom":
+            v, cov = src.wheel_to_base(item)
+            est.add_wheel_odometry(item.stamp_ns, v, cov)
+        else:
+            est.add_gnss_velocity(item.stamp_ns, item.velocity, item.covariance)
+    P = np.array(poses, dtype=float).reshape(-1, 5)
+    c = est.counters
+    out = {
+        "bag": Path(bag).name,
+        "fixes": c["gps_accepted"] + c["gps_rejected_gate"],
+        "gated": c["gps_rejected_gate"],
+        "reinit": c["gps_reinit"] + c["resets"],
+        "innov_p50_m": float(np.percentile(innov, 50)) if innov else None,
+        "innov_p95_m": float(np.percentile(innov, 95)) if innov else None,
+        "innov_max_m": float(np.max(innov)) if innov else None,
+        "aligned_by": {k: c[k] for k in ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity")},
+    }
+    first_aligned = P[P[:, 4] > 0, 0].min() if (P[:, 4] > 0).any() else None
+    t0 = moving_from
+    if t0 is None and len(P):  # no truth: the first wheel motion is not tracked here; from the start
+        t0 = P[0, 0]
+    out["heading_after_motion_s"] = None if first_aligned is None else (first_aligned - t0) / 1e9
+    if truth and len(P):
+        Tt = np.array(truth, dtype=float)
+        k = np.clip(np.searchsorted(Tt[:, 0], P[:, 0]), 0, len(Tt) - 1)
+        ok = (np.abs(Tt[k, 0] - P[:, 0]) < 30e6) & (P[:, 4] > 0)
+        ey = wrap_angle(P[ok, 3] - Tt[k[ok], 3])
+        ep = np.hypot(P[ok, 1] - Tt[k[ok], 1], P[ok, 2] - Tt[k[ok], 2])
+        out["yaw_rmse_deg"] = float(np.degrees(np.sqrt(np.mean(ey**2)))) if ok.any() else None
+        out["yaw_max_deg"] = float(np.degrees(np.abs(ey).max())) if ok.any() else None
+        out["pos_rmse_m"] = float(np.sqrt(np.mean(ep**2))) if ok.any() else None
+        out["coverage"] = float(ok.sum() / max(1, np.sum(P[:, 0] >= (t0 or 0))))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bags", nargs="+")
+    ap.add_argument("--config", default=None, help="node params YAML (e.g. config/robot.yaml)")
+    ap.add_argument("--set", nargs="*", default=[], help="flat overrides key=value (YAML values)")
+    a = ap.parse_args()
+    import yaml
+
+    flat = load_params_file(a.config) if a.config else {}
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        flat[k] = yaml.safe_load(v)
+    for bag in a.bags:
+        print(json.dumps(replay(bag, flat)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

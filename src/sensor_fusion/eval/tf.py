@@ -1,0 +1,110 @@
+"""Estimates recorded in ``odom`` brought into the world frame of the truth through ``/tf``.
+
+Tracks live in REP-105's ``odom``, which is continuous and drifts from the GNSS-referenced
+``map`` (the world frame of a generated bag: ``sensor-fusion run`` puts the filter's datum at
+the world origin). An output bag records ``map -> odom`` on ``/tf`` at the odometry rate;
+scoring moves each estimate frame through it at its stamp (linear in translation and yaw
+between records, the nearest record outside them), so the scores measure the objects, not
+the odom drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.geometry import quat_to_yaw
+from ..core.stamps import to_ns
+from .frames import FrameObjects
+
+TF = "/tf"
+
+
+@dataclass
+class PlanarTransforms:
+    """``parent <- child`` over time: stamps (N,) ns, translation (N, 3) m, yaw (N,) rad (unwrapped)."""
+
+    parent: str
+    child: str
+    stamps_ns: np.ndarray
+    translation: np.ndarray
+    yaw: np.ndarray
+
+    def at(self, stamp_ns: int) -> tuple[np.ndarray, float]:
+        t = float(stamp_ns)
+        tr = np.array([np.interp(t, self.stamps_ns, self.translation[:, k]) for k in range(3)])
+        return tr, float(np.interp(t, self.stamps_ns, self.yaw))
+
+    def apply(self, f: FrameObjects) -> FrameObjects:
+        """``f`` (in ``child``) in ``parent`` at its stamp."""
+        if len(f) == 0:
+            return f
+        tr, yaw = self.at(f.stamp_ns)
+        c, s = np.cos(yaw), np.sin(yaw)
+        R = np.array([[c, -s], [s, c]])
+        centers = f.centers.copy()
+        centers[:, :2] = f.centers[:, :2] @ R.T + tr[:2]
+        centers[:, 2] += tr[2]
+        vel = f.velocity @ R.T
+        return FrameObjects(f.stamp_ns, f.ids, f.labels, centers, f.sizes, f.yaw + yaw, vel, f.scores)
+
+
+def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
+    """The recorded transforms whose child frame is ``child`` (e.g. ``map -> odom``), or None."""
+    rows = []
+    parent = None
+    for msg in tf_msgs:
+        for t in msg.transforms:
+            if t.child_frame_id != child:
+                continue
+            parent = t.header.frame_id
+            r, p = t.transform.rotation, t.transform.translation
+            rows.append(
+                (
+                    to_ns(t.header.stamp.sec, t.header.stamp.nanosec),
+                    p.x,
+                    p.y,
+                    p.z,
+                    float(quat_to_yaw(np.array([r.x, r.y, r.z, r.w]))),
+                )
+            )
+    if not rows:
+        return None
+    a = np.array(sorted(rows, key=lambda row: row[0]), dtype=np.float64)
+    return PlanarTransforms(parent, child, a[:, 0].astype(np.int64), a[:, 1:4], np.unwrap(a[:, 4]))
+
+
+class WorldFrames:
+    """Estimate messages as :class:`FrameObjects` in the truth's world frame, for scoring.
+
+    A message in a frame whose parent on ``/tf`` is the root (``odom`` under ``map``) is moved
+    through the recorded transform; one in the truth's own frame (bags without ``/tf``) is
+    taken as it is; any other (``base_link`` before the heading is known) scores as empty.
+    ``to_frame(msg, with_ids)`` reads a message (``eval.bags.objects_frame``).
+    """
+
+    def __init__(self, tf_msgs, truth_frame: str, to_frame: Callable[..., FrameObjects]):
+        self._tf = tf_msgs
+        self.truth_frame = truth_frame
+        self._to_frame = to_frame
+        self._up: dict[str, PlanarTransforms | None] = {}
+
+    def _transform(self, frame: str) -> PlanarTransforms | None:
+        if frame not in self._up:
+            up = parent_transforms(self._tf, frame)
+            root = up is not None and parent_transforms(self._tf, up.parent) is None
+            self._up[frame] = up if root else None
+        return self._up[frame]
+
+    def scored(self, frame: str) -> bool:
+        """Whether estimates in ``frame`` are scored (not taken as empty)."""
+        return frame == self.truth_frame or self._transform(frame) is not None
+
+    def __call__(self, msg, with_ids: bool = True) -> FrameObjects:
+        f = self._to_frame(msg, with_ids)
+        up = self._transform(msg.header.frame_id)
+        if up is not None:  # odom, continuous: into the GNSS-referenced world frame
+            return up.apply(f)
+        return f if msg.header.frame_id == self.truth_frame else FrameObjects.empty(f.stamp_ns)

@@ -1,0 +1,89 @@
+"""Materials of static triangles and classes of static elements.
+
+Every triangle carries a ``Material``; every element (one building, one tree, one guard-rail run)
+a ``StaticClass``. The material sets what the sensors see (LiDAR reflectivity, radar RCS per
+scattering point, camera colour, whether a LiDAR return comes back at all); the class is what
+evaluation asks about ("does this false detection lie on a wall, vegetation, a pole?").
+
+Reflectivities are Lambertian fractions at 905 nm from published material surveys (concrete and
+plaster 0.3-0.5, dark paint 0.05-0.1, foliage 0.4-0.6 in the near infrared, retro-reflective sign
+sheeting well above 1 in the Lambertian-equivalent sense, clipped to 1 here). Radar RCS values are
+typical 77 GHz figures per scattering centre: poles and guard-rail posts 5-10 dBsm, a flat wall
+section seen near normal incidence 10-20 dBsm, foliage weak (-10 dBsm).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class StaticClass(IntEnum):
+    """What a static element is (the element list's ``cls``)."""
+
+    BUILDING = 0
+    WALL = 1
+    FENCE = 2
+    VEGETATION = 3  # hedges and bushes
+    TREE = 4
+    POLE = 5
+    SIGN = 6
+    TRAFFIC_LIGHT = 7
+    BOLLARD = 8
+    GUARD_RAIL = 9
+    BARRIER = 10
+    OVERHEAD_SIGN = 11
+    SIDEWALK = 12  # raised sidewalk slab with its curb (ground-like, not an obstacle)
+    BICYCLE_STAND = 13  # parked bicycles in a stand
+    PAVEMENT = 14  # paved parking strips and lots at road level (ground-like)
+
+
+# classes that are ground-like (a detection over them is not "on static structure")
+GROUND_LIKE = frozenset({StaticClass.SIDEWALK, StaticClass.PAVEMENT})
+
+
+class Material(IntEnum):
+    """What a triangle is made of (index into the tables below)."""
+
+    CONCRETE = 0
+    PLASTER = 1
+    BRICK = 2
+    GLASS = 3  # LiDAR: specular, no return; camera: dark reflective
+    DOOR = 4
+    METAL = 5  # poles, posts, gantries
+    GUARD_RAIL = 6  # galvanised steel W-beam
+    SIGN_FACE = 7  # retro-reflective sheeting
+    FOLIAGE = 8
+    BARK = 9
+    CURB = 10  # curb stone and sidewalk paving
+    LIGHT_HOUSING = 11
+    FENCE_WIRE = 12
+    BIKE = 13
+    ASPHALT = 14  # parking strips and lots (as the road's asphalt)
+
+
+#                         refl   RCS dBsm  B    G    R
+_TABLE = {
+    Material.CONCRETE: (0.35, 12.0, (150, 155, 160)),
+    Material.PLASTER: (0.45, 10.0, (170, 190, 205)),
+    Material.BRICK: (0.30, 10.0, (60, 80, 150)),
+    Material.GLASS: (0.00, 5.0, (95, 80, 60)),
+    Material.DOOR: (0.10, 8.0, (40, 50, 70)),
+    Material.METAL: (0.25, 8.0, (110, 110, 105)),
+    Material.GUARD_RAIL: (0.40, 10.0, (175, 180, 180)),
+    Material.SIGN_FACE: (1.00, 10.0, (160, 110, 30)),
+    Material.FOLIAGE: (0.50, -10.0, (50, 110, 60)),
+    Material.BARK: (0.20, -5.0, (40, 60, 85)),
+    Material.CURB: (0.30, -10.0, (140, 145, 150)),
+    Material.LIGHT_HOUSING: (0.08, 5.0, (30, 35, 35)),
+    Material.FENCE_WIRE: (0.30, 0.0, (120, 125, 120)),
+    Material.BIKE: (0.20, 0.0, (70, 70, 75)),
+    Material.ASPHALT: (0.08, -20.0, (74, 72, 70)),
+}
+N_MATERIALS = len(Material)
+REFLECTIVITY = np.array([_TABLE[Material(i)][0] for i in range(N_MATERIALS)], np.float32)
+RCS_DBSM = np.array([_TABLE[Material(i)][1] for i in range(N_MATERIALS)], np.float64)
+COLOR_BGR = np.array([_TABLE[Material(i)][2] for i in range(N_MATERIALS)], np.float64)
+# materials whose LiDAR return never comes back (specular reflection away from the sensor)
+NO_LIDAR_RETURN = np.array([Material(i) == Material.GLASS for i in range(N_MATERIALS)], np.bool_)

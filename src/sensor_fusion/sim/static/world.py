@@ -1,0 +1,180 @@
+"""The static world of one scenario: triangle mesh, element list, Open3D ray casting.
+
+Why Open3D's ``RaycastingScene`` (Embree BVH): the box ray caster in ``raycast.py`` culls per ray
+group against a handful of oriented boxes, which is right for ~100 actor parts but not for tens of
+thousands of façade, foliage and rail triangles. Moving actors stay with the box caster; the static
+mesh is cast separately and the nearer hit wins per ray. Casting both and merging was measured
+against rebuilding an Embree scene with the actors' boxes every sweep (``bench/bench_sim.py``):
+the rebuild of a 60k-triangle BVH alone costs about as much as a whole cast, so the merge is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .materials import COLOR_BGR, GROUND_LIKE, NO_LIDAR_RETURN, RCS_DBSM, REFLECTIVITY, StaticClass
+from .meshes import MeshBuilder
+
+
+@dataclass(frozen=True)
+class StaticElements:
+    """Every static element (one building, tree, pole, guard-rail run, ...) as an oriented box.
+
+    ``center`` is the box centre (z included), ``size`` (length along ``yaw``, width, height).
+    This is what evaluation asks "does a detection lie on static structure?" against.
+    """
+
+    cls: np.ndarray  # (E,) int64 StaticClass
+    center: np.ndarray  # (E, 3) m
+    size: np.ndarray  # (E, 3) m
+    yaw: np.ndarray  # (E,) rad
+
+    def __len__(self) -> int:
+        return int(self.cls.shape[0])
+
+    @property
+    def is_structure(self) -> np.ndarray:
+        """(E,) True for obstacles (not ground-like slabs such as sidewalks)."""
+        return ~np.isin(self.cls, [int(c) for c in GROUND_LIKE])
+
+    def corners(self) -> np.ndarray:
+        """(E, 4, 2) footprint corners (counter-clockwise) in the world frame."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        hl, hw = 0.5 * self.size[:, 0], 0.5 * self.size[:, 1]
+        sx = np.array([1.0, -1.0, -1.0, 1.0])
+        sy = np.array([1.0, 1.0, -1.0, -1.0])
+        x = self.center[:, 0:1] + sx * hl[:, None] * c[:, None] - sy * hw[:, None] * s[:, None]
+        y = self.center[:, 1:2] + sx * hl[:, None] * s[:, None] + sy * hw[:, None] * c[:, None]
+        return np.stack([x, y], -1)
+
+    def names(self) -> list[str]:
+        return [StaticClass(int(k)).name.lower() for k in self.cls]
+
+    def to_dict(self) -> dict:
+        """JSON-ready (what a bag carries on ``/ground_truth/static``), world frame = odom."""
+        return {
+            "frame": "odom",
+            "classes": self.names(),
+            "center": np.round(self.center, 4).tolist(),
+            "size": np.round(self.size, 4).tolist(),
+            "yaw": np.round(self.yaw, 6).tolist(),
+        }
+
+    @staticmethod
+    def from_dict(d: dict) -> StaticElements:
+        n = len(d["classes"])
+        return StaticElements(
+            np.array([int(StaticClass[c.upper()]) for c in d["classes"]], np.int64).reshape(n),
+            np.array(d["center"], np.float64).reshape(n, 3),
+            np.array(d["size"], np.float64).reshape(n, 3),
+            np.array(d["yaw"], np.float64).reshape(n),
+        )
+
+
+class StaticHits:
+    """Nearest static hit per ray: distance (inf on miss), triangle's material and element, normal."""
+
+    __slots__ = ("dist", "material", "element", "normal", "look")
+
+    def __init__(
+        self,
+        dist: np.ndarray,
+        material: np.ndarray,
+        element: np.ndarray,
+        normal: np.ndarray,
+        look: np.ndarray,
+    ) -> None:
+        self.dist = dist  # (R,) float32
+        self.material = material  # (R,) int32, -1 on miss
+        self.element = element  # (R,) int32, -1 on miss
+        self.normal = normal  # (R, 3) float32, facing against the ray
+        self.look = look  # (R,) int32 row of StaticWorld.look_bgr (camera colour), -1 on miss
+
+
+class StaticWorld:
+    """A built static world (see module docstring); ``cast`` is thread-safe (Embree)."""
+
+    def __init__(self, mb: MeshBuilder) -> None:
+        self.vertices, self.triangles, self.material, self.element = mb.arrays()
+        n = mb.n_elements()
+        self.elements = StaticElements(
+            np.array(mb.cls, np.int64).reshape(n),
+            np.array(mb.center, np.float64).reshape(n, 3),
+            np.array(mb.size, np.float64).reshape(n, 3),
+            np.array(mb.yaw, np.float64).reshape(n),
+        )
+        # per-element colour tone, so no two buildings (or trees) share one exact colour
+        tone = 0.75 + 0.5 * ((np.arange(n) * 0.6180339887) % 1.0)
+        self.element_tone = tone.astype(np.float64)
+        # one camera colour per (element, material) pair: the rows the renderer indexes
+        pair = self.element.astype(np.int64) * 64 + self.material
+        uniq, self.tri_look = np.unique(pair, return_inverse=True)
+        self.tri_look = self.tri_look.astype(np.int32).reshape(-1)
+        self.look_bgr = COLOR_BGR[uniq % 64] * self.element_tone[uniq // 64][:, None]
+        self.lidar_code = (-3 - self.material).astype(np.int32)  # overlay.HIT_STATIC - material
+        self.no_lidar_return_tri = NO_LIDAR_RETURN[self.material]
+        self._scene = None
+
+    @property
+    def n_triangles(self) -> int:
+        return int(self.triangles.shape[0])
+
+    def _raycasting_scene(self):
+        if self._scene is None:
+            import open3d as o3d  # heavy import: only worlds with static scenery pay it
+
+            sc = o3d.t.geometry.RaycastingScene()
+            if self.n_triangles:
+                sc.add_triangles(o3d.core.Tensor(self.vertices), o3d.core.Tensor(self.triangles))
+            self._scene = sc
+        return self._scene
+
+    def cast_raw(self, rays: np.ndarray) -> dict:
+        """Open3D's answer for (R, 6) float32 rays (origin, unit direction), world frame."""
+        import open3d as o3d
+
+        return self._raycasting_scene().cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays, np.float32)))
+
+    def cast(self, origins: np.ndarray, dirs: np.ndarray, t_max: float = np.inf) -> StaticHits:
+        """Cast rays (world frame, unit ``dirs``); hits beyond ``t_max`` count as misses."""
+        o = np.asarray(origins, np.float32).reshape(-1, 3)
+        d = np.asarray(dirs, np.float32).reshape(-1, 3)
+        R = d.shape[0]
+        o = np.broadcast_to(o, (R, 3))
+        if R == 0 or self.n_triangles == 0:
+            return StaticHits(
+                np.full(R, np.inf, np.float32),
+                np.full(R, -1, np.int32),
+                np.full(R, -1, np.int32),
+                np.zeros((R, 3), np.float32),
+            )
+        import open3d as o3d
+
+        rays = np.empty((R, 6), np.float32)
+        rays[:, :3] = o
+        rays[:, 3:] = d
+        ans = self._raycasting_scene().cast_rays(o3d.core.Tensor(rays))
+        t = ans["t_hit"].numpy()
+        idx = np.flatnonzero(np.isfinite(t) & (t <= t_max))
+        tri = ans["primitive_ids"].numpy()[idx].astype(np.int64)
+        dist = np.full(R, np.inf, np.float32)
+        dist[idx] = t[idx]
+        mat = np.full(R, -1, np.int32)
+        mat[idx] = self.material[tri]
+        ele = np.full(R, -1, np.int32)
+        ele[idx] = self.element[tri]
+        look = np.full(R, -1, np.int32)
+        look[idx] = self.tri_look[tri]
+        n = np.zeros((R, 3), np.float32)
+        nh = ans["primitive_normals"].numpy()[idx]
+        flip = np.einsum("ij,ij->i", nh, d[idx]) > 0.0
+        nh[flip] *= -1.0
+        n[idx] = nh
+        return StaticHits(dist, mat, ele, n, look)
+
+    # -- material lookups for the sensors --------------------------------------------------------
+    reflectivity = REFLECTIVITY
+    rcs_dbsm = RCS_DBSM
+    no_lidar_return = NO_LIDAR_RETURN
