@@ -216,6 +216,24 @@ def _camera_view(cal_msgs: list, region: Region) -> CameraView | None:
     return CameraView(cal.T_base_from(region.camera), np.asarray(intr.K, np.float64), int(intr.width))
 
 
+def pair_restrictor(truth: dict[str, list], region: Region, dont_care: bool, max_distance_m: float):
+    """``pairs -> (pairs, n_dont_care)`` as ``evaluate`` scores them: ``region`` and don't-care
+    truth applied; ``truth`` holds the truth bag's GT_ODOM, ANNOTATIONS and CALIBRATION messages.
+    The HTML report uses the same, so its counts are evaluate's."""
+    annotations = (
+        Annotations.from_json([json.loads(m.data) for m in truth.get(ANNOTATIONS, [])])
+        if truth.get(ANNOTATIONS) and dont_care
+        else None
+    )
+    camera = _camera_view(truth.get(CALIBRATION, []), region)
+    ego_at = _ego_at(odometry_poses(truth.get(GT_ODOM, [])))
+
+    def restrict(pairs):
+        return restrict_pairs(pairs, region, ego_at, camera, annotations, max_distance_m)
+
+    return restrict
+
+
 def evaluate_bags(
     truth_bag: str | Path,
     tracks_bag: str | Path,
@@ -254,19 +272,11 @@ def evaluate_bags(
     in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # odom estimates via map -> odom
 
     truth_poses = odometry_poses(truth[GT_ODOM])
-    annotations = (
-        Annotations.from_json([json.loads(m.data) for m in truth[ANNOTATIONS]])
-        if truth[ANNOTATIONS] and dont_care
-        else None
-    )
+    restrict = pair_restrictor(truth, reg, dont_care, max_distance_m)
     # a bag with annotations but no element list comes from the open world: nothing static to hit
     static = StaticBoxes.from_json(json.loads(truth[STATIC][0].data)) if truth[STATIC] else None
     if static is None and truth[ANNOTATIONS]:
         static = StaticBoxes.empty()
-    camera = _camera_view(truth[CALIBRATION], reg)
-
-    def restrict(pairs):
-        return restrict_pairs(pairs, reg, _ego_at(truth_poses), camera, annotations, max_distance_m)
 
     result: dict = dict.fromkeys(KEYS)
     result["region"] = str(reg)
