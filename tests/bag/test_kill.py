@@ -31,7 +31,13 @@ def test_killed_simulate_leaves_a_readable_bag(tmp_path, sig):
     bag = tmp_path / "rec"
     cmd = [sys.executable, "-m", "sensor_fusion", "simulate", "--duration", "120", "--out", str(bag)]
     proc = subprocess.Popen(
-        [*cmd, "--config", str(overrides)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*cmd, "--config", str(overrides)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a test run started in the background (`make test &`) ignores SIGINT, and a child inherits
+        # that: give the recorder the default disposition, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 180
