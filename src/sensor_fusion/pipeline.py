@@ -277,7 +277,9 @@ class FusionPipeline:
         return [self.process(f) for f in self.ready_frames(flush=True)]
 
     def reset(self, stamp_ns: int | None = None) -> None:
-        self.tracker.reset()
+        """A time jump: forget tracks and (unless it followed the jump) the ego filter. Track ids
+        keep increasing: the UUIDs downstream derive from them and must not name a new object."""
+        self.tracker.reset(self.tracker.config.frame_id)
         self.ego.reset(stamp_ns)
 
     def process(self, frame: FusionFrame) -> PipelineOutput:

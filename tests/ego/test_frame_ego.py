@@ -47,6 +47,11 @@ class FakeEstimator:
     def yaw_aligned(self) -> bool:
         return self.aligned
 
+    @property
+    def stamp_ns(self) -> int | None:
+        """The filter time (EgoSource.feed emits odometry up to it)."""
+        return self.known_until_ns
+
     def add_imu(self, s) -> None:
         self.imu.append(s)
 

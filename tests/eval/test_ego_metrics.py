@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from sensor_fusion.eval.bags import odom_base_poses
 from sensor_fusion.eval.ego import EgoPoses, ego_trajectory_metrics, gps_correlated_rmse, odom_max_jump
 
 DT_NS = 20_000_000  # truth at 50 Hz, as the generator writes it
@@ -79,3 +82,59 @@ def test_gps_correlated_rmse_over_the_window() -> None:
     assert gps_correlated_rmse(st, e, 5 * 10**9, 9 * 10**9) == pytest.approx(1.0)
     assert gps_correlated_rmse(st, e, 0, 9 * 10**9) == pytest.approx(np.sqrt(0.5 * 25 + 0.5 * 1))
     assert np.isnan(gps_correlated_rmse(st, e, 20 * 10**9, 30 * 10**9))
+
+
+def _stamp(ns: int) -> SimpleNamespace:
+    return SimpleNamespace(sec=int(ns // 10**9), nanosec=int(ns % 10**9))
+
+
+def _odometry(st, x, y, yaw) -> list[SimpleNamespace]:
+    """nav_msgs/Odometry look-alikes (only the fields the reader uses)."""
+    return [
+        SimpleNamespace(
+            header=SimpleNamespace(stamp=_stamp(s), frame_id="map"),
+            child_frame_id="base_link",
+            pose=SimpleNamespace(
+                pose=SimpleNamespace(
+                    position=SimpleNamespace(x=a, y=b, z=0.0),
+                    orientation=SimpleNamespace(x=0.0, y=0.0, z=np.sin(0.5 * c), w=np.cos(0.5 * c)),
+                )
+            ),
+        )
+        for s, a, b, c in zip(st, x, y, yaw, strict=True)
+    ]
+
+
+def _tf(st, parent, child, x, y, yaw) -> list[SimpleNamespace]:
+    """tf2_msgs/TFMessage look-alikes, one transform each."""
+    return [
+        SimpleNamespace(
+            transforms=[
+                SimpleNamespace(
+                    header=SimpleNamespace(stamp=_stamp(s), frame_id=parent),
+                    child_frame_id=child,
+                    transform=SimpleNamespace(
+                        translation=SimpleNamespace(x=a, y=b, z=0.0),
+                        rotation=SimpleNamespace(x=0.0, y=0.0, z=np.sin(0.5 * c), w=np.cos(0.5 * c)),
+                    ),
+                )
+            ]
+        )
+        for s, a, b, c in zip(st, x, y, yaw, strict=True)
+    ]
+
+
+def test_odom_jump_is_read_on_the_continuous_odom_frame_not_the_map_pose() -> None:
+    """The odometry topic carries the map pose (steps with each fix); ``odom -> base_link`` on /tf must
+    be the one scored, and the odometry only when the bag has no such transform."""
+    truth = _truth(duration_s=10.0, speed=10.0)
+    st, x, yaw = truth.stamp_ns[::5], truth.x[::5], truth.yaw[::5]
+    y_map = truth.y[::5].copy()
+    y_map[40:] += 0.5  # a fix moves the map pose
+    odom = _odometry(st, x, y_map, yaw)
+    tf = _tf(st, "map", "odom", np.zeros(st.size), y_map - truth.y[::5], np.zeros(st.size))
+    tf += _tf(st, "odom", "base_link", x + 3.0, truth.y[::5] - 2.0, yaw)  # continuous, own origin
+    assert odom_max_jump(truth, odom_base_poses(tf, odom)) < 1e-6
+    assert odom_max_jump(truth, odom_base_poses([], odom)) == pytest.approx(0.5, abs=0.01)  # no /tf
+    only_map = _tf(st, "map", "odom", np.zeros(st.size), y_map - truth.y[::5], np.zeros(st.size))
+    assert odom_max_jump(truth, odom_base_poses(only_map, odom)) == pytest.approx(0.5, abs=0.01)

@@ -7,9 +7,18 @@ import pytest
 
 from sensor_fusion.core.classes import SENSOR_LIDAR, SENSOR_RADAR
 from sensor_fusion.core.types import Tracks
+from sensor_fusion.ego.odom import EgoOutput
 from sensor_fusion.pipeline import PipelineOutput
 from sensor_fusion.ros import convert
-from sensor_fusion.ros.outputs import MARKERS, ODOMETRY, TIMING, TRACKS, detections_topic, output_messages
+from sensor_fusion.ros.outputs import (
+    MARKERS,
+    ODOMETRY,
+    TIMING,
+    TRACKS,
+    detections_topic,
+    odometry_message,
+    output_messages,
+)
 from tests.ego.test_frame_ego import FakeEstimator
 from tests.perception.test_frame_detector import boxes
 
@@ -51,7 +60,7 @@ def test_messages_of_one_frame(ego):
     msgs = output_messages(_output(ego), uuid_ns, "odom", "base_link")
     topics = [t for t, _ in msgs]
     want = [TRACKS, detections_topic("lidar"), detections_topic("radar_front")]
-    assert topics == want + ([ODOMETRY] if ego else []) + [TIMING]
+    assert topics == want + [TIMING]  # odometry has its own rate: odometry_message
     m = dict(msgs)
     assert [o.object_id.uuid.tobytes() for o in m[TRACKS].objects] == [
         convert.track_uuid(i, uuid_ns) for i in (1, 2)
@@ -60,8 +69,10 @@ def test_messages_of_one_frame(ego):
     assert len(m["detections/radar_front"].objects) == 2 and m["detections/lidar"].header.frame_id == "odom"
     assert m["detections/lidar"].header.stamp.sec == 2
     if ego:
-        assert m[ODOMETRY].header.frame_id == "odom" and m[ODOMETRY].child_frame_id == "base_link"
-        assert m[ODOMETRY].twist.twist.linear.x == pytest.approx(5.0)
+        pose = _output(ego).ego
+        topic, odo = odometry_message(EgoOutput(STAMP, pose, pose.position), "map", "base_link")
+        assert topic == ODOMETRY and odo.header.frame_id == "map" and odo.child_frame_id == "base_link"
+        assert odo.twist.twist.linear.x == pytest.approx(5.0)
     values = {kv.key: kv.value for kv in m[TIMING].values}
     assert values["missing"] == "camera_rear" and float(values["total"]) == 0.01
 
@@ -69,5 +80,5 @@ def test_messages_of_one_frame(ego):
 def test_markers_and_detections_are_optional():
     msgs = output_messages(_output(True), b"12345678", "odom", "base_link", markers=True, detections=False)
     topics = [t for t, _ in msgs]
-    assert topics == [TRACKS, MARKERS, ODOMETRY, TIMING]
+    assert topics == [TRACKS, MARKERS, TIMING]
     assert len(dict(msgs)[MARKERS].markers) >= 2

@@ -154,6 +154,8 @@ def test_detections_only_bag(tmp_path):
         "/tf_static",
         "/ground_truth/objects",
         "/ground_truth/odom",
+        "/ground_truth/gps_error",  # the GNSS truth is written with the truth, sensors or not
+        "/ground_truth/gps_multipath",
         STREAM_TOPIC,
         STREAM_CONFIG_TOPIC,
     }

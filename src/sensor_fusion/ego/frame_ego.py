@@ -164,11 +164,11 @@ class EgoSource:
         self._T_base_wheel = np.eye(4) if T_base_wheel is None else np.asarray(T_base_wheel, np.float64)
 
     def reset(self, stamp_ns: int | None = None) -> None:
-        """Forget the filter state (a time jump back to ``stamp_ns``). A filter already on the new
-        timeline (it saw the jump in its own IMU stream, :meth:`feed`) is kept."""
+        """Forget the filter state (a time jump, back or forward, to ``stamp_ns``). A filter already
+        on the new timeline (it saw the jump in its own IMU stream, :meth:`feed`) is kept."""
         est = self.estimator
         t = getattr(est, "stamp_ns", None)
-        if est is not None and (stamp_ns is None or t is None or t > stamp_ns + self.jump_threshold_ns):
+        if est is not None and (stamp_ns is None or t is None or abs(t - stamp_ns) > self.jump_threshold_ns):
             est.reset()
             self._restart_outputs()
         self._last_aligned_ns = None

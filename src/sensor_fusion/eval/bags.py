@@ -42,7 +42,7 @@ from .regions import (
     static_false_positives,
 )
 from .report import bev_plot, merge_results
-from .tf import TF, WorldFrames
+from .tf import TF, WorldFrames, parent_transforms
 
 TRACKS = "/fusion_node/tracked_objects"
 DETECTIONS = "/fusion_node/detections/{source}"
@@ -140,6 +140,20 @@ def odometry_poses(msgs) -> EgoPoses | None:
     return EgoPoses(st[order], x[order], y[order], quat_to_yaw(q)[order])
 
 
+def odom_base_poses(tf_msgs, odom_msgs) -> EgoPoses | None:
+    """base_link in REP-105's continuous ``odom``, from the output bag's ``/tf``, for ``odom_max_jump``.
+
+    The published odometry is the filter's ``map`` pose, which steps with every fix by design; the
+    frame that must not jump is ``odom -> base_link``. A bag without that transform on ``/tf``
+    (older recordings, or the node's odom TF turned off) falls back to the odometry messages.
+    """
+    base = odom_msgs[0].child_frame_id if odom_msgs and odom_msgs[0].child_frame_id else "base_link"
+    up = parent_transforms(tf_msgs, base) if tf_msgs else None
+    if up is None or (odom_msgs and up.parent == odom_msgs[0].header.frame_id):
+        return odometry_poses(odom_msgs)  # no continuous frame recorded: the map pose is all there is
+    return EgoPoses(up.stamps_ns, up.translation[:, 0], up.translation[:, 1], up.yaw)
+
+
 def read_topics(bag: str | Path, topics: list[str]) -> dict[str, list]:
     """Messages of ``topics`` in ``bag`` (empty lists for topics the bag lacks)."""
     have = bag_topics(bag)
@@ -202,6 +216,24 @@ def _camera_view(cal_msgs: list, region: Region) -> CameraView | None:
     return CameraView(cal.T_base_from(region.camera), np.asarray(intr.K, np.float64), int(intr.width))
 
 
+def pair_restrictor(truth: dict[str, list], region: Region, dont_care: bool, max_distance_m: float):
+    """``pairs -> (pairs, n_dont_care)`` as ``evaluate`` scores them: ``region`` and don't-care
+    truth applied; ``truth`` holds the truth bag's GT_ODOM, ANNOTATIONS and CALIBRATION messages.
+    The HTML report uses the same, so its counts are evaluate's."""
+    annotations = (
+        Annotations.from_json([json.loads(m.data) for m in truth.get(ANNOTATIONS, [])])
+        if truth.get(ANNOTATIONS) and dont_care
+        else None
+    )
+    camera = _camera_view(truth.get(CALIBRATION, []), region)
+    ego_at = _ego_at(odometry_poses(truth.get(GT_ODOM, [])))
+
+    def restrict(pairs):
+        return restrict_pairs(pairs, region, ego_at, camera, annotations, max_distance_m)
+
+    return restrict
+
+
 def evaluate_bags(
     truth_bag: str | Path,
     tracks_bag: str | Path,
@@ -240,19 +272,11 @@ def evaluate_bags(
     in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # odom estimates via map -> odom
 
     truth_poses = odometry_poses(truth[GT_ODOM])
-    annotations = (
-        Annotations.from_json([json.loads(m.data) for m in truth[ANNOTATIONS]])
-        if truth[ANNOTATIONS] and dont_care
-        else None
-    )
+    restrict = pair_restrictor(truth, reg, dont_care, max_distance_m)
     # a bag with annotations but no element list comes from the open world: nothing static to hit
     static = StaticBoxes.from_json(json.loads(truth[STATIC][0].data)) if truth[STATIC] else None
     if static is None and truth[ANNOTATIONS]:
         static = StaticBoxes.empty()
-    camera = _camera_view(truth[CALIBRATION], reg)
-
-    def restrict(pairs):
-        return restrict_pairs(pairs, reg, _ego_at(truth_poses), camera, annotations, max_distance_m)
 
     result: dict = dict.fromkeys(KEYS)
     result["region"] = str(reg)
@@ -283,9 +307,10 @@ def evaluate_bags(
         )
         result["ego_coverage"] = float(covered.mean())
         result.update(ego_trajectory_metrics(truth_poses, est_poses))
-        # the published odometry is the only ego output today; with a separate continuous odom -> base_link
-        # (REP-105) this is the figure to compute on that
-        result["odom_max_jump_m"] = odom_max_jump(truth_poses, est_poses)
+        # on the continuous odom -> base_link (/tf), not the map pose the odometry carries
+        odom_poses = odom_base_poses(est[TF], est[ODOM])
+        if odom_poses is not None:
+            result["odom_max_jump_m"] = odom_max_jump(truth_poses, odom_poses)
     if truth[GT_GPS_ERROR]:
         st = np.array(
             [to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in truth[GT_GPS_ERROR]], np.int64

@@ -17,6 +17,8 @@ import numpy as np
 
 from ..bag.io import bag_topics
 from ..eval.bags import (
+    ANNOTATIONS,
+    CALIBRATION,
     DETECTIONS,
     GPS,
     GT_OBJECTS,
@@ -28,12 +30,14 @@ from ..eval.bags import (
     TRACKS,
     objects_frame,
     odometry_poses,
+    pair_restrictor,
     read_topics,
 )
 from ..eval.detection import pr_curves
 from ..eval.ego import EgoPoses, wrap_angle
 from ..eval.frames import FramePair, match_frames
 from ..eval.mot import MatchEvents, class_name, match_events, score_pairs
+from ..eval.regions import parse_region
 from ..eval.tf import TF, WorldFrames
 
 RANGE_BINS_M = (0.0, 20.0, 40.0, 60.0, np.inf)
@@ -204,7 +208,13 @@ def collect(
     """Read both bags once more and compute what the page shows; ``result`` is ``evaluate_bags``'
     output for the same bags (its scores are shown as they are, not recomputed). ``diagnostics``:
     the pipeline's counters of the run (``RunSummary.diagnostics``), when known."""
-    truth = read_topics(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO])
+    truth = read_topics(truth_bag, [GT_OBJECTS, GT_ODOM, GPS, SCENARIO, ANNOTATIONS, CALIBRATION])
+    restrict = pair_restrictor(
+        truth,
+        parse_region(result.get("region") or "all"),
+        result.get("num_dont_care") is not None,
+        max_distance_m,
+    )
     have = bag_topics(tracks_bag)
     if detections is None:
         detections = result.get("det_source") or (
@@ -219,7 +229,7 @@ def collect(
 
     in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # as evaluate_bags scores them
 
-    pairs = match_frames(gt_frames, [in_truth_frame(m) for m in est[TRACKS]], MATCH_TOLERANCE_NS)
+    pairs, _ = restrict(match_frames(gt_frames, [in_truth_frame(m) for m in est[TRACKS]], MATCH_TOLERANCE_NS))
     events = match_events(pairs, max_distance_m)
     ego_truth, ego_est = odometry_poses(truth[GT_ODOM]), odometry_poses(est[ODOM])
     t0 = int(min([gt_frames[0].stamp_ns] + ([int(ego_truth.stamp_ns[0])] if ego_truth is not None else [])))
@@ -229,8 +239,10 @@ def collect(
     gps_st = np.array([m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in truth[GPS]])
     pr, pr_source = {}, None
     if est[det_topic]:
-        det_pairs = match_frames(
-            gt_frames, [in_truth_frame(m, with_ids=False) for m in est[det_topic]], MATCH_TOLERANCE_NS
+        det_pairs, _ = restrict(
+            match_frames(
+                gt_frames, [in_truth_frame(m, with_ids=False) for m in est[det_topic]], MATCH_TOLERANCE_NS
+            )
         )
         pr, pr_source = pr_curves(det_pairs, 2.0), detections
     latency, missing = timing_samples(est[TIMING])
