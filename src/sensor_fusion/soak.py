@@ -33,7 +33,7 @@ from .config import FusionConfig
 from .core.calibration import Calibration
 from .pipeline import FusionPipeline, PipelineOutput
 from .ros import convert
-from .ros.inputs import input_specs
+from .ros.inputs import input_specs, with_intrinsics
 from .ros.outputs import output_messages
 
 RSS_GROWTH_LIMIT = 0.05  # the bar: RSS at the end within 5 % of its value after 1 min
@@ -155,11 +155,9 @@ def soak(
                 if spec.sensor == anchor and not spec.camera_info:
                     r.anchor_dropped += 1
                 continue
-            if spec.camera_info:
-                intrinsics[spec.sensor] = item
+            item = with_intrinsics(spec, item, intrinsics)
+            if item is None:
                 continue
-            if hasattr(item, "intrinsics") and spec.sensor in intrinsics:
-                item.intrinsics = intrinsics[spec.sensor]
             pipeline.push(spec.sensor, item)
             take(pipeline.step())
             elapsed = time.perf_counter() - t0

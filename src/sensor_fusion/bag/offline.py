@@ -22,7 +22,7 @@ from ..config import NODE_NAME, FusionConfig
 from ..core.calibration import Calibration
 from ..pipeline import FusionPipeline, PipelineOutput
 from ..ros import convert
-from ..ros.inputs import input_specs
+from ..ros.inputs import input_specs, with_intrinsics
 from ..ros.outputs import odometry_message, output_messages
 from ..ros.tf import TF_TOPIC, TFMessage, ego_transforms, tf_raw
 from .io import BagWriter, bag_topics, read_messages
@@ -78,11 +78,9 @@ def feed_bag(
             summary.decode_errors[spec.sensor] += 1
             log.warning("%s: dropped malformed message: %s", spec.sensor, exc)
             continue
-        if spec.camera_info:
-            intrinsics[spec.sensor] = item
+        item = with_intrinsics(spec, item, intrinsics)
+        if item is None:
             continue
-        if hasattr(item, "intrinsics") and spec.sensor in intrinsics:
-            item.intrinsics = intrinsics[spec.sensor]
         pipeline.push(spec.sensor, item)
         yield pipeline.step()
     yield pipeline.flush()

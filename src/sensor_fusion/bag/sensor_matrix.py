@@ -20,7 +20,7 @@ from ..config import FusionConfig
 from ..core.calibration import Calibration
 from ..pipeline import FusionPipeline
 from ..ros import convert
-from ..ros.inputs import input_specs
+from ..ros.inputs import input_specs, with_intrinsics
 from .io import read_messages
 
 KINDS = ("lidar", "radar", "camera", "imu", "gps")
@@ -52,12 +52,9 @@ def decoded_messages(bag: str | Path, cfg: FusionConfig) -> list[tuple[int, str,
             item = spec.decode(msg)
         except (convert.DecodeError, ValueError):
             continue
-        if spec.camera_info:
-            intrinsics[spec.sensor] = item
-            continue
-        if hasattr(item, "intrinsics") and spec.sensor in intrinsics:
-            item.intrinsics = intrinsics[spec.sensor]
-        out.append((t, spec.sensor, item))
+        item = with_intrinsics(spec, item, intrinsics)
+        if item is not None:
+            out.append((t, spec.sensor, item))
     return out
 
 

@@ -135,3 +135,14 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
             )
         )
     return specs
+
+
+def with_intrinsics(spec: InputSpec, item: Any, intrinsics: dict[str, Any]) -> Any | None:
+    """A decoded item ready for the pipeline, or None for a CameraInfo (its intrinsics are kept in
+    ``intrinsics`` and attached to that camera's later frames): the one rule of the offline runs."""
+    if spec.camera_info:
+        intrinsics[spec.sensor] = item
+        return None
+    if hasattr(item, "intrinsics") and spec.sensor in intrinsics:
+        item.intrinsics = intrinsics[spec.sensor]
+    return item
