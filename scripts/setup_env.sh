@@ -90,23 +90,8 @@ fi
 
 # 3b. tf2_msgs (TFMessage for /tf and /tf_static) has no PyPI wheel: build its messages the same way
 #     when this Python cannot import them (a ROS install that provides tf2_msgs skips this)
-TF2="$ROOT/tf2_msgs"
-TF2_HASH="$(cd "$TF2" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)-$DEPS_HASH"
-if ! stamp_ok tf2 "$TF2_HASH" \
-  && { [ -f "$VENV/.stamp-tf2" ] || ! "$VENV/bin/python" -c 'from tf2_msgs.msg import TFMessage' 2>/dev/null; }; then
-  log "building tf2_msgs (messages only) with cmake (about 35 s)"
-  BUILD="$ROOT/build/tf2_msgs"
-  rm -rf "$BUILD"
-  mkdir -p "$BUILD"
-  (
-    cd "$BUILD"
-    cmake "$TF2" -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" \
-      -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >cmake.log 2>&1 \
-      || { tail -40 cmake.log >&2; exit 1; }
-    make -j"$(nproc)" >make.log 2>&1 || { tail -40 make.log >&2; exit 1; }
-    make install >install.log 2>&1 || { tail -40 install.log >&2; exit 1; }
-  )
-  stamp_set tf2 "$TF2_HASH"
+if [ -f "$VENV/.stamp-tf2" ] || ! "$VENV/bin/python" -c 'from tf2_msgs.msg import TFMessage' 2>/dev/null; then
+  build_msgs tf2_msgs tf2 "about 35 s"
 fi
 
 # 4. the Python package itself, editable
