@@ -14,6 +14,7 @@ transformed once, into the tracking frame, just before the tracker.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import numpy as np
 from .bev.inputs import BevInputs
 from .config import FusionConfig
 from .core.calibration import Calibration
+from .core.classes import SENSOR_BEV, SENSOR_LIDAR
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.estimator import EgoEstimator, EgoPose
 from .ego.frame_ego import EgoSource
@@ -35,7 +37,7 @@ from .perception.lidar import LidarDetector
 from .perception.radar import RadarDetector
 from .sync.synchronizer import FusionFrame, SensorSpec, Synchronizer
 from .timing import StageTimer
-from .tracking.tracker import Tracker
+from .tracking.tracker import SensorView, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,10 @@ class FusionPipeline:
                 cfg.bev,
                 self.base_frame,
             )
+        g = bev.grid if bev is not None else None
+        self._bev_radius_m = (
+            float(min(-g.x_min_m, g.x_max_m, -g.y_min_m, g.y_max_m)) if g is not None else 0.0
+        )
         self.detector = FrameDetector(
             calibration,
             self.base_frame,
@@ -109,6 +115,12 @@ class FusionPipeline:
             self.timer,
         )
         self.tracker = Tracker(replace(cfg.tracker, frame_id=self.base_frame))
+        lidar_frame = cfg["lidar.frame"]
+        self._lidar_xy = (
+            calibration.T_base_from(lidar_frame)[:2, 3].copy()
+            if calibration.has_frame(lidar_frame)
+            else np.zeros(2)
+        )
         new_estimator = None
         if cfg["imu.enabled"]:
             ego_args = (
@@ -311,9 +323,12 @@ class FusionPipeline:
                 detections, tracked = {}, Detections.empty(stamp, ego.frame_id)
             else:
                 found = self.detector.detect(frame, ego)
-                detections, tracked = found.to_frame(ego.T_world_base, ego.frame_id, ego.pos_cov_extra)
+                detections, tracked = found.to_frame(
+                    ego.T_world_base, ego.frame_id, pose_cov=ego.planar_pose_cov
+                )
             with t.stage("track"):
-                tracks = self.tracker.step(stamp, tracked)
+                views = self._views(frame, ego.T_world_base) if found is not None else []
+                tracks = self.tracker.step(stamp, tracked, views)
             if self.ego.radar_velocity is not None:
                 # after detection: returns on the detected objects are not the static world
                 with t.stage("radar_velocity"):
@@ -322,6 +337,30 @@ class FusionPipeline:
         present = [frame.anchor, *frame.matched.keys()]
         missing = list(frame.missing)
         return PipelineOutput(stamp, tracks, detections, ego.pose, t.end_frame(), missing, present)
+
+    def _views(self, frame: FusionFrame, T_world_base: np.ndarray) -> list[SensorView]:
+        """What this frame's detectors could see, in the tracking frame, for the tracker's existence.
+
+        The LiDAR detector (and the BEV network on it) sees all around its mounting, between its
+        range limits (the detector's ``range_min_m``/``range_max_m``; the network: the largest
+        circle inside its grid). No LiDAR sweep in the frame: no view, so no miss evidence.
+        Radar and camera views are not given: their detection_prob is 0 by default (see the
+        tracker's parameters).
+        """
+        if not frame.of_kind("lidar"):
+            return []
+        origin = T_world_base[:2, :2] @ self._lidar_xy + T_world_base[:2, 3]
+        o = (float(origin[0]), float(origin[1]))
+        mode = self.cfg["detection_mode"]
+        views = []
+        if mode in ("classical", "both"):
+            d = self.cfg.detector
+            views.append(
+                SensorView(SENSOR_LIDAR, o, 0.0, math.pi, float(d.range_max_m), float(d.range_min_m))
+            )
+        if self._bev_radius_m > 0.0:
+            views.append(SensorView(SENSOR_BEV, o, 0.0, math.pi, self._bev_radius_m))
+        return views
 
     def warm_up(self) -> None:
         """Compile (or load from cache) every numba kernel and run the network once before live data.

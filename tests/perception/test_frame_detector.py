@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -137,3 +138,23 @@ def test_radar_objects_are_moved_to_the_frame_stamp():
     # without an ego pose the scan is used as measured, moved by the object's own motion only
     found = fd.detect(_frame(scan), FrameEgo(STAMP, "base_link"))
     np.testing.assert_allclose(found.detections["radar"].centers[0, :2], [20.25, 0.0], atol=1e-9)
+
+
+def test_ego_heading_uncertainty_grows_with_range() -> None:
+    """The velocity tail's first cause: a box 40 m away swings sideways by 40 m x the heading error,
+    so its fixed-frame covariance must carry r^2 sigma_yaw^2 across the line of sight (the ego
+    position covariance alone left the tracker reading the converging heading as sideways motion)."""
+    from sensor_fusion.perception.frame_detector import ego_pose_cov_at
+
+    sig_yaw = math.radians(2.0)
+    pose_cov = np.diag([0.04, 0.04, sig_yaw**2])
+    near, far = ego_pose_cov_at(np.array([[5.0, 0.0], [40.0, 0.0]]), pose_cov)
+    np.testing.assert_allclose(far, np.diag([0.04, 0.04 + (40.0 * sig_yaw) ** 2]))
+    np.testing.assert_allclose(near, np.diag([0.04, 0.04 + (5.0 * sig_yaw) ** 2]))
+    # through to_frame: the LiDAR box 40 m ahead of a vehicle heading +y gets it along x (across)
+    T = np.eye(4)
+    T[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]
+    found = FrameDetections(STAMP, {"lidar": boxes([[40.0, 0.0]], SENSOR_LIDAR)})
+    _, tracked = found.to_frame(T, "odom", pose_cov=pose_cov)
+    np.testing.assert_allclose(tracked.pos_cov[0] - boxes([[40.0, 0.0]], SENSOR_LIDAR).pos_cov[0],
+                               np.diag([0.04 + (40.0 * sig_yaw) ** 2, 0.04]), atol=1e-12)  # fmt: skip

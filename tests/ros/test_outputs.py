@@ -41,6 +41,7 @@ def _tracks(n: int) -> Tracks:
         age_ns=np.full(n, 10**9),
         hits=np.full(n, 5),
         sensors=np.full(n, SENSOR_LIDAR, np.uint8),
+        coasting=np.arange(n) % 2 == 1,
     )
 
 
@@ -64,6 +65,7 @@ def test_messages_of_one_frame(ego):
     assert [o.object_id.uuid.tobytes() for o in m[TRACKS].objects] == [
         convert.track_uuid(i, uuid_ns) for i in (1, 2)
     ]
+    assert [o.coasting for o in m[TRACKS].objects] == [False, True]  # the tracker's flag, carried through
     assert len(m["detections/radar_front"].objects) == 2 and m["detections/lidar"].header.frame_id == "odom"
     assert m["detections/lidar"].header.stamp.sec == 2
     if ego:

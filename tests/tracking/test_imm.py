@@ -276,7 +276,8 @@ def _track_turn(model: str, seed: int, yaw: float | np.ndarray = np.nan) -> dict
     rng = np.random.default_rng(seed)
     K = 120  # 12 s: 3.6 rad of turn
     pos, vel = _turning_truth(K)
-    tracker = Tracker(TrackerConfig(motion_model=model))
+    # every confirmed track published (coasting ones too): this measures the filters' lag
+    tracker = Tracker(TrackerConfig(motion_model=model, output_max_coast_s=math.inf))
     err, verr, yerr, ids = [], [], [], set()
     for k in range(K):
         stamp = k * DT_NS

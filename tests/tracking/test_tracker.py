@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pytest
@@ -113,7 +114,13 @@ def test_batched_kalman_equals_filterpy() -> None:
 
 def test_tracker_filter_equals_filterpy_per_object() -> None:
     """End to end ("cv" model): each (well separated) track follows filterpy fed with its detections."""
-    cfg = TrackerConfig(motion_model="cv", min_hits=1, existence_birth=0.6, existence_confirm=0.6)
+    cfg = TrackerConfig(
+        motion_model="cv",
+        min_hits=1,
+        existence_birth=0.6,
+        existence_confirm=0.6,
+        confirm_max_velocity_std_mps=math.inf,  # published from the first frame, velocity unknown
+    )
     tracker = Tracker(cfg)
     rng = np.random.default_rng(1)
     starts = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
@@ -222,8 +229,11 @@ def test_occlusion_keeps_id() -> None:
     for k, _stamp, out in run(tracker, truth, rng, visible=visible):
         if k == 24:
             before = out.ids.tolist()
-        if 25 <= k < 35:
-            assert out.ids.tolist() == before  # coasting, still reported
+            assert not out.coasting.any()
+        if k == 25:  # one frame without an update: still published, marked coasting
+            assert out.ids.tolist() == before and out.coasting.all()
+        if 26 <= k < 35:  # coasting past output_max_coast_s: kept internally, not published
+            assert len(out) == 0 and tracker.num_tracks == 1
         if k == 59:
             after = out.ids.tolist()
     assert before == [1] and after == [1]
@@ -320,7 +330,10 @@ def test_wrong_frame_dropped(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_same_stamp_updates_without_predict() -> None:
-    tracker = Tracker(TrackerConfig(min_hits=1, existence_birth=0.7, existence_confirm=0.6))
+    cfg = TrackerConfig(
+        min_hits=1, existence_birth=0.7, existence_confirm=0.6, confirm_max_velocity_std_mps=math.inf
+    )
+    tracker = Tracker(cfg)
     tracker.step(NS, dets(NS, [[0.0, 0.0]]))
     out = tracker.step(NS, dets(NS, [[0.1, 0.0]], sensors=SENSOR_RADAR))  # second detector, same stamp
     assert out.hits.tolist() == [2] and out.sensors.tolist() == [SENSOR_RADAR]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,15 @@ MODELS = ["cv", "imm"]
 
 def fast(**kw) -> TrackerConfig:
     """Tracks confirmed at birth, so a single frame shows in the output."""
-    return TrackerConfig(**{"min_hits": 1, "existence_birth": 0.7, "existence_confirm": 0.6, **kw})
+    return TrackerConfig(
+        **{
+            "min_hits": 1,
+            "existence_birth": 0.7,
+            "existence_confirm": 0.6,
+            "confirm_max_velocity_std_mps": math.inf,  # published at once, velocity known or not
+            **kw,
+        }
+    )
 
 
 def radar(

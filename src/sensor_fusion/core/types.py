@@ -317,6 +317,12 @@ class Tracks:
     age_ns: np.ndarray  # (N,) int64
     hits: np.ndarray  # (N,) int64
     sensors: np.ndarray  # (N,) uint8 SENSOR_* mask of the last update
+    # (N,) bool: not updated at ``stamp_ns`` (predicted only); None: all updated (e.g. hand-built)
+    coasting: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.coasting is None:
+            self.coasting = np.zeros(len(self.ids), bool)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

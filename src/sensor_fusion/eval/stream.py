@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..core.classes import SENSOR_LIDAR
 from ..core.types import Detections
 from ..sim.detection_stream import DetectionStreamConfig, care_mask
 from ..sim.visibility import sensor_pose, visibility
-from ..tracking.tracker import Tracker, TrackerConfig
+from ..tracking.tracker import SensorView, Tracker, TrackerConfig
 from .frames import FrameObjects, FramePair, match_frames
 from .mot import bev_distance2, evaluate_tracking
 
@@ -43,6 +44,8 @@ class StreamData:
     care: list[np.ndarray]  # per truth frame: (N,) bool
     in_region: list  # per truth frame: function (M, 2) world xy -> (M,) bool
     config: DetectionStreamConfig
+    # per detection frame: the stream's field of view and range, for the tracker's existence
+    views: list[list[SensorView]] | None = None
 
 
 def read_stream_bag(bag: str | Path) -> StreamData:
@@ -76,7 +79,28 @@ def read_stream_bag(bag: str | Path) -> StreamData:
         pose = sensor_pose(xy, yaw, mount, math.radians(cfg.fov_center_deg))
         care.append(care_mask(visibility(f.centers, f.sizes, f.yaw, pose, fov), cfg))
         regions.append(_region(pose, cfg))
-    return StreamData(dets, truth, care, regions, cfg)
+    views = []
+    for d in dets:
+        xy = np.array(
+            [np.interp(d.stamp_ns, poses.stamp_ns, poses.x), np.interp(d.stamp_ns, poses.stamp_ns, poses.y)]
+        )
+        pose = sensor_pose(
+            xy, float(np.interp(d.stamp_ns, poses.stamp_ns, yaw_u)), mount, math.radians(cfg.fov_center_deg)
+        )
+        views.append([stream_view(pose, cfg)])
+    return StreamData(dets, truth, care, regions, cfg, views)
+
+
+def stream_view(pose, cfg: DetectionStreamConfig) -> SensorView:
+    """The stream's coverage at ``pose`` as the tracker takes it (a LiDAR detector's sector)."""
+    return SensorView(
+        SENSOR_LIDAR,
+        (float(pose.xy[0]), float(pose.xy[1])),
+        float(pose.axis_yaw),
+        0.5 * math.radians(cfg.fov_deg),
+        float(cfg.max_range_m),
+        float(cfg.min_range_m),
+    )
 
 
 def _region(pose, cfg: DetectionStreamConfig):
@@ -136,9 +160,10 @@ def run_tracker(data: StreamData, config: TrackerConfig) -> tuple[list[FrameObje
     tracker = Tracker(config)
     out = []
     wall = 0.0
-    for det in data.detections:
+    views = data.views if data.views is not None else [None] * len(data.detections)
+    for det, view in zip(data.detections, views):
         t0 = time.perf_counter()
-        tracks = tracker.step(det.stamp_ns, det)
+        tracks = tracker.step(det.stamp_ns, det, view)
         wall += time.perf_counter() - t0
         out.append(FrameObjects.from_tracks(tracks))
     return out, wall

@@ -406,6 +406,7 @@ def tracks_msg(tracks: Tracks, uuid_ns: bytes, stationary_speed: float = 0.3) ->
         o.supporting_sensors.mask = int(tracks.sensors[i])
         o.age = duration_msg(int(tracks.age_ns[i]))
         o.hits = int(tracks.hits[i])
+        o.coasting = bool(tracks.coasting[i])
         out.objects.append(o)
     return out
 

@@ -34,6 +34,7 @@ from sensor_fusion.core.schema import ParamConfig, internal, param
 
 ASSOCIATION_METRICS = ("mahalanobis", "iou3d")
 MOTION_MODELS = ("cv", "imm")
+SCORE_MAPS = ("probability", "logit")
 SENSOR_BITS = {"LIDAR": SENSOR_LIDAR, "RADAR": SENSOR_RADAR, "CAMERA": SENSOR_CAMERA, "BEV": SENSOR_BEV}
 CLASS_NAMES = tuple(ObjectClass.__members__)
 # Per-sensor trust flags (Autoware multi_object_tracker's input-channel flags, plus may_update)
@@ -204,6 +205,79 @@ class TrackerConfig(ParamConfig):
     spawn_min_speed_mps: float = param(
         0.5, unit="m/s", ge=0.0, desc="spawn_needs_velocity: slowest speed that may start a track"
     )
+    score_map: dict[str, str] = param(
+        {"LIDAR": "probability", "RADAR": "probability", "CAMERA": "probability", "BEV": "probability"},
+        unit="",
+        choices=SCORE_MAPS,
+        keys=(tuple(SENSOR_BITS),),
+        item=lambda k: f"{k[0]} detections' scores",
+        desc="What each detector's score is: probability (in [0, 1], used as is) or logit (any real, "
+        "mapped through the sigmoid); the thresholds and existence evidence below read probabilities",
+    )
+    score_high: float = param(
+        0.3,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Two-stage association (ByteTrack): detections scoring at least this are matched first and "
+        "may start tracks; lower ones (down to score_low) only extend tracks left unmatched and never "
+        "start one (0: one stage). 0.3: a learned detector's false positives score mostly below it "
+        "(sim/detection_stream.py), and the classical detectors' boxes above it are nearly all real "
+        "(their scores are not calibrated: 0.5 dropped real ones)",
+    )
+    score_low: float = param(
+        0.1,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Detections scoring below this are dropped (a real detector's false positives crowd below "
+        "0.1; CenterPoint's tracker input and our BEV network publish from 0.1)",
+    )
+    detection_prob: dict[str, float] = param(
+        {"LIDAR": 0.9, "RADAR": 0.0, "CAMERA": 0.0, "BEV": 0.9},
+        unit="1",
+        ge=0.0,
+        lt=1.0,
+        keys=(tuple(SENSOR_BITS),),
+        item=lambda k: f"{k[0]}",
+        desc="Probability that a sensor's detector reports an object in plain view close by, for the "
+        "existence evidence of a miss (log(1 - Pd), where coverage is given). LiDAR/BEV 0.9: a "
+        "learned or clustering detector's recall of unoccluded objects at a tracker's score "
+        "threshold; RADAR 0: it reports moving objects only, so its silence says nothing of a "
+        "stationary one; CAMERA 0: cameras relabel boxes, they do not report their own",
+    )
+    miss_repeat_prob: float = param(
+        0.8,
+        unit="1",
+        ge=0.0,
+        lt=1.0,
+        desc="Probability that a detector misses an existing object again in the frame after a miss: "
+        "misses come in bursts (occlusion, a hard viewpoint, a weak return stays weak), so a repeated "
+        "miss is weaker evidence: its detection probability is Pd (1 - this). 0.8: bursts of about 5 "
+        "frames, as a learned detector's misses of one object on KITTI run",
+    )
+    detection_range50_m: dict[str, float] = param(
+        {"LIDAR": 70.0, "RADAR": 100.0, "CAMERA": 50.0, "BEV": 50.0},
+        unit="m",
+        gt=0.0,
+        inf_ok=True,
+        keys=(tuple(SENSOR_BITS),),
+        item=lambda k: f"{k[0]}",
+        desc="Range at which a sensor's detection probability halves (logistic, width range/7; inf: "
+        "flat to the view's range). LiDAR 70 m: car recall of 64-beam detectors on Waymo/KITTI by range",
+    )
+    occluded_detection_drop: float = param(
+        0.7,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Fraction by which a track's detection probability drops while a nearer confirmed track "
+        "hides occlusion_min_overlap of its bearing extent from the sensor (KITTI's hard objects: "
+        "detected far less often; a LiDAR still sees over cars, hence not 1)",
+    )
+    occlusion_min_overlap: float = param(
+        0.5, unit="1", gt=0.0, le=1.0, desc="Fraction of a track's bearing extent hidden to count as occluded"
+    )
     untrusted_class_vote_weight: float = param(
         0.0, unit="1", ge=0.0, desc="Class-vote weight of a detection from a trust_class=false sensor"
     )
@@ -211,6 +285,16 @@ class TrackerConfig(ParamConfig):
     # --- track management ---
     min_hits: int = param(
         3, unit="1", ge=1, desc="Updates needed (with existence >= existence_confirm) to confirm"
+    )
+    confirm_max_velocity_std_mps: float = param(
+        2.0,
+        unit="m/s",
+        gt=0.0,
+        inf_ok=True,
+        desc="Confirm a track only once its velocity std (largest axis) is this small: a planner predicts "
+        "with the velocity, and at 2 m/s a 1 s prediction is already off by a car's width; a new track's "
+        "velocity starts at init_velocity_std_mps and a LiDAR-only track needs about 5 updates to get "
+        "here (min_hits alone published tracks with 6 m/s velocity std: the velocity tails; inf: off)",
     )
     max_age_s: float = param(2.0, unit="s", gt=0.0, desc="Delete a track this long without an update")
     existence_birth: float = param(
@@ -229,7 +313,27 @@ class TrackerConfig(ParamConfig):
         1.0, unit="1", gt=0.0, desc="Log-odds added per update, times the detection score"
     )
     existence_miss_logodds_per_s: float = param(
-        4.0, unit="1/s", gt=0.0, desc="Log-odds removed per second without an update"
+        4.0,
+        unit="1/s",
+        gt=0.0,
+        desc="Log-odds removed per second without an update in a frame that says nothing of what the "
+        "sensors could see (no coverage given: every miss is assumed in view)",
+    )
+    existence_unseen_logodds_per_s: float = param(
+        0.5,
+        unit="1/s",
+        ge=0.0,
+        desc="With coverage given: log-odds removed per second from every track not updated (that the "
+        "object may have gone where no sensor notices it); a miss in view adds log(1 - Pd) per frame",
+    )
+    output_max_coast_s: float = param(
+        0.15,
+        unit="s",
+        ge=0.0,
+        inf_ok=True,
+        desc="Publish a confirmed track only if updated this recently (about one 10 Hz frame plus jitter: "
+        "a planner acts on what was seen; older coasting tracks stay internal for re-identification "
+        "until max_age_s or existence ends them; inf: publish every confirmed track)",
     )
     time_backwards_tolerance_s: float = param(
         0.02,
@@ -280,6 +384,8 @@ class TrackerConfig(ParamConfig):
                 "existence_confirm: need existence_delete < existence_confirm <= existence_max, got "
                 f"{self.existence_delete}, {self.existence_confirm}, {self.existence_max}"
             )
+        if self.score_high > 0.0 and self.score_low > self.score_high:
+            out.append(f"score_low: must be <= score_high, got {self.score_low} > {self.score_high}")
         return out
 
     # --- derived tables, indexed by ObjectClass value ---
@@ -304,7 +410,8 @@ class TrackerConfig(ParamConfig):
 
         A detection supported by several sensors gets a flag if any of them has
         it; ``spawn_plain`` / ``spawn_velocity``: some sensor may spawn without / only
-        with a well-measured velocity. Mask 0 (source unknown) is fully trusted.
+        with a well-measured velocity; ``score_logit``: some sensor's scores are logits.
+        Mask 0 (source unknown) is fully trusted.
         Flags missing from ``trust`` take :data:`DEFAULT_TRUST`'s values.
         """
         full = copy.deepcopy(DEFAULT_TRUST)
@@ -312,6 +419,10 @@ class TrackerConfig(ParamConfig):
             full[sensor].update(flags)
         masks = np.arange(16)
         out = {k: masks == 0 for k in ("may_update", "trust_class", "trust_size", "trust_yaw")}
+        out["score_logit"] = np.zeros(16, bool)
+        for sensor, bit in SENSOR_BITS.items():
+            if self.score_map.get(sensor, "probability") == "logit":
+                out["score_logit"] |= (masks & bit) != 0
         out["spawn_plain"] = masks == 0
         out["spawn_velocity"] = np.zeros(16, bool)
         for sensor, bit in SENSOR_BITS.items():
@@ -323,6 +434,10 @@ class TrackerConfig(ParamConfig):
                 key = "spawn_velocity" if f["spawn_needs_velocity"] else "spawn_plain"
                 out[key] |= has
         return out
+
+    def sensor_table(self, name: str) -> dict[int, float]:
+        """A per-sensor float parameter keyed by ``SENSOR_*`` bit."""
+        return {SENSOR_BITS[k]: float(v) for k, v in getattr(self, name).items()}
 
     def logit(self, name: str) -> float:
         """Log-odds of the probability parameter ``name``."""

@@ -48,7 +48,8 @@ class Measurements:
     has_size: np.ndarray  # (D,) bool
     yaw: np.ndarray  # (D,) NaN where not measured
     labels: np.ndarray  # (D,) int64
-    scores: np.ndarray  # (D,)
+    scores: np.ndarray  # (D,) probabilities (logit scores mapped per score_map)
+    high: np.ndarray  # (D,) bool: score >= score_high (first association stage; may start tracks)
     sensors: np.ndarray  # (D,) uint8
     trust_class: np.ndarray  # (D,) bool
     trust_size: np.ndarray  # (D,) bool
@@ -183,6 +184,12 @@ def validate(
         )
     mask = np.asarray(d.sensors).astype(np.uint8) & 15
     good &= tr["may_update"][mask]  # sensors configured off: ignored silently
+    if tr["score_logit"].any():  # detectors that report logits: to probabilities
+        lg = tr["score_logit"][mask]
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = np.where(lg, 1.0 / (1.0 + np.exp(-scores)), scores)
+    with np.errstate(invalid="ignore"):
+        good &= ~(scores < c.score_low)  # below the lowest useful score: dropped (configured, silent)
     mask = mask[good]
     k = int(good.sum())
 
@@ -221,6 +228,8 @@ def validate(
         radial, los, rvar = np.zeros(k), np.zeros((k, 2)), np.ones(k)
 
     vel = np.where(has_vel[:, None], vel, 0.0)
+    scores = np.clip(scores[good], 0.0, 1.0)
+    high = scores >= c.score_high
     may_spawn = tr["spawn_plain"][mask]
     need_vel = tr["spawn_velocity"][mask] & ~may_spawn & has_vel
     if need_vel.any():  # e.g. radar: only a well-measured, clearly non-zero velocity starts a track
@@ -229,6 +238,7 @@ def validate(
             & (max_std_2x2(vel_R) <= c.spawn_max_velocity_std_mps)
             & (np.hypot(vel[:, 0], vel[:, 1]) >= c.spawn_min_speed_mps)
         )
+    may_spawn &= high  # a low-score detection only extends a track (ByteTrack, SimpleTrack)
     sizes = np.asarray(d.sizes, dtype=np.float64)[good]
     z = np.asarray(d.centers[good, 2], dtype=np.float64) if d.centers.shape[1] > 2 else np.full(k, np.nan)
     yaw = np.asarray(d.yaw, dtype=np.float64)[good]
@@ -253,7 +263,8 @@ def validate(
         has_size=has_size,
         yaw=yaw,
         labels=labels[good],
-        scores=np.clip(scores[good], 0.0, 1.0),
+        scores=scores,
+        high=high,
         sensors=np.asarray(d.sensors)[good].astype(np.uint8),
         trust_class=tr["trust_class"][mask],
         trust_size=tr["trust_size"][mask],

@@ -79,14 +79,15 @@ from sensor_fusion.tracking.association import (
 )
 from sensor_fusion.tracking.attributes import align_yaw_to_velocity, shape_slack, smooth_shape, vote_class
 from sensor_fusion.tracking.config import TrackerConfig
+from sensor_fusion.tracking.coverage import SensorView, detection_probability
 from sensor_fusion.tracking.filters import CVFilter, IMMFilter
 from sensor_fusion.tracking.iou import iou_pairwise
-from sensor_fusion.tracking.measurements import Measurements, at_capture_time, validate
+from sensor_fusion.tracking.measurements import Measurements, at_capture_time, max_std_2x2, validate
 from sensor_fusion.tracking.merge import OverlapMerger
 from sensor_fusion.tracking.motion import ConstantVelocity
 from sensor_fusion.tracking.track_table import TrackTable, birth
 
-__all__ = ["Tracker", "TrackerConfig"]
+__all__ = ["SensorView", "Tracker", "TrackerConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,13 @@ class Tracker:
         self._logit_delete = c.logit("existence_delete")
         self._logit_max = c.logit("existence_max")
         self._max_age_ns = int(round(c.max_age_s * _NS))
+        coast = c.output_max_coast_s
+        self._output_coast_ns = int(round(coast * _NS)) if np.isfinite(coast) else np.iinfo(np.int64).max
         self._back_tol_ns = int(round(c.time_backwards_tolerance_s * _NS))
         self._warned_frames: set[str] = set()
         self._merger = OverlapMerger(c)
+        self._pd = c.sensor_table("detection_prob")
+        self._range50 = c.sensor_table("detection_range50_m")
         self.reset()
 
     # ------------------------------------------------------------------ API
@@ -135,8 +140,14 @@ class Tracker:
         else:
             self._next_id = 1
 
-    def step(self, stamp_ns: int, detections: Detections) -> Tracks:
+    def step(self, stamp_ns: int, detections: Detections, views: list[SensorView] | None = None) -> Tracks:
         """Advance to ``stamp_ns``, fuse ``detections`` and return the confirmed tracks.
+
+        ``views``: what each detector could see at this frame (:class:`SensorView`, in the
+        tracker's frame). With it a miss costs ``log(1 - Pd)`` of existence, ``Pd`` the
+        track's detection probability (:mod:`~sensor_fusion.tracking.coverage`), plus
+        ``existence_unseen_logodds_per_s``; without it (None) every miss costs
+        ``existence_miss_logodds_per_s`` per second, as if in plain view.
 
         ``stamp_ns`` is authoritative (``detections.stamp_ns`` is not used). A
         stamp more than ``time_backwards_tolerance_s`` before the previous one
@@ -161,7 +172,7 @@ class Tracker:
                 stamp_ns = self._stamp_ns
             else:
                 dt = delta / _NS
-        self._stamp_ns = stamp_ns
+        self._prev_stamp_ns, self._stamp_ns = self._stamp_ns, stamp_ns
 
         meas = validate(detections, self.config, self._trust, self._warned_frames)
         t = self._t
@@ -178,11 +189,11 @@ class Tracker:
         for m, second in passes:
             t, updated = self._pass(t, m, updated, stamp_ns, second)
 
-        t.logit[~updated] -= self.config.existence_miss_logodds_per_s * dt
+        self._miss(t, updated, dt, views)
         t = t.keep(t.logit >= self._logit_delete)
         if isinstance(self._filter, IMMFilter) and len(t):
             align_yaw_to_velocity(t, np.arange(len(t)), self._filter, self.config)
-        t.confirmed |= (t.hits >= self.config.min_hits) & (t.logit >= self._logit_confirm - 1e-12)
+        self._confirm(t)
         if self.config.merge_min_overlap > 0.0 and len(t) > 1:
             t = self._merger.merge(t, stamp_ns)
         self._t = t
@@ -194,15 +205,68 @@ class Tracker:
         return len(self._t)
 
     # ------------------------------------------------------------ internals
+    def _confirm(self, t: TrackTable) -> None:
+        """Confirm tentative tracks with ``min_hits`` updates, enough existence and a velocity std
+        within ``confirm_max_velocity_std_mps`` (once confirmed, always confirmed), in place."""
+        c = self.config
+        new = ~t.confirmed & (t.hits >= c.min_hits) & (t.logit >= self._logit_confirm - 1e-12)
+        if np.isfinite(c.confirm_max_velocity_std_mps) and new.any():
+            idx = np.flatnonzero(new)
+            _, P = self._filter.combine(t.xm[idx], t.Pm[idx], t.mu[idx])
+            new[idx] = max_std_2x2(P[:, 2:4, 2:4]) <= c.confirm_max_velocity_std_mps
+        t.confirmed |= new
+
+    def _miss(self, t: TrackTable, updated: np.ndarray, dt: float, views: list[SensorView] | None) -> None:
+        """Existence evidence of tracks not updated this step (see :meth:`step`), in place."""
+        c = self.config
+        miss = ~updated
+        if not miss.any():
+            return
+        if views is None:
+            t.logit[miss] -= c.existence_miss_logodds_per_s * dt
+            return
+        x, _ = self._filter.combine(t.xm, t.Pm, t.mu)
+        radius = 0.5 * np.hypot(t.sizes[:, 0], t.sizes[:, 1])
+        pd = detection_probability(
+            x[:, :2],
+            radius,
+            views,
+            self._pd,
+            self._range50,
+            t.confirmed,
+            c.occluded_detection_drop,
+            c.occlusion_min_overlap,
+        )
+        # a miss right after another is likelier for an existing object (misses come in bursts)
+        again = miss & (t.last_update_ns < self._prev_stamp_ns) if self._prev_stamp_ns is not None else None
+        if again is not None and again.any():
+            pd[again] *= 1.0 - c.miss_repeat_prob
+        t.logit[miss] += np.log1p(-pd[miss]) - c.existence_unseen_logodds_per_s * dt
+
     def _clear(self) -> None:
         self._t = TrackTable.empty(self._filter.M, self._filter.n)
         self._stamp_ns: int | None = None
+        self._prev_stamp_ns: int | None = None
 
     def _pass(
         self, t: TrackTable, m: Measurements, updated: np.ndarray, stamp_ns: int, secondary: bool
     ) -> tuple[TrackTable, np.ndarray]:
-        """Associate ``m`` with ``t``, update, start tracks; ``updated`` marks tracks updated this step."""
-        rows, cols, suppressed = self._associate(t, m, updated, secondary)
+        """Associate ``m`` with ``t``, update, start tracks; ``updated`` marks tracks updated this step.
+
+        Two stages (ByteTrack): high-score detections first, then low-score ones with the tracks
+        the first stage left unmatched; only high-score detections start tracks (``may_spawn``).
+        """
+        if m.high.all() or not m.high.any():
+            rows, cols, suppressed = self._associate(t, m, updated, secondary)
+        else:
+            hi, lo = np.flatnonzero(m.high), np.flatnonzero(~m.high)
+            r1, c1, s1 = self._associate(t, m.take(hi), updated, secondary)
+            taken = np.zeros(len(t), bool)
+            taken[r1] = True
+            r2, c2, s2 = self._associate(t, m.take(lo), updated, secondary, taken)
+            rows, cols = np.concatenate([r1, r2]), np.concatenate([hi[c1], lo[c2]])
+            suppressed = np.zeros(len(m), bool)
+            suppressed[hi], suppressed[lo] = s1, s2
         self._update(t, m, rows, cols, stamp_ns, updated)
         updated[rows] = True
         born = np.ones(len(m), bool)
@@ -214,9 +278,15 @@ class Tracker:
         return t, updated
 
     def _associate(
-        self, t: TrackTable, m: Measurements, updated: np.ndarray, secondary: bool
+        self,
+        t: TrackTable,
+        m: Measurements,
+        updated: np.ndarray,
+        secondary: bool,
+        taken: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Matched (track rows, detection cols) and the detections barred from starting a track."""
+        """Matched (track rows, detection cols) and the detections barred from starting a track;
+        tracks ``taken`` (already matched in this pass's first stage) are not candidates."""
         c = self.config
         nt, nd = len(t), len(m)
         suppressed = np.zeros(nd, bool)
@@ -245,13 +315,16 @@ class Tracker:
             iou = iou_pairwise(centers_t, t.sizes, t.yaw, centers_d, m.sizes, np.nan_to_num(m.yaw))
             allowed = iou >= max(c.iou3d_min, 1e-12)
             cost = 1.0 - iou
+        gated = allowed
+        if taken is not None:
+            allowed = allowed & ~taken[:, None]
         if c.confirmed_first:
             rows, cols = cascade_assignment(cost, allowed, t.confirmed)
         else:
             rows, cols = gated_assignment(cost, allowed)
         if c.suppress_birth_in_gate:
             near = (t.confirmed | updated) if secondary else t.confirmed
-            suppressed = allowed[near].any(axis=0)
+            suppressed = gated[near].any(axis=0)
         return rows, cols, suppressed
 
     def _update(
@@ -320,7 +393,9 @@ class Tracker:
         return new
 
     def _output(self, stamp_ns: int) -> Tracks:
-        t = self._t.take(self._t.confirmed)
+        """Confirmed tracks updated within ``output_max_coast_s`` (older ones coast internally)."""
+        t = self._t
+        t = t.take(t.confirmed & (stamp_ns - t.last_update_ns <= self._output_coast_ns))
         x, P = self._filter.combine(t.xm, t.Pm, t.mu)
         labels = t.labels()
         total = t.votes.sum(axis=1)
@@ -340,4 +415,5 @@ class Tracker:
             age_ns=stamp_ns - t.birth_ns,
             hits=t.hits,
             sensors=t.sensors,
+            coasting=t.last_update_ns < stamp_ns,
         )
