@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from sensor_fusion.bev.config import BevDetectorConfig
+from sensor_fusion.bev.decode import drop_unobserved_velocity
 from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkpoint
 from sensor_fusion.bev.inputs import BevInputs
 from sensor_fusion.config import from_flat, load_params_file
-from sensor_fusion.core.types import CameraFrame
+from sensor_fusion.core.types import CameraFrame, Detections
 
 
 def _frames(calibration, which: str) -> BevInputs:
@@ -43,7 +44,12 @@ def test_any_missing_or_broken_modality_gives_valid_detections(calibration, rand
     det = BevDetector(calibration, ["camera_front", "camera_rear", "camera_x"], None, cfg)
     out = det.detect(_frames(calibration, which))
     assert out.frame_id == "base_link" and len(out) <= 200
-    assert np.isfinite(out.centers).all() and np.isfinite(out.velocity).all()
+    assert np.isfinite(out.centers).all()
+    # velocity: measured (finite) only on boxes with a radar return, else not measured (NaN)
+    measured = np.isfinite(out.velocity).all(axis=1)
+    assert (measured | np.isnan(out.velocity).all(axis=1)).all()
+    if "radar" not in which:
+        assert not measured.any()
     assert set(det.last_timing) == {"raster", "network", "decode"}
 
 
@@ -76,3 +82,65 @@ def test_pipeline_runs_the_network_with_modalities_withheld(short_bag, tmp_path,
         if not withhold:
             res = evaluate_bags(short_bag, out)
             assert res["det_source"] == "bev" and res["det_ap"] > 0.2, res["det_ap"]
+
+
+def test_velocity_only_where_a_radar_return_is_on_the_box():
+    eye = np.eye(2)[None].repeat(3, axis=0)
+    det = Detections(
+        0,
+        "base_link",
+        centers=np.array([[10.0, 0.0, 0.7], [20.0, 5.0, 0.7], [30.0, -5.0, 0.7]]),
+        sizes=np.tile([4.5, 1.8, 1.5], (3, 1)),
+        yaw=np.array([0.0, np.pi / 2, 0.0]),
+        labels=np.ones(3, np.int64),
+        scores=np.full(3, 0.8),
+        velocity=np.array([[12.0, 0.0], [0.0, 3.0], [5.0, 5.0]]),
+        pos_cov=0.1 * eye,
+        sensors=np.full(3, 8, np.uint8),
+        vel_cov=2.0 * eye,
+    )
+    # a return on the first box's corner (inside with the margin), one beside the second (box
+    # turned 90 degrees: 1 m off its long axis is inside, 3 m is not), none near the third
+    radar = np.array([[12.5, 1.2, 0.5], [21.0, 7.0, 0.5], [23.5, 5.0, 0.5]])
+    out = drop_unobserved_velocity(det, radar, 0.8)
+    assert np.array_equal(np.isfinite(out.velocity).all(axis=1), [True, True, False])
+    assert np.isnan(out.velocity[2]).all() and out.vel_cov[2, 0, 0] >= 1e6
+    assert np.array_equal(out.velocity[:2], det.velocity[:2]) and np.array_equal(
+        out.vel_cov[:2], det.vel_cov[:2]
+    )
+    none = drop_unobserved_velocity(det, None, 0.8)
+    assert np.isnan(none.velocity).all()
+
+
+def test_lidar_only_network_boxes_make_tracks(repo):
+    """Two cars in LiDAR sweeps only (the ROS test_node_bev world): without Doppler the network's
+    velocity head answers with a prior (10-15 m/s for a car standing still across its axis); taken
+    as a measurement it ran the tracks off their cars and nothing confirmed. Both cars must be
+    published tracks within 2 s, each near its car."""
+    from sensor_fusion.core.calibration import load_calibration
+    from sensor_fusion.pipeline import FusionPipeline
+    from sensor_fusion.ros.convert import decode_lidar, encode_cloud
+    from sensor_fusion.sim.boxes import MovingBox, sweep
+
+    boxes = [
+        MovingBox((12.0, -6.0, 0.75), (4.5, 1.8, 1.5), (0.0, 3.0)),
+        MovingBox((20.0, 4.0, 0.75), (4.5, 1.8, 1.5), (-4.0, 0.0)),
+    ]
+    flat = {"detection_mode": "bev", "cameras.names": ["camera_front"], "radars.names": [""]}
+    cfg = from_flat({**flat, "imu.enabled": False, "gps.enabled": False, "bev.device": "cpu"})
+    pipe = FusionPipeline(cfg, load_calibration(repo / "config" / "calibration.yaml"))
+    rng = np.random.default_rng(0)
+    both = 0
+    for k in range(20):
+        xyz = sweep(boxes, k / 10, rng)
+        cloud, _ = decode_lidar(
+            encode_cloud(k * 100_000_000, "lidar_top", {a: xyz[:, i] for i, a in enumerate("xyz")})
+        )
+        pipe.push("lidar", cloud)
+        for o in pipe.step():
+            assert np.isnan(o.detections["bev"].velocity).all()
+            xy = o.tracks.centers[:, :2]
+            truth = [b.center_at(k / 10)[:2] + np.array([1.0, 0.0]) for b in boxes]  # lidar_top: 1 m ahead
+            near = [len(xy) and np.hypot(*(xy - c).T).min() < 2.0 for c in truth]
+            both += all(near)
+    assert both >= 5, f"both cars published as tracks in {both} of 20 frames"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -104,3 +104,35 @@ def decode(
         sensors=np.full(m, SENSOR_BEV, np.uint8),
         vel_cov=eye * (vel_std**2)[:, None, None],
     )
+
+
+def drop_unobserved_velocity(det: Detections, radar_xy: np.ndarray | None, margin_m: float) -> Detections:
+    """``det`` with the velocity of every box without a radar return on it set to not measured.
+
+    The network reads one deskewed LiDAR sweep, camera images and radar Doppler: only Doppler
+    carries motion. For a box with no return within its footprint grown by ``margin_m`` (one
+    raster cell: the radar raster's quantisation) its velocity head can only answer with a
+    prior (the typical speed of a car on the road, 10-15 m/s for a parked car in the LiDAR-only
+    frames of tests/ros/test_node_bev.py), while ``vel_cov`` holds the validation residual of
+    frames where Doppler was there (1.4 m/s for cars). A tracker took that guess as a measurement
+    and its tracks ran off their objects (no frame-to-frame association, nothing confirmed).
+    Such rows get a NaN velocity and the ``vel_cov`` of no information.
+    """
+    n = len(det)
+    if n == 0 or det.vel_cov is None:
+        return det
+    seen = np.zeros(n, bool)
+    if radar_xy is not None and len(radar_xy):
+        p = np.asarray(radar_xy, np.float64)[:, :2]
+        p = p[np.isfinite(p).all(axis=1)]
+        d = p[None, :, :] - det.centers[:, None, :2]  # (n, R, 2)
+        c, s = np.cos(det.yaw)[:, None], np.sin(det.yaw)[:, None]
+        along = np.abs(d[..., 0] * c + d[..., 1] * s)
+        across = np.abs(-d[..., 0] * s + d[..., 1] * c)
+        half = 0.5 * det.sizes[:, None, :2] + margin_m
+        seen = ((along <= half[..., 0]) & (across <= half[..., 1])).any(axis=1)
+    if seen.all():
+        return det
+    velocity = np.where(seen[:, None], det.velocity, np.nan)
+    vel_cov = np.where(seen[:, None, None], det.vel_cov, 1e6 * np.eye(2))
+    return replace(det, velocity=velocity, vel_cov=vel_cov)

@@ -21,7 +21,7 @@ from ..core.calibration import Calibration
 from ..core.types import CameraFrame, CameraIntrinsics, Detections
 from ..core.weights import WeightsError
 from .config import BevDetectorConfig
-from .decode import DecodeConfig, decode
+from .decode import DecodeConfig, decode, drop_unobserved_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
 from .inputs import BevInputs
 from .lift import camera_lift_grid
@@ -242,6 +242,7 @@ class BevDetector:
                 self.pos_std,
                 self.vel_std,
             )
+            det = drop_unobserved_velocity(det, inputs.radar_xyz, self.grid.resolution_m)
         t3 = time.perf_counter()
         self.last_timing = {"raster": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
         return det
