@@ -346,3 +346,38 @@ def test_imm_empty_and_reset() -> None:
     assert out.state.shape == (1, 4) and out.cov.shape == (1, 4, 4)
     assert out.state.flags.c_contiguous and np.allclose(out.cov, out.cov.transpose(0, 2, 1))
     assert tracker._t.xm.shape == (1, 2, 5) and np.allclose(tracker._t.mu.sum(axis=1), 1.0)
+
+
+def _pulled_sideways(max_lateral_accel: float) -> list[tuple[float, float]]:
+    """A young track at 25 m/s (0.8 s of boxes in its lane), pulled one lane (3.7 m) sideways over
+    0.4 s by uncertain boxes (1 m std: a neighbour's sparse boxes, as on highway seed 2), then
+    coasting: (heading rad, speed m/s) of the combined estimate per coasting frame."""
+    tracker = Tracker(TrackerConfig(max_lateral_accel_mps2=max_lateral_accel))
+    rng = np.random.default_rng(0)
+    out = []
+    for k in range(18):
+        x = -25.0 * k * 0.1
+        if k < 8:
+            d = dets(k * DT_NS, np.array([[x, 0.0]]) + rng.normal(0, 0.2, (1, 2)), pos_std=0.5, yaw=np.pi)
+        elif k < 12:
+            y = 3.7 * (k - 7) / 4
+            d = dets(k * DT_NS, np.array([[x, y]]) + rng.normal(0, 0.2, (1, 2)), pos_std=1.0, yaw=np.pi)
+        else:
+            d = dets(k * DT_NS, np.zeros((0, 2)))
+        tracker.step(k * DT_NS, d)
+        if k >= 12:
+            t = tracker._t
+            x5, _ = tracker._filter.combine(t.xm, t.Pm, t.mu)
+            out.append((math.atan2(-x5[0, 3], -x5[0, 2]), float(np.hypot(x5[0, 2], x5[0, 3]))))
+    return out
+
+
+def test_fast_track_turns_no_faster_than_the_tyres_allow() -> None:
+    """The highway velocity tail: a track pulled sideways by a neighbour's boxes kept turning at
+    0.35 rad/s at 25 m/s (the turning model's rate unbounded: 9 m/s^2 sideways) and swung its
+    heading toward the oncoming lane. With the lateral-acceleration bound its coasting turn stays
+    within a_max / v and the swing is much smaller."""
+    bounded, free = _pulled_sideways(8.0), _pulled_sideways(math.inf)
+    for (h0, _), (h1, v) in zip(bounded, bounded[1:]):
+        assert abs(h1 - h0) / 0.1 <= 8.0 / v + 1e-6, (h1 - h0, v)
+    assert abs(bounded[-1][0]) < 0.75 * abs(free[-1][0]), (bounded[-1], free[-1])

@@ -108,6 +108,16 @@ class TrackerConfig(ParamConfig):
     init_turn_rate_std_radps: float = param(
         0.3, unit="rad/s", gt=0.0, desc="IMM only: turn-rate std of a new track"
     )
+    max_lateral_accel_mps2: float = param(
+        8.0,
+        unit="m/s^2",
+        gt=0.0,
+        inf_ok=True,
+        desc="IMM only: the turning model's turn rate is held to |w| <= this / speed (lateral "
+        "acceleration v w). 8: tyre-road friction on dry asphalt (about 0.8 g) bounds what any road "
+        "vehicle can do; without the bound a track pulled sideways by a neighbour's boxes turned "
+        "at 1 rad/s at 25 m/s (2.5 g) into the oncoming lane (the highway velocity tails; inf: off)",
+    )
     imm_sojourn_cv_s: float = param(
         4.0, unit="s", gt=0.0, desc="IMM only: mean time an object keeps going straight before it turns"
     )

@@ -62,13 +62,26 @@ class IMMFilter:
     stationary distribution (:math:`\mu \propto \tau`), turn rate 0 with std
     ``init_turn_rate_std``. Both models use the per-track acceleration std;
     the turning model adds the turn-acceleration noise ``turn_accel_std``.
+
+    ``max_lateral_accel`` (m/s^2) bounds the turning model's turn rate by what the tyres allow,
+    :math:`|\omega| \le a_{max} / |v|` (lateral acceleration :math:`|v| \omega`): after each
+    update the estimate is projected onto that bound (estimate projection, Simon 2010), the
+    covariance kept. A slow object may turn as fast as the data say; a fast one cannot swing
+    its heading by tens of degrees a second, whatever a neighbour's boxes pull.
     """
 
     n = 5
     M = 2
 
-    def __init__(self, turn_accel_std: float, init_turn_rate_std: float, sojourn_s: tuple[float, float]):
+    def __init__(
+        self,
+        turn_accel_std: float,
+        init_turn_rate_std: float,
+        sojourn_s: tuple[float, float],
+        max_lateral_accel: float = np.inf,
+    ):
         self.turn_accel_std = float(turn_accel_std)
+        self.max_lateral_accel = float(max_lateral_accel)
         self.init_turn_var = float(init_turn_rate_std) ** 2
         self.sojourn_s = np.asarray(sojourn_s, dtype=np.float64)
         self.mu0 = imm.stationary_probabilities(self.sojourn_s)
@@ -99,6 +112,8 @@ class IMMFilter:
         """Mix, then each model predicts; the returned ``mu`` is the predicted :math:`\\bar c`."""
         cbar, x0, P0 = imm.mix(mu, self.transition(dt), xm, Pm)
         x_cv, P_cv = self._cv.predict(x0[:, 0], P0[:, 0], dt, accel_std)
+        x0, P0 = x0.copy(), P0.copy()
+        self._bound_turn(x0, P0)  # the mixed turning estimate too, before it predicts
         x_ct, P_ct = self._ct.predict(x0[:, 1], P0[:, 1], dt, accel_std, self.turn_accel_std)
         return np.stack([x_cv, x_ct], axis=1), np.stack([P_cv, P_ct], axis=1), cbar
 
@@ -106,7 +121,20 @@ class IMMFilter:
         self, xm: np.ndarray, Pm: np.ndarray, mu: np.ndarray, z: np.ndarray, H: np.ndarray, R: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         xm, Pm, ll = imm.update_models(xm, Pm, z, H, R)
+        self._bound_turn(xm, Pm)
         return xm, Pm, imm.mode_probabilities(mu, ll)
+
+    def _bound_turn(self, xm: np.ndarray, Pm: np.ndarray) -> None:
+        """The turning model's turn rate within the lateral-acceleration bound, in place: the mean
+        clipped to it and the std scaled to at most half of it (the bound at 2 sigma)."""
+        if not np.isfinite(self.max_lateral_accel) or xm.shape[0] == 0:
+            return
+        ct, P = xm[:, 1], Pm[:, 1]
+        w_max = self.max_lateral_accel / np.maximum(np.hypot(ct[:, 2], ct[:, 3]), 1e-6)
+        ct[:, 4] = np.clip(ct[:, 4], -w_max, w_max)
+        s = np.minimum(1.0, 0.5 * w_max / np.sqrt(np.maximum(P[:, 4, 4], 1e-300)))
+        P[:, 4, :] *= s[:, None]  # D P D with D = diag(1, 1, 1, 1, s): stays positive semi-definite
+        P[:, :, 4] *= s[:, None]
 
     def combine(self, xm: np.ndarray, Pm: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return imm.combine(mu, xm, Pm)

@@ -106,7 +106,10 @@ class Tracker:
             self._H_pos, self._H_pos_vel = ConstantVelocity.H_POS, ConstantVelocity.H_POS_VEL
         else:
             self._filter = IMMFilter(
-                c.turn_accel_std_radps2, c.init_turn_rate_std_radps, (c.imm_sojourn_cv_s, c.imm_sojourn_ct_s)
+                c.turn_accel_std_radps2,
+                c.init_turn_rate_std_radps,
+                (c.imm_sojourn_cv_s, c.imm_sojourn_ct_s),
+                c.max_lateral_accel_mps2,
             )
             self._H_pos, self._H_pos_vel = np.eye(2, IMMFilter.n), np.eye(4, IMMFilter.n)
         self._accel_std = c.accel_std_table()
