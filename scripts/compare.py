@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -144,6 +145,9 @@ def main() -> None:
     ap.add_argument(
         "--outside", default="dontcare,fp", help="stream mode: truth outside the view is dontcare and/or fp"
     )
+    ap.add_argument("--workers", type=int, default=1, help="bags run in parallel (processes)")
+    ap.add_argument("--drop-bags", action="store_true", help="delete each generated bag once scored (disk)")
+    ap.add_argument("--seed-major", action="store_true", help="run seed by seed across scenarios")
     a = ap.parse_args()
     if a.detection_stream:
         stream_main(a)
@@ -151,31 +155,71 @@ def main() -> None:
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {}
-    seeds = _seeds(a.seeds)
     variants = a.variants.split(",")
-    jobs = [(scen, seed) for scen in a.scenarios.split(",") for seed in seeds]
-    with progress("compare", len(jobs) * len(variants), "runs") as p:
-        for scen, seed in jobs:
-            bag = work / f"{scen}_seed{seed}_{a.duration:g}s"
-            if not bag.exists():
-                p.set_note(f"simulating {bag.name}")
-                p.write(record(scen, seed, a.duration, bag).summary().splitlines()[0])
-            for var in variants:
-                p.set_note(f"{scen} seed {seed} {var}")
-                r = run_one(bag, var, work)
-                results.setdefault(scen, {}).setdefault(var, []).append({k: r.get(k) for k in METRICS})
+    jobs = [
+        (scen, seed, a.duration, variants, str(work), a.drop_bags)
+        for scen in a.scenarios.split(",")
+        for seed in _seeds(a.seeds)
+    ]
+    if a.seed_major:  # every scenario's first seed first: a sweep cut short still covers all
+        order = {s: i for i, s in enumerate(_seeds(a.seeds))}
+        jobs.sort(key=lambda j: order[j[1]])
+    with (
+        progress("compare", len(jobs), "bags") as p,
+        multiprocessing.get_context("spawn").Pool(a.workers) as pool,
+    ):
+        for scen, seed, rows in pool.imap_unordered(_bag_job, jobs):
+            for var, r in rows.items():
+                results.setdefault(scen, {}).setdefault(var, []).append({"seed": seed, **r})
                 p.write(f"{scen} seed {seed} {var}: " + ", ".join(f"{k} {r.get(k)}" for k in METRICS))
-                p.update()
-    (work / "results.json").write_text(json.dumps(results, indent=1))
-    print("\n| scenario | variant | " + " | ".join(METRICS) + " |")
-    print("|---|---|" + "---|" * len(METRICS))
+            (work / "results.json").write_text(json.dumps(results, indent=1))  # after every bag
+            p.update()
+    print("\n| scenario | variant | seeds | " + " | ".join(f"{k} mean" for k in METRICS) + " |")
+    print("|---|---|---|" + "---|" * len(METRICS))
     for scen, by_var in results.items():
         for var, rows in by_var.items():
             cells = []
             for k in METRICS:
                 vals = [r[k] for r in rows if r[k] is not None]
                 cells.append(f"{np.mean(vals):.3f}" if vals else "-")
-            print(f"| {scen} | {var} | " + " | ".join(cells) + " |")
+            print(f"| {scen} | {var} | {len(rows)} | " + " | ".join(cells) + " |")
+    print(median_worst_table(results))
+
+
+def _bag_job(job: tuple) -> tuple[str, int, dict]:
+    """One (scenario, seed): the bag (generated unless cached), every variant's scores."""
+    scen, seed, duration, variants, work, drop = job
+    work = Path(work)
+    bag = work / f"{scen}_seed{seed}_{duration:g}s"
+    if not bag.exists():
+        print(record(scen, seed, duration, bag).summary().splitlines()[0], flush=True)
+    rows = {}
+    for var in variants:
+        r = run_one(bag, var, work)
+        rows[var] = {k: r.get(k) for k in METRICS}
+    if drop:
+        shutil.rmtree(bag)
+    return scen, seed, rows
+
+
+def median_worst_table(
+    results: dict, metrics: tuple[str, ...] = ("mota", "hota", "idsw", "velocity_rmse")
+) -> str:
+    """Markdown: per scenario and variant, the median and the worst seed of ``metrics``."""
+    lines = [
+        "| scenario | variant | seeds | " + " | ".join(f"{k} median (worst)" for k in metrics) + " |",
+        "|---|---|---|" + "---|" * len(metrics),
+    ]
+    for scen, by_var in results.items():
+        for var, rows in by_var.items():
+            cells = []
+            for k in metrics:
+                vals = np.array([r[k] for r in rows if r.get(k) is not None], np.float64)
+                fmt = "{:.0f}" if k == "idsw" else "{:.3f}"
+                worst = WORST.get(k, min)(vals) if len(vals) else np.nan
+                cells.append(f"{fmt.format(np.median(vals))} ({fmt.format(worst)})" if len(vals) else "-")
+            lines.append(f"| {scen} | {var} | {len(rows)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
