@@ -545,3 +545,26 @@ def test_radar_centroid_on_a_long_vehicle_does_not_drag_its_track() -> None:
         assert len(out) == 1
         offsets[slack] = 20.0 - out.state[0, 0]
     assert offsets[True] < 0.05 and offsets[False] > 0.15, offsets
+
+
+def _after_neighbour_box(score: float, low_score_gate_prob: float = 0.99) -> bool:
+    """A car track at 25 m/s (1.2 s of boxes, 0.5 m std); then its own box is missing and a box of
+    the next lane's car (3.7 m to the side, 1 m std: far and sparse) is there. Updated by it?"""
+    tracker = Tracker(TrackerConfig(low_score_gate_prob=low_score_gate_prob))
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        xy = np.array([[2.5 * k, 0.0]]) + rng.normal(0, 0.2, (1, 2))
+        tracker.step(k * DT_NS, dets(k * DT_NS, xy, pos_std=0.5))
+    tracker.step(12 * DT_NS, dets(12 * DT_NS, np.array([[30.0, 3.7]]), pos_std=1.0, scores=score))
+    assert len(tracker._t) == 1  # a low-score box never starts a track; a high-score one matched
+    return bool(tracker._t.last_update_ns[0] == 12 * DT_NS)
+
+
+def test_low_score_box_of_the_next_lane_does_not_extend_a_track():
+    """Second stage (ByteTrack): a low-score box extends a track only inside the stricter
+    low_score_gate_prob gate (d^2 <= 9.2); at the full gate (18.4) the next lane's weak box pulled
+    tracks sideways (highway seed 1: into the oncoming lane, a 50 m/s velocity error). A
+    high-score box at the same place is still taken (first stage, full gate)."""
+    assert _after_neighbour_box(0.9)
+    assert not _after_neighbour_box(0.2)
+    assert _after_neighbour_box(0.2, low_score_gate_prob=0.9999)  # the old gate took it

@@ -243,6 +243,16 @@ class TrackerConfig(ParamConfig):
         desc="Detections scoring below this are dropped (a real detector's false positives crowd below "
         "0.1; CenterPoint's tracker input and our BEV network publish from 0.1)",
     )
+    low_score_gate_prob: float = param(
+        0.99,
+        unit="1",
+        gt=0.0,
+        lt=1.0,
+        desc="Gate (chi-square probability, 2 dof) of the second stage: a low-score detection extends a "
+        "track only this close (0.99: d^2 <= 9.2, against gate_prob's 18.4). ByteTrack's second stage "
+        "likewise asks more overlap of low-score boxes: they are likelier another object's weak, "
+        "uncertain box (at 100 m a neighbouring lane's car pulled a track into the oncoming lane)",
+    )
     detection_prob: dict[str, float] = param(
         {"LIDAR": 0.9, "RADAR": 0.0, "CAMERA": 0.0, "BEV": 0.9},
         unit="1",

@@ -114,6 +114,7 @@ class Tracker:
             self._H_pos, self._H_pos_vel = np.eye(2, IMMFilter.n), np.eye(4, IMMFilter.n)
         self._accel_std = c.accel_std_table()
         self._gate = c.gate_table()
+        self._gate_low = np.minimum(self._gate, -2.0 * np.log1p(-c.low_score_gate_prob))
         self._trust = c.trust_tables()
         self._logit_confirm = c.logit("existence_confirm")
         self._logit_delete = c.logit("existence_delete")
@@ -260,13 +261,13 @@ class Tracker:
         the first stage left unmatched; only high-score detections start tracks (``may_spawn``).
         """
         if m.high.all() or not m.high.any():
-            rows, cols, suppressed = self._associate(t, m, updated, secondary)
+            rows, cols, suppressed = self._associate(t, m, updated, secondary, low=not m.high.any())
         else:
             hi, lo = np.flatnonzero(m.high), np.flatnonzero(~m.high)
             r1, c1, s1 = self._associate(t, m.take(hi), updated, secondary)
             taken = np.zeros(len(t), bool)
             taken[r1] = True
-            r2, c2, s2 = self._associate(t, m.take(lo), updated, secondary, taken)
+            r2, c2, s2 = self._associate(t, m.take(lo), updated, secondary, taken, low=True)
             rows, cols = np.concatenate([r1, r2]), np.concatenate([hi[c1], lo[c2]])
             suppressed = np.zeros(len(m), bool)
             suppressed[hi], suppressed[lo] = s1, s2
@@ -287,9 +288,11 @@ class Tracker:
         updated: np.ndarray,
         secondary: bool,
         taken: np.ndarray | None = None,
+        low: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Matched (track rows, detection cols) and the detections barred from starting a track;
-        tracks ``taken`` (already matched in this pass's first stage) are not candidates."""
+        tracks ``taken`` (already matched in this pass's first stage) are not candidates; ``low``
+        (the second stage's low-score detections) gates at ``low_score_gate_prob``."""
         c = self.config
         nt, nd = len(t), len(m)
         suppressed = np.zeros(nd, bool)
@@ -303,7 +306,7 @@ class Tracker:
                 d2 = mahalanobis_sq_timed(x[:, :4], P[:, :4, :4], m.xy, m.R, m.dt)
             else:
                 d2 = mahalanobis_sq(x[:, :2], P[:, :2, :2], m.xy, m.R)
-            allowed = d2 <= self._gate[labels_t][:, None]
+            allowed = d2 <= (self._gate_low if low else self._gate)[labels_t][:, None]
             unknown = int(ObjectClass.UNKNOWN)
             mismatch = (
                 (labels_t[:, None] != m.labels[None, :])
