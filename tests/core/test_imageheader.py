@@ -9,7 +9,8 @@ import pytest
 
 from sensor_fusion.core.imageheader import ImageHeaderError, image_size
 
-PNG = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8))[1].tobytes()
+_PIC = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+PNG = cv2.imencode(".png", _PIC)[1].tobytes()
 IDAT_LENGTH_AT = 8 + 25  # after the signature and the 25-byte IHDR chunk
 
 
