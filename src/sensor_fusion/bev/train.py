@@ -44,6 +44,7 @@ class TrainConfig:
     log_every: int = 20
     checkpoint_every: int = 100
     val_every_nth_frame: int = 4  # validation during training scores every n-th held-out frame
+    init_weights: str | None = None  # fine-tune: start from these weights (a shipped .pt), not at random
 
 
 def pick_device() -> torch.device:
@@ -113,6 +114,10 @@ def train(
     device = pick_device()
     torch.manual_seed(cfg.seed)
     model = BevFusionNet(lift_heights=len(train_data.grid.lift_heights_m)).to(device)
+    if cfg.init_weights:
+        init = torch.load(cfg.init_weights, map_location=device, weights_only=True)
+        model.load_state_dict(init["model"])
+        log.warning("fine-tuning from %s", cfg.init_weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = len(train_data)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -190,6 +195,8 @@ def train(
             log.warning("epoch %d: validation AP %.3f (2 m: %.3f)", epoch, res["det_ap"], res["det_ap_2m"])
         history.append(rec)
         save()
+        # each epoch's weights, so that validation can pick one afterwards (``--from-epoch``)
+        torch.save({"model": model.state_dict(), "history": history}, workdir / f"epoch_{epoch}.pt")
     meta = {
         "grid": train_data.grid.to_dict(),
         "image_wh": train_data.meta["image_wh"],
