@@ -35,6 +35,12 @@ def test_variant_names():
     assert bag_variant("urban_clutter_s701") == ("urban_clutter", 701, None, None)
     assert bag_variant("dense_traffic+static+os1_128_s3") == ("dense_traffic", 3, True, "os1_128")
     assert bag_variant("urban+open+vlp16_s3") == ("urban", 3, False, "vlp16")
+    assert bag_list(["urban", "parking_lot+dr@3-4"], [1, 2]) == [
+        ("urban", 1),
+        ("urban", 2),
+        ("parking_lot+dr", 3),
+        ("parking_lot+dr", 4),
+    ]
     with pytest.raises(ValueError, match="unknown bag variant"):
         bag_variant("urban+foggy_s3")
 

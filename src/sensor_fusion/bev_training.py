@@ -190,8 +190,14 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def bag_list(scenarios: list[str], seeds: list[int]) -> list[tuple[str, int]]:
-    """Every (scenario entry, seed), seed-major (the order of the cache files)."""
-    return [(sc, s) for s in seeds for sc in scenarios]
+    """Every (scenario entry, seed), seed-major (the order of the cache files); an entry
+    ``NAME...@SEEDS`` (e.g. ``urban_clutter+dr@101-104``) takes its own seeds instead."""
+    out = [(sc, s) for s in seeds for sc in scenarios if "@" not in sc]
+    for sc in scenarios:
+        if "@" in sc:
+            name, own = sc.split("@", 1)
+            out += [(name, s) for s in parse_seeds(own)]
+    return out
 
 
 def make_samples(bag: str, cache: str, duration_s: float, threads: int = 0, drop_bag: bool = False) -> dict:
@@ -310,17 +316,18 @@ def run_train(args) -> int:
     workdir = Path(args.workdir)
     scenarios = args.scenarios.split(",")
     val_scenarios = (args.val_scenarios or args.scenarios).split(",")
-    train_seeds, val_seeds = parse_seeds(args.train_seeds), parse_seeds(args.val_seeds)
-    if set(train_seeds) & set(val_seeds):
-        raise SystemExit(f"train and validation seeds overlap: {sorted(set(train_seeds) & set(val_seeds))}")
+    train_bags = bag_list(scenarios, parse_seeds(args.train_seeds))
+    val_bags = bag_list(val_scenarios, parse_seeds(args.val_seeds))
+    both = {s for _, s in train_bags} & {s for _, s in val_bags}
+    if both:
+        raise SystemExit(f"train and validation seeds overlap: {sorted(both)}")
     # one pass over both sets, so that a pool or Ray keeps every worker busy
-    bags = [(sc, s) for s in train_seeds for sc in scenarios] + [
-        (sc, s) for s in val_seeds for sc in val_scenarios
-    ]
-    files = ensure_samples(workdir, bags, args.duration, args.workers, args.ray, args.drop_bags)
-    n_train = len(train_seeds) * len(scenarios)
+    files = ensure_samples(
+        workdir, train_bags + val_bags, args.duration, args.workers, args.ray, args.drop_bags
+    )
+    n_train = len(train_bags)
     tr = SampleSet(files[:n_train])
-    va = SampleSet(files[n_train:]) if val_seeds else None
+    va = SampleSet(files[n_train:]) if val_bags else None
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, init_weights=args.init_weights
     )
@@ -362,6 +369,8 @@ def run_evaluate(args) -> int:
     with torch.inference_mode(), progress("evaluate-bev", len(SUBSETS), "subsets") as p:
         for subset in SUBSETS:
             key = "+".join(n for n, on in zip(names, subset) if on)
+            if args.subsets and key not in args.subsets.split(","):
+                continue
             res = evaluate(model, data, subset, every=args.every)
             rows[key] = res
             p.set_note(f"{key} AP {res['det_ap']:.3f}")

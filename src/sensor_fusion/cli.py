@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=15.0)
     s.add_argument("--weights", default=str(Path(__file__).resolve().parent / "models" / "bev_fusion.pt"))
     s.add_argument("--every", type=int, default=1, help="score every n-th frame")
+    s.add_argument(
+        "--subsets", help="only these modality subsets, e.g. lidar+camera+radar,lidar (default: all 7)"
+    )
     s.add_argument("--json", help="also write the results to this JSON file")
     s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
     s.add_argument("--ray", metavar="ADDRESS", help="make them as Ray tasks ('local' or a cluster)")
