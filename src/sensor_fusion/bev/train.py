@@ -154,6 +154,7 @@ def train(
 
     n_cam = train_data.cam_grid.shape[0]
     t_start = time.perf_counter()
+    res: dict | None = None  # the last validation, reused for the covariances when training ends
     while step < total:
         epoch = step // steps_per_epoch
         perm = np.random.default_rng(cfg.seed + epoch).permutation(n)  # same order when resumed
@@ -208,7 +209,8 @@ def train(
         "history": history,
     }
     if val_data is not None:
-        res = evaluate(model, val_data, (1, 1, 1))
+        if res is None:  # resumed after the last epoch's validation
+            res = evaluate(model, val_data, (1, 1, 1), every=cfg.val_every_nth_frame)
         meta["pos_std_m"], meta["vel_std_mps"] = res["pos_std_m"], res["vel_std_mps"]
         meta["val_files"] = [Path(f).name for f in val_data.files]
     model_cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}
