@@ -436,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector", choices=["classical", "bev", "both"], default="both", help="the node's detection_mode"
     )
     s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
+    s.add_argument(
+        "--lidar-model",
+        choices=("ideal", "vlp16", "hdl64e_kitti", "os1_128"),
+        help="LiDAR of the generated drive (default: the scenario's; os1_128: ~120k points per sweep)",
+    )
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 TRACKS_TOPIC = "/fusion_node/tracked_objects"
@@ -89,6 +90,92 @@ def _record_until_done(
     return count["n"]
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc), NaN when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+@dataclass
+class LiveRun:
+    outputs: int  # output messages recorded
+    node_cpu_s: float  # the fusion node's CPU seconds (user + system) until it was stopped
+    wall_s: float  # from starting the processes to the end of recording
+
+
+def run_live(
+    bag: Path,
+    out_bag: Path,
+    node_log: Path,
+    detector: str,
+    rate: float,
+    params: list[str] | None = None,
+    on_frame: Callable[[], None] | None = None,
+) -> LiveRun:
+    """``fusion_node`` and ``sensor-fusion replay`` of ``bag`` as separate processes over DDS (own
+    domain, localhost), this process recording the node's outputs into ``out_bag``: the live path
+    exactly as a user runs it (the demo, and bench/bench_live.py against the offline run)."""
+    from .sim.recorder import scenario_from_bag
+
+    datum = scenario_from_bag(bag)["config"]["gps"]["datum"]
+    if out_bag.exists():
+        shutil.rmtree(out_bag)
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(random.randint(10, 99)))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    print(
+        f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: starting fusion_node (detection_mode {detector}) "
+        f"and replay (rate {rate})"
+    )
+    t0 = time.monotonic()
+    log = open(node_log, "w")
+    node = subprocess.Popen(
+        [
+            _bin("fusion_node"),
+            "--ros-args",
+            "-p",
+            "use_sim_time:=true",
+            "-p",  # reliable: best-effort delivery of 1.5 MB clouds loses fragments on a loaded host
+            "lidar.qos:=reliable",
+            "-p",
+            f"ego.datum:=[{datum['lat_deg']}, {datum['lon_deg']}, {datum['alt_m']}]",
+            "-p",
+            f"detection_mode:={detector}",
+            *[arg for p in params or [] for arg in ("-p", p)],
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    replay = subprocess.Popen(
+        [
+            _bin("sensor-fusion"),
+            "replay",
+            str(bag),
+            "--rate",
+            str(rate),
+            "--wait-for",
+            "/sensors/lidar/points,/sensors/imu",
+            "--wait-timeout",
+            "60",
+        ],
+        env=env,
+    )
+    cpu = float("nan")
+    try:
+        n = _record_until_done(out_bag, replay, node, on_frame=on_frame)
+        cpu = _cpu_s(node.pid)
+    finally:
+        for proc in (replay, node):
+            stop_process(proc)
+        log.close()
+    return LiveRun(n, cpu, time.monotonic() - t0)
+
+
 def run_demo(a: argparse.Namespace) -> int:
     from .bag.io import bag_topics
     from .eval.bags import EVAL_STAGES, evaluate_bags
@@ -109,7 +196,8 @@ def run_demo(a: argparse.Namespace) -> int:
                 )
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    bag = work / f"{a.scenario}_seed{a.seed}_{a.duration:g}s"
+    model = getattr(a, "lidar_model", None)
+    bag = work / f"{a.scenario}_seed{a.seed}_{a.duration:g}s{'_' + model if model else ''}"
     if bag.exists() and (scenario_from_bag(bag) is None):
         shutil.rmtree(bag)
     if bag.exists():
@@ -117,61 +205,17 @@ def run_demo(a: argparse.Namespace) -> int:
     else:
         print(f"[demo] generating scenario '{a.scenario}' (seed {a.seed}, {a.duration:g} s) -> {bag}")
         with progress("simulate", a.duration, "s of data") as p:
-            info = record(a.scenario, a.seed, a.duration, bag, on_progress=p.update_to)
+            formats = {"lidar.model": model} if model else None
+            info = record(
+                a.scenario, a.seed, a.duration, bag, on_progress=p.update_to, sensor_formats=formats
+            )
         print(info.summary())
-    datum = scenario_from_bag(bag)["config"]["gps"]["datum"]
     out_bag = work / "fusion_output"
-    if out_bag.exists():
-        shutil.rmtree(out_bag)
-    env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(random.randint(10, 99)))
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    print(
-        f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: starting fusion_node (detection_mode {a.detector}) "
-        f"and replay (rate {a.rate})"
-    )
-    node_log = open(work / "fusion_node.log", "w")
-    node = subprocess.Popen(
-        [
-            _bin("fusion_node"),
-            "--ros-args",
-            "-p",
-            "use_sim_time:=true",
-            "-p",  # reliable: best-effort delivery of 1.5 MB clouds loses fragments on a loaded host
-            "lidar.qos:=reliable",
-            "-p",
-            f"ego.datum:=[{datum['lat_deg']}, {datum['lon_deg']}, {datum['alt_m']}]",
-            "-p",
-            f"detection_mode:={a.detector}",
-            *[arg for p in a.param or [] for arg in ("-p", p)],
-        ],
-        stdout=node_log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    replay = subprocess.Popen(
-        [
-            _bin("sensor-fusion"),
-            "replay",
-            str(bag),
-            "--rate",
-            str(a.rate),
-            "--wait-for",
-            "/sensors/lidar/points,/sensors/imu",
-            "--wait-timeout",
-            "60",
-        ],
-        env=env,
-    )
     frames = bag_topics(bag).get(GT_OBJECTS, ("", None))[1]  # one truth message per LiDAR sweep
-    try:
-        with progress("replay", frames, "frames") as p:
-            n = _record_until_done(out_bag, replay, node, on_frame=p.update)
-    finally:
-        for proc in (replay, node):
-            stop_process(proc)
-        node_log.close()
+    with progress("replay", frames, "frames") as p:
+        n = run_live(
+            bag, out_bag, work / "fusion_node.log", a.detector, a.rate, a.param, on_frame=p.update
+        ).outputs
     print(f"[demo] recorded {n} output messages -> {out_bag} (node log: {work / 'fusion_node.log'})")
     if n == 0:
         print("[demo] the node produced no output; see its log", file=sys.stderr)
