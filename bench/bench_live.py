@@ -74,7 +74,10 @@ def main() -> int:
     fig.add("detector", a.detector)
     fig.add("repeats", a.repeat)
     pairs: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
-    cpu = {"offline_cpu_s": [], "offline_wall_s": [], "live_node_cpu_s": [], "live_wall_s": [], "load": []}
+    cpu: dict[str, list[float]] = {
+        k: [] for k in ("offline_cpu_s", "offline_wall_s", "live_node_cpu_s", "live_wall_s", "load")
+    }
+    cpu.update(live_replay_cpu_s=[], live_recorder_cpu_s=[])
     for _ in range(a.repeat):  # alternated, so a change in the host's load hits both sides alike
         tmp = Path(tempfile.mkdtemp(prefix="bench_live_"))
         try:
@@ -89,6 +92,8 @@ def main() -> int:
             run = run_live(bag, tmp / "live", tmp / "node.log", a.detector, a.rate, a.param)
             cpu["live_node_cpu_s"].append(run.node_cpu_s)
             cpu["live_wall_s"].append(run.wall_s)
+            cpu["live_replay_cpu_s"].append(run.replay_cpu_s)
+            cpu["live_recorder_cpu_s"].append(run.recorder_cpu_s)
             cpu["load"].append(os.getloadavg()[0])
             pairs.append((frame_times(tmp / "offline"), frame_times(tmp / "live")))
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -104,6 +105,8 @@ class LiveRun:
     outputs: int  # output messages recorded
     node_cpu_s: float  # the fusion node's CPU seconds (user + system) until it was stopped
     wall_s: float  # from starting the processes to the end of recording
+    replay_cpu_s: float = float("nan")  # the replay process's CPU seconds (and the node's shutdown)
+    recorder_cpu_s: float = float("nan")  # this process's (the recorder's) CPU seconds meanwhile
 
 
 def run_live(
@@ -132,6 +135,7 @@ def run_live(
         f"and replay (rate {rate})"
     )
     t0 = time.monotonic()
+    self0, children0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     log = open(node_log, "w")
     node = subprocess.Popen(
         [
@@ -173,7 +177,13 @@ def run_live(
         for proc in (replay, node):
             stop_process(proc)
         log.close()
-    return LiveRun(n, cpu, time.monotonic() - t0)
+    self1, children1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def used(a, b) -> float:
+        return (b.ru_utime + b.ru_stime) - (a.ru_utime + a.ru_stime)
+
+    replay_cpu = used(children0, children1) - cpu  # (plus the node's shutdown, a fraction of a second)
+    return LiveRun(n, cpu, time.monotonic() - t0, replay_cpu, used(self0, self1))
 
 
 def run_demo(a: argparse.Namespace) -> int:
