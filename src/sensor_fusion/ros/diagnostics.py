@@ -35,6 +35,7 @@ def build(
             _kv("rate_hz", rate),
             _kv("received", s["received_total"]),
             _kv("decode_errors", s["decode_errors"]),
+            _kv("queue_drops", s.get("queue_drops", 0)),
             _kv("missing_in_frames", missing),
         ]
         st.values += [_kv(f"dropped_{k}", v) for k, v in sorted(drops.items())]
