@@ -77,7 +77,12 @@ def main() -> int:
     cpu: dict[str, list[float]] = {
         k: [] for k in ("offline_cpu_s", "offline_wall_s", "live_node_cpu_s", "live_wall_s", "load")
     }
-    cpu.update(live_replay_cpu_s=[], live_recorder_cpu_s=[])
+    cpu.update(
+        live_replay_cpu_s=[],
+        live_recorder_cpu_s=[],
+        live_node_executor_thread_cpu_s=[],
+        live_node_running_cpu_s=[],
+    )
     for _ in range(a.repeat):  # alternated, so a change in the host's load hits both sides alike
         tmp = Path(tempfile.mkdtemp(prefix="bench_live_"))
         try:
@@ -94,6 +99,8 @@ def main() -> int:
             cpu["live_wall_s"].append(run.wall_s)
             cpu["live_replay_cpu_s"].append(run.replay_cpu_s)
             cpu["live_recorder_cpu_s"].append(run.recorder_cpu_s)
+            cpu["live_node_executor_thread_cpu_s"].append(run.node_main_thread_cpu_s)
+            cpu["live_node_running_cpu_s"].append(run.node_running_cpu_s)
             cpu["load"].append(os.getloadavg()[0])
             pairs.append((frame_times(tmp / "offline"), frame_times(tmp / "live")))
         finally:

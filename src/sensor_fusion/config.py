@@ -340,8 +340,18 @@ class FusionConfig(ParamConfig):
     raw_subscriptions: bool = param(
         True,
         unit="",
-        desc="Subscribe to PointCloud2/Image/CompressedImage as serialized bytes and view the payload "
-        "in place (ros/cdr.py) instead of letting rclpy build Python objects; false: typed messages",
+        desc="Subscribe to the inputs (not CameraInfo) as serialized bytes: PointCloud2/Image/"
+        "CompressedImage payloads viewed in place (ros/cdr.py), the rest deserialised in the fusion "
+        "worker, so the executor thread only queues bytes; false: typed messages",
+    )
+    executor: str = param(
+        "events",
+        unit="",
+        choices=("events", "single_threaded"),
+        desc="rclpy executor of the node: events (rclpy.experimental.EventsExecutor, the wait and the "
+        "dispatch in C++: about half the executor-thread CPU of single_threaded in bench_live, "
+        "so the callbacks hold the GIL for less of the fusion step) or single_threaded (rclpy's "
+        "Python executor; also the fallback where the events executor is missing)",
     )
     idle_flush_s: float = param(
         0.5,

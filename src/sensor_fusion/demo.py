@@ -91,10 +91,12 @@ def _record_until_done(
     return count["n"]
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux /proc), NaN when unreadable."""
+def _cpu_s(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of a running process, or of its thread ``tid`` (Linux /proc),
+    NaN when unreadable."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
@@ -107,6 +109,9 @@ class LiveRun:
     wall_s: float  # from starting the processes to the end of recording
     replay_cpu_s: float = float("nan")  # the replay process's CPU seconds (and the node's shutdown)
     recorder_cpu_s: float = float("nan")  # this process's (the recorder's) CPU seconds meanwhile
+    # from the node's first output on (start-up, imports and the warm-up run on the main thread):
+    node_running_cpu_s: float = float("nan")  # the whole node
+    node_main_thread_cpu_s: float = float("nan")  # its executor thread (callbacks, timers)
 
 
 def run_live(
@@ -169,10 +174,18 @@ def run_live(
         ],
         env=env,
     )
-    cpu = float("nan")
+    cpu = main_cpu = float("nan")
+    at_first: list[float] = []  # the node's CPU (process, executor thread) at its first output
+
+    def frame() -> None:
+        if not at_first:
+            at_first.extend((_cpu_s(node.pid), _cpu_s(node.pid, node.pid)))
+        if on_frame is not None:
+            on_frame()
+
     try:
-        n = _record_until_done(out_bag, replay, node, on_frame=on_frame)
-        cpu = _cpu_s(node.pid)
+        n = _record_until_done(out_bag, replay, node, on_frame=frame)
+        cpu, main_cpu = _cpu_s(node.pid), _cpu_s(node.pid, node.pid)
     finally:
         for proc in (replay, node):
             stop_process(proc)
@@ -183,7 +196,8 @@ def run_live(
         return (b.ru_utime + b.ru_stime) - (a.ru_utime + a.ru_stime)
 
     replay_cpu = used(children0, children1) - cpu  # (plus the node's shutdown, a fraction of a second)
-    return LiveRun(n, cpu, time.monotonic() - t0, replay_cpu, used(self0, self1))
+    c0, m0 = at_first or (float("nan"), float("nan"))
+    return LiveRun(n, cpu, time.monotonic() - t0, replay_cpu, used(self0, self1), cpu - c0, main_cpu - m0)
 
 
 def run_demo(a: argparse.Namespace) -> int:
