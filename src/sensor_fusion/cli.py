@@ -429,9 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scenario", default="urban")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--duration", type=float, default=20.0)
-    s.add_argument(
-        "--rate", type=float, help="replay rate (default 1; 0.5 when the BEV network runs on a CPU)"
-    )
+    s.add_argument("--rate", type=float, help="replay rate (default 1: the sensors' own rate)")
     s.add_argument(
         "--detector", choices=["classical", "bev", "both"], default="both", help="the node's detection_mode"
     )
