@@ -359,9 +359,13 @@ class FusionConfig(ParamConfig):
         gt=0.0,
         desc="Wall time without any input after which the node emits pending frames without waiting",
     )
-    publish_markers: bool = param(True, unit="", desc="Publish ~/markers (RViz boxes of the tracks)")
+    publish_markers: bool = param(
+        True, unit="", desc="Publish ~/markers (RViz boxes of the tracks; built only while subscribed)"
+    )
     publish_detections: bool = param(
-        True, unit="", desc="Publish ~/detections/<source> (each detector's output)"
+        True,
+        unit="",
+        desc="Publish ~/detections/<source> (each detector's output; built only while subscribed)",
     )
     output_qos: str = param("reliable", unit="", choices=QOS_CHOICES, desc="QoS profile of the outputs")
     output_depth: int = param(10, unit="1", ge=1, desc="Queue depth of the outputs, messages")
