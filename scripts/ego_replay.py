@@ -36,6 +36,7 @@ from sensor_fusion.ros.inputs import input_specs
 from sensor_fusion.sim.recorder import calibration_from_bag, scenario_from_bag
 
 TRUTH = "/ground_truth/odom"
+MULTIPATH = "/ground_truth/gps_multipath"
 
 
 def replay(bag: str, flat: dict) -> dict:
@@ -58,8 +59,23 @@ def replay(bag: str, flat: dict) -> dict:
     specs = {s.topic: s for s in input_specs(cfg) if not s.camera_info}
     specs = {t: s for t, s in specs.items() if s.sensor in ("imu", "gps", "wheel_odom", "gps_velocity")}
     innov, truth, poses, odom_rows, moving_from = [], [], [], [], None
+    multipath: dict[int, bool] = {}  # fix stamp -> inside a generated multipath jump
+    gate_log: dict[int, bool] = {}  # fix stamp -> fused (first processing)
+    gps_update = est._updater.gps  # wrapped to see which fixes the gate took (diagnostic only)
+
+    def logged_gps(s, m):
+        ok = gps_update(s, m)
+        if m.first:
+            gate_log[m.stamp_ns] = ok
+        return ok
+
+    est._updater.gps = logged_gps
     odom = OdomFrame(int(cfg.ego.imu_gap_reset_s * 1e9))
-    for topic, _mt, _t, msg in read_messages(bag, [*specs, TRUTH]):
+    for topic, _mt, _t, msg in read_messages(bag, [*specs, TRUTH, MULTIPATH]):
+        if topic == MULTIPATH:
+            st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            multipath[st] = msg.vector.x != 0.0 or msg.vector.y != 0.0
+            continue
         if topic == TRUTH:
             p, tw = msg.pose.pose, msg.twist.twist.linear
             t_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -80,7 +96,7 @@ def replay(bag: str, flat: dict) -> dict:
                 row = (pose.stamp_ns, *pose.position[:2], pose.yaw, est.yaw_aligned)
                 if est.yaw_aligned and (not poses or pose.stamp_ns > poses[-1][0]):
                     o = odom.update(pose)  # REP-105 odom, as the node integrates it (ego/odom.py)
-                    odom_rows.append((pose.stamp_ns, *o.odom_position[:2], pose.yaw))
+                    odom_rows.append((pose.stamp_ns, *o.odom_position[:2], pose.yaw - o.map_odom_yaw))
                 poses.append(row)
         elif spec.sensor == "gps":
             if est.initialized and item.status >= 0:
@@ -102,6 +118,13 @@ def replay(bag: str, flat: dict) -> dict:
         "innov_p50_m": float(np.percentile(innov, 50)) if innov else None,
         "innov_p95_m": float(np.percentile(innov, 95)) if innov else None,
         "innov_max_m": float(np.max(innov)) if innov else None,
+        "multipath_fixes": sum(multipath.values()) if multipath else None,
+        "multipath_gated": sum(1 for t, ok in gate_log.items() if multipath.get(t) and not ok)
+        if multipath
+        else None,
+        "gated_outside_multipath": sum(1 for t, ok in gate_log.items() if not ok and not multipath.get(t))
+        if multipath
+        else None,
         "aligned_by": {k: c[k] for k in ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity")},
     }
     first_aligned = P[P[:, 4] > 0, 0].min() if (P[:, 4] > 0).any() else None
