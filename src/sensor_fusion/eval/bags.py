@@ -84,8 +84,6 @@ KEYS = (
     "odom_max_jump_m",
     "odom_rpe_1s_m",
     "odom_rpe_10s_m",
-    "odom_rpe_1s_world_m",
-    "odom_rpe_10s_world_m",
     "ego_coverage",
     "gps_correlated_rmse_m",
     "gps_multipath_fixes",
@@ -332,7 +330,9 @@ def evaluate_bags(
             result["odom_max_jump_m"] = odom_max_jump(truth_poses, odom_poses)
             if has_odom_frame(est[TF], est[ODOM]):
                 # the local motion REP-105's continuous frame carries (docs/ego.md, "What RPE measures")
-                result.update(relative_pose_errors(truth_poses, odom_poses, prefix="odom"))
+                # (no world-frame twin: odom's orientation against the world is arbitrary by REP-105)
+                odom_rpe = relative_pose_errors(truth_poses, odom_poses, prefix="odom")
+                result.update({k: v for k, v in odom_rpe.items() if not k.endswith("_world_m")})
     if truth[GT_GPS_ERROR]:
         st = np.array(
             [to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in truth[GT_GPS_ERROR]], np.int64
