@@ -1,0 +1,227 @@
+"""Radar in clutter: which returns are the static world, and which moving clusters are mirror ghosts.
+
+Split from :mod:`.radar` (the detector's pipeline) so each file holds one job; the maths:
+
+**Stationary or moving** (a chi-square test, not a fixed speed). The compensated Doppler of return
+``i`` is ``r_i = d_i + u_i . v_R`` with ``v_R = v + w z x t`` the radar's velocity (ego velocity
+``v``, yaw rate ``w``, mounting lever arm ``t``) and ``u_i`` its unit line of sight (LOS). A static
+point has ``r_i = 0`` up to
+
+    var_i = sigma_d^2 + u_i^T Sigma_v u_i + sigma_w^2 (l . u_i)^2 + sigma_x^2 + (sigma_az |v_R,perp|)^2
+
+(Doppler noise; the ego velocity covariance ``Sigma_v`` in base axes, from the ego filter; the yaw
+rate variance through the lever arm ``l = (-t_y, t_x, 0)``; ``sigma_x`` the velocity error the filter
+does not know about, such as the pose being taken at the frame stamp, not the scan's; the LOS
+direction error times the radar's speed across the LOS). Return ``i`` is stationary when
+``r_i^2 / var_i`` lies within the chi-square (1 dof) quantile of ``static_gate_probability``:
+at 0.997 a static point is called moving 3 times in 1000, and at 10 m/s with the default noise a
+target must move at about 0.5 m/s along the LOS to be kept (slower with a better ego estimate).
+
+**Reflector lines.** Long flat surfaces (guard rails, barriers, walls, façades) return a row of
+stationary points, often sparse (a few metres apart, gaps where a return was missed). The line
+through two stationary returns with the most others within ``reflector_inlier_m`` (at least
+``reflector_min_points``, no gap wider than ``reflector_max_gap_m``: a side street or a missing
+section is no surface), refitted to them by total least squares, is a straight reflector
+segment (their extent along it) when at least ``reflector_min_length_m`` long (longer than a car);
+its returns are removed and the search repeats (:func:`fit_reflectors`).
+
+**Mirror ghosts.** A target beside a reflector is also seen along the path radar -> reflector ->
+target -> reflector -> radar: at its mirror image behind the surface, with the Doppler of the
+mirrored velocity ``M v`` (``M = I - 2 n n^T``, ``n`` the surface normal). A moving cluster B is a
+ghost when (1) the LOS to its centroid crosses a reflector segment in front of it, and (2) a
+moving cluster A on the radar's side lies within ``ghost_mirror_gate_m`` of B's mirror image, and
+(3) B's mean compensated Doppler agrees with ``(M v_A) . u_B`` within the chi-square gate of both
+fits' variances (plus ``ghost_mirror_doppler_std_mps`` for the model: the ghost's returns sample
+other points of the target). Behind a surface alone is not enough: oncoming cars behind a
+highway's median barrier are real (the radar sees a car's body over a 0.8 m barrier), and the
+Doppler test keeps them (their mirrored velocity points the wrong way).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+from scipy import special
+
+from .radar_fit import ClusterFit
+
+if TYPE_CHECKING:
+    from .radar import RadarDetectorConfig
+
+MAX_REFLECTORS = 8  # straight segments searched per scan (a street canyon has two, a highway 2-4)
+PAIRS_TRIED = 16  # best-supported candidate lines split at gaps per search
+
+
+def chi2_1dof(p: float) -> float:
+    """Chi-square quantile with one degree of freedom at probability ``p``."""
+    return float(special.chdtri(1.0, 1.0 - p))
+
+
+def static_test(
+    u: np.ndarray,
+    comp: np.ndarray,
+    v_radar: np.ndarray,
+    lever: np.ndarray,
+    vel_cov: np.ndarray,
+    yaw_rate_var: float,
+    cfg: RadarDetectorConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(moving (n,) bool, normalised squared compensated Doppler r^2 / var (n,)); module docstring.
+
+    ``u`` (n, 3) unit LOS in base axes, ``comp`` (n,) compensated Doppler, ``v_radar`` (3,) the
+    radar's velocity, ``lever`` (3,) its position in base_link, ``vel_cov`` (3, 3) the ego velocity
+    covariance in base axes, ``yaw_rate_var`` rad^2/s^2.
+    """
+    sig_az = math.radians(cfg.azimuth_std_deg)
+    ur = u @ v_radar
+    vperp2 = np.maximum(v_radar @ v_radar - ur * ur, 0.0)
+    arm = np.array([-lever[1], lever[0], 0.0])
+    var = (
+        cfg.doppler_std_mps**2
+        + np.einsum("ni,ij,nj->n", u, vel_cov, u)
+        + yaw_rate_var * (u @ arm) ** 2
+        + cfg.ego_velocity_std_mps**2
+        + sig_az**2 * vperp2
+    )
+    nis = comp * comp / var
+    return nis > chi2_1dof(cfg.static_gate_probability), nis
+
+
+class Reflectors(NamedTuple):
+    """Straight reflector segments (L,) fitted to stationary returns, base_link xy."""
+
+    center: np.ndarray  # (L, 2) m
+    tangent: np.ndarray  # (L, 2) unit direction along the surface
+    normal: np.ndarray  # (L, 2) unit normal
+    half_length: np.ndarray  # (L,) m
+    rms: np.ndarray  # (L,) perpendicular RMS of the returns, m
+    n: np.ndarray  # (L,) returns
+
+
+def empty_reflectors() -> Reflectors:
+    z2, z = np.zeros((0, 2)), np.zeros(0)
+    return Reflectors(z2, z2, z2, z, z, z)
+
+
+def _line_fit(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Total least squares line through ``xy`` (k, 2): (centre of the extent, unit tangent,
+    half length, perpendicular RMS)."""
+    c = xy.mean(axis=0)
+    d = xy - c
+    w, v = np.linalg.eigh(d.T @ d / len(xy))
+    t = v[:, 1]
+    along = d @ t
+    lo, hi = float(along.min()), float(along.max())
+    return c + 0.5 * (lo + hi) * t, t, 0.5 * (hi - lo), float(np.sqrt(max(w[0], 0.0)))
+
+
+def _contiguous(xy: np.ndarray, members: np.ndarray, t: np.ndarray, max_gap: float) -> np.ndarray:
+    """The largest run of ``members`` along direction ``t`` with no gap wider than ``max_gap``."""
+    idx = np.flatnonzero(members)
+    s = xy[idx] @ t
+    order = np.argsort(s)
+    run = np.concatenate([[0], np.cumsum(np.diff(s[order]) > max_gap)])
+    big = np.argmax(np.bincount(run))
+    out = np.zeros_like(members)
+    out[idx[order[run == big]]] = True
+    return out
+
+
+def fit_reflectors(p: np.ndarray, cfg: RadarDetectorConfig) -> Reflectors:
+    """Straight segments through stationary returns ``p`` (n, 3): the line through two returns
+    with the most returns within ``reflector_inlier_m`` and no gap between them wider than
+    ``reflector_max_gap_m``, refitted to them (total least squares), kept when at least
+    ``reflector_min_length_m`` long; its returns are removed and the search repeats (at most
+    ``MAX_REFLECTORS``). All pairs are tried (O(n^3) on <= ~100 returns, no random sampling: the
+    same scan gives the same lines)."""
+    n = p.shape[0]
+    if n < cfg.reflector_min_points:
+        return empty_reflectors()
+    xy = p[:, :2]
+    i, j = np.triu_indices(n, 1)
+    d = xy[j] - xy[i]
+    length = np.hypot(d[:, 0], d[:, 1])
+    ok = length > 1e-6
+    nrm = np.column_stack([-d[:, 1], d[:, 0]]) / np.maximum(length, 1e-6)[:, None]
+    near = np.abs(np.einsum("pnj,pj->pn", xy[None, :, :] - xy[i][:, None, :], nrm)) <= cfg.reflector_inlier_m
+    near &= ok[:, None]
+    left = np.ones(n, bool)
+    out = []
+    for _ in range(MAX_REFLECTORS):
+        cnt = (near & left[None]).sum(axis=1)
+        if cnt.max() < cfg.reflector_min_points:
+            break
+        best, best_members = 0, None
+        for q in np.argsort(-cnt, kind="stable")[:PAIRS_TRIED]:
+            if cnt[q] <= best:
+                break
+            members = _contiguous(xy, near[q] & left, d[q] / length[q], cfg.reflector_max_gap_m)
+            if members.sum() > best:
+                best, best_members = int(members.sum()), members
+        if best < cfg.reflector_min_points:
+            break
+        left &= ~best_members
+        c, t, half, rms = _line_fit(xy[best_members])
+        if 2.0 * half >= cfg.reflector_min_length_m:
+            out.append((c, t, half, rms, float(best)))
+    if not out:
+        return empty_reflectors()
+    c, t, half, rms, cnt = (np.array(x) for x in zip(*out))
+    return Reflectors(c, t, np.column_stack([-t[:, 1], t[:, 0]]), half, rms, cnt)
+
+
+def mirror_ghosts(
+    fit: ClusterFit, refl: Reflectors, t_radar: np.ndarray, cfg: RadarDetectorConfig
+) -> np.ndarray:
+    """(C,) bool: clusters that are the mirror image of another across a reflector (module docstring)."""
+    nc, nl = fit.n.shape[0], refl.center.shape[0]
+    if nc < 2 or nl == 0:
+        return np.zeros(nc, bool)
+    o = t_radar[:2]
+    g2 = chi2_1dof(cfg.static_gate_probability)
+    # (1) the LOS o -> centroid_B crosses segment L before B: o + s d = c_L + tau t_L
+    d = fit.centroid - o  # (C, 2), length = range
+    rho = np.hypot(d[:, 0], d[:, 1])
+    rel = refl.center - o  # (L, 2)
+    cross_dt = d[:, None, 0] * refl.tangent[None, :, 1] - d[:, None, 1] * refl.tangent[None, :, 0]  # (C, L)
+    par = np.abs(cross_dt) < 1e-9 * np.maximum(rho, 1e-9)[:, None]
+    den = np.where(par, 1.0, cross_dt)
+    s = (rel[None, :, 0] * refl.tangent[None, :, 1] - rel[None, :, 1] * refl.tangent[None, :, 0]) / den
+    tau = (rel[None, :, 0] * d[:, None, 1] - rel[None, :, 1] * d[:, None, 0]) / den
+    margin = cfg.ghost_gate_sigma * np.sqrt(cfg.range_std_m**2 + refl.rms**2)  # (L,)
+    behind = (
+        ~par
+        & (s > 0.0)
+        & (s * rho[:, None] < rho[:, None] - margin[None])
+        & (np.abs(tau) <= refl.half_length[None] + cfg.reflector_extend_m + margin[None])
+    )  # s is the fraction of the range at which the LOS meets the line
+    if not behind.any():
+        return np.zeros(nc, bool)
+    # (2) a partner A near B's mirror image, on the radar's side of L
+    d_o = np.einsum("lj,lj->l", o[None] - refl.center, refl.normal)  # radar's signed distance (L,)
+    d_c = np.einsum("clj,lj->cl", fit.centroid[:, None, :] - refl.center[None], refl.normal)  # (C, L)
+    mirror = fit.centroid[:, None, :] - 2.0 * d_c[..., None] * refl.normal[None]  # (C, L, 2)
+    same_side = np.sign(d_c) == np.sign(d_o)[None]  # (C, L): A on the radar's side
+    dist = np.linalg.norm(mirror[:, :, None, :] - fit.centroid[None, None, :, :], axis=-1)  # (B, L, A)
+    cand = behind[:, :, None] & same_side.T[None, :, :] & (dist <= cfg.ghost_mirror_gate_m)
+    cand &= ~np.eye(nc, dtype=bool)[:, None, :]
+    if not cand.any():
+        return np.zeros(nc, bool)
+    # (3) B's Doppler is the mirrored velocity of A along B's LOS
+    b, l_, a = np.nonzero(cand)
+    nn = refl.normal[l_]
+    M = np.eye(2)[None] - 2.0 * nn[:, :, None] * nn[:, None, :]  # (K, 2, 2)
+    ub = fit.u_mean[b]
+    mu = np.einsum("kij,kj->ki", M, ub)  # M^T u_B = M u_B (M symmetric)
+    pred = np.einsum("ki,ki->k", mu, fit.vel[a])
+    var = (
+        (cfg.doppler_std_mps**2 + cfg.fit_model_std_mps**2) / fit.n[b]
+        + np.einsum("ki,kij,kj->k", mu, fit.vel_cov[a], mu)
+        + cfg.ghost_mirror_doppler_std_mps**2
+    )
+    ok = (fit.r_mean[b] - pred) ** 2 <= g2 * var
+    out = np.zeros(nc, bool)
+    out[b[ok]] = True
+    return out
