@@ -29,10 +29,12 @@ its returns are removed and the search repeats (:func:`fit_reflectors`).
 target -> reflector -> radar: at its mirror image behind the surface, with the Doppler of the
 mirrored velocity ``M v`` (``M = I - 2 n n^T``, ``n`` the surface normal). A moving cluster B is a
 ghost when (1) the LOS to its centroid crosses a reflector segment in front of it, and (2) a
-moving cluster A on the radar's side lies within ``ghost_mirror_gate_m`` of B's mirror image, and
+moving cluster A on the radar's side, stronger than B (a reflection loses power), lies within
+``ghost_mirror_gate_m`` of B's mirror image, and
 (3) B's mean compensated Doppler agrees with ``(M v_A) . u_B`` within the chi-square gate of both
-fits' variances (plus ``ghost_mirror_doppler_std_mps`` for the model: the ghost's returns sample
-other points of the target). Behind a surface alone is not enough: oncoming cars behind a
+fits' variances (a radial-only A: its radial variance only, see :func:`mirror_ghosts`; plus
+``ghost_mirror_doppler_std_mps`` for the model: the ghost's returns sample other points of the
+target). Behind a surface alone is not enough: oncoming cars behind a
 highway's median barrier are real (the radar sees a car's body over a 0.8 m barrier), and the
 Doppler test keeps them (their mirrored velocity points the wrong way).
 """
@@ -207,6 +209,7 @@ def mirror_ghosts(
     dist = np.linalg.norm(mirror[:, :, None, :] - fit.centroid[None, None, :, :], axis=-1)  # (B, L, A)
     cand = behind[:, :, None] & same_side.T[None, :, :] & (dist <= cfg.ghost_mirror_gate_m)
     cand &= ~np.eye(nc, dtype=bool)[:, None, :]
+    cand &= (fit.rcs[None, :] > fit.rcs[:, None])[:, None, :]  # a reflection loses power: A is stronger
     if not cand.any():
         return np.zeros(nc, bool)
     # (3) B's Doppler is the mirrored velocity of A along B's LOS
@@ -216,9 +219,18 @@ def mirror_ghosts(
     ub = fit.u_mean[b]
     mu = np.einsum("kij,kj->ki", M, ub)  # M^T u_B = M u_B (M symmetric)
     pred = np.einsum("ki,ki->k", mu, fit.vel[a])
+    # a radial-only partner's velocity is its minimum-norm estimate (along its LOS), the velocity
+    # the detector reports; its large tangential variance would let any Doppler pass, so only its
+    # radial variance counts (the generator's ghosts carry exactly that mirrored radial velocity)
+    ua = fit.u_mean[a]
+    cov_a = fit.vel_cov[a]
+    rad_var = np.einsum("ki,kij,kj->k", ua, cov_a, ua)
+    cov_a = np.where(
+        fit.full[a][:, None, None], cov_a, rad_var[:, None, None] * (ua[:, :, None] * ua[:, None, :])
+    )
     var = (
         (cfg.doppler_std_mps**2 + cfg.fit_model_std_mps**2) / fit.n[b]
-        + np.einsum("ki,kij,kj->k", mu, fit.vel_cov[a], mu)
+        + np.einsum("ki,kij,kj->k", mu, cov_a, mu)
         + cfg.ghost_mirror_doppler_std_mps**2
     )
     ok = (fit.r_mean[b] - pred) ** 2 <= g2 * var
