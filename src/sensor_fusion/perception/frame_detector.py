@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # torch is imported only when the network runs
 
 log = logging.getLogger(__name__)
 
+# unknown ego acceleration, 1 sigma: a car's longitudinal acceleration in traffic (|a| <~ 2 m/s^2);
+# it spreads the ego velocity between the frame stamp (the pose) and a radar scan's stamp
+EGO_ACCEL_STD_MPS2 = 1.0
 # radar counters in /diagnostics -> RadarDetector.last_stats key
 RADAR_COUNTS = {
     "returns": "points",
@@ -249,7 +252,10 @@ class FrameDetector:
                 v_base = R_wb.T @ np.asarray(ego.pose.velocity, dtype=np.float64)
                 yaw_rate = float(ego.pose.angular_velocity[2])
                 tw = np.asarray(ego.pose.twist_cov, dtype=np.float64)  # (v world, w body)
-                v_cov, w_var = R_wb.T @ tw[:3, :3] @ R_wb, float(tw[5, 5])
+                # the velocity is the frame stamp's; the scan's differs by the acceleration since
+                dv = EGO_ACCEL_STD_MPS2 * abs(scan.stamp_ns - ego.stamp_ns) / NS_PER_S
+                v_cov = R_wb.T @ tw[:3, :3] @ R_wb + dv * dv * np.eye(3)
+                w_var = float(tw[5, 5])
                 if not (np.isfinite(v_cov).all() and np.isfinite(w_var) and w_var >= 0.0):
                     v_cov, w_var = None, 0.0
                 T_move = ego.T_base_world @ T_wb

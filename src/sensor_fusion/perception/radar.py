@@ -128,9 +128,8 @@ class RadarDetectorConfig(ParamConfig):
         0.1,
         unit="m/s",
         ge=0.0,
-        desc="Ego velocity error per axis that the ego filter's covariance leaves out (its pose is at the "
-        "frame stamp, up to ~0.1 s from the scan's: 1 m/s^2 x 0.1 s); the whole error when no covariance "
-        "is given",
+        desc="Std of the ego velocity per axis when the caller gives no covariance (the pipeline gives "
+        "the ego filter's)",
     )
     # Region of interest: range from the radar.
     range_min_m: float = param(0.5, unit="m", ge=0.0, desc="Closer returns are dropped")

@@ -7,12 +7,13 @@ Split from :mod:`.radar` (the detector's pipeline) so each file holds one job; t
 ``v``, yaw rate ``w``, mounting lever arm ``t``) and ``u_i`` its unit line of sight (LOS). A static
 point has ``r_i = 0`` up to
 
-    var_i = sigma_d^2 + u_i^T Sigma_v u_i + sigma_w^2 (l . u_i)^2 + sigma_x^2 + (sigma_az |v_R,perp|)^2
+    var_i = sigma_d^2 + u_i^T Sigma_v u_i + sigma_w^2 (l . u_i)^2 [+ sigma_x^2] + (sigma_az |v_R,perp|)^2
 
 (Doppler noise; the ego velocity covariance ``Sigma_v`` in base axes, from the ego filter; the yaw
-rate variance through the lever arm ``l = (-t_y, t_x, 0)``; ``sigma_x`` the velocity error the filter
-does not know about, such as the pose being taken at the frame stamp, not the scan's; the LOS
-direction error times the radar's speed across the LOS). Return ``i`` is stationary when
+rate variance through the lever arm ``l = (-t_y, t_x, 0)``; ``sigma_x = ego_velocity_std_mps``
+only when no covariance is given; the LOS direction error times the radar's speed across the
+LOS). The frame detector adds to ``Sigma_v`` the velocity change between the pose's stamp and
+the scan's (an unknown acceleration of 1 m/s^2, 1 sigma). Return ``i`` is stationary when
 ``r_i^2 / var_i`` lies within the chi-square (1 dof) quantile of ``static_gate_probability``:
 at 0.997 a static point is called moving 3 times in 1000, and at 10 m/s with the default noise a
 target must move at about 0.5 m/s along the LOS to be kept (slower with a better ego estimate).
@@ -84,9 +85,10 @@ def static_test(
         cfg.doppler_std_mps**2
         + np.einsum("ni,ij,nj->n", u, vel_cov, u)
         + yaw_rate_var * (u @ arm) ** 2
-        + cfg.ego_velocity_std_mps**2
         + sig_az**2 * vperp2
     )
+    if not vel_cov.any():  # no covariance from an ego filter: the configured error, per axis
+        var = var + cfg.ego_velocity_std_mps**2
     nis = comp * comp / var
     return nis > chi2_1dof(cfg.static_gate_probability), nis
 
