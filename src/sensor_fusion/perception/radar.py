@@ -13,7 +13,7 @@ radar extrinsic ``T_base_radar`` and the ego twist; output is
    A static point reads ``d_i = -v_R . u_i``, so the compensated Doppler
    ``r_i = d_i + v_R . u_i = v_i . u_i`` is the target's ground-relative
    velocity along the LOS. Point ``i`` is stationary when ``r_i^2 / var_i`` is within the
-   chi-square (1 dof) quantile of ``static_gate_probability``, ``var_i`` from the Doppler noise,
+   chi-square (1 dof) quantile of ``1 - static_false_alarms_per_scan / n``, ``var_i`` from the Doppler noise,
    the ego velocity and yaw-rate covariance (the ego filter's) and the LOS direction error
    (:mod:`.radar_clutter`). Stationary returns (roadside clutter, parked cars, poles, rails)
    start no detection; they are where the reflector lines of step 5 come from. Caveat: an
@@ -135,14 +135,14 @@ class RadarDetectorConfig(ParamConfig):
     range_min_m: float = param(0.5, unit="m", ge=0.0, desc="Closer returns are dropped")
     range_max_m: float = param(150.0, unit="m", gt=0.0, desc="Farther returns are dropped")
     # Stationary or moving: chi-square test of the compensated Doppler (radar_clutter.py).
-    static_gate_probability: float = param(
-        0.997,
+    static_false_alarms_per_scan: float = param(
+        0.01,
         unit="1",
         gt=0.0,
         lt=1.0,
-        desc="A return is stationary when its squared compensated Doppler over its variance (Doppler "
-        "noise, ego velocity and yaw-rate covariance) is within the chi-square (1 dof) quantile of this "
-        "probability (0.997: 3 sigma); also the Doppler gate of the mirror-ghost test",
+        desc="Stationary returns a scan may call moving, on average: each return's compensated Doppler "
+        "is tested against its variance (Doppler noise, ego velocity and yaw-rate covariance) at the "
+        "chi-square (1 dof) level 1 - this / returns",
     )
     # Reflectors and mirror ghosts (radar_clutter.py).
     reflector_min_points: int = param(

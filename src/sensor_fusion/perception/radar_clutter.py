@@ -14,9 +14,12 @@ rate variance through the lever arm ``l = (-t_y, t_x, 0)``; ``sigma_x = ego_velo
 only when no covariance is given; the LOS direction error times the radar's speed across the
 LOS). The frame detector adds to ``Sigma_v`` the velocity change between the pose's stamp and
 the scan's (an unknown acceleration of 1 m/s^2, 1 sigma). Return ``i`` is stationary when
-``r_i^2 / var_i`` lies within the chi-square (1 dof) quantile of ``static_gate_probability``:
-at 0.997 a static point is called moving 3 times in 1000, and at 10 m/s with the default noise a
-target must move at about 0.5 m/s along the LOS to be kept (slower with a better ego estimate).
+``r_i^2 / var_i`` lies within the chi-square (1 dof) quantile of ``1 - F / n``, ``n`` the scan's
+returns and ``F = static_false_alarms_per_scan``: each stationary return is called moving with
+probability ``F / n``, so a scan reports ``F`` stationary returns as movers on average (a single
+return makes a radar detection) however much clutter it holds. With 60 returns and the default
+0.01 the gate is 3.8 sigma: at 10 m/s with the ego velocity known to 5 cm/s a target moving at
+about 0.45 m/s along the LOS is kept.
 
 **Reflector lines.** Long flat surfaces (guard rails, barriers, walls, façades) return a row of
 stationary points, often sparse (a few metres apart, gaps where a return was missed). The line
@@ -32,7 +35,7 @@ mirrored velocity ``M v`` (``M = I - 2 n n^T``, ``n`` the surface normal). A mov
 ghost when (1) the LOS to its centroid crosses a reflector segment in front of it, and (2) a
 moving cluster A on the radar's side, stronger than B (a reflection loses power), lies within
 ``ghost_mirror_gate_m`` of B's mirror image, and
-(3) B's mean compensated Doppler agrees with ``(M v_A) . u_B`` within the chi-square gate of both
+(3) B's mean compensated Doppler agrees with ``(M v_A) . u_B`` within ``ghost_gate_sigma`` of both
 fits' variances (a radial-only A: its radial variance only, see :func:`mirror_ghosts`; plus
 ``ghost_mirror_doppler_std_mps`` for the model: the ghost's returns sample other points of the
 target). Behind a surface alone is not enough: oncoming cars behind a
@@ -90,7 +93,8 @@ def static_test(
     if not vel_cov.any():  # no covariance from an ego filter: the configured error, per axis
         var = var + cfg.ego_velocity_std_mps**2
     nis = comp * comp / var
-    return nis > chi2_1dof(cfg.static_gate_probability), nis
+    p_fa = min(cfg.static_false_alarms_per_scan / max(comp.shape[0], 1), 0.5)
+    return nis > chi2_1dof(1.0 - p_fa), nis
 
 
 class Reflectors(NamedTuple):
@@ -184,7 +188,7 @@ def mirror_ghosts(
     if nc < 2 or nl == 0:
         return np.zeros(nc, bool)
     o = t_radar[:2]
-    g2 = chi2_1dof(cfg.static_gate_probability)
+    g2 = cfg.ghost_gate_sigma**2
     # (1) the LOS o -> centroid_B crosses segment L before B: o + s d = c_L + tau t_L
     d = fit.centroid - o  # (C, 2), length = range
     rho = np.hypot(d[:, 0], d[:, 1])
