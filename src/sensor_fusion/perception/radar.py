@@ -406,7 +406,7 @@ class RadarDetector:
         bad = ~few & ~weak & (fit.rms > cfg.fit_max_residual_mps)
         ghost = ~few & ~weak & ~bad & find_ghosts(lab, idx, fit, pts, t_radar, cfg)
         static = ~moving
-        refl = fit_reflectors(pts.p[static], cfg)
+        refl = fit_reflectors(pts.p[static], cfg, pts.rcs[static])
         self.last_reflectors = refl
         mirror = ~few & ~weak & ~bad & ~ghost & mirror_ghosts(fit, refl, t_radar, cfg)
         keep = ~(few | weak | bad | ghost | mirror)

@@ -49,6 +49,7 @@ import math
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from numba import njit
 from scipy import special
 
 from .radar_fit import ClusterFit
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
     from .radar import RadarDetectorConfig
 
 MAX_REFLECTORS = 8  # straight segments searched per scan (a street canyon has two, a highway 2-4)
-PAIRS_TRIED = 16  # best-supported candidate lines split at gaps per search
+MAX_REFLECTOR_RETURNS = 96  # strongest stationary returns searched (O(n^3) per line)
 
 
 def chi2_1dof(p: float) -> float:
@@ -125,58 +126,96 @@ def _line_fit(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     return c + 0.5 * (lo + hi) * t, t, 0.5 * (hi - lo), float(np.sqrt(max(w[0], 0.0)))
 
 
-def _contiguous(xy: np.ndarray, members: np.ndarray, t: np.ndarray, max_gap: float) -> np.ndarray:
-    """The largest run of ``members`` along direction ``t`` with no gap wider than ``max_gap``."""
-    idx = np.flatnonzero(members)
-    s = xy[idx] @ t
-    order = np.argsort(s)
-    run = np.concatenate([[0], np.cumsum(np.diff(s[order]) > max_gap)])
-    big = np.argmax(np.bincount(run))
-    out = np.zeros_like(members)
-    out[idx[order[run == big]]] = True
-    return out
+@njit(cache=True)
+def _search_lines(x: np.ndarray, y: np.ndarray, tol: float, min_points: int, max_gap: float, max_lines: int):
+    """Greedy line search of :func:`fit_reflectors`: (labels (n,) line index or -1, lines).
+
+    For every pair of unassigned returns, the returns within ``tol`` of their line are projected
+    on it and split at gaps wider than ``max_gap``; the pair whose largest run is largest wins,
+    that run becomes a line and leaves the pool, and the search repeats.
+    """
+    n = x.shape[0]
+    labels = np.full(n, -1, np.int64)
+    proj = np.empty(n)
+    members = np.empty(n, np.int64)
+    lines = 0
+    for _ in range(max_lines):
+        best, b_ax, b_ay, b_tx, b_ty, b_lo, b_hi = 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for i in range(n):
+            if labels[i] >= 0:
+                continue
+            for j in range(i + 1, n):
+                if labels[j] >= 0:
+                    continue
+                dx, dy = x[j] - x[i], y[j] - y[i]
+                L = math.hypot(dx, dy)
+                if L < 1e-6:
+                    continue
+                tx, ty = dx / L, dy / L
+                m = 0
+                for k in range(n):
+                    if labels[k] < 0:
+                        rx, ry = x[k] - x[i], y[k] - y[i]
+                        if abs(ty * rx - tx * ry) <= tol:
+                            proj[m] = rx * tx + ry * ty
+                            m += 1
+                if m <= best:
+                    continue
+                s = np.sort(proj[:m])
+                start, run_best, lo, hi = 0, 0, 0.0, 0.0
+                for k in range(1, m + 1):
+                    if k == m or s[k] - s[k - 1] > max_gap:
+                        if k - start > run_best:
+                            run_best, lo, hi = k - start, s[start], s[k - 1]
+                        start = k
+                if run_best > best:
+                    best, b_ax, b_ay, b_tx, b_ty, b_lo, b_hi = run_best, x[i], y[i], tx, ty, lo, hi
+        if best < min_points:
+            break
+        c = 0
+        for k in range(n):
+            if labels[k] < 0:
+                rx, ry = x[k] - b_ax, y[k] - b_ay
+                pk = rx * b_tx + ry * b_ty
+                if abs(b_ty * rx - b_tx * ry) <= tol and b_lo - 1e-9 <= pk <= b_hi + 1e-9:
+                    members[c] = k
+                    c += 1
+        for k in range(c):
+            labels[members[k]] = lines
+        lines += 1
+    return labels, lines
 
 
-def fit_reflectors(p: np.ndarray, cfg: RadarDetectorConfig) -> Reflectors:
+def fit_reflectors(p: np.ndarray, cfg: RadarDetectorConfig, rcs: np.ndarray | None = None) -> Reflectors:
     """Straight segments through stationary returns ``p`` (n, 3): the line through two returns
     with the most returns within ``reflector_inlier_m`` and no gap between them wider than
     ``reflector_max_gap_m``, refitted to them (total least squares), kept when at least
     ``reflector_min_length_m`` long; its returns are removed and the search repeats (at most
-    ``MAX_REFLECTORS``). All pairs are tried (O(n^3) on <= ~100 returns, no random sampling: the
-    same scan gives the same lines)."""
-    n = p.shape[0]
-    if n < cfg.reflector_min_points:
+    ``MAX_REFLECTORS``). All pairs are tried (O(n^3) per line, numba, on the
+    ``MAX_REFLECTOR_RETURNS`` strongest returns by ``rcs``; no random sampling: the same scan
+    gives the same lines)."""
+    if rcs is not None and p.shape[0] > MAX_REFLECTOR_RETURNS:  # an imaging radar's thousands
+        p = p[np.argsort(-rcs, kind="stable")[:MAX_REFLECTOR_RETURNS]]
+    if p.shape[0] < cfg.reflector_min_points:
         return empty_reflectors()
-    xy = p[:, :2]
-    i, j = np.triu_indices(n, 1)
-    d = xy[j] - xy[i]
-    length = np.hypot(d[:, 0], d[:, 1])
-    ok = length > 1e-6
-    nrm = np.column_stack([-d[:, 1], d[:, 0]]) / np.maximum(length, 1e-6)[:, None]
-    near = np.abs(np.einsum("pnj,pj->pn", xy[None, :, :] - xy[i][:, None, :], nrm)) <= cfg.reflector_inlier_m
-    near &= ok[:, None]
-    left = np.ones(n, bool)
+    xy = np.asarray(p[:, :2], dtype=np.float64)
+    labels, nl = _search_lines(
+        np.ascontiguousarray(xy[:, 0]),
+        np.ascontiguousarray(xy[:, 1]),
+        float(cfg.reflector_inlier_m),
+        int(cfg.reflector_min_points),
+        float(cfg.reflector_max_gap_m),
+        MAX_REFLECTORS,
+    )
     out = []
-    for _ in range(MAX_REFLECTORS):
-        cnt = (near & left[None]).sum(axis=1)
-        if cnt.max() < cfg.reflector_min_points:
-            break
-        best, best_members = 0, None
-        for q in np.argsort(-cnt, kind="stable")[:PAIRS_TRIED]:
-            if cnt[q] <= best:
-                break
-            members = _contiguous(xy, near[q] & left, d[q] / length[q], cfg.reflector_max_gap_m)
-            if members.sum() > best:
-                best, best_members = int(members.sum()), members
-        if best < cfg.reflector_min_points:
-            break
-        left &= ~best_members
-        c, t, half, rms = _line_fit(xy[best_members])
+    for line in range(nl):
+        k = labels == line
+        c, t, half, rms = _line_fit(xy[k])
         if 2.0 * half >= cfg.reflector_min_length_m:
-            out.append((c, t, half, rms, float(best)))
+            out.append((c, t, half, rms, float(k.sum())))
     if not out:
         return empty_reflectors()
-    c, t, half, rms, cnt = (np.array(x) for x in zip(*out))
+    c, t, half, rms, cnt = (np.array(v) for v in zip(*out))
     return Reflectors(c, t, np.column_stack([-t[:, 1], t[:, 0]]), half, rms, cnt)
 
 
