@@ -108,3 +108,20 @@ def test_mirror_rule_keeps_an_oncoming_car_behind_a_barrier():
     assert det.last_stats["reflectors"] >= 1
     assert det.last_stats["rejected_ghost_mirror"] == 0
     assert len(out) == 2
+
+
+def test_centroid_spread_term_covers_a_single_return_anywhere_on_the_object():
+    """One return on a car's side: it may lie anywhere across it (variance width^2 / 12), which
+    pos_centroid_spread_fraction 1 adds and the default (0, as before) leaves out."""
+    rng = np.random.default_rng(1)
+    scan = make_scan(
+        np.array([[30.0, 0.0, 0.6]]), np.array([[8.0, 0.0]]), np.zeros(2), 0.0, np.array([10.0]), rng
+    )
+    off = RadarDetector().detect(scan, T_RADAR, np.zeros(2), 0.0)
+    on = RadarDetector(RadarDetectorConfig(pos_centroid_spread_fraction=1.0)).detect(
+        scan, T_RADAR, np.zeros(2), 0.0
+    )
+    assert len(off) == len(on) == 1
+    extra = np.linalg.eigvalsh(on.pos_cov[0]) - np.linalg.eigvalsh(off.pos_cov[0])
+    # a car end-on: the visible width across the LOS is 1.8 m, its depth along 4.5 m
+    assert np.allclose(np.sort(extra), np.sort([1.8**2 / 12.0, 4.5**2 / 12.0]), rtol=1e-6)
