@@ -140,6 +140,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     shown = {k: ego[k] for k in keys if ego.get(k)}
     if shown:  # what the ego filter aligned from, gated and re-initialised (all counters: /diagnostics)
         print("ego: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    for name, counts in ((s.diagnostics or {}).get("radar") or {}).items():  # also in /diagnostics
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 

@@ -338,6 +338,7 @@ class FusionPipeline:
         return {
             "sync": self._sync.stats() if self._sync is not None else NO_SYNC_STATS,
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
+            "radar": {k: dict(v) for k, v in self.detector.radar_counts.items()},
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),
             "odometry": self.odometry_outputs,

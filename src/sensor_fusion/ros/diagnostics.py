@@ -39,6 +39,8 @@ def build(
             _kv("missing_in_frames", missing),
         ]
         st.values += [_kv(f"dropped_{k}", v) for k, v in sorted(drops.items())]
+        # radar detector: stationary returns, ghosts rejected (all rules; behind a reflector), ...
+        st.values += [_kv(f"radar_{k}", v) for k, v in pipeline.get("radar", {}).get(name, {}).items()]
         if s["received_total"] == 0:
             st.level, st.message = ERROR, f"{name}: no data received on {s.get('topic', '?')}"
         elif s["received_period"] == 0:
