@@ -157,6 +157,14 @@ class LidarDetectorConfig(ParamConfig):
         desc="Clusters >= 1.2 m long with more of their low points than this inside the footprint are "
         "vegetation: returns penetrate it, a solid body's low points lie on its faces",
     )
+    structure_flat_max: float = param(
+        0.85,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Clusters 2.5 m or longer and lower than a truck whose top is level over more than this "
+        "fraction of their length are walls: a car's cabin spans about half its length",
+    )
     structure_inside_m: float = param(
         0.2, unit="m", ge=0.0, desc="A low point this far inside every edge of its box is interior"
     )
@@ -296,10 +304,12 @@ def classify_shape(
 # an empty run splits a row when longer than 1.5 x range x cluster_link_angle / sin(grazing angle):
 # ~3 LiDAR columns (the link angle is ~2 column spacings), so a missed column or two does not split
 _GAP_FACTOR = 1.5
+_FLAT_TOL_M = 0.25  # cabin roof vs bonnet and boot: 0.4-0.6 m on cars
 _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_min_length_m and a gap
 # Porosity is judged on boxes wider than a cyclist's or pedestrian's (<= 1.2 m): a bicycle's frame
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
+_SIDE_VIEW_MIN_M = 2.5  # longer than a bicycle: a car's side (or a wall) is in view
 
 
 def is_structure(
@@ -307,6 +317,7 @@ def is_structure(
     width: np.ndarray,
     height: np.ndarray,
     interior: np.ndarray,
+    flat: np.ndarray,
     height_slack_m: np.ndarray | float,
     cfg: LidarDetectorConfig,
 ) -> np.ndarray:
@@ -314,13 +325,17 @@ def is_structure(
 
     Poles, signs and trunks: short and taller than any person. Fences, hedges, low walls:
     longer than a car and lower than a truck. Vegetation: porous (``interior`` fraction of low
-    points inside the footprint, see ``structure.structure_features``). ``height_slack_m``
+    points inside the footprint, see ``structure.structure_features``). Walls of car height:
+    a level top over their whole length (``flat``), where a car's cabin is higher than its
+    bonnet and boot. ``height_slack_m``
     lowers the height minima at range like ``classify_shape``'s.
     """
     pole = (length <= cfg.structure_thin_max_m) & (height > cfg.structure_tall_min_m)
     fence = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
-    return pole | fence | porous
+    low = height + height_slack_m < cfg.structure_long_min_height_m
+    wall = (length >= _SIDE_VIEW_MIN_M) & low & (flat > cfg.structure_flat_max)
+    return pole | fence | porous | wall
 
 
 def complete_boxes(
@@ -492,9 +507,9 @@ class LidarDetector:
                 order, starts, counts = group_by_label(labels, n_labels)
                 cand = np.flatnonzero(counts >= cfg.min_points)
                 fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
-        _contact, interior = structure_features(
+        _contact, interior, flat = structure_features(
             obj, obj_hag, order, starts, counts, cand, fit, 0.3, float(cfg.structure_low_m),
-            float(cfg.structure_inside_m),
+            float(cfg.structure_inside_m), _FLAT_TOL_M,
         )  # fmt: skip
         n_pts = counts[cand]
         bottom = np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])  # faces end at the ground, not at z_min_m
@@ -511,6 +526,7 @@ class LidarDetector:
             fit[:, WIDTH],
             top - bottom,
             interior,
+            flat,
             cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY]),
             cfg,
         )

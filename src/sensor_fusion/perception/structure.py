@@ -150,13 +150,16 @@ def structure_features(
     contact_m: float,
     low_m: float,
     inside_m: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(ground_contact, interior_fraction) per fitted cluster.
+    flat_tol_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ground_contact, interior_fraction, flat_top) per fitted cluster.
 
     ``ground_contact``: of the occupied bins along the long axis, the fraction holding a point
     within ``contact_m`` of the ground. ``interior_fraction``: of the points lower than
     ``low_m`` above ground (below a car's bonnet: its bumpers, doors and wheels, all on its
-    faces), the fraction farther than ``inside_m`` from every edge of the box.
+    faces), the fraction farther than ``inside_m`` from every edge of the box. ``flat_top``: of
+    the occupied bins, the fraction whose highest point is within ``flat_tol_m`` of the
+    cluster's: a car's cabin covers about half its length, a wall's top runs its whole length.
     """
     nc = clusters.shape[0]
     contact = np.zeros(nc)
@@ -164,6 +167,8 @@ def structure_features(
     nb_max = 512
     occ = np.zeros(nb_max, np.bool_)
     low = np.zeros(nb_max, np.bool_)
+    top = np.empty(nb_max)
+    flat = np.zeros(nc)
     for ci in range(nc):
         k = clusters[ci]
         cx, cy, length, width, yaw = fit[ci, 0], fit[ci, 1], fit[ci, 2], fit[ci, 3], fit[ci, 4]
@@ -171,6 +176,7 @@ def structure_features(
         nb = min(nb_max, int(length / PROFILE_BIN_M) + 1)
         occ[:nb] = False
         low[:nb] = False
+        top[:nb] = -np.inf
         n_low = 0
         n_in = 0
         s0, n = starts[k], counts[k]
@@ -182,6 +188,7 @@ def structure_features(
             b = min(max(int((u + 0.5 * length) / PROFILE_BIN_M), 0), nb - 1)
             occ[b] = True
             h = hag[p]
+            top[b] = max(top[b], np.float64(h))
             if h <= contact_m:
                 low[b] = True
             if h <= low_m:
@@ -190,11 +197,18 @@ def structure_features(
                     n_in += 1
         n_occ = 0
         n_contact = 0
+        n_flat = 0
+        tmax = -np.inf
+        for b in range(nb):
+            tmax = max(tmax, top[b])
         for b in range(nb):
             if occ[b]:
                 n_occ += 1
                 if low[b]:
                     n_contact += 1
+                if top[b] >= tmax - flat_tol_m:
+                    n_flat += 1
         contact[ci] = n_contact / max(n_occ, 1)
+        flat[ci] = n_flat / max(n_occ, 1)
         interior[ci] = n_in / max(n_low, 1)
-    return contact, interior
+    return contact, interior, flat
