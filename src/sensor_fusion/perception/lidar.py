@@ -310,6 +310,7 @@ _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_m
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
 _SIDE_VIEW_MIN_M = 2.5  # longer than a bicycle: a car's side (or a wall) is in view
+_THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
 
 def is_structure(
@@ -334,7 +335,7 @@ def is_structure(
     fence = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
     low = height + height_slack_m < cfg.structure_long_min_height_m
-    wall = (length >= _SIDE_VIEW_MIN_M) & low & (flat > cfg.structure_flat_max)
+    wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
     return pole | fence | porous | wall
 
 
