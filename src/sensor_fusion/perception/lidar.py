@@ -136,6 +136,13 @@ class LidarDetectorConfig(ParamConfig):
         desc="Clusters at most this long and taller than structure_tall_min_m are poles, signs or trunks "
         "(no class is that narrow and taller than a person)",
     )
+    structure_post_max_m: float = param(
+        0.25,
+        unit="m",
+        ge=0.0,
+        desc="Clusters whose footprint plus one column spacing is narrower than this are posts: the "
+        "narrowest person (0.3 m across the shoulders) less a margin",
+    )
     structure_tall_min_m: float = param(
         2.3, unit="m", ge=0.0, desc="Taller than any pedestrian or cyclist (2.2 m) with beam slack"
     )
@@ -320,6 +327,7 @@ def is_structure(
     interior: np.ndarray,
     flat: np.ndarray,
     height_slack_m: np.ndarray | float,
+    column_gap_m: np.ndarray | float,
     cfg: LidarDetectorConfig,
 ) -> np.ndarray:
     """(N,) True for clusters that are static structure by shape, whatever the box rules say.
@@ -332,11 +340,14 @@ def is_structure(
     lowers the height minima at range like ``classify_shape``'s.
     """
     pole = (length <= cfg.structure_thin_max_m) & (height > cfg.structure_tall_min_m)
+    # posts: narrower than any person (shoulders >= 0.3 m) would look at that range, where one
+    # column spacing (half the link angle) may be lost at the edges
+    post = length + column_gap_m < cfg.structure_post_max_m
     fence = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
     low = height + height_slack_m < cfg.structure_long_min_height_m
     wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
-    return pole | fence | porous | wall
+    return pole | post | fence | porous | wall
 
 
 def complete_boxes(
@@ -529,6 +540,7 @@ class LidarDetector:
             interior,
             flat,
             cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY]),
+            0.5 * math.radians(cfg.cluster_link_angle_deg) * np.hypot(fit[:, CX], fit[:, CY]),
             cfg,
         )
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
