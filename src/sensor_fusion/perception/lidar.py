@@ -316,7 +316,7 @@ _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_m
 # Porosity is judged on boxes wider than a cyclist's or pedestrian's (<= 1.2 m): a bicycle's frame
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
-_SIDE_VIEW_MIN_M = 2.5  # longer than a bicycle: a car's side (or a wall) is in view
+_SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
 _THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
 
