@@ -48,7 +48,9 @@ def test_pole_rejected(det):
     assert len(det.detect(sweep([POLE]), 0, "base_link")) == 0
 
 
-def test_hedge_rejected(det):
+def test_hedge_rejected_by_porosity():
+    """The porosity rule (off by default, see docs/detection-tracking.md) at 0.3."""
+    det = LidarDetector(LidarDetectorConfig(structure_interior_max=0.3))
     d = det.detect(sweep([], hedge_points(12.0, -5.0, 3.0, 1.5, 1.3)), 0, "base_link")
     assert len(d) == 0, f"hedge reported as {d.labels} {d.sizes}"
 
