@@ -140,6 +140,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     shown = {k: ego[k] for k in keys if ego.get(k)}
     if shown:  # what the ego filter aligned from, gated and re-initialised (all counters: /diagnostics)
         print("ego: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    for name, counts in ((s.diagnostics or {}).get("radar") or {}).items():  # also in /diagnostics
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -442,13 +444,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scenario", default="urban")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--duration", type=float, default=20.0)
-    s.add_argument(
-        "--rate", type=float, help="replay rate (default 1; 0.5 when the BEV network runs on a CPU)"
-    )
+    s.add_argument("--rate", type=float, help="replay rate (default 1: the sensors' own rate)")
     s.add_argument(
         "--detector", choices=["classical", "bev", "both"], default="both", help="the node's detection_mode"
     )
     s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
+    s.add_argument(
+        "--lidar-model",
+        choices=("ideal", "vlp16", "hdl64e_kitti", "os1_128"),
+        help="LiDAR of the generated drive (default: the scenario's; os1_128: ~120k points per sweep)",
+    )
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
 
