@@ -30,10 +30,13 @@ from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.geometry import quat_to_yaw, wrap_angle
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.frame_ego import EgoSource
+from sensor_fusion.ego.odom import OdomFrame
+from sensor_fusion.eval.ego import EgoPoses, relative_pose_errors
 from sensor_fusion.ros.inputs import input_specs
 from sensor_fusion.sim.recorder import calibration_from_bag, scenario_from_bag
 
 TRUTH = "/ground_truth/odom"
+MULTIPATH = "/ground_truth/gps_multipath"
 
 
 def replay(bag: str, flat: dict) -> dict:
@@ -55,8 +58,24 @@ def replay(bag: str, flat: dict) -> dict:
     src._T_base_wheel = T(cfg.wheel_odom.frame)
     specs = {s.topic: s for s in input_specs(cfg) if not s.camera_info}
     specs = {t: s for t, s in specs.items() if s.sensor in ("imu", "gps", "wheel_odom", "gps_velocity")}
-    innov, truth, poses, moving_from = [], [], [], None
-    for topic, _mt, _t, msg in read_messages(bag, [*specs, TRUTH]):
+    innov, truth, poses, odom_rows, moving_from = [], [], [], [], None
+    multipath: dict[int, bool] = {}  # fix stamp -> inside a generated multipath jump
+    gate_log: dict[int, bool] = {}  # fix stamp -> fused (first processing)
+    gps_update = est._updater.gps  # wrapped to see which fixes the gate took (diagnostic only)
+
+    def logged_gps(s, m):
+        ok = gps_update(s, m)
+        if m.first:
+            gate_log[m.stamp_ns] = ok
+        return ok
+
+    est._updater.gps = logged_gps
+    odom = OdomFrame(int(cfg.ego.imu_gap_reset_s * 1e9))
+    for topic, _mt, _t, msg in read_messages(bag, [*specs, TRUTH, MULTIPATH]):
+        if topic == MULTIPATH:
+            st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            multipath[st] = msg.vector.x != 0.0 or msg.vector.y != 0.0
+            continue
         if topic == TRUTH:
             p, tw = msg.pose.pose, msg.twist.twist.linear
             t_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -72,9 +91,13 @@ def replay(bag: str, flat: dict) -> dict:
             continue
         if spec.sensor == "imu":
             est.add_imu(item)
-            if est.initialized and len(poses) % 1 == 0:
+            if est.initialized:
                 pose = est.latest()
-                poses.append((pose.stamp_ns, *pose.position[:2], pose.yaw, est.yaw_aligned))
+                row = (pose.stamp_ns, *pose.position[:2], pose.yaw, est.yaw_aligned)
+                if est.yaw_aligned and (not poses or pose.stamp_ns > poses[-1][0]):
+                    o = odom.update(pose)  # REP-105 odom, as the node integrates it (ego/odom.py)
+                    odom_rows.append((pose.stamp_ns, *o.odom_position[:2], pose.yaw - o.map_odom_yaw))
+                poses.append(row)
         elif spec.sensor == "gps":
             if est.initialized and item.status >= 0:
                 _, _, y = est.gps_matrices(item)
@@ -95,6 +118,13 @@ def replay(bag: str, flat: dict) -> dict:
         "innov_p50_m": float(np.percentile(innov, 50)) if innov else None,
         "innov_p95_m": float(np.percentile(innov, 95)) if innov else None,
         "innov_max_m": float(np.max(innov)) if innov else None,
+        "multipath_fixes": sum(multipath.values()) if multipath else None,
+        "multipath_gated": sum(1 for t, ok in gate_log.items() if multipath.get(t) and not ok)
+        if multipath
+        else None,
+        "gated_outside_multipath": sum(1 for t, ok in gate_log.items() if not ok and not multipath.get(t))
+        if multipath
+        else None,
         "aligned_by": {k: c[k] for k in ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity")},
     }
     first_aligned = P[P[:, 4] > 0, 0].min() if (P[:, 4] > 0).any() else None
@@ -112,6 +142,12 @@ def replay(bag: str, flat: dict) -> dict:
         out["yaw_max_deg"] = float(np.degrees(np.abs(ey).max())) if ok.any() else None
         out["pos_rmse_m"] = float(np.sqrt(np.mean(ep**2))) if ok.any() else None
         out["coverage"] = float(ok.sum() / max(1, np.sum(P[:, 0] >= (t0 or 0))))
+        tp = EgoPoses(Tt[:, 0], Tt[:, 1], Tt[:, 2], Tt[:, 3])
+        A = P[P[:, 4] > 0]
+        if len(A) > 1:
+            out.update(relative_pose_errors(tp, EgoPoses(A[:, 0], A[:, 1], A[:, 2], A[:, 3]), prefix="map"))
+            O = np.array(odom_rows, dtype=float)
+            out.update(relative_pose_errors(tp, EgoPoses(O[:, 0], O[:, 1], O[:, 2], O[:, 3]), prefix="odom"))
     return out
 
 

@@ -11,11 +11,48 @@ import numpy as np
 import pytest
 
 from sensor_fusion.bev.detector import load_checkpoint
-from sensor_fusion.bev_training import ensure_samples, parse_seeds
+from sensor_fusion.bev_training import (
+    DR_LIDAR_MODELS,
+    bag_list,
+    bag_variant,
+    ensure_samples,
+    expand_scenario,
+    make_samples,
+    parse_seeds,
+)
+from sensor_fusion.sim.recorder import scenario_from_bag
 
 
 def test_parse_seeds():
     assert parse_seeds("101-103,110") == [101, 102, 103, 110]
+
+
+def test_variant_names():
+    drawn = {expand_scenario("urban+dr", s) for s in range(100, 140)}
+    assert drawn == {f"urban+static+{m}" for m in DR_LIDAR_MODELS}  # every model gets drawn
+    assert expand_scenario("urban+dr", 7) == expand_scenario("urban+dr", 7)  # reproducible
+    assert expand_scenario("urban_clutter", 7) == "urban_clutter"
+    assert bag_variant("urban_clutter_s701") == ("urban_clutter", 701, None, None)
+    assert bag_variant("dense_traffic+static+os1_128_s3") == ("dense_traffic", 3, True, "os1_128")
+    assert bag_variant("urban+open+vlp16_s3") == ("urban", 3, False, "vlp16")
+    assert bag_list(["urban", "parking_lot+dr@3-4"], [1, 2]) == [
+        ("urban", 1),
+        ("urban", 2),
+        ("parking_lot+dr", 3),
+        ("parking_lot+dr", 4),
+    ]
+    with pytest.raises(ValueError, match="unknown bag variant"):
+        bag_variant("urban+foggy_s3")
+
+
+def test_variant_bag_is_simulated_as_named(tmp_path):
+    bag = tmp_path / "bags" / "highway+static+vlp16_s7"
+    rec = make_samples(str(bag), str(tmp_path / "a.npz"), 1.5)
+    assert rec["samples"] > 0
+    cfg = scenario_from_bag(bag)["config"]
+    assert cfg["world"]["static"]["enabled"] and cfg["lidar"]["model"] == "vlp16"
+    make_samples(str(bag), str(tmp_path / "b.npz"), 1.5, drop_bag=True)
+    assert (tmp_path / "b.npz").exists() and not bag.exists()
 
 
 def test_pool_generation_matches_serial_and_reports_failures(tmp_path):
@@ -23,14 +60,14 @@ def test_pool_generation_matches_serial_and_reports_failures(tmp_path):
     # 'nosuch' is not a scenario: its task fails twice and the command stops, naming it
     failed = r"2 bag\(s\): nosuch_s7: attempt 1: .*unknown scenario.*\| attempt 2: .*; nosuch_s8: "
     with pytest.raises(SystemExit, match=failed):
-        ensure_samples(pool_dir, ["urban", "nosuch"], [7, 8], 1.5, workers=2)
+        ensure_samples(pool_dir, bag_list(["urban", "nosuch"], [7, 8]), 1.5, workers=2)
     assert not (pool_dir / "bags" / "nosuch_s7").exists()  # a failed attempt leaves no bag behind
-    files = ensure_samples(pool_dir, ["urban"], [7, 8], 1.5, workers=2)  # cached: nothing to redo
+    files = ensure_samples(pool_dir, bag_list(["urban"], [7, 8]), 1.5, workers=2)  # cached: nothing to redo
     assert [f.name for f in files] == ["urban_s7.npz", "urban_s8.npz"] and all(f.exists() for f in files)
     # the serial path on the same bags extracts the same samples
     for name in ("urban_s7", "urban_s8"):
         shutil.copytree(pool_dir / "bags" / name, serial_dir / "bags" / name)
-    serial = ensure_samples(serial_dir, ["urban"], [7, 8], 1.5)
+    serial = ensure_samples(serial_dir, bag_list(["urban"], [7, 8]), 1.5)
     for a, b in zip(files, serial):
         with np.load(a) as za, np.load(b) as zb:
             assert sorted(za.files) == sorted(zb.files)

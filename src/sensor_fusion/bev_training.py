@@ -8,6 +8,7 @@ stamp by the true ego pose. Everything lands under one work directory and is reu
 present, so a second call only does what is missing (an interrupted training resumes):
 
     <workdir>/bags/<scenario>_s<seed>/        generator bags (``sensor-fusion simulate``)
+    <workdir>/bags/<scenario>+static+<model>_s<seed>/   a variant (see ``bag_variant``)
     <workdir>/cache/<scenario>_s<seed>.npz    extracted samples
     <workdir>/checkpoint.pt, train_log.jsonl
 """
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,36 @@ from .sim.recorder import calibration_from_bag, scenario_from_bag
 log = logging.getLogger(__name__)
 
 IMAGE_WH = (160, 96)
+# LiDARs a domain-randomised bag draws from (sim/lidar_models.py; "ideal": the shipped 64-beam)
+DR_LIDAR_MODELS = ("ideal", "vlp16", "hdl64e_kitti", "os1_128")
+
+
+def expand_scenario(entry: str, seed: int) -> str:
+    """A ``--scenarios`` entry for one seed: ``NAME+dr`` (domain randomised) becomes
+    ``NAME+static+<model>`` with the LiDAR drawn from :data:`DR_LIDAR_MODELS` by (name, seed), so
+    the set is reproducible; other entries (``NAME``, ``NAME+static``, ``NAME+open+vlp16``) stay."""
+    parts = entry.split("+")
+    if "dr" not in parts[1:]:
+        return entry
+    rng = np.random.default_rng([seed, zlib.crc32(parts[0].encode())])
+    return f"{parts[0]}+static+{DR_LIDAR_MODELS[int(rng.integers(len(DR_LIDAR_MODELS)))]}"
+
+
+def bag_variant(name: str) -> tuple[str, int, bool | None, str | None]:
+    """``<scenario>[+static|+open][+<lidar model>]_s<seed>`` -> (scenario, seed, static world
+    (None: the scenario's own), LiDAR model (None: the scenario's own))."""
+    entry, seed = name.rsplit("_s", 1)
+    scenario, *opts = entry.split("+")
+    static: bool | None = None
+    model: str | None = None
+    for o in opts:
+        if o in ("static", "open"):
+            static = o == "static"
+        elif o in DR_LIDAR_MODELS:
+            model = o
+        else:
+            raise ValueError(f"{name}: unknown bag variant {o!r} (static, open or one of {DR_LIDAR_MODELS})")
+    return scenario, int(seed), static, model
 
 
 def _camera_visible(lift: LiftCache, slots: list[str], centers: np.ndarray) -> np.ndarray:
@@ -157,10 +189,22 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def make_samples(bag: str, cache: str, duration_s: float, threads: int = 0) -> dict:
+def bag_list(scenarios: list[str], seeds: list[int]) -> list[tuple[str, int]]:
+    """Every (scenario entry, seed), seed-major (the order of the cache files); an entry
+    ``NAME...@SEEDS`` (e.g. ``urban_clutter+dr@101-104``) takes its own seeds instead."""
+    out = [(sc, s) for s in seeds for sc in scenarios if "@" not in sc]
+    for sc in scenarios:
+        if "@" in sc:
+            name, own = sc.split("@", 1)
+            out += [(name, s) for s in parse_seeds(own)]
+    return out
+
+
+def make_samples(bag: str, cache: str, duration_s: float, threads: int = 0, drop_bag: bool = False) -> dict:
     """One (scenario, seed): simulate the bag if it is missing (its name ``<scenario>_s<seed>``
-    says what), extract its samples. Module-level so that pool and Ray workers can run it;
-    ``threads`` > 0 caps the worker's numpy/torch threads (one task per core)."""
+    says what, see :func:`bag_variant`), extract its samples. Module-level so that pool and Ray
+    workers can run it; ``threads`` > 0 caps the worker's numpy/torch threads (one task per core);
+    ``drop_bag`` deletes the bag once its samples are cached (disk: a bag is ~10x its samples)."""
     if threads:
         from .batch.jobs import _limit_threads
 
@@ -169,15 +213,18 @@ def make_samples(bag: str, cache: str, duration_s: float, threads: int = 0) -> d
 
     bag_p = Path(bag)
     if not bag_p.exists():
-        scenario, seed = bag_p.name.rsplit("_s", 1)
+        scenario, seed, static, model = bag_variant(bag_p.name)
         log.info("simulating %s", bag_p)
         try:
-            record(scenario, int(seed), duration_s, bag_p)
+            formats = {"lidar.model": model} if model else None
+            record(scenario, seed, duration_s, bag_p, static_world=static, sensor_formats=formats)
         except BaseException:
             shutil.rmtree(bag_p, ignore_errors=True)  # a retry must not find a half-written bag
             raise
     n = extract_bag(bag_p, cache, BevGrid(), IMAGE_WH)
     log.info("extracted %d samples from %s", n, bag_p)
+    if drop_bag:
+        shutil.rmtree(bag_p, ignore_errors=True)
     return {"bag": bag_p.name, "status": "ok", "samples": n}
 
 
@@ -188,21 +235,23 @@ class _SampleSpec:
     workdir: Path
     duration_s: float
     threads: int = 1
+    drop_bags: bool = False
     fn: Callable[..., dict] = make_samples
 
     def args(self, bag: Path) -> tuple:
-        return (str(bag), str(self.workdir / "cache" / f"{bag.name}.npz"), self.duration_s, self.threads)
+        cache = str(self.workdir / "cache" / f"{bag.name}.npz")
+        return (str(bag), cache, self.duration_s, self.threads, self.drop_bags)
 
 
 def ensure_samples(
     workdir: Path,
-    scenarios: list[str],
-    seeds: list[int],
+    bags: list[tuple[str, int]],
     duration_s: float,
     workers: int = 1,
     ray_address: str | None = None,
+    drop_bags: bool = False,
 ) -> list[Path]:
-    """Cache files for every (scenario, seed), simulating and extracting what is missing.
+    """Cache files for every (scenario entry, seed), simulating and extracting what is missing.
 
     With ``workers`` > 1 or a Ray address, the missing ones are made by the same engines as
     ``sensor-fusion batch`` (a spawned process pool or Ray tasks, one retry each); a bag that fails
@@ -210,29 +259,34 @@ def ensure_samples(
     worse than not training."""
     from .progress import progress
 
-    bags = [workdir / "bags" / f"{sc}_s{seed}" for seed in seeds for sc in scenarios]
-    files = [workdir / "cache" / f"{b.name}.npz" for b in bags]
-    todo = [(b, f) for b, f in zip(bags, files) if not f.exists()]
+    bag_dirs = [workdir / "bags" / f"{expand_scenario(sc, seed)}_s{seed}" for sc, seed in bags]
+    files = [workdir / "cache" / f"{b.name}.npz" for b in bag_dirs]
+    todo = [(b, f) for b, f in zip(bag_dirs, files) if not f.exists()]
     if todo and (workers > 1 or ray_address):
-        _make_parallel([b for b, _ in todo], workdir, duration_s, workers, ray_address)
+        _make_parallel([b for b, _ in todo], workdir, duration_s, workers, ray_address, drop_bags)
         return files
     with progress("samples", len(todo), "bags") as p:
         for bag, cache in todo:
             p.set_note(bag.name)
-            rec = make_samples(str(bag), str(cache), duration_s)
+            rec = make_samples(str(bag), str(cache), duration_s, drop_bag=drop_bags)
             p.set_note(f"{bag.name}: {rec['samples']} samples")
             p.update()
     return files
 
 
 def _make_parallel(
-    bags: list[Path], workdir: Path, duration_s: float, workers: int, ray_address: str | None
+    bags: list[Path],
+    workdir: Path,
+    duration_s: float,
+    workers: int,
+    ray_address: str | None,
+    drop_bags: bool = False,
 ) -> None:
     from .batch.runner import run_pool, run_ray
     from .progress import progress
 
     threads = max(1, (os.cpu_count() or 1) // max(1, min(workers, len(bags))))
-    spec = _SampleSpec(workdir, duration_s, threads)
+    spec = _SampleSpec(workdir, duration_s, threads, drop_bags)
     failed: list[dict] = []
     with progress("samples", len(bags), "bags") as p:
 
@@ -261,15 +315,22 @@ def run_train(args) -> int:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
     scenarios = args.scenarios.split(",")
-    train_seeds, val_seeds = parse_seeds(args.train_seeds), parse_seeds(args.val_seeds)
-    if set(train_seeds) & set(val_seeds):
-        raise SystemExit(f"train and validation seeds overlap: {sorted(set(train_seeds) & set(val_seeds))}")
+    val_scenarios = (args.val_scenarios or args.scenarios).split(",")
+    train_bags = bag_list(scenarios, parse_seeds(args.train_seeds))
+    val_bags = bag_list(val_scenarios, parse_seeds(args.val_seeds))
+    both = {s for _, s in train_bags} & {s for _, s in val_bags}
+    if both:
+        raise SystemExit(f"train and validation seeds overlap: {sorted(both)}")
     # one pass over both sets, so that a pool or Ray keeps every worker busy
-    files = ensure_samples(workdir, scenarios, train_seeds + val_seeds, args.duration, args.workers, args.ray)
-    n_train = len(train_seeds) * len(scenarios)
+    files = ensure_samples(
+        workdir, train_bags + val_bags, args.duration, args.workers, args.ray, args.drop_bags
+    )
+    n_train = len(train_bags)
     tr = SampleSet(files[:n_train])
-    va = SampleSet(files[n_train:]) if val_seeds else None
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    va = SampleSet(files[n_train:]) if val_bags else None
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, init_weights=args.init_weights
+    )
     print(f"training on {len(tr)} samples ({len(tr.files)} bags), validating on {len(va) if va else 0}")
     with progress("train", None, "steps") as p:
 
@@ -296,7 +357,8 @@ def run_evaluate(args) -> int:
 
     workdir = Path(args.workdir)
     seeds, scenarios = parse_seeds(args.seeds), args.scenarios.split(",")
-    files = ensure_samples(workdir, scenarios, seeds, args.duration, args.workers, args.ray)
+    bags = bag_list(scenarios, seeds)
+    files = ensure_samples(workdir, bags, args.duration, args.workers, args.ray, args.drop_bags)
     data = SampleSet(files)
     ckpt = load_checkpoint(args.weights)
     model = build_model(ckpt["meta"])
@@ -307,6 +369,8 @@ def run_evaluate(args) -> int:
     with torch.inference_mode(), progress("evaluate-bev", len(SUBSETS), "subsets") as p:
         for subset in SUBSETS:
             key = "+".join(n for n, on in zip(names, subset) if on)
+            if args.subsets and key not in args.subsets.split(","):
+                continue
             res = evaluate(model, data, subset, every=args.every)
             rows[key] = res
             p.set_note(f"{key} AP {res['det_ap']:.3f}")

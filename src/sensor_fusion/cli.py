@@ -140,6 +140,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     shown = {k: ego[k] for k in keys if ego.get(k)}
     if shown:  # what the ego filter aligned from, gated and re-initialised (all counters: /diagnostics)
         print("ego: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    for name, counts in ((s.diagnostics or {}).get("radar") or {}).items():  # also in /diagnostics
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -387,18 +389,27 @@ def build_parser() -> argparse.ArgumentParser:
     scen = "urban,highway,intersection,radar_clutter,dense_traffic"
     s = sub.add_parser("train", help="train the BEV fusion network (bags and samples made on demand)")
     s.add_argument("--workdir", default="out/bev", help="bags, samples, checkpoint and log")
-    s.add_argument("--scenarios", default=scen)
+    s.add_argument(
+        "--scenarios",
+        default=scen,
+        help="NAME[+static|+open][+LIDAR_MODEL] or NAME+dr (static world, LiDAR model drawn per seed)",
+    )
     s.add_argument("--train-seeds", default="101-106")
     s.add_argument("--val-seeds", default="201-202", help="held out; must not overlap the training seeds")
+    s.add_argument("--val-scenarios", help="scenario entries of the validation set (default: --scenarios)")
     s.add_argument("--duration", type=float, default=15.0, help="seconds per bag")
     s.add_argument("--epochs", type=int, default=7)
     s.add_argument("--batch-size", type=int, default=4)
     s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument(
+        "--init-weights", help="fine-tune: start from these weights (e.g. the shipped model), not at random"
+    )
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     s.add_argument("--out", default="out/bev/bev_fusion.pt", help="weights file to write")
     s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
     s.add_argument("--ray", metavar="ADDRESS", help="make them as Ray tasks ('local' or a cluster)")
+    s.add_argument("--drop-bags", action="store_true", help="delete each bag once its samples are cached")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate-bev", help="BEV network AP per modality subset on held-out seeds")
@@ -408,9 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=15.0)
     s.add_argument("--weights", default=str(Path(__file__).resolve().parent / "models" / "bev_fusion.pt"))
     s.add_argument("--every", type=int, default=1, help="score every n-th frame")
+    s.add_argument(
+        "--subsets", help="only these modality subsets, e.g. lidar+camera+radar,lidar (default: all 7)"
+    )
     s.add_argument("--json", help="also write the results to this JSON file")
     s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
     s.add_argument("--ray", metavar="ADDRESS", help="make them as Ray tasks ('local' or a cluster)")
+    s.add_argument("--drop-bags", action="store_true", help="delete each bag once its samples are cached")
     s.set_defaults(func=cmd_evaluate_bev)
 
     s = sub.add_parser("export-onnx", help="export the BEV network to ONNX (checked against torch)")
@@ -429,13 +444,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scenario", default="urban")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--duration", type=float, default=20.0)
-    s.add_argument(
-        "--rate", type=float, help="replay rate (default 1; 0.5 when the BEV network runs on a CPU)"
-    )
+    s.add_argument("--rate", type=float, help="replay rate (default 1: the sensors' own rate)")
     s.add_argument(
         "--detector", choices=["classical", "bev", "both"], default="both", help="the node's detection_mode"
     )
     s.add_argument("--param", action="append", help="extra node parameter NAME:=VALUE (repeatable)")
+    s.add_argument(
+        "--lidar-model",
+        choices=("ideal", "vlp16", "hdl64e_kitti", "os1_128"),
+        help="LiDAR of the generated drive (default: the scenario's; os1_128: ~120k points per sweep)",
+    )
     s.add_argument("--workdir", default="out/demo")
     s.set_defaults(func=cmd_demo)
 

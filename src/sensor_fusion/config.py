@@ -340,8 +340,18 @@ class FusionConfig(ParamConfig):
     raw_subscriptions: bool = param(
         True,
         unit="",
-        desc="Subscribe to PointCloud2/Image/CompressedImage as serialized bytes and view the payload "
-        "in place (ros/cdr.py) instead of letting rclpy build Python objects; false: typed messages",
+        desc="Subscribe to the inputs (not CameraInfo) as serialized bytes: PointCloud2/Image/"
+        "CompressedImage payloads viewed in place (ros/cdr.py), the rest deserialised in the fusion "
+        "worker, so the executor thread only queues bytes; false: typed messages",
+    )
+    executor: str = param(
+        "events",
+        unit="",
+        choices=("events", "single_threaded"),
+        desc="rclpy executor of the node: events (rclpy.experimental.EventsExecutor, the wait and the "
+        "dispatch in C++: about half the executor-thread CPU of single_threaded in bench_live, "
+        "so the callbacks hold the GIL for less of the fusion step) or single_threaded (rclpy's "
+        "Python executor; also the fallback where the events executor is missing)",
     )
     idle_flush_s: float = param(
         0.5,
@@ -349,9 +359,13 @@ class FusionConfig(ParamConfig):
         gt=0.0,
         desc="Wall time without any input after which the node emits pending frames without waiting",
     )
-    publish_markers: bool = param(True, unit="", desc="Publish ~/markers (RViz boxes of the tracks)")
+    publish_markers: bool = param(
+        True, unit="", desc="Publish ~/markers (RViz boxes of the tracks; built only while subscribed)"
+    )
     publish_detections: bool = param(
-        True, unit="", desc="Publish ~/detections/<source> (each detector's output)"
+        True,
+        unit="",
+        desc="Publish ~/detections/<source> (each detector's output; built only while subscribed)",
     )
     output_qos: str = param("reliable", unit="", choices=QOS_CHOICES, desc="QoS profile of the outputs")
     output_depth: int = param(10, unit="1", ge=1, desc="Queue depth of the outputs, messages")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 TRACKS_TOPIC = "/fusion_node/tracked_objects"
@@ -89,38 +91,45 @@ def _record_until_done(
     return count["n"]
 
 
-def run_demo(a: argparse.Namespace) -> int:
-    from .bag.io import bag_topics
-    from .eval.bags import EVAL_STAGES, evaluate_bags
-    from .eval.report import format_table
-    from .progress import progress, stage_progress
-    from .report.page import write_report
-    from .sim.recorder import GT_OBJECTS, record, scenario_from_bag
+def _cpu_s(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of a running process, or of its thread ``tid`` (Linux /proc),
+    NaN when unreadable."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    try:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
-    if a.rate is None:
-        a.rate = 1.0
-        if a.detector != "classical":
-            import torch
 
-            if not torch.cuda.is_available():  # measured: ~110 ms/frame with replay + recorder on 2 cores
-                a.rate = 0.5
-                print(
-                    "[demo] the BEV network runs on the CPU here: replaying at half rate (--rate to change)"
-                )
-    work = Path(a.workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    bag = work / f"{a.scenario}_seed{a.seed}_{a.duration:g}s"
-    if bag.exists() and (scenario_from_bag(bag) is None):
-        shutil.rmtree(bag)
-    if bag.exists():
-        print(f"[demo] reusing {bag}")
-    else:
-        print(f"[demo] generating scenario '{a.scenario}' (seed {a.seed}, {a.duration:g} s) -> {bag}")
-        with progress("simulate", a.duration, "s of data") as p:
-            info = record(a.scenario, a.seed, a.duration, bag, on_progress=p.update_to)
-        print(info.summary())
+@dataclass
+class LiveRun:
+    outputs: int  # output messages recorded
+    node_cpu_s: float  # the fusion node's CPU seconds (user + system) until it was stopped
+    wall_s: float  # from starting the processes to the end of recording
+    replay_cpu_s: float = float("nan")  # the replay process's CPU seconds (and the node's shutdown)
+    recorder_cpu_s: float = float("nan")  # this process's (the recorder's) CPU seconds meanwhile
+    # from the node's first output on (start-up, imports and the warm-up run on the main thread):
+    node_running_cpu_s: float = float("nan")  # the whole node
+    node_main_thread_cpu_s: float = float("nan")  # its executor thread (callbacks, timers)
+    frames: int = 0  # track messages received: one per processed frame
+
+
+def run_live(
+    bag: Path,
+    out_bag: Path,
+    node_log: Path,
+    detector: str,
+    rate: float,
+    params: list[str] | None = None,
+    on_frame: Callable[[], None] | None = None,
+) -> LiveRun:
+    """``fusion_node`` and ``sensor-fusion replay`` of ``bag`` as separate processes over DDS (own
+    domain, localhost), this process recording the node's outputs into ``out_bag``: the live path
+    exactly as a user runs it (the demo, and bench/bench_live.py against the offline run)."""
+    from .sim.recorder import scenario_from_bag
+
     datum = scenario_from_bag(bag)["config"]["gps"]["datum"]
-    out_bag = work / "fusion_output"
     if out_bag.exists():
         shutil.rmtree(out_bag)
     env = dict(os.environ)
@@ -128,10 +137,12 @@ def run_demo(a: argparse.Namespace) -> int:
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     print(
-        f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: starting fusion_node (detection_mode {a.detector}) "
-        f"and replay (rate {a.rate})"
+        f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: starting fusion_node (detection_mode {detector}) "
+        f"and replay (rate {rate})"
     )
-    node_log = open(work / "fusion_node.log", "w")
+    t0 = time.monotonic()
+    self0, children0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    log = open(node_log, "w")
     node = subprocess.Popen(
         [
             _bin("fusion_node"),
@@ -143,10 +154,10 @@ def run_demo(a: argparse.Namespace) -> int:
             "-p",
             f"ego.datum:=[{datum['lat_deg']}, {datum['lon_deg']}, {datum['alt_m']}]",
             "-p",
-            f"detection_mode:={a.detector}",
-            *[arg for p in a.param or [] for arg in ("-p", p)],
+            f"detection_mode:={detector}",
+            *[arg for p in params or [] for arg in ("-p", p)],
         ],
-        stdout=node_log,
+        stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
     )
@@ -156,7 +167,7 @@ def run_demo(a: argparse.Namespace) -> int:
             "replay",
             str(bag),
             "--rate",
-            str(a.rate),
+            str(rate),
             "--wait-for",
             "/sensors/lidar/points,/sensors/imu",
             "--wait-timeout",
@@ -164,15 +175,76 @@ def run_demo(a: argparse.Namespace) -> int:
         ],
         env=env,
     )
-    frames = bag_topics(bag).get(GT_OBJECTS, ("", None))[1]  # one truth message per LiDAR sweep
+    cpu = main_cpu = float("nan")
+    at_first: list[float] = []  # the node's CPU (process, executor thread) at its first output
+
+    tracks = [0]
+
+    def frame() -> None:
+        tracks[0] += 1
+        if not at_first:
+            at_first.extend((_cpu_s(node.pid), _cpu_s(node.pid, node.pid)))
+        if on_frame is not None:
+            on_frame()
+
     try:
-        with progress("replay", frames, "frames") as p:
-            n = _record_until_done(out_bag, replay, node, on_frame=p.update)
+        n = _record_until_done(out_bag, replay, node, on_frame=frame)
+        cpu, main_cpu = _cpu_s(node.pid), _cpu_s(node.pid, node.pid)
     finally:
         for proc in (replay, node):
             stop_process(proc)
-        node_log.close()
+        log.close()
+    self1, children1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def used(a, b) -> float:
+        return (b.ru_utime + b.ru_stime) - (a.ru_utime + a.ru_stime)
+
+    replay_cpu = used(children0, children1) - cpu  # (plus the node's shutdown, a fraction of a second)
+    c0, m0 = at_first or (float("nan"), float("nan"))
+    return LiveRun(
+        n, cpu, time.monotonic() - t0, replay_cpu, used(self0, self1), cpu - c0, main_cpu - m0, tracks[0]
+    )
+
+
+def run_demo(a: argparse.Namespace) -> int:
+    from .bag.io import bag_topics
+    from .eval.bags import EVAL_STAGES, evaluate_bags
+    from .eval.report import format_table
+    from .progress import progress, stage_progress
+    from .report.page import write_report
+    from .sim.recorder import GT_OBJECTS, record, scenario_from_bag
+
+    if a.rate is None:  # full rate whatever the detector (issue 16); the end says if frames were lost
+        a.rate = 1.0
+    work = Path(a.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    model = getattr(a, "lidar_model", None)
+    bag = work / f"{a.scenario}_seed{a.seed}_{a.duration:g}s{'_' + model if model else ''}"
+    if bag.exists() and (scenario_from_bag(bag) is None):
+        shutil.rmtree(bag)
+    if bag.exists():
+        print(f"[demo] reusing {bag}")
+    else:
+        print(f"[demo] generating scenario '{a.scenario}' (seed {a.seed}, {a.duration:g} s) -> {bag}")
+        with progress("simulate", a.duration, "s of data") as p:
+            formats = {"lidar.model": model} if model else None
+            info = record(
+                a.scenario, a.seed, a.duration, bag, on_progress=p.update_to, sensor_formats=formats
+            )
+        print(info.summary())
+    out_bag = work / "fusion_output"
+    frames = bag_topics(bag).get(GT_OBJECTS, ("", None))[1]  # one truth message per LiDAR sweep
+    with progress("replay", frames, "frames") as p:
+        run = run_live(bag, out_bag, work / "fusion_node.log", a.detector, a.rate, a.param, on_frame=p.update)
+    n = run.outputs
     print(f"[demo] recorded {n} output messages -> {out_bag} (node log: {work / 'fusion_node.log'})")
+    if frames:
+        print(
+            f"[demo] the node processed {run.frames} of {frames} LiDAR sweeps at rate {a.rate:g} (node CPU "
+            f"{run.node_running_cpu_s:.1f} s while running; load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores)"
+            + ("" if run.frames >= frames else ": frames were lost (a busy host? see the latency table)")
+        )
     if n == 0:
         print("[demo] the node produced no output; see its log", file=sys.stderr)
         return 1

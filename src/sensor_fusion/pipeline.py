@@ -286,6 +286,7 @@ class FusionPipeline:
         t = self.timer
         t.start_frame()
         stamp = frame.stamp_ns
+        cpu0 = time.thread_time()  # beside the wall time: waiting (for a core, for the GIL) is not CPU
         with t.stage("total"):
             if frame.reset:  # one line per jump; counts in diagnostics()["sync"]["time_jumps"]
                 log.warning(
@@ -334,6 +335,7 @@ class FusionPipeline:
                 with t.stage("radar_velocity"):
                     scans = frame.of_kind("radar").values()
                     self.ego.add_radar_velocity(scans, found.objects if found is not None else None)
+        t.add("total_cpu", time.thread_time() - cpu0)
         present = [frame.anchor, *frame.matched.keys()]
         missing = list(frame.missing)
         return PipelineOutput(stamp, tracks, detections, ego.pose, t.end_frame(), missing, present)
@@ -375,6 +377,7 @@ class FusionPipeline:
         return {
             "sync": self._sync.stats() if self._sync is not None else NO_SYNC_STATS,
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
+            "radar": {k: dict(v) for k, v in self.detector.radar_counts.items()},
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),
             "odometry": self.odometry_outputs,

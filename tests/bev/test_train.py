@@ -38,3 +38,17 @@ def test_extract_train_and_resume(short_bag, tmp_path):
     assert meta2["history"] == meta["history"]
     a, b2 = load_checkpoint(tmp_path / "w.pt")["model"], load_checkpoint(tmp_path / "w2.pt")["model"]
     assert all(torch.equal(a[k], b2[k]) for k in a)
+
+
+def test_fine_tune_starts_from_given_weights(short_bag, tmp_path, random_weights):
+    cache = tmp_path / "urban_s7.npz"
+    extract_bag(short_bag, cache, GRID, (160, 96))
+    data = SampleSet([cache])
+    # a vanishing learning rate: the parameters stay those it started from (seed 1: a random
+    # start would differ from the fixture, which is seed 0)
+    cfg = TrainConfig(epochs=1, batch_size=4, lr=1e-9, seed=1, init_weights=str(random_weights))
+    train(data, None, tmp_path / "work", tmp_path / "w.pt", cfg)
+    init, tuned = load_checkpoint(random_weights)["model"], load_checkpoint(tmp_path / "w.pt")["model"]
+    params = [k for k in init if "running" not in k and "num_batches" not in k]
+    assert all(torch.allclose(init[k], tuned[k], atol=1e-6) for k in params)
+    assert (tmp_path / "work" / "epoch_0.pt").exists()  # each epoch's weights, to pick one by validation

@@ -121,3 +121,33 @@ def test_output_stamps_lie_on_a_grid_of_data_time_strictly_before_the_filter_tim
     assert tick_stamps(1_300, 1_399, 100) == []
     assert tick_stamps(1_300, 1_400, 100) == []  # 1_400 waits for the next IMU sample (a fix at 1_400)
     assert tick_stamps(1_300, 1_401, 100) == [1_400]
+
+
+def _yaw_pose(t_ns: int, p, yaw: float, speed: float, rate: float) -> EgoPose:
+    """Planar pose heading ``yaw`` at ``speed`` along it, gyro yaw rate ``rate``."""
+    q = np.array([0.0, 0.0, np.sin(0.5 * yaw), np.cos(0.5 * yaw)])
+    v = speed * np.array([np.cos(yaw), np.sin(yaw), 0.0])
+    return EgoPose(t_ns, np.asarray(p, float), q, v, np.array([0.0, 0.0, rate]), np.eye(6), np.eye(6))
+
+
+def test_odom_heading_follows_the_gyro_not_the_filters_yaw_corrections():
+    """The filter's yaw is turned by fixes (here 1 deg at 2 s) while the gyro says straight on:
+    odom keeps the gyro's heading and drives straight along it, map -> odom takes the rotation
+    (a GNSS-driven heading wander would otherwise bend odom's path: docs/ego.md)."""
+    odom = OdomFrame(max_gap_ns=NS)
+    dt = NS // 10
+    outs = []
+    for k in range(60):
+        yaw = 0.0 if k < 20 else np.radians(1.0)  # a fix turned the filter's heading
+        outs.append(odom.update(_yaw_pose(k * dt, [10.0 * k * 0.1, 0.0, 0.0], yaw, 10.0, 0.0)))
+    last = outs[-1]
+    odom_yaw = np.arctan2(last.T_odom_base[1, 0], last.T_odom_base[0, 0])
+    assert abs(odom_yaw) < 1e-12 and np.isclose(last.map_odom_yaw, np.radians(1.0))
+    assert abs(last.odom_position[1]) < 1e-9  # straight on in odom: the path agrees with its heading
+    for o in outs[::7]:
+        np.testing.assert_allclose(o.T_map_odom @ o.T_odom_base, o.pose.T_world_base(), atol=1e-9)
+    # a real turn (the gyro's) is odom's: 0.2 rad/s for 1 s
+    odom = OdomFrame(max_gap_ns=NS)
+    for k in range(11):
+        o = odom.update(_yaw_pose(k * dt, [0.0, 0.0, 0.0], 0.02 * k, 0.0, 0.2))
+    assert np.isclose(o.map_odom_yaw, 0.0, atol=1e-12)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from sensor_fusion.eval.bags import odom_base_poses
-from sensor_fusion.eval.ego import EgoPoses, ego_trajectory_metrics, gps_correlated_rmse, odom_max_jump
+from sensor_fusion.eval.ego import (
+    EgoPoses,
+    ego_coverage,
+    ego_trajectory_metrics,
+    gps_correlated_rmse,
+    odom_max_jump,
+    relative_pose_errors,
+)
 
 DT_NS = 20_000_000  # truth at 50 Hz, as the generator writes it
 
@@ -138,3 +145,34 @@ def test_odom_jump_is_read_on_the_continuous_odom_frame_not_the_map_pose() -> No
     assert odom_max_jump(truth, odom_base_poses([], odom)) == pytest.approx(0.5, abs=0.01)  # no /tf
     only_map = _tf(st, "map", "odom", np.zeros(st.size), y_map - truth.y[::5], np.zeros(st.size))
     assert odom_max_jump(truth, odom_base_poses(only_map, odom)) == pytest.approx(0.5, abs=0.01)
+
+
+def test_odom_rpe_is_invariant_to_odom_origin_and_blind_to_map_steps() -> None:
+    """RPE on ``odom`` scores the continuous frame as it is (own origin and rotation); the map pose's
+    fix steps show in ``ego_rpe`` and not in ``odom_rpe``."""
+    truth = _truth(duration_s=30.0, speed=5.0, yaw_rate=0.05)
+    st, x, y, yaw = truth.stamp_ns[::5], truth.x[::5], truth.y[::5], truth.yaw[::5]
+    a = 0.7  # odom's origin: rotated and shifted against the truth's world frame
+    ox, oy = np.cos(a) * x - np.sin(a) * y + 3.0, np.sin(a) * x + np.cos(a) * y - 2.0
+    m_odom = relative_pose_errors(truth, EgoPoses(st, ox, oy, yaw + a), prefix="odom")
+    assert m_odom["odom_rpe_1s_m"] == pytest.approx(0.0, abs=1e-3)  # interpolation chords only
+    assert m_odom["odom_rpe_10s_m"] == pytest.approx(0.0, abs=1e-3)
+    y_map = y.copy()
+    y_map[st.size // 2 :] += 0.5
+    m_map = relative_pose_errors(truth, EgoPoses(st, x, y_map, yaw))
+    assert m_map["ego_rpe_10s_m"] > 0.1 and "odom_rpe_10s_m" not in m_map
+
+
+def test_coverage_counts_from_the_first_motion() -> None:
+    """Issue 15: coverage >= 0.9 means the heading known within 12 s of motion; standing still first
+    cannot count against it (no heading is observable), a vehicle moving from the start is unchanged."""
+    moving = _truth(duration_s=100.0, speed=1.0)
+    t0 = int(moving.stamp_ns[0])
+    assert ego_coverage(moving, t0 + 10 * 10**9, int(moving.stamp_ns[-1])) == pytest.approx(0.9, abs=0.002)
+    st = moving.stamp_ns
+    t = (st - st[0]) * 1e-9
+    x = np.clip(t - 20.0, 0.0, None)  # 20 s standing, then 1 m/s
+    parked_first = EgoPoses(st, x, np.zeros_like(x), np.zeros_like(x))
+    # odometry from 28 s (8 s of motion): 72 of 80 s of motion covered
+    assert ego_coverage(parked_first, t0 + 28 * 10**9, int(st[-1])) == pytest.approx(0.9, abs=0.002)
+    assert ego_coverage(parked_first, t0, int(st[-1])) == 1.0

@@ -229,8 +229,9 @@ def test_config_from_dict_and_validation():
 
 def test_boxes_carry_their_points_capture_time(det):
     """With per-point times each box reports the mean capture time of its points: a rotating
-    LiDAR starting behind the car reaches the right side early in the sweep, the left late."""
-    pts = raycast_sweep([(0.0, -12.0, 4.5, 1.8, 1.5, 0.0), (0.0, 12.0, 4.5, 1.8, 1.5, 0.0)])
+    LiDAR starting behind the car reaches the right side early in the sweep, the left late.
+    (Turned 0.4 rad: a flat-topped cuboid seen exactly side-on is a wall to the detector.)"""
+    pts = raycast_sweep([(0.0, -12.0, 4.5, 1.8, 1.5, 0.4), (0.0, 12.0, 4.5, 1.8, 1.5, -0.4)])
     az = np.arctan2(pts[:, 1], pts[:, 0])
     times = ((az + np.pi) / (2 * np.pi) * 0.1).astype(np.float32)  # CCW from -pi, 10 Hz
     d = det.detect(pts, 0, "base_link", times)

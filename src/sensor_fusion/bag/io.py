@@ -163,23 +163,36 @@ def bag_topics(path: str | Path) -> dict[str, tuple[str, int]]:
         src.close()
 
 
-def read_messages(
+def read_raw_messages(
     path: str | Path, topics: Iterable[str] | None = None
-) -> Iterator[tuple[str, str, int, object]]:
-    """Yield (topic, msgtype, log_time_ns, rclpy message) in log-time order."""
+) -> Iterator[tuple[str, str, int, bytes]]:
+    """Yield (topic, msgtype, log_time_ns, serialized CDR bytes) in log-time order, for topics whose
+    message package is importable (what a publisher can send as it is: the replay needs no
+    deserialising and re-serialising of 1.5 MB clouds)."""
     wanted = set(topics) if topics is not None else None
     src = _open(path)
     if isinstance(src, recover.Recovered):
         names = {t for t, mt in src.channels.values() if (wanted is None or t in wanted) and importable(mt)}
         for topic, mt, t, raw in recover.messages(src, names):
-            yield topic, mt, t, deserialize_message(raw, message_class(mt))
+            yield topic, mt, t, bytes(raw)
         return
     try:
         conns = [
             c for c in src.connections if (wanted is None or c.topic in wanted) and importable(c.msgtype)
         ]
-        classes = {c.msgtype: message_class(c.msgtype) for c in conns}
         for conn, t, raw in src.messages(connections=conns):
-            yield conn.topic, conn.msgtype, t, deserialize_message(bytes(raw), classes[conn.msgtype])
+            yield conn.topic, conn.msgtype, t, bytes(raw)
     finally:
         src.close()
+
+
+def read_messages(
+    path: str | Path, topics: Iterable[str] | None = None
+) -> Iterator[tuple[str, str, int, object]]:
+    """Yield (topic, msgtype, log_time_ns, rclpy message) in log-time order."""
+    classes: dict[str, type] = {}
+    for topic, mt, t, raw in read_raw_messages(path, topics):
+        cls = classes.get(mt)
+        if cls is None:
+            cls = classes[mt] = message_class(mt)
+        yield topic, mt, t, deserialize_message(raw, cls)

@@ -44,6 +44,7 @@ class TrainConfig:
     log_every: int = 20
     checkpoint_every: int = 100
     val_every_nth_frame: int = 4  # validation during training scores every n-th held-out frame
+    init_weights: str | None = None  # fine-tune: start from these weights (a shipped .pt), not at random
 
 
 def pick_device() -> torch.device:
@@ -113,6 +114,10 @@ def train(
     device = pick_device()
     torch.manual_seed(cfg.seed)
     model = BevFusionNet(lift_heights=len(train_data.grid.lift_heights_m)).to(device)
+    if cfg.init_weights:
+        init = torch.load(cfg.init_weights, map_location=device, weights_only=True)
+        model.load_state_dict(init["model"])
+        log.warning("fine-tuning from %s", cfg.init_weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = len(train_data)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -149,6 +154,7 @@ def train(
 
     n_cam = train_data.cam_grid.shape[0]
     t_start = time.perf_counter()
+    res: dict | None = None  # the last validation, reused for the covariances when training ends
     while step < total:
         epoch = step // steps_per_epoch
         perm = np.random.default_rng(cfg.seed + epoch).permutation(n)  # same order when resumed
@@ -190,6 +196,8 @@ def train(
             log.warning("epoch %d: validation AP %.3f (2 m: %.3f)", epoch, res["det_ap"], res["det_ap_2m"])
         history.append(rec)
         save()
+        # each epoch's weights, so that validation can pick one afterwards (``--from-epoch``)
+        torch.save({"model": model.state_dict(), "history": history}, workdir / f"epoch_{epoch}.pt")
     meta = {
         "grid": train_data.grid.to_dict(),
         "image_wh": train_data.meta["image_wh"],
@@ -201,7 +209,8 @@ def train(
         "history": history,
     }
     if val_data is not None:
-        res = evaluate(model, val_data, (1, 1, 1))
+        if res is None:  # resumed after the last epoch's validation
+            res = evaluate(model, val_data, (1, 1, 1), every=cfg.val_every_nth_frame)
         meta["pos_std_m"], meta["vel_std_mps"] = res["pos_std_m"], res["vel_std_mps"]
         meta["val_files"] = [Path(f).name for f in val_data.files]
     model_cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}

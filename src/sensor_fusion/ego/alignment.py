@@ -39,7 +39,7 @@ from . import eskf
 from .config import EgoConfig
 from .measurements import grow_yaw_bias, heading_residual
 from .state import FilterState, Measurement
-from .track_align import add_fix, try_align
+from .track_align import add_break, add_fix, try_align
 from .velocity_inputs import reseed_velocity
 
 __all__ = ["Aligner", "align_from_chord", "align_from_velocity", "align_to_heading", "turn_heading"]
@@ -178,6 +178,11 @@ class Aligner:
             s.aligned = False
             self._chords.clear()
             s.track_v = s.track_z = ()
+
+    def after_gated_fix(self, s: FilterState, m: Measurement) -> None:
+        """A gated fix while yaw is unknown splits the odometry track (:func:`.track_align.add_break`)."""
+        if not s.aligned:
+            add_break(s, m.stamp_ns, self.config.align_track_window_s)
 
     def aligned(self, s: FilterState, m: Measurement, source: str = "") -> None:
         """Bookkeeping after any alignment: forget the course buffers, count it (first pass)."""

@@ -384,6 +384,8 @@ class EgoEstimator:
         if m.kind == "gps":
             if self._updater.gps(s, m):
                 self._aligner.after_fix(s, m)
+            else:
+                self._aligner.after_gated_fix(s, m)
         elif m.kind == "vel":
             self._updater.velocity(s, m)
         elif m.kind == "wheel":

@@ -43,7 +43,7 @@ from ..core.types import GnssVelocity, GpsFix, ImuSample, RadarScan, WheelOdomet
 from .deskew import deskew_points
 from .estimator import EgoEstimator
 from .odom import EgoOutput, OdomFrame, tick_stamps
-from .pose import EgoPose
+from .pose import EgoPose, pose_in
 from .radar_velocity import ObjectBoxes, RadarEgoVelocityConfig, radar_ego_velocity
 
 log = logging.getLogger(__name__)
@@ -263,15 +263,13 @@ class EgoSource:
                 pose = replace(latest, stamp_ns=stamp, position=T[:3, 3].copy(), quaternion=q)
         if pose is not None and self._aligned_at(stamp):
             self._last_aligned_ns = stamp
-            offset = self.odom.offset_at(pose)  # map -> odom: the frame's poses move into odom
-            pose = replace(pose, position=pose.position - offset)
+            # map -> odom at the frame stamp, constant within the frame: its poses move into odom
+            T_odom_map = np.linalg.inv(self.odom.offset_at(pose))
+            pose = pose_in(pose, T_odom_map)
 
             def pose_at(t: int) -> np.ndarray | None:
                 T = est.T_world_base_at(t)
-                if T is not None:
-                    T = T.copy()
-                    T[:3, 3] -= offset
-                return T
+                return None if T is None else T_odom_map @ T
 
             return FrameEgo(stamp, self.fixed_frame, pose, False, self.max_extrapolation_ns, _pose_at=pose_at)
         last = self._last_aligned_ns

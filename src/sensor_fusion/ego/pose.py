@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.geometry import make_transform, quat_to_matrix, quat_to_yaw
+from ..core.geometry import make_transform, matrix_to_quat, quat_to_matrix, quat_to_yaw
 from ..core.stamps import NS_PER_S
 from . import eskf
 from ._kernels import interp_pose, pose_covariances
@@ -85,3 +85,21 @@ def transform_between(a: FilterState, b: FilterState | None, t: int) -> np.ndarr
     return interp_pose(
         a.p, a.v, a.q, b.p, b.v, b.q, (b.t_ns - a.t_ns) / NS_PER_S, (t - a.t_ns) / (b.t_ns - a.t_ns)
     )[2]
+
+
+def pose_in(pose: EgoPose, T_new_world: np.ndarray) -> EgoPose:
+    """``pose`` expressed in another fixed frame (``T_new_world`` (4, 4) takes world points to it,
+    e.g. ``odom <- map``): position, orientation and world velocity move; the position and
+    velocity covariance blocks turn with it (body rates and their covariance stay)."""
+    R = np.asarray(T_new_world, dtype=np.float64)[:3, :3]
+    J = np.eye(6)
+    J[:3, :3] = R
+    return EgoPose(
+        pose.stamp_ns,
+        R @ pose.position + T_new_world[:3, 3],
+        matrix_to_quat(R @ quat_to_matrix(pose.quaternion)),
+        R @ pose.velocity,
+        pose.angular_velocity,
+        J @ pose.pose_cov @ J.T,
+        J @ pose.twist_cov @ J.T,
+    )

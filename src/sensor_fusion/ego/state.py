@@ -40,7 +40,8 @@ class FilterState:
     # Kept in the state (not beside it) so that a rollback restores them and a replay rebuilds
     # them exactly: the odometry track while yaw is unknown (see track_align), the AHRS yaw bias.
     track_v: tuple = ()  # (t_ns, east, north): wheel velocity rotated by the filter's attitude
-    track_z: tuple = ()  # (t_ns, east, north, var, lever_e, lever_n): fused fixes, filter-frame lever
+    track_z: tuple = ()  # (t_ns, east, north, var, lever_e, lever_n): fused fixes, filter-frame lever;
+    # a NaN entry marks a fix gated while unaligned (track_align.add_break)
     wheel_vb: np.ndarray | None = None  # last wheel-odometry body velocity (NaN rows unmeasured)
     yaw_bias: float = 0.0  # rad, AHRS yaw minus true yaw (estimated when imu_yaw_bias_init_std_rad > 0)
     yaw_bias_var: float = 0.0  # rad^2

@@ -54,6 +54,7 @@ __all__ = [
     "OUTLIER_CHI2",
     "STEP_WINDOW",
     "TRACK_MAX_GAP_S",
+    "add_break",
     "add_fix",
     "add_wheel",
     "fit_rotation",
@@ -91,24 +92,38 @@ def add_fix(s: FilterState, t: int, z: np.ndarray, var_h: float, lever: np.ndarr
     s.track_z = (*tz, (t, float(z[0]), float(z[1]), float(var_h), float(lw[0]), float(lw[1])))
 
 
-def _track_points(track_v: tuple, track_z: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(d (n, 2) track points at the fixes, z (n, 2) fix positions, var (n,)) for the fixes the
-    wheel samples cover (trapezoid integral, linear between samples)."""
+def add_break(s: FilterState, t: int, window_s: float) -> None:
+    """A fix the filter gated while the heading is unknown: the fixes jumped against the
+    dead-reckoned filter (multipath), so the fixes after it get their own shift in the fit
+    (a part of their own, :func:`fit_rotation`). Kept in the track as a NaN entry, so a
+    rollback restores it like any other."""
+    if s.track_z:
+        tz = _trim(s.track_z, t - int(window_s * NS_PER_S))
+        s.track_z = (*tz, (t, math.nan, math.nan, math.nan, 0.0, 0.0))
+
+
+def _track_points(track_v: tuple, track_z: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(d (n, 2) track points at the fixes, z (n, 2) fix positions, var (n,), part (n,) int: the
+    number of gated fixes before each, :func:`add_break`) for the fixes the wheel samples cover
+    (trapezoid integral, linear between samples)."""
     v = np.array(track_v, dtype=np.float64).reshape(-1, 3)
     f = np.array(track_z, dtype=np.float64).reshape(-1, 6)
+    brk = np.isnan(f[:, 1])
+    part = np.cumsum(brk)[~brk]
+    f = f[~brk]
     if len(v) < 2 or len(f) == 0:
-        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=np.int64)
     tv = (v[:, 0] - v[0, 0]) / NS_PER_S
     pos = np.zeros((len(v), 2))
     pos[1:] = np.cumsum(0.5 * (v[1:, 1:3] + v[:-1, 1:3]) * np.diff(tv)[:, None], axis=0)
     tf = (f[:, 0] - v[0, 0]) / NS_PER_S
     keep = (tf >= 0.0) & (tf <= tv[-1] + _MAX_EXTRAP_S)
-    tf, f = tf[keep], f[keep]
+    tf, f, part = tf[keep], f[keep], part[keep]
     d = np.stack([np.interp(tf, tv, pos[:, 0]), np.interp(tf, tv, pos[:, 1])], axis=1)
     past = np.maximum(tf - tv[-1], 0.0)  # beyond the newest sample: its velocity
     d += past[:, None] * v[-1, 1:3]
     d += f[:, 4:6]  # the antenna, not base_link
-    return d, f[:, 1:3], f[:, 3]
+    return d, f[:, 1:3], f[:, 3], part.astype(np.int64)
 
 
 OUTLIER_CHI2 = 13.8  # chi2(2) at 0.999: a fix (or a step) this far from the fitted track is a jump
@@ -116,7 +131,9 @@ STEP_WINDOW = 4  # fixes averaged on either side of a candidate step
 MAX_STEPS = 3
 
 
-def fit_rotation(d: np.ndarray, z: np.ndarray, var: np.ndarray) -> tuple[float, float, float]:
+def fit_rotation(
+    d: np.ndarray, z: np.ndarray, var: np.ndarray, part: np.ndarray | None = None
+) -> tuple[float, float, float]:
     """Weighted 2-D Procrustes: the rotation ``theta`` (rad) and shift minimising
     ``sum_i |z_i - R(theta) d_i - c|^2 / var_i``, robust to multipath jumps:
 
@@ -129,11 +146,27 @@ def fit_rotation(d: np.ndarray, z: np.ndarray, var: np.ndarray) -> tuple[float, 
       step hides in the per-fix residuals (the fit bends to share it out); the window average
       shows it. A part that does not move then carries no heading information.
 
+    ``part`` (n,) ints: candidate breaks known beforehand (the fixes after a gated one,
+    :func:`add_break`), each split where its own shift fits significantly better.
+
     Returns ``(theta, std_theta, span_m)``: ``std_theta`` the white-noise std of the kept fixes,
     inflated by the reduced chi-square when above 1; ``span`` the largest distance between two
-    kept track points of one part (what the correlated-error bound in :func:`try_align` needs)."""
+    kept track points of one part, root-sum-square over the parts (each part's heading carries
+    the correlated-error bound ``sqrt(2) sigma / span_i`` of :func:`try_align`; independent parts
+    combine to ``sqrt(2) sigma / sqrt(sum span_i^2)``)."""
     keep = np.ones(len(d), dtype=bool)
     seg = np.zeros(len(d), dtype=np.int64)
+    if part is not None and len(d) > 3:
+        # a known break splits the track where its own shift explains the fixes better than the
+        # one shift by more than chance would (chi-square drop above OUTLIER_CHI2 for 2 dof):
+        # every fix after it gives this test its power, more than the step windows below
+        chi2 = float(_fit(d, z, var, seg)[3].sum())
+        for idx in np.flatnonzero(np.diff(np.asarray(part)) != 0) + 1:
+            trial = seg.copy()
+            trial[idx:][trial[idx:] == trial[idx]] = trial.max() + 1
+            c2 = float(_fit(d, z, var, trial)[3].sum())
+            if chi2 - c2 > OUTLIER_CHI2:
+                seg, chi2 = trial, c2
     steps = 0
     while True:
         theta, std, span, r2, res = _fit(d[keep], z[keep], var[keep], seg[keep])
@@ -170,7 +203,7 @@ def _fit(
 ) -> tuple[float, float, float, np.ndarray, np.ndarray]:
     w = 1.0 / var
     dc, zc = d.copy(), z.copy()
-    span = 0.0
+    span2 = 0.0
     labels = np.unique(seg)
     for g in labels:  # each part its own shift
         m = seg == g
@@ -179,7 +212,7 @@ def _fit(
         zc[m] -= (w[m] @ z[m]) / W
         if m.sum() > 1:
             dm = d[m]
-            span = max(span, float(np.max(np.hypot(*(dm[:, None, :] - dm[None, :, :]).transpose(2, 0, 1)))))
+            span2 += float(np.max(np.sum((dm[:, None, :] - dm[None, :, :]) ** 2, axis=2)))
     cross = float(np.sum(w * (dc[:, 0] * zc[:, 1] - dc[:, 1] * zc[:, 0])))
     dot = float(np.sum(w * (dc[:, 0] * zc[:, 0] + dc[:, 1] * zc[:, 1])))
     theta = math.atan2(cross, dot)
@@ -191,16 +224,16 @@ def _fit(
     chi2 = float(np.sum(r2))
     scale = max(1.0, chi2 / dof) if dof > 0 else math.inf
     std = math.sqrt(scale / info) if info > 0.0 else math.inf
-    return theta, std, span, r2, res
+    return theta, std, math.sqrt(span2), r2, res
 
 
 def try_align(s: FilterState, c: EgoConfig) -> tuple[float, float] | None:
     """``(theta, yaw_std)`` when the track of ``s`` fixes the heading (module docstring): the
     rotation to apply about world z and the heading std to give the filter; else None."""
-    d, z, var = _track_points(s.track_v, s.track_z)
+    d, z, var, part = _track_points(s.track_v, s.track_z)
     if len(d) < 3:
         return None
-    theta, std, span = fit_rotation(d, z, var)
+    theta, std, span = fit_rotation(d, z, var, part)
     sigma = math.sqrt(float(np.mean(var)))
     if std > c.align_max_std_rad or span < c.align_min_baseline_sigmas * sigma:
         return None

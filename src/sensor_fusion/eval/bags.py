@@ -22,12 +22,14 @@ from ..core.stamps import to_ns
 from .detection import evaluate_detection_ap
 from .ego import (
     EgoPoses,
+    ego_coverage,
     ego_errors,
     ego_trajectory_metrics,
     gps_average_bound,
     gps_correlated_rmse,
     odom_max_jump,
     position_rmse,
+    relative_pose_errors,
 )
 from .frames import FrameObjects, match_frames
 from .latency import latency_percentiles
@@ -80,6 +82,8 @@ KEYS = (
     "ego_rpe_1s_world_m",
     "ego_rpe_10s_world_m",
     "odom_max_jump_m",
+    "odom_rpe_1s_m",
+    "odom_rpe_10s_m",
     "ego_coverage",
     "gps_correlated_rmse_m",
     "gps_multipath_fixes",
@@ -147,11 +151,24 @@ def odom_base_poses(tf_msgs, odom_msgs) -> EgoPoses | None:
     frame that must not jump is ``odom -> base_link``. A bag without that transform on ``/tf``
     (older recordings, or the node's odom TF turned off) falls back to the odometry messages.
     """
+    up = _odom_base_transforms(tf_msgs, odom_msgs)
+    if up is None:
+        return odometry_poses(odom_msgs)  # no continuous frame recorded: the map pose is all there is
+    return EgoPoses(up.stamps_ns, up.translation[:, 0], up.translation[:, 1], up.yaw)
+
+
+def _odom_base_transforms(tf_msgs, odom_msgs):
+    """The recorded ``odom -> base_link`` transforms (a parent other than the odometry's frame), or None."""
     base = odom_msgs[0].child_frame_id if odom_msgs and odom_msgs[0].child_frame_id else "base_link"
     up = parent_transforms(tf_msgs, base) if tf_msgs else None
     if up is None or (odom_msgs and up.parent == odom_msgs[0].header.frame_id):
-        return odometry_poses(odom_msgs)  # no continuous frame recorded: the map pose is all there is
-    return EgoPoses(up.stamps_ns, up.translation[:, 0], up.translation[:, 1], up.yaw)
+        return None
+    return up
+
+
+def has_odom_frame(tf_msgs, odom_msgs) -> bool:
+    """Whether the bag's ``/tf`` carries a continuous frame for base_link apart from the odometry's."""
+    return _odom_base_transforms(tf_msgs, odom_msgs) is not None
 
 
 def read_topics(bag: str | Path, topics: list[str]) -> dict[str, list]:
@@ -301,16 +318,21 @@ def evaluate_bags(
     est_poses = odometry_poses(est[ODOM])
     if truth_poses is not None and est_poses is not None:
         result.update(ego_errors(truth_poses, est_poses))
-        # errors cover only the time odometry was published (none before the heading is known)
-        covered = (truth_poses.stamp_ns >= est_poses.stamp_ns[0]) & (
-            truth_poses.stamp_ns <= est_poses.stamp_ns[-1]
+        # errors cover only the time odometry was published (none before the heading is known),
+        # counted from the first motion (eval.ego.ego_coverage)
+        result["ego_coverage"] = ego_coverage(
+            truth_poses, int(est_poses.stamp_ns[0]), int(est_poses.stamp_ns[-1])
         )
-        result["ego_coverage"] = float(covered.mean())
         result.update(ego_trajectory_metrics(truth_poses, est_poses))
         # on the continuous odom -> base_link (/tf), not the map pose the odometry carries
         odom_poses = odom_base_poses(est[TF], est[ODOM])
         if odom_poses is not None:
             result["odom_max_jump_m"] = odom_max_jump(truth_poses, odom_poses)
+            if has_odom_frame(est[TF], est[ODOM]):
+                # the local motion REP-105's continuous frame carries (docs/ego.md, "What RPE measures")
+                # (no world-frame twin: odom's orientation against the world is arbitrary by REP-105)
+                odom_rpe = relative_pose_errors(truth_poses, odom_poses, prefix="odom")
+                result.update({k: v for k, v in odom_rpe.items() if not k.endswith("_world_m")})
     if truth[GT_GPS_ERROR]:
         st = np.array(
             [to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in truth[GT_GPS_ERROR]], np.int64

@@ -39,6 +39,19 @@ if TYPE_CHECKING:  # torch is imported only when the network runs
 
 log = logging.getLogger(__name__)
 
+# unknown ego acceleration, 1 sigma: a car's longitudinal acceleration in traffic (|a| <~ 2 m/s^2);
+# it spreads the ego velocity between the frame stamp (the pose) and a radar scan's stamp
+EGO_ACCEL_STD_MPS2 = 1.0
+# radar counters in /diagnostics -> RadarDetector.last_stats key
+RADAR_COUNTS = {
+    "returns": "points",
+    "stationary_returns": "static_rejected",
+    "clusters": "clusters",
+    "ghosts_rejected": "rejected_ghost",
+    "ghosts_rejected_mirror": "rejected_ghost_mirror",
+    "detections": "detections",
+}
+
 
 def ego_pose_cov_at(offset_xy: np.ndarray, pose_cov: np.ndarray) -> np.ndarray:
     r"""Position covariance (N, 2, 2) a detection at ``offset_xy`` (N, 2) from the vehicle, in the
@@ -133,6 +146,8 @@ class FrameDetector:
         self.bev_tap = bev_tap
         self.timer = timer if timer is not None else StageTimer()
         self._warned: set[str] = set()
+        # per radar: cumulative counts of what its scans' returns became (for /diagnostics)
+        self.radar_counts: dict[str, dict[str, int]] = {}
 
     def detect(self, frame: FusionFrame, ego: FrameEgo) -> FrameDetections:
         t, stamp = self.timer, frame.stamp_ns
@@ -158,6 +173,7 @@ class FrameDetector:
             for name, scan in frame.of_kind("radar").items():
                 det = self._detect_radar(scan, stamp, ego)
                 if det is not None:
+                    self._count_radar(name)
                     dets[name] = det
                     radars.add(name)
         if self.mode == "both" and self.bev is not None:
@@ -262,12 +278,20 @@ class FrameDetector:
                         "radar_pose", f"radar scan {scan.frame_id} dropped: no ego pose at its stamp"
                     )
                     return None
-                v_base = T_wb[:3, :3].T @ np.asarray(ego.pose.velocity, dtype=np.float64)
+                R_wb = T_wb[:3, :3]
+                v_base = R_wb.T @ np.asarray(ego.pose.velocity, dtype=np.float64)
                 yaw_rate = float(ego.pose.angular_velocity[2])
+                tw = np.asarray(ego.pose.twist_cov, dtype=np.float64)  # (v world, w body)
+                # the velocity is the frame stamp's; the scan's differs by the acceleration since
+                dv = EGO_ACCEL_STD_MPS2 * abs(scan.stamp_ns - ego.stamp_ns) / NS_PER_S
+                v_cov = R_wb.T @ tw[:3, :3] @ R_wb + dv * dv * np.eye(3)
+                w_var = float(tw[5, 5])
+                if not (np.isfinite(v_cov).all() and np.isfinite(w_var) and w_var >= 0.0):
+                    v_cov, w_var = None, 0.0
                 T_move = ego.T_base_world @ T_wb
             else:
-                T_move, v_base, yaw_rate = np.eye(4), np.zeros(3), 0.0
-            det = self.radar.detect(scan, T_base_radar, v_base, yaw_rate, self.base_frame)
+                T_move, v_base, yaw_rate, v_cov, w_var = np.eye(4), np.zeros(3), 0.0, None, 0.0
+            det = self.radar.detect(scan, T_base_radar, v_base, yaw_rate, self.base_frame, v_cov, w_var)
             out = det.transform(T_move, self.base_frame)
             dt = (stamp - scan.stamp_ns) / NS_PER_S  # scan time -> frame time at the measured velocity
             moving = np.isfinite(out.velocity).all(axis=1)
@@ -276,6 +300,13 @@ class FrameDetector:
         for k, v in self.radar.last_timing.items():
             t.add(f"radar_{k}", v)
         return out
+
+    def _count_radar(self, name: str) -> None:
+        """Add the last scan's return and cluster counts to ``radar_counts[name]``."""
+        st = getattr(self.radar, "last_stats", {})
+        c = self.radar_counts.setdefault(name, dict.fromkeys(RADAR_COUNTS, 0))
+        for key, stat in RADAR_COUNTS.items():
+            c[key] += int(st.get(stat, 0))
 
     def _bev_inputs(self, frame: FusionFrame, ego: FrameEgo, clouds: dict) -> BevInputs:
         """The network's view of this frame; radar needs the ego twist (Doppler compensation)."""

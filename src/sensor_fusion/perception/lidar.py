@@ -23,6 +23,7 @@ from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
 from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
+from .structure import split_rows, structure_features
 
 _MAX_GRID_CELLS = 16_000_000  # 64 MiB of int32 clustering scratch
 
@@ -107,6 +108,76 @@ class LidarDetectorConfig(ParamConfig):
     )
     max_bottom_clearance_m: float = param(
         1.5, unit="m", ge=0.0, desc="Lowest point higher than this above ground: canopy or sign"
+    )
+    # Rows and static structure (issue 13; why and the sources of each figure: docs/detection-tracking.md).
+    row_split: bool = param(
+        True, unit="", desc="Split clusters whose height profile holds two bodies (rows of parked cars)"
+    )
+    row_dip_m: float = param(
+        0.7,
+        unit="m",
+        ge=0.0,
+        desc="A profile bin whose top is lower than this separates two bodies: above car bumpers "
+        "(0.5-0.6 m), below bonnets and boots (0.8-1.1 m)",
+    )
+    row_body_min_m: float = param(
+        1.0,
+        unit="m",
+        ge=0.0,
+        desc="A profile segment is a body if it reaches this high (car roofs 1.4-1.6 m)",
+    )
+    row_body_min_length_m: float = param(
+        0.3, unit="m", ge=0.0, desc="... and spans at least this along the row (a pedestrian's depth)"
+    )
+    structure_thin_max_m: float = param(
+        1.2,
+        unit="m",
+        ge=0.0,
+        desc="Clusters at most this long and taller than structure_tall_min_m are poles, signs or trunks "
+        "(no class is that narrow and taller than a person)",
+    )
+    structure_post_max_m: float = param(
+        0.25,
+        unit="m",
+        ge=0.0,
+        desc="Clusters whose footprint plus one column spacing is narrower than this are posts: the "
+        "narrowest person (0.3 m across the shoulders) less a margin",
+    )
+    structure_tall_min_m: float = param(
+        2.3, unit="m", ge=0.0, desc="Taller than any pedestrian or cyclist (2.2 m) with beam slack"
+    )
+    structure_long_min_m: float = param(
+        6.0, unit="m", ge=0.0, desc="Longer than any car (passenger cars and vans <= 6 m)"
+    )
+    structure_long_min_height_m: float = param(
+        2.5,
+        unit="m",
+        ge=0.0,
+        desc="Long clusters lower than this (plus the beam slack) are fences, hedges or low walls: trucks "
+        "and buses are >= 2.5 m tall",
+    )
+    structure_interior_max: float = param(
+        1.0,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Boxes wider than 1.2 m with more of their low points than this inside the footprint are "
+        "vegetation (returns penetrate it; a solid body's low points lie on its faces); 1 = off, the "
+        "default: at 0.3 it also dropped a third of the cars of the open-world intersection bag",
+    )
+    structure_flat_max: float = param(
+        0.85,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Clusters 2.5 m or longer and lower than a truck whose top is level over more than this "
+        "fraction of their length are walls: a car's cabin spans about half its length",
+    )
+    structure_inside_m: float = param(
+        0.2, unit="m", ge=0.0, desc="A low point this far inside every edge of its box is interior"
+    )
+    structure_low_m: float = param(
+        0.7, unit="m", ge=0.0, desc="Low points: below car bonnet height, where a car shows only faces"
     )
     # Box fitting.
     fit_angle_step_deg: float = param(
@@ -236,6 +307,48 @@ def classify_shape(
         end_on[hit] = r.end_on
         free &= ~hit
     return labels, base, end_on
+
+
+# an empty run splits a row when longer than 1.5 x range x cluster_link_angle / sin(grazing angle):
+# ~3 LiDAR columns (the link angle is ~2 column spacings), so a missed column or two does not split
+_GAP_FACTOR = 1.5
+_FLAT_TOL_M = 0.25  # cabin roof vs bonnet and boot: 0.4-0.6 m on cars
+_ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_min_length_m and a gap
+# Porosity is judged on boxes wider than a cyclist's or pedestrian's (<= 1.2 m): a bicycle's frame
+# and wheels run down the middle of its box.
+_POROUS_MIN_WIDTH_M = 1.2
+_SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
+_THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
+
+
+def is_structure(
+    length: np.ndarray,
+    width: np.ndarray,
+    height: np.ndarray,
+    interior: np.ndarray,
+    flat: np.ndarray,
+    height_slack_m: np.ndarray | float,
+    column_gap_m: np.ndarray | float,
+    cfg: LidarDetectorConfig,
+) -> np.ndarray:
+    """(N,) True for clusters that are static structure by shape, whatever the box rules say.
+
+    Poles, signs and trunks: short and taller than any person. Fences, hedges, low walls:
+    longer than a car and lower than a truck. Vegetation: porous (``interior`` fraction of low
+    points inside the footprint, see ``structure.structure_features``). Walls of car height:
+    a level top over their whole length (``flat``), where a car's cabin is higher than its
+    bonnet and boot. ``height_slack_m``
+    lowers the height minima at range like ``classify_shape``'s.
+    """
+    pole = (length <= cfg.structure_thin_max_m) & (height > cfg.structure_tall_min_m)
+    # posts: narrower than any person (shoulders >= 0.3 m) would look at that range, where one
+    # column spacing (half the link angle) may be lost at the edges
+    post = length + column_gap_m < cfg.structure_post_max_m
+    fence = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
+    porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
+    low = height + height_slack_m < cfg.structure_long_min_height_m
+    wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
+    return pole | post | fence | porous | wall
 
 
 def complete_boxes(
@@ -394,16 +507,23 @@ class LidarDetector:
         t2 = time.perf_counter()
         timing["cluster"] = t2 - t1
 
-        fit = fit_boxes(
-            obj,
-            obj_gz,
-            order,
-            starts,
-            counts,
-            cand,
-            math.radians(cfg.fit_angle_step_deg),
-            int(cfg.fit_max_points),
-        )
+        step, max_fit = math.radians(cfg.fit_angle_step_deg), int(cfg.fit_max_points)
+        fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+        if cfg.row_split and len(cand):
+            n_split = split_rows(
+                obj, obj_hag, labels, n_labels, order, starts, counts, cand, fit,
+                _ROW_MIN_LENGTH_M, float(cfg.row_dip_m), float(cfg.row_body_min_m),
+                float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR,
+            )  # fmt: skip
+            if n_split > n_labels:  # refit only when a row was split
+                n_labels = n_split
+                order, starts, counts = group_by_label(labels, n_labels)
+                cand = np.flatnonzero(counts >= cfg.min_points)
+                fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+        _contact, interior, flat = structure_features(
+            obj, obj_hag, order, starts, counts, cand, fit, 0.3, float(cfg.structure_low_m),
+            float(cfg.structure_inside_m), _FLAT_TOL_M,
+        )  # fmt: skip
         n_pts = counts[cand]
         bottom = np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])  # faces end at the ground, not at z_min_m
         top = fit[:, Z_MAX]
@@ -413,6 +533,16 @@ class LidarDetector:
             & (top - fit[:, GROUND_Z] >= cfg.min_height_m)
             & (top - fit[:, GROUND_Z] <= cfg.max_height_m)
             & (fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m)
+        )
+        ok &= ~is_structure(
+            fit[:, LENGTH],
+            fit[:, WIDTH],
+            top - bottom,
+            interior,
+            flat,
+            cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY]),
+            0.5 * math.radians(cfg.cluster_link_angle_deg) * np.hypot(fit[:, CX], fit[:, CY]),
+            cfg,
         )
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
         n = fit.shape[0]

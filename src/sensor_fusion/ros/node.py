@@ -1,25 +1,33 @@
-"""The fusion node: subscribe, decode, enqueue; a worker thread fuses and publishes.
+"""The fusion node: subscribe and enqueue; a worker thread decodes, fuses and publishes.
 
-Callbacks only decode and push into the pipeline's synchroniser (under a lock),
-so a slow fusion stage never blocks ingestion; the worker pops complete frames
-and runs the pipeline outside the lock. Malformed input is logged (throttled),
-counted per sensor in /diagnostics, and dropped; the node keeps running.
+Callbacks only count and queue the message (the serialized bytes, for the raw subscriptions of
+clouds and images): no per-message Python beyond that, so the executor thread holds the GIL for
+microseconds and cannot stall the fusion step, and a slow fusion stage never blocks ingestion.
+The worker drains the queues in arrival order (decode, push into the pipeline's synchroniser),
+then takes the complete frames and runs the pipeline. Each sensor's queue is bounded by its
+subscription depth (``<sensor>.qos_depth``, what DDS keeps): when the worker falls behind, the
+oldest message is dropped and counted (``queue_drops`` in /diagnostics). Malformed input is
+logged (throttled), counted per sensor in /diagnostics, and dropped; the node keeps running.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from functools import partial
+from operator import itemgetter
 
 import rclpy
+import rclpy.executors
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from visualization_msgs.msg import MarkerArray
 
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
@@ -76,11 +84,15 @@ class FusionNode(Node):
                 "received_period": 0,
                 "decode_errors": 0,
                 "decode_errors_period": 0,
+                "queue_drops": 0,
                 "frame_id": "",
                 "topic": "",
             }
         )
         self._intrinsics: dict[str, object] = {}
+        # sensor -> (arrival number, decode, parse_raw, message): filled by callbacks, drained by the worker
+        self._inbox: dict[str, deque] = {}
+        self._arrival = itertools.count()
         self._make_subscriptions()
         depth = int(self.cfg["output_depth"])
         out_qos = qos_by_name(self.cfg["output_qos"], depth)
@@ -143,12 +155,17 @@ class FusionNode(Node):
 
         raw_ok = bool(self.cfg["raw_subscriptions"])
         for spec in input_specs(self.cfg, nonfinite):
-            raw = raw_ok and spec.parse_raw is not None
+            # every input but CameraInfo as serialized bytes: clouds and images viewed in place by
+            # ros/cdr.py, small messages deserialised by rclpy in the worker (the 200 Hz IMU's
+            # message objects were the executor thread's largest cost after the executor's own)
+            raw = raw_ok and not spec.camera_info
             if spec.camera_info:
                 cb = partial(self._on_info, spec.sensor, spec.decode)
             else:
                 self._sensor[spec.sensor]["topic"] = spec.topic
-                cb = partial(self._on_msg, spec.sensor, spec.decode, spec.parse_raw if raw else None)
+                self._inbox[spec.sensor] = deque(maxlen=max(1, int(spec.depth)))
+                parse = spec.parse_raw or partial(deserialize_message, message_type=spec.msg_class)
+                cb = partial(self._on_msg, spec.sensor, spec.decode, parse if raw else None)
             qos = qos_by_name(spec.qos, spec.depth)
             self.create_subscription(spec.msg_class, spec.topic, cb, qos, raw=raw)
 
@@ -159,10 +176,24 @@ class FusionNode(Node):
             self.get_logger().warning(f"{camera}: {exc}", throttle_duration_sec=5.0)
 
     def _on_msg(self, sensor: str, decode, parse_raw, msg) -> None:
-        """One input message (or its serialized bytes, with ``parse_raw``): decode, push, wake."""
+        """One input message (or its serialized bytes, with ``parse_raw``): count, queue, wake the
+        worker. Nothing else runs here (see the module docstring)."""
         s = self._sensor[sensor]
         s["received_total"] += 1
         s["received_period"] += 1
+        q = self._inbox[sensor]
+        if len(q) == q.maxlen:  # the worker is behind: the oldest goes, as in DDS's KEEP_LAST
+            s["queue_drops"] += 1
+            self.get_logger().warning(
+                f"{sensor}: input queue full ({q.maxlen}), oldest message dropped", throttle_duration_sec=5.0
+            )
+        q.append((next(self._arrival), decode, parse_raw, msg))
+        self._last_input = time.monotonic()
+        self._wake.set()
+
+    def _decode(self, sensor: str, decode, parse_raw, msg):
+        """The pipeline item of one queued message, or None when it is malformed (counted, logged)."""
+        s = self._sensor[sensor]
         try:
             if parse_raw is not None:
                 msg = parse_raw(msg)
@@ -174,13 +205,26 @@ class FusionNode(Node):
             self.get_logger().warning(
                 f"{sensor}: dropped malformed message: {exc}", throttle_duration_sec=2.0
             )
-            return
+            return None
         if sensor in self._intrinsics and hasattr(item, "intrinsics"):
             item.intrinsics = self._intrinsics[sensor]
-        with self._lock:
-            self.pipeline.push(sensor, item)
-        self._last_input = time.monotonic()
-        self._wake.set()
+        return item
+
+    def _drain_inbox(self) -> None:
+        """Decode every queued message in arrival order and push it into the pipeline."""
+        queued = []
+        for sensor, q in self._inbox.items():
+            while q:
+                try:
+                    queued.append((*q.popleft(), sensor))
+                except IndexError:  # deque emptied meanwhile (cannot happen with one consumer)
+                    break
+        queued.sort(key=itemgetter(0))
+        for _n, decode, parse_raw, msg, sensor in queued:
+            item = self._decode(sensor, decode, parse_raw, msg)
+            if item is not None:
+                with self._lock:
+                    self.pipeline.push(sensor, item)
 
     # -- fusion worker -------------------------------------------------------------------------
     def _run_worker(self) -> None:
@@ -188,6 +232,7 @@ class FusionNode(Node):
             self._wake.wait(timeout=0.1)
             self._wake.clear()
             try:
+                self._drain_inbox()
                 with self._lock:  # take the inputs and frames under the lock, fuse them outside it
                     ego_in = self.pipeline.take_ego_inputs()
                     frames = self.pipeline.ready_frames()
@@ -206,13 +251,23 @@ class FusionNode(Node):
     def _publish(self, out: PipelineOutput) -> None:
         self._frames += 1
         self._last_tracks = len(out.tracks)
+
+        # markers and detections are built only while someone subscribes: on the fusion thread
+        # they cost about half as much CPU as the frame itself (py-spy, 128-beam sweeps)
+        def wanted(topic: str) -> bool:
+            pub = self.pubs.get(topic)
+            return pub is not None and pub.get_subscription_count() > 0
+
+        detections = self.cfg["publish_detections"] and any(
+            wanted(outputs.detections_topic(src)) for src in out.detections
+        )
         msgs = outputs.output_messages(
             out,
             self.uuid_ns,
             self.cfg["fixed_frame"],
             self.cfg["base_frame"],
-            markers=self.cfg["publish_markers"],
-            detections=self.cfg["publish_detections"],
+            markers=self.cfg["publish_markers"] and wanted(outputs.MARKERS),
+            detections=detections,
         )
         for topic, msg in msgs:
             pub = self.pubs.get(topic)
@@ -268,18 +323,37 @@ class FusionNode(Node):
         super().destroy_node()
 
 
+def make_executor(kind: str, logger):
+    """The node's executor: rclpy's C++ events executor where asked and present (the callbacks only
+    queue, so the per-message cost is the executor's own: see the ``executor`` parameter), else the
+    single-threaded Python one."""
+    if kind == "events":
+        try:
+            from rclpy.experimental import EventsExecutor
+
+            return EventsExecutor()
+        except ImportError as exc:
+            logger.warning(f"executor 'events' unavailable ({exc}): single_threaded")
+    return rclpy.executors.SingleThreadedExecutor()
+
+
 def main(args=None) -> None:
     rclpy.init(args=args)
-    node = None
+    node = executor = None
     try:
         node = FusionNode()
-        rclpy.spin(node)
+        executor = make_executor(node.cfg["executor"], node.get_logger())
+        executor.add_node(node)
+        while rclpy.ok():  # the events executor's spin() does not return on SIGINT; spin_once does
+            executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ConfigError, CalibrationError, WeightsError, OSError):
         node = None  # construction failed; the error was logged
         raise SystemExit(2) from None
     finally:
+        if executor is not None:
+            executor.shutdown()
         if node is not None:
             node.destroy_node()
         if rclpy.ok():

@@ -1,0 +1,214 @@
+"""Cluster shape features that tell objects from static structure, and row splitting.
+
+A street returns three kinds of cluster the box rules alone mistake for objects (issue 13):
+
+- rows of parked cars linked bumper to bumper into one truck-length cluster: split where the
+  height profile along the row drops below bonnet height (a car's profile never does between
+  its bumpers) or where the row has a gap wider than the LiDAR's column spacing there;
+- walls, fences and hedges: longer than any car and reaching the ground along their whole
+  length, where a truck's or bus's side stands on a few wheels with its body clear of the road
+  (``ground_contact``);
+- vegetation: returns penetrate a bush or hedge, so its low points lie inside its footprint,
+  where a solid body's lie on its visible faces (``interior_fraction``).
+
+Poles, signs and trunks need no feature: taller than a person and narrower than a vehicle,
+they match no class (see ``lidar.is_structure``). Why shape and not a static map or a learned
+classifier: docs/detection-tracking.md, "Static structure".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+PROFILE_BIN_M = 0.2  # bin of the along-row height profile (~ the clustering cell)
+
+
+@njit(cache=True)
+def split_rows(
+    xyz: np.ndarray,
+    hag: np.ndarray,
+    labels: np.ndarray,
+    n_labels: int,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    fit: np.ndarray,
+    min_length_m: float,
+    dip_m: float,
+    body_min_m: float,
+    body_min_length_m: float,
+    gap_angle_rad: float,
+    gap_factor: float,
+) -> int:
+    """Split clusters that are rows of bodies; relabels ``labels`` in place, returns n_labels.
+
+    ``fit`` rows (cx, cy, length, width, yaw, ...) belong to ``clusters``; only those at least
+    ``min_length_m`` long are examined. Along the long axis, bins whose highest point is below
+    ``dip_m`` above ground, and empty runs longer than 1.5 column spacings (range x
+    ``gap_angle_rad`` / sin(grazing angle), the spacing of a surface seen at that angle), separate
+    segments; a segment is a *body* if it reaches ``body_min_m`` and spans ``body_min_length_m``.
+    With two bodies or more, each point goes to the nearest body.
+    """
+    nb_max = 512
+    top = np.empty(nb_max)
+    seg = np.empty(nb_max, np.int64)
+    sep = np.zeros(nb_max, np.bool_)
+    smooth = np.empty(nb_max)
+    seg_lo = np.empty(nb_max, np.int64)
+    seg_hi = np.empty(nb_max, np.int64)
+    for ci in range(clusters.shape[0]):
+        length = fit[ci, 2]
+        if length < min_length_m:
+            continue
+        k = clusters[ci]
+        cx, cy, yaw = fit[ci, 0], fit[ci, 1], fit[ci, 4]
+        c, s = np.cos(yaw), np.sin(yaw)
+        nb = min(nb_max, int(length / PROFILE_BIN_M) + 1)
+        top[:nb] = -np.inf
+        s0, n = starts[k], counts[k]
+        for t in range(n):
+            p = order[s0 + t]
+            u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
+            b = min(max(int(u / PROFILE_BIN_M), 0), nb - 1)
+            top[b] = max(top[b], np.float64(hag[p]))
+        # column spacing along the row at its range and grazing angle
+        r = np.hypot(cx, cy)
+        sin_g = abs(c * cy - s * cx) / max(r, 1e-6)
+        gap_bins = int(np.ceil(gap_factor * r * gap_angle_rad / max(sin_g, 0.05) / PROFILE_BIN_M))
+        # a dip must outlast one column spacing: a bin that catches the edge of a column holds only
+        # its lower returns, so tops are max-filtered over a column spacing first
+        half = int(np.ceil(0.5 * r * gap_angle_rad / max(sin_g, 0.05) / PROFILE_BIN_M))
+        for b in range(nb):
+            m = -np.inf
+            for q in range(max(0, b - half), min(nb, b + half + 1)):
+                m = max(m, top[q])
+            smooth[b] = m
+        # separators: low bins (a dip between bodies) and empty runs wider than the column spacing
+        b = 0
+        while b < nb:
+            if top[b] == -np.inf:
+                e = b
+                while e < nb and top[e] == -np.inf:
+                    e += 1
+                wide = e - b >= gap_bins
+                for q in range(b, e):
+                    sep[q] = wide
+                b = e
+            else:
+                sep[b] = smooth[b] < dip_m
+                b += 1
+        n_seg = 0
+        for b in range(nb):
+            if sep[b]:
+                continue
+            if n_seg > 0 and seg_hi[n_seg - 1] == b - 1:
+                seg_hi[n_seg - 1] = b
+            else:
+                seg_lo[n_seg] = b
+                seg_hi[n_seg] = b
+                n_seg += 1
+        # keep bodies only
+        n_body = 0
+        for j in range(n_seg):
+            hmax = -np.inf
+            for q in range(seg_lo[j], seg_hi[j] + 1):
+                hmax = max(hmax, top[q])
+            if hmax >= body_min_m and (seg_hi[j] - seg_lo[j] + 1) * PROFILE_BIN_M >= body_min_length_m:
+                seg_lo[n_body] = seg_lo[j]
+                seg_hi[n_body] = seg_hi[j]
+                n_body += 1
+        if n_body < 2:
+            continue
+        for j in range(n_body):
+            seg[j] = k if j == 0 else n_labels + j - 1
+        for t in range(n):
+            p = order[s0 + t]
+            u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
+            b = min(max(int(u / PROFILE_BIN_M), 0), nb - 1)
+            best, best_d = 0, np.inf
+            for j in range(n_body):
+                d = 0 if seg_lo[j] <= b <= seg_hi[j] else min(abs(b - seg_lo[j]), abs(b - seg_hi[j]))
+                if d < best_d:
+                    best_d = d
+                    best = j
+            labels[p] = seg[best]
+        n_labels += n_body - 1
+    return n_labels
+
+
+@njit(cache=True)
+def structure_features(
+    xyz: np.ndarray,
+    hag: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    fit: np.ndarray,
+    contact_m: float,
+    low_m: float,
+    inside_m: float,
+    flat_tol_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ground_contact, interior_fraction, flat_top) per fitted cluster.
+
+    ``ground_contact``: of the occupied bins along the long axis, the fraction holding a point
+    within ``contact_m`` of the ground. ``interior_fraction``: of the points lower than
+    ``low_m`` above ground (below a car's bonnet: its bumpers, doors and wheels, all on its
+    faces), the fraction farther than ``inside_m`` from every edge of the box. ``flat_top``: of
+    the occupied bins, the fraction whose highest point is within ``flat_tol_m`` of the
+    cluster's: a car's cabin covers about half its length, a wall's top runs its whole length.
+    """
+    nc = clusters.shape[0]
+    contact = np.zeros(nc)
+    interior = np.zeros(nc)
+    nb_max = 512
+    occ = np.zeros(nb_max, np.bool_)
+    low = np.zeros(nb_max, np.bool_)
+    top = np.empty(nb_max)
+    flat = np.zeros(nc)
+    for ci in range(nc):
+        k = clusters[ci]
+        cx, cy, length, width, yaw = fit[ci, 0], fit[ci, 1], fit[ci, 2], fit[ci, 3], fit[ci, 4]
+        c, s = np.cos(yaw), np.sin(yaw)
+        nb = min(nb_max, int(length / PROFILE_BIN_M) + 1)
+        occ[:nb] = False
+        low[:nb] = False
+        top[:nb] = -np.inf
+        n_low = 0
+        n_in = 0
+        s0, n = starts[k], counts[k]
+        for t in range(n):
+            p = order[s0 + t]
+            dx, dy = xyz[p, 0] - cx, xyz[p, 1] - cy
+            u = dx * c + dy * s
+            v = -dx * s + dy * c
+            b = min(max(int((u + 0.5 * length) / PROFILE_BIN_M), 0), nb - 1)
+            occ[b] = True
+            h = hag[p]
+            top[b] = max(top[b], np.float64(h))
+            if h <= contact_m:
+                low[b] = True
+            if h <= low_m:
+                n_low += 1
+                if min(0.5 * length - abs(u), 0.5 * width - abs(v)) > inside_m:
+                    n_in += 1
+        n_occ = 0
+        n_contact = 0
+        n_flat = 0
+        tmax = -np.inf
+        for b in range(nb):
+            tmax = max(tmax, top[b])
+        for b in range(nb):
+            if occ[b]:
+                n_occ += 1
+                if low[b]:
+                    n_contact += 1
+                if top[b] >= tmax - flat_tol_m:
+                    n_flat += 1
+        contact[ci] = n_contact / max(n_occ, 1)
+        flat[ci] = n_flat / max(n_occ, 1)
+        interior[ci] = n_in / max(n_low, 1)
+    return contact, interior, flat
