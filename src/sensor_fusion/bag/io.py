@@ -17,9 +17,10 @@ from pathlib import Path
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from . import recover
-from .typestore import typestore
+from .typestore import LOCAL_PACKAGES, typestore
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +187,63 @@ def read_raw_messages(
         src.close()
 
 
+def _older_definitions(path: str | Path):
+    """A typestore of the bag's own definitions of this repository's message types, when the bag
+    was written with definitions that differ from today's (a field added since: rclpy's CDR
+    reader would misread every later byte); None when they agree or the bag does not say."""
+    src = _open(path)
+    if isinstance(src, recover.Recovered):
+        return None
+    try:
+        current, older = typestore().fielddefs, {}
+        for conn in src.connections:
+            if not conn.msgtype.startswith(LOCAL_PACKAGES) or not getattr(conn.msgdef, "data", ""):
+                continue
+            for name, fields in get_types_from_msg(conn.msgdef.data, conn.msgtype).items():
+                if name.startswith(LOCAL_PACKAGES) and current.get(name) != fields:
+                    older.update(get_types_from_msg(conn.msgdef.data, conn.msgtype))
+    finally:
+        src.close()
+    if not older:
+        return None
+    store = get_typestore(Stores.ROS2_KILTED)
+    store.register({k: v for k, v in older.items() if k.startswith(LOCAL_PACKAGES)})
+    log.info("%s was written with older definitions of %s: read with the bag's own, new fields at "
+             "their defaults", path, sorted(k for k in older if k.startswith(LOCAL_PACKAGES)))  # fmt: skip
+    return store
+
+
+def _to_rclpy(obj, cls):
+    """A rosbags message (the bag's definition) as today's rclpy class: fields matched by name,
+    fields the bag lacks keep their defaults."""
+    msg = cls()
+    for name, kind in cls.get_fields_and_field_types().items():
+        if not hasattr(obj, name):
+            continue
+        value = getattr(obj, name)
+        base = kind.split("<")[-1].rstrip(">").split("[")[0]
+        if "/" in base:  # nested message(s)
+            sub = message_class(base.replace("/", "/msg/", 1))
+            is_seq = kind.startswith("sequence") or "[" in kind
+            value = [_to_rclpy(v, sub) for v in value] if is_seq else _to_rclpy(value, sub)
+        elif hasattr(value, "tolist"):
+            value = value.tolist()
+        setattr(msg, name, value)
+    return msg
+
+
 def read_messages(
     path: str | Path, topics: Iterable[str] | None = None
 ) -> Iterator[tuple[str, str, int, object]]:
-    """Yield (topic, msgtype, log_time_ns, rclpy message) in log-time order."""
+    """Yield (topic, msgtype, log_time_ns, rclpy message) in log-time order. A bag written with
+    older definitions of this repository's messages is read with its own definitions."""
     classes: dict[str, type] = {}
+    older = _older_definitions(path)
     for topic, mt, t, raw in read_raw_messages(path, topics):
         cls = classes.get(mt)
         if cls is None:
             cls = classes[mt] = message_class(mt)
-        yield topic, mt, t, deserialize_message(raw, cls)
+        if older is not None and mt in older.fielddefs:
+            yield topic, mt, t, _to_rclpy(older.deserialize_cdr(raw, mt), cls)
+        else:
+            yield topic, mt, t, deserialize_message(raw, cls)
