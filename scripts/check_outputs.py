@@ -150,15 +150,17 @@ def bag_digest(bag: Path) -> str:
     serialiser, so the raw bytes of equal messages can differ."""
     from rosbags.rosbag2 import Reader
 
+    from sensor_fusion.bag.io import _older_definitions
     from sensor_fusion.bag.typestore import typestore
 
-    store = typestore()
+    store, older = typestore(), _older_definitions(bag)  # a bag from before a message changed
     h = hashlib.sha256()
     with Reader(bag) as reader:
         for conn, t, data in reader.messages():
             h.update(conn.topic.encode())
             h.update(int(t).to_bytes(8, "little"))
-            _hash_value(h, store.deserialize_cdr(data, conn.msgtype))
+            own = older if older is not None and conn.msgtype in older.fielddefs else store
+            _hash_value(h, own.deserialize_cdr(data, conn.msgtype))
     return h.hexdigest()
 
 
