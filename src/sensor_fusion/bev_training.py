@@ -301,7 +301,9 @@ def _make_parallel(
         else:
             run_pool(bags, spec, workers, on_done)
     if failed:
-        why = "; ".join(f"{r['bag']}: {' | '.join(r['errors'])}" for r in failed)
+        # in bag order, not in the order the workers finished: the same failures, the same message
+        ordered = sorted(failed, key=lambda r: str(r["bag"]))
+        why = "; ".join(f"{r['bag']}: {' | '.join(r['errors'])}" for r in ordered)
         raise SystemExit(f"sample generation failed for {len(failed)} bag(s): {why}")
 
 
