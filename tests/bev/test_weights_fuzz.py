@@ -24,27 +24,40 @@ _DIR = scratch_dir("sf_fuzz_bev_")
 
 @st.composite
 def files(draw):
+    """A small description of the file (kind, payload), not its 3.5 MB of bytes: Hypothesis keeps
+    what it draws, and 10,000 copies of the checkpoint took the long profile's process to 23 GB
+    and the OOM killer (loading itself stays flat: 600 corrupt loads, RSS 310 -> 312 MB)."""
     kind = draw(st.sampled_from(["random", "truncate", "flip_head", "flip_tail"]))
     if kind == "random":
-        return draw(st.binary(max_size=4096))
+        return ("bytes", draw(st.binary(max_size=4096)))
     if kind == "truncate":
-        return GOOD[: draw(st.integers(0, len(GOOD) - 1))]
-    b = bytearray(GOOD)
+        return ("truncate", draw(st.integers(0, len(GOOD) - 1)))
     # the zip's local headers and pickle sit at the start, its central directory at the end
-    lo, hi = (0, 4096) if kind == "flip_head" else (len(b) - 4096, len(b) - 1)
-    for _ in range(draw(st.integers(1, 6))):
-        b[draw(st.integers(lo, hi))] = draw(st.integers(0, 255))
+    lo, hi = (0, 4096) if kind == "flip_head" else (len(GOOD) - 4096, len(GOOD) - 1)
+    flips = draw(st.lists(st.tuples(st.integers(lo, hi), st.integers(0, 255)), min_size=1, max_size=6))
+    return ("flip", tuple(flips))
+
+
+def _file_bytes(spec) -> bytes:
+    kind, payload = spec
+    if kind == "bytes":
+        return payload
+    if kind == "truncate":
+        return GOOD[:payload]
+    b = bytearray(GOOD)
+    for i, v in payload:
+        b[i] = v
     return bytes(b)
 
 
 @fuzz_settings(60)
 @given(files())
-@example(b"")
-@example(b"\x80\x04K\x01.")  # a pickle of the integer 1, not a checkpoint
-@example(GOOD[: len(GOOD) // 2])
-def test_load_checkpoint_any_file(data):
+@example(("bytes", b""))
+@example(("bytes", b"\x80\x04K\x01."))  # a pickle of the integer 1, not a checkpoint
+@example(("truncate", len(GOOD) // 2))
+def test_load_checkpoint_any_file(spec):
     path = _DIR / "bev.pt"
-    path.write_bytes(data)
+    path.write_bytes(_file_bytes(spec))
     with no_hang():
         try:
             ckpt = load_checkpoint(path)
