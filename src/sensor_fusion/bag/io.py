@@ -199,9 +199,9 @@ def _older_definitions(path: str | Path):
         for conn in src.connections:
             if not conn.msgtype.startswith(LOCAL_PACKAGES) or not getattr(conn.msgdef, "data", ""):
                 continue
-            for name, fields in get_types_from_msg(conn.msgdef.data, conn.msgtype).items():
-                if name.startswith(LOCAL_PACKAGES) and current.get(name) != fields:
-                    older.update(get_types_from_msg(conn.msgdef.data, conn.msgtype))
+            types = get_types_from_msg(conn.msgdef.data, conn.msgtype)
+            if any(n.startswith(LOCAL_PACKAGES) and current.get(n) != f for n, f in types.items()):
+                older.update(types)
     finally:
         src.close()
     if not older:

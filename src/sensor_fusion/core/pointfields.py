@@ -139,13 +139,12 @@ def _packed_xyz_offset(points: np.ndarray, names: tuple[str, str, str]) -> int |
 def xyz_f32(points: np.ndarray, names: tuple[str, str, str] = ("x", "y", "z")) -> np.ndarray:
     """(N, 3) contiguous float32 positions from the named fields."""
     n = points.shape[0]
+    out = np.empty((n, 3), dtype=np.float32)
     off = _packed_xyz_offset(points, names) if n else None
     if off is not None:
-        out = np.empty((n, 3), dtype=np.float32)
         src = points.view(np.uint8).reshape(-1)
         _gather_xyz(src, points.dtype.itemsize, off, n, out.reshape(-1).view(np.uint8))
         return out
-    out = np.empty((n, 3), dtype=np.float32)
     for i, name in enumerate(names):
         out[:, i] = field_f32(points, name)
     return out
