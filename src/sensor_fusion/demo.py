@@ -69,12 +69,18 @@ def _bin(name: str) -> str:
 
 def _record_until_done(
     out_bag: Path,
-    replay: subprocess.Popen,
+    start_replay: Callable[[], subprocess.Popen],
     node: subprocess.Popen,
     idle_s: float = 3.0,
     on_frame: Callable[[], None] | None = None,
     topics: dict[str, tuple[str, str]] | None = None,
+    match_timeout_s: float = 60.0,
 ) -> int:
+    """Record the node's outputs until the replay has ended and the outputs have stopped.
+
+    The replay is started only once the recorder has discovered the node's publishers: started
+    together, the first 1.3 s of outputs went out before discovery and were lost (a classical run
+    starts fast)."""
     import importlib
 
     import rclpy
@@ -102,7 +108,23 @@ def _record_until_done(
                 print(f"[demo] not recording {topic}: {mod} is not importable", file=sys.stderr)
                 continue
             rec.create_subscription(cls, topic, lambda m, t=topic: cb(t, m), qos)
+        replay = None
         try:
+            deadline = time.monotonic() + match_timeout_s
+            while rclpy.ok() and rec.count_publishers(TRACKS_TOPIC) == 0 and node.poll() is None:
+                if time.monotonic() > deadline:
+                    print(
+                        f"[demo] no publisher of {TRACKS_TOPIC} after {match_timeout_s:.0f} s",
+                        file=sys.stderr,
+                    )
+                    break
+                rclpy.spin_once(rec, timeout_sec=0.05)
+            # Discovery is two-way: give the node's side a moment to match this subscriber too.
+            t_grace = time.monotonic() + 0.5
+            while rclpy.ok() and time.monotonic() < t_grace:
+                rclpy.spin_once(rec, timeout_sec=0.05)
+            replay = start_replay()
+            count["last"] = time.monotonic()
             while rclpy.ok():
                 rclpy.spin_once(rec, timeout_sec=0.05)
                 if node.poll() is not None:
@@ -187,20 +209,28 @@ def run_live(
         stderr=subprocess.STDOUT,
         env=env,
     )
-    replay = subprocess.Popen(
-        [
-            _bin("sensor-fusion"),
-            "replay",
-            str(bag),
-            "--rate",
-            str(rate),
-            "--wait-for",
-            "/sensors/lidar/points,/sensors/imu",
-            "--wait-timeout",
-            "60",
-        ],
-        env=env,
-    )
+
+    started: list[subprocess.Popen] = []
+
+    def start_replay() -> subprocess.Popen:
+        started.append(
+            subprocess.Popen(
+                [
+                    _bin("sensor-fusion"),
+                    "replay",
+                    str(bag),
+                    "--rate",
+                    str(rate),
+                    "--wait-for",
+                    "/sensors/lidar/points,/sensors/imu",
+                    "--wait-timeout",
+                    "60",
+                ],
+                env=env,
+            )
+        )
+        return started[-1]
+
     cpu = main_cpu = float("nan")
     at_first: list[float] = []  # the node's CPU (process, executor thread) at its first output
 
@@ -215,10 +245,10 @@ def run_live(
 
     try:
         topics = record_topics(list(config.get("radars", {}).get("names", [])))
-        n = _record_until_done(out_bag, replay, node, on_frame=frame, topics=topics)
+        n = _record_until_done(out_bag, start_replay, node, on_frame=frame, topics=topics)
         cpu, main_cpu = _cpu_s(node.pid), _cpu_s(node.pid, node.pid)
     finally:
-        for proc in (replay, node):
+        for proc in (*started, node):
             stop_process(proc)
         log.close()
     self1, children1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

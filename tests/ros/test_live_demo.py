@@ -1,10 +1,11 @@
 """The demo's live path (fusion_node + replay over DDS, recorded by the demo) scores as the offline
 run of the same bag does. The demo once recorded no ``/tf``: its tracks, published in ``odom``,
-were then scored as if ``odom`` were the world frame (MOTA -0.52 where offline gave 0.54)."""
+were then scored as if ``odom`` were the world frame (MOTA -0.52 where offline gave 0.54);
+and it started the replay before its recorder had discovered the node, losing the first outputs."""
 
 from __future__ import annotations
 
-from sensor_fusion.bag.io import bag_topics
+from sensor_fusion.bag.io import bag_topics, read_messages
 from sensor_fusion.demo import run_live
 from sensor_fusion.eval.bags import evaluate_bags
 from tests.conftest import run_cli
@@ -15,6 +16,10 @@ def test_live_recording_scores_as_the_offline_run(short_bag, tmp_path, venv_bin)
     run = run_live(short_bag, live, tmp_path / "node.log", "classical", 1.0)
     assert run.frames > 0, (tmp_path / "node.log").read_text()
     topics = bag_topics(live)
+    # The replay starts only once the recorder has matched the node: the first outputs are kept.
+    sweeps = [m.header.stamp for *_, m in read_messages(short_bag, ["/sensors/lidar/points"])]
+    first = [t for *_, t, _m in read_messages(live, ["/fusion_node/tracked_objects"])][:1]
+    assert first and first[0] <= sweeps[2].sec * 10**9 + sweeps[2].nanosec, (first, sweeps[:3])
     assert "/tf" in topics and "/fusion_node/detections/radar_front" in topics, topics
 
     offline = tmp_path / "offline"
