@@ -39,6 +39,7 @@ import numpy as np
 from ..core.geodesy import geodetic_to_enu
 from ..core.stamps import NS_PER_S
 from ..core.types import GpsFix, ImuSample
+from . import wheel_scale
 from .alignment import Aligner
 from .config import EgoConfig
 from .history import History
@@ -383,6 +384,9 @@ class EgoEstimator:
         """Fuse one measurement at the state time (the history decides when); sets ``m.result``."""
         if m.kind == "gps":
             if self._updater.gps(s, m):
+                c = self.config
+                span = c.align_min_baseline_sigmas
+                wheel_scale.add_fix(s, m, self._lever_gps, c.wheel_scale_std, c.wheel_scale_window_s, span)
                 self._aligner.after_fix(s, m)
             else:
                 self._aligner.after_gated_fix(s, m)
