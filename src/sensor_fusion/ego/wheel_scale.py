@@ -46,7 +46,7 @@ from ..core.stamps import NS_PER_S
 from . import eskf
 from .state import FilterState, Measurement
 
-__all__ = ["MAX_GAP_S", "ScaleTrack", "add_fix", "add_wheel", "corrected", "fit_scale"]
+__all__ = ["MAX_GAP_S", "ScaleTrack", "add_fix", "add_wheel", "agrees_with_track", "corrected", "fit_scale"]
 
 MAX_GAP_S = 1.0  # a wheel gap this long is not dead-reckoned across: the track restarts
 OUTLIER_SIGMAS = 3.0  # fixes off the first fit by this x sqrt(2) sigma (multipath) leave the second
@@ -95,16 +95,19 @@ def add_wheel(s: FilterState, t_ns: int, v_body: np.ndarray, prior_std: float) -
     s.wheel_scale = replace(tr, t_ns=int(t_ns), d=d, v=v)
 
 
-def fit_scale(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple[float, float, np.ndarray] | None:
-    """Weighted 2-D similarity fit ``Z = c + a R(theta) D``: ``(k, var_k, residuals)`` with
-    ``k = 1 / a`` (wheel distance per true distance) and its variance (module docstring), or
+def _similarity(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple | None:
+    """Weighted 2-D similarity fit ``Z = z0 + a R(theta) (D - d0)``: ``(d0, z0, a, theta,
+    var_a, residuals)``, ``var_a`` the variance of ``a`` and ``theta`` alike (module docstring);
     None for a degenerate track."""
+    if len(D) < 3:
+        return None
     w = 1.0 / var
     W = w.sum()
-    Dc = D - (w[:, None] * D).sum(0) / W
-    Zc = Z - (w[:, None] * Z).sum(0) / W
+    d0 = (w[:, None] * D).sum(0) / W
+    z0 = (w[:, None] * Z).sum(0) / W
+    Dc, Zc = D - d0, Z - z0
     sdd = float((w * (Dc**2).sum(1)).sum())
-    if sdd <= 0.0 or len(D) < 3:
+    if sdd <= 1e-9:
         return None
     A = float((w * (Dc * Zc).sum(1)).sum())
     B = float((w * (Dc[:, 0] * Zc[:, 1] - Dc[:, 1] * Zc[:, 0])).sum())
@@ -113,16 +116,24 @@ def fit_scale(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple[float, flo
         return None
     th = math.atan2(B, A)
     c, sn = math.cos(th), math.sin(th)
-    pred = a * np.stack([c * Dc[:, 0] - sn * Dc[:, 1], sn * Dc[:, 0] + c * Dc[:, 1]], 1)
-    res = Zc - pred
-    dof = max(2 * len(D) - 4, 1)
-    chi2 = float((w * (res**2).sum(1)).sum()) / dof
+    res = Zc - a * np.stack([c * Dc[:, 0] - sn * Dc[:, 1], sn * Dc[:, 0] + c * Dc[:, 1]], 1)
+    chi2 = float((w * (res**2).sum(1)).sum()) / max(2 * len(D) - 4, 1)
     var_a = max(1.0, chi2) / sdd  # white noise, inflated when the residuals exceed the fixes' claim
     rms = math.sqrt(float((Dc**2).sum(1).mean()))
     sig = math.sqrt(float(np.median(var)))
     var_a = max(var_a, 2.0 * sig * sig / (SPAN_PER_RMS * rms) ** 2)  # correlated errors: the two ends
-    k = 1.0 / a
-    return k, var_a * k**4, res  # var(1/a) = var(a) / a^4
+    return d0, z0, a, th, var_a, res, chi2
+
+
+def fit_scale(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple[float, float, np.ndarray] | None:
+    """Weighted 2-D similarity fit ``Z = c + a R(theta) D``: ``(k, var_k, residuals)`` with
+    ``k = 1 / a`` (wheel distance per true distance) and its variance (module docstring), or
+    None for a degenerate track."""
+    f = _similarity(D, Z, var)
+    if f is None:
+        return None
+    k = 1.0 / f[2]
+    return k, f[4] * k**4, f[5]  # var(1/a) = var(a) / a^4
 
 
 def add_fix(
@@ -168,6 +179,50 @@ def add_fix(
     est = post * (k - 1.0) / var_k
     lim = 3.0 * prior_std
     s.wheel_scale = replace(s.wheel_scale, s=min(max(est, -lim), lim), var=post)
+
+
+def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray, gate: float) -> bool | None:
+    """Does a fix the filter gated agree with the recent *accepted* fixes carried forward along
+    the wheel track? None when there is nothing to ask (no wheels, heading unknown, fewer than
+    5 accepted fixes on the track).
+
+    Tells "filter lost" from "GNSS multipath" (docs/ego.md): a multipath jump moves the fixes
+    against both the filter and the fixes of the last minutes carried forward by the wheels
+    and gyro; a filter that went wrong (it followed a jump before the heading was known, or
+    was re-seeded onto one) disagrees with the fixes, but they still agree with the older
+    ones. The accepted fixes are fitted to the track (:func:`_similarity`; fixes off the first
+    fit by more than ``OUTLIER_SIGMAS`` x sqrt(2) sigma, a jumped minority the filter took,
+    are left out of a second) and the fit predicts where the new fix should be. Its variance:
+    the fix's and the fit's (both carry the correlated GNSS error: 2 sigma^2, times the fit's
+    reduced chi2 when the fixes scatter more), plus the fit's scale and rotation errors over
+    the distance from the fixes' centroid."""
+    tr = s.wheel_scale
+    if tr is None or tr.t_ns < 0 or not s.aligned or len(tr.fixes) < 5:
+        return None
+    dt = (int(m.stamp_ns) - tr.t_ns) / NS_PER_S
+    if abs(dt) > MAX_GAP_S:
+        return None
+    F = np.array(tr.fixes, dtype=np.float64)
+    D, Z, V = F[:, 3:5], F[:, 1:3], F[:, 5]
+    f = _similarity(D, Z, V)
+    if f is None:
+        return None
+    keep = (f[5] ** 2).sum(1) <= OUTLIER_SIGMAS**2 * 2.0 * V
+    if keep.sum() < 5:
+        return None
+    if keep.sum() < len(keep):
+        D, Z, V = D[keep], Z[keep], V[keep]
+        f = _similarity(D, Z, V)
+        if f is None:
+            return None
+    d0, z0, a, th, var_a, _res, chi2 = f
+    c, sn = math.cos(th), math.sin(th)
+    far = np.array([tr.d[0] + tr.v[0] * dt, tr.d[1] + tr.v[1] * dt]) - d0
+    pred = z0 + a * np.array([c * far[0] - sn * far[1], sn * far[0] + c * far[1]])
+    base = np.asarray(m.z, dtype=np.float64)[:2] - (eskf.quat_to_rot(s.q) @ lever)[:2]
+    r = base - pred
+    var = 2.0 * float(np.median(V)) * max(1.0, chi2) + 2.0 * var_a * float(far @ far)
+    return float(r @ r) / var <= gate
 
 
 def corrected(s: FilterState, m: Measurement) -> Measurement:
