@@ -227,7 +227,7 @@ class Updater:
             self._consec_rejects = 0
             return True
         self._counters["gps_rejected_gate"] += 1
-        if self.config.wheel_scale_std > 0.0 and agrees_with_track(s, m, self._lever, self._gate[2]) is False:
+        if self.config.wheel_scale_std > 0.0 and agrees_with_track(s, m, self._lever) is False:
             # the fixes of the last minutes, carried along the wheel track, disagree with this one
             # too: multipath, not a lost filter; it does not count towards a re-seed
             self._counters["gps_multipath_gated"] += 1

@@ -50,6 +50,10 @@ __all__ = ["MAX_GAP_S", "ScaleTrack", "add_fix", "add_wheel", "agrees_with_track
 
 MAX_GAP_S = 1.0  # a wheel gap this long is not dead-reckoned across: the track restarts
 OUTLIER_SIGMAS = 3.0  # fixes off the first fit by this x sqrt(2) sigma (multipath) leave the second
+# A gated fix "agrees with the track" inside the 95 % ellipse (chi2, 2 dof): a true fix misses it
+# 1 time in 20 (a lost filter's re-seed is delayed by about a fix); a jump must exceed ~2.5
+# sqrt(2) sigma to be called multipath, and smaller jumps rarely fail the filter's own gate.
+AGREE_CHI2 = 5.991
 SPAN_PER_RMS = math.sqrt(12.0)  # a straight track of length L has RMS distance L / sqrt(12) from its centre
 
 
@@ -181,7 +185,7 @@ def add_fix(
     s.wheel_scale = replace(s.wheel_scale, s=min(max(est, -lim), lim), var=post)
 
 
-def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray, gate: float) -> bool | None:
+def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray) -> bool | None:
     """Does a fix the filter gated agree with the recent *accepted* fixes carried forward along
     the wheel track? None when there is nothing to ask (no wheels, heading unknown, fewer than
     5 accepted fixes on the track).
@@ -195,7 +199,7 @@ def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray, gate: f
     are left out of a second) and the fit predicts where the new fix should be. Its variance:
     the fix's and the fit's (both carry the correlated GNSS error: 2 sigma^2, times the fit's
     reduced chi2 when the fixes scatter more), plus the fit's scale and rotation errors over
-    the distance from the fixes' centroid."""
+    the distance from the fixes' centroid. Agreement: inside ``AGREE_CHI2``."""
     tr = s.wheel_scale
     if tr is None or tr.t_ns < 0 or not s.aligned or len(tr.fixes) < 5:
         return None
@@ -222,7 +226,7 @@ def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray, gate: f
     base = np.asarray(m.z, dtype=np.float64)[:2] - (eskf.quat_to_rot(s.q) @ lever)[:2]
     r = base - pred
     var = 2.0 * float(np.median(V)) * max(1.0, chi2) + 2.0 * var_a * float(far @ far)
-    return float(r @ r) / var <= gate
+    return float(r @ r) / var <= AGREE_CHI2
 
 
 def corrected(s: FilterState, m: Measurement) -> Measurement:
