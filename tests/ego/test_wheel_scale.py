@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.ego.estimator import EgoEstimator
+from sensor_fusion.ego.state import Measurement
 from sensor_fusion.ego.wheel_scale import fit_scale
 from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, robot_config, simulate
 from tests.ego.test_robot import run
@@ -90,3 +91,15 @@ def test_lost_filter_is_still_reseeded():
     assert est.counters["gps_reinit"] == before + 1
     assert est.counters["gps_multipath_gated"] <= 3
     assert rec[rec[:, 0] > 90.0, 1].max() < 2.0
+
+
+def test_reseed_restarts_the_scale_track_and_keeps_the_estimate():
+    """Fixes before a re-seed disagree with those after; the fit must not straddle the two."""
+    sim = simulate(90.0, seed=4, wheel_scale=1.05)
+    est, _ = run(sim, robot_config())
+    s = est._s
+    tr = s.wheel_scale
+    assert len(tr.fixes) > 50
+    est._updater._reseed(s, Measurement(s.t_ns, s.p.copy(), np.eye(3)))
+    assert s.wheel_scale.fixes == () and s.wheel_scale.t_ns < 0
+    assert (s.wheel_scale.s, s.wheel_scale.var) == (tr.s, tr.var)
