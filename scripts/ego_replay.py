@@ -159,7 +159,7 @@ def main() -> int:
     ap.add_argument("bags", nargs="+")
     ap.add_argument("--config", default=None, help="node params YAML (e.g. config/robot.yaml)")
     ap.add_argument("--set", nargs="*", default=[], help="flat overrides key=value (YAML values)")
-    ap.add_argument("--dump", default=None, help="directory: write <bag>.npz with truth, filter and odom rows")
+    ap.add_argument("--dump", default=None, help="directory: write <bag>.npz (truth, filter, odom rows)")
     a = ap.parse_args()
     import yaml
 
@@ -167,6 +167,8 @@ def main() -> int:
     for kv in a.set:
         k, v = kv.split("=", 1)
         flat[k] = yaml.safe_load(v)
+    if a.dump:
+        Path(a.dump).mkdir(parents=True, exist_ok=True)
     for bag in a.bags:
         dump = str(Path(a.dump) / f"{Path(bag).name}.npz") if a.dump else None
         print(json.dumps(replay(bag, flat, dump)))
