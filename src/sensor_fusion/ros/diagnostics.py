@@ -54,7 +54,7 @@ def build(
     p.values = [
         _kv("frames", frames),
         _kv("tracks", tracks),
-        _kv("worker_queue_drops", failed_frames),
+        _kv("failed_frames", failed_frames),  # a fusion step that raised (logged)
         _kv("sync_resets", sync["resets"]),
         _kv("anchor", sync.get("anchor", "")),
         _kv("anchor_changes", sync.get("anchor_changes", 0)),

@@ -24,8 +24,9 @@ on the configured anchor again as soon as it publishes past the last emitted fra
 must not stop the output while the cameras and radars still see. Every switch is counted and
 listed in :attr:`Synchronizer.anchor_changes` (newest last) so the caller can say so once.
 
-Everything dropped is counted per sensor and reason (see :data:`DROP_REASONS`).
-A backwards jump of the anchor stamp (bag loop, sim-time reset) clears all
+Everything dropped is counted per sensor and reason (see :data:`DROP_REASONS`): every message
+pushed is emitted (in a frame), still buffered, or counted; ``time_jump`` counts the old timeline's
+messages a jump discarded. A backwards jump of the anchor stamp (bag loop, sim-time reset) clears all
 state, and the next frame carries ``reset=True`` so downstream filters reset too. So does a
 forward jump between consecutive anchors longer than ``forward_jump_ns`` (a clock jumping
 ahead, a bag with an hour cut out): nothing downstream can bridge such a gap, and a tracker
@@ -188,16 +189,15 @@ class Synchronizer:
             if self._last_anchor is not None and stamp < self._last_anchor - self.jump_threshold_ns:
                 self._jump_ns = stamp - self._last_anchor
                 self.time_jumps["backward"] += 1
-                self._reset()
-                self.dropped[name]["time_jump"] += 1  # counted once per jump; the message itself is kept
+                self._reset()  # the old timeline's buffered messages: counted as time_jump
             elif self._last_anchor is not None and stamp <= self._last_anchor:
                 return self._drop(name, "duplicate" if stamp == self._last_anchor else "late_anchor")
         elif buf.newest is not None and stamp < buf.newest - self.jump_threshold_ns:
             # this sensor jumped back before the anchor did (bag loop): keep its new-timeline
             # messages through the anchor's coming reset instead of calling them stale
+            self.dropped[name]["time_jump"] += len(buf.stamps)
             buf.clear()
             self._rejumped.add(name)
-            self.dropped[name]["time_jump"] += 1
         if (
             spec.mode == "nearest"
             and self._last_anchor is not None
@@ -290,6 +290,7 @@ class Synchronizer:
         self.anchor = name
         buf = self._buffers[name]
         k = bisect.bisect_right(buf.stamps, last)
+        self.dropped[name]["late_anchor"] += k
         del buf.stamps[:k], buf.items[:k]
 
     def _drop(self, name: str, reason: str) -> bool:
@@ -299,6 +300,7 @@ class Synchronizer:
     def _reset(self) -> None:
         for name, b in self._buffers.items():
             if name not in self._rejumped:
+                self.dropped[name]["time_jump"] += len(b.stamps)
                 b.clear()
         self._rejumped.clear()
         self._last_anchor = None
