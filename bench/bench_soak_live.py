@@ -14,6 +14,7 @@ Exit status 1 when one of those fails. Figures go to ``out/bench/soak_live.json`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -148,26 +149,35 @@ def main() -> int:
     last = diags[-1] if diags else {}
     lidar, pipe = last.get("lidar", {}), last.get("pipeline", {})
     received = int(lidar.get("received", 0))
-    # a sweep is a frame, or dropped: malformed, input queue full, by the synchroniser (per reason),
-    # or in a fusion step that raised
-    dropped = sum(
-        int(v) for k, v in lidar.items() if k.startswith("dropped_") or k in ("queue_drops", "decode_errors")
-    )
-    dropped += int(pipe.get("failed_frames", 0))
-    node_frames = int(pipe.get("frames", 0))
+    # every sweep the node received is a frame anchored on it (some of which may have failed,
+    # counted apart), or dropped: malformed, input queue full, or by the synchroniser (per reason)
+    drops = {
+        k: int(v)
+        for k, v in lidar.items()
+        if k.startswith("dropped_") or k in ("queue_drops", "decode_errors")
+    }
+    dropped = sum(drops.values())
+    node_frames = int(pipe.get("frames_anchored_lidar", 0))
     fig = Figures("soak_live")
     fig.add("minutes", a.minutes)
     fig.add("detector", a.detector)
     fig.add("bag", f"urban seed 1, {a.duration:g} s, looped")
     fig.add("lidar_received", received)
-    fig.add("frames", node_frames)
+    fig.add("frames_anchored_lidar", node_frames)
+    fig.add("frames", int(pipe.get("frames", 0)))
+    fig.add("failed_frames", int(pipe.get("failed_frames", 0)))
     fig.add("dropped", dropped)
+    for k, v in sorted(drops.items()):
+        fig.add(f"lidar_{k}", v)
     fig.add("unaccounted", received - node_frames - dropped)
     fig.add("tracks_received_here", frames[0])
     fig.add("time_jumps_backward", int(pipe.get("time_jumps_backward", 0)))
     fig.add("rss_mb_after_1min", after_1min)
     fig.add("rss_mb_end", float(rss[-1]))
     fig.add("rss_mb_max", float(rss.max()))
+    late = t >= 60.0
+    if late.sum() >= 3:  # the trend after the first minute, less noisy than two samples
+        fig.add("rss_mb_per_10min_after_1min", float(np.polyfit(t[late], rss[late], 1)[0]) * 600.0)
     fig.add("fds_after_1min", first[2])
     fig.add("fds_end", samples[-1][2])
     fig.add("threads_after_1min", first[3])
@@ -183,6 +193,9 @@ def main() -> int:
     # a frame or two may be in flight when the last /diagnostics was sampled
     if abs(received - node_frames - dropped) > 2:
         failures.append(f"{received - node_frames - dropped} sweeps neither a frame nor a counted drop")
+    if diags:  # everything the node said last, for a failure's post-mortem
+        (REPO / "out" / "bench").mkdir(parents=True, exist_ok=True)
+        (REPO / "out" / "bench" / "soak_live_diagnostics.json").write_text(json.dumps(last, indent=1))
     fig.add("failures", "; ".join(failures) or "none")
     print(fig.write())
     for k, v in fig.values.items():

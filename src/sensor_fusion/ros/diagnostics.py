@@ -60,6 +60,7 @@ def build(
         _kv("anchor_changes", sync.get("anchor_changes", 0)),
     ]
     p.values += [_kv(f"time_jumps_{d}", n) for d, n in sorted(sync.get("time_jumps", {}).items())]
+    p.values += [_kv(f"frames_anchored_{a}", n) for a, n in sorted(sync.get("frames_by_anchor", {}).items())]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
         p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]
     odometry = int(pipeline.get("odometry", 0))

@@ -156,6 +156,7 @@ class Synchronizer:
         self.dropped: dict[str, dict[str, int]] = {n: dict.fromkeys(DROP_REASONS, 0) for n in names}
         self.missing_count: dict[str, int] = defaultdict(int)
         self.frames_emitted = 0
+        self.frames_by_anchor: dict[str, int] = defaultdict(int)  # with drops: every anchor accounted
         self.resets = 0
         self._buffers = {n: _Buffer() for n in names}
         self._last_anchor: int | None = None  # stamp of the last emitted anchor
@@ -247,6 +248,7 @@ class Synchronizer:
             "dropped": {n: {k: v for k, v in d.items() if v} for n, d in self.dropped.items()},
             "missing": dict(self.missing_count),
             "frames": self.frames_emitted,
+            "frames_by_anchor": dict(self.frames_by_anchor),
             "resets": self.resets,
             "time_jumps": dict(self.time_jumps),
             "anchor": self.anchor,
@@ -353,6 +355,7 @@ class Synchronizer:
             self._pending_reset, self._jump_ns = True, a - prev
         self._last_anchor = a if prev is None else max(prev, a)
         self.frames_emitted += 1
+        self.frames_by_anchor[self.anchor] += 1
         frame = FusionFrame(
             a,
             self.anchor,
