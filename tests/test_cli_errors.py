@@ -106,3 +106,20 @@ def test_the_real_command_prints_no_traceback_and_verbose_does(tmp_path, bad_con
     ]
     verbose = subprocess.run([*exe, "-v", *args], capture_output=True, text=True, timeout=120)
     assert verbose.returncode != 0 and "Traceback" in verbose.stderr
+
+
+def test_a_signal_surfacing_as_systemerror_is_still_an_interrupt(monkeypatch, capsys):
+    """A SIGTERM whose handler ran inside C code (numba's dispatcher) reaches Python as a
+    SystemError caused by the handler's exception: still an interrupt, exit 128 + 15."""
+    import signal
+
+    def interrupted_inside_c(_a):
+        try:
+            raise cli.Interrupted(signal.SIGTERM)
+        except cli.Interrupted as exc:
+            raise SystemError("CPUDispatcher(<function f>) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(cli, "cmd_params", interrupted_inside_c)
+    code, lines = _main(["params"], capsys)
+    assert code == 128 + signal.SIGTERM
+    assert lines == ["sensor-fusion params: interrupted by SIGTERM; outputs closed"]

@@ -496,6 +496,19 @@ def _on_sigterm(signum: int, _frame) -> None:
     raise Interrupted(signum)
 
 
+def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The SIGINT/SIGTERM behind ``exc``. A signal's handler can run inside C code (a numba
+    dispatcher, say) that then returns as if nothing happened; Python reports that as a
+    SystemError caused by the handler's exception (seen in tests/bag/test_kill, SIGTERM)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def error_line(exc: BaseException) -> str:
     """One line for ``exc``: multi-line messages (a ConfigError's list of problems) joined by '; '."""
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
@@ -529,7 +542,13 @@ def main(argv: list[str] | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     prefix = f"sensor-fusion {args.cmd}"
     try:
-        code = args.func(args)
+        try:
+            code = args.func(args)
+        except SystemError as exc:
+            interrupt = _interrupt_in(exc)
+            if interrupt is None:
+                raise
+            raise interrupt from exc
     except KeyboardInterrupt as exc:
         if args.verbose:
             raise
