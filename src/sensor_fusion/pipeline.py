@@ -114,7 +114,11 @@ class FusionPipeline:
             bev_tap,
             self.timer,
         )
-        self.tracker = Tracker(replace(cfg.tracker, frame_id=self.base_frame))
+        trk_cfg = replace(cfg.tracker, frame_id=self.base_frame)
+        if mode in ("classical", "both"):  # LIDAR detections are the classical detector's: it says
+            # what its scores are (the library default, probability, is for a learned detector's)
+            trk_cfg = replace(trk_cfg, score_map={**trk_cfg.score_map, "LIDAR": det_cfg.score_kind})
+        self.tracker = Tracker(trk_cfg)
         lidar_frame = cfg["lidar.frame"]
         self._lidar_xy = (
             calibration.T_base_from(lidar_frame)[:2, 3].copy()

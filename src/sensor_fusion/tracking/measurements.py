@@ -188,8 +188,10 @@ def validate(
         lg = tr["score_logit"][mask]
         with np.errstate(over="ignore", invalid="ignore"):
             scores = np.where(lg, 1.0 / (1.0 + np.exp(-scores)), scores)
+    # an unranked score (a heuristic that does not rank real boxes above false ones) sets no stage
+    unranked = tr["score_unranked"][mask]
     with np.errstate(invalid="ignore"):
-        good &= ~(scores < c.score_low)  # below the lowest useful score: dropped (configured, silent)
+        good &= ~(scores < c.score_low) | unranked  # below the lowest useful score: dropped (silent)
     mask = mask[good]
     k = int(good.sum())
 
@@ -229,7 +231,7 @@ def validate(
 
     vel = np.where(has_vel[:, None], vel, 0.0)
     scores = np.clip(scores[good], 0.0, 1.0)
-    high = scores >= c.score_high
+    high = (scores >= c.score_high) | unranked[good]
     may_spawn = tr["spawn_plain"][mask]
     need_vel = tr["spawn_velocity"][mask] & ~may_spawn & has_vel
     if need_vel.any():  # e.g. radar: only a well-measured, clearly non-zero velocity starts a track
