@@ -328,9 +328,13 @@ class FusionPipeline:
                 detections, tracked = {}, Detections.empty(stamp, ego.frame_id)
             else:
                 found = self.detector.detect(frame, ego)
-                detections, tracked = found.to_frame(
-                    ego.T_world_base, ego.frame_id, pose_cov=ego.planar_pose_cov
-                )
+                # The ego position's uncertainty only: the tracking frame's (odom's) heading
+                # integrates the gyro (ego/odom.py), so the filter's heading uncertainty against
+                # the map is one slowly varying rotation of every box of every frame, not an error
+                # of each box; ego_pose_cov_at's heading term (range times the heading std, 1.4 m
+                # at 40 m for 2 degrees) widened every far gate: at the intersection (8 s) it made
+                # 30 of 45 false positives and cost MOTA 0.37 -> 0.45 (docs/detection-tracking.md)
+                detections, tracked = found.to_frame(ego.T_world_base, ego.frame_id, ego.pos_cov_extra)
             with t.stage("track"):
                 views = self._views(frame, ego.T_world_base) if found is not None else []
                 tracks = self.tracker.step(stamp, tracked, views)

@@ -220,7 +220,7 @@ class LidarDetectorConfig(ParamConfig):
         desc="What the box scores are, for the tracker (the pipeline sets tracker.score_map.LIDAR to it): "
         "unranked, as this detector's shape-rule times point-count score does not rank real boxes above "
         "false ones (far, sparse real objects score low: on the old scenarios' 8 s bags boxes at 0.1-0.3 "
-        "were 55-89 % real, those at 0.3-0.5 45-84 %), so its boxes skip the tracker's score stages",
+        "were 55-89 % real, those at 0.3-0.5 45-84 %), so any of its boxes may start a track",
     )
 
     def with_sensor_origin(self, xy: np.ndarray | tuple[float, float]) -> LidarDetectorConfig:

@@ -223,8 +223,9 @@ class TrackerConfig(ParamConfig):
         item=lambda k: f"{k[0]} detections' scores",
         desc="What each detector's score is: probability (in [0, 1], used as is), logit (any real, "
         "mapped through the sigmoid) or unranked (in [0, 1], but it does not rank real boxes above false "
-        "ones, as the classical LiDAR detector's shape and point-count score: its detections skip "
-        "score_low / score_high and all take the first stage; the pipeline sets LIDAR's from "
+        "ones, as the classical LiDAR detector's shape and point-count score: its detections are not "
+        "dropped below score_low and may start tracks below score_high, the stage order staying; the "
+        "pipeline sets LIDAR's from "
         "detector.score_kind, its classical detector's); the thresholds and existence evidence below "
         "read probabilities",
     )
