@@ -150,10 +150,10 @@ def bag_digest(bag: Path) -> str:
     serialiser, so the raw bytes of equal messages can differ."""
     from rosbags.rosbag2 import Reader
 
-    from sensor_fusion.bag.io import _older_definitions
+    from sensor_fusion.bag.io import older_definitions
     from sensor_fusion.bag.typestore import typestore
 
-    store, older = typestore(), _older_definitions(bag)  # a bag from before a message changed
+    store, older = typestore(), older_definitions(bag)  # a bag from before a message changed
     h = hashlib.sha256()
     with Reader(bag) as reader:
         for conn, t, data in reader.messages():

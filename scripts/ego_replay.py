@@ -39,8 +39,9 @@ TRUTH = "/ground_truth/odom"
 MULTIPATH = "/ground_truth/gps_multipath"
 
 
-def replay(bag: str, flat: dict) -> dict:
-    """The figures of one bag (see the module docstring)."""
+def replay(bag: str, flat: dict, dump: str | None = None) -> dict:
+    """The figures of one bag (see the module docstring); ``dump``: also write the truth, filter
+    and odom rows to that ``.npz`` (for diagnosis)."""
     from sensor_fusion.bag.io import read_messages
 
     scen = scenario_from_bag(bag)
@@ -109,6 +110,8 @@ def replay(bag: str, flat: dict) -> dict:
         else:
             est.add_gnss_velocity(item.stamp_ns, item.velocity, item.covariance)
     P = np.array(poses, dtype=float).reshape(-1, 5)
+    if dump:
+        np.savez(dump, truth=np.array(truth, float), poses=P, odom=np.array(odom_rows, float))
     c = est.counters
     out = {
         "bag": Path(bag).name,
@@ -156,6 +159,7 @@ def main() -> int:
     ap.add_argument("bags", nargs="+")
     ap.add_argument("--config", default=None, help="node params YAML (e.g. config/robot.yaml)")
     ap.add_argument("--set", nargs="*", default=[], help="flat overrides key=value (YAML values)")
+    ap.add_argument("--dump", default=None, help="directory: write <bag>.npz (truth, filter, odom rows)")
     a = ap.parse_args()
     import yaml
 
@@ -163,8 +167,11 @@ def main() -> int:
     for kv in a.set:
         k, v = kv.split("=", 1)
         flat[k] = yaml.safe_load(v)
+    if a.dump:
+        Path(a.dump).mkdir(parents=True, exist_ok=True)
     for bag in a.bags:
-        print(json.dumps(replay(bag, flat)))
+        dump = str(Path(a.dump) / f"{Path(bag).name}.npz") if a.dump else None
+        print(json.dumps(replay(bag, flat, dump)))
     return 0
 
 

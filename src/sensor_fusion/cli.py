@@ -136,7 +136,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"decode errors: {dict(s.decode_errors)}")
     ego = (s.diagnostics or {}).get("ego") or {}
     keys = ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity", "gps_rejected_gate")
-    keys += ("gps_reinit", "wheel_accepted", "wheel_rejected", "gnss_vel_accepted", "imu_yaw_rejected")
+    keys += ("gps_multipath_gated", "gps_reinit", "wheel_accepted", "wheel_rejected", "gnss_vel_accepted")
+    keys += ("imu_yaw_rejected",)
     shown = {k: ego[k] for k in keys if ego.get(k)}
     if shown:  # what the ego filter aligned from, gated and re-initialised (all counters: /diagnostics)
         print("ego: " + ", ".join(f"{k} {v}" for k, v in shown.items()))

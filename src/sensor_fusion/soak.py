@@ -182,8 +182,6 @@ def soak(
     r.time_resets = int(diag["sync"]["resets"])
     for sensor, reasons in diag["sync"]["dropped"].items():
         for reason, n in reasons.items():
-            if reason == "time_jump":  # counted per jump; the message itself is kept
-                continue
             r.drop_reasons[reason] = r.drop_reasons.get(reason, 0) + n
             if sensor == anchor:
                 r.anchor_dropped += n

@@ -90,10 +90,13 @@ def simulate(
     yaw0: float = 2.0,
     ahrs_yaw_error: float | None = None,
     ahrs_glitch: tuple[float, float, float] | None = None,
+    wheel_scale: float = 1.02,
+    gps_jump: tuple[float, float, float, float] | None = None,
 ) -> RobotSim:
     """``ahrs_yaw_error``: when given, each IMU sample carries an orientation output whose yaw is
     the IMU's true yaw plus that error (rad); ``ahrs_glitch`` ``(t0, t1, rad)`` adds a magnetic
-    disturbance over [t0, t1)."""
+    disturbance over [t0, t1). ``wheel_scale``: wheel speed / true speed. ``gps_jump``
+    ``(t0, t1, east, north)``: a multipath jump (m) of the fixes over [t0, t1)."""
     rng = np.random.default_rng(seed)
     sub = 20
     tf = np.arange(int(duration * IMU_HZ * sub) + 1) / (IMU_HZ * sub)
@@ -134,6 +137,10 @@ def simulate(
         [c * lever[0] - sn * lever[1], sn * lever[0] + c * lever[1], np.full_like(c, lever[2])], 1
     )
     noisy = antenna + rng.normal(0, GPS_STD, antenna.shape)
+    if gps_jump is not None:
+        jt = t[gps_idx]
+        inside = (jt >= gps_jump[0]) & (jt < gps_jump[1])
+        noisy[inside, :2] += np.array(gps_jump[2:4])
     lat, lon, alt = enu_to_geodetic(noisy[:, 0], noisy[:, 1], noisy[:, 2], *DATUM)
     cov = np.eye(3) * GPS_STD**2
     gps = [
@@ -143,7 +150,7 @@ def simulate(
     wheel = []
     wcov = np.diag([WHEEL_STD**2, WHEEL_STD**2, 1e6])  # vertical: not measured
     for i in range(0, len(t), IMU_HZ // WHEEL_HZ):
-        v = np.array([1.02 * s[i] + rng.normal(0, 0.02), rng.normal(0, 0.02), 0.0])
+        v = np.array([wheel_scale * s[i] + rng.normal(0, 0.02), rng.normal(0, 0.02), 0.0])
         wheel.append((int(stamps[i]), v, wcov))
     gnss_vel = []
     gv_std = 0.05

@@ -204,3 +204,42 @@ def test_a_sensor_that_outlives_all_the_others_keeps_every_message():
     frames = feed(s, ev)
     assert [f.stamp_ns for f in frames] == [t for n, t in ev if n == "lidar"]
     assert s.stats()["dropped"]["lidar"] == {}
+
+
+def _accounted(sync, frames, name="lidar") -> int:
+    """Messages of ``name`` pushed minus those emitted, buffered and counted as dropped."""
+    emitted = sum(1 for f in frames if f.anchor == name) if name == sync.primary else 0
+    buffered = len(sync._buffers[name].stamps)
+    return sync.received[name] - emitted - buffered - sum(sync.dropped[name].values())
+
+
+def test_every_anchor_message_is_a_frame_buffered_or_counted_across_a_jump():
+    sync = make()
+    frames = []
+    for events in (stream(2.0), stream(2.0), stream(0.5)):  # looped without a flush: anchors pending
+        for name, stamp in events:
+            sync.push(name, stamp, (name, stamp))
+            frames += sync.pop_ready()
+    assert sync.resets == 2
+    assert _accounted(sync, frames) == 0, (sync.received, len(frames), sync.dropped["lidar"])
+    assert sync.dropped["lidar"].get("time_jump", 0) >= 1  # the pending anchor of each old pass
+
+
+def test_a_jump_counts_each_discarded_message_not_the_jump():
+    sync = Synchronizer(
+        [
+            SensorSpec("lidar", "lidar"),
+            SensorSpec("cam", "camera", tolerance_ns=30 * MS, timeout_ns=100 * MS),
+        ],
+        anchor="lidar",
+    )
+    sync.push("lidar", 4900 * MS, 4900)
+    sync.push("cam", 4900 * MS, 0)
+    assert len(sync.pop_ready()) == 1
+    for stamp in (5000 * MS, 5030 * MS):  # two sweeps waiting for a camera
+        sync.push("lidar", stamp, stamp)
+    assert sync.pop_ready() == []
+    sync.push("lidar", 100 * MS, 100)  # the bag loops
+    assert sync.resets == 1
+    assert sync.dropped["lidar"]["time_jump"] == 2  # the two old sweeps; the new one is kept
+    assert list(sync._buffers["lidar"].stamps) == [100 * MS]

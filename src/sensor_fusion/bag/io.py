@@ -232,7 +232,7 @@ def read_raw_messages(
         src.close()
 
 
-def _older_definitions(path: str | Path):
+def older_definitions(path: str | Path):
     """A typestore of the bag's own definitions of this repository's message types, when the bag
     was written with definitions that differ from today's (a field added since: rclpy's CDR
     reader would misread every later byte); None when they agree or the bag does not say."""
@@ -283,7 +283,7 @@ def read_messages(
     """Yield (topic, msgtype, log_time_ns, rclpy message) in log-time order. A bag written with
     older definitions of this repository's messages is read with its own definitions."""
     classes: dict[str, type] = {}
-    older = _older_definitions(path)
+    older = older_definitions(path)
     for topic, mt, t, raw in read_raw_messages(path, topics):
         cls = classes.get(mt)
         if cls is None:

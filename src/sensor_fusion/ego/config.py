@@ -265,6 +265,24 @@ class EgoConfig(ParamConfig):
         desc="Wheel-odometry velocity std when the message's twist covariance is absent, zero or NaN "
         "(skid-steer: ~5-10 % slip at 1 m/s)",
     )
+    wheel_scale_std: float = param(
+        0.05,
+        unit="1",
+        ge=0.0,
+        le=0.3,
+        desc="Prior std of the wheel-odometry scale error (wheel distance / true distance - 1): the "
+        "effective rolling radius varies 1-3 % with tyre pressure, load and wear, and a driving wheel's "
+        "longitudinal slip adds a few per cent on grass or gravel. > 0 estimates the scale from the "
+        "GNSS displacement over wheel_scale_window_s (ego/wheel_scale.py; estimate clipped to 3 stds); "
+        "0: wheel speed fused as unbiased",
+    )
+    wheel_scale_window_s: float = param(
+        120.0,
+        unit="s",
+        gt=0.0,
+        desc="Wheel-scale fit window: fixes and wheel track of this long are fitted (long against the "
+        "GNSS error's correlation time of about a minute; short against terrain and tyre temperature)",
+    )
     gnss_velocity_fallback_std_mps: float = param(
         0.2,
         unit="m/s",

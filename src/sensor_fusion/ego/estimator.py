@@ -39,6 +39,7 @@ import numpy as np
 from ..core.geodesy import geodetic_to_enu
 from ..core.stamps import NS_PER_S
 from ..core.types import GpsFix, ImuSample
+from . import wheel_scale
 from .alignment import Aligner
 from .config import EgoConfig
 from .history import History
@@ -66,6 +67,7 @@ COUNTER_NAMES = (
     "gps_no_fix",  # status < 0
     "gps_invalid",  # NaN/inf position
     "gps_reinit",  # position re-seeded after gps_reinit_after_rejections gated fixes
+    "gps_multipath_gated",  # gated fixes the recent fixes carried along the wheel track disagree with too
     "vel_accepted",  # body-velocity measurements fused (add_body_velocity)
     "vel_rejected",  # body-velocity measurements gated, invalid or too old
     "wheel_accepted",  # wheel-odometry velocities fused (add_wheel_odometry; heading-free before alignment)
@@ -383,6 +385,9 @@ class EgoEstimator:
         """Fuse one measurement at the state time (the history decides when); sets ``m.result``."""
         if m.kind == "gps":
             if self._updater.gps(s, m):
+                c = self.config
+                span = c.align_min_baseline_sigmas
+                wheel_scale.add_fix(s, m, self._lever_gps, c.wheel_scale_std, c.wheel_scale_window_s, span)
                 self._aligner.after_fix(s, m)
             else:
                 self._aligner.after_gated_fix(s, m)

@@ -33,6 +33,7 @@ from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
 from .state import FilterState, Measurement, correct
+from .wheel_scale import agrees_with_track
 
 __all__ = [
     "Linearised",
@@ -226,6 +227,11 @@ class Updater:
             self._consec_rejects = 0
             return True
         self._counters["gps_rejected_gate"] += 1
+        if self.config.wheel_scale_std > 0.0 and agrees_with_track(s, m, self._lever) is False:
+            # the fixes of the last minutes, carried along the wheel track, disagree with this one
+            # too: multipath, not a lost filter; it does not count towards a re-seed
+            self._counters["gps_multipath_gated"] += 1
+            return False
         self._consec_rejects += 1
         n = self.config.gps_reinit_after_rejections
         if n and self._consec_rejects >= n:
@@ -239,6 +245,10 @@ class Updater:
         s.P[:, 0:6] = 0.0
         s.P[0:3, 0:3] = m.cov
         s.P[3:6, 3:6] = np.eye(3) * self.config.init_velocity_std_mps**2
+        if s.wheel_scale is not None:
+            # the fixes before the re-seed disagree with those after (one set was wrong): a step
+            # inside the wheel-scale fit would bend the scale, so its track starts again
+            s.wheel_scale = s.wheel_scale.restart()
         self._consec_rejects = 0
         self._counters["gps_reinit"] += 1
 

@@ -46,6 +46,7 @@ class FilterState:
     yaw_bias: float = 0.0  # rad, AHRS yaw minus true yaw (estimated when imu_yaw_bias_init_std_rad > 0)
     yaw_bias_var: float = 0.0  # rad^2
     t_yaw_bias_ns: int = -1  # stamp the bias variance was last grown to (-1: not yet)
+    wheel_scale: object = None  # wheel_scale.ScaleTrack (immutable) or None: wheel scale estimate
 
     def copy(self) -> FilterState:
         """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
@@ -70,6 +71,7 @@ class FilterState:
             self.yaw_bias,
             self.yaw_bias_var,
             self.t_yaw_bias_ns,
+            self.wheel_scale,  # immutable: replaced, never mutated
         )
 
     def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:

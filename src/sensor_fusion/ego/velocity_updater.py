@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import wheel_scale
 from .alignment import Aligner, align_to_heading
 from .config import EgoConfig
 from .measurements import Updater, body_velocity
@@ -47,8 +48,10 @@ class VelocityUpdater:
         odometry track (:mod:`.track_align`)."""
         c = self.config
         s.wheel_vb = m.z
+        if c.wheel_scale_std > 0.0:
+            wheel_scale.add_wheel(s, m.stamp_ns, m.z, c.wheel_scale_std)
         if s.aligned:
-            lin = body_velocity(s, m)
+            lin = body_velocity(s, wheel_scale.corrected(s, m) if c.wheel_scale_std > 0.0 else m)
         else:
             add_wheel(s, m.stamp_ns, m.z, c.align_track_window_s)
             lin = wheel_unaligned(s, m, c.wheel_zero_speed_mps, c.unalign_yaw_std_rad)

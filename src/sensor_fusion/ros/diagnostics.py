@@ -54,12 +54,13 @@ def build(
     p.values = [
         _kv("frames", frames),
         _kv("tracks", tracks),
-        _kv("worker_queue_drops", failed_frames),
+        _kv("failed_frames", failed_frames),  # a fusion step that raised (logged)
         _kv("sync_resets", sync["resets"]),
         _kv("anchor", sync.get("anchor", "")),
         _kv("anchor_changes", sync.get("anchor_changes", 0)),
     ]
     p.values += [_kv(f"time_jumps_{d}", n) for d, n in sorted(sync.get("time_jumps", {}).items())]
+    p.values += [_kv(f"frames_anchored_{a}", n) for a, n in sorted(sync.get("frames_by_anchor", {}).items())]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
         p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]
     odometry = int(pipeline.get("odometry", 0))

@@ -24,8 +24,9 @@ on the configured anchor again as soon as it publishes past the last emitted fra
 must not stop the output while the cameras and radars still see. Every switch is counted and
 listed in :attr:`Synchronizer.anchor_changes` (newest last) so the caller can say so once.
 
-Everything dropped is counted per sensor and reason (see :data:`DROP_REASONS`).
-A backwards jump of the anchor stamp (bag loop, sim-time reset) clears all
+Everything dropped is counted per sensor and reason (see :data:`DROP_REASONS`): every message
+pushed is emitted (in a frame), still buffered, or counted; ``time_jump`` counts the old timeline's
+messages a jump discarded. A backwards jump of the anchor stamp (bag loop, sim-time reset) clears all
 state, and the next frame carries ``reset=True`` so downstream filters reset too. So does a
 forward jump between consecutive anchors longer than ``forward_jump_ns`` (a clock jumping
 ahead, a bag with an hour cut out): nothing downstream can bridge such a gap, and a tracker
@@ -155,6 +156,7 @@ class Synchronizer:
         self.dropped: dict[str, dict[str, int]] = {n: dict.fromkeys(DROP_REASONS, 0) for n in names}
         self.missing_count: dict[str, int] = defaultdict(int)
         self.frames_emitted = 0
+        self.frames_by_anchor: dict[str, int] = defaultdict(int)  # with drops: every anchor accounted
         self.resets = 0
         self._buffers = {n: _Buffer() for n in names}
         self._last_anchor: int | None = None  # stamp of the last emitted anchor
@@ -188,16 +190,15 @@ class Synchronizer:
             if self._last_anchor is not None and stamp < self._last_anchor - self.jump_threshold_ns:
                 self._jump_ns = stamp - self._last_anchor
                 self.time_jumps["backward"] += 1
-                self._reset()
-                self.dropped[name]["time_jump"] += 1  # counted once per jump; the message itself is kept
+                self._reset()  # the old timeline's buffered messages: counted as time_jump
             elif self._last_anchor is not None and stamp <= self._last_anchor:
                 return self._drop(name, "duplicate" if stamp == self._last_anchor else "late_anchor")
         elif buf.newest is not None and stamp < buf.newest - self.jump_threshold_ns:
             # this sensor jumped back before the anchor did (bag loop): keep its new-timeline
             # messages through the anchor's coming reset instead of calling them stale
+            self.dropped[name]["time_jump"] += len(buf.stamps)
             buf.clear()
             self._rejumped.add(name)
-            self.dropped[name]["time_jump"] += 1
         if (
             spec.mode == "nearest"
             and self._last_anchor is not None
@@ -247,6 +248,7 @@ class Synchronizer:
             "dropped": {n: {k: v for k, v in d.items() if v} for n, d in self.dropped.items()},
             "missing": dict(self.missing_count),
             "frames": self.frames_emitted,
+            "frames_by_anchor": dict(self.frames_by_anchor),
             "resets": self.resets,
             "time_jumps": dict(self.time_jumps),
             "anchor": self.anchor,
@@ -290,6 +292,7 @@ class Synchronizer:
         self.anchor = name
         buf = self._buffers[name]
         k = bisect.bisect_right(buf.stamps, last)
+        self.dropped[name]["late_anchor"] += k
         del buf.stamps[:k], buf.items[:k]
 
     def _drop(self, name: str, reason: str) -> bool:
@@ -299,6 +302,7 @@ class Synchronizer:
     def _reset(self) -> None:
         for name, b in self._buffers.items():
             if name not in self._rejumped:
+                self.dropped[name]["time_jump"] += len(b.stamps)
                 b.clear()
         self._rejumped.clear()
         self._last_anchor = None
@@ -351,6 +355,7 @@ class Synchronizer:
             self._pending_reset, self._jump_ns = True, a - prev
         self._last_anchor = a if prev is None else max(prev, a)
         self.frames_emitted += 1
+        self.frames_by_anchor[self.anchor] += 1
         frame = FusionFrame(
             a,
             self.anchor,

@@ -1,0 +1,105 @@
+"""Wheel-odometry scale from the GNSS displacement, and multipath told from a lost filter by the
+wheel track (ego/wheel_scale.py). World: tests/ego/robot_sim.py (1 m/s skid-steer, GPS 2.5 Hz
+sigma 0.9 m white, wheels 10 Hz)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sensor_fusion.ego.estimator import EgoEstimator
+from sensor_fusion.ego.state import Measurement
+from sensor_fusion.ego.wheel_scale import fit_scale
+from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, robot_config, simulate
+from tests.ego.test_robot import run
+
+
+def test_fit_scale_recovers_scale_and_rotation_free():
+    """A track scaled by k, turned 3 deg and shifted: k within its std; the rotation does not leak in."""
+    rng = np.random.default_rng(3)
+    t = np.linspace(0.0, 60.0, 150)
+    D = np.stack([t, 5.0 * np.sin(t / 10.0)], 1)  # wheel track, m
+    a, th = 1.0 / 1.04, math.radians(3.0)
+    R = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    Z = (a * D) @ R.T + np.array([10.0, -4.0]) + rng.normal(0.0, 0.5, D.shape)
+    k, var_k, res = fit_scale(D, Z, np.full(len(D), 0.25))
+    assert abs(k - 1.04) < 3.0 * math.sqrt(var_k)
+    assert math.sqrt(var_k) < 0.02
+    assert res.shape == D.shape
+
+
+@pytest.mark.parametrize("scale", [1.05, 0.96])
+def test_wheel_scale_estimated_and_speed_unbiased(scale):
+    """Wheels over- or under-reading by 4-5 %: the estimate finds it within its std, and the
+    filter's speed, biased by the whole error without the estimate, is unbiased with it."""
+    sim = simulate(150.0, seed=4, wheel_scale=scale)
+    errs = {}
+    for std in (0.0, 0.05):
+        est, rec = run(sim, robot_config(wheel_scale_std=std))
+        moving = (rec[:, 0] > 60.0) & (rec[:, 5] > 0.5)
+        errs[std] = float(np.mean(rec[moving, 4] / rec[moving, 5] - 1.0))
+        if std > 0.0:
+            tr = est._s.wheel_scale
+            assert abs(tr.s - (scale - 1.0)) < 3.0 * math.sqrt(tr.var)
+            assert math.sqrt(tr.var) < 0.03
+    assert abs(errs[0.0]) > 0.6 * abs(scale - 1.0)  # the wheels drive the filter's speed
+    assert abs(errs[0.05]) < 0.4 * abs(errs[0.0])
+
+
+def test_multipath_longer_than_the_reseed_count_is_gated_not_reseeded():
+    """A 6 m jump held 16 s (40 fixes, more than gps_reinit_after_rejections = 25) after the
+    heading is known: the recent fixes carried along the wheel track disagree with the jumped
+    fixes too, so every one is gated as multipath and the filter is never re-seeded onto it."""
+    sim = simulate(120.0, seed=5, gps_jump=(70.0, 86.0, 6.0, 0.0))
+    cfg = robot_config(gps_reinit_after_rejections=25)
+    est, rec = run(sim, cfg)
+    jumped = sum(1 for f in sim.gps if 70.0 <= (f.stamp_ns - sim.stamps[0]) / 1e9 < 86.0)
+    assert est.counters["gps_reinit"] == 0
+    assert est.counters["gps_multipath_gated"] >= jumped - 3  # the first few may pass the chi2 gate
+    assert rec[rec[:, 0] > 70.0, 3].max() < 2.0  # position error stays metre-level through it
+    est0, _ = run(sim, robot_config(gps_reinit_after_rejections=25, wheel_scale_std=0.0))
+    assert est0.counters["gps_reinit"] >= 1  # without the track test: re-seeded onto the jump
+
+
+def test_lost_filter_is_still_reseeded():
+    """The filter itself 8 m off at 70 s (the fixes agree with the track): not multipath,
+    re-seeded after gps_reinit_after_rejections gated fixes."""
+    sim = simulate(120.0, seed=6)
+    est = EgoEstimator(
+        robot_config(gps_reinit_after_rejections=25), T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS
+    )
+    ev = sorted(
+        [(f.stamp_ns, 0, f) for f in sim.gps] + [(w[0], 1, w) for w in sim.wheel], key=lambda e: e[:2]
+    )
+    k, rec, moved = 0, [], False
+    for i, smp in enumerate(sim.imu):
+        est.add_imu(smp)
+        while k < len(ev) and ev[k][0] <= sim.stamps[i]:
+            _, kind, m = ev[k]
+            k += 1
+            est.add_gps(m) if kind == 0 else est.add_wheel_odometry(*m)
+        if sim.t[i] >= 70.0 and not moved:
+            assert est.yaw_aligned
+            before = est.counters["gps_reinit"]
+            est._s.p = est._s.p + np.array([8.0, 0.0, 0.0])  # the filter is lost (a wrong re-seed, say)
+            moved = True
+        if est.initialized:
+            rec.append((sim.t[i], float(np.linalg.norm(est.latest().position[:2] - sim.pos[i, :2]))))
+    rec = np.array(rec)
+    assert est.counters["gps_reinit"] == before + 1
+    assert est.counters["gps_multipath_gated"] <= 3
+    assert rec[rec[:, 0] > 90.0, 1].max() < 2.0
+
+
+def test_reseed_restarts_the_scale_track_and_keeps_the_estimate():
+    """Fixes before a re-seed disagree with those after; the fit must not straddle the two."""
+    sim = simulate(90.0, seed=4, wheel_scale=1.05)
+    est, _ = run(sim, robot_config())
+    s = est._s
+    tr = s.wheel_scale
+    assert len(tr.fixes) > 50
+    est._updater._reseed(s, Measurement(s.t_ns, s.p.copy(), np.eye(3)))
+    assert s.wheel_scale.fixes == () and s.wheel_scale.t_ns < 0
+    assert (s.wheel_scale.s, s.wheel_scale.var) == (tr.s, tr.var)
