@@ -332,8 +332,8 @@ class FusionPipeline:
                 # integrates the gyro (ego/odom.py), so the filter's heading uncertainty against
                 # the map is one slowly varying rotation of every box of every frame, not an error
                 # of each box; ego_pose_cov_at's heading term (range times the heading std, 1.4 m
-                # at 40 m for 2 degrees) widened every far gate: at the intersection (8 s) it made
-                # 30 of 45 false positives and cost MOTA 0.37 -> 0.45 (docs/detection-tracking.md)
+                # at 40 m for 2 degrees) only widened far gates: without it the intersection's 8 s
+                # bag has 14 false positives, not 45, and MOTA 0.45, not 0.37 (docs/detection-tracking.md)
                 detections, tracked = found.to_frame(ego.T_world_base, ego.frame_id, ego.pos_cov_extra)
             with t.stage("track"):
                 views = self._views(frame, ego.T_world_base) if found is not None else []

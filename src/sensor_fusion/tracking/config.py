@@ -225,9 +225,8 @@ class TrackerConfig(ParamConfig):
         "mapped through the sigmoid) or unranked (in [0, 1], but it does not rank real boxes above false "
         "ones, as the classical LiDAR detector's shape and point-count score: its detections are not "
         "dropped below score_low and may start tracks below score_high, the stage order staying; the "
-        "pipeline sets LIDAR's from "
-        "detector.score_kind, its classical detector's); the thresholds and existence evidence below "
-        "read probabilities",
+        "pipeline sets LIDAR's from detector.score_kind, its classical detector's); the thresholds and "
+        "existence evidence below read probabilities",
     )
     score_high: float = param(
         0.3,
