@@ -58,6 +58,10 @@ def main() -> int:
     ap.add_argument("--bag", help="use this generated bag instead (its own scenario, seed, LiDAR)")
     ap.add_argument("--repeat", type=int, default=1, help="offline/live pairs, alternated")
     ap.add_argument("--name", default="live", help="figures file out/bench/<name>.json")
+    ap.add_argument(
+        "--rig-cpus",
+        help="CPU ids (e.g. 0) for the replay and the recorder of the live run; the node is not pinned",
+    )
     a = ap.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(10, 99)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -73,6 +77,7 @@ def main() -> int:
     fig.add("bag", bag.name if a.bag else f"urban seed 1, {a.duration:g} s, lidar {a.lidar_model}")
     fig.add("detector", a.detector)
     fig.add("repeats", a.repeat)
+    fig.add("rig_cpus", a.rig_cpus or "all")
     pairs: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
     cpu: dict[str, list[float]] = {
         k: [] for k in ("offline_cpu_s", "offline_wall_s", "live_node_cpu_s", "live_wall_s", "load")
@@ -94,7 +99,8 @@ def main() -> int:
             cpu["offline_wall_s"].append(time.perf_counter() - t0)
             c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu["offline_cpu_s"].append((c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime))
-            run = run_live(bag, tmp / "live", tmp / "node.log", a.detector, a.rate, a.param)
+            rig = {int(c) for c in a.rig_cpus.split(",")} if a.rig_cpus else None
+            run = run_live(bag, tmp / "live", tmp / "node.log", a.detector, a.rate, a.param, rig_cpus=rig)
             cpu["live_node_cpu_s"].append(run.node_cpu_s)
             cpu["live_wall_s"].append(run.wall_s)
             cpu["live_replay_cpu_s"].append(run.replay_cpu_s)

@@ -175,6 +175,8 @@ def main() -> int:
     fig.add("rss_mb_after_1min", after_1min)
     fig.add("rss_mb_end", float(rss[-1]))
     fig.add("rss_mb_max", float(rss.max()))
+    minute = np.floor(t / 60.0)
+    fig.add("rss_mb_by_minute", str([round(float(rss[minute == m].max()), 1) for m in np.unique(minute)]))
     late = t >= 60.0
     if late.sum() >= 3:  # the trend after the first minute, less noisy than two samples
         fig.add("rss_mb_per_10min_after_1min", float(np.polyfit(t[late], rss[late], 1)[0]) * 600.0)

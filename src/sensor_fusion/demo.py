@@ -170,10 +170,15 @@ def run_live(
     rate: float,
     params: list[str] | None = None,
     on_frame: Callable[[], None] | None = None,
+    rig_cpus: set[int] | None = None,
 ) -> LiveRun:
     """``fusion_node`` and ``sensor-fusion replay`` of ``bag`` as separate processes over DDS (own
     domain, localhost), this process recording the node's outputs into ``out_bag``: the live path
-    exactly as a user runs it (the demo, and bench/bench_live.py against the offline run)."""
+    exactly as a user runs it (the demo, and bench/bench_live.py against the offline run).
+
+    ``rig_cpus``: run the replay and this recorder on those CPUs only (Linux affinity), as sensor
+    drivers and a logger would run beside the node on a vehicle's other cores; the node is left
+    to the scheduler."""
     from .sim.recorder import scenario_from_bag
 
     config = scenario_from_bag(bag)["config"]
@@ -227,6 +232,7 @@ def run_live(
                     "60",
                 ],
                 env=env,
+                preexec_fn=(lambda: os.sched_setaffinity(0, rig_cpus)) if rig_cpus else None,
             )
         )
         return started[-1]
@@ -243,11 +249,15 @@ def run_live(
         if on_frame is not None:
             on_frame()
 
+    affinity = os.sched_getaffinity(0)
     try:
+        if rig_cpus:  # this thread, and the DDS threads rclpy.init starts from it
+            os.sched_setaffinity(0, rig_cpus)
         topics = record_topics(list(config.get("radars", {}).get("names", [])))
         n = _record_until_done(out_bag, start_replay, node, on_frame=frame, topics=topics)
         cpu, main_cpu = _cpu_s(node.pid), _cpu_s(node.pid, node.pid)
     finally:
+        os.sched_setaffinity(0, affinity)
         for proc in (*started, node):
             stop_process(proc)
         log.close()
