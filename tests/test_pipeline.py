@@ -7,6 +7,7 @@ fixed LiDAR box for the detector, so each test sets exactly when the heading is 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import Calibration
@@ -65,6 +66,24 @@ def test_tracks_live_in_base_link_until_the_heading_is_known_then_in_odom():
     np.testing.assert_allclose(before[-1].tracks.centers[0, :2], BOX, atol=1e-6)
     box_odom = est.truth(0).T_world_base() @ [*BOX, 0.8, 1.0]
     np.testing.assert_allclose(after[-1].tracks.centers[0, :2], box_odom[:2], atol=1e-6)
+
+
+def test_boxes_in_odom_take_the_ego_position_uncertainty_not_its_heading():
+    """odom's heading integrates the gyro: the filter's heading variance is one rotation shared by
+    every box, not a per-box error, and must not widen a box at range (ego_pose_cov_at's heading
+    term would add yaw variance times range squared)."""
+    pipe, est, _ = _pipeline()
+    outs = []
+    for k in range(3):
+        t = T0 + k * 100 * MS
+        est.known_until_ns, est.aligned = t, k >= 1
+        outs.append(pipe.process(_frame(pipe, t)))
+    base, odom = outs[0].detections["lidar"], outs[-1].detections["lidar"]
+    assert odom.frame_id == "odom" and base.frame_id == "base_link"
+    cov = est.truth(T0).pose_cov
+    assert cov[5, 5] > 0.0
+    added = np.trace(odom.pos_cov[0]) - np.trace(base.pos_cov[0])
+    assert added == pytest.approx(np.trace(cov[:2, :2]))  # the position block alone
 
 
 def test_a_short_ego_gap_coasts_the_tracks_a_long_one_falls_back_to_base_link():

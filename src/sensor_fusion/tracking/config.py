@@ -34,7 +34,7 @@ from sensor_fusion.core.schema import ParamConfig, internal, param
 
 ASSOCIATION_METRICS = ("mahalanobis", "iou3d")
 MOTION_MODELS = ("cv", "imm")
-SCORE_MAPS = ("probability", "logit")
+SCORE_MAPS = ("probability", "logit", "unranked")
 SENSOR_BITS = {"LIDAR": SENSOR_LIDAR, "RADAR": SENSOR_RADAR, "CAMERA": SENSOR_CAMERA, "BEV": SENSOR_BEV}
 CLASS_NAMES = tuple(ObjectClass.__members__)
 # Per-sensor trust flags (Autoware multi_object_tracker's input-channel flags, plus may_update)
@@ -221,8 +221,12 @@ class TrackerConfig(ParamConfig):
         choices=SCORE_MAPS,
         keys=(tuple(SENSOR_BITS),),
         item=lambda k: f"{k[0]} detections' scores",
-        desc="What each detector's score is: probability (in [0, 1], used as is) or logit (any real, "
-        "mapped through the sigmoid); the thresholds and existence evidence below read probabilities",
+        desc="What each detector's score is: probability (in [0, 1], used as is), logit (any real, "
+        "mapped through the sigmoid) or unranked (in [0, 1], but it does not rank real boxes above false "
+        "ones, as the classical LiDAR detector's shape and point-count score: its detections are not "
+        "dropped below score_low and may start tracks below score_high, the stage order staying; the "
+        "pipeline sets LIDAR's from detector.score_kind, its classical detector's); the thresholds and "
+        "existence evidence below read probabilities",
     )
     score_high: float = param(
         0.3,
@@ -232,8 +236,7 @@ class TrackerConfig(ParamConfig):
         desc="Two-stage association (ByteTrack): detections scoring at least this are matched first and "
         "may start tracks; lower ones (down to score_low) only extend tracks left unmatched and never "
         "start one (0: one stage). 0.3: a learned detector's false positives score mostly below it "
-        "(sim/detection_stream.py), and the classical detectors' boxes above it are nearly all real "
-        "(their scores are not calibrated: 0.5 dropped real ones)",
+        "(sim/detection_stream.py); the classical LiDAR detector's scores do not rank (score_map unranked)",
     )
     score_low: float = param(
         0.1,
@@ -430,7 +433,8 @@ class TrackerConfig(ParamConfig):
 
         A detection supported by several sensors gets a flag if any of them has
         it; ``spawn_plain`` / ``spawn_velocity``: some sensor may spawn without / only
-        with a well-measured velocity; ``score_logit``: some sensor's scores are logits.
+        with a well-measured velocity; ``score_logit`` / ``score_unranked``: some sensor's scores are
+        logits / unranked (see ``score_map``).
         Mask 0 (source unknown) is fully trusted.
         Flags missing from ``trust`` take :data:`DEFAULT_TRUST`'s values.
         """
@@ -440,9 +444,11 @@ class TrackerConfig(ParamConfig):
         masks = np.arange(16)
         out = {k: masks == 0 for k in ("may_update", "trust_class", "trust_size", "trust_yaw")}
         out["score_logit"] = np.zeros(16, bool)
+        out["score_unranked"] = np.zeros(16, bool)
         for sensor, bit in SENSOR_BITS.items():
-            if self.score_map.get(sensor, "probability") == "logit":
-                out["score_logit"] |= (masks & bit) != 0
+            kind = self.score_map.get(sensor, "probability")
+            if kind in ("logit", "unranked"):
+                out[f"score_{kind}"] |= (masks & bit) != 0
         out["spawn_plain"] = masks == 0
         out["spawn_velocity"] = np.zeros(16, bool)
         for sensor, bit in SENSOR_BITS.items():

@@ -188,8 +188,12 @@ def validate(
         lg = tr["score_logit"][mask]
         with np.errstate(over="ignore", invalid="ignore"):
             scores = np.where(lg, 1.0 / (1.0 + np.exp(-scores)), scores)
+    # an unranked score (a heuristic that does not rank real boxes above false ones) drops nothing
+    # and bars no box from starting a track; the stage order stays (a weak box is the likelier
+    # fragment of a neighbour, as for ranked scores)
+    unranked = tr["score_unranked"][mask]
     with np.errstate(invalid="ignore"):
-        good &= ~(scores < c.score_low)  # below the lowest useful score: dropped (configured, silent)
+        good &= ~(scores < c.score_low) | unranked  # below the lowest useful score: dropped (silent)
     mask = mask[good]
     k = int(good.sum())
 
@@ -238,7 +242,7 @@ def validate(
             & (max_std_2x2(vel_R) <= c.spawn_max_velocity_std_mps)
             & (np.hypot(vel[:, 0], vel[:, 1]) >= c.spawn_min_speed_mps)
         )
-    may_spawn &= high  # a low-score detection only extends a track (ByteTrack, SimpleTrack)
+    may_spawn &= high | unranked[good]  # a low-score box only extends a track (ByteTrack, SimpleTrack)
     sizes = np.asarray(d.sizes, dtype=np.float64)[good]
     z = np.asarray(d.centers[good, 2], dtype=np.float64) if d.centers.shape[1] > 2 else np.full(k, np.nan)
     yaw = np.asarray(d.yaw, dtype=np.float64)[good]
