@@ -454,3 +454,16 @@ def test_simulated_urban_scans_recall_and_velocity(urban_world):
     assert recall >= 0.85
     assert precision >= 0.85
     assert np.median(v_err) < 1.0 and np.mean(v_err < 1.0) >= 0.65
+
+
+def test_an_absurd_rcs_field_overflows_nothing():
+    rng = np.random.default_rng(7)
+    scan, _ = car_scan(rng)
+    ref, _ = detect(scan)
+    loud = RadarScan(
+        scan.stamp_ns, scan.frame_id, scan.xyz, scan.radial_velocity, np.full_like(scan.rcs, 3e38)
+    )
+    with np.errstate(over="raise"):  # 10^(3e37) overflowed to inf and the weighted centre to nan
+        out, _ = detect(loud)
+    assert len(out) == len(ref)
+    assert np.isfinite(out.centers).all() and np.isfinite(out.velocity).all()

@@ -129,7 +129,9 @@ def fit_velocities(
     n = np.bincount(lab, minlength=nc).astype(np.float64)
     sxx, sxy, syy, bx, by, sx, sy, sr, px, py, pw = _sums(
         lab, nc, ax * ax, ax * ay, ay * ay, ax * r, ay * r, ax, ay, r, pts.p[:, 0], pts.p[:, 1],
-        10.0 ** (pts.rcs / 10.0),
+        # real RCS spans about -40 dBsm (a bird) to +60 (a ship); +-100 keeps every real value and
+        # keeps a lying field (1e30 dBsm) from overflowing the power weights to inf
+        10.0 ** (np.clip(pts.rcs, -100.0, 100.0) / 10.0),
     )  # fmt: skip
     # 2D normal equations (A^T A) v = A^T r with A^T A = [[sxx, sxy], [sxy, syy]]
     det = sxx * syy - sxy * sxy
