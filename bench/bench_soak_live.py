@@ -162,6 +162,7 @@ def main() -> int:
     fig.add("minutes", a.minutes)
     fig.add("detector", a.detector)
     fig.add("bag", f"urban seed 1, {a.duration:g} s, looped")
+    fig.add("fastdds_builtin_transports", os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "default"))
     fig.add("lidar_received", received)
     fig.add("frames_anchored_lidar", node_frames)
     fig.add("frames", int(pipe.get("frames", 0)))
