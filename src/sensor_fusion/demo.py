@@ -43,14 +43,13 @@ def record_topics(radar_names: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def _stamp_ns(msg) -> int:
-    """The data stamp a recorded output is filed under (a TFMessage: its first transform's)."""
-    from .core.stamps import to_ns
+    """The data stamp a recorded output is filed under (a TFMessage: its first transform's; a
+    DiagnosticStatus, which has no header: the stamp in its hardware_id)."""
+    from .ros.convert import stamp_of
 
-    if hasattr(msg, "transforms"):
-        st = msg.transforms[0].header.stamp if msg.transforms else None
-    else:
-        st = msg.header.stamp if hasattr(msg, "header") else None
-    return to_ns(st.sec, st.nanosec) if st is not None else int(msg.hardware_id)
+    if getattr(msg, "transforms", None):
+        return stamp_of(msg.transforms[0])
+    return stamp_of(msg) if hasattr(msg, "header") else int(msg.hardware_id)
 
 
 def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
@@ -108,7 +107,6 @@ def _record_until_done(
                 print(f"[demo] not recording {topic}: {mod} is not importable", file=sys.stderr)
                 continue
             rec.create_subscription(cls, topic, lambda m, t=topic: cb(t, m), qos)
-        replay = None
         try:
             deadline = time.monotonic() + match_timeout_s
             while rclpy.ok() and rec.count_publishers(TRACKS_TOPIC) == 0 and node.poll() is None:
