@@ -101,14 +101,6 @@ class FrameEgo:
         """(1, 2, 2) m^2: the ego position uncertainty a detection gains in the fixed frame."""
         return self.pose.pose_cov[:2, :2][None] if self.pose is not None else None
 
-    @property
-    def planar_pose_cov(self) -> np.ndarray | None:
-        """(3, 3): the ego pose's covariance over (x, y, yaw), m^2, m rad, rad^2 (None without a pose)."""
-        if self.pose is None:
-            return None
-        i = np.array([0, 1, 5])
-        return self.pose.pose_cov[np.ix_(i, i)]
-
     def T_world_base_at(self, stamp_ns: int) -> np.ndarray | None:
         """T_world_base at another stamp of this frame (a point's capture time, a radar scan):
         the filter's, else extrapolated from the frame pose (module docstring); None without
