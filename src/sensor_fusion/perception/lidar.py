@@ -143,6 +143,17 @@ class LidarDetectorConfig(ParamConfig):
         desc="Clusters whose footprint plus one column spacing is narrower than this are posts: the "
         "narrowest person (0.3 m across the shoulders) less a margin",
     )
+    structure_plate_max_m: float = param(
+        0.1,
+        unit="m",
+        ge=0.0,
+        desc="Person-sized clusters (<= 1.2 m long) at least structure_plate_min_m long and thinner than "
+        "this are plates (sign faces, fence panels, wall edges): a person's torso is 0.2-0.3 m deep, so any "
+        "view of it at least 0.3 m across bulges by >= 0.1 m; range noise (~0.02 m std) adds less",
+    )
+    structure_plate_min_m: float = param(
+        0.3, unit="m", ge=0.0, desc="... the narrowest person's shoulders; shorter slabs may be an arm or leg"
+    )
     structure_tall_min_m: float = param(
         2.3, unit="m", ge=0.0, desc="Taller than any pedestrian or cyclist (2.2 m) with beam slack"
     )
@@ -327,6 +338,7 @@ _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_m
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
+_PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
 _THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
 
@@ -342,7 +354,8 @@ def is_structure(
 ) -> np.ndarray:
     """(N,) True for clusters that are static structure by shape, whatever the box rules say.
 
-    Poles, signs and trunks: short and taller than any person. Fences, hedges, low walls:
+    Poles, signs and trunks: short and taller than any person. Plates (sign faces, fence
+    panels): person-sized but flat. Fences, hedges, low walls:
     longer than a car and lower than a truck. Vegetation: porous (``interior`` fraction of low
     points inside the footprint, see ``structure.structure_features``). Walls of car height:
     a level top over their whole length (``flat``), where a car's cabin is higher than its
@@ -355,9 +368,16 @@ def is_structure(
     post = length + column_gap_m < cfg.structure_post_max_m
     fence = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
+    # plates: a person seen across at least a torso's width bulges; a sign face or a fence panel
+    # does not. Only for person-sized boxes: a car's side may be one plane.
+    plate = (
+        (length >= cfg.structure_plate_min_m)
+        & (length <= _PERSON_MAX_M)
+        & (width < cfg.structure_plate_max_m)
+    )
     low = height + height_slack_m < cfg.structure_long_min_height_m
     wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
-    return pole | post | fence | porous | wall
+    return pole | post | plate | fence | porous | wall
 
 
 def complete_boxes(
