@@ -23,6 +23,7 @@ from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
 from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
+from .overhang import column_filter
 from .structure import split_rows, structure_features
 
 _MAX_GRID_CELLS = 16_000_000  # 64 MiB of int32 clustering scratch
@@ -52,6 +53,30 @@ class LidarDetectorConfig(ParamConfig):
     z_min_m: float = param(0.2, unit="m", ge=0.0, desc="Points lower than this above local ground are ground")
     z_max_m: float = param(
         4.5, unit="m", gt=0.0, desc="Points higher than this above ground are dropped (foliage, bridges)"
+    )
+    # Columns (perception/overhang.py): overhangs cut, columns taller than any object flagged.
+    overhang_removal: bool = param(
+        True,
+        unit="",
+        desc="Drop returns above an empty vertical gap in their BEV cell (tree crowns, sign boards, "
+        "balconies over an object) and cells whose lowest return is above structure_tall_min_m",
+    )
+    overhang_gap_m: float = param(
+        1.2,
+        unit="m",
+        gt=0.0,
+        desc="A column's empty vertical gap wider than this plus one beam spacing at that range "
+        "(class_height_slack_per_m x range) ends it: wider than a vehicle's window band (glass "
+        "returns little; 0.4-0.6 m on cars, ~1 m on buses), narrower than the clearance between a car "
+        "roof (1.4-1.9 m) and street-tree crowns or sign boards (>= 2.5-4.5 m)",
+    )
+    structure_tall_fraction: float = param(
+        0.5,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Clusters with more than this share of their points in columns that continue without a gap "
+        "above z_max_m are structure (façades, trunks): no vehicle is that tall; 1 = off",
     )
     # Ground estimate.
     ground_cell_m: float = param(0.5, unit="m", gt=0.0, desc="Cell of the ground-height grid")
@@ -508,7 +533,22 @@ class LidarDetector:
             float(cfg.ground_max_slope),
             int(cfg.ground_reject_lowest),
         )
-        obj, obj_gz, obj_hag, kept = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
+        tall = None
+        if cfg.overhang_removal:
+            # keep returns up to one gap above z_max: enough to tell whether a column goes on
+            gap_max = cfg.overhang_gap_m + cfg.class_height_slack_per_m * cfg.range_max_m
+            obj, obj_gz, obj_hag, kept = select_above_ground(
+                pts, gz, float(cfg.z_min_m), float(cfg.z_max_m + gap_max)
+            )
+            col_keep, tall = column_filter(
+                obj, obj_hag, float(cfg.cluster_cell_m), float(cfg.range_max_m), float(cfg.z_max_m),
+                float(cfg.overhang_gap_m), float(cfg.class_height_slack_per_m),
+                float(cfg.structure_tall_min_m),
+            )  # fmt: skip
+            obj, obj_gz, obj_hag, tall = obj[col_keep], obj_gz[col_keep], obj_hag[col_keep], tall[col_keep]
+            kept[np.flatnonzero(kept)[~col_keep]] = False
+        else:
+            obj, obj_gz, obj_hag, kept = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
         obj_t = None
         if point_time_s is not None and len(point_time_s) == len(pts):
             obj_t = np.asarray(point_time_s, np.float64)[kept]
@@ -554,6 +594,10 @@ class LidarDetector:
             float(cfg.structure_inside_m), _FLAT_TOL_M,
         )  # fmt: skip
         n_pts = counts[cand]
+        tall_share = np.zeros(len(cand))
+        if tall is not None and len(cand):  # share of each cluster's points in too-tall columns
+            cs = np.concatenate([[0], np.cumsum(tall[order])])
+            tall_share = (cs[starts[cand] + counts[cand]] - cs[starts[cand]]) / np.maximum(counts[cand], 1)
         bottom = np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])  # faces end at the ground, not at z_min_m
         top = fit[:, Z_MAX]
         ok = (
@@ -573,6 +617,7 @@ class LidarDetector:
             0.5 * math.radians(cfg.cluster_link_angle_deg) * np.hypot(fit[:, CX], fit[:, CY]),
             cfg,
         )
+        ok &= tall_share <= cfg.structure_tall_fraction
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
         n = fit.shape[0]
         t_box = None
