@@ -182,6 +182,14 @@ class LidarDetectorConfig(ParamConfig):
     structure_tall_min_m: float = param(
         2.3, unit="m", ge=0.0, desc="Taller than any pedestrian or cyclist (2.2 m) with beam slack"
     )
+    structure_low_max_m: float = param(
+        1.3,
+        unit="m",
+        ge=0.0,
+        desc="Clusters longer than a bicycle (2.3 m) or wider than a person or cyclist (1.2 m) whose top, "
+        "plus the beam slack at range, is lower than this are low structure (bike racks, hedges, "
+        "planters, benches): the lowest common cars are 1.3-1.4 m tall; 0 = off",
+    )
     structure_long_min_m: float = param(
         6.0, unit="m", ge=0.0, desc="Longer than any car (passenger cars and vans <= 6 m)"
     )
@@ -363,6 +371,7 @@ _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_m
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
+_BICYCLE_MAX_M = 2.3  # the bicycle rules' longest box
 _PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
 _THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
@@ -380,7 +389,8 @@ def is_structure(
     """(N,) True for clusters that are static structure by shape, whatever the box rules say.
 
     Poles, signs and trunks: short and taller than any person. Plates (sign faces, fence
-    panels): person-sized but flat. Fences, hedges, low walls:
+    panels): person-sized but flat. Low and large: bigger than a person or bicycle, lower than
+    a car. Fences, hedges, low walls:
     longer than a car and lower than a truck. Vegetation: porous (``interior`` fraction of low
     points inside the footprint, see ``structure.structure_features``). Walls of car height:
     a level top over their whole length (``flat``), where a car's cabin is higher than its
@@ -400,9 +410,13 @@ def is_structure(
         & (length <= _PERSON_MAX_M)
         & (width < cfg.structure_plate_max_m)
     )
+    # larger than any person or bicycle and lower than any car: no class fits
+    low_wide = ((length > _BICYCLE_MAX_M) | (width > _PERSON_MAX_M)) & (
+        height + height_slack_m < cfg.structure_low_max_m
+    )
     low = height + height_slack_m < cfg.structure_long_min_height_m
     wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
-    return pole | post | plate | fence | porous | wall
+    return pole | post | plate | low_wide | fence | porous | wall
 
 
 def complete_boxes(
