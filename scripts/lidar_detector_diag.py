@@ -26,9 +26,9 @@ from numba import njit
 
 import sensor_fusion.perception.lidar as L
 from sensor_fusion.core.classes import ObjectClass
-from sensor_fusion.eval.bags import GT_OBJECTS, STATIC, objects_frame, pair_restrictor
+from sensor_fusion.eval.bags import ANNOTATIONS, GT_OBJECTS, STATIC, objects_frame, pair_restrictor
 from sensor_fusion.eval.frames import FrameObjects, match_frames
-from sensor_fusion.eval.regions import StaticBoxes, overlapping_pairs, parse_region
+from sensor_fusion.eval.regions import Annotations, StaticBoxes, overlapping_pairs, parse_region
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lidar_detector_eval import CACHE
@@ -210,6 +210,9 @@ def main() -> None:
     restrict = pair_restrictor(truth, parse_region("range:50"), True, 2.0)
     pairs, _ = restrict(match_frames(gt, frames, 20_000_000))
     cand_by = {c[0]: c for c in cands}
+    ann = Annotations.from_json([json.loads(m.data) for m in truth[ANNOTATIONS]])
+    ego_xy = {int(z[f"stamp_{k}"]): z[f"pose_{k}"][:2, 3] for k in range(int(z["n"]))}
+    miss_cat: Counter = Counter()
     fp_rows, miss_rows = [], []
     for t, e in pairs:
         # class-agnostic nearest truth
@@ -247,6 +250,7 @@ def main() -> None:
                     (el.split("(")[0], el, ObjectClass(int(e.labels[j])).name, *e.sizes[j], ex[e.ids[j]])
                 )
         c = cand_by.get(t.stamp_ns)
+        npts = ann.lidar_points(t)
         for i in np.flatnonzero(t.labels == int(ObjectClass.CAR)):
             ok = (
                 len(e)
@@ -272,7 +276,27 @@ def main() -> None:
                 j = int(np.argmin(de))
                 lab = ObjectClass(int(e.labels[j])).name
                 ed = f" nearest det {lab} d={de[j]:.1f} {np.round(e.sizes[j], 1)}"
-            miss_rows.append(f"truth {np.round(t.sizes[i], 1)} | " + "; ".join(desc) + ed)
+            npt = int(npts[i]) if npts is not None else -1
+            rng_i = float(np.hypot(*(t.centers[i, :2] - ego_xy[t.stamp_ns])))
+            de = np.hypot(*(e.centers[:, :2] - t.centers[i, :2]).T) if len(e) else np.zeros(0)
+            if 0 <= npt < 10:
+                cat = "few points (<10)"
+            elif (de <= 2.0).any():
+                cat = "labelled " + ObjectClass(int(e.labels[np.argmin(de)])).name
+            elif ((de <= 4.0) & (e.labels == int(ObjectClass.CAR))).any():
+                cat = "car box 2-4 m off"
+            elif (dc <= 2.5).any() and c[3][dc <= 2.5].any():
+                cat = "structure rule"
+            elif (dc <= 2.5).any():
+                cat = "box rule"
+            else:
+                cat = "no cluster"
+            miss_cat[cat] += 1
+            miss_rows.append(
+                f"{cat:>18s} r={rng_i:4.1f} n={npt:4d} truth {np.round(t.sizes[i], 1)} | "
+                + "; ".join(desc)
+                + ed
+            )
     print(f"{name}: {len(pairs)} frames, FPs {len(fp_rows)}, missed cars {len(miss_rows)}")
     by = defaultdict(list)
     for r in fp_rows:
@@ -292,6 +316,7 @@ def main() -> None:
     _q(np.array(tpp_rows))
     if dump:
         np.save(f"out/diag_{name}.npy", np.array(tp_rows))
+    print("missed cars by cause:", dict(miss_cat.most_common()))
     print("missed cars (sample):")
     rs = np.random.default_rng(0)
     for r in rs.choice(miss_rows, min(40, len(miss_rows)), replace=False) if miss_rows else []:

@@ -23,7 +23,7 @@ from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
 from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
-from .overhang import column_filter
+from .overhang import column_filter, split_attached_columns
 from .structure import split_rows, structure_features
 
 _MAX_GRID_CELLS = 16_000_000  # 64 MiB of int32 clustering scratch
@@ -77,6 +77,14 @@ class LidarDetectorConfig(ParamConfig):
         le=1.0,
         desc="Clusters with more than this share of their points in columns that continue without a gap "
         "above z_max_m are structure (façades, trunks): no vehicle is that tall; 1 = off",
+    )
+    column_split_margin_m: float = param(
+        1.0,
+        unit="m",
+        ge=0.0,
+        desc="Columns of a cluster taller than structure_tall_min_m and this much above its median column "
+        "top are split off (a trunk or pole beside a car or person): no road user has a part 1 m above "
+        "the rest of it; 0 = off",
     )
     # Ground estimate.
     ground_cell_m: float = param(0.5, unit="m", gt=0.0, desc="Cell of the ground-height grid")
@@ -592,6 +600,17 @@ class LidarDetector:
 
         step, max_fit = math.radians(cfg.fit_angle_step_deg), int(cfg.fit_max_points)
         fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+        if cfg.column_split_margin_m > 0.0 and len(cand):
+            n_col = split_attached_columns(
+                obj, obj_hag, labels, n_labels, order, starts, counts, cand, float(cfg.cluster_cell_m),
+                float(cfg.structure_tall_min_m), float(cfg.column_split_margin_m),
+                float(cfg.structure_thin_max_m),
+            )  # fmt: skip
+            if n_col > n_labels:  # refit only when a column was split off
+                n_labels = n_col
+                order, starts, counts = group_by_label(labels, n_labels)
+                cand = np.flatnonzero(counts >= cfg.min_points)
+                fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
         if cfg.row_split and len(cand):
             n_split = split_rows(
                 obj, obj_hag, labels, n_labels, order, starts, counts, cand, fit,
