@@ -374,6 +374,7 @@ def classify_shape(
 # ~3 LiDAR columns (the link angle is ~2 column spacings), so a missed column or two does not split
 _GAP_FACTOR = 1.5
 _FLAT_TOL_M = 0.25  # cabin roof vs bonnet and boot: 0.4-0.6 m on cars
+_VEHICLE_MAX_WIDTH_M = 2.6  # the widest road vehicles (trucks, buses: 2.55-2.6 m without mirrors)
 _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_min_length_m and a gap
 # Porosity is judged on boxes wider than a cyclist's or pedestrian's (<= 1.2 m): a bicycle's frame
 # and wheels run down the middle of its box.
@@ -622,6 +623,23 @@ class LidarDetector:
                 order, starts, counts = group_by_label(labels, n_labels)
                 cand = np.flatnonzero(counts >= cfg.min_points)
                 fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+            # across: a cluster wider than any road vehicle holds two things side by side (a parked
+            # car and a person or hedge beside it, joined by the line-of-sight links of its roof)
+            wide = fit[:, WIDTH] > _VEHICLE_MAX_WIDTH_M
+            if wide.any():
+                across = fit[wide].copy()
+                across[:, LENGTH], across[:, WIDTH] = fit[wide, WIDTH], fit[wide, LENGTH]
+                across[:, YAW] = fit[wide, YAW] + 0.5 * np.pi
+                n_split = split_rows(
+                    obj, obj_hag, labels, n_labels, order, starts, counts, cand[wide], across,
+                    _ROW_MIN_LENGTH_M, float(cfg.row_dip_m), float(cfg.row_body_min_m),
+                    float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR,
+                )  # fmt: skip
+                if n_split > n_labels:
+                    n_labels = n_split
+                    order, starts, counts = group_by_label(labels, n_labels)
+                    cand = np.flatnonzero(counts >= cfg.min_points)
+                    fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
         _contact, interior, flat = structure_features(
             obj, obj_hag, order, starts, counts, cand, fit, 0.3, float(cfg.structure_low_m),
             float(cfg.structure_inside_m), _FLAT_TOL_M,
