@@ -194,9 +194,9 @@ class LidarDetectorConfig(ParamConfig):
         1.3,
         unit="m",
         ge=0.0,
-        desc="Clusters longer than a bicycle (2.3 m) or wider than a person or cyclist (1.2 m) whose top, "
-        "plus the beam slack at range, is lower than this are low structure (bike racks, hedges, "
-        "planters, benches): the lowest common cars are 1.3-1.4 m tall; 0 = off",
+        desc="Clusters longer or wider than a person (1.2 m) whose top, plus the beam slack at range, is "
+        "lower than this are low structure (bike racks, parked bicycles, hedges, benches): the lowest "
+        "common cars are 1.3-1.4 m tall and a cyclist with rider >= 1.5 m; 0 = off",
     )
     structure_long_min_m: float = param(
         6.0, unit="m", ge=0.0, desc="Longer than any car (passenger cars and vans <= 6 m)"
@@ -218,12 +218,13 @@ class LidarDetectorConfig(ParamConfig):
         "default: at 0.3 it also dropped a third of the cars of the open-world intersection bag",
     )
     structure_flat_max: float = param(
-        0.85,
+        0.75,
         unit="1",
         ge=0.0,
         le=1.0,
-        desc="Clusters 2.5 m or longer and lower than a truck whose top is level over more than this "
-        "fraction of their length are walls: a car's cabin spans about half its length",
+        desc="Clusters 2.5 m or longer and lower than a truck whose top is level (within 0.25 m of its "
+        "median) over more than this fraction of their length are walls: a car's cabin spans about half "
+        "its length, an estate's or a van's up to about 70 %",
     )
     structure_inside_m: float = param(
         0.2, unit="m", ge=0.0, desc="A low point this far inside every edge of its box is interior"
@@ -380,7 +381,6 @@ _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_m
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
-_BICYCLE_MAX_M = 2.3  # the bicycle rules' longest box
 _PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
 _THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
@@ -419,8 +419,8 @@ def is_structure(
         & (length <= _PERSON_MAX_M)
         & (width < cfg.structure_plate_max_m)
     )
-    # larger than any person or bicycle and lower than any car: no class fits
-    low_wide = ((length > _BICYCLE_MAX_M) | (width > _PERSON_MAX_M)) & (
+    # larger than a person, lower than any car or cyclist: no class fits
+    low_wide = ((length > _PERSON_MAX_M) | (width > _PERSON_MAX_M)) & (
         height + height_slack_m < cfg.structure_low_max_m
     )
     low = height + height_slack_m < cfg.structure_long_min_height_m
