@@ -141,3 +141,15 @@ def test_person_behind_parked_car_split(det):
     assert len(off) == 1, "car and person no longer merge: the test proves nothing"
     d = det.detect(pts, 0, "base_link")
     assert sorted(d.labels.tolist()) == sorted([int(ObjectClass.CAR), int(ObjectClass.PEDESTRIAN)]), d.labels
+
+
+def test_camera_relabel_size_gate():
+    """A camera cue may not shrink a LiDAR-measured car into a pedestrian, lower it into a truck, or
+    make it unknown; it may grow a pedestrian-sized fragment into a car."""
+    from sensor_fusion.perception.lidar import relabel_plausible
+
+    sizes = np.array([[4.5, 1.8, 1.5], [4.5, 1.8, 1.5], [4.5, 1.8, 1.5], [0.6, 0.4, 1.4], [8.0, 2.5, 3.2]])
+    new = np.array(
+        [ObjectClass.PEDESTRIAN, ObjectClass.TRUCK, ObjectClass.UNKNOWN, ObjectClass.CAR, ObjectClass.BUS]
+    )
+    assert relabel_plausible(new, sizes, np.full(5, 0.1)).tolist() == [False, False, False, True, True]

@@ -428,6 +428,37 @@ def is_structure(
     return pole | post | plate | low_wide | fence | porous | wall
 
 
+def _class_extents() -> dict[int, tuple[float, float, float]]:
+    """Per class the shape rules' (longest, tallest, lowest-minimum) box: what a relabel must fit."""
+    out: dict[int, tuple[float, float, float]] = {}
+    for r in _SHAPE_RULES:
+        lo = out.get(int(r.label), (0.0, 0.0, np.inf))
+        out[int(r.label)] = (max(lo[0], r.length_m[1]), max(lo[1], r.height_m[1]), min(lo[2], r.height_m[0]))
+    out[int(ObjectClass.BUS)] = out[int(ObjectClass.TRUCK)]  # buses: the truck rules' boxes
+    return out
+
+
+_CLASS_EXTENTS = _class_extents()
+
+
+def relabel_plausible(new_labels: np.ndarray, sizes: np.ndarray, height_slack_m: np.ndarray) -> np.ndarray:
+    """(N,) True where a box of ``sizes`` (l, w, h as detected) may take ``new_labels`` from a camera.
+
+    A camera's class cue sees colour and texture, not size, and a cue trained on one world's
+    appearance can be confidently wrong in another (urban_clutter: parked cars relabelled truck or
+    unknown). LiDAR measures size: a box longer or taller than every box of a class's shape rules
+    is not of that class (a 4.5 m car is no pedestrian), nor is one lower than the class's lowest
+    rule less the beam slack (a 1.5 m car is no truck). Smaller boxes may grow a class (a car's
+    fragment seen as a pedestrian-sized box), and nothing becomes unknown: the camera's "cannot
+    tell" does not overrule a LiDAR class.
+    """
+    ok = np.zeros(len(new_labels), bool)
+    for label, (l_max, h_max, h_min) in _CLASS_EXTENTS.items():
+        m = new_labels == label
+        ok[m] = (sizes[m, 0] <= l_max) & (sizes[m, 2] <= h_max) & (sizes[m, 2] + height_slack_m[m] >= h_min)
+    return ok
+
+
 def complete_boxes(
     centers_xy: np.ndarray, lw: np.ndarray, yaw: np.ndarray, labels: np.ndarray, end_on: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
