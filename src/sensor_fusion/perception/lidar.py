@@ -643,7 +643,7 @@ class LidarDetector:
             n_col = split_attached_columns(
                 obj, obj_hag, labels, n_labels, order, starts, counts, cand, float(cfg.cluster_cell_m),
                 float(cfg.structure_tall_min_m), float(cfg.column_split_margin_m),
-                float(cfg.structure_thin_max_m),
+                float(cfg.structure_thin_max_m), fit[:, Z_MAX] - fit[:, GROUND_Z],
             )  # fmt: skip
             if n_col > n_labels:  # refit only when a column was split off
                 n_labels = n_col

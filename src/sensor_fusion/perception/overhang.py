@@ -46,6 +46,58 @@ def column_filter(
         return keep, tall
     ng = int(np.ceil(2.0 * range_max_m / cell_m))
     inv = 1.0 / cell_m
+    cell = np.empty(n, np.int64)
+    for i in range(n):
+        ix = min(max(int((np.float64(xyz[i, 0]) + range_max_m) * inv), 0), ng - 1)
+        iy = min(max(int((np.float64(xyz[i, 1]) + range_max_m) * inv), 0), ng - 1)
+        cell[i] = ix * ng + iy
+    # counting sort by cell (O(points + cells)), then each cell's few points by height
+    start = np.zeros(ng * ng + 1, np.int64)
+    for i in range(n):
+        start[cell[i] + 1] += 1
+    for c in range(ng * ng):
+        start[c + 1] += start[c]
+    pos = start[:-1].copy()
+    by_cell = np.empty(n, np.int64)
+    for i in range(n):
+        by_cell[pos[cell[i]]] = i
+        pos[cell[i]] += 1
+    for c in range(ng * ng):
+        s, e = start[c], start[c + 1]
+        if e == s:
+            continue
+        srt = by_cell[s:e]
+        for a in range(1, e - s):  # insertion sort by height: cells hold few points
+            v = srt[a]
+            b = a - 1
+            while b >= 0 and hag[srt[b]] > hag[v]:
+                srt[b + 1] = srt[b]
+                b -= 1
+            srt[b + 1] = v
+        p0 = srt[0]
+        if hag[p0] > float_min_m:
+            continue
+        r = np.hypot(np.float64(xyz[p0, 0]), np.float64(xyz[p0, 1]))
+        gap = gap_m + gap_per_m * r
+        top = e - s
+        prev = hag[p0]
+        for t in range(1, e - s):
+            h = hag[srt[t]]
+            if h - prev > gap:
+                top = t
+                break
+            prev = h
+        # taller than any road user without a gap, and returns above z_max over it: a façade
+        # (its windows may break the column), a trunk under its crown, a pole under its lamp
+        reaches = prev > float_min_m and hag[srt[e - s - 1]] > z_max_m
+        for t in range(top):
+            p = srt[t]
+            if hag[p] <= z_max_m:
+                keep[p] = True
+                tall[p] = reaches
+    return keep, tall
+    ng = int(np.ceil(2.0 * range_max_m / cell_m))
+    inv = 1.0 / cell_m
     key = np.empty(n)
     for i in range(n):
         ix = min(max(int((np.float64(xyz[i, 0]) + range_max_m) * inv), 0), ng - 1)
@@ -97,6 +149,7 @@ def split_attached_columns(
     tall_m: float,
     margin_m: float,
     thin_max_m: float,
+    top_m: np.ndarray,
 ) -> int:
     """Give the columns of a cluster that stand far above the rest their own label; returns n_labels.
 
@@ -107,11 +160,13 @@ def split_attached_columns(
     (no road user has a part that much above the rest of it: a van's roof is level, a truck's cab
     and box differ by < 1 m) move, together, to a new cluster, which the pole rule then judges,
     when they span at most ``thin_max_m`` (the pole rule's length): a façade's tall stretch stays.
+    ``top_m`` (per cluster: its highest point above ground) skips clusters with nothing above
+    ``tall_m``.
     """
     for ci in range(clusters.shape[0]):
         k = clusters[ci]
         s0, n = starts[k], counts[k]
-        if n < 2:
+        if n < 2 or top_m[ci] <= tall_m - 0.5:  # no column above tall_m (0.5 m: ground slope under it)
             continue
         key = np.empty(n, np.int64)
         for t in range(n):
