@@ -99,12 +99,20 @@ def cache(bag: str) -> None:
     print("cached", name, k)
 
 
+def _with_origin(cfg: LidarDetectorConfig, truth: dict) -> LidarDetectorConfig:
+    """``cfg`` with the LiDAR origin from the bag's calibration, as the pipeline places it."""
+    if not truth.get(CALIBRATION):
+        return cfg
+    cal = calibration_from_dict(yaml.safe_load(truth[CALIBRATION][0].data))
+    return cfg.with_sensor_origin(cal.T_base_from("lidar_top")[:2, 3]) if cal.has_frame("lidar_top") else cfg
+
+
 def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     name = Path(bag).name
     z = np.load(CACHE / f"{name}.npz")
     with open(CACHE / f"{name}.truth.pkl", "rb") as f:
         truth = pickle.load(f)
-    det = LidarDetector(cfg)
+    det = LidarDetector(_with_origin(cfg, truth))
     det.warm_up()
     frames = []
     ms = []

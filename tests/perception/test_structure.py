@@ -75,3 +75,82 @@ def test_row_of_parked_cars_split(det):
     off = LidarDetector(LidarDetectorConfig(row_split=False)).detect(sweep(row), 0, "base_link")
     assert np.sum(off.labels == ObjectClass.CAR) < 2, "the row no longer merges: the test proves nothing"
     assert len(d) == 2 and np.all(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels}"
+
+
+def crown_points(cx: float, cy: float, r: float, z_lo: float, z_hi: float, n: int = 3000) -> np.ndarray:
+    """Returns scattered through a street tree's crown (a cylinder of radius ``r``)."""
+    rng = np.random.default_rng(7)
+    a, rr = rng.uniform(0, 2 * np.pi, n), r * np.sqrt(rng.uniform(0, 1, n))
+    z = rng.uniform(z_lo, z_hi, n)
+    return np.column_stack([cx + rr * np.cos(a), cy + rr * np.sin(a), z]).astype(np.float32)
+
+
+def test_car_under_tree_crown_kept(det):
+    """A crown from 4 m up over a parked car: without the column filter the car's cluster reaches
+    the crown and is dropped as too tall."""
+    pts = sweep(car(12.0, 4.0), crown_points(12.0, 4.0, 3.0, 4.0, 7.0))
+    off = LidarDetector(LidarDetectorConfig(overhang_removal=False)).detect(pts, 0, "base_link")
+    assert not np.any(off.labels == ObjectClass.CAR), "the crown no longer hides the car: proves nothing"
+    d = det.detect(pts, 0, "base_link")
+    assert len(d) == 1 and d.labels[0] == ObjectClass.CAR, f"{d.labels} {d.sizes}"
+    assert d.sizes[0, 2] < 2.0
+
+
+def test_facade_piece_rejected(det):
+    """A 3 m stretch of façade at 15 m, solid to 4.2 m, glass (no return) to 5.5 m, wall above: below
+    z_max it looks like a truck's rear; its columns go on above any vehicle."""
+    yy, zz = np.meshgrid(np.arange(-7.5, -4.5, 0.1), np.arange(5.5, 12.0, 0.3))
+    upper = np.column_stack([np.full(yy.size, 14.85), yy.ravel(), zz.ravel()]).astype(np.float32)
+    pts = sweep([(15.0, -6.0, 0.3, 3.0, 4.2, 0.0)], upper)
+    off = LidarDetector(LidarDetectorConfig(structure_tall_fraction=1.0)).detect(pts, 0, "base_link")
+    assert len(off) == 1, "the façade piece is no box without the rule: the test proves nothing"
+    assert len(det.detect(pts, 0, "base_link")) == 0
+
+
+def test_car_beside_trunk_kept(det):
+    """A trunk 0.2 m from a parked car's side joins its cluster (too wide, too tall for a car)."""
+    pts = sweep([*car(12.0, 4.0), (12.5, 5.25, 0.3, 0.3, 4.2, 0.0)])
+    off = LidarDetector(LidarDetectorConfig(column_split_margin_m=0.0)).detect(pts, 0, "base_link")
+    assert not np.any(off.labels == ObjectClass.CAR), "the trunk no longer joins the car: proves nothing"
+    d = det.detect(pts, 0, "base_link")
+    assert len(d) == 1 and d.labels[0] == ObjectClass.CAR, f"{d.labels} {d.sizes}"
+    assert np.hypot(*(d.centers[0, :2] - [12.0, 4.0])) < 0.5
+
+
+def test_sign_plate_not_a_pedestrian():
+    """A 0.8 m sign face, 3 cm thick, on a post to 1.9 m: person-sized but flat (plate rule at 0.1 m;
+    off by default, see the parameter)."""
+    pts = sweep([(12.0, -3.0, 0.03, 0.8, 1.9, 0.0)])
+    off = LidarDetector().detect(pts, 0, "base_link")
+    assert np.any(off.labels == ObjectClass.PEDESTRIAN), "not a pedestrian without the rule: proves nothing"
+    assert len(LidarDetector(LidarDetectorConfig(structure_plate_max_m=0.1)).detect(pts, 0, "base_link")) == 0
+
+
+def test_low_bike_rack_not_a_car(det):
+    """A row of parked bicycles, 2.8 x 1.8 m and 0.95 m high: larger than a bicycle, lower than a car."""
+    pts = sweep([(10.0, -4.0, 2.8, 1.8, 0.95, 0.3)])
+    off = LidarDetector(LidarDetectorConfig(structure_low_max_m=0.0)).detect(pts, 0, "base_link")
+    assert np.any(off.labels == ObjectClass.CAR), "not a car without the rule: the test proves nothing"
+    assert len(det.detect(pts, 0, "base_link")) == 0
+
+
+def test_person_behind_parked_car_split(det):
+    """A person 1.2 m behind a parked car's far side: the car roof's line-of-sight links join them
+    into one 3.2 m wide box; wider than any vehicle, it is split across."""
+    pts = sweep([*car(8.0, 3.0), (8.5, 5.1, 0.5, 0.4, 1.75, 0.0)])
+    off = LidarDetector(LidarDetectorConfig(row_split=False)).detect(pts, 0, "base_link")
+    assert len(off) == 1, "car and person no longer merge: the test proves nothing"
+    d = det.detect(pts, 0, "base_link")
+    assert sorted(d.labels.tolist()) == sorted([int(ObjectClass.CAR), int(ObjectClass.PEDESTRIAN)]), d.labels
+
+
+def test_camera_relabel_size_gate():
+    """A camera cue may not shrink a LiDAR-measured car into a pedestrian, lower it into a truck, or
+    make it unknown; it may grow a pedestrian-sized fragment into a car."""
+    from sensor_fusion.perception.lidar import relabel_plausible
+
+    sizes = np.array([[4.5, 1.8, 1.5], [4.5, 1.8, 1.5], [4.5, 1.8, 1.5], [0.6, 0.4, 1.4], [8.0, 2.5, 3.2]])
+    new = np.array(
+        [ObjectClass.PEDESTRIAN, ObjectClass.TRUCK, ObjectClass.UNKNOWN, ObjectClass.CAR, ObjectClass.BUS]
+    )
+    assert relabel_plausible(new, sizes, np.full(5, 0.1)).tolist() == [False, False, False, True, True]

@@ -114,6 +114,13 @@ class CameraEvidenceConfig(ParamConfig):
         le=1.0,
         desc="A LiDAR box a camera sees takes the camera's class when its class probability reaches this",
     )
+    relabel_size_gate: bool = param(
+        True,
+        unit="",
+        desc="... and only when the box's measured size fits that class (not longer or taller than its "
+        "shape rules allow, not lower than their lowest, never to unknown): the cue sees appearance, "
+        "not size (perception/lidar.relabel_plausible)",
+    )
 
 
 @dataclass

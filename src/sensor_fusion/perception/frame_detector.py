@@ -31,7 +31,7 @@ from ..ego.radar_velocity import ObjectBoxes
 from ..sync.synchronizer import FusionFrame
 from ..timing import StageTimer
 from .camera import CameraEvidence
-from .lidar import LidarDetector
+from .lidar import LidarDetector, relabel_plausible
 from .radar import RadarDetector
 
 if TYPE_CHECKING:  # torch is imported only when the network runs
@@ -262,6 +262,11 @@ class FrameDetector:
         best = cues.class_probs.argmax(axis=1)
         p = cues.class_probs[np.arange(len(det)), best]
         sure = cues.visible & (p >= self.camera.config.relabel_min_prob)
+        if self.camera.config.relabel_size_gate and self.lidar is not None and len(det):
+            slack = self.lidar.config.class_height_slack_per_m * np.hypot(
+                det.centers[:, 0], det.centers[:, 1]
+            )
+            sure &= relabel_plausible(best, det.sizes, slack)
         det.labels = np.where(sure, best, det.labels).astype(np.int64)
         det.sensors = np.where(cues.visible, det.sensors | SENSOR_CAMERA, det.sensors).astype(np.uint8)
 

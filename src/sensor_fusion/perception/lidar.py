@@ -23,6 +23,7 @@ from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
 from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
+from .overhang import column_filter, split_attached_columns
 from .structure import split_rows, structure_features
 
 _MAX_GRID_CELLS = 16_000_000  # 64 MiB of int32 clustering scratch
@@ -52,6 +53,38 @@ class LidarDetectorConfig(ParamConfig):
     z_min_m: float = param(0.2, unit="m", ge=0.0, desc="Points lower than this above local ground are ground")
     z_max_m: float = param(
         4.5, unit="m", gt=0.0, desc="Points higher than this above ground are dropped (foliage, bridges)"
+    )
+    # Columns (perception/overhang.py): overhangs cut, columns taller than any object flagged.
+    overhang_removal: bool = param(
+        True,
+        unit="",
+        desc="Drop returns above an empty vertical gap in their BEV cell (tree crowns, sign boards, "
+        "balconies over an object) and cells whose lowest return is above structure_tall_min_m",
+    )
+    overhang_gap_m: float = param(
+        1.2,
+        unit="m",
+        gt=0.0,
+        desc="A column's empty vertical gap wider than this plus one beam spacing at that range "
+        "(class_height_slack_per_m x range) ends it: wider than a vehicle's window band (glass "
+        "returns little; 0.4-0.6 m on cars, ~1 m on buses), narrower than the clearance between a car "
+        "roof (1.4-1.9 m) and street-tree crowns or sign boards (>= 2.5-4.5 m)",
+    )
+    structure_tall_fraction: float = param(
+        0.5,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Clusters with more than this share of their points in columns that continue without a gap "
+        "above z_max_m are structure (façades, trunks): no vehicle is that tall; 1 = off",
+    )
+    column_split_margin_m: float = param(
+        1.0,
+        unit="m",
+        ge=0.0,
+        desc="Columns of a cluster taller than structure_tall_min_m and this much above its median column "
+        "top are split off (a trunk or pole beside a car or person): no road user has a part 1 m above "
+        "the rest of it; 0 = off",
     )
     # Ground estimate.
     ground_cell_m: float = param(0.5, unit="m", gt=0.0, desc="Cell of the ground-height grid")
@@ -143,8 +176,29 @@ class LidarDetectorConfig(ParamConfig):
         desc="Clusters whose footprint plus one column spacing is narrower than this are posts: the "
         "narrowest person (0.3 m across the shoulders) less a margin",
     )
+    structure_plate_max_m: float = param(
+        0.0,
+        unit="m",
+        ge=0.0,
+        desc="Person-sized clusters (<= 1.2 m long) at least structure_plate_min_m long and thinner than "
+        "this are plates (sign faces, fence panels): a person's torso is 0.2-0.3 m deep, so any view of "
+        "it 0.3 m across bulges by >= 0.1 m. 0 = off, the default: the open-world scenarios' pedestrians "
+        "are boxes, flat when seen face-on (0.1 cost them 0.02 recall); 0.1 for real sensors",
+    )
+    structure_plate_min_m: float = param(
+        0.3, unit="m", ge=0.0, desc="... the narrowest person's shoulders; shorter slabs may be an arm or leg"
+    )
     structure_tall_min_m: float = param(
         2.3, unit="m", ge=0.0, desc="Taller than any pedestrian or cyclist (2.2 m) with beam slack"
+    )
+    structure_low_max_m: float = param(
+        1.3,
+        unit="m",
+        ge=0.0,
+        desc="Clusters longer or wider than a person (1.2 m) whose top, plus the beam slack at range, is "
+        "lower than this, where at least 3 beams cross this height (~40 m), are low structure (bike "
+        "racks, parked bicycles, hedges, benches): the lowest common cars are 1.3-1.4 m tall and a "
+        "cyclist with rider >= 1.5 m; 0 = off",
     )
     structure_long_min_m: float = param(
         6.0, unit="m", ge=0.0, desc="Longer than any car (passenger cars and vans <= 6 m)"
@@ -166,12 +220,13 @@ class LidarDetectorConfig(ParamConfig):
         "default: at 0.3 it also dropped a third of the cars of the open-world intersection bag",
     )
     structure_flat_max: float = param(
-        0.85,
+        0.75,
         unit="1",
         ge=0.0,
         le=1.0,
-        desc="Clusters 2.5 m or longer and lower than a truck whose top is level over more than this "
-        "fraction of their length are walls: a car's cabin spans about half its length",
+        desc="Clusters 2.5 m or longer and lower than a truck whose top is level (within 0.25 m of its "
+        "median) over more than this fraction of their length are walls: a car's cabin spans about half "
+        "its length, an estate's or a van's up to about 70 %",
     )
     structure_inside_m: float = param(
         0.2, unit="m", ge=0.0, desc="A low point this far inside every edge of its box is interior"
@@ -322,11 +377,14 @@ def classify_shape(
 # ~3 LiDAR columns (the link angle is ~2 column spacings), so a missed column or two does not split
 _GAP_FACTOR = 1.5
 _FLAT_TOL_M = 0.25  # cabin roof vs bonnet and boot: 0.4-0.6 m on cars
+_VEHICLE_MAX_WIDTH_M = 2.6  # the widest road vehicles (trucks, buses: 2.55-2.6 m without mirrors)
 _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_min_length_m and a gap
 # Porosity is judged on boxes wider than a cyclist's or pedestrian's (<= 1.2 m): a bicycle's frame
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
+_LOW_MIN_BEAMS = 3.0  # beams across a car's height needed to call a cluster lower than a car
+_PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
 _THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
 
@@ -342,7 +400,9 @@ def is_structure(
 ) -> np.ndarray:
     """(N,) True for clusters that are static structure by shape, whatever the box rules say.
 
-    Poles, signs and trunks: short and taller than any person. Fences, hedges, low walls:
+    Poles, signs and trunks: short and taller than any person. Plates (sign faces, fence
+    panels): person-sized but flat. Low and large: bigger than a person or bicycle, lower than
+    a car. Fences, hedges, low walls:
     longer than a car and lower than a truck. Vegetation: porous (``interior`` fraction of low
     points inside the footprint, see ``structure.structure_features``). Walls of car height:
     a level top over their whole length (``flat``), where a car's cabin is higher than its
@@ -355,9 +415,55 @@ def is_structure(
     post = length + column_gap_m < cfg.structure_post_max_m
     fence = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
+    # plates: a person seen across at least a torso's width bulges; a sign face or a fence panel
+    # does not. Only for person-sized boxes: a car's side may be one plane.
+    plate = (
+        (length >= cfg.structure_plate_min_m)
+        & (length <= _PERSON_MAX_M)
+        & (width < cfg.structure_plate_max_m)
+    )
+    # larger than a person, lower than any car or cyclist: no class fits. Judged only where at
+    # least three beams cross a car's height: beyond, one or two beams (the table's gaps near the
+    # horizon are wider than its mean) leave a far car 0.5 m tall (open-world urban bag, 65 m)
+    low_wide = (
+        ((length > _PERSON_MAX_M) | (width > _PERSON_MAX_M))
+        & (height + height_slack_m < cfg.structure_low_max_m)
+        & (_LOW_MIN_BEAMS * height_slack_m <= cfg.structure_low_max_m)
+    )
     low = height + height_slack_m < cfg.structure_long_min_height_m
     wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
-    return pole | post | fence | porous | wall
+    return pole | post | plate | low_wide | fence | porous | wall
+
+
+def _class_extents() -> dict[int, tuple[float, float, float]]:
+    """Per class the shape rules' (longest, tallest, lowest-minimum) box: what a relabel must fit."""
+    out: dict[int, tuple[float, float, float]] = {}
+    for r in _SHAPE_RULES:
+        lo = out.get(int(r.label), (0.0, 0.0, np.inf))
+        out[int(r.label)] = (max(lo[0], r.length_m[1]), max(lo[1], r.height_m[1]), min(lo[2], r.height_m[0]))
+    out[int(ObjectClass.BUS)] = out[int(ObjectClass.TRUCK)]  # buses: the truck rules' boxes
+    return out
+
+
+_CLASS_EXTENTS = _class_extents()
+
+
+def relabel_plausible(new_labels: np.ndarray, sizes: np.ndarray, height_slack_m: np.ndarray) -> np.ndarray:
+    """(N,) True where a box of ``sizes`` (l, w, h as detected) may take ``new_labels`` from a camera.
+
+    A camera's class cue sees colour and texture, not size, and a cue trained on one world's
+    appearance can be confidently wrong in another (urban_clutter: parked cars relabelled truck or
+    unknown). LiDAR measures size: a box longer or taller than every box of a class's shape rules
+    is not of that class (a 4.5 m car is no pedestrian), nor is one lower than the class's lowest
+    rule less the beam slack (a 1.5 m car is no truck). Smaller boxes may grow a class (a car's
+    fragment seen as a pedestrian-sized box), and nothing becomes unknown: the camera's "cannot
+    tell" does not overrule a LiDAR class.
+    """
+    ok = np.zeros(len(new_labels), bool)
+    for label, (l_max, h_max, h_min) in _CLASS_EXTENTS.items():
+        m = new_labels == label
+        ok[m] = (sizes[m, 0] <= l_max) & (sizes[m, 2] <= h_max) & (sizes[m, 2] + height_slack_m[m] >= h_min)
+    return ok
 
 
 def complete_boxes(
@@ -488,7 +594,22 @@ class LidarDetector:
             float(cfg.ground_max_slope),
             int(cfg.ground_reject_lowest),
         )
-        obj, obj_gz, obj_hag, kept = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
+        tall = None
+        if cfg.overhang_removal:
+            # keep returns up to one gap above z_max: enough to tell whether a column goes on
+            gap_max = cfg.overhang_gap_m + cfg.class_height_slack_per_m * cfg.range_max_m
+            obj, obj_gz, obj_hag, kept = select_above_ground(
+                pts, gz, float(cfg.z_min_m), float(cfg.z_max_m + gap_max)
+            )
+            col_keep, tall = column_filter(
+                obj, obj_hag, float(cfg.cluster_cell_m), float(cfg.range_max_m), float(cfg.z_max_m),
+                float(cfg.overhang_gap_m), float(cfg.class_height_slack_per_m),
+                float(cfg.structure_tall_min_m),
+            )  # fmt: skip
+            obj, obj_gz, obj_hag, tall = obj[col_keep], obj_gz[col_keep], obj_hag[col_keep], tall[col_keep]
+            kept[np.flatnonzero(kept)[~col_keep]] = False
+        else:
+            obj, obj_gz, obj_hag, kept = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
         obj_t = None
         if point_time_s is not None and len(point_time_s) == len(pts):
             obj_t = np.asarray(point_time_s, np.float64)[kept]
@@ -518,6 +639,17 @@ class LidarDetector:
 
         step, max_fit = math.radians(cfg.fit_angle_step_deg), int(cfg.fit_max_points)
         fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+        if cfg.column_split_margin_m > 0.0 and len(cand):
+            n_col = split_attached_columns(
+                obj, obj_hag, labels, n_labels, order, starts, counts, cand, float(cfg.cluster_cell_m),
+                float(cfg.structure_tall_min_m), float(cfg.column_split_margin_m),
+                float(cfg.structure_thin_max_m), fit[:, Z_MAX] - fit[:, GROUND_Z],
+            )  # fmt: skip
+            if n_col > n_labels:  # refit only when a column was split off
+                n_labels = n_col
+                order, starts, counts = group_by_label(labels, n_labels)
+                cand = np.flatnonzero(counts >= cfg.min_points)
+                fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
         if cfg.row_split and len(cand):
             n_split = split_rows(
                 obj, obj_hag, labels, n_labels, order, starts, counts, cand, fit,
@@ -529,11 +661,32 @@ class LidarDetector:
                 order, starts, counts = group_by_label(labels, n_labels)
                 cand = np.flatnonzero(counts >= cfg.min_points)
                 fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+            # across: a cluster wider than any road vehicle holds two things side by side (a parked
+            # car and a person or hedge beside it, joined by the line-of-sight links of its roof)
+            wide = fit[:, WIDTH] > _VEHICLE_MAX_WIDTH_M
+            if wide.any():
+                across = fit[wide].copy()
+                across[:, LENGTH], across[:, WIDTH] = fit[wide, WIDTH], fit[wide, LENGTH]
+                across[:, YAW] = fit[wide, YAW] + 0.5 * np.pi
+                n_split = split_rows(
+                    obj, obj_hag, labels, n_labels, order, starts, counts, cand[wide], across,
+                    _ROW_MIN_LENGTH_M, float(cfg.row_dip_m), float(cfg.row_body_min_m),
+                    float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR,
+                )  # fmt: skip
+                if n_split > n_labels:
+                    n_labels = n_split
+                    order, starts, counts = group_by_label(labels, n_labels)
+                    cand = np.flatnonzero(counts >= cfg.min_points)
+                    fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
         _contact, interior, flat = structure_features(
             obj, obj_hag, order, starts, counts, cand, fit, 0.3, float(cfg.structure_low_m),
             float(cfg.structure_inside_m), _FLAT_TOL_M,
         )  # fmt: skip
         n_pts = counts[cand]
+        tall_share = np.zeros(len(cand))
+        if tall is not None and len(cand):  # share of each cluster's points in too-tall columns
+            cs = np.concatenate([[0], np.cumsum(tall[order])])
+            tall_share = (cs[starts[cand] + counts[cand]] - cs[starts[cand]]) / np.maximum(counts[cand], 1)
         bottom = np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])  # faces end at the ground, not at z_min_m
         top = fit[:, Z_MAX]
         ok = (
@@ -553,6 +706,7 @@ class LidarDetector:
             0.5 * math.radians(cfg.cluster_link_angle_deg) * np.hypot(fit[:, CX], fit[:, CY]),
             cfg,
         )
+        ok &= tall_share <= cfg.structure_tall_fraction
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
         n = fit.shape[0]
         t_box = None

@@ -159,7 +159,8 @@ def structure_features(
     ``low_m`` above ground (below a car's bonnet: its bumpers, doors and wheels, all on its
     faces), the fraction farther than ``inside_m`` from every edge of the box. ``flat_top``: of
     the occupied bins, the fraction whose highest point is within ``flat_tol_m`` of the
-    cluster's: a car's cabin covers about half its length, a wall's top runs its whole length.
+    median of those: a car's cabin covers about half its length (its roof and its bonnet and boot
+    are 0.4-0.6 m apart), a wall's top runs its whole length.
     """
     nc = clusters.shape[0]
     contact = np.zeros(nc)
@@ -198,15 +199,19 @@ def structure_features(
         n_occ = 0
         n_contact = 0
         n_flat = 0
-        tmax = -np.inf
-        for b in range(nb):
-            tmax = max(tmax, top[b])
+        tops = np.empty(nb)
         for b in range(nb):
             if occ[b]:
+                tops[n_occ] = top[b]
                 n_occ += 1
+        # the level the top holds over most of the length: a pole, a bollard or a person merged
+        # at one end of a wall raises its maximum, not its median
+        tlev = np.median(tops[:n_occ]) if n_occ > 0 else 0.0
+        for b in range(nb):
+            if occ[b]:
                 if low[b]:
                     n_contact += 1
-                if top[b] >= tmax - flat_tol_m:
+                if abs(top[b] - tlev) <= flat_tol_m:
                     n_flat += 1
         contact[ci] = n_contact / max(n_occ, 1)
         flat[ci] = n_flat / max(n_occ, 1)
