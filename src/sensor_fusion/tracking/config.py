@@ -150,6 +150,14 @@ class TrackerConfig(ParamConfig):
         item=lambda k: f"{k[0]} tracks",
         desc="Gate probability by track class, overriding gate_prob",
     )
+    velocity_gate: bool = param(
+        True,
+        unit="",
+        desc="Mahalanobis association: a detection's measured velocity or Doppler must also lie inside "
+        "the track's gate (chi-square at the class's gate probability, 2 dof / 1 dof), not its position "
+        "alone (a radar cluster of the oncoming lane beside a track at range has the opposite Doppler); "
+        "births stay suppressed by the position gate",
+    )
     class_mismatch_cost: float = param(
         2.0,
         unit="1",
@@ -420,13 +428,17 @@ class TrackerConfig(ParamConfig):
                 t[ObjectClass[k]] = float(v)
         return t
 
-    def gate_table(self) -> np.ndarray:
-        """(NUM_CLASSES,) squared-Mahalanobis gate per class (chi-square, 2 dof)."""
+    def gate_prob_table(self) -> np.ndarray:
+        """(NUM_CLASSES,) gate probability per class."""
         p = np.full(NUM_CLASSES, float(self.gate_prob))
         for k, v in self.gate_prob_per_class.items():
             if not math.isnan(v):  # NaN: the class takes gate_prob
                 p[ObjectClass[k]] = float(v)
-        return -2.0 * np.log1p(-p)
+        return p
+
+    def gate_table(self) -> np.ndarray:
+        """(NUM_CLASSES,) squared-Mahalanobis gate per class (chi-square, 2 dof)."""
+        return -2.0 * np.log1p(-self.gate_prob_table())
 
     def trust_tables(self) -> dict[str, np.ndarray]:
         """Per-flag lookup tables (16,) bool indexed by a detection's ``sensors & 15``.

@@ -76,6 +76,7 @@ from sensor_fusion.tracking.association import (
     gated_assignment,
     mahalanobis_sq,
     mahalanobis_sq_timed,
+    velocity_gate,
 )
 from sensor_fusion.tracking.attributes import align_yaw_to_velocity, shape_slack, smooth_shape, vote_class
 from sensor_fusion.tracking.config import TrackerConfig
@@ -114,6 +115,7 @@ class Tracker:
             self._H_pos, self._H_pos_vel = np.eye(2, IMMFilter.n), np.eye(4, IMMFilter.n)
         self._accel_std = c.accel_std_table()
         self._gate = c.gate_table()
+        self._gate_prob = c.gate_prob_table()
         self._gate_low = np.minimum(self._gate, -2.0 * np.log1p(-c.low_score_gate_prob))
         self._trust = c.trust_tables()
         self._logit_confirm = c.logit("existence_confirm")
@@ -321,7 +323,24 @@ class Tracker:
             iou = iou_pairwise(centers_t, t.sizes, t.yaw, centers_d, m.sizes, np.nan_to_num(m.yaw))
             allowed = iou >= max(c.iou3d_min, 1e-12)
             cost = 1.0 - iou
-        gated = allowed
+        gated = allowed  # births are suppressed by the position gate (velocity outliers start no track)
+        if (
+            (c.association == "mahalanobis" or secondary)
+            and c.velocity_gate
+            and (m.has_vel | m.has_radial).any()
+        ):
+            allowed = allowed & velocity_gate(
+                x[:, 2:4],
+                P[:, 2:4, 2:4],
+                m.vel,
+                m.vel_R,
+                m.has_vel,
+                m.radial,
+                m.los,
+                m.radial_var,
+                m.has_radial,
+                self._gate_prob[labels_t],
+            )
         if taken is not None:
             allowed = allowed & ~taken[:, None]
         if c.confirmed_first:
