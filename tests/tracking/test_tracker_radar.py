@@ -373,3 +373,23 @@ def test_oncoming_radar_cluster_beside_a_far_track_does_not_update_it(model: str
     out = tracker.step(stamp, onc)
     after = out.state[out.ids == out.ids.min()][0]
     assert np.allclose(after, before, atol=0.05), (before, after)  # not updated by it
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_first_doppler_of_a_track_tracked_by_positions_alone_is_taken(model: str) -> None:
+    """Highway seed 3 (10 s): a truck at 23.6 m/s, five LiDAR boxes after birth, was estimated at
+    -13.8 +- 2.0 m/s (the zero-velocity prior it started from lags more than the covariance says);
+    its first Doppler is the best velocity evidence it gets and must not be gated out, so the velocity
+    gate only applies to tracks whose velocity a sensor has measured."""
+    tracker = Tracker(TrackerConfig(motion_model=model))
+    # the truck's box centres as the detector gave them (its centre moves along the truck at first)
+    xs = [124.1, 123.98, 123.3, 120.61, 118.29, 116.26]
+    for k, x in enumerate(xs):
+        stamp, p = k * DT_NS, np.array([x, 11.9])
+        tracker.step(stamp, dets(stamp, p[None], pos_std=0.6))
+    v = np.array([-23.6, 0.0])
+    vx0 = tracker._filter.combine(tracker._t.xm, tracker._t.Pm, tracker._t.mu)[0][0, 2]
+    l = unit(p)
+    tracker.step(stamp, radar(stamp, p[None], radial=[l @ v], los=[l], pos_std=0.7))
+    vx1 = tracker._filter.combine(tracker._t.xm, tracker._t.Pm, tracker._t.mu)[0][0, 2]
+    assert vx0 > -20.0 and vx1 < vx0 - 3.0 and tracker.num_tracks == 1, (vx0, vx1)

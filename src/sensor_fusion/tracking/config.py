@@ -153,11 +153,12 @@ class TrackerConfig(ParamConfig):
     velocity_gate: bool = param(
         True,
         unit="",
-        desc="Mahalanobis association: a detection's measured velocity or Doppler must also lie inside "
-        "the track's gate (chi-square at the class's gate probability, 2 dof / 1 dof), not its position "
-        "alone (a radar cluster of the oncoming lane beside a track at range has the opposite Doppler); "
-        "births stay suppressed by the position gate",
+        desc="Mahalanobis association: on a track whose velocity a sensor has measured, a detection's "
+        "measured velocity or Doppler must lie inside the gate too (chi-square at the class's gate "
+        "probability, 2 / 1 dof), not its position alone (an oncoming car's radar cluster beside a far "
+        "track has the opposite Doppler); births stay suppressed by the position gate",
     )
+
     class_mismatch_cost: float = param(
         2.0,
         unit="1",

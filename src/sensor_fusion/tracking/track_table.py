@@ -51,6 +51,7 @@ class TrackTable:
     birth_ns: np.ndarray  # (N,) int64
     last_update_ns: np.ndarray  # (N,) int64
     shape_ns: np.ndarray  # (N,) int64: last update by a size-trusted sensor (0: never)
+    vel_measured: np.ndarray  # (N,) bool: some detection measured its velocity (Doppler or velocity)
     sensors: np.ndarray  # (N,) uint8
     confirmed: np.ndarray  # (N,) bool
 
@@ -73,6 +74,7 @@ class TrackTable:
             birth_ns=np.zeros(0, np.int64),
             last_update_ns=np.zeros(0, np.int64),
             shape_ns=np.zeros(0, np.int64),
+            vel_measured=np.zeros(0, bool),
             sensors=np.zeros(0, np.uint8),
             confirmed=np.zeros(0, bool),
         )
@@ -167,6 +169,7 @@ def birth(
         birth_ns=np.full(n, stamp_ns, np.int64),
         last_update_ns=np.full(n, stamp_ns, np.int64),
         shape_ns=np.where(shape_trusted, stamp_ns, 0).astype(np.int64),
+        vel_measured=m.has_vel[idx] | m.has_radial[idx],
         sensors=m.sensors[idx].copy(),
         confirmed=np.zeros(n, bool),
     )

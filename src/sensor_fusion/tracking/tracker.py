@@ -324,23 +324,25 @@ class Tracker:
             allowed = iou >= max(c.iou3d_min, 1e-12)
             cost = 1.0 - iou
         gated = allowed  # births are suppressed by the position gate (velocity outliers start no track)
-        if (
-            (c.association == "mahalanobis" or secondary)
-            and c.velocity_gate
-            and (m.has_vel | m.has_radial).any()
-        ):
-            allowed = allowed & velocity_gate(
-                x[:, 2:4],
-                P[:, 2:4, 2:4],
-                m.vel,
-                m.vel_R,
-                m.has_vel,
-                m.radial,
-                m.los,
-                m.radial_var,
-                m.has_radial,
-                self._gate_prob[labels_t],
-            )
+        # the velocity a detection measured must fit the track's too, where a sensor measured the
+        # track's velocity: one estimated from positions alone lags its zero prior by more than its
+        # covariance says (a highway truck's fifth box: -13.8 +- 2.0 m/s against -23.6)
+        vm = t.vel_measured
+        if (c.association == "mahalanobis" or secondary) and c.velocity_gate and vm.any():
+            if (m.has_vel | m.has_radial).any():
+                allowed = allowed.copy()
+                allowed[vm] &= velocity_gate(
+                    x[vm, 2:4],
+                    P[vm, 2:4, 2:4],
+                    m.vel,
+                    m.vel_R,
+                    m.has_vel,
+                    m.radial,
+                    m.los,
+                    m.radial_var,
+                    m.has_radial,
+                    self._gate_prob[labels_t[vm]],
+                )
         if taken is not None:
             allowed = allowed & ~taken[:, None]
         if c.confirmed_first:
@@ -406,6 +408,7 @@ class Tracker:
         t.hits[rows] += 1
         t.last_update_ns[rows] = stamp_ns
         t.shape_ns[rows[m.trust_size[cols] & m.has_size[cols]]] = stamp_ns
+        t.vel_measured[rows] |= has_vel | has_rad
         # Sensors that supported the track in this step (several passes OR their masks).
         t.sensors[rows] = np.where(updated[rows], t.sensors[rows] | m.sensors[cols], m.sensors[cols])
 
