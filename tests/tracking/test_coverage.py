@@ -174,3 +174,26 @@ def test_confirmed_only_with_a_usable_velocity() -> None:
     assert len(first["gated"]) == len(first["min_hits only"]) == 10
     assert rms["min_hits only"] > 6.0  # about the 5.3 m/s std it was confirmed with
     assert rms["gated"] < 3.5 and rms["gated"] < 0.5 * rms["min_hits only"]
+
+
+@pytest.mark.parametrize("hides", [False, True])
+def test_radar_update_does_not_hide_a_lidar_miss_in_plain_view(hides: bool) -> None:
+    """A car tracked by LiDAR at 20 m, then updated by a radar-only detection alone: the LiDAR had it
+    in plain view and missed it, which a radar update (radar's Pd is 0: it says nothing of the
+    LiDAR) cannot undo: existence falls by the miss, log(1 - 0.9), less the radar hit (0.4). With
+    ``radar_update_hides_box_miss`` (the behaviour before) the radar update hid the miss."""
+    from sensor_fusion.core.classes import SENSOR_RADAR
+
+    view = [SensorView(SENSOR_LIDAR, (0.0, 0.0), 0.0, math.pi, 80.0, 1.0)]
+    tracker = Tracker(TrackerConfig(radar_update_hides_box_miss=hides))
+    p, v = np.array([20.0, 3.0]), np.array([5.0, 0.0])
+    for k in range(5):
+        stamp = k * DT_NS
+        tracker.step(stamp, dets(stamp, (p + v * k * 0.1)[None]), view)
+    before = tracker._t.logit[0]
+    stamp = 5 * DT_NS
+    d = dets(stamp, (p + v * 0.5)[None], vel=v[None], sensors=SENSOR_RADAR, scores=0.4)
+    d.vel_cov = np.eye(2)[None] * 0.3**2
+    tracker.step(stamp, d, view)
+    change = tracker._t.logit[0] - before
+    assert change == pytest.approx(0.4 if hides else 0.4 + math.log(1 - 0.9), abs=0.1)

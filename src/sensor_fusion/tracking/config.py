@@ -351,6 +351,14 @@ class TrackerConfig(ParamConfig):
         desc="Log-odds removed per second without an update in a frame that says nothing of what the "
         "sensors could see (no coverage given: every miss is assumed in view)",
     )
+    radar_update_hides_box_miss: bool = param(
+        False,
+        unit="",
+        desc="With coverage given: whether an update by radar-only detections spares a track the box "
+        "detectors' miss (log(1 - Pd) of the LiDAR/BEV views it was in). False: radar (Pd 0: it reports "
+        "moving returns, ghosts and clutter among them) says nothing of whether the LiDAR, which had the "
+        "object in view, missed it; a radar ghost in a LiDAR's plain view is not kept alive by radar",
+    )
     existence_unseen_logodds_per_s: float = param(
         0.5,
         unit="1/s",
