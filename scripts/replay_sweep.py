@@ -11,6 +11,8 @@ change is measured on the whole sweep without running the pipeline again:
     .venv/bin/python scripts/replay_sweep.py record --scenarios urban,highway,intersection,radar_clutter \
         --seeds 1-20 --variants full,baseline --duration 10 --workdir out/rsweep
     .venv/bin/python scripts/replay_sweep.py score --workdir out/rsweep
+    .venv/bin/python scripts/replay_sweep.py score --workdir out/rsweep --variants full \
+        --set tracker.velocity_gate=false --out scores_gate_off.json
 
 ``--first`` puts some (scenario:seed) jobs ahead of the seed-major order (a sweep cut short still
 holds the bags one is analysing).
@@ -64,14 +66,14 @@ def do_score(a: argparse.Namespace) -> None:
     results: dict = {}
     for dest in sorted((work / "replay").glob("*/calls.pkl")):
         scen, seed, var = dest.parent.name.rsplit("_", 2)
-        if a.scenarios and scen not in a.scenarios.split(","):
+        if scen not in a.scenarios.split(",") or var not in a.variants.split(","):
             continue
-        r = tracker_replay.replay(dest.parent, tracker_replay._sets(a.set))
+        r = tracker_replay.replay(dest.parent, tracker_replay._sets(a.set), rev=a.tracker_rev)
         row = {"seed": int(seed), **{k: r.get(k) for k in compare.METRICS}}
         results.setdefault(scen, {}).setdefault(var, []).append(row)
         if a.verbose:
             print(f"{scen} seed {seed} {var}: {tracker_replay._line(r)}", flush=True)
-    (work / "scores.json").write_text(json.dumps(results, indent=1, default=float))
+    (work / (a.out or "scores.json")).write_text(json.dumps(results, indent=1, default=float))
     print(compare.median_worst_table(results))
     for scen, by_var in results.items():  # which seed is the worst
         for var, rows in by_var.items():
@@ -89,6 +91,8 @@ def main() -> int:
     ap.add_argument("--workdir", default="out/rsweep")
     ap.add_argument("--first", help="scenario:seed,... recorded first")
     ap.add_argument("--set", action="append", help="score: tracker.KEY=VALUE for the replays")
+    ap.add_argument("--tracker-rev", help="score: replay with this commit's tracking/ package")
+    ap.add_argument("--out", help="score: results file in the workdir (default scores.json)")
     ap.add_argument("--verbose", action="store_true", help="score: print every recording's scores")
     a = ap.parse_args()
     (do_record if a.action == "record" else do_score)(a)
