@@ -197,3 +197,30 @@ def test_radar_update_does_not_hide_a_lidar_miss_in_plain_view(hides: bool) -> N
     tracker.step(stamp, d, view)
     change = tracker._t.logit[0] - before
     assert change == pytest.approx(0.4 if hides else 0.4 + math.log(1 - 0.9), abs=0.1)
+
+
+def test_detectors_on_one_sweep_miss_together() -> None:
+    """The classical LiDAR detector and the BEV network run on the same sweep: an object with few
+    points or behind another is missed by both, so their misses are one miss (Pd the larger), not
+    two independent ones (1 - 0.1 x 0.1 = 0.99: log(0.01) = -4.6, a confirmed track's whole existence
+    in one frame; `both` mode's ID switches on urban seeds 4-5 and radar_clutter 4-5, 10 s)."""
+    xy = np.array([[20.0, 0.0]])
+    both = [FRONT, SensorView(SENSOR_BEV, (0.0, 0.0), 0.0, math.pi, 50.0)]
+    pd = {SENSOR_LIDAR: 0.9, SENSOR_BEV: 0.5}
+    assert detection_probability(xy, np.ones(1), both, pd, {}, data={SENSOR_BEV: SENSOR_LIDAR})[0] == (
+        pytest.approx(0.9)
+    )
+    views = [SensorView(SENSOR_LIDAR, (0.0, 0.0), 0.0, math.pi, 80.0), both[1]]
+    change = {}
+    for data in ("LIDAR", "BEV"):
+        cfg = TrackerConfig(
+            detection_data={"LIDAR": "LIDAR", "RADAR": "RADAR", "CAMERA": "CAMERA", "BEV": data}
+        )
+        tracker = Tracker(cfg)
+        for k in range(8):
+            stamp = k * DT_NS
+            tracker.step(stamp, dets(stamp, np.array([[20.0 + 0.5 * k, 3.0]])), views)
+        before = tracker._t.logit[0]
+        tracker.step(8 * DT_NS, dets(8 * DT_NS, np.zeros((0, 2))), views)  # missed by both
+        change[data] = tracker._t.logit[0] - before
+    assert change["LIDAR"] > -2.5 and change["BEV"] < -4.0, change

@@ -265,6 +265,18 @@ class TrackerConfig(ParamConfig):
         "likewise asks more overlap of low-score boxes: they are likelier another object's weak, "
         "uncertain box (at 100 m a neighbouring lane's car pulled a track into the oncoming lane)",
     )
+    detection_data: dict[str, str] = param(
+        {"LIDAR": "LIDAR", "RADAR": "RADAR", "CAMERA": "CAMERA", "BEV": "LIDAR"},
+        unit="",
+        choices=tuple(SENSOR_BITS),
+        keys=(tuple(SENSOR_BITS),),
+        item=lambda k: f"{k[0]} detections",
+        desc="The sensor whose data each detector runs on. Detectors on the same data miss together (an "
+        "object with few points or behind another is missed by the classical LiDAR detector and the BEV "
+        "network on the same sweep alike), so a miss by both costs log(1 - max Pd), not the sum of "
+        "independent misses (log(0.01) = -4.6 for two 0.9 detectors: a confirmed track's whole existence "
+        "in one frame). BEV: LIDAR (the network runs on the LiDAR sweep)",
+    )
     detection_prob: dict[str, float] = param(
         {"LIDAR": 0.9, "RADAR": 0.0, "CAMERA": 0.0, "BEV": 0.9},
         unit="1",
@@ -481,6 +493,10 @@ class TrackerConfig(ParamConfig):
                 key = "spawn_velocity" if f["spawn_needs_velocity"] else "spawn_plain"
                 out[key] |= has
         return out
+
+    def data_table(self) -> dict[int, int]:
+        """``detection_data`` keyed by ``SENSOR_*`` bit: the bit of the sensor whose data it uses."""
+        return {SENSOR_BITS[k]: SENSOR_BITS[v] for k, v in self.detection_data.items()}
 
     def sensor_table(self, name: str) -> dict[int, float]:
         """A per-sensor float parameter keyed by ``SENSOR_*`` bit."""

@@ -129,6 +129,7 @@ class Tracker:
         self._merger = OverlapMerger(c)
         self._pd = c.sensor_table("detection_prob")
         self._range50 = c.sensor_table("detection_range50_m")
+        self._data = c.data_table()
         self.reset()
 
     # ------------------------------------------------------------------ API
@@ -252,6 +253,7 @@ class Tracker:
                 t.confirmed,
                 c.occluded_detection_drop,
                 c.occlusion_min_overlap,
+                self._data,
             )
             # a miss right after another is likelier for an existing object (misses come in bursts)
             if self._prev_stamp_ns is not None:
