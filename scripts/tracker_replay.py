@@ -137,6 +137,10 @@ def replay(dest: Path, flat: dict, no_views: bool = False, rev: str | None = Non
     with open(dest / "calls.pkl", "rb") as f:
         rec = pickle.load(f)
     cfg = rec["tracker_config"]
+    fresh = type(cfg)()  # fields added since the recording (no class default): the current defaults
+    for f in dataclasses.fields(cfg):
+        if f.name not in vars(cfg):
+            object.__setattr__(cfg, f.name, getattr(fresh, f.name))
     changes = {k.removeprefix("tracker."): v for k, v in flat.items()}
     if rev is None:
         tracker = Tracker(dataclasses.replace(cfg, **changes))

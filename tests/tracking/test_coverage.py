@@ -174,3 +174,53 @@ def test_confirmed_only_with_a_usable_velocity() -> None:
     assert len(first["gated"]) == len(first["min_hits only"]) == 10
     assert rms["min_hits only"] > 6.0  # about the 5.3 m/s std it was confirmed with
     assert rms["gated"] < 3.5 and rms["gated"] < 0.5 * rms["min_hits only"]
+
+
+@pytest.mark.parametrize("hides", [False, True])
+def test_radar_update_does_not_hide_a_lidar_miss_in_plain_view(hides: bool) -> None:
+    """A car tracked by LiDAR at 20 m, then updated by a radar-only detection alone: the LiDAR had it
+    in plain view and missed it, which a radar update (radar's Pd is 0: it says nothing of the
+    LiDAR) cannot undo: existence falls by the miss, log(1 - 0.9), less the radar hit (0.4). With
+    ``radar_update_hides_box_miss`` (the behaviour before) the radar update hid the miss."""
+    from sensor_fusion.core.classes import SENSOR_RADAR
+
+    view = [SensorView(SENSOR_LIDAR, (0.0, 0.0), 0.0, math.pi, 80.0, 1.0)]
+    tracker = Tracker(TrackerConfig(radar_update_hides_box_miss=hides))
+    p, v = np.array([20.0, 3.0]), np.array([5.0, 0.0])
+    for k in range(5):
+        stamp = k * DT_NS
+        tracker.step(stamp, dets(stamp, (p + v * k * 0.1)[None]), view)
+    before = tracker._t.logit[0]
+    stamp = 5 * DT_NS
+    d = dets(stamp, (p + v * 0.5)[None], vel=v[None], sensors=SENSOR_RADAR, scores=0.4)
+    d.vel_cov = np.eye(2)[None] * 0.3**2
+    tracker.step(stamp, d, view)
+    change = tracker._t.logit[0] - before
+    assert change == pytest.approx(0.4 if hides else 0.4 + math.log(1 - 0.9), abs=0.1)
+
+
+def test_detectors_on_one_sweep_miss_together() -> None:
+    """The classical LiDAR detector and the BEV network run on the same sweep: an object with few
+    points or behind another is missed by both, so their misses are one miss (Pd the larger), not
+    two independent ones (1 - 0.1 x 0.1 = 0.99: log(0.01) = -4.6, a confirmed track's whole existence
+    in one frame; `both` mode's ID switches on urban seeds 4-5 and radar_clutter 4-5, 10 s)."""
+    xy = np.array([[20.0, 0.0]])
+    both = [FRONT, SensorView(SENSOR_BEV, (0.0, 0.0), 0.0, math.pi, 50.0)]
+    pd = {SENSOR_LIDAR: 0.9, SENSOR_BEV: 0.5}
+    assert detection_probability(xy, np.ones(1), both, pd, {}, data={SENSOR_BEV: SENSOR_LIDAR})[0] == (
+        pytest.approx(0.9)
+    )
+    views = [SensorView(SENSOR_LIDAR, (0.0, 0.0), 0.0, math.pi, 80.0), both[1]]
+    change = {}
+    for data in ("LIDAR", "BEV"):
+        cfg = TrackerConfig(
+            detection_data={"LIDAR": "LIDAR", "RADAR": "RADAR", "CAMERA": "CAMERA", "BEV": data}
+        )
+        tracker = Tracker(cfg)
+        for k in range(8):
+            stamp = k * DT_NS
+            tracker.step(stamp, dets(stamp, np.array([[20.0 + 0.5 * k, 3.0]])), views)
+        before = tracker._t.logit[0]
+        tracker.step(8 * DT_NS, dets(8 * DT_NS, np.zeros((0, 2))), views)  # missed by both
+        change[data] = tracker._t.logit[0] - before
+    assert change["LIDAR"] > -2.5 and change["BEV"] < -4.0, change

@@ -345,3 +345,51 @@ def test_ab3dmot_baseline_options_combine() -> None:
         assert (
             np.array_equal(a.ids, b.ids) and np.array_equal(a.state, b.state) and np.array_equal(a.cov, b.cov)
         )
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("kind", ["radial", "velocity"])
+def test_oncoming_radar_cluster_beside_a_far_track_does_not_update_it(model: str, kind: str) -> None:
+    """Urban seed 8 (10 s): a car track 100 m out at 12 m/s, its velocity known from LiDAR boxes and
+    Doppler, took a radar cluster of the oncoming car 2 m beside it (inside the position gate at that
+    range) with a Doppler of -9.7 m/s and was left at 44 m/s. The velocity the detection carries must
+    lie inside the track's gate too (``velocity_gate``); with the position gate alone it fails."""
+    rng = np.random.default_rng(3)
+    tracker = Tracker(TrackerConfig(motion_model=model))
+    v, p0 = np.array([12.0, 0.0]), np.array([80.0, -1.0])
+    for k in range(25):
+        stamp, p = k * DT_NS, p0 + v * k * 0.1
+        tracker.step(stamp, dets(stamp, p[None] + rng.normal(0, 0.5, (1, 2)), pos_std=1.0))
+        l = unit(p)
+        tracker.step(stamp, radar(stamp, p[None], radial=[l @ v + rng.normal(0, 0.1)], los=[l], pos_std=0.7))
+    out = tracker.step(stamp, dets(stamp, p[None], pos_std=1.0))
+    assert out.ids.size == 1 and np.allclose(out.state[0, 2:], v, atol=0.7)
+    before = out.state[0].copy()
+    q = p + [-1.5, 2.0]  # the oncoming car's cluster, 2.5 m away at 100 m
+    if kind == "radial":
+        onc = radar(stamp, q[None], radial=[-9.65], los=[unit(q)], pos_std=1.0)
+    else:
+        onc = radar(stamp, q[None], vel=[[-9.65, 0.0]], vel_cov=np.eye(2) * 0.5**2, pos_std=1.0)
+    out = tracker.step(stamp, onc)
+    after = out.state[out.ids == out.ids.min()][0]
+    assert np.allclose(after, before, atol=0.05), (before, after)  # not updated by it
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_first_doppler_of_a_track_tracked_by_positions_alone_is_taken(model: str) -> None:
+    """Highway seed 3 (10 s): a truck at 23.6 m/s, five LiDAR boxes after birth, was estimated at
+    -13.8 +- 2.0 m/s (the zero-velocity prior it started from lags more than the covariance says);
+    its first Doppler is the best velocity evidence it gets and must not be gated out, so the velocity
+    gate only applies to tracks whose velocity a sensor has measured."""
+    tracker = Tracker(TrackerConfig(motion_model=model))
+    # the truck's box centres as the detector gave them (its centre moves along the truck at first)
+    xs = [124.1, 123.98, 123.3, 120.61, 118.29, 116.26]
+    for k, x in enumerate(xs):
+        stamp, p = k * DT_NS, np.array([x, 11.9])
+        tracker.step(stamp, dets(stamp, p[None], pos_std=0.6))
+    v = np.array([-23.6, 0.0])
+    vx0 = tracker._filter.combine(tracker._t.xm, tracker._t.Pm, tracker._t.mu)[0][0, 2]
+    l = unit(p)
+    tracker.step(stamp, radar(stamp, p[None], radial=[l @ v], los=[l], pos_std=0.7))
+    vx1 = tracker._filter.combine(tracker._t.xm, tracker._t.Pm, tracker._t.mu)[0][0, 2]
+    assert vx0 > -20.0 and vx1 < vx0 - 3.0 and tracker.num_tracks == 1, (vx0, vx1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import chi2
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -93,6 +94,50 @@ def mahalanobis_sq_timed(
         + 0.5 * (det_cov[None, :, 0, 1] + det_cov[None, :, 1, 0])
     )
     return _quad_2x2(a, b, c, det_pos[None, :, 0] - px, det_pos[None, :, 1] - py)
+
+
+def velocity_gate(
+    vel: np.ndarray,
+    vel_cov: np.ndarray,
+    m_vel: np.ndarray,
+    m_vel_R: np.ndarray,
+    has_vel: np.ndarray,
+    radial: np.ndarray,
+    los: np.ndarray,
+    radial_var: np.ndarray,
+    has_radial: np.ndarray,
+    prob: np.ndarray,
+) -> np.ndarray:
+    r"""(T, D) bool: whether detection ``j``'s measured velocity could come from track ``i``.
+
+    The position gate alone lets a radar cluster of the oncoming lane, 2 m beside a track at 100 m,
+    update it with a Doppler 20 m/s off; the Kalman update then writes the whole innovation into
+    the velocity (urban seed 8: a car track at 12 m/s left at 44 m/s). Each detection is tested on
+    the velocity it carries, as the update will use it: a full velocity (``has_vel``) by
+    :math:`\nu^\top (P_{vv} + R_v)^{-1} \nu` against the chi-square quantile of ``prob``
+    (2 dof), a Doppler component (``has_radial``) by :math:`(r - \ell^\top v)^2 /
+    (\ell^\top P_{vv} \ell + \sigma_r^2)` (1 dof). ``vel`` (T, 2) and ``vel_cov`` (T, 2, 2)
+    are the tracks' predicted velocity and covariance, ``prob`` (T,) the tracks' gate
+    probability (per class). Detections with no velocity pass.
+    """
+    nt, nd = vel.shape[0], m_vel.shape[0]
+    ok = np.ones((nt, nd), bool)
+    p = np.asarray(prob, dtype=np.float64)[:, None]
+    j = np.flatnonzero(has_vel)
+    if j.size:
+        S = vel_cov[:, None] + m_vel_R[None, j]  # (T, J, 2, 2)
+        d = m_vel[None, j] - vel[:, None]
+        q = _quad_2x2(S[..., 0, 0], 0.5 * (S[..., 0, 1] + S[..., 1, 0]), S[..., 1, 1], d[..., 0], d[..., 1])
+        ok[:, j] = q <= chi2_2dof_ppf(p)
+    j = np.flatnonzero(has_radial & ~has_vel)
+    if j.size:
+        lv = los[j]  # (J, 2)
+        pred = vel @ lv.T  # (T, J)
+        var = np.einsum("jk,tkl,jl->tj", lv, vel_cov, lv) + radial_var[None, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = (radial[None, j] - pred) ** 2 / var
+        ok[:, j] = np.where(var > 0.0, q <= chi2.ppf(p, 1), True)
+    return ok
 
 
 def gated_assignment(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -150,6 +150,15 @@ class TrackerConfig(ParamConfig):
         item=lambda k: f"{k[0]} tracks",
         desc="Gate probability by track class, overriding gate_prob",
     )
+    velocity_gate: bool = param(
+        True,
+        unit="",
+        desc="Mahalanobis association: on a track whose velocity a sensor has measured, a detection's "
+        "measured velocity or Doppler must lie inside the gate too (chi-square at the class's gate "
+        "probability, 2 / 1 dof), not its position alone (an oncoming car's radar cluster beside a far "
+        "track has the opposite Doppler); births stay suppressed by the position gate",
+    )
+
     class_mismatch_cost: float = param(
         2.0,
         unit="1",
@@ -256,6 +265,18 @@ class TrackerConfig(ParamConfig):
         "likewise asks more overlap of low-score boxes: they are likelier another object's weak, "
         "uncertain box (at 100 m a neighbouring lane's car pulled a track into the oncoming lane)",
     )
+    detection_data: dict[str, str] = param(
+        {"LIDAR": "LIDAR", "RADAR": "RADAR", "CAMERA": "CAMERA", "BEV": "LIDAR"},
+        unit="",
+        choices=tuple(SENSOR_BITS),
+        keys=(tuple(SENSOR_BITS),),
+        item=lambda k: f"{k[0]} detections",
+        desc="The sensor whose data each detector runs on. Detectors on the same data miss together (an "
+        "object with few points or behind another is missed by the classical LiDAR detector and the BEV "
+        "network on the same sweep alike), so a miss by both costs log(1 - max Pd), not the sum of "
+        "independent misses (log(0.01) = -4.6 for two 0.9 detectors: a confirmed track's whole existence "
+        "in one frame). BEV: LIDAR (the network runs on the LiDAR sweep)",
+    )
     detection_prob: dict[str, float] = param(
         {"LIDAR": 0.9, "RADAR": 0.0, "CAMERA": 0.0, "BEV": 0.9},
         unit="1",
@@ -342,6 +363,14 @@ class TrackerConfig(ParamConfig):
         desc="Log-odds removed per second without an update in a frame that says nothing of what the "
         "sensors could see (no coverage given: every miss is assumed in view)",
     )
+    radar_update_hides_box_miss: bool = param(
+        False,
+        unit="",
+        desc="With coverage given: whether an update by radar-only detections spares a track the box "
+        "detectors' miss (log(1 - Pd) of the LiDAR/BEV views it was in). False: radar (Pd 0: it reports "
+        "moving returns, ghosts and clutter among them) says nothing of whether the LiDAR, which had the "
+        "object in view, missed it; a radar ghost in a LiDAR's plain view is not kept alive by radar",
+    )
     existence_unseen_logodds_per_s: float = param(
         0.5,
         unit="1/s",
@@ -420,13 +449,17 @@ class TrackerConfig(ParamConfig):
                 t[ObjectClass[k]] = float(v)
         return t
 
-    def gate_table(self) -> np.ndarray:
-        """(NUM_CLASSES,) squared-Mahalanobis gate per class (chi-square, 2 dof)."""
+    def gate_prob_table(self) -> np.ndarray:
+        """(NUM_CLASSES,) gate probability per class."""
         p = np.full(NUM_CLASSES, float(self.gate_prob))
         for k, v in self.gate_prob_per_class.items():
             if not math.isnan(v):  # NaN: the class takes gate_prob
                 p[ObjectClass[k]] = float(v)
-        return -2.0 * np.log1p(-p)
+        return p
+
+    def gate_table(self) -> np.ndarray:
+        """(NUM_CLASSES,) squared-Mahalanobis gate per class (chi-square, 2 dof)."""
+        return -2.0 * np.log1p(-self.gate_prob_table())
 
     def trust_tables(self) -> dict[str, np.ndarray]:
         """Per-flag lookup tables (16,) bool indexed by a detection's ``sensors & 15``.
@@ -460,6 +493,10 @@ class TrackerConfig(ParamConfig):
                 key = "spawn_velocity" if f["spawn_needs_velocity"] else "spawn_plain"
                 out[key] |= has
         return out
+
+    def data_table(self) -> dict[int, int]:
+        """``detection_data`` keyed by ``SENSOR_*`` bit: the bit of the sensor whose data it uses."""
+        return {SENSOR_BITS[k]: SENSOR_BITS[v] for k, v in self.detection_data.items()}
 
     def sensor_table(self, name: str) -> dict[int, float]:
         """A per-sensor float parameter keyed by ``SENSOR_*`` bit."""

@@ -11,8 +11,12 @@ Bayes update of the existence odds is
     \text{logit}(r') = \text{logit}(r) + \ln(1 - P_D),
 
 exactly, in log-odds. A track outside every sensor's view (:math:`P_D = 0`) loses nothing; one
-in plain view of a good detector (:math:`P_D = 0.9`) loses 2.3 log-odds per missed frame. Several
-detectors miss independently: :math:`P_D = 1 - \prod_s (1 - P_{D,s})`.
+in plain view of a good detector (:math:`P_D = 0.9`) loses 2.3 log-odds per missed frame. Detectors
+on different sensors' data miss independently: :math:`P_D = 1 - \prod_s (1 - P_{D,s})`; detectors
+on the same data (the classical LiDAR detector and the BEV network on one sweep) miss together (an
+object with few points, or behind another, is missed by both), so within such a group :math:`P_D`
+is the largest of theirs, not the independent combination (0.99 for two 0.9 detectors: one frame
+missed by both cost 4.6 log-odds, a confirmed track's whole existence).
 
 Each detector's view is a value (:class:`SensorView`: origin, boresight, field of view, range in
 the tracker's frame), built by whoever knows the calibration (the pipeline, the stream
@@ -60,16 +64,19 @@ def detection_probability(
     occluders: np.ndarray | None = None,
     occlusion_drop: float = 0.0,
     occlusion_min_overlap: float = 0.5,
+    data: dict[int, int] | None = None,
 ) -> np.ndarray:
     """Probability (N,) that at least one detector of ``views`` reports each track at ``xy`` (N, 2).
 
     ``radius`` (N,) is each track's footprint half-diagonal (its angular extent for occlusion);
     ``pd_near`` / ``range50`` map a sensor bit to its plain-view probability and half range
     (absent: 0, the sensor gives no miss evidence). ``occluders`` (N,) bool marks the tracks
-    that may hide others (confirmed ones); see the module docstring.
+    that may hide others (confirmed ones); ``data`` maps a sensor bit to the bit of the sensor whose
+    data its detector runs on (absent: its own): views of one data combine as the largest
+    probability, different data independently; see the module docstring.
     """
     n = xy.shape[0]
-    miss = np.ones(n)
+    by_data: dict[int, np.ndarray] = {}
     for v in views:
         p = float(pd_near.get(v.sensor, 0.0))
         if p <= 0.0 or n == 0:
@@ -89,6 +96,10 @@ def detection_probability(
         pd = np.where(inside, pd, 0.0)
         if occlusion_drop > 0.0 and occluders is not None and occluders.any():
             pd = pd * (1.0 - occlusion_drop * _occluded(r, bearing, radius, occluders, occlusion_min_overlap))
+        key = (data or {}).get(v.sensor, v.sensor)
+        by_data[key] = np.maximum(by_data[key], pd) if key in by_data else pd
+    miss = np.ones(n)
+    for pd in by_data.values():
         miss *= 1.0 - pd
     return 1.0 - miss
 

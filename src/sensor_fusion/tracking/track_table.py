@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sensor_fusion.core.classes import NUM_CLASSES, ObjectClass
+from sensor_fusion.core.classes import NUM_CLASSES, SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.tracking.attributes import class_vote_weights
 from sensor_fusion.tracking.config import TrackerConfig
@@ -51,6 +51,8 @@ class TrackTable:
     birth_ns: np.ndarray  # (N,) int64
     last_update_ns: np.ndarray  # (N,) int64
     shape_ns: np.ndarray  # (N,) int64: last update by a size-trusted sensor (0: never)
+    vel_measured: np.ndarray  # (N,) bool: some detection measured its velocity (Doppler or velocity)
+    box_ns: np.ndarray  # (N,) int64: last update by a detection that is not radar-only (0: never)
     sensors: np.ndarray  # (N,) uint8
     confirmed: np.ndarray  # (N,) bool
 
@@ -73,6 +75,8 @@ class TrackTable:
             birth_ns=np.zeros(0, np.int64),
             last_update_ns=np.zeros(0, np.int64),
             shape_ns=np.zeros(0, np.int64),
+            vel_measured=np.zeros(0, bool),
+            box_ns=np.zeros(0, np.int64),
             sensors=np.zeros(0, np.uint8),
             confirmed=np.zeros(0, bool),
         )
@@ -167,6 +171,8 @@ def birth(
         birth_ns=np.full(n, stamp_ns, np.int64),
         last_update_ns=np.full(n, stamp_ns, np.int64),
         shape_ns=np.where(shape_trusted, stamp_ns, 0).astype(np.int64),
+        vel_measured=m.has_vel[idx] | m.has_radial[idx],
+        box_ns=np.where(m.sensors[idx] != SENSOR_RADAR, stamp_ns, 0).astype(np.int64),
         sensors=m.sensors[idx].copy(),
         confirmed=np.zeros(n, bool),
     )
