@@ -398,7 +398,9 @@ class EgoEstimator:
                 span = c.align_min_baseline_sigmas
                 wheel_scale.add_fix(s, m, self._lever_gps, c.wheel_scale_std, c.wheel_scale_window_s, span)
                 self._aligner.after_fix(s, m)
-            else:
+            elif not m.multipath:
+                # a fix the track called multipath leaves the level of the accepted fixes as it
+                # was: no break in the heading fit (a break costs the part after it a span of its own)
                 self._aligner.after_gated_fix(s, m)
         elif m.kind == "vel":
             self._updater.velocity(s, m)
