@@ -148,8 +148,23 @@ def test_rotation_free_track_test_before_the_heading():
     z = est._to_enu(nxt.latitude, nxt.longitude, nxt.altitude)
     C = np.asarray(nxt.covariance, dtype=float).reshape(3, 3)
     var_h = 0.5 * float(C[0, 0] + C[1, 1])
-    stat = mismatch(s, fix_entry(s, z, var_h, nxt.stamp_ns, est._lever_gps), 0.05)
-    assert stat is not None and stat <= AGREE_CHI2
+    mm = mismatch(s, fix_entry(s, z, var_h, nxt.stamp_ns, est._lever_gps), 0.05)
+    assert mm is not None and mm[0] <= AGREE_CHI2 and mm[1] < 1.0  # 0.4 s at 1 m/s
     for d in ((6.0, 0.0), (0.0, 6.0), (-6.0, 0.0), (0.0, -6.0)):
         zj = z + np.array([d[0], d[1], 0.0])
-        assert mismatch(s, fix_entry(s, zj, var_h, nxt.stamp_ns, est._lever_gps), 0.05) > AGREE_CHI2
+        assert mismatch(s, fix_entry(s, zj, var_h, nxt.stamp_ns, est._lever_gps), 0.05)[0] > AGREE_CHI2
+
+
+def test_multipath_before_the_heading_is_gated_and_the_true_fixes_taken_back():
+    """An 8 m jump from 6 s to 11 s, 3 s after the robot starts moving and before the heading is
+    known (dev robot seeds 15, 35): the rotation-free track test gates the jumped fixes, and when
+    the jump ends the true fixes (which the track vouches for) are fused with the position
+    variance grown by the distance driven since the last accepted fix (with the course unknown
+    the filter could not follow it), instead of being gated until a re-seed (one on the code
+    before)."""
+    sim = simulate(60.0, seed=7, gps_jump=(6.0, 11.0, 0.0, 8.0))
+    est, rec = run(sim, robot_config(gps_reinit_after_rejections=25))
+    assert not rec[rec[:, 0] < 11.0, 1].any()  # the heading is still unknown during the jump
+    assert est.counters["gps_reinit"] == 0
+    assert est.counters["gps_multipath_gated"] >= _jumped(sim, 6.0, 11.0) - 3
+    assert rec[rec[:, 0] > 14.0, 3].max() < 2.0

@@ -264,8 +264,13 @@ class Updater:
                 self._episode_r = res[0]
         else:
             entry = fix_entry(s, m.z, 0.5 * float(m.cov[0, 0] + m.cov[1, 1]), m.stamp_ns, self._lever)
-            stat = mismatch(s, entry, c.wheel_scale_std)
-            agree = None if stat is None else stat <= TRACK_AGREE_CHI2
+            mm = mismatch(s, entry, c.wheel_scale_std)
+            agree = None if mm is None else mm[0] <= TRACK_AGREE_CHI2
+            if agree and not gate_ok:
+                # the track vouches for the fix and the filter gates it: with the course unknown
+                # the filter cannot follow the robot's motion since its last accepted fix, so its
+                # position is unknown by up to the distance the track says it drove
+                m.course_var = mm[1] ** 2
         t_level = self._level_t0
         if agree is not False:
             return False, agree
@@ -300,6 +305,10 @@ class Updater:
                 self._counters["gps_rejected_gate"] += 1
                 self._counters["gps_multipath_gated"] += 1
             return False
+        if m.course_var > 0.0 and not s.aligned:
+            s.P = s.P.copy()
+            s.P[0, 0] += m.course_var
+            s.P[1, 1] += m.course_var
         m.result = self._correct(s, lin, self._gate[3])
         if not m.first:
             return m.result

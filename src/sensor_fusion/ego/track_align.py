@@ -253,7 +253,7 @@ def fix_entry(s: FilterState, z: np.ndarray, var_h: float, t: int, lever: np.nda
     return (int(t), float(z[0]), float(z[1]), float(var_h), float(lw[0]), float(lw[1]))
 
 
-def mismatch(s: FilterState, entry: tuple, scale_std: float) -> float | None:
+def mismatch(s: FilterState, entry: tuple, scale_std: float) -> tuple[float, float] | None:
     """Before the heading is known: how far a fix (``entry``, :func:`fix_entry`) is from what the
     accepted fixes of the odometry track predict, whatever the heading.
 
@@ -261,7 +261,8 @@ def mismatch(s: FilterState, entry: tuple, scale_std: float) -> float | None:
     that path rotated and shifted. The fix is predicted from them for every rotation (a 1 deg
     grid), with the rotation the accepted fixes fit (:func:`fit_rotation`) as a prior of its std
     (none while they span too little to fix it: then only the distances from the fixes count),
-    and the smallest normalised squared miss is returned (agreement: ``AGREE_CHI2``). Its
+    and the smallest normalised squared miss is returned (agreement: ``AGREE_CHI2``), with the
+    track distance (m) from the newest accepted fix to this one. Its
     variance: the fix's and the fixes' centroid's (both carry the correlated GNSS error: the fix
     variance each, times the fit's reduced chi-square when the fixes scatter more than they
     claim) plus the wheel scale's error (``scale_std``) over the track distance. None when there
@@ -297,4 +298,4 @@ def mismatch(s: FilterState, entry: tuple, scale_std: float) -> float | None:
     stat = (rx * rx + ry * ry) / vp
     if math.isfinite(std):
         stat = stat + (_GRID / std) ** 2
-    return float(stat.min())
+    return float(stat.min()), float(np.hypot(*(dk - D[-1])))
