@@ -172,7 +172,7 @@ class Aligner:
                 s, self._chords, m.stamp_ns, c, self._lever
             ):
                 self.aligned(s, m)
-            elif s.track_z:
+            elif s.track_v and s.track_z:
                 self._align_from_track(s, m)
         elif s.P[eskf.YAW, eskf.YAW] > c.unalign_yaw_std_rad**2:
             s.aligned = False

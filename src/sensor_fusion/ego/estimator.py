@@ -39,7 +39,7 @@ import numpy as np
 from ..core.geodesy import geodetic_to_enu
 from ..core.stamps import NS_PER_S
 from ..core.types import GpsFix, ImuSample
-from . import wheel_scale
+from . import eskf, wheel_scale
 from .alignment import Aligner
 from .config import EgoConfig
 from .history import History
@@ -48,6 +48,7 @@ from .measurements import Updater, body_velocity_measurement, gps_position, sani
 from .pose import EgoPose, pose_between, pose_of, transform_between
 from .propagation import Propagator, valid_orientation
 from .state import FilterState, Measurement
+from .track_align import add_fix as add_track_fix
 from .velocity_inputs import velocity_measurement
 from .velocity_updater import VelocityUpdater
 
@@ -375,6 +376,14 @@ class EgoEstimator:
         if start.yaw_from_imu:
             self._t_imu_yaw = start.state.t_ns  # that reading was the first heading measurement
         self._hist.start(start.state)
+        st = start.state
+        self._updater.start_level(st.t_ns)
+        if not st.aligned:
+            # the first fix starts the odometry track too: a fix that jumps against it before the
+            # heading is known is recognised from the track (track_align.agrees), not followed
+            antenna = st.p + eskf.quat_to_rot(st.q) @ self._lever_gps
+            var_h = 0.5 * float(st.P[0, 0] + st.P[1, 1])
+            add_track_fix(st, st.t_ns, antenna, var_h, self._lever_gps, self.config.align_track_window_s)
         self.counters["initialized"] += 1
         self.counters["gps_accepted"] += 1
         for t, w, a in start.later_imu:  # replay the IMU received after the fix
@@ -389,7 +398,9 @@ class EgoEstimator:
                 span = c.align_min_baseline_sigmas
                 wheel_scale.add_fix(s, m, self._lever_gps, c.wheel_scale_std, c.wheel_scale_window_s, span)
                 self._aligner.after_fix(s, m)
-            else:
+            elif not m.multipath:
+                # a fix the track called multipath leaves the level of the accepted fixes as it
+                # was: no break in the heading fit (a break costs the part after it a span of its own)
                 self._aligner.after_gated_fix(s, m)
         elif m.kind == "vel":
             self._updater.velocity(s, m)

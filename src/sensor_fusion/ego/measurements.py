@@ -33,7 +33,9 @@ from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
 from .state import FilterState, Measurement, correct
-from .wheel_scale import agrees_with_track
+from .track_align import AGREE_CHI2 as TRACK_AGREE_CHI2
+from .track_align import fix_entry, mismatch
+from .wheel_scale import AGREE_CHI2, track_residual
 
 __all__ = [
     "Linearised",
@@ -201,6 +203,15 @@ class Updater:
 
     def clear(self) -> None:
         self._consec_rejects = 0
+        self._episode_t0: int | None = None  # stamp of the first fix of the multipath episode in progress
+        self._episode_sum = np.zeros(2)  # sum of its fixes' residuals against the track (heading known), m
+        self._episode_n = 0
+        self._episode_r: np.ndarray | None = None  # the residual of the fix being decided
+        self._level_t0: int | None = None  # since when the filter holds its level: its start or last re-seed
+
+    def start_level(self, t_ns: int) -> None:
+        """The filter started (or was re-seeded) from a fix at ``t_ns``: the level it holds since."""
+        self._level_t0 = int(t_ns)
 
     def _correct(self, s: FilterState, lin: Linearised, gate: float = math.inf) -> bool:
         dx = correct(s, lin.H, lin.R, lin.y, gate)
@@ -213,12 +224,91 @@ class Updater:
         """Fuse ``lin`` behind the chi2 gate of its dimension (``gps_gate_prob``)."""
         return self._correct(s, lin, self._gate[len(lin.y)])
 
+    def _nis(self, s: FilterState, lin: Linearised) -> float:
+        """Normalised innovation squared of ``lin`` (inf for a singular innovation covariance)."""
+        S = lin.H @ s.P @ lin.H.T + lin.R
+        try:
+            return float(lin.y @ np.linalg.solve(S, lin.y))
+        except np.linalg.LinAlgError:
+            return math.inf
+
+    def _multipath(self, s: FilterState, m: Measurement, gate_ok: bool) -> tuple[bool, bool | None]:
+        """(multipath, the track's answer) for a fix at its first processing.
+
+        The wheel track answers whether the fix agrees with the accepted fixes carried along it
+        (heading known: :func:`.wheel_scale.track_residual`; unknown: the rotation-free
+        :func:`.track_align.mismatch`, distances and shape of the track against the fixes). It is
+        asked when the filter gates the fix, and, during a multipath episode (the previous fix
+        was called multipath; dwells last seconds, fixes come every fraction of one), also when
+        the filter would take it: the filter's own
+        covariance grows while it gates and would let the jump in after a few seconds (then
+        follow it, and gate the true fixes when it ends). An episode stops being called
+        multipath once it has lasted longer than the level the filter holds (since its start or
+        re-seed): with exponential dwell times (mean tau) and a jump as likely to have been
+        present at the start as its share of time, the odds of "the held level was the jump"
+        against "this episode is" are exp((T_episode - T_held) / tau), so they turn where the
+        episode outlasts the held level, whatever tau; its fixes then count towards a re-seed."""
+        c = self.config
+        if gate_ok and self._episode_t0 is None:
+            return False, None
+        if s.aligned:
+            res = track_residual(s, m, self._lever)
+            agree = None if res is None else float(res[0] @ res[0]) / res[1] <= AGREE_CHI2
+            if agree and self._episode_t0 is not None and self._episode_n:
+                # inside an episode: a fix nearer the episode's own level than the prediction is
+                # still jumped (the prediction's error is common to both and cancels; the step
+                # between the levels is the jump, the scatter about a level the fix noise)
+                d = res[0] - self._episode_sum / self._episode_n
+                agree = float(d @ d) >= float(res[0] @ res[0])
+            if agree is False:
+                self._episode_r = res[0]
+        else:
+            entry = fix_entry(s, m.z, 0.5 * float(m.cov[0, 0] + m.cov[1, 1]), m.stamp_ns, self._lever)
+            mm = mismatch(s, entry, c.wheel_scale_std)
+            agree = None if mm is None else mm[0] <= TRACK_AGREE_CHI2
+            if agree and not gate_ok:
+                # the track vouches for the fix and the filter gates it: with the course unknown
+                # the filter cannot follow the robot's motion since its last accepted fix, so its
+                # position is unknown by up to the distance the track says it drove
+                m.course_var = mm[1] ** 2
+        t_level = self._level_t0
+        if agree is not False:
+            return False, agree
+        t0 = m.stamp_ns if self._episode_t0 is None else self._episode_t0
+        if t_level is not None and m.stamp_ns - t0 > t0 - t_level:
+            return False, agree  # the episode has outlasted the level the filter holds
+        return True, agree
+
     def gps(self, s: FilterState, m: Measurement) -> bool:
         """Gate and fuse a fix (``m.z`` the antenna position, ENU); sets and returns ``m.result``."""
         lin = gps_position(s, m.z, m.cov, self._lever)
         if not s.aligned:  # yaw unknown: the horizontal lever arm is an unknown offset of size |l_h|
             lin.H[:, eskf.YAW] = 0.0
             lin = lin._replace(R=lin.R + self._lever_cov)
+        if m.first and self.config.wheel_scale_std > 0.0:
+            self._episode_r = None
+            m.multipath, agree = self._multipath(s, m, self._nis(s, lin) <= self._gate[3])
+            if agree is False:  # the episode runs on while the track disagrees, called multipath or not
+                if self._episode_t0 is None:
+                    self._episode_t0 = m.stamp_ns
+                    self._episode_sum, self._episode_n = np.zeros(2), 0
+                if self._episode_r is not None:
+                    self._episode_sum = self._episode_sum + self._episode_r
+                    self._episode_n += 1
+            else:
+                self._episode_t0 = None
+        if m.multipath:
+            # the fixes of the recent past, carried along the wheel track, disagree with this one
+            # too: multipath, not a lost filter; gated, and it does not count towards a re-seed
+            m.result = False
+            if m.first:
+                self._counters["gps_rejected_gate"] += 1
+                self._counters["gps_multipath_gated"] += 1
+            return False
+        if m.course_var > 0.0 and not s.aligned:
+            s.P = s.P.copy()
+            s.P[0, 0] += m.course_var
+            s.P[1, 1] += m.course_var
         m.result = self._correct(s, lin, self._gate[3])
         if not m.first:
             return m.result
@@ -227,11 +317,6 @@ class Updater:
             self._consec_rejects = 0
             return True
         self._counters["gps_rejected_gate"] += 1
-        if self.config.wheel_scale_std > 0.0 and agrees_with_track(s, m, self._lever) is False:
-            # the fixes of the last minutes, carried along the wheel track, disagree with this one
-            # too: multipath, not a lost filter; it does not count towards a re-seed
-            self._counters["gps_multipath_gated"] += 1
-            return False
         self._consec_rejects += 1
         n = self.config.gps_reinit_after_rejections
         if n and self._consec_rejects >= n:
@@ -250,6 +335,7 @@ class Updater:
             # inside the wheel-scale fit would bend the scale, so its track starts again
             s.wheel_scale = s.wheel_scale.restart()
         self._consec_rejects = 0
+        self._level_t0 = m.stamp_ns
         self._counters["gps_reinit"] += 1
 
     def velocity(self, s: FilterState, m: Measurement) -> bool:

@@ -99,6 +99,8 @@ class Measurement:
     rows: tuple[int, ...] = (0, 1, 2)
     first: bool = True
     result: bool = False
+    multipath: bool = False  # the wheel track called this fix multipath (first processing; replays keep it)
+    course_var: float = 0.0  # m^2 added to the horizontal position variance before fusing (heading unknown)
 
     def replay(self) -> Measurement:
         """The same measurement for a replay after a rollback (not counted again)."""

@@ -57,6 +57,8 @@ __all__ = [
     "add_break",
     "add_fix",
     "add_wheel",
+    "fix_entry",
+    "mismatch",
     "fit_rotation",
     "try_align",
 ]
@@ -117,11 +119,12 @@ def _track_points(track_v: tuple, track_z: tuple) -> tuple[np.ndarray, np.ndarra
     pos = np.zeros((len(v), 2))
     pos[1:] = np.cumsum(0.5 * (v[1:, 1:3] + v[:-1, 1:3]) * np.diff(tv)[:, None], axis=0)
     tf = (f[:, 0] - v[0, 0]) / NS_PER_S
-    keep = (tf >= 0.0) & (tf <= tv[-1] + _MAX_EXTRAP_S)
+    keep = (tf >= -_MAX_EXTRAP_S) & (tf <= tv[-1] + _MAX_EXTRAP_S)
     tf, f, part = tf[keep], f[keep], part[keep]
     d = np.stack([np.interp(tf, tv, pos[:, 0]), np.interp(tf, tv, pos[:, 1])], axis=1)
     past = np.maximum(tf - tv[-1], 0.0)  # beyond the newest sample: its velocity
     d += past[:, None] * v[-1, 1:3]
+    d += np.minimum(tf, 0.0)[:, None] * v[0, 1:3]  # the first fix (filter start) just before the first sample
     d += f[:, 4:6]  # the antenna, not base_link
     return d, f[:, 1:3], f[:, 3], part.astype(np.int64)
 
@@ -238,3 +241,61 @@ def try_align(s: FilterState, c: EgoConfig) -> tuple[float, float] | None:
     if std > c.align_max_std_rad or span < c.align_min_baseline_sigmas * sigma:
         return None
     return theta, max(math.hypot(std, math.sqrt(2.0) * sigma / span), c.align_min_std_rad)
+
+
+AGREE_CHI2 = 5.991  # chi2(2) at 0.95, as wheel_scale.AGREE_CHI2 (the same question once the heading is known)
+_GRID = np.linspace(-math.pi, math.pi, 361)[:-1]  # 1 deg: 0.17 m at 10 m, far below the fix noise
+
+
+def fix_entry(s: FilterState, z: np.ndarray, var_h: float, t: int, lever: np.ndarray) -> tuple:
+    """A track entry for a fix (as :func:`add_fix` stores it)."""
+    lw = eskf.quat_to_rot(s.q) @ lever
+    return (int(t), float(z[0]), float(z[1]), float(var_h), float(lw[0]), float(lw[1]))
+
+
+def mismatch(s: FilterState, entry: tuple, scale_std: float) -> tuple[float, float] | None:
+    """Before the heading is known: how far a fix (``entry``, :func:`fix_entry`) is from what the
+    accepted fixes of the odometry track predict, whatever the heading.
+
+    The track (wheels + gyro) is the path's shape in an unknown rotation; the accepted fixes are
+    that path rotated and shifted. The fix is predicted from them for every rotation (a 1 deg
+    grid), with the rotation the accepted fixes fit (:func:`fit_rotation`) as a prior of its std
+    (none while they span too little to fix it: then only the distances from the fixes count),
+    and the smallest normalised squared miss is returned (agreement: ``AGREE_CHI2``), with the
+    track distance (m) from the newest accepted fix to this one. Its
+    variance: the fix's and the fixes' centroid's (both carry the correlated GNSS error: the fix
+    variance each, times the fit's reduced chi-square when the fixes scatter more than they
+    claim) plus the wheel scale's error (``scale_std``) over the track distance. None when there
+    is nothing to ask (no wheel track, no accepted fix on it, the fix beyond the track's end)."""
+    ref = s.track_z
+    if len(s.track_v) < 2 or not ref:
+        return None
+    var_h = entry[3]
+    d, zz, var, part = _track_points(s.track_v, (*ref, entry))
+    if len(d) < 2 or zz[-1, 0] != entry[1] or zz[-1, 1] != entry[2]:
+        return None
+    dk, zk = d[-1], zz[-1]
+    D, Z, V = d[:-1], zz[:-1], var[:-1]
+    w = 1.0 / V
+    dbar = (w @ D) / w.sum()
+    zbar = (w @ Z) / w.sum()
+    sigma2 = float(np.median(V))
+    th0, std = 0.0, math.inf
+    if len(D) >= 3:
+        th0, std, span = fit_rotation(D, Z, V, part[:-1])
+        std = math.hypot(std, math.sqrt(2.0 * sigma2) / span) if span > 0.0 else math.inf
+    # reduced chi2 of the accepted fixes about one shift at the fitted rotation (>= 1)
+    c, sn = math.cos(th0), math.sin(th0)
+    Dc = D - dbar
+    res = (Z - zbar) - np.stack([c * Dc[:, 0] - sn * Dc[:, 1], sn * Dc[:, 0] + c * Dc[:, 1]], 1)
+    chi2 = float((w * (res**2).sum(1)).sum()) / max(2 * len(D) - 3, 1) if len(D) > 2 else 1.0
+    far = dk - dbar
+    vp = (var_h + sigma2) * max(1.0, chi2) + (scale_std**2) * float(far @ far)
+    th = th0 + _GRID
+    cg, sg = np.cos(th), np.sin(th)
+    rx = zk[0] - zbar[0] - (cg * far[0] - sg * far[1])
+    ry = zk[1] - zbar[1] - (sg * far[0] + cg * far[1])
+    stat = (rx * rx + ry * ry) / vp
+    if math.isfinite(std):
+        stat = stat + (_GRID / std) ** 2
+    return float(stat.min()), float(np.hypot(*(dk - D[-1])))

@@ -46,7 +46,16 @@ from ..core.stamps import NS_PER_S
 from . import eskf
 from .state import FilterState, Measurement
 
-__all__ = ["MAX_GAP_S", "ScaleTrack", "add_fix", "add_wheel", "agrees_with_track", "corrected", "fit_scale"]
+__all__ = [
+    "MAX_GAP_S",
+    "ScaleTrack",
+    "add_fix",
+    "add_wheel",
+    "agrees_with_track",
+    "corrected",
+    "fit_scale",
+    "track_residual",
+]
 
 MAX_GAP_S = 1.0  # a wheel gap this long is not dead-reckoned across: the track restarts
 OUTLIER_SIGMAS = 3.0  # fixes off the first fit by this x sqrt(2) sigma (multipath) leave the second
@@ -185,8 +194,8 @@ def add_fix(
     s.wheel_scale = replace(s.wheel_scale, s=min(max(est, -lim), lim), var=post)
 
 
-def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray) -> bool | None:
-    """Does a fix the filter gated agree with the recent *accepted* fixes carried forward along
+def track_residual(s: FilterState, m: Measurement, lever: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Where a fix the filter gated lies against the recent *accepted* fixes carried forward along
     the wheel track? None when there is nothing to ask (no wheels, heading unknown, fewer than
     5 accepted fixes on the track).
 
@@ -199,7 +208,8 @@ def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray) -> bool
     are left out of a second) and the fit predicts where the new fix should be. Its variance:
     the fix's and the fit's (both carry the correlated GNSS error: 2 sigma^2, times the fit's
     reduced chi2 when the fixes scatter more), plus the fit's scale and rotation errors over
-    the distance from the fixes' centroid. Agreement: inside ``AGREE_CHI2``."""
+    the distance from the fixes' centroid. Returns (the fix's base position minus the prediction,
+    (2,) m; that variance, m^2); agreement (:func:`agrees_with_track`) is inside ``AGREE_CHI2``."""
     tr = s.wheel_scale
     if tr is None or tr.t_ns < 0 or not s.aligned or len(tr.fixes) < 5:
         return None
@@ -226,7 +236,14 @@ def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray) -> bool
     base = np.asarray(m.z, dtype=np.float64)[:2] - (eskf.quat_to_rot(s.q) @ lever)[:2]
     r = base - pred
     var = 2.0 * float(np.median(V)) * max(1.0, chi2) + 2.0 * var_a * float(far @ far)
-    return float(r @ r) / var <= AGREE_CHI2
+    return r, var
+
+
+def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray) -> bool | None:
+    """Does a fix the filter gated agree with the recent accepted fixes carried along the wheel
+    track (:func:`track_residual` inside ``AGREE_CHI2``)? None when there is nothing to ask."""
+    res = track_residual(s, m, lever)
+    return None if res is None else float(res[0] @ res[0]) / res[1] <= AGREE_CHI2
 
 
 def corrected(s: FilterState, m: Measurement) -> Measurement:
