@@ -154,3 +154,19 @@ def test_camera_relabel_size_gate():
         [ObjectClass.PEDESTRIAN, ObjectClass.TRUCK, ObjectClass.UNKNOWN, ObjectClass.CAR, ObjectClass.BUS]
     )
     assert relabel_plausible(new, sizes, np.full(5, 0.1)).tolist() == [False, False, False, True, True]
+
+
+@pytest.mark.parametrize("n_low", [10, 400])  # the insertion sort and the merge sort (> 32) paths
+def test_column_filter_cuts_overhang_whatever_the_point_order(n_low):
+    """One BEV cell: a body to 2 m, a crown from 4.5 m (a wall close by fills a cell with
+    thousands of returns). The kept points are the body's, in any input order."""
+    from sensor_fusion.perception.overhang import column_filter
+
+    rng = np.random.default_rng(3)
+    hag = np.concatenate([np.linspace(0.2, 2.0, n_low), np.linspace(4.5, 6.0, n_low // 4 + 1)])
+    xyz = np.column_stack([np.full(hag.size, 8.05), np.full(hag.size, 3.05), hag]).astype(np.float32)
+    body = hag <= 2.0
+    for _ in range(3):
+        perm = rng.permutation(hag.size)
+        keep, tall = column_filter(xyz[perm], hag[perm], 0.2, 100.0, 4.0, 1.2, 0.02, 3.2)
+        assert np.array_equal(keep, body[perm]) and not tall.any()

@@ -67,13 +67,19 @@ def column_filter(
         if e == s:
             continue
         srt = by_cell[s:e]
-        for a in range(1, e - s):  # insertion sort by height: cells hold few points
-            v = srt[a]
-            b = a - 1
-            while b >= 0 and hag[srt[b]] > hag[v]:
-                srt[b + 1] = srt[b]
-                b -= 1
-            srt[b + 1] = v
+        if e - s > 32:
+            # a large surface a few metres away (a bus's side, a wall) puts hundreds of returns
+            # in one cell (128 beams x tens of columns): insertion sort is quadratic there (37 ms
+            # per sweep beside a bus), a stable merge sort gives the same order in O(k log k)
+            srt[:] = srt[np.argsort(hag[srt], kind="mergesort")]
+        else:
+            for a in range(1, e - s):  # insertion sort by height: most cells hold few points
+                v = srt[a]
+                b = a - 1
+                while b >= 0 and hag[srt[b]] > hag[v]:
+                    srt[b + 1] = srt[b]
+                    b -= 1
+                srt[b + 1] = v
         p0 = srt[0]
         if hag[p0] > float_min_m:
             continue
@@ -95,43 +101,6 @@ def column_filter(
             if hag[p] <= z_max_m:
                 keep[p] = True
                 tall[p] = reaches
-    return keep, tall
-    ng = int(np.ceil(2.0 * range_max_m / cell_m))
-    inv = 1.0 / cell_m
-    key = np.empty(n)
-    for i in range(n):
-        ix = min(max(int((np.float64(xyz[i, 0]) + range_max_m) * inv), 0), ng - 1)
-        iy = min(max(int((np.float64(xyz[i, 1]) + range_max_m) * inv), 0), ng - 1)
-        # cell-major, then height (heights are far below 1e3 m)
-        key[i] = (ix * ng + iy) * 1e3 + min(max(np.float64(hag[i]), 0.0), 999.0)
-    srt = np.argsort(key)
-    s = 0
-    while s < n:
-        cell = np.floor(key[srt[s]] * 1e-3)
-        e = s
-        while e < n and np.floor(key[srt[e]] * 1e-3) == cell:
-            e += 1
-        p0 = srt[s]
-        if hag[p0] <= float_min_m:
-            r = np.hypot(np.float64(xyz[p0, 0]), np.float64(xyz[p0, 1]))
-            gap = gap_m + gap_per_m * r
-            top = e
-            prev = hag[p0]
-            for t in range(s + 1, e):
-                h = hag[srt[t]]
-                if h - prev > gap:
-                    top = t
-                    break
-                prev = h
-            # taller than any road user without a gap, and returns above z_max over it: a façade
-            # (its windows may break the column), a trunk under its crown, a pole under its lamp
-            reaches = prev > float_min_m and hag[srt[e - 1]] > z_max_m
-            for t in range(s, top):
-                p = srt[t]
-                if hag[p] <= z_max_m:
-                    keep[p] = True
-                    tall[p] = reaches
-        s = e
     return keep, tall
 
 
