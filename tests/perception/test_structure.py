@@ -166,7 +166,9 @@ def test_column_filter_cuts_overhang_whatever_the_point_order(n_low):
     hag = np.concatenate([np.linspace(0.2, 2.0, n_low), np.linspace(4.5, 6.0, n_low // 4 + 1)])
     xyz = np.column_stack([np.full(hag.size, 8.05), np.full(hag.size, 3.05), hag]).astype(np.float32)
     body = hag <= 2.0
+    counts = np.zeros(1000 * 1000, np.int32)
     for _ in range(3):
         perm = rng.permutation(hag.size)
-        keep, tall = column_filter(xyz[perm], hag[perm], 0.2, 100.0, 4.0, 1.2, 0.02, 3.2)
+        keep, tall = column_filter(xyz[perm], hag[perm], 0.2, 100.0, 4.0, 1.2, 0.02, 3.2, counts)
         assert np.array_equal(keep, body[perm]) and not tall.any()
+        assert not counts.any(), "the scratch must come back all zero for the next sweep"

@@ -552,6 +552,7 @@ class LidarDetector:
         ng = math.ceil(2.0 * self.config.range_max_m / self.config.cluster_cell_m)
         # Reused across frames; label_bev leaves it all -1.
         self._grid = np.full(ng * ng, -1, np.int32)
+        self._column_counts = np.zeros(ng * ng, np.int32)  # column_filter's scratch, left all 0
         self.last_timing: dict[str, float] = {"ground": 0.0, "cluster": 0.0, "boxfit": 0.0}
 
     def warm_up(self) -> None:
@@ -604,7 +605,7 @@ class LidarDetector:
             col_keep, tall = column_filter(
                 obj, obj_hag, float(cfg.cluster_cell_m), float(cfg.range_max_m), float(cfg.z_max_m),
                 float(cfg.overhang_gap_m), float(cfg.class_height_slack_per_m),
-                float(cfg.structure_tall_min_m),
+                float(cfg.structure_tall_min_m), self._column_counts,
             )  # fmt: skip
             obj, obj_gz, obj_hag, tall = obj[col_keep], obj_gz[col_keep], obj_hag[col_keep], tall[col_keep]
             kept[np.flatnonzero(kept)[~col_keep]] = False

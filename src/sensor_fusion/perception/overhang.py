@@ -30,6 +30,7 @@ def column_filter(
     gap_m: float,
     gap_per_m: float,
     float_min_m: float,
+    counts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(keep, tall) per point of a sensor-centred cloud already above the ground cut.
 
@@ -38,6 +39,10 @@ def column_filter(
     (not kept). A cell whose lowest point is higher than ``float_min_m`` is overhang whole
     (nothing this detector reports floats that high: a crown, a sign board). Points higher than
     ``z_max_m`` are not kept either; ``tall`` marks points of cells whose column reaches above it.
+
+    ``counts``: int32 scratch of at least one entry per cell, all zero, left all zero (the
+    detector keeps one across sweeps). Only the occupied cells are visited: clearing and
+    prefix-summing the whole (2 x 80 m / 0.2 m)^2 grid cost 5.5 ms per sweep whatever the count.
     """
     n = xyz.shape[0]
     keep = np.zeros(n, np.bool_)
@@ -45,27 +50,37 @@ def column_filter(
     if n == 0:
         return keep, tall
     ng = int(np.ceil(2.0 * range_max_m / cell_m))
+    if counts.shape[0] < ng * ng:
+        counts = np.zeros(ng * ng, np.int32)
     inv = 1.0 / cell_m
     cell = np.empty(n, np.int64)
+    occupied = np.empty(n, np.int64)  # cells in the order first seen
+    n_occ = 0
     for i in range(n):
         ix = min(max(int((np.float64(xyz[i, 0]) + range_max_m) * inv), 0), ng - 1)
         iy = min(max(int((np.float64(xyz[i, 1]) + range_max_m) * inv), 0), ng - 1)
-        cell[i] = ix * ng + iy
-    # counting sort by cell (O(points + cells)), then each cell's few points by height
-    start = np.zeros(ng * ng + 1, np.int64)
-    for i in range(n):
-        start[cell[i] + 1] += 1
-    for c in range(ng * ng):
-        start[c + 1] += start[c]
-    pos = start[:-1].copy()
+        c = ix * ng + iy
+        cell[i] = c
+        if counts[c] == 0:
+            occupied[n_occ] = c
+            n_occ += 1
+        counts[c] += 1
+    # counting sort by cell over the occupied cells (stable: by point index within a cell); then
+    # counts holds each cell's write position, and is zeroed again below
+    seg = np.empty(n_occ + 1, np.int64)
+    seg[0] = 0
+    for j in range(n_occ):
+        c = occupied[j]
+        seg[j + 1] = seg[j] + counts[c]
+        counts[c] = seg[j]
     by_cell = np.empty(n, np.int64)
     for i in range(n):
-        by_cell[pos[cell[i]]] = i
-        pos[cell[i]] += 1
-    for c in range(ng * ng):
-        s, e = start[c], start[c + 1]
-        if e == s:
-            continue
+        by_cell[counts[cell[i]]] = i
+        counts[cell[i]] += 1
+    for j in range(n_occ):
+        counts[occupied[j]] = 0
+    for j in range(n_occ):
+        s, e = seg[j], seg[j + 1]
         srt = by_cell[s:e]
         if e - s > 32:
             # a large surface a few metres away (a bus's side, a wall) puts hundreds of returns
