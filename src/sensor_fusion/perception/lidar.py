@@ -75,8 +75,10 @@ class LidarDetectorConfig(ParamConfig):
         unit="1",
         ge=0.0,
         le=1.0,
-        desc="Clusters with more than this share of their points in columns that continue without a gap "
-        "above z_max_m are structure (façades, trunks): no vehicle is that tall; 1 = off",
+        desc="Clusters with more than this share of their points in columns that rise without a gap past "
+        "structure_tall_min_m and have returns above z_max_m over them, through a gap or not (façades, "
+        "trunks under crowns, poles under lamps) are structure; a truck under a low crown is taken "
+        "for one too (perception/overhang.py); 1 = off",
     )
     column_split_margin_m: float = param(
         1.0,
