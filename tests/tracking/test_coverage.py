@@ -224,3 +224,24 @@ def test_detectors_on_one_sweep_miss_together() -> None:
         tracker.step(8 * DT_NS, dets(8 * DT_NS, np.zeros((0, 2))), views)  # missed by both
         change[data] = tracker._t.logit[0] - before
     assert change["LIDAR"] > -2.5 and change["BEV"] < -4.0, change
+
+
+def test_radar_ghost_in_plain_lidar_view_is_not_kept_alive() -> None:
+    """Radar-only detections of a 'car' at 20 m, 8 frames, which the LiDAR has in plain view and
+    never reports (a ghost): each frame charges the LiDAR's miss in full. The repeat-miss discount
+    (misses of an existing object come in bursts) is for tracks a box detector has reported; on a
+    radar-born track it cut the charge to 0.2 log-odds and the radar hits confirmed the ghost."""
+    from sensor_fusion.core.classes import SENSOR_RADAR
+
+    view = [SensorView(SENSOR_LIDAR, (0.0, 0.0), 0.0, math.pi, 80.0, 1.0)]
+    tracker = Tracker(TrackerConfig())
+    p, v = np.array([20.0, 3.0]), np.array([5.0, 0.0])
+    logits = []
+    for k in range(8):
+        stamp = k * DT_NS
+        d = dets(stamp, (p + v * k * 0.1)[None], vel=v[None], sensors=SENSOR_RADAR, scores=0.8)
+        d.vel_cov = np.eye(2)[None] * 0.3**2
+        confirmed = tracker.step(stamp, d, view)
+        assert len(confirmed) == 0, f"the ghost was confirmed at frame {k}"
+        logits.append(float(tracker._t.logit.max()) if len(tracker._t.logit) else -np.inf)
+    assert logits[-1] < logits[1], logits
