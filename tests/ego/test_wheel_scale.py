@@ -155,7 +155,8 @@ def test_rotation_free_track_test_before_the_heading():
         assert mismatch(s, fix_entry(s, zj, var_h, nxt.stamp_ns, est._lever_gps), 0.05)[0] > AGREE_CHI2
 
 
-def test_multipath_before_the_heading_is_gated_and_the_true_fixes_taken_back():
+@pytest.mark.parametrize("delay", [0, 3])  # 3: wheel and fixes 30 ms late, fused by rollback
+def test_multipath_before_the_heading_is_gated_and_the_true_fixes_taken_back(delay):
     """An 8 m jump from 6 s to 11 s, 3 s after the robot starts moving and before the heading is
     known (dev robot seeds 15, 35): the rotation-free track test gates the jumped fixes, and when
     the jump ends the true fixes (which the track vouches for) are fused with the position
@@ -163,8 +164,31 @@ def test_multipath_before_the_heading_is_gated_and_the_true_fixes_taken_back():
     the filter could not follow it), instead of being gated until a re-seed (one on the code
     before)."""
     sim = simulate(60.0, seed=7, gps_jump=(6.0, 11.0, 0.0, 8.0))
-    est, rec = run(sim, robot_config(gps_reinit_after_rejections=25))
+    est, rec = run(sim, robot_config(gps_reinit_after_rejections=25), delay=delay)
     assert not rec[rec[:, 0] < 11.0, 1].any()  # the heading is still unknown during the jump
     assert est.counters["gps_reinit"] == 0
     assert est.counters["gps_multipath_gated"] >= _jumped(sim, 6.0, 11.0) - 3
     assert rec[rec[:, 0] > 14.0, 3].max() < 2.0
+
+
+def test_a_late_message_just_after_the_start_keeps_the_first_fix_on_the_track():
+    """The first fix starts the odometry track; a wheel message stamped between it and the next
+    IMU sample arrives late and rolls the filter back to its first snapshot, which must hold
+    that fix (the rotation-free test of the next fixes needs it as their anchor)."""
+    sim = simulate(10.0, seed=7)
+    est = EgoEstimator(robot_config(), T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+    fixes = iter(sim.gps)
+    fix = next(fixes)
+    i = 0
+    while not est.initialized:
+        while fix is not None and fix.stamp_ns <= sim.stamps[i]:
+            est.add_gps(fix)
+            fix = next(fixes, None)
+        est.add_imu(sim.imu[i])
+        i += 1
+    for smp in sim.imu[i : i + 5]:
+        est.add_imu(smp)
+    assert len(est._s.track_z) == 1
+    t0, t1 = est._hist._times[:2]  # the first snapshot (the start) and the IMU sample after it
+    assert est.add_wheel_odometry((t0 + t1) // 2, np.array([0.0, 0.0, 0.0]))
+    assert len(est._s.track_z) == 1, "the rollback lost the first fix of the track"

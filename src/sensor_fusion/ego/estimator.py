@@ -375,15 +375,16 @@ class EgoEstimator:
             return
         if start.yaw_from_imu:
             self._t_imu_yaw = start.state.t_ns  # that reading was the first heading measurement
-        self._hist.start(start.state)
         st = start.state
         self._updater.start_level(st.t_ns)
         if not st.aligned:
             # the first fix starts the odometry track too: a fix that jumps against it before the
-            # heading is known is recognised from the track (track_align.agrees), not followed
+            # heading is known is recognised from the track (track_align.mismatch), not followed
             antenna = st.p + eskf.quat_to_rot(st.q) @ self._lever_gps
             var_h = 0.5 * float(st.P[0, 0] + st.P[1, 1])
             add_track_fix(st, st.t_ns, antenna, var_h, self._lever_gps, self.config.align_track_window_s)
+        # the first snapshot after the fix is on the track: a late message rolls back to it
+        self._hist.start(st)
         self.counters["initialized"] += 1
         self.counters["gps_accepted"] += 1
         for t, w, a in start.later_imu:  # replay the IMU received after the fix
