@@ -56,6 +56,17 @@ def test_car_inside_truck_merges_into_older_id(filt) -> None:
     assert out.hits[0] == 7 and out.sensors[0] == SENSOR_LIDAR | SENSOR_RADAR and out.confirmed[0]
 
 
+def test_survivor_keeps_what_the_merged_track_measured() -> None:
+    """The merged-away track had its velocity measured (radar) and a box update later than the
+    survivor's: the survivor keeps both (its velocity gate stays on; no box miss is charged for a
+    box it has)."""
+    t = tracks([[0.0, 0.0], [3.0, 0.3]], [[10.0, 0.0], [10.5, 0.0]], [TRUCK, CAR])
+    t.vel_measured[:] = [False, True]
+    t.box_ns[:] = [2, 7]
+    out = run(OverlapMerger(CFG), t, 0.3)
+    assert out.ids.tolist() == [1] and out.vel_measured[0] and out.box_ns[0] == 7
+
+
 def test_survivor_is_the_box_a_shape_trusted_sensor_updated_last() -> None:
     t = tracks([[0.0, 0.0], [3.0, 0.3]], [[10.0, 0.0], [10.0, 0.0]], [TRUCK, CAR])
     t.shape_ns[:] = [0, 5]  # the younger track (id 2) carries the LiDAR box now

@@ -94,6 +94,9 @@ class OverlapMerger:
             t.hits[keep] = max(t.hits[keep], t.hits[drop])
             t.logit[keep] = max(t.logit[keep], t.logit[drop])
             t.sensors[keep] |= t.sensors[drop]
+            # what either measured: a sensor's velocity (the velocity gate), a box's last update
+            t.vel_measured[keep] |= t.vel_measured[drop]
+            t.box_ns[keep] = max(t.box_ns[keep], t.box_ns[drop])
             t.confirmed[keep] = True
             alive[drop] = False
         return t.keep(alive)
