@@ -27,11 +27,11 @@ from numba import njit
 import sensor_fusion.perception.lidar as L
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.eval.bags import ANNOTATIONS, GT_OBJECTS, STATIC, objects_frame, pair_restrictor
-from sensor_fusion.eval.frames import FrameObjects, match_frames
+from sensor_fusion.eval.frames import match_frames
 from sensor_fusion.eval.regions import Annotations, StaticBoxes, overlapping_pairs, parse_region
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lidar_detector_eval import CACHE
+from lidar_detector_eval import CACHE, _with_origin, detection_frame
 
 
 @njit(cache=True)
@@ -176,7 +176,7 @@ def main() -> None:
     with open(CACHE / f"{name}.truth.pkl", "rb") as f:
         truth = pickle.load(f)
     static = StaticBoxes.from_json(json.loads(truth[STATIC][0].data))
-    det = L.LidarDetector(cfg)
+    det = L.LidarDetector(_with_origin(cfg, truth))  # the LiDAR origin as the pipeline places it
     gt = [objects_frame(m) for m in truth[GT_OBJECTS]]
     frames, cands = [], []
     det_extra: dict = {}
@@ -185,18 +185,7 @@ def main() -> None:
     for k in range(int(z["n"])):
         xyz, stamp, T = z[f"xyz_{k}"], int(z[f"stamp_{k}"]), z[f"pose_{k}"]
         d = det.detect(xyz, stamp, "base_link").transform(T, "odom")
-        frames.append(
-            FrameObjects(
-                stamp,
-                np.arange(len(d)),
-                d.labels,
-                d.centers,
-                d.sizes,
-                d.yaw,
-                np.full((len(d), 2), np.nan),
-                d.scores,
-            )
-        )
+        frames.append(detection_frame(d, stamp))
         fit = _last["fit"]
         xy = fit[:, :2] @ T[:2, :2].T + T[:2, 3]
         cands.append((stamp, xy, _last["feat"], _last["struct"], np.hypot(fit[:, 0], fit[:, 1])))

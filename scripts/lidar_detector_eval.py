@@ -107,6 +107,14 @@ def _with_origin(cfg: LidarDetectorConfig, truth: dict) -> LidarDetectorConfig:
     return cfg.with_sensor_origin(cal.T_base_from("lidar_top")[:2, 3]) if cal.has_frame("lidar_top") else cfg
 
 
+def detection_frame(d, stamp: int) -> FrameObjects:
+    """One sweep's detections (already in ``odom``) as the frame the matcher scores."""
+    n = len(d)
+    return FrameObjects(
+        stamp, np.arange(n), d.labels, d.centers, d.sizes, d.yaw, np.full((n, 2), np.nan), d.scores
+    )
+
+
 def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     name = Path(bag).name
     z = np.load(CACHE / f"{name}.npz")
@@ -121,19 +129,7 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
         t0 = time.perf_counter()
         d = det.detect(xyz, stamp, "base_link")
         ms.append(1e3 * (time.perf_counter() - t0))
-        d = d.transform(T, "odom")
-        frames.append(
-            FrameObjects(
-                stamp,
-                np.arange(len(d)),
-                d.labels,
-                d.centers,
-                d.sizes,
-                d.yaw,
-                np.full((len(d), 2), np.nan),
-                d.scores,
-            )
-        )
+        frames.append(detection_frame(d.transform(T, "odom"), stamp))
     gt = [objects_frame(m) for m in truth[GT_OBJECTS]]
     static = (
         StaticBoxes.from_json(json.loads(truth[STATIC][0].data)) if truth[STATIC] else StaticBoxes.empty()
