@@ -11,7 +11,7 @@ import pytest
 
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.state import Measurement
-from sensor_fusion.ego.track_align import AGREE_CHI2, fix_entry, mismatch
+from sensor_fusion.ego.track_align import AGREE_CHI2, chi2_1dof_as_2dof, fix_entry, mismatch
 from sensor_fusion.ego.wheel_scale import fit_scale
 from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, robot_config, simulate
 from tests.ego.test_robot import run
@@ -192,3 +192,14 @@ def test_a_late_message_just_after_the_start_keeps_the_first_fix_on_the_track():
     t0, t1 = est._hist._times[:2]  # the first snapshot (the start) and the IMU sample after it
     assert est.add_wheel_odometry((t0 + t1) // 2, np.array([0.0, 0.0, 0.0]))
     assert len(est._s.track_z) == 1, "the rollback lost the first fix of the track"
+
+
+def test_one_dof_statistic_is_put_on_the_two_dof_scale():
+    """Before the accepted fixes fix a rotation, the track test's statistic has 1 dof: tested
+    against the 2-dof AGREE_CHI2 (5.991) it would pass misses up to 2.45 sigma, not 1.96."""
+    from scipy.stats import chi2
+
+    for x in (0.0, 0.5, 3.841, 6.0, 20.0):
+        assert chi2.sf(chi2_1dof_as_2dof(x), 2) == pytest.approx(chi2.sf(x, 1), rel=1e-9, abs=1e-15)
+    assert chi2_1dof_as_2dof(1.96**2) == pytest.approx(AGREE_CHI2, abs=1e-3)
+    assert chi2_1dof_as_2dof(1e4) == math.inf

@@ -298,4 +298,14 @@ def mismatch(s: FilterState, entry: tuple, scale_std: float) -> tuple[float, flo
     stat = (rx * rx + ry * ry) / vp
     if math.isfinite(std):
         stat = stat + (_GRID / std) ** 2
-    return float(stat.min()), float(np.hypot(*(dk - D[-1])))
+        return float(stat.min()), float(np.hypot(*(dk - D[-1])))
+    # no rotation prior: the minimum over the rotation leaves the distance alone (1 dof)
+    return chi2_1dof_as_2dof(float(stat.min())), float(np.hypot(*(dk - D[-1])))
+
+
+def chi2_1dof_as_2dof(x: float) -> float:
+    """The 2-dof chi-square value with the tail probability of ``x`` at 1 dof, so one threshold
+    (``AGREE_CHI2``, 2 dof) holds for both: -2 ln(1 - F1(x)), F1(x) = erf(sqrt(x / 2)). Without it
+    a 1-dof statistic against 5.991 passes misses up to 2.45 sigma instead of 1.96."""
+    tail = math.erfc(math.sqrt(0.5 * max(x, 0.0)))
+    return -2.0 * math.log(tail) if tail > 0.0 else math.inf
