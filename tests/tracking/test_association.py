@@ -11,6 +11,7 @@ from scipy.stats import chi2
 
 from sensor_fusion.tracking.association import (
     cascade_assignment,
+    chi2_1dof_ppf,
     chi2_2dof_ppf,
     gated_assignment,
     mahalanobis_sq,
@@ -112,6 +113,8 @@ def test_mahalanobis_matches_explicit_inverse() -> None:
 def test_chi2_gate_values() -> None:
     for p in (0.9, 0.99, 0.999):
         assert chi2_2dof_ppf(p) == pytest.approx(chi2.ppf(p, 2), rel=1e-12)
+    p = np.array([0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999])
+    np.testing.assert_allclose(chi2_1dof_ppf(p), chi2.ppf(p, 1), rtol=1e-12)
 
 
 # ------------------------------------------------------------------ IoU

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import chi2
+from scipy.special import erfinv
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -23,6 +23,13 @@ def chi2_2dof_ppf(prob: float | np.ndarray) -> np.ndarray:
     for a probability needs no table (e.g. 0.99 -> 9.21, 0.999 -> 13.82).
     """
     return -2.0 * np.log1p(-np.asarray(prob, dtype=np.float64))
+
+
+def chi2_1dof_ppf(prob: float | np.ndarray) -> np.ndarray:
+    r"""Chi-square quantile for 1 degree of freedom: :math:`2\,\mathrm{erfinv}(p)^2` (the square of
+    the normal quantile of :math:`(1 + p) / 2`): ``scipy.stats.chi2.ppf(p, 1)`` to 1e-14, at a
+    35th of its cost (55 us a call there, once per association pass with Doppler detections)."""
+    return 2.0 * erfinv(np.asarray(prob, dtype=np.float64)) ** 2
 
 
 def mahalanobis_sq(
@@ -136,7 +143,7 @@ def velocity_gate(
         var = np.einsum("jk,tkl,jl->tj", lv, vel_cov, lv) + radial_var[None, j]
         with np.errstate(divide="ignore", invalid="ignore"):
             q = (radial[None, j] - pred) ** 2 / var
-        ok[:, j] = np.where(var > 0.0, q <= chi2.ppf(p, 1), True)
+        ok[:, j] = np.where(var > 0.0, q <= chi2_1dof_ppf(p), True)
     return ok
 
 
