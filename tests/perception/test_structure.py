@@ -118,8 +118,8 @@ def test_car_beside_trunk_kept(det):
 
 
 def test_sign_plate_not_a_pedestrian():
-    """A 0.8 m sign face, 3 cm thick, on a post to 1.9 m: person-sized but flat (plate rule at 0.1 m;
-    off by default, see the parameter)."""
+    """A solid slab 0.8 m wide, 3 cm thick, from the ground to 1.9 m (a sign face or fence panel):
+    person-sized but flat (plate rule at 0.1 m; off by default, see the parameter)."""
     pts = sweep([(12.0, -3.0, 0.03, 0.8, 1.9, 0.0)])
     off = LidarDetector().detect(pts, 0, "base_link")
     assert np.any(off.labels == ObjectClass.PEDESTRIAN), "not a pedestrian without the rule: proves nothing"

@@ -146,7 +146,10 @@ class LidarDetectorConfig(ParamConfig):
     )
     # Rows and static structure (issue 13; why and the sources of each figure: docs/detection-tracking.md).
     row_split: bool = param(
-        True, unit="", desc="Split clusters whose height profile holds two bodies (rows of parked cars)"
+        True,
+        unit="",
+        desc="Split clusters whose height profile holds two bodies (rows of parked cars), along their "
+        "length and, for clusters wider than any road vehicle (2.6 m), across it (a person beside a car)",
     )
     row_dip_m: float = param(
         0.7,
