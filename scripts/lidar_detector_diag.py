@@ -132,12 +132,6 @@ def _fit_spy(*a, **k):
 
 
 def _is_structure_spy(length, width, height, interior, flat, slack, colgap, cfg):
-    r = {
-        "pole": (length <= cfg.structure_thin_max_m) & (height > cfg.structure_tall_min_m),
-        "post": length + colgap < cfg.structure_post_max_m,
-        "fence": (length > cfg.structure_long_min_m) & (height + slack < cfg.structure_long_min_height_m),
-    }
-    _last["rules"] = r
     _last["feat"] = np.column_stack([length, width, height, interior, flat])
     out = _is_structure(length, width, height, interior, flat, slack, colgap, cfg)
     _last["struct"] = out
@@ -277,7 +271,7 @@ def main() -> None:
             elif (dc <= 2.5).any() and c[3][dc <= 2.5].any():
                 cat = "structure rule"
             elif (dc <= 2.5).any():
-                cat = "box rule"
+                cat = "box or tall-column rule"  # not structure: dropped by the box rules or tall_share
             else:
                 cat = "no cluster"
             miss_cat[cat] += 1
