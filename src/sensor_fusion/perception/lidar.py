@@ -645,28 +645,32 @@ class LidarDetector:
 
         step, max_fit = math.radians(cfg.fit_angle_step_deg), int(cfg.fit_max_points)
         fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+
+        def regroup(n: int) -> tuple:
+            """(order, starts, counts, cand, fit) after a split gave ``labels`` ``n`` labels; the
+            splits below refit only when they split something."""
+            o, st, co = group_by_label(labels, n)
+            ca = np.flatnonzero(co >= cfg.min_points)
+            return o, st, co, ca, fit_boxes(obj, obj_gz, o, st, co, ca, step, max_fit)
+
         if cfg.column_split_margin_m > 0.0 and len(cand):
             n_col = split_attached_columns(
                 obj, obj_hag, labels, n_labels, order, starts, counts, cand, float(cfg.cluster_cell_m),
                 float(cfg.structure_tall_min_m), float(cfg.column_split_margin_m),
                 float(cfg.structure_thin_max_m), fit[:, Z_MAX] - fit[:, GROUND_Z],
             )  # fmt: skip
-            if n_col > n_labels:  # refit only when a column was split off
+            if n_col > n_labels:
                 n_labels = n_col
-                order, starts, counts = group_by_label(labels, n_labels)
-                cand = np.flatnonzero(counts >= cfg.min_points)
-                fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+                order, starts, counts, cand, fit = regroup(n_labels)
         if cfg.row_split and len(cand):
-            n_split = split_rows(
-                obj, obj_hag, labels, n_labels, order, starts, counts, cand, fit,
+            row_args = (
                 _ROW_MIN_LENGTH_M, float(cfg.row_dip_m), float(cfg.row_body_min_m),
                 float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR,
             )  # fmt: skip
-            if n_split > n_labels:  # refit only when a row was split
+            n_split = split_rows(obj, obj_hag, labels, n_labels, order, starts, counts, cand, fit, *row_args)
+            if n_split > n_labels:
                 n_labels = n_split
-                order, starts, counts = group_by_label(labels, n_labels)
-                cand = np.flatnonzero(counts >= cfg.min_points)
-                fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+                order, starts, counts, cand, fit = regroup(n_labels)
             # across: a cluster wider than any road vehicle holds two things side by side (a parked
             # car and a person or hedge beside it, joined by the line-of-sight links of its roof)
             wide = fit[:, WIDTH] > _VEHICLE_MAX_WIDTH_M
@@ -675,15 +679,11 @@ class LidarDetector:
                 across[:, LENGTH], across[:, WIDTH] = fit[wide, WIDTH], fit[wide, LENGTH]
                 across[:, YAW] = fit[wide, YAW] + 0.5 * np.pi
                 n_split = split_rows(
-                    obj, obj_hag, labels, n_labels, order, starts, counts, cand[wide], across,
-                    _ROW_MIN_LENGTH_M, float(cfg.row_dip_m), float(cfg.row_body_min_m),
-                    float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR,
-                )  # fmt: skip
+                    obj, obj_hag, labels, n_labels, order, starts, counts, cand[wide], across, *row_args
+                )
                 if n_split > n_labels:
                     n_labels = n_split
-                    order, starts, counts = group_by_label(labels, n_labels)
-                    cand = np.flatnonzero(counts >= cfg.min_points)
-                    fit = fit_boxes(obj, obj_gz, order, starts, counts, cand, step, max_fit)
+                    order, starts, counts, cand, fit = regroup(n_labels)
         _contact, interior, flat = structure_features(
             obj, obj_hag, order, starts, counts, cand, fit, 0.3, float(cfg.structure_low_m),
             float(cfg.structure_inside_m), _FLAT_TOL_M,
