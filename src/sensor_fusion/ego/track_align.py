@@ -296,11 +296,11 @@ def mismatch(s: FilterState, entry: tuple, scale_std: float) -> tuple[float, flo
     rx = zk[0] - zbar[0] - (cg * far[0] - sg * far[1])
     ry = zk[1] - zbar[1] - (sg * far[0] + cg * far[1])
     stat = (rx * rx + ry * ry) / vp
+    driven = float(np.hypot(*(dk - D[-1])))
     if math.isfinite(std):
-        stat = stat + (_GRID / std) ** 2
-        return float(stat.min()), float(np.hypot(*(dk - D[-1])))
+        return float((stat + (_GRID / std) ** 2).min()), driven
     # no rotation prior: the minimum over the rotation leaves the distance alone (1 dof)
-    return chi2_1dof_as_2dof(float(stat.min())), float(np.hypot(*(dk - D[-1])))
+    return chi2_1dof_as_2dof(float(stat.min())), driven
 
 
 def chi2_1dof_as_2dof(x: float) -> float:

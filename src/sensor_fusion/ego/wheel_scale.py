@@ -51,7 +51,6 @@ __all__ = [
     "ScaleTrack",
     "add_fix",
     "add_wheel",
-    "agrees_with_track",
     "corrected",
     "fit_scale",
     "track_residual",
@@ -209,7 +208,8 @@ def track_residual(s: FilterState, m: Measurement, lever: np.ndarray) -> tuple[n
     the fix's and the fit's (both carry the correlated GNSS error: 2 sigma^2, times the fit's
     reduced chi2 when the fixes scatter more), plus the fit's scale and rotation errors over
     the distance from the fixes' centroid. Returns (the fix's base position minus the prediction,
-    (2,) m; that variance, m^2); agreement (:func:`agrees_with_track`) is inside ``AGREE_CHI2``."""
+    (2,) m; that variance, m^2); the fix agrees when ``|r|^2 / var`` is inside ``AGREE_CHI2``
+    (``measurements.Updater._multipath``)."""
     tr = s.wheel_scale
     if tr is None or tr.t_ns < 0 or not s.aligned or len(tr.fixes) < 5:
         return None
@@ -237,13 +237,6 @@ def track_residual(s: FilterState, m: Measurement, lever: np.ndarray) -> tuple[n
     r = base - pred
     var = 2.0 * float(np.median(V)) * max(1.0, chi2) + 2.0 * var_a * float(far @ far)
     return r, var
-
-
-def agrees_with_track(s: FilterState, m: Measurement, lever: np.ndarray) -> bool | None:
-    """Does a fix the filter gated agree with the recent accepted fixes carried along the wheel
-    track (:func:`track_residual` inside ``AGREE_CHI2``)? None when there is nothing to ask."""
-    res = track_residual(s, m, lever)
-    return None if res is None else float(res[0] @ res[0]) / res[1] <= AGREE_CHI2
 
 
 def corrected(s: FilterState, m: Measurement) -> Measurement:
