@@ -6,27 +6,37 @@ without one it says so, writes ``{"gpu": "none"}`` to ``out/bench/gpu.json`` and
 
 With a GPU (all on real frames of a generated ``urban`` bag, seed 9, not a training seed):
 
-* ``BevDetector.detect`` end to end on CUDA fp16: first call (CUDA context, cuDNN autotune,
-  allocator) and steady state (median of ``--runs``), with its split into inputs/network/decode;
-  the same in fp32; the network forward alone in each;
+* ``BevDetector.detect`` end to end on CUDA fp16: construction (context, upload), first call
+  (cuDNN autotune, allocator) and steady state (median of ``--runs``), with its split into
+  raster/network/decode, peak GPU memory and its boxes against the CPU fp32 ones on the same
+  frames (matched share, largest score and centre differences); the same in fp32; the network
+  forward alone in each;
 * ONNX Runtime with the CUDA and TensorRT execution providers when this onnxruntime has them
   (``bev/export.py`` writes the graph), same inputs, steady state;
-* the whole pipeline (``detection_mode: both``, ``bev.device: cuda``) over the bag offline:
-  per-frame ``total`` p50/p99 and the network's share.
+* the whole pipeline (``detection_mode: both``, ``bev.device: cuda`` fp16 and fp32, and on the
+  host's CPUs as the baseline in the same process) over the decoded messages, the pipeline alone
+  (no bag I/O in the clock): ``--passes`` passes, the first a warm-up reported as
+  ``first_frame_ms``; per-frame ``total`` p50/p99 and the network's share of the others.
 
     .venv/bin/python bench/bench_gpu.py [--runs 50] [--duration 10]
 
-On the device machine (one short run; nothing is downloaded there):
-    .venv/bin/python bench/bench_gpu.py --runs 50 --duration 10 && cat out/bench/gpu.json
+A GPU machine without ROS (the device tool's has torch but no rclpy for its Python): decode the
+messages here, carry the file, time there (``--inputs`` needs neither ROS nor the generator):
+
+    .venv/bin/python bench/bench_gpu.py --capture .gpuin/urban_s9.bin --duration 4   # here
+    python3 bench/bench_gpu.py --runs 50 --passes 3 --inputs .gpuin/urban_s9.bin     # there
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import pickle
 import shutil
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +66,21 @@ def main() -> int:
         action="store_true",
         help="exercise every step on the CPU (checks the script; the figures are CPU ones, named so)",
     )
+    ap.add_argument("--passes", type=int, default=3, help="pipeline passes (the first: warm-up)")
+    ap.add_argument(
+        "--pipelines",
+        default="fp32,fp16,host_cpu_fp32,fp16,fp32",
+        help="whole-pipeline runs in this order (a repeat shows what order and warm-up cost)",
+    )
+    ap.add_argument("--capture", help="only record and decode the bag's sensor messages into this file")
+    ap.add_argument("--inputs", help="messages from --capture: no bag, ROS or generator needed here")
     a = ap.parse_args()
+    if a.capture:
+        d, cal, pushes = capture(a.duration)
+        with open(a.capture, "wb") as f:
+            _Packer(f, protocol=5).dump((d, cal, pushes))
+        print(f"{len(pushes)} sensor messages -> {a.capture}")
+        return 0
     fig = Figures("gpu")
     try:
         import torch
@@ -72,25 +96,23 @@ def main() -> int:
         if dev == "cuda":
             torch.cuda.synchronize()
 
-    from sensor_fusion.bag.offline import RunSummary, feed_bag, run_bag
     from sensor_fusion.bev.config import BevDetectorConfig
     from sensor_fusion.bev.detector import BevDetector
     from sensor_fusion.config import default_share_dir, from_flat, load_params_file
-    from sensor_fusion.eval.bags import read_topics
     from sensor_fusion.eval.latency import latency_percentiles
     from sensor_fusion.pipeline import FusionPipeline
-    from sensor_fusion.sim.recorder import calibration_from_bag, record, scenario_from_bag
 
     name = torch.cuda.get_device_name(0) if dev == "cuda" else "CPU (dry run)"
     fig.add("gpu", name)
     fig.add("torch", torch.__version__)
-    print(f"device: {name}, torch {torch.__version__}, CUDA {torch.version.cuda}")
-    work = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
-    bag = work / "urban_s9"
-    record("urban", 9, a.duration, bag)
+    print(f"device: {name}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
+          f"{torch.get_num_threads()} torch CPU threads")  # fmt: skip
+    if a.inputs:  # decoded elsewhere: this machine needs neither ROS nor the generator
+        d, cal, pushes = pickle.loads(Path(a.inputs).read_bytes())
+    else:
+        d, cal, pushes = capture(a.duration)
+    duration = (pushes[-1][1].stamp_ns - pushes[0][1].stamp_ns) * 1e-9
     base = load_params_file(default_share_dir() / "config" / "fusion.yaml")
-    d = scenario_from_bag(bag)["config"]["gps"]["datum"]
-    cal = calibration_from_bag(bag)
 
     def config(**over):
         cfg = from_flat({**base, **over})
@@ -100,23 +122,40 @@ def main() -> int:
     cfg = config()
     frames: list = []
     pipe = FusionPipeline(cfg, cal, bev_tap=lambda inp: frames.append(inp) if inp.ego_known else None)
-    for _ in feed_bag(bag, pipe, cfg, RunSummary()):
-        pass
+    for sensor, item in pushes:
+        pipe.push(sensor, copy.deepcopy(item))
+        pipe.step()
+    pipe.flush()
     if not frames:
         return no_gpu(fig, "the bag gave no frame with an ego pose (nothing to time)")
     inp = frames[len(frames) // 2]
     fig.add("lidar_points", len(inp.lidar_xyz))
     names = [c.name for c in cfg.cameras]
 
+    sample = frames[: a.runs]
+    ref_det = BevDetector(cal, names, {n: n for n in names}, BevDetectorConfig(device="cpu", fp16=False))
+    reference = [ref_det.detect(f) for f in sample]  # what the CPU build (fp32) finds on these frames
+    del ref_det
     for label, fp16 in (("fp16", True), ("fp32", False)):
+        t0 = time.perf_counter()
         det = BevDetector(cal, names, {n: n for n in names}, BevDetectorConfig(device=dev, fp16=fp16))
-        first = timed_first(lambda det=det: det.detect(inp))  # context, autotune, allocator
+        sync()
+        fig.add(f"detector_{label}_construct_ms", (time.perf_counter() - t0) * 1e3)  # CUDA context, upload
+        first = timed_first(lambda det=det: det.detect(inp))  # cuDNN autotune, allocator
+        if dev == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         steady = median_time(lambda det=det: det.detect(inp), a.runs, warmup=3)
         parts = {k: [] for k in ("raster", "network", "decode")}
-        for f in frames[: a.runs]:
-            det.detect(f)
+        got = []
+        for f in sample:
+            got.append(det.detect(f))
             for k in parts:
                 parts[k].append(det.last_timing[k])
+        for k, v in parity(reference, got).items():
+            fig.add(f"detect_{label}_vs_cpu_fp32_{k}", v)
+        print(f"{label} vs CPU fp32 on {len(sample)} frames: {parity(reference, got)}")
+        if dev == "cuda":
+            fig.add(f"detect_{label}_peak_gpu_mem_mib", torch.cuda.max_memory_allocated() / 2**20)
         args = det.tensors(inp)
 
         def net(det=det, args=args):
@@ -146,6 +185,7 @@ def main() -> int:
 
         have = ort.get_available_providers()
         fig.add("onnxruntime_providers", ",".join(have))
+        work = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
         onnx = work / "bev.onnx"
         export_onnx(_weights(), onnx)
         det = BevDetector(cal, names, {n: n for n in names}, BevDetectorConfig(device="cpu"))
@@ -177,31 +217,123 @@ def main() -> int:
     except Exception as exc:  # the GPU torch figures stand without the ORT comparison
         print(f"onnxruntime comparison skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
 
-    for label, fp16 in (("fp16", True), ("fp32", False)):  # the whole pipeline, offline, on CUDA
-        cfgp = config(**{"detection_mode": "both", "bev.device": dev, "bev.fp16": fp16})
-        out = work / f"run_{label}"
-        t0 = time.perf_counter()
-        summary = run_bag(bag, cfgp, cal, out)
-        wall = time.perf_counter() - t0
+    # the whole pipeline, offline, on CUDA, and on this host's CPUs as the baseline in the same process
+    kinds = {"fp16": (dev, True), "fp32": (dev, False), "host_cpu_fp32": ("cpu", False)}
+    runs_of: dict[str, int] = {}
+    for kind in a.pipelines.split(","):
+        pdev, fp16 = kinds[kind]
+        runs_of[kind] = runs_of.get(kind, 0) + 1  # a kind named twice: its second run is ..._run2
+        label = kind if runs_of[kind] == 1 else f"{kind}_run{runs_of[kind]}"
+        cfgp = config(**{"detection_mode": "both", "bev.device": pdev, "bev.fp16": fp16})
         samples: dict[str, list[float]] = {}
-        for st in read_topics(out, ["/fusion_node/timing"])["/fusion_node/timing"]:
-            for kv in st.values:
-                if kv.key != "missing":
-                    samples.setdefault(kv.key, []).append(float(kv.value))
+        n_frames, wall, first_total = 0, 0.0, float("nan")
+        for rep in range(max(a.passes, 2)):  # pass 0 pays JIT compiles and cuDNN autotune: not counted
+            pipe = FusionPipeline(cfgp, cal)
+            t0 = time.perf_counter()
+            for sensor, item in pushes:  # the pipeline alone: no bag reading or writing in the clock
+                pipe.push(sensor, copy.deepcopy(item))
+                for o in pipe.step():
+                    if rep == 0:
+                        first_total = o.timing["total"] if np.isnan(first_total) else first_total
+                        continue
+                    n_frames += 1
+                    for k, v in o.timing.items():
+                        samples.setdefault(k, []).append(float(v))
+            if rep:
+                wall += time.perf_counter() - t0
         lat = latency_percentiles(samples)
+        fig.add(f"pipeline_both_{label}_first_frame_ms", first_total * 1e3)  # timings are seconds
         tot = lat.get("total", {})
-        print(f"pipeline both on {dev} {label}: {summary.frames} frames in {wall:.1f} s, total p50 "
+        print(f"pipeline both on {pdev} {label}: {n_frames} frames in {wall:.1f} s, total p50 "
               f"{tot.get('p50', float('nan')):.1f} ms p99 {tot.get('p99', float('nan')):.1f} ms")  # fmt: skip
-        fig.add(f"pipeline_both_{label}_frames", summary.frames)
+        fig.add(f"pipeline_both_{label}_frames", n_frames)
         fig.add(f"pipeline_both_{label}_total_p50_ms", tot.get("p50", float("nan")))
         fig.add(f"pipeline_both_{label}_total_p99_ms", tot.get("p99", float("nan")))
-        fig.add(f"pipeline_both_{label}_real_time_factor_x", a.duration / wall)
+        fig.add(f"pipeline_both_{label}_real_time_factor_x", duration * (max(a.passes, 2) - 1) / wall)
         for k, v in lat.items():
             if k.startswith("bev"):
                 fig.add(f"pipeline_both_{label}_{k}_p50_ms", v["p50"])
-    shutil.rmtree(work, ignore_errors=True)
     fig.write()
     return 0
+
+
+def _unpack(dtype: str, shape: tuple, blob: bytes) -> np.ndarray:
+    itemsize = np.dtype(dtype).itemsize
+    planes = np.frombuffer(zlib.decompress(blob), np.uint8).reshape(itemsize, -1)
+    return np.ascontiguousarray(planes.T).view(dtype).reshape(shape)
+
+
+class _Packer(pickle.Pickler):
+    """Pickles arrays byte-plane shuffled and deflated (point clouds shrink by a third, images by
+    five times): the captured messages must fit the device tool's 64 MiB working tree."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, np.ndarray) and obj.size > 1024 and obj.dtype.kind in "fiub":
+            a = np.ascontiguousarray(obj)
+            planes = np.ascontiguousarray(a.view(np.uint8).reshape(-1, a.dtype.itemsize).T)
+            return _unpack, (a.dtype.str, a.shape, zlib.compress(planes.tobytes(), 6))
+        return NotImplemented
+
+
+def capture(duration: float) -> tuple[dict, object, list]:
+    """Record ``urban`` seed 9 and decode its sensor messages as the node would (ROS message
+    classes, this package's converters): (GPS datum, calibration, [(sensor, item), ...])."""
+    from sensor_fusion.bag.offline import RunSummary, feed_bag
+    from sensor_fusion.config import default_share_dir, from_flat, load_params_file
+    from sensor_fusion.pipeline import FusionPipeline
+    from sensor_fusion.sim.recorder import calibration_from_bag, record, scenario_from_bag
+
+    work = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
+    bag = work / "urban_s9"
+    record("urban", 9, duration, bag)
+    d = scenario_from_bag(bag)["config"]["gps"]["datum"]
+    cal = calibration_from_bag(bag)
+    base = load_params_file(default_share_dir() / "config" / "fusion.yaml")
+    cfg = from_flat(base)
+    cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
+    pushes: list = []
+
+    class Tap(FusionPipeline):  # keeps what feed_bag pushes, before the pipeline touches it
+        def push(self, sensor, item):
+            pushes.append((sensor, copy.deepcopy(item)))
+            super().push(sensor, item)
+
+    tap_cfg = from_flat({**base, "detection_mode": "classical"})  # decoding only: no network needed
+    tap_cfg.ego.datum = cfg.ego.datum
+    for _ in feed_bag(bag, Tap(tap_cfg, cal), cfg, RunSummary()):
+        pass
+    shutil.rmtree(work, ignore_errors=True)
+    return d, cal, pushes
+
+
+def parity(reference: list, got: list, gate_m: float = 0.5) -> dict[str, float]:
+    """How far a device/precision's boxes are from the CPU fp32 ones on the same frames: each
+    reference box is matched greedily to the nearest unused box of its class within ``gate_m``."""
+    n_ref = n_got = matched = 0
+    dscore: list[float] = [0.0]
+    dpos: list[float] = [0.0]
+    for r, g in zip(reference, got):
+        n_ref += len(r.scores)
+        n_got += len(g.scores)
+        used = np.zeros(len(g.scores), bool)
+        for i in np.argsort(-r.scores):
+            if not len(g.scores):
+                break
+            d = np.linalg.norm(g.centers[:, :2] - r.centers[i, :2], axis=1)
+            d[(g.labels != r.labels[i]) | used] = np.inf
+            j = int(np.argmin(d))
+            if d[j] < gate_m:
+                matched += 1
+                used[j] = True
+                dscore.append(abs(float(g.scores[j] - r.scores[i])))
+                dpos.append(float(d[j]))
+    return {
+        "reference_boxes": n_ref,
+        "boxes": n_got,
+        "matched_share": matched / max(n_ref, 1),
+        "score_absdiff_max": max(dscore),
+        "centre_diff_max_m": max(dpos),
+    }
 
 
 def _weights() -> Path:
