@@ -202,6 +202,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             on_stage=on_stage,
             region=a.region,
             dont_care=not a.no_dont_care,
+            frame=a.frame,
         )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
@@ -384,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-dont-care",
         action="store_true",
         help="score objects without LiDAR points or radar returns too (as before truth annotations)",
+    )
+    s.add_argument(
+        "--frame",
+        choices=("world", "ego"),
+        default="world",
+        help="place tracks through the node's map -> odom (world) or relative to the vehicle (ego: "
+        "its localisation error is not charged to detection and tracking)",
     )
     s.set_defaults(func=cmd_evaluate)
 

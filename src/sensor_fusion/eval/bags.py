@@ -44,7 +44,7 @@ from .regions import (
     static_false_positives,
 )
 from .report import bev_plot, merge_results
-from .tf import TF, WorldFrames, parent_transforms
+from .tf import TF, WorldFrames, odometry_transforms, parent_transforms
 
 TRACKS = "/fusion_node/tracked_objects"
 DETECTIONS = "/fusion_node/detections/{source}"
@@ -260,12 +260,16 @@ def evaluate_bags(
     on_stage: Callable[[str], None] | None = None,
     region: str | Region = "all",
     dont_care: bool = True,
+    frame: str = "world",
 ) -> dict:
     """Scores of ``tracks_bag`` against ``truth_bag``; detection AP for the ``detections`` source
     (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar).
     ``region`` (``all``, ``range:R``, ``fov:CAMERA``, see ``eval.regions``) limits which truth and
     estimates count; truth with no LiDAR point and no radar return is don't-care when the truth
     bag has annotations (``dont_care`` false scores them as before annotations existed).
+    ``frame``: ``world`` places the estimates through the node's ``map -> odom`` (its ego error in
+    the world moves every object); ``ego`` places them relative to the vehicle
+    (``eval.tf.EgoRelative``), which scores perception apart from localisation.
     ``on_stage`` is called with the name of each of the ``EVAL_STAGES`` as it starts (progress)."""
     stage = on_stage or (lambda _name: None)
     reg = region if isinstance(region, Region) else parse_region(region)
@@ -286,7 +290,13 @@ def evaluate_bags(
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
     truth_frame = truth[GT_OBJECTS][0].header.frame_id
 
-    in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame)  # odom estimates via map -> odom
+    if frame not in ("world", "ego"):
+        raise ValueError(f"frame must be world or ego, got {frame!r}")
+    # odom estimates via the node's map -> odom (world), or relative to the vehicle (ego)
+    truth_base = odometry_transforms(truth[GT_ODOM]) if frame == "ego" else None
+    if frame == "ego" and truth_base is None:
+        raise ValueError(f"{truth_bag} has no {GT_ODOM}: ego-relative scoring needs the truth pose")
+    in_truth_frame = WorldFrames(est[TF], truth_frame, objects_frame, truth_base)
 
     truth_poses = odometry_poses(truth[GT_ODOM])
     restrict = pair_restrictor(truth, reg, dont_care, max_distance_m)

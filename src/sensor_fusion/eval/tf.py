@@ -76,6 +76,54 @@ def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
     return PlanarTransforms(parent, child, a[:, 0].astype(np.int64), a[:, 1:4], np.unwrap(a[:, 4]))
 
 
+def odometry_transforms(odom_msgs) -> PlanarTransforms | None:
+    """``frame <- child`` of nav_msgs/Odometry messages (the truth's world pose of base_link)."""
+    if not odom_msgs:
+        return None
+    rows = sorted(
+        (
+            to_ns(m.header.stamp.sec, m.header.stamp.nanosec),
+            m.pose.pose.position.x,
+            m.pose.pose.position.y,
+            m.pose.pose.position.z,
+            float(quat_to_yaw(np.array([getattr(m.pose.pose.orientation, k) for k in "xyzw"]))),
+        )
+        for m in odom_msgs
+    )
+    a = np.array(rows, dtype=np.float64)
+    first = odom_msgs[0]
+    return PlanarTransforms(
+        first.header.frame_id, first.child_frame_id, a[:, 0].astype(np.int64), a[:, 1:4], np.unwrap(a[:, 4])
+    )
+
+
+class EgoRelative(PlanarTransforms):
+    """``world <- odom`` as the vehicle sees it: the truth's ``world <- base_link`` composed with the
+    inverse of the node's own ``odom <- base_link`` at each stamp.
+
+    An object the node places 10 m ahead of itself scores where the truth vehicle has 10 m ahead,
+    so the ego filter's error in the world (GNSS multipath, a late heading) is not charged to
+    detection and tracking; what a planner acts on is the object relative to the vehicle. The ego
+    filter is scored on its own (``ego_*``, ``odom_rpe_*``).
+    """
+
+    def __init__(self, truth_base: PlanarTransforms, odom_base: PlanarTransforms):
+        super().__init__(
+            truth_base.parent, odom_base.parent, odom_base.stamps_ns, odom_base.translation, odom_base.yaw
+        )
+        self.truth_base, self.odom_base = truth_base, odom_base
+
+    def at(self, stamp_ns: int) -> tuple[np.ndarray, float]:
+        tt, yt = self.truth_base.at(stamp_ns)
+        te, ye = self.odom_base.at(stamp_ns)
+        yaw = yt - ye
+        c, s = np.cos(yaw), np.sin(yaw)
+        tr = tt.copy()
+        tr[:2] -= np.array([[c, -s], [s, c]]) @ te[:2]
+        tr[2] -= te[2]
+        return tr, yaw
+
+
 class WorldFrames:
     """Estimate messages as :class:`FrameObjects` in the truth's world frame, for scoring.
 
@@ -85,10 +133,19 @@ class WorldFrames:
     ``to_frame(msg, with_ids)`` reads a message (``eval.bags.objects_frame``).
     """
 
-    def __init__(self, tf_msgs, truth_frame: str, to_frame: Callable[..., FrameObjects]):
+    def __init__(
+        self,
+        tf_msgs,
+        truth_frame: str,
+        to_frame: Callable[..., FrameObjects],
+        truth_base: PlanarTransforms | None = None,
+    ):
+        """``truth_base``: the truth's ``world <- base_link``; when given, the root frame's
+        estimates are placed relative to the vehicle (:class:`EgoRelative`), not through ``map``."""
         self._tf = tf_msgs
         self.truth_frame = truth_frame
         self._to_frame = to_frame
+        self._truth_base = truth_base
         self._up: dict[str, PlanarTransforms | None] = {}
 
     def _transform(self, frame: str) -> PlanarTransforms | None:
@@ -96,6 +153,10 @@ class WorldFrames:
             up = parent_transforms(self._tf, frame)
             root = up is not None and parent_transforms(self._tf, up.parent) is None
             self._up[frame] = up if root else None
+            if root and self._truth_base is not None:
+                odom_base = parent_transforms(self._tf, self._truth_base.child)  # odom -> base_link
+                ok = odom_base is not None and odom_base.parent == frame
+                self._up[frame] = EgoRelative(self._truth_base, odom_base) if ok else None
         return self._up[frame]
 
     def scored(self, frame: str) -> bool:
