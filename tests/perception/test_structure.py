@@ -126,6 +126,19 @@ def test_sign_plate_not_a_pedestrian():
     assert len(LidarDetector(LidarDetectorConfig(structure_plate_max_m=0.1)).detect(pts, 0, "base_link")) == 0
 
 
+def test_plate_over_an_occluder_not_a_pedestrian(det):
+    """A sign face 0.8 m wide, 3 cm thick, seen only above 1.2 m (its post and the ground below it
+    hidden behind a parked car): person-sized, flat and floating. A flat slab seen down to the
+    ground (the open world's box pedestrian face-on) stays a pedestrian."""
+    slab = sweep([(12.0, -3.0, 0.03, 0.8, 2.0, 0.0)])
+    on_slab = (np.abs(slab[:, 0] - 12.0) < 0.1) & (np.abs(slab[:, 1] + 3.0) < 0.5)
+    floating = slab[~on_slab | (slab[:, 2] > 1.2)]
+    off = LidarDetector(LidarDetectorConfig(structure_floating_plate_m=0.0)).detect(floating, 0, "base_link")
+    assert np.any(off.labels == ObjectClass.PEDESTRIAN), "not a pedestrian without the rule: proves nothing"
+    assert len(det.detect(floating, 0, "base_link")) == 0
+    assert np.any(det.detect(slab, 0, "base_link").labels == ObjectClass.PEDESTRIAN)
+
+
 def test_low_bike_rack_not_a_car(det):
     """A row of parked bicycles, 2.8 x 1.8 m and 0.95 m high: larger than a bicycle, lower than a car."""
     pts = sweep([(10.0, -4.0, 2.8, 1.8, 0.95, 0.3)])

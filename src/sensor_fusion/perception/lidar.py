@@ -193,6 +193,16 @@ class LidarDetectorConfig(ParamConfig):
     structure_plate_min_m: float = param(
         0.3, unit="m", ge=0.0, desc="... the narrowest person's shoulders; shorter slabs may be an arm or leg"
     )
+    structure_floating_plate_m: float = param(
+        0.8,
+        unit="m",
+        ge=0.0,
+        desc="Person-sized clusters (structure_plate_min_m to 1.2 m long) thinner than 0.1 m whose lowest "
+        "point is higher than this above ground, plus the beam spacing at their range "
+        "(class_height_slack_per_m), are plates seen over an occluder (sign faces behind parked cars): a "
+        "person's head and shoulders are 0.2-0.3 m deep. Unlike structure_plate_max_m it spares the open "
+        "world's flat box pedestrians, which are seen down to their feet; 0 = off",
+    )
     structure_tall_min_m: float = param(
         2.3, unit="m", ge=0.0, desc="Taller than any pedestrian or cyclist (2.2 m) with beam slack"
     )
@@ -390,6 +400,9 @@ _POROUS_MIN_WIDTH_M = 1.2
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
 _LOW_MIN_BEAMS = 3.0  # beams across a car's height needed to call a cluster lower than a car
 _PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
+# a plane's returns spread ~0.1 m in depth (range noise ~2 cm); a torso seen from any side bulges
+# by >= 0.1 m more (0.2-0.3 m deep)
+_PLATE_MAX_M = 0.15
 _THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
 
@@ -713,6 +726,16 @@ class LidarDetector:
             cfg,
         )
         ok &= tall_share <= cfg.structure_tall_fraction
+        if cfg.structure_floating_plate_m > 0:  # a plate over an occluder: nothing of it near the ground
+            # where a beam would have fallen below the threshold: at range the lowest beam on a person
+            # may pass over the knees (the same beam spacing as the class height slack)
+            gap = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
+            ok &= ~(
+                (fit[:, LENGTH] >= cfg.structure_plate_min_m)
+                & (fit[:, LENGTH] <= _PERSON_MAX_M)
+                & (fit[:, WIDTH] < _PLATE_MAX_M)
+                & (fit[:, Z_MIN] - fit[:, GROUND_Z] - gap > cfg.structure_floating_plate_m)
+            )
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
         n = fit.shape[0]
         t_box = None
