@@ -159,14 +159,18 @@ def test_person_behind_parked_car_split(det):
 
 def test_camera_relabel_size_gate():
     """A camera cue may not shrink a LiDAR-measured car into a pedestrian, lower it into a truck, or
-    make it unknown; it may grow a pedestrian-sized fragment into a car."""
+    make it unknown; it may grow a car's 1.7 m fragment (labelled bicycle) into a car, but not a
+    person-sized box (0.6 x 0.4 m) into a car or truck."""
     from sensor_fusion.perception.lidar import relabel_plausible
 
-    sizes = np.array([[4.5, 1.8, 1.5], [4.5, 1.8, 1.5], [4.5, 1.8, 1.5], [0.6, 0.4, 1.4], [8.0, 2.5, 3.2]])
+    car, person, fragment, bus = [4.5, 1.8, 1.5], [0.6, 0.4, 1.4], [1.7, 0.6, 1.5], [8.0, 2.5, 3.2]
+    sizes = np.array([car, car, car, person, person, fragment, bus])
     new = np.array(
-        [ObjectClass.PEDESTRIAN, ObjectClass.TRUCK, ObjectClass.UNKNOWN, ObjectClass.CAR, ObjectClass.BUS]
-    )
-    assert relabel_plausible(new, sizes, np.full(5, 0.1)).tolist() == [False, False, False, True, True]
+        [ObjectClass.PEDESTRIAN, ObjectClass.TRUCK, ObjectClass.UNKNOWN, ObjectClass.CAR, ObjectClass.TRUCK,
+         ObjectClass.CAR, ObjectClass.BUS]
+    )  # fmt: skip
+    got = relabel_plausible(new, sizes, np.full(len(new), 0.1)).tolist()
+    assert got == [False, False, False, False, False, True, True]
 
 
 @pytest.mark.parametrize("n_low", [10, 400])  # the insertion sort and the merge sort (> 32) paths

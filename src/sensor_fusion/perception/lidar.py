@@ -466,6 +466,12 @@ def _class_extents() -> dict[int, tuple[float, float, float]]:
 _CLASS_EXTENTS = _class_extents()
 
 
+_ROAD_VEHICLES = np.array(
+    [int(c) for c in (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS, ObjectClass.TRAILER)]
+)
+_FRAGMENT_MIN_M = 1.0  # the longer side a vehicle's visible part must reach to take a vehicle class
+
+
 def relabel_plausible(new_labels: np.ndarray, sizes: np.ndarray, height_slack_m: np.ndarray) -> np.ndarray:
     """(N,) True where a box of ``sizes`` (l, w, h as detected) may take ``new_labels`` from a camera.
 
@@ -474,13 +480,20 @@ def relabel_plausible(new_labels: np.ndarray, sizes: np.ndarray, height_slack_m:
     unknown). LiDAR measures size: a box longer or taller than every box of a class's shape rules
     is not of that class (a 4.5 m car is no pedestrian), nor is one lower than the class's lowest
     rule less the beam slack (a 1.5 m car is no truck). Smaller boxes may grow a class (a car's
-    fragment seen as a pedestrian-sized box), and nothing becomes unknown: the camera's "cannot
-    tell" does not overrule a LiDAR class.
+    fragment seen 1.7 m long, labelled bicycle), but not into a road vehicle from under 1 m long
+    (a person), and nothing becomes unknown: the camera's "cannot tell" does not overrule a
+    LiDAR class.
     """
     ok = np.zeros(len(new_labels), bool)
     for label, (l_max, h_max, h_min) in _CLASS_EXTENTS.items():
         m = new_labels == label
         ok[m] = (sizes[m, 0] <= l_max) & (sizes[m, 2] <= h_max) & (sizes[m, 2] + height_slack_m[m] >= h_min)
+    # a road vehicle shows at least one face as wide as the vehicle (>= 1.5 m) unless something hides
+    # most of it; a box shorter than _FRAGMENT_MIN_M on both sides at a vehicle's height is a person
+    # or a post, and a colour guess does not make it a car (urban_clutter dev seed 712: 613 boxes of
+    # 0.56 x 0.38 x 1.58 m, pedestrians, became cars)
+    vehicle = np.isin(new_labels, _ROAD_VEHICLES)
+    ok[vehicle] &= sizes[vehicle, 0] >= _FRAGMENT_MIN_M
     return ok
 
 
