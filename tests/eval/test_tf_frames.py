@@ -78,3 +78,14 @@ def test_ego_frame_without_an_odom_to_base_transform_scores_nothing(world):
     frames = WorldFrames(only_map, "world", lambda m, with_ids=True: m.objects, odometry_transforms(truth))
     assert len(frames(_track(ahead, STAMPS[1]))) == 0
     assert not frames.scored("odom")
+
+
+def test_base_link_estimates_score_only_relative_to_the_vehicle(world):
+    """Before its heading is known the node publishes in base_link: nothing places that in the
+    world, but relative to the vehicle an object 5 m ahead is 5 m ahead."""
+    tf, truth, _ahead = world
+    msg = _track((5.0, 0.0), STAMPS[1])
+    msg.header.frame_id = "base_link"
+    assert len(WorldFrames(tf, "world", lambda m, with_ids=True: m.objects)(msg)) == 0
+    f = WorldFrames(tf, "world", lambda m, with_ids=True: m.objects, odometry_transforms(truth))(msg)
+    np.testing.assert_allclose(f.centers[0, :2], [15.0, 0.0], atol=1e-9)

@@ -129,7 +129,8 @@ class WorldFrames:
 
     A message in a frame whose parent on ``/tf`` is the root (``odom`` under ``map``) is moved
     through the recorded transform; one in the truth's own frame (bags without ``/tf``) is
-    taken as it is; any other (``base_link`` before the heading is known) scores as empty.
+    taken as it is; any other (``base_link`` before the heading is known) scores as empty, except
+    relative to the vehicle (``truth_base`` given), where ``base_link`` goes through the truth pose.
     ``to_frame(msg, with_ids)`` reads a message (``eval.bags.objects_frame``).
     """
 
@@ -149,6 +150,10 @@ class WorldFrames:
         self._up: dict[str, PlanarTransforms | None] = {}
 
     def _transform(self, frame: str) -> PlanarTransforms | None:
+        if frame not in self._up and self._truth_base is not None and frame == self._truth_base.child:
+            # base_link itself (the node publishes there until its heading is known): as the vehicle
+            # sees it, through the truth pose alone
+            self._up[frame] = self._truth_base
         if frame not in self._up:
             up = parent_transforms(self._tf, frame)
             root = up is not None and parent_transforms(self._tf, up.parent) is None
