@@ -7,7 +7,9 @@ weights (median of N runs after warm-up):
 
 * inputs: LiDAR + radar rasters (numba) and camera resizing, vs a numpy ``np.add.at``
   LiDAR raster as the named baseline;
-* network: one forward pass under ``torch.inference_mode`` (fp16 on CUDA);
+* network: one forward pass under ``torch.inference_mode`` (fp16 on CUDA) as the baseline, and
+  on the detector's backend (ONNX Runtime on the CPU, ``bev.backend: auto``), with the largest
+  difference between their outputs;
 * decode: peaks, top-k, NMS;
 * end to end ``BevDetector.detect``, against the classical LiDAR detector on the same points.
 """
@@ -67,10 +69,49 @@ def frames_from_bag(runs: int) -> tuple[list, object, object]:
     return got, cfg, cal
 
 
+def pipeline_backends(duration_s: float, passes: int) -> dict[str, dict[str, float]]:
+    """The whole pipeline (``detection_mode: both``) over the same decoded messages with the network
+    on torch and on ONNX Runtime, passes alternating so neither sees a warmer machine: per backend
+    total and network p50 / p99 in ms (each pass's first 3 frames, JIT and warm-up, left out)."""
+    import copy
+
+    from bench_gpu import capture
+
+    d, cal, pushes = capture(duration_s)
+    base = load_params_file(default_share_dir() / "config" / "fusion.yaml")
+    samples: dict[str, dict[str, list[float]]] = {
+        b: {"total": [], "network": []} for b in ("torch", "onnxruntime")
+    }
+    for rep in range(passes):
+        for backend in ("torch", "onnxruntime") if rep % 2 == 0 else ("onnxruntime", "torch"):
+            cfg = from_flat({**base, "detection_mode": "both", "bev.backend": backend})
+            cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
+            pipe = FusionPipeline(cfg, cal)
+            k = 0
+            for sensor, item in pushes:
+                pipe.push(sensor, copy.deepcopy(item))
+                for o in pipe.step():
+                    k += 1
+                    if k > 3:
+                        samples[backend]["total"].append(o.timing["total"])
+                        samples[backend]["network"].append(o.timing.get("bev_network", np.nan))
+    return {
+        b: {
+            f"{k}_{q}": 1e3 * float(np.nanpercentile(v, int(q[1:])))
+            for k, v in m.items()
+            for q in ("p50", "p99")
+        }
+        for b, m in samples.items()
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--pipeline-passes", type=int, default=4, help="whole-pipeline passes per backend (0: skip)"
+    )
     a = ap.parse_args()
     frames, cfg, cal = frames_from_bag(a.runs)
     inp = frames[-1]
@@ -89,15 +130,20 @@ def main() -> None:
     t_in = median_time(lambda: det.tensors(inp), a.runs, warmup=1)
     args = det.tensors(inp)
 
-    def net():
+    def net(fn=det.model):
         with torch.inference_mode():
-            out = det.model(*args)
+            out = fn(*args)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             return out
 
-    t_net = median_time(net, a.runs, warmup=1)
+    t_net = median_time(net, a.runs, warmup=1)  # torch: the baseline
     head = net()
+    t_ort = median_time(lambda: net(det._net), a.runs, warmup=1) if det.backend != "torch" else t_net
+    ort_diff = float((net(det._net) - head).abs().max()) if det.backend != "torch" else 0.0
+    torch_cfg = BevDetectorConfig(device=a.device, backend="torch")
+    torch_det = BevDetector(cal, names, {n: n for n in names}, torch_cfg)
+    t_e2e_torch = median_time(lambda: torch_det.detect(inp), a.runs, warmup=1)
     with torch.inference_mode():
         dec = det.decode_config
         t_dec = median_time(lambda: decode(head, det.head_grid, 0, "base_link", dec), a.runs, warmup=1)
@@ -111,18 +157,42 @@ def main() -> None:
     print(f"| LiDAR raster, numba | {t_nb * 1e3:.1f} | {t_np / t_nb:.1f}x faster |")
     print(f"| LiDAR + radar rasters | {t_enc * 1e3:.1f} | |")
     print(f"| all inputs to tensors (rasters, camera resize, lift lookup) | {t_in * 1e3:.1f} | |")
-    print(f"| network forward | {t_net * 1e3:.1f} | |")
+    print(f"| network forward, torch (baseline) | {t_net * 1e3:.1f} | 1.0 |")
+    print(f"| network forward, {det.backend} (the detector's backend) | {t_ort * 1e3:.1f} | "
+          f"{t_net / t_ort:.1f}x faster, max abs head diff {ort_diff:.1e} |")  # fmt: skip
     print(f"| decode (peaks, top-k, NMS) | {t_dec * 1e3:.1f} | |")
-    print(f"| end to end BevDetector.detect | {t_e2e * 1e3:.1f} | |")
+    print(f"| end to end BevDetector.detect, torch | {t_e2e_torch * 1e3:.1f} | 1.0 |")
+    print(f"| end to end BevDetector.detect, {det.backend} | {t_e2e * 1e3:.1f} | "
+          f"{t_e2e_torch / t_e2e:.2f}x the speed |")  # fmt: skip
     print(f"| classical LidarDetector.detect, same sweep (baseline) | {t_cls * 1e3:.1f} | "
           f"BEV {t_e2e / t_cls:.2f}x its time |")  # fmt: skip
     fig = Figures("bev")
     fig.add("device", card)
     for key, t in (("lidar_raster_numpy_baseline", t_np), ("lidar_raster_numba", t_nb), ("rasters", t_enc),
                    ("inputs_to_tensors", t_in), ("network_forward", t_net), ("decode", t_dec),
-                   ("detect_end_to_end", t_e2e), ("classical_lidar_detect_baseline", t_cls)):  # fmt: skip
+                   ("detect_end_to_end", t_e2e), ("classical_lidar_detect_baseline", t_cls),
+                   ("network_forward_backend", t_ort), ("detect_end_to_end_torch", t_e2e_torch)):  # fmt: skip
         fig.add(f"{key}_ms", 1e3 * t)
+    fig.add("backend", det.backend)
+    fig.add("network_torch_over_backend_x", t_net / t_ort)
+    fig.add("network_backend_max_abs_head_diff", ort_diff)
     fig.add("detect_over_classical_x", t_e2e / t_cls)
+    if a.pipeline_passes > 0 and dev.type == "cpu":
+        pb = pipeline_backends(4.0, a.pipeline_passes)
+        print("| pipeline `both`, 4 s urban seed 9 | total p50 / p99 ms | network p50 / p99 ms |")
+        print("|---|---|---|")
+        for b, v in pb.items():
+            tot, net = (
+                f"{v['total_p50']:.1f} / {v['total_p99']:.1f}",
+                f"{v['network_p50']:.1f} / {v['network_p99']:.1f}",
+            )
+            print(f"| {b} | {tot} | {net} |")
+            for k, x in v.items():
+                fig.add(f"pipeline_both_{b}_{k}_ms", x)
+        fig.add(
+            "pipeline_both_torch_over_onnxruntime_p50_x",
+            pb["torch"]["total_p50"] / pb["onnxruntime"]["total_p50"],
+        )
     fig.write()
 
 

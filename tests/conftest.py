@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(10, 99)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the BEV network's ONNX graphs (bev/ort_backend.py) go to a cache of this run, not the user's
+os.environ.setdefault("SENSOR_FUSION_CACHE", tempfile.mkdtemp(prefix="sf_test_cache_"))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,13 @@ class BevDetectorConfig(ParamConfig):
         desc="auto: CUDA (fp16) when torch sees a GPU, else CPU",
     )
     fp16: bool = param(True, unit="", desc="Half precision on CUDA (ignored on CPU)")
+    backend: str = param(
+        "auto",
+        unit="",
+        choices=("auto", "torch", "onnxruntime"),
+        desc="auto: torch on CUDA, ONNX Runtime on the CPU when importable (the same graph; network p50 "
+        "32.8 -> 21.8 ms in the pipeline on the 2-core host, bev/ort_backend.py), else torch",
+    )
     score_threshold: float = param(
         0.1,
         unit="1",

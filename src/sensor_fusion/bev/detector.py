@@ -191,6 +191,16 @@ class BevDetector:
             torch.set_num_threads(self.config.threads)
         self.model = model
         self.model.eval().to(self.device, self.dtype)
+        self.backend = "torch"
+        self._net = self.model
+        if self.device.type == "cpu" and self.config.backend in ("auto", "onnxruntime"):
+            from .ort_backend import load as load_ort
+
+            ort_net, where = load_ort(self.model, self.meta, path, torch.get_num_threads())
+            if ort_net is not None:
+                self.backend, self._net = "onnxruntime", ort_net
+            else:  # the same network on torch: slower, never wrong
+                log.warning("BEV network stays on torch: ONNX Runtime unavailable (%s)", where)
         self.slots = list(camera_slots) or ["_none"]  # at least one (always-invalid) slot keeps shapes fixed
         self.frame_ids = dict(camera_frame_ids or {})
         self.head_grid = self.grid.coarse(OUTPUT_STRIDE)  # network output and camera lift grid
@@ -202,7 +212,7 @@ class BevDetector:
         self.last_timing: dict[str, float] = {}
         self._grid_rig: tuple | None = None
         self._grid_t: torch.Tensor | None = None
-        log.info("BEV network on %s (%s), weights %s", self.device, self.dtype, path)
+        log.info("BEV network on %s (%s, %s), weights %s", self.device, self.dtype, self.backend, path)
 
     def tensors(self, inputs: BevInputs) -> tuple[torch.Tensor, ...]:
         lid, rad, imgs, cam_present, present = encode_frame(self.grid, inputs, self.slots, self.image_wh)
@@ -232,7 +242,7 @@ class BevDetector:
         args = self.tensors(inputs)
         t1 = time.perf_counter()
         with torch.inference_mode():
-            head = self.model(*args)
+            head = self._net(*args)
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             t2 = time.perf_counter()

@@ -36,6 +36,18 @@ def example_inputs(meta: dict, batch: int = 1, cameras: int = 2, seed: int = 0) 
     )
 
 
+def dynamic_axes() -> dict[str, dict[int, str]]:
+    return {
+        "lidar": {0: "batch"},
+        "radar": {0: "batch"},
+        "images": {0: "batch", 1: "cameras"},
+        "cam_grid": {0: "cameras"},
+        "cam_valid": {0: "batch", 1: "cameras"},
+        "present": {0: "batch"},
+        "head": {0: "batch"},
+    }
+
+
 def export_onnx(weights: str | Path, out: str | Path, opset: int = 18) -> dict:
     """Write ``out`` and compare it with torch (ONNX Runtime when installed, else re-import check)."""
     ckpt = load_checkpoint(weights)
@@ -45,15 +57,7 @@ def export_onnx(weights: str | Path, out: str | Path, opset: int = 18) -> dict:
     args = example_inputs(ckpt["meta"])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    dyn = {
-        "lidar": {0: "batch"},
-        "radar": {0: "batch"},
-        "images": {0: "batch", 1: "cameras"},
-        "cam_grid": {0: "cameras"},
-        "cam_valid": {0: "batch", 1: "cameras"},
-        "present": {0: "batch"},
-        "head": {0: "batch"},
-    }
+    dyn = dynamic_axes()
     torch.onnx.export(
         model,
         args,
