@@ -1,6 +1,9 @@
 """Live vs offline per-frame pipeline time on the same bag (issue 16: ``live_over_offline_p50`` <= 1.2).
 
-Offline: ``sensor-fusion run`` on the bag (its own process: the pipeline alone, as fast as it goes).
+Offline: ``sensor-fusion run`` on the bag (its own process: the pipeline alone, as fast as it goes),
+and again with ``--rate`` (the same, messages handed over at the bag's rate: the idle gaps between
+frames a live node has, without DDS; ``live_over_paced_offline_p50`` is what DDS, the callbacks
+and the GIL add on top).
 Live: ``fusion_node`` fed by ``sensor-fusion replay`` over DDS at ``--rate`` (default 1), outputs
 recorded as the demo does (``sensor_fusion.demo.run_live``). Both write the pipeline's per-frame
 stage times on ``/fusion_node/timing`` (``FusionPipeline.process`` -> ``StageTimer``); the figure is
@@ -88,6 +91,7 @@ def main() -> int:
         live_node_executor_thread_cpu_s=[],
         live_node_running_cpu_s=[],
     )
+    paced_times: list[dict[str, np.ndarray]] = []
     for _ in range(a.repeat):  # alternated, so a change in the host's load hits both sides alike
         tmp = Path(tempfile.mkdtemp(prefix="bench_live_"))
         try:
@@ -99,6 +103,10 @@ def main() -> int:
             cpu["offline_wall_s"].append(time.perf_counter() - t0)
             c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu["offline_cpu_s"].append((c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime))
+            # the same pipeline alone, messages handed over at the bag's rate: the idle gaps between
+            # frames that a live node has (cold caches, idle vCPUs), without DDS, callbacks or a GIL
+            paced = [*cmd[:5], str(tmp / "paced"), *cmd[6:], "--rate", str(a.rate)]
+            subprocess.run(paced, check=True, stdout=subprocess.DEVNULL)
             rig = {int(c) for c in a.rig_cpus.split(",")} if a.rig_cpus else None
             run = run_live(bag, tmp / "live", tmp / "node.log", a.detector, a.rate, a.param, rig_cpus=rig)
             cpu["live_node_cpu_s"].append(run.node_cpu_s)
@@ -109,6 +117,7 @@ def main() -> int:
             cpu["live_node_running_cpu_s"].append(run.node_running_cpu_s)
             cpu["load"].append(os.getloadavg()[0])
             pairs.append((frame_times(tmp / "offline"), frame_times(tmp / "live")))
+            paced_times.append(frame_times(tmp / "paced"))
         finally:
             if os.environ.get("SF_BENCH_KEEP"):
                 print(f"outputs kept in {tmp}")
@@ -138,12 +147,26 @@ def main() -> int:
         fig.add(
             "live_over_offline_cpu_p50", float(np.median(t_live["total_cpu"]) / np.median(t_off["total_cpu"]))
         )
+    # live against the same pipeline paced at the bag's rate: what DDS, callbacks and the GIL add
+    paced_ratios = [
+        float(np.median(li["total"]) / np.median(pc["total"])) for (_o, li), pc in zip(pairs, paced_times)
+    ]
+    fig.add(
+        "paced_offline_total_p50_ms",
+        float(np.median(np.concatenate([p["total"] for p in paced_times]))) * 1e3,
+    )
+    fig.add("live_over_paced_offline_p50", float(np.median(paced_ratios)))
     fig.add("offline_frames_per_run", n_off / a.repeat)
     fig.add("live_frames_per_run", n_live / a.repeat)
     for k, v in cpu.items():
         fig.add(f"{k}_median" if k != "load" else "load_avg_1min_median", float(np.median(v)))
     print(
         f"live_over_offline_p50 = {np.median(ratios):.2f} (per run: {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
+    print(
+        f"live_over_paced_offline_p50 = {np.median(paced_ratios):.2f} "
+        f"(per run: {', '.join(f'{r:.2f}' for r in paced_ratios)}; paced offline p50 "
+        f"{np.median(np.concatenate([p['total'] for p in paced_times])) * 1e3:.1f} ms)"
     )
     fig.write()
     return 0

@@ -126,7 +126,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     if bad:
         raise SystemExit(f"--modalities: unknown {sorted(bad)}; choose from lidar,camera,radar")
     with progress("run", expected_frames(a.bag, cfg, kinds - keep), "frames") as p:
-        s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep, on_frame=p.update_to)
+        s = run_bag(a.bag, cfg, cal, a.out, withhold=kinds - keep, on_frame=p.update_to, rate=a.rate)
     fps = s.frames / s.wall_s if s.wall_s else float("nan")
     print(
         f"{s.frames} frames and {s.odometry} odometry outputs from {s.messages} messages in "
@@ -352,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector", choices=["classical", "bev", "both"], help="override the config's detection_mode"
     )
     s.add_argument("--weights", help="BEV network weights (default: the shipped model)")
+    s.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="hand messages over at this multiple of their recorded rate (1: as the sensors did, with "
+        "a live node's idle gaps; stage times then compare with a live run's); 0: as fast as it goes",
+    )
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("soak", help="loop a generated drive through the pipeline for N minutes; resources")

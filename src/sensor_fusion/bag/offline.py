@@ -48,19 +48,29 @@ def feed_bag(
     cfg: FusionConfig,
     summary: RunSummary,
     withhold: set[str] | None = None,
+    rate: float = 0.0,
 ) -> Iterator[list[PipelineOutput]]:
     """Decode ``bag``'s sensor topics in arrival order into ``pipeline``; yield each step's outputs.
 
-    ``withhold``: pipeline sensor kinds to ignore (lidar, camera, radar, imu, gps).
+    ``withhold``: pipeline sensor kinds to ignore (lidar, camera, radar, imu, gps). ``rate`` > 0
+    hands each message over no earlier than its recorded time allows at that rate (1: as the
+    sensors delivered it, with the idle gaps a live node has); 0: as fast as the pipeline goes.
     """
     withhold = withhold or set()
+    t_first, wall0 = None, 0.0
     specs = {s.topic: s for s in input_specs(cfg)}
     kinds = pipeline.sensor_kinds
     specs = {t: s for t, s in specs.items() if kinds.get(s.sensor, "camera") not in withhold}
     intrinsics: dict[str, object] = {}
-    for topic, mt, _t, msg in read_messages(bag, specs.keys()):
+    for topic, mt, t_log, msg in read_messages(bag, specs.keys()):
         spec = specs[topic]
         summary.messages += 1
+        if rate > 0:
+            if t_first is None:
+                t_first, wall0 = t_log, time.perf_counter()
+            wait = (t_log - t_first) * 1e-9 / rate - (time.perf_counter() - wall0)
+            if wait > 0:
+                time.sleep(wait)
         if not isinstance(msg, spec.msg_class):
             summary.decode_errors[spec.sensor] += 1
             if summary.decode_errors[spec.sensor] == 1:
@@ -111,12 +121,14 @@ def run_bag(
     out: str | Path,
     withhold: set[str] | None = None,
     on_frame: Callable[[int], None] | None = None,
+    rate: float = 0.0,
 ) -> RunSummary:
     """Run the pipeline over ``bag`` and write its outputs to the new bag ``out``.
 
     ``withhold``: pipeline sensor kinds to ignore (lidar, camera, radar, imu, gps),
     to measure the system with modalities removed. ``on_frame`` is called with the number of
-    frames written so far (for a progress bar; see :func:`expected_frames`).
+    frames written so far (for a progress bar; see :func:`expected_frames`). ``rate``: see
+    :func:`feed_bag` (the outputs are the same at any rate; the stage times are not).
     """
     cfg = anchor_for(cfg, withhold or set())
     pipeline = FusionPipeline(cfg, calibration)
@@ -124,7 +136,7 @@ def run_bag(
     uuid_ns = hashlib.sha256(Path(bag).name.encode()).digest()[:8]  # deterministic ids per input
     t0 = time.perf_counter()
     with BagWriter(out) as writer:
-        for outputs in feed_bag(bag, pipeline, cfg, summary, withhold):
+        for outputs in feed_bag(bag, pipeline, cfg, summary, withhold, rate):
             for e in pipeline.take_ego_outputs():  # odometry and /tf at their own rate
                 summary.odometry += 1
                 topic, msg = odometry_message(e, cfg["map_frame"], cfg["base_frame"])
