@@ -24,7 +24,7 @@ class BevDetectorConfig(ParamConfig):
         unit="",
         choices=("auto", "torch", "onnxruntime"),
         desc="auto: torch on CUDA, ONNX Runtime on the CPU when importable (the same graph; network p50 "
-        "32.8 -> 21.8 ms in the pipeline on the 2-core host, bev/ort_backend.py), else torch",
+        "40.7 -> 27.0 ms in the pipeline on the 2-core host, bev/ort_backend.py), else torch",
     )
     score_threshold: float = param(
         0.1,

@@ -1,10 +1,10 @@
 """The BEV network on ONNX Runtime's CPU provider: the same graph, a third less time in the pipeline.
 
-On this project's 2-core host, ``detection_mode: both`` over decoded ``urban`` frames
-(docs/benchmarks.md), the network takes p50 32.8 ms on torch and 21.8 ms on ONNX Runtime with
-full graph optimisation, and the whole pipeline p50 48.8 and 38.7 ms. Alone, back to back, it is
-15.7 ms against 12.5 ms (``bench/bench_bev.py``), and the heads differ by at most 2e-5. ONNX
-Runtime fuses convolution, batch norm and activation; torch runs this small U-Net op by op.
+On this project's 2-core host, ``detection_mode: both`` over 4 s of decoded ``urban`` frames
+(``bench/bench_bev.py``, docs/benchmarks.md), the network takes p50 40.7 ms on torch and 27.0 ms
+on ONNX Runtime with full graph optimisation, and the whole pipeline p50 62.3 and 46.6 ms. Alone,
+back to back, it is 15.8 ms against 12.8 ms, and the heads differ by at most 2e-5. ONNX Runtime
+fuses convolution, batch norm and activation; torch runs this small U-Net op by op.
 
 The graph is exported from the loaded weights on first use (about 2 s) and cached under
 ``$SENSOR_FUSION_CACHE`` (default ``~/.cache/sensor_fusion``). The cache key holds the weights'
@@ -16,7 +16,6 @@ detector then stays on torch and says why once.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -25,8 +24,6 @@ import numpy as np
 import torch
 
 from . import model as model_module
-
-log = logging.getLogger(__name__)
 
 # the largest |onnx - torch| on the export check input that still counts as the same network: the
 # fp32 reassociation of fused kernels gives ~1e-5 on head logits of magnitude ~10
