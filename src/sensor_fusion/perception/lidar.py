@@ -197,7 +197,7 @@ class LidarDetectorConfig(ParamConfig):
         0.8,
         unit="m",
         ge=0.0,
-        desc="Person-sized clusters (structure_plate_min_m to 1.2 m long) thinner than 0.1 m whose lowest "
+        desc="Person-sized clusters (structure_plate_min_m to 1.2 m long) thinner than 0.15 m whose lowest "
         "point is higher than this above ground, plus the beam spacing at their range "
         "(class_height_slack_per_m), are plates seen over an occluder (sign faces behind parked cars): a "
         "person's head and shoulders are 0.2-0.3 m deep. Unlike structure_plate_max_m it spares the open "
