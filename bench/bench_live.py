@@ -35,6 +35,7 @@ from benchutil import Figures
 
 from sensor_fusion.demo import run_live
 from sensor_fusion.eval.bags import read_topics
+from sensor_fusion.host_latency import hold_cpu_latency
 from sensor_fusion.sim.recorder import record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +66,15 @@ def main() -> int:
         "--rig-cpus",
         help="CPU ids (e.g. 0) for the replay and the recorder of the live run; the node is not pinned",
     )
+    ap.add_argument(
+        "--cpu-dma-latency",
+        type=int,
+        default=-1,
+        help="hold this CPU wake-up latency request (us, PM QoS) through every run, offline and live "
+        "alike (host_latency.py; needs root); -1: the host as it is",
+    )
     a = ap.parse_args()
+    latency = hold_cpu_latency(a.cpu_dma_latency) if a.cpu_dma_latency >= 0 else None
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(10, 99)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     bag = (
@@ -81,6 +90,7 @@ def main() -> int:
     fig.add("detector", a.detector)
     fig.add("repeats", a.repeat)
     fig.add("rig_cpus", a.rig_cpus or "all")
+    fig.add("cpu_dma_latency_us", a.cpu_dma_latency)
     pairs: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
     cpu: dict[str, list[float]] = {
         k: [] for k in ("offline_cpu_s", "offline_wall_s", "live_node_cpu_s", "live_wall_s", "load")
@@ -169,6 +179,8 @@ def main() -> int:
         f"{np.median(np.concatenate([p['total'] for p in paced_times])) * 1e3:.1f} ms)"
     )
     fig.write()
+    if latency is not None:
+        latency.release()
     return 0
 
 

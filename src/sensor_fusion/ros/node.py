@@ -36,6 +36,7 @@ from ..config import ConfigError, resolve_calibration_path
 from ..core.calibration import CalibrationError, load_calibration
 from ..core.weights import WeightsError
 from ..ego.odom import EgoOutput
+from ..host_latency import hold_cpu_latency
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
 from .inputs import input_specs
@@ -337,11 +338,26 @@ def make_executor(kind: str, logger):
     return rclpy.executors.SingleThreadedExecutor()
 
 
+def hold_latency(microseconds: int, logger):
+    """The PM QoS request of ``cpu_dma_latency_us`` (None when off); a host that refuses it gets one
+    warning and the node runs on without it."""
+    if microseconds < 0:
+        return None
+    try:
+        req = hold_cpu_latency(microseconds)
+    except OSError as exc:
+        logger.warning(f"cpu_dma_latency_us {microseconds}: not held ({exc}); running without it")
+        return None
+    logger.info(f"holding CPU wake-up latency <= {microseconds} us ({req.path}) while running")
+    return req
+
+
 def main(args=None) -> None:
     rclpy.init(args=args)
-    node = executor = None
+    node = executor = latency = None
     try:
         node = FusionNode()
+        latency = hold_latency(node.cfg["cpu_dma_latency_us"], node.get_logger())
         executor = make_executor(node.cfg["executor"], node.get_logger())
         executor.add_node(node)
         while rclpy.ok():  # the events executor's spin() does not return on SIGINT; spin_once does
@@ -352,6 +368,8 @@ def main(args=None) -> None:
         node = None  # construction failed; the error was logged
         raise SystemExit(2) from None
     finally:
+        if latency is not None:
+            latency.release()
         if executor is not None:
             executor.shutdown()
         if node is not None:
