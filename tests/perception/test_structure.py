@@ -139,6 +139,19 @@ def test_plate_over_an_occluder_not_a_pedestrian(det):
     assert np.any(det.detect(slab, 0, "base_link").labels == ObjectClass.PEDESTRIAN)
 
 
+def test_fence_panel_not_a_pedestrian(det):
+    """A fence panel 0.8 m wide, 1 cm thick and 1.2 m high at 15 m: person-sized, flat and lower
+    than any adult. The same panel 50 m away, where a far person shows only a short slab, stays."""
+    no_rule = LidarDetector(LidarDetectorConfig(structure_low_plate_max_m=0.0))
+    near = sweep([(15.0, -3.0, 0.01, 0.8, 1.2, 0.0)])
+    off = no_rule.detect(near, 0, "base_link")
+    assert np.any(off.labels == ObjectClass.PEDESTRIAN), "not a pedestrian without the rule: proves nothing"
+    assert len(det.detect(near, 0, "base_link")) == 0
+    far = sweep([(50.0, -3.0, 0.01, 0.8, 1.2, 0.0)])
+    assert len(no_rule.detect(far, 0, "base_link")) > 0
+    assert len(det.detect(far, 0, "base_link")) == len(no_rule.detect(far, 0, "base_link"))
+
+
 def test_low_bike_rack_not_a_car(det):
     """A row of parked bicycles, 2.8 x 1.8 m and 0.95 m high: larger than a bicycle, lower than a car."""
     pts = sweep([(10.0, -4.0, 2.8, 1.8, 0.95, 0.3)])

@@ -203,6 +203,17 @@ class LidarDetectorConfig(ParamConfig):
         "person's head and shoulders are 0.2-0.3 m deep. Unlike structure_plate_max_m it spares the open "
         "world's flat box pedestrians, which are seen down to their feet; 0 = off",
     )
+    structure_low_plate_max_m: float = param(
+        1.5,
+        unit="m",
+        ge=0.0,
+        desc="Person-sized clusters (structure_plate_min_m to 1.2 m long) thinner than 0.1 m whose top, "
+        "plus the beam spacing at their range, is lower than this are fence panels and railings: no "
+        "adult is that short, and a child's torso is 0.15 m deep. Judged only where at least 3 beams "
+        "cross structure_low_max_m (~40 m): beyond, a far person shows a 0.6-1.0 m tall slab (open-world "
+        "urban and radar_clutter bags, 41-64 m). Unlike structure_plate_max_m it spares the open world's "
+        "box pedestrians (1.6-1.9 m tall); 0 = off",
+    )
     structure_tall_min_m: float = param(
         2.3, unit="m", ge=0.0, desc="Taller than any pedestrian or cyclist (2.2 m) with beam slack"
     )
@@ -403,6 +414,7 @@ _PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out
 # a plane's returns spread ~0.1 m in depth (range noise ~2 cm); a torso seen from any side bulges
 # by >= 0.1 m more (0.2-0.3 m deep)
 _PLATE_MAX_M = 0.15
+_LOW_PLATE_MAX_M = 0.1  # stricter where a child is the alternative
 _THIN_M = 0.3  # one face in view (I-shape): a wall, or a car side-on
 
 
@@ -748,6 +760,15 @@ class LidarDetector:
                 & (fit[:, LENGTH] <= _PERSON_MAX_M)
                 & (fit[:, WIDTH] < _PLATE_MAX_M)
                 & (fit[:, Z_MIN] - fit[:, GROUND_Z] - gap > cfg.structure_floating_plate_m)
+            )
+        if cfg.structure_low_plate_max_m > 0:  # a fence panel: flat and lower than any adult
+            gap = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
+            ok &= ~(
+                (fit[:, LENGTH] >= cfg.structure_plate_min_m)
+                & (fit[:, LENGTH] <= _PERSON_MAX_M)
+                & (fit[:, WIDTH] < _LOW_PLATE_MAX_M)
+                & (top - fit[:, GROUND_Z] + gap < cfg.structure_low_plate_max_m)
+                & (_LOW_MIN_BEAMS * gap <= cfg.structure_low_max_m)
             )
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
         n = fit.shape[0]
