@@ -465,6 +465,27 @@ def is_structure(
     return pole | post | plate | low_wide | fence | porous | wall
 
 
+def flat_plates(fit: np.ndarray, top: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
+    """(N,) True for person-sized flat clusters that are structure while the open world's flat box
+    pedestrians (seen down to their feet, 1.6-1.9 m tall) are not: plates over an occluder (a
+    sign face behind parked cars, nothing near the ground) and plates lower than any adult (fence
+    panels). ``fit``: ``boxfit.fit_boxes`` rows; ``top``: each cluster's highest point (z)."""
+    length, width = fit[:, LENGTH], fit[:, WIDTH]
+    # the beam spacing at range: the lowest beam on a person may pass over the knees, the highest
+    # under the head (the same slack as the class height minima)
+    gap = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
+    person_sized = (length >= cfg.structure_plate_min_m) & (length <= _PERSON_MAX_M)
+    out = np.zeros(len(fit), bool)
+    if cfg.structure_floating_plate_m > 0:
+        floating = fit[:, Z_MIN] - fit[:, GROUND_Z] - gap > cfg.structure_floating_plate_m
+        out |= person_sized & (width < _PLATE_MAX_M) & floating
+    if cfg.structure_low_plate_max_m > 0:
+        low = top - fit[:, GROUND_Z] + gap < cfg.structure_low_plate_max_m
+        beams = _LOW_MIN_BEAMS * gap <= cfg.structure_low_max_m  # judged where 3 beams cross a car's height
+        out |= person_sized & (width < _LOW_PLATE_MAX_M) & low & beams
+    return out
+
+
 def _class_extents() -> dict[int, tuple[float, float, float]]:
     """Per class the shape rules' (longest, tallest, lowest-minimum) box: what a relabel must fit."""
     out: dict[int, tuple[float, float, float]] = {}
@@ -751,25 +772,7 @@ class LidarDetector:
             cfg,
         )
         ok &= tall_share <= cfg.structure_tall_fraction
-        if cfg.structure_floating_plate_m > 0:  # a plate over an occluder: nothing of it near the ground
-            # where a beam would have fallen below the threshold: at range the lowest beam on a person
-            # may pass over the knees (the same beam spacing as the class height slack)
-            gap = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
-            ok &= ~(
-                (fit[:, LENGTH] >= cfg.structure_plate_min_m)
-                & (fit[:, LENGTH] <= _PERSON_MAX_M)
-                & (fit[:, WIDTH] < _PLATE_MAX_M)
-                & (fit[:, Z_MIN] - fit[:, GROUND_Z] - gap > cfg.structure_floating_plate_m)
-            )
-        if cfg.structure_low_plate_max_m > 0:  # a fence panel: flat and lower than any adult
-            gap = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
-            ok &= ~(
-                (fit[:, LENGTH] >= cfg.structure_plate_min_m)
-                & (fit[:, LENGTH] <= _PERSON_MAX_M)
-                & (fit[:, WIDTH] < _LOW_PLATE_MAX_M)
-                & (top - fit[:, GROUND_Z] + gap < cfg.structure_low_plate_max_m)
-                & (_LOW_MIN_BEAMS * gap <= cfg.structure_low_max_m)
-            )
+        ok &= ~flat_plates(fit, top, cfg)
         fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
         n = fit.shape[0]
         t_box = None
