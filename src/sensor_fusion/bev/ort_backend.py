@@ -20,7 +20,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import model as model_module
@@ -47,30 +46,13 @@ def graph_key(weights: Path) -> str:
 
 def _export(net: torch.nn.Module, meta: dict, out: Path) -> float:
     """Write the graph to ``out`` (atomically) and return the largest difference from torch."""
-    import onnxruntime as ort
-
-    from .export import INPUT_NAMES, dynamic_axes, example_inputs
+    from .export import export_model
 
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
     os.close(fd)
     try:
-        torch.onnx.export(
-            net,
-            example_inputs(meta),
-            tmp,
-            input_names=INPUT_NAMES,
-            output_names=["head"],
-            dynamic_axes=dynamic_axes(),
-            opset_version=OPSET,
-            dynamo=False,
-        )
-        check = example_inputs(meta, batch=1, cameras=1, seed=1)
-        with torch.inference_mode():
-            ref = net(*check).numpy()
-        sess = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        got = sess.run(None, {n: a.numpy() for n, a in zip(INPUT_NAMES, check)})[0]
-        diff = float(np.max(np.abs(got - ref)))
+        diff = export_model(net, meta, tmp, OPSET)["max_abs_diff"]
         os.replace(tmp, out)  # another process exporting the same key writes the same file
         return diff
     finally:
