@@ -73,28 +73,19 @@ def pipeline_backends(duration_s: float, passes: int) -> dict[str, dict[str, flo
     """The whole pipeline (``detection_mode: both``) over the same decoded messages with the network
     on torch and on ONNX Runtime, passes alternating so neither sees a warmer machine: per backend
     total and network p50 / p99 in ms (each pass's first 3 frames, JIT and warm-up, left out)."""
-    import copy
+    from decoded import capture, pass_timings
 
-    from bench_gpu import capture
-
-    d, cal, pushes = capture(duration_s)
-    base = load_params_file(default_share_dir() / "config" / "fusion.yaml")
+    decoded = capture(duration_s)
     samples: dict[str, dict[str, list[float]]] = {
         b: {"total": [], "network": []} for b in ("torch", "onnxruntime")
     }
     for rep in range(passes):
         for backend in ("torch", "onnxruntime") if rep % 2 == 0 else ("onnxruntime", "torch"):
-            cfg = from_flat({**base, "detection_mode": "both", "bev.backend": backend})
-            cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
-            pipe = FusionPipeline(cfg, cal)
-            k = 0
-            for sensor, item in pushes:
-                pipe.push(sensor, copy.deepcopy(item))
-                for o in pipe.step():
-                    k += 1
-                    if k > 3:
-                        samples[backend]["total"].append(o.timing["total"])
-                        samples[backend]["network"].append(o.timing.get("bev_network", np.nan))
+            cfg = decoded.config(**{"detection_mode": "both", "bev.backend": backend})
+            frames, _wall = pass_timings(cfg, decoded.calibration, decoded.pushes)
+            for timing in frames[3:]:
+                samples[backend]["total"].append(timing["total"])
+                samples[backend]["network"].append(timing.get("bev_network", np.nan))
     return {
         b: {
             f"{k}_{q}": 1e3 * float(np.nanpercentile(v, int(q[1:])))

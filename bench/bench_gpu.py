@@ -31,16 +31,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import pickle
-import shutil
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 from benchutil import Figures, median_time
+from decoded import capture, load, pass_timings, save
 
 
 def no_gpu(fig: Figures, why: str) -> int:
@@ -76,10 +74,9 @@ def main() -> int:
     ap.add_argument("--inputs", help="messages from --capture: no bag, ROS or generator needed here")
     a = ap.parse_args()
     if a.capture:
-        d, cal, pushes = capture(a.duration)
-        with open(a.capture, "wb") as f:
-            _Packer(f, protocol=5).dump((d, cal, pushes))
-        print(f"{len(pushes)} sensor messages -> {a.capture}")
+        decoded = capture(a.duration)
+        save(decoded, a.capture)
+        print(f"{len(decoded.pushes)} sensor messages -> {a.capture}")
         return 0
     fig = Figures("gpu")
     try:
@@ -98,7 +95,6 @@ def main() -> int:
 
     from sensor_fusion.bev.config import BevDetectorConfig
     from sensor_fusion.bev.detector import BevDetector
-    from sensor_fusion.config import default_share_dir, from_flat, load_params_file
     from sensor_fusion.eval.latency import latency_percentiles
     from sensor_fusion.pipeline import FusionPipeline
 
@@ -107,18 +103,9 @@ def main() -> int:
     fig.add("torch", torch.__version__)
     print(f"device: {name}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
           f"{torch.get_num_threads()} torch CPU threads")  # fmt: skip
-    if a.inputs:  # decoded elsewhere: this machine needs neither ROS nor the generator
-        d, cal, pushes = pickle.loads(Path(a.inputs).read_bytes())
-    else:
-        d, cal, pushes = capture(a.duration)
-    duration = (pushes[-1][1].stamp_ns - pushes[0][1].stamp_ns) * 1e-9
-    base = load_params_file(default_share_dir() / "config" / "fusion.yaml")
-
-    def config(**over):
-        cfg = from_flat({**base, **over})
-        cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
-        return cfg
-
+    # --inputs: decoded elsewhere, so this machine needs neither ROS nor the generator
+    decoded = load(a.inputs) if a.inputs else capture(a.duration)
+    cal, pushes, config = decoded.calibration, decoded.pushes, decoded.config
     cfg = config()
     frames: list = []
     pipe = FusionPipeline(cfg, cal, bev_tap=lambda inp: frames.append(inp) if inp.ego_known else None)
@@ -228,19 +215,15 @@ def main() -> int:
         samples: dict[str, list[float]] = {}
         n_frames, wall, first_total = 0, 0.0, float("nan")
         for rep in range(max(a.passes, 2)):  # pass 0 pays JIT compiles and cuDNN autotune: not counted
-            pipe = FusionPipeline(cfgp, cal)
-            t0 = time.perf_counter()
-            for sensor, item in pushes:  # the pipeline alone: no bag reading or writing in the clock
-                pipe.push(sensor, copy.deepcopy(item))
-                for o in pipe.step():
-                    if rep == 0:
-                        first_total = o.timing["total"] if np.isnan(first_total) else first_total
-                        continue
-                    n_frames += 1
-                    for k, v in o.timing.items():
-                        samples.setdefault(k, []).append(float(v))
-            if rep:
-                wall += time.perf_counter() - t0
+            frames_t, wall_s = pass_timings(cfgp, cal, pushes)
+            if rep == 0:
+                first_total = frames_t[0]["total"] if frames_t else float("nan")
+                continue
+            wall += wall_s
+            n_frames += len(frames_t)
+            for timing in frames_t:
+                for k, v in timing.items():
+                    samples.setdefault(k, []).append(float(v))
         lat = latency_percentiles(samples)
         fig.add(f"pipeline_both_{label}_first_frame_ms", first_total * 1e3)  # timings are seconds
         tot = lat.get("total", {})
@@ -249,61 +232,14 @@ def main() -> int:
         fig.add(f"pipeline_both_{label}_frames", n_frames)
         fig.add(f"pipeline_both_{label}_total_p50_ms", tot.get("p50", float("nan")))
         fig.add(f"pipeline_both_{label}_total_p99_ms", tot.get("p99", float("nan")))
-        fig.add(f"pipeline_both_{label}_real_time_factor_x", duration * (max(a.passes, 2) - 1) / wall)
+        fig.add(
+            f"pipeline_both_{label}_real_time_factor_x", decoded.duration_s * (max(a.passes, 2) - 1) / wall
+        )
         for k, v in lat.items():
             if k.startswith("bev"):
                 fig.add(f"pipeline_both_{label}_{k}_p50_ms", v["p50"])
     fig.write()
     return 0
-
-
-def _unpack(dtype: str, shape: tuple, blob: bytes) -> np.ndarray:
-    itemsize = np.dtype(dtype).itemsize
-    planes = np.frombuffer(zlib.decompress(blob), np.uint8).reshape(itemsize, -1)
-    return np.ascontiguousarray(planes.T).view(dtype).reshape(shape)
-
-
-class _Packer(pickle.Pickler):
-    """Pickles arrays byte-plane shuffled and deflated (point clouds shrink by a third, images by
-    five times): the captured messages must fit the device tool's 64 MiB working tree."""
-
-    def reducer_override(self, obj):
-        if isinstance(obj, np.ndarray) and obj.size > 1024 and obj.dtype.kind in "fiub":
-            a = np.ascontiguousarray(obj)
-            planes = np.ascontiguousarray(a.view(np.uint8).reshape(-1, a.dtype.itemsize).T)
-            return _unpack, (a.dtype.str, a.shape, zlib.compress(planes.tobytes(), 6))
-        return NotImplemented
-
-
-def capture(duration: float) -> tuple[dict, object, list]:
-    """Record ``urban`` seed 9 and decode its sensor messages as the node would (ROS message
-    classes, this package's converters): (GPS datum, calibration, [(sensor, item), ...])."""
-    from sensor_fusion.bag.offline import RunSummary, feed_bag
-    from sensor_fusion.config import default_share_dir, from_flat, load_params_file
-    from sensor_fusion.pipeline import FusionPipeline
-    from sensor_fusion.sim.recorder import calibration_from_bag, record, scenario_from_bag
-
-    work = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
-    bag = work / "urban_s9"
-    record("urban", 9, duration, bag)
-    d = scenario_from_bag(bag)["config"]["gps"]["datum"]
-    cal = calibration_from_bag(bag)
-    base = load_params_file(default_share_dir() / "config" / "fusion.yaml")
-    cfg = from_flat(base)
-    cfg.ego.datum = (d["lat_deg"], d["lon_deg"], d["alt_m"])
-    pushes: list = []
-
-    class Tap(FusionPipeline):  # keeps what feed_bag pushes, before the pipeline touches it
-        def push(self, sensor, item):
-            pushes.append((sensor, copy.deepcopy(item)))
-            super().push(sensor, item)
-
-    tap_cfg = from_flat({**base, "detection_mode": "classical"})  # decoding only: no network needed
-    tap_cfg.ego.datum = cfg.ego.datum
-    for _ in feed_bag(bag, Tap(tap_cfg, cal), cfg, RunSummary()):
-        pass
-    shutil.rmtree(work, ignore_errors=True)
-    return d, cal, pushes
 
 
 def parity(reference: list, got: list, gate_m: float = 0.5) -> dict[str, float]:
