@@ -108,14 +108,14 @@ def main() -> int:
             c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             sf = str(Path(sys.executable).parent / "sensor-fusion")
-            cmd = [sf, "run", "--bag", str(bag), "--out", str(tmp / "offline"), "--detector", a.detector]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            cmd = [sf, "run", "--bag", str(bag), "--detector", a.detector]
+            subprocess.run([*cmd, "--out", str(tmp / "offline")], check=True, stdout=subprocess.DEVNULL)
             cpu["offline_wall_s"].append(time.perf_counter() - t0)
             c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu["offline_cpu_s"].append((c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime))
             # the same pipeline alone, messages handed over at the bag's rate: the idle gaps between
             # frames that a live node has (cold caches, idle vCPUs), without DDS, callbacks or a GIL
-            paced = [*cmd[:5], str(tmp / "paced"), *cmd[6:], "--rate", str(a.rate)]
+            paced = [*cmd, "--out", str(tmp / "paced"), "--rate", str(a.rate)]
             subprocess.run(paced, check=True, stdout=subprocess.DEVNULL)
             rig = {int(c) for c in a.rig_cpus.split(",")} if a.rig_cpus else None
             run = run_live(bag, tmp / "live", tmp / "node.log", a.detector, a.rate, a.param, rig_cpus=rig)
