@@ -465,15 +465,14 @@ def is_structure(
     return pole | post | plate | low_wide | fence | porous | wall
 
 
-def flat_plates(fit: np.ndarray, top: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
+def flat_plates(fit: np.ndarray, top: np.ndarray, gap: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
     """(N,) True for person-sized flat clusters that are structure while the open world's flat box
     pedestrians (seen down to their feet, 1.6-1.9 m tall) are not: plates over an occluder (a
     sign face behind parked cars, nothing near the ground) and plates lower than any adult (fence
-    panels). ``fit``: ``boxfit.fit_boxes`` rows; ``top``: each cluster's highest point (z)."""
+    panels). ``fit``: ``boxfit.fit_boxes`` rows; ``top``: each cluster's highest point (z);
+    ``gap``: the beam spacing at each cluster's range (the class height slack): the lowest beam on
+    a person may pass over the knees, the highest under the head."""
     length, width = fit[:, LENGTH], fit[:, WIDTH]
-    # the beam spacing at range: the lowest beam on a person may pass over the knees, the highest
-    # under the head (the same slack as the class height minima)
-    gap = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
     person_sized = (length >= cfg.structure_plate_min_m) & (length <= _PERSON_MAX_M)
     out = np.zeros(len(fit), bool)
     if cfg.structure_floating_plate_m > 0:
@@ -761,19 +760,13 @@ class LidarDetector:
             & (top - fit[:, GROUND_Z] <= cfg.max_height_m)
             & (fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m)
         )
-        ok &= ~is_structure(
-            fit[:, LENGTH],
-            fit[:, WIDTH],
-            top - bottom,
-            interior,
-            flat,
-            cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY]),
-            0.5 * math.radians(cfg.cluster_link_angle_deg) * np.hypot(fit[:, CX], fit[:, CY]),
-            cfg,
-        )
+        rng = np.hypot(fit[:, CX], fit[:, CY])
+        slack = cfg.class_height_slack_per_m * rng  # the beam spacing at each cluster's range
+        col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
+        ok &= ~is_structure(fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg)
         ok &= tall_share <= cfg.structure_tall_fraction
-        ok &= ~flat_plates(fit, top, cfg)
-        fit, bottom, top, n_pts = fit[ok], bottom[ok], top[ok], n_pts[ok]
+        ok &= ~flat_plates(fit, top, slack, cfg)
+        fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
         n = fit.shape[0]
         t_box = None
         if obj_t is not None:  # mean capture time per box: cumulative sums over the label groups
@@ -781,7 +774,6 @@ class LidarDetector:
             st, cn = starts[cand][ok], counts[cand][ok]
             t_box = (cs[st + cn] - cs[st]) / np.maximum(cn, 1)
         heights = top - bottom
-        slack = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
         lwh = np.column_stack([fit[:, LENGTH], fit[:, WIDTH], heights])
         cls, base, end_on = classify_shape(lwh, slack, fit[:, BODY_WIDTH])
         xy, lw, yaw = fit[:, [CX, CY]], fit[:, [LENGTH, WIDTH]], fit[:, YAW]
