@@ -89,3 +89,19 @@ def test_base_link_estimates_score_only_relative_to_the_vehicle(world):
     assert len(WorldFrames(tf, "world", lambda m, with_ids=True: m.objects)(msg)) == 0
     f = WorldFrames(tf, "world", lambda m, with_ids=True: m.objects, odometry_transforms(truth))(msg)
     np.testing.assert_allclose(f.centers[0, :2], [15.0, 0.0], atol=1e-9)
+
+
+def test_base_link_velocities_are_relative_to_the_moving_vehicle():
+    """A base_link track's velocity is relative to the vehicle (the node does not know its own
+    motion in the world yet): relative to the truth vehicle, driving at 10 m/s along +x and turning
+    at 0.2 rad/s, a parked car 5 m to its left that the node sees coming at -10 m/s and drifting
+    (the frame's turn) scores as standing still."""
+    w, v = 0.2, 10.0
+    truth = [_odom((v * t / 1e9, 0.0), w * t / 1e9, t) for t in STAMPS]
+    msg = _track((0.0, 5.0), STAMPS[0])
+    v_rel = (np.zeros(2) - [v, 0.0]) - w * np.array([-5.0, 0.0])  # R'(V - v_e) - w (-y, x), R = I at t 0
+    msg.objects.velocity[:] = v_rel
+    msg.header.frame_id = "base_link"
+    f = WorldFrames([], "world", lambda m, with_ids=True: m.objects, odometry_transforms(truth))(msg)
+    np.testing.assert_allclose(f.centers[0, :2], [0.0, 5.0], atol=1e-9)
+    np.testing.assert_allclose(f.velocity[0], [0.0, 0.0], atol=1e-9)

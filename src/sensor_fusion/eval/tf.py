@@ -51,6 +51,31 @@ class PlanarTransforms:
         return FrameObjects(f.stamp_ns, f.ids, f.labels, centers, f.sizes, f.yaw + yaw, vel, f.scores)
 
 
+class MovingFrame(PlanarTransforms):
+    """A moving child frame (``base_link``) whose estimates carry velocities *relative* to it: they
+    come out in ``parent`` as absolute velocities, the frame's own velocity and rotation added
+    (:math:`R v + v_0 + \\omega \\times R x`), both from the poses' finite differences."""
+
+    def __init__(self, poses: PlanarTransforms):
+        super().__init__(poses.parent, poses.child, poses.stamps_ns, poses.translation, poses.yaw)
+        t = poses.stamps_ns.astype(np.float64) / 1e9
+        one = t.size < 2
+        self._v = np.zeros((t.size, 2)) if one else np.gradient(poses.translation[:, :2], t, axis=0)
+        self._w = np.zeros(t.size) if one else np.gradient(poses.yaw, t)
+
+    def apply(self, f: FrameObjects) -> FrameObjects:
+        out = super().apply(f)
+        if len(out) == 0:
+            return out
+        t = float(f.stamp_ns)
+        v0 = np.array([np.interp(t, self.stamps_ns, self._v[:, k]) for k in range(2)])
+        w = float(np.interp(t, self.stamps_ns, self._w))
+        tr, _ = self.at(f.stamp_ns)
+        r = out.centers[:, :2] - tr[:2]
+        out.velocity = out.velocity + v0 + w * np.column_stack([-r[:, 1], r[:, 0]])
+        return out
+
+
 def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
     """The recorded transforms whose child frame is ``child`` (e.g. ``map -> odom``), or None."""
     rows = []
@@ -152,8 +177,8 @@ class WorldFrames:
     def _transform(self, frame: str) -> PlanarTransforms | None:
         if frame not in self._up and self._truth_base is not None and frame == self._truth_base.child:
             # base_link itself (the node publishes there until its heading is known): as the vehicle
-            # sees it, through the truth pose alone
-            self._up[frame] = self._truth_base
+            # sees it, through the truth pose alone; its velocities are relative to the vehicle
+            self._up[frame] = MovingFrame(self._truth_base)
         if frame not in self._up:
             up = parent_transforms(self._tf, frame)
             root = up is not None and parent_transforms(self._tf, up.parent) is None
