@@ -68,7 +68,7 @@ def do_score(a: argparse.Namespace) -> None:
         scen, seed, var = dest.parent.name.rsplit("_", 2)
         if scen not in a.scenarios.split(",") or var not in a.variants.split(","):
             continue
-        r = tracker_replay.replay(dest.parent, tracker_replay._sets(a.set), rev=a.tracker_rev)
+        r = tracker_replay.replay(dest.parent, tracker_replay._sets(a.set), rev=a.tracker_rev, frame=a.frame)
         row = {"seed": int(seed), **{k: r.get(k) for k in compare.METRICS}}
         results.setdefault(scen, {}).setdefault(var, []).append(row)
         if a.verbose:
@@ -92,6 +92,9 @@ def main() -> int:
     ap.add_argument("--first", help="scenario:seed,... recorded first")
     ap.add_argument("--set", action="append", help="score: tracker.KEY=VALUE for the replays")
     ap.add_argument("--tracker-rev", help="score: replay with this commit's tracking/ package")
+    ap.add_argument(
+        "--frame", choices=("world", "ego"), default="world", help="score: scoring frame (evaluate --frame)"
+    )
     ap.add_argument("--out", help="score: results file in the workdir (default scores.json)")
     ap.add_argument("--verbose", action="store_true", help="score: print every recording's scores")
     a = ap.parse_args()

@@ -60,6 +60,10 @@ class _Recorder(Tracker):
         _Recorder.calls.append(("reset", frame_id))
         super().reset(frame_id)
 
+    def change_frame(self, frame_id, T_new_old, velocity, yaw_rate):
+        _Recorder.calls.append(("change_frame", frame_id, T_new_old, velocity, yaw_rate))
+        super().change_frame(frame_id, T_new_old, velocity, yaw_rate)
+
     def step(self, stamp_ns, detections, views=None):
         _Recorder.calls.append(("step", stamp_ns, detections, views))
         return super().step(stamp_ns, detections, views)
@@ -78,8 +82,9 @@ def _line(res: dict) -> str:
     return " ".join(fmt)
 
 
-def score(bag: str | Path, out_bag: str | Path, track_msgs: list | None) -> dict:
-    """``evaluate_bags`` of ``out_bag`` with its tracks replaced by ``track_msgs`` (None: as recorded)."""
+def score(bag: str | Path, out_bag: str | Path, track_msgs: list | None, frame: str = "world") -> dict:
+    """``evaluate_bags`` of ``out_bag`` with its tracks replaced by ``track_msgs`` (None: as recorded),
+    in the scoring ``frame`` (``world`` or ``ego``, as ``evaluate --frame``)."""
     read = eval_bags.read_topics
 
     def with_tracks(b, topics):
@@ -90,7 +95,7 @@ def score(bag: str | Path, out_bag: str | Path, track_msgs: list | None) -> dict
 
     eval_bags.read_topics = with_tracks
     try:
-        return eval_bags.evaluate_bags(bag, out_bag)
+        return eval_bags.evaluate_bags(bag, out_bag, frame=frame)
     finally:
         eval_bags.read_topics = read
 
@@ -110,7 +115,7 @@ def record(bag: Path, dest: Path, config: Path, flat: dict) -> dict:
         run_bag(bag, cfg, calibration_from_bag(bag), out)
     finally:
         pipeline_module.Tracker = Tracker
-    used = dataclasses.replace(_Recorder.config_used, frame_id=cfg.tracker.frame_id)
+    used = _Recorder.config_used  # as constructed: in base_link until the heading is known
     with open(dest / "calls.pkl", "wb") as f:
         pickle.dump({"bag": str(bag), "calls": _Recorder.calls, "tracker_config": used}, f)
     return score(bag, out, None)
@@ -133,7 +138,9 @@ def _tracker_at(rev: str):
     return mod.Tracker, mod.TrackerConfig
 
 
-def replay(dest: Path, flat: dict, no_views: bool = False, rev: str | None = None) -> dict:
+def replay(
+    dest: Path, flat: dict, no_views: bool = False, rev: str | None = None, frame: str = "world"
+) -> dict:
     with open(dest / "calls.pkl", "rb") as f:
         rec = pickle.load(f)
     cfg = rec["tracker_config"]
@@ -154,13 +161,17 @@ def replay(dest: Path, flat: dict, no_views: bool = False, rev: str | None = Non
         if call[0] == "reset":
             tracker.reset(call[1])
             continue
+        if call[0] == "change_frame":  # replayed as a reset where the tracker cannot carry tracks over
+            keep = getattr(tracker.config, "keep_tracks_on_frame_change", False)
+            tracker.change_frame(*call[1:]) if keep else tracker.reset(call[1])
+            continue
         _, stamp, dets, views = call
         if rev is not None:
             tracks = tracker.step(stamp, dets)
         else:
             tracks = tracker.step(stamp, dets, None if no_views else views)
         msgs.append(convert.tracks_msg(tracks, b"\0" * 8))
-    return score(rec["bag"], dest / "outputs", msgs)
+    return score(rec["bag"], dest / "outputs", msgs, frame)
 
 
 def main() -> int:
@@ -171,6 +182,7 @@ def main() -> int:
     ap.add_argument("--config", default=str(REPO / "config" / "fusion.yaml"))
     ap.add_argument("--no-views", action="store_true", help="replay without sensor coverage")
     ap.add_argument("--tracker-rev", help="replay with this commit's tracking/ package")
+    ap.add_argument("--frame", choices=("world", "ego"), default="world", help="replay: scoring frame")
     a = ap.parse_args()
     flat = _sets(a.set)
     if a.action == "record":
@@ -178,7 +190,7 @@ def main() -> int:
         print(f"{dest.name} (recorded): {_line(record(bag, dest, Path(a.config), flat))}")
         return 0
     for p in a.paths:
-        res = replay(Path(p), flat, a.no_views, a.tracker_rev)
+        res = replay(Path(p), flat, a.no_views, a.tracker_rev, a.frame)
         what = " ".join([*(a.set or []), *(["no views"] if a.no_views else [])])
         print(f"{Path(p).name} {what}: {_line(res)}", flush=True)
     return 0
