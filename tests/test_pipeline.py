@@ -48,8 +48,11 @@ def _ids(outs) -> set[int]:
     return {int(i) for o in outs for i in o.tracks.ids}
 
 
-def test_tracks_live_in_base_link_until_the_heading_is_known_then_in_odom():
-    pipe, est, _ = _pipeline()
+@pytest.mark.parametrize("keep", [True, False])
+def test_tracks_live_in_base_link_until_the_heading_is_known_then_in_odom(keep):
+    """At the heading alignment the tracks move to odom: carried over with their ids
+    (``keep_tracks_on_frame_change``, the default), or dropped and started again under new ids."""
+    pipe, est, _ = _pipeline(**{"tracker.keep_tracks_on_frame_change": keep})
     outs = []
     for k in range(16):
         t = T0 + k * 100 * MS
@@ -59,10 +62,13 @@ def test_tracks_live_in_base_link_until_the_heading_is_known_then_in_odom():
     assert all(o.tracks.frame_id == "base_link" and o.ego is None for o in before)
     assert all(o.tracks.frame_id == "odom" and o.ego is not None for o in after)
     assert all(o.detections["lidar"].frame_id == o.tracks.frame_id for o in outs)
-    assert pipe.frame_switches == 1  # the tracks were reset once
+    assert pipe.frame_switches == 1
     ids_before, ids_after = _ids(before), _ids(after)
     assert ids_before and ids_after
-    assert min(ids_after) > max(ids_before)  # no track crosses the switch, and ids keep increasing
+    if keep:  # the same object under the same id on both sides, published from the first odom frame
+        assert ids_after == ids_before and len(after[0].tracks) == 1
+    else:  # no track crosses the switch, and ids keep increasing
+        assert min(ids_after) > max(ids_before)
     np.testing.assert_allclose(before[-1].tracks.centers[0, :2], BOX, atol=1e-6)
     box_odom = est.truth(0).T_world_base() @ [*BOX, 0.8, 1.0]
     np.testing.assert_allclose(after[-1].tracks.centers[0, :2], box_odom[:2], atol=1e-6)

@@ -29,7 +29,7 @@ from .core.calibration import Calibration
 from .core.classes import SENSOR_BEV, SENSOR_LIDAR
 from .core.types import CameraFrame, Detections, GpsFix, ImuSample, PointCloud, RadarScan, Tracks
 from .ego.estimator import EgoEstimator, EgoPose
-from .ego.frame_ego import EgoSource
+from .ego.frame_ego import EgoSource, FrameEgo, extrapolate
 from .ego.odom import EgoOutput
 from .perception.camera import CameraEvidence
 from .perception.frame_detector import FrameDetector
@@ -52,6 +52,9 @@ NO_SYNC_STATS = {  # ego only: no synchroniser
     "anchor": "",
     "anchor_changes": 0,
 }
+# Tracks at most this old are carried into odom at the heading alignment: the ego pose is
+# extrapolated back to their stamp at constant velocity and yaw rate, within a few frames' accuracy.
+CARRY_MAX_GAP_NS = 500_000_000
 EGO_OUTPUT_QUEUE = 4096  # odometry outputs kept for take_ego_outputs (2 min at 30 Hz)
 
 
@@ -286,6 +289,30 @@ class FusionPipeline:
         self.tracker.reset(self.tracker.config.frame_id)
         self.ego.reset(stamp_ns)
 
+    def _change_tracking_frame(self, ego: FrameEgo) -> None:
+        """Tracks move to ``ego.frame_id``: carried over when the heading has just become known
+        (``tracker.keep_tracks_on_frame_change``; base_link at the tracks' stamp placed in odom by
+        the ego's pose, velocity and yaw rate), else reset (ids keep increasing)."""
+        tr = self.tracker
+        old, t_prev = tr.config.frame_id, tr.stamp_ns
+        T = None
+        if tr.config.keep_tracks_on_frame_change and ego.pose is not None and t_prev is not None:
+            T = extrapolate(ego.pose, t_prev, CARRY_MAX_GAP_NS)
+        if T is not None and old == self.ego.base_frame:
+            n = tr.num_tracks
+            tr.change_frame(ego.frame_id, T, ego.pose.velocity, float(ego.pose.angular_velocity[2]))
+            log.warning(
+                "tracking frame changes to '%s' (ego aligned): %d tracks carried over", ego.frame_id, n
+            )
+        else:
+            log.warning(
+                "tracking frame changes to '%s' (ego %s): tracks reset",
+                ego.frame_id,
+                "aligned" if ego.pose is not None else "unavailable",
+            )
+            tr.reset(ego.frame_id)  # ids keep increasing
+        self.frame_switches += 1
+
     def process(self, frame: FusionFrame) -> PipelineOutput:
         t = self.timer
         t.start_frame()
@@ -316,13 +343,7 @@ class FusionPipeline:
             with t.stage("ego"):
                 ego = self.ego.frame(stamp, (), (), tracking_frame)  # IMU/GNSS: step_ego
             if ego.frame_id != tracking_frame:
-                log.warning(
-                    "tracking frame changes to '%s' (ego %s): tracks reset",
-                    ego.frame_id,
-                    "aligned" if ego.pose is not None else "unavailable",
-                )
-                self.tracker.reset(ego.frame_id)  # ids keep increasing
-                self.frame_switches += 1
+                self._change_tracking_frame(ego)
             found = None
             if ego.coast:  # a short ego gap: predict the tracks, detect nothing
                 detections, tracked = {}, Detections.empty(stamp, ego.frame_id)

@@ -568,3 +568,42 @@ def test_low_score_box_of_the_next_lane_does_not_extend_a_track():
     assert _after_neighbour_box(0.9)
     assert not _after_neighbour_box(0.2)
     assert _after_neighbour_box(0.2, low_score_gate_prob=0.9999)  # the old gate took it
+
+
+# ---------------------------------------------------------------- frame change (heading alignment)
+
+
+def _pose(theta: float, p: tuple[float, float]) -> np.ndarray:
+    T = np.eye(4)
+    c, s = math.cos(theta), math.sin(theta)
+    T[:2, :2] = [[c, -s], [s, c]]
+    T[:2, 3] = p
+    return T
+
+
+@pytest.mark.parametrize("motion_model", ["imm", "cv"])
+def test_change_frame_makes_relative_velocities_absolute(motion_model):
+    """A track in a moving, turning base_link (velocity relative to the vehicle) carried into odom:
+    a parked car reads still there, a car driving alongside reads its own speed, ids kept."""
+    theta, p0, v_e, w = 0.7, (30.0, -4.0), np.array([8.0, 6.0]), 0.2  # ego in odom: 10 m/s, turning
+    T = _pose(theta, p0)
+    R = T[:2, :2]
+    x_b = np.array([[12.0, 3.0], [-6.0, -3.5]])  # two cars in base_link
+    v_world = np.array([[0.0, 0.0], [5.0, -2.0]])
+    # what a tracker in base_link measures: v_b = R'(V - v_e) - w x (-y, x)
+    v_b = (v_world - v_e) @ R - w * np.column_stack([-x_b[:, 1], x_b[:, 0]])
+    tr = Tracker(TrackerConfig(frame_id="base_link", motion_model=motion_model))
+    tr.step(0, dets(0, x_b, vel=v_b, frame_id="base_link"))
+    ids = tr._t.ids.copy()
+    tr.change_frame("odom", T, v_e, w)
+    assert tr.config.frame_id == "odom"
+    x, P = tr._filter.combine(tr._t.xm, tr._t.Pm, tr._t.mu)
+    np.testing.assert_allclose(x[:, :2], x_b @ R.T + p0, atol=1e-9)
+    np.testing.assert_allclose(x[:, 2:4], v_world, atol=1e-9)
+    np.testing.assert_array_equal(tr._t.ids, ids)
+    assert np.all(np.linalg.eigvalsh(P[:, :4, :4]) > 0)  # still a covariance
+    # the next frame's boxes in odom update the same tracks: no new track, no id lost
+    stamp = DT_NS
+    xy_next = x_b @ R.T + p0 + v_world * 0.1
+    tr.step(stamp, dets(stamp, xy_next, vel=v_world))
+    np.testing.assert_array_equal(np.sort(tr._t.ids), np.sort(ids))

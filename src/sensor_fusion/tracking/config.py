@@ -378,6 +378,13 @@ class TrackerConfig(ParamConfig):
         desc="With coverage given: log-odds removed per second from every track not updated (that the "
         "object may have gone where no sensor notices it); a miss in view adds log(1 - Pd) per frame",
     )
+    keep_tracks_on_frame_change: bool = param(
+        True,
+        unit="",
+        desc="When the ego heading becomes known and tracking moves from base_link to odom, carry every "
+        "track over (position, velocity relative to the vehicle made absolute, covariance, id); false: "
+        "drop them all and start again (each object re-confirmed under a new id)",
+    )
     output_max_coast_s: float = param(
         0.15,
         unit="s",

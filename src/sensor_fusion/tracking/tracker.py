@@ -70,6 +70,7 @@ from dataclasses import replace
 import numpy as np
 
 from sensor_fusion.core.classes import SENSOR_RADAR, ObjectClass
+from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.core.types import Detections, Tracks
 from sensor_fusion.tracking.association import (
     cascade_assignment,
@@ -146,6 +147,46 @@ class Tracker:
             self.config = replace(self.config, frame_id=frame_id)
         else:
             self._next_id = 1
+
+    @property
+    def stamp_ns(self) -> int | None:
+        """The stamp the tracks are at (the last step's), None before the first step."""
+        return self._stamp_ns
+
+    def change_frame(
+        self, frame_id: str, T_new_old: np.ndarray, velocity: np.ndarray, yaw_rate: float
+    ) -> None:
+        r"""Carry every track into ``frame_id``, keeping ids, existence and history.
+
+        ``T_new_old`` (4, 4): the old frame at the tracks' stamp (:attr:`stamp_ns`) in the new one;
+        ``velocity`` (2+,): the old frame's origin velocity in the new frame, m/s; ``yaw_rate``: its
+        rotation rate, rad/s. The old frame may move (``base_link`` before the heading is known:
+        the tracks' velocities are relative to the vehicle), so a velocity becomes
+        :math:`R (v + \Omega x) + v_0`, :math:`\Omega x = \omega (-y, x)` the frame's rotation seen
+        at the track, a turn rate gains :math:`\omega`, and the covariance goes through the same
+        Jacobian. Why: resetting at the ego's heading alignment dropped every track and re-confirmed
+        its object half a second later under a new id.
+        """
+        T = np.asarray(T_new_old, dtype=np.float64)
+        t = self._t
+        if len(t):
+            R, w = T[:2, :2], float(yaw_rate)
+            x_old = t.xm[:, 0, :2]  # every model shares the position closely; z needs one
+            t.z = x_old @ T[2, :2] + t.z * T[2, 2] + T[2, 3]
+            J = np.eye(t.xm.shape[-1])
+            J[0:2, 0:2] = R
+            J[2:4, 2:4] = R
+            J[2:4, 0:2] = R @ np.array([[0.0, -w], [w, 0.0]])
+            shift = np.zeros(t.xm.shape[-1])
+            shift[0:2] = T[:2, 3]
+            shift[2:4] = np.asarray(velocity, dtype=np.float64)[:2]
+            if shift.size > 4:  # the IMM's turn rate
+                shift[4] = w
+            t.xm = t.xm @ J.T + shift
+            t.Pm = J @ t.Pm @ J.T
+            t.yaw = wrap_angle(t.yaw + np.arctan2(T[1, 0], T[0, 0]))
+        # the merger's overlap clocks are per id pair: they hold in any frame
+        self.config = replace(self.config, frame_id=frame_id)
 
     def step(self, stamp_ns: int, detections: Detections, views: list[SensorView] | None = None) -> Tracks:
         """Advance to ``stamp_ns``, fuse ``detections`` and return the confirmed tracks.
