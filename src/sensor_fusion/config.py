@@ -353,6 +353,14 @@ class FusionConfig(ParamConfig):
         "so the callbacks hold the GIL for less of the fusion step) or single_threaded (rclpy's "
         "Python executor; also the fallback where the events executor is missing)",
     )
+    worker: str = param(
+        "thread",
+        unit="",
+        choices=("thread", "process"),
+        desc="Where the fusion step runs: thread (a worker thread beside the executor, one interpreter) "
+        "or process (a child process fed the serialized inputs over a pipe, its outputs published "
+        "as bytes: the step never waits for the executor's GIL; ros/worker_process.py)",
+    )
     cpu_dma_latency_us: int = param(
         -1,
         unit="us",

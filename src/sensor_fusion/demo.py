@@ -136,15 +136,27 @@ def _record_until_done(
     return count["n"]
 
 
-def _cpu_s(pid: int, tid: int | None = None) -> float:
-    """User + system CPU seconds of a running process, or of its thread ``tid`` (Linux /proc),
-    NaN when unreadable."""
-    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+def _stat(path: str) -> list[str] | None:
     try:
-        fields = Path(path).read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
+        return Path(path).read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_s(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of a running process and its running child processes (the node's
+    ``worker: process``), or of its thread ``tid`` alone (Linux /proc); NaN when unreadable."""
+    tick = os.sysconf("SC_CLK_TCK")
+    f = _stat(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
+    if f is None:
         return float("nan")
+    total = (int(f[11]) + int(f[12])) / tick
+    if tid is None:
+        for d in os.listdir("/proc"):
+            c = _stat(f"/proc/{d}/stat") if d.isdigit() else None
+            if c is not None and c[1] == str(pid):
+                total += (int(c[11]) + int(c[12])) / tick
+    return total
 
 
 @dataclass

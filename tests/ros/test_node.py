@@ -23,6 +23,7 @@ from rclpy.serialization import serialize_message
 from sensor_msgs.msg import PointCloud2, PointField
 
 from sensor_fusion.core.classes import ObjectClass
+from sensor_fusion.demo import stop_process
 from sensor_fusion.ros.convert import encode_cloud
 from sensor_fusion.sim.boxes import MovingBox, sweep
 from sensor_fusion_msgs.msg import TrackedObjectArray
@@ -38,10 +39,13 @@ POS_TOL_M = 0.5  # box-centre error of a confirmed track
 VEL_TOL_MPS = 0.5  # velocity error after 2 s of tracking
 
 
-@pytest.fixture(scope="module")
-def node_process(start_fusion_node, repo):
-    return start_fusion_node(
+@pytest.fixture(scope="module", params=["thread", "process"])
+def node_process(start_fusion_node, repo, request):
+    """The node with its fusion step on a worker thread, and in a worker process of its own (one at
+    a time: both subscribe to the same topic and report as fusion_node)."""
+    proc, log = start_fusion_node(
         {
+            "worker": request.param,
             # a configured camera that never publishes: output must continue at the LiDAR rate
             "cameras": {"names": ["camera_front"]},
             "radars": {"names": [""]},
@@ -51,6 +55,8 @@ def node_process(start_fusion_node, repo):
             "calibration_file": str(repo / "config" / "calibration.yaml"),
         }
     )
+    yield proc, log
+    stop_process(proc)
 
 
 class Harness(Node):

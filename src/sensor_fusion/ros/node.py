@@ -27,7 +27,7 @@ from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.serialization import deserialize_message
+from rclpy.serialization import deserialize_message, serialize_message
 from visualization_msgs.msg import MarkerArray
 
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
@@ -43,6 +43,7 @@ from .inputs import input_specs
 from .params import check_change, declare_all
 from .qos import qos_by_name
 from .tf import TF_STATIC_TOPIC, TF_TOPIC, TFMessage, calibration_from_tf, ego_transforms
+from .worker_process import WorkerProcess, WorkerStartError
 
 # /tf as tf2_ros' TransformBroadcaster publishes it; /tf_static as its static broadcaster (latched)
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -65,14 +66,28 @@ class FusionNode(Node):
             self.calibration = load_calibration(cal_path)
             logging.basicConfig(level=logging.INFO)
             self.calibration = self._extrinsics_from_tf_static(self.calibration, cal_path)
-            self.pipeline = FusionPipeline(self.cfg, self.calibration)  # loads the weights files
-        except (ConfigError, CalibrationError, WeightsError, OSError) as exc:
+            self.uuid_ns = convert.new_uuid_namespace()
+            self.pipeline: FusionPipeline | None = None
+            self._proc: WorkerProcess | None = None
+            self._worker_diag: dict | None = None
+            if self.cfg["worker"] == "process":  # builds and warms its own pipeline before we subscribe
+                self._proc = WorkerProcess(
+                    self.cfg,
+                    self.calibration,
+                    self.uuid_ns,
+                    self._publish_bytes,
+                    self._take_diag,
+                    self.get_logger(),
+                )
+            else:
+                self.pipeline = FusionPipeline(self.cfg, self.calibration)  # loads the weights files
+        except (ConfigError, CalibrationError, WeightsError, OSError, WorkerStartError) as exc:
             self.get_logger().fatal(str(exc))
             raise
-        t0 = time.monotonic()
-        self.pipeline.warm_up()  # before subscribing: a cold numba cache would stall the first frames
-        self.get_logger().info(f"pipeline warmed up in {time.monotonic() - t0:.1f} s")
-        self.uuid_ns = convert.new_uuid_namespace()
+        if self.pipeline is not None:
+            t0 = time.monotonic()
+            self.pipeline.warm_up()  # before subscribing: a cold numba cache would stall the first frames
+            self.get_logger().info(f"pipeline warmed up in {time.monotonic() - t0:.1f} s")
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._last_input = time.monotonic()
@@ -175,6 +190,9 @@ class FusionNode(Node):
             self._intrinsics[camera] = decode(msg)
         except convert.DecodeError as exc:
             self.get_logger().warning(f"{camera}: {exc}", throttle_duration_sec=5.0)
+            return
+        if self._proc is not None:
+            self._proc.send("info", camera, self._intrinsics[camera])
 
     def _on_msg(self, sensor: str, decode, parse_raw, msg) -> None:
         """One input message (or its serialized bytes, with ``parse_raw``): count, queue, wake the
@@ -227,8 +245,42 @@ class FusionNode(Node):
                 with self._lock:
                     self.pipeline.push(sensor, item)
 
+    def _forward_inbox(self) -> None:
+        """Process mode: every queued message, in arrival order, to the worker process as bytes."""
+        queued = []
+        for sensor, q in self._inbox.items():
+            while q:
+                queued.append((*q.popleft(), sensor))
+        queued.sort(key=itemgetter(0))
+        for _n, _decode, parse_raw, msg, sensor in queued:
+            payload = msg if parse_raw is not None else serialize_message(msg)  # typed: raw_subscriptions off
+            self._proc.send_input(sensor, payload)
+
+    def _wanted(self) -> dict[str, bool]:
+        """Which optional outputs someone subscribes to (markers and detections cost CPU to build)."""
+        return {topic: pub.get_subscription_count() > 0 for topic, pub in self.pubs.items()}
+
+    def _publish_bytes(self, kind: str, msgs: list) -> None:
+        """Process mode (the worker process's reader thread): publish serialized outputs."""
+        for topic, data in msgs:
+            if topic == TF_TOPIC:
+                if self.tf is not None:
+                    self.tf.publish(data)
+                continue
+            pub = self.pubs.get(topic)
+            if pub is not None:
+                pub.publish(data)
+        if kind == "ego":
+            self._odometry += 1
+
+    def _take_diag(self, diag: dict) -> None:
+        self._worker_diag = diag
+
     # -- fusion worker -------------------------------------------------------------------------
     def _run_worker(self) -> None:
+        if self._proc is not None:
+            self._run_forwarder()
+            return
         while not self._stop.is_set():
             self._wake.wait(timeout=0.1)
             self._wake.clear()
@@ -248,6 +300,22 @@ class FusionNode(Node):
             except Exception as exc:  # a failing stage must not stop the node
                 self._failed_frames += 1
                 self.get_logger().error(f"fusion step failed: {exc!r}", throttle_duration_sec=2.0)
+
+    def _run_forwarder(self) -> None:
+        """Process mode: this thread only forwards inputs (and, twice a second, which outputs are wanted)."""
+        last_wanted = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(timeout=0.1)
+            self._wake.clear()
+            try:
+                if time.monotonic() - last_wanted > 0.5:
+                    last_wanted = time.monotonic()
+                    self._proc.send("wanted", self._wanted())
+                self._forward_inbox()
+            except Exception as exc:  # never let the forwarder die
+                self.get_logger().error(
+                    f"forwarding to the worker failed: {exc!r}", throttle_duration_sec=2.0
+                )
 
     def _publish(self, out: PipelineOutput) -> None:
         self._frames += 1
@@ -293,23 +361,39 @@ class FusionNode(Node):
             self.tf.publish(TFMessage(transforms=tfs))
 
     def _publish_diagnostics(self) -> None:
-        with self._lock:
-            pipe = self.pipeline.diagnostics()
-        sensors = {}
         names = ["lidar"] if self.cfg["lidar.enabled"] else []
         names += [c.name for c in self.cfg.cameras] + [r.name for r in self.cfg.radars]
         names += [n for n in ("imu", "gps", "wheel_odom", "gps_velocity") if self.cfg[f"{n}.enabled"]]
-        for n in names:
-            sensors[n] = dict(self._sensor[n])
+        if self._proc is not None:  # the worker process decodes and fuses: its counters
+            d = self._worker_diag
+            if d is None:
+                return
+            pipe, frames, last_tracks, failed = (
+                d["pipeline"],
+                d["frames"],
+                d["last_tracks"],
+                d["failed_frames"],
+            )
+            for n in names:
+                w = d["sensors"].get(n)
+                if w is not None:
+                    s = self._sensor[n]
+                    s["decode_errors_period"] = w["decode_errors"] - s["decode_errors"]
+                    s["decode_errors"], s["frame_id"] = w["decode_errors"], w["frame_id"]
+        else:
+            with self._lock:
+                pipe = self.pipeline.diagnostics()
+            frames, last_tracks, failed = self._frames, self._last_tracks, self._failed_frames
+        sensors = {n: dict(self._sensor[n]) for n in names}
         msg = diagnostics.build(
             self.get_name(),
             self.get_clock().now().to_msg(),
             float(self.cfg["diagnostics_period_s"]),
             sensors,
             pipe,
-            self._frames,
-            self._last_tracks,
-            self._failed_frames,
+            frames,
+            last_tracks,
+            failed,
         )
         self.pub_diag.publish(msg)
         for n in names:
@@ -321,6 +405,8 @@ class FusionNode(Node):
         if self._worker is not None:
             self._wake.set()
             self._worker.join(timeout=2.0)
+        if getattr(self, "_proc", None) is not None:
+            self._proc.stop()
         super().destroy_node()
 
 
@@ -364,7 +450,7 @@ def main(args=None) -> None:
             executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ConfigError, CalibrationError, WeightsError, OSError):
+    except (ConfigError, CalibrationError, WeightsError, OSError, WorkerStartError):
         node = None  # construction failed; the error was logged
         raise SystemExit(2) from None
     finally:
