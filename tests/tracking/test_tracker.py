@@ -599,7 +599,8 @@ def test_change_frame_makes_relative_velocities_absolute(motion_model):
     assert tr.config.frame_id == "odom"
     x, P = tr._filter.combine(tr._t.xm, tr._t.Pm, tr._t.mu)
     np.testing.assert_allclose(x[:, :2], x_b @ R.T + p0, atol=1e-9)
-    np.testing.assert_allclose(x[:, 2:4], v_world, atol=1e-9)
+    # measured velocities (std 0.5 m/s): carried; the at-rest prior's swap moves them by < 0.1 m/s
+    np.testing.assert_allclose(x[:, 2:4], v_world, atol=0.1)
     np.testing.assert_array_equal(tr._t.ids, ids)
     assert np.all(np.linalg.eigvalsh(P[:, :4, :4]) > 0)  # still a covariance
     # the next frame's boxes in odom update the same tracks: no new track, no id lost
@@ -607,3 +608,16 @@ def test_change_frame_makes_relative_velocities_absolute(motion_model):
     xy_next = x_b @ R.T + p0 + v_world * 0.1
     tr.step(stamp, dets(stamp, xy_next, vel=v_world))
     np.testing.assert_array_equal(np.sort(tr._t.ids), np.sort(ids))
+
+
+def test_change_frame_a_track_whose_velocity_is_still_its_prior_reads_at_rest_in_the_new_frame():
+    """Born a frame before the switch from a box (no velocity measured), a track's velocity is its
+    prior, at rest relative to the moving vehicle: carried over it must read at rest in odom (as a
+    track born there would), not moving with the vehicle at 10 m/s."""
+    T, v_e, w = _pose(0.7, (30.0, -4.0)), np.array([8.0, 6.0]), 0.2
+    tr = Tracker(TrackerConfig(frame_id="base_link"))
+    tr.step(0, dets(0, [[12.0, 3.0]], frame_id="base_link"))
+    tr.change_frame("odom", T, v_e, w)
+    x, P = tr._filter.combine(tr._t.xm, tr._t.Pm, tr._t.mu)
+    np.testing.assert_allclose(x[0, 2:4], [0.0, 0.0], atol=1e-6)
+    assert np.sqrt(np.linalg.eigvalsh(P[0, 2:4, 2:4]).max()) > 0.9 * TrackerConfig().init_velocity_std_mps

@@ -166,12 +166,28 @@ class Tracker:
         at the track, a turn rate gains :math:`\omega`, and the covariance goes through the same
         Jacobian. Why: resetting at the ego's heading alignment dropped every track and re-confirmed
         its object half a second later under a new id.
+
+        A new track's velocity prior is "at rest in the tracking frame" (0, ``init_velocity_std``);
+        at rest in a moving base_link is moving with the vehicle in odom. So the prior's mean is
+        swapped for "at rest in the new frame" first: the velocity moves by :math:`G m`, with
+        :math:`m = -(R^\top v_0 + \Omega x)` the new prior in the old frame and
+        :math:`G = P_{vv} / \sigma_0^2` (eigenvalues clipped to [0, 1]) the Kalman posterior's
+        sensitivity to its prior mean: a track born a frame ago reads at rest in odom, as after a
+        reset; one whose velocity the data fixed keeps it (an oncoming car carried over one frame
+        after birth read +12.5 m/s against its -11.3 without this).
         """
         T = np.asarray(T_new_old, dtype=np.float64)
         t = self._t
         if len(t):
             R, w = T[:2, :2], float(yaw_rate)
+            v0 = np.asarray(velocity, dtype=np.float64)[:2]
             x_old = t.xm[:, 0, :2]  # every model shares the position closely; z needs one
+            var0 = float(self.config.init_velocity_std_mps) ** 2
+            lam, U = np.linalg.eigh(t.Pm[..., 2:4, 2:4] / var0)  # (N, M, 2), (N, M, 2, 2)
+            G = (U * np.clip(lam, 0.0, 1.0)[..., None, :]) @ np.swapaxes(U, -1, -2)
+            xy = t.xm[..., 0:2]
+            m = -(v0 @ R) - w * np.stack([-xy[..., 1], xy[..., 0]], axis=-1)  # at rest in the new frame
+            t.xm[..., 2:4] += (G @ m[..., None])[..., 0]
             t.z = x_old @ T[2, :2] + t.z * T[2, 2] + T[2, 3]
             J = np.eye(t.xm.shape[-1])
             J[0:2, 0:2] = R
@@ -179,7 +195,7 @@ class Tracker:
             J[2:4, 0:2] = R @ np.array([[0.0, -w], [w, 0.0]])
             shift = np.zeros(t.xm.shape[-1])
             shift[0:2] = T[:2, 3]
-            shift[2:4] = np.asarray(velocity, dtype=np.float64)[:2]
+            shift[2:4] = v0
             if shift.size > 4:  # the IMM's turn rate
                 shift[4] = w
             t.xm = t.xm @ J.T + shift
