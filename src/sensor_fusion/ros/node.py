@@ -8,6 +8,8 @@ then takes the complete frames and runs the pipeline. Each sensor's queue is bou
 subscription depth (``<sensor>.qos_depth``, what DDS keeps): when the worker falls behind, the
 oldest message is dropped and counted (``queue_drops`` in /diagnostics). Malformed input is
 logged (throttled), counted per sensor in /diagnostics, and dropped; the node keeps running.
+With ``worker: process`` the thread only forwards the queued bytes to a child process that
+decodes, fuses and sends back serialized outputs (``ros/worker_process.py``).
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """The fusion pipeline in a process of its own (``worker: process``).
 
-Why a process: in one process the executor thread's callbacks and the fusion step share the GIL.
-Each message arriving mid-frame makes the fusion thread hand the GIL over and wait for it back,
-and a vCPU that halts meanwhile is slow to wake (docs/benchmarks.md: live frames took 1.2-1.5x
-their offline time on the 2-core VM). A separate interpreter never waits for the executor's GIL;
-what is left is the cores both processes share.
+Why a process: in one process the executor thread's callbacks and the fusion step share the GIL,
+and a fusion step that waits for it mid-frame is slower live than offline. A separate interpreter
+never waits for the executor's GIL, and a worker that crashes (a native kernel's segfault) does not
+take the node down. Measured on the 2-core VM it is *not* faster: the live frame's CPU time, not
+its waiting, is what grows (docs/benchmarks.md, session 8), so ``thread`` stays the default.
 
 Data path: the node's callbacks still only queue the serialized bytes (bounded per sensor, as in
-thread mode); a node thread forwards them over a pipe (one kernel copy each way: 0.3-0.5 ms for a
-4 MB cloud, against a shared-memory ring whose slots the synchroniser's buffered clouds would pin
-for up to a frame); the worker parses them (``ros/cdr.py`` views the received buffer), fuses, and
+thread mode); a node thread forwards them over a pipe (:func:`_widen`: about 1 ms for a 1.5 MB
+cloud, 7.5 ms for 3.7 MB; shared memory would cost a memcpy, not built); the worker parses them
+(``ros/cdr.py`` views the received buffer), fuses, and
 sends back each output message serialized, which the node publishes as bytes. Diagnostics come
 back with the outputs. A worker that dies is logged and started again (its tracks are lost; the new
 one's UUIDs come from a new namespace); the node keeps running.
@@ -197,6 +197,19 @@ def worker_main(cfg, calibration, inbox: Connection, outbox: Connection, uuid_ns
         w.step()
 
 
+def _widen(conn: Connection) -> None:
+    """Give the input pipe the host's largest buffer (Linux F_SETPIPE_SZ, usually 1 MB): with the
+    default 64 kB a 1.5 MB cloud crossed in 3.0 ms of context switches on 2 cores, with 1 MB in 1.1 ms
+    (3.7 MB: 14 -> 7.5 ms; spawned child echoing the length, medians of 50)."""
+    try:
+        import fcntl
+
+        size = int(open("/proc/sys/fs/pipe-max-size").read())
+        fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ValueError, ImportError):
+        pass  # not Linux, or not allowed: the default buffer works, slower
+
+
 class WorkerProcess:
     """The node's handle on the worker process: forward inputs, hand its outputs to callbacks.
 
@@ -225,6 +238,7 @@ class WorkerProcess:
 
     def _start(self) -> float:
         in_r, in_w = self._ctx.Pipe(duplex=False)
+        _widen(in_w)
         out_r, out_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=worker_main, args=(*self._args[:2], in_r, out_w, self._args[2]), name="fusion-worker"
