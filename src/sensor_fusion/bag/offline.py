@@ -24,7 +24,7 @@ from ..pipeline import FusionPipeline, PipelineOutput
 from ..ros import convert
 from ..ros.inputs import input_specs, with_intrinsics
 from ..ros.outputs import odometry_message, output_messages
-from ..ros.tf import TF_TOPIC, TFMessage, ego_transforms, tf_raw
+from ..ros.tf import TF_TOPIC, TFMessage, configured_transforms, tf_raw
 from .io import BagWriter, bag_topics, read_messages
 
 log = logging.getLogger(__name__)
@@ -141,14 +141,7 @@ def run_bag(
                 summary.odometry += 1
                 topic, msg = odometry_message(e, cfg["map_frame"], cfg["base_frame"])
                 writer.write(OUT_PREFIX + topic, msg, e.stamp_ns)
-                tfs = ego_transforms(
-                    e,
-                    cfg["map_frame"],
-                    cfg["fixed_frame"],
-                    cfg["base_frame"],
-                    odom=cfg["publish_tf_odom"],
-                    map_=cfg["publish_tf_map"],
-                )
+                tfs = configured_transforms(e, cfg)
                 if not tfs:
                     continue
                 if TFMessage is not None:

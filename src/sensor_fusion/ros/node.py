@@ -44,7 +44,7 @@ from . import convert, diagnostics, outputs
 from .inputs import input_specs
 from .params import check_change, declare_all
 from .qos import qos_by_name
-from .tf import TF_STATIC_TOPIC, TF_TOPIC, TFMessage, calibration_from_tf, ego_transforms
+from .tf import TF_STATIC_TOPIC, TF_TOPIC, TFMessage, calibration_from_tf, configured_transforms
 from .worker_process import WorkerProcess, WorkerStartError
 
 # /tf as tf2_ros' TransformBroadcaster publishes it; /tf_static as its static broadcaster (latched)
@@ -352,14 +352,7 @@ class FusionNode(Node):
         topic, msg = outputs.odometry_message(e, c["map_frame"], c["base_frame"])
         self.pubs[topic].publish(msg)
         if self.tf is not None:
-            tfs = ego_transforms(
-                e,
-                c["map_frame"],
-                c["fixed_frame"],
-                c["base_frame"],
-                odom=c["publish_tf_odom"],
-                map_=c["publish_tf_map"],
-            )
+            tfs = configured_transforms(e, c)
             self.tf.publish(TFMessage(transforms=tfs))
 
     def _publish_diagnostics(self) -> None:

@@ -59,6 +59,19 @@ def ego_transforms(
     return tfs
 
 
+def configured_transforms(out: EgoOutput, cfg) -> list[TransformStamped]:
+    """:func:`ego_transforms` with the node's frames and ``publish_tf_odom`` / ``publish_tf_map``
+    (node, worker process and offline run publish the same)."""
+    return ego_transforms(
+        out,
+        cfg["map_frame"],
+        cfg["fixed_frame"],
+        cfg["base_frame"],
+        odom=cfg["publish_tf_odom"],
+        map_=cfg["publish_tf_map"],
+    )
+
+
 def tf_raw(transforms: list[TransformStamped]) -> bytes:
     """CDR bytes of a tf2_msgs/TFMessage, through the rosbags typestore (no rclpy tf2_msgs)."""
     from ..bag.typestore import typestore

@@ -32,7 +32,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from ..pipeline import FusionPipeline
 from . import convert, outputs
 from .inputs import input_specs
-from .tf import TF_TOPIC, TFMessage, ego_transforms
+from .tf import TF_TOPIC, TFMessage, configured_transforms
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +141,7 @@ class _Worker:
         topic, msg = outputs.odometry_message(e, c["map_frame"], c["base_frame"])
         msgs = [(topic, serialize_message(msg))]
         if (c["publish_tf_odom"] or c["publish_tf_map"]) and TFMessage is not None:
-            tfs = ego_transforms(
-                e,
-                c["map_frame"],
-                c["fixed_frame"],
-                c["base_frame"],
-                odom=c["publish_tf_odom"],
-                map_=c["publish_tf_map"],
-            )
+            tfs = configured_transforms(e, c)
             msgs.append((TF_TOPIC, serialize_message(TFMessage(transforms=tfs))))
         self.outbox.send(("ego", msgs))
 
