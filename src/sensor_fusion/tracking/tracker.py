@@ -173,8 +173,8 @@ class Tracker:
         :math:`m = -(R^\top v_0 + \Omega x)` the new prior in the old frame and
         :math:`G = P_{vv} / \sigma_0^2` (eigenvalues clipped to [0, 1]) the Kalman posterior's
         sensitivity to its prior mean: a track born a frame ago reads at rest in odom, as after a
-        reset; one whose velocity the data fixed keeps it (an oncoming car carried over one frame
-        after birth read +12.5 m/s against its -11.3 without this).
+        reset (without the swap it read the vehicle's 10 m/s); one whose velocity the data fixed
+        keeps it.
         """
         T = np.asarray(T_new_old, dtype=np.float64)
         t = self._t
