@@ -268,6 +268,33 @@ class FusionPipeline:
         self.odometry_outputs += len(outs)
         return outs
 
+    def take_ready(
+        self, idle: bool = False
+    ) -> tuple[list[tuple[str, ImuSample | GpsFix]], list[FusionFrame]]:
+        """The ego samples and the complete frames to fuse now; with ``idle`` (no input for
+        ``idle_flush_s``) every pending frame when none is complete. A caller that pushes from other
+        threads takes them under its lock and hands them to :meth:`fuse` outside it."""
+        ego_in, frames = self.take_ego_inputs(), self.ready_frames()
+        if not frames and idle:
+            frames = self.ready_frames(flush=True)
+        return ego_in, frames
+
+    def fuse(
+        self,
+        ego_in: list[tuple[str, ImuSample | GpsFix]],
+        frames: list[FusionFrame],
+        on_ego: Callable[[EgoOutput], None],
+        on_frame: Callable[[PipelineOutput], None],
+    ) -> None:
+        """What the live node does with :meth:`take_ready`'s items: the ego filter first (odometry at
+        its own rate, each output to ``on_ego``), then the frames that read its history (each
+        output to ``on_frame``)."""
+        for e in self.step_ego(ego_in):
+            on_ego(e)
+        self.take_ego_outputs()  # handed to on_ego above
+        for f in frames:
+            on_frame(self.process(f))
+
     def take_ego_outputs(self) -> list[EgoOutput]:
         """Odometry outputs produced by :meth:`step` / :meth:`flush` since the last call (the
         newest ``EGO_OUTPUT_QUEUE`` if nobody takes them)."""

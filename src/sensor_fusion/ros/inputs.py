@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from geometry_msgs.msg import TwistWithCovarianceStamped
 from nav_msgs.msg import Odometry
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, PointCloud2
 
 from ..config import FusionConfig
@@ -143,6 +145,29 @@ def with_intrinsics(spec: InputSpec, item: Any, intrinsics: dict[str, Any]) -> A
     if spec.camera_info:
         intrinsics[spec.sensor] = item
         return None
-    if hasattr(item, "intrinsics") and spec.sensor in intrinsics:
-        item.intrinsics = intrinsics[spec.sensor]
+    return attach_intrinsics(spec.sensor, item, intrinsics)
+
+
+def attach_intrinsics(sensor: str, item: Any, intrinsics: dict[str, Any]) -> Any:
+    """``item`` with ``sensor``'s last CameraInfo attached where it is a camera frame."""
+    if hasattr(item, "intrinsics") and sensor in intrinsics:
+        item.intrinsics = intrinsics[sensor]
     return item
+
+
+def raw_parser(spec: InputSpec) -> Callable[[bytes], Any]:
+    """Serialized bytes -> what ``spec.decode`` accepts: the CDR view of ros/cdr.py for clouds and
+    images, rclpy's deserialisation for the small messages."""
+    return spec.parse_raw or partial(deserialize_message, message_type=spec.msg_class)
+
+
+def decode_input(
+    msg: Any, parse_raw: Callable[[bytes], Any] | None, decode: Callable[[Any], Any], counters: dict
+) -> Any:
+    """The pipeline item of one received message (serialized bytes when ``parse_raw`` is given),
+    its header's frame id noted in ``counters["frame_id"]`` first; raises on malformed input
+    (the caller counts and logs it)."""
+    if parse_raw is not None:
+        msg = parse_raw(msg)
+    counters["frame_id"] = msg.header.frame_id
+    return decode(msg)

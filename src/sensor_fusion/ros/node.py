@@ -29,7 +29,7 @@ from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.serialization import deserialize_message, serialize_message
+from rclpy.serialization import serialize_message
 from visualization_msgs.msg import MarkerArray
 
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
@@ -41,10 +41,10 @@ from ..ego.odom import EgoOutput
 from ..host_latency import hold_cpu_latency
 from ..pipeline import FusionPipeline, PipelineOutput
 from . import convert, diagnostics, outputs
-from .inputs import input_specs
+from .inputs import attach_intrinsics, decode_input, input_specs, raw_parser
 from .params import check_change, declare_all
 from .qos import qos_by_name
-from .tf import TF_STATIC_TOPIC, TF_TOPIC, TFMessage, calibration_from_tf, configured_transforms
+from .tf import TF_STATIC_TOPIC, TF_TOPIC, TFMessage, calibration_from_tf
 from .worker_process import WorkerProcess, WorkerStartError
 
 # /tf as tf2_ros' TransformBroadcaster publishes it; /tf_static as its static broadcaster (latched)
@@ -182,8 +182,7 @@ class FusionNode(Node):
             else:
                 self._sensor[spec.sensor]["topic"] = spec.topic
                 self._inbox[spec.sensor] = deque(maxlen=max(1, int(spec.depth)))
-                parse = spec.parse_raw or partial(deserialize_message, message_type=spec.msg_class)
-                cb = partial(self._on_msg, spec.sensor, spec.decode, parse if raw else None)
+                cb = partial(self._on_msg, spec.sensor, spec.decode, raw_parser(spec) if raw else None)
             qos = qos_by_name(spec.qos, spec.depth)
             self.create_subscription(spec.msg_class, spec.topic, cb, qos, raw=raw)
 
@@ -216,10 +215,7 @@ class FusionNode(Node):
         """The pipeline item of one queued message, or None when it is malformed (counted, logged)."""
         s = self._sensor[sensor]
         try:
-            if parse_raw is not None:
-                msg = parse_raw(msg)
-            s["frame_id"] = msg.header.frame_id
-            item = decode(msg)
+            item = decode_input(msg, parse_raw, decode, s)
         except Exception as exc:  # any malformed input is dropped, never fatal
             s["decode_errors"] += 1
             s["decode_errors_period"] += 1
@@ -227,12 +223,10 @@ class FusionNode(Node):
                 f"{sensor}: dropped malformed message: {exc}", throttle_duration_sec=2.0
             )
             return None
-        if sensor in self._intrinsics and hasattr(item, "intrinsics"):
-            item.intrinsics = self._intrinsics[sensor]
-        return item
+        return attach_intrinsics(sensor, item, self._intrinsics)
 
-    def _drain_inbox(self) -> None:
-        """Decode every queued message in arrival order and push it into the pipeline."""
+    def _take_queued(self) -> list[tuple]:
+        """Every queued message, ``(arrival, decode, parse_raw, message, sensor)`` in arrival order."""
         queued = []
         for sensor, q in self._inbox.items():
             while q:
@@ -241,7 +235,11 @@ class FusionNode(Node):
                 except IndexError:  # deque emptied meanwhile (cannot happen with one consumer)
                     break
         queued.sort(key=itemgetter(0))
-        for _n, decode, parse_raw, msg, sensor in queued:
+        return queued
+
+    def _drain_inbox(self) -> None:
+        """Decode every queued message in arrival order and push it into the pipeline."""
+        for _n, decode, parse_raw, msg, sensor in self._take_queued():
             item = self._decode(sensor, decode, parse_raw, msg)
             if item is not None:
                 with self._lock:
@@ -249,29 +247,25 @@ class FusionNode(Node):
 
     def _forward_inbox(self) -> None:
         """Process mode: every queued message, in arrival order, to the worker process as bytes."""
-        queued = []
-        for sensor, q in self._inbox.items():
-            while q:
-                queued.append((*q.popleft(), sensor))
-        queued.sort(key=itemgetter(0))
-        for _n, _decode, parse_raw, msg, sensor in queued:
+        for _n, _decode, parse_raw, msg, sensor in self._take_queued():
             payload = msg if parse_raw is not None else serialize_message(msg)  # typed: raw_subscriptions off
             self._proc.send_input(sensor, payload)
 
     def _wanted(self) -> dict[str, bool]:
         """Which optional outputs someone subscribes to (markers and detections cost CPU to build)."""
-        return {topic: pub.get_subscription_count() > 0 for topic, pub in self.pubs.items()}
+        return {topic: self._wanted_topic(topic) for topic in self.pubs}
+
+    def _send(self, msgs: list) -> None:
+        """Publish ``(topic, message or serialized bytes)`` pairs; a topic without a publisher (a
+        source the configured detection_mode does not produce, /tf turned off) is skipped."""
+        for topic, msg in msgs:
+            pub = self.tf if topic == TF_TOPIC else self.pubs.get(topic)
+            if pub is not None:
+                pub.publish(msg)
 
     def _publish_bytes(self, kind: str, msgs: list) -> None:
         """Process mode (the worker process's reader thread): publish serialized outputs."""
-        for topic, data in msgs:
-            if topic == TF_TOPIC:
-                if self.tf is not None:
-                    self.tf.publish(data)
-                continue
-            pub = self.pubs.get(topic)
-            if pub is not None:
-                pub.publish(data)
+        self._send(msgs)
         if kind == "ego":
             self._odometry += 1
 
@@ -288,17 +282,10 @@ class FusionNode(Node):
             self._wake.clear()
             try:
                 self._drain_inbox()
+                idle = time.monotonic() - self._last_input > self.cfg.idle_flush_s
                 with self._lock:  # take the inputs and frames under the lock, fuse them outside it
-                    ego_in = self.pipeline.take_ego_inputs()
-                    frames = self.pipeline.ready_frames()
-                    if not frames and time.monotonic() - self._last_input > self.cfg.idle_flush_s:
-                        frames = self.pipeline.ready_frames(flush=True)
-                # the filter first (odometry at its own rate), then the frames that read its history
-                for e in self.pipeline.step_ego(ego_in):
-                    self._publish_ego(e)
-                self.pipeline.take_ego_outputs()  # published above
-                for f in frames:
-                    self._publish(self.pipeline.process(f))
+                    ego_in, frames = self.pipeline.take_ready(idle)
+                self.pipeline.fuse(ego_in, frames, self._publish_ego, self._publish)
             except Exception as exc:  # a failing stage must not stop the node
                 self._failed_frames += 1
                 self.get_logger().error(f"fusion step failed: {exc!r}", throttle_duration_sec=2.0)
@@ -322,38 +309,16 @@ class FusionNode(Node):
     def _publish(self, out: PipelineOutput) -> None:
         self._frames += 1
         self._last_tracks = len(out.tracks)
+        self._send(outputs.frame_messages(out, self.uuid_ns, self.cfg, self._wanted_topic))
 
-        # markers and detections are built only while someone subscribes: on the fusion thread
-        # they cost about half as much CPU as the frame itself (py-spy, 128-beam sweeps)
-        def wanted(topic: str) -> bool:
-            pub = self.pubs.get(topic)
-            return pub is not None and pub.get_subscription_count() > 0
-
-        detections = self.cfg["publish_detections"] and any(
-            wanted(outputs.detections_topic(src)) for src in out.detections
-        )
-        msgs = outputs.output_messages(
-            out,
-            self.uuid_ns,
-            self.cfg["fixed_frame"],
-            self.cfg["base_frame"],
-            markers=self.cfg["publish_markers"] and wanted(outputs.MARKERS),
-            detections=detections,
-        )
-        for topic, msg in msgs:
-            pub = self.pubs.get(topic)
-            if pub is not None:  # a source the configured detection_mode does not produce
-                pub.publish(msg)
+    def _wanted_topic(self, topic: str) -> bool:
+        pub = self.pubs.get(topic)
+        return pub is not None and pub.get_subscription_count() > 0
 
     def _publish_ego(self, e: EgoOutput) -> None:
         """Odometry (map) and /tf (map -> odom -> base_link) of one ego output."""
-        c = self.cfg
         self._odometry += 1
-        topic, msg = outputs.odometry_message(e, c["map_frame"], c["base_frame"])
-        self.pubs[topic].publish(msg)
-        if self.tf is not None:
-            tfs = configured_transforms(e, c)
-            self.tf.publish(TFMessage(transforms=tfs))
+        self._send(outputs.ego_messages(e, self.cfg, tf=self.tf is not None))
 
     def _publish_diagnostics(self) -> None:
         names = ["lidar"] if self.cfg["lidar.enabled"] else []

@@ -7,12 +7,14 @@ the node publishes them on ``~/<topic>``, offline runs write them to ``/fusion_n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..ego.odom import EgoOutput
 from ..pipeline import PipelineOutput
 from . import convert
 from .markers import track_markers
+from .tf import TF_TOPIC, TFMessage, configured_transforms
 
 TRACKS = "tracked_objects"
 MARKERS = "markers"
@@ -54,3 +56,29 @@ def odometry_message(out: EgoOutput, map_frame: str, base_frame: str) -> tuple[s
     """``(ODOMETRY, nav_msgs/Odometry)`` of one ego output: the filter's pose in ``map_frame``
     (GNSS-referenced, its best estimate); the continuous odom pose goes out as TF."""
     return ODOMETRY, convert.odometry_msg(out.stamp_ns, map_frame, base_frame, out.pose)
+
+
+def frame_messages(
+    out: PipelineOutput, uuid_ns: bytes, cfg, wanted: Callable[[str], bool]
+) -> list[tuple[str, Any]]:
+    """:func:`output_messages` with the node's settings: markers and detections only where
+    ``wanted(topic)`` (someone subscribes; on the fusion thread they cost about half as much CPU as
+    the frame itself, py-spy on 128-beam sweeps)."""
+    detections = cfg["publish_detections"] and any(wanted(detections_topic(src)) for src in out.detections)
+    return output_messages(
+        out,
+        uuid_ns,
+        cfg["fixed_frame"],
+        cfg["base_frame"],
+        markers=cfg["publish_markers"] and wanted(MARKERS),
+        detections=detections,
+    )
+
+
+def ego_messages(out: EgoOutput, cfg, tf: bool) -> list[tuple[str, Any]]:
+    """Odometry (``map``) and, with ``tf``, ``/tf`` (map -> odom -> base_link as configured) of one
+    ego output."""
+    msgs = [odometry_message(out, cfg["map_frame"], cfg["base_frame"])]
+    if tf:
+        msgs.append((TF_TOPIC, TFMessage(transforms=configured_transforms(out, cfg))))
+    return msgs

@@ -24,15 +24,14 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from functools import partial
 from multiprocessing.connection import Connection
 
-from rclpy.serialization import deserialize_message, serialize_message
+from rclpy.serialization import serialize_message
 
 from ..pipeline import FusionPipeline
 from . import convert, outputs
-from .inputs import input_specs
-from .tf import TF_TOPIC, TFMessage, configured_transforms
+from .inputs import attach_intrinsics, decode_input, input_specs, raw_parser
+from .tf import TFMessage
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +56,11 @@ def _decoders(cfg):
     def nonfinite(sensor: str, n: int) -> None:
         _warn_throttled(f"nonfinite {sensor}", 5.0, "%s: dropped %d non-finite points", sensor, n)
 
-    out = {}
-    for spec in input_specs(cfg, nonfinite):
-        if not spec.camera_info:
-            parse = spec.parse_raw or partial(deserialize_message, message_type=spec.msg_class)
-            out[spec.sensor] = (parse, spec.decode)
-    return out
+    return {
+        spec.sensor: (raw_parser(spec), spec.decode)
+        for spec in input_specs(cfg, nonfinite)
+        if not spec.camera_info
+    }
 
 
 class WorkerStartError(RuntimeError):
@@ -89,30 +87,18 @@ class _Worker:
     def push(self, sensor: str, payload: bytes) -> None:
         s = self.sensors[sensor]
         try:
-            parse, decode = self.decoders[sensor]
-            msg = parse(payload)
-            s["frame_id"] = msg.header.frame_id
-            item = decode(msg)
+            item = decode_input(payload, *self.decoders[sensor], s)
         except Exception as exc:  # any malformed input is dropped, never fatal
             s["decode_errors"] += 1
             _warn_throttled(f"malformed {sensor}", 2.0, "%s: dropped malformed message: %s", sensor, exc)
             return
-        if sensor in self.intrinsics and hasattr(item, "intrinsics"):
-            item.intrinsics = self.intrinsics[sensor]
-        self.pipeline.push(sensor, item)
+        self.pipeline.push(sensor, attach_intrinsics(sensor, item, self.intrinsics))
 
     def step(self) -> None:
-        pipe, c = self.pipeline, self.cfg
+        pipe = self.pipeline
         try:
-            ego_in = pipe.take_ego_inputs()
-            frames = pipe.ready_frames()
-            if not frames and time.monotonic() - self.last_input > c.idle_flush_s:
-                frames = pipe.ready_frames(flush=True)
-            for e in pipe.step_ego(ego_in):
-                self._send_ego(e)
-            pipe.take_ego_outputs()  # sent above
-            for f in frames:
-                self._send_frame(pipe.process(f))
+            idle = time.monotonic() - self.last_input > self.cfg.idle_flush_s
+            pipe.fuse(*pipe.take_ready(idle), self._send_ego, self._send_frame)
         except Exception as exc:  # a failing stage must not stop the node
             self.failed += 1
             _warn_throttled("step", 2.0, "fusion step failed: %r", exc, level=logging.ERROR)
@@ -122,28 +108,17 @@ class _Worker:
     def _send_frame(self, out) -> None:
         self.frames += 1
         self.last_tracks = len(out.tracks)
-        c, w = self.cfg, self.wanted
-        detections = c["publish_detections"] and any(
-            w.get(outputs.detections_topic(src), False) for src in out.detections
-        )
-        msgs = outputs.output_messages(
-            out,
-            self.uuid_ns,
-            c["fixed_frame"],
-            c["base_frame"],
-            markers=c["publish_markers"] and w.get(outputs.MARKERS, False),
-            detections=detections,
+        msgs = outputs.frame_messages(
+            out, self.uuid_ns, self.cfg, lambda topic: self.wanted.get(topic, False)
         )
         self.outbox.send(("pub", [(topic, serialize_message(m)) for topic, m in msgs]))
 
     def _send_ego(self, e) -> None:
         c = self.cfg
-        topic, msg = outputs.odometry_message(e, c["map_frame"], c["base_frame"])
-        msgs = [(topic, serialize_message(msg))]
-        if (c["publish_tf_odom"] or c["publish_tf_map"]) and TFMessage is not None:
-            tfs = configured_transforms(e, c)
-            msgs.append((TF_TOPIC, serialize_message(TFMessage(transforms=tfs))))
-        self.outbox.send(("ego", msgs))
+        want_tf = c["publish_tf_odom"] or c["publish_tf_map"]
+        tf = want_tf and TFMessage is not None  # as the node creates its /tf publisher
+        msgs = outputs.ego_messages(e, c, tf=tf)
+        self.outbox.send(("ego", [(topic, serialize_message(m)) for topic, m in msgs]))
 
     def send_diagnostics(self) -> None:
         self._last_diag = time.monotonic()
