@@ -17,6 +17,7 @@ from sensor_fusion.bag.io import read_messages
 from sensor_fusion.bag.replay import BagPlayer, ReplayStats
 from sensor_fusion.core.geometry import make_transform, quat_to_matrix
 from sensor_fusion.core.stamps import to_ns
+from sensor_fusion.demo import stop_process
 from sensor_fusion.ros.node import TF_QOS, TF_STATIC_QOS
 from tf2_msgs.msg import TFMessage
 
@@ -60,7 +61,10 @@ def bag(fleet):
     return fleet / "urban_s1"
 
 
-def test_replay_into_the_node_gives_tf_that_matches_the_odometry(bag, start_fusion_node, repo):
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_replay_into_the_node_gives_tf_that_matches_the_odometry(bag, start_fusion_node, repo, worker):
+    """The same with the fusion step on a worker thread and in a worker process (whose odometry
+    and /tf come back to the node serialized)."""
     rclpy.init()
     h = Harness()
     player = BagPlayer(h, bag, ["/tf_static", "/sensors/imu", "/sensors/gps/fix"], publish_clock=False)
@@ -75,6 +79,7 @@ def test_replay_into_the_node_gives_tf_that_matches_the_odometry(bag, start_fusi
         assert {"lidar_top", "imu_link", "gps_link"} <= static_children
         proc, log = start_fusion_node(
             {
+                "worker": worker,
                 "lidar": {"enabled": False},
                 "cameras": {"names": [""]},
                 "radars": {"names": [""]},
@@ -101,6 +106,8 @@ def test_replay_into_the_node_gives_tf_that_matches_the_odometry(bag, start_fusi
     finally:
         h.destroy_node()
         rclpy.shutdown()
+        if proc is not None:
+            stop_process(proc)  # one node at a time: both parameters' nodes publish /tf
     log.flush()
     log.seek(0)
     text = log.read()
