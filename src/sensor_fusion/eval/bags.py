@@ -44,7 +44,7 @@ from .regions import (
     static_false_positives,
 )
 from .report import bev_plot, merge_results
-from .tf import TF, WorldFrames, odometry_transforms, parent_transforms
+from .tf import TF, WorldFrames, odometry_arrays, odometry_transforms, parent_transforms
 
 TRACKS = "/fusion_node/tracked_objects"
 DETECTIONS = "/fusion_node/detections/{source}"
@@ -124,24 +124,11 @@ def objects_frame(msg, with_ids: bool = True) -> FrameObjects:
 
 def odometry_poses(msgs) -> EgoPoses | None:
     """Planar poses (x, y, yaw) sorted by stamp from nav_msgs/Odometry messages; None if none."""
-    if not msgs:
+    arrays = odometry_arrays(msgs)
+    if arrays is None:
         return None
-    st = np.array([to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in msgs], np.int64)
-    x = np.array([m.pose.pose.position.x for m in msgs])
-    y = np.array([m.pose.pose.position.y for m in msgs])
-    q = np.array(
-        [
-            [
-                m.pose.pose.orientation.x,
-                m.pose.pose.orientation.y,
-                m.pose.pose.orientation.z,
-                m.pose.pose.orientation.w,
-            ]
-            for m in msgs
-        ]
-    )
-    order = np.argsort(st, kind="stable")
-    return EgoPoses(st[order], x[order], y[order], quat_to_yaw(q)[order])
+    st, p, yaw = arrays
+    return EgoPoses(st, p[:, 0], p[:, 1], yaw)
 
 
 def odom_base_poses(tf_msgs, odom_msgs) -> EgoPoses | None:

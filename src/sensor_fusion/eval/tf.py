@@ -101,25 +101,30 @@ def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
     return PlanarTransforms(parent, child, a[:, 0].astype(np.int64), a[:, 1:4], np.unwrap(a[:, 4]))
 
 
-def odometry_transforms(odom_msgs) -> PlanarTransforms | None:
-    """``frame <- child`` of nav_msgs/Odometry messages (the truth's world pose of base_link)."""
+def odometry_arrays(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Stamps (N,) int64 ns, positions (N, 3) m and yaw (N,) rad in (-pi, pi] of nav_msgs/Odometry
+    messages, sorted by stamp (stable); None if there are none. The one parser of the truth's and
+    the node's odometry for scoring (``eval.bags.odometry_poses``, :func:`odometry_transforms`)."""
     if not odom_msgs:
         return None
-    rows = sorted(
-        (
-            to_ns(m.header.stamp.sec, m.header.stamp.nanosec),
-            m.pose.pose.position.x,
-            m.pose.pose.position.y,
-            m.pose.pose.position.z,
-            float(quat_to_yaw(np.array([getattr(m.pose.pose.orientation, k) for k in "xyzw"]))),
-        )
-        for m in odom_msgs
+    st = np.array([to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in odom_msgs], np.int64)
+    p = np.array(
+        [[m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z] for m in odom_msgs]
     )
-    a = np.array(rows, dtype=np.float64)
+    o = [m.pose.pose.orientation for m in odom_msgs]
+    q = np.array([[r.x, r.y, r.z, r.w] for r in o])
+    order = np.argsort(st, kind="stable")
+    return st[order], p[order], quat_to_yaw(q)[order]
+
+
+def odometry_transforms(odom_msgs) -> PlanarTransforms | None:
+    """``frame <- child`` of nav_msgs/Odometry messages (the truth's world pose of base_link)."""
+    arrays = odometry_arrays(odom_msgs)
+    if arrays is None:
+        return None
+    st, p, yaw = arrays
     first = odom_msgs[0]
-    return PlanarTransforms(
-        first.header.frame_id, first.child_frame_id, a[:, 0].astype(np.int64), a[:, 1:4], np.unwrap(a[:, 4])
-    )
+    return PlanarTransforms(first.header.frame_id, first.child_frame_id, st, p, np.unwrap(yaw))
 
 
 class EgoRelative(PlanarTransforms):
