@@ -244,3 +244,55 @@ def test_boxes_carry_their_points_capture_time(det):
     bad[::7] = np.nan
     d2 = det.detect(bad, 0, "base_link", times)
     assert abs(d2.time_offset_s[_nearest(d2, (0.0, 12.0))] - 0.075) < 0.005
+
+
+def test_short_box_is_completed_along_the_line_of_sight():
+    """A truck 51 m ahead in the next lane shows its rear face (2.5 m, across the line of sight)
+    and 1.5 m of its side (along it, at grazing incidence). Highway seed 301's LiDAR boxed it
+    so; grown along the rear face (the measured long side) its centre moved 2.75 m sideways
+    into the next lane instead of 3.3 m ahead, where the truck's centre is."""
+    from sensor_fusion.perception.lidar import complete_boxes
+
+    xy, lw, yaw, grown = complete_boxes(
+        np.array([[47.67, -3.74]]),
+        np.array([[2.49, 1.48]]),
+        np.array([-1.55]),
+        np.array([int(ObjectClass.TRUCK)]),
+        np.array([False]),
+    )
+    np.testing.assert_allclose(xy[0], [47.67 + 0.5 * (8.0 - 1.48), -3.74], atol=0.1)
+    np.testing.assert_allclose(lw[0], [8.0, 2.49])
+    assert _yaw_err(yaw[0], 0.0) < 0.05
+    np.testing.assert_allclose(grown[0], [8.0 - 1.48, 0.0])
+    # a box whose long side runs along the line of sight keeps it as the length
+    xy, lw, yaw, _ = complete_boxes(
+        np.array([[20.0, 0.0]]), np.array([[2.0, 1.5]]), np.array([0.1]), np.array([1]), np.array([False])
+    )
+    assert _yaw_err(yaw[0], 0.1) < 1e-9 and lw[0, 0] == 4.5 and xy[0, 0] > 21.0
+
+
+def test_a_camera_relabel_completes_the_box_for_its_new_class():
+    """Highway seed 301: the first LiDAR box of that truck (2.49 x 1.48 x 2.51 m, too tall for a
+    car's rule, too shallow for a truck's) was UNKNOWN, so not completed; the camera made it a
+    truck, and the track born on it sat 3 m short of the truck, at a 0.4 m std, for seconds."""
+    from sensor_fusion.core.types import Detections
+    from sensor_fusion.perception.lidar import complete_relabelled
+
+    det = Detections(
+        0,
+        "base_link",
+        centers=np.array([[47.67, -3.74, 1.3], [20.0, 5.0, 0.8]]),
+        sizes=np.array([[2.49, 1.48, 2.51], [4.5, 1.8, 1.5]]),
+        yaw=np.array([-1.55, 0.0]),
+        labels=np.array([int(ObjectClass.TRUCK), int(ObjectClass.CAR)]),
+        scores=np.array([0.3, 0.9]),
+        velocity=np.full((2, 2), np.nan),
+        pos_cov=np.tile(0.1 * np.eye(2), (2, 1, 1)),
+        sensors=np.full(2, SENSOR_LIDAR, np.uint8),
+    )
+    before = det.centers.copy()
+    complete_relabelled(det, np.array([0]), (0.5, 0.0))
+    assert abs(det.centers[0, 0] - (47.67 + 3.26)) < 0.1 and abs(det.centers[0, 1] + 3.74) < 0.1
+    assert det.sizes[0, 0] == 8.0 and _yaw_err(det.yaw[0], 0.0) < 0.05
+    assert det.pos_cov[0, 0, 0] > 0.1 + (0.2 * 6.0) ** 2  # the hypothesised extent's uncertainty
+    np.testing.assert_array_equal(det.centers[1], before[1])  # rows not asked for stay

@@ -31,7 +31,7 @@ from ..ego.radar_velocity import ObjectBoxes
 from ..sync.synchronizer import FusionFrame
 from ..timing import StageTimer
 from .camera import CameraEvidence
-from .lidar import LidarDetector, relabel_plausible
+from .lidar import LidarDetector, complete_relabelled, relabel_plausible
 from .radar import RadarDetector
 
 if TYPE_CHECKING:  # torch is imported only when the network runs
@@ -267,7 +267,11 @@ class FrameDetector:
                 det.centers[:, 0], det.centers[:, 1]
             )
             sure &= relabel_plausible(best, det.sizes, slack)
+        relabelled = np.flatnonzero(sure & (best != det.labels))
         det.labels = np.where(sure, best, det.labels).astype(np.int64)
+        if self.lidar is not None and self.lidar.config.shape_completion:
+            cfg = self.lidar.config
+            complete_relabelled(det, relabelled, (cfg.sensor_x_m, cfg.sensor_y_m))
         det.sensors = np.where(cues.visible, det.sensors | SENSOR_CAMERA, det.sensors).astype(np.uint8)
 
     def _detect_radar(self, scan: RadarScan, stamp: int, ego: FrameEgo) -> Detections | None:

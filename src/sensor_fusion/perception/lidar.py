@@ -540,14 +540,28 @@ def complete_boxes(
     typical value and the centre moves half the difference *away from the
     sensor* (the hidden side). Returns (centers_xy, lw, yaw, grown) with
     ``grown`` (N, 2) the metres added along the (long, short) axes.
+
+    Which measured side is the length: ``end_on`` says the long side is the width. A box whose
+    long side is itself short of the class's length (a rear face and the start of a side,
+    1.8 x 1.5 m for a car, 2.5 x 1.5 m for a truck) does not say which side is which; the
+    length is then taken along the axis nearer the line of sight, because the face that runs
+    along it is seen at grazing incidence, where returns thin out first, and is the one the fit
+    cut short (a face across the line of sight is seen whole). ``centers_xy`` are relative to
+    the sensor, so they are also the lines of sight.
     """
     c = np.array(centers_xy, dtype=np.float64).reshape(-1, 2)
-    l = np.where(end_on, lw[:, 1], lw[:, 0]).astype(np.float64)
-    w = np.where(end_on, lw[:, 0], lw[:, 1]).astype(np.float64)
-    yaw = np.where(end_on, yaw + 0.5 * np.pi, yaw).astype(np.float64)
     typ = np.full((len(c), 2), np.nan)
     for label, lw_typ in _TYPICAL_LW.items():
         typ[labels == int(label)] = lw_typ
+    a = np.asarray(yaw, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        short = np.asarray(lw[:, 0], dtype=np.float64) < _UNSEEN_FRACTION * typ[:, 0]
+    along_l = np.abs(c[:, 0] * np.cos(a) + c[:, 1] * np.sin(a))
+    along_w = np.abs(-c[:, 0] * np.sin(a) + c[:, 1] * np.cos(a))
+    end_on = np.asarray(end_on, bool) | (short & (along_w > along_l))
+    l = np.where(end_on, lw[:, 1], lw[:, 0]).astype(np.float64)
+    w = np.where(end_on, lw[:, 0], lw[:, 1]).astype(np.float64)
+    yaw = np.where(end_on, a + 0.5 * np.pi, a)
     with np.errstate(invalid="ignore"):
         grow_l = np.where(l < _UNSEEN_FRACTION * typ[:, 0], typ[:, 0] - l, 0.0)
         grow_w = np.where(w < _UNSEEN_FRACTION * typ[:, 1], typ[:, 1] - w, 0.0)
@@ -574,6 +588,31 @@ def _completion_covariance(yaw: np.ndarray, grown: np.ndarray) -> np.ndarray:
     return var[:, 0, None, None] * (ax_l[:, :, None] * ax_l[:, None, :]) + var[:, 1, None, None] * (
         ax_w[:, :, None] * ax_w[:, None, :]
     )
+
+
+def complete_relabelled(det: Detections, rows: np.ndarray, origin_xy: tuple[float, float]) -> None:
+    """Complete boxes ``rows`` of ``det`` for the labels they have now, in place.
+
+    The detector completes a box for the class its shape gave; a box the camera relabels (an
+    unknown 2.5 x 1.5 m block that the image says is a truck's rear) is completed again for the
+    new class, or its centre stays on the visible faces, metres short of the object's, while its
+    covariance claims decimetres. ``origin_xy``: the LiDAR in base_link (lines of sight).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return
+    o = np.asarray(origin_xy, dtype=np.float64)
+    xy, lw, yaw, grown = complete_boxes(
+        det.centers[rows, :2] - o,
+        det.sizes[rows, :2],
+        det.yaw[rows],
+        det.labels[rows],
+        np.zeros(rows.size, bool),
+    )
+    det.centers[rows, :2] = xy + o
+    det.sizes[rows, :2] = lw
+    det.yaw[rows] = yaw
+    det.pos_cov[rows] = det.pos_cov[rows] + _completion_covariance(yaw, grown)
 
 
 def position_covariance(
