@@ -105,3 +105,17 @@ def test_base_link_velocities_are_relative_to_the_moving_vehicle():
     f = WorldFrames([], "world", lambda m, with_ids=True: m.objects, odometry_transforms(truth))(msg)
     np.testing.assert_allclose(f.centers[0, :2], [0.0, 5.0], atol=1e-9)
     np.testing.assert_allclose(f.velocity[0], [0.0, 0.0], atol=1e-9)
+
+
+def test_transform_stamps_stay_exact_integer_nanoseconds():
+    """Stamps of a bag recorded in 2024 (1.7e18 ns) are kept as int64: through float64 they round to
+    256 ns, and two transforms 100 ns apart come back in one stamp."""
+    from sensor_fusion.eval.tf import parent_transforms
+
+    t0 = 1_717_000_000_123_456_789
+    msgs = [NS(transforms=[_tf("map", "odom", (1.0, 0.0), 0.0, t0 + 100)]),
+            NS(transforms=[_tf("map", "odom", (0.0, 0.0), 0.0, t0)])]  # fmt: skip
+    tr = parent_transforms(msgs, "odom")
+    assert tr.stamps_ns.dtype == np.int64 and tr.stamps_ns.tolist() == [t0, t0 + 100]
+    np.testing.assert_allclose(tr.translation[:, 0], [0.0, 1.0])
+    np.testing.assert_allclose(tr.at(t0 + 50)[0][0], 0.5)  # halfway, 50 ns in

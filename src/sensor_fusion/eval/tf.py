@@ -33,9 +33,16 @@ class PlanarTransforms:
     yaw: np.ndarray
 
     def at(self, stamp_ns: int) -> tuple[np.ndarray, float]:
-        t = float(stamp_ns)
-        tr = np.array([np.interp(t, self.stamps_ns, self.translation[:, k]) for k in range(3)])
-        return tr, float(np.interp(t, self.stamps_ns, self.yaw))
+        # relative to the first stamp: float64 seconds since it are exact to well below 1 ns,
+        # absolute stamps (1.7e18 ns) only to 256 ns
+        t, st = self._since_first(stamp_ns)
+        tr = np.array([np.interp(t, st, self.translation[:, k]) for k in range(3)])
+        return tr, float(np.interp(t, st, self.yaw))
+
+    def _since_first(self, stamp_ns: int) -> tuple[float, np.ndarray]:
+        """``stamp_ns`` and the stamps as float64 ns since the first stamp."""
+        t0 = int(self.stamps_ns[0])
+        return float(int(stamp_ns) - t0), (self.stamps_ns - t0).astype(np.float64)
 
     def apply(self, f: FrameObjects) -> FrameObjects:
         """``f`` (in ``child``) in ``parent`` at its stamp."""
@@ -58,7 +65,7 @@ class MovingFrame(PlanarTransforms):
 
     def __init__(self, poses: PlanarTransforms):
         super().__init__(poses.parent, poses.child, poses.stamps_ns, poses.translation, poses.yaw)
-        t = poses.stamps_ns.astype(np.float64) / 1e9
+        t = (poses.stamps_ns - poses.stamps_ns[0]).astype(np.float64) / 1e9
         one = t.size < 2
         self._v = np.zeros((t.size, 2)) if one else np.gradient(poses.translation[:, :2], t, axis=0)
         self._w = np.zeros(t.size) if one else np.gradient(poses.yaw, t)
@@ -67,9 +74,9 @@ class MovingFrame(PlanarTransforms):
         out = super().apply(f)
         if len(out) == 0:
             return out
-        t = float(f.stamp_ns)
-        v0 = np.array([np.interp(t, self.stamps_ns, self._v[:, k]) for k in range(2)])
-        w = float(np.interp(t, self.stamps_ns, self._w))
+        t, st = self._since_first(f.stamp_ns)
+        v0 = np.array([np.interp(t, st, self._v[:, k]) for k in range(2)])
+        w = float(np.interp(t, st, self._w))
         tr, _ = self.at(f.stamp_ns)
         r = out.centers[:, :2] - tr[:2]
         out.velocity = out.velocity + v0 + w * np.column_stack([-r[:, 1], r[:, 0]])
@@ -78,7 +85,8 @@ class MovingFrame(PlanarTransforms):
 
 def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
     """The recorded transforms whose child frame is ``child`` (e.g. ``map -> odom``), or None."""
-    rows = []
+    stamps: list[int] = []
+    rows: list[tuple[float, float, float, float]] = []
     parent = None
     for msg in tf_msgs:
         for t in msg.transforms:
@@ -86,19 +94,14 @@ def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
                 continue
             parent = t.header.frame_id
             r, p = t.transform.rotation, t.transform.translation
-            rows.append(
-                (
-                    to_ns(t.header.stamp.sec, t.header.stamp.nanosec),
-                    p.x,
-                    p.y,
-                    p.z,
-                    float(quat_to_yaw(np.array([r.x, r.y, r.z, r.w]))),
-                )
-            )
+            stamps.append(to_ns(t.header.stamp.sec, t.header.stamp.nanosec))
+            rows.append((p.x, p.y, p.z, float(quat_to_yaw(np.array([r.x, r.y, r.z, r.w])))))
     if not rows:
         return None
-    a = np.array(sorted(rows, key=lambda row: row[0]), dtype=np.float64)
-    return PlanarTransforms(parent, child, a[:, 0].astype(np.int64), a[:, 1:4], np.unwrap(a[:, 4]))
+    st = np.array(stamps, dtype=np.int64)  # int64 ns: a float64 stamp near 1.7e18 rounds to 256 ns
+    order = np.argsort(st, kind="stable")
+    a = np.array(rows, dtype=np.float64)[order]
+    return PlanarTransforms(parent, child, st[order], a[:, :3], np.unwrap(a[:, 3]))
 
 
 def odometry_arrays(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
