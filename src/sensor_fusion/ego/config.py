@@ -283,6 +283,18 @@ class EgoConfig(ParamConfig):
         desc="Wheel-scale fit window: fixes and wheel track of this long are fitted (long against the "
         "GNSS error's correlation time of about a minute; short against terrain and tyre temperature)",
     )
+    wheel_slip_slope_std: float = param(
+        0.5,
+        unit="1",
+        ge=0.0,
+        le=3.0,
+        desc="Prior std of the wheel slip per sine of the climb (c in wheel / true distance = 1 + s + "
+        "c sin(climb), signed: uphill pulls, downhill brakes), fitted with the wheel scale from the GNSS "
+        "displacement: on grass, soil or gravel a tyre's traction coefficient rises by 1-3 per unit "
+        "slip (Janosi-Hanamoto, contact length 0.1-0.2 m over shear modulus 1.5-4 cm, peak 0.5-0.8), "
+        "and a slope asks sin(climb) of it, so c ~ 0.3-0.8 (asphalt ~0.05). Needs wheel_scale_std > 0; "
+        "0: scale only",
+    )
     gnss_velocity_fallback_std_mps: float = param(
         0.2,
         unit="m/s",

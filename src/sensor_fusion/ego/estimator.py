@@ -397,7 +397,15 @@ class EgoEstimator:
             if self._updater.gps(s, m):
                 c = self.config
                 span = c.align_min_baseline_sigmas
-                wheel_scale.add_fix(s, m, self._lever_gps, c.wheel_scale_std, c.wheel_scale_window_s, span)
+                wheel_scale.add_fix(
+                    s,
+                    m,
+                    self._lever_gps,
+                    c.wheel_scale_std,
+                    c.wheel_scale_window_s,
+                    span,
+                    c.wheel_slip_slope_std,
+                )
                 self._aligner.after_fix(s, m)
             elif not m.multipath:
                 # a fix the track called multipath leaves the level of the accepted fixes as it

@@ -52,7 +52,9 @@ __all__ = [
     "add_fix",
     "add_wheel",
     "corrected",
+    "climb_sine",
     "fit_scale",
+    "fit_scale_slip",
     "track_residual",
 ]
 
@@ -63,6 +65,11 @@ OUTLIER_SIGMAS = 3.0  # fixes off the first fit by this x sqrt(2) sigma (multipa
 # sqrt(2) sigma to be called multipath, and smaller jumps rarely fail the filter's own gate.
 AGREE_CHI2 = 5.991
 SPAN_PER_RMS = math.sqrt(12.0)  # a straight track of length L has RMS distance L / sqrt(12) from its centre
+# The correlated-error floor of the slip fit, in the form that reproduces the scale-only floor
+# (``2 sigma^2 / span^2`` for a straight track): the white-noise covariance with the fixes counted
+# as this many independent ones (N fixes: covariance x N / N_EFF). Two independent ends of a
+# straight track of length L give 2 sigma^2 / L^2; N evenly spread fixes give sigma^2 12 / (N L^2).
+N_EFF = 6.0
 
 
 @dataclass(frozen=True)
@@ -72,39 +79,67 @@ class ScaleTrack:
     t_ns: int = -1  # last wheel sample integrated (-1: none since the track (re)started)
     d: tuple[float, float] = (0.0, 0.0)  # m: wheel track position (east, north)
     v: tuple[float, float] = (0.0, 0.0)  # m/s: last wheel velocity, world horizontal
-    fixes: tuple = ()  # (t_ns, east, north, D_east, D_north, var) per accepted fix
+    fixes: tuple = ()  # (t_ns, east, north, D_east, D_north, var, Q_east, Q_north) per accepted fix
     s: float = 0.0  # wheel distance / true distance - 1
     var: float = 0.0  # its variance (the prior's until a fit)
+    q: tuple[float, float] = (0.0, 0.0)  # m: slip track Q = integral of v_w sin(climb) (east, north)
+    vq: tuple[float, float] = (0.0, 0.0)  # m/s: last wheel velocity x sin(climb), world horizontal
+    c: float = 0.0  # slip per sine of the climb: k = 1 + s + c sin(climb)
+    var_c: float = 0.0  # its variance (the prior's until a fit)
+    cov_sc: float = 0.0  # covariance of s and c
 
     def restart(self) -> ScaleTrack:
-        """A new track (after a gap or a heading loss); the estimate is kept."""
-        return ScaleTrack(s=self.s, var=self.var)
+        """A new track (after a gap or a heading loss); the estimates are kept."""
+        return ScaleTrack(s=self.s, var=self.var, c=self.c, var_c=self.var_c, cov_sc=self.cov_sc)
+
+    def k(self, g: float) -> tuple[float, float]:
+        """Wheel distance per true distance at climb sine ``g``, and its variance."""
+        return 1.0 + self.s + self.c * g, self.var + g * g * self.var_c + 2.0 * g * self.cov_sc
 
 
-def _track(s: FilterState, prior_std: float) -> ScaleTrack:
-    return s.wheel_scale if s.wheel_scale is not None else ScaleTrack(var=prior_std**2)
+def _track(s: FilterState, prior_std: float, slip_std: float = 0.0) -> ScaleTrack:
+    if s.wheel_scale is not None:
+        return s.wheel_scale
+    return ScaleTrack(var=prior_std**2, var_c=slip_std**2)
 
 
-def add_wheel(s: FilterState, t_ns: int, v_body: np.ndarray, prior_std: float) -> None:
-    """Extend the track by a wheel sample (raw body velocity, m/s; NaN rows count as 0)."""
-    tr = _track(s, prior_std)
+def climb_sine(R: np.ndarray, v_body: np.ndarray) -> float:
+    """Sine of the climb along the direction of travel: the world-up component of base_link's x
+    axis (``R`` world <- base), negated when reversing (base_link at the turning centre of a
+    skid-steer: the travel is along x); 0 at standstill. Positive uphill. The traction force a
+    slope asks of the wheels is ``m g`` times it (forward uphill and reversing uphill pull;
+    downhill either way brakes)."""
+    vx = float(v_body[0])
+    if not math.isfinite(vx) or vx == 0.0:
+        return 0.0
+    return math.copysign(float(R[2, 0]), vx)
+
+
+def add_wheel(s: FilterState, t_ns: int, v_body: np.ndarray, prior_std: float, slip_std: float = 0.0) -> None:
+    """Extend the track (and the slip track) by a wheel sample (raw body velocity, m/s; NaN rows
+    count as 0)."""
+    tr = _track(s, prior_std, slip_std)
     if not s.aligned:
         s.wheel_scale = tr.restart() if tr.t_ns >= 0 or tr.fixes else tr
         return
     vb = np.nan_to_num(np.asarray(v_body, dtype=np.float64), nan=0.0)
-    vw = eskf.quat_to_rot(s.q) @ vb
+    R = eskf.quat_to_rot(s.q)
+    vw = R @ vb
+    g = climb_sine(R, vb)
     v = (float(vw[0]), float(vw[1]))
+    vq = (v[0] * g, v[1] * g)
     if tr.t_ns < 0:
-        s.wheel_scale = replace(tr, t_ns=int(t_ns), v=v)
+        s.wheel_scale = replace(tr, t_ns=int(t_ns), v=v, vq=vq)
         return
     dt = (int(t_ns) - tr.t_ns) / NS_PER_S
     if dt < 0.0:
         return  # out of order within the rollback: the history replays in order
     if dt > MAX_GAP_S:
-        s.wheel_scale = replace(tr.restart(), t_ns=int(t_ns), v=v)
+        s.wheel_scale = replace(tr.restart(), t_ns=int(t_ns), v=v, vq=vq)
         return
     d = (tr.d[0] + 0.5 * (tr.v[0] + v[0]) * dt, tr.d[1] + 0.5 * (tr.v[1] + v[1]) * dt)
-    s.wheel_scale = replace(tr, t_ns=int(t_ns), d=d, v=v)
+    q = (tr.q[0] + 0.5 * (tr.vq[0] + vq[0]) * dt, tr.q[1] + 0.5 * (tr.vq[1] + vq[1]) * dt)
+    s.wheel_scale = replace(tr, t_ns=int(t_ns), d=d, v=v, q=q, vq=vq)
 
 
 def _similarity(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple | None:
@@ -148,6 +183,70 @@ def fit_scale(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple[float, flo
     return k, f[4] * k**4, f[5]  # var(1/a) = var(a) / a^4
 
 
+def fit_scale_slip(
+    D: np.ndarray, Q: np.ndarray, Z: np.ndarray, var: np.ndarray, prior_std: float, slip_std: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Fit of the fixes to the wheel track with a slip term, ``Z = z0 + R(theta) (a D + b Q)``
+    (``Q`` the slip track, ``integral v_w sin(climb) dt``), with the priors: the posterior
+    ``((s, c), cov, residuals)`` of the wheel-to-true distance ratio ``k = 1 + s + c
+    sin(climb)`` (to first order ``1 / k = a + b sin(climb)``: ``s = 1 / a - 1``, ``c = -b /
+    a^2``), its 2x2 covariance, and the residuals; None for a degenerate track.
+
+    Gauss-Newton from the similarity fit (:func:`_similarity`, ``b = 0``): the model is linear
+    but for the small rotation, so a few steps converge. The fixes' information is divided by
+    the larger of the reduced chi-square and ``N / N_EFF`` (the correlated-error floor: the
+    scale-only fit's ``sqrt(2) sigma / span``), and the priors ``a ~ N(1, prior_std^2)``, ``b ~
+    N(0, slip_std^2)`` are added to it (MAP): on a short track, or one on a constant slope,
+    ``D`` and ``Q`` are nearly parallel and only ``s + c sin(climb)`` is known; the priors then
+    split it instead of the fit running off along the degenerate direction."""
+    f = _similarity(D, Z, var)
+    if f is None:
+        return None
+    d0, z0, a, th = f[0], f[1], f[2], f[3]
+    w = 1.0 / var
+    W = w.sum()
+    q0 = (w[:, None] * Q).sum(0) / W
+    Dc, Qc = D - d0, Q - q0
+    n = len(D)
+    ww = np.repeat(w, 2)
+    x0 = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # prior mean (z0 and theta free)
+    Pi = np.diag([0.0, 0.0, 1.0 / prior_std**2, 0.0, 1.0 / slip_std**2])
+    x = np.array([z0[0], z0[1], a, th, 0.0])
+    infl = max(1.0, float(f[6]), n / N_EFF)
+    for _ in range(4):
+        c, sn = math.cos(x[3]), math.sin(x[3])
+        R = np.array([[c, -sn], [sn, c]])
+        RD, RQ = Dc @ R.T, Qc @ R.T
+        u = x[2] * RD + x[4] * RQ
+        r = (Z - x[:2] - u).reshape(-1)
+        J = np.zeros((2 * n, 5))
+        J[0::2, 0] = 1.0
+        J[1::2, 1] = 1.0
+        J[:, 2] = RD.reshape(-1)
+        J[:, 3] = np.stack([-u[:, 1], u[:, 0]], 1).reshape(-1)
+        J[:, 4] = RQ.reshape(-1)
+        chi2 = float((ww * r * r).sum()) / max(2 * n - 5, 1)
+        infl = max(1.0, chi2, n / N_EFF)
+        N = J.T @ (ww[:, None] * J) / infl + Pi
+        try:
+            dx = np.linalg.solve(N, J.T @ (ww * r) / infl - Pi @ (x - x0))
+        except np.linalg.LinAlgError:
+            return None
+        x = x + dx
+    c, sn = math.cos(x[3]), math.sin(x[3])
+    R = np.array([[c, -sn], [sn, c]])
+    res = Z - x[:2] - (x[2] * Dc + x[4] * Qc) @ R.T
+    try:
+        C = np.linalg.inv(N)[np.ix_([2, 4], [2, 4])]
+    except np.linalg.LinAlgError:
+        return None
+    a, b = float(x[2]), float(x[4])
+    if a <= 0.0:
+        return None
+    G = np.array([[-1.0 / a**2, 0.0], [2.0 * b / a**3, -1.0 / a**2]])  # d(s, c) / d(a, b)
+    return np.array([1.0 / a - 1.0, -b / a**2]), G @ C @ G.T, res
+
+
 def add_fix(
     s: FilterState,
     m: Measurement,
@@ -155,9 +254,11 @@ def add_fix(
     prior_std: float,
     window_s: float,
     min_span_sigmas: float,
+    slip_std: float = 0.0,
 ) -> None:
-    """After an accepted fix (heading known): add it against the track and refit the scale once
-    the track spans ``min_span_sigmas`` fix stds (as the heading alignment's track)."""
+    """After an accepted fix (heading known): add it against the track and refit the scale (and,
+    with ``slip_std`` > 0, the slip per climb sine) once the track spans ``min_span_sigmas`` fix
+    stds (as the heading alignment's track)."""
     tr = s.wheel_scale
     if prior_std <= 0.0 or tr is None or tr.t_ns < 0 or not s.aligned:
         return
@@ -166,15 +267,18 @@ def add_fix(
     if abs(dt) > MAX_GAP_S:
         return
     D = (tr.d[0] + tr.v[0] * dt, tr.d[1] + tr.v[1] * dt)
+    Qn = (tr.q[0] + tr.vq[0] * dt, tr.q[1] + tr.vq[1] * dt)
     var = 0.5 * float(m.cov[0, 0] + m.cov[1, 1])
     t0 = int(m.stamp_ns) - int(window_s * NS_PER_S)
-    new = (int(m.stamp_ns), float(base[0]), float(base[1]), *D, var)
+    new = (int(m.stamp_ns), float(base[0]), float(base[1]), *D, var, *Qn)
     fixes = (*(f for f in tr.fixes if f[0] >= t0), new)
     s.wheel_scale = replace(tr, fixes=fixes)
     F = np.array(fixes, dtype=np.float64)
-    Dm, Zm, V = F[:, 3:5], F[:, 1:3], F[:, 5]
+    Dm, Zm, V, Qm = F[:, 3:5], F[:, 1:3], F[:, 5], F[:, 6:8]
     ext = Dm.max(0) - Dm.min(0)
     if math.hypot(ext[0], ext[1]) < min_span_sigmas * math.sqrt(float(np.median(V))):
+        return
+    if slip_std > 0.0 and _fit_with_slip(s, Dm, Qm, Zm, V, prior_std, slip_std):
         return
     fit = fit_scale(Dm, Zm, V)
     if fit is None:
@@ -191,6 +295,39 @@ def add_fix(
     est = post * (k - 1.0) / var_k
     lim = 3.0 * prior_std
     s.wheel_scale = replace(s.wheel_scale, s=min(max(est, -lim), lim), var=post)
+
+
+def _fit_with_slip(
+    s: FilterState,
+    D: np.ndarray,
+    Q: np.ndarray,
+    Z: np.ndarray,
+    V: np.ndarray,
+    prior_std: float,
+    slip_std: float,
+) -> bool:
+    """Scale and slip from :func:`fit_scale_slip` (outliers left out of a second pass, as the
+    scale-only fit), clipped to 3 prior stds each; False when the fit is degenerate."""
+    fit = fit_scale_slip(D, Q, Z, V, prior_std, slip_std)
+    if fit is None:
+        return False
+    x, C, res = fit
+    keep = (res**2).sum(1) <= OUTLIER_SIGMAS**2 * 2.0 * V
+    if 3 <= keep.sum() < len(keep):
+        fit = fit_scale_slip(D[keep], Q[keep], Z[keep], V[keep], prior_std, slip_std)
+        if fit is None:
+            return False
+        x, C, _ = fit
+    ls, lc = 3.0 * prior_std, 3.0 * slip_std
+    s.wheel_scale = replace(
+        s.wheel_scale,
+        s=min(max(float(x[0]), -ls), ls),
+        c=min(max(float(x[1]), -lc), lc),
+        var=float(C[0, 0]),
+        var_c=float(C[1, 1]),
+        cov_sc=float(C[0, 1]),
+    )
+    return True
 
 
 def track_residual(s: FilterState, m: Measurement, lever: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -240,13 +377,15 @@ def track_residual(s: FilterState, m: Measurement, lever: np.ndarray) -> tuple[n
 
 
 def corrected(s: FilterState, m: Measurement) -> Measurement:
-    """The wheel measurement divided by the scale ``1 + s``, its covariance grown by the scale's
-    variance (``(v sigma_s)^2`` on each measured row); ``m`` itself when no estimate exists."""
+    """The wheel measurement divided by ``k = 1 + s + c sin(climb)`` (the climb from the filter's
+    attitude, :func:`climb_sine`), its covariance grown by ``k``'s variance (``(v sigma_k)^2``
+    on each measured row); ``m`` itself when no estimate exists."""
     tr = s.wheel_scale
     if tr is None or tr.var <= 0.0:
         return m
-    k = 1.0 + tr.s
+    g = climb_sine(eskf.quat_to_rot(s.q), m.z) if tr.var_c > 0.0 else 0.0
+    k, var_k = tr.k(g)
     z = m.z / k
     zr = np.nan_to_num(z[list(m.rows)], nan=0.0)
-    cov = m.cov / (k * k) + np.diag(zr * zr * tr.var)
+    cov = m.cov / (k * k) + np.diag(zr * zr * max(var_k, 0.0))
     return replace(m, z=z, cov=cov)
