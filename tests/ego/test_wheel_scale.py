@@ -5,14 +5,16 @@ sigma 0.9 m white, wheels 10 Hz)."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from sensor_fusion.ego import eskf
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.state import Measurement
 from sensor_fusion.ego.track_align import AGREE_CHI2, chi2_1dof_as_2dof, fix_entry, mismatch
-from sensor_fusion.ego.wheel_scale import fit_scale
+from sensor_fusion.ego.wheel_scale import ScaleTrack, climb_sine, corrected, fit_scale, fit_scale_slip
 from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, robot_config, simulate
 from tests.ego.test_robot import run
 
@@ -29,6 +31,72 @@ def test_fit_scale_recovers_scale_and_rotation_free():
     assert abs(k - 1.04) < 3.0 * math.sqrt(var_k)
     assert math.sqrt(var_k) < 0.02
     assert res.shape == D.shape
+
+
+def _hilly_track(s0: float, c0: float, seed: int = 11):
+    """1 m/s for 120 s over hills (climb sine +-0.2, 60 m period), wheels reading ``1 + s0 + c0
+    sin(climb)`` of the distance; fixes every 0.4 s, 0.3 m white noise, the frame turned 2 deg."""
+    rng = np.random.default_rng(seed)
+    dt = 0.1
+    t = np.arange(0.0, 120.0, dt)
+    head = 0.3 * np.sin(t / 25.0)
+    g = 0.2 * np.sin(2.0 * np.pi * t / 60.0)
+    dirs = np.stack([np.cos(head), np.sin(head)], 1)
+    vw = 1.0 + s0 + c0 * g
+    D = np.cumsum(vw[:, None] * dirs * dt, 0)  # wheel track
+    Q = np.cumsum((vw * g)[:, None] * dirs * dt, 0)  # slip track
+    T = np.cumsum(dirs * dt, 0)  # true track
+    k = slice(0, None, 4)
+    th = math.radians(2.0)
+    R = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    Z = T[k] @ R.T + np.array([5.0, -3.0]) + rng.normal(0.0, 0.3, T[k].shape)
+    return D[k], Q[k], Z, np.full(len(Z), 0.09), dirs[k] @ R.T
+
+
+def test_slip_with_slope_recovered_where_a_constant_scale_leaves_along_track_error():
+    """Wheels 3 % long plus a slip of 0.4 x the climb sine (uphill pulls, downhill brakes): a
+    constant scale leaves an along-track residual that follows the hills (1.5 m at worst, over
+    0.3 m noise); the fit with the slip track recovers the slip coefficient and the scale within
+    their stds and leaves the noise."""
+    D, Q, Z, V, along = _hilly_track(0.03, 0.4)
+    _k, _var_k, res0 = fit_scale(D, Z, V)
+    x, C, res = fit_scale_slip(D, Q, Z, V, 0.05, 0.5)
+    sd = np.sqrt(np.diag(C))
+    assert abs(x[0] - 0.03) < 3.0 * sd[0] and sd[0] < 0.01
+    assert abs(x[1] - 0.4) < 3.0 * sd[1] and sd[1] < 0.15
+    a0, a1 = np.abs((res0 * along).sum(1)), np.abs((res * along).sum(1))
+    assert a0.max() > 1.2 and a1.max() < 0.9  # 3 sigma of the noise
+    assert np.sqrt((res**2).sum(1).mean()) < 0.7 * np.sqrt((res0**2).sum(1).mean())
+
+
+def test_slip_fit_on_flat_ground_and_constant_slope_keeps_the_prior_split():
+    """No climb (the slip track is zero) or a constant one (slip track parallel to the wheel
+    track): only ``s + c sin(climb)`` is known; the slip stays at its prior (0, its std) and the
+    scale takes the whole ratio, instead of the fit running off along the degenerate direction."""
+    D, Q, Z, V, _ = _hilly_track(0.03, 0.0)
+    x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, 0.05, 0.5)
+    assert abs(x[0] - 0.03) < 0.01 and x[1] == pytest.approx(0.0, abs=1e-9)
+    assert math.sqrt(C[1, 1]) == pytest.approx(0.5, rel=1e-3)
+    x, C, _ = fit_scale_slip(D, 0.1 * D, Z, V, 0.05, 0.5)  # climb sine 0.1 throughout
+    assert abs(x[0] + 0.1 * x[1] - 0.03) < 0.01 and abs(x[1]) < 0.5
+
+
+def test_corrected_divides_by_scale_and_slip_of_the_climb():
+    """Driving up a 10 % grade (pitched nose-up), reversing down it, and level: the wheel speed
+    is divided by ``1 + s + c sin(climb)`` with the climb's sign from the direction of travel."""
+    th = math.asin(0.1)  # nose up (about base y by -th): base x has world-up component 0.1
+    q = np.array([0.0, math.sin(-th / 2), 0.0, math.cos(-th / 2)])  # x y z w
+    s = SimpleNamespace(q=q, wheel_scale=ScaleTrack(s=0.02, var=1e-4, c=0.5, var_c=0.01))
+    R = eskf.quat_to_rot(s.q)
+    assert climb_sine(R, np.array([1.0, 0.0, 0.0])) == pytest.approx(0.1)
+    assert climb_sine(R, np.array([-1.0, 0.0, 0.0])) == pytest.approx(-0.1)  # reversing: downhill
+    assert climb_sine(R, np.array([0.0, 0.0, 0.0])) == 0.0
+    cov = np.diag([0.05**2, 0.05**2, 1e6])
+    for v, g in ((1.0, 0.1), (-1.0, -0.1)):
+        m = Measurement(0, np.array([v, 0.0, 0.0]), cov, kind="wheel")
+        out = corrected(s, m)
+        assert out.z[0] == pytest.approx(v / (1.02 + 0.5 * g))
+        assert out.cov[0, 0] > cov[0, 0] / (1.02 + 0.5 * g) ** 2
 
 
 @pytest.mark.parametrize("scale", [1.05, 0.96])

@@ -210,10 +210,11 @@ def fit_scale_slip(
     n = len(D)
     ww = np.repeat(w, 2)
     x0 = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # prior mean (z0 and theta free)
-    Pi = np.diag([0.0, 0.0, 1.0 / prior_std**2, 0.0, 1.0 / slip_std**2])
     x = np.array([z0[0], z0[1], a, th, 0.0])
-    infl = max(1.0, float(f[6]), n / N_EFF)
     for _ in range(4):
+        # the priors on s and c put on a and b (ds / da = dc / db = -1 / a^2 at b = 0)
+        a4 = x[2] ** 4
+        Pi = np.diag([0.0, 0.0, 1.0 / (prior_std**2 * a4), 0.0, 1.0 / (slip_std**2 * a4)])
         c, sn = math.cos(x[3]), math.sin(x[3])
         R = np.array([[c, -sn], [sn, c]])
         RD, RQ = Dc @ R.T, Qc @ R.T
