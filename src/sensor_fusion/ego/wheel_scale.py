@@ -17,6 +17,17 @@ heading error and shifted: ``z_i = c + R(theta) D_i / k + e_i``. The weighted 2-
 (Procrustes with scale, :func:`fit_scale`) gives ``1 / k`` in closed form; the rotation keeps
 the filter's heading error out of the scale.
 
+Slip with slope (``wheel_slip_slope_std`` > 0): a driving wheel's slip grows with the traction
+force, and a slope asks ``m g sin(climb)`` of it (uphill the wheels pull and spin ahead of the
+ground; downhill they brake and lag), so ``k = 1 + s + c sin(climb)``, the climb the world-up
+component of base_link's x axis from the filter's attitude, signed by the direction of travel
+(:func:`climb_sine`). The wheel velocity times that sine is dead-reckoned into a second track
+``Q`` and the fit becomes ``z_i = z0 + R(theta) (a D_i + b Q_i)`` (``1 / k = a + b
+sin(climb)`` to first order), solved with the priors on ``s`` and ``c`` (:func:`fit_scale_slip`).
+Prior std of ``c``: a tyre on grass, soil or gravel develops its traction coefficient at 1-3 per
+unit slip (Janosi-Hanamoto: peak 0.5-0.8, contact length 0.1-0.2 m over a shear modulus of
+1.5-4 cm), so ``c`` is 0.3-0.8 there (about 0.05 on asphalt): 0.5.
+
 How much to believe it, from the fix std ``sigma``: the white-noise std of the fit, inflated by
 its reduced chi-square, and at least ``sqrt(2) sigma / span`` (``span`` the straight-line
 extent of the track, ``sqrt(12)`` x the RMS distance of its points from their centroid):
