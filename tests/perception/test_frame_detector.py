@@ -161,19 +161,23 @@ def test_ego_heading_uncertainty_grows_with_range() -> None:
 
 
 def test_a_box_the_camera_relabels_is_completed_for_its_new_class() -> None:
-    """The camera's relabel goes through box completion (lidar.complete_relabelled): an UNKNOWN
-    2.49 x 1.48 m block 48 m ahead that the image calls a truck moves 3.3 m ahead, onto the
-    truck's centre; a box the camera leaves alone does not move."""
+    """The camera's relabel goes through box completion (lidar.complete_relabelled) where the LiDAR
+    had no class for the shape: an UNKNOWN 2.49 x 1.48 m block 48 m ahead that the image calls a
+    truck moves 3.3 m ahead, onto the truck's centre. A box the LiDAR classed otherwise (a 1.8 x
+    0.6 m bicycle the colour cue calls a car, urban_clutter 713) keeps its measured extent, and a
+    box the camera leaves alone does not move."""
     from sensor_fusion.core.classes import NUM_CLASSES, ObjectClass
     from sensor_fusion.perception.lidar import LidarDetector
 
-    det = boxes([[47.67, -3.74], [20.0, 5.0]], SENSOR_LIDAR)
+    det = boxes([[47.67, -3.74], [20.0, 5.0], [15.0, -4.0]], SENSOR_LIDAR)
     det.sizes[0] = [2.49, 1.48, 2.51]
     det.yaw[0] = -1.55
     det.labels[0] = int(ObjectClass.UNKNOWN)
-    probs = np.zeros((2, NUM_CLASSES))
-    probs[0, int(ObjectClass.TRUCK)] = probs[1, int(ObjectClass.CAR)] = 1.0
-    cues = SimpleNamespace(class_probs=probs, visible=np.array([True, True]))
+    det.sizes[2] = [1.8, 0.6, 1.5]
+    det.labels[2] = int(ObjectClass.BICYCLE)
+    probs = np.zeros((3, NUM_CLASSES))
+    probs[0, int(ObjectClass.TRUCK)] = probs[1, int(ObjectClass.CAR)] = probs[2, int(ObjectClass.CAR)] = 1.0
+    cues = SimpleNamespace(class_probs=probs, visible=np.array([True, True, True]))
     camera = SimpleNamespace(
         annotate=lambda d, cams: cues, config=SimpleNamespace(relabel_min_prob=0.5, relabel_size_gate=True)
     )
@@ -182,3 +186,6 @@ def test_a_box_the_camera_relabels_is_completed_for_its_new_class() -> None:
     assert det.labels[0] == ObjectClass.TRUCK and abs(det.centers[0, 0] - 50.93) < 0.1
     assert abs(det.centers[0, 1] + 3.74) < 0.1 and det.sizes[0, 0] == 8.0
     np.testing.assert_allclose(det.centers[1, :2], [20.0, 5.0])
+    assert det.labels[2] == ObjectClass.CAR
+    np.testing.assert_allclose(det.centers[2, :2], [15.0, -4.0])
+    np.testing.assert_allclose(det.sizes[2], [1.8, 0.6, 1.5])

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..bev.inputs import BevInputs, radar_to_anchor
 from ..core.calibration import Calibration
-from ..core.classes import SENSOR_CAMERA
+from ..core.classes import SENSOR_CAMERA, ObjectClass
 from ..core.stamps import NS_PER_S
 from ..core.types import Detections, PointCloud, RadarScan
 from ..ego.deskew import DeskewError, deskew_points
@@ -267,7 +267,10 @@ class FrameDetector:
                 det.centers[:, 0], det.centers[:, 1]
             )
             sure &= relabel_plausible(best, det.sizes, slack)
-        relabelled = np.flatnonzero(sure & (best != det.labels))
+        # completed for the new class only where the LiDAR's shape had no class: a box the LiDAR
+        # called something else (a bicycle's 1.8 x 0.6 m) keeps its measured extent when the colour
+        # cue says car, or a wrong relabel would also move the box by metres (urban_clutter 713)
+        relabelled = np.flatnonzero(sure & (best != det.labels) & (det.labels == int(ObjectClass.UNKNOWN)))
         det.labels = np.where(sure, best, det.labels).astype(np.int64)
         if self.lidar is not None and self.lidar.config.shape_completion:
             cfg = self.lidar.config
