@@ -269,6 +269,15 @@ def test_short_box_is_completed_along_the_line_of_sight():
         np.array([[20.0, 0.0]]), np.array([[2.0, 1.5]]), np.array([0.1]), np.array([1]), np.array([False])
     )
     assert _yaw_err(yaw[0], 0.1) < 1e-9 and lw[0, 0] == 4.5 and xy[0, 0] > 21.0
+    # a bicycle's frame is open from every side: its measured long side stays its length
+    _, lw, yaw, _ = complete_boxes(
+        np.array([[10.0, 0.0]]),
+        np.array([[1.0, 0.5]]),
+        np.array([0.5 * np.pi]),
+        np.array([int(ObjectClass.BICYCLE)]),
+        np.array([False]),
+    )
+    assert _yaw_err(yaw[0], 0.5 * np.pi) < 1e-9 and lw[0, 0] == 1.8
 
 
 def test_a_camera_relabel_completes_the_box_for_its_new_class():

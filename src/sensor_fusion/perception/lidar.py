@@ -368,6 +368,9 @@ _UNKNOWN_SCORE = 0.3
 # Typical (length, width) in m per class, to complete boxes whose far side is hidden.
 _TYPICAL_LW = {ObjectClass.CAR: (4.5, 1.8), ObjectClass.TRUCK: (8.0, 2.5), ObjectClass.BICYCLE: (1.8, 0.6)}
 _UNSEEN_FRACTION = 0.6  # an extent below this fraction of typical counts as not observed
+# classes whose faces are solid panels, so a face at grazing incidence thins out before one across
+# the line of sight (a bicycle's frame is open from every side: its measured long side is its length)
+_SOLID_FACED = (int(ObjectClass.CAR), int(ObjectClass.TRUCK))
 _COMPLETION_STD_FRACTION = 0.2  # centre std added per metre of hypothesised extent
 
 
@@ -544,10 +547,10 @@ def complete_boxes(
     Which measured side is the length: ``end_on`` says the long side is the width. A box whose
     long side is itself short of the class's length (a rear face and the start of a side,
     1.8 x 1.5 m for a car, 2.5 x 1.5 m for a truck) does not say which side is which; the
-    length is then taken along the axis nearer the line of sight, because the face that runs
-    along it is seen at grazing incidence, where returns thin out first, and is the one the fit
-    cut short (a face across the line of sight is seen whole). ``centers_xy`` are relative to
-    the sensor, so they are also the lines of sight.
+    length of a car or truck is then taken along the axis nearer the line of sight, because the
+    face that runs along it is seen at grazing incidence, where returns thin out first, and is
+    the one the fit cut short (a solid face across the line of sight is seen whole).
+    ``centers_xy`` are relative to the sensor, so they are also the lines of sight.
     """
     c = np.array(centers_xy, dtype=np.float64).reshape(-1, 2)
     typ = np.full((len(c), 2), np.nan)
@@ -558,7 +561,8 @@ def complete_boxes(
         short = np.asarray(lw[:, 0], dtype=np.float64) < _UNSEEN_FRACTION * typ[:, 0]
     along_l = np.abs(c[:, 0] * np.cos(a) + c[:, 1] * np.sin(a))
     along_w = np.abs(-c[:, 0] * np.sin(a) + c[:, 1] * np.cos(a))
-    end_on = np.asarray(end_on, bool) | (short & (along_w > along_l))
+    solid = np.isin(labels, _SOLID_FACED)
+    end_on = np.asarray(end_on, bool) | (short & solid & (along_w > along_l))
     l = np.where(end_on, lw[:, 1], lw[:, 0]).astype(np.float64)
     w = np.where(end_on, lw[:, 0], lw[:, 1]).astype(np.float64)
     yaw = np.where(end_on, a + 0.5 * np.pi, a)
