@@ -164,8 +164,9 @@ def test_a_box_the_camera_relabels_is_completed_for_its_new_class() -> None:
     """The camera's relabel goes through box completion (lidar.complete_relabelled) where the LiDAR
     had no class for the shape: an UNKNOWN 2.49 x 1.48 m block 48 m ahead that the image calls a
     truck moves 3.3 m ahead, onto the truck's centre. A box the LiDAR classed otherwise (a 1.8 x
-    0.6 m bicycle the colour cue calls a car, urban_clutter 713) keeps its measured extent, and a
-    box the camera leaves alone does not move."""
+    0.6 m bicycle the colour cue calls a car, urban_clutter 713) keeps its measured extent and only
+    takes the hidden extent's uncertainty (centre anywhere along the 2.7 m it lacks: std 2.7 /
+    sqrt(12)); a box the camera leaves alone does not move."""
     from sensor_fusion.core.classes import NUM_CLASSES, ObjectClass
     from sensor_fusion.perception.lidar import LidarDetector
 
@@ -189,3 +190,5 @@ def test_a_box_the_camera_relabels_is_completed_for_its_new_class() -> None:
     assert det.labels[2] == ObjectClass.CAR
     np.testing.assert_allclose(det.centers[2, :2], [15.0, -4.0])
     np.testing.assert_allclose(det.sizes[2], [1.8, 0.6, 1.5])
+    np.testing.assert_allclose(det.pos_cov[2, 0, 0], 0.1 + 2.7**2 / 12.0)
+    np.testing.assert_allclose(det.pos_cov[1], 0.1 * np.eye(2))

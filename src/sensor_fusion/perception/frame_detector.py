@@ -267,14 +267,16 @@ class FrameDetector:
                 det.centers[:, 0], det.centers[:, 1]
             )
             sure &= relabel_plausible(best, det.sizes, slack)
-        # completed for the new class only where the LiDAR's shape had no class: a box the LiDAR
-        # called something else (a bicycle's 1.8 x 0.6 m) keeps its measured extent when the colour
-        # cue says car, or a wrong relabel would also move the box by metres (urban_clutter 713)
-        relabelled = np.flatnonzero(sure & (best != det.labels) & (det.labels == int(ObjectClass.UNKNOWN)))
+        # completed for the new class where the LiDAR's shape had no class; a box the LiDAR called
+        # something else (a bicycle's 1.8 x 0.6 m) keeps its measured extent when the colour cue says
+        # car, so a wrong relabel does not also move it by metres (urban_clutter 713), and takes the
+        # hidden extent's uncertainty (a far truck's rear, 2.2 x 0.6 m, classed bicycle: highway 302)
+        relabelled = np.flatnonzero(sure & (best != det.labels))
+        from_unknown = det.labels[relabelled] == int(ObjectClass.UNKNOWN)
         det.labels = np.where(sure, best, det.labels).astype(np.int64)
         if self.lidar is not None and self.lidar.config.shape_completion:
             cfg = self.lidar.config
-            complete_relabelled(det, relabelled, (cfg.sensor_x_m, cfg.sensor_y_m))
+            complete_relabelled(det, relabelled, (cfg.sensor_x_m, cfg.sensor_y_m), move=from_unknown)
         det.sensors = np.where(cues.visible, det.sensors | SENSOR_CAMERA, det.sensors).astype(np.uint8)
 
     def _detect_radar(self, scan: RadarScan, stamp: int, ego: FrameEgo) -> Detections | None:

@@ -594,17 +594,25 @@ def _completion_covariance(yaw: np.ndarray, grown: np.ndarray) -> np.ndarray:
     )
 
 
-def complete_relabelled(det: Detections, rows: np.ndarray, origin_xy: tuple[float, float]) -> None:
+def complete_relabelled(
+    det: Detections, rows: np.ndarray, origin_xy: tuple[float, float], move: np.ndarray | None = None
+) -> None:
     """Complete boxes ``rows`` of ``det`` for the labels they have now, in place.
 
     The detector completes a box for the class its shape gave; a box the camera relabels (an
     unknown 2.5 x 1.5 m block that the image says is a truck's rear) is completed again for the
     new class, or its centre stays on the visible faces, metres short of the object's, while its
     covariance claims decimetres. ``origin_xy``: the LiDAR in base_link (lines of sight).
+
+    ``move`` (per row, default all): rows that are moved and resized. The others keep their
+    measured box and only take the uncertainty of the hidden extent: the centre lies anywhere
+    within it (a fragment's place on the object is unknown), a uniform spread of std
+    ``grown / sqrt(12)`` along each grown axis.
     """
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size == 0:
         return
+    move = np.ones(rows.size, bool) if move is None else np.asarray(move, bool)
     o = np.asarray(origin_xy, dtype=np.float64)
     xy, lw, yaw, grown = complete_boxes(
         det.centers[rows, :2] - o,
@@ -613,10 +621,14 @@ def complete_relabelled(det: Detections, rows: np.ndarray, origin_xy: tuple[floa
         det.labels[rows],
         np.zeros(rows.size, bool),
     )
-    det.centers[rows, :2] = xy + o
-    det.sizes[rows, :2] = lw
-    det.yaw[rows] = yaw
-    det.pos_cov[rows] = det.pos_cov[rows] + _completion_covariance(yaw, grown)
+    m = rows[move]
+    det.centers[m, :2] = xy[move] + o
+    det.sizes[m, :2] = lw[move]
+    det.yaw[m] = yaw[move]
+    det.pos_cov[m] = det.pos_cov[m] + _completion_covariance(yaw[move], grown[move])
+    k = rows[~move]
+    spread = grown[~move] / (math.sqrt(12.0) * _COMPLETION_STD_FRACTION)  # the uniform std, as a "grown"
+    det.pos_cov[k] = det.pos_cov[k] + _completion_covariance(yaw[~move], spread)
 
 
 def position_covariance(
