@@ -276,8 +276,9 @@ class FusionConfig(ParamConfig):
         1.0,
         unit="s",
         ge=0.0,
-        desc="At start the node waits this long for /tf_static (latched) to take the sensor "
-        "extrinsics from it; without it they come from calibration_file (the log says which)",
+        desc="At start the node waits up to this long for /tf_static (latched) to take the sensor "
+        "extrinsics from it, less once every sensor frame has arrived; frames it does not bring come "
+        "from calibration_file (the log says which)",
     )
     base_frame: str = param(
         "base_link",

@@ -144,18 +144,25 @@ class FusionNode(Node):
 
     def _extrinsics_from_tf_static(self, calibration, cal_path):
         """The sensor extrinsics from /tf_static where it reaches them within tf_static_wait_s,
-        the calibration file for the rest; the log says which."""
+        the calibration file for the rest; the log says which. The wait ends early once every
+        frame is reached (start-up does not idle the whole wait on a robot that publishes them)."""
         wait = float(self.cfg["tf_static_wait_s"])
         c = self.cfg
         frames = sorted({*calibration.frames, c["lidar.frame"], c["imu.frame"], c["gps.frame"]})
+        wanted = {f for f in frames if f and f != calibration.base_frame}
         got: list = []
         if wait > 0 and TFMessage is not None:
             sub = self.create_subscription(
                 TFMessage, TF_STATIC_TOPIC, lambda m: got.extend(m.transforms), TF_STATIC_QOS
             )
             end = time.monotonic() + wait
+            seen = 0
             while time.monotonic() < end:
                 rclpy.spin_once(self, timeout_sec=0.05)
+                if len(got) != seen:
+                    seen = len(got)
+                    if wanted <= set(calibration_from_tf(got, calibration, frames)[1]):
+                        break
             self.destroy_subscription(sub)
         cal, taken = calibration_from_tf(got, calibration, frames)
         rest = [f for f in frames if f not in taken and calibration.has_frame(f)]
