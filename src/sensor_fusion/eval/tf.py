@@ -33,8 +33,8 @@ class PlanarTransforms:
     yaw: np.ndarray
 
     def at(self, stamp_ns: int) -> tuple[np.ndarray, float]:
-        # relative to the first stamp: float64 seconds since it are exact to well below 1 ns,
-        # absolute stamps (1.7e18 ns) only to 256 ns
+        # in ns since the first stamp: float64 holds those exactly (integers below 2^53, 104 days);
+        # absolute stamps (1.7e18 ns) it rounds to 256 ns
         t, st = self._since_first(stamp_ns)
         tr = np.array([np.interp(t, st, self.translation[:, k]) for k in range(3)])
         return tr, float(np.interp(t, st, self.yaw))
@@ -65,7 +65,7 @@ class MovingFrame(PlanarTransforms):
 
     def __init__(self, poses: PlanarTransforms):
         super().__init__(poses.parent, poses.child, poses.stamps_ns, poses.translation, poses.yaw)
-        t = (poses.stamps_ns - poses.stamps_ns[0]).astype(np.float64) / 1e9
+        t = (poses.stamps_ns - (poses.stamps_ns[0] if poses.stamps_ns.size else 0)).astype(np.float64) / 1e9
         one = t.size < 2
         self._v = np.zeros((t.size, 2)) if one else np.gradient(poses.translation[:, :2], t, axis=0)
         self._w = np.zeros(t.size) if one else np.gradient(poses.yaw, t)
