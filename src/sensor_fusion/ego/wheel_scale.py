@@ -183,6 +183,12 @@ def _similarity(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple | None:
     return d0, z0, a, th, var_a, res, chi2
 
 
+def _agreeing(res: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """(N,) which fixes lie within ``OUTLIER_SIGMAS`` x sqrt(2) sigma of a fit (the rest: multipath
+    the gate let through), from the fit's residuals (N, 2) and the fixes' variances (N,)."""
+    return (res**2).sum(1) <= OUTLIER_SIGMAS**2 * 2.0 * var
+
+
 def fit_scale(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple[float, float, np.ndarray] | None:
     """Weighted 2-D similarity fit ``Z = c + a R(theta) D``: ``(k, var_k, residuals)`` with
     ``k = 1 / a`` (wheel distance per true distance) and its variance (module docstring), or
@@ -296,7 +302,7 @@ def add_fix(
     if fit is None:
         return
     k, var_k, res = fit
-    keep = (res**2).sum(1) <= OUTLIER_SIGMAS**2 * 2.0 * V
+    keep = _agreeing(res, V)
     if 3 <= keep.sum() < len(keep):  # multipath the gate let through (after a re-seed): refit without it
         fit = fit_scale(Dm[keep], Zm[keep], V[keep])
         if fit is None:
@@ -324,7 +330,7 @@ def _fit_with_slip(
     if fit is None:
         return False
     x, C, res = fit
-    keep = (res**2).sum(1) <= OUTLIER_SIGMAS**2 * 2.0 * V
+    keep = _agreeing(res, V)
     if 3 <= keep.sum() < len(keep):
         fit = fit_scale_slip(D[keep], Q[keep], Z[keep], V[keep], prior_std, slip_std)
         if fit is None:
@@ -370,7 +376,7 @@ def track_residual(s: FilterState, m: Measurement, lever: np.ndarray) -> tuple[n
     f = _similarity(D, Z, V)
     if f is None:
         return None
-    keep = (f[5] ** 2).sum(1) <= OUTLIER_SIGMAS**2 * 2.0 * V
+    keep = _agreeing(f[5], V)
     if keep.sum() < 5:
         return None
     if keep.sum() < len(keep):
