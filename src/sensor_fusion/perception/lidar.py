@@ -584,11 +584,11 @@ def complete_boxes(
     return c, np.column_stack([l, w]), yaw, grown
 
 
-def _completion_covariance(yaw: np.ndarray, grown: np.ndarray) -> np.ndarray:
-    """(N, 2, 2) extra centre covariance along the axes a box was grown on."""
+def _completion_covariance(yaw: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(N, 2, 2) extra centre covariance with ``std`` (N, 2) m along each box's (long, short) axes."""
     ax_l = np.column_stack([np.cos(yaw), np.sin(yaw)])
     ax_w = np.column_stack([-np.sin(yaw), np.cos(yaw)])
-    var = (_COMPLETION_STD_FRACTION * grown) ** 2
+    var = std**2
     return var[:, 0, None, None] * (ax_l[:, :, None] * ax_l[:, None, :]) + var[:, 1, None, None] * (
         ax_w[:, :, None] * ax_w[:, None, :]
     )
@@ -625,10 +625,11 @@ def complete_relabelled(
     det.centers[m, :2] = xy[move] + o
     det.sizes[m, :2] = lw[move]
     det.yaw[m] = yaw[move]
-    det.pos_cov[m] = det.pos_cov[m] + _completion_covariance(yaw[move], grown[move])
+    det.pos_cov[m] = det.pos_cov[m] + _completion_covariance(
+        yaw[move], _COMPLETION_STD_FRACTION * grown[move]
+    )
     k = rows[~move]
-    spread = grown[~move] / (math.sqrt(12.0) * _COMPLETION_STD_FRACTION)  # the uniform std, as a "grown"
-    det.pos_cov[k] = det.pos_cov[k] + _completion_covariance(yaw[~move], spread)
+    det.pos_cov[k] = det.pos_cov[k] + _completion_covariance(yaw[~move], grown[~move] / math.sqrt(12.0))
 
 
 def position_covariance(
@@ -845,7 +846,8 @@ class LidarDetector:
             labels=cls,
             scores=scores,
             velocity=np.full((n, 2), np.nan),
-            pos_cov=position_covariance(xy, n_pts, cfg) + _completion_covariance(yaw, grown),
+            pos_cov=position_covariance(xy, n_pts, cfg)
+            + _completion_covariance(yaw, _COMPLETION_STD_FRACTION * grown),
             sensors=np.full(n, SENSOR_LIDAR, np.uint8),
             time_offset_s=t_box,
         )
