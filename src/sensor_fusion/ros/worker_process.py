@@ -172,7 +172,8 @@ def _widen(conn: Connection) -> None:
     try:
         import fcntl
 
-        size = int(open("/proc/sys/fs/pipe-max-size").read())
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            size = int(f.read())
         fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
     except (OSError, ValueError, ImportError):
         pass  # not Linux, or not allowed: the default buffer works, slower
