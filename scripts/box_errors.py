@@ -23,18 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from sensor_fusion.core.classes import SENSOR_LIDAR, ObjectClass
-from sensor_fusion.core.geometry import quat_to_yaw
 from sensor_fusion.eval.bags import GT_OBJECTS, GT_ODOM, ODOM, objects_frame, read_topics
+from sensor_fusion.eval.tf import odometry_arrays
 
 MOVED_M = (0.3, 6.0)  # a box counts as the same box, moved, between these distances
 
 
 def _poses(msgs) -> tuple[np.ndarray, np.ndarray]:
-    st = np.array([m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in msgs], np.int64)
-    q = np.array([[m.pose.pose.orientation.x, m.pose.pose.orientation.y, m.pose.pose.orientation.z,
-                   m.pose.pose.orientation.w] for m in msgs])  # fmt: skip
-    xy = np.array([[m.pose.pose.position.x, m.pose.pose.position.y] for m in msgs])
-    return st, np.column_stack([xy, quat_to_yaw(q)])
+    """Stamps (N,) ns and planar poses (N, 3) x, y, yaw of nav_msgs/Odometry messages."""
+    st, p, yaw = odometry_arrays(msgs)
+    return st, np.column_stack([p[:, :2], yaw])
 
 
 def _at(poses: tuple[np.ndarray, np.ndarray], stamp: int) -> np.ndarray:
