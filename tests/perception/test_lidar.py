@@ -305,3 +305,34 @@ def test_a_camera_relabel_completes_the_box_for_its_new_class():
     assert det.sizes[0, 0] == 8.0 and _yaw_err(det.yaw[0], 0.0) < 0.05
     assert det.pos_cov[0, 0, 0] > 0.1 + (0.2 * 6.0) ** 2  # the hypothesised extent's uncertainty
     np.testing.assert_array_equal(det.centers[1], before[1])  # rows not asked for stay
+
+
+def test_a_bus_fragment_is_completed_for_a_bus():
+    """Urban seed 4 (10 s): a bus at 90 m came back as two boxes (5.5 m and a 2.9 x 1.8 m front
+    piece), which the camera called BUS. With no bus size to complete to, the piece kept a car's
+    uncertainty, started a second track 3 m ahead of the bus's and took an oncoming car's box."""
+    from sensor_fusion.core.types import Detections
+    from sensor_fusion.perception.lidar import complete_relabelled
+
+    def piece() -> Detections:
+        return Detections(
+            0,
+            "base_link",
+            centers=np.array([[40.0, 0.0, 1.5]]),
+            sizes=np.array([[2.9, 1.8, 2.3]]),
+            yaw=np.array([0.0]),
+            labels=np.array([int(ObjectClass.BUS)]),
+            scores=np.array([0.3]),
+            velocity=np.full((1, 2), np.nan),
+            pos_cov=np.tile(0.1 * np.eye(2), (1, 1, 1)),
+            sensors=np.full(1, SENSOR_LIDAR, np.uint8),
+        )
+
+    det = piece()  # the LiDAR had no class for it: moved and grown to a bus
+    complete_relabelled(det, np.array([0]), (0.0, 0.0))
+    assert det.sizes[0, 0] == 12.0 and det.sizes[0, 1] == 1.8  # 1.8 m is most of a bus width: seen
+    assert abs(det.centers[0, 0] - (40.0 + 0.5 * (12.0 - 2.9))) < 1e-6
+    det = piece()  # the LiDAR called it something else: kept, with the hidden extent's spread
+    complete_relabelled(det, np.array([0]), (0.0, 0.0), move=np.array([False]))
+    assert det.centers[0, 0] == 40.0 and det.sizes[0, 0] == 2.9
+    assert abs(det.pos_cov[0, 0, 0] - (0.1 + (12.0 - 2.9) ** 2 / 12.0)) < 1e-6

@@ -366,11 +366,18 @@ _SHAPE_RULES: tuple[_ShapeRule, ...] = (
 _UNKNOWN_SCORE = 0.3
 
 # Typical (length, width) in m per class, to complete boxes whose far side is hidden.
-_TYPICAL_LW = {ObjectClass.CAR: (4.5, 1.8), ObjectClass.TRUCK: (8.0, 2.5), ObjectClass.BICYCLE: (1.8, 0.6)}
+# Bus: a rigid city bus or coach, 12 m (the EU rigid-vehicle limit, 96/53/EC) by 2.55 m (the width
+# limit); the LiDAR rules never say bus, the camera does (``complete_relabelled``).
+_TYPICAL_LW = {
+    ObjectClass.CAR: (4.5, 1.8),
+    ObjectClass.TRUCK: (8.0, 2.5),
+    ObjectClass.BUS: (12.0, 2.55),
+    ObjectClass.BICYCLE: (1.8, 0.6),
+}
 _UNSEEN_FRACTION = 0.6  # an extent below this fraction of typical counts as not observed
 # classes whose faces are solid panels, so a face at grazing incidence thins out before one across
 # the line of sight (a bicycle's frame is open from every side: its measured long side is its length)
-_SOLID_FACED = (int(ObjectClass.CAR), int(ObjectClass.TRUCK))
+_SOLID_FACED = (int(ObjectClass.CAR), int(ObjectClass.TRUCK), int(ObjectClass.BUS))
 _COMPLETION_STD_FRACTION = 0.2  # centre std added per metre of hypothesised extent
 
 
