@@ -57,6 +57,8 @@ SCENES: list[tuple[str, dict]] = [
     ("intersection", {}),
     ("dense_traffic", {}),
     ("urban", MIXED),  # more of the rare classes (bicycles, buses)
+    ("urban_clutter", {}),  # static world: per-instance colours, exposure changes, walkers
+    ("parking_lot", {}),
 ]
 # phantom (UNKNOWN) box sizes: l, w, h ranges covering every class
 PHANTOM_SIZE = ((0.5, 10.0), (0.5, 2.6), (0.4, 3.4))
