@@ -3,7 +3,7 @@
 A static return at unit line of sight ``u`` (radar axes rotated into base_link) reads
 ``d = -u . v_R`` with ``v_R = v + w x t`` the radar's own velocity (planar: ``v_R = (vx - w t_y,
 vy + w t_x)``, ``t`` the radar's mounting position, ``w`` the yaw rate). RANSAC keeps the
-hypothesis most returns agree with, so the static world (guard rails, poles, clutter) is found by
+hypothesis most places agree with, so the static world (guard rails, poles, clutter) is found by
 consensus and never by comparing with the filter's own velocity (which would lock a wrong filter
 onto itself, see ``EgoEstimator.add_body_velocity``). Least squares on the inliers gives the
 velocity and its covariance.
@@ -18,6 +18,11 @@ Two things make the consensus hold where traffic outnumbers the static world:
   and one static return fixes ``vx``. A 1-D consensus needs fewer returns than a 2-D one and
   cannot be rotated onto a platoon. Only ``vx`` is reported (the filter's own non-holonomic
   constraint holds ``vy``).
+* Consensus counts places, not returns (``consensus_cell_m``): a vehicle gives a radar several
+  returns from one spot, the static world gives them from poles, signs and rails spread along the
+  road. Counted per return, one car the detector missed (a box dropped, a car beyond its range)
+  outnumbers the few static returns of an open road, and the scan gives no speed (or the car's);
+  counted per occupied cell, it is one voice.
 
 Written here rather than with ``sklearn.linear_model.RANSACRegressor``: the model has one or two
 unknowns with a closed-form solve, so all hypotheses are solved and scored at once in numpy (one
@@ -51,13 +56,30 @@ class RadarEgoVelocityConfig(ParamConfig):
     inlier_threshold_mps: float = param(
         0.3, unit="m/s", gt=0.0, desc="Largest |d + u . v_R| of a static return (Doppler noise ~0.1 m/s)"
     )
-    min_inliers: int = param(3, unit="1", ge=2, desc="Fewest inliers of an estimate (2-D model: at least 3)")
+    min_inliers: int = param(
+        3,
+        unit="1",
+        ge=2,
+        desc="Fewest inliers of an estimate, and fewest cells they occupy (consensus_cell_m): 3 places, so "
+        "one vehicle (one or two cells; more only where it straddles a cell corner) is not enough (2-D "
+        "model: at least 3)",
+    )
     min_inlier_fraction: float = param(
         0.6,
         unit="1",
         ge=0.0,
         le=1.0,
-        desc="Inliers needed, as a fraction of the candidates: a minority cannot be the world",
+        desc="Inliers needed, as a fraction of the candidates (of the cells they occupy, with "
+        "consensus_cell_m): a minority cannot be the world",
+    )
+    consensus_cell_m: float = param(
+        8.0,
+        unit="m",
+        ge=0.0,
+        desc="Consensus counts the cells of this size (base_link grid) that hold an agreeing return, "
+        "not the returns: a truck's length (8 m), so a vehicle's several returns fill one or two cells "
+        "and an object no detector boxed is one voice against the static world spread along the road; "
+        "0: count returns",
     )
     hypotheses: int = param(64, unit="1", ge=1, desc="2-D model: random pairs tried (1-D tries every return)")
     doppler_std_mps: float = param(0.1, unit="m/s", gt=0.0, desc="Floor on the fit's Doppler noise")
@@ -131,23 +153,48 @@ def radar_ego_velocity(
         return None
     u = (x[ok] @ R.T) / rng_[ok, None]
     d = d[ok]
+    cells = _cells(x[ok] @ R[:2].T + t[:2], config.consensus_cell_m)
     lever = np.array([-yaw_rate * t[1], yaw_rate * t[0]])  # v_R = v + lever
-    fit = _fit_vx(u, d, lever, config) if config.nonholonomic else _fit_v(u, d, config, rng)
+    if config.nonholonomic:
+        fit = _fit_vx(u, d, cells, lever, config)
+    else:
+        fit = _fit_v(u, d, cells, config, rng)
     if fit is None:
         return None
     v_r, cov = fit
     return v_r - lever, cov
 
 
-def _consensus(resid: np.ndarray, n: int, config: RadarEgoVelocityConfig) -> np.ndarray | None:
-    """Inlier mask of the best hypothesis (rows of ``resid``), or None below the thresholds."""
+def _cells(xy: np.ndarray, cell_m: float) -> np.ndarray:
+    """(M,) dense cell index of each return on a ``cell_m`` grid (0: every return its own cell)."""
+    if cell_m <= 0.0 or len(xy) == 0:
+        return np.arange(len(xy))
+    ij = np.floor(xy / cell_m).astype(np.int64)
+    return np.unique(ij, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def _consensus(resid: np.ndarray, cells: np.ndarray, config: RadarEgoVelocityConfig) -> np.ndarray | None:
+    """Inlier mask of the best hypothesis (rows of ``resid``), or None below the thresholds.
+
+    Support is the number of cells holding an inlier (ties: more inliers); it must reach
+    ``min_inliers`` and ``min_inlier_fraction`` of all occupied cells, so one compact object,
+    whose returns fill one or two cells, cannot be the world alone."""
     inl = resid < config.inlier_threshold_mps
-    best = inl[int(np.argmax(inl.sum(axis=1)))]
+    n_cells = int(cells.max()) + 1 if cells.size else 0
+    occupied = np.zeros((len(inl), n_cells), bool)
+    h, j = np.nonzero(inl)
+    occupied[h, cells[j]] = True
+    support = occupied.sum(axis=1)
+    best_h = int(np.lexsort((inl.sum(axis=1), support))[-1])
+    best = inl[best_h]
     k = int(best.sum())
-    return best if k >= config.min_inliers and k >= config.min_inlier_fraction * n else None
+    enough = support[best_h] >= max(config.min_inliers, config.min_inlier_fraction * n_cells)
+    return best if k >= config.min_inliers and enough else None
 
 
-def _fit_vx(u: np.ndarray, d: np.ndarray, lever: np.ndarray, config: RadarEgoVelocityConfig):
+def _fit_vx(
+    u: np.ndarray, d: np.ndarray, cells: np.ndarray, lever: np.ndarray, config: RadarEgoVelocityConfig
+):
     """1-D model ``v = (vx, 0)``: d = -u_x (vx + lever_x) - u_y lever_y; every return is a hypothesis."""
     a = -u[:, 0]  # d = a * v_Rx + b
     b = -u[:, 1] * lever[1]
@@ -155,8 +202,9 @@ def _fit_vx(u: np.ndarray, d: np.ndarray, lever: np.ndarray, config: RadarEgoVel
     if int(usable.sum()) < config.min_inliers:
         return None
     a, b, d = a[usable], b[usable], d[usable]
+    cells = np.unique(cells[usable], return_inverse=True)[1].reshape(-1)
     hyp = (d - b) / a  # v_Rx per return
-    m = _consensus(np.abs(d[None, :] - (a[None, :] * hyp[:, None] + b[None, :])), len(d), config)
+    m = _consensus(np.abs(d[None, :] - (a[None, :] * hyp[:, None] + b[None, :])), cells, config)
     if m is None:
         return None
     ai, ri = a[m], d[m] - b[m]
@@ -168,7 +216,9 @@ def _fit_vx(u: np.ndarray, d: np.ndarray, lever: np.ndarray, config: RadarEgoVel
     return np.array([vx, np.nan]), np.array([[var, np.nan], [np.nan, np.nan]])
 
 
-def _fit_v(u: np.ndarray, d: np.ndarray, config: RadarEgoVelocityConfig, rng: np.random.Generator):
+def _fit_v(
+    u: np.ndarray, d: np.ndarray, cells: np.ndarray, config: RadarEgoVelocityConfig, rng: np.random.Generator
+):
     """2-D model: random pairs of returns fix ``v_R``; best consensus, then least squares."""
     n = len(d)
     A = -u[:, :2]  # d = A v_R
@@ -179,7 +229,7 @@ def _fit_v(u: np.ndarray, d: np.ndarray, config: RadarEgoVelocityConfig, rng: np
     if not good.any():
         return None
     v_h = np.linalg.solve(Ap[good], d[pairs[good]][..., None])[..., 0]  # (H, 2)
-    m = _consensus(np.abs(d[None, :] - v_h @ A.T), n, config)
+    m = _consensus(np.abs(d[None, :] - v_h @ A.T), cells, config)
     if m is None:
         return None
     az = np.arctan2(u[m, 1], u[m, 0])
