@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR
+from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, ObjectClass
 from sensor_fusion.tracking.coverage import SensorView, detection_probability
 from sensor_fusion.tracking.tracker import Tracker, TrackerConfig
 from tests.tracking.test_tracker import DT_NS, dets
@@ -245,3 +245,28 @@ def test_radar_ghost_in_plain_lidar_view_is_not_kept_alive() -> None:
         assert len(confirmed) == 0, f"the ghost was confirmed at frame {k}"
         logits.append(float(tracker._t.logit.max()) if len(tracker._t.logit) else -np.inf)
     assert logits[-1] < logits[1], logits
+
+
+@pytest.mark.parametrize("anchor", [True, False])
+def test_a_box_growing_into_view_is_not_motion(anchor: bool) -> None:
+    """A parked bus 30 m ahead, its rear at x = 30 m, comes into view: the LiDAR box grows from 4.5
+    to 12 m over 1 s, its centre moving 3.75 m away from the sensor while the bus stands still
+    (urban seed 4: a bus track's box grew 4.5 -> 10.7 m and the track ran 2.4 m/s fast). Anchored
+    on the near face (the rear), the track stays at rest and ends on the bus's centre; on the box
+    centres it reads the growth as motion."""
+    view = [SensorView(SENSOR_LIDAR, (0.0, 0.0), 0.0, math.pi, 80.0, 1.0)]
+    tracker = Tracker(TrackerConfig(anchor_near_face=anchor))
+    lengths = np.r_[np.full(3, 4.5), np.linspace(4.5, 12.0, 11), np.full(10, 12.0)]
+    for k, length in enumerate(lengths):
+        stamp = k * DT_NS
+        d = dets(stamp, np.array([[30.0 + 0.5 * length, 2.0]]), labels=int(ObjectClass.BUS))
+        d.sizes[:] = [length, 2.5, 3.0]
+        tracker.step(stamp, d, view)
+        if k == 13:  # the box has just finished growing
+            speed_growing = float(np.hypot(*tracker._t.xm[0, :, 2:4].mean(axis=0)))
+    x = tracker._filter.combine(tracker._t.xm, tracker._t.Pm, tracker._t.mu)[0][0]
+    if anchor:
+        assert speed_growing < 0.5
+        assert abs(x[0] - 36.0) < 1.0  # on the bus's centre once the size has converged
+    else:
+        assert speed_growing > 1.0

@@ -14,7 +14,10 @@ a clustered cloud's. So:
   and untrusted-class detections down-weighted; the track's class is the argmax;
 * heading (:func:`align_yaw_to_velocity`): a confident velocity flips or steers the box yaw;
 * :func:`shape_slack`: the position variance a shapeless detection's centre carries on a track
-  whose size a trusted sensor measured (the centre is off by up to half the size difference).
+  whose size a trusted sensor measured (the centre is off by up to half the size difference);
+* :func:`near_face_axes`, :func:`near_face_offset`: a box measures the faces nearer its sensor,
+  so where its extent differs from the track's, the centre a box of the track's extent would
+  have with those faces (``anchor_near_face``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,15 @@ from sensor_fusion.tracking.measurements import Measurements
 if TYPE_CHECKING:
     from sensor_fusion.tracking.track_table import TrackTable
 
-__all__ = ["align_yaw_to_velocity", "class_vote_weights", "shape_slack", "smooth_shape", "vote_class"]
+__all__ = [
+    "align_yaw_to_velocity",
+    "class_vote_weights",
+    "near_face_axes",
+    "near_face_offset",
+    "shape_slack",
+    "smooth_shape",
+    "vote_class",
+]
 
 
 def smooth_shape(
@@ -137,3 +148,53 @@ def shape_slack(t: TrackTable, m: Measurements, rows: np.ndarray, cols: np.ndarr
     apply = t.size_known[rows] & ~m.trust_size[cols] & m.has_size[cols]
     diff = np.abs(t.sizes[rows, :2] - m.sizes[cols, :2]).max(axis=-1)
     return np.where(apply, (0.5 * diff) ** 2, 0.0)
+
+
+def near_face_axes(yaw: np.ndarray, xy: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """(P, 2, 2) the box axes (length, width) of yaw ``yaw`` at ``xy``, each times its cosine with
+    the line of sight from the sensor at ``origin``: signed away from the sensor, full where the
+    sensor looks along the axis (its far face hidden behind the near one), fading to 0 where it
+    looks across it (both ends seen alike, at grazing incidence, so a change of extent is no
+    nearer one end than the other) -- and continuous as an object passes beside the sensor."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    axes = np.stack([np.column_stack([c, s]), np.column_stack([-s, c])], axis=1)  # (P, 2, 2)
+    los = xy - origin
+    los = los / np.maximum(np.hypot(los[:, 0], los[:, 1]), 1e-9)[:, None]
+    return axes * np.einsum("pkj,pj->pk", axes, los)[..., None]
+
+
+_ANCHOR_MAX_YAW_RAD = 0.35  # a box turned further from the track's axes (a car turning) is not compared
+
+
+def near_face_offset(
+    t: TrackTable, m: Measurements, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Where detections ``cols`` measure the near faces of tracks ``rows`` (pairs): (use (P,) bool,
+    offset (P, 2), weighted axes (P, 2, 2) from :func:`near_face_axes`).
+
+    A LiDAR box spans the faces its sensor saw; the far ones are where the returns stopped. A box
+    longer or shorter than the track's (more of the object in view, or less) moves its centre by
+    half the difference *away from the sensor* while the object stays put, and a Kalman update on
+    that centre reads the growth as motion. With :math:`\Delta l, \Delta w` the detection's
+    extent less the track's along the track's axes :math:`a_l, a_w` and :math:`u` the line of
+    sight, the detection's centre less ``offset`` :math:`= \tfrac12 \sum_k \Delta_k (a_k \cdot u)
+    a_k` is where a box of the track's extent with the detection's near faces would be centred.
+    Used where the detection's size is trusted, the track's size is known, the sensor's position is
+    (``m.origin``) and the box is aligned with the track's axes within ``_ANCHOR_MAX_YAW_RAD`` (or
+    across them); elsewhere ``use`` is False and the offset 0.
+    """
+    use = m.trust_size[cols] & m.has_size[cols] & t.size_known[rows] & np.isfinite(m.origin[cols]).all(axis=1)
+    dy = np.abs(wrap_angle(np.where(np.isfinite(m.yaw[cols]), m.yaw[cols], t.yaw[rows]) - t.yaw[rows]))
+    across = np.abs(dy - 0.5 * np.pi) < 0.25 * np.pi
+    off_axis = np.where(across, np.abs(dy - 0.5 * np.pi), np.minimum(dy, np.pi - dy))
+    use &= off_axis <= _ANCHOR_MAX_YAW_RAD
+    offset = np.zeros((rows.size, 2))
+    axes = np.zeros((rows.size, 2, 2))
+    if not use.any():
+        return use, offset, axes
+    r, k = rows[use], cols[use]
+    axes[use] = near_face_axes(t.yaw[r], m.xy[k], m.origin[k])
+    # the detection's extents along the track's axes: length and width swap where it lies across
+    ext = np.where(across[use][:, None], m.sizes[k, 1::-1], m.sizes[k, :2])
+    offset[use] = 0.5 * np.einsum("pk,pkj->pj", ext - t.sizes[r, :2], axes[use])
+    return use, offset, axes

@@ -56,6 +56,7 @@ class Measurements:
     trust_yaw: np.ndarray  # (D,) bool
     may_spawn: np.ndarray  # (D,) bool
     dt: np.ndarray  # (D,) capture time - frame stamp, s (0 where not given)
+    origin: np.ndarray  # (D, 2) the detecting sensor's position in the tracking frame (NaN: unknown)
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])
@@ -275,4 +276,5 @@ def validate(
         trust_yaw=tr["trust_yaw"][mask],
         may_spawn=may_spawn,
         dt=dt,
+        origin=np.full((k, 2), np.nan),
     )

@@ -69,7 +69,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from sensor_fusion.core.classes import SENSOR_RADAR, ObjectClass
+from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.core.types import Detections, Tracks
 from sensor_fusion.tracking.association import (
@@ -79,7 +79,13 @@ from sensor_fusion.tracking.association import (
     mahalanobis_sq_timed,
     velocity_gate,
 )
-from sensor_fusion.tracking.attributes import align_yaw_to_velocity, shape_slack, smooth_shape, vote_class
+from sensor_fusion.tracking.attributes import (
+    align_yaw_to_velocity,
+    near_face_offset,
+    shape_slack,
+    smooth_shape,
+    vote_class,
+)
 from sensor_fusion.tracking.config import TrackerConfig
 from sensor_fusion.tracking.coverage import SensorView, detection_probability
 from sensor_fusion.tracking.filters import CVFilter, IMMFilter
@@ -94,6 +100,17 @@ __all__ = ["SensorView", "Tracker", "TrackerConfig"]
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+
+
+def _sensor_origins(m: Measurements, views: list[SensorView]) -> None:
+    """Fill ``m.origin`` of LiDAR cluster boxes with the LiDAR's position, in place. Only those: a
+    cluster's box ends where the returns did, while the BEV network regresses the whole object
+    (its extent errors are not faces it could not see) and radar and camera measure no faces."""
+    lidar = ((m.sensors & SENSOR_LIDAR) != 0) & ((m.sensors & SENSOR_BEV) == 0)
+    for v in views:
+        if v.sensor == SENSOR_LIDAR:
+            m.origin[lidar] = v.origin_xy
+            return
 
 
 class Tracker:
@@ -239,6 +256,8 @@ class Tracker:
         self._prev_stamp_ns, self._stamp_ns = self._stamp_ns, stamp_ns
 
         meas = validate(detections, self.config, self._trust, self._warned_frames)
+        if views and self.config.anchor_near_face:
+            _sensor_origins(meas, views)
         t = self._t
         if dt > 0.0 and len(t):
             t.xm, t.Pm, t.mu = self._filter.predict(t.xm, t.Pm, t.mu, dt, self._accel_std[t.labels()])
@@ -446,6 +465,13 @@ class Tracker:
         has_vel = m.has_vel[cols]
         has_rad = m.has_radial[cols]
         R2 = m.R[cols]  # per matched pair, with the shape slack where it applies
+        xy = m.xy[cols]  # per matched pair, at the track's extent where a box measured its near faces
+        anchored = np.zeros(rows.size, bool)
+        if c.anchor_near_face:
+            anchored, offset, axes = near_face_offset(t, m, rows, cols)
+            if anchored.any():
+                xy = xy - offset
+                old_sizes = t.sizes[rows[anchored], :2].copy()
         if c.shape_slack and not m.trust_size[cols].all():
             R2 = R2 + shape_slack(t, m, rows, cols)[:, None, None] * np.eye(2)
         # Three batched updates: (x, y); (x, y, vx, vy); (x, y, l'v) for Doppler-only detections.
@@ -454,13 +480,13 @@ class Tracker:
         r, k = rows[sel], cols[sel]
         if r.size:
             H = at_capture_time(self._H_pos, m.dt[k])
-            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], m.xy[k], H, R2[sel])
+            t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], xy[sel], H, R2[sel])
         r, k = rows[has_vel], cols[has_vel]
         if r.size:
             R4 = np.zeros((r.size, 4, 4))
             R4[:, :2, :2] = R2[has_vel]
             R4[:, 2:, 2:] = m.vel_R[k]
-            z4 = np.concatenate([m.xy[k], m.vel[k]], axis=1)
+            z4 = np.concatenate([xy[has_vel], m.vel[k]], axis=1)
             H = at_capture_time(self._H_pos_vel, m.dt[k])
             t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z4, H, R4)
         r, k = rows[has_rad], cols[has_rad]
@@ -472,10 +498,14 @@ class Tracker:
             R3 = np.zeros((r.size, 3, 3))
             R3[:, :2, :2] = R2[has_rad]
             R3[:, 2, 2] = m.radial_var[k]
-            z3 = np.column_stack([m.xy[k], m.radial[k]])
+            z3 = np.column_stack([xy[has_rad], m.radial[k]])
             t.xm[r], t.Pm[r], t.mu[r] = f.update(t.xm[r], t.Pm[r], t.mu[r], z3, H3, R3)
 
         smooth_shape(t, m, rows, cols, c)
+        if anchored.any():  # the centre follows the smoothed extent, the near faces staying put
+            ra = rows[anchored]
+            grow = t.sizes[ra, :2] - old_sizes
+            t.xm[ra, :, :2] += 0.5 * np.einsum("pk,pkj->pj", grow, axes[anchored])[:, None, :]
         if isinstance(f, CVFilter):
             align_yaw_to_velocity(t, rows, f, c)
         vote_class(t, m, rows, cols, c)
