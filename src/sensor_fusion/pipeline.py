@@ -119,8 +119,13 @@ class FusionPipeline:
         )
         trk_cfg = replace(cfg.tracker, frame_id=self.base_frame)
         if mode in ("classical", "both"):  # LIDAR detections are the classical detector's: it says
-            # what its scores are (the library default, probability, is for a learned detector's)
-            trk_cfg = replace(trk_cfg, score_map={**trk_cfg.score_map, "LIDAR": det_cfg.score_kind})
+            # what its scores and boxes are (the library defaults, probability and object, are for a
+            # learned detector's)
+            trk_cfg = replace(
+                trk_cfg,
+                score_map={**trk_cfg.score_map, "LIDAR": det_cfg.score_kind},
+                box_extent={**trk_cfg.box_extent, "LIDAR": det_cfg.box_extent},
+            )
         self.tracker = Tracker(trk_cfg)
         lidar_frame = cfg["lidar.frame"]
         self._lidar_xy = (

@@ -304,6 +304,16 @@ class LidarDetectorConfig(ParamConfig):
         "were 55-89 % real, those at 0.3-0.5 45-84 %), so any of its boxes may start a track",
     )
 
+    box_extent: str = param(
+        "visible",
+        unit="",
+        choices=("object", "visible"),
+        desc="What the boxes span, for the tracker (the pipeline sets tracker.box_extent.LIDAR to it): "
+        "visible, as a cluster's box ends where its returns did (completion grows only car, truck and "
+        "bus boxes, and only to a typical size), so a box's far faces move as more of its object comes "
+        "into view",
+    )
+
     def with_sensor_origin(self, xy: np.ndarray | tuple[float, float]) -> LidarDetectorConfig:
         """A copy whose NaN (derive) ``sensor_x_m``/``sensor_y_m`` take ``xy`` (m, base_link)."""
         x = float(xy[0]) if math.isnan(self.sensor_x_m) else self.sensor_x_m

@@ -195,12 +195,23 @@ class TrackerConfig(ParamConfig):
     anchor_near_face: bool = param(
         True,
         unit="",
-        desc="A LiDAR cluster box whose extent differs from the track's measures the faces nearer the "
-        "sensor: the update takes the centre a box of the track's extent would have with "
-        "those faces, and the track's centre follows its size as the size is smoothed (Autoware's "
-        "anchor point), so a box that grows as more of its object comes into view does not read as "
-        "motion (a bus's box growing 4.5 -> 10.7 m in 0.6 s gave its track +2.4 m/s); needs the sensor "
-        "views passed to step()",
+        desc="A box whose sensor's box_extent is visible and whose extent differs from the track's "
+        "measures the faces nearer that sensor: the update takes the centre a box of the track's extent "
+        "would have with those faces, and the track's centre follows its size as the size is smoothed "
+        "(Autoware's anchor point), so a box that grows as more of its object comes into view does not "
+        "read as motion (a bus's box growing 4.5 -> 10.7 m in 0.6 s gave its track +2.4 m/s); needs the "
+        "sensor views passed to step()",
+    )
+    box_extent: dict[str, str] = param(
+        {"LIDAR": "object", "RADAR": "object", "CAMERA": "object", "BEV": "object"},
+        unit="",
+        choices=("object", "visible"),
+        keys=(tuple(SENSOR_BITS),),
+        item=lambda k: f"{k[0]} detections' boxes",
+        desc="What each detector's boxes span: object (a learned detector's box of the whole object, its "
+        "extent errors symmetric) or visible (a point cluster's box, ending where the returns did: the "
+        "faces its sensor saw; anchor_near_face uses it). The pipeline sets LIDAR's from "
+        "detector.box_extent, its classical detector's",
     )
     merge_min_overlap: float = param(
         0.5,

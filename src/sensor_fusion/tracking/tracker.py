@@ -69,7 +69,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, SENSOR_RADAR, ObjectClass
+from sensor_fusion.core.classes import SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.core.types import Detections, Tracks
 from sensor_fusion.tracking.association import (
@@ -86,7 +86,7 @@ from sensor_fusion.tracking.attributes import (
     smooth_shape,
     vote_class,
 )
-from sensor_fusion.tracking.config import TrackerConfig
+from sensor_fusion.tracking.config import SENSOR_BITS, TrackerConfig
 from sensor_fusion.tracking.coverage import SensorView, detection_probability
 from sensor_fusion.tracking.filters import CVFilter, IMMFilter
 from sensor_fusion.tracking.iou import iou_pairwise
@@ -102,15 +102,15 @@ log = logging.getLogger(__name__)
 _NS = 1_000_000_000
 
 
-def _sensor_origins(m: Measurements, views: list[SensorView]) -> None:
-    """Fill ``m.origin`` of LiDAR cluster boxes with the LiDAR's position, in place. Only those: a
-    cluster's box ends where the returns did, while the BEV network regresses the whole object
-    (its extent errors are not faces it could not see) and radar and camera measure no faces."""
-    lidar = ((m.sensors & SENSOR_LIDAR) != 0) & ((m.sensors & SENSOR_BEV) == 0)
+def _sensor_origins(m: Measurements, views: list[SensorView], visible: int) -> None:
+    """Fill ``m.origin`` of the detections from sensors in ``visible`` (a mask of those whose boxes
+    span the faces they saw: ``box_extent``) with their sensor's position, in place. Not the others:
+    a learned detector regresses the whole object, and its extent errors are not faces it could not
+    see."""
     for v in views:
-        if v.sensor == SENSOR_LIDAR:
-            m.origin[lidar] = v.origin_xy
-            return
+        if v.sensor & visible:
+            sel = ((m.sensors & v.sensor) != 0) & np.isnan(m.origin[:, 0])
+            m.origin[sel] = v.origin_xy
 
 
 class Tracker:
@@ -143,6 +143,12 @@ class Tracker:
         coast = c.output_max_coast_s
         self._output_coast_ns = int(round(coast * _NS)) if np.isfinite(coast) else np.iinfo(np.int64).max
         self._back_tol_ns = int(round(c.time_backwards_tolerance_s * _NS))
+        # sensors whose boxes are anchored on their near faces (0: none)
+        self._visible_boxes = (
+            sum(bit for name, bit in SENSOR_BITS.items() if c.box_extent.get(name) == "visible")
+            if c.anchor_near_face
+            else 0
+        )
         self._warned_frames: set[str] = set()
         self._merger = OverlapMerger(c)
         self._pd = c.sensor_table("detection_prob")
@@ -256,8 +262,8 @@ class Tracker:
         self._prev_stamp_ns, self._stamp_ns = self._stamp_ns, stamp_ns
 
         meas = validate(detections, self.config, self._trust, self._warned_frames)
-        if views and self.config.anchor_near_face:
-            _sensor_origins(meas, views)
+        if views and self._visible_boxes:
+            _sensor_origins(meas, views, self._visible_boxes)
         t = self._t
         if dt > 0.0 and len(t):
             t.xm, t.Pm, t.mu = self._filter.predict(t.xm, t.Pm, t.mu, dt, self._accel_std[t.labels()])
@@ -467,7 +473,7 @@ class Tracker:
         R2 = m.R[cols]  # per matched pair, with the shape slack where it applies
         xy = m.xy[cols]  # per matched pair, at the track's extent where a box measured its near faces
         anchored = np.zeros(rows.size, bool)
-        if c.anchor_near_face:
+        if self._visible_boxes:
             anchored, offset, axes = near_face_offset(t, m, rows, cols)
             if anchored.any():
                 xy = xy - offset
