@@ -336,3 +336,22 @@ def test_a_bus_fragment_is_completed_for_a_bus():
     complete_relabelled(det, np.array([0]), (0.0, 0.0), move=np.array([False]))
     assert det.centers[0, 0] == 40.0 and det.sizes[0, 0] == 2.9
     assert abs(det.pos_cov[0, 0, 0] - (0.1 + (12.0 - 2.9) ** 2 / 12.0)) < 1e-6
+
+
+def test_a_lone_face_seen_at_grazing_incidence_is_not_an_end_on_car():
+    """urban_clutter dev seed 713: fence panels (1.7 x 0.1 x 1.5 m) 15-21 m away, seen along the
+    street, took the end-on car rule (a rear face alone) and became cars. A car seen that obliquely
+    would show its side; a rear face seen head-on stays a car."""
+    from sensor_fusion.perception import lidar as L
+    from sensor_fusion.perception.boxfit import N_FIT_COLS
+
+    fit = np.zeros((3, N_FIT_COLS))
+    fit[:, L.CX] = [18.0, 18.0, 18.0]
+    fit[:, L.CY] = [-6.0, -6.0, -6.0]
+    fit[:, L.YAW] = [0.0, 0.5 * np.pi, 0.0]  # along the street; across it (seen head-on); along
+    labels = np.array([int(ObjectClass.CAR), int(ObjectClass.CAR), int(ObjectClass.PEDESTRIAN)])
+    end_on = np.array([True, True, False])
+    drop = L.grazing_faces(fit, labels, end_on, 45.0)
+    # 18 m ahead, 6 m to the side: the line of sight is 18 degrees off the street
+    assert drop.tolist() == [True, False, False]
+    assert not L.grazing_faces(fit, labels, end_on, 0.0).any()

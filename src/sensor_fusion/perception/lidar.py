@@ -226,6 +226,17 @@ class LidarDetectorConfig(ParamConfig):
         "racks, parked bicycles, hedges, benches): the lowest common cars are 1.3-1.4 m tall and a "
         "cyclist with rider >= 1.5 m; 0 = off",
     )
+    structure_grazing_face_deg: float = param(
+        45.0,
+        unit="deg",
+        ge=0.0,
+        le=90.0,
+        desc="A box the end-on car rule takes (a rear or front face alone: 1.2-2.5 m across, under 0.4 m "
+        "deep) seen at less than this angle to its own plane is a fence panel or a wall section: a car "
+        "seen that obliquely (more than 45 degrees off its axis) turns its side to the sensor, 4.5 m x "
+        "sin 45 = 3.2 m projected against the face's 1.3 m, and the cluster would hold it (unless "
+        "something else hides the side); 0 = off",
+    )
     structure_long_min_m: float = param(
         6.0, unit="m", ge=0.0, desc="Longer than any car (passenger cars and vans <= 6 m)"
     )
@@ -483,6 +494,17 @@ def is_structure(
     low = height + height_slack_m < cfg.structure_long_min_height_m
     wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
     return pole | post | plate | low_wide | fence | porous | wall
+
+
+def grazing_faces(fit: np.ndarray, labels: np.ndarray, end_on: np.ndarray, max_deg: float) -> np.ndarray:
+    """(N,) True for boxes the end-on car rule took (``end_on``, CAR) whose face is seen at less than
+    ``max_deg`` to its own plane. ``fit`` rows are relative to the sensor, so their centres are the
+    lines of sight; the face runs along the box's length axis."""
+    los = fit[:, [CX, CY]]
+    r = np.maximum(np.hypot(los[:, 0], los[:, 1]), 1e-6)
+    # sine of the angle between the line of sight and the face's plane
+    sin_graze = np.abs(los[:, 0] * np.sin(fit[:, YAW]) - los[:, 1] * np.cos(fit[:, YAW])) / r
+    return end_on & (labels == int(ObjectClass.CAR)) & (sin_graze < math.sin(math.radians(max_deg)))
 
 
 def flat_plates(fit: np.ndarray, top: np.ndarray, gap: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
@@ -849,6 +871,16 @@ class LidarDetector:
         heights = top - bottom
         lwh = np.column_stack([fit[:, LENGTH], fit[:, WIDTH], heights])
         cls, base, end_on = classify_shape(lwh, slack, fit[:, BODY_WIDTH])
+        if cfg.structure_grazing_face_deg > 0.0 and n:
+            keep = ~grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
+            if not keep.all():
+                fit, bottom, top, n_pts, slack, heights = (
+                    a[keep] for a in (fit, bottom, top, n_pts, slack, heights)
+                )
+                cls, base, end_on, lwh = cls[keep], base[keep], end_on[keep], lwh[keep]
+                if t_box is not None:
+                    t_box = t_box[keep]
+                n = fit.shape[0]
         xy, lw, yaw = fit[:, [CX, CY]], fit[:, [LENGTH, WIDTH]], fit[:, YAW]
         grown = np.zeros((n, 2))
         if cfg.shape_completion:
