@@ -35,14 +35,8 @@ def main() -> None:
     for k in range(args.scans):
         stamp = world.t0_ns + int(k * 0.5e9)
         scan, _ = simulate_radar_with_truth(world, stamp, T, cfg["radars"], rng)
-        ego, act = world.ego_at(stamp), world.actors_at(stamp)
-        c, s = np.cos(ego.yaw), np.sin(ego.yaw)
-        rel = act.centers[:, :2] - ego.position[:2]
-        boxes = ObjectBoxes(
-            np.column_stack([rel[:, 0] * c + rel[:, 1] * s, -rel[:, 0] * s + rel[:, 1] * c]),
-            act.sizes[:, :2],
-            act.yaw - ego.yaw,
-        )
+        ego = world.ego_at(stamp)
+        boxes = ObjectBoxes(*world.actor_boxes_in_base(stamp))
         scans.append((scan, ego.yaw_rate, boxes))
 
     def time_config(conf: RadarEgoVelocityConfig) -> list[float]:

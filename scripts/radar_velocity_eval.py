@@ -56,18 +56,15 @@ def evaluate(scenarios: list[str], seeds: list[int], cells: list[float]) -> dict
             for k in range(0, 10 * SCANS_PER_S, 2):
                 stamp = world.t0_ns + int(k * 1e9 / SCANS_PER_S)
                 scan, _ = simulate_radar_with_truth(world, stamp, T, cfg["radars"], rng)
-                ego, act = world.ego_at(stamp), world.actors_at(stamp)
-                c, s = np.cos(ego.yaw), np.sin(ego.yaw)
-                rel = act.centers[:, :2] - ego.position[:2]
-                cen = np.column_stack([rel[:, 0] * c + rel[:, 1] * s, -rel[:, 0] * s + rel[:, 1] * c])
-                yaw = act.yaw - ego.yaw
+                ego = world.ego_at(stamp)
+                cen, lw, yaw = world.actor_boxes_in_base(stamp)
                 ahead = np.flatnonzero((np.hypot(cen[:, 0], cen[:, 1]) < 60.0) & (cen[:, 0] > 0.0))
                 keep = np.ones(len(cen), bool)
                 if ahead.size:
                     keep[rng.choice(ahead)] = False
                 cases = {
-                    "true boxes": _boxes(cen, act.sizes[:, :2], yaw),
-                    "one missed": _boxes(cen[keep], act.sizes[keep, :2], yaw[keep]),
+                    "true boxes": _boxes(cen, lw, yaw),
+                    "one missed": _boxes(cen[keep], lw[keep], yaw[keep]),
                     "no boxes": _boxes(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)),
                 }
                 for case, boxes in cases.items():

@@ -149,14 +149,8 @@ def test_simulated_urban_scans_give_the_true_speed():
     for k in range(65):
         stamp = world.t0_ns + int(k * 1e9 / 13)
         scan, _ = simulate_radar_with_truth(world, stamp, T, cfg["radars"], rng)
-        ego, act = world.ego_at(stamp), world.actors_at(stamp)
-        c, s = np.cos(ego.yaw), np.sin(ego.yaw)
-        rel = act.centers[:, :2] - ego.position[:2]
-        boxes = ObjectBoxes(
-            np.column_stack([rel[:, 0] * c + rel[:, 1] * s, -rel[:, 0] * s + rel[:, 1] * c]),
-            act.sizes[:, :2],
-            act.yaw - ego.yaw,
-        )
+        ego = world.ego_at(stamp)
+        boxes = ObjectBoxes(*world.actor_boxes_in_base(stamp))
         for conf, b, errs in ((new, boxes, err_new), (planar, None, err_planar), (places, None, err_places)):
             est = radar_ego_velocity(scan.xyz, scan.radial_velocity, T, ego.yaw_rate, conf, rng, b)
             errs.append(np.nan if est is None else est[0][0] - ego.speed)

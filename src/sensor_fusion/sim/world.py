@@ -189,6 +189,15 @@ class World:
         c[2] = 0.5 * self.ego_size[2]
         return c, self.ego_size.copy(), e.yaw
 
+    def actor_boxes_in_base(self, stamp_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The actors' planar boxes in the ego's base_link at ``stamp_ns``: centres (N, 2), length and
+        width (N, 2), yaw (N,): what a perfect detector would report (tests and evaluations)."""
+        ego, act = self.ego_at(stamp_ns), self.actors_at(stamp_ns)
+        c, s = np.cos(ego.yaw), np.sin(ego.yaw)
+        rel = act.centers[:, :2] - ego.position[:2]
+        centers = np.column_stack([rel[:, 0] * c + rel[:, 1] * s, -rel[:, 0] * s + rel[:, 1] * c])
+        return centers, act.sizes[:, :2], act.yaw - ego.yaw
+
     def actors_at(self, stamp_ns: int) -> ActorStates:
         k, r = self._index(np.array([stamp_ns]))
         k, r = int(k[0]), float(r[0])
