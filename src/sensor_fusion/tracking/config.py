@@ -201,7 +201,7 @@ class TrackerConfig(ParamConfig):
         "(Autoware's anchor point), so a box that grows as more of its object comes into view does not "
         "read as motion; needs the sensor views passed to step(). Off: on open roads it cut the 20-seed "
         "velocity RMSE medians by 0.03-0.15 m/s, in the street canyon (urban_clutter, parked-car rows) "
-        "it raised velocity RMSE by 0.12-0.43 m/s and ID switches (docs/detection-tracking.md)",
+        "it raised velocity RMSE by 0.10-0.49 m/s and ID switches (docs/detection-tracking.md)",
     )
     box_extent: dict[str, str] = param(
         {"LIDAR": "object", "RADAR": "object", "CAMERA": "object", "BEV": "object"},
