@@ -145,15 +145,17 @@ def radar_ego_velocity(
     rng_ = np.linalg.norm(x, axis=1)
     ok = np.isfinite(x).all(axis=1) & np.isfinite(d) & (rng_ > 0.5) & (rng_ <= config.max_range_m)
     R, t = T_base_radar[:3, :3], T_base_radar[:3, 3]
-    if objects is not None and ok.any():
-        xy_base = x[ok] @ R[:2].T + t[:2]
-        ok[np.flatnonzero(ok)[objects.contains(xy_base, config.object_margin_m)]] = False
-    n = int(ok.sum())
-    if n < config.min_inliers:
+    idx = np.flatnonzero(ok)
+    xr = x[idx] @ R.T  # the returns in base_link axes (relative to the radar)
+    xy_base = xr[:, :2] + t[:2]
+    if objects is not None and idx.size:
+        free = ~objects.contains(xy_base, config.object_margin_m)
+        idx, xr, xy_base = idx[free], xr[free], xy_base[free]
+    if idx.size < config.min_inliers:
         return None
-    u = (x[ok] @ R.T) / rng_[ok, None]
-    d = d[ok]
-    cells = _cells(x[ok] @ R[:2].T + t[:2], config.consensus_cell_m)
+    u = xr / rng_[idx, None]
+    d = d[idx]
+    cells = _cells(xy_base, config.consensus_cell_m)
     lever = np.array([-yaw_rate * t[1], yaw_rate * t[0]])  # v_R = v + lever
     if config.nonholonomic:
         fit = _fit_vx(u, d, cells, lever, config)
