@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sensor_fusion.core.classes import SENSOR_LIDAR, ObjectClass
+from sensor_fusion.core.geometry import invert_transform, pose2d_to_transform, transform_points
 from sensor_fusion.eval.bags import GT_OBJECTS, GT_ODOM, ODOM, objects_frame, read_topics
 from sensor_fusion.eval.tf import odometry_arrays
 
@@ -41,9 +42,10 @@ def _at(poses: tuple[np.ndarray, np.ndarray], stamp: int) -> np.ndarray:
 
 
 def _to_base(xy: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    c, s = np.cos(pose[2]), np.sin(pose[2])
-    d = np.asarray(xy, dtype=np.float64) - pose[:2]
-    return np.column_stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]])
+    """(N, 2) points of the fixed frame in base_link at planar ``pose`` (x, y, yaw)."""
+    T = invert_transform(pose2d_to_transform(pose[0], pose[1], pose[2]))
+    pts = np.column_stack([np.asarray(xy, dtype=np.float64), np.zeros(len(xy))])
+    return transform_points(T, pts)[:, :2]
 
 
 def _in_base(d, row: int, ego: tuple[np.ndarray, np.ndarray], stamp: int) -> np.ndarray:

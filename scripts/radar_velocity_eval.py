@@ -18,6 +18,7 @@ speed only leaves the filter to the IMU and GNSS for that scan.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +29,11 @@ from sensor_fusion.sim.radar import simulate_radar_with_truth
 from sensor_fusion.sim.scenarios import scenario_config
 from sensor_fusion.sim.world import World
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compare  # scripts/compare.py: the seed-list syntax the sweep scripts share
+
 REPO = Path(__file__).resolve().parents[1]
 SCANS_PER_S = 13  # the generator's radar rate
-
-
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def _boxes(centers: np.ndarray, sizes: np.ndarray, yaw: np.ndarray) -> ObjectBoxes:
@@ -85,7 +81,7 @@ def main() -> int:
     ap.add_argument("--cells", default="0,8", help="consensus_cell_m values, m (0: count returns)")
     a = ap.parse_args()
     cells = [float(c) for c in a.cells.split(",")]
-    res = evaluate(a.scenarios.split(","), _seeds(a.seeds), cells)
+    res = evaluate(a.scenarios.split(","), compare._seeds(a.seeds), cells)
     print("| scenario | detector boxes | consensus_cell_m | scans | with a speed | off > 0.3 m/s | p95 |")
     print("|---|---|---|---|---|---|---|")
     for (scen, case, cell), e in res.items():

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.classes import ObjectClass
-from ..core.geometry import wrap_angle
+from ..core.geometry import invert_transform, pose2d_to_transform, transform_points, wrap_angle
 from .layout import ground_map, lay_out_roads, place_ego
 from .placement import place_actors
 from .scenarios import stream_rng
@@ -193,9 +193,8 @@ class World:
         """The actors' planar boxes in the ego's base_link at ``stamp_ns``: centres (N, 2), length and
         width (N, 2), yaw (N,): what a perfect detector would report (tests and evaluations)."""
         ego, act = self.ego_at(stamp_ns), self.actors_at(stamp_ns)
-        c, s = np.cos(ego.yaw), np.sin(ego.yaw)
-        rel = act.centers[:, :2] - ego.position[:2]
-        centers = np.column_stack([rel[:, 0] * c + rel[:, 1] * s, -rel[:, 0] * s + rel[:, 1] * c])
+        T_base_world = invert_transform(pose2d_to_transform(ego.position[0], ego.position[1], ego.yaw))
+        centers = transform_points(T_base_world, act.centers[:, :3].astype(np.float64))[:, :2]
         return centers, act.sizes[:, :2], act.yaw - ego.yaw
 
     def actors_at(self, stamp_ns: int) -> ActorStates:
