@@ -873,11 +873,9 @@ class LidarDetector:
         cls, base, end_on = classify_shape(lwh, slack, fit[:, BODY_WIDTH])
         if cfg.structure_grazing_face_deg > 0.0 and n:
             keep = ~grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
-            if not keep.all():
-                fit, bottom, top, n_pts, slack, heights = (
-                    a[keep] for a in (fit, bottom, top, n_pts, slack, heights)
-                )
-                cls, base, end_on, lwh = cls[keep], base[keep], end_on[keep], lwh[keep]
+            if not keep.all():  # what the boxes below are built from
+                fit, bottom, top, n_pts, heights = (a[keep] for a in (fit, bottom, top, n_pts, heights))
+                cls, base, end_on = cls[keep], base[keep], end_on[keep]
                 if t_box is not None:
                     t_box = t_box[keep]
                 n = fit.shape[0]
