@@ -49,6 +49,7 @@ estimate is kept).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -298,21 +299,30 @@ def add_fix(
         return
     if slip_std > 0.0 and _fit_with_slip(s, Dm, Qm, Zm, V, prior_std, slip_std):
         return
-    fit = fit_scale(Dm, Zm, V)
+    fit = _fit_agreeing(fit_scale, (Dm, Zm), V)
     if fit is None:
         return
-    k, var_k, res = fit
-    keep = _agreeing(res, V)
-    if 3 <= keep.sum() < len(keep):  # multipath the gate let through (after a re-seed): refit without it
-        fit = fit_scale(Dm[keep], Zm[keep], V[keep])
-        if fit is None:
-            return
-        k, var_k, _ = fit
+    k, var_k, _ = fit
     p0 = prior_std**2
     post = 1.0 / (1.0 / p0 + 1.0 / var_k)
     est = post * (k - 1.0) / var_k
     lim = 3.0 * prior_std
     s.wheel_scale = replace(s.wheel_scale, s=min(max(est, -lim), lim), var=post)
+
+
+def _fit_agreeing(
+    fit: Callable[..., tuple | None], rows: tuple[np.ndarray, ...], V: np.ndarray
+) -> tuple | None:
+    """``fit(*rows, V)`` (its last output the residuals), and again without the fixes that do not
+    agree with it (:func:`_agreeing`: multipath the gate let through, after a re-seed) when at least
+    3 agree; None when either fit is degenerate."""
+    out = fit(*rows, V)
+    if out is None:
+        return None
+    keep = _agreeing(out[-1], V)
+    if 3 <= keep.sum() < len(keep):
+        return fit(*(r[keep] for r in rows), V[keep])
+    return out
 
 
 def _fit_with_slip(
@@ -326,16 +336,10 @@ def _fit_with_slip(
 ) -> bool:
     """Scale and slip from :func:`fit_scale_slip` (outliers left out of a second pass, as the
     scale-only fit), clipped to 3 prior stds each; False when the fit is degenerate."""
-    fit = fit_scale_slip(D, Q, Z, V, prior_std, slip_std)
+    fit = _fit_agreeing(lambda d, q, z, v: fit_scale_slip(d, q, z, v, prior_std, slip_std), (D, Q, Z), V)
     if fit is None:
         return False
-    x, C, res = fit
-    keep = _agreeing(res, V)
-    if 3 <= keep.sum() < len(keep):
-        fit = fit_scale_slip(D[keep], Q[keep], Z[keep], V[keep], prior_std, slip_std)
-        if fit is None:
-            return False
-        x, C, _ = fit
+    x, C, _ = fit
     ls, lc = 3.0 * prior_std, 3.0 * slip_std
     s.wheel_scale = replace(
         s.wheel_scale,
