@@ -202,3 +202,26 @@ def test_column_filter_cuts_overhang_whatever_the_point_order(n_low):
         keep, tall = column_filter(xyz[perm], hag[perm], 0.2, 100.0, 4.0, 1.2, 0.02, 3.2, counts)
         assert np.array_equal(keep, body[perm]) and not tall.any()
         assert not counts.any(), "the scratch must come back all zero for the next sweep"
+
+
+def test_row_of_parked_cars_seen_from_afar_split_at_cabins(det):
+    """Three cars nose to tail 0.4 m apart, 30-40 m ahead and 4 m aside: at that grazing angle the
+    gaps are hidden behind the boots, so the row is one 14 m cluster, low enough for the fence
+    rule. Each car's cabin still stands 0.5 m over the bonnets and boots between: split there."""
+    row = [*car(30.0, 4.0), *car(34.9, 4.0), *car(39.8, 4.0)]
+    pts = sweep(row)
+    off = LidarDetector(LidarDetectorConfig(row_cabin_drop_m=0.0)).detect(pts, 0, "base_link")
+    assert np.sum(off.labels == ObjectClass.CAR) < 2, "the row is not one cluster: the test proves nothing"
+    d = det.detect(pts, 0, "base_link")
+    cars = d.centers[d.labels == ObjectClass.CAR, :2]
+    found = [np.min(np.hypot(*(cars - [x, 4.0]).T)) < 1.5 if len(cars) else False for x in (30.0, 34.9, 39.8)]
+    assert sum(found) >= 2, f"{d.centers} {d.labels} {d.sizes}"
+
+
+def test_fence_with_posts_not_split_into_cars(det):
+    """A 12 m fence 1.2 m high with 1.6 m posts every 2.5 m: tops vary by 0.4 m, but the posts are
+    too short (and too close) to be cabins."""
+    posts = [(10.0 + 2.5 * k, 7.0, 0.15, 0.15, 1.6, 0.0) for k in range(-2, 3)]
+    pts = sweep([(10.0, 7.0, 12.0, 0.2, 1.2, 0.0), *posts])
+    d = det.detect(pts, 0, "base_link")
+    assert not np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"

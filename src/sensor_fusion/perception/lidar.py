@@ -167,6 +167,15 @@ class LidarDetectorConfig(ParamConfig):
     row_body_min_length_m: float = param(
         0.3, unit="m", ge=0.0, desc="... and spans at least this along the row (a pedestrian's depth)"
     )
+    row_cabin_drop_m: float = param(
+        0.35,
+        unit="m",
+        ge=0.0,
+        desc="Clusters longer than structure_long_min_m and lower than a truck are also split where their "
+        "height profile drops this far below its top: a row of parked cars seen from afar hides the gaps "
+        "between them, but each car's cabin (roof 1.4-1.6 m) stands 0.4-0.6 m over the bonnets and boots "
+        "between; 0 = off",
+    )
     structure_thin_max_m: float = param(
         1.2,
         unit="m",
@@ -818,7 +827,7 @@ class LidarDetector:
         if cfg.row_split and len(cand):
             row_args = (
                 _ROW_MIN_LENGTH_M, float(cfg.row_dip_m), float(cfg.row_body_min_m),
-                float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR,
+                float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR, 0.0,
             )  # fmt: skip
             n_split = split_rows(obj, obj_hag, labels, n_labels, order, starts, counts, cand, fit, *row_args)
             if n_split > n_labels:
@@ -837,6 +846,20 @@ class LidarDetector:
                 if n_split > n_labels:
                     n_labels = n_split
                     order, starts, counts, cand, fit = regroup(n_labels)
+            if cfg.row_cabin_drop_m > 0.0:
+                # longer than any car and lower than a truck (the fence rule would drop it): a row of
+                # parked cars seen from afar, the gaps between them hidden, still shows one cabin per car
+                hgt = fit[:, Z_MAX] - fit[:, GROUND_Z]
+                long = (fit[:, LENGTH] > cfg.structure_long_min_m) & (hgt < cfg.structure_long_min_height_m)
+                if long.any():
+                    cab_args = (*row_args[:-1], float(cfg.row_cabin_drop_m))
+                    n_split = split_rows(
+                        obj, obj_hag, labels, n_labels, order, starts, counts, cand[long], fit[long],
+                        *cab_args,
+                    )  # fmt: skip
+                    if n_split > n_labels:
+                        n_labels = n_split
+                        order, starts, counts, cand, fit = regroup(n_labels)
         _contact, interior, flat = structure_features(
             obj, obj_hag, order, starts, counts, cand, fit, 0.3, float(cfg.structure_low_m),
             float(cfg.structure_inside_m), _FLAT_TOL_M,

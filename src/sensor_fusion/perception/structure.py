@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 PROFILE_BIN_M = 0.2  # bin of the along-row height profile (~ the clustering cell)
+CAR_MIN_LENGTH_M = 3.5  # the shortest common cars (city cars 3.5-3.7 m)
 
 
 @njit(cache=True)
@@ -41,6 +42,7 @@ def split_rows(
     body_min_length_m: float,
     gap_angle_rad: float,
     gap_factor: float,
+    dip_below_top_m: float,
 ) -> int:
     """Split clusters that are rows of bodies; relabels ``labels`` in place, returns n_labels.
 
@@ -85,7 +87,15 @@ def split_rows(
             for q in range(max(0, b - half), min(nb, b + half + 1)):
                 m = max(m, top[q])
             smooth[b] = m
-        # separators: low bins (a dip between bodies) and empty runs wider than the column spacing
+        # separators: low bins (a dip between bodies) and empty runs wider than the column spacing;
+        # with dip_below_top_m, also bins that far below the cluster's top (a cabin's roof against
+        # the bonnets and boots between two cars, where the gap between them is hidden)
+        dip = dip_m
+        if dip_below_top_m > 0.0:
+            hmax = -np.inf
+            for q in range(nb):
+                hmax = max(hmax, top[q])
+            dip = max(dip_m, hmax - dip_below_top_m)
         b = 0
         while b < nb:
             if top[b] == -np.inf:
@@ -97,7 +107,7 @@ def split_rows(
                     sep[q] = wide
                 b = e
             else:
-                sep[b] = smooth[b] < dip_m
+                sep[b] = smooth[b] < dip
                 b += 1
         n_seg = 0
         for b in range(nb):
@@ -121,6 +131,14 @@ def split_rows(
                 n_body += 1
         if n_body < 2:
             continue
+        if dip_below_top_m > 0.0:
+            # cabins of consecutive cars are at least a short car's length apart (3.5 m)
+            close = False
+            for j in range(1, n_body):
+                gap_c = 0.5 * (seg_lo[j] + seg_hi[j] - seg_lo[j - 1] - seg_hi[j - 1]) * PROFILE_BIN_M
+                close = close or gap_c < CAR_MIN_LENGTH_M
+            if close:
+                continue
         for j in range(n_body):
             seg[j] = k if j == 0 else n_labels + j - 1
         for t in range(n):
