@@ -219,8 +219,8 @@ def test_row_of_parked_cars_seen_from_afar_split_at_cabins(det):
 
 
 def test_fence_with_posts_not_split_into_cars(det):
-    """A 12 m fence 1.2 m high with 1.6 m posts every 2.5 m: tops vary by 0.4 m, but the posts are
-    too short (and too close) to be cabins."""
+    """A 12 m fence 1.2 m high with 1.6 m posts every 2.5 m: its top steps by 0.4 m, more than the
+    cabin drop, but the posts are closer together than two cars' cabins could be."""
     posts = [(10.0 + 2.5 * k, 7.0, 0.15, 0.15, 1.6, 0.0) for k in range(-2, 3)]
     pts = sweep([(10.0, 7.0, 12.0, 0.2, 1.2, 0.0), *posts])
     d = det.detect(pts, 0, "base_link")

@@ -51,7 +51,9 @@ def split_rows(
     ``dip_m`` above ground, and empty runs longer than 1.5 column spacings (range x
     ``gap_angle_rad`` / sin(grazing angle), the spacing of a surface seen at that angle), separate
     segments; a segment is a *body* if it reaches ``body_min_m`` and spans ``body_min_length_m``.
-    With two bodies or more, each point goes to the nearest body.
+    With two bodies or more, each point goes to the nearest body. ``dip_below_top_m`` > 0 (the
+    cabin pass, for clusters the fence rule would drop): bins that far below the cluster's highest
+    also separate, and the bodies (cabins) must be ``CAR_MIN_LENGTH_M`` apart centre to centre.
     """
     nb_max = 512
     top = np.empty(nb_max)
