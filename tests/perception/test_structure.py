@@ -7,6 +7,7 @@ import pytest
 
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
+from sensor_fusion.perception.structure import split_rows
 from sensor_fusion.sim.boxes import spinning_scan
 
 SENSOR_HEIGHT_M = 1.8
@@ -225,3 +226,30 @@ def test_fence_with_posts_not_split_into_cars(det):
     pts = sweep([(10.0, 7.0, 12.0, 0.2, 1.2, 0.0), *posts])
     d = det.detect(pts, 0, "base_link")
     assert not np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"
+
+
+def test_cabin_pass_cuts_off_a_bodyless_piece_beyond_an_empty_run():
+    """One cluster: a car's side (body to 1.0 m, cabin to 1.5 m over its middle) and, 1 m past its
+    nose, 0.8 m of something 0.65 m high (a neighbour's boot, a bench), joined by the clustering.
+    The cabin pass cuts the piece beyond the empty run into a cluster of its own; the plain row
+    pass (two bodies needed) leaves the cluster whole."""
+
+    def face(x0, x1, z0, z1):
+        xx, zz = np.meshgrid(np.arange(x0, x1, 0.1), np.arange(z0, z1, 0.1))
+        return np.column_stack([xx.ravel(), np.full(xx.size, 8.0), zz.ravel()])
+
+    pts = np.vstack([face(0.0, 4.5, 0.2, 1.0), face(1.0, 3.3, 1.0, 1.5), face(5.5, 6.3, 0.2, 0.65)])
+    n = len(pts)
+    fit = np.array([[3.15, 8.0, 6.3, 0.1, 0.0]])  # cx, cy, length, width, yaw: the whole cluster
+
+    def run(dip_below_top_m: float) -> np.ndarray:
+        labels = np.zeros(n, np.int64)
+        args = (pts, pts[:, 2].copy(), labels, 1, np.arange(n), np.array([0]), np.array([n]), np.array([0]))
+        n_labels = split_rows(*args, fit, 1.0, 0.7, 1.0, 0.3, np.radians(0.4), 1.5, dip_below_top_m)
+        return labels, n_labels
+
+    plain, n_plain = run(0.0)
+    assert n_plain == 1 and not plain.any()
+    cut, n_cut = run(0.35)
+    assert n_cut == 2
+    assert np.all(cut[pts[:, 0] < 4.6] == 0) and np.all(cut[pts[:, 0] > 5.4] == 1)

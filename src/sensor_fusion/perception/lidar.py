@@ -174,7 +174,7 @@ class LidarDetectorConfig(ParamConfig):
         desc="Clusters longer than structure_long_min_m and lower than a truck are also split where their "
         "height profile drops this far below its top: a row of parked cars seen from afar hides the gaps "
         "between them, but each car's cabin (roof 1.4-1.6 m) stands 0.4-0.6 m over the bonnets and boots "
-        "between; 0 = off",
+        "between; pieces beyond an empty run with no cabin of their own are cut off too; 0 = off",
     )
     structure_thin_max_m: float = param(
         1.2,

@@ -53,7 +53,9 @@ def split_rows(
     segments; a segment is a *body* if it reaches ``body_min_m`` and spans ``body_min_length_m``.
     With two bodies or more, each point goes to the nearest body. ``dip_below_top_m`` > 0 (the
     cabin pass, for clusters the fence rule would drop): bins that far below the cluster's highest
-    also separate, and the bodies (cabins) must be ``CAR_MIN_LENGTH_M`` apart centre to centre.
+    also separate, the bodies (cabins) must be ``CAR_MIN_LENGTH_M`` apart centre to centre to be
+    split, and pieces beyond a wide empty run with no body of their own become clusters of their own
+    (with one body or more).
     """
     nb_max = 512
     top = np.empty(nb_max)
@@ -62,6 +64,8 @@ def split_rows(
     smooth = np.empty(nb_max)
     seg_lo = np.empty(nb_max, np.int64)
     seg_hi = np.empty(nb_max, np.int64)
+    isl = np.empty(nb_max, np.int64)
+    isl_label = np.empty(nb_max, np.int64)
     for ci in range(clusters.shape[0]):
         length = fit[ci, 2]
         if length < min_length_m:
@@ -131,22 +135,47 @@ def split_rows(
                 seg_lo[n_body] = seg_lo[j]
                 seg_hi[n_body] = seg_hi[j]
                 n_body += 1
-        if n_body < 2:
+        cabin = dip_below_top_m > 0.0
+        if n_body < (1 if cabin else 2):
             continue
-        if dip_below_top_m > 0.0:
+        multi = n_body >= 2
+        if cabin and multi:
             # cabins of consecutive cars are at least a short car's length apart (3.5 m)
-            close = False
             for j in range(1, n_body):
                 gap_c = 0.5 * (seg_lo[j] + seg_hi[j] - seg_lo[j - 1] - seg_hi[j - 1]) * PROFILE_BIN_M
-                close = close or gap_c < CAR_MIN_LENGTH_M
-            if close:
-                continue
+                multi = multi and gap_c >= CAR_MIN_LENGTH_M
+        # cabin pass: pieces beyond an empty run (the row seen through) with no body of their own
+        # (a neighbour's bonnet or boot, a post) are cut off as clusters of their own
+        n_isl = 0
+        if cabin:
+            b = 0
+            while b < nb:
+                if top[b] == -np.inf and sep[b]:  # a wide empty run ends the island before it
+                    while b < nb and top[b] == -np.inf:
+                        isl[b] = -1
+                        b += 1
+                    n_isl += 1
+                else:
+                    isl[b] = n_isl
+                    b += 1
+            n_isl += 1
+            for q in range(n_isl):
+                isl_label[q] = -2  # no point yet
+            for j in range(n_body):
+                isl_label[isl[seg_lo[j]]] = -1  # holds a body
+        n_new = n_body - 1 if multi else 0
         for j in range(n_body):
-            seg[j] = k if j == 0 else n_labels + j - 1
+            seg[j] = k if (j == 0 or not multi) else n_labels + j - 1
         for t in range(n):
             p = order[s0 + t]
             u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
             b = min(max(int(u / PROFILE_BIN_M), 0), nb - 1)
+            if cabin and isl[b] >= 0 and isl_label[isl[b]] != -1:
+                if isl_label[isl[b]] == -2:
+                    isl_label[isl[b]] = n_labels + n_new
+                    n_new += 1
+                labels[p] = isl_label[isl[b]]
+                continue
             best, best_d = 0, np.inf
             for j in range(n_body):
                 d = 0 if seg_lo[j] <= b <= seg_hi[j] else min(abs(b - seg_lo[j]), abs(b - seg_hi[j]))
@@ -154,7 +183,7 @@ def split_rows(
                     best_d = d
                     best = j
             labels[p] = seg[best]
-        n_labels += n_body - 1
+        n_labels += n_new
     return n_labels
 
 
