@@ -355,3 +355,19 @@ def test_a_lone_face_seen_at_grazing_incidence_is_not_an_end_on_car():
     # 18 m ahead, 6 m to the side: the line of sight is 18 degrees off the street
     assert drop.tolist() == [True, False, False]
     assert not L.grazing_faces(fit, labels, end_on, 0.0).any()
+
+
+def test_a_lone_truck_face_seen_at_grazing_incidence_is_dropped():
+    """The end-on truck rule (a face 1.8-3.2 m across, up to 1.2 m deep, 2.3-4.6 m tall) took façade
+    sections and sign faces seen along the street, and completed them to 8 m trucks. A truck seen
+    that obliquely would show its side; a rear seen head-on stays a truck."""
+    from sensor_fusion.perception import lidar as L
+    from sensor_fusion.perception.boxfit import N_FIT_COLS
+
+    fit = np.zeros((2, N_FIT_COLS))
+    fit[:, L.CX] = [25.0, 25.0]
+    fit[:, L.CY] = [8.0, 8.0]
+    fit[:, L.YAW] = [0.0, 0.5 * np.pi]  # along the street (18 degrees off the line of sight); across it
+    labels = np.full(2, int(ObjectClass.TRUCK))
+    drop = L.grazing_faces(fit, labels, np.array([True, True]), 45.0)
+    assert drop.tolist() == [True, False]

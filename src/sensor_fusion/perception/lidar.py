@@ -240,11 +240,12 @@ class LidarDetectorConfig(ParamConfig):
         unit="deg",
         ge=0.0,
         le=90.0,
-        desc="A box the end-on car rule takes (a rear or front face alone: 1.2-2.5 m across, under 0.4 m "
-        "deep) seen at less than this angle to its own plane is a fence panel or a wall section: a car "
-        "seen that obliquely (more than 45 degrees off its axis) turns its side to the sensor, 4.5 m x "
-        "sin 45 = 3.2 m projected against the face's 1.3 m, and the cluster would hold it (unless "
-        "something else hides the side); 0 = off",
+        desc="A box an end-on rule takes (a rear or front face alone: a car's 1.2-2.5 m across and under "
+        "0.4 m deep, a truck's 1.8-3.2 m across and 2.3-4.6 m tall) seen at less than this angle to its "
+        "own plane is a fence panel, a wall or façade section or a sign face: a vehicle seen that "
+        "obliquely (more than 45 degrees off its axis) turns its side to the sensor (a car's 4.5 m x sin "
+        "45 = 3.2 m, a truck's 8 m x sin 45 = 5.7 m, projected against the face), and the cluster would "
+        "hold it (unless something else hides the side); 0 = off",
     )
     structure_long_min_m: float = param(
         6.0, unit="m", ge=0.0, desc="Longer than any car (passenger cars and vans <= 6 m)"
@@ -506,14 +507,15 @@ def is_structure(
 
 
 def grazing_faces(fit: np.ndarray, labels: np.ndarray, end_on: np.ndarray, max_deg: float) -> np.ndarray:
-    """(N,) True for boxes the end-on car rule took (``end_on``, CAR) whose face is seen at less than
-    ``max_deg`` to its own plane. ``fit`` rows are relative to the sensor, so their centres are the
-    lines of sight; the face runs along the box's length axis."""
+    """(N,) True for boxes an end-on car or truck rule took (``end_on``, CAR or TRUCK) whose face is
+    seen at less than ``max_deg`` to its own plane. ``fit`` rows are relative to the sensor, so
+    their centres are the lines of sight; the face runs along the box's length axis."""
     los = fit[:, [CX, CY]]
     r = np.maximum(np.hypot(los[:, 0], los[:, 1]), 1e-6)
     # sine of the angle between the line of sight and the face's plane
     sin_graze = np.abs(los[:, 0] * np.sin(fit[:, YAW]) - los[:, 1] * np.cos(fit[:, YAW])) / r
-    return end_on & (labels == int(ObjectClass.CAR)) & (sin_graze < math.sin(math.radians(max_deg)))
+    vehicle = (labels == int(ObjectClass.CAR)) | (labels == int(ObjectClass.TRUCK))
+    return end_on & vehicle & (sin_graze < math.sin(math.radians(max_deg)))
 
 
 def flat_plates(fit: np.ndarray, top: np.ndarray, gap: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
