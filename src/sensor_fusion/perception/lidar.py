@@ -851,8 +851,12 @@ class LidarDetector:
             if cfg.row_cabin_drop_m > 0.0:
                 # longer than any car and lower than a truck (the fence rule would drop it): a row of
                 # parked cars seen from afar, the gaps between them hidden, still shows one cabin per car
-                hgt = fit[:, Z_MAX] - fit[:, GROUND_Z]
-                long = (fit[:, LENGTH] > cfg.structure_long_min_m) & (hgt < cfg.structure_long_min_height_m)
+                # the fence rule's own test (is_structure), beam slack included: a bus at 70 m reads
+                # 2.3 m tall and is not taken by it, so it must not be cut at its windows either
+                hgt = fit[:, Z_MAX] - np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])
+                slk = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
+                long = fit[:, LENGTH] > cfg.structure_long_min_m
+                long &= hgt + slk < cfg.structure_long_min_height_m
                 if long.any():
                     cab_args = (*row_args[:-1], float(cfg.row_cabin_drop_m))
                     n_split = split_rows(
