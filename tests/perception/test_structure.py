@@ -255,7 +255,6 @@ def test_cabin_pass_cuts_off_a_bodyless_piece_beyond_an_empty_run():
     assert np.all(cut[pts[:, 0] < 4.6] == 0) and np.all(cut[pts[:, 0] > 5.4] == 1)
 
 
-
 def test_cabin_pass_leaves_a_far_bus_whole(det):
     """Urban sweep seed 12: a 12 m bus 69 m ahead reads 2.3 m tall (its roof falls between beams),
     which the fence rule does not take once the beam slack is added. The cabin pass must not take it
