@@ -484,7 +484,7 @@ def is_structure(
     # posts: narrower than any person (shoulders >= 0.3 m) would look at that range, where one
     # column spacing (half the link angle) may be lost at the edges
     post = length + column_gap_m < cfg.structure_post_max_m
-    fence = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
+    fence = long_and_low(length, height, height_slack_m, cfg)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
     # plates: a person seen across at least a torso's width bulges; a sign face or a fence panel
     # does not. Only for person-sized boxes: a car's side may be one plane.
@@ -504,6 +504,15 @@ def is_structure(
     low = height + height_slack_m < cfg.structure_long_min_height_m
     wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
     return pole | post | plate | low_wide | fence | porous | wall
+
+
+def long_and_low(
+    length: np.ndarray, height: np.ndarray, height_slack_m: np.ndarray | float, cfg: LidarDetectorConfig
+) -> np.ndarray:
+    """(N,) longer than any car and, with the beam slack, lower than a truck: the fence rule of
+    :func:`is_structure` (fences, hedges, low walls), and the clusters the cabin pass of
+    ``structure.split_rows`` looks into (a row of parked cars is long and low too)."""
+    return (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
 
 
 def grazing_faces(fit: np.ndarray, labels: np.ndarray, end_on: np.ndarray, max_deg: float) -> np.ndarray:
@@ -849,14 +858,12 @@ class LidarDetector:
                     n_labels = n_split
                     order, starts, counts, cand, fit = regroup(n_labels)
             if cfg.row_cabin_drop_m > 0.0:
-                # longer than any car and lower than a truck (the fence rule would drop it): a row of
-                # parked cars seen from afar, the gaps between them hidden, still shows one cabin per car
-                # the fence rule's own test (is_structure), beam slack included: a bus at 70 m reads
-                # 2.3 m tall and is not taken by it, so it must not be cut at its windows either
+                # what the fence rule would drop, beam slack included (a bus at 70 m reads 2.3 m tall
+                # and is not, so it must not be cut at its windows either): a row of parked cars seen
+                # from afar, the gaps between them hidden, still shows one cabin per car
                 hgt = fit[:, Z_MAX] - np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])
                 slk = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
-                long = fit[:, LENGTH] > cfg.structure_long_min_m
-                long &= hgt + slk < cfg.structure_long_min_height_m
+                long = long_and_low(fit[:, LENGTH], hgt, slk, cfg)
                 if long.any():
                     cab_args = (*row_args[:-1], float(cfg.row_cabin_drop_m))
                     n_split = split_rows(
