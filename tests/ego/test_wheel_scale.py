@@ -239,6 +239,33 @@ def test_multipath_before_the_heading_is_gated_and_the_true_fixes_taken_back(del
     assert rec[rec[:, 0] > 14.0, 3].max() < 2.0
 
 
+def _aligned_yaw_error_deg(sim):
+    est, rec = run(sim, robot_config(gps_reinit_after_rejections=25))
+    al = rec[rec[:, 1] > 0]
+    return est, (float(np.degrees(np.abs(al[:, 2]).max())) if len(al) else 0.0)
+
+
+def test_a_chord_into_a_multipath_jump_does_not_set_the_heading():
+    """A 9 m jump from 7 s to 13 s, 4 s into the drive: a GPS chord from a true fix to a jumped
+    one is long enough to claim a 0.1 rad course, and the course-based alignment took it (60 deg
+    off). With wheel odometry the track alone aligns, testing every fix."""
+    sim = simulate(40.0, seed=7, gps_jump=(7.0, 13.0, -6.364, -6.364))
+    est, err = _aligned_yaw_error_deg(sim)
+    assert est.counters["yaw_aligned"] == est.counters["yaw_aligned_track"] == 1
+    assert err < 15.0
+    assert est.counters["gps_reinit"] == 0
+
+
+def test_a_jump_held_by_the_newest_fixes_does_not_bend_the_track_heading():
+    """A 9 m jump from 9 s to 15 s: before the step scan the track fit bent to the jumped newest
+    fixes (heading 39 deg off, then a re-seed); the split scan gives them a shift of their own
+    and the heading waits for the track to span enough without them."""
+    sim = simulate(40.0, seed=7, gps_jump=(9.0, 15.0, 9.0, 0.0))
+    est, err = _aligned_yaw_error_deg(sim)
+    assert err < 15.0
+    assert est.counters["gps_reinit"] == 0
+
+
 def test_a_late_message_just_after_the_start_keeps_the_first_fix_on_the_track():
     """The first fix starts the odometry track; a wheel message stamped between it and the next
     IMU sample arrives late and rolls the filter back to its first snapshot, which must hold

@@ -21,6 +21,11 @@ side slip (the NHC):
   (``sqrt(var_i + var_j)/chord``) is below ``align_max_std_rad``; the yaw variance is set to
   that std^2 and the velocity re-seeded along the new heading.
 
+With live wheel odometry neither is tried: the wheel + gyro track matched to the fixes
+(:mod:`.track_align`) is the only source (:func:`wheels_live`). It answers the same question
+from every fix, with a test of each fix against the dead-reckoned path; a chord takes two fixes
+untested, and one reaching into a multipath jump set the heading 60 deg off on a slow robot.
+
 A heading measurement (an ENU-referenced IMU orientation output) aligns directly
 (:func:`align_to_heading`). Every alignment rotates the world-frame tilt errors with the
 heading change (:func:`turn_heading`). From there on yaw is an ordinary EKF state refined by
@@ -39,10 +44,17 @@ from . import eskf
 from .config import EgoConfig
 from .measurements import grow_yaw_bias, heading_residual
 from .state import FilterState, Measurement
-from .track_align import add_break, add_fix, try_align
+from .track_align import TRACK_MAX_GAP_S, add_break, add_fix, try_align
 from .velocity_inputs import reseed_velocity
 
-__all__ = ["Aligner", "align_from_chord", "align_from_velocity", "align_to_heading", "turn_heading"]
+__all__ = [
+    "Aligner",
+    "align_from_chord",
+    "align_from_velocity",
+    "align_to_heading",
+    "turn_heading",
+    "wheels_live",
+]
 
 # A fused fix while yaw is unknown: stamp -> (east m, north m, horizontal variance m^2, filter yaw rad).
 ChordBuffer = dict[int, tuple[float, float, float, float]]
@@ -144,6 +156,14 @@ def align_from_chord(s: FilterState, buf: ChordBuffer, t: int, c: EgoConfig, lev
     return True
 
 
+def wheels_live(s: FilterState, t: int) -> bool:
+    """Wheel odometry feeds the odometry track at ``t`` (its newest sample within
+    ``TRACK_MAX_GAP_S``): then the track alone aligns (:meth:`Aligner.after_fix`). Wheels that
+    fall silent hand the heading back to the course-based sources, so a dead wheel encoder
+    never keeps the heading unknown."""
+    return bool(s.track_v) and bool(s.track_z) and t - s.track_v[-1][0] <= TRACK_MAX_GAP_S * NS_PER_S
+
+
 class Aligner:
     """When to align: keeps the fused fixes while yaw is unknown, tries both sources after
     each, aligns on a heading measurement, and unaligns when the yaw std grows too large.
@@ -168,7 +188,13 @@ class Aligner:
             self._chords[m.stamp_ns] = (float(m.z[0]), float(m.z[1]), var_h, yaw)
             if s.track_v:  # wheel odometry seen while unaligned: the track gets this fix
                 add_fix(s, m.stamp_ns, m.z, var_h, self._lever, c.align_track_window_s)
-            if align_from_velocity(s, c, self._lever) or align_from_chord(
+            if wheels_live(s, m.stamp_ns):
+                # the track only: the course-based headings below take one chord (or the filter's
+                # velocity, itself from the fixes) with no test against the dead-reckoned path,
+                # so a chord reaching into a multipath jump sets the heading tens of degrees
+                # off; the track fit tests every fix (outliers, steps) for the same heading
+                self._align_from_track(s, m)
+            elif align_from_velocity(s, c, self._lever) or align_from_chord(
                 s, self._chords, m.stamp_ns, c, self._lever
             ):
                 self.aligned(s, m)

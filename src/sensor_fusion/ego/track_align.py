@@ -52,7 +52,7 @@ from .state import FilterState
 
 __all__ = [
     "OUTLIER_CHI2",
-    "STEP_WINDOW",
+    "SPLIT_MIN_FIXES",
     "TRACK_MAX_GAP_S",
     "add_break",
     "add_fix",
@@ -130,7 +130,7 @@ def _track_points(track_v: tuple, track_z: tuple) -> tuple[np.ndarray, np.ndarra
 
 
 OUTLIER_CHI2 = 13.8  # chi2(2) at 0.999: a fix (or a step) this far from the fitted track is a jump
-STEP_WINDOW = 4  # fixes averaged on either side of a candidate step
+SPLIT_MIN_FIXES = 2  # fixes on either side of a candidate step (one jumped fix: the outlier test)
 MAX_STEPS = 3
 
 
@@ -142,12 +142,13 @@ def fit_rotation(
 
     * a single jumped fix: the fix farthest from the fit (normalised squared residual above
       ``OUTLIER_CHI2``) is dropped and the fit repeated, at most half of them;
-    * a jump held for seconds (a step in the fixes that the wheels did not see): the mean
-      residuals of ``STEP_WINDOW`` fixes on either side of each point in time are compared;
-      where they differ beyond ``OUTLIER_CHI2`` (normalised by the fixes' variance / window)
-      the track is split and each part gets its own shift (at most ``MAX_STEPS``). A fix-sized
-      step hides in the per-fix residuals (the fit bends to share it out); the window average
-      shows it. A part that does not move then carries no heading information.
+    * a jump held for seconds (a step in the fixes that the wheels did not see): each point in
+      time is tried as the start of a part with its own shift, the rotation fitted again
+      (:func:`_split`); where that lowers the chi-square beyond ``OUTLIER_CHI2`` the track is
+      split (at most ``MAX_STEPS``). A step hides in the residuals of the one-shift fit, which
+      bends the rotation to share it out, most of all when the jump holds the newest fixes
+      of a short track; re-fitting the rotation per candidate shows it. A part that does not
+      move then carries no heading information.
 
     ``part`` (n,) ints: candidate breaks known beforehand (the fixes after a gated one,
     :func:`add_break`), each split where its own shift fits significantly better.
@@ -177,7 +178,7 @@ def fit_rotation(
         if r2[k] > OUTLIER_CHI2 and 2 * (keep.sum() - 1) >= len(d) and keep.sum() > 3:
             keep[np.flatnonzero(keep)[k]] = False
             continue
-        b = _step(res, var[keep], seg[keep]) if steps < MAX_STEPS else None
+        b = _split(d[keep], z[keep], var[keep], seg[keep]) if steps < MAX_STEPS else None
         if b is None:
             return theta, std, span
         idx = np.flatnonzero(keep)[b]
@@ -185,19 +186,75 @@ def fit_rotation(
         steps += 1
 
 
-def _step(res: np.ndarray, var: np.ndarray, seg: np.ndarray) -> int | None:
-    """Index where a step in the residuals starts (see :func:`fit_rotation`), or None."""
-    n, k = len(res), STEP_WINDOW
+def _centred(S: np.ndarray) -> np.ndarray:
+    """Centred second moments (Sdd, Szz, dot, cross) of sums ``S`` (..., 9): W, Sdx, Sdy, Szx,
+    Szy, Sdd, Szz, dot, cross (all weighted by 1 / var)."""
+    W = np.maximum(S[..., 0], 1e-300)
+    dx, dy, zx, zy = S[..., 1], S[..., 2], S[..., 3], S[..., 4]
+    return np.stack(
+        [
+            S[..., 5] - (dx * dx + dy * dy) / W,
+            S[..., 6] - (zx * zx + zy * zy) / W,
+            S[..., 7] - (dx * zx + dy * zy) / W,
+            S[..., 8] - (dx * zy - dy * zx) / W,
+        ],
+        axis=-1,
+    )
+
+
+def _chi2(C: np.ndarray) -> np.ndarray:
+    """The fit's chi-square at its best rotation from summed centred moments (Sdd, Szz, dot,
+    cross): ``Szz + Sdd - 2 |(dot, cross)|`` (closed form of the Procrustes minimum)."""
+    return np.maximum(C[..., 1] + C[..., 0] - 2.0 * np.hypot(C[..., 2], C[..., 3]), 0.0)
+
+
+def _split(d: np.ndarray, z: np.ndarray, var: np.ndarray, seg: np.ndarray) -> int | None:
+    """Index where the track is best split (see :func:`fit_rotation`), or None.
+
+    Every point in time inside a part (``SPLIT_MIN_FIXES`` fixes or more on either side) is
+    tried as the start of a new part with a shift of its own, the rotation re-fitted: a
+    likelihood-ratio test (2 dof), the chi-square drop divided by the split fit's reduced
+    chi-square when above 1 (residuals larger than the fixes claim, as correlated GNSS errors
+    give, must not read as steps). Closed form over all candidates at once (prefix sums), so it
+    costs one pass, not one fit per candidate."""
+    n, m = len(d), SPLIT_MIN_FIXES
+    if n < 2 * m:
+        return None
+    w = 1.0 / var
+    terms = np.stack(
+        [
+            w,
+            w * d[:, 0],
+            w * d[:, 1],
+            w * z[:, 0],
+            w * z[:, 1],
+            w * (d * d).sum(1),
+            w * (z * z).sum(1),
+            w * (d * z).sum(1),
+            w * (d[:, 0] * z[:, 1] - d[:, 1] * z[:, 0]),
+        ],
+        axis=1,
+    )
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    ends = np.r_[starts[1:], n]
+    totals = np.add.reduceat(terms, starts, axis=0)  # parts are contiguous runs of ``seg``
+    base = _centred(totals)
+    C0 = base.sum(0)
+    chi2_0 = float(_chi2(C0))
+    dof = 2 * n - 1 - 2 * (len(starts) + 1)
+    if dof <= 0:
+        return None
     best, at = OUTLIER_CHI2, None
-    for b in range(k, n - k + 1):
-        if seg[b - k] != seg[b + k - 1]:
+    for g, (a, e) in enumerate(zip(starts, ends)):
+        if e - a < 2 * m:
             continue
-        m1 = res[b - k : b].mean(axis=0)
-        m2 = res[b : b + k].mean(axis=0)
-        v = float(var[b - k : b + k].mean()) * 2.0 / k
-        t = float((m2 - m1) @ (m2 - m1)) / v
-        if t > best:
-            best, at = t, b
+        pre = np.cumsum(terms[a:e], axis=0)[m - 1 : e - a - m]  # prefix sums: parts [a, b), b = a+m .. e-m
+        C = C0 - base[g] + _centred(pre) + _centred(totals[g] - pre)
+        c2 = _chi2(C)
+        stat = (chi2_0 - c2) / np.maximum(1.0, c2 / dof)
+        k = int(np.argmax(stat))
+        if stat[k] > best:
+            best, at = float(stat[k]), int(a + m + k)
     return at
 
 
