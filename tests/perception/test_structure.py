@@ -153,6 +153,21 @@ def test_fence_panel_not_a_pedestrian(det):
     assert len(det.detect(far, 0, "base_link")) == len(no_rule.detect(far, 0, "base_link"))
 
 
+def test_plate_seen_obliquely_not_a_pedestrian(det):
+    """urban_clutter dev seed 713: a 1.7 m fence section along the street, 17-26 m away, seen 35-63
+    degrees off its plane, gave 0.2-1.0 m wide, 3-12 cm thick plates 1.2-1.6 m tall: pedestrians.
+    A person seen that obliquely turns its side to the sensor; a flat box pedestrian seen face-on
+    (the open world's) stays, and so does a box pedestrian seen obliquely (it shows two faces)."""
+    no_rule = LidarDetector(LidarDetectorConfig(structure_grazing_face_deg=0.0))
+    plate = sweep([(15.0, -6.0, 0.6, 0.02, 1.7, 0.0)])  # along the street: 22 deg to the line of sight
+    assert np.any(no_rule.detect(plate, 0, "base_link").labels == ObjectClass.PEDESTRIAN), "proves nothing"
+    assert not np.any(det.detect(plate, 0, "base_link").labels == ObjectClass.PEDESTRIAN)
+    face_on = sweep([(15.0, -6.0, 0.6, 0.02, 1.7, np.arctan2(-6.0, 15.0) + 0.5 * np.pi)])
+    assert np.any(det.detect(face_on, 0, "base_link").labels == ObjectClass.PEDESTRIAN)
+    box = sweep([(15.0, -6.0, 0.5, 0.4, 1.75, 0.0)])
+    assert np.any(det.detect(box, 0, "base_link").labels == ObjectClass.PEDESTRIAN)
+
+
 def test_low_bike_rack_not_a_car(det):
     """A row of parked bicycles, 2.8 x 1.8 m and 0.95 m high: larger than a bicycle, lower than a car."""
     pts = sweep([(10.0, -4.0, 2.8, 1.8, 0.95, 0.3)])

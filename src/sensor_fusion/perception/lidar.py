@@ -245,7 +245,10 @@ class LidarDetectorConfig(ParamConfig):
         "own plane is a fence panel, a wall or façade section or a sign face: a vehicle seen that "
         "obliquely (more than 45 degrees off its axis) turns its side to the sensor (a car's 4.5 m x sin "
         "45 = 3.2 m, a truck's 8 m x sin 45 = 5.7 m, projected against the face), and the cluster would "
-        "hold it (unless something else hides the side); 0 = off",
+        "hold it (unless something else hides the side). Person-sized plates (structure_plate_min_m to "
+        "1.2 m long, thinner than 0.15 m) seen that obliquely are structure too: a person is 0.2-0.3 m "
+        "deep (the open world's box pedestrians 0.3-0.5 m), and at more than 45 degrees off the front "
+        "the side is seen at least as squarely as the front; 0 = off",
     )
     structure_long_min_m: float = param(
         6.0, unit="m", ge=0.0, desc="Longer than any car (passenger cars and vans <= 6 m)"
@@ -515,25 +518,32 @@ def long_and_low(
     return (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
 
 
+def _sin_graze(fit: np.ndarray) -> np.ndarray:
+    """(N,) sine of the angle between the line of sight and each box's long face. ``fit`` rows are
+    relative to the sensor, so their centres are the lines of sight."""
+    los = fit[:, [CX, CY]]
+    r = np.maximum(np.hypot(los[:, 0], los[:, 1]), 1e-6)
+    return np.abs(los[:, 0] * np.sin(fit[:, YAW]) - los[:, 1] * np.cos(fit[:, YAW])) / r
+
+
 def grazing_faces(fit: np.ndarray, labels: np.ndarray, end_on: np.ndarray, max_deg: float) -> np.ndarray:
     """(N,) True for boxes an end-on car or truck rule took (``end_on``, CAR or TRUCK) whose face is
     seen at less than ``max_deg`` to its own plane. ``fit`` rows are relative to the sensor, so
     their centres are the lines of sight; the face runs along the box's length axis."""
-    los = fit[:, [CX, CY]]
-    r = np.maximum(np.hypot(los[:, 0], los[:, 1]), 1e-6)
-    # sine of the angle between the line of sight and the face's plane
-    sin_graze = np.abs(los[:, 0] * np.sin(fit[:, YAW]) - los[:, 1] * np.cos(fit[:, YAW])) / r
+    sin_graze = _sin_graze(fit)
     vehicle = (labels == int(ObjectClass.CAR)) | (labels == int(ObjectClass.TRUCK))
     return end_on & vehicle & (sin_graze < math.sin(math.radians(max_deg)))
 
 
 def flat_plates(fit: np.ndarray, top: np.ndarray, gap: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
     """(N,) True for person-sized flat clusters that are structure while the open world's flat box
-    pedestrians (seen down to their feet, 1.6-1.9 m tall) are not: plates over an occluder (a
-    sign face behind parked cars, nothing near the ground) and plates lower than any adult (fence
-    panels). ``fit``: ``boxfit.fit_boxes`` rows; ``top``: each cluster's highest point (z);
-    ``gap``: the beam spacing at each cluster's range (the class height slack): the lowest beam on
-    a person may pass over the knees, the highest under the head."""
+    pedestrians (seen down to their feet, 1.6-1.9 m tall, flat only when seen face-on) are not:
+    plates over an occluder (a sign face behind parked cars, nothing near the ground), plates
+    lower than any adult (fence panels) and plates seen at less than
+    ``structure_grazing_face_deg`` to their plane (sign faces, fence pieces along the street).
+    ``fit``: ``boxfit.fit_boxes`` rows; ``top``: each cluster's highest point (z); ``gap``: the
+    beam spacing at each cluster's range (the class height slack): the lowest beam on a person
+    may pass over the knees, the highest under the head."""
     length, width = fit[:, LENGTH], fit[:, WIDTH]
     person_sized = (length >= cfg.structure_plate_min_m) & (length <= _PERSON_MAX_M)
     out = np.zeros(len(fit), bool)
@@ -544,6 +554,11 @@ def flat_plates(fit: np.ndarray, top: np.ndarray, gap: np.ndarray, cfg: LidarDet
         low = top - fit[:, GROUND_Z] + gap < cfg.structure_low_plate_max_m
         beams = _LOW_MIN_BEAMS * gap <= cfg.structure_low_max_m  # judged where 3 beams cross a car's height
         out |= person_sized & (width < _LOW_PLATE_MAX_M) & low & beams
+    if cfg.structure_grazing_face_deg > 0:
+        # seen obliquely: a body turns its side to the sensor, a sign face or fence piece stays a
+        # line (the open world's flat box pedestrians are flat only face-on)
+        oblique = _sin_graze(fit) < math.sin(math.radians(cfg.structure_grazing_face_deg))
+        out |= person_sized & (width < _PLATE_MAX_M) & oblique
     return out
 
 
