@@ -257,9 +257,9 @@ def test_a_chord_into_a_multipath_jump_does_not_set_the_heading():
 
 
 def test_a_jump_held_by_the_newest_fixes_does_not_bend_the_track_heading():
-    """A 9 m jump from 9 s to 15 s: before the step scan the track fit bent to the jumped newest
-    fixes (heading 39 deg off, then a re-seed); the split scan gives them a shift of their own
-    and the heading waits for the track to span enough without them."""
+    """A 9 m jump from 9 s to 15 s: with the residual-window step test the track fit bent to the
+    jumped newest fixes (heading 39 deg off, then a re-seed); the split scan gives them a shift
+    of their own and the heading waits for the track to span enough without them."""
     sim = simulate(40.0, seed=7, gps_jump=(9.0, 15.0, 9.0, 0.0))
     est, err = _aligned_yaw_error_deg(sim)
     assert err < 15.0
