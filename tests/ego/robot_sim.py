@@ -60,9 +60,12 @@ def _smooth(t: np.ndarray, t0: float, t1: float) -> np.ndarray:
 def profile(t: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Speed (m/s) and yaw rate (rad/s). 'yard': rest 3 s, 1 m/s straight, stop at 20-26 s with
     a turn on the spot (0.5 rad/s for ~3 s), gentle curves, a second stop at 60-65 s.
-    'spin': rest 3 s, then turns on the spot only (never translates)."""
+    'spin': rest 3 s, then turns on the spot only (never translates). 'fast': rest 3 s, then
+    4 m/s (fast enough for the GPS-course alignment) with gentle curves from 10 s."""
     if kind == "spin":
         return np.zeros_like(t), 0.4 * (_smooth(t, 3.0, 4.0) - _smooth(t, 40.0, 41.0))
+    if kind == "fast":
+        return 4.0 * _smooth(t, 3.0, 6.0), 0.05 * np.sin(2 * np.pi * (t - 10.0) / 30.0) * (t > 10.0)
     s = _smooth(t, 3.0, 5.0) - _smooth(t, 18.0, 20.0) + _smooth(t, 26.0, 28.0)
     s -= _smooth(t, 58.0, 60.0) - _smooth(t, 65.0, 67.0)
     r = 0.5 * (_smooth(t, 21.0, 21.5) - _smooth(t, 24.0, 24.5))

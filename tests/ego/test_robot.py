@@ -94,6 +94,20 @@ def test_low_speed_heading_from_wheel_track(seed):
     assert t_aligned(rec_old) == math.inf
 
 
+def test_wheels_that_disagree_with_the_fixes_hand_the_heading_to_the_course():
+    """With live wheel odometry the track alone aligns; but wheels reading half the speed (a
+    wrong wheel radius) never fit the fixes, and once the fixes have spread over three times the
+    track's span floor the GPS course aligns as it would without wheels. Good wheels still align
+    by the track, earlier."""
+    sim = simulate(40.0, "fast", seed=1, wheel_scale=0.5)
+    est, rec = run(sim)
+    ta = t_aligned(rec)
+    assert ta < 35.0 and est.counters["yaw_aligned_track"] == 0
+    assert np.degrees(np.abs(rec[rec[:, 0] > ta + 3.0, 2]).max()) < 15.0
+    good, rec_good = run(simulate(40.0, "fast", seed=1))
+    assert good.counters["yaw_aligned_track"] == 1 and t_aligned(rec_good) < ta
+
+
 def test_wheel_odometry_used_before_heading_known(yard):
     """Before the heading is known the wheels fix the velocity at standstill (heading-free) and
     extend the track; the filter stays at the fixes instead of drifting."""

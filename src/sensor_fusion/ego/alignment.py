@@ -25,6 +25,8 @@ With live wheel odometry neither is tried: the wheel + gyro track matched to the
 (:mod:`.track_align`) is the only source (:func:`wheels_live`). It answers the same question
 from every fix, with a test of each fix against the dead-reckoned path; a chord takes two fixes
 untested, and one reaching into a multipath jump set the heading 60 deg off on a slow robot.
+Once the fixes have spread over three times the span the track needs and it still gives no
+heading, the wheels are taken to disagree with the motion and the course-based sources try too.
 
 A heading measurement (an ENU-referenced IMU orientation output) aligns directly
 (:func:`align_to_heading`). Every alignment rotates the world-frame tilt errors with the
@@ -54,6 +56,7 @@ __all__ = [
     "align_to_heading",
     "turn_heading",
     "wheels_live",
+    "WHEELS_EXPLAIN_FLOORS",
 ]
 
 # A fused fix while yaw is unknown: stamp -> (east m, north m, horizontal variance m^2, filter yaw rad).
@@ -156,12 +159,25 @@ def align_from_chord(s: FilterState, buf: ChordBuffer, t: int, c: EgoConfig, lev
     return True
 
 
-def wheels_live(s: FilterState, t: int) -> bool:
+WHEELS_EXPLAIN_FLOORS = 3.0  # fixes spread over this many track span floors: the wheels had their chance
+
+
+def wheels_live(s: FilterState, t: int, min_baseline_sigmas: float) -> bool:
     """Wheel odometry feeds the odometry track at ``t`` (its newest sample within
-    ``TRACK_MAX_GAP_S``): then the track alone aligns (:meth:`Aligner.after_fix`). Wheels that
-    fall silent hand the heading back to the course-based sources, so a dead wheel encoder
-    never keeps the heading unknown."""
-    return bool(s.track_v) and bool(s.track_z) and t - s.track_v[-1][0] <= TRACK_MAX_GAP_S * NS_PER_S
+    ``TRACK_MAX_GAP_S``) and may still explain the fixes: then the track alone aligns
+    (:meth:`Aligner.after_fix`). The track aligns once it spans ``min_baseline_sigmas`` x the fix
+    sigma; fixes spread over ``WHEELS_EXPLAIN_FLOORS`` times that with no heading from it mean
+    wheels that disagree with the motion (a wrong wheel radius, a stuck encoder publishing
+    zeros, a wrong frame), and the course-based sources try as well. Wheels that fall silent
+    hand the heading back to them at once. Either way a failing wheel sensor never keeps the
+    heading unknown where the fixes alone would give it."""
+    if not (s.track_v and s.track_z) or t - s.track_v[-1][0] > TRACK_MAX_GAP_S * NS_PER_S:
+        return False
+    f = np.array([e[1:4] for e in s.track_z if e[1] == e[1]], dtype=np.float64).reshape(-1, 3)
+    if len(f) < 2:
+        return True
+    spread = float(np.hypot(*(f[:, :2].max(0) - f[:, :2].min(0))))
+    return spread < WHEELS_EXPLAIN_FLOORS * min_baseline_sigmas * math.sqrt(float(np.mean(f[:, 2])))
 
 
 class Aligner:
@@ -188,7 +204,7 @@ class Aligner:
             self._chords[m.stamp_ns] = (float(m.z[0]), float(m.z[1]), var_h, yaw)
             if s.track_v:  # wheel odometry seen while unaligned: the track gets this fix
                 add_fix(s, m.stamp_ns, m.z, var_h, self._lever, c.align_track_window_s)
-            if wheels_live(s, m.stamp_ns):
+            if wheels_live(s, m.stamp_ns, c.align_min_baseline_sigmas):
                 # the track only: the course-based headings below take one chord (or the filter's
                 # velocity, itself from the fixes) with no test against the dead-reckoned path,
                 # so a chord reaching into a multipath jump sets the heading tens of degrees
