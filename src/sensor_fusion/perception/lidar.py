@@ -518,6 +518,17 @@ def long_and_low(
     return (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
 
 
+def _bottom_range_slack(
+    fit: np.ndarray, cfg: LidarDetectorConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bottom z, range from the sensor, beam slack) per ``boxfit.fit_boxes`` row: faces end at the
+    ground, not at z_min_m; the slack is the beam spacing at each cluster's range
+    (``class_height_slack_per_m``). One definition for the fence rule and the cabin pass, which
+    must take exactly the same clusters."""
+    rng = np.hypot(fit[:, CX], fit[:, CY])
+    return np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN]), rng, cfg.class_height_slack_per_m * rng
+
+
 def _sin_graze(fit: np.ndarray) -> np.ndarray:
     """(N,) sine of the angle between the line of sight and each box's long face. ``fit`` rows are
     relative to the sensor, so their centres are the lines of sight."""
@@ -876,9 +887,8 @@ class LidarDetector:
                 # what the fence rule would drop, beam slack included (a bus at 70 m reads 2.3 m tall
                 # and is not, so it must not be cut at its windows either): a row of parked cars seen
                 # from afar, the gaps between them hidden, still shows one cabin per car
-                hgt = fit[:, Z_MAX] - np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])
-                slk = cfg.class_height_slack_per_m * np.hypot(fit[:, CX], fit[:, CY])
-                long = long_and_low(fit[:, LENGTH], hgt, slk, cfg)
+                low_end, _, slk = _bottom_range_slack(fit, cfg)
+                long = long_and_low(fit[:, LENGTH], fit[:, Z_MAX] - low_end, slk, cfg)
                 if long.any():
                     cab_args = (*row_args[:-1], float(cfg.row_cabin_drop_m))
                     n_split = split_rows(
@@ -897,7 +907,7 @@ class LidarDetector:
         if tall is not None and len(cand):  # share of each cluster's points in too-tall columns
             cs = np.concatenate([[0], np.cumsum(tall[order])])
             tall_share = (cs[starts[cand] + counts[cand]] - cs[starts[cand]]) / np.maximum(counts[cand], 1)
-        bottom = np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN])  # faces end at the ground, not at z_min_m
+        bottom, rng, slack = _bottom_range_slack(fit, cfg)
         top = fit[:, Z_MAX]
         ok = (
             (fit[:, LENGTH] <= cfg.max_length_m)
@@ -906,8 +916,6 @@ class LidarDetector:
             & (top - fit[:, GROUND_Z] <= cfg.max_height_m)
             & (fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m)
         )
-        rng = np.hypot(fit[:, CX], fit[:, CY])
-        slack = cfg.class_height_slack_per_m * rng  # the beam spacing at each cluster's range
         col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
         ok &= ~is_structure(fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg)
         ok &= tall_share <= cfg.structure_tall_fraction
