@@ -234,6 +234,22 @@ def test_row_of_parked_cars_seen_from_afar_split_at_cabins(det):
     assert sum(found) >= 2, f"{d.centers} {d.labels} {d.sizes}"
 
 
+@pytest.mark.parametrize("x0, y", [(38.0, 5.0), (40.0, 6.0)])
+def test_far_row_of_two_parked_cars_at_a_grazing_angle_split(det, x0, y):
+    """Two cars nose to tail, 38-45 m ahead and 5-6 m aside (7-8 deg to the line of sight): each
+    shows 2-4 LiDAR columns and its cabin's top falls between beams (1.2 m of 1.5 m). Max-filtered
+    over +-1 column spacing, the dip between them filled up with their cabins, and the row (9.4 m,
+    lower than a truck) went whole to the fence rule: neither car was reported."""
+    xs = (x0, x0 + 4.9)
+    pts = sweep([*car(xs[0], y), *car(xs[1], y)])
+    off = LidarDetector(LidarDetectorConfig(row_cabin_drop_m=0.0)).detect(pts, 0, "base_link")
+    assert not np.any(off.labels == ObjectClass.CAR), "the row is not one fence-like cluster: proves nothing"
+    d = det.detect(pts, 0, "base_link")
+    cars = d.centers[d.labels == ObjectClass.CAR, :2]
+    for x in xs:
+        assert len(cars) and np.min(np.hypot(*(cars - [x, y]).T)) < 1.5, f"{d.centers} {d.labels} {d.sizes}"
+
+
 def test_fence_with_posts_not_split_into_cars(det):
     """A 12 m fence 1.2 m high with 1.6 m posts every 2.5 m: its top steps by 0.4 m, more than the
     cabin drop, but the posts are closer together than two cars' cabins could be."""
@@ -260,7 +276,7 @@ def test_cabin_pass_cuts_off_a_bodyless_piece_beyond_an_empty_run():
     def run(dip_below_top_m: float) -> np.ndarray:
         labels = np.zeros(n, np.int64)
         args = (pts, pts[:, 2].copy(), labels, 1, np.arange(n), np.array([0]), np.array([n]), np.array([0]))
-        n_labels = split_rows(*args, fit, 1.0, 0.7, 1.0, 0.3, np.radians(0.4), 1.5, dip_below_top_m)
+        n_labels = split_rows(*args, fit, 1.0, 0.7, 1.0, 0.3, np.radians(0.4), 1.5, dip_below_top_m, 0.0, 0.5)
         return labels, n_labels
 
     plain, n_plain = run(0.0)

@@ -449,6 +449,15 @@ _GAP_FACTOR = 1.5
 _FLAT_TOL_M = 0.25  # cabin roof vs bonnet and boot: 0.4-0.6 m on cars
 _VEHICLE_MAX_WIDTH_M = 2.6  # the widest road vehicles (trucks, buses: 2.55-2.6 m without mirrors)
 _ROW_MIN_LENGTH_M = 1.0  # shorter clusters cannot hold two bodies of row_body_min_length_m and a gap
+# Row profiles are max-filtered over +- this x range x cluster_link_angle / sin(grazing angle) (the
+# link angle is ~2 column spacings). The row pass (any cluster, two bodies needed) smooths over +-1
+# column spacing, so a dip must outlast two columns: a person's or cyclist's own dips do not cut
+# them. The cabin pass (clusters the fence rule would drop whole) smooths over +-half a spacing,
+# the least window that holds a whole column wherever it is centred: a far row of parked cars seen
+# at a grazing angle shows 2-4 columns per car (urban_clutter, 40-50 m, 6-10 deg), and the wider
+# window filled the dips between cars with their cabins.
+_ROW_SMOOTH_LINK_FRACTION = 0.5
+_CABIN_SMOOTH_LINK_FRACTION = 0.25
 # Porosity is judged on boxes wider than a cyclist's or pedestrian's (<= 1.2 m): a bicycle's frame
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
@@ -865,6 +874,7 @@ class LidarDetector:
             row_args = (
                 _ROW_MIN_LENGTH_M, float(cfg.row_dip_m), float(cfg.row_body_min_m),
                 float(cfg.row_body_min_length_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR, 0.0,
+                0.0, _ROW_SMOOTH_LINK_FRACTION,
             )  # fmt: skip
             n_split = split_rows(obj, obj_hag, labels, n_labels, order, starts, counts, cand, fit, *row_args)
             if n_split > n_labels:
@@ -890,7 +900,11 @@ class LidarDetector:
                 low_end, _, slk = _bottom_range_slack(fit, cfg)
                 long = long_and_low(fit[:, LENGTH], fit[:, Z_MAX] - low_end, slk, cfg)
                 if long.any():
-                    cab_args = (*row_args[:-1], float(cfg.row_cabin_drop_m))
+                    # a far car's cabin top falls between beams like any top: bodies by the beam slack
+                    cab_args = (
+                        *row_args[:-3], float(cfg.row_cabin_drop_m), float(cfg.class_height_slack_per_m),
+                        _CABIN_SMOOTH_LINK_FRACTION,
+                    )  # fmt: skip
                     n_split = split_rows(
                         obj, obj_hag, labels, n_labels, order, starts, counts, cand[long], fit[long],
                         *cab_args,

@@ -43,6 +43,8 @@ def split_rows(
     gap_angle_rad: float,
     gap_factor: float,
     dip_below_top_m: float,
+    body_slack_per_m: float,
+    smooth_link_fraction: float,
 ) -> int:
     """Split clusters that are rows of bodies; relabels ``labels`` in place, returns n_labels.
 
@@ -55,7 +57,9 @@ def split_rows(
     cabin pass, for clusters the fence rule would drop): bins that far below the cluster's highest
     also separate, the bodies (cabins) must be ``CAR_MIN_LENGTH_M`` apart centre to centre to be
     split, and pieces beyond a wide empty run with no body of their own become clusters of their own
-    (with one body or more).
+    (with one body or more). A segment's body height is lowered by ``body_slack_per_m`` x range (a
+    roof missed between beams); tops are max-filtered over +-``smooth_link_fraction`` x range x
+    ``gap_angle_rad`` / sin(grazing angle) first (see the callers for the two passes' values).
     """
     nb_max = 512
     top = np.empty(nb_max)
@@ -85,9 +89,9 @@ def split_rows(
         r = np.hypot(cx, cy)
         sin_g = abs(c * cy - s * cx) / max(r, 1e-6)
         gap_bins = int(np.ceil(gap_factor * r * gap_angle_rad / max(sin_g, 0.05) / PROFILE_BIN_M))
-        # a dip must outlast one column spacing: a bin that catches the edge of a column holds only
-        # its lower returns, so tops are max-filtered over a column spacing first
-        half = int(np.ceil(0.5 * r * gap_angle_rad / max(sin_g, 0.05) / PROFILE_BIN_M))
+        # a bin that catches the edge of a column holds only its lower returns, so tops are
+        # max-filtered over a window of columns first
+        half = int(np.ceil(smooth_link_fraction * r * gap_angle_rad / max(sin_g, 0.05) / PROFILE_BIN_M))
         for b in range(nb):
             m = -np.inf
             for q in range(max(0, b - half), min(nb, b + half + 1)):
@@ -131,7 +135,10 @@ def split_rows(
             hmax = -np.inf
             for q in range(seg_lo[j], seg_hi[j] + 1):
                 hmax = max(hmax, top[q])
-            if hmax >= body_min_m and (seg_hi[j] - seg_lo[j] + 1) * PROFILE_BIN_M >= body_min_length_m:
+            if (
+                hmax >= body_min_m - body_slack_per_m * r
+                and (seg_hi[j] - seg_lo[j] + 1) * PROFILE_BIN_M >= body_min_length_m
+            ):
                 seg_lo[n_body] = seg_lo[j]
                 seg_hi[n_body] = seg_hi[j]
                 n_body += 1
