@@ -250,6 +250,18 @@ def test_far_row_of_two_parked_cars_at_a_grazing_angle_split(det, x0, y):
         assert len(cars) and np.min(np.hypot(*(cars - [x, y]).T)) < 1.5, f"{d.centers} {d.labels} {d.sizes}"
 
 
+@pytest.mark.parametrize("thickness", [0.3, 0.35])
+@pytest.mark.parametrize("x, y", [(12.0, 6.0), (15.0, -7.0), (20.0, 8.0)])
+def test_a_wall_seen_with_its_top_is_not_a_car(det, thickness, x, y):
+    """A 5.5 m wall, 1.6 m high and one to one and a half bricks thick, beside the road: the sensor
+    (1.8 m) sees its top too, so its box is as wide as the wall is thick, past the 0.3 m the wall
+    rule used to allow: a car. A car side-on in the same place stays a car."""
+    d = det.detect(sweep([(x, y, 5.5, thickness, 1.6, 0.0)]), 0, "base_link")
+    assert len(d) == 0, f"{d.centers} {d.labels} {d.sizes}"
+    d = det.detect(sweep(car(x, y)), 0, "base_link")
+    assert np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"
+
+
 def test_fence_with_posts_not_split_into_cars(det):
     """A 12 m fence 1.2 m high with 1.6 m posts every 2.5 m: its top steps by 0.4 m, more than the
     cabin drop, but the posts are closer together than two cars' cabins could be."""
