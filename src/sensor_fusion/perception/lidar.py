@@ -904,7 +904,8 @@ class LidarDetector:
                 low_end, _, slk = _bottom_range_slack(fit, cfg)
                 long = long_and_low(fit[:, LENGTH], fit[:, Z_MAX] - low_end, slk, cfg)
                 if long.any():
-                    # a far car's cabin top falls between beams like any top: bodies by the beam slack
+                    # a far car's cabin top falls between beams like any top: the height a cabin
+                    # must reach is lowered by the beam spacing at its range
                     cab_args = (
                         *row_args[:-3], float(cfg.row_cabin_drop_m), float(cfg.class_height_slack_per_m),
                         _CABIN_SMOOTH_LINK_FRACTION,
