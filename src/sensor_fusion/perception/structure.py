@@ -48,19 +48,19 @@ def split_rows(
 ) -> int:
     """Split clusters that are rows of bodies; relabels ``labels`` in place, returns n_labels.
 
-        ``fit`` rows (cx, cy, length, width, yaw, ...) belong to ``clusters``; only those at least
-        ``min_length_m`` long are examined. Along the long axis, bins whose highest point is below
-        ``dip_m`` above ground, and empty runs longer than ``gap_factor`` x range x ``gap_angle_rad`` /
-        sin(grazing angle) (the link angle, ~2 column spacings, along a surface seen at that angle),
-        separate segments; a segment is a *body* if it reaches ``body_min_m`` and spans ``body_min_length_m``.
-        With two bodies or more, each point goes to the nearest body. ``dip_below_top_m`` > 0 (the
-        cabin pass, for clusters the fence rule would drop): bins that far below the cluster's highest
-        also separate, the bodies (cabins) must be ``CAR_MIN_LENGTH_M`` apart centre to centre to be
-        split, and pieces beyond a wide empty run with no body of their own become clusters of their own
-        (with one body or more). The height a body must reach is lowered by ``body_slack_per_m`` x range
-    (a roof missed between beams), though its bins must still clear the separators' height; tops are
-    max-filtered over +-``smooth_link_fraction`` x range x ``gap_angle_rad`` / sin(grazing angle)
-    first (see the callers for the two passes' values).
+    ``fit`` rows (cx, cy, length, width, yaw, ...) belong to ``clusters``; only those at least
+    ``min_length_m`` long are examined. Along the long axis, bins whose highest point is below
+    ``dip_m`` above ground, and empty runs longer than ``gap_factor`` x range x ``gap_angle_rad`` /
+    sin(grazing angle) (the link angle, ~2 column spacings, along a surface seen at that angle),
+    separate segments; a segment is a *body* if it reaches ``body_min_m`` and spans
+    ``body_min_length_m``. With two bodies or more, each point goes to the nearest body.
+    ``dip_below_top_m`` > 0 (the cabin pass, for clusters the fence rule would drop): bins that far
+    below the cluster's highest also separate, the bodies (cabins) must be ``CAR_MIN_LENGTH_M``
+    apart centre to centre to be split, and pieces beyond a wide empty run with no body of their own
+    become clusters of their own (with one body or more). The height a body must reach is lowered
+    by ``body_slack_per_m`` x range (a roof missed between beams), though its bins must still clear
+    the separators' height; tops are max-filtered over +-``smooth_link_fraction`` x range x
+    ``gap_angle_rad`` / sin(grazing angle) first (see the callers for the two passes' values).
     """
     nb_max = 512
     top = np.empty(nb_max)
