@@ -104,7 +104,7 @@ def _with_origin(cfg: LidarDetectorConfig, truth: dict) -> LidarDetectorConfig:
     if not truth.get(CALIBRATION):
         return cfg
     cal = calibration_from_dict(yaml.safe_load(truth[CALIBRATION][0].data))
-    return cfg.with_sensor_origin(cal.T_base_from("lidar_top")[:2, 3]) if cal.has_frame("lidar_top") else cfg
+    return cfg.with_sensor_origin(cal.T_base_from("lidar_top")[:3, 3]) if cal.has_frame("lidar_top") else cfg
 
 
 def detection_frame(d, stamp: int) -> FrameObjects:

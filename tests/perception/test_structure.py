@@ -315,3 +315,44 @@ def test_cabin_pass_leaves_a_far_bus_whole(det):
     d = det.detect(pts, 0, "base_link")
     near = np.hypot(d.centers[:, 0] - 69.0, d.centers[:, 1]) < 8.0
     assert near.sum() == 1, f"{d.centers} {d.labels} {d.sizes}"
+
+
+def _porous(pts: np.ndarray, depth_m: float, seed: int = 3) -> np.ndarray:
+    """``pts`` (a ray-cast face) pushed away from the sensor along each line of sight by 0 to
+    ``depth_m``: returns from leaves at different depths inside a hedge."""
+    rng = np.random.default_rng(seed)
+    origin = np.array([0.0, 0.0, SENSOR_HEIGHT_M])
+    ray = pts - origin
+    ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+    return (pts + ray * rng.uniform(0.0, depth_m, (len(pts), 1))).astype(np.float32)
+
+
+def test_surface_roughness_tells_foliage_from_a_solid_surface():
+    """Along the scan rings, a solid face's ranges differ by noise only; a hedge's by the depth its
+    returns reach into the leaves."""
+    from sensor_fusion.perception.structure import surface_roughness
+
+    face = sweep([(12.0, 0.0, 0.3, 3.0, 1.4, 0.0)])
+    face = face[(face[:, 2] > 0.2) & (face[:, 0] > 11.0)]  # the face, not the ground
+    for pts, lo, hi in ((face, 0.0, 0.03), (_porous(face, 0.6), 0.06, 1.0)):
+        n = len(pts)
+        med, num = surface_roughness(
+            pts, np.arange(n), np.array([0]), np.array([n]), np.array([0]), SENSOR_HEIGHT_M, np.radians(0.4)
+        )
+        assert num[0] >= 20 and lo <= med[0] < hi, (med, num)
+
+
+def test_hedge_dropped_by_its_roughness():
+    """A 3 m hedge beside the road (returns up to 0.6 m into the leaves) is car-sized and not
+    porous enough for the interior rule at range: with the LiDAR height known, its rough surface
+    drops it; a car in the same place stays a car."""
+    det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M))
+    hedge = sweep([(12.0, -6.0, 3.0, 1.2, 1.3, 0.0)])
+    body = hedge[:, 2] > 0.15
+    hedge[body] = _porous(hedge[body], 0.6)
+    off = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_rough_min_m=0.0))
+    assert len(off.detect(hedge, 0, "base_link")), "every other rule drops the hedge: proves nothing"
+    d = det.detect(hedge, 0, "base_link")
+    assert len(d) == 0, f"{d.centers} {d.labels} {d.sizes}"
+    d = det.detect(sweep(car(12.0, -6.0)), 0, "base_link")
+    assert np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"

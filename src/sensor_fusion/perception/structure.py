@@ -274,3 +274,63 @@ def structure_features(
         flat[ci] = n_flat / max(n_occ, 1)
         interior[ci] = n_in / max(n_low, 1)
     return contact, interior, flat
+
+
+ROUGH_ELEVATION_BIN_RAD = np.radians(0.15)  # finer than any 32-128 beam head's ring spacing
+
+
+@njit(cache=True)
+def surface_roughness(
+    xyz: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    sensor_z: float,
+    neighbour_rad: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(median |second difference of range| along the scan rings (m), how many) per cluster.
+
+    ``xyz`` is relative to the sensor in x, y (base_link z, the sensor at ``sensor_z``). Returns of
+    one ring (elevation bins of ROUGH_ELEVATION_BIN_RAD) are taken in azimuth order, and for three
+    consecutive ones at most ``neighbour_rad`` apart, |r1 - (r0 + r2) / 2|. On a solid surface
+    that is range noise (a 2 cm noise gives a median of ~1.7 cm); foliage returns come from leaves
+    at different depths. NaN where ``sensor_z`` is NaN or nothing qualifies.
+    """
+    nc = clusters.shape[0]
+    med = np.full(nc, np.nan)
+    num = np.zeros(nc, np.int64)
+    if not np.isfinite(sensor_z):
+        return med, num
+    for ci in range(nc):
+        k = clusters[ci]
+        s0, n = starts[k], counts[k]
+        if n < 3:
+            continue
+        r = np.empty(n)
+        az = np.empty(n)
+        key = np.empty(n)
+        for t in range(n):
+            p = order[s0 + t]
+            x, y, z = np.float64(xyz[p, 0]), np.float64(xyz[p, 1]), np.float64(xyz[p, 2])
+            r[t] = np.sqrt(x * x + y * y)
+            az[t] = np.arctan2(y, x)
+            ring = np.floor(np.arctan2(z - sensor_z, max(r[t], 1e-3)) / ROUGH_ELEVATION_BIN_RAD)
+            key[t] = ring * 10.0 + (az[t] + np.pi) / (2.0 * np.pi)  # ring, then azimuth
+        srt = np.argsort(key)
+        d2 = np.empty(n)
+        m = 0
+        for t in range(1, n - 1):
+            a, b, c = srt[t - 1], srt[t], srt[t + 1]
+            if np.floor(key[a] / 10.0) != np.floor(key[b] / 10.0) or np.floor(key[c] / 10.0) != np.floor(
+                key[b] / 10.0
+            ):
+                continue
+            if abs(az[b] - az[a]) > neighbour_rad or abs(az[c] - az[b]) > neighbour_rad:
+                continue
+            d2[m] = abs(r[b] - 0.5 * (r[a] + r[c]))
+            m += 1
+        num[ci] = m
+        if m > 0:
+            med[ci] = np.median(d2[:m])
+    return med, num
