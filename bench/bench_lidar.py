@@ -20,7 +20,7 @@ from benchutil import Figures, median_time
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.clustering import group_by_label, label_bev
 from sensor_fusion.perception.ground import ground_height, select_above_ground
-from sensor_fusion.perception.lidar import LidarDetector
+from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
 from sensor_fusion.sim.boxes import spinning_scan
 
 SENSOR_HEIGHT_M = 1.8
@@ -124,7 +124,8 @@ def main() -> None:
 
     fig = Figures("lidar")
     boxes, labels = make_scene()
-    det = LidarDetector()
+    # the LiDAR height as the pipeline takes it from the calibration (the roughness rule needs it)
+    det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M))
     det.warm_up()
     cfg = det.config
     print(f"scene: {int(np.sum(labels >= 0))} objects + 2 walls, ground slope 1.0/0.5 deg, 2 cm range noise")
