@@ -328,7 +328,7 @@ def test_sub_config_problems_are_listed_with_their_namespace():
 
 
 def test_derived_values_come_from_the_calibration_unless_set():
-    """detector.sensor_x_m/_y_m: NaN (the declared default) takes the LiDAR extrinsic; a set value
+    """detector.sensor_x_m/_y_m/_z_m: NaN (the declared default) takes the LiDAR extrinsic; a set value
     wins; without a calibration frame the detector uses the base origin."""
     from sensor_fusion.perception.lidar import LidarDetector
     from sensor_fusion.pipeline import FusionPipeline
@@ -339,7 +339,9 @@ def test_derived_values_come_from_the_calibration_unless_set():
     off = {"cameras.names": [""], "radars.names": [""], "imu.enabled": False, "gps.enabled": False}
     pipe = FusionPipeline(from_flat(off), cal)
     assert (pipe.detector.lidar.config.sensor_x_m, pipe.detector.lidar.config.sensor_y_m) == (t[0], t[1])
+    assert pipe.detector.lidar.config.sensor_z_m == t[2]  # the roughness rule's rings need it
     pipe = FusionPipeline(from_flat({**off, "detector.sensor_x_m": 0.5}), cal)
     assert (pipe.detector.lidar.config.sensor_x_m, pipe.detector.lidar.config.sensor_y_m) == (0.5, t[1])
     assert math.isnan(FusionConfig().detector.sensor_x_m)
     assert LidarDetector().config.sensor_x_m == 0.0
+    assert math.isnan(LidarDetector().config.sensor_z_m)  # no height known: no roughness rule

@@ -85,7 +85,7 @@ class FusionPipeline:
         self.base_frame = cfg["base_frame"]
         self.timer = StageTimer()
         det_cfg = cfg.detector
-        if calibration.has_frame(cfg["lidar.frame"]):  # NaN sensor_x_m/_y_m: where the sensor sits
+        if calibration.has_frame(cfg["lidar.frame"]):  # NaN sensor_x/y/z_m: where the sensor sits
             det_cfg = det_cfg.with_sensor_origin(calibration.T_base_from(cfg["lidar.frame"])[:3, 3])
         camera_evidence = CameraEvidence(calibration, cfg.camera_evidence) if cfg.cameras else None
         radar_detector = RadarDetector(cfg.radar_detector) if cfg.radars else None

@@ -320,5 +320,5 @@ def _lidar_detector(cal, lidar_frame: str, params_file: str | Path | None):
     from ..perception.lidar import LidarDetector
 
     p = Path(params_file) if params_file else default_share_dir() / "config" / "fusion.yaml"
-    det_cfg = from_flat(load_params_file(p)).detector  # NaN sensor_x_m/_y_m: from the calibration
+    det_cfg = from_flat(load_params_file(p)).detector  # NaN sensor_x/y/z_m: from the calibration
     return LidarDetector(det_cfg.with_sensor_origin(cal.T_base_from(lidar_frame)[:3, 3]))

@@ -280,10 +280,10 @@ class LidarDetectorConfig(ParamConfig):
         0.06,
         unit="m",
         ge=0.0,
-        desc="Clusters longer than a person (1.2 m) whose returns lie this rough along the scan rings "
-        "(median |second difference of range| over at least 20 triples of neighbouring returns) are "
-        "vegetation: foliage returns come from leaves at different depths, a solid surface's differ "
-        "only by range noise (~1.7 cm for 2 cm noise). urban_clutter dev, 90th percentiles: cars, "
+        desc="Clusters longer than a person (1.2 m) whose median |second difference of range| along the "
+        "scan rings (over at least 20 triples of neighbouring returns) exceeds this are vegetation: "
+        "foliage returns come from leaves at different depths, a solid surface's differ only by range "
+        "noise (~1.7 cm for 2 cm noise). urban_clutter dev, 90th percentiles: cars, "
         "trucks, buses, cyclists 2.0-2.8 cm, pedestrians 4.5 cm; hedges and bushes: 10th percentile "
         "8 cm. Needs the LiDAR height (sensor_z_m); 0 = off",
     )

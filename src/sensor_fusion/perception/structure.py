@@ -276,7 +276,9 @@ def structure_features(
     return contact, interior, flat
 
 
-ROUGH_ELEVATION_BIN_RAD = np.radians(0.15)  # finer than any 32-128 beam head's ring spacing
+# finer than the ring spacing of 32-64 beam heads (0.2-0.4 deg); 128-beam heads with 0.1-0.125 deg
+# spacing put two rings in some bins, which adds to the roughness of surfaces not facing the sensor
+ROUGH_ELEVATION_BIN_RAD = np.radians(0.15)
 
 
 @njit(cache=True)
