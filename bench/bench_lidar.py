@@ -124,7 +124,7 @@ def main() -> None:
 
     fig = Figures("lidar")
     boxes, labels = make_scene()
-    # the LiDAR height as the pipeline takes it from the calibration (the roughness rule needs it)
+    # the LiDAR height, as the pipeline takes it from the calibration (the opt-in roughness rule needs it)
     det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M))
     det.warm_up()
     cfg = det.config

@@ -344,9 +344,9 @@ def test_surface_roughness_tells_foliage_from_a_solid_surface():
 
 def test_hedge_dropped_by_its_roughness():
     """A 3 m hedge beside the road (returns up to 0.6 m into the leaves) is car-sized and not
-    porous enough for the interior rule at range: with the LiDAR height known, its rough surface
-    drops it; a car in the same place stays a car."""
-    det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M))
+    porous enough for the interior rule at range: with the roughness rule on (opt-in) and the LiDAR
+    height known, its rough surface drops it; a car in the same place stays a car."""
+    det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_rough_min_m=0.06))
     hedge = sweep([(12.0, -6.0, 3.0, 1.2, 1.3, 0.0)])
     body = hedge[:, 2] > 0.15
     hedge[body] = _porous(hedge[body], 0.6)

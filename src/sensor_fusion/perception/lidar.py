@@ -277,7 +277,7 @@ class LidarDetectorConfig(ParamConfig):
         "default: at 0.3 it also dropped a third of the cars of the open-world intersection bag",
     )
     structure_rough_min_m: float = param(
-        0.06,
+        0.0,
         unit="m",
         ge=0.0,
         desc="Clusters longer than a person (1.2 m) whose median |second difference of range| along the "
@@ -285,7 +285,9 @@ class LidarDetectorConfig(ParamConfig):
         "foliage returns come from leaves at different depths, a solid surface's differ only by range "
         "noise (~1.7 cm for 2 cm noise). urban_clutter dev, 90th percentiles: cars, "
         "trucks, buses, cyclists 2.0-2.8 cm, pedestrians 4.5 cm; hedges and bushes: 10th percentile "
-        "8 cm. Needs the LiDAR height (sensor_z_m); 0 = off",
+        "8 cm. 0.06 turns it on; off by default: it assumes a spinning head's scan rings, and the node "
+        "tests' randomly sampled box faces lost a box at 5 m with it on (docs/detection-tracking.md). "
+        "Needs the LiDAR height (sensor_z_m); 0 = off",
     )
     structure_flat_max: float = param(
         0.75,

@@ -279,6 +279,12 @@ def structure_features(
 # finer than the ring spacing of 32-64 beam heads (0.2-0.4 deg); 128-beam heads with 0.1-0.125 deg
 # spacing put two rings in some bins, which adds to the roughness of surfaces not facing the sensor
 ROUGH_ELEVATION_BIN_RAD = np.radians(0.15)
+# A spinning head's beam keeps one elevation (repeatable to ~0.001 deg); a mount tilted by 1 deg
+# moves it by < 0.01 deg between neighbouring columns. Triples whose elevations differ by more are
+# not one ring: a non-repetitive scan pattern, a cloud sampled otherwise (tests' face samples), or a
+# mount tilted by more than a degree or two. They are skipped, so such clouds give no triples and
+# the rule does not apply (safe), rather than measuring a roof's slope as roughness.
+RING_ELEVATION_TOL_RAD = np.radians(0.01)
 
 
 @njit(cache=True)
@@ -297,7 +303,8 @@ def surface_roughness(
     one ring (elevation bins of ROUGH_ELEVATION_BIN_RAD) are taken in azimuth order, and for three
     consecutive ones at most ``neighbour_rad`` apart, |r1 - (r0 + r2) / 2|. On a solid surface
     that is range noise (a 2 cm noise gives a median of ~1.7 cm); foliage returns come from leaves
-    at different depths. NaN where ``sensor_z`` is NaN or nothing qualifies.
+    at different depths. Only returns of one beam count (RING_ELEVATION_TOL_RAD). NaN where
+    ``sensor_z`` is NaN or nothing qualifies.
     """
     nc = clusters.shape[0]
     med = np.full(nc, np.nan)
@@ -311,13 +318,15 @@ def surface_roughness(
             continue
         r = np.empty(n)
         az = np.empty(n)
+        el = np.empty(n)
         key = np.empty(n)
         for t in range(n):
             p = order[s0 + t]
             x, y, z = np.float64(xyz[p, 0]), np.float64(xyz[p, 1]), np.float64(xyz[p, 2])
             r[t] = np.sqrt(x * x + y * y)
             az[t] = np.arctan2(y, x)
-            ring = np.floor(np.arctan2(z - sensor_z, max(r[t], 1e-3)) / ROUGH_ELEVATION_BIN_RAD)
+            el[t] = np.arctan2(z - sensor_z, max(r[t], 1e-3))
+            ring = np.floor(el[t] / ROUGH_ELEVATION_BIN_RAD)
             key[t] = ring * 10.0 + (az[t] + np.pi) / (2.0 * np.pi)  # ring, then azimuth
         srt = np.argsort(key)
         d2 = np.empty(n)
@@ -329,6 +338,10 @@ def surface_roughness(
             ):
                 continue
             if abs(az[b] - az[a]) > neighbour_rad or abs(az[c] - az[b]) > neighbour_rad:
+                continue
+            # one beam (RING_ELEVATION_TOL_RAD): at merely similar elevations a roof's slope along
+            # the line of sight would read as roughness
+            if abs(el[b] - el[a]) > RING_ELEVATION_TOL_RAD or abs(el[c] - el[b]) > RING_ELEVATION_TOL_RAD:
                 continue
             d2[m] = abs(r[b] - 0.5 * (r[a] + r[c]))
             m += 1
