@@ -545,16 +545,11 @@ def is_structure(
     return pole | post | plate | low_wide | fence | porous | wall
 
 
-def rough_vegetation(
-    length: np.ndarray, rough: np.ndarray, n_rough: np.ndarray, cfg: LidarDetectorConfig
-) -> np.ndarray:
-    """(N,) True for clusters longer than a person whose returns are as rough along the scan rings
-    as foliage (``structure_rough_min_m``; ``structure.surface_roughness``), over enough triples."""
-    if cfg.structure_rough_min_m <= 0.0:
-        return np.zeros(len(length), bool)
-    with np.errstate(invalid="ignore"):
-        rough_enough = rough > cfg.structure_rough_min_m  # NaN (no LiDAR height) is False
-    return (length > _PERSON_MAX_M) & (n_rough >= _ROUGH_MIN_SAMPLES) & rough_enough
+def rough_vegetation(rough: np.ndarray, n_rough: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
+    """(N,) True for clusters whose returns are as rough along the scan rings as foliage
+    (``structure_rough_min_m``; ``structure.surface_roughness``), over enough triples; NaN (no
+    triples) is not. The caller judges only clusters longer than a person."""
+    return (n_rough >= _ROUGH_MIN_SAMPLES) & (rough > cfg.structure_rough_min_m)
 
 
 def long_and_low(
@@ -978,7 +973,7 @@ class LidarDetector:
                 obj, order, starts, counts, cand[judge], float(cfg.sensor_z_m),
                 math.radians(cfg.cluster_link_angle_deg),
             )  # fmt: skip
-            ok[judge] &= ~rough_vegetation(fit[judge, LENGTH], rough, n_rough, cfg)
+            ok[judge] &= ~rough_vegetation(rough, n_rough, cfg)
         ok &= tall_share <= cfg.structure_tall_fraction
         ok &= ~flat_plates(fit, top, slack, cfg)
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]

@@ -319,6 +319,7 @@ def surface_roughness(
         r = np.empty(n)
         az = np.empty(n)
         el = np.empty(n)
+        ring = np.empty(n, np.int64)
         key = np.empty(n)
         for t in range(n):
             p = order[s0 + t]
@@ -326,16 +327,14 @@ def surface_roughness(
             r[t] = np.sqrt(x * x + y * y)
             az[t] = np.arctan2(y, x)
             el[t] = np.arctan2(z - sensor_z, max(r[t], 1e-3))
-            ring = np.floor(el[t] / ROUGH_ELEVATION_BIN_RAD)
-            key[t] = ring * 10.0 + (az[t] + np.pi) / (2.0 * np.pi)  # ring, then azimuth
+            ring[t] = np.int64(np.floor(el[t] / ROUGH_ELEVATION_BIN_RAD))
+            key[t] = ring[t] * 10.0 + (az[t] + np.pi) / (2.0 * np.pi)  # ring, then azimuth
         srt = np.argsort(key)
         d2 = np.empty(n)
         m = 0
         for t in range(1, n - 1):
             a, b, c = srt[t - 1], srt[t], srt[t + 1]
-            if np.floor(key[a] / 10.0) != np.floor(key[b] / 10.0) or np.floor(key[c] / 10.0) != np.floor(
-                key[b] / 10.0
-            ):
+            if ring[a] != ring[b] or ring[c] != ring[b]:
                 continue
             if abs(az[b] - az[a]) > neighbour_rad or abs(az[c] - az[b]) > neighbour_rad:
                 continue
