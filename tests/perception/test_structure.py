@@ -336,17 +336,19 @@ def test_surface_roughness_tells_foliage_from_a_solid_surface():
     face = face[(face[:, 2] > 0.2) & (face[:, 0] > 11.0)]  # the face, not the ground
     for pts, lo, hi in ((face, 0.0, 0.03), (_porous(face, 0.6), 0.06, 1.0)):
         n = len(pts)
-        med, num = surface_roughness(
+        med, num, cand = surface_roughness(
             pts, np.arange(n), np.array([0]), np.array([n]), np.array([0]), SENSOR_HEIGHT_M, np.radians(0.4)
         )
         assert num[0] >= 20 and lo <= med[0] < hi, (med, num)
+        assert num[0] == cand[0]  # one ring per elevation bin: every candidate triple is one beam
 
 
 def test_hedge_dropped_by_its_roughness():
     """A 3 m hedge beside the road (returns up to 0.6 m into the leaves) is car-sized and not
-    porous enough for the interior rule at range: with the roughness rule on (opt-in) and the LiDAR
-    height known, its rough surface drops it; a car in the same place stays a car."""
-    det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_rough_min_m=0.06))
+    porous enough for the interior rule at range: with the LiDAR height known, the roughness rule
+    (on by default) drops it by its rough surface; a car in the same place stays a car."""
+    det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M))
+    assert det.config.structure_rough_min_m > 0.0
     hedge = sweep([(12.0, -6.0, 3.0, 1.2, 1.3, 0.0)])
     body = hedge[:, 2] > 0.15
     hedge[body] = _porous(hedge[body], 0.6)
@@ -355,4 +357,23 @@ def test_hedge_dropped_by_its_roughness():
     d = det.detect(hedge, 0, "base_link")
     assert len(d) == 0, f"{d.centers} {d.labels} {d.sizes}"
     d = det.detect(sweep(car(12.0, -6.0)), 0, "base_link")
+    assert np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"
+
+
+@pytest.mark.parametrize(("seed", "range_m"), [(0, 6.0), (7, 8.0), (19, 6.0), (27, 5.0)])
+def test_roughness_rule_leaves_clouds_not_sampled_along_rings_alone(seed: int, range_m: float):
+    """Box faces sampled at random (``sim.boxes.sweep``, the node tests' clouds; also what a
+    non-repetitive scan pattern looks like to the ring test): a few triples pass the one-beam check
+    by coincidence and read as rough. These draws lost the car with the rule asked anyway; the rule
+    is asked only when most candidate triples are one beam."""
+    from sensor_fusion.sim.boxes import MovingBox
+    from sensor_fusion.sim.boxes import sweep as random_faces
+
+    pts = random_faces(
+        [MovingBox((range_m, 3.0, 0.75), (4.5, 1.8, 1.5), (0.0, 0.0))], 0.0, np.random.default_rng(seed)
+    )
+    on = LidarDetector(LidarDetectorConfig(sensor_z_m=1.9))
+    off = LidarDetector(LidarDetectorConfig(sensor_z_m=1.9, structure_rough_min_m=0.0))
+    assert np.any(off.detect(pts, 0, "base_link").labels == ObjectClass.CAR), "no car to keep: proves nothing"
+    d = on.detect(pts, 0, "base_link")
     assert np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"

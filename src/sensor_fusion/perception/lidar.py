@@ -277,17 +277,17 @@ class LidarDetectorConfig(ParamConfig):
         "default: at 0.3 it also dropped a third of the cars of the open-world intersection bag",
     )
     structure_rough_min_m: float = param(
-        0.0,
+        0.06,
         unit="m",
         ge=0.0,
         desc="Clusters longer than a person (1.2 m) whose median |second difference of range| along the "
-        "scan rings (over at least 20 triples of neighbouring returns) exceeds this are vegetation: "
-        "foliage returns come from leaves at different depths, a solid surface's differ only by range "
-        "noise (~1.7 cm for 2 cm noise). urban_clutter dev, 90th percentiles: cars, "
-        "trucks, buses, cyclists 2.0-2.8 cm, pedestrians 4.5 cm; hedges and bushes: 10th percentile "
-        "8 cm. 0.06 turns it on; off by default: it assumes a spinning head's scan rings, and the node "
-        "tests' randomly sampled box faces lost a box at 5 m with it on (docs/detection-tracking.md). "
-        "Needs the LiDAR height (sensor_z_m); 0 = off",
+        "scan rings (over at least 20 triples of neighbouring returns of one beam) exceeds this are "
+        "vegetation: foliage returns come from leaves at different depths, a solid surface's differ "
+        "only by range noise (median ~0.83 sigma: 1.7 cm for 2 cm noise, 2.5 cm for 3 cm). "
+        "urban_clutter dev, 90th percentiles: cars, trucks, buses, cyclists 2.0-2.8 cm, pedestrians "
+        "4.5 cm; hedges and bushes: 10th percentile 8 cm. Asked only of clusters whose returns lie on "
+        "rings (most neighbour triples one beam), so randomly sampled or non-repetitive clouds are "
+        "left alone. Needs the LiDAR height (sensor_z_m); 0 = off",
     )
     structure_flat_max: float = param(
         0.75,
@@ -496,6 +496,12 @@ _LOW_PLATE_MAX_M = 0.1  # stricter where a child is the alternative
 # (urban_clutter 711), each time a car.
 _THIN_M = 0.4
 _ROUGH_MIN_SAMPLES = 20  # fewer triples: a far cluster's few columns meet its corners, not its surface
+# Of the triples of azimuth neighbours in one elevation bin, a spinning head's returns are one beam
+# (share ~1; 1st percentile 0.27-0.29 on urban_clutter dev 711/712, the sweep seam and deskewing);
+# a cloud not sampled along rings (random box faces, a non-repetitive pattern, two heads merged) meets
+# the one-beam check by coincidence, (2 RING_ELEVATION_TOL_RAD / ROUGH_ELEVATION_BIN_RAD)^2 ~ 0.02
+# (0.007-0.030 measured on sim.boxes.sweep faces 5-30 m away). Below this share the rule is not asked.
+_RING_MIN_SHARE = 0.25
 
 
 def is_structure(
@@ -545,11 +551,18 @@ def is_structure(
     return pole | post | plate | low_wide | fence | porous | wall
 
 
-def rough_vegetation(rough: np.ndarray, n_rough: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
+def rough_vegetation(
+    rough: np.ndarray, n_rough: np.ndarray, n_cand: np.ndarray, cfg: LidarDetectorConfig
+) -> np.ndarray:
     """(N,) True for clusters whose returns are as rough along the scan rings as foliage
-    (``structure_rough_min_m``; ``structure.surface_roughness``), over enough triples; NaN (no
-    triples) is not. The caller judges only clusters longer than a person."""
-    return (n_rough >= _ROUGH_MIN_SAMPLES) & (rough > cfg.structure_rough_min_m)
+    (``structure_rough_min_m``; ``structure.surface_roughness``), over enough one-beam triples that
+    are most of the candidates (the returns lie on rings: _RING_MIN_SHARE); NaN (no triples) is not.
+    The caller judges only clusters longer than a person."""
+    return (
+        (n_rough >= _ROUGH_MIN_SAMPLES)
+        & (n_rough >= _RING_MIN_SHARE * n_cand)
+        & (rough > cfg.structure_rough_min_m)
+    )
 
 
 def long_and_low(
@@ -969,11 +982,11 @@ class LidarDetector:
         ok &= ~is_structure(fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg)
         if cfg.structure_rough_min_m > 0.0 and math.isfinite(cfg.sensor_z_m):
             judge = np.flatnonzero(ok & (fit[:, LENGTH] > _PERSON_MAX_M))  # only these can be dropped
-            rough, n_rough = surface_roughness(
+            rough, n_rough, n_cand = surface_roughness(
                 obj, order, starts, counts, cand[judge], float(cfg.sensor_z_m),
                 math.radians(cfg.cluster_link_angle_deg),
             )  # fmt: skip
-            ok[judge] &= ~rough_vegetation(rough, n_rough, cfg)
+            ok[judge] &= ~rough_vegetation(rough, n_rough, n_cand, cfg)
         ok &= tall_share <= cfg.structure_tall_fraction
         ok &= ~flat_plates(fit, top, slack, cfg)
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]

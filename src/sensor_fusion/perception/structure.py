@@ -282,8 +282,9 @@ ROUGH_ELEVATION_BIN_RAD = np.radians(0.15)
 # A spinning head's beam keeps one elevation (repeatable to ~0.001 deg); a mount tilted by 1 deg
 # moves it by < 0.01 deg between neighbouring columns. Triples whose elevations differ by more are
 # not one ring: a non-repetitive scan pattern, a cloud sampled otherwise (tests' face samples), or a
-# mount tilted by more than a degree or two. They are skipped, so such clouds give no triples and
-# the rule does not apply (safe), rather than measuring a roof's slope as roughness.
+# mount tilted by more than a degree or two. They are skipped rather than measuring a roof's slope
+# as roughness, and counted as candidates: in such clouds a few pass by coincidence, and the caller
+# asks that most candidates be one-beam (lidar._RING_MIN_SHARE).
 RING_ELEVATION_TOL_RAD = np.radians(0.01)
 
 
@@ -296,21 +297,24 @@ def surface_roughness(
     clusters: np.ndarray,
     sensor_z: float,
     neighbour_rad: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(median |second difference of range| along the scan rings (m), how many) per cluster.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(median |second difference of range| along the scan rings (m), how many, of how many
+    candidates) per cluster.
 
     ``xyz`` is relative to the sensor in x, y (base_link z, the sensor at ``sensor_z``). Returns of
     one ring (elevation bins of ROUGH_ELEVATION_BIN_RAD) are taken in azimuth order, and for three
     consecutive ones at most ``neighbour_rad`` apart, |r1 - (r0 + r2) / 2|. On a solid surface
     that is range noise (a 2 cm noise gives a median of ~1.7 cm); foliage returns come from leaves
-    at different depths. Only returns of one beam count (RING_ELEVATION_TOL_RAD). NaN where
-    ``sensor_z`` is NaN or nothing qualifies.
+    at different depths. Only returns of one beam count (RING_ELEVATION_TOL_RAD); the candidates
+    are the triples of azimuth neighbours in one bin, one beam or not. NaN where ``sensor_z`` is
+    NaN or nothing qualifies.
     """
     nc = clusters.shape[0]
     med = np.full(nc, np.nan)
     num = np.zeros(nc, np.int64)
+    cand = np.zeros(nc, np.int64)
     if not np.isfinite(sensor_z):
-        return med, num
+        return med, num, cand
     for ci in range(nc):
         k = clusters[ci]
         s0, n = starts[k], counts[k]
@@ -338,6 +342,7 @@ def surface_roughness(
                 continue
             if abs(az[b] - az[a]) > neighbour_rad or abs(az[c] - az[b]) > neighbour_rad:
                 continue
+            cand[ci] += 1
             # one beam (RING_ELEVATION_TOL_RAD): at merely similar elevations a roof's slope along
             # the line of sight would read as roughness
             if abs(el[b] - el[a]) > RING_ELEVATION_TOL_RAD or abs(el[c] - el[b]) > RING_ELEVATION_TOL_RAD:
@@ -347,4 +352,4 @@ def surface_roughness(
         num[ci] = m
         if m > 0:
             med[ci] = np.median(d2[:m])
-    return med, num
+    return med, num, cand
