@@ -377,3 +377,66 @@ def test_roughness_rule_leaves_clouds_not_sampled_along_rings_alone(seed: int, r
     assert np.any(off.detect(pts, 0, "base_link").labels == ObjectClass.CAR), "no car to keep: proves nothing"
     d = on.detect(pts, 0, "base_link")
     assert np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"
+
+
+KITTI_ELEV_DEG = (-24.9, 2.0)  # KITTI's HDL-64E: the highest beam 2 deg up
+
+
+def _low_ceiling_sweep(boxes) -> np.ndarray:
+    return spinning_scan(boxes, sensor_height_m=SENSOR_HEIGHT_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083)
+
+
+def _trucks(pts: np.ndarray, face_extent: bool) -> list:
+    cfg = LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_face_extent=face_extent)
+    d = LidarDetector(cfg).detect(pts, 0, "base_link")
+    return [tuple(np.round(c[:2], 1)) for c, lab in zip(d.centers, d.labels) if lab == ObjectClass.TRUCK]
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        [(20.0, 17.0), (30.2, 17.0)],  # two 9 m fronts, a 1.2 m passage between them
+        [(0.0, 17.0), (10.2, 17.0), (20.4, 17.0)],  # three, the first beside the sensor
+    ],
+)
+def test_facade_pieces_under_a_low_ceiling_are_not_trucks(blocks):
+    """Under a highest beam 2 deg up a façade 12 m away shows nothing above 2.2-3 m: each 9 m front
+    between passages is as tall and as long as a truck's side. Its surface runs on along the same
+    line past any vehicle, so the fronts are structure."""
+    pts = _low_ceiling_sweep([(x, y, 9.0, 10.0, 8.0, 0.0) for x, y in blocks])
+    assert _trucks(pts, face_extent=False), "no truck without the rule: proves nothing"
+    assert _trucks(pts, face_extent=True) == []
+
+
+@pytest.mark.parametrize(
+    "trucks",
+    [
+        [(25.0, -3.5)],  # ahead in the next lane
+        [(25.0, -3.5), (25.0, 0.0)],  # two side by side, rear faces in line
+        [(3.0, -4.0), (15.5, -4.0)],  # two in a row, 2.5 m apart, sides in line
+    ],
+)
+def test_trucks_under_a_low_ceiling_stay_trucks(trucks):
+    """Trucks end where they end: their sides and rear faces do not run on past a vehicle's length
+    or width, whatever stands beside them in line."""
+    pts = _low_ceiling_sweep([(x, y, 10.0, 2.5, 3.6, 0.0) for x, y in trucks])
+    assert _trucks(pts, face_extent=True) == _trucks(pts, face_extent=False) != []
+
+
+def test_face_extent_follows_a_surface_at_its_height():
+    """A face's line runs on over returns at the height asked, across gaps up to the one allowed;
+    returns lower than that (a parked car in line) or off the line do not extend it."""
+    from sensor_fusion.perception.structure import face_extent
+
+    face = np.array([[0.0, 10.0, 8.0, 10.0]])  # 8 m along x at y = 10
+    xs = np.r_[np.arange(9.0, 14.0, 0.25), np.arange(16.0, 20.0, 0.25)]  # a 2 m gap at 14-16 m
+
+    def extent(y: float, h: float, gap: float) -> float:
+        xy = np.column_stack([xs, np.full(len(xs), y)])
+        ext = face_extent(xy, np.full(len(xs), h), face, np.array([2.3]), np.array([gap]), 0.3, 0.01, 40.0)
+        return float(ext[0])
+
+    assert extent(10.1, 2.6, 2.5) == pytest.approx(8.0 + 11.75)  # across the gap to 19.75 m
+    assert extent(10.1, 2.6, 1.5) == pytest.approx(8.0 + 5.75)  # stops at the gap
+    assert extent(10.1, 1.5, 2.5) == pytest.approx(8.0)  # car height: not the same surface
+    assert extent(11.0, 2.6, 2.5) == pytest.approx(8.0)  # 1 m off the line

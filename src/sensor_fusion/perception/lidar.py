@@ -24,7 +24,7 @@ from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_M
 from .clustering import group_by_label, label_bev
 from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
-from .structure import split_rows, structure_features, surface_roughness
+from .structure import face_extent, split_rows, structure_features, surface_roughness
 
 _MAX_GRID_CELLS = 16_000_000  # 64 MiB of int32 clustering scratch
 
@@ -289,6 +289,15 @@ class LidarDetectorConfig(ParamConfig):
         "rings (most neighbour triples one beam), so randomly sampled or non-repetitive clouds are "
         "left alone. Needs the LiDAR height (sensor_z_m); 0 = off",
     )
+    structure_face_extent: bool = param(
+        True,
+        unit="",
+        desc="Truck-tall clusters whose long face is seen to run on along its line, at truck height or "
+        "up to the highest beam, past max_length_m, or whose end face (seen from more than 6 deg off "
+        "it) runs past 3.2 m (a truck with its mirrors), are façade pieces and building corners, not "
+        "trucks: a head whose highest beam is a few degrees up (KITTI's HDL-64E: +2 deg) sees no "
+        "façade above a truck's height within ~60 m (docs/detection-tracking.md)",
+    )
     structure_flat_max: float = param(
         0.75,
         unit="1",
@@ -502,6 +511,19 @@ _ROUGH_MIN_SAMPLES = 20  # fewer triples: a far cluster's few columns meet its c
 # the one-beam check by coincidence, (2 RING_ELEVATION_TOL_RAD / ROUGH_ELEVATION_BIN_RAD)^2 ~ 0.02
 # (0.007-0.030 measured on sim.boxes.sweep faces 5-30 m away). Below this share the rule is not asked.
 _RING_MIN_SHARE = 0.25
+# facade_pieces: a face's line is followed within 0.3 m (range noise, a façade's relief) plus 1 cm
+# per metre along it (the fitted heading's residual after the 0.2 deg refinement, ~0.5 deg); gaps
+# between returns along it from 1.5 m (a door, a tree trunk in front) up to 4 m (a shop window)
+_FACE_PERP_TOL_M = 0.3
+_FACE_PERP_TOL_PER_M = 0.01
+_FACE_GAP_MIN_M = 1.5
+_FACE_GAP_MAX_M = 4.0
+# an end face seen edge-on is not seen (a far truck's fitted heading may be off by 90 deg): what
+# lies along its line is the vehicle's own length (highway 301, 47 m: its cab beyond its box)
+_END_MIN_SIN_GRAZE = 0.1
+_CEILING_TOL_RAD = math.radians(0.1)  # a beam keeps its elevation; finer than any ring spacing
+_MIRRORS_MAX_WIDTH_M = 3.2  # 2.55-2.6 m bodies with their mirrors (0.2-0.3 m a side)
+_END_GAP_MIN_M = 0.5  # across an end face: two trucks side by side stand >= 1 m apart
 
 
 def is_structure(
@@ -563,6 +585,63 @@ def rough_vegetation(
         & (n_rough >= _RING_MIN_SHARE * n_cand)
         & (rough > cfg.structure_rough_min_m)
     )
+
+
+def facade_pieces(
+    obj: np.ndarray,
+    obj_hag: np.ndarray,
+    fit: np.ndarray,
+    bottom: np.ndarray,
+    top: np.ndarray,
+    slack: np.ndarray,
+    ok: np.ndarray,
+    cfg: LidarDetectorConfig,
+) -> np.ndarray:
+    """(N,) True for truck-tall clusters whose surface runs on past any vehicle: a long face that
+    continues along its line, at truck height, past the longest vehicle (``max_length_m``), or an
+    end face past the widest one with its mirrors (``structure.face_extent``). They are pieces of a
+    façade or a long wall that doors, windows and what stands in front cut into truck-sized
+    clusters, or a building's corner. Where the LiDAR's highest beam is only a few degrees up
+    (KITTI's HDL-64E: +2 deg), a façade shows no return above a truck's height closer than ~60 m,
+    so the column rules (``structure_tall_fraction``) cannot see it; returns on that beam count as
+    truck-tall (the surface is at least as tall as the sensor can show)."""
+    out = np.zeros(len(fit), bool)
+    idx = np.flatnonzero(
+        ok & (fit[:, LENGTH] >= _SIDE_VIEW_MIN_M) & (top - bottom + slack >= cfg.structure_long_min_height_m)
+    )
+    if not len(idx):
+        return out
+    f = fit[idx]
+    h_min = cfg.structure_long_min_height_m - slack[idx]
+    hag = obj_hag
+    if math.isfinite(cfg.sensor_z_m) and len(obj):
+        # returns on the highest beam hit in this sweep are as tall as the sensor can show there.
+        # Only a beam above the horizontal is taken for the ceiling: its returns stand above the
+        # sensor, higher than a car's roof (if nothing that high is hit, nothing is changed)
+        el = np.arctan2(obj[:, 2] - cfg.sensor_z_m, np.maximum(np.hypot(obj[:, 0], obj[:, 1]), 1e-3))
+        el_top = float(el.max())
+        if el_top > 0.0:
+            hag = np.where(el >= el_top - _CEILING_TOL_RAD, np.inf, obj_hag)
+    rng = np.hypot(f[:, CX], f[:, CY])
+    link = 2.0 * rng * math.radians(cfg.cluster_link_angle_deg)
+    xy = np.ascontiguousarray(obj[:, :2])
+    long_face = (f[:, LENGTH], f[:, WIDTH], f[:, YAW], float(cfg.max_length_m), _FACE_GAP_MIN_M, 0.0)
+    end_face = (f[:, WIDTH], f[:, LENGTH], f[:, YAW] + 0.5 * np.pi, _MIRRORS_MAX_WIDTH_M, _END_GAP_MIN_M)
+    for along, across, yaw, limit, gap_min, min_sin in (long_face, (*end_face, _END_MIN_SIN_GRAZE)):
+        ux, uy = np.cos(yaw), np.sin(yaw)
+        nx, ny = -uy, ux
+        side = -np.sign(nx * f[:, CX] + ny * f[:, CY])  # the face toward the sensor
+        side[side == 0] = 1.0
+        mx, my = f[:, CX] + side * nx * 0.5 * across, f[:, CY] + side * ny * 0.5 * across
+        hl = 0.5 * along
+        faces = np.column_stack([mx - ux * hl, my - uy * hl, mx + ux * hl, my + uy * hl])
+        sin_graze = np.abs(f[:, CX] * uy - f[:, CY] * ux) / np.maximum(rng, 1e-6)
+        # columns spread along a face seen at a grazing angle: twice the link gap, at least a
+        # door's or a trunk's width, at most a shop window's
+        gap = np.clip(link / np.maximum(sin_graze, 0.05), gap_min, _FACE_GAP_MAX_M)
+        ext = face_extent(xy, hag, faces, h_min, gap, _FACE_PERP_TOL_M, _FACE_PERP_TOL_PER_M, limit)
+        out[idx] |= (ext > limit) & (sin_graze >= min_sin)
+    return out
 
 
 def long_and_low(
@@ -989,6 +1068,8 @@ class LidarDetector:
             ok[judge] &= ~rough_vegetation(rough, n_rough, n_cand, cfg)
         ok &= tall_share <= cfg.structure_tall_fraction
         ok &= ~flat_plates(fit, top, slack, cfg)
+        if cfg.structure_face_extent:
+            ok &= ~facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, cfg)
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
         n = fit.shape[0]
         t_box = None
