@@ -440,3 +440,11 @@ def test_face_extent_follows_a_surface_at_its_height():
     assert extent(10.1, 2.6, 1.5) == pytest.approx(8.0 + 5.75)  # stops at the gap
     assert extent(10.1, 1.5, 2.5) == pytest.approx(8.0)  # car height: not the same surface
     assert extent(11.0, 2.6, 2.5) == pytest.approx(8.0)  # 1 m off the line
+
+
+def test_a_truck_alongside_under_a_low_ceiling_is_a_truck():
+    """4 m to the side, under a highest beam 2 deg up, a 3.6 m truck shows only up to 1.9 m: a
+    10 m face lower than a truck, which the fence rule took for a fence. Its top is on the highest
+    beam, so its height is censored: no "lower than" rule applies, and it is a truck."""
+    pts = _low_ceiling_sweep([(3.0, -4.0, 10.0, 2.5, 3.6, 0.0)])
+    assert _trucks(pts, face_extent=True) == [(3.0, -3.9)]

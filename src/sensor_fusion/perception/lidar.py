@@ -535,6 +535,7 @@ def is_structure(
     height_slack_m: np.ndarray | float,
     column_gap_m: np.ndarray | float,
     cfg: LidarDetectorConfig,
+    censored: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N,) True for clusters that are static structure by shape, whatever the box rules say.
 
@@ -545,13 +546,14 @@ def is_structure(
     points inside the footprint, see ``structure.structure_features``). Walls of car height:
     a level top over their whole length (``flat``), where a car's cabin is higher than its
     bonnet and boot. ``height_slack_m``
-    lowers the height minima at range like ``classify_shape``'s.
+    lowers the height minima at range like ``classify_shape``'s. No "lower than" rule applies
+    where the height is ``censored`` (:func:`ceiling_clusters`).
     """
     pole = (length <= cfg.structure_thin_max_m) & (height > cfg.structure_tall_min_m)
     # posts: narrower than any person (shoulders >= 0.3 m) would look at that range, where one
     # column spacing (half the link angle) may be lost at the edges
     post = length + column_gap_m < cfg.structure_post_max_m
-    fence = long_and_low(length, height, height_slack_m, cfg)
+    fence = long_and_low(length, height, height_slack_m, cfg, censored)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
     # plates: a person seen across at least a torso's width bulges; a sign face or a fence panel
     # does not. Only for person-sized boxes: a car's side may be one plane.
@@ -570,6 +572,9 @@ def is_structure(
     )
     low = height + height_slack_m < cfg.structure_long_min_height_m
     wall = (length >= _SIDE_VIEW_MIN_M) & (width <= _THIN_M) & low & (flat > cfg.structure_flat_max)
+    if censored is not None:
+        low_wide &= ~censored
+        wall &= ~censored
     return pole | post | plate | low_wide | fence | porous | wall
 
 
@@ -595,33 +600,30 @@ def facade_pieces(
     top: np.ndarray,
     slack: np.ndarray,
     ok: np.ndarray,
+    at_ceiling: np.ndarray | None,
+    censored: np.ndarray | None,
     cfg: LidarDetectorConfig,
 ) -> np.ndarray:
-    """(N,) True for truck-tall clusters whose surface runs on past any vehicle: a long face that
-    continues along its line, at truck height, past the longest vehicle (``max_length_m``), or an
+    """(N,) True for truck-tall (or ``censored``) clusters whose surface runs on past any vehicle:
+    a long face that continues along its line, at truck height, past the longest vehicle
+    (``max_length_m``), or an
     end face past the widest one with its mirrors (``structure.face_extent``). They are pieces of a
     façade or a long wall that doors, windows and what stands in front cut into truck-sized
     clusters, or a building's corner. Where the LiDAR's highest beam is only a few degrees up
     (KITTI's HDL-64E: +2 deg), a façade shows no return above a truck's height closer than ~60 m,
     so the column rules (``structure_tall_fraction``) cannot see it; returns on that beam count as
-    truck-tall (the surface is at least as tall as the sensor can show)."""
+    truck-tall (``at_ceiling``, :func:`ceiling_points`: the surface is at least as tall as the
+    sensor can show there)."""
     out = np.zeros(len(fit), bool)
-    idx = np.flatnonzero(
-        ok & (fit[:, LENGTH] >= _SIDE_VIEW_MIN_M) & (top - bottom + slack >= cfg.structure_long_min_height_m)
-    )
+    tall = top - bottom + slack >= cfg.structure_long_min_height_m
+    if censored is not None:
+        tall |= censored
+    idx = np.flatnonzero(ok & (fit[:, LENGTH] >= _SIDE_VIEW_MIN_M) & tall)
     if not len(idx):
         return out
     f = fit[idx]
     h_min = cfg.structure_long_min_height_m - slack[idx]
-    hag = obj_hag
-    if math.isfinite(cfg.sensor_z_m) and len(obj):
-        # returns on the highest beam hit in this sweep are as tall as the sensor can show there.
-        # Only a beam above the horizontal is taken for the ceiling: its returns stand above the
-        # sensor, higher than a car's roof (if nothing that high is hit, nothing is changed)
-        el = np.arctan2(obj[:, 2] - cfg.sensor_z_m, np.maximum(np.hypot(obj[:, 0], obj[:, 1]), 1e-3))
-        el_top = float(el.max())
-        if el_top > 0.0:
-            hag = np.where(el >= el_top - _CEILING_TOL_RAD, np.inf, obj_hag)
+    hag = obj_hag if at_ceiling is None else np.where(at_ceiling, np.inf, obj_hag)
     rng = np.hypot(f[:, CX], f[:, CY])
     link = 2.0 * rng * math.radians(cfg.cluster_link_angle_deg)
     xy = np.ascontiguousarray(obj[:, :2])
@@ -644,13 +646,48 @@ def facade_pieces(
     return out
 
 
+def ceiling_points(pts: np.ndarray, obj: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray | None:
+    """(M,) True for the returns of ``obj`` on the highest beam that hit anything in ``pts`` (the
+    whole sweep): there the sensor shows no more of the surface, so its height is censored.
+    None where the LiDAR height is unknown or that beam is not above the horizontal: below it the
+    highest returns are the tops of things lower than the sensor, not a cut (a head whose beams
+    reach 15 deg up shows any building's top floors)."""
+    if not math.isfinite(cfg.sensor_z_m) or not len(obj) or not len(pts):
+        return None
+    r = np.hypot(pts[:, 0], pts[:, 1])
+    far = r > cfg.range_min_m
+    if not far.any():
+        return None
+    tan_top = float(np.max((pts[far, 2] - cfg.sensor_z_m) / r[far]))
+    if tan_top <= 0.0:
+        return None
+    thr = math.tan(math.atan(tan_top) - _CEILING_TOL_RAD)
+    return (obj[:, 2] - cfg.sensor_z_m) >= thr * np.maximum(np.hypot(obj[:, 0], obj[:, 1]), 1e-3)
+
+
+def ceiling_clusters(
+    at_ceiling: np.ndarray | None, order: np.ndarray, starts: np.ndarray, counts: np.ndarray, cand: np.ndarray
+) -> np.ndarray | None:
+    """(N,) True for the clusters ``cand`` with a return on the ceiling (:func:`ceiling_points`)."""
+    if at_ceiling is None:
+        return None
+    cs = np.concatenate([[0], np.cumsum(at_ceiling[order])])
+    return (cs[starts[cand] + counts[cand]] - cs[starts[cand]]) > 0
+
+
 def long_and_low(
-    length: np.ndarray, height: np.ndarray, height_slack_m: np.ndarray | float, cfg: LidarDetectorConfig
+    length: np.ndarray,
+    height: np.ndarray,
+    height_slack_m: np.ndarray | float,
+    cfg: LidarDetectorConfig,
+    censored: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N,) longer than any car and, with the beam slack, lower than a truck: the fence rule of
     :func:`is_structure` (fences, hedges, low walls), and the clusters the cabin pass of
-    ``structure.split_rows`` looks into (a row of parked cars is long and low too)."""
-    return (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
+    ``structure.split_rows`` looks into (a row of parked cars is long and low too). Not where the
+    height is ``censored`` (the top on the highest beam: it is at least what is seen)."""
+    out = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
+    return out if censored is None else out & ~censored
 
 
 def _bottom_range_slack(
@@ -950,6 +987,7 @@ class LidarDetector:
             kept[np.flatnonzero(kept)[~col_keep]] = False
         else:
             obj, obj_gz, obj_hag, kept = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
+        at_ceiling = ceiling_points(pts, obj, cfg)
         obj_t = None
         if point_time_s is not None and len(point_time_s) == len(pts):
             obj_t = np.asarray(point_time_s, np.float64)[kept]
@@ -1024,7 +1062,8 @@ class LidarDetector:
                 # and is not, so it must not be cut at its windows either): a row of parked cars seen
                 # from afar, the gaps between them hidden, still shows one cabin per car
                 low_end, _, slk = _bottom_range_slack(fit, cfg)
-                long = long_and_low(fit[:, LENGTH], fit[:, Z_MAX] - low_end, slk, cfg)
+                censored = ceiling_clusters(at_ceiling, order, starts, counts, cand)
+                long = long_and_low(fit[:, LENGTH], fit[:, Z_MAX] - low_end, slk, cfg, censored)
                 if long.any():
                     # a far car's cabin top falls between beams like any top: the height a cabin
                     # must reach is lowered by the beam spacing at its range
@@ -1058,7 +1097,10 @@ class LidarDetector:
             & (fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m)
         )
         col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
-        ok &= ~is_structure(fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg)
+        censored = ceiling_clusters(at_ceiling, order, starts, counts, cand)
+        ok &= ~is_structure(
+            fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg, censored
+        )
         if cfg.structure_rough_min_m > 0.0 and math.isfinite(cfg.sensor_z_m):
             judge = np.flatnonzero(ok & (fit[:, LENGTH] > _PERSON_MAX_M))  # only these can be dropped
             rough, n_rough, n_cand = surface_roughness(
@@ -1069,7 +1111,7 @@ class LidarDetector:
         ok &= tall_share <= cfg.structure_tall_fraction
         ok &= ~flat_plates(fit, top, slack, cfg)
         if cfg.structure_face_extent:
-            ok &= ~facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, cfg)
+            ok &= ~facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
         n = fit.shape[0]
         t_box = None
