@@ -654,13 +654,12 @@ def ceiling_points(pts: np.ndarray, obj: np.ndarray, cfg: LidarDetectorConfig) -
     reach 15 deg up shows any building's top floors)."""
     if not math.isfinite(cfg.sensor_z_m) or not len(obj) or not len(pts):
         return None
-    r = np.hypot(pts[:, 0], pts[:, 1])
+    up = pts[pts[:, 2] > cfg.sensor_z_m]  # only returns above the sensor can be on such a beam
+    r = np.hypot(up[:, 0], up[:, 1])
     far = r > cfg.range_min_m
     if not far.any():
         return None
-    tan_top = float(np.max((pts[far, 2] - cfg.sensor_z_m) / r[far]))
-    if tan_top <= 0.0:
-        return None
+    tan_top = float(np.max((up[far, 2] - cfg.sensor_z_m) / r[far]))
     thr = math.tan(math.atan(tan_top) - _CEILING_TOL_RAD)
     return (obj[:, 2] - cfg.sensor_z_m) >= thr * np.maximum(np.hypot(obj[:, 0], obj[:, 1]), 1e-3)
 
