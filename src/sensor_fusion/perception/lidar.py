@@ -606,14 +606,14 @@ def facade_pieces(
 ) -> np.ndarray:
     """(N,) True for truck-tall (or ``censored``) clusters whose surface runs on past any vehicle:
     a long face that continues along its line, at truck height, past the longest vehicle
-    (``max_length_m``), or an
-    end face past the widest one with its mirrors (``structure.face_extent``). They are pieces of a
-    façade or a long wall that doors, windows and what stands in front cut into truck-sized
-    clusters, or a building's corner. Where the LiDAR's highest beam is only a few degrees up
-    (KITTI's HDL-64E: +2 deg), a façade shows no return above a truck's height closer than ~60 m,
-    so the column rules (``structure_tall_fraction``) cannot see it; returns on that beam count as
-    truck-tall (``at_ceiling``, :func:`ceiling_points`: the surface is at least as tall as the
-    sensor can show there)."""
+    (``max_length_m``), or an end face (itself included) wider than the widest vehicle with its
+    mirrors (``structure.face_extent``). They are pieces of a façade or a long wall that doors,
+    windows and what stands in front cut into truck-sized clusters, or a building's corner.
+    Where the LiDAR's highest beam is only a few degrees up (KITTI's HDL-64E: +2 deg), a façade
+    shows no return above a truck's height closer than ~60 m, so the column rules
+    (``structure_tall_fraction``) cannot see it; returns on that beam count as truck-tall
+    (``at_ceiling``, :func:`ceiling_points`: the surface is at least as tall as the sensor can
+    show there)."""
     out = np.zeros(len(fit), bool)
     tall = top - bottom + slack >= cfg.structure_long_min_height_m
     if censored is not None:

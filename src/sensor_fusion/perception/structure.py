@@ -366,7 +366,7 @@ def face_extent(
     perp_tol_per_m: float,
     max_extent_m: float,
 ) -> np.ndarray:
-    """(C,) how long each face is seen to run, beyond its own cluster, at its height (m).
+    """(C,) each face's length plus how far it is seen to run on past both its ends (m).
 
     ``faces`` rows are (x0, y0, x1, y1): a cluster's face toward the sensor, in the sensor's x, y.
     Returns of any cluster within ``perp_tol_m`` (+ ``perp_tol_per_m`` per metre along, for the
