@@ -637,7 +637,7 @@ def facade_pieces(
         mx, my = f[:, CX] + side * nx * 0.5 * across, f[:, CY] + side * ny * 0.5 * across
         hl = 0.5 * along
         faces = np.column_stack([mx - ux * hl, my - uy * hl, mx + ux * hl, my + uy * hl])
-        sin_graze = np.abs(f[:, CX] * uy - f[:, CY] * ux) / np.maximum(rng, 1e-6)
+        sin_graze = _sin_graze(f, yaw)
         # columns spread along a face seen at a grazing angle: twice the link gap, at least a
         # door's or a trunk's width, at most a shop window's
         gap = np.clip(link / np.maximum(sin_graze, 0.05), gap_min, _FACE_GAP_MAX_M)
@@ -668,10 +668,16 @@ def ceiling_clusters(
     at_ceiling: np.ndarray | None, order: np.ndarray, starts: np.ndarray, counts: np.ndarray, cand: np.ndarray
 ) -> np.ndarray | None:
     """(N,) True for the clusters ``cand`` with a return on the ceiling (:func:`ceiling_points`)."""
-    if at_ceiling is None:
-        return None
-    cs = np.concatenate([[0], np.cumsum(at_ceiling[order])])
-    return (cs[starts[cand] + counts[cand]] - cs[starts[cand]]) > 0
+    return None if at_ceiling is None else _cluster_sums(at_ceiling, order, starts, counts, cand) > 0
+
+
+def _cluster_sums(
+    values: np.ndarray, order: np.ndarray, starts: np.ndarray, counts: np.ndarray, clusters: np.ndarray
+) -> np.ndarray:
+    """(N,) sum of per-point ``values`` over each of ``clusters``' points (``group_by_label``'s
+    ``order`` / ``starts`` / ``counts``): one cumulative sum over the label groups."""
+    cs = np.concatenate([[0.0], np.cumsum(values[order], dtype=np.float64)])
+    return cs[starts[clusters] + counts[clusters]] - cs[starts[clusters]]
 
 
 def long_and_low(
@@ -700,12 +706,14 @@ def _bottom_range_slack(
     return np.minimum(fit[:, GROUND_Z], fit[:, Z_MIN]), rng, cfg.class_height_slack_per_m * rng
 
 
-def _sin_graze(fit: np.ndarray) -> np.ndarray:
-    """(N,) sine of the angle between the line of sight and each box's long face. ``fit`` rows are
-    relative to the sensor, so their centres are the lines of sight."""
+def _sin_graze(fit: np.ndarray, yaw: np.ndarray | None = None) -> np.ndarray:
+    """(N,) sine of the angle between the line of sight and each box's long face (or the face
+    along ``yaw``). ``fit`` rows are relative to the sensor, so their centres are the lines of
+    sight."""
+    yaw = fit[:, YAW] if yaw is None else yaw
     los = fit[:, [CX, CY]]
     r = np.maximum(np.hypot(los[:, 0], los[:, 1]), 1e-6)
-    return np.abs(los[:, 0] * np.sin(fit[:, YAW]) - los[:, 1] * np.cos(fit[:, YAW])) / r
+    return np.abs(los[:, 0] * np.sin(yaw) - los[:, 1] * np.cos(yaw)) / r
 
 
 def grazing_faces(fit: np.ndarray, labels: np.ndarray, end_on: np.ndarray, max_deg: float) -> np.ndarray:
@@ -1084,8 +1092,7 @@ class LidarDetector:
         n_pts = counts[cand]
         tall_share = np.zeros(len(cand))
         if tall is not None and len(cand):  # share of each cluster's points in too-tall columns
-            cs = np.concatenate([[0], np.cumsum(tall[order])])
-            tall_share = (cs[starts[cand] + counts[cand]] - cs[starts[cand]]) / np.maximum(counts[cand], 1)
+            tall_share = _cluster_sums(tall, order, starts, counts, cand) / np.maximum(counts[cand], 1)
         bottom, rng, slack = _bottom_range_slack(fit, cfg)
         top = fit[:, Z_MAX]
         ok = (
@@ -1114,10 +1121,8 @@ class LidarDetector:
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
         n = fit.shape[0]
         t_box = None
-        if obj_t is not None:  # mean capture time per box: cumulative sums over the label groups
-            cs = np.concatenate([[0.0], np.cumsum(obj_t[order])])
-            st, cn = starts[cand][ok], counts[cand][ok]
-            t_box = (cs[st + cn] - cs[st]) / np.maximum(cn, 1)
+        if obj_t is not None:  # mean capture time per box
+            t_box = _cluster_sums(obj_t, order, starts, counts, cand[ok]) / np.maximum(counts[cand][ok], 1)
         heights = top - bottom
         lwh = np.column_stack([fit[:, LENGTH], fit[:, WIDTH], heights])
         cls, base, end_on = classify_shape(lwh, slack, fit[:, BODY_WIDTH])
