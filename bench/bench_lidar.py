@@ -155,6 +155,23 @@ def main() -> None:
         for k in ("total", "ground", "cluster", "boxfit"):
             fig.add(f"detect_{name}_{k}_ms", med[k])
 
+    # The structure memory (given the ego pose): the same 120k sweep at advancing stamps, so the
+    # walls' cells are marked and looked up on every call; baseline: the same detector without a pose.
+    pts = clouds["120k"]
+    mem_det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M))
+    stamp = iter(range(0, 10**15, 100_000_000))
+    pose = (np.eye(4), "odom")
+    for _ in range(2):
+        mem_det.detect(pts, next(stamp), "base_link", pose=pose)
+    t_mem = median_time(lambda: mem_det.detect(pts, next(stamp), "base_link", pose=pose), args.runs)
+    t_plain = median_time(lambda: det.detect(pts, 0, "base_link"), args.runs)
+    print(
+        f"\nstructure memory, 120k sweep: {1e3 * t_mem:.2f} ms with the pose, {1e3 * t_plain:.2f} ms without "
+        f"({t_mem / t_plain:.3f}x; {mem_det.structure_cells} cells remembered)"
+    )
+    fig.add("detect_120k_memory_ms", 1e3 * t_mem)
+    fig.add("detect_120k_memory_over_plain_x", t_mem / t_plain)
+
     # Baseline: Open3D DBSCAN on the same non-ground points of the 30k sweep.
     import open3d as o3d
 

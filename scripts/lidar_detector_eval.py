@@ -127,7 +127,7 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     for k in range(int(z["n"])):
         xyz, stamp, T = z[f"xyz_{k}"], int(z[f"stamp_{k}"]), z[f"pose_{k}"]
         t0 = time.perf_counter()
-        d = det.detect(xyz, stamp, "base_link")
+        d = det.detect(xyz, stamp, "base_link", pose=(T, "odom"))  # the structure memory in odom
         ms.append(1e3 * (time.perf_counter() - t0))
         frames.append(detection_frame(d.transform(T, "odom"), stamp))
     gt = [objects_frame(m) for m in truth[GT_OBJECTS]]

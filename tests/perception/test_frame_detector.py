@@ -192,3 +192,19 @@ def test_a_box_the_camera_relabels_is_completed_for_its_new_class() -> None:
     np.testing.assert_allclose(det.sizes[2], [1.8, 0.6, 1.5])
     np.testing.assert_allclose(det.pos_cov[2, 0, 0], 0.1 + 2.7**2 / 12.0)
     np.testing.assert_allclose(det.pos_cov[1], 0.1 * np.eye(2))
+
+
+def test_the_lidar_detector_gets_the_ego_pose_for_its_structure_memory():
+    """The structure memory lives in the tracking frame: the LiDAR detector is given base_link's
+    pose there once the ego has one, and nothing before (detections stay in base_link)."""
+    lidar = FakeDetector(boxes([[10.0, 0.0]], SENSOR_LIDAR))
+    fd = FrameDetector(Calibration(), "base_link", "classical", lidar)
+    fd.detect(_frame(), FrameEgo(STAMP, "base_link"))
+    assert lidar.calls[-1][4] is None
+    est = FakeEstimator(x0=(100.0, 50.0), yaw=0.5, speed=10.0)
+    est.known_until_ns, est.aligned = STAMP, True
+    ego = FrameEgo(STAMP, "odom", est.truth(STAMP), _pose_at=est.T_world_base_at)
+    fd.detect(_frame(), ego)
+    T, frame = lidar.calls[-1][4]
+    assert frame == "odom"
+    np.testing.assert_array_equal(T, ego.T_world_base)

@@ -163,7 +163,7 @@ class FrameDetector:
                 times = None
                 if cloud.time_offset is not None:  # each point's capture time relative to the frame stamp
                     times = cloud.time_offset + np.float32((cloud.stamp_ns - stamp) / NS_PER_S)
-                dets[name] = self._detect_lidar(xyz, stamp, times)
+                dets[name] = self._detect_lidar(xyz, stamp, times, ego)
                 objects.append(dets[name])
             cams = frame.of_kind("camera")
             if self.camera is not None and cams and dets:
@@ -248,10 +248,14 @@ class FrameDetector:
             R = T_base_lidar[:3, :3].astype(np.float32)
             return xyz_l @ R.T + T_base_lidar[:3, 3].astype(np.float32), cloud.intensity
 
-    def _detect_lidar(self, xyz: np.ndarray, stamp: int, times: np.ndarray | None) -> Detections:
+    def _detect_lidar(
+        self, xyz: np.ndarray, stamp: int, times: np.ndarray | None, ego: FrameEgo
+    ) -> Detections:
         t = self.timer
+        # the structure memory lives in the tracking frame, once the ego pose places the sweeps there
+        pose = (ego.T_world_base, ego.frame_id) if ego.pose is not None else None
         with t.stage("lidar_detect"):
-            det = self.lidar.detect(xyz, stamp, self.base_frame, times)
+            det = self.lidar.detect(xyz, stamp, self.base_frame, times, pose)
         for k, v in getattr(self.lidar, "last_timing", {}).items():
             t.add(f"lidar_{k}", v)
         return det

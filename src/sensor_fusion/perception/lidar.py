@@ -4,7 +4,8 @@ ROS-free core layer. Input is one sweep already in ``base_link`` (x forward,
 y left, z up, ground near z = 0); output is :class:`Detections` in that frame.
 The three stages live in ``ground``, ``clustering`` and ``boxfit``; this
 module holds the configuration, the shape-based class guess and the output
-assembly. One detector instance owns scratch buffers: use one per thread.
+assembly. One detector instance owns scratch buffers and, given ego poses, the structure memory:
+use one per thread, sweeps in time order.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .clustering import group_by_label, label_bev
 from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
 from .structure import face_extent, split_rows, structure_features, surface_roughness
+from .structure_memory import StructureMemory
 
 _MAX_GRID_CELLS = 16_000_000  # 64 MiB of int32 clustering scratch
 
@@ -298,6 +300,17 @@ class LidarDetectorConfig(ParamConfig):
         "trucks: a head whose highest beam is a few degrees up (KITTI's HDL-64E: +2 deg) sees no "
         "façade above a truck's height within ~60 m (docs/detection-tracking.md)",
     )
+    structure_memory_s: float = param(
+        30.0,
+        unit="s",
+        ge=0.0,
+        desc="Returns above 2 m of clusters larger than any vehicle (or façade pieces) are remembered "
+        "this long as structure cells (0.5 m) in the tracking frame (odom), and a later truck-tall "
+        "cluster with half its returns in such cells is that structure: a building seen face-on under "
+        "a low LiDAR ceiling is a truck-sized face, but its corner or full length was seen on the "
+        "approach. 30 s covers passing a block at walking-pace traffic speeds (5 m/s: 150 m); odom "
+        "drifts by centimetres in that time. Used when the detector is given the ego pose; 0 = off",
+    )
     structure_flat_max: float = param(
         0.75,
         unit="1",
@@ -524,6 +537,13 @@ _END_MIN_SIN_GRAZE = 0.1
 _CEILING_TOL_RAD = math.radians(0.1)  # a beam keeps its elevation; finer than any ring spacing
 _MIRRORS_MAX_WIDTH_M = 3.2  # 2.55-2.6 m bodies with their mirrors (0.2-0.3 m a side)
 _END_GAP_MIN_M = 0.5  # across an end face: two trucks side by side stand >= 1 m apart
+# structure memory (structure_memory_s): cells of 0.5 m (a façade's relief and range noise, 0.1-0.3 m,
+# stay in one or two cells; a vehicle driving by a wall keeps >= 0.5 m from it); only returns above
+# a car's roof mark them (cars and vans 1.4-2.0 m; a car merged with a hedge leaves no mark where it
+# stands), and a truck-tall cluster with at least half its returns in marked cells is structure
+_MEMORY_CELL_M = 0.5
+_MEMORY_MARK_HAG_M = 2.0
+_MEMORY_MIN_SHARE = 0.5
 
 
 def is_structure(
@@ -615,10 +635,7 @@ def facade_pieces(
     (``at_ceiling``, :func:`ceiling_points`: the surface is at least as tall as the sensor can
     show there)."""
     out = np.zeros(len(fit), bool)
-    tall = top - bottom + slack >= cfg.structure_long_min_height_m
-    if censored is not None:
-        tall |= censored
-    idx = np.flatnonzero(ok & (fit[:, LENGTH] >= _SIDE_VIEW_MIN_M) & tall)
+    idx = np.flatnonzero(ok & _truck_tall(fit, bottom, top, slack, censored, cfg))
     if not len(idx):
         return out
     f = fit[idx]
@@ -644,6 +661,22 @@ def facade_pieces(
         ext = face_extent(xy, hag, faces, h_min, gap, _FACE_PERP_TOL_M, _FACE_PERP_TOL_PER_M, limit)
         out[idx] |= (ext > limit) & (sin_graze >= min_sin)
     return out
+
+
+def _truck_tall(
+    fit: np.ndarray,
+    bottom: np.ndarray,
+    top: np.ndarray,
+    slack: np.ndarray,
+    censored: np.ndarray | None,
+    cfg: LidarDetectorConfig,
+) -> np.ndarray:
+    """(N,) clusters that could be a truck's side: longer than a car's rear and at least truck
+    height with the beam slack, or cut by the highest beam (``censored``)."""
+    tall = top - bottom + slack >= cfg.structure_long_min_height_m
+    if censored is not None:
+        tall |= censored
+    return (fit[:, LENGTH] >= _SIDE_VIEW_MIN_M) & tall
 
 
 def ceiling_points(pts: np.ndarray, obj: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray | None:
@@ -937,6 +970,55 @@ class LidarDetector:
         self._grid = np.full(ng * ng, -1, np.int32)
         self._column_counts = np.zeros(ng * ng, np.int32)  # column_filter's scratch, left all 0
         self.last_timing: dict[str, float] = {"ground": 0.0, "cluster": 0.0, "boxfit": 0.0}
+        self._memory = (
+            StructureMemory(_MEMORY_CELL_M, self.config.structure_memory_s)
+            if self.config.structure_memory_s > 0.0
+            else None
+        )
+
+    @property
+    def structure_cells(self) -> int:
+        """Cells the structure memory holds now (0 when it is off or was never given a pose)."""
+        return 0 if self._memory is None else len(self._memory)
+
+    def _remembered_structure(
+        self,
+        obj: np.ndarray,
+        obj_hag: np.ndarray,
+        at_ceiling: np.ndarray | None,
+        labels: np.ndarray,
+        n_labels: int,
+        order: np.ndarray,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        cand: np.ndarray,
+        big: np.ndarray,
+        judge: np.ndarray,
+        pose: tuple[np.ndarray, str],
+        stamp_ns: int,
+    ) -> np.ndarray:
+        """(N,) True for the ``judge`` clusters with most returns where earlier sweeps saw
+        structure (:mod:`structure_memory`); then this sweep's ``big`` clusters leave their marks."""
+        T, frame = pose
+        out = np.zeros(len(cand), bool)
+        T = np.asarray(T, np.float64)
+        if T.shape != (4, 4) or not np.isfinite(T).all():  # no place for the sweep: remember nothing
+            return out
+        mem = self._memory
+        mem.start(stamp_ns, frame)
+        origin = np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
+        xy = ((obj + origin) @ T[:3, :3].T + T[:3, 3])[:, :2]
+        if judge.any() and len(mem):
+            share = _cluster_sums(mem.marked(xy), order, starts, counts, cand[judge]) / counts[cand[judge]]
+            out[judge] = share >= _MEMORY_MIN_SHARE
+        if big.any():
+            in_big = np.zeros(n_labels, bool)
+            in_big[cand[big]] = True
+            high = obj_hag >= _MEMORY_MARK_HAG_M
+            if at_ceiling is not None:
+                high |= at_ceiling
+            mem.mark(xy[high & in_big[labels]], stamp_ns)
+        return out
 
     def warm_up(self) -> None:
         """Compile or load the numba kernels now, so the first real frame is not slow."""
@@ -946,7 +1028,12 @@ class LidarDetector:
         self.detect(np.vstack([ground, box]).astype(np.float32), 0, "base_link")
 
     def detect(
-        self, xyz: np.ndarray, stamp_ns: int, frame_id: str, point_time_s: np.ndarray | None = None
+        self,
+        xyz: np.ndarray,
+        stamp_ns: int,
+        frame_id: str,
+        point_time_s: np.ndarray | None = None,
+        pose: tuple[np.ndarray, str] | None = None,
     ) -> Detections:
         """Detect objects in an (N, 3) base_link sweep; non-finite points are dropped.
 
@@ -955,6 +1042,11 @@ class LidarDetector:
         rotating LiDAR sees each object at its azimuth's time (up to a sweep period from the
         stamp), and an object at 30 m/s moves 3 m in a 0.1 s sweep, which deskewing (ego motion
         only) cannot undo; the tracker compares each box with its track at that time.
+
+        ``pose``: (T, frame) with T (4, 4) taking base_link at ``stamp_ns`` into a fixed frame
+        (``odom``). With it the detector remembers where it saw structure over the sweeps
+        (``structure_memory_s``), so one instance serves one sensor's sweeps in time order; a new
+        frame or a stamp going back starts the memory afresh.
         """
         if not isinstance(stamp_ns, (int, np.integer)) or isinstance(stamp_ns, bool):
             raise TypeError(f"stamp_ns must be int nanoseconds, got {type(stamp_ns).__name__}")
@@ -1116,8 +1208,22 @@ class LidarDetector:
             ok[judge] &= ~rough_vegetation(rough, n_rough, n_cand, cfg)
         ok &= tall_share <= cfg.structure_tall_fraction
         ok &= ~flat_plates(fit, top, slack, cfg)
+        facade = np.zeros(len(cand), bool)
         if cfg.structure_face_extent:
-            ok &= ~facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
+            facade = facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
+            ok &= ~facade
+        if self._memory is not None and pose is not None:
+            big = (
+                (fit[:, LENGTH] > cfg.max_length_m)
+                | (fit[:, WIDTH] > cfg.max_width_m)
+                | (top - fit[:, GROUND_Z] > cfg.max_height_m)
+                | (tall_share > cfg.structure_tall_fraction)
+                | facade
+            )
+            ok &= ~self._remembered_structure(
+                obj, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand, big,
+                ok & _truck_tall(fit, bottom, top, slack, censored, cfg), pose, stamp_ns,
+            )  # fmt: skip
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
         n = fit.shape[0]
         t_box = None
