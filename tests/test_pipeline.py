@@ -153,3 +153,5 @@ def test_frames_come_from_pushed_data():
     assert all(o.tracks.frame_id == "base_link" and o.ego is None for o in outs)
     assert not pipe.push("lidar", PointCloud(T0 + 900 * MS, "nowhere", np.zeros((1, 3), np.float32)))
     assert pipe.diagnostics()["rejected"] == {"lidar": {"unknown_frame": 1}}
+    # no ego pose yet: the LiDAR's structure memory holds nothing, and no network box was dropped
+    assert pipe.diagnostics()["structure"] == {"memory_cells": 0, "bev_boxes_dropped": 0}

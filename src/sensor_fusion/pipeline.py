@@ -439,6 +439,10 @@ class FusionPipeline:
             "sync": self._sync.stats() if self._sync is not None else NO_SYNC_STATS,
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
             "radar": {k: dict(v) for k, v in self.detector.radar_counts.items()},
+            "structure": {
+                "memory_cells": self.detector.lidar.structure_cells if self.detector.lidar is not None else 0,
+                "bev_boxes_dropped": self.detector.bev_boxes_on_structure,
+            },
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),
             "odometry": self.odometry_outputs,

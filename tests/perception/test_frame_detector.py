@@ -11,7 +11,7 @@ import pytest
 
 from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import Calibration
-from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, SENSOR_RADAR
+from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, SENSOR_RADAR, ObjectClass
 from sensor_fusion.core.types import Detections, PointCloud, RadarScan
 from sensor_fusion.ego.frame_ego import FrameEgo
 from sensor_fusion.perception.frame_detector import FrameDetections, FrameDetector
@@ -46,12 +46,18 @@ def boxes(xy, sensor: int, scores=None, frame_id: str = "base_link", **rows) -> 
 class FakeDetector:
     """Returns fixed base_link boxes (restamped) and records its calls."""
 
+    structure_cells = 0  # the LiDAR detector's structure memory (pipeline diagnostics)
+
     def __init__(self, det: Detections, track_min_score: float = 0.3):
         self.det, self.calls, self.last_timing = det, [], {}
         self.grid, self.config = (
             GRID,
             SimpleNamespace(track_min_score=track_min_score, edge_margin_m=BEV_EDGE_MARGIN_M),
         )
+
+    def on_structure(self, det: Detections) -> np.ndarray:
+        """The LiDAR detector's structure memory: boxes beyond x = ``structure_beyond_x`` are on it."""
+        return det.centers[:, 0] > getattr(self, "structure_beyond_x", np.inf)
 
     def detect(self, *args):
         self.calls.append(args)
@@ -208,3 +214,17 @@ def test_the_lidar_detector_gets_the_ego_pose_for_its_structure_memory():
     T, frame = lidar.calls[-1][4]
     assert frame == "odom"
     np.testing.assert_array_equal(T, ego.T_world_base)
+
+
+def test_both_mode_drops_network_vehicle_boxes_on_remembered_structure():
+    """In `both` mode the network's car, truck and bus boxes where the LiDAR's structure memory
+    holds a façade are dropped (and counted); other classes, and boxes elsewhere, are kept."""
+    lidar = FakeDetector(boxes([], SENSOR_LIDAR))
+    lidar.structure_beyond_x = 15.0
+    bev_det = boxes([[10.0, 0.0], [20.0, 5.0], [20.0, -5.0]], SENSOR_BEV)
+    bev_det.labels = np.array([int(ObjectClass.CAR), int(ObjectClass.TRUCK), int(ObjectClass.PEDESTRIAN)])
+    fd = FrameDetector(Calibration(), "base_link", "both", lidar, bev=FakeDetector(bev_det))
+    found = fd.detect(_frame(), FrameEgo(STAMP, "base_link"))
+    kept = found.detections["bev"]
+    assert _xs(kept) == [10.0, 20.0] and list(kept.labels) == [ObjectClass.CAR, ObjectClass.PEDESTRIAN]
+    assert fd.bev_boxes_on_structure == 1

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.core.classes import ObjectClass
+from sensor_fusion.core.types import Detections
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
 from sensor_fusion.perception.structure_memory import StructureMemory
 from sensor_fusion.sim.boxes import spinning_scan
@@ -95,3 +96,29 @@ def test_trucks_near_remembered_structure_stay_trucks(truck):
     _trucks(det, -20.0, [BUILDING], 0)
     seen = _trucks(det, 0.0, [BUILDING, truck], 2 * S)
     assert any(np.hypot(x - truck[0], y - truck[1]) < 2.5 for x, y in seen), seen
+
+
+def _boxes(stamp_ns: int, rows) -> Detections:
+    """Another detector's boxes (cx, cy, l, w, yaw) in base_link."""
+    rows = np.asarray(rows, float)
+    n = len(rows)
+    return Detections(
+        stamp_ns, "base_link", np.column_stack([rows[:, :2], np.full(n, 1.5)]),
+        np.column_stack([rows[:, 2:4], np.full(n, 3.0)]), rows[:, 4], np.full(n, int(ObjectClass.TRUCK)),
+        np.full(n, 0.9), np.full((n, 2), np.nan), np.tile(np.eye(2), (n, 1, 1)), np.ones(n, np.uint8),
+    )  # fmt: skip
+
+
+def test_other_detectors_boxes_on_a_remembered_front_are_found():
+    """In `both` mode the network's vehicle boxes are asked the same question: a truck box on the
+    front the LiDAR saw whole is structure, one on the truck in the next lane is not; boxes of
+    another stamp, or without a sweep given a pose, are not judged."""
+    det = _detector()
+    _trucks(det, -20.0, [BUILDING], 0)
+    truck = (0.0, -4.0, 10.0, 2.5, 3.6, 0.0)
+    _trucks(det, 0.0, [BUILDING, truck], 2 * S)
+    rows = [(0.0, 14.0, 10.0, 2.5, 0.0), (0.0, -4.0, 10.0, 2.5, 0.0), (0.0, 30.0, 4.5, 1.8, 0.0)]
+    assert list(det.on_structure(_boxes(2 * S, rows))) == [True, False, False]
+    assert not det.on_structure(_boxes(3 * S, rows)).any()
+    det.detect(_sweep(0.0, [BUILDING]), 3 * S, "base_link")  # no pose: nothing to judge with
+    assert not det.on_structure(_boxes(3 * S, rows)).any()

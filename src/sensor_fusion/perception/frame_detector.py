@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 # unknown ego acceleration, 1 sigma: a car's longitudinal acceleration in traffic (|a| <~ 2 m/s^2);
 # it spreads the ego velocity between the frame stamp (the pose) and a radar scan's stamp
 EGO_ACCEL_STD_MPS2 = 1.0
+# the network's boxes the LiDAR's structure memory may veto in `both` mode: what a façade passes for
+_VEHICLE_LABELS = (int(ObjectClass.CAR), int(ObjectClass.TRUCK), int(ObjectClass.BUS))
 # radar counters in /diagnostics -> RadarDetector.last_stats key
 RADAR_COUNTS = {
     "returns": "points",
@@ -148,6 +150,7 @@ class FrameDetector:
         self._warned: set[str] = set()
         # per radar: cumulative counts of what its scans' returns became (for /diagnostics)
         self.radar_counts: dict[str, dict[str, int]] = {}
+        self.bev_boxes_on_structure = 0  # network vehicle boxes the LiDAR's structure memory dropped
 
     def detect(self, frame: FusionFrame, ego: FrameEgo) -> FrameDetections:
         t, stamp = self.timer, frame.stamp_ns
@@ -188,6 +191,11 @@ class FrameDetector:
             else:
                 with t.stage("bev"):
                     det = self.bev.detect(inputs)
+                if self.mode == "both" and self.lidar is not None and len(det):
+                    # vehicle boxes on façades the LiDAR has seen whole (its structure memory)
+                    veto = np.isin(det.labels, _VEHICLE_LABELS) & self.lidar.on_structure(det)
+                    self.bev_boxes_on_structure += int(veto.sum())
+                    det = det.select(~veto)
                 min_score = self.bev.config.track_min_score
                 objects.append(det.select(det.scores >= min_score))
                 for k, v in self.bev.last_timing.items():

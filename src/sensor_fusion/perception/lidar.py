@@ -970,6 +970,7 @@ class LidarDetector:
         self._grid = np.full(ng * ng, -1, np.int32)
         self._column_counts = np.zeros(ng * ng, np.int32)  # column_filter's scratch, left all 0
         self.last_timing: dict[str, float] = {"ground": 0.0, "cluster": 0.0, "boxfit": 0.0}
+        self._swept: tuple[int, np.ndarray, np.ndarray] | None = None  # the last sweep given a pose
         self._memory = (
             StructureMemory(_MEMORY_CELL_M, self.config.structure_memory_s)
             if self.config.structure_memory_s > 0.0
@@ -1008,6 +1009,7 @@ class LidarDetector:
         mem.start(stamp_ns, frame)
         origin = np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
         xy = ((obj + origin) @ T[:3, :3].T + T[:3, 3])[:, :2]
+        self._swept = (stamp_ns, (obj + origin)[:, :2].astype(np.float64), xy)
         if judge.any() and len(mem):
             share = _cluster_sums(mem.marked(xy), order, starts, counts, cand[judge]) / counts[cand[judge]]
             out[judge] = share >= _MEMORY_MIN_SHARE
@@ -1018,6 +1020,26 @@ class LidarDetector:
             if at_ceiling is not None:
                 high |= at_ceiling
             mem.mark(xy[high & in_big[labels]], stamp_ns)
+        return out
+
+    def on_structure(self, det: Detections) -> np.ndarray:
+        """(N,) True for boxes of another detector (``det``: base_link, the stamp of the last sweep
+        given a pose) with at least half of the sweep's above-ground returns inside them where the
+        structure memory holds structure, this sweep's marks included: a learned detector's
+        vehicle box on a façade the LiDAR has seen whole. All False without such a sweep."""
+        out = np.zeros(len(det), bool)
+        if self._swept is None or self._swept[0] != det.stamp_ns or not len(det):
+            return out
+        _stamp, base_xy, world_xy = self._swept
+        marked = self._memory.marked(world_xy)
+        c, s = np.cos(det.yaw), np.sin(det.yaw)
+        for i in range(len(det)):
+            d = base_xy - det.centers[i, :2]
+            inside = (np.abs(d[:, 0] * c[i] + d[:, 1] * s[i]) <= 0.5 * det.sizes[i, 0]) & (
+                np.abs(-d[:, 0] * s[i] + d[:, 1] * c[i]) <= 0.5 * det.sizes[i, 1]
+            )
+            n = int(inside.sum())
+            out[i] = n > 0 and marked[inside].sum() >= _MEMORY_MIN_SHARE * n
         return out
 
     def warm_up(self) -> None:
@@ -1051,6 +1073,7 @@ class LidarDetector:
         if not isinstance(stamp_ns, (int, np.integer)) or isinstance(stamp_ns, bool):
             raise TypeError(f"stamp_ns must be int nanoseconds, got {type(stamp_ns).__name__}")
         stamp_ns = int(stamp_ns)
+        self._swept = None
         cfg = self.config
         pts = _as_points(xyz)
         timing = {"ground": 0.0, "cluster": 0.0, "boxfit": 0.0}

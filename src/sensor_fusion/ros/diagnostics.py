@@ -60,6 +60,8 @@ def build(
         _kv("anchor_changes", sync.get("anchor_changes", 0)),
     ]
     p.values += [_kv(f"time_jumps_{d}", n) for d, n in sorted(sync.get("time_jumps", {}).items())]
+    # the LiDAR's structure memory: cells held, the network's vehicle boxes it dropped (`both` mode)
+    p.values += [_kv(f"structure_{k}", v) for k, v in sorted(pipeline.get("structure", {}).items())]
     p.values += [_kv(f"frames_anchored_{a}", n) for a, n in sorted(sync.get("frames_by_anchor", {}).items())]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
         p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]
