@@ -11,7 +11,10 @@ errors drown. Here each sweep is deskewed and placed with the *truth* odometry, 
 relabelling and the tracker are left out, and the figures are ``evaluate``'s (region range:50,
 pedestrians also range:30, don't-care truth, class-aware 2 m matching, static false positives).
 Decoded sweeps are cached in ``$LIDAR_EVAL_CACHE`` (default out/lidar_eval_cache, ~7 MB per
-sweep). ``lidar_param=value`` overrides a ``lidar.*`` parameter (YAML value).
+sweep). ``lidar_param=value`` overrides a ``lidar.*`` parameter (YAML value). With
+``LIDAR_EVAL_VIEW=camera_front`` it also prints issue 13's measure on real sweeps, in that camera's
+view (no range limit): ``view_found`` (share of truth with a box within 2 m, any class)
+and ``view_spurious`` (boxes per frame matching no truth).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
 from sensor_fusion.ros.convert import decode_lidar
 
 CACHE = Path(os.environ.get("LIDAR_EVAL_CACHE", "out/lidar_eval_cache"))
+# a camera name: also the class-agnostic share of truth found and boxes matching none, in its view
+VIEW = os.environ.get("LIDAR_EVAL_VIEW", "")
 
 
 def cache(bag: str) -> None:
@@ -154,8 +159,33 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
             res["ndet"] = sum(len(e) for _t, e in pairs) / max(len(pairs), 1)
         else:
             res["ped_r30"] = pc.get("pedestrian", {}).get("det_recall", np.nan)
+    if VIEW:  # issue 13's real-sweep measure: labelled objects found, boxes matching none, in view
+        restrict = pair_restrictor(truth, parse_region(f"fov:{VIEW}"), True, 2.0)
+        pairs, _ = restrict(match_frames(gt, frames, 20_000_000))
+        res["view_found"], res["view_spurious"] = found_and_spurious(pairs, 2.0)
     res["ms"] = float(np.median(ms))
     return res
+
+
+def found_and_spurious(pairs, max_m: float) -> tuple[float, float]:
+    """Class-agnostic: the share of truth objects with a box within ``max_m`` (one box each), and
+    the boxes per frame matching no truth object."""
+    from scipy.optimize import linear_sum_assignment
+
+    n_truth = n_found = n_spurious = 0
+    for t, e in pairs:
+        n_truth += len(t)
+        if not len(e):
+            continue
+        if not len(t):
+            n_spurious += len(e)
+            continue
+        d = np.hypot(*(t.centers[:, None, :2] - e.centers[None, :, :2]).transpose(2, 0, 1))
+        r, c = linear_sum_assignment(np.where(d <= max_m, d, 1e6))
+        hit = int(np.sum(d[r, c] <= max_m))
+        n_found += hit
+        n_spurious += len(e) - hit
+    return n_found / max(n_truth, 1), n_spurious / max(len(pairs), 1)
 
 
 def main() -> None:
