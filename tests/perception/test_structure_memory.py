@@ -70,6 +70,7 @@ def test_a_building_front_seen_face_on_after_its_corner_is_not_a_truck():
     assert _trucks(det, 0.0, [BUILDING], 2 * S) == []
     # without the ego pose the detector cannot place the sweep: no memory, the front is a truck
     assert _trucks(det, 0.0, [BUILDING], 2 * S, with_pose=False)
+    assert det.structure_cells == 0  # and the chain is broken: the ego may have restarted odom
     # a pose that places nothing (NaN from a broken estimate) neither marks nor drops
     nan_pose = (np.full((4, 4), np.nan), "odom")
     fresh = _detector()

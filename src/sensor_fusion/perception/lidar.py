@@ -1067,13 +1067,15 @@ class LidarDetector:
 
         ``pose``: (T, frame) with T (4, 4) taking base_link at ``stamp_ns`` into a fixed frame
         (``odom``). With it the detector remembers where it saw structure over the sweeps
-        (``structure_memory_s``), so one instance serves one sensor's sweeps in time order; a new
-        frame or a stamp going back starts the memory afresh.
+        (``structure_memory_s``), so one instance serves one sensor's sweeps in time order; a sweep
+        without a pose, a new frame or a stamp going back starts the memory afresh.
         """
         if not isinstance(stamp_ns, (int, np.integer)) or isinstance(stamp_ns, bool):
             raise TypeError(f"stamp_ns must be int nanoseconds, got {type(stamp_ns).__name__}")
         stamp_ns = int(stamp_ns)
         self._swept = None
+        if pose is None and self._memory is not None:
+            self._memory.clear()  # a sweep the ego cannot place breaks the chain: odom may restart
         cfg = self.config
         pts = _as_points(xyz)
         timing = {"ground": 0.0, "cluster": 0.0, "boxfit": 0.0}
