@@ -207,6 +207,31 @@ def test_classify_shape_rules():
     assert np.all((scores > 0) & (scores <= 1))
 
 
+def test_a_far_truck_rear_cut_by_beam_gaps_is_a_truck():
+    """A truck 68-82 m away with KITTI's LiDAR is a 2.3 x 2.3 m box measured 1.9-2.2 m tall (beam
+    gaps cut its 3.5 m): taller than any car's roof as measured, a truck's height with the beam
+    slack. A car there measures lower than its true 1.4-1.8 m; near by, 2.3 m still splits trucks
+    from vans."""
+    sizes = np.array(
+        [
+            [2.33, 2.28, 1.94],  # truck at 71 m (highway 301, hdl64e_kitti)
+            [2.30, 1.90, 1.45],  # car at 70 m, rear and side
+            [2.30, 1.95, 1.75],  # tall SUV at 70 m: not above a car's roof
+            [2.40, 2.00, 2.05],  # van at 15 m: lower than 2.3 m with its small slack
+            [2.40, 2.40, 2.60],  # truck at 15 m: the near rule, as before
+        ]
+    )
+    slack = 0.011 * np.array([71.0, 70.0, 70.0, 15.0, 15.0])
+    labels, _, _ = classify_shape(sizes, slack)
+    assert list(labels) == [
+        ObjectClass.TRUCK,
+        ObjectClass.CAR,
+        ObjectClass.CAR,
+        ObjectClass.CAR,
+        ObjectClass.TRUCK,
+    ]
+
+
 def test_config_from_dict_and_validation():
     cfg = LidarDetectorConfig.from_dict({"range_max_m": 60, "min_points": 8})
     assert cfg.range_max_m == 60 and cfg.min_points == 8

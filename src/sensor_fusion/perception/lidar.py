@@ -418,7 +418,14 @@ class _ShapeRule(NamedTuple):
     end_on: bool  # the measured long side is the object's *width* (only its rear or front seen)
     slack: bool  # height minimum is a plausibility bound (lowered at range), not a class split
     body: bool = False  # test the width of the body (below the roof band) instead of the box width
+    min_measured_h: float = 0.0  # the measured height must reach this too (slack or not)
 
+
+# A measured top is never above the true one: a box measured taller than any car's roof (1.8 m:
+# SUVs and minivans 1.7-1.9 m) whose height with the beam slack reaches a truck's is a truck's rear,
+# even where beam gaps cut it below the 2.3 m that splits trucks from vans near by (a truck 67-82 m
+# away with KITTI's LiDAR: 2.3 x 2.3 m, 1.9-2.2 m tall, was a car box 2.3 m short of it).
+_CAR_MAX_HEIGHT_M = 1.8
 
 # First match wins. Boxes cover only the visible faces, so width minima are 0 (a
 # side-on car is an I-shape). A side-on bicycle and an end-on car (rear face
@@ -431,6 +438,10 @@ _SHAPE_RULES: tuple[_ShapeRule, ...] = (
     _ShapeRule(ObjectClass.PEDESTRIAN, (0.0, 1.2), (0.0, 1.2), (1.0, 2.2), 0.7, False, True),
     _ShapeRule(ObjectClass.BICYCLE, (1.2, 2.3), (0.4, 1.2), (1.0, 2.2), 0.6, False, True, body=True),
     _ShapeRule(ObjectClass.BICYCLE, (1.2, 2.3), (0.0, 1.2), (1.6, 2.2), 0.5, False, False),
+    # a far truck's rear and the start of its side
+    _ShapeRule(
+        ObjectClass.TRUCK, (1.8, 3.2), (1.8, 3.2), (2.3, 4.6), 0.6, False, True, False, _CAR_MAX_HEIGHT_M
+    ),
     _ShapeRule(ObjectClass.CAR, (2.5, 6.0), (0.0, 2.4), (1.0, 2.3), 0.9, False, True),
     _ShapeRule(ObjectClass.CAR, (1.2, 2.5), (1.2, 2.4), (1.0, 2.3), 0.6, False, True),
     _ShapeRule(ObjectClass.CAR, (1.2, 2.5), (0.0, 0.4), (1.0, 1.6), 0.5, True, True, body=True),
@@ -479,7 +490,7 @@ def classify_shape(
         h_lo = h_slack if r.slack else h
         wr = bw if r.body else w
         hit = free & (l >= r.length_m[0]) & (l <= r.length_m[1]) & (wr >= r.width_m[0]) & (wr <= r.width_m[1])
-        hit &= (h_lo >= r.height_m[0]) & (h <= r.height_m[1])
+        hit &= (h_lo >= r.height_m[0]) & (h <= r.height_m[1]) & (h >= r.min_measured_h)
         labels[hit] = int(r.label)
         base[hit] = r.score
         end_on[hit] = r.end_on
