@@ -440,7 +440,7 @@ class FusionPipeline:
             "rejected": {k: dict(v) for k, v in self.rejected.items()},
             "radar": {k: dict(v) for k, v in self.detector.radar_counts.items()},
             "structure": {
-                "memory_cells": self.detector.lidar.structure_cells if self.detector.lidar is not None else 0,
+                "memory_cells": self.detector.lidar.structure_cells,
                 "bev_boxes_dropped": self.detector.bev_boxes_on_structure,
             },
             "timing_ms": self.timer.summary_ms(),

@@ -191,7 +191,7 @@ class FrameDetector:
             else:
                 with t.stage("bev"):
                     det = self.bev.detect(inputs)
-                if self.mode == "both" and self.lidar is not None and len(det):
+                if self.mode == "both" and len(det):
                     # vehicle boxes on façades the LiDAR has seen whole (its structure memory)
                     veto = np.isin(det.labels, _VEHICLE_LABELS) & self.lidar.on_structure(det)
                     self.bev_boxes_on_structure += int(veto.sum())

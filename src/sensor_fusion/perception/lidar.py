@@ -1018,9 +1018,9 @@ class LidarDetector:
             return out
         mem = self._memory
         mem.start(stamp_ns, frame)
-        origin = np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
-        xy = ((obj + origin) @ T[:3, :3].T + T[:3, 3])[:, :2]
-        self._swept = (stamp_ns, (obj + origin)[:, :2].astype(np.float64), xy)
+        base = obj + np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
+        xy = (base @ T[:3, :3].T + T[:3, 3])[:, :2]
+        self._swept = (stamp_ns, base[:, :2].astype(np.float64), xy)
         if judge.any() and len(mem):
             share = _cluster_sums(mem.marked(xy), order, starts, counts, cand[judge]) / counts[cand[judge]]
             out[judge] = share >= _MEMORY_MIN_SHARE
@@ -1223,11 +1223,15 @@ class LidarDetector:
             tall_share = _cluster_sums(tall, order, starts, counts, cand) / np.maximum(counts[cand], 1)
         bottom, rng, slack = _bottom_range_slack(fit, cfg)
         top = fit[:, Z_MAX]
+        # larger than any vehicle: never an object, and what the structure memory remembers
+        oversize = (
+            (fit[:, LENGTH] > cfg.max_length_m)
+            | (fit[:, WIDTH] > cfg.max_width_m)
+            | (top - fit[:, GROUND_Z] > cfg.max_height_m)
+        )
         ok = (
-            (fit[:, LENGTH] <= cfg.max_length_m)
-            & (fit[:, WIDTH] <= cfg.max_width_m)
+            ~oversize
             & (top - fit[:, GROUND_Z] >= cfg.min_height_m)
-            & (top - fit[:, GROUND_Z] <= cfg.max_height_m)
             & (fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m)
         )
         col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
@@ -1249,13 +1253,7 @@ class LidarDetector:
             facade = facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
             ok &= ~facade
         if self._memory is not None and pose is not None:
-            big = (
-                (fit[:, LENGTH] > cfg.max_length_m)
-                | (fit[:, WIDTH] > cfg.max_width_m)
-                | (top - fit[:, GROUND_Z] > cfg.max_height_m)
-                | (tall_share > cfg.structure_tall_fraction)
-                | facade
-            )
+            big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
             ok &= ~self._remembered_structure(
                 obj, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand, big,
                 ok & _truck_tall(fit, bottom, top, slack, censored, cfg), pose, stamp_ns,
