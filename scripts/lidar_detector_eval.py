@@ -18,7 +18,8 @@ Decoded sweeps are cached in ``$LIDAR_EVAL_CACHE`` (default out/lidar_eval_cache
 sweep). ``lidar_param=value`` overrides a ``lidar.*`` parameter (YAML value). With
 ``LIDAR_EVAL_VIEW=camera_front`` it also prints issue 13's measure on real sweeps, in that camera's
 view (no range limit): ``view_found`` (share of truth with a box within 2 m, any class)
-and ``view_spurious`` (boxes per frame matching no truth).
+and ``view_spurious`` (boxes per frame matching no truth). ``LIDAR_EVAL_ISOLATED=1`` judges every
+sweep alone, without a pose (as the issue's real sweeps are: the structure memory gives nothing).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from sensor_fusion.ros.convert import decode_lidar
 CACHE = Path(os.environ.get("LIDAR_EVAL_CACHE", "out/lidar_eval_cache"))
 # a camera name: also the class-agnostic share of truth found and boxes matching none, in its view
 VIEW = os.environ.get("LIDAR_EVAL_VIEW", "")
+ISOLATED = os.environ.get("LIDAR_EVAL_ISOLATED", "") not in ("", "0")
 
 
 def cache(bag: str) -> None:
@@ -136,7 +138,8 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     for k in range(int(z["n"])):
         xyz, stamp, T = z[f"xyz_{k}"], int(z[f"stamp_{k}"]), z[f"pose_{k}"]
         t0 = time.perf_counter()
-        d = det.detect(xyz, stamp, "base_link", pose=(T, "odom"))  # the structure memory in odom
+        # the structure memory in odom; without a pose each sweep is judged alone
+        d = det.detect(xyz, stamp, "base_link", pose=None if ISOLATED else (T, "odom"))
         ms.append(1e3 * (time.perf_counter() - t0))
         frames.append(detection_frame(d.transform(T, "odom"), stamp))
     gt = [objects_frame(m) for m in truth[GT_OBJECTS]]
