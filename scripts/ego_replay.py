@@ -13,6 +13,10 @@ Messages are read in log-time order with the node's decoders and topic map
 works on a real bag (no truth: those columns stay empty) as well as on
 ``sensor-fusion simulate --scenario robot`` bags. The filter datum is the scenario's world
 origin when the bag has one, so its ENU frame is the truth's.
+
+``--without-correlated-gnss`` (generated bags only, a diagnostic): each fix has the generator's
+Gauss-Markov error (``/ground_truth/gps_error``) taken out, its white noise and multipath jumps
+kept: what an estimator that knew the slow GNSS error could reach at most.
 """
 
 from __future__ import annotations
@@ -37,9 +41,29 @@ from sensor_fusion.sim.recorder import calibration_from_bag, scenario_from_bag
 
 TRUTH = "/ground_truth/odom"
 MULTIPATH = "/ground_truth/gps_multipath"
+GPS_ERROR = "/ground_truth/gps_error"
+EARTH_RADIUS_M = 6378137.0  # WGS84 equatorial; the errors are metres, the offsets a few
 
 
-def replay(bag: str, flat: dict, dump: str | None = None) -> dict:
+def correlated_errors(bag: str) -> dict[int, tuple[float, float, float]]:
+    """Fix stamp -> the generator's correlated GNSS error (E, N, U), m."""
+    from sensor_fusion.bag.io import read_messages
+
+    return {
+        m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec: (m.vector.x, m.vector.y, m.vector.z)
+        for _t, _mt, _tt, m in read_messages(bag, [GPS_ERROR])
+    }
+
+
+def remove_error(fix, e: tuple[float, float, float]) -> None:
+    """Shift ``fix`` (a ``GpsFix``) by minus the ENU error ``e``."""
+    lat = math.radians(fix.latitude)
+    fix.latitude -= math.degrees(e[1] / EARTH_RADIUS_M)
+    fix.longitude -= math.degrees(e[0] / (EARTH_RADIUS_M * math.cos(lat)))
+    fix.altitude -= e[2]
+
+
+def replay(bag: str, flat: dict, dump: str | None = None, without_correlated_gnss: bool = False) -> dict:
     """The figures of one bag (see the module docstring); ``dump``: also write the truth, filter
     and odom rows to that ``.npz`` (for diagnosis)."""
     from sensor_fusion.bag.io import read_messages
@@ -72,6 +96,9 @@ def replay(bag: str, flat: dict, dump: str | None = None) -> dict:
 
     est._updater.gps = logged_gps
     odom = OdomFrame(int(cfg.ego.imu_gap_reset_s * 1e9))
+    gnss_errors = correlated_errors(bag) if without_correlated_gnss else {}
+    if without_correlated_gnss and not gnss_errors:
+        raise SystemExit(f"{bag}: no {GPS_ERROR} (not a generated bag with correlated GNSS errors)")
     for topic, _mt, _t, msg in read_messages(bag, [*specs, TRUTH, MULTIPATH]):
         if topic == MULTIPATH:
             st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -100,6 +127,8 @@ def replay(bag: str, flat: dict, dump: str | None = None) -> dict:
                     odom_rows.append((pose.stamp_ns, *o.odom_position[:2], pose.yaw - o.map_odom_yaw))
                 poses.append(row)
         elif spec.sensor == "gps":
+            if item.stamp_ns in gnss_errors:
+                remove_error(item, gnss_errors[item.stamp_ns])
             if est.initialized and item.status >= 0:
                 _, _, y = est.gps_matrices(item)
                 innov.append(float(np.hypot(y[0], y[1])))
@@ -160,6 +189,11 @@ def main() -> int:
     ap.add_argument("--config", default=None, help="node params YAML (e.g. config/robot.yaml)")
     ap.add_argument("--set", nargs="*", default=[], help="flat overrides key=value (YAML values)")
     ap.add_argument("--dump", default=None, help="directory: write <bag>.npz (truth, filter, odom rows)")
+    ap.add_argument(
+        "--without-correlated-gnss",
+        action="store_true",
+        help="generated bags: take the generator's Gauss-Markov error out of each fix (diagnostic)",
+    )
     a = ap.parse_args()
     import yaml
 
@@ -171,7 +205,7 @@ def main() -> int:
         Path(a.dump).mkdir(parents=True, exist_ok=True)
     for bag in a.bags:
         dump = str(Path(a.dump) / f"{Path(bag).name}.npz") if a.dump else None
-        print(json.dumps(replay(bag, flat, dump)))
+        print(json.dumps(replay(bag, flat, dump, a.without_correlated_gnss)))
     return 0
 
 
