@@ -146,3 +146,42 @@ def test_export_track_evaluate_end_to_end(bag, exported, tmp_path, capsys):
         assert r["num_gt"] > 20 and r["num_tracks"] > 10
     r = evaluate_kitti(out, res, similarity="bev")["car"]
     assert r["recall"] > 0.3 and r["precision"] > 0.5 and r["hota"] > 0.3
+
+
+def test_detect_kitti_on_the_exported_sweeps_matches_the_exporters_detector(bag, exported, tmp_path, capsys):
+    """detect-kitti reads the .bin sweeps alone (KITTI layout, LiDAR lifted by its height) and
+    finds what the exporter's detector found on the bag's own clouds; both layouts; a malformed
+    sweep is skipped, not fatal."""
+    h = float(calibration_from_bag(bag).T_base_from("lidar_top")[2, 3])
+    out = tmp_path / "dets"
+    size = ("--image-width", "640", "--image-height", "384")
+    run_cli(
+        "detect-kitti", "--velodyne", str(exported / "velodyne"), "--calib", str(exported / "calib"),
+        "--out", str(out), "--sensor-height", f"{h}", *size,
+    )  # fmt: skip
+    assert "29 sweeps (0 skipped)" in capsys.readouterr().out
+    mine = read_tracking_file(out / "0003.txt").objects
+    ref = read_tracking_file(exported / "det" / "0003.txt").objects
+    assert len(ref) > 30 and abs(len(mine) - len(ref)) <= 0.05 * len(ref)
+    matched = 0
+    for i in range(len(ref)):
+        same = np.flatnonzero((mine.frame == ref.frame[i]) & (mine.type == ref.type[i]))
+        if len(same) and np.min(np.linalg.norm(mine.loc[same] - ref.loc[i], axis=1)) < 0.05:
+            matched += 1
+    assert matched >= 0.95 * len(ref), (matched, len(ref), len(mine))
+    assert np.all(mine.track_id == -1) and np.all((mine.score > 0) & (mine.score <= 1))
+
+    flat = tmp_path / "object" / "velodyne"  # the object benchmark's layout, one bad sweep in it
+    flat.mkdir(parents=True)
+    for k in (0, 1):
+        (flat / f"00000{k}.bin").write_bytes((exported / "velodyne" / "0003" / f"00000{k}.bin").read_bytes())
+    (flat / "000002.bin").write_bytes(b"\x00" * 10)
+    obj_out = tmp_path / "object" / "results"
+    run_cli(
+        "detect-kitti", "--velodyne", str(flat), "--calib", str(exported / "calib" / "0003.txt"),
+        "--out", str(obj_out), "--sensor-height", f"{h}", *size,
+    )  # fmt: skip
+    assert "2 sweeps (1 skipped)" in capsys.readouterr().out
+    lines = (obj_out / "000000.txt").read_text().split("\n")[:-1]
+    assert len(lines) == int(np.sum(mine.frame == 0)) and all(len(line.split()) == 16 for line in lines)
+    assert not (obj_out / "000002.txt").exists()

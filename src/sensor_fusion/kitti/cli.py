@@ -1,10 +1,34 @@
-"""The KITTI subcommands of ``sensor-fusion``: track-kitti, export-kitti, evaluate-kitti."""
+"""The KITTI subcommands of ``sensor-fusion``: detect-kitti, track-kitti, export-kitti, evaluate-kitti."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
+
+from .detect import KITTI_LIDAR_HEIGHT_M
+
+
+def cmd_detect_kitti(a: argparse.Namespace) -> int:
+    from .detect import detect_directory
+
+    s = detect_directory(
+        a.velodyne,
+        a.calib,
+        a.out,
+        params_file=a.config,
+        sensor_height_m=a.sensor_height,
+        image_size=(a.image_width, a.image_height),
+        keep_all=a.all,
+    )
+    if not s.sweeps:
+        raise SystemExit(f"{a.velodyne}: no readable .bin sweeps (velodyne/*.bin or velodyne/<seq>/*.bin)")
+    print(
+        f"{s.sweeps} sweeps ({s.skipped} skipped) -> {a.out}: {s.boxes} boxes "
+        f"({s.boxes / s.sweeps:.1f} per sweep{'' if a.all else ' in image 2'}), "
+        f"{1e3 * s.detect_s / s.sweeps:.1f} ms per sweep"
+    )
+    return 0
 
 
 def cmd_track_kitti(a: argparse.Namespace) -> int:
@@ -96,7 +120,27 @@ def cmd_evaluate_kitti(a: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    """Add the three subcommands to ``sensor-fusion``'s subparsers."""
+    """Add the four subcommands to ``sensor-fusion``'s subparsers."""
+    s = sub.add_parser(
+        "detect-kitti", help="the classical LiDAR detector on KITTI velodyne sweeps, KITTI-format results"
+    )
+    s.add_argument(
+        "--velodyne", required=True, help="directory of <frame>.bin (object layout) or <seq>/<frame>.bin"
+    )
+    s.add_argument("--calib", required=True, help="calib directory (<frame>.txt or <seq>.txt) or one file")
+    s.add_argument("--out", required=True, help="results: <frame>.txt (object format) or <seq>.txt")
+    s.add_argument("--config", help="parameters file for the LiDAR detector (default: config/fusion.yaml)")
+    s.add_argument(
+        "--sensor-height",
+        type=float,
+        default=KITTI_LIDAR_HEIGHT_M,
+        help="LiDAR above the road, m (KITTI's HDL-64E: 1.73)",
+    )
+    s.add_argument("--all", action="store_true", help="keep boxes outside image 2 too")
+    s.add_argument("--image-width", type=int, default=1242)
+    s.add_argument("--image-height", type=int, default=375)
+    s.set_defaults(func=cmd_detect_kitti)
+
     s = sub.add_parser("track-kitti", help="track KITTI-format detections, write KITTI tracking results")
     s.add_argument(
         "--dets", required=True, help="directory of <seq>.txt (label_02 + score) or AB3DMOT <seq>.csv/.txt"
