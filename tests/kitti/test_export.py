@@ -185,3 +185,9 @@ def test_detect_kitti_on_the_exported_sweeps_matches_the_exporters_detector(bag,
     lines = (obj_out / "000000.txt").read_text().split("\n")[:-1]
     assert len(lines) == int(np.sum(mine.frame == 0)) and all(len(line.split()) == 16 for line in lines)
     assert not (obj_out / "000002.txt").exists()
+    run_cli(
+        "detect-kitti", "--velodyne", str(flat), "--calib", str(exported / "calib" / "0003.txt"),
+        "--out", str(tmp_path / "all"), "--sensor-height", f"{h}", "--all", *size,
+    )  # fmt: skip
+    every = (tmp_path / "all" / "000000.txt").read_text().split("\n")[:-1]
+    assert len(every) > len(lines) and set(lines) <= set(every)  # boxes behind the camera too, -1 2D boxes

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.classes import ObjectClass
 from ..core.geometry import wrap_angle
-from .formats import KittiCalib
+from .formats import CLASS_TO_TYPE, KittiCalib, KittiObjects
 
 # Camera ground plane: rows are the tracking axes in camera coordinates.
 _CAMERA_GROUND = np.array(
@@ -136,3 +137,39 @@ def project_boxes(
         trunc = 1.0 - np.where(area_raw > 0, area_clip / area_raw, 0.0)
     trunc = np.maximum(trunc, 1.0 - front.mean(axis=1))
     return np.where(visible[:, None], clipped, 0.0), visible, np.where(visible, np.clip(trunc, 0.0, 1.0), 1.0)
+
+
+def kitti_rows(
+    frame: int,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    box_frame: BoxFrame,
+    centers: np.ndarray,
+    sizes: np.ndarray,
+    yaw: np.ndarray,
+    calib: KittiCalib,
+    image_size: tuple[int, int],
+    scores: np.ndarray | None = None,
+    keep_all: bool = False,
+) -> tuple[KittiObjects, np.ndarray, np.ndarray]:
+    """KITTI rows of the boxes visible in the image (``keep_all``: of every box, the 2D box -1 where
+    none projects), with their truncation fraction and index."""
+    loc, dims, ry = box_frame.to_rect(centers, sizes, yaw)
+    box2d, visible, trunc = project_boxes(calib.P2, loc, dims, ry, *image_size)
+    k = np.arange(len(visible)) if keep_all else np.flatnonzero(visible)
+    box2d = np.where(np.isfinite(box2d), box2d, -1.0)
+    n = k.size
+    objs = KittiObjects(
+        frame=np.full(n, frame, np.int64),
+        track_id=np.asarray(ids, np.int64)[k],
+        type=np.array([CLASS_TO_TYPE.get(ObjectClass(int(c)), "Misc") for c in labels[k]], object),
+        truncated=np.full(n, -1.0),
+        occluded=np.full(n, -1, np.int64),
+        alpha=alpha_from(loc[k], ry[k]),
+        box2d=box2d[k],
+        dims=dims[k],
+        loc=loc[k],
+        ry=ry[k],
+        score=np.full(n, np.nan) if scores is None else np.asarray(scores, np.float64)[k],
+    )
+    return objs, trunc[k], k

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.classes import ObjectClass
-from .coords import BoxFrame, alpha_from, project_boxes
-from .formats import CLASS_TO_TYPE, KittiCalib, KittiObjects, format_rows, read_calib, write_tracking_file
+from .coords import BoxFrame, kitti_rows
+from .formats import KittiCalib, KittiObjects, format_rows, read_calib, write_tracking_file
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +78,11 @@ def detect_sweep(
     lifted = xyz + np.array([0.0, 0.0, sensor_height_m], np.float32)
     d = det.detect(lifted, int(frame) * 100_000_000, "base_link")
     centers = d.centers - np.array([0.0, 0.0, sensor_height_m])
-    loc, dims, ry = BoxFrame.velodyne(calib).to_rect(centers, d.sizes, d.yaw)
-    box2d, visible, _trunc = project_boxes(calib.P2, loc, dims, ry, *image_size)
-    k = np.arange(len(d)) if keep_all else np.flatnonzero(visible)
-    box2d = np.where(np.isfinite(box2d), box2d, -1.0)
-    return KittiObjects(
-        frame=np.full(k.size, frame, np.int64),
-        track_id=np.full(k.size, -1, np.int64),
-        type=np.array([CLASS_TO_TYPE.get(ObjectClass(int(c)), "Misc") for c in d.labels[k]], object),
-        truncated=np.full(k.size, -1.0),
-        occluded=np.full(k.size, -1, np.int64),
-        alpha=alpha_from(loc[k], ry[k]),
-        box2d=box2d[k],
-        dims=dims[k],
-        loc=loc[k],
-        ry=ry[k],
-        score=np.asarray(d.scores, np.float64)[k],
-    )
+    ids = np.full(len(d), -1)
+    box_frame = BoxFrame.velodyne(calib)
+    return kitti_rows(
+        frame, ids, d.labels, box_frame, centers, d.sizes, d.yaw, calib, image_size, d.scores, keep_all
+    )[0]
 
 
 def detect_directory(

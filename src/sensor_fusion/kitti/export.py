@@ -34,11 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.classes import ObjectClass
 from ..core.geometry import invert_transform, pose2d_to_transform
 from ..core.types import Detections
-from .coords import BoxFrame, alpha_from, project_boxes
-from .formats import CLASS_TO_TYPE, DONT_CARE, KittiCalib, KittiObjects, write_calib, write_tracking_file
+from .coords import BoxFrame, kitti_rows
+from .formats import DONT_CARE, KittiCalib, KittiObjects, write_calib, write_tracking_file
 
 log = logging.getLogger(__name__)
 
@@ -84,39 +83,6 @@ def points_in_boxes(xyz: np.ndarray, centers: np.ndarray, sizes: np.ndarray, yaw
         inside &= (z >= GROUND_CLEARANCE_M) & (z <= sizes[i, 2] + POINT_MARGIN_M)
         out[i] = int(inside.sum())
     return out
-
-
-def _rows(
-    frame: int,
-    ids: np.ndarray,
-    labels: np.ndarray,
-    box_frame: BoxFrame,
-    centers: np.ndarray,
-    sizes: np.ndarray,
-    yaw: np.ndarray,
-    calib: KittiCalib,
-    image_size: tuple[int, int],
-    scores: np.ndarray | None = None,
-) -> tuple[KittiObjects, np.ndarray, np.ndarray]:
-    """KITTI rows of the boxes visible in the image, with their truncation fraction and index."""
-    loc, dims, ry = box_frame.to_rect(centers, sizes, yaw)
-    box2d, visible, trunc = project_boxes(calib.P2, loc, dims, ry, *image_size)
-    k = np.flatnonzero(visible)
-    n = k.size
-    objs = KittiObjects(
-        frame=np.full(n, frame, np.int64),
-        track_id=np.asarray(ids, np.int64)[k],
-        type=np.array([CLASS_TO_TYPE.get(ObjectClass(int(c)), "Misc") for c in labels[k]], object),
-        truncated=np.full(n, -1.0),
-        occluded=np.full(n, -1, np.int64),
-        alpha=alpha_from(loc[k], ry[k]),
-        box2d=box2d[k],
-        dims=dims[k],
-        loc=loc[k],
-        ry=ry[k],
-        score=np.full(n, np.nan) if scores is None else np.asarray(scores, np.float64)[k],
-    )
-    return objs, trunc[k], k
 
 
 def export_bag(
@@ -220,7 +186,7 @@ def export_bag(
         T_world_base = pose2d_to_transform(float(x), float(y), yaw)
         T_world_cam = T_world_base @ T_base_cam
         T_world_cams.append(T_world_cam)
-        objs, trunc, idx = _rows(
+        objs, trunc, idx = kitti_rows(
             k, f.ids, f.labels, BoxFrame(T_world_cam), f.centers, f.sizes, f.yaw, calib, size
         )
         # occlusion as seen from the camera (full circle: truncation comes from the image)
@@ -281,7 +247,7 @@ def export_bag(
         if det is not None and len(det):
             ids = np.full(len(det), -1)
             box_frame = BoxFrame(T_det_cam)
-            rows = _rows(
+            rows = kitti_rows(
                 k, ids, det.labels, box_frame, det.centers, det.sizes, det.yaw, calib, size, det.scores
             )
             dets_out.append(rows[0])
