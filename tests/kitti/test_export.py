@@ -175,7 +175,7 @@ def test_detect_kitti_on_the_exported_sweeps_matches_the_exporters_detector(bag,
     flat.mkdir(parents=True)
     for k in (0, 1):
         (flat / f"00000{k}.bin").write_bytes((exported / "velodyne" / "0003" / f"00000{k}.bin").read_bytes())
-    (flat / "000002.bin").write_bytes(b"\x00" * 10)
+    (flat / "000002.bin").write_bytes(b"\x00" * 10)  # not whole points
     obj_out = tmp_path / "object" / "results"
     run_cli(
         "detect-kitti", "--velodyne", str(flat), "--calib", str(exported / "calib" / "0003.txt"),
@@ -185,6 +185,16 @@ def test_detect_kitti_on_the_exported_sweeps_matches_the_exporters_detector(bag,
     lines = (obj_out / "000000.txt").read_text().split("\n")[:-1]
     assert len(lines) == int(np.sum(mine.frame == 0)) and all(len(line.split()) == 16 for line in lines)
     assert not (obj_out / "000002.txt").exists()
+    bad_calib = tmp_path / "object" / "calib"  # per-sweep calibration files, one of them broken
+    bad_calib.mkdir()
+    for k in (0, 1):
+        text = (exported / "calib" / "0003.txt").read_text()
+        (bad_calib / f"00000{k}.txt").write_text(text if k == 0 else text.replace("P2:", "P9:"))
+    run_cli(
+        "detect-kitti", "--velodyne", str(flat), "--calib", str(bad_calib),
+        "--out", str(tmp_path / "object" / "some"), "--sensor-height", f"{h}", *size,
+    )  # fmt: skip
+    assert "1 sweeps (2 skipped)" in capsys.readouterr().out
     run_cli(
         "detect-kitti", "--velodyne", str(flat), "--calib", str(exported / "calib" / "0003.txt"),
         "--out", str(tmp_path / "all"), "--sensor-height", f"{h}", "--all", *size,

@@ -15,7 +15,7 @@ level). The detector wants base_link with the ground near z = 0, so the sweep is
 sensor's height (``--sensor-height``, KITTI's HDL-64E: 1.73 m) and the LiDAR origin is put there.
 Each sweep is judged alone (no pose: the structure memory gives nothing). Boxes are kept where
 they project into image 2, as KITTI labels only there (``--all`` keeps every box, its 2D box then
-clipped or -1). A malformed file is logged once and skipped.
+clipped or -1). A malformed sweep, or one without a usable calibration, is logged and skipped.
 """
 
 from __future__ import annotations
@@ -67,8 +67,13 @@ def _detector(params_file: str | Path | None, sensor_height_m: float):
     return LidarDetector(cfg.with_sensor_origin((0.0, 0.0, float(sensor_height_m))))
 
 
-def _calib_for(calib: Path, name: str) -> KittiCalib:
-    return read_calib(calib / f"{name}.txt" if calib.is_dir() else calib)
+def _read_calib_or_none(path: Path) -> KittiCalib | None:
+    """``path``'s calibration; None (and one warning) when unreadable."""
+    try:
+        return read_calib(path)
+    except (OSError, ValueError) as exc:
+        log.warning("no usable calibration (%s); its sweeps skipped", exc)
+        return None
 
 
 def detect_sweep(
@@ -101,9 +106,16 @@ def detect_directory(
     det = _detector(params_file, sensor_height_m)
     det.warm_up()
     s = DetectSummary()
+    calibs: dict[Path, KittiCalib | None] = {}  # read once each (one shared file, or one a sweep)
 
-    def run(path: Path, frame: int, cal: KittiCalib) -> KittiObjects | None:
-        xyz = load_velodyne(path)
+    def calib_for(name: str) -> KittiCalib | None:
+        path = calib / f"{name}.txt" if calib.is_dir() else calib
+        if path not in calibs:
+            calibs[path] = _read_calib_or_none(path)
+        return calibs[path]
+
+    def run(path: Path, frame: int, cal: KittiCalib | None) -> KittiObjects | None:
+        xyz = None if cal is None else load_velodyne(path)
         if xyz is None:
             s.skipped += 1
             return None
@@ -117,13 +129,13 @@ def detect_directory(
     flat = sorted(velodyne.glob("*.bin"))
     if flat:  # object benchmark: one result file per sweep
         for path in flat:
-            rows = run(path, 0, _calib_for(calib, path.stem))
+            rows = run(path, 0, calib_for(path.stem))
             if rows is not None:
                 text = "\n".join(line.split(" ", 2)[2] for line in format_rows(rows))
                 (out / f"{path.stem}.txt").write_text(text + "\n" if text else "")
         return s
     for seq_dir in sorted(p for p in velodyne.iterdir() if p.is_dir()):  # tracking: one per sequence
-        cal = _calib_for(calib, seq_dir.name)
+        cal = calib_for(seq_dir.name)
         parts = []
         for path in sorted(seq_dir.glob("*.bin")):
             rows = run(path, int(path.stem) if path.stem.isdigit() else len(parts), cal)
