@@ -396,3 +396,12 @@ def test_a_lone_truck_face_seen_at_grazing_incidence_is_dropped():
     labels = np.full(2, int(ObjectClass.TRUCK))
     drop = L.grazing_faces(fit, labels, np.array([True, True]), 45.0)
     assert drop.tolist() == [True, False]
+
+
+def test_an_unknown_lidar_height_is_said_once(caplog):
+    """Without the LiDAR's height the roughness and ceiling rules are off: one warning when the
+    detector is made, none when the calibration gives it."""
+    with caplog.at_level("WARNING", logger="sensor_fusion.perception.lidar"):
+        LidarDetector()
+        LidarDetector(LidarDetectorConfig().with_sensor_origin((1.0, 0.0, 1.9)))
+    assert [r.getMessage()[:21] for r in caplog.records] == ["LiDAR height unknown "]
