@@ -158,18 +158,34 @@ def kitti_rows(
     box2d, visible, trunc = project_boxes(calib.P2, loc, dims, ry, *image_size)
     k = np.arange(len(visible)) if keep_all else np.flatnonzero(visible)
     box2d = np.where(np.isfinite(box2d), box2d, -1.0)
-    n = k.size
-    objs = KittiObjects(
+    score = np.full(len(visible), np.nan) if scores is None else np.asarray(scores, np.float64)
+    rows = box_rows(frame, np.asarray(ids)[k], labels[k], loc[k], dims[k], ry[k], box2d[k], score[k])
+    return rows, trunc[k], k
+
+
+def box_rows(
+    frame: int,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    loc: np.ndarray,
+    dims: np.ndarray,
+    ry: np.ndarray,
+    box2d: np.ndarray,
+    score: np.ndarray,
+) -> KittiObjects:
+    """KITTI rows of one frame's boxes (rectified camera frame): types from the labels, alpha from
+    the location, truncation and occlusion unknown (-1)."""
+    n = len(ids)
+    return KittiObjects(
         frame=np.full(n, frame, np.int64),
-        track_id=np.asarray(ids, np.int64)[k],
-        type=np.array([CLASS_TO_TYPE.get(ObjectClass(int(c)), "Misc") for c in labels[k]], object),
+        track_id=np.asarray(ids, np.int64),
+        type=np.array([CLASS_TO_TYPE.get(ObjectClass(int(c)), "Misc") for c in labels], object),
         truncated=np.full(n, -1.0),
         occluded=np.full(n, -1, np.int64),
-        alpha=alpha_from(loc[k], ry[k]),
-        box2d=box2d[k],
-        dims=dims[k],
-        loc=loc[k],
-        ry=ry[k],
-        score=np.full(n, np.nan) if scores is None else np.asarray(scores, np.float64)[k],
+        alpha=alpha_from(loc, ry),
+        box2d=box2d,
+        dims=dims,
+        loc=loc,
+        ry=ry,
+        score=np.asarray(score, np.float64),
     )
-    return objs, trunc[k], k

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..core.classes import SENSOR_LIDAR, ObjectClass
+from ..core.classes import SENSOR_LIDAR
 from ..core.types import Detections
 from ..tracking.tracker import Tracker, TrackerConfig
-from .coords import BoxFrame, alpha_from, project_boxes
-from .formats import CLASS_TO_TYPE, KittiCalib, KittiObjects, read_calib, read_tracking_file, sequence_files
+from .coords import BoxFrame, box_rows, project_boxes
+from .formats import KittiCalib, KittiObjects, read_calib, read_tracking_file, sequence_files
 
 log = logging.getLogger(__name__)
 
@@ -158,24 +158,8 @@ def track_sequence(
                 keep[i] = False  # no 2D box to report (never matched, or outside the image)
                 continue
             box2d[i], score[i] = box, s
-        n = int(keep.sum())
-        out.append(
-            KittiObjects(
-                frame=np.full(n, k, np.int64),
-                track_id=tracks.ids[keep].astype(np.int64),
-                type=np.array(
-                    [CLASS_TO_TYPE.get(ObjectClass(int(c)), "Misc") for c in tracks.labels[keep]], object
-                ),
-                truncated=np.full(n, -1.0),
-                occluded=np.full(n, -1, np.int64),
-                alpha=alpha_from(loc[keep], ry[keep]),
-                box2d=box2d[keep],
-                dims=dims[keep],
-                loc=loc[keep],
-                ry=ry[keep],
-                score=score[keep],
-            )
-        )
+        ids_k, labels_k = tracks.ids[keep], tracks.labels[keep]
+        out.append(box_rows(k, ids_k, labels_k, loc[keep], dims[keep], ry[keep], box2d[keep], score[keep]))
     return SequenceResult(KittiObjects.concat(out), n_frames, len(dets), wall, score_map)
 
 
