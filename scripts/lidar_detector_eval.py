@@ -50,6 +50,7 @@ from sensor_fusion.eval.bags import (
 )
 from sensor_fusion.eval.detection import evaluate_detection_ap
 from sensor_fusion.eval.frames import FrameObjects, match_frames
+from sensor_fusion.eval.mot import bev_matches
 from sensor_fusion.eval.regions import StaticBoxes, parse_region, static_false_positives
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
 from sensor_fusion.ros.convert import decode_lidar
@@ -177,19 +178,10 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
 def found_and_spurious(pairs, max_m: float) -> tuple[float, float]:
     """Class-agnostic: the share of truth objects with a box within ``max_m`` (one box each), and
     the boxes per frame matching no truth object."""
-    from scipy.optimize import linear_sum_assignment
-
     n_truth = n_found = n_spurious = 0
     for t, e in pairs:
+        hit = len(bev_matches(t, e, max_m)[0])
         n_truth += len(t)
-        if not len(e):
-            continue
-        if not len(t):
-            n_spurious += len(e)
-            continue
-        d = np.hypot(*(t.centers[:, None, :2] - e.centers[None, :, :2]).transpose(2, 0, 1))
-        r, c = linear_sum_assignment(np.where(d <= max_m, d, 1e6))
-        hit = int(np.sum(d[r, c] <= max_m))
         n_found += hit
         n_spurious += len(e) - hit
     return n_found / max(n_truth, 1), n_spurious / max(len(pairs), 1)

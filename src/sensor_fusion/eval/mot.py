@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.eval.frames import FrameObjects, FramePair
@@ -43,6 +44,20 @@ def bev_distance2(truth: FrameObjects, est: FrameObjects) -> np.ndarray:
     """(n_truth, n_est) squared centre distance in the x-y plane, m^2."""
     d = truth.centers[:, np.newaxis, :2] - est.centers[np.newaxis, :, :2]
     return np.einsum("ijk,ijk->ij", d, d)
+
+
+def bev_matches(
+    truth: FrameObjects, est: FrameObjects, max_distance_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class-agnostic one-to-one matches within ``max_distance_m`` in the x-y plane: (truth rows,
+    estimate columns), as many pairs as possible, then the least squared distance."""
+    if not len(truth) or not len(est):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    d2 = bev_distance2(truth, est)
+    cost = np.where(d2 <= max_distance_m**2, d2, 1e12)
+    rows, cols = linear_sum_assignment(cost)
+    ok = cost[rows, cols] < 1e12
+    return rows[ok], cols[ok]
 
 
 def select_classes(pairs: Sequence[FramePair], classes: Iterable[int]) -> list[FramePair]:

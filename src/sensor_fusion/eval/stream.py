@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..core.classes import SENSOR_LIDAR
 from ..core.types import Detections
@@ -30,7 +29,7 @@ from ..sim.detection_stream import DetectionStreamConfig, care_mask
 from ..sim.visibility import sensor_pose, visibility
 from ..tracking.tracker import SensorView, Tracker, TrackerConfig
 from .frames import FrameObjects, FramePair, match_frames
-from .mot import bev_distance2, evaluate_tracking
+from .mot import bev_matches, evaluate_tracking
 
 MATCH_TOLERANCE_NS = 20_000_000
 
@@ -129,7 +128,6 @@ def restrict_to_care(
     if outside not in OUTSIDE_MODES:
         raise ValueError(f"outside must be one of {OUTSIDE_MODES}, got {outside!r}")
     out = []
-    max_d2 = max_distance_m**2
     for (t, e), c, inside in zip(pairs, care, in_region):
         if outside == "fp":  # truth outside the view is not labelled at all; tracks there are kept
             keep_t = inside(t.centers[:, :2]) if len(t) else np.zeros(0, bool)
@@ -137,13 +135,8 @@ def restrict_to_care(
             drop = np.zeros(len(e), bool)
         else:
             drop = ~inside(e.centers[:, :2]) if len(e) else np.zeros(0, bool)
-        if len(t) and len(e):
-            d2 = bev_distance2(t, e)
-            cost = np.where(d2 <= max_d2, d2, 1e12)
-            rows, cols = linear_sum_assignment(cost)
-            ok = cost[rows, cols] < 1e12
-            rows, cols = rows[ok], cols[ok]
-            drop[cols] = ~c[rows]  # matched to don't-care truth: removed; matched to cared truth: kept
+        rows, cols = bev_matches(t, e, max_distance_m)
+        drop[cols] = ~c[rows]  # matched to don't-care truth: removed; matched to cared truth: kept
         out.append((t.select(c), e.select(~drop)))
     return out
 
@@ -189,13 +182,7 @@ def score_detections(data: StreamData, max_distance_m: float = 2.0, min_score: f
     )
     n_t = sum(len(t) for t, _ in pairs)
     n_e = sum(len(e) for _, e in pairs)
-    tp = 0
-    for t, e in pairs:
-        if len(t) and len(e):
-            d2 = bev_distance2(t, e)
-            cost = np.where(d2 <= max_distance_m**2, d2, 1e12)
-            r, c = linear_sum_assignment(cost)
-            tp += int(np.count_nonzero(cost[r, c] < 1e12))
+    tp = sum(len(bev_matches(t, e, max_distance_m)[0]) for t, e in pairs)
     return {
         "precision": tp / n_e if n_e else float("nan"),
         "recall": tp / n_t if n_t else float("nan"),
