@@ -58,13 +58,15 @@ def load_velodyne(path: Path) -> np.ndarray | None:
     return np.ascontiguousarray(xyz[np.isfinite(xyz).all(axis=1)])
 
 
-def _detector(params_file: str | Path | None, sensor_height_m: float):
+def lidar_detector(params_file: str | Path | None, sensor_origin: tuple[float, float, float]):
+    """The classical LiDAR detector of a parameters file (default: the package's fusion.yaml), its
+    LiDAR at ``sensor_origin`` in base_link (where the file leaves it to the calibration)."""
     from ..config import default_share_dir, from_flat, load_params_file
     from ..perception.lidar import LidarDetector
 
     p = Path(params_file) if params_file else default_share_dir() / "config" / "fusion.yaml"
     cfg = from_flat(load_params_file(p)).detector
-    return LidarDetector(cfg.with_sensor_origin((0.0, 0.0, float(sensor_height_m))))
+    return LidarDetector(cfg.with_sensor_origin(tuple(float(v) for v in sensor_origin)))
 
 
 def _read_calib_or_none(path: Path) -> KittiCalib | None:
@@ -103,7 +105,7 @@ def detect_directory(
     results under ``out``."""
     velodyne, calib, out = Path(velodyne), Path(calib), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    det = _detector(params_file, sensor_height_m)
+    det = lidar_detector(params_file, (0.0, 0.0, sensor_height_m))
     det.warm_up()
     s = DetectSummary()
     calibs: dict[Path, KittiCalib | None] = {}  # read once each (one shared file, or one a sweep)

@@ -37,6 +37,7 @@ import numpy as np
 from ..core.geometry import invert_transform, pose2d_to_transform
 from ..core.types import Detections
 from .coords import BoxFrame, kitti_rows
+from .detect import lidar_detector
 from .formats import DONT_CARE, KittiCalib, KittiObjects, write_calib, write_tracking_file
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def export_bag(
 
     detector = None
     if det_source == "lidar":
-        detector = _lidar_detector(cal, lidar_frame, params_file)
+        detector = lidar_detector(params_file, cal.T_base_from(lidar_frame)[:3, 3])
 
     for sub in ("calib", "label_02", "det"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -279,12 +280,3 @@ def _add_to_seqmap(path: Path, seq: str, n_frames: int) -> None:
     lines = [ln for ln in (path.read_text().splitlines() if path.exists() else []) if ln.split()[:1] != [seq]]
     lines.append(f"{seq} empty 000000 {n_frames:06d}")
     path.write_text("\n".join(sorted(lines)) + "\n")
-
-
-def _lidar_detector(cal, lidar_frame: str, params_file: str | Path | None):
-    from ..config import default_share_dir, from_flat, load_params_file
-    from ..perception.lidar import LidarDetector
-
-    p = Path(params_file) if params_file else default_share_dir() / "config" / "fusion.yaml"
-    det_cfg = from_flat(load_params_file(p)).detector  # NaN sensor_x/y/z_m: from the calibration
-    return LidarDetector(det_cfg.with_sensor_origin(cal.T_base_from(lidar_frame)[:3, 3]))
