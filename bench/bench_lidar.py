@@ -19,7 +19,7 @@ from benchutil import Figures, median_time
 
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.clustering import group_by_label, label_bev
-from sensor_fusion.perception.ground import ground_height, select_above_ground
+from sensor_fusion.perception.ground import GROUND_HIDDEN_MARGIN_M, ground_height, select_above_ground
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
 from sensor_fusion.sim.boxes import spinning_scan
 
@@ -81,7 +81,10 @@ def non_ground(pts: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
         cfg.ground_cell_m,
         cfg.ground_max_slope,
         cfg.ground_reject_lowest,
-    )
+        cfg.sensor_z_m,
+        cfg.ground_hidden_slope,
+        GROUND_HIDDEN_MARGIN_M,
+    )[0]
     obj, _, hag, _ = select_above_ground(pts, gz, cfg.z_min_m, cfg.z_max_m)
     return obj, hag
 

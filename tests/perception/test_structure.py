@@ -468,3 +468,31 @@ def test_a_truck_alongside_under_a_low_ceiling_is_a_truck():
     beam, so its height is censored: no "lower than" rule applies, and it is a truck."""
     pts = _low_ceiling_sweep([(3.0, -4.0, 10.0, 2.5, 3.6, 0.0)])
     assert _trucks(pts, face_extent=True) == [(3.0, -3.9)]
+
+
+def _queue_sweep(far: list[tuple]) -> np.ndarray:
+    """Under KITTI's beams (LiDAR 1.9 m up), seven cars abreast 40 m ahead, as a queue across every
+    lane seen from behind: from 40 m on, the road is hidden, and ``far`` shows only its upper part."""
+    row = [b for y in np.arange(-6.0, 6.01, 1.9) for b in car(40.0, y)]
+    return spinning_scan([*far, *row], sensor_height_m=1.9, elev_deg=KITTI_ELEV_DEG, n_cols=2083)
+
+
+def test_a_truck_over_a_queue_of_cars_reaches_down_to_the_hidden_road():
+    """A truck's rear 65 m away shows only above 1.3 m over the cars 40 m ahead. With no road in
+    view around it, the ground estimate climbs to the rear's lowest return, and the 1.5 m left
+    reads as a car's height: a car box, its bottom 1.3 m up, centred 2.8 m from the truck's centre
+    (2.2 m behind the rear, not 5 m). Over hidden road the box reaches down to the visible road
+    continued at a drainage fall's grade: a truck, centred within 2 m of the truth."""
+    pts = _queue_sweep([(70.0, 0.0, 10.0, 2.5, 3.0, 0.0)])
+
+    def far_boxes(slope: float):
+        cfg = LidarDetectorConfig(sensor_z_m=1.9, ground_hidden_slope=slope)
+        d = LidarDetector(cfg).detect(pts, 0, "base_link")
+        return [(lab, c, s) for lab, c, s in zip(d.labels, d.centers, d.sizes) if c[0] > 50.0]
+
+    off = far_boxes(0.0)
+    assert [lab for lab, _c, _s in off] == [ObjectClass.CAR], "not a car without it: proves nothing"
+    ((lab, c, s),) = far_boxes(LidarDetectorConfig().ground_hidden_slope)
+    assert lab == ObjectClass.TRUCK
+    assert abs(c[0] - 70.0) < 2.0 and abs(c[1]) < 0.5
+    assert c[2] - 0.5 * s[2] < 0.6  # the box's bottom near the road, not 1.2 m up

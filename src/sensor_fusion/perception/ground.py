@@ -9,6 +9,12 @@ exactly like a chamfer distance transform in two raster passes. That bounds the
 ground under an object by the visible ground around it, follows any slope up
 to ``max_slope`` without fitting a model, and costs O(points + cells).
 
+Where nearer objects hide the ground (a queue of cars, rows of parked cars), the cell's lowest
+return is an object's visible bottom and the envelope from visible ground metres away lets the
+estimate climb to it. ``ground_height`` also returns, for such cells, the visible ground continued
+at a gentle grade (:func:`_hidden_ground`): the detector uses it for the class and size of what it
+kept there, not for the ground cut itself.
+
 Chosen over a RANSAC plane because a single plane fails on crowned roads and
 slope changes, and over per-ring (scan-line) methods because the input here is
 an unordered cloud without ring indices.
@@ -20,6 +26,10 @@ import numpy as np
 from numba import njit
 
 MAX_REJECT_LOWEST = 3  # bounds the per-cell sorted buffer
+# what stands this far over the ground is an object whose shadow can hide ground, and how far a
+# hidden cell's estimate must stand over the visible ground continued to be lowered (session 13's
+# parking-lot analysis: the lowest returns of hidden cells sit 0.3-0.8 m up on car bodies)
+GROUND_HIDDEN_MARGIN_M = 0.3
 
 
 @njit(cache=True)
@@ -30,8 +40,14 @@ def ground_height(
     cell_m: float,
     max_slope: float,
     reject_lowest: int,
-) -> np.ndarray:
-    """Ground z (float32, metres) under each point; NaN where the point is dropped.
+    sensor_z_m: float,
+    hidden_slope: float,
+    hidden_margin_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ground z (float32, metres) under each point, NaN where the point is dropped; and the hidden
+    ground's continuation under each point (float32), NaN where the ground is not hidden: see
+    :func:`_hidden_ground`, all NaN where ``sensor_z_m`` (the LiDAR's z in the same frame) is not
+    finite or ``hidden_slope`` is 0.
 
     Dropped: any non-finite coordinate, or horizontal range outside
     ``[range_min_m, range_max_m)``. The grid is a square of side
@@ -72,8 +88,113 @@ def ground_height(
         if cnt[c] > 0:
             h[c // ng, c % ng] = low[c, min(cnt[c], k) - 1]
 
-    # Slope-limited lower envelope (two-pass chamfer, 8-neighbour metric).
-    a = max_slope * cell_m
+    h0 = h.copy()
+    _chamfer(h, max_slope * cell_m)
+    hz = np.full((ng, ng), np.nan)
+    if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
+        _hidden_ground(
+            xyz, cell_of, h0, h, hz, range_max_m, cell_m, sensor_z_m, hidden_slope, hidden_margin_m
+        )
+
+    out = np.full(n, np.nan, np.float32)
+    hid = np.full(n, np.nan, np.float32)
+    for i in range(n):
+        c = cell_of[i]
+        if c >= 0:
+            out[i] = h[c // ng, c % ng]
+            hid[i] = hz[c // ng, c % ng]
+    return out, hid
+
+
+_AZ_BINS = 1440  # 0.18-0.35 deg (diamond angle): finer than a car at 50 m (2 deg)
+
+
+@njit(cache=True, inline="always")
+def _az_bin(x: float, y: float) -> int:
+    """Azimuth bin of (x, y) by the diamond angle (monotonic in the azimuth, [0, 4)): no arctan2
+    in a loop over every return."""
+    s = abs(x) + abs(y)
+    if s == 0.0:
+        return 0
+    if y >= 0.0:
+        a = y / s if x >= 0.0 else 2.0 - y / s
+    else:
+        a = 2.0 - y / s if x < 0.0 else 4.0 + y / s
+    return min(int(a * (_AZ_BINS / 4.0)), _AZ_BINS - 1)
+
+
+@njit(cache=True)
+def _hidden_ground(
+    xyz: np.ndarray,
+    cell_of: np.ndarray,
+    h0: np.ndarray,
+    h: np.ndarray,
+    hz: np.ndarray,
+    range_max_m: float,
+    cell_m: float,
+    sensor_z_m: float,
+    hidden_slope: float,
+    margin_m: float,
+) -> None:
+    """Write into ``hz`` (NaN elsewhere) the ground continuation of the cells where the ground is
+    hidden; ``h`` is the slope-limited envelope of the cells' lowest returns ``h0``.
+
+    Behind a queue of cars or two rows of parked cars in, a cell's lowest returns are car bodies;
+    the envelope of ``max_slope`` from visible ground metres away may then sit 0.8-1.5 m up (issue
+    13: parking lots, a truck's rear 76 m away over two cars), and what stands there looks too low
+    to be what it is. A cell's ground is hidden
+    where the shadow line of the nearer returns of its azimuth that stand more than ``margin_m``
+    above their ground (objects, not the ground itself) passes more than ``margin_m`` over the
+    visible ground continued at ``hidden_slope``. If the estimate there stands more than
+    ``margin_m`` above that continuation too, the continuation is written: nothing is seen of the
+    hidden ground, so it is taken to go on as the ground around it does, where a slope limit alone
+    cannot tell a hidden flat lot from a visible 10 % grade."""
+    n = xyz.shape[0]
+    ng = h.shape[0]
+    gentle = h0.copy()
+    _chamfer(gentle, hidden_slope * cell_m)
+    # the objects' shadow line: per azimuth bin and range bin of one cell, the highest elevation
+    # tangent of the returns standing over their ground, then its running maximum outwards (a
+    # polar grid: O(points + bins), where sorting the returns by azimuth and range cost 10 ms a sweep)
+    nr = int(range_max_m / cell_m) + 1
+    shadow = np.full((_AZ_BINS, nr), -np.inf)
+    for i in range(n):
+        c = cell_of[i]
+        if c < 0:
+            continue
+        z = np.float64(xyz[i, 2])
+        if z - h[c // ng, c % ng] <= margin_m:
+            continue  # ground returns cast no shadow on the ground
+        x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
+        r = np.sqrt(x * x + y * y)
+        b = _az_bin(x, y)
+        rb = min(int(r / cell_m), nr - 1)
+        shadow[b, rb] = max(shadow[b, rb], (z - sensor_z_m) / max(r, 1e-3))
+    for b in range(_AZ_BINS):
+        for rb in range(1, nr):
+            shadow[b, rb] = max(shadow[b, rb], shadow[b, rb - 1])
+    for ix in range(ng):
+        for iy in range(ng):
+            g = gentle[ix, iy]
+            if not (np.isfinite(h[ix, iy]) and np.isfinite(g)) or h[ix, iy] <= g + margin_m:
+                continue
+            xc = (ix + 0.5) * cell_m - range_max_m
+            yc = (iy + 0.5) * cell_m - range_max_m
+            rc = np.sqrt(xc * xc + yc * yc)
+            b = _az_bin(xc, yc)
+            # the objects of this azimuth nearer than the cell by a cell or more
+            j = min(int((rc - cell_m) / cell_m) - 1, nr - 1)
+            if j < 0 or not np.isfinite(shadow[b, j]):
+                continue
+            if sensor_z_m + shadow[b, j] * rc > g + margin_m:
+                hz[ix, iy] = g
+
+
+@njit(cache=True)
+def _chamfer(h: np.ndarray, a: float) -> None:
+    """In place: ``h[i] = min_j(h[j] + slope * dist(i, j))``, ``a`` = slope x cell (two-pass
+    chamfer, 8-neighbour metric)."""
+    ng = h.shape[0]
     b = a * np.sqrt(2.0)
     for i in range(ng):
         for j in range(ng):
@@ -99,13 +220,6 @@ def ground_height(
             if j < ng - 1:
                 v = min(v, h[i, j + 1] + a)
             h[i, j] = v
-
-    out = np.full(n, np.nan, np.float32)
-    for i in range(n):
-        c = cell_of[i]
-        if c >= 0:
-            out[i] = h[c // ng, c % ng]
-    return out
 
 
 @njit(cache=True)

@@ -24,7 +24,7 @@ from ..core.schema import ParamConfig, param
 from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
-from .ground import MAX_REJECT_LOWEST, ground_height, select_above_ground
+from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
 from .structure import face_extent, split_rows, structure_features, surface_roughness
 from .structure_memory import StructureMemory
@@ -111,6 +111,17 @@ class LidarDetectorConfig(ParamConfig):
     )
     ground_reject_lowest: int = param(
         1, unit="1", ge=0, le=MAX_REJECT_LOWEST, desc="Lowest returns per cell ignored as outliers"
+    )
+    ground_hidden_slope: float = param(
+        0.02,
+        unit="m/m",
+        ge=0.0,
+        desc="Where nearer objects hide the road (their shadow line passes over it), a kept box whose "
+        "estimated ground stands 0.3 m over the visible ground continued at this grade reaches down to "
+        "that continuation for its class and size: a truck's rear over a queue of cars shows only its "
+        "upper part, and the estimate climbs to its lowest return. 2 % is a road's or car park's "
+        "drainage fall (1-3 %). Which boxes are kept does not change. Needs the LiDAR height "
+        "(sensor_z_m); 0 = off",
     )
     # Clustering.
     cluster_cell_m: float = param(
@@ -1125,13 +1136,16 @@ class LidarDetector:
         origin = np.array([cfg.sensor_x_m, cfg.sensor_y_m], np.float64)
         if origin.any():  # work in a sensor-centred frame; centres are shifted back at the end
             pts = pts - np.array([origin[0], origin[1], 0.0], np.float32)
-        gz = ground_height(
+        gz, hidden_gz = ground_height(
             pts,
             float(cfg.range_min_m),
             float(cfg.range_max_m),
             float(cfg.ground_cell_m),
             float(cfg.ground_max_slope),
             int(cfg.ground_reject_lowest),
+            float(cfg.sensor_z_m),
+            float(cfg.ground_hidden_slope),
+            GROUND_HIDDEN_MARGIN_M,
         )
         tall = None
         if cfg.overhang_removal:
@@ -1149,6 +1163,7 @@ class LidarDetector:
             kept[np.flatnonzero(kept)[~col_keep]] = False
         else:
             obj, obj_gz, obj_hag, kept = select_above_ground(pts, gz, float(cfg.z_min_m), float(cfg.z_max_m))
+        obj_hidden = hidden_gz[kept]
         at_ceiling = ceiling_points(pts, obj, cfg)
         obj_t = None
         if point_time_s is not None and len(point_time_s) == len(pts):
@@ -1285,7 +1300,19 @@ class LidarDetector:
                 obj, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand, big,
                 ok & _truck_tall(fit, bottom, top, slack, censored, cfg), pose, stamp_ns,
             )  # fmt: skip
+        hidden_bottom = np.full(len(cand), np.inf)
+        if cfg.ground_hidden_slope > 0.0 and ok.any():
+            # kept clusters mostly over ground that nearer objects hide: their lower part is in
+            # shadow, so they reach down to the hidden ground's continuation, not to their lowest
+            # return. Only classes and boxes change: lowering the ground for the rules above too
+            # made hedges and façade bases behind parked cars car-tall (session 16, not kept)
+            fin = np.isfinite(obj_hidden)
+            n_hid = _cluster_sums(fin.astype(np.float64), order, starts, counts, cand[ok])
+            s_hid = _cluster_sums(np.where(fin, obj_hidden, 0.0), order, starts, counts, cand[ok])
+            over = n_hid > 0.5 * counts[cand][ok]
+            hidden_bottom[np.flatnonzero(ok)] = np.where(over, s_hid / np.maximum(n_hid, 1), np.inf)
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
+        hidden_bottom = hidden_bottom[ok]
         n = fit.shape[0]
         t_box = None
         if obj_t is not None:  # mean capture time per box
@@ -1293,14 +1320,25 @@ class LidarDetector:
         heights = top - bottom
         lwh = np.column_stack([fit[:, LENGTH], fit[:, WIDTH], heights])
         cls, base, end_on = classify_shape(lwh, slack, fit[:, BODY_WIDTH])
+        grazing = np.zeros(n, bool)
         if cfg.structure_grazing_face_deg > 0.0 and n:
-            keep = ~grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
-            if not keep.all():  # what the boxes below are built from
-                fit, bottom, top, n_pts, heights = (a[keep] for a in (fit, bottom, top, n_pts, heights))
-                cls, base, end_on = cls[keep], base[keep], end_on[keep]
-                if t_box is not None:
-                    t_box = t_box[keep]
-                n = fit.shape[0]
+            grazing = grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
+        if np.any(hidden_bottom < bottom):  # the classes of the boxes that reach into the shadow
+            bottom = np.minimum(bottom, hidden_bottom)
+            heights = top - bottom
+            lwh = np.column_stack([fit[:, LENGTH], fit[:, WIDTH], heights])
+            cls, base, end_on = classify_shape(lwh, slack, fit[:, BODY_WIDTH])
+            if cfg.structure_grazing_face_deg > 0.0 and n:
+                # a lone face seen at a grazing angle is no vehicle's end whatever its height;
+                # what the measured height dropped stays dropped
+                grazing |= grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
+        if grazing.any():  # what the boxes below are built from
+            keep = ~grazing
+            fit, bottom, top, n_pts, heights = (a[keep] for a in (fit, bottom, top, n_pts, heights))
+            cls, base, end_on = cls[keep], base[keep], end_on[keep]
+            if t_box is not None:
+                t_box = t_box[keep]
+            n = fit.shape[0]
         xy, lw, yaw = fit[:, [CX, CY]], fit[:, [LENGTH, WIDTH]], fit[:, YAW]
         grown = np.zeros((n, 2))
         if cfg.shape_completion:
