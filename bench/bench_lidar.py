@@ -175,6 +175,23 @@ def main() -> None:
     fig.add("detect_120k_memory_ms", 1e3 * t_mem)
     fig.add("detect_120k_memory_over_plain_x", t_mem / t_plain)
 
+    # The hidden road's continuation (ground_hidden_slope: the objects' shadow line on a polar grid);
+    # baseline: the same ground stage without it
+    g_args = (
+        cfg.range_min_m, cfg.range_max_m, cfg.ground_cell_m, cfg.ground_max_slope, cfg.ground_reject_lowest,
+        cfg.sensor_z_m,
+    )  # fmt: skip
+    t_hid = median_time(
+        lambda: ground_height(pts, *g_args, cfg.ground_hidden_slope, GROUND_HIDDEN_MARGIN_M), args.runs
+    )
+    t_gnd = median_time(lambda: ground_height(pts, *g_args, 0.0, GROUND_HIDDEN_MARGIN_M), args.runs)
+    print(
+        f"ground stage, 120k sweep: {1e3 * t_hid:.2f} ms with the hidden road's continuation, "
+        f"{1e3 * t_gnd:.2f} ms without ({t_hid / t_gnd:.2f}x)"
+    )
+    fig.add("ground_120k_hidden_ms", 1e3 * t_hid)
+    fig.add("ground_120k_hidden_over_plain_x", t_hid / t_gnd)
+
     # Baseline: Open3D DBSCAN on the same non-ground points of the 30k sweep.
     import open3d as o3d
 
