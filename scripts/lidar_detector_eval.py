@@ -17,8 +17,10 @@ the 12 "misses" are boxes of the right size 2.0-2.6 m from the truth).
 Decoded sweeps are cached in ``$LIDAR_EVAL_CACHE`` (default out/lidar_eval_cache, ~7 MB per
 sweep). ``lidar_param=value`` overrides a ``lidar.*`` parameter (YAML value). With
 ``LIDAR_EVAL_VIEW=camera_front`` it also prints issue 13's measure on real sweeps, in that camera's
-view (no range limit): ``view_found`` (share of truth with a box within 2 m, any class)
-and ``view_spurious`` (boxes per frame matching no truth). ``LIDAR_EVAL_ISOLATED=1`` judges every
+view (no range limit): ``view_found`` (share of truth with a box within 2 m, any class),
+``view_found_seen`` (the same among truth with at least 10 LiDAR returns in the sweep: the
+don't-care rule keeps objects with one return, or a radar return and none) and ``view_spurious``
+(boxes per frame matching no truth). ``LIDAR_EVAL_ISOLATED=1`` judges every
 sweep alone, without a pose (as the issue's real sweeps are: the structure memory gives nothing).
 """
 
@@ -51,7 +53,7 @@ from sensor_fusion.eval.bags import (
 from sensor_fusion.eval.detection import evaluate_detection_ap
 from sensor_fusion.eval.frames import FrameObjects, match_frames
 from sensor_fusion.eval.mot import bev_matches
-from sensor_fusion.eval.regions import StaticBoxes, parse_region, static_false_positives
+from sensor_fusion.eval.regions import Annotations, StaticBoxes, parse_region, static_false_positives
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
 from sensor_fusion.ros.convert import decode_lidar
 
@@ -59,6 +61,7 @@ CACHE = Path(os.environ.get("LIDAR_EVAL_CACHE", "out/lidar_eval_cache"))
 # a camera name: also the class-agnostic share of truth found and boxes matching none, in its view
 VIEW = os.environ.get("LIDAR_EVAL_VIEW", "")
 ISOLATED = os.environ.get("LIDAR_EVAL_ISOLATED", "") not in ("", "0")
+SEEN_MIN_POINTS = 10  # view_found_seen: truth with at least this many LiDAR returns in the sweep
 
 
 def cache(bag: str) -> None:
@@ -171,6 +174,15 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
         restrict = pair_restrictor(truth, parse_region(f"fov:{VIEW}"), True, 2.0)
         pairs, _ = restrict(match_frames(gt, frames, 20_000_000))
         res["view_found"], res["view_spurious"] = found_and_spurious(pairs, 2.0)
+        # the same share among truth with at least SEEN_MIN_POINTS LiDAR returns in the sweep: the
+        # don't-care rule keeps an object with one return, or with a radar return and none
+        ann = Annotations.from_json([json.loads(m.data) for m in truth.get(ANNOTATIONS, [])])
+        seen = []
+        for t, e in pairs:
+            n = ann.lidar_points(t)
+            keep = np.ones(len(t), bool) if n is None else n >= SEEN_MIN_POINTS
+            seen.append((t.select(keep), e))
+        res["view_found_seen"] = found_and_spurious(seen, 2.0)[0]
     res["ms"] = float(np.median(ms))
     return res
 
