@@ -496,3 +496,50 @@ def test_a_truck_over_a_queue_of_cars_reaches_down_to_the_hidden_road():
     assert lab == ObjectClass.TRUCK
     assert abs(c[0] - 70.0) < 2.0 and abs(c[1]) < 0.5
     assert c[2] - 0.5 * s[2] < 0.6  # the box's bottom near the road, not 1.2 m up
+
+
+def _far_car_behind_a_car(ground: tuple[float, float, float], extra: np.ndarray | None = None) -> list:
+    """Class and bottom over the road of the boxes near a car 55 m ahead, its lower part hidden by
+    a car 25 m ahead (another beside it), the road in view around them."""
+    boxes = [
+        (25.0, 0.0, 4.5, 1.8, 1.5, 0.0),
+        (25.0, 6.0, 4.5, 1.8, 1.5, 0.0),
+        (55.0, 0.5, 4.5, 1.8, 1.5, 0.0),
+    ]
+    pts = spinning_scan(boxes, sensor_height_m=1.9, ground=ground, n_cols=1800, seed=3)
+    if extra is not None:
+        pts = np.vstack([pts, extra]).astype(np.float32)
+    d = LidarDetector(LidarDetectorConfig(sensor_z_m=1.9)).detect(pts, 0, "base_link")
+    road = ground[0] * 55.0 + ground[1] * 0.5 + ground[2]
+    return [
+        (lab, c[2] - 0.5 * s[2] - road)
+        for lab, c, s in zip(d.labels, d.centers, d.sizes)
+        if np.hypot(c[0] - 55.0, c[1] - 0.5) < 4.0
+    ]
+
+
+@pytest.mark.parametrize(
+    "ground",
+    [(0.03, 0.0, 0.0), (0.05, 0.0, 0.0), (0.0, 0.05, 0.0), (-0.03, 0.0, 0.0)],
+    ids=["3% up", "5% up", "5% across", "3% down"],
+)
+def test_the_hidden_road_follows_a_grade_in_view(ground):
+    """Where the road around a hidden part is in view, its continuation starts from the nearest road
+    seen: a car behind a car on a grade stays a car standing on the road. Continued from the road
+    before the shadow, or as the lowest continuation from anywhere, a 5 % climb put its box 3.7 m
+    under the road (review, session 17)."""
+    ((lab, bottom),) = _far_car_behind_a_car(ground)
+    assert lab == ObjectClass.CAR
+    assert bottom > -0.3
+
+
+def test_the_hidden_road_ignores_low_returns_far_away():
+    """Three returns 2 m down, 25 m from the hidden part (a drain, multipath): the nearest road
+    seen sets the continuation, not the lowest."""
+    low = np.array([[50.1, 25.1, -2.0], [50.2, 25.2, -2.0], [50.3, 25.3, -2.0]], np.float32)
+    assert _far_car_behind_a_car((0.0, 0.0, 0.0), low) == _far_car_behind_a_car((0.0, 0.0, 0.0))
+
+
+def test_a_hidden_road_grade_steeper_than_the_ground_limit_is_refused():
+    assert LidarDetectorConfig(ground_hidden_slope=0.1).cross_checks()  # = ground_max_slope
+    assert not LidarDetectorConfig().cross_checks()

@@ -11,8 +11,8 @@ to ``max_slope`` without fitting a model, and costs O(points + cells).
 
 Where nearer objects hide the ground (a queue of cars, rows of parked cars), the cell's lowest
 return is an object's visible bottom and the envelope from visible ground metres away lets the
-estimate climb to it. ``ground_height`` also returns, for such cells, the visible ground continued
-at a gentle grade (:func:`_hidden_ground`): the detector uses it for the class and size of what it
+estimate climb to it. ``ground_height`` also returns, for such cells, the nearest ground seen
+continued at a gentle grade (:func:`_hidden_ground`): the detector uses it for the class and size of what it
 kept there, not for the ground cut itself.
 
 Chosen over a RANSAC plane because a single plane fails on crowned roads and
@@ -27,8 +27,8 @@ from numba import njit
 
 MAX_REJECT_LOWEST = 3  # bounds the per-cell sorted buffer
 # what stands this far over the ground is an object whose shadow can hide ground, and how far a
-# hidden cell's estimate must stand over the visible ground continued to be lowered (session 13's
-# parking-lot analysis: the lowest returns of hidden cells sit 0.3-0.8 m up on car bodies)
+# hidden cell's estimate must stand over the visible ground continued to count as hidden (session
+# 13's parking-lot analysis: the lowest returns of hidden cells sit 0.3-0.8 m up on car bodies)
 GROUND_HIDDEN_MARGIN_M = 0.3
 
 
@@ -43,11 +43,12 @@ def ground_height(
     sensor_z_m: float,
     hidden_slope: float,
     hidden_margin_m: float,
+    beam_gap_per_m: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ground z (float32, metres) under each point, NaN where the point is dropped; and the hidden
     ground's continuation under each point (float32), NaN where the ground is not hidden: see
-    :func:`_hidden_ground`, all NaN where ``sensor_z_m`` (the LiDAR's z in the same frame) is not
-    finite or ``hidden_slope`` is 0.
+    :func:`_hidden_ground` (``hidden_slope``, ``hidden_margin_m``, ``beam_gap_per_m``), all NaN where
+    ``sensor_z_m`` (the LiDAR's z in the same frame) is not finite or ``hidden_slope`` is 0.
 
     Dropped: any non-finite coordinate, or horizontal range outside
     ``[range_min_m, range_max_m)``. The grid is a square of side
@@ -89,12 +90,13 @@ def ground_height(
             h[c // ng, c % ng] = low[c, min(cnt[c], k) - 1]
 
     h0 = h.copy()
-    _chamfer(h, max_slope * cell_m)
+    _chamfer(h, max_slope * cell_m, _NO_FIXED)
     hz = np.full((ng, ng), np.nan)
     if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
         _hidden_ground(
-            xyz, cell_of, h0, h, hz, range_max_m, cell_m, sensor_z_m, hidden_slope, hidden_margin_m
-        )
+            xyz, cell_of, h0, h, hz, range_max_m, cell_m, sensor_z_m, hidden_slope, hidden_margin_m,
+            beam_gap_per_m,
+        )  # fmt: skip
 
     out = np.full(n, np.nan, np.float32)
     hid = np.full(n, np.nan, np.float32)
@@ -106,7 +108,8 @@ def ground_height(
     return out, hid
 
 
-_AZ_BINS = 1440  # 0.18-0.35 deg (diamond angle): finer than a car at 50 m (2 deg)
+_AZ_BINS = 1440  # 0.16-0.32 deg (diamond angle): finer than a car at 50 m (2 deg)
+_NO_FIXED = np.zeros((0, 0), np.bool_)
 
 
 @njit(cache=True, inline="always")
@@ -135,6 +138,7 @@ def _hidden_ground(
     sensor_z_m: float,
     hidden_slope: float,
     margin_m: float,
+    beam_gap_per_m: float,
 ) -> None:
     """Write into ``hz`` (NaN elsewhere) the ground continuation of the cells where the ground is
     hidden; ``h`` is the slope-limited envelope of the cells' lowest returns ``h0``.
@@ -142,17 +146,25 @@ def _hidden_ground(
     Behind a queue of cars or two rows of parked cars in, a cell's lowest returns are car bodies;
     the envelope of ``max_slope`` from visible ground metres away may then sit 0.8-1.5 m up (issue
     13: parking lots, a truck's rear 76 m away over two cars), and what stands there looks too low
-    to be what it is. A cell's ground is hidden
-    where the shadow line of the nearer returns of its azimuth that stand more than ``margin_m``
-    above their ground (objects, not the ground itself) passes more than ``margin_m`` over the
-    visible ground continued at ``hidden_slope``. If the estimate there stands more than
-    ``margin_m`` above that continuation too, the continuation is written: nothing is seen of the
-    hidden ground, so it is taken to go on as the ground around it does, where a slope limit alone
-    cannot tell a hidden flat lot from a visible 10 % grade."""
+    to be what it is.
+
+    The shadow line at a cell is the lowest height the sensor sees there past the objects nearer
+    along its azimuth (returns standing more than ``margin_m`` over their ground). A cell's ground
+    is *seen* where its lowest returns are ground (within ``margin_m`` of its envelope) and that
+    line passes more than ``margin_m`` plus a beam gap (``beam_gap_per_m`` x range: the next beam
+    up may be that far over the line) under them. Cells with no return, or with a body's, are not
+    seen.
+
+    The continuation at a cell not seen is the ground of the nearest cell seen, raised by
+    ``hidden_slope`` x the distance: the highest a road climbing at that grade from there could
+    stand. It is not the lowest continuation from anywhere: on a visible grade, the road before
+    the shadow, or one low return metres away, would pull that metres down. A cell not seen whose
+    envelope stands more than ``margin_m`` over its continuation, and whose shadow line passes more
+    than ``margin_m`` over it, is hidden: the continuation is written there. Where the road climbs
+    behind the objects more steeply than ``hidden_slope`` and only the road before them is seen,
+    the continuation lies under it."""
     n = xyz.shape[0]
     ng = h.shape[0]
-    gentle = h0.copy()
-    _chamfer(gentle, hidden_slope * cell_m)
     # the objects' shadow line: per azimuth bin and range bin of one cell, the highest elevation
     # tangent of the returns standing over their ground, then its running maximum outwards (a
     # polar grid: O(points + bins), where sorting the returns by azimuth and range cost 10 ms a sweep)
@@ -173,31 +185,74 @@ def _hidden_ground(
     for b in range(_AZ_BINS):
         for rb in range(1, nr):
             shadow[b, rb] = max(shadow[b, rb], shadow[b, rb - 1])
+    # the shadow line's height at each cell (the objects nearer by a cell or more); the bins either
+    # side too: near the axes a bin is narrower than a column spacing and may hold no return
+    line = np.full((ng, ng), -np.inf)
+    fixed = np.zeros((ng, ng), np.bool_)
+    g = np.full((ng, ng), np.inf)
     for ix in range(ng):
         for iy in range(ng):
-            g = gentle[ix, iy]
-            if not (np.isfinite(h[ix, iy]) and np.isfinite(g)) or h[ix, iy] <= g + margin_m:
+            if not np.isfinite(h[ix, iy]):
                 continue
             xc = (ix + 0.5) * cell_m - range_max_m
             yc = (iy + 0.5) * cell_m - range_max_m
             rc = np.sqrt(xc * xc + yc * yc)
-            b = _az_bin(xc, yc)
-            # the objects of this azimuth nearer than the cell by a cell or more
             j = min(int((rc - cell_m) / cell_m) - 1, nr - 1)
-            if j < 0 or not np.isfinite(shadow[b, j]):
+            if j >= 0:
+                b = _az_bin(xc, yc)
+                t = max(shadow[(b - 1) % _AZ_BINS, j], shadow[b, j], shadow[(b + 1) % _AZ_BINS, j])
+                if np.isfinite(t):
+                    line[ix, iy] = sensor_z_m + t * rc
+            # ground seen: the lowest returns are the ground (not a body over it), and no nearer
+            # object's shadow reaches up to them
+            seen = h0[ix, iy]
+            if seen <= h[ix, iy] + margin_m and line[ix, iy] < seen - margin_m - beam_gap_per_m * rc:
+                fixed[ix, iy] = True
+                g[ix, iy] = h[ix, iy]
+    dist = np.where(fixed, 0.0, np.inf)
+    _nearest(dist, g, fixed, cell_m)
+    for ix in range(ng):
+        for iy in range(ng):
+            if fixed[ix, iy] or not np.isfinite(dist[ix, iy]):
                 continue
-            if sensor_z_m + shadow[b, j] * rc > g + margin_m:
-                hz[ix, iy] = g
+            gc = g[ix, iy] + hidden_slope * dist[ix, iy]
+            if h[ix, iy] > gc + margin_m and line[ix, iy] > gc + margin_m:
+                hz[ix, iy] = gc
 
 
 @njit(cache=True)
-def _chamfer(h: np.ndarray, a: float) -> None:
+def _nearest(dist: np.ndarray, value: np.ndarray, fixed: np.ndarray, cell_m: float) -> None:
+    """In place, for the cells not ``fixed``: ``dist`` to the nearest fixed cell (two-pass chamfer,
+    8-neighbour metric) and ``value`` of that cell."""
+    ng = dist.shape[0]
+    a, b = cell_m, cell_m * np.sqrt(2.0)
+    for sweep in range(2):
+        rng_i = range(ng) if sweep == 0 else range(ng - 1, -1, -1)
+        sgn = -1 if sweep == 0 else 1
+        for i in rng_i:
+            for jj in range(ng):
+                j = jj if sweep == 0 else ng - 1 - jj
+                if fixed[i, j]:
+                    continue
+                for di, dj, step in ((sgn, 0, a), (sgn, -1, b), (sgn, 1, b), (0, sgn, a)):
+                    p, q = i + di, j + dj
+                    if 0 <= p < ng and 0 <= q < ng and dist[p, q] + step < dist[i, j]:
+                        dist[i, j] = dist[p, q] + step
+                        value[i, j] = value[p, q]
+
+
+@njit(cache=True)
+def _chamfer(h: np.ndarray, a: float, fixed: np.ndarray) -> None:
     """In place: ``h[i] = min_j(h[j] + slope * dist(i, j))``, ``a`` = slope x cell (two-pass
-    chamfer, 8-neighbour metric)."""
+    chamfer, 8-neighbour metric); cells where ``fixed`` (same shape, or empty for none) is True keep
+    their value and only feed their neighbours."""
     ng = h.shape[0]
+    some = fixed.shape[0] > 0
     b = a * np.sqrt(2.0)
     for i in range(ng):
         for j in range(ng):
+            if some and fixed[i, j]:
+                continue
             v = h[i, j]
             if i > 0:
                 v = min(v, h[i - 1, j] + a)
@@ -210,6 +265,8 @@ def _chamfer(h: np.ndarray, a: float) -> None:
             h[i, j] = v
     for i in range(ng - 1, -1, -1):
         for j in range(ng - 1, -1, -1):
+            if some and fixed[i, j]:
+                continue
             v = h[i, j]
             if i < ng - 1:
                 v = min(v, h[i + 1, j] + a)

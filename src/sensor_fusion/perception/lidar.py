@@ -116,12 +116,12 @@ class LidarDetectorConfig(ParamConfig):
         0.02,
         unit="m/m",
         ge=0.0,
-        desc="Where nearer objects hide the road (their shadow line passes over it), a kept box whose "
-        "estimated ground stands 0.3 m over the visible ground continued at this grade reaches down to "
-        "that continuation for its class and size: a truck's rear over a queue of cars shows only its "
-        "upper part, and the estimate climbs to its lowest return. 2 % is a road's or car park's "
-        "drainage fall (1-3 %). Which boxes are kept does not change. Needs the LiDAR height "
-        "(sensor_z_m); 0 = off",
+        desc="Where nearer objects hide the road, a cluster the rules kept with most of its returns over it "
+        "reaches down, for its class and box, to the nearest road seen raised by this grade times the "
+        "distance (where its ground estimate stands 0.3 m higher): a truck's rear over a queue of cars "
+        "shows only its upper part, and the estimate climbs to its lowest return. 2 % is a road's or car "
+        "park's drainage fall (1-3 %). Which clusters the rules keep does not change; the grazing-face "
+        "rule may drop more. Must be below ground_max_slope; needs the LiDAR height (sensor_z_m); 0 = off",
     )
     # Clustering.
     cluster_cell_m: float = param(
@@ -422,6 +422,11 @@ class LidarDetectorConfig(ParamConfig):
             out.append(
                 f"max_height_m: must lie between z_min_m and z_max_m (taller structures are recognised "
                 f"by points above it), got {self.z_min_m}, {self.max_height_m}, {self.z_max_m}"
+            )
+        if 0.0 < self.ground_max_slope <= self.ground_hidden_slope:
+            out.append(
+                f"ground_hidden_slope: must be below ground_max_slope (the estimate can never stand over "
+                f"a steeper continuation), got {self.ground_hidden_slope} >= {self.ground_max_slope}"
             )
         for name in ("cluster_cell_m", "ground_cell_m"):
             ng = math.ceil(2.0 * self.range_max_m / getattr(self, name))
@@ -1146,6 +1151,7 @@ class LidarDetector:
             float(cfg.sensor_z_m),
             float(cfg.ground_hidden_slope),
             GROUND_HIDDEN_MARGIN_M,
+            float(cfg.class_height_slack_per_m),
         )
         tall = None
         if cfg.overhang_removal:
