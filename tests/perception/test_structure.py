@@ -480,7 +480,7 @@ def _queue_sweep(far: list[tuple]) -> np.ndarray:
 def test_a_truck_over_a_queue_of_cars_reaches_down_to_the_hidden_road():
     """A truck's rear 65 m away shows only above 1.3 m over the cars 40 m ahead. With no road in
     view around it, the ground estimate climbs to the rear's lowest return, and the 1.5 m left
-    reads as a car's height: a car box, its bottom 1.3 m up, centred 2.8 m from the truck's centre
+    reads as a car's height: a car box, its bottom 1.2 m up, centred 2.8 m from the truck's centre
     (2.2 m behind the rear, not 5 m). Over hidden road the box reaches down to the visible road
     continued at a drainage fall's grade: a truck, centred within 2 m of the truth."""
     pts = _queue_sweep([(70.0, 0.0, 10.0, 2.5, 3.0, 0.0)])
