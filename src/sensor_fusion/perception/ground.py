@@ -89,10 +89,11 @@ def ground_height(
         if cnt[c] > 0:
             h[c // ng, c % ng] = low[c, min(cnt[c], k) - 1]
 
-    h0 = h.copy()
-    _chamfer(h, max_slope * cell_m, _NO_FIXED)
+    hidden = np.isfinite(sensor_z_m) and hidden_slope > 0.0
+    h0 = h.copy() if hidden else h  # the cells' own lowest returns, for the hidden ground only
+    _chamfer(h, max_slope * cell_m)
     hz = np.full((ng, ng), np.nan)
-    if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
+    if hidden:
         _hidden_ground(
             xyz, cell_of, h0, h, hz, range_max_m, cell_m, sensor_z_m, hidden_slope, hidden_margin_m,
             beam_gap_per_m,
@@ -109,7 +110,6 @@ def ground_height(
 
 
 _AZ_BINS = 1440  # 0.16-0.32 deg (diamond angle): finer than a car at 50 m (2 deg)
-_NO_FIXED = np.zeros((0, 0), np.bool_)
 
 
 @njit(cache=True, inline="always")
@@ -242,17 +242,13 @@ def _nearest(dist: np.ndarray, value: np.ndarray, fixed: np.ndarray, cell_m: flo
 
 
 @njit(cache=True)
-def _chamfer(h: np.ndarray, a: float, fixed: np.ndarray) -> None:
+def _chamfer(h: np.ndarray, a: float) -> None:
     """In place: ``h[i] = min_j(h[j] + slope * dist(i, j))``, ``a`` = slope x cell (two-pass
-    chamfer, 8-neighbour metric); cells where ``fixed`` (same shape, or empty for none) is True keep
-    their value and only feed their neighbours."""
+    chamfer, 8-neighbour metric)."""
     ng = h.shape[0]
-    some = fixed.shape[0] > 0
     b = a * np.sqrt(2.0)
     for i in range(ng):
         for j in range(ng):
-            if some and fixed[i, j]:
-                continue
             v = h[i, j]
             if i > 0:
                 v = min(v, h[i - 1, j] + a)
@@ -265,8 +261,6 @@ def _chamfer(h: np.ndarray, a: float, fixed: np.ndarray) -> None:
             h[i, j] = v
     for i in range(ng - 1, -1, -1):
         for j in range(ng - 1, -1, -1):
-            if some and fixed[i, j]:
-                continue
             v = h[i, j]
             if i < ng - 1:
                 v = min(v, h[i + 1, j] + a)
