@@ -109,11 +109,11 @@ def ground_height(
     return out, hid
 
 
-_AZ_BINS = 1440  # 0.16-0.32 deg (diamond angle): finer than a car at 50 m (2 deg)
+AZ_BINS = 1440  # 0.16-0.32 deg (diamond angle): finer than a car at 50 m (2 deg)
 
 
 @njit(cache=True, inline="always")
-def _az_bin(x: float, y: float) -> int:
+def az_bin(x: float, y: float) -> int:
     """Azimuth bin of (x, y) by the diamond angle (monotonic in the azimuth, [0, 4)): no arctan2
     in a loop over every return."""
     s = abs(x) + abs(y)
@@ -123,7 +123,7 @@ def _az_bin(x: float, y: float) -> int:
         a = y / s if x >= 0.0 else 2.0 - y / s
     else:
         a = 2.0 - y / s if x < 0.0 else 4.0 + y / s
-    return min(int(a * (_AZ_BINS / 4.0)), _AZ_BINS - 1)
+    return min(int(a * (AZ_BINS / 4.0)), AZ_BINS - 1)
 
 
 @njit(cache=True)
@@ -169,7 +169,7 @@ def _hidden_ground(
     # tangent of the returns standing over their ground, then its running maximum outwards (a
     # polar grid: O(points + bins), where sorting the returns by azimuth and range cost 10 ms a sweep)
     nr = int(range_max_m / cell_m) + 1
-    shadow = np.full((_AZ_BINS, nr), -np.inf)
+    shadow = np.full((AZ_BINS, nr), -np.inf)
     for i in range(n):
         c = cell_of[i]
         if c < 0:
@@ -179,10 +179,10 @@ def _hidden_ground(
             continue  # ground returns cast no shadow on the ground
         x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
         r = np.sqrt(x * x + y * y)
-        b = _az_bin(x, y)
+        b = az_bin(x, y)
         rb = min(int(r / cell_m), nr - 1)
         shadow[b, rb] = max(shadow[b, rb], (z - sensor_z_m) / max(r, 1e-3))
-    for b in range(_AZ_BINS):
+    for b in range(AZ_BINS):
         for rb in range(1, nr):
             shadow[b, rb] = max(shadow[b, rb], shadow[b, rb - 1])
     # the shadow line's height at each cell (the objects nearer by a cell or more); the bins either
@@ -199,8 +199,8 @@ def _hidden_ground(
             rc = np.sqrt(xc * xc + yc * yc)
             j = min(int((rc - cell_m) / cell_m) - 1, nr - 1)
             if j >= 0:
-                b = _az_bin(xc, yc)
-                t = max(shadow[(b - 1) % _AZ_BINS, j], shadow[b, j], shadow[(b + 1) % _AZ_BINS, j])
+                b = az_bin(xc, yc)
+                t = max(shadow[(b - 1) % AZ_BINS, j], shadow[b, j], shadow[(b + 1) % AZ_BINS, j])
                 if np.isfinite(t):
                     line[ix, iy] = sensor_z_m + t * rc
             # ground seen: the lowest returns are the ground (not a body over it), and no nearer

@@ -24,6 +24,7 @@ from ..core.schema import ParamConfig, param
 from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
+from .ends import CONTINUES, end_states
 from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
 from .structure import face_extent, split_rows, structure_features, surface_roughness
@@ -324,6 +325,15 @@ class LidarDetectorConfig(ParamConfig):
         "trucks: a head whose highest beam is a few degrees up (KITTI's HDL-64E: +2 deg) sees no "
         "façade above a truck's height within ~60 m (docs/detection-tracking.md)",
     )
+    structure_bounded_ends: bool = param(
+        True,
+        unit="",
+        desc="Truck-tall clusters (or cut by the highest beam) that show no end of their own are façade "
+        "pieces, not trucks: nothing behind either end (the beams 1 deg past a vehicle's end, at the "
+        "heights it spans, travel on to the road or what stands beyond, more than 1 m past its face "
+        "extended), something at their heights past both, and past at least one the face running on "
+        "within 1 m (a building's next, staggered front). Needs the LiDAR height (sensor_z_m)",
+    )
     structure_memory_s: float = param(
         30.0,
         unit="s",
@@ -584,6 +594,12 @@ _END_GAP_MIN_M = 0.5  # across an end face: two trucks side by side stand >= 1 m
 _MEMORY_CELL_M = 0.5
 _MEMORY_MARK_HAG_M = 2.0
 _MEMORY_MIN_SHARE = 0.5
+# structure_bounded_ends: "just past an end" is 1 deg of azimuth (5-10 columns of common spinning
+# heads, 0.1-0.2 deg; 0.3-0.9 m at 20-50 m, inside the >= 1 m gap between two vehicles there), and
+# a return more than 1 m off the face's extended line is another surface (a façade's relief, range
+# noise and the fitted heading's error over the extension stay within it)
+_ENDS_WINDOW_RAD = math.radians(1.0)
+_ENDS_MARGIN_M = 1.0
 
 
 def is_structure(
@@ -707,6 +723,39 @@ def facade_pieces(
         gap = np.clip(link / np.maximum(sin_graze, 0.05), gap_min, _FACE_GAP_MAX_M)
         ext = face_extent(xy, hag, faces, h_min, gap, _FACE_PERP_TOL_M, _FACE_PERP_TOL_PER_M, limit)
         out[idx] |= (ext > limit) & (sin_graze >= min_sin)
+    return out
+
+
+def unbounded_clusters(
+    pts: np.ndarray,
+    kept: np.ndarray,
+    labels: np.ndarray,
+    obj: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    cand: np.ndarray,
+    fit: np.ndarray,
+    judge: np.ndarray,
+    cfg: LidarDetectorConfig,
+) -> np.ndarray:
+    """(N,) True for the clusters ``judge`` (of ``cand``) that show no end of their own
+    (``structure_bounded_ends``; :func:`ends.end_states`): nothing behind either end, something at
+    their heights past both, and at least one end where their face runs on within the margin. A
+    vehicle's end shows what lies behind it, or nothing where the road beyond is too far to return
+    (an HDL-64E sees little ground past 40-60 m) or the end is hidden; a façade piece's runs on into
+    the next, staggered, front. ``pts`` is the whole sweep, ``kept`` its returns in ``obj``."""
+    out = np.zeros(len(cand), bool)
+    idx = np.flatnonzero(judge)
+    if not len(idx):
+        return out
+    point_label = np.full(len(pts), -1, np.int64)
+    point_label[np.flatnonzero(kept)] = labels
+    n_behind, seen = end_states(
+        pts, point_label, float(cfg.sensor_z_m), obj, order, starts, counts, cand[idx],
+        np.ascontiguousarray(fit[idx]), _ENDS_WINDOW_RAD, _ENDS_MARGIN_M,
+    )  # fmt: skip
+    out[idx] = (n_behind == 0).all(axis=1) & (seen > 0).all(axis=1) & ((seen & CONTINUES) > 0).any(axis=1)
     return out
 
 
@@ -1300,6 +1349,11 @@ class LidarDetector:
         if cfg.structure_face_extent:
             facade = facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
             ok &= ~facade
+        if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m):
+            ok &= ~unbounded_clusters(
+                pts, kept, labels, obj, order, starts, counts, cand, fit,
+                ok & _truck_tall(fit, bottom, top, slack, censored, cfg), cfg,
+            )  # fmt: skip
         if self._memory is not None and pose is not None:
             big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
             ok &= ~self._remembered_structure(

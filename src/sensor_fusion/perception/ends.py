@@ -1,0 +1,167 @@
+"""What a LiDAR sees just past a cluster's ends: a vehicle is bounded, a façade piece runs on.
+
+Under a low LiDAR ceiling (KITTI's HDL-64E: highest beam +2 deg) a building front seen face-on is
+cut at 2.2-3.7 m within ~60 m, and doors, passages and what stands in front cut it into 5-15 m
+pieces: a truck's side by length, height and flatness (issue 13: walls labelled TRUCK, 0.85). What
+the sweep still tells apart is the end. A vehicle is a bounded body: the beams that pass just past
+its end, at the heights it spans, travel on to what lies behind it (the road beyond, a wall, the
+next street), unless something nearer hides that end. A façade piece ends where the next surface
+of the same front begins (a pier, the next building, at the same range), where glass returns
+nothing, or behind something nearer; a recess deeper than the margin or a passage shows depth.
+
+:func:`end_states` sorts each end of a cluster into one of those cases. Behind means farther than
+the cluster's visible face extended past the end, so an oblique façade continuing past a gap is
+not mistaken for depth. The rule using it is ``lidar.unbounded_clusters`` (``structure_bounded_ends``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .boxfit import CX, CY, LENGTH, WIDTH, YAW
+from .ground import AZ_BINS, az_bin
+
+# what an end shows besides returns behind it (bit flags; 0: nothing at the cluster's elevations:
+# glass, sky, or road too far to return)
+CONTINUES = 1  # a non-ground return on the face's line, within the margin
+HIDDEN = 2  # a non-ground return nearer than the face's line by more than the margin
+
+_ELEVATION_TOL = math.tan(math.radians(0.1))  # a beam keeps its elevation; finer than any ring spacing
+_EXTEND_MAX_M = 3.0  # the face extended past the end is trusted this far in range (a fitted yaw's error)
+
+
+@njit(cache=True, inline="always")
+def _cross(ax: float, ay: float, bx: float, by: float) -> float:
+    return ax * by - ay * bx
+
+
+@njit(cache=True)
+def end_states(
+    pts: np.ndarray,
+    point_label: np.ndarray,
+    sensor_z_m: float,
+    obj: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    fit: np.ndarray,
+    window_rad: float,
+    margin_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per azimuth end of each of ``clusters``: ((N, 2) returns behind it, (N, 2) CONTINUES | HIDDEN).
+
+    ``pts`` is the whole sweep, sensor-centred (ground included); ``point_label`` (len(pts)) the
+    cluster label of each return (-1: ground or not clustered); ``obj`` the clustered returns, grouped
+    by ``order`` / ``starts`` / ``counts``; ``fit`` (N, ...) the clusters' boxes. Per end, the returns
+    within ``window_rad`` of azimuth past the cluster's outermost return, between its lowest and
+    highest elevation, are compared with the range at which their ray meets the box face that is
+    visible at that end, extended past it (by at most ``_EXTEND_MAX_M`` in range): farther by more
+    than ``margin_m`` is behind (ground returns too: the road beyond); non-ground returns nearer by
+    more than that hide the end, and within it continue the face."""
+    n_pts = pts.shape[0]
+    # returns by azimuth bin (CSR): each end looks into a few bins
+    bin_of = np.empty(n_pts, np.int32)
+    first = np.zeros(AZ_BINS + 1, np.int64)
+    for i in range(n_pts):
+        b = az_bin(np.float64(pts[i, 0]), np.float64(pts[i, 1]))
+        bin_of[i] = b
+        first[b + 1] += 1
+    for b in range(AZ_BINS):
+        first[b + 1] += first[b]
+    fill = first[:-1].copy()
+    by_bin = np.empty(n_pts, np.int64)
+    for i in range(n_pts):
+        b = bin_of[i]
+        by_bin[fill[b]] = i
+        fill[b] += 1
+
+    n = clusters.shape[0]
+    n_behind = np.zeros((n, 2), np.int32)
+    flags = np.zeros((n, 2), np.int8)
+    for k in range(n):
+        c = clusters[k]
+        cx, cy = fit[k, CX], fit[k, CY]
+        rc = max(math.sqrt(cx * cx + cy * cy), 1e-3)
+        dx, dy = cx / rc, cy / rc
+        lo, hi = np.inf, -np.inf
+        e_lo, e_hi = np.inf, -np.inf
+        for j in range(starts[c], starts[c] + counts[c]):
+            p = order[j]
+            x, y, z = np.float64(obj[p, 0]), np.float64(obj[p, 1]), np.float64(obj[p, 2])
+            da = math.atan2(dx * y - dy * x, dx * x + dy * y)
+            lo = min(lo, da)
+            hi = max(hi, da)
+            te = (z - sensor_z_m) / max(math.sqrt(x * x + y * y), 1e-3)
+            e_lo = min(e_lo, te)
+            e_hi = max(e_hi, te)
+        label = c  # group_by_label's clusters are label ids
+        e_lo -= _ELEVATION_TOL
+        e_hi += _ELEVATION_TOL
+        # the box's corners, and per end the corner farthest round in azimuth
+        ux, uy = math.cos(fit[k, YAW]), math.sin(fit[k, YAW])
+        vx, vy = -uy, ux
+        hl, hw = 0.5 * fit[k, LENGTH], 0.5 * fit[k, WIDTH]
+        a_c = math.atan2(cy, cx)
+        for end in range(2):
+            sgn = 1.0 if end == 1 else -1.0
+            best, bx, by, bi, bj = -np.inf, 0.0, 0.0, 1.0, 1.0
+            for si in (-1.0, 1.0):
+                for sj in (-1.0, 1.0):
+                    px, py = cx + si * hl * ux + sj * hw * vx, cy + si * hl * uy + sj * hw * vy
+                    da = sgn * math.atan2(dx * py - dy * px, dx * px + dy * py)
+                    if da > best:
+                        best, bx, by, bi, bj = da, px, py, si, sj
+            # of the two edges meeting there, the one facing the sensor; extended outwards from
+            # the corner (away from the edge's other corner)
+            fx, fy = bi * ux, bi * uy  # outward normal of the short edge at that corner
+            if fx * bx + fy * by < 0.0:  # short (end) face visible: the line runs along it
+                lx, ly = bj * vx, bj * vy
+            else:  # the long face is visible: the line runs along the long axis
+                lx, ly = bi * ux, bi * uy
+            r_corner = math.sqrt(bx * bx + by * by)
+            a_end = a_c + (hi if end == 1 else lo)
+            a_far = a_end + sgn * window_rad
+            b0 = az_bin(math.cos(min(a_end, a_far)), math.sin(min(a_end, a_far)))
+            b1 = az_bin(math.cos(max(a_end, a_far)), math.sin(max(a_end, a_far)))
+            nb = (b1 - b0) % AZ_BINS
+            behind = 0
+            hidden = False
+            cont = False
+            for t in range(-1, nb + 2):  # the bins either side too: the bin edges are not the window's
+                b = (b0 + t) % AZ_BINS
+                for q in range(first[b], first[b + 1]):
+                    i = by_bin[q]
+                    if point_label[i] == label:
+                        continue
+                    x, y, z = np.float64(pts[i, 0]), np.float64(pts[i, 1]), np.float64(pts[i, 2])
+                    r = math.sqrt(x * x + y * y)
+                    if r < 1e-3:
+                        continue
+                    da = sgn * math.atan2(dx * y - dy * x, dx * x + dy * y) - sgn * (hi if end == 1 else lo)
+                    if da <= 0.0 or da > window_rad:
+                        continue
+                    te = (z - sensor_z_m) / r
+                    if te < e_lo or te > e_hi:
+                        continue
+                    # where this ray meets the face's line past the corner
+                    den = _cross(x / r, y / r, lx, ly)
+                    r_exp = r_corner
+                    if abs(den) > 1e-6:
+                        tt = _cross(bx, by, lx, ly) / den
+                        if tt > 0.0:
+                            r_exp = min(max(tt, r_corner - _EXTEND_MAX_M), r_corner + _EXTEND_MAX_M)
+                    d = r - r_exp
+                    if d > margin_m:
+                        behind += 1
+                    elif point_label[i] >= 0:
+                        if d < -margin_m:
+                            hidden = True
+                        else:
+                            cont = True
+            n_behind[k, end] = behind
+            flags[k, end] = (CONTINUES if cont else 0) | (HIDDEN if hidden else 0)
+    return n_behind, flags

@@ -1,0 +1,119 @@
+"""What the LiDAR sees past a cluster's ends (``perception.ends``), and the rule built on it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sensor_fusion.core.classes import ObjectClass
+from sensor_fusion.perception.boxfit import N_FIT_COLS
+from sensor_fusion.perception.ends import CONTINUES, HIDDEN, end_states
+from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
+from sensor_fusion.sim.boxes import spinning_scan
+
+SENSOR_Z_M = 1.73
+KITTI_ELEV_DEG = (-24.9, 2.0)  # KITTI's HDL-64E: the highest beam 2 deg up
+
+
+def _wall(p0, p1, z=(0.5, 2.5), step_m=0.1, dz=0.25) -> np.ndarray:
+    """Returns on a vertical strip from p0 to p1 (x, y)."""
+    n = max(int(np.hypot(p1[0] - p0[0], p1[1] - p0[1]) / step_m), 1) + 1
+    t = np.linspace(0.0, 1.0, n)
+    zs = np.arange(z[0], z[1] + 1e-9, dz)
+    xy = np.array(p0) + t[:, None] * (np.array(p1) - np.array(p0))
+    return np.array([(x, y, zz) for x, y in xy for zz in zs], np.float32)
+
+
+def _states(cluster: np.ndarray, others: list[np.ndarray], yaw: float) -> tuple[np.ndarray, np.ndarray]:
+    """end_states of one cluster (box fitted by hand: centre, extent along ``yaw``) among ``others``
+    (clusters too, none of them ground)."""
+    pts = np.concatenate([cluster, *others]) if others else cluster
+    label = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate([cluster, *others])])
+    u = np.array([math.cos(yaw), math.sin(yaw)])
+    along = cluster[:, :2] @ u
+    across = cluster[:, :2] @ np.array([-u[1], u[0]])
+    c = u * 0.5 * (along.min() + along.max()) + np.array([-u[1], u[0]]) * 0.5 * (across.min() + across.max())
+    fit = np.zeros((1, N_FIT_COLS))
+    fit[0, :5] = c[0], c[1], along.max() - along.min(), max(across.max() - across.min(), 0.1), yaw
+    return end_states(
+        pts, label, SENSOR_Z_M, cluster, np.arange(len(cluster)), np.array([0]), np.array([len(cluster)]),
+        np.array([0]), fit, math.radians(1.0), 1.0,
+    )  # fmt: skip
+
+
+def test_each_end_tells_what_lies_past_it():
+    """A face 8 m long, 20 m ahead (+y), across the line of sight. End 0 is the lower azimuth (+x),
+    end 1 the higher (-x)."""
+    face = _wall((-4.0, 20.0), (4.0, 20.0))
+    # past end 0 a wall 5 m behind, past end 1 the same front going on
+    n_behind, seen = _states(face, [_wall((4.3, 25.0), (6.0, 25.0)), _wall((-6.0, 20.3), (-4.3, 20.3))], 0.0)
+    assert n_behind[0, 0] > 0 and n_behind[0, 1] == 0 and seen[0, 1] == CONTINUES
+    # the other way round
+    n_behind, seen = _states(face, [_wall((-5.5, 25.0), (-4.4, 25.0)), _wall((4.3, 20.2), (6.0, 20.2))], 0.0)
+    assert n_behind[0, 1] > 0 and n_behind[0, 0] == 0 and seen[0, 0] == CONTINUES
+    # something 8 m nearer just past end 0 hides it; nothing at all past end 1
+    n_behind, seen = _states(face, [_wall((2.45, 12.0), (3.0, 12.0))], 0.0)
+    assert (n_behind == 0).all() and seen[0, 0] == HIDDEN and seen[0, 1] == 0
+
+
+def test_an_oblique_front_going_on_past_a_gap_is_not_depth():
+    """A front seen 10 deg off its plane recedes ~1.9 m in range per degree of azimuth: past a 0.5 m
+    gap, its next piece is metres farther than the end, yet on the face's extended line, so it
+    continues the face. A wall 30 m away seen past the same end is depth."""
+    yaw = math.radians(90.4)
+    u = np.array([math.cos(yaw), math.sin(yaw)])
+    end = np.array([-3.5, 19.0])  # the end at the lower azimuth (100.4 deg); the face comes from 109
+    face = _wall(tuple(end - 9.0 * u), tuple(end))
+    going_on = _wall(tuple(end + 0.5 * u), tuple(end + 4.0 * u))
+    assert np.hypot(*going_on[:, :2].T).max() - np.hypot(*end) > 2.0  # farther than the margin
+    n_behind, seen = _states(face, [going_on], yaw)
+    assert n_behind[0, 0] == 0 and seen[0, 0] == CONTINUES
+    az = np.radians(np.linspace(99.5, 100.3, 9))
+    far_wall = _wall(
+        tuple(30.0 * np.r_[np.cos(az[0]), np.sin(az[0])]), tuple(30.0 * np.r_[np.cos(az[-1]), np.sin(az[-1])])
+    )
+    n_behind, _ = _states(face, [far_wall], yaw)
+    assert n_behind[0, 0] > 0
+
+
+def _vehicles(boxes, bounded_ends: bool, **scan) -> list:
+    pts = spinning_scan(boxes, sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083, **scan)
+    cfg = LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, structure_bounded_ends=bounded_ends)
+    d = LidarDetector(cfg).detect(pts, 0, "base_link")
+    road = (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS)
+    return [
+        (ObjectClass(int(lab)).name, *np.round(c[:2], 1))
+        for c, lab in zip(d.centers, d.labels)
+        if lab in road
+    ]
+
+
+@pytest.mark.parametrize("distance_m", [20.0, 30.0])
+def test_staggered_building_fronts_are_not_trucks(distance_m):
+    """Five 9 m building fronts, face-on under a 2 deg ceiling, every other one set back 0.6 m: the
+    one set back is a 9 m, truck-tall face whose ends show the neighbouring fronts, nothing behind."""
+    fronts = [
+        (x, distance_m + (0.6 if i % 2 else 0.0), 9.0, 10.0, 8.0, 0.0)
+        for i, x in enumerate((-18.0, -9.0, 0.0, 9.0, 18.0))
+    ]
+    assert _vehicles(fronts, bounded_ends=False), "no vehicle without the rule: proves nothing"
+    assert _vehicles(fronts, bounded_ends=True) == []
+
+
+@pytest.mark.parametrize(
+    "trucks",
+    [
+        [(25.0, -3.5)],  # ahead in the next lane
+        [(25.0, -3.5), (25.0, 0.0)],  # two side by side, rear faces in line
+        [(3.0, -4.0), (15.5, -4.0)],  # two in a row, 2.5 m apart, sides in line
+        [(30.0, -4.0), (30.0, 4.0)],  # either side of the road, 30 m ahead
+    ],
+)
+@pytest.mark.parametrize("max_range_m", [100.0, 40.0])  # 40: the road beyond them returns nothing
+def test_trucks_keep_their_ends(trucks, max_range_m):
+    boxes = [(x, y, 10.0, 2.5, 3.6, 0.0) for x, y in trucks]
+    on = _vehicles(boxes, bounded_ends=True, max_range_m=max_range_m)
+    assert on == _vehicles(boxes, bounded_ends=False, max_range_m=max_range_m)
+    assert {lab for lab, *_ in on} == {"TRUCK"}
