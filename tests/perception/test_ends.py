@@ -9,8 +9,9 @@ import pytest
 
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.boxfit import N_FIT_COLS
+from sensor_fusion.perception.clustering import group_by_label
 from sensor_fusion.perception.ends import CONTINUES, HIDDEN, end_states
-from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
+from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig, unbounded_clusters
 from sensor_fusion.sim.boxes import spinning_scan
 
 SENSOR_Z_M = 1.73
@@ -26,21 +27,41 @@ def _wall(p0, p1, z=(0.5, 2.5), step_m=0.1, dz=0.25) -> np.ndarray:
     return np.array([(x, y, zz) for x, y in xy for zz in zs], np.float32)
 
 
-def _states(cluster: np.ndarray, others: list[np.ndarray], yaw: float) -> tuple[np.ndarray, np.ndarray]:
-    """end_states of one cluster (box fitted by hand: centre, extent along ``yaw``) among ``others``
-    (clusters too, none of them ground)."""
-    pts = np.concatenate([cluster, *others]) if others else cluster
-    label = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate([cluster, *others])])
+def _fit(cluster: np.ndarray, yaw: float) -> np.ndarray:
+    """A box fitted by hand: centre and extent along ``yaw``."""
     u = np.array([math.cos(yaw), math.sin(yaw)])
-    along = cluster[:, :2] @ u
-    across = cluster[:, :2] @ np.array([-u[1], u[0]])
-    c = u * 0.5 * (along.min() + along.max()) + np.array([-u[1], u[0]]) * 0.5 * (across.min() + across.max())
+    v = np.array([-u[1], u[0]])
+    along, across = cluster[:, :2] @ u, cluster[:, :2] @ v
+    c = u * 0.5 * (along.min() + along.max()) + v * 0.5 * (across.min() + across.max())
     fit = np.zeros((1, N_FIT_COLS))
-    fit[0, :5] = c[0], c[1], along.max() - along.min(), max(across.max() - across.min(), 0.1), yaw
+    fit[0, :5] = c[0], c[1], along.max() - along.min(), across.max() - across.min(), yaw
+    return fit
+
+
+def _states(
+    cluster: np.ndarray, others: list[np.ndarray], yaw: float, ground: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """end_states of one cluster among ``others`` (clusters too) and ``ground`` returns (label -1)."""
+    parts = [cluster, *others] + ([ground] if ground is not None else [])
+    label = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate([cluster, *others])])
+    if ground is not None:
+        label = np.r_[label, np.full(len(ground), -1, np.int64)]
     return end_states(
-        pts, label, SENSOR_Z_M, cluster, np.arange(len(cluster)), np.array([0]), np.array([len(cluster)]),
-        np.array([0]), fit, math.radians(1.0), 1.0,
+        np.concatenate(parts), label, SENSOR_Z_M, cluster, np.arange(len(cluster)), np.array([0]),
+        np.array([len(cluster)]), np.array([0]), _fit(cluster, yaw), math.radians(1.0), 1.0,
     )  # fmt: skip
+
+
+def _unbounded(cluster: np.ndarray, others: list[np.ndarray], yaw: float) -> bool:
+    """The rule (``lidar.unbounded_clusters``) on one cluster among ``others``."""
+    obj = np.concatenate([cluster, *others])
+    labels = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate([cluster, *others])])
+    order, starts, counts = group_by_label(labels, len(others) + 1)
+    out = unbounded_clusters(
+        obj, np.ones(len(obj), bool), labels, obj, order, starts, counts, np.array([0]),
+        _fit(cluster, yaw), np.array([True]), LidarDetectorConfig(sensor_z_m=SENSOR_Z_M),
+    )  # fmt: skip
+    return bool(out[0])
 
 
 def test_each_end_tells_what_lies_past_it():
@@ -76,6 +97,45 @@ def test_an_oblique_front_going_on_past_a_gap_is_not_depth():
     )
     n_behind, _ = _states(face, [far_wall], yaw)
     assert n_behind[0, 0] > 0
+
+
+def test_the_near_end_of_a_thin_front_extends_its_face_not_its_thickness():
+    """A front 0.1 m thick seen obliquely shows its thickness at its near end too: the face running
+    on past that end continues it, past the far end as well."""
+    face = _wall((5.0, 20.0), (15.0, 20.0))  # end 1 (higher azimuth) is the near end
+    _, seen = _states(face, [_wall((3.0, 20.0), (4.7, 20.0))], 0.0)
+    assert seen[0, 1] == CONTINUES
+    _, seen = _states(face, [_wall((15.3, 20.0), (17.0, 20.0))], 0.0)
+    assert seen[0, 0] == CONTINUES
+
+
+def test_ground_returns_behind_an_end_are_depth_and_missing_returns_are_nothing():
+    """The road beyond an end (ground returns, no cluster) is depth; NaN returns (a grid sensor's
+    empty cells) change nothing, next to azimuth 0 either (their azimuth is no bin)."""
+    face = _wall((20.0, -4.0), (20.0, 4.0))  # ahead on +x: end 0 is toward -y, end 1 toward +y
+    ground_past = _wall((28.0, -6.0), (28.0, -4.4), z=(0.1, 0.1))  # in the face's elevations
+    n_behind, seen = _states(face, [], 0.5 * math.pi, ground=ground_past)
+    assert n_behind[0, 0] > 0 and n_behind[0, 1] == 0
+    on = _wall((20.3, 4.3), (20.3, 6.0))
+    nan = np.full((2000, 3), np.nan, np.float32)  # never clustered: labelled -1 like the ground
+    for ground in (ground_past, np.r_[ground_past, nan], np.r_[nan, ground_past]):
+        n_behind, seen = _states(face, [on], 0.5 * math.pi, ground=ground)
+        assert n_behind[0, 0] > 0 and n_behind[0, 1] == 0 and seen[0, 1] == CONTINUES
+
+
+def test_a_cluster_is_a_front_piece_only_when_no_end_is_its_own():
+    """Dropped: the face runs on past one end and the other is hidden or runs on too. Kept: depth
+    past either end, or nothing at all past one (the road beyond too far to return: a truck with
+    its cab standing in line past the other end)."""
+    face = _wall((-4.0, 20.0), (4.0, 20.0))
+    runs_on_0, runs_on_1 = _wall((4.3, 20.2), (6.0, 20.2)), _wall((-6.0, 20.3), (-4.3, 20.3))
+    hides_1 = _wall((-2.6, 12.0), (-2.45, 12.0))
+    behind_1 = _wall((-5.5, 25.0), (-4.4, 25.0))
+    assert _unbounded(face, [runs_on_0, runs_on_1], 0.0)
+    assert _unbounded(face, [runs_on_0, hides_1], 0.0)
+    assert not _unbounded(face, [runs_on_0, behind_1], 0.0)
+    assert not _unbounded(face, [runs_on_0], 0.0)
+    assert not _unbounded(face, [hides_1], 0.0)
 
 
 def _vehicles(boxes, bounded_ends: bool, **scan) -> list:

@@ -31,6 +31,7 @@ HIDDEN = 2  # a non-ground return nearer than the face's line by more than the m
 
 _ELEVATION_TOL = math.tan(math.radians(0.1))  # a beam keeps its elevation; finer than any ring spacing
 _EXTEND_MAX_M = 3.0  # the face extended past the end is trusted this far in range (a fitted yaw's error)
+_FACE_MIN_M = 0.5  # a box edge shorter than this is a cluster's thickness, not a measured face
 
 
 @njit(cache=True, inline="always")
@@ -67,6 +68,9 @@ def end_states(
     bin_of = np.empty(n_pts, np.int32)
     first = np.zeros(AZ_BINS + 1, np.int64)
     for i in range(n_pts):
+        if not (np.isfinite(pts[i, 0]) and np.isfinite(pts[i, 1]) and np.isfinite(pts[i, 2])):
+            bin_of[i] = -1  # a grid sensor's empty cells: no return, not a return nowhere
+            continue
         b = az_bin(np.float64(pts[i, 0]), np.float64(pts[i, 1]))
         bin_of[i] = b
         first[b + 1] += 1
@@ -76,6 +80,8 @@ def end_states(
     by_bin = np.empty(n_pts, np.int64)
     for i in range(n_pts):
         b = bin_of[i]
+        if b < 0:
+            continue
         by_bin[fill[b]] = i
         fill[b] += 1
 
@@ -115,13 +121,17 @@ def end_states(
                     da = sgn * math.atan2(dx * py - dy * px, dx * px + dy * py)
                     if da > best:
                         best, bx, by, bi, bj = da, px, py, si, sj
-            # of the two edges meeting there, the one facing the sensor; extended outwards from
-            # the corner (away from the edge's other corner)
-            fx, fy = bi * ux, bi * uy  # outward normal of the short edge at that corner
-            if fx * bx + fy * by < 0.0:  # short (end) face visible: the line runs along it
-                lx, ly = bj * vx, bj * vy
-            else:  # the long face is visible: the line runs along the long axis
-                lx, ly = bi * ux, bi * uy
+            # of the two edges meeting there (the end edge across the box, the side edge along
+            # it), the one facing the sensor by its outward normal, extended outwards from the
+            # corner (the direction's sign does not change the intersection below). An edge under
+            # _FACE_MIN_M is a thin cluster's thickness, not a face the sweep measured (a façade
+            # piece seen obliquely shows its 0.1-0.3 m side at its near end): the other one
+            end_face = bi * ux * bx + bi * uy * by < 0.0 and 2.0 * hw >= _FACE_MIN_M
+            side_face = bj * vx * bx + bj * vy * by < 0.0 and 2.0 * hl >= _FACE_MIN_M
+            if end_face and not side_face or not side_face and hw > hl:
+                lx, ly = bj * vx, bj * vy  # along the end edge
+            else:
+                lx, ly = bi * ux, bi * uy  # along the side edge
             r_corner = math.sqrt(bx * bx + by * by)
             a_end = a_c + (hi if end == 1 else lo)
             a_far = a_end + sgn * window_rad
@@ -148,9 +158,10 @@ def end_states(
                     if te < e_lo or te > e_hi:
                         continue
                     # where this ray meets the face's line past the corner
+                    # (parallel or diverging: the face runs off past this ray, as far as trusted)
                     den = _cross(x / r, y / r, lx, ly)
-                    r_exp = r_corner
-                    if abs(den) > 1e-6:
+                    r_exp = r_corner + _EXTEND_MAX_M
+                    if abs(den) > 1e-9:
                         tt = _cross(bx, by, lx, ly) / den
                         if tt > 0.0:
                             r_exp = min(max(tt, r_corner - _EXTEND_MAX_M), r_corner + _EXTEND_MAX_M)
