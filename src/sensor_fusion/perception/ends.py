@@ -56,7 +56,9 @@ def end_states(
     """Per azimuth end of each of ``clusters``: ((N, 2) returns behind it, (N, 2) CONTINUES | HIDDEN).
 
     ``pts`` is the whole sweep, sensor-centred (ground included); ``point_label`` (len(pts)) the
-    cluster label of each return (-1: ground or not clustered); ``obj`` the clustered returns, grouped
+    cluster label of each return (-1: ground, or dropped before clustering: out of range, over an
+    overhang; these count only as depth, so an end they alone hide or continue keeps its cluster);
+    non-finite returns are skipped. ``obj`` the clustered returns, grouped
     by ``order`` / ``starts`` / ``counts``; ``fit`` (N, ...) the clusters' boxes. Per end, the returns
     within ``window_rad`` of azimuth past the cluster's outermost return, between its lowest and
     highest elevation, are compared with the range at which their ray meets the box face that is
