@@ -13,6 +13,7 @@ from sensor_fusion.perception.clustering import group_by_label
 from sensor_fusion.perception.ends import CONTINUES, HIDDEN, end_states
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig, unbounded_clusters
 from sensor_fusion.sim.boxes import spinning_scan
+from tests.perception.test_structure import LOW_CEILING_TRUCKS
 
 SENSOR_Z_M = 1.73
 KITTI_ELEV_DEG = (-24.9, 2.0)  # KITTI's HDL-64E: the highest beam 2 deg up
@@ -164,12 +165,7 @@ def test_staggered_building_fronts_are_not_trucks(distance_m):
 
 @pytest.mark.parametrize(
     "trucks",
-    [
-        [(25.0, -3.5)],  # ahead in the next lane
-        [(25.0, -3.5), (25.0, 0.0)],  # two side by side, rear faces in line
-        [(3.0, -4.0), (15.5, -4.0)],  # two in a row, 2.5 m apart, sides in line
-        [(30.0, -4.0), (30.0, 4.0)],  # either side of the road, 30 m ahead
-    ],
+    [*LOW_CEILING_TRUCKS, [(30.0, -4.0), (30.0, 4.0)]],  # and either side of the road, 30 m ahead
 )
 @pytest.mark.parametrize("max_range_m", [100.0, 40.0])  # 40: the road beyond them returns nothing
 def test_trucks_keep_their_ends(trucks, max_range_m):

@@ -428,14 +428,15 @@ def test_facade_pieces_under_a_low_ceiling_are_not_trucks(blocks):
     assert _trucks(pts, face_extent=True) == []
 
 
-@pytest.mark.parametrize(
-    "trucks",
-    [
-        [(25.0, -3.5)],  # ahead in the next lane
-        [(25.0, -3.5), (25.0, 0.0)],  # two side by side, rear faces in line
-        [(3.0, -4.0), (15.5, -4.0)],  # two in a row, 2.5 m apart, sides in line
-    ],
-)
+# trucks (x, y) that must stay trucks under a low ceiling, whatever stands beside them in line
+LOW_CEILING_TRUCKS = [
+    [(25.0, -3.5)],  # ahead in the next lane
+    [(25.0, -3.5), (25.0, 0.0)],  # two side by side, rear faces in line
+    [(3.0, -4.0), (15.5, -4.0)],  # two in a row, 2.5 m apart, sides in line
+]
+
+
+@pytest.mark.parametrize("trucks", LOW_CEILING_TRUCKS)
 def test_trucks_under_a_low_ceiling_stay_trucks(trucks):
     """Trucks end where they end: their sides and rear faces do not run on past a vehicle's length
     or width, whatever stands beside them in line."""
