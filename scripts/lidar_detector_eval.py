@@ -20,8 +20,9 @@ sweep). ``lidar_param=value`` overrides a ``lidar.*`` parameter (YAML value). Wi
 view (no range limit): ``view_found`` (share of truth with a box within 2 m, any class),
 ``view_found_seen`` (the same among truth with at least 10 LiDAR returns in the sweep: the
 don't-care rule keeps objects with one return, or a radar return and none) and ``view_spurious``
-(boxes per frame matching no truth). ``LIDAR_EVAL_ISOLATED=1`` judges every
-sweep alone, without a pose (as the issue's real sweeps are: the structure memory gives nothing).
+(boxes per frame matching no truth; ``view_spurious_05``: those scored 0.5 or more, the issue's
+second count). ``LIDAR_EVAL_ISOLATED=1`` judges every sweep alone, without a pose (as the issue's
+real sweeps are: the structure memory gives nothing).
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
         restrict = pair_restrictor(truth, parse_region(f"fov:{VIEW}"), True, 2.0)
         pairs, _ = restrict(match_frames(gt, frames, 20_000_000))
         res["view_found"], res["view_spurious"] = found_and_spurious(pairs, 2.0)
+        res["view_spurious_05"] = found_and_spurious(pairs, 2.0, 0.5)[1]
         # the same share among truth with at least SEEN_MIN_POINTS LiDAR returns in the sweep: the
         # don't-care rule keeps an object with one return, or with a radar return and none
         ann = Annotations.from_json([json.loads(m.data) for m in truth.get(ANNOTATIONS, [])])
@@ -187,15 +189,18 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     return res
 
 
-def found_and_spurious(pairs, max_m: float) -> tuple[float, float]:
+def found_and_spurious(pairs, max_m: float, min_score: float = 0.0) -> tuple[float, float]:
     """Class-agnostic: the share of truth objects with a box within ``max_m`` (one box each), and
-    the boxes per frame matching no truth object."""
+    the boxes per frame matching no truth object (of those, only the ones scored ``min_score`` or
+    more: the issue counts both)."""
     n_truth = n_found = n_spurious = 0
     for t, e in pairs:
-        hit = len(bev_matches(t, e, max_m)[0])
+        _ti, ei = bev_matches(t, e, max_m)
+        unmatched = np.ones(len(e), bool)
+        unmatched[ei] = False
         n_truth += len(t)
-        n_found += hit
-        n_spurious += len(e) - hit
+        n_found += len(ei)
+        n_spurious += int(np.count_nonzero(unmatched & (e.scores >= min_score)))
     return n_found / max(n_truth, 1), n_spurious / max(len(pairs), 1)
 
 
