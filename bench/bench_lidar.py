@@ -176,6 +176,19 @@ def main() -> None:
     fig.add("detect_120k_memory_ms", 1e3 * t_mem)
     fig.add("detect_120k_memory_over_plain_x", t_mem / t_plain)
 
+    # What lies past the ends of truck-tall clusters (structure_bounded_ends: one azimuth binning of the
+    # whole sweep, then a few bins per end); baseline: the same detector with the rule off
+    off_det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_bounded_ends=False))
+    off_det.detect(pts, 0, "base_link")
+    t_off = median_time(lambda: off_det.detect(pts, 0, "base_link"), args.runs)
+    t_on = median_time(lambda: det.detect(pts, 0, "base_link"), args.runs)
+    print(
+        f"ends of truck-tall clusters, 120k sweep: {1e3 * t_on:.2f} ms with the rule, {1e3 * t_off:.2f} ms "
+        f"without ({t_on / t_off:.3f}x)"
+    )
+    fig.add("detect_120k_bounded_ends_ms", 1e3 * t_on)
+    fig.add("detect_120k_bounded_ends_over_off_x", t_on / t_off)
+
     # The hidden road's continuation (ground_hidden_slope: the objects' shadow line on a polar grid);
     # baseline: the same ground stage without it
     g_args = (
