@@ -163,6 +163,28 @@ def test_staggered_building_fronts_are_not_trucks(distance_m):
     assert _vehicles(fronts, bounded_ends=True) == []
 
 
+def test_a_grid_sensors_empty_cells_change_no_detection():
+    """Straight ahead (+x, azimuth 0), staggered fronts 20 m away and a truck before them: the front
+    set back is dropped, the truck and the row's end piece (depth past its outer end) kept; an
+    organised cloud's NaN cells (a beam that returned nothing) change none of it."""
+    fronts = [
+        (25.0 + (0.6 if i % 2 else 0.0), y, 9.0, 10.0, 8.0, 0.5 * math.pi)
+        for i, y in enumerate(range(-18, 19, 9))
+    ]
+    pts = spinning_scan(
+        [*fronts, (12.0, -3.5, 10.0, 2.5, 3.6, 0.0)], sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG,
+        n_cols=2083,
+    )  # fmt: skip
+    grid = np.insert(pts, np.arange(0, len(pts), 2), np.nan, axis=0)  # every other cell empty
+    off = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, structure_bounded_ends=False))
+    det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_Z_M))
+    clean, holed = det.detect(pts, 0, "base_link"), det.detect(grid, 0, "base_link")
+    assert len(off.detect(pts, 0, "base_link")) == len(clean) + 1
+    assert np.allclose(clean.centers[:, :2], [(11.9, -3.5), (21.2, -18.0)], atol=0.2)
+    assert clean.labels.tolist() == holed.labels.tolist()
+    assert np.allclose(clean.centers, holed.centers, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "trucks",
     [*LOW_CEILING_TRUCKS, [(30.0, -4.0), (30.0, 4.0)]],  # and either side of the road, 30 m ahead
