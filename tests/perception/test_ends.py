@@ -100,6 +100,18 @@ def test_an_oblique_front_going_on_past_a_gap_is_not_depth():
     assert n_behind[0, 0] > 0
 
 
+def test_the_face_at_an_end_is_the_one_its_returns_show():
+    """A cluster of two fronts meeting at a corner (one face-on, one receding): its box's edge facing
+    the sensor is the face-on front, but at the receding front's end the face is the receding one,
+    and that front going on past a gap continues it."""
+    corner = _wall((-2.0, 20.0), (2.0, 20.0))
+    receding = _wall((2.0, 20.0), (3.0, 28.0))
+    cluster = np.concatenate([corner, receding])
+    going_on = _wall((3.1, 28.8), (3.3, 30.4))  # within the 3 m the face is extended
+    n_behind, seen = _states(cluster, [going_on], 0.0)  # end 0: the receding front's far end
+    assert n_behind[0, 0] == 0 and seen[0, 0] == CONTINUES
+
+
 def test_the_near_end_of_a_thin_front_extends_its_face_not_its_thickness():
     """A front 0.1 m thick seen obliquely shows its thickness at its near end too: the face running
     on past that end continues it, past the far end as well."""

@@ -10,8 +10,9 @@ of the same front begins (a pier, the next building, at the same range), where g
 nothing, or behind something nearer; a recess deeper than the margin or a passage shows depth.
 
 :func:`end_states` sorts each end of a cluster into one of those cases. Behind means farther than
-the cluster's visible face extended past the end, so an oblique façade continuing past a gap is
-not mistaken for depth. The rule using it is ``lidar.unbounded_clusters`` (``structure_bounded_ends``).
+the cluster's face at that end (the line of its returns there) extended past it, so an oblique
+façade continuing past a gap is not mistaken for depth. The rule using it is
+``lidar.unbounded_clusters`` (``structure_bounded_ends``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ HIDDEN = 2  # a non-ground return nearer than the face's line by more than the m
 _ELEVATION_TOL = math.tan(math.radians(0.1))  # a beam keeps its elevation; finer than any ring spacing
 _EXTEND_MAX_M = 3.0  # the face extended past the end is trusted this far in range (a fitted yaw's error)
 _FACE_MIN_M = 0.5  # a box edge shorter than this is a cluster's thickness, not a measured face
+# the face at an end is the line through the cluster's returns within 4 m of its outermost one (the
+# face that ends there: at a box's outermost corner the other face looks away; 4 m averages a
+# façade's relief, recesses and piers every 1-3 m, and stays within a car's side), when at least 5
+# of them spread over 0.3 m along it (more than range noise); else the box's edge
+_END_BAND_M = 4.0
+_END_MIN_RETURNS = 5
+_END_SPREAD_MIN_M = 0.3
 
 
 @njit(cache=True, inline="always")
@@ -61,8 +69,9 @@ def end_states(
     non-finite returns are skipped. ``obj`` the clustered returns, grouped
     by ``order`` / ``starts`` / ``counts``; ``fit`` (N, ...) the clusters' boxes. Per end, the returns
     within ``window_rad`` of azimuth past the cluster's outermost return, between its lowest and
-    highest elevation, are compared with the range at which their ray meets the box face that is
-    visible at that end, extended past it (by at most ``_EXTEND_MAX_M`` in range): farther by more
+    highest elevation, are compared with the range at which their ray meets the face at that end
+    (the principal line of the cluster's returns near it, or the box's edge facing the sensor where
+    they are too few), extended past it (by at most ``_EXTEND_MAX_M`` in range): farther by more
     than ``margin_m`` is behind (ground returns too: the road beyond); non-ground returns nearer by
     more than that hide the end, and within it continue the face."""
     n_pts = pts.shape[0]
@@ -97,12 +106,17 @@ def end_states(
         dx, dy = cx / rc, cy / rc
         lo, hi = np.inf, -np.inf
         e_lo, e_hi = np.inf, -np.inf
+        outer = np.zeros((2, 2))  # the outermost return at each end (x, y)
         for j in range(starts[c], starts[c] + counts[c]):
             p = order[j]
             x, y, z = np.float64(obj[p, 0]), np.float64(obj[p, 1]), np.float64(obj[p, 2])
             da = math.atan2(dx * y - dy * x, dx * x + dy * y)
-            lo = min(lo, da)
-            hi = max(hi, da)
+            if da < lo:
+                lo = da
+                outer[0, 0], outer[0, 1] = x, y
+            if da > hi:
+                hi = da
+                outer[1, 0], outer[1, 1] = x, y
             te = (z - sensor_z_m) / max(math.sqrt(x * x + y * y), 1e-3)
             e_lo = min(e_lo, te)
             e_hi = max(e_hi, te)
@@ -123,17 +137,44 @@ def end_states(
                     da = sgn * math.atan2(dx * py - dy * px, dx * px + dy * py)
                     if da > best:
                         best, bx, by, bi, bj = da, px, py, si, sj
-            # of the two edges meeting there (the end edge across the box, the side edge along
-            # it), the one facing the sensor by its outward normal, extended outwards from the
-            # corner (the direction's sign does not change the intersection below). An edge under
-            # _FACE_MIN_M is a thin cluster's thickness, not a face the sweep measured (a façade
-            # piece seen obliquely shows its 0.1-0.3 m side at its near end): the other one
+            # where the returns near this end are too few for a line: of the two box edges meeting
+            # there (the end edge across the box, the side edge along it), the one facing the
+            # sensor by its outward normal (the direction's sign does not change the intersection
+            # below). An edge under _FACE_MIN_M is a thin cluster's thickness, not a face the sweep
+            # measured (a façade piece seen obliquely shows its 0.1-0.3 m side at its near end)
             end_face = bi * ux * bx + bi * uy * by < 0.0 and 2.0 * hw >= _FACE_MIN_M
             side_face = bj * vx * bx + bj * vy * by < 0.0 and 2.0 * hl >= _FACE_MIN_M
             if end_face and not side_face or not side_face and hw > hl:
                 lx, ly = bj * vx, bj * vy  # along the end edge
             else:
                 lx, ly = bi * ux, bi * uy  # along the side edge
+            # the face as the returns near this end show it (a box fitted to an L of two fronts
+            # runs its edge up to a metre off either): the principal line of the returns within
+            # _END_BAND_M of the outermost one, through that one
+            ox, oy = outer[end, 0], outer[end, 1]
+            n_b = 0
+            sx = sy = sxx = syy = sxy = 0.0
+            for j in range(starts[c], starts[c] + counts[c]):
+                p = order[j]
+                x, y = np.float64(obj[p, 0]), np.float64(obj[p, 1])
+                if (x - ox) ** 2 + (y - oy) ** 2 > _END_BAND_M**2:
+                    continue
+                n_b += 1
+                sx += x
+                sy += y
+                sxx += x * x
+                syy += y * y
+                sxy += x * y
+            if n_b >= _END_MIN_RETURNS:
+                mx, my = sx / n_b, sy / n_b
+                cxx, cyy, cxy = sxx / n_b - mx * mx, syy / n_b - my * my, sxy / n_b - mx * my
+                th = 0.5 * math.atan2(2.0 * cxy, cxx - cyy)
+                spread = 0.5 * (cxx + cyy) + math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy * cxy)
+                if spread > _END_SPREAD_MIN_M**2:
+                    lx, ly = math.cos(th), math.sin(th)
+                    # through the outermost return, moved onto the fitted line
+                    t0 = (ox - mx) * lx + (oy - my) * ly
+                    bx, by = mx + t0 * lx, my + t0 * ly
             r_corner = math.sqrt(bx * bx + by * by)
             a_end = a_c + (hi if end == 1 else lo)
             a_far = a_end + sgn * window_rad
