@@ -121,6 +121,15 @@ def score(det, pts: np.ndarray, boxes: np.ndarray, labels: np.ndarray, max_range
     )
 
 
+def with_without(
+    fig: Figures, key: str, base: str, what: str, t_with: float, t_without: float, note: str = ""
+) -> None:
+    """Print one A/B timing and add ``{key}_ms`` and ``{key}_over_{base}_x`` to the figures."""
+    print(f"{what}: {1e3 * t_with:.2f} ms against {1e3 * t_without:.2f} ms ({t_with / t_without:.3f}x{note})")
+    fig.add(f"{key}_ms", 1e3 * t_with)
+    fig.add(f"{key}_over_{base}_x", t_with / t_without)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=30, help="timed runs per measurement (median reported)")
@@ -169,25 +178,21 @@ def main() -> None:
         mem_det.detect(pts, next(stamp), "base_link", pose=pose)
     t_mem = median_time(lambda: mem_det.detect(pts, next(stamp), "base_link", pose=pose), args.runs)
     t_plain = median_time(lambda: det.detect(pts, 0, "base_link"), args.runs)
-    print(
-        f"\nstructure memory, 120k sweep: {1e3 * t_mem:.2f} ms with the pose, {1e3 * t_plain:.2f} ms without "
-        f"({t_mem / t_plain:.3f}x; {mem_det.structure_cells} cells remembered)"
-    )
-    fig.add("detect_120k_memory_ms", 1e3 * t_mem)
-    fig.add("detect_120k_memory_over_plain_x", t_mem / t_plain)
+    print()
+    with_without(
+        fig, "detect_120k_memory", "plain", "structure memory, 120k sweep (with / without the pose)", t_mem,
+        t_plain, f"; {mem_det.structure_cells} cells remembered",
+    )  # fmt: skip
 
     # What lies past the ends of truck-tall clusters (structure_bounded_ends: one azimuth binning of the
     # whole sweep, then a few bins per end); baseline: the same detector with the rule off
     off_det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_bounded_ends=False))
     off_det.detect(pts, 0, "base_link")
     t_off = median_time(lambda: off_det.detect(pts, 0, "base_link"), args.runs)
-    t_on = median_time(lambda: det.detect(pts, 0, "base_link"), args.runs)
-    print(
-        f"ends of truck-tall clusters, 120k sweep: {1e3 * t_on:.2f} ms with the rule, {1e3 * t_off:.2f} ms "
-        f"without ({t_on / t_off:.3f}x)"
-    )
-    fig.add("detect_120k_bounded_ends_ms", 1e3 * t_on)
-    fig.add("detect_120k_bounded_ends_over_off_x", t_on / t_off)
+    with_without(
+        fig, "detect_120k_bounded_ends", "off", "ends of truck-tall clusters, 120k sweep (rule on / off)",
+        t_plain, t_off,
+    )  # fmt: skip
 
     # The hidden road's continuation (ground_hidden_slope: the objects' shadow line on a polar grid);
     # baseline: the same ground stage without it
