@@ -112,6 +112,28 @@ def test_the_face_at_an_end_is_the_one_its_returns_show():
     assert n_behind[0, 0] == 0 and seen[0, 0] == CONTINUES
 
 
+def test_at_a_short_face_the_box_edge_is_the_face():
+    """A truck seen at its corner: rear 2.5 m wide, side 10 m. Within 4 m of the rear's outer end lie
+    the rear and the side round the corner, no line: the rear (the box's edge) is the face there.
+    Objects just past both ends, 1.2-2.0 m nearer than the rear and the side, hide them: kept."""
+    rear = _wall((6.75, 15.0), (9.25, 15.0), z=(0.5, 3.5))
+    side = _wall((6.75, 15.0), (6.75, 25.0), z=(0.5, 3.5))
+    truck = np.concatenate([rear, side])
+    az = np.arctan2(truck[:, 1], truck[:, 0])
+
+    def piece(a0: float, r: float, sgn: float) -> np.ndarray:  # 0.2-0.9 deg past azimuth a0
+        a = a0 + sgn * np.radians([0.2, 0.9])
+        return _wall(
+            tuple(r * np.r_[np.cos(a[0]), np.sin(a[0])]), tuple(r * np.r_[np.cos(a[1]), np.sin(a[1])])
+        )
+
+    for r_near in (15.6, 16.0, 16.4):  # past the rear's end (17.6 m away)
+        others = [piece(az.min(), r_near, -1.0), piece(az.max(), 15.0, 1.0)]
+        n_behind, seen = _states(truck, others, 0.5 * math.pi)
+        assert (n_behind == 0).all() and seen[0].tolist() == [HIDDEN, HIDDEN]
+        assert not _unbounded(truck, others, 0.5 * math.pi)
+
+
 def test_the_near_end_of_a_thin_front_extends_its_face_not_its_thickness():
     """A front 0.1 m thick seen obliquely shows its thickness at its near end too: the face running
     on past that end continues it, past the far end as well."""
