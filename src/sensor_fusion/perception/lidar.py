@@ -1066,7 +1066,8 @@ class LidarDetector:
             # camera's view with the height, 4.6-5.0 without (docs/detection-tracking.md, session 16)
             log.warning(
                 "LiDAR height unknown (detector.sensor_z_m, or a calibration with the LiDAR's extrinsic): "
-                "the rules that need it (roughness, the highest beam as a ceiling) are off"
+                "the rules that need it (roughness, the highest beam as a ceiling, what lies past an end) "
+                "are off"
             )
         ng = math.ceil(2.0 * self.config.range_max_m / self.config.cluster_cell_m)
         # Reused across frames; label_bev leaves it all -1.
