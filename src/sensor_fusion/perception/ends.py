@@ -31,7 +31,9 @@ CONTINUES = 1  # a non-ground return on the face's line, within the margin
 HIDDEN = 2  # a non-ground return nearer than the face's line by more than the margin
 
 _ELEVATION_TOL = math.tan(math.radians(0.1))  # a beam keeps its elevation; finer than any ring spacing
-_EXTEND_MAX_M = 3.0  # the face extended past the end is trusted this far in range (a fitted yaw's error)
+# the face extended past the end is trusted this far in range: its direction's error, and a front
+# that bends, grow with the extension (farther returns count as behind, nearer ones as hiding it)
+_EXTEND_MAX_M = 3.0
 _FACE_MIN_M = 0.5  # a box edge shorter than this is a cluster's thickness, not a measured face
 # the face at an end is the line through the cluster's returns within 4 m of its outermost one (the
 # face that ends there: at a box's outermost corner the other face looks away; 4 m averages a
