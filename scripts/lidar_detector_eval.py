@@ -174,8 +174,7 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     if VIEW:  # issue 13's real-sweep measure: labelled objects found, boxes matching none, in view
         restrict = pair_restrictor(truth, parse_region(f"fov:{VIEW}"), True, 2.0)
         pairs, _ = restrict(match_frames(gt, frames, 20_000_000))
-        res["view_found"], res["view_spurious"] = found_and_spurious(pairs, 2.0)
-        res["view_spurious_05"] = found_and_spurious(pairs, 2.0, 0.5)[1]
+        res["view_found"], res["view_spurious"], res["view_spurious_05"] = found_and_spurious(pairs, 2.0)
         # the same share among truth with at least SEEN_MIN_POINTS LiDAR returns in the sweep: the
         # don't-care rule keeps an object with one return, or with a radar return and none
         ann = Annotations.from_json([json.loads(m.data) for m in truth.get(ANNOTATIONS, [])])
@@ -189,19 +188,21 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     return res
 
 
-def found_and_spurious(pairs, max_m: float, min_score: float = 0.0) -> tuple[float, float]:
-    """Class-agnostic: the share of truth objects with a box within ``max_m`` (one box each), and
-    the boxes per frame matching no truth object (of those, only the ones scored ``min_score`` or
-    more: the issue counts both)."""
-    n_truth = n_found = n_spurious = 0
+def found_and_spurious(pairs, max_m: float, min_score: float = 0.5) -> tuple[float, float, float]:
+    """Class-agnostic: the share of truth objects with a box within ``max_m`` (one box each), the
+    boxes per frame matching no truth object, and those of them scored ``min_score`` or more (the
+    issue counts both)."""
+    n_truth = n_found = n_spurious = n_scored = 0
     for t, e in pairs:
         _ti, ei = bev_matches(t, e, max_m)
         unmatched = np.ones(len(e), bool)
         unmatched[ei] = False
         n_truth += len(t)
         n_found += len(ei)
-        n_spurious += int(np.count_nonzero(unmatched & (e.scores >= min_score)))
-    return n_found / max(n_truth, 1), n_spurious / max(len(pairs), 1)
+        n_spurious += int(np.count_nonzero(unmatched))
+        n_scored += int(np.count_nonzero(unmatched & (e.scores >= min_score)))
+    n_frames = max(len(pairs), 1)
+    return n_found / max(n_truth, 1), n_spurious / n_frames, n_scored / n_frames
 
 
 def main() -> None:

@@ -126,7 +126,6 @@ def end_states(
             te = (z - sensor_z_m) / max(math.sqrt(x * x + y * y), 1e-3)
             e_lo = min(e_lo, te)
             e_hi = max(e_hi, te)
-        label = c  # group_by_label's clusters are label ids
         e_lo -= _ELEVATION_TOL
         e_hi += _ELEVATION_TOL
         # the box's corners, and per end the corner farthest round in azimuth
@@ -136,6 +135,7 @@ def end_states(
         a_c = math.atan2(cy, cx)
         for end in range(2):
             sgn = 1.0 if end == 1 else -1.0
+            edge = hi if end == 1 else lo  # the outermost return's azimuth, from the centre's
             best, bx, by, bi, bj = -np.inf, 0.0, 0.0, 1.0, 1.0
             for si in (-1.0, 1.0):
                 for sj in (-1.0, 1.0):
@@ -183,7 +183,7 @@ def end_states(
                     t0 = (ox - mx) * lx + (oy - my) * ly
                     bx, by = mx + t0 * lx, my + t0 * ly
             r_corner = math.sqrt(bx * bx + by * by)
-            a_end = a_c + (hi if end == 1 else lo)
+            a_end = a_c + edge
             a_far = a_end + sgn * window_rad
             b0 = az_bin(math.cos(min(a_end, a_far)), math.sin(min(a_end, a_far)))
             b1 = az_bin(math.cos(max(a_end, a_far)), math.sin(max(a_end, a_far)))
@@ -195,13 +195,13 @@ def end_states(
                 b = (b0 + t) % AZ_BINS
                 for q in range(first[b], first[b + 1]):
                     i = by_bin[q]
-                    if point_label[i] == label:
+                    if point_label[i] == c:  # its own (group_by_label's clusters are label ids)
                         continue
                     x, y, z = np.float64(pts[i, 0]), np.float64(pts[i, 1]), np.float64(pts[i, 2])
                     r = math.sqrt(x * x + y * y)
                     if r < 1e-3:
                         continue
-                    da = sgn * math.atan2(dx * y - dy * x, dx * x + dy * y) - sgn * (hi if end == 1 else lo)
+                    da = sgn * (math.atan2(dx * y - dy * x, dx * x + dy * y) - edge)
                     if da <= 0.0 or da > window_rad:
                         continue
                     te = (z - sensor_z_m) / r

@@ -1350,16 +1350,16 @@ class LidarDetector:
         if cfg.structure_face_extent:
             facade = facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
             ok &= ~facade
+        truck_tall = _truck_tall(fit, bottom, top, slack, censored, cfg)  # what could be a truck's side
         if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m):
             ok &= ~unbounded_clusters(
-                pts, kept, labels, obj, order, starts, counts, cand, fit,
-                ok & _truck_tall(fit, bottom, top, slack, censored, cfg), cfg,
-            )  # fmt: skip
+                pts, kept, labels, obj, order, starts, counts, cand, fit, ok & truck_tall, cfg
+            )
         if self._memory is not None and pose is not None:
             big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
             ok &= ~self._remembered_structure(
                 obj, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand, big,
-                ok & _truck_tall(fit, bottom, top, slack, censored, cfg), pose, stamp_ns,
+                ok & truck_tall, pose, stamp_ns,
             )  # fmt: skip
         hidden_bottom = np.full(len(cand), np.inf)
         if cfg.ground_hidden_slope > 0.0 and ok.any():
