@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.core.geodesy import enu_to_geodetic
-from sensor_fusion.core.geometry import wrap_angle
+from sensor_fusion.core.geometry import make_transform, wrap_angle
 from sensor_fusion.core.types import GpsFix
 from sensor_fusion.ego import eskf
 from sensor_fusion.ego.config import EgoConfig
@@ -32,6 +32,7 @@ from tests.ego.test_estimator import (
     DATUM,
     GPS_EVERY,
     GPS_STD,
+    GYRO_BIAS,
     T_BASE_GPS,
     T_BASE_IMU,
     G,
@@ -103,9 +104,13 @@ def test_model_residuals_and_noise():
     np.testing.assert_allclose(lin.y, -vb[1:], atol=1e-12)
     np.testing.assert_allclose(lin.R, np.diag([0.01, 0.04]))
     assert nhc(moving_state(aligned=False), 0.1, 0.2).y.shape == (1,)  # vertical only
-    lin = zupt(s, 0.02, 1e-3)
+    lin = zupt(s, 0.02, 1e-3)  # no step since the last constraint: the newest sample
     np.testing.assert_allclose(lin.y, np.concatenate([-s.v, s.w_meas - s.bg]))
     np.testing.assert_allclose(np.diag(lin.R), [4e-4] * 3 + [1e-6 / s.dt_s] * 3)
+    s.w_int, s.w_int_s = np.array([0.01, -0.02, 0.03]) * 0.1, 0.1  # the gyro's mean over 0.1 s
+    lin = zupt(s, 0.02, 1e-3)
+    np.testing.assert_allclose(lin.y[3:], np.array([0.01, -0.02, 0.03]) - s.bg)
+    np.testing.assert_allclose(np.diag(lin.R)[3:], [1e-6 / 0.1] * 3)
     # heading residual wraps: measured -3.1 with the filter at 3.1 is 0.083 rad, not -6.2
     lin = heading(make_state(rpy=(0.0, 0.0, 3.1)), -3.1, 0.01)
     assert lin.y[0] == pytest.approx(2 * math.pi - 6.2, abs=1e-12)
@@ -300,6 +305,32 @@ def test_stop_and_go():
     e2, ey, _, _ = errors_after(sim, run, 30.0)
     assert np.sqrt(np.mean(np.sum(e2**2, axis=1))) < 0.8
     assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
+
+
+def test_standstill_is_seen_through_an_imu_lever_arm():
+    """An IMU 0.5 m above base_link (the shipped car's mounting): moving its specific force to
+    the base origin subtracts the differenced gyro noise times the lever (0.2 m/s^2 here at
+    100 Hz), which hid every standstill from the accelerometer test. The stop of the stop-and-go
+    drive must still be seen, and the gyro's windowed mean must pin its z bias there."""
+    mount = make_transform(T_BASE_IMU[:3, :3], np.array([0.0, 0.0, 0.5]))
+    sim = simulate(75.0, "stop_go", seed=6, T_base_imu=mount)
+    est = EgoEstimator(sim_config(), T_base_imu=mount, T_base_gps=T_BASE_GPS)
+    bg_z_sd_before = None
+    for i, s in enumerate(sim.imu):
+        est.add_imu(s)
+        if i in sim.gps_idx:
+            est.add_gps(sim.gps[int(np.searchsorted(sim.gps_idx, i))])
+        if sim.t[i] == pytest.approx(39.0) and est.initialized:
+            bg_z_sd_before = math.sqrt(est.P[14, 14])
+        if sim.t[i] == pytest.approx(48.0):
+            break
+    assert 50 < est.counters["zupt_updates"] < 110  # the stop (39-48 s) at 10 Hz, no more
+    # z of base_link is the IMU's -z (mounted upside down): its turn-on bias seen in base axes
+    bg_z_true = float((T_BASE_IMU[:3, :3] @ GYRO_BIAS)[2])
+    bg_z_sd = math.sqrt(est.P[14, 14])
+    # ~9 s of 3e-4 rad/s/sqrt(Hz) samples: 1e-4 rad/s; one sample per update would leave ~3e-4
+    assert bg_z_sd < 0.5 * bg_z_sd_before and bg_z_sd < 2e-4
+    assert abs(est.nominal["bg"][2] - bg_z_true) < 3 * bg_z_sd
 
 
 def test_body_velocity_aiding():

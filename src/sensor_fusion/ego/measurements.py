@@ -139,13 +139,19 @@ def nhc(s: FilterState, lateral_std_mps: float, vertical_std_mps: float) -> Line
 
 
 def zupt(s: FilterState, velocity_std_mps: float, gyro_noise_rad_s_sqrt_hz: float) -> Linearised:
-    """Zero velocity and zero angular rate at standstill: ``v = 0`` and the gyro sample
-    ``w_meas = bg + noise``."""
+    """Zero velocity and zero angular rate at standstill: ``v = 0`` and the gyro's mean since
+    the last constraint update ``w_int / w_int_s = bg + noise`` (variance ``density^2 /
+    w_int_s``). Every sample of the period sees the turn-on bias; one sample per update
+    would use one in ``rate / constraint_rate_hz`` of them (1 in 20 at 200 Hz)."""
     H = np.zeros((6, eskf.DIM))
     H[0:3, 3:6] = np.eye(3)
     H[3:6, 12:15] = np.eye(3)
-    y = np.concatenate([-s.v, s.w_meas - s.bg])
-    R = np.diag([velocity_std_mps**2] * 3 + [s.gyro_sample_var(gyro_noise_rad_s_sqrt_hz)] * 3)
+    if s.w_int is not None and s.w_int_s > 0.0:
+        w, var = s.w_int / s.w_int_s, gyro_noise_rad_s_sqrt_hz**2 / s.w_int_s
+    else:  # no step since the last constraint: the newest sample
+        w, var = s.w_meas, s.gyro_sample_var(gyro_noise_rad_s_sqrt_hz)
+    y = np.concatenate([-s.v, w - s.bg])
+    R = np.diag([velocity_std_mps**2] * 3 + [var] * 3)
     return Linearised(y, H, R)
 
 
@@ -405,3 +411,4 @@ class Updater:
         else:
             return
         s.t_nhc_ns = s.t_ns
+        s.w_int, s.w_int_s = None, 0.0  # the next standstill update's gyro mean starts here

@@ -38,6 +38,7 @@ class Propagator:
         self._r_bi = T_base_imu[:3, 3].copy()
         self._has_lever = bool(np.any(self._r_bi != 0.0))
         self._max_dt_ns = int(round(c.max_imu_dt_s * NS_PER_S))
+        self._lever_max_dt_s = self._max_dt_ns / NS_PER_S if self._has_lever else 0.0
         self._zupt_window_s = float(c.zupt_window_s)
         self.g = np.array([0.0, 0.0, -c.gravity_mps2])
         self._noise = (
@@ -77,7 +78,8 @@ class Propagator:
     def propagate(self, s: FilterState, t: int, w1: np.ndarray, a1: np.ndarray) -> None:
         """Propagate ``s`` in place to ``t`` with the base-frame readings ``(w1, a1)`` at ``t``
         (trapezoid with the previous readings), and update the IMU statistics for standstill
-        detection (time constant ``zupt_window_s``)."""
+        detection (time constant ``zupt_window_s``) on the specific force without the
+        angular-acceleration term of the lever arm (see :func:`_kernels.predict_step`)."""
         dt = (t - s.t_ns) / NS_PER_S
         s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var = predict_step(
             s.p,
@@ -97,7 +99,12 @@ class Propagator:
             s.imu_mean,
             s.imu_var,
             min(1.0, dt / self._zupt_window_s),
+            self._r_bi,
+            self._lever_max_dt_s,
         )
+        w_step = 0.5 * (s.w_meas + w1) * dt
+        s.w_int = w_step if s.w_int is None else s.w_int + w_step
+        s.w_int_s += dt
         s.t_ns, s.w_meas, s.a_meas, s.dt_s = t, w1, a1, dt
 
     def matrices(

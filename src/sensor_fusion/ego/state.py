@@ -47,6 +47,8 @@ class FilterState:
     yaw_bias_var: float = 0.0  # rad^2
     t_yaw_bias_ns: int = -1  # stamp the bias variance was last grown to (-1: not yet)
     wheel_scale: object = None  # wheel_scale.ScaleTrack (immutable) or None: wheel scale estimate
+    w_int: np.ndarray | None = None  # (3,) rad: raw base-frame gyro integrated since the last constraint
+    w_int_s: float = 0.0  # s covered by w_int
 
     def copy(self) -> FilterState:
         """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
@@ -72,6 +74,8 @@ class FilterState:
             self.yaw_bias_var,
             self.t_yaw_bias_ns,
             self.wheel_scale,  # immutable: replaced, never mutated
+            self.w_int,  # replaced, never mutated
+            self.w_int_s,
         )
 
     def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:
