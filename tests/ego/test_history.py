@@ -33,7 +33,9 @@ class Toy:
     def __init__(self) -> None:
         self.log: list[tuple] = []
 
-    def propagate(self, s: FilterState, t: int, w: np.ndarray, a: np.ndarray) -> None:
+    def propagate(
+        self, s: FilterState, t: int, w: np.ndarray, a: np.ndarray, sample_dt_ns: int | None = None
+    ) -> None:
         dt = (t - s.t_ns) / NS
         s.p = s.p + dt * (w + 0.1 * s.p)
         s.P = s.P * (1.0 + dt)

@@ -29,7 +29,7 @@ def test_numba_kernel_equals_numpy_reference():
         m0, v0 = rng.normal(size=6), rng.uniform(size=6)
         lever = np.array([0.3, -0.2, 0.5])
         p1, v1, q1, P1, m1, var1 = predict_step(
-            p, v, q, ba, bg, P, w0, a0, w1, a1, dt, g, nd, unaligned, m0, v0, 0.1, lever, 0.05
+            p, v, q, ba, bg, P, w0, a0, w1, a1, dt, g, nd, unaligned, m0, v0, 0.1, lever
         )
         rp, rv, rq, F, _ = eskf.imu_propagate(p, v, q, ba, bg, w0, a0, w1, a1, dt, g)
         Pr = F @ P @ F.T + eskf.process_noise(dt, *np.sqrt(nd))

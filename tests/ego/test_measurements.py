@@ -307,30 +307,65 @@ def test_stop_and_go():
     assert math.degrees(np.sqrt(np.mean(ey**2))) < 1.0
 
 
-def test_standstill_is_seen_through_an_imu_lever_arm():
-    """An IMU 0.5 m above base_link (the shipped car's mounting): moving its specific force to
-    the base origin subtracts the differenced gyro noise times the lever (0.2 m/s^2 here at
-    100 Hz), which hid every standstill from the accelerometer test. The stop of the stop-and-go
-    drive must still be seen, and the gyro's windowed mean must pin its z bias there."""
-    mount = make_transform(T_BASE_IMU[:3, :3], np.array([0.0, 0.0, 0.5]))
-    sim = simulate(75.0, "stop_go", seed=6, T_base_imu=mount)
-    est = EgoEstimator(sim_config(), T_base_imu=mount, T_base_gps=T_BASE_GPS)
-    bg_z_sd_before = None
+LEVER_MOUNT = make_transform(T_BASE_IMU[:3, :3], np.array([0.0, 0.0, 0.5]))  # the shipped car's height
+
+
+def _stop_and_go_to(t_end_s: float, cfg: EgoConfig, between: int = 0, seed: int = 6):
+    """The stop-and-go drive (stop 39-48 s) with the IMU 0.5 m above base_link, run to
+    ``t_end_s``; with ``between`` > 0 a body velocity (the truth) stamped 3 ms after every
+    ``between``-th IMU sample, fused when the next sample arrives (split IMU steps). Returns the
+    estimator and the gyro z-bias std at 39 s."""
+    sim = simulate(75.0, "stop_go", seed=seed, T_base_imu=LEVER_MOUNT)
+    est = EgoEstimator(cfg, T_base_imu=LEVER_MOUNT, T_base_gps=T_BASE_GPS)
+    sd_39 = None
     for i, s in enumerate(sim.imu):
         est.add_imu(s)
         if i in sim.gps_idx:
             est.add_gps(sim.gps[int(np.searchsorted(sim.gps_idx, i))])
-        if sim.t[i] == pytest.approx(39.0) and est.initialized:
-            bg_z_sd_before = math.sqrt(est.P[14, 14])
-        if sim.t[i] == pytest.approx(48.0):
+        if between and i % between == 0 and est.initialized:
+            vb = np.array([np.hypot(*sim.vel[i, :2]), np.nan, np.nan])
+            est.add_body_velocity(s.stamp_ns + 3_000_000, vb, np.eye(3) * 0.1**2)
+        if sim.t[i] == pytest.approx(39.0):
+            sd_39 = math.sqrt(est.P[14, 14])
+        if sim.t[i] == pytest.approx(t_end_s):
             break
+    return est, sd_39
+
+
+def test_standstill_is_seen_through_an_imu_lever_arm():
+    """An IMU 0.5 m above base_link: moving its specific force to the base origin subtracts the
+    differenced gyro noise times the lever (0.2 m/s^2 here at 100 Hz), which hid every
+    standstill from the accelerometer test. The stop must still be seen, and the gyro's mean
+    over each update's period must pin its z bias there."""
+    est, sd_39 = _stop_and_go_to(48.0, sim_config())
     assert 50 < est.counters["zupt_updates"] < 110  # the stop (39-48 s) at 10 Hz, no more
     # z of base_link is the IMU's -z (mounted upside down): its turn-on bias seen in base axes
     bg_z_true = float((T_BASE_IMU[:3, :3] @ GYRO_BIAS)[2])
     bg_z_sd = math.sqrt(est.P[14, 14])
-    # ~9 s of 3e-4 rad/s/sqrt(Hz) samples: 1e-4 rad/s; one sample per update would leave ~3e-4
-    assert bg_z_sd < 0.5 * bg_z_sd_before and bg_z_sd < 2e-4
+    # ~9 s of 3e-4 rad/s/sqrt(Hz) samples: 1e-4 rad/s; one sample per update would leave ~2.5e-4
+    assert bg_z_sd < 0.5 * sd_39 and bg_z_sd < 2e-4
     assert abs(est.nominal["bg"][2] - bg_z_true) < 3 * bg_z_sd
+
+
+def test_standstill_without_nhc_takes_the_gyro_mean_of_the_stop_only():
+    """Standstill updates alone (``use_nhc`` off): the gyro mean of the first update must start
+    at the last due constraint, not at the start of the drive (its turns read as bias)."""
+    est, _ = _stop_and_go_to(48.0, sim_config(use_nhc=False))
+    assert 50 < est.counters["zupt_updates"] < 110
+    bg_z_true = float((T_BASE_IMU[:3, :3] @ GYRO_BIAS)[2])
+    assert abs(est.nominal["bg"][2] - bg_z_true) < 3 * math.sqrt(est.P[14, 14])
+
+
+def test_split_imu_steps_leave_the_standstill_statistics_alone():
+    """Measurements stamped between IMU samples split the step at their stamps; the readings
+    interpolated there mix two steps' lever-arm terms and are not samples. At rest the window
+    statistics must be those of the plain run, and every standstill update must still happen."""
+    plain, _ = _stop_and_go_to(45.0, sim_config())
+    split, _ = _stop_and_go_to(45.0, sim_config(), between=1)
+    a, b = plain._s, split._s
+    np.testing.assert_allclose(b.imu_var, a.imu_var, rtol=1e-6)
+    np.testing.assert_allclose(b.imu_mean, a.imu_mean, rtol=1e-9, atol=1e-12)
+    assert math.sqrt(b.imu_var[3:6].max()) < 0.5 * CFG.zupt_accel_std_mps2
 
 
 def test_body_velocity_aiding():

@@ -89,7 +89,6 @@ def predict_step(
     imu_var: np.ndarray,
     alpha: float,
     lever: np.ndarray,
-    lever_max_dt: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (p1, v1, q1, P1, imu_mean1, imu_var1); ``qdiag`` = (s_a^2, s_g^2, s_ba^2, s_bg^2).
 
@@ -97,8 +96,8 @@ def predict_step(
     extra noise density |A_h| (see EgoEstimator). ``imu_mean``/``imu_var`` are the
     exponentially weighted statistics of the raw (w, a) with weight ``alpha`` for (w1, a1),
     with the angular-acceleration term ``(w1 - w0) / dt x lever`` that ``Propagator.to_base``
-    took out of ``a1`` (for ``0 < dt <= lever_max_dt``) put back: differenced gyro noise times
-    the lever arm (0.34 m/s^2 at 200 Hz and 0.5 m) would otherwise hide every standstill.
+    took out of ``a1`` put back (``lever`` zero where it took none out): differenced gyro noise
+    times the lever arm (0.34 m/s^2 at 200 Hz and 0.5 m) would otherwise hide every standstill.
     """
     w = 0.5 * (w0 + w1) - bg
     ex, ey, ez, ew = _quat_exp(0.5 * w[0] * dt, 0.5 * w[1] * dt, 0.5 * w[2] * dt)
@@ -170,7 +169,7 @@ def predict_step(
     m1 = np.empty(6)
     v1s = np.empty(6)
     a_st = a1.copy()
-    if 0.0 < dt <= lever_max_dt:
+    if dt > 0.0:
         d0, d1, d2 = (w1[0] - w0[0]) / dt, (w1[1] - w0[1]) / dt, (w1[2] - w0[2]) / dt
         a_st[0] += d1 * lever[2] - d2 * lever[1]
         a_st[1] += d2 * lever[0] - d0 * lever[2]

@@ -33,7 +33,9 @@ __all__ = ["MAX_PENDING", "History"]
 
 MAX_PENDING = 50  # measurements stamped ahead of the IMU waiting for it
 
-Propagate = Callable[[FilterState, int, np.ndarray, np.ndarray], None]  # (s, t, w, a) in place
+# (s, t, w, a, sample_dt_ns) in place; sample_dt_ns: None for a whole IMU step, 0 for a reading
+# interpolated at a measurement stamp, the whole step's length for the last part of a split step
+Propagate = Callable[[FilterState, int, np.ndarray, np.ndarray, int | None], None]
 Constrain = Callable[[FilterState, int], None]  # pseudo-measurements when due, at t
 Fuse = Callable[[FilterState, Measurement], None]  # fuse at s.t_ns, set m.result
 
@@ -92,17 +94,18 @@ class History:
         measurements stamped before ``t`` at their own stamps (IMU interpolated), propagate
         to ``t``, apply the constraints if due, fuse those stamped exactly ``t``, snapshot."""
         s = self.state
+        t_prev = s.t_ns  # the previous IMU sample
         while self._pending and self._pending[0].stamp_ns < t:
             m = self._pending.pop(0)
             if m.stamp_ns > s.t_ns:
                 frac = (m.stamp_ns - s.t_ns) / (t - s.t_ns)
                 self._propagate(
-                    s, m.stamp_ns, s.w_meas + frac * (w1 - s.w_meas), s.a_meas + frac * (a1 - s.a_meas)
+                    s, m.stamp_ns, s.w_meas + frac * (w1 - s.w_meas), s.a_meas + frac * (a1 - s.a_meas), 0
                 )
             self._fuse(s, m)
             self._fused.append(m)
         if t > s.t_ns:
-            self._propagate(s, t, w1, a1)
+            self._propagate(s, t, w1, a1, None if s.t_ns == t_prev else t - t_prev)
         self._constrain(s, t)
         while self._pending and self._pending[0].stamp_ns == t:
             m = self._pending.pop(0)

@@ -408,7 +408,8 @@ class Updater:
         elif c.use_nhc:
             self._correct(s, nhc(s, c.nhc_lateral_std_mps, c.nhc_vertical_std_mps))
             self._counters["nhc_updates"] += 1
-        else:
+        else:  # standstill updates only, and moving: the next one's gyro mean starts here
+            s.w_int, s.w_int_s = None, 0.0
             return
         s.t_nhc_ns = s.t_ns
         s.w_int, s.w_int_s = None, 0.0  # the next standstill update's gyro mean starts here

@@ -23,6 +23,8 @@ from .state import FilterState
 
 __all__ = ["Propagator", "valid_orientation"]
 
+_NO_LEVER = np.zeros(3)
+
 
 def valid_orientation(o: np.ndarray | None) -> bool:
     """An IMU orientation output worth reading: a finite, roughly unit quaternion (x y z w)."""
@@ -38,7 +40,6 @@ class Propagator:
         self._r_bi = T_base_imu[:3, 3].copy()
         self._has_lever = bool(np.any(self._r_bi != 0.0))
         self._max_dt_ns = int(round(c.max_imu_dt_s * NS_PER_S))
-        self._lever_max_dt_s = self._max_dt_ns / NS_PER_S if self._has_lever else 0.0
         self._zupt_window_s = float(c.zupt_window_s)
         self.g = np.array([0.0, 0.0, -c.gravity_mps2])
         self._noise = (
@@ -75,12 +76,23 @@ class Propagator:
         yaw = math.atan2(R_wb[1, 0], R_wb[0, 0])
         return float(wrap_angle(yaw + self._yaw_offset)) if self._yaw_offset else yaw
 
-    def propagate(self, s: FilterState, t: int, w1: np.ndarray, a1: np.ndarray) -> None:
+    def propagate(
+        self, s: FilterState, t: int, w1: np.ndarray, a1: np.ndarray, sample_dt_ns: int | None = None
+    ) -> None:
         """Propagate ``s`` in place to ``t`` with the base-frame readings ``(w1, a1)`` at ``t``
         (trapezoid with the previous readings), and update the IMU statistics for standstill
         detection (time constant ``zupt_window_s``) on the specific force without the
-        angular-acceleration term of the lever arm (see :func:`_kernels.predict_step`)."""
+        angular-acceleration term of the lever arm (see :func:`_kernels.predict_step`).
+
+        ``sample_dt_ns``: the time since the previous IMU sample, where this step is the last
+        part of one split at measurement stamps (default: this step's). A reading interpolated
+        at a measurement stamp (``sample_dt_ns`` 0) is not a sample: the statistics skip it
+        (its specific force mixes two steps' lever terms), and the sample that ends the split
+        step carries the whole step's weight."""
         dt = (t - s.t_ns) / NS_PER_S
+        full_ns = t - s.t_ns if sample_dt_ns is None else int(sample_dt_ns)
+        # to_base subtracted the lever term over the whole sample step, if not a gap
+        lever = self._r_bi if self._has_lever and 0 < full_ns <= self._max_dt_ns else _NO_LEVER
         s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var = predict_step(
             s.p,
             s.v,
@@ -98,9 +110,8 @@ class Propagator:
             not s.aligned,
             s.imu_mean,
             s.imu_var,
-            min(1.0, dt / self._zupt_window_s),
-            self._r_bi,
-            self._lever_max_dt_s,
+            min(1.0, full_ns / NS_PER_S / self._zupt_window_s),
+            lever,
         )
         w_step = 0.5 * (s.w_meas + w1) * dt
         s.w_int = w_step if s.w_int is None else s.w_int + w_step
