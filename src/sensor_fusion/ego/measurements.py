@@ -209,6 +209,7 @@ class Updater:
 
     def clear(self) -> None:
         self._consec_rejects = 0
+        self._constrained_ns = -(1 << 62)  # newest stamp whose constraint update was counted
         self._episode_t0: int | None = None  # stamp of the first fix of the multipath episode in progress
         self._episode_sum = np.zeros(2)  # sum of its fixes' residuals against the track (heading known), m
         self._episode_n = 0
@@ -402,12 +403,15 @@ class Updater:
         c = self.config
         if not (c.use_nhc or c.use_zupt) or t - s.t_nhc_ns < self.constraint_period_ns:
             return
+        # a replay after a rollback applies the constraints again: count each stamp once
+        first = s.t_ns > self._constrained_ns
+        self._constrained_ns = max(self._constrained_ns, s.t_ns)
         if c.use_zupt and is_still(s, c, self._g):
             self._correct(s, zupt(s, c.zupt_velocity_std_mps, c.gyro_noise_rad_s_sqrt_hz))
-            self._counters["zupt_updates"] += 1
+            self._counters["zupt_updates"] += int(first)
         elif c.use_nhc:
             self._correct(s, nhc(s, c.nhc_lateral_std_mps, c.nhc_vertical_std_mps))
-            self._counters["nhc_updates"] += 1
+            self._counters["nhc_updates"] += int(first)
         else:  # standstill updates only, and moving: the next one's gyro mean starts here
             s.w_int, s.w_int_s = None, 0.0
             return
