@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from .boxfit import CX, CY, LENGTH, WIDTH, YAW
+from .clustering import group_by_label
 from .ground import AZ_BINS, az_bin
 
 # what an end shows besides returns behind it (bit flags; 0: nothing at the cluster's elevations:
@@ -81,26 +82,15 @@ def end_states(
     than ``margin_m`` is behind (ground returns too: the road beyond); non-ground returns nearer by
     more than that hide the end, and within it continue the face."""
     n_pts = pts.shape[0]
-    # returns by azimuth bin (CSR): each end looks into a few bins
-    bin_of = np.empty(n_pts, np.int32)
-    first = np.zeros(AZ_BINS + 1, np.int64)
+    # returns grouped by azimuth bin: each end looks into a few bins. Non-finite returns (a grid
+    # sensor's empty cells: no return, not a return nowhere) go to one extra bin never looked into
+    bin_of = np.empty(n_pts, np.int64)
     for i in range(n_pts):
-        if not (np.isfinite(pts[i, 0]) and np.isfinite(pts[i, 1]) and np.isfinite(pts[i, 2])):
-            bin_of[i] = -1  # a grid sensor's empty cells: no return, not a return nowhere
-            continue
-        b = az_bin(np.float64(pts[i, 0]), np.float64(pts[i, 1]))
-        bin_of[i] = b
-        first[b + 1] += 1
-    for b in range(AZ_BINS):
-        first[b + 1] += first[b]
-    fill = first[:-1].copy()
-    by_bin = np.empty(n_pts, np.int64)
-    for i in range(n_pts):
-        b = bin_of[i]
-        if b < 0:
-            continue
-        by_bin[fill[b]] = i
-        fill[b] += 1
+        if np.isfinite(pts[i, 0]) and np.isfinite(pts[i, 1]) and np.isfinite(pts[i, 2]):
+            bin_of[i] = az_bin(np.float64(pts[i, 0]), np.float64(pts[i, 1]))
+        else:
+            bin_of[i] = AZ_BINS
+    by_bin, first, n_in = group_by_label(bin_of, AZ_BINS + 1)
 
     n = clusters.shape[0]
     n_behind = np.zeros((n, 2), np.int32)
@@ -193,7 +183,7 @@ def end_states(
             cont = False
             for t in range(-1, nb + 2):  # the bins either side too: the bin edges are not the window's
                 b = (b0 + t) % AZ_BINS
-                for q in range(first[b], first[b + 1]):
+                for q in range(first[b], first[b] + n_in[b]):
                     i = by_bin[q]
                     if point_label[i] == c:  # its own (group_by_label's clusters are label ids)
                         continue
