@@ -33,8 +33,8 @@ __all__ = ["MAX_PENDING", "History"]
 
 MAX_PENDING = 50  # measurements stamped ahead of the IMU waiting for it
 
-# (s, t, w, a, sample_dt_ns) in place; sample_dt_ns: None for a whole IMU step, 0 for a reading
-# interpolated at a measurement stamp, the whole step's length for the last part of a split step
+# (s, t, w, a, sample_dt_ns) in place; sample_dt_ns: the time since the previous IMU sample, 0 for
+# a reading interpolated at a measurement stamp (not a sample)
 Propagate = Callable[[FilterState, int, np.ndarray, np.ndarray, int | None], None]
 Constrain = Callable[[FilterState, int], None]  # pseudo-measurements when due, at t
 Fuse = Callable[[FilterState, Measurement], None]  # fuse at s.t_ns, set m.result
@@ -105,7 +105,7 @@ class History:
             self._fuse(s, m)
             self._fused.append(m)
         if t > s.t_ns:
-            self._propagate(s, t, w1, a1, None if s.t_ns == t_prev else t - t_prev)
+            self._propagate(s, t, w1, a1, t - t_prev)  # the whole step's length, split or not
         self._constrain(s, t)
         while self._pending and self._pending[0].stamp_ns == t:
             m = self._pending.pop(0)
