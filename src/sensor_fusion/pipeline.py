@@ -101,6 +101,9 @@ class FusionPipeline:
                 {n: n for n in names},
                 cfg.bev,
                 self.base_frame,
+                doppler_std_mps=math.hypot(
+                    cfg["radar_detector.doppler_std_mps"], cfg["radar_detector.ego_velocity_std_mps"]
+                ),
             )
         g = bev.grid if bev is not None else None
         self._bev_radius_m = (

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.bev.config import BevDetectorConfig
-from sensor_fusion.bev.decode import drop_unobserved_velocity
+from sensor_fusion.bev.decode import drop_unsupported_velocity
 from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkpoint
 from sensor_fusion.bev.inputs import BevInputs
 from sensor_fusion.config import from_flat, load_params_file
@@ -102,14 +102,52 @@ def test_velocity_only_where_a_radar_return_is_on_the_box():
     # a return on the first box's corner (inside with the margin), one beside the second (box
     # turned 90 degrees: 1 m off its long axis is inside, 3 m is not), none near the third
     radar = np.array([[12.5, 1.2, 0.5], [21.0, 7.0, 0.5], [23.5, 5.0, 0.5]])
-    out = drop_unobserved_velocity(det, radar, 0.8)
+    out = drop_unsupported_velocity(det, radar, 0.8)
     assert np.array_equal(np.isfinite(out.velocity).all(axis=1), [True, True, False])
     assert np.isnan(out.velocity[2]).all() and out.vel_cov[2, 0, 0] >= 1e6
     assert np.array_equal(out.velocity[:2], det.velocity[:2]) and np.array_equal(
         out.vel_cov[:2], det.vel_cov[:2]
     )
-    none = drop_unobserved_velocity(det, None, 0.8)
+    none = drop_unsupported_velocity(det, None, 0.8)
     assert np.isnan(none.velocity).all()
+
+
+def test_velocity_only_where_the_doppler_on_the_box_agrees():
+    """A head that answers with its class's typical speed: 4.5 m/s along x for a bicycle standing
+    20 m ahead, whose returns read 0. The box keeps its velocity only where a return on it reads
+    the velocity's radial component; one agreeing return among clutter is enough; a velocity
+    across the line of sight cannot be refuted by Doppler and stays."""
+    eye = np.eye(2)[None].repeat(4, axis=0)
+    det = Detections(
+        0,
+        "base_link",
+        centers=np.array([[20.0, 0.0, 0.7], [20.0, 10.0, 0.7], [40.0, 0.0, 0.7], [0.0, 20.0, 0.7]]),
+        sizes=np.tile([1.8, 0.6, 1.6], (4, 1)),
+        yaw=np.array([0.0, 0.0, 0.0, 0.0]),
+        labels=np.full(4, 6, np.int64),
+        scores=np.full(4, 0.8),
+        velocity=np.array([[4.5, 0.0], [4.5, 0.0], [4.5, 0.0], [4.5, 0.0]]),
+        pos_cov=0.05 * eye,
+        sensors=np.full(4, 8, np.uint8),
+        vel_cov=0.65**2 * eye,
+    )
+    radar = np.array(
+        [
+            [20.2, 0.1, 0.5],  # on box 0: reads 0 (it stands)
+            [20.3, 10.1, 0.5],  # on box 1: reads 0 (a wall behind it)
+            [19.8, 9.9, 0.5],  # on box 1: reads its radial speed
+            [40.1, 0.0, 0.5],  # on box 2: reads 4.3 (within 3 sigma of 4.5)
+            [0.1, 20.0, 0.5],  # on box 3: reads 0, but 4.5 m/s along x is across its line of sight
+        ]
+    )
+    los = radar[:, :2] / np.linalg.norm(radar[:, :2], axis=1, keepdims=True)
+    doppler = np.array([0.0, 0.0, float(los[2] @ [4.5, 0.0]), 4.3, 0.0])
+    out = drop_unsupported_velocity(det, radar, 0.4, doppler, los, 0.14, 3.0)
+    assert np.array_equal(np.isfinite(out.velocity).all(axis=1), [False, True, True, True])
+    assert out.vel_cov[0, 0, 0] >= 1e6
+    # the test off (0 sigma) or no Doppler given: any return on the box keeps the velocity
+    assert np.isfinite(drop_unsupported_velocity(det, radar, 0.4, doppler, los, 0.14, 0.0).velocity).all()
+    assert np.isfinite(drop_unsupported_velocity(det, radar, 0.4).velocity).all()
 
 
 def test_lidar_only_network_boxes_make_tracks(repo):

@@ -45,6 +45,16 @@ class BevDetectorConfig(ParamConfig):
         "detectors the rest (no object detected twice)",
     )
 
+    velocity_gate_sigma: float = param(
+        3.0,
+        unit="1",
+        ge=0.0,
+        desc="A box keeps the network's velocity only if a radar return on it reads its radial "
+        "component within this many standard deviations (Doppler noise and the box's velocity "
+        "covariance); elsewhere the velocity is not measured (the head answers with its class's "
+        "typical speed); 0: any return on the box will do",
+    )
+
     def cross_checks(self) -> list[str]:
         if self.score_threshold > self.track_min_score:
             return ["score_threshold: must be <= track_min_score"]

@@ -106,8 +106,16 @@ def decode(
     )
 
 
-def drop_unobserved_velocity(det: Detections, radar_xy: np.ndarray | None, margin_m: float) -> Detections:
-    """``det`` with the velocity of every box without a radar return on it set to not measured.
+def drop_unsupported_velocity(
+    det: Detections,
+    radar_xy: np.ndarray | None,
+    margin_m: float,
+    doppler: np.ndarray | None = None,
+    los: np.ndarray | None = None,
+    doppler_std_mps: float = 0.14,
+    gate_sigma: float = 3.0,
+) -> Detections:
+    """``det`` with the velocity of every box that no radar return supports set to not measured.
 
     The network reads one deskewed LiDAR sweep, camera images and radar Doppler: only Doppler
     carries motion. For a box with no return within its footprint grown by ``margin_m`` (one
@@ -116,7 +124,19 @@ def drop_unobserved_velocity(det: Detections, radar_xy: np.ndarray | None, margi
     frames of tests/ros/test_node_bev.py), while ``vel_cov`` holds the validation residual of
     frames where Doppler was there (1.4 m/s for cars). A tracker took that guess as a measurement
     and its tracks ran off their objects (no frame-to-frame association, nothing confirmed).
-    Such rows get a NaN velocity and the ``vel_cov`` of no information.
+
+    With returns on the box the head can still answer with its prior: a bicycle standing in the
+    street canyon came out at 4.5 m/s and a car rolling at 1-2 m/s at 5-7 m/s, while the returns on
+    them read their true radial speeds, 0 and 1-2 m/s (development bags ``urban_clutter``
+    711-713; the tracks ran ahead of their boxes and were replaced every half second). So where
+    ``doppler`` and ``los`` are given (ego-compensated radial speed, positive away, and the
+    horizontal unit line of sight, as :func:`~sensor_fusion.bev.inputs.radar_to_anchor` makes
+    them) a box keeps its velocity only if some return on it reads the velocity's radial
+    component within ``gate_sigma`` standard deviations (``doppler_std_mps`` and the box's
+    ``vel_cov`` along that line of sight); 0 turns that test off. One agreeing return is
+    enough: returns from the ground or a wall behind the box fall on its footprint too. A
+    velocity across every line of sight is not tested (Doppler cannot see it). Rows that fail
+    get a NaN velocity and the ``vel_cov`` of no information.
     """
     n = len(det)
     if n == 0 or det.vel_cov is None:
@@ -124,13 +144,26 @@ def drop_unobserved_velocity(det: Detections, radar_xy: np.ndarray | None, margi
     seen = np.zeros(n, bool)
     if radar_xy is not None and len(radar_xy):
         p = np.asarray(radar_xy, np.float64)[:, :2]
-        p = p[np.isfinite(p).all(axis=1)]
+        ok = np.isfinite(p).all(axis=1)
+        check = gate_sigma > 0.0 and doppler is not None and los is not None
+        if check:
+            dop = np.asarray(doppler, np.float64)
+            u = np.asarray(los, np.float64)[:, :2]
+            ok &= np.isfinite(dop) & np.isfinite(u).all(axis=1)
+            dop, u = dop[ok], u[ok]
+        p = p[ok]
         d = p[None, :, :] - det.centers[:, None, :2]  # (n, R, 2)
         c, s = np.cos(det.yaw)[:, None], np.sin(det.yaw)[:, None]
         along = np.abs(d[..., 0] * c + d[..., 1] * s)
         across = np.abs(-d[..., 0] * s + d[..., 1] * c)
         half = 0.5 * det.sizes[:, None, :2] + margin_m
-        seen = ((along <= half[..., 0]) & (across <= half[..., 1])).any(axis=1)
+        on = (along <= half[..., 0]) & (across <= half[..., 1])
+        if check:
+            v = np.nan_to_num(np.asarray(det.velocity, np.float64))
+            pred = v @ u.T  # (n, R): the radial speed each return would read
+            var = doppler_std_mps**2 + np.einsum("ri,nij,rj->nr", u, det.vel_cov, u)
+            on &= (dop[None, :] - pred) ** 2 <= gate_sigma**2 * var
+        seen = on.any(axis=1)
     if seen.all():
         return det
     velocity = np.where(seen[:, None], det.velocity, np.nan)

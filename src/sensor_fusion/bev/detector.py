@@ -21,7 +21,7 @@ from ..core.calibration import Calibration
 from ..core.types import CameraFrame, CameraIntrinsics, Detections
 from ..core.weights import WeightsError
 from .config import BevDetectorConfig
-from .decode import DecodeConfig, decode, drop_unobserved_velocity
+from .decode import DecodeConfig, decode, drop_unsupported_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
 from .inputs import BevInputs
 from .lift import camera_lift_grid
@@ -161,7 +161,10 @@ class BevDetector:
         camera_frame_ids: dict[str, str] | None = None,
         config: BevDetectorConfig | None = None,
         base_frame: str = "base_link",
+        doppler_std_mps: float = 0.14,
     ):
+        """``doppler_std_mps``: noise of the ego-compensated Doppler (the radar's and the ego
+        velocity's), for the test of the network's velocity against the returns on its box."""
         self.config = config or BevDetectorConfig()
         self.config.validate()
         path = Path(self.config.weights) if self.config.weights else DEFAULT_WEIGHTS
@@ -206,6 +209,7 @@ class BevDetector:
         self.head_grid = self.grid.coarse(OUTPUT_STRIDE)  # network output and camera lift grid
         self.lift = LiftCache(self.head_grid, calibration)
         self.base_frame = base_frame
+        self.doppler_std_mps = float(doppler_std_mps)
         self.decode_config = DecodeConfig(score_threshold=self.config.score_threshold)
         self.pos_std = np.asarray(self.meta.get("pos_std_m", [0.3] * 5))
         self.vel_std = np.asarray(self.meta.get("vel_std_mps", [1.0] * 5))
@@ -255,7 +259,15 @@ class BevDetector:
                 self.pos_std,
                 self.vel_std,
             )
-            det = drop_unobserved_velocity(det, inputs.radar_xyz, self.grid.resolution_m)
+            det = drop_unsupported_velocity(
+                det,
+                inputs.radar_xyz,
+                self.grid.resolution_m,
+                inputs.radar_doppler,
+                inputs.radar_los,
+                self.doppler_std_mps,
+                self.config.velocity_gate_sigma,
+            )
         t3 = time.perf_counter()
         self.last_timing = {"raster": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
         return det
