@@ -101,6 +101,8 @@ class FusionPipeline:
                 {n: n for n in names},
                 cfg.bev,
                 self.base_frame,
+                # the radar's Doppler noise and the ego velocity's (its fallback std, not the
+                # filter's covariance: the box's velocity covariance, >= 0.5 m/s, dominates the test)
                 doppler_std_mps=math.hypot(
                     cfg["radar_detector.doppler_std_mps"], cfg["radar_detector.ego_velocity_std_mps"]
                 ),

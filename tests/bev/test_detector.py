@@ -3,6 +3,8 @@ the network inside the pipeline with modalities withheld."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -148,6 +150,14 @@ def test_velocity_only_where_the_doppler_on_the_box_agrees():
     # the test off (0 sigma) or no Doppler given: any return on the box keeps the velocity
     assert np.isfinite(drop_unsupported_velocity(det, radar, 0.4, doppler, los, 0.14, 0.0).velocity).all()
     assert np.isfinite(drop_unsupported_velocity(det, radar, 0.4).velocity).all()
+    # the box's own velocity covariance widens the test along the line of sight only: 2 m/s std
+    # along x lets a return reading 0.5 m/s keep 4.5 m/s along x (2.0 sigma); the same std across
+    # it does not (23 sigma)
+    along = replace(det, vel_cov=np.array([[[4.0, 0.0], [0.0, 0.01]]] * 4))
+    across = replace(det, vel_cov=np.array([[[0.01, 0.0], [0.0, 4.0]]] * 4))
+    dop = np.array([0.5, 0.0, float(los[2] @ [4.5, 0.0]), 4.3, 0.0])
+    assert np.isfinite(drop_unsupported_velocity(along, radar, 0.4, dop, los, 0.14, 3.0).velocity[0]).all()
+    assert np.isnan(drop_unsupported_velocity(across, radar, 0.4, dop, los, 0.14, 3.0).velocity[0]).all()
 
 
 def test_lidar_only_network_boxes_make_tracks(repo):
