@@ -143,6 +143,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         print("ego: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     for name, counts in ((s.diagnostics or {}).get("radar") or {}).items():  # also in /diagnostics
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    refuted = ((s.diagnostics or {}).get("bev") or {}).get("velocities_refuted", 0)
+    if refuted:  # the network's velocities the Doppler on their boxes contradicted
+        print(f"bev: velocities_refuted {refuted}")
     return 0
 
 

@@ -448,6 +448,9 @@ class FusionPipeline:
                 "memory_cells": self.detector.lidar.structure_cells,
                 "bev_boxes_dropped": self.detector.bev_boxes_on_structure,
             },
+            "bev": {
+                "velocities_refuted": self.detector.bev.velocities_refuted if self.detector.bev else 0,
+            },
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),
             "odometry": self.odometry_outputs,

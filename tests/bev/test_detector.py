@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.bev.config import BevDetectorConfig
-from sensor_fusion.bev.decode import drop_unsupported_velocity
+from sensor_fusion.bev.decode import drop_unsupported_velocity, velocity_support
 from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkpoint
 from sensor_fusion.bev.inputs import BevInputs
 from sensor_fusion.config import from_flat, load_params_file
@@ -147,6 +147,8 @@ def test_velocity_only_where_the_doppler_on_the_box_agrees():
     out = drop_unsupported_velocity(det, radar, 0.4, doppler, los, 0.14, 3.0)
     assert np.array_equal(np.isfinite(out.velocity).all(axis=1), [False, True, True, True])
     assert out.vel_cov[0, 0, 0] >= 1e6
+    observed, supported = velocity_support(det, radar, 0.4, doppler, los, 0.14, 3.0)
+    assert observed.all() and np.array_equal(observed & ~supported, [True, False, False, False])
     # the test off (0 sigma) or no Doppler given: any return on the box keeps the velocity
     assert np.isfinite(drop_unsupported_velocity(det, radar, 0.4, doppler, los, 0.14, 0.0).velocity).all()
     assert np.isfinite(drop_unsupported_velocity(det, radar, 0.4).velocity).all()

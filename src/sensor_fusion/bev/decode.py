@@ -106,6 +106,47 @@ def decode(
     )
 
 
+def velocity_support(
+    det: Detections,
+    radar_xy: np.ndarray | None,
+    margin_m: float,
+    doppler: np.ndarray | None = None,
+    los: np.ndarray | None = None,
+    doppler_std_mps: float = 0.14,
+    gate_sigma: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(observed, supported), (N,) bool each: a radar return lies on the box; one of them also
+    reads the box's velocity (:func:`drop_unsupported_velocity` says why and how).
+    """
+    n = len(det)
+    observed = np.zeros(n, bool)
+    supported = np.zeros(n, bool)
+    if n == 0 or radar_xy is None or not len(radar_xy):
+        return observed, supported
+    p = np.asarray(radar_xy, np.float64)[:, :2]
+    ok = np.isfinite(p).all(axis=1)
+    check = gate_sigma > 0.0 and doppler is not None and los is not None and det.vel_cov is not None
+    if check:
+        dop = np.asarray(doppler, np.float64)
+        u = np.asarray(los, np.float64)[:, :2]
+        ok &= np.isfinite(dop) & np.isfinite(u).all(axis=1)
+        dop, u = dop[ok], u[ok]
+    p = p[ok]
+    d = p[None, :, :] - det.centers[:, None, :2]  # (n, R, 2)
+    c, s = np.cos(det.yaw)[:, None], np.sin(det.yaw)[:, None]
+    along = np.abs(d[..., 0] * c + d[..., 1] * s)
+    across = np.abs(-d[..., 0] * s + d[..., 1] * c)
+    half = 0.5 * det.sizes[:, None, :2] + margin_m
+    on = (along <= half[..., 0]) & (across <= half[..., 1])
+    observed = on.any(axis=1)
+    if check:
+        v = np.nan_to_num(np.asarray(det.velocity, np.float64))
+        pred = v @ u.T  # (n, R): the radial speed each return would read
+        var = doppler_std_mps**2 + np.einsum("ri,nij,rj->nr", u, det.vel_cov, u)
+        on &= (dop[None, :] - pred) ** 2 <= gate_sigma**2 * var
+    return observed, on.any(axis=1)
+
+
 def drop_unsupported_velocity(
     det: Detections,
     radar_xy: np.ndarray | None,
@@ -138,34 +179,17 @@ def drop_unsupported_velocity(
     velocity across every line of sight is not tested (Doppler cannot see it). Rows that fail
     get a NaN velocity and the ``vel_cov`` of no information.
     """
-    n = len(det)
-    if n == 0 or det.vel_cov is None:
+    if len(det) == 0 or det.vel_cov is None:
         return det
-    seen = np.zeros(n, bool)
-    if radar_xy is not None and len(radar_xy):
-        p = np.asarray(radar_xy, np.float64)[:, :2]
-        ok = np.isfinite(p).all(axis=1)
-        check = gate_sigma > 0.0 and doppler is not None and los is not None
-        if check:
-            dop = np.asarray(doppler, np.float64)
-            u = np.asarray(los, np.float64)[:, :2]
-            ok &= np.isfinite(dop) & np.isfinite(u).all(axis=1)
-            dop, u = dop[ok], u[ok]
-        p = p[ok]
-        d = p[None, :, :] - det.centers[:, None, :2]  # (n, R, 2)
-        c, s = np.cos(det.yaw)[:, None], np.sin(det.yaw)[:, None]
-        along = np.abs(d[..., 0] * c + d[..., 1] * s)
-        across = np.abs(-d[..., 0] * s + d[..., 1] * c)
-        half = 0.5 * det.sizes[:, None, :2] + margin_m
-        on = (along <= half[..., 0]) & (across <= half[..., 1])
-        if check:
-            v = np.nan_to_num(np.asarray(det.velocity, np.float64))
-            pred = v @ u.T  # (n, R): the radial speed each return would read
-            var = doppler_std_mps**2 + np.einsum("ri,nij,rj->nr", u, det.vel_cov, u)
-            on &= (dop[None, :] - pred) ** 2 <= gate_sigma**2 * var
-        seen = on.any(axis=1)
-    if seen.all():
+    _, supported = velocity_support(det, radar_xy, margin_m, doppler, los, doppler_std_mps, gate_sigma)
+    return without_velocity(det, ~supported)
+
+
+def without_velocity(det: Detections, rows: np.ndarray) -> Detections:
+    """``det`` with the velocity of ``rows`` (bool mask) set to not measured (NaN, and the
+    ``vel_cov`` of no information)."""
+    if not rows.any() or det.vel_cov is None:
         return det
-    velocity = np.where(seen[:, None], det.velocity, np.nan)
-    vel_cov = np.where(seen[:, None, None], det.vel_cov, 1e6 * np.eye(2))
+    velocity = np.where(rows[:, None], np.nan, det.velocity)
+    vel_cov = np.where(rows[:, None, None], 1e6 * np.eye(2), det.vel_cov)
     return replace(det, velocity=velocity, vel_cov=vel_cov)

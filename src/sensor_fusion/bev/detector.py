@@ -21,7 +21,7 @@ from ..core.calibration import Calibration
 from ..core.types import CameraFrame, CameraIntrinsics, Detections
 from ..core.weights import WeightsError
 from .config import BevDetectorConfig
-from .decode import DecodeConfig, decode, drop_unsupported_velocity
+from .decode import DecodeConfig, decode, velocity_support, without_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
 from .inputs import BevInputs
 from .lift import camera_lift_grid
@@ -210,6 +210,7 @@ class BevDetector:
         self.lift = LiftCache(self.head_grid, calibration)
         self.base_frame = base_frame
         self.doppler_std_mps = float(doppler_std_mps)
+        self.velocities_refuted = 0  # boxes whose velocity the Doppler on them contradicted
         self.decode_config = DecodeConfig(score_threshold=self.config.score_threshold)
         self.pos_std = np.asarray(self.meta.get("pos_std_m", [0.3] * 5))
         self.vel_std = np.asarray(self.meta.get("vel_std_mps", [1.0] * 5))
@@ -259,7 +260,7 @@ class BevDetector:
                 self.pos_std,
                 self.vel_std,
             )
-            det = drop_unsupported_velocity(
+            observed, supported = velocity_support(
                 det,
                 inputs.radar_xyz,
                 self.grid.resolution_m,
@@ -268,6 +269,8 @@ class BevDetector:
                 self.doppler_std_mps,
                 self.config.velocity_gate_sigma,
             )
+            self.velocities_refuted += int((observed & ~supported).sum())
+            det = without_velocity(det, ~supported)
         t3 = time.perf_counter()
         self.last_timing = {"raster": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
         return det

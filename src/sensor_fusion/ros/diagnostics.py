@@ -62,6 +62,8 @@ def build(
     p.values += [_kv(f"time_jumps_{d}", n) for d, n in sorted(sync.get("time_jumps", {}).items())]
     # the LiDAR's structure memory: cells held, the network's vehicle boxes it dropped (`both` mode)
     p.values += [_kv(f"structure_{k}", v) for k, v in sorted(pipeline.get("structure", {}).items())]
+    # the network's box velocities that the radar's Doppler on the box contradicted (dropped)
+    p.values += [_kv(f"bev_{k}", v) for k, v in sorted(pipeline.get("bev", {}).items())]
     p.values += [_kv(f"frames_anchored_{a}", n) for a, n in sorted(sync.get("frames_by_anchor", {}).items())]
     for stage, (p50, p99) in sorted(pipeline["timing_ms"].items()):
         p.values += [_kv(f"{stage}_p50_ms", p50), _kv(f"{stage}_p99_ms", p99)]
