@@ -116,7 +116,28 @@ def velocity_support(
     gate_sigma: float = 3.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(observed, supported), (N,) bool each: a radar return lies on the box; one of them also
-    reads the box's velocity (:func:`drop_unsupported_velocity` says why and how).
+    reads the box's velocity. The pipeline keeps only supported velocities
+    (:func:`without_velocity` on the rest).
+
+    The network reads one deskewed LiDAR sweep, camera images and radar Doppler: only Doppler
+    carries motion. For a box with no return within its footprint grown by ``margin_m`` (one
+    raster cell: the radar raster's quantisation) its velocity head can only answer with a
+    prior (the typical speed of a car on the road, 10-15 m/s for a parked car in the LiDAR-only
+    frames of tests/ros/test_node_bev.py), while ``vel_cov`` holds the validation residual of
+    frames where Doppler was there (1.4 m/s for cars). A tracker took that guess as a measurement
+    and its tracks ran off their objects (no frame-to-frame association, nothing confirmed).
+
+    With returns on the box the head can still answer with its prior: a bicycle standing in the
+    street canyon came out at 4.5 m/s and a car rolling at 1-2 m/s at 5-7 m/s, while the returns on
+    them read their true radial speeds, 0 and 1-2 m/s (development bags ``urban_clutter``
+    711-713; the tracks ran ahead of their boxes and were replaced every half second). So where
+    ``doppler`` and ``los`` are given (ego-compensated radial speed, positive away, and the
+    horizontal unit line of sight, as :func:`~sensor_fusion.bev.inputs.radar_to_anchor` makes
+    them) a box keeps its velocity only if some return on it reads the velocity's radial
+    component within ``gate_sigma`` standard deviations (``doppler_std_mps`` and the box's
+    ``vel_cov`` along that line of sight); 0 turns that test off. One agreeing return is
+    enough: returns from the ground or a wall behind the box fall on its footprint too. A
+    velocity across every line of sight is not tested (Doppler cannot see it).
     """
     n = len(det)
     observed = np.zeros(n, bool)
@@ -145,44 +166,6 @@ def velocity_support(
         var = doppler_std_mps**2 + np.einsum("ri,nij,rj->nr", u, det.vel_cov, u)
         on &= (dop[None, :] - pred) ** 2 <= gate_sigma**2 * var
     return observed, on.any(axis=1)
-
-
-def drop_unsupported_velocity(
-    det: Detections,
-    radar_xy: np.ndarray | None,
-    margin_m: float,
-    doppler: np.ndarray | None = None,
-    los: np.ndarray | None = None,
-    doppler_std_mps: float = 0.14,
-    gate_sigma: float = 3.0,
-) -> Detections:
-    """``det`` with the velocity of every box that no radar return supports set to not measured.
-
-    The network reads one deskewed LiDAR sweep, camera images and radar Doppler: only Doppler
-    carries motion. For a box with no return within its footprint grown by ``margin_m`` (one
-    raster cell: the radar raster's quantisation) its velocity head can only answer with a
-    prior (the typical speed of a car on the road, 10-15 m/s for a parked car in the LiDAR-only
-    frames of tests/ros/test_node_bev.py), while ``vel_cov`` holds the validation residual of
-    frames where Doppler was there (1.4 m/s for cars). A tracker took that guess as a measurement
-    and its tracks ran off their objects (no frame-to-frame association, nothing confirmed).
-
-    With returns on the box the head can still answer with its prior: a bicycle standing in the
-    street canyon came out at 4.5 m/s and a car rolling at 1-2 m/s at 5-7 m/s, while the returns on
-    them read their true radial speeds, 0 and 1-2 m/s (development bags ``urban_clutter``
-    711-713; the tracks ran ahead of their boxes and were replaced every half second). So where
-    ``doppler`` and ``los`` are given (ego-compensated radial speed, positive away, and the
-    horizontal unit line of sight, as :func:`~sensor_fusion.bev.inputs.radar_to_anchor` makes
-    them) a box keeps its velocity only if some return on it reads the velocity's radial
-    component within ``gate_sigma`` standard deviations (``doppler_std_mps`` and the box's
-    ``vel_cov`` along that line of sight); 0 turns that test off. One agreeing return is
-    enough: returns from the ground or a wall behind the box fall on its footprint too. A
-    velocity across every line of sight is not tested (Doppler cannot see it). Rows that fail
-    get a NaN velocity and the ``vel_cov`` of no information.
-    """
-    if len(det) == 0 or det.vel_cov is None:
-        return det
-    _, supported = velocity_support(det, radar_xy, margin_m, doppler, los, doppler_std_mps, gate_sigma)
-    return without_velocity(det, ~supported)
 
 
 def without_velocity(det: Detections, rows: np.ndarray) -> Detections:
