@@ -18,37 +18,23 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
 from sensor_fusion.bev.dataset import SampleSet
-from sensor_fusion.bev.decode import decode
 from sensor_fusion.bev.detector import build_model, load_checkpoint
 from sensor_fusion.bev.model import BEV_CLASSES
-from sensor_fusion.bev.train import _truth_frame, batch, pick_device
+from sensor_fusion.bev.train import frame_pairs, pick_device
 from sensor_fusion.bev_training import bag_list, ensure_samples, parse_seeds
 from sensor_fusion.eval.detection import evaluate_detection_ap
 from sensor_fusion.eval.frames import FrameObjects
 
 
-@torch.inference_mode()
-def frame_pairs(weights: str, data: SampleSet, every: int) -> list[tuple[FrameObjects, FrameObjects]]:
+def network_pairs(weights: str, data: SampleSet, every: int) -> list[tuple[FrameObjects, FrameObjects]]:
     """(truth, detections) of every ``every``-th sample, all modalities given, as evaluate-bev."""
     ckpt = load_checkpoint(weights)
     model = build_model(ckpt["meta"])
     model.load_state_dict(ckpt["model"])
-    device = pick_device()
-    model.to(device).eval()
-    n_cam = data.cam_grid.shape[0]
-    present = np.array([(1, 1, 1)], np.float32)
-    pairs = []
-    for i in range(0, len(data), every):
-        inputs, _ = batch(data, np.array([i]), present, np.ones((1, n_cam), np.float32), device)
-        det = decode(model(*inputs), data.head_grid, 0, "base_link")
-        truth = _truth_frame(data, i)
-        est = FrameObjects.from_detections(det)
-        est.stamp_ns = truth.stamp_ns
-        pairs.append((truth, est))
-    return pairs
+    model.to(pick_device()).eval()
+    return frame_pairs(model, data, (1, 1, 1), every)
 
 
 def mean_ap(pairs: list) -> float:
@@ -73,7 +59,7 @@ def main() -> None:
     bags = bag_list(a.scenarios.split(","), parse_seeds(a.seeds))
     data = SampleSet(ensure_samples(Path(a.workdir), bags, a.duration))
     names = [a.weights, *a.against]
-    runs = [frame_pairs(w, data, a.every) for w in names]
+    runs = [network_pairs(w, data, a.every) for w in names]
     n = len(runs[0])
     blocks = [np.arange(s, min(s + a.block, n)) for s in range(0, n, a.block)]
     rng = np.random.default_rng(a.seed)

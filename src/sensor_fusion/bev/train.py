@@ -240,6 +240,31 @@ def _truth_frame(data: SampleSet, i: int) -> FrameObjects:
 
 
 @torch.no_grad()
+def frame_pairs(
+    model: BevFusionNet,
+    data: SampleSet,
+    subset: tuple[int, int, int],
+    every: int = 1,
+    decode_config: DecodeConfig | None = None,
+) -> list[tuple[FrameObjects, FrameObjects]]:
+    """(truth, detections) of every ``every``-th sample with only the ``subset`` (lidar, camera,
+    radar) modalities given, in ``base_link``: what :func:`evaluate` scores (the model's mode is
+    left as it is)."""
+    device = next(model.parameters()).device
+    n_cam = data.cam_grid.shape[0]
+    present = np.array([subset], np.float32)
+    pairs = []
+    for i in range(0, len(data), every):
+        inputs, _ = batch(data, np.array([i]), present, np.ones((1, n_cam), np.float32), device)
+        det = decode(model(*inputs), data.head_grid, 0, "base_link", decode_config)
+        truth = _truth_frame(data, i)
+        est = FrameObjects.from_detections(det)
+        est.stamp_ns = truth.stamp_ns
+        pairs.append((truth, est))
+    return pairs
+
+
+@torch.no_grad()
 def evaluate(
     model: BevFusionNet,
     data: SampleSet,
@@ -252,21 +277,12 @@ def evaluate(
     Also the residual std of centre and velocity per class (matches within 2 m), which the
     shipped model reports as its detections' covariances.
     """
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    pairs = []
+    pairs = frame_pairs(model, data, subset, every, decode_config)
     nc = len(BEV_CLASSES)
     res_cls, res_pos, res_vel = [], [], []  # per matched truth: head class, position / velocity error
-    n_cam = data.cam_grid.shape[0]
-    for i in range(0, len(data), every):
-        present = np.array([subset], np.float32)
-        inputs, _ = batch(data, np.array([i]), present, np.ones((1, n_cam), np.float32), device)
-        det = decode(model(*inputs), data.head_grid, 0, "base_link", decode_config)
-        truth = _truth_frame(data, i)
-        est = FrameObjects.from_detections(det)
-        est.stamp_ns = truth.stamp_ns
-        pairs.append((truth, est))
+    for truth, est in pairs:
         if len(truth) and len(est):
             d = np.linalg.norm(truth.centers[:, None, :2] - est.centers[None, :, :2], axis=2)
             same = truth.labels[:, None] == est.labels[None, :]
