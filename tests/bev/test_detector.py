@@ -171,11 +171,15 @@ def test_lidar_only_network_boxes_make_tracks(repo):
     """Two cars in LiDAR sweeps only (the ROS test_node_bev world): without Doppler the network's
     velocity head answers with a prior (10-15 m/s for a car standing still across its axis); taken
     as a measurement it ran the tracks off their cars and nothing confirmed. Both cars must be
-    published tracks within 2 s, each near its car."""
+    published tracks within 2 s, each near its car, in at least half of the 20 frames.
+
+    The sweeps carry intensity, as the network's training clouds did: without it the shipped
+    network scored the far car 0.24-0.64 and this test passed on 6 frames of 20 (the street
+    weights on 0); with it 16 (docs/bev.md, Session 21)."""
     from sensor_fusion.core.calibration import load_calibration
     from sensor_fusion.pipeline import FusionPipeline
     from sensor_fusion.ros.convert import decode_lidar, encode_cloud
-    from sensor_fusion.sim.boxes import MovingBox, sweep
+    from sensor_fusion.sim.boxes import MovingBox, sweep, sweep_intensity
 
     boxes = [
         MovingBox((12.0, -6.0, 0.75), (4.5, 1.8, 1.5), (0.0, 3.0)),
@@ -188,9 +192,8 @@ def test_lidar_only_network_boxes_make_tracks(repo):
     both = 0
     for k in range(20):
         xyz = sweep(boxes, k / 10, rng)
-        cloud, _ = decode_lidar(
-            encode_cloud(k * 100_000_000, "lidar_top", {a: xyz[:, i] for i, a in enumerate("xyz")})
-        )
+        fields = {**{a: xyz[:, i] for i, a in enumerate("xyz")}, "intensity": sweep_intensity(xyz)}
+        cloud, _ = decode_lidar(encode_cloud(k * 100_000_000, "lidar_top", fields))
         pipe.push("lidar", cloud)
         for o in pipe.step():
             assert np.isnan(o.detections["bev"].velocity).all()
@@ -198,4 +201,4 @@ def test_lidar_only_network_boxes_make_tracks(repo):
             truth = [b.center_at(k / 10)[:2] + np.array([1.0, 0.0]) for b in boxes]  # lidar_top: 1 m ahead
             near = [len(xy) and np.hypot(*(xy - c).T).min() < 2.0 for c in truth]
             both += all(near)
-    assert both >= 5, f"both cars published as tracks in {both} of 20 frames"
+    assert both >= 10, f"both cars published as tracks in {both} of 20 frames"

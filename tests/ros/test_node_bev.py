@@ -1,8 +1,9 @@
 """fusion_node running the shipped BEV network live over DDS (detection_mode: bev).
 
-LiDAR sweeps of moving boxes only: the configured front camera never publishes and there is no
-radar, so the network runs with two modalities missing; it must still publish detections at the
-LiDAR rate, find the cars, and feed tracks.
+LiDAR sweeps of moving boxes only (with intensity, as the network's training clouds had): the
+configured front camera never publishes and there is no radar, so the network runs with two
+modalities missing; it must still publish detections at the LiDAR rate, find the cars, and feed
+tracks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 
 from sensor_fusion.ros.convert import encode_cloud
-from sensor_fusion.sim.boxes import MovingBox, sweep
+from sensor_fusion.sim.boxes import MovingBox, sweep, sweep_intensity
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
 
 BOXES = [
@@ -74,7 +75,7 @@ def test_node_runs_the_network_live_with_modalities_missing(bev_node):
         for k in range(n):
             t = k / RATE_HZ
             xyz = sweep(BOXES, t, rng)
-            fields = {c: xyz[:, i] for i, c in enumerate("xyz")}
+            fields = {**{c: xyz[:, i] for i, c in enumerate("xyz")}, "intensity": sweep_intensity(xyz)}
             h.pub.publish(encode_cloud(t0_ns + int(t * 1e9), "lidar_top", fields))
             h.spin_for(1.0 / RATE_HZ)
         end = time.monotonic() + 30
