@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """A weight-space average of two BEV networks of the same architecture, with its own residuals.
 
-    .venv/bin/python scripts/average_weights.py src/sensor_fusion/models/bev_fusion.pt \\
-        src/sensor_fusion/models/bev_fusion_street.pt --share 0.3 --out W.pt \\
-        --val out/bevft/cache/{urban,highway,intersection,radar_clutter,dense_traffic}_s201.npz \\
-        out/bevft/cache/urban_clutter_s20{1,2}.npz
+    .venv/bin/python scripts/average_weights.py src/sensor_fusion/models/bev_fusion_open.pt \\
+        src/sensor_fusion/models/bev_fusion_street.pt --share 0.3 \\
+        --out src/sensor_fusion/models/bev_fusion.pt \\
+        --val out/bevft/cache/{urban,highway,intersection,radar_clutter,dense_traffic}_s201.npz
+
+(the shipped weights since session 21: residuals from the open-road validation frames only; on
+the street canyon's frames the velocity head answers parked cars with a class prior).
 
 Every floating-point tensor becomes ``(1 - share) * A + share * B`` (B's integer buffers are
 kept); the meta is A's, with ``averaged_from`` and ``street_share`` added and the per-class
@@ -12,7 +15,7 @@ centre and velocity residuals (``pos_std_m``, ``vel_std_mps``, which the detecto
 its boxes' covariances) measured again on the given validation sample files (the cache of
 ``sensor-fusion evaluate-bev``), all modalities, as training does when it saves. Why:
 fine-tuning on the street canyon cost the open-road trucks, and the line between the two
-networks keeps the open road while gaining in the canyon (docs/bev.md, Session 20).
+networks keeps the open road while gaining in the canyon (docs/bev.md, Sessions 20 and 21).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bev_bootstrap.py --workdir out/bevft \\
         --scenarios urban,highway,intersection,radar_clutter,dense_traffic --seeds 201 --every 2 \\
-        --weights src/sensor_fusion/models/bev_fusion.pt --against W2 [--against W3 ...]
+        --weights src/sensor_fusion/models/bev_fusion_open.pt --against W2 [--against W3 ...]
 
 Both networks see the same cached samples (``sensor-fusion evaluate-bev``'s, all modalities).
 Frames are drawn in blocks of ``--block`` consecutive evaluated frames (frames 0.2 s apart are not

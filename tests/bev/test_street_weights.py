@@ -1,5 +1,6 @@
 """The opt-in street-canyon weights (fine-tuned on the static world, docs/bev.md) are a drop-in
-replacement for the default: same architecture, grid and inputs, loadable by the detector."""
+replacement for the default: same architecture, grid and inputs, loadable by the detector. The
+default is what its model card says: 0.7 of the open network plus 0.3 of the street one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkp
 from sensor_fusion.core.calibration import Calibration
 
 STREET = DEFAULT_WEIGHTS.with_name("bev_fusion_street.pt")
+OPEN = DEFAULT_WEIGHTS.with_name("bev_fusion_open.pt")
+OPEN_ROAD_VAL = ("urban", "highway", "intersection", "radar_clutter", "dense_traffic")
 
 
 def test_street_weights_are_a_drop_in_for_the_default():
@@ -20,3 +23,21 @@ def test_street_weights_are_a_drop_in_for_the_default():
     differ = [k for k in default["model"] if not torch.equal(default["model"][k], street["model"][k])]
     assert differ, "the street weights are a copy of the default"
     BevDetector(Calibration(), [], config=BevDetectorConfig(weights=str(STREET), device="cpu"))
+
+
+def test_default_weights_are_the_documented_average_of_open_and_street():
+    default, opened, street = (load_checkpoint(p) for p in (DEFAULT_WEIGHTS, OPEN, STREET))
+    meta = default["meta"]
+    assert meta["averaged_from"] == [OPEN.name, STREET.name]
+    share = meta["street_share"]
+    assert share == 0.3
+    for k, t in default["model"].items():
+        if t.is_floating_point():
+            want = (1.0 - share) * opened["model"][k] + share * street["model"][k]
+            torch.testing.assert_close(t, want, rtol=0, atol=1e-6, msg=k)
+        else:
+            assert torch.equal(t, street["model"][k]), k
+    # the residuals (its boxes' covariances) are its own, measured on the open-road validation frames
+    assert meta["val_files"] == [f"{s}_s201.npz" for s in OPEN_ROAD_VAL]
+    assert meta["pos_std_m"] != opened["meta"]["pos_std_m"]
+    BevDetector(Calibration(), [], config=BevDetectorConfig(weights=str(OPEN), device="cpu"))
