@@ -1,6 +1,7 @@
 """fusion_node running the shipped BEV network live over DDS (detection_mode: bev).
 
-LiDAR sweeps of moving boxes only (with intensity, as the network's training clouds had): the
+LiDAR sweeps of moving boxes only (ray-cast with the generator's LiDAR geometry and intensity,
+as the network's training clouds were): the
 configured front camera never publishes and there is no radar, so the network runs with two
 modalities missing; it must still publish detections at the LiDAR rate, find the cars, and feed
 tracks.
@@ -18,7 +19,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 
 from sensor_fusion.ros.convert import encode_cloud
-from sensor_fusion.sim.boxes import MovingBox, sweep, sweep_intensity
+from sensor_fusion.sim.boxes import MovingBox, spinning_sweep
 from sensor_fusion_msgs.msg import DetectedObjectArray, TrackedObjectArray
 
 BOXES = [
@@ -69,13 +70,12 @@ def test_node_runs_the_network_live_with_modalities_missing(bev_node):
             h.spin_for(0.1)
         assert bev_node.poll() is None, "fusion_node exited during start-up"
         assert h.pub.get_subscription_count() > 0
-        rng = np.random.default_rng(0)
         t0_ns = time.time_ns()
         n = int(DURATION_S * RATE_HZ)
         for k in range(n):
             t = k / RATE_HZ
-            xyz = sweep(BOXES, t, rng)
-            fields = {**{c: xyz[:, i] for i, c in enumerate("xyz")}, "intensity": sweep_intensity(xyz)}
+            xyz, intensity = spinning_sweep(BOXES, t, seed=k)
+            fields = {**{c: xyz[:, i] for i, c in enumerate("xyz")}, "intensity": intensity}
             h.pub.publish(encode_cloud(t0_ns + int(t * 1e9), "lidar_top", fields))
             h.spin_for(1.0 / RATE_HZ)
         end = time.monotonic() + 30

@@ -84,22 +84,27 @@ def sweep(
     return pts.astype(np.float32)
 
 
-def sweep_intensity(
+def scan_intensity(
     xyz: np.ndarray,
     sensor_height: float = 1.9,
     box_reflectivity: float = 0.45,
-    ground_reflectivity: float = 0.22,
+    ground_reflectivity: float = 0.08,
 ) -> np.ndarray:
-    """(N,) float32 intensity, 0..255 as Velodyne drivers publish, for a :func:`sweep`.
+    """(N,) float32 intensity, 0..255 as Velodyne drivers publish, for points in the sensor frame
+    over flat ground at ``-sensor_height`` (:func:`sweep`, :func:`spinning_sweep`).
 
-    Reflectivity times the generator's mean incidence factor 0.75 (``sim.lidar``: reflectivity
-    x (0.5 + 0.5 cos incidence)); 0.45 is its car body paint, 0.22 its asphalt. Why: the BEV
-    network was trained on clouds with intensity, and a cloud without it (read as zeros) is an
-    input it never saw; tests of what the node does with the network's boxes give it both.
+    The generator's model (``sim.lidar``): reflectivity x (0.5 + 0.5 cos incidence), with its car
+    body paint (0.45) and asphalt (0.08). On the flat ground cos incidence is the sensor height
+    over the range; on the boxes, whose faces are seen at every angle, it is taken as its mean
+    0.5 (factor 0.75); the lowest 10 cm of a box side count as ground. Why: the BEV network was
+    trained on clouds with intensity, and a cloud without it (read as zeros) is an input it never
+    saw; tests of what the node does with the network's boxes give it both.
     """
-    ground = xyz[:, 2] < 0.1 - sensor_height  # sweep's ground plane, with its 2 cm noise
+    rng_m = np.maximum(np.linalg.norm(xyz, axis=1), 1e-3)
+    ground = xyz[:, 2] < 0.1 - sensor_height  # the ground plane, with 2 cm range noise
+    factor = np.where(ground, 0.5 + 0.5 * np.minimum(sensor_height / rng_m, 1.0), 0.75)
     refl = np.where(ground, ground_reflectivity, box_reflectivity)
-    return (255.0 * 0.75 * refl).astype(np.float32)
+    return (255.0 * refl * factor).astype(np.float32)
 
 
 def spinning_scan(
@@ -146,3 +151,19 @@ def spinning_scan(
     keep = t_best < max_range_m
     t = t_best[keep] + np.random.default_rng(seed).normal(0.0, noise_m, keep.sum())
     return (o + t[:, None] * d[keep]).astype(np.float32)
+
+
+def spinning_sweep(
+    boxes: list[MovingBox], t_s: float, sensor_height: float = 1.9, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) float32 points in the sensor frame (z = 0 at the sensor) and their intensity (N,)
+    for ``boxes`` at ``t_s``: :func:`spinning_scan` with the generator's shipped LiDAR geometry
+    (64 beams over -25..+15 degrees, 0.2 degrees apart) and :func:`scan_intensity`.
+
+    Why beside :func:`sweep`: that one scatters points over the faces at a fixed density and the
+    ground uniformly, which a learned detector never saw; this one is what a spinning sensor returns.
+    """
+    rows = [(*b.center_at(t_s)[:2], *b.size, b.yaw) for b in boxes]
+    xyz = spinning_scan(rows, sensor_height_m=sensor_height, elev_deg=(-25.0, 15.0), seed=seed)
+    xyz[:, 2] -= sensor_height
+    return xyz, scan_intensity(xyz, sensor_height)
