@@ -313,6 +313,9 @@ def run_train(args) -> int:
     from .bev.train import TrainConfig, train
     from .progress import progress
 
+    drop, gain = args.intensity_drop, args.intensity_gain
+    if not (0.0 <= drop <= 1.0 and 0.0 <= gain <= 1.0 and drop + gain <= 1.0):
+        raise SystemExit(f"--intensity-drop {drop}, --intensity-gain {gain}: shares in [0, 1], sum <= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
@@ -331,7 +334,12 @@ def run_train(args) -> int:
     tr = SampleSet(files[:n_train])
     va = SampleSet(files[n_train:]) if val_bags else None
     cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, init_weights=args.init_weights
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        init_weights=args.init_weights,
+        intensity_drop_prob=args.intensity_drop,
+        intensity_gain_prob=args.intensity_gain,
     )
     print(f"training on {len(tr)} samples ({len(tr.files)} bags), validating on {len(va) if va else 0}")
     with progress("train", None, "steps") as p:

@@ -423,6 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--init-weights", help="fine-tune: start from these weights (e.g. the shipped model), not at random"
     )
+    s.add_argument(
+        "--intensity-drop", type=float, default=0.0, help="share of samples trained without LiDAR intensity"
+    )
+    s.add_argument(
+        "--intensity-gain",
+        type=float,
+        default=0.0,
+        help="share of samples with their LiDAR intensity scaled by a log-uniform gain in [1/3, 3]",
+    )
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     s.add_argument("--out", default="out/bev/bev_fusion.pt", help="weights file to write")

@@ -9,9 +9,9 @@ import torch
 
 from sensor_fusion.bev.dataset import SampleSet
 from sensor_fusion.bev.detector import load_checkpoint
-from sensor_fusion.bev.grid import BevGrid
+from sensor_fusion.bev.grid import INTENSITY_CHANNEL, BevGrid
 from sensor_fusion.bev.model import OUTPUT_STRIDE
-from sensor_fusion.bev.train import TrainConfig, train
+from sensor_fusion.bev.train import TrainConfig, _draw_intensity_gain, batch, train
 from sensor_fusion.bev_training import extract_bag
 
 GRID = BevGrid()
@@ -52,3 +52,25 @@ def test_fine_tune_starts_from_given_weights(short_bag, tmp_path, random_weights
     params = [k for k in init if "running" not in k and "num_batches" not in k]
     assert all(torch.allclose(init[k], tuned[k], atol=1e-6) for k in params)
     assert (tmp_path / "work" / "epoch_0.pt").exists()  # each epoch's weights, to pick one by validation
+
+
+def test_intensity_augmentation_draws_and_touches_only_the_intensity_channel(short_bag, tmp_path):
+    cfg = TrainConfig(intensity_drop_prob=0.2, intensity_gain_prob=0.5, intensity_gain_max=3.0)
+    g = _draw_intensity_gain(np.random.default_rng(0), 20_000, cfg)
+    assert abs((g == 0).mean() - 0.2) < 0.02 and abs((g == 1).mean() - 0.3) < 0.02
+    scaled = g[(g != 0) & (g != 1)]
+    assert scaled.min() >= 1 / 3 - 1e-9 and scaled.max() <= 3 + 1e-9 and abs(np.log(scaled).mean()) < 0.05
+    assert _draw_intensity_gain(np.random.default_rng(0), 4, TrainConfig()) is None  # off by default
+
+    extract_bag(short_bag, tmp_path / "s.npz", GRID, (160, 96))
+    data = SampleSet([tmp_path / "s.npz"])
+    idx = np.array([0, 1])
+    present, keep = np.ones((2, 3), np.float32), np.ones((2, data.cam_grid.shape[0]), np.float32)
+    plain, _ = batch(data, idx, present.copy(), keep.copy(), torch.device("cpu"))
+    aug, _ = batch(data, idx, present.copy(), keep.copy(), torch.device("cpu"), np.array([0.0, 2.0]))
+    lid, lid_aug = plain[0].numpy(), aug[0].numpy()
+    assert lid[:, INTENSITY_CHANNEL].max() > 0  # the generator's clouds carry intensity
+    assert (lid_aug[0, INTENSITY_CHANNEL] == 0).all()
+    np.testing.assert_allclose(lid_aug[1, INTENSITY_CHANNEL], 2 * lid[1, INTENSITY_CHANNEL], rtol=1e-6)
+    other = [c for c in range(lid.shape[1]) if c != INTENSITY_CHANNEL]
+    np.testing.assert_array_equal(lid_aug[:, other], lid[:, other])

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 LIDAR_CHANNELS = 8  # 5 height-slice counts, max height, mean intensity, occupied
+INTENSITY_CHANNEL = 6  # the cells' mean intensity, in [0, 1]
 RADAR_CHANNELS = 5  # count, mean compensated Doppler, mean RCS, Doppler along x and y
 
 
@@ -95,7 +96,7 @@ def _lidar_raster(xyz, intensity, x0, y0, res, nx, ny, z_edges, out):
                 for s in range(5):
                     out[s, r, c] = np.log1p(out[s, r, c])
                 out[5, r, c] = zmax[r, c]
-                out[6, r, c] /= n
+                out[6, r, c] /= n  # INTENSITY_CHANNEL
                 out[7, r, c] = 1.0
 
 

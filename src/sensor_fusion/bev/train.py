@@ -24,6 +24,7 @@ from ..eval.detection import evaluate_detection_ap
 from ..eval.frames import FrameObjects
 from .dataset import SampleSet, eval_truth_mask, target_mask
 from .decode import DecodeConfig, decode
+from .grid import INTENSITY_CHANNEL
 from .model import BEV_CLASSES, OUTPUT_STRIDE, BevFusionNet
 from .targets import CLASS_TO_INDEX, build_targets, losses
 
@@ -40,6 +41,13 @@ class TrainConfig:
     weight_decay: float = 1e-4
     full_modality_prob: float = 0.4
     camera_drop_prob: float = 0.1
+    # LiDAR intensity is not calibrated across sensors: vendors scale it differently and some
+    # drivers publish none. Per sample, the raster's mean-intensity channel is zeroed with
+    # intensity_drop_prob, else scaled with intensity_gain_prob by a log-uniform gain in
+    # [1 / intensity_gain_max, intensity_gain_max]. 0, 0: off (the open network was trained so).
+    intensity_drop_prob: float = 0.0
+    intensity_gain_prob: float = 0.0
+    intensity_gain_max: float = 3.0
     seed: int = 0
     log_every: int = 20
     checkpoint_every: int = 100
@@ -52,14 +60,22 @@ def pick_device() -> torch.device:
 
 
 def batch(
-    data: SampleSet, idx: np.ndarray, present: np.ndarray, cam_keep: np.ndarray, device: torch.device
+    data: SampleSet,
+    idx: np.ndarray,
+    present: np.ndarray,
+    cam_keep: np.ndarray,
+    device: torch.device,
+    intensity_gain: np.ndarray | None = None,
 ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-    """Network inputs and targets for samples ``idx`` with the given modality flags (B, 3), (B, Nc)."""
+    """Network inputs and targets for samples ``idx`` with the given modality flags (B, 3), (B, Nc)
+    and, in training, a gain (B,) on each sample's LiDAR intensity channel (0: none published)."""
     d = data.data
     present = present * d["present"][idx]
     cam_keep = cam_keep * d["cam_present"][idx] * present[:, 1:2]
     present[:, 1] = cam_keep.max(axis=1) if cam_keep.shape[1] else 0.0
     lidar = d["lidar"][idx].astype(np.float32) * present[:, 0, None, None, None]
+    if intensity_gain is not None:
+        lidar[:, INTENSITY_CHANNEL] *= intensity_gain[:, None, None].astype(np.float32)
     radar = d["radar"][idx].astype(np.float32) * present[:, 2, None, None, None]
     images = d["images"][idx].astype(np.float32) / 255.0 * cam_keep[:, :, None, None, None]
     valid = data.cam_valid[None] * cam_keep[:, :, None, None]
@@ -95,6 +111,15 @@ def _draw_modalities(rng: np.random.Generator, n: int, n_cam: int, cfg: TrainCon
             present[k] = SUBSETS[rng.integers(len(SUBSETS))]
     cam_keep = (rng.random((n, n_cam)) >= cfg.camera_drop_prob).astype(np.float32)
     return present, cam_keep
+
+
+def _draw_intensity_gain(rng: np.random.Generator, n: int, cfg: TrainConfig) -> np.ndarray | None:
+    if cfg.intensity_drop_prob <= 0.0 and cfg.intensity_gain_prob <= 0.0:
+        return None  # no draws: an unaugmented run keeps the random stream it always had
+    u = rng.random(n)
+    log_g = rng.uniform(-1.0, 1.0, n) * np.log(cfg.intensity_gain_max)
+    gain = np.where(u < cfg.intensity_drop_prob + cfg.intensity_gain_prob, np.exp(log_g), 1.0)
+    return np.where(u < cfg.intensity_drop_prob, 0.0, gain)
 
 
 def train(
@@ -163,7 +188,8 @@ def train(
         for s in range(step % steps_per_epoch, steps_per_epoch):
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             present, cam_keep = _draw_modalities(rng, len(idx), n_cam, cfg)
-            inputs, targets = batch(train_data, idx, present, cam_keep, device)
+            gain = _draw_intensity_gain(rng, len(idx), cfg)
+            inputs, targets = batch(train_data, idx, present, cam_keep, device, gain)
             out = losses(model(*inputs), *targets)
             opt.zero_grad(set_to_none=True)
             out["total"].backward()
