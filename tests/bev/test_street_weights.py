@@ -1,6 +1,6 @@
 """The opt-in street-canyon weights (fine-tuned on the static world, docs/bev.md) are a drop-in
 replacement for the default: same architecture, grid and inputs, loadable by the detector. The
-default is what its model card says: 0.7 of the open network plus 0.3 of the street one."""
+default is what its model card says: 0.6 of the open network plus 0.4 of the street one."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_default_weights_are_the_documented_average_of_open_and_street():
     meta = default["meta"]
     assert meta["averaged_from"] == [OPEN.name, STREET.name]
     share = meta["street_share"]
-    assert share == 0.3
+    assert share == 0.4
     for k, t in default["model"].items():
         if t.is_floating_point():
             want = (1.0 - share) * opened["model"][k] + share * street["model"][k]
