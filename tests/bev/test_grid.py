@@ -35,6 +35,15 @@ def test_lidar_raster_counts_heights_and_drops_bad_points():
     assert not lidar_raster(GRID, None).any()
 
 
+def test_lidar_raster_intensity_scales_to_unit_range():
+    pts = np.array([[10.1, -3.9, 0.1], [20.1, 3.9, 0.1]], np.float32)
+    row, col = int((10.1 + 51.2) / 0.8), int((-3.9 + 51.2) / 0.8)
+    for values, want in (([0.5, 1.0], 0.5), ([127.5, 255.0], 0.5), ([32767.5, 65535.0], 0.5)):
+        r = lidar_raster(GRID, pts, np.array(values, np.float32))
+        assert r[6, row, col] == pytest.approx(want), values  # KITTI 0-1, 8-bit, 16-bit
+        assert r[6].max() <= 1.0
+
+
 def test_radar_doppler_is_ego_compensated_and_rasterised():
     # ego drives at 10 m/s; a static point ahead reads -10 m/s, a car ahead at +5 m/s reads -5 m/s
     T_br = np.eye(4)
