@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 
 from sensor_fusion.ros.convert import encode_cloud
@@ -40,6 +39,9 @@ def bev_node(start_fusion_node, repo):
             "imu": {"enabled": False},
             "gps": {"enabled": False},
             "bev": {"device": "cpu"},
+            # reliable: a ray-cast sweep is a 1.1 MB message, and best effort over loopback lost up
+            # to half of them here (the node's own keep-up is bench_live's and make demo's to show)
+            "lidar": {"qos": "reliable"},
             "calibration_file": str(repo / "config" / "calibration.yaml"),
         }
     )
@@ -49,7 +51,7 @@ def bev_node(start_fusion_node, repo):
 class Harness(Node):
     def __init__(self):
         super().__init__("bev_harness")
-        self.pub = self.create_publisher(PointCloud2, "/sensors/lidar/points", qos_profile_sensor_data)
+        self.pub = self.create_publisher(PointCloud2, "/sensors/lidar/points", 10)  # reliable
         self.dets: list[DetectedObjectArray] = []
         self.tracks: list[TrackedObjectArray] = []
         self.create_subscription(DetectedObjectArray, "/fusion_node/detections/bev", self.dets.append, 50)
@@ -70,14 +72,25 @@ def test_node_runs_the_network_live_with_modalities_missing(bev_node):
             h.spin_for(0.1)
         assert bev_node.poll() is None, "fusion_node exited during start-up"
         assert h.pub.get_subscription_count() > 0
-        t0_ns = time.time_ns()
         n = int(DURATION_S * RATE_HZ)
-        for k in range(n):
-            t = k / RATE_HZ
-            xyz, intensity = spinning_sweep(BOXES, t, seed=k)
+        # ray-cast every sweep first: casting while publishing took the node's CPU on a loaded host
+        sweeps = [spinning_sweep(BOXES, k / RATE_HZ, seed=k) for k in range(n)]
+
+        def publish(sweep: tuple, stamp_ns: int) -> None:
+            xyz, intensity = sweep
             fields = {**{c: xyz[:, i] for i, c in enumerate("xyz")}, "intensity": intensity}
-            h.pub.publish(encode_cloud(t0_ns + int(t * 1e9), "lidar_top", fields))
+            h.pub.publish(encode_cloud(stamp_ns, "lidar_top", fields))
             h.spin_for(1.0 / RATE_HZ)
+
+        # warm-up, not counted: the node's first frames pay the network's first calls; the first
+        # scene until its first boxes come out
+        t0_ns, warm = time.time_ns(), time.monotonic() + 60
+        while not h.dets and time.monotonic() < warm:
+            publish(sweeps[0], t0_ns)
+            t0_ns += int(1e9 / RATE_HZ)
+        assert h.dets, "no BEV detections within 60 s of sweeps"
+        for k, sweep in enumerate(sweeps):
+            publish(sweep, t0_ns + int(k / RATE_HZ * 1e9))
         end = time.monotonic() + 30
         seen, quiet_since = -1, time.monotonic()
         while time.monotonic() < end and time.monotonic() - quiet_since < 2.0:
@@ -88,11 +101,12 @@ def test_node_runs_the_network_live_with_modalities_missing(bev_node):
     finally:
         h.destroy_node()
         rclpy.shutdown()
-    assert len(h.dets) >= n * 0.6, f"{len(h.dets)} BEV detection messages for {n} sweeps"
+    dets = [m for m in h.dets if m.header.stamp.sec * 10**9 + m.header.stamp.nanosec >= t0_ns]
+    assert len(dets) >= n * 0.6, f"{len(dets)} BEV detection messages for {n} sweeps"
     assert all(m.header.frame_id == "base_link" for m in h.dets)
     # the network finds each car (centre within 1.5 m) in most of the second half
     hits = np.zeros(len(BOXES))
-    half = h.dets[len(h.dets) // 2 :]
+    half = dets[len(dets) // 2 :]
     for m in half:
         ts = (m.header.stamp.sec * 10**9 + m.header.stamp.nanosec - t0_ns) / 1e9
         pos = [o.kinematics.pose_with_covariance.pose.position for o in m.objects]
