@@ -44,7 +44,8 @@ class TrainConfig:
     # LiDAR intensity is not calibrated across sensors: vendors scale it differently and some
     # drivers publish none. Per sample, the raster's mean-intensity channel is zeroed with
     # intensity_drop_prob, else scaled with intensity_gain_prob by a log-uniform gain in
-    # [1 / intensity_gain_max, intensity_gain_max]. 0, 0: off (the open network was trained so).
+    # [1 / intensity_gain_max, intensity_gain_max]. 0, 0: off (session 12's open network was trained
+    # so; both shipped parents had one epoch with 0.2, 0.5, docs/bev.md).
     intensity_drop_prob: float = 0.0
     intensity_gain_prob: float = 0.0
     intensity_gain_max: float = 3.0
