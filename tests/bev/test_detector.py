@@ -11,6 +11,7 @@ import pytest
 from sensor_fusion.bev.config import BevDetectorConfig
 from sensor_fusion.bev.decode import velocity_support, without_velocity
 from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkpoint
+from sensor_fusion.bev.grid import INTENSITY_CHANNEL
 from sensor_fusion.bev.inputs import BevInputs
 from sensor_fusion.config import from_flat, load_params_file
 from sensor_fusion.core.types import CameraFrame, Detections
@@ -53,6 +54,22 @@ def test_any_missing_or_broken_modality_gives_valid_detections(calibration, rand
     if "radar" not in which:
         assert not measured.any()
     assert set(det.last_timing) == {"raster", "network", "decode"}
+
+
+def test_intensity_full_scale_is_the_sensors_not_a_guess(calibration, random_weights):
+    """An 8-bit sensor over a dark scene (largest intensity 1.2) reads as 0-1 to the per-cloud
+    guess; ``intensity_full_scale: 255`` says what the values mean, and NaN/inf are dropped."""
+    inp = _frames(calibration, "lidar")
+    inp.lidar_intensity = np.random.default_rng(1).uniform(0.0, 1.2, len(inp.lidar_xyz)).astype(np.float32)
+    inp.lidar_intensity[:3] = [np.nan, np.inf, 1.2]
+
+    def channel(scale: float) -> np.ndarray:
+        cfg = BevDetectorConfig(weights=str(random_weights), device="cpu", intensity_full_scale=scale)
+        return BevDetector(calibration, [], None, cfg).tensors(inp)[0][0, INTENSITY_CHANNEL].numpy()
+
+    guessed, stated = channel(0.0), channel(255.0)
+    assert 1.0 < guessed.max() <= 1.2  # read as 0-1
+    assert 0 < stated.max() <= 1.2 / 255 + 1e-6 and np.isfinite(stated).all()
 
 
 def test_shipped_weights_and_model_card_facts():

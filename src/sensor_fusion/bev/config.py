@@ -37,6 +37,15 @@ class BevDetectorConfig(ParamConfig):
         0.3, unit="1", ge=0.0, le=1.0, desc="Detections are given to the tracker from this score"
     )
     threads: int = param(0, unit="1", ge=0, desc="Torch CPU threads (0: torch's default)")
+    intensity_full_scale: float = param(
+        0.0,
+        unit="1",
+        ge=0.0,
+        desc="The LiDAR intensity that means a full return: 255 for 8-bit drivers (Velodyne, Hesai, "
+        "Livox, Ouster reflectivity), 1 for KITTI's 0-1, 65535 for 16-bit fields; the network reads "
+        "intensity / this, clipped to [0, 1]. 0: inferred per cloud from its largest value "
+        "(<= 1.5: 1, <= 255.5: 255, else 65535)",
+    )
     edge_margin_m: float = param(
         2.0,
         unit="m",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import pickle
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -220,6 +221,10 @@ class BevDetector:
         log.info("BEV network on %s (%s, %s), weights %s", self.device, self.dtype, self.backend, path)
 
     def tensors(self, inputs: BevInputs) -> tuple[torch.Tensor, ...]:
+        scale = self.config.intensity_full_scale
+        if scale > 0 and inputs.lidar_intensity is not None:  # the sensor's stated scale, not a guess
+            inten = np.nan_to_num(np.asarray(inputs.lidar_intensity, np.float32), nan=0.0, posinf=0.0)
+            inputs = replace(inputs, lidar_intensity=np.clip(inten / np.float32(scale), 0.0, 1.0))
         lid, rad, imgs, cam_present, present = encode_frame(self.grid, inputs, self.slots, self.image_wh)
         rig, g, v = self.lift.for_slots(inputs.cameras, self.slots, self.frame_ids)
         dev, dt = self.device, self.dtype
