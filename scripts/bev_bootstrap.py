@@ -20,7 +20,7 @@ import argparse
 import numpy as np
 
 from sensor_fusion.bev.dataset import SampleSet
-from sensor_fusion.bev.detector import build_model, load_checkpoint
+from sensor_fusion.bev.detector import load_model
 from sensor_fusion.bev.model import BEV_CLASSES
 from sensor_fusion.bev.train import frame_pairs, pick_device
 from sensor_fusion.bev_training import bag_list, ensure_samples, parse_seeds
@@ -30,11 +30,8 @@ from sensor_fusion.eval.frames import FrameObjects
 
 def network_pairs(weights: str, data: SampleSet, every: int) -> list[tuple[FrameObjects, FrameObjects]]:
     """(truth, detections) of every ``every``-th sample, all modalities given, as evaluate-bev."""
-    ckpt = load_checkpoint(weights)
-    model = build_model(ckpt["meta"])
-    model.load_state_dict(ckpt["model"])
-    model.to(pick_device()).eval()
-    return frame_pairs(model, data, (1, 1, 1), every)
+    model, _ = load_model(weights)
+    return frame_pairs(model.to(pick_device()), data, (1, 1, 1), every)
 
 
 def mean_ap(pairs: list) -> float:

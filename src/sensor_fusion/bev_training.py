@@ -361,7 +361,7 @@ def run_evaluate(args) -> int:
 
     import torch
 
-    from .bev.detector import build_model, load_checkpoint
+    from .bev.detector import load_model
     from .bev.train import SUBSETS, evaluate, pick_device
     from .progress import progress
 
@@ -370,10 +370,8 @@ def run_evaluate(args) -> int:
     bags = bag_list(scenarios, seeds)
     files = ensure_samples(workdir, bags, args.duration, args.workers, args.ray, args.drop_bags)
     data = SampleSet(files)
-    ckpt = load_checkpoint(args.weights)
-    model = build_model(ckpt["meta"])
-    model.load_state_dict(ckpt["model"])
-    model.to(pick_device()).eval()
+    model, _ = load_model(args.weights)
+    model.to(pick_device())
     names = ("lidar", "camera", "radar")
     rows = {}
     with torch.inference_mode(), progress("evaluate-bev", len(SUBSETS), "subsets") as p:

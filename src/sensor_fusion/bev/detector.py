@@ -61,6 +61,15 @@ def build_model(meta: dict) -> BevFusionNet:
     return BevFusionNet(**meta.get("arch", {}))
 
 
+def load_model(path: str | Path) -> tuple[BevFusionNet, dict]:
+    """The network of a weights file in eval mode, on the CPU, and the file's meta (what
+    ``evaluate-bev``, the ONNX export and the bootstrap script run; the detector checks more)."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["meta"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt["meta"]
+
+
 def camera_images(
     frames: dict[str, CameraFrame], slots: list[str], size_wh: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .detector import build_model, load_checkpoint
+from .detector import load_model
 from .grid import LIDAR_CHANNELS, RADAR_CHANNELS, BevGrid
 from .model import OUTPUT_STRIDE
 
@@ -50,10 +50,8 @@ def dynamic_axes() -> dict[str, dict[int, str]]:
 
 def export_onnx(weights: str | Path, out: str | Path, opset: int = 18) -> dict:
     """Write ``out`` from the weights file and compare it with torch (see :func:`export_model`)."""
-    ckpt = load_checkpoint(weights)
-    model = build_model(ckpt["meta"])
-    model.load_state_dict(ckpt["model"])
-    return export_model(model.eval(), ckpt["meta"], out, opset)
+    model, meta = load_model(weights)
+    return export_model(model, meta, out, opset)
 
 
 def export_model(model: torch.nn.Module, meta: dict, out: str | Path, opset: int = 18) -> dict:
