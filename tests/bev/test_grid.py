@@ -42,6 +42,9 @@ def test_lidar_raster_intensity_scales_to_unit_range():
         r = lidar_raster(GRID, pts, np.array(values, np.float32))
         assert r[6, row, col] == pytest.approx(want), values  # KITTI 0-1, 8-bit, 16-bit
         assert r[6].max() <= 1.0
+    # the sensor's stated full scale instead of the guess; above it clipped to 1
+    r = lidar_raster(GRID, pts, np.array([0.6, 300.0], np.float32), full_scale=255.0)
+    assert r[6, row, col] == pytest.approx(0.6 / 255) and r[6].max() == 1.0
 
 
 def test_radar_doppler_is_ego_compensated_and_rasterised():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -136,10 +135,12 @@ class LiftCache:
         return (rig, *self._stacks[rig])
 
 
-def encode(grid: BevGrid, inputs: BevInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def encode(
+    grid: BevGrid, inputs: BevInputs, intensity_full_scale: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LiDAR raster, radar raster and (lidar, camera, radar) presence without the camera flag."""
     present = np.zeros(3, np.float32)
-    lid = lidar_raster(grid, inputs.lidar_xyz, inputs.lidar_intensity)
+    lid = lidar_raster(grid, inputs.lidar_xyz, inputs.lidar_intensity, intensity_full_scale)
     present[0] = float(inputs.has_lidar)
     if inputs.has_radar:
         rad = radar_raster(grid, inputs.radar_xyz, inputs.radar_doppler, inputs.radar_los, inputs.radar_rcs)
@@ -150,12 +151,16 @@ def encode(grid: BevGrid, inputs: BevInputs) -> tuple[np.ndarray, np.ndarray, np
 
 
 def encode_frame(
-    grid: BevGrid, inputs: BevInputs, slots: list[str], image_wh: tuple[int, int]
+    grid: BevGrid,
+    inputs: BevInputs,
+    slots: list[str],
+    image_wh: tuple[int, int],
+    intensity_full_scale: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Everything per frame the network reads, as numpy: LiDAR raster, radar raster, camera images,
     per-camera present flags and (lidar, camera, radar) presence. Training samples and live
-    inference both come through here."""
-    lid, rad, present = encode(grid, inputs)
+    inference both come through here (``intensity_full_scale``: :func:`lidar_raster`'s)."""
+    lid, rad, present = encode(grid, inputs, intensity_full_scale)
     imgs, cam_present = camera_images(inputs.cameras, slots, image_wh)
     present[1] = float(cam_present.any())
     return lid, rad, imgs, cam_present, present
@@ -230,11 +235,9 @@ class BevDetector:
         log.info("BEV network on %s (%s, %s), weights %s", self.device, self.dtype, self.backend, path)
 
     def tensors(self, inputs: BevInputs) -> tuple[torch.Tensor, ...]:
-        scale = self.config.intensity_full_scale
-        if scale > 0 and inputs.lidar_intensity is not None:  # the sensor's stated scale, not a guess
-            inten = np.nan_to_num(np.asarray(inputs.lidar_intensity, np.float32), nan=0.0, posinf=0.0)
-            inputs = replace(inputs, lidar_intensity=np.clip(inten / np.float32(scale), 0.0, 1.0))
-        lid, rad, imgs, cam_present, present = encode_frame(self.grid, inputs, self.slots, self.image_wh)
+        lid, rad, imgs, cam_present, present = encode_frame(
+            self.grid, inputs, self.slots, self.image_wh, self.config.intensity_full_scale
+        )
         rig, g, v = self.lift.for_slots(inputs.cameras, self.slots, self.frame_ids)
         dev, dt = self.device, self.dtype
 

@@ -125,13 +125,16 @@ def _radar_raster(xy, doppler, los, rcs, x0, y0, res, nx, ny, out):
                     out[k, r, c] /= n
 
 
-def lidar_raster(grid: BevGrid, xyz: np.ndarray | None, intensity: np.ndarray | None = None) -> np.ndarray:
+def lidar_raster(
+    grid: BevGrid, xyz: np.ndarray | None, intensity: np.ndarray | None = None, full_scale: float = 0.0
+) -> np.ndarray:
     """(LIDAR_CHANNELS, H, W) float32 from points in base_link; None or empty gives zeros.
 
-    Intensity is brought to [0, 1] by the full scale its values imply: 0-1 as is (KITTI), up to
-    255 divided by 255 (Velodyne, Hesai, Livox, Ouster reflectivity), larger divided by 65535
-    (16-bit signal or intensity fields). Those scales still differ by sensor, which is why the
-    network is trained with the intensity rescaled and dropped (``bev.train``).
+    Intensity is divided by ``full_scale`` (the sensor's, ``bev.intensity_full_scale``) and
+    clipped to [0, 1]; with 0, by the full scale its values imply: 0-1 as is (KITTI), up to 255
+    divided by 255 (Velodyne, Hesai, Livox, Ouster reflectivity), larger divided by 65535 (16-bit
+    signal or intensity fields). Those scales still differ by sensor, which is why the network is
+    trained with the intensity rescaled and dropped (``bev.train``).
     """
     nx, ny = grid.shape
     out = np.zeros((LIDAR_CHANNELS, nx, ny), np.float32)
@@ -142,9 +145,12 @@ def lidar_raster(grid: BevGrid, xyz: np.ndarray | None, intensity: np.ndarray | 
         inten = np.zeros(len(xyz), np.float32)
     else:
         inten = np.nan_to_num(np.asarray(intensity, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-        top = float(inten.max()) if inten.size else 0.0
-        if top > 1.5:
-            inten = inten / np.float32(255.0 if top <= 255.5 else 65535.0)
+        if full_scale > 0:
+            inten = np.clip(inten / np.float32(full_scale), 0.0, 1.0)
+        else:
+            top = float(inten.max()) if inten.size else 0.0
+            if top > 1.5:
+                inten = inten / np.float32(255.0 if top <= 255.5 else 65535.0)
     z_edges = np.asarray(grid.z_edges_m, np.float32)
     _lidar_raster(xyz, inten, grid.x_min_m, grid.y_min_m, grid.resolution_m, nx, ny, z_edges, out)
     return out
