@@ -13,6 +13,7 @@ the bisect of which tracker change moved a score.
     .venv/bin/python scripts/tracker_replay.py replay out/replay/NAME --set tracker.output_max_coast_s=.inf
     .venv/bin/python scripts/tracker_replay.py replay out/replay/NAME --tracker-rev a3c43b4
     .venv/bin/python scripts/tracker_replay.py replay out/replay/NAME --no-views
+    .venv/bin/python scripts/tracker_replay.py replay out/replay/NAME --frame ego --region range:50
 
 ``--no-views`` gives the tracker no sensor coverage (a miss costs as before coverage existed).
 """
@@ -82,9 +83,11 @@ def _line(res: dict) -> str:
     return " ".join(fmt)
 
 
-def score(bag: str | Path, out_bag: str | Path, track_msgs: list | None, frame: str = "world") -> dict:
+def score(
+    bag: str | Path, out_bag: str | Path, track_msgs: list | None, frame: str = "world", region: str = "all"
+) -> dict:
     """``evaluate_bags`` of ``out_bag`` with its tracks replaced by ``track_msgs`` (None: as recorded),
-    in the scoring ``frame`` (``world`` or ``ego``, as ``evaluate --frame``)."""
+    in the scoring ``frame`` (``world`` or ``ego``) and ``region`` (as ``evaluate --frame/--region``)."""
     read = eval_bags.read_topics
 
     def with_tracks(b, topics):
@@ -95,7 +98,7 @@ def score(bag: str | Path, out_bag: str | Path, track_msgs: list | None, frame: 
 
     eval_bags.read_topics = with_tracks
     try:
-        return eval_bags.evaluate_bags(bag, out_bag, frame=frame)
+        return eval_bags.evaluate_bags(bag, out_bag, frame=frame, region=region)
     finally:
         eval_bags.read_topics = read
 
@@ -139,7 +142,12 @@ def _tracker_at(rev: str):
 
 
 def replay(
-    dest: Path, flat: dict, no_views: bool = False, rev: str | None = None, frame: str = "world"
+    dest: Path,
+    flat: dict,
+    no_views: bool = False,
+    rev: str | None = None,
+    frame: str = "world",
+    region: str = "all",
 ) -> dict:
     with open(dest / "calls.pkl", "rb") as f:
         rec = pickle.load(f)
@@ -171,7 +179,7 @@ def replay(
         else:
             tracks = tracker.step(stamp, dets, None if no_views else views)
         msgs.append(convert.tracks_msg(tracks, b"\0" * 8))
-    return score(rec["bag"], dest / "outputs", msgs, frame)
+    return score(rec["bag"], dest / "outputs", msgs, frame, region)
 
 
 def main() -> int:
@@ -183,6 +191,7 @@ def main() -> int:
     ap.add_argument("--no-views", action="store_true", help="replay without sensor coverage")
     ap.add_argument("--tracker-rev", help="replay with this commit's tracking/ package")
     ap.add_argument("--frame", choices=("world", "ego"), default="world", help="replay: scoring frame")
+    ap.add_argument("--region", default="all", help="replay: scoring region (as evaluate --region)")
     a = ap.parse_args()
     flat = _sets(a.set)
     if a.action == "record":
@@ -190,7 +199,7 @@ def main() -> int:
         print(f"{dest.name} (recorded): {_line(record(bag, dest, Path(a.config), flat))}")
         return 0
     for p in a.paths:
-        res = replay(Path(p), flat, a.no_views, a.tracker_rev, a.frame)
+        res = replay(Path(p), flat, a.no_views, a.tracker_rev, a.frame, a.region)
         what = " ".join([*(a.set or []), *(["no views"] if a.no_views else [])])
         print(f"{Path(p).name} {what}: {_line(res)}", flush=True)
     return 0
