@@ -61,14 +61,74 @@ def test_a_miss_costs_what_the_sensor_could_see(where: str) -> None:
     else:
         pd = 0.9 / (1.0 + math.exp((20.0 - 70.0) / 10.0))
         assert lost == pytest.approx(-math.log1p(-pd) + cfg.existence_unseen_logodds_per_s * 0.1)
-        # repeated misses are weaker evidence (bursts), and the track is gone well before max_age
+        # repeated misses are weaker evidence (bursts), and the track is lost well before max_age:
+        # unconfirmed, kept for re-identification until max_age ends it
         gone = None
-        for j in range(1, 20):
+        for j in range(1, 25):
             tracker.step((k + j) * DT_NS, dets((k + j) * DT_NS, np.zeros((0, 2))), [view])
-            if tracker.num_tracks == 0:
+            if gone is None and tracker._t.lost.all():
                 gone = j
-                break
-        assert gone is not None and gone * 0.1 < cfg.max_age_s
+                assert not tracker._t.confirmed.any()
+        assert gone is not None and gone * 0.1 < cfg.max_age_s and tracker.num_tracks == 0
+
+
+@pytest.mark.parametrize("keep_lost", [True, False])
+def test_a_lost_track_is_found_again_under_its_id(keep_lost: bool) -> None:
+    """An object the detector reports every other frame at score 0.5 loses its confirmed track
+    (a miss in plain view costs 2.2 log-odds, a hit 0.5); kept as lost, the track takes the boxes
+    back under its id and is published again once three in a row confirm it, as a new track would
+    be (without keep_lost_tracks: under a new id)."""
+    cfg = TrackerConfig(keep_lost_tracks=keep_lost)
+    tracker, k = _confirmed_track(cfg)
+    published = []
+
+    def step(j: int, z, score: float = 0.9) -> None:
+        published.append(tracker.step(j * DT_NS, dets(j * DT_NS, z, scores=score), [FRONT]).ids.tolist())
+
+    for j in range(16):
+        step(k + j, [[20.0, 0.0]] if j % 2 == 0 else np.zeros((0, 2)), 0.5)
+    k += 16
+    assert [] in published and tracker.num_tracks == int(keep_lost)
+    assert tracker._t.lost.all() and not tracker._t.confirmed.any()
+    for j in range(cfg.min_hits + 2):
+        step(k + j, [[20.0, 0.0]])
+    assert published[-cfg.min_hits - 2 : -3] == [[]] * (cfg.min_hits - 1)
+    assert published[-2:] == [[1]] * 2 if keep_lost else published[-2][0] > 1  # 1: the first id
+    assert tracker.num_tracks == 1 and not tracker._t.lost.any()
+
+
+def test_only_a_box_that_could_start_a_track_finds_a_lost_one() -> None:
+    """Low-score boxes (score_low..score_high) extend tracks but start none; nor do they wake a lost
+    track (else persistent low-score clutter where a false track once stood republished it sooner
+    than a new track could be confirmed there). A high-score box does."""
+    cfg = TrackerConfig()
+    tracker, k = _confirmed_track(cfg)
+    for j in range(16):  # seen every other frame at score 0.5 until lost (as above)
+        z = [[20.0, 0.0]] if j % 2 == 0 else np.zeros((0, 2))
+        tracker.step((k + j) * DT_NS, dets((k + j) * DT_NS, z, scores=0.5), [FRONT])
+    k += 16
+    assert tracker._t.lost.all() and tracker._t.logit[0] < cfg.logit("existence_delete")
+    hits = int(tracker._t.hits[0])
+    low = 0.5 * (cfg.score_low + cfg.score_high)
+    for j in range(5):
+        tracker.step((k + j) * DT_NS, dets((k + j) * DT_NS, [[20.0, 0.0]], scores=low), [FRONT])
+        assert tracker.num_tracks == 1 and tracker._t.hits[0] == hits and tracker._t.lost[0], j
+    k += 5
+    tracker.step(k * DT_NS, dets(k * DT_NS, [[20.0, 0.0]]), [FRONT])
+    assert tracker._t.ids.tolist() == [1] and tracker._t.hits.tolist() == [1]
+    assert tracker._t.logit[0] == pytest.approx(cfg.logit("existence_birth"))
+
+
+def test_a_lost_track_ends_at_max_age() -> None:
+    cfg = TrackerConfig()
+    tracker, k = _confirmed_track(cfg)
+    n = int(round(cfg.max_age_s / 0.1))
+    for j in range(n + 1):
+        tracker.step((k + j) * DT_NS, dets((k + j) * DT_NS, np.zeros((0, 2))), [FRONT])
+        assert tracker.num_tracks == (1 if j < n else 0), j
+    # and a box there now starts a new track
+    tracker.step((k + n + 1) * DT_NS, dets((k + n + 1) * DT_NS, [[20.0, 0.0]]), [FRONT])
+    assert tracker._t.ids.tolist() == [2]
 
 
 def test_without_coverage_a_miss_costs_the_plain_rate() -> None:

@@ -363,6 +363,18 @@ class TrackerConfig(ParamConfig):
         "here (min_hits alone published tracks with 6 m/s velocity std: the velocity tails; inf: off)",
     )
     max_age_s: float = param(2.0, unit="s", gt=0.0, desc="Delete a track this long without an update")
+    keep_lost_tracks: bool = param(
+        True,
+        unit="",
+        desc="A confirmed track whose existence falls below existence_delete is kept, unpublished, until "
+        "max_age_s without an update (ByteTrack's lost tracks): a box it gates that could start a track "
+        "(score_high; low-score clutter where a false track stood does not wake it) takes it back under "
+        "its id, with its state and class votes, its existence restarting at existence_birth, and it is "
+        "published again once confirmed as a new track would be (min_hits, existence_confirm). Why: a "
+        "parked car the BEV network reported every other frame lost its track in two misses and came "
+        "back under a new id, an ID switch each time (canyon bags: 102 of 106 switches were of a track "
+        "no longer published). False: such a track is deleted",
+    )
     existence_birth: float = param(
         0.4, unit="1", gt=0.0, lt=1.0, desc="Existence probability of a new (tentative) track"
     )

@@ -98,5 +98,6 @@ class OverlapMerger:
             t.vel_measured[keep] |= t.vel_measured[drop]
             t.box_ns[keep] = max(t.box_ns[keep], t.box_ns[drop])
             t.confirmed[keep] = True
+            t.lost[keep] = False
             alive[drop] = False
         return t.keep(alive)

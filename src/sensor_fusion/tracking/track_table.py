@@ -55,6 +55,7 @@ class TrackTable:
     box_ns: np.ndarray  # (N,) int64: last update by a detection that is not radar-only (0: never)
     sensors: np.ndarray  # (N,) uint8
     confirmed: np.ndarray  # (N,) bool
+    lost: np.ndarray  # (N,) bool: existence fell below existence_delete since last confirmed (Tracker)
 
     @classmethod
     def empty(cls, M: int, n: int) -> TrackTable:
@@ -79,6 +80,7 @@ class TrackTable:
             box_ns=np.zeros(0, np.int64),
             sensors=np.zeros(0, np.uint8),
             confirmed=np.zeros(0, bool),
+            lost=np.zeros(0, bool),
         )
 
     def __len__(self) -> int:
@@ -175,4 +177,5 @@ def birth(
         box_ns=np.where(m.sensors[idx] != SENSOR_RADAR, stamp_ns, 0).astype(np.int64),
         sensors=m.sensors[idx].copy(),
         confirmed=np.zeros(n, bool),
+        lost=np.zeros(n, bool),
     )

@@ -35,7 +35,9 @@ One :meth:`Tracker.step` per fused frame:
    unless inside a confirmed track's gate (or, for the radar pass, the gate
    of a track updated this frame);
 7. existence: log-odds up on each update (times the score), down with the
-   time spent unmatched; delete below ``existence_delete``; confirm after
+   time spent unmatched; below ``existence_delete`` delete a tentative track
+   and unconfirm a confirmed one, kept as lost (``keep_lost_tracks``) until a
+   box re-finds it under its id or ``max_age_s`` ends it; confirm after
    ``min_hits`` updates with enough existence;
 8. heading: the box yaw is flipped by pi where it points against a confident
    velocity; with the IMM it is also pulled to the velocity heading
@@ -138,6 +140,7 @@ class Tracker:
         self._trust = c.trust_tables()
         self._logit_confirm = c.logit("existence_confirm")
         self._logit_delete = c.logit("existence_delete")
+        self._logit_birth = c.logit("existence_birth")
         self._logit_max = c.logit("existence_max")
         self._max_age_ns = int(round(c.max_age_s * _NS))
         coast = c.output_max_coast_s
@@ -279,7 +282,7 @@ class Tracker:
             t, updated = self._pass(t, m, updated, stamp_ns, second)
 
         self._miss(t, updated, dt, views, stamp_ns)
-        t = t.keep(t.logit >= self._logit_delete)
+        t = self._lose(t)
         if isinstance(self._filter, IMMFilter) and len(t):
             align_yaw_to_velocity(t, np.arange(len(t)), self._filter, self.config)
         self._confirm(t)
@@ -290,7 +293,7 @@ class Tracker:
 
     @property
     def num_tracks(self) -> int:
-        """Number of live tracks, tentative included (for diagnostics)."""
+        """Number of live tracks, tentative and lost ones included (for diagnostics)."""
         return len(self._t)
 
     # ------------------------------------------------------------ internals
@@ -304,6 +307,19 @@ class Tracker:
             _, P = self._filter.combine(t.xm[idx], t.Pm[idx], t.mu[idx])
             new[idx] = max_std_2x2(P[:, 2:4, 2:4]) <= c.confirm_max_velocity_std_mps
         t.confirmed |= new
+        t.lost &= ~new
+
+    def _lose(self, t: TrackTable) -> TrackTable:
+        """Drop tracks whose existence fell below ``existence_delete``; with ``keep_lost_tracks``
+        a confirmed one is kept as lost instead: unconfirmed, so unpublished, until confirmed again
+        (:meth:`_update` restarts its existence when a box re-finds it) or ``max_age_s`` ends it."""
+        low = t.logit < self._logit_delete
+        if self.config.keep_lost_tracks:
+            newly = low & t.confirmed
+            t.lost |= newly
+            t.confirmed &= ~newly
+            low &= ~t.lost
+        return t.keep(~low)
 
     def _miss(
         self, t: TrackTable, updated: np.ndarray, dt: float, views: list[SensorView] | None, stamp_ns: int
@@ -445,6 +461,10 @@ class Tracker:
                 )
         if taken is not None:
             allowed = allowed & ~taken[:, None]
+        dormant = t.lost & (t.logit < self._logit_delete)
+        if dormant.any():  # found again only by a box that could start a track, as a new one is
+            allowed = allowed.copy()
+            allowed[dormant] &= m.may_spawn[None, :]
         if c.confirmed_first:
             rows, cols = cascade_assignment(cost, allowed, t.confirmed)
         else:
@@ -515,8 +535,12 @@ class Tracker:
         if isinstance(f, CVFilter):
             align_yaw_to_velocity(t, rows, f, c)
         vote_class(t, m, rows, cols, c)
+        refound = rows[t.lost[rows] & (t.logit[rows] < self._logit_delete)]  # dormant ones
         t.logit[rows] = np.minimum(t.logit[rows] + c.existence_hit_logodds * m.scores[cols], self._logit_max)
         t.hits[rows] += 1
+        # a dormant lost track starts again as a new one would, keeping its id
+        t.logit[refound] = self._logit_birth
+        t.hits[refound] = 1
         t.last_update_ns[rows] = stamp_ns
         t.shape_ns[rows[m.trust_size[cols] & m.has_size[cols]]] = stamp_ns
         t.vel_measured[rows] |= has_vel | has_rad
