@@ -108,3 +108,16 @@ def test_degenerate_boxes_overlap_nothing() -> None:
     t = tracks([[0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]], [CAR, CAR])
     t.sizes[:] = [[0.1, 0.1, 1.0], [0.1, 0.1, 1.0]]  # no size measured yet
     assert run(OverlapMerger(CFG), t, 1.0).ids.tolist() == [1, 2]
+
+
+def test_a_lost_track_no_box_found_again_is_not_merged() -> None:
+    """A dormant lost track (keep_lost_tracks: unconfirmed, existence below existence_delete)
+    coasts beside its object's new track and is not merged with it; once a box has
+    found it again, it merges as a tentative track does, and the survivor is no longer lost."""
+    t = tracks([[0.0, 0.0], [3.0, 0.3]], [[10.0, 0.0], [10.5, 0.0]], [TRUCK, CAR])
+    t.confirmed[0], t.lost[0], t.logit[0] = False, True, CFG.logit("existence_delete") - 1.0
+    t.shape_ns[:] = [5, 1]  # the lost one carries the later box: it would survive a merge
+    assert run(OverlapMerger(CFG), t, 2.0).ids.tolist() == [1, 2]
+    t.logit[0] = CFG.logit("existence_birth")  # found again
+    out = run(OverlapMerger(CFG), t, 0.3)
+    assert out.ids.tolist() == [1] and out.confirmed[0] and not out.lost[0]

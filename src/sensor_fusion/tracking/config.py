@@ -367,9 +367,11 @@ class TrackerConfig(ParamConfig):
         True,
         unit="",
         desc="A confirmed track whose existence falls below existence_delete is kept, unpublished, until "
-        "max_age_s without an update (ByteTrack's lost tracks): a box it gates that could start a track "
-        "(score_high; low-score clutter where a false track stood does not wake it) takes it back under "
-        "its id, with its state and class votes, its existence restarting at existence_birth, and it is "
+        "max_age_s without an update (ByteTrack's lost tracks; not merged until found again): a "
+        "detection it gates that could start a track (a box at or above score_high, a radar return "
+        "with a well-measured velocity; low-score clutter where a false track stood does not wake it) "
+        "takes it back under its id, with its state and class votes, its existence restarting at "
+        "existence_birth, and it is "
         "published again once confirmed as a new track would be (min_hits, existence_confirm). Why: a "
         "parked car the BEV network reported every other frame lost its track in two misses and came "
         "back under a new id, an ID switch each time (canyon bags: 102 of 106 switches were of a track "

@@ -33,13 +33,15 @@ class OverlapMerger:
     track a shape-trusted sensor (LiDAR, BEV) updated last: its box is on the object, and it
     is the id the object is being tracked under; the other one was dragged off it (a radar
     centroid) or coasts. Between equals the older (smaller) id. Class votes add up; hits,
-    existence and the sensor mask take the larger / union; the survivor is confirmed.
+    existence and the sensor mask take the larger / union; the survivor is confirmed. A lost
+    track that no box has found again (``Tracker``, ``keep_lost_tracks``) is not merged.
     """
 
     def __init__(self, config: TrackerConfig):
         self.min_overlap = float(config.merge_min_overlap)
         self.max_speed_diff_mps = float(config.merge_max_speed_diff_mps)
         self.wait_ns = int(round(config.merge_after_s * _NS))
+        self.logit_delete = config.logit("existence_delete")
         self.reset()
 
     def reset(self) -> None:
@@ -53,6 +55,9 @@ class OverlapMerger:
         nothing merges (the usual case), else as a new table without the merged-away rows.
         """
         x = np.einsum("nm,nmk->nk", t.mu, t.xm[..., :4])  # mixture mean (IMM) or the state (CV)
+        # a lost track no box has found again is not being seen: it coasts, it does not merge (it
+        # would come back with its coasted state, or take over its object's new track's id)
+        dormant = t.lost & (t.logit < self.logit_delete)
         # candidate pairs from a k-d tree (sparse: a dense N x N pass cost 11 ms at 200 tracks)
         radius = 0.5 * np.hypot(t.sizes[:, 0], t.sizes[:, 1])
         pairs = cKDTree(x[:, :2]).query_pairs(2.0 * float(radius.max()), output_type="ndarray")
@@ -61,6 +66,7 @@ class OverlapMerger:
             (np.hypot(*(x[ia, :2] - x[ib, :2]).T) <= radius[ia] + radius[ib])
             & (np.hypot(*(x[ia, 2:4] - x[ib, 2:4]).T) <= self.max_speed_diff_mps)
             & (t.confirmed[ia] | t.confirmed[ib])
+            & ~(dormant[ia] | dormant[ib])
         )
         ia, ib = ia[keep_pair], ib[keep_pair]
         if ia.size == 0:  # the usual case
