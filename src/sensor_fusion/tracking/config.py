@@ -371,11 +371,10 @@ class TrackerConfig(ParamConfig):
         "detection it gates that could start a track (a box at or above score_high, a radar return "
         "with a well-measured velocity; low-score clutter where a false track stood does not wake it) "
         "takes it back under its id, with its state and class votes, its existence restarting at "
-        "existence_birth, and it is "
-        "published again once confirmed as a new track would be (min_hits, existence_confirm). Why: a "
-        "parked car the BEV network reported every other frame lost its track in two misses and came "
-        "back under a new id, an ID switch each time (canyon bags: 102 of 106 switches were of a track "
-        "no longer published). False: such a track is deleted",
+        "existence_birth, and it is published again once confirmed as a new track would be (min_hits, "
+        "existence_confirm). Why: a parked car the BEV network reported every other frame lost its "
+        "track in two misses and came back under a new id, an ID switch each time (canyon bags: 102 "
+        "of 106 switches were of a track no longer published). False: such a track is deleted",
     )
     existence_birth: float = param(
         0.4, unit="1", gt=0.0, lt=1.0, desc="Existence probability of a new (tentative) track"
