@@ -105,7 +105,8 @@ def main() -> None:
         n_pts.append(len(scan))
         n_det.append(len(out))
         # the moving returns the clustering stage sees
-        pts, mask = det._compensate(scan, T, np.asarray(v), float(w), dict.fromkeys(radar_mod._STAT_KEYS, 0))
+        stats = dict.fromkeys(radar_mod._STAT_KEYS, 0)
+        pts, mask, _ = det._compensate(scan, T, np.asarray(v), float(w), np.zeros((3, 3)), 0.0, stats)
         uh = pts.u[mask, :2] / np.hypot(pts.u[mask, 0], pts.u[mask, 1])[:, None]
         moving.append(tuple(np.ascontiguousarray(a) for a in (*pts.p[mask, :2].T, pts.comp[mask], *uh.T)))
 
