@@ -1,5 +1,5 @@
-"""The benchmarks that check their own baseline still run: ``make bench`` stops at the first that
-fails, and two had broken unnoticed (the tracker's equal-work check, a radar private signature).
+"""The benchmarks that check their own baseline still run. CI runs no benchmark, and two had
+broken unnoticed (the tracker's equal-work check, a radar private signature).
 
 Tiny sizes; the figures go to a temporary ``SF_BENCH_OUT``, never to ``out/bench``.
 """
