@@ -5,7 +5,8 @@ The tracker does not feed back into detection or ego, so one pipeline run fixes 
 ``Tracker.step`` (stamp, detections in the tracking frame, sensor views) and ``reset``. ``record``
 runs the pipeline over a bag (as ``sensor-fusion run`` / ``scripts/compare.py`` do) and pickles
 them; ``replay`` runs a fresh tracker over them, with ``--set tracker.KEY=VALUE`` changes (YAML
-values) or another commit's ``tracking/`` package (``--tracker-rev``), and scores its tracks with
+values) or another commit's ``tracking/`` package (``--tracker-rev``; given the sensor views when
+its ``step`` takes them), and scores its tracks with
 ``sensor-fusion evaluate``'s code against the bag's truth, in seconds instead of a pipeline run:
 the bisect of which tracker change moved a score.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import inspect
 import io
 import pickle
 import shutil
@@ -164,6 +166,7 @@ def replay(
         known = {f.name for f in dataclasses.fields(cfg_cls)}
         kw = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name in known}
         tracker = cls(cfg_cls(**{**kw, **{k: v for k, v in changes.items() if k in known}}))
+    takes_views = "views" in inspect.signature(tracker.step).parameters
     msgs = []
     for call in rec["calls"]:
         if call[0] == "reset":
@@ -174,10 +177,10 @@ def replay(
             tracker.change_frame(*call[1:]) if keep else tracker.reset(call[1])
             continue
         _, stamp, dets, views = call
-        if rev is not None:
-            tracks = tracker.step(stamp, dets)
-        else:
+        if takes_views:
             tracks = tracker.step(stamp, dets, None if no_views else views)
+        else:  # a tracker from before sensor coverage existed
+            tracks = tracker.step(stamp, dets)
         msgs.append(convert.tracks_msg(tracks, b"\0" * 8))
     return score(rec["bag"], dest / "outputs", msgs, frame, region)
 
