@@ -100,6 +100,10 @@ class TrackTable:
             **{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)}
         )
 
+    def dormant(self, logit_delete: float) -> np.ndarray:
+        """(N,) bool: lost tracks no box has found again since (existence still below deletion)."""
+        return self.lost & (self.logit < logit_delete)
+
     def labels(self) -> np.ndarray:
         """Each track's class: the argmax of its votes."""
         return np.argmax(self.votes, axis=1).astype(np.int64)

@@ -461,7 +461,7 @@ class Tracker:
                 )
         if taken is not None:
             allowed = allowed & ~taken[:, None]
-        dormant = t.lost & (t.logit < self._logit_delete)
+        dormant = t.dormant(self._logit_delete)
         if dormant.any():  # found again only by a box that could start a track, as a new one is
             allowed = allowed.copy()
             allowed[dormant] &= m.may_spawn[None, :]
@@ -535,7 +535,7 @@ class Tracker:
         if isinstance(f, CVFilter):
             align_yaw_to_velocity(t, rows, f, c)
         vote_class(t, m, rows, cols, c)
-        refound = rows[t.lost[rows] & (t.logit[rows] < self._logit_delete)]  # dormant ones
+        refound = rows[t.dormant(self._logit_delete)[rows]]
         t.logit[rows] = np.minimum(t.logit[rows] + c.existence_hit_logodds * m.scores[cols], self._logit_max)
         t.hits[rows] += 1
         # a dormant lost track starts again as a new one would, keeping its id
