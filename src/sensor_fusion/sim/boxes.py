@@ -14,6 +14,8 @@ import numpy as np
 
 from ..core.classes import ObjectClass
 from ..core.geometry import rpy_to_matrix
+from .lidar import GROUND_REFLECTIVITY, LidarConfig
+from .shapes import BODY_REFLECTIVITY
 
 
 @dataclass
@@ -87,16 +89,17 @@ def sweep(
 def scan_intensity(
     xyz: np.ndarray,
     sensor_height: float = 1.9,
-    box_reflectivity: float = 0.45,
-    ground_reflectivity: float = 0.08,
+    box_reflectivity: float = BODY_REFLECTIVITY,
+    ground_reflectivity: float = float(GROUND_REFLECTIVITY[1]),  # asphalt
 ) -> np.ndarray:
     """(N,) float32 intensity, 0..255 as Velodyne drivers publish, for points in the sensor frame
     over flat ground at ``-sensor_height`` (:func:`sweep`, :func:`spinning_sweep`).
 
     The generator's model (``sim.lidar``): reflectivity x (0.5 + 0.5 cos incidence), with its car
-    body paint (0.45) and asphalt (0.08). On the flat ground cos incidence is the sensor height
-    over the range; on the boxes, whose faces are seen at every angle, it is taken as its mean
-    0.5 (factor 0.75); the lowest 10 cm of a box side count as ground. Why: the BEV network was
+    body paint (``shapes.BODY_REFLECTIVITY``, 0.45) and asphalt (``lidar.GROUND_REFLECTIVITY``,
+    0.08). On the flat ground cos incidence is the sensor height over the range; on the boxes,
+    whose faces are seen at every angle, it is taken as its mean 0.5 (factor 0.75); the lowest
+    10 cm of a box side count as ground. Why: the BEV network was
     trained on clouds with intensity, and a cloud without it (read as zeros) is an input it never
     saw; tests of what the node does with the network's boxes give it both.
     """
@@ -157,13 +160,18 @@ def spinning_sweep(
     boxes: list[MovingBox], t_s: float, sensor_height: float = 1.9, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3) float32 points in the sensor frame (z = 0 at the sensor) and their intensity (N,)
-    for ``boxes`` at ``t_s``: :func:`spinning_scan` with the generator's shipped LiDAR geometry
-    (64 beams over -25..+15 degrees, 0.2 degrees apart) and :func:`scan_intensity`.
+    for ``boxes`` at ``t_s``: :func:`spinning_scan` with the generator's default LiDAR geometry
+    (``sim.lidar.LidarConfig``: 64 beams over -25..+15 degrees, 0.2 degrees apart) and
+    :func:`scan_intensity`.
 
     Why beside :func:`sweep`: that one scatters points over the faces at a fixed density and the
     ground uniformly, which a learned detector never saw; this one is what a spinning sensor returns.
     """
     rows = [(*b.center_at(t_s)[:2], *b.size, b.yaw) for b in boxes]
-    xyz = spinning_scan(rows, sensor_height_m=sensor_height, elev_deg=(-25.0, 15.0), seed=seed)
+    c = LidarConfig()  # the generator's default sensor
+    n_cols = round(360.0 / c.azimuth_resolution_deg)
+    xyz = spinning_scan(
+        rows, sensor_height_m=sensor_height, n_beams=c.beams, n_cols=n_cols, elev_deg=c.vfov_deg, seed=seed
+    )
     xyz[:, 2] -= sensor_height
     return xyz, scan_intensity(xyz, sensor_height)

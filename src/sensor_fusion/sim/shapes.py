@@ -24,7 +24,8 @@ from .state import ActorStates
 # (x forward, y left, z up, origin at the box centre, so the box is [-0.5, 0.5]^3),
 # then a colour tone multiplier (windows/wheels darker) and a LiDAR reflectivity in [0, 1].
 # Columns: xmin, xmax, ymin, ymax, zmin, zmax, tone, reflectivity
-_BODY = (1.0, 0.45)
+BODY_REFLECTIVITY = 0.45  # vehicle body paint
+_BODY = (1.0, BODY_REFLECTIVITY)
 _GLASS = (0.55, 0.25)
 _WHEEL = (0.18, 0.06)
 _TEMPLATES: dict[int, list[tuple[float, ...]]] = {
