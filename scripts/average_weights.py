@@ -2,7 +2,7 @@
 """A weight-space average of two BEV networks of the same architecture, with its own residuals.
 
     .venv/bin/python scripts/average_weights.py src/sensor_fusion/models/bev_fusion_open.pt \\
-        src/sensor_fusion/models/bev_fusion_street.pt --share 0.4 \\
+        src/sensor_fusion/models/bev_fusion_street_s21.pt --share 0.4 \\
         --out src/sensor_fusion/models/bev_fusion.pt \\
         --val out/bevft/cache/{urban,highway,intersection,radar_clutter,dense_traffic}_s201.npz
 
