@@ -74,6 +74,18 @@ def test_a_miss_costs_what_the_sensor_could_see(where: str) -> None:
         assert gone is not None and gone * 0.1 < cfg.max_age_s and tracker.num_tracks == 0
 
 
+def _seen_every_other_frame(tracker: Tracker, k: int, n: int = 16) -> list[list[int]]:
+    """Frames k..k+n-1: the object at (20, 0) reported every other frame at score 0.5; the ids
+    published at each frame."""
+    published = []
+    for j in range(n):
+        z = [[20.0, 0.0]] if j % 2 == 0 else np.zeros((0, 2))
+        published.append(
+            tracker.step((k + j) * DT_NS, dets((k + j) * DT_NS, z, scores=0.5), [FRONT]).ids.tolist()
+        )
+    return published
+
+
 @pytest.mark.parametrize("keep_lost", [True, False])
 def test_a_lost_track_is_found_again_under_its_id(keep_lost: bool) -> None:
     """An object the detector reports every other frame at score 0.5 loses its confirmed track
@@ -82,14 +94,12 @@ def test_a_lost_track_is_found_again_under_its_id(keep_lost: bool) -> None:
     be (without keep_lost_tracks: under a new id)."""
     cfg = TrackerConfig(keep_lost_tracks=keep_lost)
     tracker, k = _confirmed_track(cfg)
-    published = []
-
-    def step(j: int, z, score: float = 0.9) -> None:
-        published.append(tracker.step(j * DT_NS, dets(j * DT_NS, z, scores=score), [FRONT]).ids.tolist())
-
-    for j in range(16):
-        step(k + j, [[20.0, 0.0]] if j % 2 == 0 else np.zeros((0, 2)), 0.5)
+    published = _seen_every_other_frame(tracker, k)
     k += 16
+
+    def step(j: int, z) -> None:
+        published.append(tracker.step(j * DT_NS, dets(j * DT_NS, z), [FRONT]).ids.tolist())
+
     assert [] in published and tracker.num_tracks == int(keep_lost)
     assert tracker._t.lost.all() and not tracker._t.confirmed.any()
     for j in range(cfg.min_hits + 2):
@@ -109,9 +119,7 @@ def test_only_a_box_that_could_start_a_track_finds_a_lost_one() -> None:
     than a new track could be confirmed there). A high-score box does."""
     cfg = TrackerConfig()
     tracker, k = _confirmed_track(cfg)
-    for j in range(16):  # seen every other frame at score 0.5 until lost (as above)
-        z = [[20.0, 0.0]] if j % 2 == 0 else np.zeros((0, 2))
-        tracker.step((k + j) * DT_NS, dets((k + j) * DT_NS, z, scores=0.5), [FRONT])
+    _seen_every_other_frame(tracker, k)
     k += 16
     assert tracker._t.lost.all() and tracker._t.logit[0] < cfg.logit("existence_delete")
     hits = int(tracker._t.hits[0])
