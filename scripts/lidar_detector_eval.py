@@ -22,7 +22,10 @@ view (no range limit): ``view_found`` (share of truth with a box within 2 m, any
 don't-care rule keeps objects with one return, or a radar return and none) and ``view_spurious``
 (boxes per frame matching no truth; ``view_spurious_05``: those scored 0.5 or more, the issue's
 second count). ``LIDAR_EVAL_ISOLATED=1`` judges every sweep alone, without a pose (as the issue's
-real sweeps are: the structure memory gives nothing).
+real sweeps are: the structure memory gives nothing). ``LIDAR_EVAL_BEV=WEIGHTS`` (a .pt file, or
+``default`` for the shipped one) scores the BEV network instead, LiDAR only (the issue's second real
+measure), on the boxes it would give the tracker (score >= ``bev.track_min_score``); every sweep is
+alone for it anyway.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ CACHE = Path(os.environ.get("LIDAR_EVAL_CACHE", "out/lidar_eval_cache"))
 # a camera name: also the class-agnostic share of truth found and boxes matching none, in its view
 VIEW = os.environ.get("LIDAR_EVAL_VIEW", "")
 ISOLATED = os.environ.get("LIDAR_EVAL_ISOLATED", "") not in ("", "0")
+BEV = os.environ.get("LIDAR_EVAL_BEV", "")  # weights of the BEV network to score instead
 SEEN_MIN_POINTS = 10  # view_found_seen: truth with at least this many LiDAR returns in the sweep
 
 
@@ -104,6 +108,8 @@ def cache(bag: str) -> None:
         xyz = deskew_points(pc.xyz, pc.time_offset, pc.stamp_ns, T_bl, pose, pc.stamp_ns)
         xyz = xyz @ T_bl[:3, :3].T.astype(np.float32) + T_bl[:3, 3].astype(np.float32)
         out[f"xyz_{k}"] = xyz
+        if pc.intensity is not None:  # the BEV network reads it (deskewing keeps the point order)
+            out[f"int_{k}"] = pc.intensity.astype(np.float32)
         out[f"stamp_{k}"] = np.int64(pc.stamp_ns)
         out[f"pose_{k}"] = pose(pc.stamp_ns)
         k += 1
@@ -123,6 +129,35 @@ def _with_origin(cfg: LidarDetectorConfig, truth: dict) -> LidarDetectorConfig:
     return cfg.with_sensor_origin(cal.T_base_from("lidar_top")[:3, 3]) if cal.has_frame("lidar_top") else cfg
 
 
+def _classical_detect(cfg: LidarDetectorConfig):
+    det = LidarDetector(cfg)
+    det.warm_up()
+
+    def detect(xyz, _intensity, stamp, T):
+        # the structure memory in odom; without a pose each sweep is judged alone
+        return det.detect(xyz, stamp, "base_link", pose=None if ISOLATED else (T, "odom"))
+
+    return detect
+
+
+def _bev_detect(truth: dict):
+    """The BEV network on the LiDAR alone, keeping the boxes the pipeline gives the tracker."""
+    from sensor_fusion.bev.config import BevDetectorConfig
+    from sensor_fusion.bev.detector import BevDetector
+    from sensor_fusion.bev.inputs import BevInputs
+
+    cal = calibration_from_dict(yaml.safe_load(truth[CALIBRATION][0].data))
+    cfg = BevDetectorConfig(weights="" if BEV == "default" else BEV, device="cpu")
+    det = BevDetector(cal, [], config=cfg)
+    det.warm_up()
+
+    def detect(xyz, intensity, stamp, _T):
+        d = det.detect(BevInputs(stamp, lidar_xyz=xyz, lidar_intensity=intensity, ego_known=True))
+        return d.select(d.scores >= cfg.track_min_score)
+
+    return detect
+
+
 def detection_frame(d, stamp: int) -> FrameObjects:
     """One sweep's detections (already in ``odom``) as the frame the matcher scores."""
     n = len(d)
@@ -136,15 +171,14 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     z = np.load(CACHE / f"{name}.npz")
     with open(CACHE / f"{name}.truth.pkl", "rb") as f:
         truth = pickle.load(f)
-    det = LidarDetector(_with_origin(cfg, truth))
-    det.warm_up()
+    detect = _bev_detect(truth) if BEV else _classical_detect(_with_origin(cfg, truth))
     frames = []
     ms = []
     for k in range(int(z["n"])):
         xyz, stamp, T = z[f"xyz_{k}"], int(z[f"stamp_{k}"]), z[f"pose_{k}"]
+        intensity = z[f"int_{k}"] if f"int_{k}" in z else None
         t0 = time.perf_counter()
-        # the structure memory in odom; without a pose each sweep is judged alone
-        d = det.detect(xyz, stamp, "base_link", pose=None if ISOLATED else (T, "odom"))
+        d = detect(xyz, intensity, stamp, T)
         ms.append(1e3 * (time.perf_counter() - t0))
         frames.append(detection_frame(d.transform(T, "odom"), stamp))
     gt = [objects_frame(m) for m in truth[GT_OBJECTS]]
