@@ -1,21 +1,20 @@
 #!/usr/bin/env python3
 """A weight-space average of two BEV networks of the same architecture, with its own residuals.
 
-    .venv/bin/python scripts/average_weights.py src/sensor_fusion/models/bev_fusion_open.pt \\
-        src/sensor_fusion/models/bev_fusion_street_s21.pt --share 0.4 \\
-        --out src/sensor_fusion/models/bev_fusion.pt \\
-        --val out/bevft/cache/{urban,highway,intersection,radar_clutter,dense_traffic}_s201.npz
+    .venv/bin/python scripts/average_weights.py out/bevmix/mix_openft.pt out/bevmix/bev_fusion_mix.pt \\
+        --share 0.5 --out src/sensor_fusion/models/bev_fusion.pt \\
+        --val out/bevmix/cache/{urban,highway,intersection,radar_clutter,dense_traffic}_s201.npz
 
-(the shipped weights since session 21: residuals from the open-road validation frames only; on
-the street canyon's frames the velocity head answers parked cars with a class prior).
+(the shipped weights since session 24, made in session 23: residuals from the open-road validation
+frames only; on the street canyon's frames the velocity head answers parked cars with a class prior).
 
 Every floating-point tensor becomes ``(1 - share) * A + share * B`` (B's integer buffers are
 kept); the meta is A's, with ``averaged_from`` and ``street_share`` added and the per-class
 centre and velocity residuals (``pos_std_m``, ``vel_std_mps``, which the detector reports as
 its boxes' covariances) measured again on the given validation sample files (the cache of
 ``sensor-fusion evaluate-bev``), all modalities, as training does when it saves. Why:
-fine-tuning on the street canyon cost the open-road trucks, and the line between the two
-networks keeps the open road while gaining in the canyon (docs/bev.md, Sessions 20 and 21).
+fine-tuning on the street canyon cost the open-road trucks, and the line between two networks
+keeps more of one while gaining the other (docs/bev.md, Sessions 20, 21 and 23).
 """
 
 from __future__ import annotations
