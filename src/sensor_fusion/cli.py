@@ -206,6 +206,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             region=a.region,
             dont_care=not a.no_dont_care,
             frame=a.frame,
+            det_min_score=a.det_min_score,
         )
     if a.json:
         print(json.dumps(result, indent=None if a.compact else 2, default=float))
@@ -402,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="world",
         help="place tracks through the node's map -> odom (world) or relative to the vehicle (ego: "
         "its localisation error is not charged to detection and tracking)",
+    )
+    s.add_argument(
+        "--det-min-score",
+        type=float,
+        help="detection precision / recall and static false positives count boxes from this score "
+        "(default: the BEV network's track_min_score for bev, every box for the other detectors)",
     )
     s.set_defaults(func=cmd_evaluate)
 

@@ -101,6 +101,10 @@ def test_pipeline_runs_the_network_with_modalities_withheld(short_bag, tmp_path,
         if not withhold:
             res = evaluate_bags(short_bag, out)
             assert res["det_source"] == "bev" and res["det_ap"] > 0.2, res["det_ap"]
+            # precision at the boxes the tracker takes, not at every published one; AP sees all
+            every = evaluate_bags(short_bag, out, det_min_score=0.0)
+            assert res["det_min_score"] == 0.3 and every["det_min_score"] == 0.0
+            assert res["det_precision"] > every["det_precision"] and res["det_ap"] == every["det_ap"]
 
 
 def _drop(det: Detections, *args) -> Detections:

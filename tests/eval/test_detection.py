@@ -65,3 +65,22 @@ def test_ap_absent_class_is_nan_and_skipped():
     d = evaluate_detection_ap(list(zip(truth, copy_as_tracks(truth))), classes=[CAR, PED])
     assert np.isnan(d["per_class"]["pedestrian"]["det_ap"])
     assert d["det_ap"] == pytest.approx(1.0)
+
+
+def test_precision_and_recall_at_the_operating_point_leave_ap_alone():
+    """P/R count the boxes from ``pr_min_score`` (what the tracker takes); AP every box. Matching
+    runs in score order, so a low box never takes a truth object from a higher one."""
+    truth = [frame(0, [1, 2, 3], [[0, 0], [10, 0], [20, 0]])]
+    # by score: TP, FP, TP (0.3 m), then below 0.3 an FP and a TP for the third object
+    est = [frame(0, [1, 2, 3, 4, 5], [[0, 0], [50, 0], [10, 0.3], [30, 0], [20, 0]])]
+    est[0].scores = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    pairs = list(zip(truth, est))
+    every, operating = evaluate_detection_ap(pairs), evaluate_detection_ap(pairs, pr_min_score=0.3)
+    assert every["det_precision"] == pytest.approx(3 / 5) and every["det_recall"] == 1.0
+    assert operating["det_precision"] == pytest.approx(2 / 3)
+    assert operating["det_recall"] == pytest.approx(2 / 3)
+    assert operating["per_class"]["car"]["det_precision"] == pytest.approx(2 / 3)
+    assert operating["det_ap"] == every["det_ap"]
+    # a score exactly at the operating point counts
+    at = evaluate_detection_ap(pairs, pr_min_score=0.2)
+    assert at["det_precision"] == pytest.approx(2 / 4) and at["det_recall"] == pytest.approx(2 / 3)

@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from ..bag.io import bag_topics, read_messages
+from ..bev.config import BevDetectorConfig
 from ..core.calibration import calibration_from_dict
 from ..core.geometry import quat_to_yaw
 from ..core.stamps import to_ns
@@ -248,9 +249,14 @@ def evaluate_bags(
     region: str | Region = "all",
     dont_care: bool = True,
     frame: str = "world",
+    det_min_score: float | None = None,
 ) -> dict:
     """Scores of ``tracks_bag`` against ``truth_bag``; detection AP for the ``detections`` source
     (a detector name: lidar, bev, radar_front; default bev when the bag has it, else lidar).
+    Detection precision / recall and the static false positives count the boxes scoring at least
+    ``det_min_score`` (AP every box): by default the BEV network's ``track_min_score``, the boxes
+    the tracker takes (the node publishes them from the lower ``score_threshold`` for AP), and
+    every box of the other detectors, which all reach the tracker.
     ``region`` (``all``, ``range:R``, ``fov:CAMERA``, see ``eval.regions``) limits which truth and
     estimates count; truth with no LiDAR point and no radar return is don't-care when the truth
     bag has annotations (``dont_care`` false scores them as before annotations existed).
@@ -268,6 +274,8 @@ def evaluate_bags(
     )
     if detections is None:
         detections = "bev" if DETECTIONS.format(source="bev") in bag_topics(tracks_bag) else "lidar"
+    if det_min_score is None:
+        det_min_score = BevDetectorConfig().track_min_score if detections == "bev" else 0.0
     det_topic = DETECTIONS.format(source=detections)
     stage("read tracks")
     est = read_topics(tracks_bag, [TRACKS, det_topic, ODOM, TIMING, TF])
@@ -305,12 +313,14 @@ def evaluate_bags(
     if est[det_topic]:
         det_frames = [in_truth_frame(m, with_ids=False) for m in est[det_topic]]
         det_pairs, n_dc = restrict(match_frames(gt_frames, det_frames, MATCH_TOLERANCE_NS))
-        det = evaluate_detection_ap(det_pairs)
+        det = evaluate_detection_ap(det_pairs, pr_min_score=det_min_score)
         result = merge_results(result, det)
         result["det_source"] = detections
+        result["det_min_score"] = det_min_score
         result["num_dont_care"] = n_dc
         if static is not None:
-            result.update(static_false_positives(det_pairs, static, DET_MATCH_M))
+            operating = [(t, e.select(e.scores >= det_min_score)) for t, e in det_pairs]
+            result.update(static_false_positives(operating, static, DET_MATCH_M))
     stage("ego")
     est_poses = odometry_poses(est[ODOM])
     if truth_poses is not None and est_poses is not None:

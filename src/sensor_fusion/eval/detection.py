@@ -84,15 +84,16 @@ def evaluate_detection_ap(
     min_recall: float = 0.1,
     min_precision: float = 0.1,
     pr_threshold_m: float = 2.0,
+    pr_min_score: float = 0.0,
 ) -> dict:
     """Detection AP per class and threshold, their mean ``det_ap``, and P/R at ``pr_threshold_m``.
 
     ``classes`` defaults to every label present in truth or estimates, so an estimate with a
     label no truth has still counts against ``det_precision``; such classes get AP NaN and
-    stay out of ``det_ap``. ``det_precision``/``det_recall`` use every estimate of the
-    evaluated classes whatever its score (class-aware, the same greedy as AP), overall and per
-    class (``per_class.<class>.det_precision``/``det_recall``). Keys per threshold read
-    ``det_ap_<th>m``.
+    stay out of ``det_ap``. ``det_precision``/``det_recall`` use the estimates of the evaluated
+    classes scoring at least ``pr_min_score`` (the detector's operating point; AP uses every
+    score), class-aware with the same greedy as AP, overall and per class
+    (``per_class.<class>.det_precision``/``det_recall``). Keys per threshold read ``det_ap_<th>m``.
     """
     if not 0.0 <= min_precision < 1.0 or not 0.0 <= min_recall <= 1.0:
         raise ValueError("min_precision must be in [0, 1) and min_recall in [0, 1]")
@@ -107,16 +108,20 @@ def evaluate_detection_ap(
     ap = np.full((len(classes), len(thresholds)), np.nan)
     n_tp = n_truth = n_est = 0
     for ci, c in enumerate(classes):
-        tp, num_truth, num_est = _class_tp(select_classes(pairs, [c]), all_th)
+        class_pairs = select_classes(pairs, [c])
+        tp, num_truth, num_est = _class_tp(class_pairs, all_th)
         ap[ci] = [average_precision(tp[th], num_truth, min_recall, min_precision) for th in thresholds]
-        c_tp = int(tp[float(pr_threshold_m)].sum())
+        # greedy matching runs in descending score order, so the matches of the estimates at or
+        # above the operating point are the first ones, whatever scored below it
+        num_op = sum(int(np.count_nonzero(e.scores >= pr_min_score)) for _, e in class_pairs)
+        c_tp = int(tp[float(pr_threshold_m)][:num_op].sum())
         n_tp += c_tp
         n_truth += num_truth
-        n_est += num_est
+        n_est += num_op
         entry: dict = {"det_ap": float(np.mean(ap[ci]))}
         entry.update({f"det_ap_{th:g}m": float(v) for th, v in zip(thresholds, ap[ci])})
         entry.update({"det_num_truth": num_truth, "det_num_estimates": num_est})
-        entry["det_precision"] = c_tp / num_est if num_est else float("nan")
+        entry["det_precision"] = c_tp / num_op if num_op else float("nan")
         entry["det_recall"] = c_tp / num_truth if num_truth else float("nan")
         per_class[class_name(c)] = entry
 
