@@ -9,7 +9,13 @@ import numpy as np
 
 from sensor_fusion.kitti.coords import BoxFrame, project_boxes
 from sensor_fusion.kitti.formats import KittiCalib, read_tracking_file
-from sensor_fusion.kitti.track import TrackOptions, map_scores, track_directory, track_sequence
+from sensor_fusion.kitti.track import (
+    TrackOptions,
+    camera_view,
+    map_scores,
+    track_directory,
+    track_sequence,
+)
 from sensor_fusion.tracking.tracker import TrackerConfig
 
 P2 = np.array([[721.5, 0.0, 609.6, 0.0], [0.0, 721.5, 172.9, 0.0], [0.0, 0.0, 1.0, 0.0]])
@@ -102,3 +108,50 @@ def test_empty_and_missing_frames(tmp_path):
     )
     assert res["0001"].frames == 0 and (tmp_path / "out" / "0001.txt").read_text() == ""
     assert res["0002"].frames == 3
+
+
+def test_camera_view_is_image_2s_field_of_view_in_the_tracking_frame():
+    # KITTI's P2 (principal point left of the image centre) in the camera's ground plane: forward is +x
+    v = camera_view(KittiCalib(P2=P2), BoxFrame.camera_ground(), (1242, 375), 120.0)
+    left, right = math.atan(609.6 / 721.5), math.atan((1242 - 609.6) / 721.5)
+    assert math.isclose(v.half_fov_rad, 0.5 * (left + right))
+    assert math.isclose(v.axis_yaw, -0.5 * (right - left))  # image right is the tracking frame's -y
+    assert v.origin_xy == (0.0, 0.0) and v.max_range_m == 120.0
+    # camera 2 sits 0.06 m right of camera 0 (P2's fourth column is K t)
+    shifted = P2.copy()
+    shifted[0, 3] = -721.5 * 0.06
+    v = camera_view(KittiCalib(P2=shifted), BoxFrame.camera_ground(), (1242, 375), 120.0)
+    np.testing.assert_allclose(v.origin_xy, (0.0, -0.06), atol=1e-12)
+
+
+def test_the_view_reaches_the_tracker_only_when_asked_for_and_with_a_calib(monkeypatch):
+    """What the view does to existence is the tracker's (tests/tracking/test_coverage.py); here:
+    track_sequence hands it to every step with --view and a calib, and nothing otherwise."""
+    from sensor_fusion.kitti import track as kt
+
+    seen: list = []
+    step = kt.Tracker.step
+
+    def spy(self, stamp_ns, detections, views=None):
+        seen.append(views)
+        return step(self, stamp_ns, detections, views)
+
+    monkeypatch.setattr(kt.Tracker, "step", spy)
+    dets, cfg, frame = (
+        read_csv(ab3dmot_csv(n_frames=5)),
+        TrackerConfig(frame_id="kitti"),
+        BoxFrame.camera_ground(),
+    )
+    calib = KittiCalib(P2=P2)
+    for opts, cal, want in (
+        (TrackOptions(), calib, False),
+        (TrackOptions(camera_view=True), None, False),
+        (TrackOptions(camera_view=True), calib, True),
+    ):
+        seen.clear()
+        out = track_sequence(dets, cfg, frame, opts, "sigmoid", calib=cal).results
+        assert len(seen) == 5 and len(np.unique(out.track_id)) == 2
+        if want:
+            assert all(v == [camera_view(calib, frame, opts.image_size, opts.view_range_m)] for v in seen)
+        else:
+            assert all(v is None for v in seen)

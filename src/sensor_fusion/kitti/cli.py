@@ -47,6 +47,7 @@ def cmd_track_kitti(a: argparse.Namespace) -> int:
         pos_std_m=a.pos_std,
         pos_std_per_m=a.pos_std_per_m,
         image_size=(a.image_width, a.image_height),
+        camera_view=a.view,
     )
     t0 = time.perf_counter()
     res = track_directory(a.dets, a.out, cfg, opts, a.calib)
@@ -164,6 +165,12 @@ def register(sub) -> None:
     s.add_argument("--pos-std-per-m", type=float, default=0.005, help="its growth per metre of range")
     s.add_argument("--image-width", type=int, default=1242)
     s.add_argument("--image-height", type=int, default=375)
+    s.add_argument(
+        "--view",
+        action="store_true",
+        help="with --calib: tell the tracker image 2's field of view, so misses there count and "
+        "silence outside it does not (docs/evaluation.md)",
+    )
     s.set_defaults(func=cmd_track_kitti)
 
     s = sub.add_parser("export-kitti", help="write a generated bag as a KITTI tracking sequence")
