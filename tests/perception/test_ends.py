@@ -39,28 +39,41 @@ def _fit(cluster: np.ndarray, yaw: float) -> np.ndarray:
     return fit
 
 
-def _states(
+def _all_states(
     cluster: np.ndarray, others: list[np.ndarray], yaw: float, ground: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """end_states of one cluster among ``others`` (clusters too) and ``ground`` returns (label -1)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """end_states of one cluster among ``others`` (clusters too) and ``ground`` returns (label -1,
+    on the ground)."""
     parts = [cluster, *others] + ([ground] if ground is not None else [])
     label = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate([cluster, *others])])
     if ground is not None:
         label = np.r_[label, np.full(len(ground), -1, np.int64)]
     return end_states(
         np.concatenate(parts), label, SENSOR_Z_M, cluster, np.arange(len(cluster)), np.array([0]),
-        np.array([len(cluster)]), np.array([0]), _fit(cluster, yaw), math.radians(1.0), 1.0,
+        np.array([len(cluster)]), np.array([0]), _fit(cluster, yaw), math.radians(1.0), 1.0, label < 0,
     )  # fmt: skip
 
 
-def _unbounded(cluster: np.ndarray, others: list[np.ndarray], yaw: float) -> bool:
-    """The rule (``lidar.unbounded_clusters``) on one cluster among ``others``."""
+def _states(
+    cluster: np.ndarray, others: list[np.ndarray], yaw: float, ground: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(returns behind, CONTINUES | HIDDEN) per end: see :func:`_all_states`."""
+    return _all_states(cluster, others, yaw, ground)[:2]
+
+
+def _unbounded(
+    cluster: np.ndarray, others: list[np.ndarray], yaw: float, ground: np.ndarray | None = None, **cfg
+) -> bool:
+    """The rule (``lidar.unbounded_clusters``) on one cluster among ``others`` and ``ground``."""
+    parts = [cluster, *others] + ([ground] if ground is not None else [])
+    pts = np.concatenate(parts)
     obj = np.concatenate([cluster, *others])
     labels = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate([cluster, *others])])
+    kept = np.arange(len(pts)) < len(obj)
     order, starts, counts = group_by_label(labels, len(others) + 1)
     out = unbounded_clusters(
-        obj, np.ones(len(obj), bool), labels, obj, order, starts, counts, np.array([0]),
-        _fit(cluster, yaw), np.array([True]), LidarDetectorConfig(sensor_z_m=SENSOR_Z_M),
+        pts, kept, labels, obj, order, starts, counts, np.array([0]), _fit(cluster, yaw), np.array([True]),
+        LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, **cfg), ~kept,
     )  # fmt: skip
     return bool(out[0])
 
@@ -173,9 +186,34 @@ def test_a_cluster_is_a_front_piece_only_when_no_end_is_its_own():
     assert not _unbounded(face, [hides_1], 0.0)
 
 
-def _vehicles(boxes, bounded_ends: bool, **scan) -> list:
+def test_a_front_piece_ending_at_a_recess_is_structure():
+    """The face runs on past end 0; past end 1 a doorway's back wall stands 1.5 m behind the face,
+    no road in sight: a piece of the front (``structure_recess_max_m``). The same end showing the
+    road (a vehicle's, the road between it and what stands behind), or what stands there 3 m
+    behind (the gap to the next vehicle in a queue), keeps it."""
+    face = _wall((-4.0, 20.0), (4.0, 20.0))
+    runs_on_0 = _wall((4.3, 20.2), (6.0, 20.2))
+    recess_1 = _wall((-5.0, 21.5), (-4.3, 21.5))
+    n_behind, seen, n_ground, nearest = _all_states(face, [runs_on_0, recess_1], 0.0)
+    assert n_behind[0, 1] > 0 and n_ground[0, 1] == 0 and 1.4 < nearest[0, 1] < 1.7
+    assert n_behind[0, 0] == 0 and seen[0, 0] == CONTINUES and nearest[0, 0] == np.inf
+    assert _unbounded(face, [runs_on_0, recess_1], 0.0)
+    assert not _unbounded(face, [runs_on_0, recess_1], 0.0, structure_recess_max_m=0.0)
+    road_1 = _wall((-5.5, 23.0), (-4.4, 23.0), z=(0.5, 0.5))  # the road seen past the end
+    n_behind, _, n_ground, _ = _all_states(face, [runs_on_0, recess_1], 0.0, ground=road_1)
+    assert n_ground[0, 1] > 0
+    assert not _unbounded(face, [runs_on_0, recess_1], 0.0, ground=road_1)
+    assert not _unbounded(face, [runs_on_0, _wall((-5.5, 23.0), (-4.4, 23.0))], 0.0)
+    # nothing past end 1 (glass, or too far to return), or nothing closing end 0: kept
+    assert not _unbounded(face, [runs_on_0], 0.0)
+    assert not _unbounded(face, [recess_1], 0.0)
+
+
+def _vehicles(boxes, bounded_ends: bool, recess_max_m: float = 2.0, **scan) -> list:
     pts = spinning_scan(boxes, sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083, **scan)
-    cfg = LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, structure_bounded_ends=bounded_ends)
+    cfg = LidarDetectorConfig(
+        sensor_z_m=SENSOR_Z_M, structure_bounded_ends=bounded_ends, structure_recess_max_m=recess_max_m
+    )
     d = LidarDetector(cfg).detect(pts, 0, "base_link")
     road = (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS)
     return [
@@ -229,3 +267,23 @@ def test_trucks_keep_their_ends(trucks, max_range_m):
     on = _vehicles(boxes, bounded_ends=True, max_range_m=max_range_m)
     assert on == _vehicles(boxes, bounded_ends=False, max_range_m=max_range_m)
     assert {lab for lab, *_ in on} == {"TRUCK"}
+
+
+@pytest.mark.parametrize("lane_y", [-3.5, 3.5, 7.0])
+@pytest.mark.parametrize("truck_x", [20.0, 35.0])  # at 50 m the cars before it hide it whole
+def test_a_truck_queued_between_cars_keeps_its_ends(lane_y, truck_x):
+    """A queue standing in a lane beside the sensor's, 2.5 m from bumper to bumper (the standstill
+    gap): past the truck's far end the next car stands only the gap behind, its near end is hidden
+    by the car before it. What the road between shows keeps it a truck, recess rule on or off."""
+    gap = 2.5
+    boxes = [(truck_x, lane_y, 10.0, 2.5, 3.6, 0.0)]
+    x_ahead, x_behind = truck_x + 5.0 + gap, truck_x - 5.0 - gap
+    for _ in range(3):
+        boxes.append((x_ahead + 2.25, lane_y, 4.5, 1.8, 1.5, 0.0))
+        x_ahead += 4.5 + gap
+        if x_behind - 4.5 > 3.0:
+            boxes.append((x_behind - 2.25, lane_y, 4.5, 1.8, 1.5, 0.0))
+            x_behind -= 4.5 + gap
+    on = _vehicles(boxes, bounded_ends=True)
+    assert on == _vehicles(boxes, bounded_ends=True, recess_max_m=0.0)
+    assert any(lab == "TRUCK" and abs(x - truck_x) < 2.0 for lab, x, _y in on)

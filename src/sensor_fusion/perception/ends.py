@@ -11,8 +11,10 @@ nothing, or behind something nearer; a recess deeper than the margin or a passag
 
 :func:`end_states` sorts each end of a cluster into one of those cases. Behind means farther than
 the cluster's face at that end (the line of its returns there) extended past it, so an oblique
-façade continuing past a gap is not mistaken for depth. The rule using it is
-``lidar.unbounded_clusters`` (``structure_bounded_ends``).
+façade continuing past a gap is not mistaken for depth. What is behind is split into the road (a
+vehicle's end shows the road between it and what stands beyond) and the rest, whose least depth
+tells a recess or doorway of the same front. The rules using it are in ``lidar.unbounded_clusters``
+(``structure_bounded_ends``, ``structure_recess_max_m``).
 """
 
 from __future__ import annotations
@@ -67,8 +69,10 @@ def end_states(
     fit: np.ndarray,
     window_rad: float,
     margin_m: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per azimuth end of each of ``clusters``: ((N, 2) returns behind it, (N, 2) CONTINUES | HIDDEN).
+    ground: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per azimuth end of each of ``clusters``: ((N, 2) returns behind it, (N, 2) CONTINUES | HIDDEN,
+    (N, 2) of those behind on the ground, (N, 2) the least depth of the others, inf if none).
 
     ``pts`` is the whole sweep, sensor-centred (ground included); ``point_label`` (len(pts)) the
     cluster label of each return (-1: ground, or dropped before clustering: out of range, over an
@@ -80,7 +84,8 @@ def end_states(
     (the principal line of the cluster's returns near it, or the box's edge facing the sensor where
     they are too few), extended past it (by at most ``_EXTEND_MAX_M`` in range): farther by more
     than ``margin_m`` is behind (ground returns too: the road beyond); non-ground returns nearer by
-    more than that hide the end, and within it continue the face."""
+    more than that hide the end, and within it continue the face. ``ground`` (len(pts)) marks the
+    returns on the ground (the road beyond a vehicle; the rest is what stands behind it)."""
     n_pts = pts.shape[0]
     # returns grouped by azimuth bin: each end looks into a few bins. Non-finite returns (a grid
     # sensor's empty cells: no return, not a return nowhere) go to one extra bin never looked into
@@ -95,6 +100,8 @@ def end_states(
     n = clusters.shape[0]
     n_behind = np.zeros((n, 2), np.int32)
     flags = np.zeros((n, 2), np.int8)
+    n_ground = np.zeros((n, 2), np.int32)
+    nearest = np.full((n, 2), np.inf)
     for k in range(n):
         c = clusters[k]
         cx, cy = fit[k, CX], fit[k, CY]
@@ -208,6 +215,10 @@ def end_states(
                     d = r - r_exp
                     if d > margin_m:
                         behind += 1
+                        if ground[i]:
+                            n_ground[k, end] += 1
+                        elif d < nearest[k, end]:
+                            nearest[k, end] = d
                     elif point_label[i] >= 0:
                         if d < -margin_m:
                             hidden = True
@@ -215,4 +226,4 @@ def end_states(
                             cont = True
             n_behind[k, end] = behind
             flags[k, end] = (CONTINUES if cont else 0) | (HIDDEN if hidden else 0)
-    return n_behind, flags
+    return n_behind, flags, n_ground, nearest

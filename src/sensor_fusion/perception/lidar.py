@@ -334,6 +334,17 @@ class LidarDetectorConfig(ParamConfig):
         "extended), something at their heights past both, and past at least one the face running on "
         "within 1 m (a building's next, staggered front). Needs the LiDAR height (sensor_z_m)",
     )
+    structure_recess_max_m: float = param(
+        2.0,
+        unit="m",
+        ge=0.0,
+        desc="Truck-tall clusters (or cut by the highest beam) with one end that shows nothing behind it "
+        "(hidden, or its face running on) and, past the other, only returns off the ground, the nearest "
+        "within this depth of the face extended, are façade pieces ending at a recess, a doorway or the "
+        "next staggered front. Past a vehicle's end its lowest beams reach the road between it and what "
+        "stands behind; 2 m stays under the standstill gap of queued vehicles (2-3 m) and over a "
+        "doorway's or shop front's recess (0.3-1.5 m). With structure_bounded_ends; 0 = off",
+    )
     structure_memory_s: float = param(
         30.0,
         unit="s",
@@ -738,24 +749,32 @@ def unbounded_clusters(
     fit: np.ndarray,
     judge: np.ndarray,
     cfg: LidarDetectorConfig,
+    ground: np.ndarray,
 ) -> np.ndarray:
     """(N,) True for the clusters ``judge`` (of ``cand``) that show no end of their own
     (``structure_bounded_ends``; :func:`ends.end_states`): nothing behind either end, something at
     their heights past both, and at least one end where their face runs on within the margin. A
     vehicle's end shows what lies behind it, or nothing where the road beyond is too far to return
     (an HDL-64E sees little ground past 40-60 m) or the end is hidden; a façade piece's runs on into
-    the next, staggered, front. ``pts`` is the whole sweep, ``kept`` its returns in ``obj``."""
+    the next, staggered, front. Also (``structure_recess_max_m``) those with one such closed end and,
+    past the other, only returns off the ground (``ground``, len(pts)), the nearest within that depth:
+    a piece of a front ending at a recess or doorway, where a vehicle's end would show the road
+    between it and whatever stands behind. ``pts`` is the whole sweep, ``kept`` its returns in ``obj``."""
     out = np.zeros(len(cand), bool)
     idx = np.flatnonzero(judge)
     if not len(idx):
         return out
     point_label = np.full(len(pts), -1, np.int64)
     point_label[np.flatnonzero(kept)] = labels
-    n_behind, seen = end_states(
+    n_behind, seen, n_ground, nearest = end_states(
         pts, point_label, float(cfg.sensor_z_m), obj, order, starts, counts, cand[idx],
-        np.ascontiguousarray(fit[idx]), _ENDS_WINDOW_RAD, _ENDS_MARGIN_M,
+        np.ascontiguousarray(fit[idx]), _ENDS_WINDOW_RAD, _ENDS_MARGIN_M, ground,
     )  # fmt: skip
     out[idx] = (n_behind == 0).all(axis=1) & (seen > 0).all(axis=1) & ((seen & CONTINUES) > 0).any(axis=1)
+    if cfg.structure_recess_max_m > 0.0:
+        closed = (n_behind == 0) & (seen > 0)
+        recess = (n_behind > 0) & (n_ground == 0) & (nearest <= cfg.structure_recess_max_m)
+        out[idx] |= (closed & recess[:, ::-1]).any(axis=1)
     return out
 
 
@@ -1352,8 +1371,9 @@ class LidarDetector:
             ok &= ~facade
         truck_tall = _truck_tall(fit, bottom, top, slack, censored, cfg)  # what could be a truck's side
         if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m):
+            on_ground = pts[:, 2] - gz < cfg.z_min_m  # the road past a vehicle's end (NaN: False)
             ok &= ~unbounded_clusters(
-                pts, kept, labels, obj, order, starts, counts, cand, fit, ok & truck_tall, cfg
+                pts, kept, labels, obj, order, starts, counts, cand, fit, ok & truck_tall, cfg, on_ground
             )
         if self._memory is not None and pose is not None:
             big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
