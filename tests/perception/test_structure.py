@@ -544,3 +544,21 @@ def test_the_hidden_road_ignores_low_returns_far_away():
 def test_a_hidden_road_grade_steeper_than_the_ground_limit_is_refused():
     assert LidarDetectorConfig(ground_hidden_slope=0.1).cross_checks()  # = ground_max_slope
     assert not LidarDetectorConfig().cross_checks()
+
+
+@pytest.mark.parametrize("far", ["truck", "car"])
+def test_a_far_rear_taller_than_any_car_is_a_truck(far):
+    """A truck's rear 65.6 m ahead (8.7 x 2.5 x 3.2 m, 70 m to its centre) seen over a car 20 m ahead
+    shows 0.8-2.8 m up: 2.0 m of flat face, short of the 2.3 m an end-on truck must measure, so it was
+    an UNKNOWN plate boxed at the face, 4.4 m short of the centre. A top measured above any car's
+    roof (1.8 m) with the beam gap reaching a truck's height is a truck's rear: grown 8 m away from
+    the sensor. A car's rear in the same place stays a car."""
+    size = (8.7, 2.5, 3.2) if far == "truck" else (4.5, 1.8, 1.5)
+    boxes = [(70.0, 0.0, *size, 0.0), (20.0, 0.0, 4.5, 1.8, 1.5, 0.0)]
+    pts = spinning_scan(boxes, sensor_height_m=1.9, elev_deg=KITTI_ELEV_DEG, n_cols=2083)
+    d = LidarDetector(LidarDetectorConfig(sensor_z_m=1.9)).detect(pts, 0, "base_link")
+    ((lab, c),) = [(lab, c) for lab, c in zip(d.labels, d.centers) if c[0] > 50.0]
+    if far == "truck":
+        assert lab == ObjectClass.TRUCK and abs(c[0] - 70.0) < 1.0
+    else:
+        assert lab == ObjectClass.CAR
