@@ -209,6 +209,38 @@ def test_a_front_piece_ending_at_a_recess_is_structure():
     assert not _unbounded(face, [recess_1], 0.0)
 
 
+def _recess_scene(depth_m: float, hide_other_end: bool = True) -> np.ndarray:
+    """A front piece 9 m long, 20 m ahead, its base hidden (as by parked cars) and cut by the
+    ceiling; past its -x end the next front stands ``depth_m`` farther (a recess or doorway), past
+    its +x end a pole 11.5 m ahead hides it; the road in view before them."""
+    a = _wall((-3.0, 20.0), (6.0, 20.0), z=(1.0, 3.4))
+    recess = _wall((-5.0, 20.0 + depth_m), (-3.5, 20.0 + depth_m), z=(1.0, 3.4))
+    gx, gy = np.meshgrid(np.arange(-30.0, 30.0, 0.5), np.arange(2.0, 19.0, 0.5))
+    parts = [a, recess, np.column_stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)])]
+    if hide_other_end:
+        parts.append(_wall((3.62, 11.5), (3.82, 11.5), z=(0.3, 3.0)))
+    return np.concatenate(parts).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("depth_m", "hide_other_end", "dropped"),
+    [(1.6, True, True), (1.9, True, True), (3.0, True, False), (1.6, False, False)],
+)
+def test_the_detector_drops_a_front_piece_ending_at_a_recess(depth_m, hide_other_end, dropped):
+    """The rule inside ``LidarDetector.detect`` (its own ground mask): the piece is a TRUCK box with
+    the rule off; with it on it is gone when the recess is within 2 m and the other end is hidden,
+    and kept when the next front is 3 m back or nothing closes the other end."""
+    pts = _recess_scene(depth_m, hide_other_end)
+
+    def piece(recess_max_m: float) -> list:
+        cfg = LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, structure_recess_max_m=recess_max_m)
+        d = LidarDetector(cfg).detect(pts, 0, "base_link")
+        return [ObjectClass(int(lab)).name for lab, c in zip(d.labels, d.centers) if abs(c[0] - 1.5) < 1.0]
+
+    assert piece(0.0) == ["TRUCK"]
+    assert piece(2.0) == ([] if dropped else ["TRUCK"])
+
+
 def _vehicles(boxes, bounded_ends: bool, recess_max_m: float = 2.0, **scan) -> list:
     pts = spinning_scan(boxes, sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083, **scan)
     cfg = LidarDetectorConfig(
@@ -274,7 +306,8 @@ def test_trucks_keep_their_ends(trucks, max_range_m):
 def test_a_truck_queued_between_cars_keeps_its_ends(lane_y, truck_x):
     """A queue standing in a lane beside the sensor's, 2.5 m from bumper to bumper (the standstill
     gap): past the truck's far end the next car stands only the gap behind, its near end is hidden
-    by the car before it. What the road between shows keeps it a truck, recess rule on or off."""
+    by the car before it. It stays a truck, recess rule on or off: seen obliquely, what stands past
+    an end is more than 2 m behind the face extended, or the road shows there."""
     gap = 2.5
     boxes = [(truck_x, lane_y, 10.0, 2.5, 3.6, 0.0)]
     x_ahead, x_behind = truck_x + 5.0 + gap, truck_x - 5.0 - gap

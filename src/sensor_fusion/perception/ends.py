@@ -72,7 +72,8 @@ def end_states(
     ground: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per azimuth end of each of ``clusters``: ((N, 2) returns behind it, (N, 2) CONTINUES | HIDDEN,
-    (N, 2) of those behind on the ground, (N, 2) the least depth of the others, inf if none).
+    (N, 2) of those behind on the ground, (N, 2) the least depth of the others whose ray meets the
+    face's extension within the trusted length, inf if none).
 
     ``pts`` is the whole sweep, sensor-centred (ground included); ``point_label`` (len(pts)) the
     cluster label of each return (-1: ground, or dropped before clustering: out of range, over an
@@ -208,16 +209,18 @@ def end_states(
                     # (parallel or diverging: the face runs off past this ray, as far as trusted)
                     den = _cross(x / r, y / r, lx, ly)
                     r_exp = r_corner + _EXTEND_MAX_M
+                    met = False  # the ray meets the face's extension where it is trusted
                     if abs(den) > 1e-9:
                         tt = _cross(bx, by, lx, ly) / den
                         if tt > 0.0:
                             r_exp = min(max(tt, r_corner - _EXTEND_MAX_M), r_corner + _EXTEND_MAX_M)
+                            met = r_exp == tt
                     d = r - r_exp
                     if d > margin_m:
                         behind += 1
                         if ground[i]:
                             n_ground[k, end] += 1
-                        elif d < nearest[k, end]:
+                        elif met and d < nearest[k, end]:  # elsewhere the depth is only a bound
                             nearest[k, end] = d
                     elif point_label[i] >= 0:
                         if d < -margin_m:

@@ -339,11 +339,12 @@ class LidarDetectorConfig(ParamConfig):
         unit="m",
         ge=0.0,
         desc="Truck-tall clusters (or cut by the highest beam) with one end that shows nothing behind it "
-        "(hidden, or its face running on) and, past the other, only returns off the ground, the nearest "
-        "within this depth of the face extended, are façade pieces ending at a recess, a doorway or the "
-        "next staggered front. Past a vehicle's end its lowest beams reach the road between it and what "
-        "stands behind; 2 m stays under the standstill gap of queued vehicles (2-3 m) and over a "
-        "doorway's or shop front's recess (0.3-1.5 m). With structure_bounded_ends; 0 = off",
+        "(hidden, or its face running on) and, past the other, no road and something off the ground "
+        "within this depth of the face extended (measured where the ray meets the extension), are "
+        "façade pieces ending at a recess, a doorway or the next staggered front (0.3-1.5 m deep). "
+        "Beyond ~15 m the road within 2 m of an end is below the cluster's band, so what keeps a vehicle "
+        "is an end of its own: something past it deeper than this, or nothing closing the other. "
+        "With structure_bounded_ends; 0 = off",
     )
     structure_memory_s: float = param(
         30.0,
@@ -1377,7 +1378,8 @@ class LidarDetector:
             ok &= ~facade
         truck_tall = _truck_tall(fit, bottom, top, slack, censored, cfg)  # what could be a truck's side
         if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m):
-            on_ground = pts[:, 2] - gz < cfg.z_min_m  # the road past a vehicle's end (NaN: False)
+            # the road past a vehicle's end; a return with no ground estimate (out of range) may be road
+            on_ground = ~(pts[:, 2] - gz >= cfg.z_min_m)
             ok &= ~unbounded_clusters(
                 pts, kept, labels, obj, order, starts, counts, cand, fit, ok & truck_tall, cfg, on_ground
             )
