@@ -214,7 +214,7 @@ def end_states(
                         tt = _cross(bx, by, lx, ly) / den
                         if tt > 0.0:
                             r_exp = min(max(tt, r_corner - _EXTEND_MAX_M), r_corner + _EXTEND_MAX_M)
-                            met = r_exp == tt
+                            met = abs(tt - r_corner) <= _EXTEND_MAX_M
                     d = r - r_exp
                     if d > margin_m:
                         behind += 1

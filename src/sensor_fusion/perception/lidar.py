@@ -764,9 +764,10 @@ def unbounded_clusters(
     vehicle's end shows what lies behind it, or nothing where the road beyond is too far to return
     (an HDL-64E sees little ground past 40-60 m) or the end is hidden; a façade piece's runs on into
     the next, staggered, front. Also (``structure_recess_max_m``) those with one such closed end and,
-    past the other, only returns off the ground (``ground``, len(pts)), the nearest within that depth:
-    a piece of a front ending at a recess or doorway, where a vehicle's end would show the road
-    between it and whatever stands behind. ``pts`` is the whole sweep, ``kept`` its returns in ``obj``."""
+    past the other, no return on the road (``ground``, len(pts)) and one off it within that depth of
+    the face's trusted extension: a piece of a front ending at a recess or doorway. A vehicle keeps
+    an end of its own: what stands past it deeper, or the road. ``pts`` is the whole sweep, ``kept``
+    its returns in ``obj``."""
     out = np.zeros(len(cand), bool)
     idx = np.flatnonzero(judge)
     if not len(idx):
