@@ -1378,11 +1378,12 @@ class LidarDetector:
             facade = facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
             ok &= ~facade
         truck_tall = _truck_tall(fit, bottom, top, slack, censored, cfg)  # what could be a truck's side
-        if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m):
+        by_ends = ok & truck_tall
+        if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m) and by_ends.any():
             # the road past a vehicle's end; a return with no ground estimate (out of range) may be road
             on_ground = ~(pts[:, 2] - gz >= cfg.z_min_m)
             ok &= ~unbounded_clusters(
-                pts, kept, labels, obj, order, starts, counts, cand, fit, ok & truck_tall, cfg, on_ground
+                pts, kept, labels, obj, order, starts, counts, cand, fit, by_ends, cfg, on_ground
             )
         if self._memory is not None and pose is not None:
             big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
