@@ -27,6 +27,7 @@ from .clustering import group_by_label, label_bev
 from .ends import CONTINUES, end_states
 from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
+from .people import split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
 from .structure_memory import StructureMemory
 
@@ -174,6 +175,14 @@ class LidarDetectorConfig(ParamConfig):
         unit="",
         desc="Split clusters whose height profile holds two bodies (rows of parked cars), along their "
         "length and, for clusters wider than any road vehicle (2.6 m), across it (a person beside a car)",
+    )
+    group_split: bool = param(
+        False,
+        unit="",
+        desc="Split clusters of a cyclist's footprint (1-2.5 m long, <= 1.2 m wide) at the dips between "
+        "heads: people side by side merge into one cluster, a cyclist has one head (perception/people.py). "
+        "Off: it failed its pre-registered check on parking_lot (hedges split too; see docs/detection-"
+        "tracking.md)",
     )
     row_dip_m: float = param(
         0.7,
@@ -1391,6 +1400,36 @@ class LidarDetector:
                 obj, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand, big,
                 ok & truck_tall, pose, stamp_ns,
             )  # fmt: skip
+        if cfg.group_split and ok.any():
+            # after the structure rules: split first, a hedge's pieces would escape the rules that
+            # judge the whole (roughness, ends); the pieces inherit its verdict, then meet the rules a
+            # person-sized cluster meets (posts, poles, plates: a wall's pieces are plates)
+            before = labels.copy()
+            n_grp = split_groups(
+                obj, obj_hag, labels, n_labels, order, starts, counts, cand[ok], fit[ok],
+                float(cfg.class_height_slack_per_m), math.radians(cfg.cluster_link_angle_deg), _GAP_FACTOR,
+            )  # fmt: skip
+            if n_grp > n_labels:
+                kept_labels = cand[ok]
+                parents = np.unique(before[labels != before])
+                order, starts, counts, cand, fit = regroup(n_grp)
+                ok = np.isin(cand, kept_labels) | (cand >= n_labels)
+                piece = np.flatnonzero(ok & (np.isin(cand, parents) | (cand >= n_labels)))
+                n_labels = n_grp
+                n_pts = counts[cand]
+                bottom, rng, slack = _bottom_range_slack(fit, cfg)
+                top = fit[:, Z_MAX]
+                _c, interior_p, flat_p = structure_features(
+                    obj, obj_hag, order, starts, counts, cand[piece], fit[piece], 0.3,
+                    float(cfg.structure_low_m), float(cfg.structure_inside_m), _FLAT_TOL_M,
+                )  # fmt: skip
+                fp, bp, tp, sp = fit[piece], bottom[piece], top[piece], slack[piece]
+                ok[piece] &= ~is_structure(
+                    fp[:, LENGTH], fp[:, WIDTH], tp - bp, interior_p, flat_p, sp,
+                    0.5 * math.radians(cfg.cluster_link_angle_deg) * rng[piece], cfg,
+                    ceiling_clusters(at_ceiling, order, starts, counts, cand[piece]),
+                )  # fmt: skip
+                ok[piece] &= ~flat_plates(fp, tp, sp, cfg)
         hidden_bottom = np.full(len(cand), np.inf)
         if cfg.ground_hidden_slope > 0.0 and ok.any():
             # kept clusters mostly over ground that nearer objects hide: their lower part is in

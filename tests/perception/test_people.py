@@ -1,0 +1,100 @@
+"""People side by side split into persons; cyclists and flat roofs left whole (perception/people.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sensor_fusion.core.classes import ObjectClass
+from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
+from sensor_fusion.perception.people import split_groups
+from sensor_fusion.sim.boxes import spinning_scan
+
+SENSOR_HEIGHT_M = 1.8
+
+
+@pytest.fixture(scope="module")
+def det() -> LidarDetector:
+    d = LidarDetector(LidarDetectorConfig(group_split=True))  # opt-in (see its parameter)
+    d.warm_up()
+    return d
+
+
+def person(cx: float, cy: float, height: float = 1.75, yaw: float = 0.0) -> list[tuple]:
+    """A person as boxes on the ground: a body 0.45 m across the shoulders and 0.3 m deep up to
+    the shoulders (0.82 of the stature: 0.3 m under the top), and a head 0.2 m across on it."""
+    return [(cx, cy, 0.3, 0.45, 0.82 * height, yaw), (cx, cy, 0.22, 0.2, height, yaw)]
+
+
+def cyclist(cx: float, cy: float) -> list[tuple]:
+    """A cyclist riding along x: wheels 0.7 m high at both ends of a 1.8 m bicycle, the rider
+    (1.7 m) over the saddle behind the middle, the hands on the handlebars (1.1 m)."""
+    return [
+        (cx - 0.55, cy, 0.7, 0.06, 0.7, 0.0),  # rear wheel
+        (cx + 0.55, cy, 0.7, 0.06, 0.7, 0.0),  # front wheel
+        (cx - 0.15, cy, 0.4, 0.4, 1.45, 0.0),  # rider's body and legs
+        (cx - 0.05, cy, 0.22, 0.2, 1.7, 0.0),  # head
+        (cx + 0.3, cy, 0.35, 0.5, 1.1, 0.0),  # arms, hands and handlebars
+    ]
+
+
+def sweep(boxes) -> np.ndarray:
+    return spinning_scan(boxes, sensor_height_m=SENSOR_HEIGHT_M, n_cols=3600)
+
+
+def labels_near(d, x: float, y: float, r: float = 2.5) -> list[int]:
+    near = np.hypot(d.centers[:, 0] - x, d.centers[:, 1] - y) < r
+    return sorted(d.labels[near].tolist())
+
+
+@pytest.mark.parametrize("x, y", [(12.0, 3.0), (18.0, -4.0)])
+def test_two_people_side_by_side_are_two_pedestrians(det, x, y):
+    """Shoulder to shoulder, 0.55 m apart: one cluster of a cyclist's size without the split."""
+    pts = sweep([*person(x, y - 0.275), *person(x, y + 0.275, 1.68)])
+    off = LidarDetector(LidarDetectorConfig(group_split=False)).detect(pts, 0, "base_link")
+    assert len(labels_near(off, x, y)) == 1, "the two no longer merge: the test proves nothing"
+    d = det.detect(pts, 0, "base_link")
+    assert labels_near(d, x, y) == [int(ObjectClass.PEDESTRIAN)] * 2
+    assert np.all(d.sizes[:, 0] <= 0.8)
+
+
+def test_three_people_walking_in_a_row_are_three_pedestrians(det):
+    pts = sweep([b for dy in (-0.55, 0.0, 0.55) for b in person(10.0, 5.0 + dy)])
+    d = det.detect(pts, 0, "base_link")
+    assert labels_near(d, 10.0, 5.0) == [int(ObjectClass.PEDESTRIAN)] * 3
+
+
+@pytest.mark.parametrize("x, y", [(10.0, 4.0), (16.0, 6.0), (22.0, -5.0)])
+def test_a_cyclist_stays_one_bicycle(det, x, y):
+    """Seen from the side: the rider is the only peak that tall; hands and wheels are lower."""
+    d = det.detect(sweep(cyclist(x, y)), 0, "base_link")
+    assert labels_near(d, x, y) == [int(ObjectClass.BICYCLE)]
+
+
+def _split(boxes, xy: tuple[float, float], length: float, width: float, yaw: float) -> int:
+    """split_groups on one cluster (the returns within 1.5 m of ``xy``) fitted as given."""
+    pts = sweep(boxes)
+    pts = pts[(pts[:, 2] > 0.2) & (np.hypot(pts[:, 0] - xy[0], pts[:, 1] - xy[1]) < 1.5)].astype(np.float64)
+    labels = np.zeros(len(pts), np.int64)
+    fit = np.array([[xy[0], xy[1], length, width, yaw]])
+    one = np.array([0])
+    return split_groups(
+        pts, pts[:, 2], labels, 1, np.arange(len(pts)), one, np.array([len(pts)]), one, fit, 0.011,
+        np.radians(0.4), 1.5,
+    )  # fmt: skip
+
+
+def test_a_flat_roof_and_a_bump_are_not_heads():
+    """A car's cabin seen over the car ahead is flat; a box 0.1 m higher at one end is no head."""
+    assert _split([(15.0, 3.0, 2.0, 0.8, 1.45, 0.0)], (15.0, 3.0), 2.0, 0.8, 0.0) == 1
+    bumped = [(15.0, 3.0, 2.0, 0.8, 1.45, 0.0), (15.7, 3.0, 0.4, 0.8, 1.55, 0.0)]
+    assert _split(bumped, (15.0, 3.0), 2.0, 0.8, 0.0) == 1
+    two = [*person(15.0, 2.7), *person(15.0, 3.3)]
+    assert _split(two, (15.0, 3.0), 1.05, 0.3, 0.5 * np.pi) == 2, "the split itself no longer works"
+
+
+def test_people_taller_than_anyone_are_not_split():
+    """Over 2.2 m (the pedestrian rule's tallest) the cluster is no group: a façade's pieces."""
+    tall = [(15.0, 2.7, 0.3, 0.45, 2.3, 0.0), (15.0, 2.7, 0.22, 0.2, 2.6, 0.0)]
+    tall += [(15.0, 3.3, 0.3, 0.45, 2.3, 0.0), (15.0, 3.3, 0.22, 0.2, 2.6, 0.0)]
+    assert _split(tall, (15.0, 3.0), 1.05, 0.3, 0.5 * np.pi) == 1
