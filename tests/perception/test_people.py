@@ -15,7 +15,7 @@ SENSOR_HEIGHT_M = 1.8
 
 @pytest.fixture(scope="module")
 def det() -> LidarDetector:
-    d = LidarDetector(LidarDetectorConfig(group_split=True))  # opt-in (see its parameter)
+    d = LidarDetector()
     d.warm_up()
     return d
 

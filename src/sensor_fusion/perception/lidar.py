@@ -177,12 +177,11 @@ class LidarDetectorConfig(ParamConfig):
         "length and, for clusters wider than any road vehicle (2.6 m), across it (a person beside a car)",
     )
     group_split: bool = param(
-        False,
+        True,
         unit="",
         desc="Split clusters of a cyclist's footprint (1-2.5 m long, <= 1.2 m wide) at the dips between "
-        "heads: people side by side merge into one cluster, a cyclist has one head (perception/people.py). "
-        "Off: it failed its pre-registered check on parking_lot (hedges split too; see docs/detection-"
-        "tracking.md)",
+        "adult-height heads: people side by side merge into one cluster, a cyclist has one head "
+        "(perception/people.py)",
     )
     row_dip_m: float = param(
         0.7,

@@ -29,7 +29,7 @@ GROUP_MIN_LENGTH_M = 1.0  # shorter than two people side by side (2 x 0.45 m sho
 GROUP_MAX_LENGTH_M = 2.5  # the longest a cyclist's box gets (2.3 m) plus noise; longer: other rules
 GROUP_MAX_WIDTH_M = 1.2  # the person and bicycle rules' widest box
 GROUP_MAX_HEIGHT_M = 2.2  # the pedestrian and bicycle rules' tallest: taller clusters hold no group
-PEAK_MIN_M = 1.0  # a person's head above the ground (children of 6 and over: >= 1.1 m)
+PEAK_MIN_M = 1.4  # an adult's head as measured: 5th-percentile adult stature ~1.5 m, less a beam
 PEAK_MIN_SHARE = 0.7  # of the cluster's top; a cyclist's handlebars reach <= 0.68 of its rider
 HEAD_DIP_M = 0.2  # a head and neck above the shoulders: 0.25-0.3 m; flat roofs and noise: < 0.1 m
 GAP_MIN_M = 0.2  # an empty run this long (and a few columns) is a gap between bodies
