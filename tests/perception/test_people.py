@@ -98,3 +98,51 @@ def test_people_taller_than_anyone_are_not_split():
     tall = [(15.0, 2.7, 0.3, 0.45, 2.3, 0.0), (15.0, 2.7, 0.22, 0.2, 2.6, 0.0)]
     tall += [(15.0, 3.3, 0.3, 0.45, 2.3, 0.0), (15.0, 3.3, 0.22, 0.2, 2.6, 0.0)]
     assert _split(tall, (15.0, 3.0), 1.05, 0.3, 0.5 * np.pi) == 1
+
+
+def _profile(tops: list[float], r: float = 12.0) -> int:
+    """split_groups on one cluster whose top profile (0.1 m bins along y, at x = ``r``) is ``tops``
+    (0: an empty bin); each bin is a column of returns from 0.3 m up to its top."""
+    assert len(tops) >= 10, "clusters under 1 m are never split: the profile would prove nothing"
+    pts = []
+    for i, h in enumerate(tops):
+        if h > 0:
+            for z in np.linspace(0.3, h, 8):
+                pts.append((r, 0.1 * i + 0.05, z))
+    xyz = np.array(pts)
+    fit = np.array([[r, 0.05 * len(tops), 0.1 * len(tops), 0.3, 0.5 * np.pi]])
+    labels = np.zeros(len(xyz), np.int64)
+    one = np.array([0])
+    return split_groups(
+        xyz, xyz[:, 2].copy(), labels, 1, np.arange(len(xyz)), one, np.array([len(xyz)]), one, fit, 0.011,
+        np.radians(0.4), 1.5,
+    )  # fmt: skip
+
+
+def test_heads_are_counted_by_their_prominence():
+    assert _profile([1.45] + [1.8] * 3 + [1.45] * 3 + [1.75] * 3 + [1.45]) == 2  # 0.3 m between heads
+    assert _profile([1.45] + [1.8] * 3 + [1.65] * 3 + [1.75] * 3 + [1.45]) == 1  # 0.1 m: one body
+    # two equal bumps 0.1 m over a flat roof (a tie must not give both heads an infinite prominence)
+    assert _profile([1.5] * 3 + [1.6] * 2 + [1.5] * 8 + [1.6] * 2 + [1.5] * 3) == 1
+
+
+def test_heads_closer_than_two_pairs_of_shoulders_are_one_person():
+    assert _profile([1.5] * 4 + [1.75, 1.4, 1.75] + [1.5] * 4) == 1  # 0.2 m apart
+    assert _profile([1.5] * 3 + [1.75, 1.4, 1.4, 1.4, 1.75] + [1.5] * 3) == 2  # 0.4 m apart
+
+
+def test_a_narrow_post_beside_a_person_is_no_second_head():
+    """A post (a parking meter, a sign's pole) as tall as a head, past a gap: no torso under it."""
+    assert _profile([1.45, 1.45, 1.75, 1.75, 1.45, 1.45, 0, 0, 0, 1.5]) == 1
+    assert _profile([1.45, 1.75, 1.75, 1.45, 1.45, 0, 0, 0, 1.5, 1.5, 1.45]) == 2  # a person
+
+
+def test_a_piece_held_clear_of_the_ground_is_dropped(det):
+    """A sign plate 0.65 m beside a person, seen only above 1.55 m: split off, it must still meet the
+    bottom-clearance test every cluster meets (it is no person floating in the air)."""
+    x, y = 12.0, 3.0
+    sign = sweep([(x, y + 0.65, 0.1, 0.5, 2.1, 0.0)])
+    sign = sign[(np.hypot(sign[:, 0] - x, sign[:, 1] - y - 0.65) < 0.4) & (sign[:, 2] > 1.55)]
+    pts = np.vstack([sweep(person(x, y)), sign]).astype(np.float32)
+    d = det.detect(pts, 0, "base_link")
+    assert labels_near(d, x, y) == [int(ObjectClass.PEDESTRIAN)]

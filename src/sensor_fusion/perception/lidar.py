@@ -1429,6 +1429,9 @@ class LidarDetector:
                     ceiling_clusters(at_ceiling, order, starts, counts, cand[piece]),
                 )  # fmt: skip
                 ok[piece] &= ~flat_plates(fp, tp, sp, cfg)
+                ok[piece] &= (tp - fp[:, GROUND_Z] >= cfg.min_height_m) & (
+                    fp[:, Z_MIN] - fp[:, GROUND_Z] <= cfg.max_bottom_clearance_m
+                )
         hidden_bottom = np.full(len(cand), np.inf)
         if cfg.ground_hidden_slope > 0.0 and ok.any():
             # kept clusters mostly over ground that nearer objects hide: their lower part is in

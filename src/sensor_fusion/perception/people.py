@@ -67,6 +67,7 @@ def split_groups(
     top = np.empty(nb_max)
     filled = np.empty(nb_max)
     smooth = np.empty(nb_max)
+    wide = np.zeros(nb_max, np.bool_)
     height = np.empty(nb_max)
     peaks = np.empty(nb_max, np.int64)
     cuts = np.empty(nb_max, np.int64)
@@ -94,25 +95,45 @@ def split_groups(
         if hmax < PEAK_MIN_M or hmax > GROUP_MAX_HEIGHT_M:
             continue
         dip = max(HEAD_DIP_M, dip_per_m * r)
+        # empty runs of the raw profile wider than gap_bins are gaps between bodies: the ground
+        for b in range(nb):
+            wide[b] = False
+        b = 0
+        while b < nb:
+            if top[b] == -np.inf:
+                e = b
+                while e < nb and top[e] == -np.inf:
+                    e += 1
+                if e - b >= gap_bins:
+                    for q in range(b, e):
+                        wide[q] = True
+                b = e
+            else:
+                b += 1
         # where columns are sparser than the bins (far, or along the line of sight, where a flat
         # top is sampled by the beams, not the columns), a bin may catch only lower returns: tops
-        # are max-filtered over half the link angle (~one column spacing) along the profile first
+        # are max-filtered over half the link angle (~one column spacing) along the profile, never
+        # across a gap; what stays empty (a missed column or two) takes the lower neighbour's top
         sin_g = abs(c * cy - s * cx) / max(r, 1e-6)
         half = int(0.5 * r * gap_angle_rad / max(sin_g, 0.05) / GROUP_BIN_M)
         for b in range(nb):
             m = -np.inf
-            for q in range(max(0, b - half), min(nb, b + half + 1)):
-                m = max(m, top[q])
+            if not wide[b]:
+                for q in range(max(0, b - half), min(nb, b + half + 1)):
+                    if not wide[q]:
+                        m = max(m, top[q])
             smooth[b] = m
-        # the profile with empty runs filled: wide ones to the ground, narrow ones bridged
         b = 0
         while b < nb:
-            if smooth[b] == -np.inf:
+            if wide[b]:
+                filled[b] = 0.0
+                b += 1
+            elif smooth[b] == -np.inf:
                 e = b
-                while e < nb and smooth[e] == -np.inf:
+                while e < nb and smooth[e] == -np.inf and not wide[e]:
                     e += 1
                 fill = 0.0
-                if e - b < gap_bins and b > 0 and e < nb:
+                if b > 0 and e < nb and not wide[b - 1] and not wide[e]:
                     fill = min(smooth[b - 1], smooth[e])
                 for q in range(b, e):
                     filled[q] = fill
@@ -136,7 +157,7 @@ def split_groups(
                 q = b - 1
                 higher_l = False
                 while q >= 0:
-                    if filled[q] > h:
+                    if filled[q] >= h:  # ties go to the left: of two equal heads one must show the dip
                         higher_l = True
                         break
                     lo_l = min(lo_l, filled[q])
@@ -176,13 +197,21 @@ def split_groups(
                 j += 1
         if n_pk < 2:
             continue
-        # cut at the lowest bin between consecutive peaks
+        # cut in the middle of the lowest run of the raw profile between consecutive peaks (the
+        # max filter widens a dip towards one side)
         for j in range(n_pk - 1):
-            best = peaks[j] + 1
+            lo_v = np.inf
             for q in range(peaks[j] + 1, peaks[j + 1]):
-                if filled[q] < filled[best]:
-                    best = q
-            cuts[j] = best
+                lo_v = min(lo_v, top[q])
+            first, last = -1, -1
+            for q in range(peaks[j] + 1, peaks[j + 1]):
+                if top[q] == lo_v:
+                    if first < 0:
+                        first = q
+                    last = q
+                elif first >= 0:
+                    break
+            cuts[j] = (first + last + 1) // 2 if first >= 0 else peaks[j] + 1
         # every piece must hold a torso: shoulders near the head's height over a body's width
         ok = True
         for j in range(n_pk):
