@@ -15,6 +15,11 @@ of a torso, an arm or range noise. A run of empty bins wider than a few LiDAR co
 between bodies (the ground seen between them, or one hiding the other's near part), so it
 counts as a saddle down to the ground.
 
+Only adult heads count (1.4 m as measured): children side by side stay one box, and hedges and
+car roofs with a bump stay whole (a first version counted heads from 1.0 m and cut parking-lot
+hedges 1.1-1.25 m tall into "pedestrians"; docs/detection-tracking.md, session 26). The detector
+runs this after its structure rules and judges the pieces again (``LidarDetector.detect``).
+
 Why not a smaller link distance for everyone: a cyclist's frame and a person's swinging arms
 leave gaps of the same size as the one between two people; only the heads say how many there are.
 """
