@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .structure import profile_bin, top_profile
+
 GROUP_BIN_M = 0.1  # a head is 0.15-0.2 m wide; shoulder to shoulder, heads are 0.4-0.5 m apart
 GROUP_MIN_LENGTH_M = 1.0  # shorter than two people side by side (2 x 0.45 m shoulders and a gap)
 GROUP_MAX_LENGTH_M = 2.5  # the longest a cyclist's box gets (2.3 m) plus noise; longer: other rules
@@ -85,13 +87,8 @@ def split_groups(
         c, s = np.cos(yaw), np.sin(yaw)
         nb = min(nb_max, int(length / GROUP_BIN_M) + 1)
         r = np.hypot(cx, cy)
-        top[:nb] = -np.inf
         s0, n = starts[k], counts[k]
-        for t in range(n):
-            p = order[s0 + t]
-            u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
-            b = min(max(int(u / GROUP_BIN_M), 0), nb - 1)
-            top[b] = max(top[b], np.float64(hag[p]))
+        top_profile(xyz, hag, order, s0, n, cx, cy, c, s, length, GROUP_BIN_M, nb, top)
         gap_bins = int(np.ceil(max(GAP_MIN_M, gap_factor * r * gap_angle_rad) / GROUP_BIN_M - 1e-9))
         hmax = -np.inf
         for b in range(nb):
@@ -234,8 +231,7 @@ def split_groups(
             continue
         for t in range(n):
             p = order[s0 + t]
-            u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
-            b = min(max(int(u / GROUP_BIN_M), 0), nb - 1)
+            b = profile_bin(xyz, p, cx, cy, c, s, length, GROUP_BIN_M, nb)
             j = 0
             while j < n_pk - 1 and b >= cuts[j]:
                 j += 1

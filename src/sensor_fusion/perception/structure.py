@@ -26,6 +26,41 @@ CAR_MIN_LENGTH_M = 3.5  # the shortest common cars (city cars 3.5-3.7 m)
 
 
 @njit(cache=True)
+def profile_bin(
+    xyz: np.ndarray, p: int, cx: float, cy: float, c: float, s: float, length: float, bin_m: float, nb: int
+) -> int:
+    """The bin of point ``p`` along a fitted cluster's long axis (centre cx, cy; axis c, s), in
+    bins of ``bin_m`` from its near end; points just outside the box go to the end bins."""
+    u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
+    return min(max(int(u / bin_m), 0), nb - 1)
+
+
+@njit(cache=True)
+def top_profile(
+    xyz: np.ndarray,
+    hag: np.ndarray,
+    order: np.ndarray,
+    s0: int,
+    n: int,
+    cx: float,
+    cy: float,
+    c: float,
+    s: float,
+    length: float,
+    bin_m: float,
+    nb: int,
+    top: np.ndarray,
+) -> None:
+    """Fill ``top[:nb]`` with each bin's highest height above ground (-inf where a bin is empty)
+    for the cluster's points ``order[s0:s0 + n]``; the row and group splits read it."""
+    top[:nb] = -np.inf
+    for t in range(n):
+        p = order[s0 + t]
+        b = profile_bin(xyz, p, cx, cy, c, s, length, bin_m, nb)
+        top[b] = max(top[b], np.float64(hag[p]))
+
+
+@njit(cache=True)
 def split_rows(
     xyz: np.ndarray,
     hag: np.ndarray,
@@ -79,13 +114,8 @@ def split_rows(
         cx, cy, yaw = fit[ci, 0], fit[ci, 1], fit[ci, 4]
         c, s = np.cos(yaw), np.sin(yaw)
         nb = min(nb_max, int(length / PROFILE_BIN_M) + 1)
-        top[:nb] = -np.inf
         s0, n = starts[k], counts[k]
-        for t in range(n):
-            p = order[s0 + t]
-            u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
-            b = min(max(int(u / PROFILE_BIN_M), 0), nb - 1)
-            top[b] = max(top[b], np.float64(hag[p]))
+        top_profile(xyz, hag, order, s0, n, cx, cy, c, s, length, PROFILE_BIN_M, nb, top)
         # column spacing along the row at its range and grazing angle
         r = np.hypot(cx, cy)
         sin_g = abs(c * cy - s * cx) / max(r, 1e-6)
@@ -176,8 +206,7 @@ def split_rows(
             seg[j] = k if (j == 0 or not multi) else n_labels + j - 1
         for t in range(n):
             p = order[s0 + t]
-            u = (xyz[p, 0] - cx) * c + (xyz[p, 1] - cy) * s + 0.5 * length
-            b = min(max(int(u / PROFILE_BIN_M), 0), nb - 1)
+            b = profile_bin(xyz, p, cx, cy, c, s, length, PROFILE_BIN_M, nb)
             if cabin and isl[b] >= 0 and isl_label[isl[b]] != -1:
                 if isl_label[isl[b]] == -2:
                     isl_label[isl[b]] = n_labels + n_new
