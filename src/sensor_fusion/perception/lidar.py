@@ -1400,9 +1400,10 @@ class LidarDetector:
                 ok & truck_tall, pose, stamp_ns,
             )  # fmt: skip
         if cfg.group_split and ok.any():
-            # after the structure rules: split first, a hedge's pieces would escape the rules that
-            # judge the whole (roughness, ends); the pieces inherit its verdict, then meet the rules a
-            # person-sized cluster meets (posts, poles, plates: a wall's pieces are plates)
+            # after the structure rules (split before them, a hedge's pieces would escape the rules
+            # that judge the whole: roughness, ends); the pieces inherit the whole's verdict, then meet
+            # the rules any cluster of their size meets (posts, plates: a wall's pieces are plates;
+            # bottom clearance, least height)
             before = labels.copy()
             n_grp = split_groups(
                 obj, obj_hag, labels, n_labels, order, starts, counts, cand[ok], fit[ok],
