@@ -154,3 +154,16 @@ def test_only_adult_heads_count():
     low = [1.0] + [1.2] * 3 + [0.9] * 3 + [1.15] * 3 + [1.0]
     assert _profile(low) == 1
     assert _profile([h + 0.4 for h in low]) == 2
+
+
+def test_a_flat_topped_block_of_a_bicycles_size_is_no_cyclist():
+    """A cyclist's ends are its wheels (under half the rider's top); a block 1.6 x 0.8 x 1.25 m, as
+    a piece of a parked car shows, stands as tall at its ends: UNKNOWN, for the camera to name."""
+    block = sweep([(20.0, 3.0, 1.6, 0.8, 1.25, 0.0)])
+    off = LidarDetector(LidarDetectorConfig(bicycle_wheel_ends=False)).detect(block, 0, "base_link")
+    assert labels_near(off, 20.0, 3.0) == [int(ObjectClass.BICYCLE)], "not a bicycle box: proves nothing"
+    on = LidarDetector(LidarDetectorConfig(bicycle_wheel_ends=True))
+    assert labels_near(on.detect(block, 0, "base_link"), 20.0, 3.0) == [int(ObjectClass.UNKNOWN)]
+    for x, y in [(10.0, 4.0), (16.0, 6.0), (22.0, -5.0)]:
+        d = on.detect(sweep(cyclist(x, y)), 0, "base_link")
+        assert labels_near(d, x, y) == [int(ObjectClass.BICYCLE)]

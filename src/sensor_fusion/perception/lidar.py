@@ -27,7 +27,7 @@ from .clustering import group_by_label, label_bev
 from .ends import CONTINUES, end_states
 from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
-from .people import split_groups
+from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
 from .structure_memory import StructureMemory
 
@@ -182,6 +182,14 @@ class LidarDetectorConfig(ParamConfig):
         desc="Split clusters of a cyclist's footprint (1-2.5 m long, <= 1.2 m wide) at the dips between "
         "adult-height heads: people side by side merge into one cluster, a cyclist has one head "
         "(perception/people.py)",
+    )
+    bicycle_wheel_ends: bool = param(
+        False,
+        unit="",
+        desc="A BICYCLE-sized box whose ends (outer 0.3 m) stand over 0.6 of its top is UNKNOWN: a cyclist's "
+        "ends are wheels (<= 0.75 m against a rider's >= 1.5 m); the camera, where it sees the box, names "
+        "it. Off: bicycle precision +0.10-0.29, but it failed its pre-registered check on static false "
+        "positives and HOTA (docs/detection-tracking.md, session 26)",
     )
     row_dip_m: float = param(
         0.7,
@@ -1465,6 +1473,15 @@ class LidarDetector:
                 # a lone face seen at a grazing angle is no vehicle's end whatever its height;
                 # what the measured height dropped stays dropped
                 grazing |= grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
+        if cfg.bicycle_wheel_ends and n:
+            # a bicycle-sized box whose ends stand as tall as its middle has no wheels there: no
+            # cyclist (a parked car's piece, people in a row); UNKNOWN, so a camera that sees the
+            # class relabels and completes it (FrameDetector._apply_camera)
+            bike = np.flatnonzero(cls == int(ObjectClass.BICYCLE))
+            if bike.size:
+                share = end_top_share(obj, obj_hag, order, starts, counts, cand[ok][bike], fit[bike])
+                flat = bike[share > WHEEL_END_MAX_SHARE]
+                cls[flat], base[flat], end_on[flat] = int(ObjectClass.UNKNOWN), _UNKNOWN_SCORE, False
         if grazing.any():  # what the boxes below are built from
             keep = ~grazing
             fit, bottom, top, n_pts, heights = (a[keep] for a in (fit, bottom, top, n_pts, heights))

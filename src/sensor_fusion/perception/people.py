@@ -239,3 +239,43 @@ def split_groups(
                 labels[p] = n_labels + j - 1
         n_labels += n_pk - 1
     return n_labels
+
+
+WHEEL_END_M = 0.3  # a bicycle's wheel reaches 0.33-0.37 m in from each end (26-29" wheels)
+WHEEL_END_MAX_SHARE = 0.6  # a wheel's top (<= 0.75 m) against a rider's (>= 1.5 m): <= 0.5
+
+
+@njit(cache=True)
+def end_top_share(
+    xyz: np.ndarray,
+    hag: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    fit: np.ndarray,
+) -> np.ndarray:
+    """(N,) the lower of a cluster's two end tops (its outer ``WHEEL_END_M`` along the long axis)
+    as a share of its top: a cyclist's ends are its wheels, under half its rider's height, where
+    a flat-topped piece of a parked car or a row of people stands as tall at its ends."""
+    out = np.zeros(clusters.shape[0])
+    top = np.empty(64)
+    for ci in range(clusters.shape[0]):
+        k = clusters[ci]
+        length = fit[ci, 2]
+        c, s = np.cos(fit[ci, 4]), np.sin(fit[ci, 4])
+        nb = min(64, int(length / GROUP_BIN_M) + 1)
+        top_profile(
+            xyz, hag, order, starts[k], counts[k], fit[ci, 0], fit[ci, 1], c, s, length, GROUP_BIN_M, nb, top
+        )
+        z = max(1, int(np.ceil(WHEEL_END_M / GROUP_BIN_M - 1e-9)))
+        hmax, lo_end, hi_end = -np.inf, -np.inf, -np.inf
+        for b in range(nb):
+            hmax = max(hmax, top[b])
+            if b < z:
+                lo_end = max(lo_end, top[b])
+            if b >= nb - z:
+                hi_end = max(hi_end, top[b])
+        if hmax > 0.0:
+            out[ci] = max(0.0, min(lo_end, hi_end)) / hmax
+    return out
