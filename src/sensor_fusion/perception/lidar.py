@@ -695,6 +695,28 @@ def is_structure(
     return pole | post | sliver | plate | low_wide | fence | porous | wall
 
 
+def _passes_shape_rules(
+    fit: np.ndarray,
+    bottom: np.ndarray,
+    top: np.ndarray,
+    slack: np.ndarray,
+    rng: np.ndarray,
+    interior: np.ndarray,
+    flat: np.ndarray,
+    censored: np.ndarray | None,
+    cfg: LidarDetectorConfig,
+) -> np.ndarray:
+    """(N,) True for clusters tall enough, standing on the ground and not structure by shape
+    (:func:`is_structure`): what every cluster meets, and the group split's pieces again."""
+    ok = (top - fit[:, GROUND_Z] >= cfg.min_height_m) & (
+        fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m
+    )
+    col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
+    return ok & ~is_structure(
+        fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg, censored
+    )
+
+
 def rough_vegetation(
     rough: np.ndarray, n_rough: np.ndarray, n_cand: np.ndarray, cfg: LidarDetectorConfig
 ) -> np.ndarray:
@@ -1370,16 +1392,8 @@ class LidarDetector:
             | (fit[:, WIDTH] > cfg.max_width_m)
             | (top - fit[:, GROUND_Z] > cfg.max_height_m)
         )
-        ok = (
-            ~oversize
-            & (top - fit[:, GROUND_Z] >= cfg.min_height_m)
-            & (fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m)
-        )
-        col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
         censored = ceiling_clusters(at_ceiling, order, starts, counts, cand)
-        ok &= ~is_structure(
-            fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg, censored
-        )
+        ok = ~oversize & _passes_shape_rules(fit, bottom, top, slack, rng, interior, flat, censored, cfg)
         if cfg.structure_rough_min_m > 0.0 and math.isfinite(cfg.sensor_z_m):
             judge = np.flatnonzero(ok & (fit[:, LENGTH] > _PERSON_MAX_M))  # only these can be dropped
             rough, n_rough, n_cand = surface_roughness(
@@ -1431,16 +1445,11 @@ class LidarDetector:
                     obj, obj_hag, order, starts, counts, cand[piece], fit[piece], 0.3,
                     float(cfg.structure_low_m), float(cfg.structure_inside_m), _FLAT_TOL_M,
                 )  # fmt: skip
-                fp, bp, tp, sp = fit[piece], bottom[piece], top[piece], slack[piece]
-                ok[piece] &= ~is_structure(
-                    fp[:, LENGTH], fp[:, WIDTH], tp - bp, interior_p, flat_p, sp,
-                    0.5 * math.radians(cfg.cluster_link_angle_deg) * rng[piece], cfg,
-                    ceiling_clusters(at_ceiling, order, starts, counts, cand[piece]),
-                )  # fmt: skip
-                ok[piece] &= ~flat_plates(fp, tp, sp, cfg)
-                ok[piece] &= (tp - fp[:, GROUND_Z] >= cfg.min_height_m) & (
-                    fp[:, Z_MIN] - fp[:, GROUND_Z] <= cfg.max_bottom_clearance_m
-                )
+                fp, tp, sp = fit[piece], top[piece], slack[piece]
+                censored_p = ceiling_clusters(at_ceiling, order, starts, counts, cand[piece])
+                ok[piece] &= _passes_shape_rules(
+                    fp, bottom[piece], tp, sp, rng[piece], interior_p, flat_p, censored_p, cfg
+                ) & ~flat_plates(fp, tp, sp, cfg)
         hidden_bottom = np.full(len(cand), np.inf)
         if cfg.ground_hidden_slope > 0.0 and ok.any():
             # kept clusters mostly over ground that nearer objects hide: their lower part is in
