@@ -94,39 +94,47 @@ def add_fix(s: FilterState, t: int, z: np.ndarray, var_h: float, lever: np.ndarr
     s.track_z = (*tz, (t, float(z[0]), float(z[1]), float(var_h), float(lw[0]), float(lw[1])))
 
 
-def add_break(s: FilterState, t: int, window_s: float) -> None:
+def add_break(s: FilterState, t: int, window_s: float, level: bool = False) -> None:
     """A fix the filter gated while the heading is unknown: the fixes jumped against the
-    dead-reckoned filter (multipath), so the fixes after it get their own shift in the fit
-    (a part of their own, :func:`fit_rotation`). Kept in the track as a NaN entry, so a
-    rollback restores it like any other."""
+    dead-reckoned filter (multipath), so the fixes after it may get their own shift in the fit
+    (a candidate part of their own, :func:`fit_rotation`). ``level``: the fixes stepped to
+    another level here (:mod:`.gnss_steps`), so those after it get their own shift whatever the
+    fit says (a jump held by the newest fixes bends a one-shift rotation instead of leaving a
+    step the fit could see). Kept in the track as a NaN entry, so a rollback restores it like
+    any other."""
     if s.track_z:
         tz = _trim(s.track_z, t - int(window_s * NS_PER_S))
-        s.track_z = (*tz, (t, math.nan, math.nan, math.nan, 0.0, 0.0))
+        s.track_z = (*tz, (t, math.nan, math.nan, math.nan, 1.0 if level else 0.0, 0.0))
 
 
-def _track_points(track_v: tuple, track_z: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _track_points(
+    track_v: tuple, track_z: tuple
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(d (n, 2) track points at the fixes, z (n, 2) fix positions, var (n,), part (n,) int: the
-    number of gated fixes before each, :func:`add_break`) for the fixes the wheel samples cover
-    (trapezoid integral, linear between samples)."""
+    number of breaks before each, level (n,) int: the number of level breaks before each,
+    :func:`add_break`) for the fixes the wheel samples cover (trapezoid integral, linear between
+    samples)."""
     v = np.array(track_v, dtype=np.float64).reshape(-1, 3)
     f = np.array(track_z, dtype=np.float64).reshape(-1, 6)
     brk = np.isnan(f[:, 1])
     part = np.cumsum(brk)[~brk]
+    level = np.cumsum(brk & (f[:, 4] > 0.0))[~brk]
     f = f[~brk]
     if len(v) < 2 or len(f) == 0:
-        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=np.int64)
+        e = np.zeros(0, dtype=np.int64)
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), e, e
     tv = (v[:, 0] - v[0, 0]) / NS_PER_S
     pos = np.zeros((len(v), 2))
     pos[1:] = np.cumsum(0.5 * (v[1:, 1:3] + v[:-1, 1:3]) * np.diff(tv)[:, None], axis=0)
     tf = (f[:, 0] - v[0, 0]) / NS_PER_S
     keep = (tf >= -_MAX_EXTRAP_S) & (tf <= tv[-1] + _MAX_EXTRAP_S)
-    tf, f, part = tf[keep], f[keep], part[keep]
+    tf, f, part, level = tf[keep], f[keep], part[keep], level[keep]
     d = np.stack([np.interp(tf, tv, pos[:, 0]), np.interp(tf, tv, pos[:, 1])], axis=1)
     past = np.maximum(tf - tv[-1], 0.0)  # beyond the newest sample: its velocity
     d += past[:, None] * v[-1, 1:3]
     d += np.minimum(tf, 0.0)[:, None] * v[0, 1:3]  # the first fix (filter start) just before the first sample
     d += f[:, 4:6]  # the antenna, not base_link
-    return d, f[:, 1:3], f[:, 3], part.astype(np.int64)
+    return d, f[:, 1:3], f[:, 3], part.astype(np.int64), level.astype(np.int64)
 
 
 OUTLIER_CHI2 = 13.8  # chi2(2) at 0.999: a fix (or a step) this far from the fitted track is a jump
@@ -135,7 +143,11 @@ MAX_STEPS = 3
 
 
 def fit_rotation(
-    d: np.ndarray, z: np.ndarray, var: np.ndarray, part: np.ndarray | None = None
+    d: np.ndarray,
+    z: np.ndarray,
+    var: np.ndarray,
+    part: np.ndarray | None = None,
+    level: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Weighted 2-D Procrustes: the rotation ``theta`` (rad) and shift minimising
     ``sum_i |z_i - R(theta) d_i - c|^2 / var_i``, robust to multipath jumps:
@@ -151,7 +163,8 @@ def fit_rotation(
       move then carries no heading information.
 
     ``part`` (n,) ints: candidate breaks known beforehand (the fixes after a gated one,
-    :func:`add_break`), each split where its own shift fits significantly better.
+    :func:`add_break`), each split where its own shift fits significantly better. ``level``
+    (n,) ints: parts known beforehand (levels between GNSS steps), each its own shift.
 
     Returns ``(theta, std_theta, span_m)``: ``std_theta`` the white-noise std of the kept fixes,
     inflated by the reduced chi-square when above 1; ``span`` the largest distance between two
@@ -159,7 +172,7 @@ def fit_rotation(
     the correlated-error bound ``sqrt(2) sigma / span_i`` of :func:`try_align`; independent parts
     combine to ``sqrt(2) sigma / sqrt(sum span_i^2)``)."""
     keep = np.ones(len(d), dtype=bool)
-    seg = np.zeros(len(d), dtype=np.int64)
+    seg = np.zeros(len(d), dtype=np.int64) if level is None else np.asarray(level, dtype=np.int64).copy()
     if part is not None and len(d) > 3:
         # a known break splits the track where its own shift explains the fixes better than the
         # one shift by more than chance would (chi-square drop above OUTLIER_CHI2 for 2 dof):
@@ -290,10 +303,10 @@ def _fit(
 def try_align(s: FilterState, c: EgoConfig) -> tuple[float, float] | None:
     """``(theta, yaw_std)`` when the track of ``s`` fixes the heading (module docstring): the
     rotation to apply about world z and the heading std to give the filter; else None."""
-    d, z, var, part = _track_points(s.track_v, s.track_z)
+    d, z, var, part, level = _track_points(s.track_v, s.track_z)
     if len(d) < 3:
         return None
-    theta, std, span = fit_rotation(d, z, var, part)
+    theta, std, span = fit_rotation(d, z, var, part, level)
     sigma = math.sqrt(float(np.mean(var)))
     if std > c.align_max_std_rad or span < c.align_min_baseline_sigmas * sigma:
         return None
@@ -328,19 +341,22 @@ def mismatch(s: FilterState, entry: tuple, scale_std: float) -> tuple[float, flo
     if len(s.track_v) < 2 or not ref:
         return None
     var_h = entry[3]
-    d, zz, var, part = _track_points(s.track_v, (*ref, entry))
+    d, zz, var, part, level = _track_points(s.track_v, (*ref, entry))
     if len(d) < 2 or zz[-1, 0] != entry[1] or zz[-1, 1] != entry[2]:
         return None
     dk, zk = d[-1], zz[-1]
     D, Z, V = d[:-1], zz[:-1], var[:-1]
-    w = 1.0 / V
-    dbar = (w @ D) / w.sum()
-    zbar = (w @ Z) / w.sum()
     sigma2 = float(np.median(V))
     th0, std = 0.0, math.inf
     if len(D) >= 3:
-        th0, std, span = fit_rotation(D, Z, V, part[:-1])
+        th0, std, span = fit_rotation(D, Z, V, part[:-1], level[:-1])
         std = math.hypot(std, math.sqrt(2.0 * sigma2) / span) if span > 0.0 else math.inf
+    # the fix is predicted from the level the filter holds (the fixes after the newest step of
+    # :mod:`.gnss_steps`); the rotation above uses every level, each with its own shift
+    cur = level[:-1] == level[-2]
+    D, Z, w = D[cur], Z[cur], 1.0 / V[cur]
+    dbar = (w @ D) / w.sum()
+    zbar = (w @ Z) / w.sum()
     # reduced chi2 of the accepted fixes about one shift at the fitted rotation (>= 1)
     c, sn = math.cos(th0), math.sin(th0)
     Dc = D - dbar
