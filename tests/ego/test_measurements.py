@@ -443,21 +443,54 @@ def test_outlier_fix_rejected(drive):
     assert est.counters["gps_no_fix"] == 1
 
 
-def test_gps_jump_reseeds_after_consecutive_rejections(drive):
-    """A persistent 30 m GPS jump is gated at first, then trusted after N rejections."""
-    est, i = initialised_estimator(drive, 2000)
-    n = est.config.gps_reinit_after_rejections
+def _persistent_jump(drive, gnss_steps: bool, n_after: int) -> tuple[EgoEstimator, list[bool], float]:
+    """The car drive's filter after 2000 IMU samples, then ``n_after`` fixes shifted 30 m east
+    for good: (the filter, each shifted fix's result, the final horizontal error against the
+    shifted truth, m)."""
+    est = EgoEstimator(sim_config(gnss_steps=gnss_steps), T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+    fix_at = {int(i): j for j, i in enumerate(drive.gps_idx)}
+    i0 = 2000
+    for i in range(i0):
+        est.add_imu(drive.imu[i])
+        if i in fix_at:
+            est.add_gps(drive.gps[fix_at[i]])
     shift = np.array([30.0, 0.0, 0.0])
     results = []
-    for k in range(i, i + (n + 10) * GPS_EVERY):
+    for k in range(i0, i0 + n_after * GPS_EVERY):
         est.add_imu(drive.imu[k])
         if k % GPS_EVERY == 0:
             j = k // GPS_EVERY
             results.append(
                 est.add_gps_enu(drive.imu[k].stamp_ns, drive.gps_enu[j] + shift, np.eye(3) * GPS_STD**2)
             )
+    err = est.latest().position - (drive.pos[k] + shift)
+    return est, results, float(np.linalg.norm(err[:2]))
+
+
+def test_gps_jump_reseeds_after_consecutive_rejections(drive):
+    """Without the step test: a persistent 30 m GPS jump is gated at first, then trusted after N
+    rejections."""
+    n = sim_config().gps_reinit_after_rejections
+    est, results, err = _persistent_jump(drive, False, n + 10)
     assert results[: n - 1] == [False] * (n - 1)
     assert est.counters["gps_reinit"] == 1
     assert all(results[n + 1 :])
-    err = est.latest().position - (drive.pos[k] + shift)
-    assert np.linalg.norm(err[:2]) < 2.0
+    assert err < 2.0
+
+
+def test_a_persistent_step_is_multipath_until_it_outlasts_the_level_before_it(drive):
+    """With the step test (ego/gnss_steps.py) the same jump is a step: multipath, not counted
+    towards a re-seed, while it is younger than the level the filter held before it (the
+    duration rule of ``Updater._multipath``); then its fixes count, and N of them re-seed the
+    filter onto it."""
+    n = sim_config().gps_reinit_after_rejections
+    est, results, _ = _persistent_jump(drive, True, n + 10)
+    assert not any(results)
+    assert est.counters["gps_reinit"] == 0
+    assert est.counters["gps_multipath_gated"] == n + 10
+    held_s = (drive.imu[2000].stamp_ns - est._updater._level_t0) * 1e-9
+    per_s = 1e9 / (GPS_EVERY * (drive.imu[1].stamp_ns - drive.imu[0].stamp_ns))
+    est, results, err = _persistent_jump(drive, True, int(held_s * per_s) + n + 10)
+    assert est.counters["gps_reinit"] == 1
+    assert all(results[-8:])
+    assert err < 3.0  # 1.5 m fixes, 2 s after a re-seed that ended 25 s of dead reckoning

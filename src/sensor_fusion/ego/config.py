@@ -157,6 +157,16 @@ class EgoConfig(ParamConfig):
     gps_reinit_after_rejections: int = param(
         25, unit="1", ge=0, desc="Consecutive gated fixes after which the position is re-seeded; 0: never"
     )
+    gnss_steps: bool = param(
+        False,
+        unit="",
+        desc="Opt-in (failed 2 of its 4 pre-registered validations, docs/ego.md): multipath jumps told "
+        "by their steps (ego/gnss_steps.py): a fix that steps away from the recent fixes, the "
+        "dead-reckoned motion taken out, by more than their own fix-to-fix noise (learnt) opens a "
+        "multipath episode whatever the chi2 gate says, held until a step back; a step back from a jump "
+        "the filter had taken re-seeds the position there. Needs wheel_scale_std > 0; false: the gate "
+        "and the wheel-track tests alone",
+    )
     datum: tuple[float, ...] = param(
         NAN3,
         unit="deg, deg, m",

@@ -69,6 +69,7 @@ COUNTER_NAMES = (
     "gps_invalid",  # NaN/inf position
     "gps_reinit",  # position re-seeded after gps_reinit_after_rejections gated fixes
     "gps_multipath_gated",  # gated fixes the recent fixes carried along the wheel track disagree with too
+    "gps_multipath_returns",  # fixes back from a jump the filter had taken: re-seeded there (gnss_steps)
     "vel_accepted",  # body-velocity measurements fused (add_body_velocity)
     "vel_rejected",  # body-velocity measurements gated, invalid or too old
     "wheel_accepted",  # wheel-odometry velocities fused (add_wheel_odometry; heading-free before alignment)

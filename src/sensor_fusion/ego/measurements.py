@@ -7,7 +7,9 @@ residual ``y = z - h(x)``, Jacobian ``H`` over the 15 error states, noise ``R`` 
 * GPS antenna position ``h = p + R l_gps`` (:func:`gps_position`), chi2(3). While yaw is
   unknown the yaw column is dropped and the horizontal lever arm enters R as an unknown
   offset of size ``|l_h|``. After ``gps_reinit_after_rejections`` consecutive gated fixes
-  the position is re-seeded from the fix (a persistent jump is believed).
+  the position is re-seeded from the fix (a persistent jump is believed). With wheel odometry
+  the wheel track also calls fixes multipath (:meth:`Updater._multipath`), and with
+  ``gnss_steps`` the steps between fixes do (:mod:`.gnss_steps`).
 * Body velocity ``h = R' v`` over the measured axes (:func:`body_velocity`; radar Doppler
   ego-motion, wheel odometry), chi2(k). IMU + GPS observe speed only through differences
   of noisy fixes, so this brings the position error well below the GPS noise early on.
@@ -23,6 +25,7 @@ residual ``y = z - h(x)``, Jacobian ``H`` over the 15 error states, noise ``R`` 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -32,9 +35,11 @@ from ..core.geometry import wrap_angle
 from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
+from .gnss_steps import CHI2 as STEP_CHI2
+from .gnss_steps import Step, StepDetector
 from .state import FilterState, Measurement, correct
 from .track_align import AGREE_CHI2 as TRACK_AGREE_CHI2
-from .track_align import fix_entry, mismatch
+from .track_align import add_break, fix_entry, mismatch
 from .wheel_scale import AGREE_CHI2, track_residual
 
 __all__ = [
@@ -205,6 +210,7 @@ class Updater:
         self.constraint_period_ns = int(round(NS_PER_S / c.constraint_rate_hz))
         self._counters = counters
         self.last_correction: np.ndarray | None = None  # last injected error state (15,)
+        self._steps = StepDetector()
         self.clear()
 
     def clear(self) -> None:
@@ -215,6 +221,8 @@ class Updater:
         self._episode_n = 0
         self._episode_r: np.ndarray | None = None  # the residual of the fix being decided
         self._level_t0: int | None = None  # since when the filter holds its level: its start or last re-seed
+        self._episode_by_step = False  # the episode opened with a step (gnss_steps): held until one returns
+        self._steps.clear()
 
     def start_level(self, t_ns: int) -> None:
         """The filter started (or was re-seeded) from a fix at ``t_ns``: the level it holds since."""
@@ -288,22 +296,109 @@ class Updater:
 
     def gps(self, s: FilterState, m: Measurement) -> bool:
         """Gate and fuse a fix (``m.z`` the antenna position, ENU); sets and returns ``m.result``."""
+        lin = self._gps_lin(s, m)
+        steps = m.first and self.config.wheel_scale_std > 0.0
+        stepped = False
+        if steps:
+            stepped, returned = self._decide_multipath(s, m, lin)
+            if returned is not None and returned.followed:
+                self._level_returned(s, m, returned)
+                lin = self._gps_lin(s, m)
+        ok = self._fuse_fix(s, m, lin)
+        if steps:
+            if ok:
+                self._steps.followed(m.stamp_ns)
+                if self._episode_by_step and self._episode_t0 is not None:
+                    # the episode outlasted the level the filter held and the filter took it:
+                    # its level is the filter's since it began (a later step is a new episode)
+                    self._level_t0 = self._episode_t0
+                    self._close_episode()
+            self._steps.record(s, m, self._lever, stepped)
+        return ok
+
+    def _decide_multipath(self, s: FilterState, m: Measurement, lin: Linearised) -> tuple[bool, Step | None]:
+        """Set ``m.multipath`` at a fix's first processing and keep the episode bookkeeping: from
+        its step (``gnss_steps``: a step out opens an episode, a step back ends it, no step keeps
+        it), else from the wheel-track tests (:meth:`_multipath`). Returns (the fix stepped, the
+        open step it returned from or None)."""
+        self._episode_r = None
+        chi = self._steps.test(s, m, self._lever) if self.config.gnss_steps else None
+        stepped = chi is not None and chi > STEP_CHI2
+        kind = self._steps.classify(m.stamp_ns, stepped) if chi is not None else None
+        if kind is not None and kind[0] == "return":
+            m.multipath = False
+            self._close_episode()
+            # back at the level before the step: the heading fit's break there goes, with the
+            # jumped fixes when the filter took them
+            s.track_z = tuple(f for f in s.track_z if f[0] < kind[1].t_ns)
+            return stepped, kind[1]
+        if kind is not None and kind[0] == "open":  # out of the held level: a jump until it returns
+            kind[1].level_t0 = self._level_t0
+            if not s.aligned:
+                # the heading fit gives the fixes from here a shift of their own: should the
+                # filter take this level (the duration rule), the fit must not bend across it
+                add_break(s, m.stamp_ns, self.config.align_track_window_s, level=True)
+            if self._episode_t0 is None:
+                self._start_episode(m.stamp_ns, by_step=True)
+            m.multipath = self._within_episode(m)
+            return stepped, None
+        if self._episode_by_step and self._steps.open:
+            m.multipath = self._within_episode(m)  # no step since: the jumped level holds
+            return stepped, None
+        m.multipath, agree = self._multipath(s, m, self._nis(s, lin) <= self._gate[3])
+        if agree is False:  # the episode runs on while the track disagrees, called multipath or not
+            if self._episode_t0 is None:
+                self._start_episode(m.stamp_ns, by_step=False)
+            if self._episode_r is not None:
+                self._episode_sum = self._episode_sum + self._episode_r
+                self._episode_n += 1
+        else:
+            self._close_episode()
+        return stepped, None
+
+    def _gps_lin(self, s: FilterState, m: Measurement) -> Linearised:
         lin = gps_position(s, m.z, m.cov, self._lever)
         if not s.aligned:  # yaw unknown: the horizontal lever arm is an unknown offset of size |l_h|
             lin.H[:, eskf.YAW] = 0.0
             lin = lin._replace(R=lin.R + self._lever_cov)
-        if m.first and self.config.wheel_scale_std > 0.0:
-            self._episode_r = None
-            m.multipath, agree = self._multipath(s, m, self._nis(s, lin) <= self._gate[3])
-            if agree is False:  # the episode runs on while the track disagrees, called multipath or not
-                if self._episode_t0 is None:
-                    self._episode_t0 = m.stamp_ns
-                    self._episode_sum, self._episode_n = np.zeros(2), 0
-                if self._episode_r is not None:
-                    self._episode_sum = self._episode_sum + self._episode_r
-                    self._episode_n += 1
-            else:
-                self._episode_t0 = None
+        return lin
+
+    def _start_episode(self, t_ns: int, by_step: bool) -> None:
+        self._episode_t0 = int(t_ns)
+        self._episode_sum, self._episode_n = np.zeros(2), 0
+        self._episode_by_step = by_step
+
+    def _close_episode(self) -> None:
+        self._episode_t0 = None
+        self._episode_by_step = False
+
+    def _within_episode(self, m: Measurement) -> bool:
+        """A fix at the level of the episode in progress: multipath until the episode has lasted
+        longer than the level the filter holds (the duration rule of :meth:`_multipath`)."""
+        t0 = self._episode_t0 if self._episode_t0 is not None else m.stamp_ns
+        return not (self._level_t0 is not None and m.stamp_ns - t0 > t0 - self._level_t0)
+
+    def _level_returned(self, s: FilterState, m: Measurement, o: Step) -> None:
+        """The fixes returned from a jump the filter had taken (before its heading, or after the
+        episode outlasted the level it held): the filter stands on the jumped level, so its
+        position is re-seeded from this fix (velocity and attitude kept), the jumped fixes leave
+        the wheel-scale fit (the heading track lost them in :meth:`_decide_multipath`), and the
+        level held before the jump is the filter's again."""
+        s.p = m.z - eskf.quat_to_rot(s.q) @ self._lever
+        s.P = s.P.copy()
+        s.P[0:3, :] = 0.0
+        s.P[:, 0:3] = 0.0
+        s.P[0:3, 0:3] = m.cov
+        tr = s.wheel_scale  # refit from the rest at the next fix
+        if tr is not None:
+            s.wheel_scale = replace(tr, fixes=tuple(f for f in tr.fixes if f[0] < o.t_ns))
+        self._consec_rejects = 0
+        self._level_t0 = o.level_t0 if o.level_t0 is not None else m.stamp_ns
+        self._counters["gps_multipath_returns"] += 1
+
+    def _fuse_fix(self, s: FilterState, m: Measurement, lin: Linearised) -> bool:
+        """The fix after the multipath decision: gated (multipath) or fused behind the chi2 gate,
+        counted, and a re-seed after ``gps_reinit_after_rejections`` consecutive gated fixes."""
         if m.multipath:
             # the fixes of the recent past, carried along the wheel track, disagree with this one
             # too: multipath, not a lost filter; gated, and it does not count towards a re-seed
@@ -351,6 +446,7 @@ class Updater:
         # its start, older than the level, would make every later episode "outlast" it)
         self._episode_t0 = None
         self._episode_n = 0
+        self._episode_by_step = False
         self._counters["gps_reinit"] += 1
 
     def velocity(self, s: FilterState, m: Measurement) -> bool:

@@ -1,0 +1,256 @@
+"""Steps between consecutive GNSS fixes: where a multipath jump starts and ends (ROS-free).
+
+Why: a receiver's error is a slow drift plus fix-to-fix noise plus, near walls and trees, jumps
+of metres that hold for seconds (``sim/gnss.py``; Groves 2013 ch. 9). The filter's chi2 gate and
+the wheel-track tests of :class:`.measurements.Updater` compare a fix with the *accepted* fixes,
+whose error is dominated by the drift (0.85 m on the generator's robot, the reported sigma
+0.9 m), so a 4 m jump is only ~3 sigma from them: the gate takes one that starts while the
+filter's position std is a few decimetres, and the filter follows it (dev robot seed 39: 37 true
+fixes gated after the jump ended, `odom` RPE 10 s 0.83 m). Between two consecutive fixes the
+drift has hardly moved (a Gauss-Markov error of 0.85 m and tau 60 s changes by
+``0.85 sqrt(2 dt / tau)`` = 0.1 m in 0.4 s) and the robot's own motion is known from the dead
+reckoning, so the *step* from one fix to the next is the fix-to-fix noise alone, a few
+decimetres, and a jump shows as a step of its full size: 10-20 of that noise's sigmas.
+
+What: the step of fix ``k`` against the recent fixes with the dead-reckoned motion taken out:
+
+* heading known: the motion of the antenna between the fixes from the filter's velocity (its
+  posterior after ``k-1`` and its prediction at ``k``, trapezoid; IMU, wheels and constraints
+  give it to centimetres over a fraction of a second) and the lever arm turned by the attitude
+  change is subtracted from the fix difference; 2 dof. The velocity, not the position, so that a
+  correction of the filter's position between the fixes (a lost filter) is not read as a step
+  of the fixes. The reference is the median of the last ``REF_FIXES`` fixes carried to the
+  newest by that motion;
+* heading unknown: the direction of the motion is not known, only its length, the distance the
+  wheel track (:mod:`.track_align`) drove; the step is at least ``| |dz| - driven |``
+  (triangle inequality), which is tested as one number.
+
+Its variance per axis is not the receiver's (that is the total error's): it is learnt from the
+data, the median of the last ``WINDOW`` unflagged steps (for a 2-D Gaussian ``|r|^2 / (2 ln 2)``,
+for one number ``r^2 / 0.455``), never below ``STD_FLOOR_M``; until ``MIN_SAMPLES`` steps are seen
+it is the reported variance doubled (a difference of two fixes), which detects nothing but
+jumps of many metres. A step is flagged past ``CHI2`` (chi2(2) at 0.999, the outlier bound of
+:mod:`.track_align`); a single outlier fix gives a step out and one back.
+
+Levels: a flagged step either *returns* from an earlier flagged step still open (its vector is
+minus that step's, within both steps' noise: the fixes are back at the level before it; two
+independent jumps of random direction and size almost never cancel) or *opens* a level of its
+own. Both vectors are in ENU whether the heading is known or not: before the heading the fix
+difference is the step up to the distance driven between the two fixes, which joins the
+step's variance for this comparison. So the return from a jump is recognised even when the
+filter took the jumped level meanwhile (before its heading, or after an episode outlasted the
+level it held), and the jump's fixes are then known to be multipath: what the wheel-track tests
+cannot tell once the track holds only jumped fixes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.stamps import NS_PER_S
+from . import eskf
+from .state import FilterState, Measurement
+
+__all__ = ["CHI2", "StepDetector", "track_displacement"]
+
+CHI2 = 13.8  # chi2(2) at 0.999
+WINDOW = 100  # steps the noise is learnt from (40 s at 2.5 Hz: the median to +-15 %)
+MIN_SAMPLES = 10
+STD_FLOOR_M = 0.1  # per axis: carrier-smoothed code noise of a single-frequency receiver; a
+# receiver that repeats its last solution (no new measurement) must not make centimetres a jump
+MAX_GAP_S = 1.5  # consecutive fixes further apart are not compared (the drift moves more)
+REF_FIXES = 5  # heading known: the reference level is the median of this many recent fixes, so
+# an outlier among them (a fix or two off) does not make its neighbour look like a step
+MAX_OPEN = 4  # open steps remembered (nested jumps)
+OPEN_HORIZON_S = 120.0  # an open step older than this is forgotten: multipath dwells last seconds
+# to tens of seconds (Groves 2013 ch. 9); a level held longer is the filter's by the duration rule
+FOLLOWED_HORIZON_S = 30.0  # an open step whose level the filter has held this long is forgotten: a
+# level the filter has fused for tens of seconds is its own, and a later step that happens to mirror
+# the old one is a new jump, not a return to a level left that long ago
+MEDIAN_CHI2_2 = 2.0 * math.log(2.0)  # median of chi2(2)
+MEDIAN_CHI2_1 = 0.4549  # median of chi2(1)
+
+
+def track_displacement(track_v: tuple, t0: int, t1: int) -> np.ndarray | None:
+    """Displacement (2,) m of the wheel track ``track_v`` ((t_ns, v_east, v_north) samples in the
+    filter's frame) from ``t0`` to ``t1``: the velocity integrated with the trapezoid rule, held
+    at the nearest sample beyond the samples; None without two samples or when the samples end
+    more than ``MAX_GAP_S`` before ``t1``."""
+    if len(track_v) < 2:
+        return None
+    v = np.array(track_v, dtype=np.float64).reshape(-1, 3)
+    t = (v[:, 0] - v[0, 0]) / NS_PER_S
+    a, b = (t0 - v[0, 0]) / NS_PER_S, (t1 - v[0, 0]) / NS_PER_S
+    if b - t[-1] > MAX_GAP_S or b <= a:
+        return None
+    grid = np.concatenate([[a], t[(t > a) & (t < b)], [b]])
+    g = np.stack([np.interp(grid, t, v[:, 1]), np.interp(grid, t, v[:, 2])], axis=1)
+    return (0.5 * (g[1:] + g[:-1]) * np.diff(grid)[:, None]).sum(0)
+
+
+@dataclass
+class Step:
+    """A flagged step still open: where it was, its ENU vector, and whether the filter took the
+    level it opened (fused fixes from it)."""
+
+    t_ns: int
+    vec: np.ndarray
+    extra: float  # the vector's variance per axis beyond the step noise (the motion before the heading), m^2
+    lag: int = 0  # fixes after it whose reference is still the level it left
+    level_t0: int | None = None  # since when the filter held the level this step left (Updater)
+    followed: bool = False
+    followed_ns: int = -1  # since when the filter holds this step's level (it fused a fix from it)
+    ref: tuple = ()  # the reference fixes before the step (restored when the fixes return)
+    n_since: int = 0  # fixes classified since it opened
+
+
+class StepDetector:
+    """Flags the fixes that step away from the recent fixes and keeps the steps still open
+    (module docstring). Asked at a fix's first processing (:meth:`test`, then :meth:`classify`,
+    before it is fused) and told where the filter stood after it (:meth:`record`); kept outside
+    the filter state like the Updater's episode bookkeeping (a rollback replays fixes that were
+    already decided)."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        # (t_ns, fix xy, dead-reckoned xy, lever arm turned by the attitude xy, aligned)
+        self._recent: deque[tuple] = deque(maxlen=REF_FIXES)
+        self._d = np.zeros(2)  # dead-reckoned position: the filter's velocity integrated from fix to fix, m
+        self._v = np.zeros(2)  # the filter's horizontal velocity after the newest fix, m/s
+        self._samples: deque[float] = deque(maxlen=WINDOW)  # per-axis step variance estimates, m^2
+        self._pending: float | None = None  # the sample of the fix being decided
+        self._vec: np.ndarray | None = None  # its step as an ENU vector, m
+        self._var = 0.0  # the step noise's variance per axis at this fix, m^2
+        self._extra = 0.0  # the vector's variance beyond that noise (before the heading: the motion), m^2
+        self._lag = 0  # fixes after it for which the reference is still the level before it
+        self._restore: tuple | None = None  # the fix being decided returned: the reference before the step
+        self.open: list[Step] = []  # flagged steps not returned from, oldest first
+
+    def variance(self, reported_var: float) -> float:
+        """Per-axis variance of a step (m^2): learnt, or twice the reported one until learnt."""
+        if len(self._samples) < MIN_SAMPLES:
+            return 2.0 * reported_var
+        return max(STD_FLOOR_M**2, float(np.median(self._samples)))
+
+    def test(self, s: FilterState, m: Measurement, lever: np.ndarray) -> float | None:
+        """Normalised squared step of fix ``m`` against the recent fixes (compare with ``CHI2``);
+        None when there is nothing to compare (no recent fix, a gap, out of order, the heading
+        lost since the previous fix, no wheel track before the heading). The fixes from before a
+        change of heading state are left out of the reference, but for the previous one when the
+        heading was found since (the alignment turns the filter about its antenna)."""
+        self._pending = self._vec = None
+        self._restore = None
+        recent = list(self._recent)
+        k = len(recent)
+        while k > 0 and recent[k - 1][4] == s.aligned:
+            k -= 1
+        if k == len(recent) and s.aligned and recent:
+            recent = recent[-1:]  # the heading found since: the alignment kept the antenna in place
+        else:
+            recent = recent[k:]
+        if not recent:
+            return None
+        t_prev = recent[-1][0]
+        dt = (m.stamp_ns - t_prev) / NS_PER_S
+        if dt <= 0.0 or dt > MAX_GAP_S:
+            return None
+        z = np.asarray(m.z, dtype=np.float64)[:2]
+        var = self._var = self.variance(0.5 * float(m.cov[0, 0] + m.cov[1, 1]))
+        if s.aligned:
+            # each recent fix carried to now by the dead-reckoned motion; their median is the level
+            v_prev = self._v if recent[-1][4] else s.v[:2]  # before the heading the velocity was not
+            d_now = self._d + 0.5 * (v_prev + s.v[:2]) * dt  # in this frame
+            rl = (eskf.quat_to_rot(s.q) @ lever)[:2]
+            pred = np.array([f[1] + (d_now - f[2]) + (rl - f[3]) for f in recent])
+            r = z - np.median(pred, axis=0)
+            r2 = float(r @ r)
+            self._pending = r2 / MEDIAN_CHI2_2
+            self._vec, self._extra, self._lag = r, 0.0, (len(recent) - 1) // 2
+            return r2 / var
+        d = track_displacement(s.track_v, t_prev, m.stamp_ns)
+        if d is None:
+            return None
+        dz = z - recent[-1][1]
+        dd = float(np.hypot(*d))
+        r1 = float(np.hypot(*dz)) - dd
+        self._pending = r1 * r1 / MEDIAN_CHI2_1
+        self._vec, self._extra, self._lag = dz, dd * dd, 0
+        return r1 * r1 / var
+
+    def classify(self, t_ns: int, flagged: bool) -> tuple[str, Step] | None:
+        """After :meth:`test`: ("return", the open step it returns from, removed with any opened
+        after it), ("open", a new open step), ("same", the newest open step: the fix is at its
+        level), or None (a fix at the reference level with no step open that it could end).
+
+        While the reference is still the level before the newest open step (the median of the
+        recent fixes lags by half their number), an unflagged fix is back at that level (a jump
+        or an outlier of a fix or two) and a flagged one at the step's own level is on it."""
+        if self._vec is None:
+            return None
+        horizon = int(t_ns) - int(OPEN_HORIZON_S * NS_PER_S)
+        held = int(t_ns) - int(FOLLOWED_HORIZON_S * NS_PER_S)
+        self.open = [o for o in self.open if o.t_ns >= horizon and not (o.followed and o.followed_ns < held)]
+        if self.open:
+            o = self.open[-1]
+            o.n_since += 1
+            if o.n_since <= o.lag:
+                if not flagged:
+                    self.open.pop()
+                    self._restore = o.ref
+                    return "return", o
+                e = self._vec - o.vec
+                if float(e @ e) <= CHI2 * self._match_var(o):
+                    return "same", o
+        if not flagged:
+            return None
+        for k in range(len(self.open) - 1, -1, -1):
+            o = self.open[k]
+            e = self._vec + o.vec
+            if float(e @ e) <= CHI2 * self._match_var(o):
+                del self.open[k:]
+                self._restore = o.ref
+                return "return", o
+        new = Step(int(t_ns), self._vec.copy(), self._extra, lag=self._lag, ref=tuple(self._recent))
+        self.open = [*self.open[-(MAX_OPEN - 1) :], new]
+        return "open", new
+
+    def _match_var(self, o: Step) -> float:
+        """Variance per axis of this fix's step vector plus (or minus) open step ``o``'s: the
+        step noise as learnt now for both (not as it was when ``o`` opened, perhaps still the
+        reported variance before the noise was learnt), plus what each carries beyond it."""
+        return 2.0 * self._var + self._extra + o.extra
+
+    def followed(self, t_ns: int) -> None:
+        """The filter fused a fix at ``t_ns``: it holds the level of the newest open step."""
+        if self.open and not self.open[-1].followed:
+            self.open[-1].followed = True
+            self.open[-1].followed_ns = int(t_ns)
+
+    def record(self, s: FilterState, m: Measurement, lever: np.ndarray, flagged: bool) -> None:
+        """After fix ``m`` was decided: it joins the recent fixes (the reference for the next) with
+        the dead-reckoned position and the turned lever arm at it; the step's size joins the noise
+        estimate unless it was flagged."""
+        if self._recent and m.stamp_ns <= self._recent[-1][0]:
+            return  # out of order: the newer fixes stay the reference
+        if self._pending is not None and not flagged:
+            self._samples.append(self._pending)
+        self._pending = None
+        v = np.array(s.v[:2], dtype=np.float64)
+        if self._recent:
+            dt = (m.stamp_ns - self._recent[-1][0]) / NS_PER_S
+            v_prev = self._v if self._recent[-1][4] == s.aligned else v  # the heading found or lost since
+            self._d = self._d + 0.5 * (v_prev + v) * dt
+        self._v = v
+        if self._restore is not None:  # back from a level: the fixes before it are the reference again
+            self._recent.clear()
+            self._recent.extend(self._restore)
+            self._restore = None
+        rl = (eskf.quat_to_rot(s.q) @ lever)[:2]
+        z = np.asarray(m.z, dtype=np.float64)[:2].copy()
+        self._recent.append((int(m.stamp_ns), z, self._d.copy(), rl, bool(s.aligned)))
