@@ -2,8 +2,8 @@
 """Run only the ego filter over a bag's IMU, GPS, wheel-odometry and GNSS-velocity topics and
 report what issue 15 asks of a robot: when the heading became known (seconds after the first
 motion), the fix innovations (distance from the filter to each fix before it is fused: p50,
-p95, max), gated fixes, re-initialisations, and, for generated bags (their ground truth),
-yaw and position errors.
+p95, max), gated fixes, re-initialisations, returns from a multipath jump the filter had taken
+(``ego.gnss_steps``), and, for generated bags (their ground truth), yaw and position errors.
 
     .venv/bin/python scripts/ego_replay.py --config config/robot.yaml BAG [BAG ...]
     .venv/bin/python scripts/ego_replay.py --config MY.yaml --set wheel_odom.topic=/odom -- BAG
@@ -157,6 +157,7 @@ def replay(bag: str, flat: dict, dump: str | None = None, without_correlated_gns
         "gated_outside_multipath": sum(1 for t, ok in gate_log.items() if not ok and not multipath.get(t))
         if multipath
         else None,
+        "multipath_returns": c["gps_multipath_returns"],
         "aligned_by": {k: c[k] for k in ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity")},
     }
     first_aligned = P[P[:, 4] > 0, 0].min() if (P[:, 4] > 0).any() else None
