@@ -11,6 +11,7 @@ compiled, yaw aligned); medians are printed. Baselines in the same process:
   nominal-state integration, no F construction);
 * GPS update: filterpy ``KalmanFilter.update`` and ``ExtendedKalmanFilter.update``
   given the same (H, R, y) (no gating, injection, history or WGS84 conversion);
+* GPS step test (``ego.gnss_steps``, opt-in): ``add_gps_enu`` with it, against without;
 * deskew: exact per-point interpolation with scipy ``Slerp`` + ``Rotation.apply``
   over the same pose knots.
 """
@@ -62,8 +63,8 @@ def stream(seconds: float, seed: int = 0):
     return imu, fixes
 
 
-def make_estimator() -> EgoEstimator:
-    cfg = EgoConfig(datum=DATUM, gyro_noise_rad_s_sqrt_hz=3e-4, accel_noise_mps2_sqrt_hz=5e-3)
+def make_estimator(**kw) -> EgoEstimator:
+    cfg = EgoConfig(datum=DATUM, gyro_noise_rad_s_sqrt_hz=3e-4, accel_noise_mps2_sqrt_hz=5e-3, **kw)
     return EgoEstimator(cfg, T_base_gps=make_transform(np.eye(3), np.array([0.5, 0.0, 1.5])))
 
 
@@ -137,13 +138,15 @@ def bench_filter(seconds: float, fig: Figures) -> None:
     assert est.yaw_aligned, est.counters
 
     # add_gps_enu (no WGS84 conversion) and late fixes (200 ms -> rollback + 20-sample replay)
-    est2, est3 = make_estimator(), make_estimator()
-    t_enu, t_late, t_geo, t_vel = [], [], [], []
+    # est4: the same fixes with the step test of ego/gnss_steps.py (ego.gnss_steps, opt-in)
+    est2, est3, est4 = make_estimator(), make_estimator(), make_estimator(gnss_steps=True)
+    t_enu, t_late, t_geo, t_vel, t_steps = [], [], [], [], []
     late = {i + 20: fx for i, (_, fx) in fixes.items() if i > 0}
     vel_cov = np.diag([0.1**2, 0.2**2, 1.0])
     for i, s in enumerate(imu):
         est2.add_imu(s)
         est3.add_imu(s)
+        est4.add_imu(s)
         if i >= warm and i % 8 == 4:  # ~13 Hz radar-style forward/lateral velocity at the filter time
             t0 = time.perf_counter_ns()
             est2.add_body_velocity(s.stamp_ns, np.array([10.0, 0.0, np.nan]), vel_cov)
@@ -154,6 +157,10 @@ def bench_filter(seconds: float, fig: Figures) -> None:
             est2.add_gps_enu(fx.stamp_ns, enu, fx.covariance)
             if i >= warm:
                 t_enu.append(time.perf_counter_ns() - t0)
+            t0 = time.perf_counter_ns()
+            est4.add_gps_enu(fx.stamp_ns, enu, fx.covariance)
+            if i >= warm:
+                t_steps.append(time.perf_counter_ns() - t0)
                 t0 = time.perf_counter_ns()
                 geodetic_to_enu(fx.latitude, fx.longitude, fx.altitude, *DATUM)
                 t_geo.append(time.perf_counter_ns() - t0)
@@ -174,6 +181,8 @@ def bench_filter(seconds: float, fig: Figures) -> None:
     print(f"  update   EgoEstimator.add_gps (WGS84 -> ENU, gate, fuse) {med_us(t_gps):6.1f} us")
     print(f"           EgoEstimator.add_gps_enu                        {med_us(t_enu):6.1f} us")
     print(f"           of which core.geodesy.geodetic_to_enu           {med_us(t_geo):6.1f} us")
+    print(f"           add_gps_enu with gnss_steps (step test)         {med_us(t_steps):6.1f} us"
+          f"   ratio {med_us(t_steps) / med_us(t_enu):5.2f}x vs add_gps_enu")  # fmt: skip
     print(f"           late fix, 200 ms (rollback + 20-sample replay)  {med_us(t_late):6.1f} us")
     print(f"           EgoEstimator.add_body_velocity (2 rows)         {med_us(t_vel):6.1f} us")
     print(f"           filterpy KalmanFilter.update                    {med_us(t_kf_upd):6.1f} us"
@@ -182,7 +191,8 @@ def bench_filter(seconds: float, fig: Figures) -> None:
           f"   ratio {med_us(t_ekf_upd) / med_us(t_enu):5.2f}x vs add_gps_enu")  # fmt: skip
     for key, t in (("add_imu", t_imu), ("predict_kernel", t_kernel), ("numpy_reference_step", t_ref),
                    ("filterpy_predict", t_kf_pred), ("add_gps", t_gps), ("add_gps_enu", t_enu),
-                   ("geodetic_to_enu", t_geo), ("late_fix_200ms", t_late), ("add_body_velocity", t_vel),
+                   ("geodetic_to_enu", t_geo), ("add_gps_enu_gnss_steps", t_steps),
+                   ("late_fix_200ms", t_late), ("add_body_velocity", t_vel),
                    ("filterpy_update", t_kf_upd), ("filterpy_ekf_update", t_ekf_upd)):  # fmt: skip
         fig.add(f"{key}_us", med_us(t))
 
