@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sensor_fusion.ego.config import EgoConfig
+from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.gnss_steps import CHI2, StepDetector, track_displacement
 from sensor_fusion.ego.state import Measurement
 from sensor_fusion.ego.track_align import fit_rotation
-from tests.ego.robot_sim import robot_config, simulate
+from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, robot_config, simulate
 from tests.ego.test_robot import run
 from tests.ego.test_state import make_state
 
@@ -50,11 +52,22 @@ def _feed(z: np.ndarray) -> list[tuple[float | None, tuple | None]]:
 
 
 def test_the_fix_to_fix_noise_is_learnt_and_rarely_flagged():
-    """500 fixes (200 s) of drift plus white noise: the noise is learnt from the steps, so the
-    drift (0.85 m, three times the white noise) flags nothing but a chi2(2) 0.999 tail."""
-    out = _feed(_fixes(500, seed=3))
-    flagged = sum(1 for chi, _ in out if chi is not None and chi > CHI2)
+    """500 fixes (200 s) of drift plus white noise: the noise is learnt from the steps (about
+    0.45 m per axis, not the receiver's 0.9 m), so the drift (0.85 m, three times the white noise)
+    flags nothing but a chi2(2) 0.999 tail, and a 2 m jump at the end is flagged (with the
+    reported variance it would be 1.6 sigma)."""
+    out = _feed(_fixes(501, seed=3, jumps=[(500, 501, 2.0, 0.0)]))
+    flagged = sum(1 for chi, _ in out[:500] if chi is not None and chi > CHI2)
     assert flagged <= 3
+    assert out[500][0] > CHI2 > 4.0 / (2.0 * 0.81)
+
+
+def test_a_jump_while_the_reference_still_grows_opens_and_returns_once():
+    """An 8 m jump over fixes 2-5, while the reference holds fewer than 5 fixes: one open at its
+    start, one return at its end (with the reference's lag taken at opening, the growing
+    reference opened the jump twice and returned only from the newer one)."""
+    out = _feed(_fixes(40, seed=6, jumps=[(2, 6, 5.6, -5.6)]))
+    assert [k for _, k in out if k is not None and k[0] != "same"] == [("open", 2), ("return", 6)]
 
 
 def test_a_jump_opens_at_its_start_and_returns_at_its_end():
@@ -119,3 +132,35 @@ def test_a_level_part_keeps_a_jumped_newest_fix_out_of_the_heading_fit():
         assert fit_rotation(d, z, var, level=lvl)[0] == pytest.approx(clean, abs=1e-12)
         bent.append(abs(fit_rotation(d, z, var, part=lvl)[0] - clean))
     assert np.degrees(np.mean(bent)) > 1.0
+
+
+def test_a_return_replayed_after_a_late_message_reseeds_again():
+    """The same 8 m jump, with the wheel message stamped just before the returning fix delivered
+    after it: the filter rolls back and replays that fix, and the re-seed (a decision of its
+    first processing) must be applied again, as in order (it was lost: 9.5 m of error)."""
+    sim = simulate(60.0, seed=7, gps_jump=(3.0, 14.0, 0.0, 8.0))
+    cfg = robot_config(gps_reinit_after_rejections=25, gnss_steps=True)
+    est = EgoEstimator(cfg, T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+    t_ret = next(f.stamp_ns for f in sim.gps if (f.stamp_ns - sim.stamps[0]) / 1e9 >= 14.0)
+    late = max(w[0] for w in sim.wheel if w[0] < t_ret)
+    ev = sorted([(f.stamp_ns, 0, f) for f in sim.gps] + [(w[0], 1, w) for w in sim.wheel if w[0] != late])
+    ev = [e[1:] for e in ev]
+    ev.insert(next(i for i, (kind, m) in enumerate(ev) if kind == 0 and m.stamp_ns == t_ret) + 1,
+              (1, next(w for w in sim.wheel if w[0] == late)))  # fmt: skip
+    k, err = 0, []
+    for i, smp in enumerate(sim.imu):
+        est.add_imu(smp)
+        while k < len(ev) and (ev[k][1].stamp_ns if ev[k][0] == 0 else ev[k][1][0]) <= sim.stamps[i]:
+            kind, m = ev[k]
+            k += 1
+            est.add_gps(m) if kind == 0 else est.add_wheel_odometry(*m)
+        if est.initialized and sim.t[i] > 17.0:
+            err.append(float(np.linalg.norm(est.latest().position[:2] - sim.pos[i, :2])))
+    assert est.counters["gps_rollbacks"] >= 1
+    assert est.counters["gps_multipath_returns"] == 1
+    assert max(err) < 1.0
+
+
+def test_gnss_steps_needs_the_wheel_track():
+    assert EgoConfig(gnss_steps=True, wheel_scale_std=0.0).cross_checks()
+    assert not EgoConfig(gnss_steps=True).cross_checks()

@@ -338,6 +338,8 @@ class EgoConfig(ParamConfig):
             out.append("align_window_s: must be >= align_baseline_s")
         if self.align_min_std_rad > self.align_max_std_rad:
             out.append("align_min_std_rad: must be <= align_max_std_rad")
+        if self.gnss_steps and self.wheel_scale_std <= 0.0:
+            out.append("gnss_steps: needs wheel_scale_std > 0 (the multipath episodes it opens)")
         if self.has_datum:
             lat, lon, _ = self.datum
             if any(math.isnan(x) for x in self.datum):

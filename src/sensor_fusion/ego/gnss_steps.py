@@ -100,12 +100,10 @@ class Step:
     t_ns: int
     vec: np.ndarray
     extra: float  # the vector's variance per axis beyond the step noise (the motion before the heading), m^2
-    lag: int = 0  # fixes after it whose reference is still the level it left
     level_t0: int | None = None  # since when the filter held the level this step left (Updater)
     followed: bool = False
     followed_ns: int = -1  # since when the filter holds this step's level (it fused a fix from it)
     ref: tuple = ()  # the reference fixes before the step (restored when the fixes return)
-    n_since: int = 0  # fixes classified since it opened
 
 
 class StepDetector:
@@ -128,7 +126,7 @@ class StepDetector:
         self._vec: np.ndarray | None = None  # its step as an ENU vector, m
         self._var = 0.0  # the step noise's variance per axis at this fix, m^2
         self._extra = 0.0  # the vector's variance beyond that noise (before the heading: the motion), m^2
-        self._lag = 0  # fixes after it for which the reference is still the level before it
+        self._ref_t: list[int] = []  # the stamps of the reference fixes of the fix being decided
         self._restore: tuple | None = None  # the fix being decided returned: the reference before the step
         self.open: list[Step] = []  # flagged steps not returned from, oldest first
 
@@ -156,6 +154,8 @@ class StepDetector:
             recent = recent[k:]
         if not recent:
             return None
+        if len(recent) % 2 == 0:
+            recent = recent[1:]  # an odd count: the median is one of the fixes, not a midpoint
         t_prev = recent[-1][0]
         dt = (m.stamp_ns - t_prev) / NS_PER_S
         if dt <= 0.0 or dt > MAX_GAP_S:
@@ -171,7 +171,7 @@ class StepDetector:
             r = z - np.median(pred, axis=0)
             r2 = float(r @ r)
             self._pending = r2 / MEDIAN_CHI2_2
-            self._vec, self._extra, self._lag = r, 0.0, (len(recent) - 1) // 2
+            self._vec, self._extra, self._ref_t = r, 0.0, [f[0] for f in recent]
             return r2 / var
         d = track_displacement(s.track_v, t_prev, m.stamp_ns)
         if d is None:
@@ -180,7 +180,7 @@ class StepDetector:
         dd = float(np.hypot(*d))
         r1 = float(np.hypot(*dz)) - dd
         self._pending = r1 * r1 / MEDIAN_CHI2_1
-        self._vec, self._extra, self._lag = dz, dd * dd, 0
+        self._vec, self._extra, self._ref_t = dz, dd * dd, [recent[-1][0]]
         return r1 * r1 / var
 
     def classify(self, t_ns: int, flagged: bool) -> tuple[str, Step] | None:
@@ -188,9 +188,10 @@ class StepDetector:
         after it), ("open", a new open step), ("same", the newest open step: the fix is at its
         level), or None (a fix at the reference level with no step open that it could end).
 
-        While the reference is still the level before the newest open step (the median of the
-        recent fixes lags by half their number), an unflagged fix is back at that level (a jump
-        or an outlier of a fix or two) and a flagged one at the step's own level is on it."""
+        A flagged fix whose step is the newest open step's own is on its level. While most of the
+        reference fixes are from before that step (the median of the recent fixes lags by half
+        their number), an unflagged fix is back at the level it left (a jump or an outlier of a
+        fix or two)."""
         if self._vec is None:
             return None
         horizon = int(t_ns) - int(OPEN_HORIZON_S * NS_PER_S)
@@ -198,15 +199,15 @@ class StepDetector:
         self.open = [o for o in self.open if o.t_ns >= horizon and not (o.followed and o.followed_ns < held)]
         if self.open:
             o = self.open[-1]
-            o.n_since += 1
-            if o.n_since <= o.lag:
-                if not flagged:
-                    self.open.pop()
-                    self._restore = o.ref
-                    return "return", o
+            old_ref = 2 * sum(1 for t in self._ref_t if t < o.t_ns) > len(self._ref_t)
+            if flagged:
                 e = self._vec - o.vec
-                if float(e @ e) <= CHI2 * self._match_var(o):
+                if old_ref and float(e @ e) <= CHI2 * self._match_var(o):
                     return "same", o
+            elif old_ref:
+                self.open.pop()
+                self._restore = o.ref
+                return "return", o
         if not flagged:
             return None
         for k in range(len(self.open) - 1, -1, -1):
@@ -216,7 +217,7 @@ class StepDetector:
                 del self.open[k:]
                 self._restore = o.ref
                 return "return", o
-        new = Step(int(t_ns), self._vec.copy(), self._extra, lag=self._lag, ref=tuple(self._recent))
+        new = Step(int(t_ns), self._vec.copy(), self._extra, ref=tuple(self._recent))
         self.open = [*self.open[-(MAX_OPEN - 1) :], new]
         return "open", new
 
@@ -227,8 +228,9 @@ class StepDetector:
         return 2.0 * self._var + self._extra + o.extra
 
     def followed(self, t_ns: int) -> None:
-        """The filter fused a fix at ``t_ns``: it holds the level of the newest open step."""
-        if self.open and not self.open[-1].followed:
+        """The filter fused a fix at ``t_ns``: it holds the level of the newest open step (when
+        the fix is not older than the step: a late fix fused by rollback says nothing of it)."""
+        if self.open and not self.open[-1].followed and t_ns >= self.open[-1].t_ns:
             self.open[-1].followed = True
             self.open[-1].followed_ns = int(t_ns)
 

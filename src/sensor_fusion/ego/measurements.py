@@ -36,7 +36,7 @@ from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
 from .gnss_steps import CHI2 as STEP_CHI2
-from .gnss_steps import Step, StepDetector
+from .gnss_steps import StepDetector
 from .state import FilterState, Measurement, correct
 from .track_align import AGREE_CHI2 as TRACK_AGREE_CHI2
 from .track_align import add_break, fix_entry, mismatch
@@ -300,12 +300,15 @@ class Updater:
         steps = m.first and self.config.wheel_scale_std > 0.0
         stepped = False
         if steps:
-            stepped, returned = self._decide_multipath(s, m, lin)
-            if returned is not None and returned.followed:
-                self._level_returned(s, m, returned)
-                lin = self._gps_lin(s, m)
-        ok = self._fuse_fix(s, m, lin)
-        if steps:
+            stepped = self._decide_multipath(s, m, lin)
+        if self._apply_levels(s, m):  # re-seeded from this fix: it is not fused a second time
+            m.result = True
+            if m.first:
+                self._counters["gps_accepted"] += 1
+            ok = True
+        else:
+            ok = self._fuse_fix(s, m, lin)
+        if steps and self.config.gnss_steps:
             if ok:
                 self._steps.followed(m.stamp_ns)
                 if self._episode_by_step and self._episode_t0 is not None:
@@ -316,35 +319,62 @@ class Updater:
             self._steps.record(s, m, self._lever, stepped)
         return ok
 
-    def _decide_multipath(self, s: FilterState, m: Measurement, lin: Linearised) -> tuple[bool, Step | None]:
-        """Set ``m.multipath`` at a fix's first processing and keep the episode bookkeeping: from
-        its step (``gnss_steps``: a step out opens an episode, a step back ends it, no step keeps
-        it), else from the wheel-track tests (:meth:`_multipath`). Returns (the fix stepped, the
-        open step it returned from or None)."""
+    def _apply_levels(self, s: FilterState, m: Measurement) -> bool:
+        """The filter-state side of the step decisions on ``m`` (:meth:`_decide_multipath`), on its
+        first processing and again on every replay after a rollback: a level part of the heading
+        fit where a step opened a level; back from one, that part and the fixes after it leave the
+        heading track; back from a level the filter had taken, the position is re-seeded from the
+        fix (velocity and attitude kept) and the jumped fixes leave the wheel-scale fit (refit
+        from the rest at the next fix). True when re-seeded."""
+        if m.level_open and not s.aligned:
+            # should the filter take this level (the duration rule), the fit must not bend across it
+            add_break(s, m.stamp_ns, self.config.align_track_window_s, level=True)
+        if m.return_from_ns < 0:
+            return False
+        s.track_z = tuple(f for f in s.track_z if f[0] < m.return_from_ns)
+        if not m.reseed:
+            return False
+        s.p = m.z - eskf.quat_to_rot(s.q) @ self._lever
+        s.P = s.P.copy()
+        s.P[0:3, :] = 0.0
+        s.P[:, 0:3] = 0.0
+        s.P[0:3, 0:3] = m.cov
+        tr = s.wheel_scale
+        if tr is not None:
+            s.wheel_scale = replace(tr, fixes=tuple(f for f in tr.fixes if f[0] < m.return_from_ns))
+        return True
+
+    def _decide_multipath(self, s: FilterState, m: Measurement, lin: Linearised) -> bool:
+        """Set ``m.multipath`` (and the step decisions :meth:`_apply_levels` applies) at a fix's
+        first processing and keep the episode bookkeeping: from its step (``gnss_steps``: a step
+        out opens an episode, a step back ends it, no step keeps it), else from the wheel-track
+        tests (:meth:`_multipath`). Returns whether the fix stepped."""
         self._episode_r = None
         chi = self._steps.test(s, m, self._lever) if self.config.gnss_steps else None
         stepped = chi is not None and chi > STEP_CHI2
         kind = self._steps.classify(m.stamp_ns, stepped) if chi is not None else None
         if kind is not None and kind[0] == "return":
+            o = kind[1]
             m.multipath = False
+            m.return_from_ns = o.t_ns
             self._close_episode()
-            # back at the level before the step: the heading fit's break there goes, with the
-            # jumped fixes when the filter took them
-            s.track_z = tuple(f for f in s.track_z if f[0] < kind[1].t_ns)
-            return stepped, kind[1]
+            if o.followed:
+                # the filter stands on the jumped level: the level held before it is its own again
+                m.reseed = True
+                self._consec_rejects = 0
+                self._level_t0 = o.level_t0 if o.level_t0 is not None else m.stamp_ns
+                self._counters["gps_multipath_returns"] += 1
+            return stepped
         if kind is not None and kind[0] == "open":  # out of the held level: a jump until it returns
             kind[1].level_t0 = self._level_t0
-            if not s.aligned:
-                # the heading fit gives the fixes from here a shift of their own: should the
-                # filter take this level (the duration rule), the fit must not bend across it
-                add_break(s, m.stamp_ns, self.config.align_track_window_s, level=True)
+            m.level_open = True
             if self._episode_t0 is None:
                 self._start_episode(m.stamp_ns, by_step=True)
             m.multipath = self._within_episode(m)
-            return stepped, None
+            return stepped
         if self._episode_by_step and self._steps.open:
             m.multipath = self._within_episode(m)  # no step since: the jumped level holds
-            return stepped, None
+            return stepped
         m.multipath, agree = self._multipath(s, m, self._nis(s, lin) <= self._gate[3])
         if agree is False:  # the episode runs on while the track disagrees, called multipath or not
             if self._episode_t0 is None:
@@ -354,7 +384,7 @@ class Updater:
                 self._episode_n += 1
         else:
             self._close_episode()
-        return stepped, None
+        return stepped
 
     def _gps_lin(self, s: FilterState, m: Measurement) -> Linearised:
         lin = gps_position(s, m.z, m.cov, self._lever)
@@ -377,24 +407,6 @@ class Updater:
         longer than the level the filter holds (the duration rule of :meth:`_multipath`)."""
         t0 = self._episode_t0 if self._episode_t0 is not None else m.stamp_ns
         return not (self._level_t0 is not None and m.stamp_ns - t0 > t0 - self._level_t0)
-
-    def _level_returned(self, s: FilterState, m: Measurement, o: Step) -> None:
-        """The fixes returned from a jump the filter had taken (before its heading, or after the
-        episode outlasted the level it held): the filter stands on the jumped level, so its
-        position is re-seeded from this fix (velocity and attitude kept), the jumped fixes leave
-        the wheel-scale fit (the heading track lost them in :meth:`_decide_multipath`), and the
-        level held before the jump is the filter's again."""
-        s.p = m.z - eskf.quat_to_rot(s.q) @ self._lever
-        s.P = s.P.copy()
-        s.P[0:3, :] = 0.0
-        s.P[:, 0:3] = 0.0
-        s.P[0:3, 0:3] = m.cov
-        tr = s.wheel_scale  # refit from the rest at the next fix
-        if tr is not None:
-            s.wheel_scale = replace(tr, fixes=tuple(f for f in tr.fixes if f[0] < o.t_ns))
-        self._consec_rejects = 0
-        self._level_t0 = o.level_t0 if o.level_t0 is not None else m.stamp_ns
-        self._counters["gps_multipath_returns"] += 1
 
     def _fuse_fix(self, s: FilterState, m: Measurement, lin: Linearised) -> bool:
         """The fix after the multipath decision: gated (multipath) or fused behind the chi2 gate,

@@ -105,6 +105,10 @@ class Measurement:
     result: bool = False
     multipath: bool = False  # the wheel track called this fix multipath (first processing; replays keep it)
     course_var: float = 0.0  # m^2 added to the horizontal position variance before fusing (heading unknown)
+    # gnss_steps decisions (first processing; replays apply them again to the rolled-back state):
+    level_open: bool = False  # the fix stepped to a new level: a level part of the heading fit starts here
+    return_from_ns: int = -1  # the fix returned from the level a step opened at this stamp
+    reseed: bool = False  # ... a level the filter had taken: the position is re-seeded from this fix
 
     def replay(self) -> Measurement:
         """The same measurement for a replay after a rollback (not counted again)."""
