@@ -481,14 +481,14 @@ def test_gps_jump_reseeds_after_consecutive_rejections(drive):
 def test_a_persistent_step_is_multipath_until_it_outlasts_the_level_before_it(drive):
     """With the step test (ego/gnss_steps.py) the same jump is a step: multipath, not counted
     towards a re-seed, while it is younger than the level the filter held before it (the
-    duration rule of ``Updater._multipath``); then its fixes count, and N of them re-seed the
+    duration rule of ``Multipath._track_test``); then its fixes count, and N of them re-seed the
     filter onto it."""
     n = sim_config().gps_reinit_after_rejections
     est, results, _ = _persistent_jump(drive, True, n + 10)
     assert not any(results)
     assert est.counters["gps_reinit"] == 0
     assert est.counters["gps_multipath_gated"] == n + 10
-    held_s = (drive.imu[2000].stamp_ns - est._updater._level_t0) * 1e-9
+    held_s = (drive.imu[2000].stamp_ns - est._updater.multipath._level_t0) * 1e-9
     per_s = 1e9 / (GPS_EVERY * (drive.imu[1].stamp_ns - drive.imu[0].stamp_ns))
     est, results, err = _persistent_jump(drive, True, int(held_s * per_s) + n + 10)
     assert est.counters["gps_reinit"] == 1

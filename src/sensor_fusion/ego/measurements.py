@@ -8,7 +8,7 @@ residual ``y = z - h(x)``, Jacobian ``H`` over the 15 error states, noise ``R`` 
   unknown the yaw column is dropped and the horizontal lever arm enters R as an unknown
   offset of size ``|l_h|``. After ``gps_reinit_after_rejections`` consecutive gated fixes
   the position is re-seeded from the fix (a persistent jump is believed). With wheel odometry
-  the wheel track also calls fixes multipath (:meth:`Updater._multipath`), and with
+  the wheel track also calls fixes multipath (:mod:`.multipath`), and with
   ``gnss_steps`` the steps between fixes do (:mod:`.gnss_steps`).
 * Body velocity ``h = R' v`` over the measured axes (:func:`body_velocity`; radar Doppler
   ego-motion, wheel odometry), chi2(k). IMU + GPS observe speed only through differences
@@ -25,7 +25,6 @@ residual ``y = z - h(x)``, Jacobian ``H`` over the 15 error states, noise ``R`` 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -35,12 +34,8 @@ from ..core.geometry import wrap_angle
 from ..core.stamps import NS_PER_S
 from . import eskf
 from .config import EgoConfig
-from .gnss_steps import CHI2 as STEP_CHI2
-from .gnss_steps import StepDetector
+from .multipath import Multipath
 from .state import FilterState, Measurement, correct
-from .track_align import AGREE_CHI2 as TRACK_AGREE_CHI2
-from .track_align import add_break, fix_entry, mismatch
-from .wheel_scale import AGREE_CHI2, track_residual
 
 __all__ = [
     "Linearised",
@@ -210,23 +205,17 @@ class Updater:
         self.constraint_period_ns = int(round(NS_PER_S / c.constraint_rate_hz))
         self._counters = counters
         self.last_correction: np.ndarray | None = None  # last injected error state (15,)
-        self._steps = StepDetector()
+        self.multipath = Multipath(config, lever_gps, counters)
         self.clear()
 
     def clear(self) -> None:
         self._consec_rejects = 0
         self._constrained_ns = -(1 << 62)  # newest stamp whose constraint update was counted
-        self._episode_t0: int | None = None  # stamp of the first fix of the multipath episode in progress
-        self._episode_sum = np.zeros(2)  # sum of its fixes' residuals against the track (heading known), m
-        self._episode_n = 0
-        self._episode_r: np.ndarray | None = None  # the residual of the fix being decided
-        self._level_t0: int | None = None  # since when the filter holds its level: its start or last re-seed
-        self._episode_by_step = False  # the episode opened with a step (gnss_steps): held until one returns
-        self._steps.clear()
+        self.multipath.clear()
 
     def start_level(self, t_ns: int) -> None:
         """The filter started (or was re-seeded) from a fix at ``t_ns``: the level it holds since."""
-        self._level_t0 = int(t_ns)
+        self.multipath.start_level(t_ns)
 
     def _correct(self, s: FilterState, lin: Linearised, gate: float = math.inf) -> bool:
         dx = correct(s, lin.H, lin.R, lin.y, gate)
@@ -247,144 +236,26 @@ class Updater:
         except np.linalg.LinAlgError:
             return math.inf
 
-    def _multipath(self, s: FilterState, m: Measurement, gate_ok: bool) -> tuple[bool, bool | None]:
-        """(multipath, the track's answer) for a fix at its first processing.
-
-        The wheel track answers whether the fix agrees with the accepted fixes carried along it
-        (heading known: :func:`.wheel_scale.track_residual`; unknown: the rotation-free
-        :func:`.track_align.mismatch`, distances and shape of the track against the fixes). It is
-        asked when the filter gates the fix, and, during a multipath episode (the previous fix
-        was called multipath; dwells last seconds, fixes come every fraction of one), also when
-        the filter would take it: the filter's own
-        covariance grows while it gates and would let the jump in after a few seconds (then
-        follow it, and gate the true fixes when it ends). An episode stops being called
-        multipath once it has lasted longer than the level the filter holds (since its start or
-        re-seed): with exponential dwell times (mean tau) and a jump as likely to have been
-        present at the start as its share of time, the odds of "the held level was the jump"
-        against "this episode is" are exp((T_episode - T_held) / tau), so they turn where the
-        episode outlasts the held level, whatever tau; its fixes then count towards a re-seed."""
-        c = self.config
-        if gate_ok and self._episode_t0 is None:
-            return False, None
-        if s.aligned:
-            res = track_residual(s, m, self._lever)
-            agree = None if res is None else float(res[0] @ res[0]) / res[1] <= AGREE_CHI2
-            if agree and self._episode_t0 is not None and self._episode_n:
-                # inside an episode: a fix nearer the episode's own level than the prediction is
-                # still jumped (the prediction's error is common to both and cancels; the step
-                # between the levels is the jump, the scatter about a level the fix noise)
-                d = res[0] - self._episode_sum / self._episode_n
-                agree = float(d @ d) >= float(res[0] @ res[0])
-            if agree is False:
-                self._episode_r = res[0]
-        else:
-            entry = fix_entry(s, m.z, 0.5 * float(m.cov[0, 0] + m.cov[1, 1]), m.stamp_ns, self._lever)
-            mm = mismatch(s, entry, c.wheel_scale_std)
-            agree = None if mm is None else mm[0] <= TRACK_AGREE_CHI2
-            if agree and not gate_ok:
-                # the track vouches for the fix and the filter gates it: with the course unknown
-                # the filter cannot follow the robot's motion since its last accepted fix, so its
-                # position is unknown by up to the distance the track says it drove
-                m.course_var = mm[1] ** 2
-        t_level = self._level_t0
-        if agree is not False:
-            return False, agree
-        t0 = m.stamp_ns if self._episode_t0 is None else self._episode_t0
-        if t_level is not None and m.stamp_ns - t0 > t0 - t_level:
-            return False, agree  # the episode has outlasted the level the filter holds
-        return True, agree
-
     def gps(self, s: FilterState, m: Measurement) -> bool:
-        """Gate and fuse a fix (``m.z`` the antenna position, ENU); sets and returns ``m.result``."""
+        """Gate and fuse a fix (``m.z`` the antenna position, ENU); sets and returns ``m.result``.
+        With wheel odometry the fix may be judged multipath first (:mod:`.multipath`)."""
         lin = self._gps_lin(s, m)
-        steps = m.first and self.config.wheel_scale_std > 0.0
+        judged = m.first and self.config.wheel_scale_std > 0.0
         stepped = False
-        if steps:
-            stepped = self._decide_multipath(s, m, lin)
-        if self._apply_levels(s, m):  # re-seeded from this fix: it is not fused a second time
+        if judged:
+            stepped = self.multipath.decide(s, m, self._nis(s, lin) <= self._gate[3])
+            if m.reseed:
+                self._consec_rejects = 0
+        if self.multipath.apply_levels(s, m):  # re-seeded from this fix: it is not fused a second time
             m.result = True
             if m.first:
                 self._counters["gps_accepted"] += 1
             ok = True
         else:
             ok = self._fuse_fix(s, m, lin)
-        if steps and self.config.gnss_steps:
-            if ok:
-                self._steps.followed(m.stamp_ns)
-                if self._episode_by_step and self._episode_t0 is not None:
-                    # the episode outlasted the level the filter held and the filter took it:
-                    # its level is the filter's since it began (a later step is a new episode)
-                    self._level_t0 = self._episode_t0
-                    self._close_episode()
-            self._steps.record(s, m, self._lever, stepped)
+        if judged:
+            self.multipath.after_fix(s, m, ok, stepped)
         return ok
-
-    def _apply_levels(self, s: FilterState, m: Measurement) -> bool:
-        """The filter-state side of the step decisions on ``m`` (:meth:`_decide_multipath`), on its
-        first processing and again on every replay after a rollback: a level part of the heading
-        fit where a step opened a level; back from one, that part and the fixes after it leave the
-        heading track; back from a level the filter had taken, the position is re-seeded from the
-        fix (velocity and attitude kept) and the jumped fixes leave the wheel-scale fit (refit
-        from the rest at the next fix). True when re-seeded."""
-        if m.level_open and not s.aligned:
-            # should the filter take this level (the duration rule), the fit must not bend across it
-            add_break(s, m.stamp_ns, self.config.align_track_window_s, level=True)
-        if m.return_from_ns < 0:
-            return False
-        s.track_z = tuple(f for f in s.track_z if f[0] < m.return_from_ns)
-        if not m.reseed:
-            return False
-        s.p = m.z - eskf.quat_to_rot(s.q) @ self._lever
-        s.P = s.P.copy()
-        s.P[0:3, :] = 0.0
-        s.P[:, 0:3] = 0.0
-        s.P[0:3, 0:3] = m.cov
-        tr = s.wheel_scale
-        if tr is not None:
-            s.wheel_scale = replace(tr, fixes=tuple(f for f in tr.fixes if f[0] < m.return_from_ns))
-        return True
-
-    def _decide_multipath(self, s: FilterState, m: Measurement, lin: Linearised) -> bool:
-        """Set ``m.multipath`` (and the step decisions :meth:`_apply_levels` applies) at a fix's
-        first processing and keep the episode bookkeeping: from its step (``gnss_steps``: a step
-        out opens an episode, a step back ends it, no step keeps it), else from the wheel-track
-        tests (:meth:`_multipath`). Returns whether the fix stepped."""
-        self._episode_r = None
-        chi = self._steps.test(s, m, self._lever) if self.config.gnss_steps else None
-        stepped = chi is not None and chi > STEP_CHI2
-        kind = self._steps.classify(m.stamp_ns, stepped) if chi is not None else None
-        if kind is not None and kind[0] == "return":
-            o = kind[1]
-            m.multipath = False
-            m.return_from_ns = o.t_ns
-            self._close_episode()
-            if o.followed:
-                # the filter stands on the jumped level: the level held before it is its own again
-                m.reseed = True
-                self._consec_rejects = 0
-                self._level_t0 = o.level_t0 if o.level_t0 is not None else m.stamp_ns
-                self._counters["gps_multipath_returns"] += 1
-            return stepped
-        if kind is not None and kind[0] == "open":  # out of the held level: a jump until it returns
-            kind[1].level_t0 = self._level_t0
-            m.level_open = True
-            if self._episode_t0 is None:
-                self._start_episode(m.stamp_ns, by_step=True)
-            m.multipath = self._within_episode(m)
-            return stepped
-        if self._episode_by_step and self._steps.open:
-            m.multipath = self._within_episode(m)  # no step since: the jumped level holds
-            return stepped
-        m.multipath, agree = self._multipath(s, m, self._nis(s, lin) <= self._gate[3])
-        if agree is False:  # the episode runs on while the track disagrees, called multipath or not
-            if self._episode_t0 is None:
-                self._start_episode(m.stamp_ns, by_step=False)
-            if self._episode_r is not None:
-                self._episode_sum = self._episode_sum + self._episode_r
-                self._episode_n += 1
-        else:
-            self._close_episode()
-        return stepped
 
     def _gps_lin(self, s: FilterState, m: Measurement) -> Linearised:
         lin = gps_position(s, m.z, m.cov, self._lever)
@@ -392,21 +263,6 @@ class Updater:
             lin.H[:, eskf.YAW] = 0.0
             lin = lin._replace(R=lin.R + self._lever_cov)
         return lin
-
-    def _start_episode(self, t_ns: int, by_step: bool) -> None:
-        self._episode_t0 = int(t_ns)
-        self._episode_sum, self._episode_n = np.zeros(2), 0
-        self._episode_by_step = by_step
-
-    def _close_episode(self) -> None:
-        self._episode_t0 = None
-        self._episode_by_step = False
-
-    def _within_episode(self, m: Measurement) -> bool:
-        """A fix at the level of the episode in progress: multipath until the episode has lasted
-        longer than the level the filter holds (the duration rule of :meth:`_multipath`)."""
-        t0 = self._episode_t0 if self._episode_t0 is not None else m.stamp_ns
-        return not (self._level_t0 is not None and m.stamp_ns - t0 > t0 - self._level_t0)
 
     def _fuse_fix(self, s: FilterState, m: Measurement, lin: Linearised) -> bool:
         """The fix after the multipath decision: gated (multipath) or fused behind the chi2 gate,
@@ -453,12 +309,7 @@ class Updater:
             # inside the wheel-scale fit would bend the scale, so its track starts again
             s.wheel_scale = s.wheel_scale.restart()
         self._consec_rejects = 0
-        self._level_t0 = m.stamp_ns
-        # the new level starts here: an episode open against the old one is over (left open,
-        # its start, older than the level, would make every later episode "outlast" it)
-        self._episode_t0 = None
-        self._episode_n = 0
-        self._episode_by_step = False
+        self.multipath.start_level(m.stamp_ns)  # the new level starts here
         self._counters["gps_reinit"] += 1
 
     def velocity(self, s: FilterState, m: Measurement) -> bool:

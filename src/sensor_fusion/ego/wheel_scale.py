@@ -368,7 +368,7 @@ def track_residual(s: FilterState, m: Measurement, lever: np.ndarray) -> tuple[n
     reduced chi2 when the fixes scatter more), plus the fit's scale and rotation errors over
     the distance from the fixes' centroid. Returns (the fix's base position minus the prediction,
     (2,) m; that variance, m^2); the fix agrees when ``|r|^2 / var`` is inside ``AGREE_CHI2``
-    (``measurements.Updater._multipath``)."""
+    (``multipath.Multipath._track_test``)."""
     tr = s.wheel_scale
     if tr is None or tr.t_ns < 0 or not s.aligned or len(tr.fixes) < 5:
         return None
