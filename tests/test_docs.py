@@ -166,10 +166,11 @@ def test_every_docs_page_is_linked_from_the_readme():
 
 
 def _anchors(page: Path) -> set[str]:
-    """GitHub's heading ids: lower case, punctuation dropped, spaces to hyphens."""
+    """GitHub's heading ids: lower case, punctuation dropped but for hyphens and the underscores
+    inside words (``gnss_steps`` keeps its own; ``_emphasis_`` loses them), spaces to hyphens."""
     out = set()
     for h in _HEADING.findall(_FENCE.sub("", page.read_text())):
-        h = re.sub(r"[`*_]", "", h).lower()
+        h = re.sub(r"[`*]|(?<!\w)_|_(?!\w)", "", h).lower()
         out.add(re.sub(r"[^\w\- ]", "", h).replace(" ", "-"))
     return out
 
