@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .structure import profile_bin, top_profile
+from .structure import mark_wide_gaps, profile_bin, top_profile
 
 GROUP_BIN_M = 0.1  # a head is 0.15-0.2 m wide; shoulder to shoulder, heads are 0.4-0.5 m apart
 GROUP_MIN_LENGTH_M = 1.0  # shorter than two people side by side (2 x 0.45 m shoulders and a gap)
@@ -98,20 +98,7 @@ def split_groups(
             continue
         dip = max(HEAD_DIP_M, dip_per_m * r)
         # empty runs of the raw profile wider than gap_bins are gaps between bodies: the ground
-        for b in range(nb):
-            wide[b] = False
-        b = 0
-        while b < nb:
-            if top[b] == -np.inf:
-                e = b
-                while e < nb and top[e] == -np.inf:
-                    e += 1
-                if e - b >= gap_bins:
-                    for q in range(b, e):
-                        wide[q] = True
-                b = e
-            else:
-                b += 1
+        mark_wide_gaps(top, nb, gap_bins, wide)
         # where columns are sparser than the bins (far, or along the line of sight, where a flat
         # top is sampled by the beams, not the columns), a bin may catch only lower returns: tops
         # are max-filtered over half the link angle (~one column spacing) along the profile, never

@@ -61,6 +61,25 @@ def top_profile(
 
 
 @njit(cache=True)
+def mark_wide_gaps(top: np.ndarray, nb: int, gap_bins: int, wide: np.ndarray) -> None:
+    """Set ``wide[:nb]`` True on the empty bins (``top`` -inf) of runs at least ``gap_bins`` long,
+    False elsewhere: the gaps between bodies (wider than a few LiDAR columns) in a top profile;
+    the row and group splits cut there."""
+    b = 0
+    while b < nb:
+        if top[b] == -np.inf:
+            e = b
+            while e < nb and top[e] == -np.inf:
+                e += 1
+            for q in range(b, e):
+                wide[q] = e - b >= gap_bins
+            b = e
+        else:
+            wide[b] = False
+            b += 1
+
+
+@njit(cache=True)
 def split_rows(
     xyz: np.ndarray,
     hag: np.ndarray,
@@ -137,19 +156,10 @@ def split_rows(
             for q in range(nb):
                 hmax = max(hmax, top[q])
             dip = max(dip_m, hmax - dip_below_top_m)
-        b = 0
-        while b < nb:
-            if top[b] == -np.inf:
-                e = b
-                while e < nb and top[e] == -np.inf:
-                    e += 1
-                wide = e - b >= gap_bins
-                for q in range(b, e):
-                    sep[q] = wide
-                b = e
-            else:
+        mark_wide_gaps(top, nb, gap_bins, sep)
+        for b in range(nb):
+            if top[b] != -np.inf:
                 sep[b] = smooth[b] < dip
-                b += 1
         n_seg = 0
         for b in range(nb):
             if sep[b]:
