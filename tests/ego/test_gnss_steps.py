@@ -164,3 +164,23 @@ def test_a_return_replayed_after_a_late_message_reseeds_again():
 def test_gnss_steps_needs_the_wheel_track():
     assert EgoConfig(gnss_steps=True, wheel_scale_std=0.0).cross_checks()
     assert not EgoConfig(gnss_steps=True).cross_checks()
+
+
+def test_back_to_back_jumps_return_together():
+    """A 3 m jump east that changes straight into one of (-1, 3.5) m, then clear (val seed 102):
+    the step back to the clear fixes is minus the sum of the two open steps, not either one, so
+    it returns from both (it opened a third level, which held the clear fixes as multipath)."""
+    out = _feed(_fixes(200, seed=9, jumps=[(100, 110, 3.0, 0.0), (110, 125, -1.0, 3.5)]))
+    kinds = [k for _, k in out if k is not None and k[0] in ("open", "return") and 90 < k[1] < 135]
+    assert kinds == [("open", 100), ("open", 110), ("return", 125)]
+
+
+def test_a_jump_among_the_first_fixes_is_found_once_the_noise_is_learnt():
+    """A 3 m jump from the 4th fix for 10 s: with the reported variance doubled (the noise not yet
+    learnt) its step is only 2.4 sigma, so the filter takes it. Once the noise is learnt the first
+    steps are tested again: the jump is an open level the filter holds (followed), and its end is
+    a return from it, not a new jump that would hold the true fixes as multipath."""
+    out = _feed(_fixes(80, seed=9, jumps=[(3, 28, 0.0, 3.0)]))
+    assert out[3][0] < CHI2  # not flagged at the time
+    kinds = [k for _, k in out if k is not None and k[0] in ("open", "return")]
+    assert kinds == [("return", 28)]

@@ -30,12 +30,17 @@ data, the median of the last ``WINDOW`` unflagged steps (for a 2-D Gaussian ``|r
 for one number ``r^2 / 0.455``), never below ``STD_FLOOR_M``; until ``MIN_SAMPLES`` steps are seen
 it is the reported variance doubled (a difference of two fixes), which detects nothing but
 jumps of many metres. A step is flagged past ``CHI2`` (chi2(2) at 0.999, the outlier bound of
-:mod:`.track_align`); a single outlier fix gives a step out and one back.
+:mod:`.track_align`); a single outlier fix gives a step out and one back. The steps of those
+first fixes are kept and tested again once the noise is learnt: a jump that began among them
+(the filter took its level, a few metres are within twice the reported sigma) is then an open
+step whose level the filter holds, so the step back when it ends is a return, not a new jump
+that would hold the true fixes as multipath until it outlasts the filter's start.
 
 Levels: a flagged step either *returns* from an earlier flagged step still open (its vector is
 minus that step's, within both steps' noise: the fixes are back at the level before it; two
-independent jumps of random direction and size almost never cancel) or *opens* a level of its
-own. Both vectors are in ENU whether the heading is known or not: before the heading the fix
+independent jumps of random direction and size almost never cancel), or from the newest few
+together (minus their sum: a jump that changed straight into another, then cleared), or *opens*
+a level of its own. Both vectors are in ENU whether the heading is known or not: before the heading the fix
 difference is the step up to the distance driven between the two fixes, which joins the
 step's variance for this comparison. So the return from a jump is recognised even when the
 filter took the jumped level meanwhile (before its heading, or after an episode outlasted the
@@ -123,6 +128,8 @@ class StepDetector:
         self._v = np.zeros(2)  # the filter's horizontal velocity after the newest fix, m/s
         self._samples: deque[float] = deque(maxlen=WINDOW)  # per-axis step variance estimates, m^2
         self._pending: float | None = None  # the sample of the fix being decided
+        self._num = 0.0  # its squared step (the test's numerator), m^2
+        self._early: list[tuple[Step, float]] = []  # unflagged steps before the noise was learnt, with _num
         self._vec: np.ndarray | None = None  # its step as an ENU vector, m
         self._var = 0.0  # the step noise's variance per axis at this fix, m^2
         self._extra = 0.0  # the vector's variance beyond that noise (before the heading: the motion), m^2
@@ -144,6 +151,7 @@ class StepDetector:
         heading was found since (the alignment turns the filter about its antenna)."""
         self._pending = self._vec = None
         self._restore = None
+        self._num = 0.0
         recent = list(self._recent)
         k = len(recent)
         while k > 0 and recent[k - 1][4] == s.aligned:
@@ -170,7 +178,7 @@ class StepDetector:
             pred = np.array([f[1] + (d_now - f[2]) + (rl - f[3]) for f in recent])
             r = z - np.median(pred, axis=0)
             r2 = float(r @ r)
-            self._pending = r2 / MEDIAN_CHI2_2
+            self._pending, self._num = r2 / MEDIAN_CHI2_2, r2
             self._vec, self._extra, self._ref_t = r, 0.0, [f[0] for f in recent]
             return r2 / var
         d = track_displacement(s.track_v, t_prev, m.stamp_ns)
@@ -179,14 +187,16 @@ class StepDetector:
         dz = z - recent[-1][1]
         dd = float(np.hypot(*d))
         r1 = float(np.hypot(*dz)) - dd
-        self._pending = r1 * r1 / MEDIAN_CHI2_1
+        self._pending, self._num = r1 * r1 / MEDIAN_CHI2_1, r1 * r1
         self._vec, self._extra, self._ref_t = dz, dd * dd, [recent[-1][0]]
         return r1 * r1 / var
 
-    def classify(self, t_ns: int, flagged: bool) -> tuple[str, Step] | None:
+    def classify(self, t_ns: int, flagged: bool, level_t0: int | None = None) -> tuple[str, Step] | None:
         """After :meth:`test`: ("return", the open step it returns from, removed with any opened
-        after it), ("open", a new open step), ("same", the newest open step: the fix is at its
-        level), or None (a fix at the reference level with no step open that it could end).
+        after it, or the oldest of the newest steps whose sum it returns from), ("open", a new
+        open step), ("same", the newest open step: the fix is at its level), or None (a fix at
+        the reference level with no step open that it could end). ``level_t0``: since when the
+        filter holds its level, for a step found only now among the first fixes (:meth:`_review_early`).
 
         A flagged fix whose step is the newest open step's own is on its level. While most of the
         reference fixes are from before that step (the median of the recent fixes lags by half
@@ -194,6 +204,8 @@ class StepDetector:
         fix or two)."""
         if self._vec is None:
             return None
+        if self._early and len(self._samples) >= MIN_SAMPLES:
+            self._review_early(level_t0)
         horizon = int(t_ns) - int(OPEN_HORIZON_S * NS_PER_S)
         held = int(t_ns) - int(FOLLOWED_HORIZON_S * NS_PER_S)
         self.open = [o for o in self.open if o.t_ns >= horizon and not (o.followed and o.followed_ns < held)]
@@ -202,7 +214,7 @@ class StepDetector:
             old_ref = 2 * sum(1 for t in self._ref_t if t < o.t_ns) > len(self._ref_t)
             if flagged:
                 e = self._vec - o.vec
-                if old_ref and float(e @ e) <= CHI2 * self._match_var(o):
+                if old_ref and float(e @ e) <= CHI2 * self._match_var([o], self._extra):
                     return "same", o
             elif old_ref:
                 self.open.pop()
@@ -210,22 +222,59 @@ class StepDetector:
                 return "return", o
         if not flagged:
             return None
-        for k in range(len(self.open) - 1, -1, -1):
+        k = self._returns_to(self._vec, self._extra)
+        if k is not None:
             o = self.open[k]
-            e = self._vec + o.vec
-            if float(e @ e) <= CHI2 * self._match_var(o):
-                del self.open[k:]
-                self._restore = o.ref
-                return "return", o
+            del self.open[k:]
+            self._restore = o.ref
+            return "return", o
         new = Step(int(t_ns), self._vec.copy(), self._extra, ref=tuple(self._recent))
         self.open = [*self.open[-(MAX_OPEN - 1) :], new]
         return "open", new
 
-    def _match_var(self, o: Step) -> float:
-        """Variance per axis of this fix's step vector plus (or minus) open step ``o``'s: the
-        step noise as learnt now for both (not as it was when ``o`` opened, perhaps still the
-        reported variance before the noise was learnt), plus what each carries beyond it."""
-        return 2.0 * self._var + self._extra + o.extra
+    def _returns_to(self, vec: np.ndarray, extra: float) -> int | None:
+        """Index of the open step a step ``vec`` returns from: minus one open step's vector (the
+        newest first), or else minus the sum of the newest few (back-to-back jumps: a jump that
+        changes straight into another, then clear; the step back is to the level before the
+        oldest of them); None."""
+        for k in range(len(self.open) - 1, -1, -1):
+            e = vec + self.open[k].vec
+            if float(e @ e) <= CHI2 * self._match_var([self.open[k]], extra):
+                return k
+        for k in range(len(self.open) - 2, -1, -1):
+            steps = self.open[k:]
+            e = vec + sum(x.vec for x in steps)
+            if float(e @ e) <= CHI2 * self._match_var(steps, extra):
+                return k
+        return None
+
+    def _match_var(self, steps: list[Step], extra: float) -> float:
+        """Variance per axis of a step vector (carrying ``extra`` beyond the step noise) plus (or
+        minus) the sum of open ``steps``: the step noise as learnt now for each (not as it was
+        when a step opened, perhaps still the reported variance before the noise was learnt),
+        plus what each carries beyond it."""
+        return (1 + len(steps)) * self._var + extra + sum(o.extra for o in steps)
+
+    def _review_early(self, level_t0: int | None) -> None:
+        """The noise is learnt: the steps of the first fixes, tested with the reported variance
+        doubled, are tested again with it. One flagged now opens a level the filter took (it
+        fused the fixes after it: followed since the step) or returns from one opened so (an
+        outlier fix among the first, out and back: both already fused, nothing left to undo)."""
+        var = self._var
+        early, self._early = self._early, []
+        for step, num in early:
+            if num / var <= CHI2:
+                continue
+            if self.open:  # the newest level's own step again (the reference's median lags): same
+                e = step.vec - self.open[-1].vec
+                if float(e @ e) <= CHI2 * self._match_var([self.open[-1]], step.extra):
+                    continue
+            k = self._returns_to(step.vec, step.extra)
+            if k is not None:
+                del self.open[k:]
+                continue
+            step.level_t0, step.followed, step.followed_ns = level_t0, True, step.t_ns
+            self.open = [*self.open[-(MAX_OPEN - 1) :], step]
 
     def followed(self, t_ns: int) -> None:
         """The filter fused a fix at ``t_ns``: it holds the level of the newest open step (when
@@ -241,6 +290,10 @@ class StepDetector:
         if self._recent and m.stamp_ns <= self._recent[-1][0]:
             return  # out of order: the newer fixes stay the reference
         if self._pending is not None and not flagged:
+            if len(self._samples) < MIN_SAMPLES and self._vec is not None:
+                # tested with the reported variance: tested again once the noise is learnt
+                step = Step(int(m.stamp_ns), self._vec.copy(), self._extra, ref=tuple(self._recent))
+                self._early.append((step, self._num))
             self._samples.append(self._pending)
         self._pending = None
         v = np.array(s.v[:2], dtype=np.float64)

@@ -112,7 +112,7 @@ class Multipath:
         self._episode_r = None
         chi = self._steps.test(s, m, self._lever) if self.config.gnss_steps else None
         stepped = chi is not None and chi > STEP_CHI2
-        kind = self._steps.classify(m.stamp_ns, stepped) if chi is not None else None
+        kind = self._steps.classify(m.stamp_ns, stepped, self._level_t0) if chi is not None else None
         if kind is not None and kind[0] == "return":
             o = kind[1]
             m.multipath = False
