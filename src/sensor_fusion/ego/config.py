@@ -160,7 +160,7 @@ class EgoConfig(ParamConfig):
     gnss_steps: bool = param(
         False,
         unit="",
-        desc="Opt-in (failed 2 of its 4 pre-registered validations, docs/ego.md): multipath jumps told "
+        desc="Opt-in (failed 4 of its 5 pre-registered validations, docs/ego.md): multipath jumps told "
         "by their steps (ego/gnss_steps.py): a fix that steps away from the recent fixes, the "
         "dead-reckoned motion taken out, by more than their own fix-to-fix noise (learnt) opens a "
         "multipath episode whatever the chi2 gate says, held until a step back; a step back from a jump "

@@ -40,9 +40,9 @@ Levels: a flagged step either *returns* from an earlier flagged step still open 
 minus that step's, within both steps' noise: the fixes are back at the level before it; two
 independent jumps of random direction and size almost never cancel), or from the newest few
 together (minus their sum: a jump that changed straight into another, then cleared), or *opens*
-a level of its own. Both vectors are in ENU whether the heading is known or not: before the heading the fix
-difference is the step up to the distance driven between the two fixes, which joins the
-step's variance for this comparison. So the return from a jump is recognised even when the
+a level of its own. Both vectors are in ENU whether the heading is known or not: before the
+heading the fix difference is the step up to the distance driven between the two fixes, which
+joins the step's variance for this comparison. So the return from a jump is recognised even when the
 filter took the jumped level meanwhile (before its heading, or after an episode outlasted the
 level it held), and the jump's fixes are then known to be multipath: what the wheel-track tests
 cannot tell once the track holds only jumped fixes.
@@ -213,8 +213,7 @@ class StepDetector:
             o = self.open[-1]
             old_ref = 2 * sum(1 for t in self._ref_t if t < o.t_ns) > len(self._ref_t)
             if flagged:
-                e = self._vec - o.vec
-                if old_ref and float(e @ e) <= CHI2 * self._match_var([o], self._extra):
+                if old_ref and self._matches(self._vec - o.vec, [o], self._extra):
                     return "same", o
             elif old_ref:
                 self.open.pop()
@@ -238,22 +237,21 @@ class StepDetector:
         changes straight into another, then clear; the step back is to the level before the
         oldest of them); None."""
         for k in range(len(self.open) - 1, -1, -1):
-            e = vec + self.open[k].vec
-            if float(e @ e) <= CHI2 * self._match_var([self.open[k]], extra):
+            if self._matches(vec + self.open[k].vec, [self.open[k]], extra):
                 return k
         for k in range(len(self.open) - 2, -1, -1):
             steps = self.open[k:]
-            e = vec + sum(x.vec for x in steps)
-            if float(e @ e) <= CHI2 * self._match_var(steps, extra):
+            if self._matches(vec + sum(x.vec for x in steps), steps, extra):
                 return k
         return None
 
-    def _match_var(self, steps: list[Step], extra: float) -> float:
-        """Variance per axis of a step vector (carrying ``extra`` beyond the step noise) plus (or
-        minus) the sum of open ``steps``: the step noise as learnt now for each (not as it was
-        when a step opened, perhaps still the reported variance before the noise was learnt),
-        plus what each carries beyond it."""
-        return (1 + len(steps)) * self._var + extra + sum(o.extra for o in steps)
+    def _matches(self, e: np.ndarray, steps: list[Step], extra: float) -> bool:
+        """Whether ``e``, a step vector (carrying ``extra`` m^2 per axis beyond the step noise)
+        plus (or minus) the sum of open ``steps``, is zero within their noise (chi2(2) 0.999):
+        the step noise as learnt now for each (not as it was when a step opened, perhaps still
+        the reported variance before the noise was learnt), plus what each carries beyond it."""
+        var = (1 + len(steps)) * self._var + extra + sum(o.extra for o in steps)
+        return float(e @ e) <= CHI2 * var
 
     def _review_early(self, level_t0: int | None) -> None:
         """The noise is learnt: the steps of the first fixes, tested with the reported variance
@@ -266,8 +264,7 @@ class StepDetector:
             if num / var <= CHI2:
                 continue
             if self.open:  # the newest level's own step again (the reference's median lags): same
-                e = step.vec - self.open[-1].vec
-                if float(e @ e) <= CHI2 * self._match_var([self.open[-1]], step.extra):
+                if self._matches(step.vec - self.open[-1].vec, [self.open[-1]], step.extra):
                     continue
             k = self._returns_to(step.vec, step.extra)
             if k is not None:
