@@ -52,9 +52,7 @@ class Multipath:
         an episode open against the old level is over (left open, its start, older than the
         level, would make every later episode "outlast" it)."""
         self._level_t0 = int(t_ns)
-        self._episode_t0 = None
-        self._episode_n = 0
-        self._episode_by_step = False
+        self._close_episode()
 
     def _track_test(self, s: FilterState, m: Measurement, gate_ok: bool) -> tuple[bool, bool | None]:
         """(multipath, the track's answer) for a fix at its first processing.
