@@ -23,18 +23,25 @@ What: the step of fix ``k`` against the recent fixes with the dead-reckoned moti
   newest by that motion;
 * heading unknown: the direction of the motion is not known, only its length, the distance the
   wheel track (:mod:`.track_align`) drove; the step is at least ``| |dz| - driven |``
-  (triangle inequality), which is tested as one number.
+  (triangle inequality), which is tested as one number. Its tail never exceeds chi2(2)'s (it is
+  at most ``|noise|``), so the same bound holds; standing still it *is* the 2-D norm.
 
 Its variance per axis is not the receiver's (that is the total error's): it is learnt from the
-data, the median of the last ``WINDOW`` unflagged steps (for a 2-D Gaussian ``|r|^2 / (2 ln 2)``,
-for one number ``r^2 / 0.455``), never below ``STD_FLOOR_M``; until ``MIN_SAMPLES`` steps are seen
-it is the reported variance doubled (a difference of two fixes), which detects nothing but
-jumps of many metres. A step is flagged past ``CHI2`` (chi2(2) at 0.999, the outlier bound of
-:mod:`.track_align`); a single outlier fix gives a step out and one back. The steps of those
-first fixes are kept and tested again once the noise is learnt: a jump that began among them
-(the filter took its level, a few metres are within twice the reported sigma) is then an open
-step whose level the filter holds, so the step back when it ends is a return, not a new jump
-that would hold the true fixes as multipath until it outlasts the filter's start.
+data, the median of the last ``WINDOW`` unflagged steps, each divided by the median its
+statistic has per unit variance (:func:`median_factor`: ``2 ln 2`` for a 2-D vector or a robot
+standing still, falling to chi2(1)'s 0.455 for one driving many sigmas between fixes, and
+0.34 at one sigma), never below ``STD_FLOOR_M``; until ``MIN_SAMPLES`` steps are seen it is the
+reported variance doubled (a difference of two fixes), which detects nothing but jumps of many
+metres. A step is flagged past :attr:`StepDetector.bound`: ``CHI2`` (chi2(2) at 0.999, the
+outlier bound of :mod:`.track_align`) widened for a noise learnt from few steps
+(:func:`bound_factor`: twice as wide after ten steps of a robot standing still, four times
+after ten of one driving, as a median of ten is often half the truth); a single outlier fix gives
+a step out and one back. The steps of those first fixes are kept and tested again once the noise
+is learnt: a jump that began among them (the filter took its level, a few metres are within
+twice the reported sigma) is then an open step whose level the filter holds, so the step back
+when it ends is a return, not a new jump that would hold the true fixes as multipath until it
+outlasts the filter's start. One the review passes (the ten steps learnt too much) is still
+known by its end: a flagged step that is its reverse (:meth:`StepDetector._reverses_quiet`).
 
 Levels: a flagged step either *returns* from an earlier flagged step still open (its vector is
 minus that step's, within both steps' noise: the fixes are back at the level before it; two
@@ -60,7 +67,7 @@ from ..core.stamps import NS_PER_S
 from . import eskf
 from .state import FilterState, Measurement
 
-__all__ = ["CHI2", "StepDetector", "track_displacement"]
+__all__ = ["CHI2", "StepDetector", "bound_factor", "median_factor", "sample_weight", "track_displacement"]
 
 CHI2 = 13.8  # chi2(2) at 0.999
 WINDOW = 100  # steps the noise is learnt from (40 s at 2.5 Hz: the median to +-15 %)
@@ -77,7 +84,45 @@ FOLLOWED_HORIZON_S = 30.0  # an open step whose level the filter has held this l
 # level the filter has fused for tens of seconds is its own, and a later step that happens to mirror
 # the old one is a new jump, not a return to a level left that long ago
 MEDIAN_CHI2_2 = 2.0 * math.log(2.0)  # median of chi2(2)
-MEDIAN_CHI2_1 = 0.4549  # median of chi2(1)
+VAR_ITERATIONS = 3  # fixed-point passes of the learnt variance (the heading-free medians depend on it)
+
+# The heading-free statistic (|d + n| - |d|)^2 with n ~ N(0, I2) (unit variance per axis) against
+# rho = |d| (the distance driven between the fixes in sigmas): its median, and the weight of one
+# such sample in the median of many (chi2(2) samples weigh 1: the variance of the median of n of
+# them, relative to that of n chi2(2) samples). Monte Carlo, 4e6 draws per rho (median) and
+# 8e4 medians of 50 (weight); the ends are exact (chi2(2), chi2(1)). scripts/gnss_step_tables.py
+# recomputes them; the tests check them.
+# fmt: off
+_RHO = np.array([0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0])
+_MEDIAN = np.array([MEDIAN_CHI2_2, 1.118, 0.8933, 0.7115, 0.5648, 0.4474, 0.3716,
+                    0.3394, 0.3582, 0.3849, 0.4212, 0.442, 0.4495, 0.4549])
+_WEIGHT = np.array([1.0, 0.797, 0.622, 0.471, 0.353, 0.272, 0.262,
+                    0.336, 0.372, 0.373, 0.371, 0.368, 0.365, 0.365])
+# fmt: on
+# bound_factor: the 0.999 quantile of chi2(2) / (a variance learnt as the median of steps of
+# weight n_eff in all) over CHI2 is 1 + A/n_eff + B/n_eff^2 (least squares on Monte Carlo over
+# 24 mixes of standing and driving, 10 to 100 steps: within 5 %, 12 % at n_eff < 5; the same script)
+_BOUND_A, _BOUND_B = 5.8, 25.0
+
+
+def median_factor(rho: np.ndarray) -> np.ndarray:
+    """Median of a step statistic per unit variance per axis: ``2 ln 2`` at ``rho`` 0 (a 2-D
+    vector, or heading unknown and standing still), the heading-free ``(|d + n| - |d|)^2`` at
+    ``rho = |d| / sigma``."""
+    return np.interp(rho, _RHO, _MEDIAN)
+
+
+def sample_weight(rho: np.ndarray) -> np.ndarray:
+    """Weight of one step at ``rho`` in the median of many, relative to a 2-D step's: a
+    heading-free step driving a sigma or more tells a third as much about the variance."""
+    return np.interp(rho, _RHO, _WEIGHT)
+
+
+def bound_factor(n_eff: float) -> float:
+    """How much wider than ``CHI2`` the flag bound is for a variance learnt from steps of total
+    weight ``n_eff`` (module docstring): the learnt variance is itself a random draw."""
+    n = max(float(n_eff), 1.0)
+    return 1.0 + _BOUND_A / n + _BOUND_B / (n * n)
 
 
 def track_displacement(track_v: tuple, t0: int, t1: int) -> np.ndarray | None:
@@ -126,10 +171,14 @@ class StepDetector:
         self._recent: deque[tuple] = deque(maxlen=REF_FIXES)
         self._d = np.zeros(2)  # dead-reckoned position: the filter's velocity integrated from fix to fix, m
         self._v = np.zeros(2)  # the filter's horizontal velocity after the newest fix, m/s
-        self._samples: deque[float] = deque(maxlen=WINDOW)  # per-axis step variance estimates, m^2
-        self._pending: float | None = None  # the sample of the fix being decided
+        # unflagged steps: (squared step m^2, distance driven between the fixes m; 0 heading known)
+        self._samples: deque[tuple[float, float]] = deque(maxlen=WINDOW)
+        self._pending: tuple[float, float] | None = None  # the sample of the fix being decided
+        self._learnt: float | None = None  # the variance learnt at the latest fix, m^2
+        self.bound = CHI2  # the flag bound for the test of the fix being decided
         self._num = 0.0  # its squared step (the test's numerator), m^2
         self._early: list[tuple[Step, float]] = []  # unflagged steps before the noise was learnt, with _num
+        self._quiet: list[tuple[Step, float]] = []  # those of them not flagged at the review either
         self._vec: np.ndarray | None = None  # its step as an ENU vector, m
         self._var = 0.0  # the step noise's variance per axis at this fix, m^2
         self._extra = 0.0  # the vector's variance beyond that noise (before the heading: the motion), m^2
@@ -138,10 +187,19 @@ class StepDetector:
         self.open: list[Step] = []  # flagged steps not returned from, oldest first
 
     def variance(self, reported_var: float) -> float:
-        """Per-axis variance of a step (m^2): learnt, or twice the reported one until learnt."""
+        """Per-axis variance of a step (m^2): learnt, or twice the reported one until learnt.
+        Sets :attr:`bound`, the flag bound for a test against it."""
         if len(self._samples) < MIN_SAMPLES:
+            self.bound = CHI2
             return 2.0 * reported_var
-        return max(STD_FLOOR_M**2, float(np.median(self._samples)))
+        num, dd = np.array(self._samples).T
+        var = self._learnt if self._learnt is not None else 2.0 * reported_var
+        for _ in range(VAR_ITERATIONS):  # the heading-free medians depend on the variance
+            rho = dd / math.sqrt(var)
+            var = max(STD_FLOOR_M**2, float(np.median(num / median_factor(rho))))
+        self._learnt = var
+        self.bound = CHI2 * bound_factor(float(sample_weight(dd / math.sqrt(var)).sum()))
+        return var
 
     def test(self, s: FilterState, m: Measurement, lever: np.ndarray) -> float | None:
         """Normalised squared step of fix ``m`` against the recent fixes (compare with ``CHI2``);
@@ -178,7 +236,7 @@ class StepDetector:
             pred = np.array([f[1] + (d_now - f[2]) + (rl - f[3]) for f in recent])
             r = z - np.median(pred, axis=0)
             r2 = float(r @ r)
-            self._pending, self._num = r2 / MEDIAN_CHI2_2, r2
+            self._pending, self._num = (r2, 0.0), r2
             self._vec, self._extra, self._ref_t = r, 0.0, [f[0] for f in recent]
             return r2 / var
         d = track_displacement(s.track_v, t_prev, m.stamp_ns)
@@ -187,7 +245,7 @@ class StepDetector:
         dz = z - recent[-1][1]
         dd = float(np.hypot(*d))
         r1 = float(np.hypot(*dz)) - dd
-        self._pending, self._num = r1 * r1 / MEDIAN_CHI2_1, r1 * r1
+        self._pending, self._num = (r1 * r1, dd), r1 * r1
         self._vec, self._extra, self._ref_t = dz, dd * dd, [recent[-1][0]]
         return r1 * r1 / var
 
@@ -227,6 +285,10 @@ class StepDetector:
             del self.open[k:]
             self._restore = o.ref
             return "return", o
+        q = self._reverses_quiet(int(t_ns), level_t0)
+        if q is not None:
+            self._restore = q.ref
+            return "return", q
         new = Step(int(t_ns), self._vec.copy(), self._extra, ref=tuple(self._recent))
         self.open = [*self.open[-(MAX_OPEN - 1) :], new]
         return "open", new
@@ -247,11 +309,32 @@ class StepDetector:
 
     def _matches(self, e: np.ndarray, steps: list[Step], extra: float) -> bool:
         """Whether ``e``, a step vector (carrying ``extra`` m^2 per axis beyond the step noise)
-        plus (or minus) the sum of open ``steps``, is zero within their noise (chi2(2) 0.999):
+        plus (or minus) the sum of open ``steps``, is zero within their noise (:attr:`bound`):
         the step noise as learnt now for each (not as it was when a step opened, perhaps still
         the reported variance before the noise was learnt), plus what each carries beyond it."""
         var = (1 + len(steps)) * self._var + extra + sum(o.extra for o in steps)
-        return float(e @ e) <= CHI2 * var
+        return float(e @ e) <= self.bound * var
+
+    def _reverses_quiet(self, t_ns: int, level_t0: int | None) -> Step | None:
+        """A flagged step, no step open, that is minus one of the first fixes' steps, one the
+        review passed but a jump by the noise learnt since: a jump among the first fixes that the
+        review missed (the first ten steps learnt a noise too large: validation seed 125, 0.69
+        m^2 per axis where its white noise gives 0.18), and this is its end. The filter took its
+        level, so it is a return from a level followed since that step. Two conditions: a white
+        step of the first fixes flagged only by a noise learnt later is not enough (the noise of
+        a receiver may fall after its start), and two independent jumps of random direction and
+        size almost never cancel. Kept as long as a followed level (``FOLLOWED_HORIZON_S``)."""
+        held = t_ns - int(FOLLOWED_HORIZON_S * NS_PER_S)
+        self._quiet = [(q, num) for q, num in self._quiet if q.t_ns >= held]
+        if self.open or self._vec is None:
+            return None
+        for i in range(len(self._quiet) - 1, -1, -1):
+            q, num = self._quiet[i]
+            if num / self._var > self.bound and self._matches(self._vec + q.vec, [q], self._extra):
+                del self._quiet[i:]
+                q.level_t0, q.followed, q.followed_ns = level_t0, True, q.t_ns
+                return q
+        return None
 
     def _review_early(self, level_t0: int | None) -> None:
         """The noise is learnt: the steps of the first fixes, tested with the reported variance
@@ -261,7 +344,8 @@ class StepDetector:
         var = self._var
         early, self._early = self._early, []
         for step, num in early:
-            if num / var <= CHI2:
+            if num / var <= self.bound:
+                self._quiet.append((step, num))
                 continue
             if self.open:  # the newest level's own step again (the reference's median lags): same
                 if self._matches(step.vec - self.open[-1].vec, [self.open[-1]], step.extra):

@@ -17,7 +17,6 @@ import numpy as np
 
 from . import eskf
 from .config import EgoConfig
-from .gnss_steps import CHI2 as STEP_CHI2
 from .gnss_steps import StepDetector
 from .state import FilterState, Measurement
 from .track_align import AGREE_CHI2 as TRACK_AGREE_CHI2
@@ -109,7 +108,7 @@ class Multipath:
         Returns whether the fix stepped."""
         self._episode_r = None
         chi = self._steps.test(s, m, self._lever) if self.config.gnss_steps else None
-        stepped = chi is not None and chi > STEP_CHI2
+        stepped = chi is not None and chi > self._steps.bound
         kind = self._steps.classify(m.stamp_ns, stepped, self._level_t0) if chi is not None else None
         if kind is not None and kind[0] == "return":
             o = kind[1]
