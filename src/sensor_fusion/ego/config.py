@@ -160,12 +160,12 @@ class EgoConfig(ParamConfig):
     gnss_steps: bool = param(
         False,
         unit="",
-        desc="Opt-in (failed 4 of its 5 pre-registered validations, docs/ego.md): multipath jumps told "
-        "by their steps (ego/gnss_steps.py): a fix that steps away from the recent fixes, the "
-        "dead-reckoned motion taken out, by more than their own fix-to-fix noise (learnt) opens a "
-        "multipath episode whatever the chi2 gate says, held until a step back; a step back from a jump "
-        "the filter had taken re-seeds the position there. Needs wheel_scale_std > 0; false: the gate "
-        "and the wheel-track tests alone",
+        desc="On in config/robot.yaml (passed its sixth pre-registered validation, docs/ego.md), off "
+        "for the car (urban not better): multipath jumps told by their steps (ego/gnss_steps.py): a "
+        "fix that steps away from the recent fixes, the dead-reckoned motion taken out, by more than "
+        "their own fix-to-fix noise (learnt) opens a multipath episode whatever the chi2 gate says, "
+        "held until a step back; a step back from a jump the filter had taken re-seeds the position "
+        "there. Needs wheel_scale_std > 0; false: the gate and the wheel-track tests alone",
     )
     datum: tuple[float, ...] = param(
         NAN3,
