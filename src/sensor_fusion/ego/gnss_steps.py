@@ -202,7 +202,7 @@ class StepDetector:
         return var
 
     def test(self, s: FilterState, m: Measurement, lever: np.ndarray) -> float | None:
-        """Normalised squared step of fix ``m`` against the recent fixes (compare with ``CHI2``);
+        """Normalised squared step of fix ``m`` against the recent fixes (compare with :attr:`bound`);
         None when there is nothing to compare (no recent fix, a gap, out of order, the heading
         lost since the previous fix, no wheel track before the heading). The fixes from before a
         change of heading state are left out of the reference, but for the previous one when the
