@@ -9,6 +9,7 @@ from sensor_fusion.ego.config import EgoConfig
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.gnss_steps import (
     CHI2,
+    Step,
     StepDetector,
     bound_factor,
     median_factor,
@@ -255,3 +256,21 @@ def test_a_jump_the_review_missed_is_known_by_its_reverse():
     out = _feed(z)
     kinds = [k for _, k in out if k is not None and k[0] in ("open", "return")]
     assert kinds == [("return", 38)]
+
+
+def test_a_heading_free_return_is_matched_by_the_length_of_the_motion():
+    """Heading unknown, the step vectors hold the motion driven between the fixes, of known length
+    and unknown ENU direction. A 3 m jump east while driving 0.6 m east per fix: the step back is
+    matched (the motion's sum has its known length); another jump whose step is 4 m from the
+    reversal is not. Taken as a variance of driven^2 per axis, as before, it was matched."""
+    det = StepDetector()
+    det._var, det.bound = 0.2, 14.8
+    drive = np.array([0.6, 0.0])
+    det.open = [Step(0, np.array([3.0, 0.0]) + drive, drive, epoch=1)]
+    assert det._returns_to(np.array([-3.0, 0.0]) + drive, drive, 1) == 0
+    other = np.array([-1.5, 3.0]) + drive
+    assert det._returns_to(other, drive, 1) is None
+    e = other + det.open[0].vec
+    assert float(e @ e) <= det.bound * (2 * det._var + 2 * float(drive @ drive))  # the old test took it
+    # across a change of heading state only the lengths are known: the triangle inequality
+    assert det._returns_to(np.array([-3.0, 0.0]) + drive, drive, 2) == 0

@@ -149,7 +149,8 @@ class Step:
 
     t_ns: int
     vec: np.ndarray
-    extra: float  # the vector's variance per axis beyond the step noise (the motion before the heading), m^2
+    motion: np.ndarray | None = None  # heading unknown: the wheel track's displacement in the vector, m
+    epoch: int = 0  # the heading state's epoch (the frame that displacement is in)
     level_t0: int | None = None  # since when the filter held the level this step left (Updater)
     followed: bool = False
     followed_ns: int = -1  # since when the filter holds this step's level (it fused a fix from it)
@@ -181,7 +182,8 @@ class StepDetector:
         self._quiet: list[tuple[Step, float]] = []  # those of them not flagged at the review either
         self._vec: np.ndarray | None = None  # its step as an ENU vector, m
         self._var = 0.0  # the step noise's variance per axis at this fix, m^2
-        self._extra = 0.0  # the vector's variance beyond that noise (before the heading: the motion), m^2
+        self._motion: np.ndarray | None = None  # heading unknown: the displacement driven in the vector, m
+        self._epoch = 0  # counts the changes of the heading state (the wheel track's frame)
         self._ref_t: list[int] = []  # the stamps of the reference fixes of the fix being decided
         self._restore: tuple | None = None  # the fix being decided returned: the reference before the step
         self.open: list[Step] = []  # flagged steps not returned from, oldest first
@@ -237,7 +239,7 @@ class StepDetector:
             r = z - np.median(pred, axis=0)
             r2 = float(r @ r)
             self._pending, self._num = (r2, 0.0), r2
-            self._vec, self._extra, self._ref_t = r, 0.0, [f[0] for f in recent]
+            self._vec, self._motion, self._ref_t = r, None, [f[0] for f in recent]
             return r2 / var
         d = track_displacement(s.track_v, t_prev, m.stamp_ns)
         if d is None:
@@ -246,7 +248,7 @@ class StepDetector:
         dd = float(np.hypot(*d))
         r1 = float(np.hypot(*dz)) - dd
         self._pending, self._num = (r1 * r1, dd), r1 * r1
-        self._vec, self._extra, self._ref_t = dz, dd * dd, [recent[-1][0]]
+        self._vec, self._motion, self._ref_t = dz, d, [recent[-1][0]]
         return r1 * r1 / var
 
     def classify(self, t_ns: int, flagged: bool, level_t0: int | None = None) -> tuple[str, Step] | None:
@@ -271,7 +273,7 @@ class StepDetector:
             o = self.open[-1]
             old_ref = 2 * sum(1 for t in self._ref_t if t < o.t_ns) > len(self._ref_t)
             if flagged:
-                if old_ref and self._matches(self._vec - o.vec, [o], self._extra):
+                if old_ref and self._matches(self._vec - o.vec, [o], self._motion, self._epoch, -1.0):
                     return "same", o
             elif old_ref:
                 self.open.pop()
@@ -279,7 +281,7 @@ class StepDetector:
                 return "return", o
         if not flagged:
             return None
-        k = self._returns_to(self._vec, self._extra)
+        k = self._returns_to(self._vec, self._motion, self._epoch)
         if k is not None:
             o = self.open[k]
             del self.open[k:]
@@ -289,31 +291,50 @@ class StepDetector:
         if q is not None:
             self._restore = q.ref
             return "return", q
-        new = Step(int(t_ns), self._vec.copy(), self._extra, ref=tuple(self._recent))
+        new = self._step(int(t_ns))
         self.open = [*self.open[-(MAX_OPEN - 1) :], new]
         return "open", new
 
-    def _returns_to(self, vec: np.ndarray, extra: float) -> int | None:
+    def _step(self, t_ns: int) -> Step:
+        """The step of the fix being decided, with the reference fixes before it."""
+        motion = None if self._motion is None else self._motion.copy()
+        return Step(t_ns, self._vec.copy(), motion, self._epoch, ref=tuple(self._recent))
+
+    def _returns_to(self, vec: np.ndarray, motion: np.ndarray | None, epoch: int) -> int | None:
         """Index of the open step a step ``vec`` returns from: minus one open step's vector (the
         newest first), or else minus the sum of the newest few (back-to-back jumps: a jump that
         changes straight into another, then clear; the step back is to the level before the
         oldest of them); None."""
         for k in range(len(self.open) - 1, -1, -1):
-            if self._matches(vec + self.open[k].vec, [self.open[k]], extra):
+            if self._matches(vec + self.open[k].vec, [self.open[k]], motion, epoch):
                 return k
         for k in range(len(self.open) - 2, -1, -1):
             steps = self.open[k:]
-            if self._matches(vec + sum(x.vec for x in steps), steps, extra):
+            if self._matches(vec + sum(x.vec for x in steps), steps, motion, epoch):
                 return k
         return None
 
-    def _matches(self, e: np.ndarray, steps: list[Step], extra: float) -> bool:
-        """Whether ``e``, a step vector (carrying ``extra`` m^2 per axis beyond the step noise)
-        plus (or minus) the sum of open ``steps``, is zero within their noise (:attr:`bound`):
-        the step noise as learnt now for each (not as it was when a step opened, perhaps still
-        the reported variance before the noise was learnt), plus what each carries beyond it."""
-        var = (1 + len(steps)) * self._var + extra + sum(o.extra for o in steps)
-        return float(e @ e) <= self.bound * var
+    def _matches(
+        self, e: np.ndarray, steps: list[Step], motion: np.ndarray | None, epoch: int, sign: float = 1.0
+    ) -> bool:
+        """Whether ``e``, a step vector (with ``motion`` driven in it, heading unknown) plus
+        (``sign`` 1) or minus (-1) the sum of ``steps``, is zero within their noise
+        (:attr:`bound`, the step noise as learnt now for each: not as it was when a step opened,
+        perhaps still the reported variance before the noise was learnt) once the motion in
+        the vectors is taken out. Heading unknown, only the motion's length is known in ENU: in
+        one heading epoch the displacements share the wheel track's frame, so the length of
+        their sum is known and ``| |e| - |sum| |`` is tested (at most the noise's norm); across
+        epochs the lengths add up (``|e| - sum of lengths``, the triangle inequality). A variance
+        of ``driven^2`` per axis in place of that (before session 29) accepted reversals up to
+        4 m off at 1.5 m/s."""
+        moves = [(motion, epoch, 1.0)] + [(o.motion, o.epoch, sign) for o in steps]
+        moves = [(d, ep, sg) for d, ep, sg in moves if d is not None]
+        size = float(np.hypot(*e))
+        if moves and len({ep for _, ep, _ in moves}) == 1:
+            size = abs(size - float(np.hypot(*sum(sg * d for d, _, sg in moves))))
+        elif moves:
+            size = max(0.0, size - sum(float(np.hypot(*d)) for d, _, _ in moves))
+        return size * size <= self.bound * (1 + len(steps)) * self._var
 
     def _reverses_quiet(self, t_ns: int, level_t0: int | None) -> Step | None:
         """A flagged step, no step open, that is minus one of the first fixes' steps, one the
@@ -330,7 +351,9 @@ class StepDetector:
             return None
         for i in range(len(self._quiet) - 1, -1, -1):
             q, num = self._quiet[i]
-            if num / self._var > self.bound and self._matches(self._vec + q.vec, [q], self._extra):
+            if num / self._var > self.bound and self._matches(
+                self._vec + q.vec, [q], self._motion, self._epoch
+            ):
                 del self._quiet[i:]
                 q.level_t0, q.followed, q.followed_ns = level_t0, True, q.t_ns
                 return q
@@ -348,9 +371,11 @@ class StepDetector:
                 self._quiet.append((step, num))
                 continue
             if self.open:  # the newest level's own step again (the reference's median lags): same
-                if self._matches(step.vec - self.open[-1].vec, [self.open[-1]], step.extra):
+                if self._matches(
+                    step.vec - self.open[-1].vec, [self.open[-1]], step.motion, step.epoch, -1.0
+                ):
                     continue
-            k = self._returns_to(step.vec, step.extra)
+            k = self._returns_to(step.vec, step.motion, step.epoch)
             if k is not None:
                 del self.open[k:]
                 continue
@@ -373,11 +398,12 @@ class StepDetector:
         if self._pending is not None and not flagged:
             if len(self._samples) < MIN_SAMPLES and self._vec is not None:
                 # tested with the reported variance: tested again once the noise is learnt
-                step = Step(int(m.stamp_ns), self._vec.copy(), self._extra, ref=tuple(self._recent))
-                self._early.append((step, self._num))
+                self._early.append((self._step(int(m.stamp_ns)), self._num))
             self._samples.append(self._pending)
         self._pending = None
         v = np.array(s.v[:2], dtype=np.float64)
+        if self._recent and self._recent[-1][4] != s.aligned:
+            self._epoch += 1  # the heading found or lost: the wheel track's frame changed
         if self._recent:
             dt = (m.stamp_ns - self._recent[-1][0]) / NS_PER_S
             v_prev = self._v if self._recent[-1][4] == s.aligned else v  # the heading found or lost since
