@@ -48,8 +48,9 @@ minus that step's, within both steps' noise: the fixes are back at the level bef
 independent jumps of random direction and size almost never cancel), or from the newest few
 together (minus their sum: a jump that changed straight into another, then cleared), or *opens*
 a level of its own. Both vectors are in ENU whether the heading is known or not: before the
-heading the fix difference is the step up to the distance driven between the two fixes, which
-joins the step's variance for this comparison. So the return from a jump is recognised even when the
+heading the fix difference is the step plus the motion driven between the two fixes, whose
+length is known (its direction is not), and the comparison takes it out by that length
+(:meth:`StepDetector._matches`). So the return from a jump is recognised even when the
 filter took the jumped level meanwhile (before its heading, or after an episode outlasted the
 level it held), and the jump's fixes are then known to be multipath: what the wheel-track tests
 cannot tell once the track holds only jumped fixes.
@@ -344,7 +345,8 @@ class StepDetector:
         level, so it is a return from a level followed since that step. Two conditions: a white
         step of the first fixes flagged only by a noise learnt later is not enough (the noise of
         a receiver may fall after its start), and two independent jumps of random direction and
-        size almost never cancel. Kept as long as a followed level (``FOLLOWED_HORIZON_S``)."""
+        size rarely cancel to within the step noise. Kept as long as a followed level
+        (``FOLLOWED_HORIZON_S``)."""
         held = t_ns - int(FOLLOWED_HORIZON_S * NS_PER_S)
         self._quiet = [(q, num) for q, num in self._quiet if q.t_ns >= held]
         if self.open or self._vec is None:
