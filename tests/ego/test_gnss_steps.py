@@ -274,3 +274,27 @@ def test_a_heading_free_return_is_matched_by_the_length_of_the_motion():
     assert float(e @ e) <= det.bound * (2 * det._var + 2 * float(drive @ drive))  # the old test took it
     # across a change of heading state only the lengths are known: the triangle inequality
     assert det._returns_to(np.array([-3.0, 0.0]) + drive, drive, 2) == 0
+
+
+def test_the_step_back_from_a_single_outlier_fix_opens_no_level():
+    """Heading unknown, the reference is the previous fix alone. A white-noise tail fix steps out
+    just under the bound and the next steps back just over it (10 Hz fixes, robot seed 245:
+    chi 13.7 out, 21.3 back): the step back is minus the step out, so the fix is back at the level
+    before the outlier, not on a new level (which held the true fixes for 14.5 s). A jump's
+    start is not taken for one, nor a step back after an ordinary step out."""
+    det = StepDetector()
+    det._var, det.bound = 0.157, 14.9
+    det._samples.extend([(0.2, 0.0)] * 100)  # the noise learnt
+    still = np.zeros(2)
+    det._last = Step(0, np.array([-1.3, -0.67]), still, epoch=1)
+    det._last_num = 2.14  # 13.7 times the variance
+    det._vec, det._motion, det._epoch = np.array([1.56, 0.95]), still, 1
+    assert float(det._vec @ det._vec) / det._var > det.bound  # flagged
+    assert det.classify(10**9, True) is None  # back: no level opened
+    det._vec = np.array([5.0, 0.5])  # a 5 m jump: 3.7 m from minus the step out
+    assert det.classify(10**9, True)[0] == "open"
+    det.open, det._last_num = [], 0.5  # an ordinary step out (3 times the variance)
+    det._vec = np.array([1.56, 0.95])
+    assert det.classify(10**9, True)[0] == "open"
+    det.open, det._last = [], None  # the previous fix flagged or classified: nothing to come back from
+    assert det.classify(10**9, True)[0] == "open"
