@@ -45,17 +45,16 @@ known by its end: a flagged step that is its reverse (:meth:`StepDetector._rever
 
 Levels: a flagged step either *returns* from an earlier flagged step still open (its vector is
 minus that step's, within both steps' noise: the fixes are back at the level before it; two
-independent jumps of random direction and size almost never cancel), or from the newest few
-together (minus their sum: a jump that changed straight into another, then cleared), or *opens*
-a level of its own, unless it is minus the previous fix's large unflagged step: then that fix was
-a single outlier and this one is back (:meth:`StepDetector._back_from_outlier`). Both vectors
-are in ENU whether the heading is known or not: before the
-heading the fix difference is the step plus the motion driven between the two fixes, whose
-length is known (its direction is not), and the comparison takes it out by that length
-(:meth:`StepDetector._matches`). So the return from a jump is recognised even when the
-filter took the jumped level meanwhile (before its heading, or after an episode outlasted the
-level it held), and the jump's fixes are then known to be multipath: what the wheel-track tests
-cannot tell once the track holds only jumped fixes.
+independent jumps of random direction and size rarely cancel to within it), or from the newest few
+together (minus their sum: a jump that changed straight into another, then cleared), or *opens* a
+level of its own, unless it is minus the previous fix's large unflagged step: then that fix was a
+single outlier and this one is back (:meth:`StepDetector._back_from_outlier`). Both vectors are in
+ENU whether the heading is known or not: before the heading the fix difference is the step plus
+the motion driven between the two fixes, whose length is known (its direction is not), and the
+comparison takes it out by that length (:meth:`StepDetector._matches`). So the return from a jump
+is recognised even when the filter took the jumped level meanwhile (before its heading, or after
+an episode outlasted the level it held), and the jump's fixes are then known to be multipath: what
+the wheel-track tests cannot tell once the track holds only jumped fixes.
 """
 
 from __future__ import annotations
