@@ -286,14 +286,14 @@ def test_the_step_back_from_a_single_outlier_fix_opens_no_level():
     det._var, det.bound = 0.157, 14.9
     det._samples.extend([(0.2, 0.0)] * 100)  # the noise learnt
     still = np.zeros(2)
-    det._last = Step(0, np.array([-1.3, -0.67]), still, epoch=1)
-    det._last_num = 2.14  # 13.7 times the variance
+    out = Step(0, np.array([-1.3, -0.67]), still, epoch=1)
+    det._last = (out, 2.14)  # 13.7 times the variance
     det._vec, det._motion, det._epoch = np.array([1.56, 0.95]), still, 1
     assert float(det._vec @ det._vec) / det._var > det.bound  # flagged
     assert det.classify(10**9, True) is None  # back: no level opened
     det._vec = np.array([5.0, 0.5])  # a 5 m jump: 3.7 m from minus the step out
     assert det.classify(10**9, True)[0] == "open"
-    det.open, det._last_num = [], 0.5  # an ordinary step out (3 times the variance)
+    det.open, det._last = [], (out, 0.5)  # an ordinary step out (3 times the variance)
     det._vec = np.array([1.56, 0.95])
     assert det.classify(10**9, True)[0] == "open"
     det.open, det._last = [], None  # the previous fix flagged or classified: nothing to come back from

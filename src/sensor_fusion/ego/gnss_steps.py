@@ -184,8 +184,7 @@ class StepDetector:
         self._early: list[tuple[Step, float]] = []  # unflagged steps before the noise was learnt, with _num
         self._quiet: list[tuple[Step, float]] = []  # those of them not flagged at the review either
         self._kind: str | None = None  # how the fix being decided was classified
-        self._last: Step | None = None  # the previous fix's step, unflagged and unclassified
-        self._last_num = 0.0  # its squared size, m^2
+        self._last: tuple[Step, float] | None = None  # the previous fix's unflagged, unclassified step
         self._vec: np.ndarray | None = None  # its step as an ENU vector, m
         self._var = 0.0  # the step noise's variance per axis at this fix, m^2
         self._motion: np.ndarray | None = None  # heading unknown: the displacement driven in the vector, m
@@ -284,7 +283,7 @@ class StepDetector:
             o = self.open[-1]
             old_ref = 2 * sum(1 for t in self._ref_t if t < o.t_ns) > len(self._ref_t)
             if flagged:
-                if old_ref and self._matches(self._vec - o.vec, [o], self._motion, self._epoch, -1.0):
+                if old_ref and self._on_level(o, self._vec, self._motion, self._epoch):
                     return "same", o
             elif old_ref:
                 self.open.pop()
@@ -305,7 +304,7 @@ class StepDetector:
         if self._back_from_outlier():
             return None
         new = self._step(int(t_ns))
-        self.open = [*self.open[-(MAX_OPEN - 1) :], new]
+        self._push(new)
         return "open", new
 
     def _back_from_outlier(self) -> bool:
@@ -323,10 +322,21 @@ class StepDetector:
         itself be large (past half of ``CHI2``, 3 % of white steps): a step back that is flagged
         is as large as the step out, and an ordinary step before a jump's start (a 0.6 m receiver,
         whose match radius is metres) is not one."""
-        p = self._last
-        if p is None or len(self._samples) < MIN_SAMPLES or self._last_num < 0.5 * CHI2 * self._var:
+        if self._last is None or len(self._samples) < MIN_SAMPLES:
+            return False
+        p, num = self._last
+        if num < 0.5 * CHI2 * self._var:
             return False
         return self._matches(self._vec + p.vec, [p], self._motion, self._epoch, bound=BACK_CHI2)
+
+    def _push(self, step: Step) -> None:
+        """Open ``step``, the oldest forgotten past ``MAX_OPEN``."""
+        self.open = [*self.open[-(MAX_OPEN - 1) :], step]
+
+    def _on_level(self, o: Step, vec: np.ndarray, motion: np.ndarray | None, epoch: int) -> bool:
+        """Whether a step ``vec`` (against a reference from before ``o``) is ``o``'s own: the fix
+        is on the level ``o`` opened."""
+        return self._matches(vec - o.vec, [o], motion, epoch, -1.0)
 
     def _step(self, t_ns: int) -> Step:
         """The step of the fix being decided, with the reference fixes before it."""
@@ -411,17 +421,14 @@ class StepDetector:
             if num / var <= self.bound:
                 self._quiet.append((step, num))
                 continue
-            if self.open:  # the newest level's own step again (the reference's median lags): same
-                if self._matches(
-                    step.vec - self.open[-1].vec, [self.open[-1]], step.motion, step.epoch, -1.0
-                ):
-                    continue
+            if self.open and self._on_level(self.open[-1], step.vec, step.motion, step.epoch):
+                continue  # the newest level's own step again (the reference's median lags): same
             k = self._returns_to(step.vec, step.motion, step.epoch)
             if k is not None:
                 del self.open[k:]
                 continue
             step.level_t0, step.followed, step.followed_ns = level_t0, True, step.t_ns
-            self.open = [*self.open[-(MAX_OPEN - 1) :], step]
+            self._push(step)
 
     def followed(self, t_ns: int) -> None:
         """The filter fused a fix at ``t_ns``: it holds the level of the newest open step (when
@@ -436,13 +443,12 @@ class StepDetector:
         estimate unless it was flagged."""
         if self._recent and m.stamp_ns <= self._recent[-1][0]:
             return  # out of order: the newer fixes stay the reference
-        quiet = self._vec is not None and not flagged and self._kind is None
-        self._last = self._step(int(m.stamp_ns)) if quiet else None
-        self._last_num = self._num
+        step = None if self._vec is None or flagged else (self._step(int(m.stamp_ns)), self._num)
+        self._last = step if self._kind is None else None
         if self._pending is not None and not flagged:
-            if len(self._samples) < MIN_SAMPLES and self._vec is not None:
+            if len(self._samples) < MIN_SAMPLES and step is not None:
                 # tested with the reported variance: tested again once the noise is learnt
-                self._early.append((self._step(int(m.stamp_ns)), self._num))
+                self._early.append(step)
             self._samples.append(self._pending)
         self._pending = None
         v = np.array(s.v[:2], dtype=np.float64)

@@ -92,13 +92,9 @@ class Multipath:
                 # the filter cannot follow the robot's motion since its last accepted fix, so its
                 # position is unknown by up to the distance the track says it drove
                 m.course_var = mm[1] ** 2
-        t_level = self._level_t0
         if agree is not False:
             return False, agree
-        t0 = m.stamp_ns if self._episode_t0 is None else self._episode_t0
-        if t_level is not None and m.stamp_ns - t0 > t0 - t_level:
-            return False, agree  # the episode has outlasted the level the filter holds
-        return True, agree
+        return self._within_episode(m), agree  # not once the episode outlasts the held level
 
     def decide(self, s: FilterState, m: Measurement, gate_ok: bool) -> bool:
         """Set ``m.multipath`` (and the step decisions :meth:`apply_levels` applies) at a fix's
