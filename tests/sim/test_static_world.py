@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from sensor_fusion.bag.io import read_messages
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.sim.camera import STATIC_ID, render_camera_labels
@@ -283,6 +286,8 @@ def test_bag_carries_static_elements_and_flag_off_restores_open_world(tmp_path) 
     assert el is not None and len(el) == len(w.static.elements)
     np.testing.assert_array_equal(el.cls, w.static.elements.cls)
     np.testing.assert_allclose(el.center, w.static.elements.center, atol=1e-3)
+    doc = json.loads(next(iter(read_messages(tmp_path / "on", [STATIC_TOPIC])))[3].data)
+    assert doc["wind"]["speed_mps"] == w.wind.speed_mps and 0.0 <= w.wind.speed_mps <= 8.0
     info = record("urban_clutter", 5, 1.0, tmp_path / "off", overrides_file=str(ov), static_world=False)
     assert static_elements_from_bag(tmp_path / "off") is None and STATIC_TOPIC not in info.counts
     assert scenario_from_bag(tmp_path / "off")["config"]["world"]["static"]["enabled"] is False

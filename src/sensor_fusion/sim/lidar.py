@@ -43,7 +43,7 @@ from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bou
 from .shapes import actor_parts, gait, part_layout, place_parts
 from .state import ActorStates, WorldView
 from .static.materials import REFLECTIVITY
-from .static.overlay import HIT_STATIC, overlay_static, pack_group_rays
+from .static.overlay import HIT_STATIC, move_foliage, overlay_static, pack_group_rays
 
 # Reflectivity [0, 1] of ground classes: 0 off-road, 1 asphalt, 2 lane marking.
 GROUND_REFLECTIVITY = np.array([0.22, 0.08, 0.9], dtype=np.float32)  # markings are retro-reflective
@@ -400,6 +400,10 @@ def simulate_lidar(
         if static is not None:  # the static world's meshes: the nearer hit wins per ray
             rays = pack_group_rays(sp.perm_dirs, sp.ray_ids, sp.group_start, block_origin[gb], block_rot[gb])
             overlay_static(static, hits, rays, c.max_range_m, lidar=True)
+            wind = getattr(world, "wind", None)
+            if wind is not None:  # foliage moves in the wind: the range to each leaf changes
+                t0 = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
+                move_foliage(hits, rays, t0 + sp.time_offset.astype(np.float64), wind)
         n_valid = _count_returns(hits.part, hits.dist, c.min_range_m)
         # draws into reused buffers (no page faults); the order of draws is fixed
         keep_u = sp.draw_u[:0]

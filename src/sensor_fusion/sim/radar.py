@@ -228,7 +228,10 @@ def simulate_radar_with_truth(
         ok = (np.linalg.norm(lg, axis=1) <= r_max) & (
             np.abs(wrap_angle(np.arctan2(lg[:, 1], lg[:, 0]) - head)) <= half_fov
         )
-        ps, vs, rs = static_returns(static, o3, head, v_radar, c, act, _ray_boxes, rng)
+        t_s = (int(stamp_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
+        ps, vs, rs = static_returns(
+            static, o3, head, v_radar, c, act, _ray_boxes, rng, getattr(world, "wind", None), t_s
+        )
         pts = np.vstack([pts, pg[ok], ps])
         vr = np.concatenate([vr, vg[ok], vs])
         rcs = np.concatenate([rcs, rg_[ok], rs])

@@ -465,7 +465,10 @@ def record(
         if stream_meta is not None:
             w.write(STREAM_CONFIG_TOPIC, String(data=json.dumps(stream_meta)), t0)
         if getattr(world, "static", None) is not None:
-            w.write(STATIC_TOPIC, String(data=json.dumps(world.static.elements.to_dict())), t0)
+            doc = world.static.elements.to_dict()
+            if getattr(world, "wind", None) is not None:  # what moved the foliage (static/wind.py)
+                doc["wind"] = {"speed_mps": world.wind.speed_mps, "direction": list(world.wind.direction)}
+            w.write(STATIC_TOPIC, String(data=json.dumps(doc)), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)
             counts[topic] = counts.get(topic, 0) + 1

@@ -41,7 +41,9 @@ Schema (units in key names; defaults in ``BASE``)::
         a lot of perpendicular bays), curb_height_m (0 = no raised sidewalk; 0.1-0.2 real),
         view_m (scenery is built within this distance of the ego's track), animated_people
         (pedestrians as walkers with swinging legs and arms, only with the static world),
-        standing_groups_per_100m (groups of 2-4 people standing by the façades, sidewalks >= 5 m)
+        standing_groups_per_100m (groups of 2-4 people standing by the façades, sidewalks >= 5 m),
+        wind_mps [lo, hi] (each world's mean wind speed is drawn in it: foliage sways and
+        flutters, static/wind.py; [0, 0] = still air)
     calibration: str            YAML under the package's config/ ("" = calibration.yaml)
     world.kind: road | yard     yard = a skid-steer robot (sim/robot.py) with world.robot:
       size_m, max_speed_mps, max_yaw_rate_rps, response_time_s, initial_stop_s,
@@ -201,6 +203,7 @@ BASE: dict[str, Any] = {
             "view_m": 140.0,
             "animated_people": True,
             "standing_groups_per_100m": 1.5,
+            "wind_mps": [0.0, 8.0],
         },
     },
     "lidar": {
@@ -589,6 +592,9 @@ def _validate(c: dict) -> None:
     rng_("world.static.curb_height_m", 0.0, 0.3)
     rng_("world.static.view_m", 10.0, 2000.0)
     rng_("world.static.standing_groups_per_100m", 0.0, 100.0)
+    v = w["static"]["wind_mps"]
+    if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and 0 <= v[0] <= v[1] <= 30):
+        e.append(f"world.static.wind_mps: want [lo, hi] m/s with 0 <= lo <= hi <= 30, got {v!r}")
     rng_("lidar.beams", 16, 128, True)
     rng_("lidar.rate_hz", 10.0, 20.0)
     rng_("lidar.dropout_prob", 0.0, 0.999)

@@ -33,6 +33,7 @@ from .placement import place_actors
 from .scenarios import stream_rng
 from .state import ActorStates, EgoState
 from .static.layout import build_layout
+from .static.wind import Wind
 from .static.world import StaticWorld
 from .traffic import (
     CONNECTOR_MEMORY_M,
@@ -109,6 +110,7 @@ class World:
 
         # -- the static world (buildings, vegetation, furniture, parked cars); None: the open world
         self.static: StaticWorld | None = None
+        self.wind: Wind | None = None  # moves the static world's foliage (static/wind.py)
         self.animate_people = False  # sensors: pedestrians as articulated walkers (shapes.gait)
         self.n_moving = len(actors)
         sc = cfg.get("static")
@@ -117,6 +119,7 @@ class World:
                 scene, sc, np.column_stack([E[:, EGO_X], E[:, EGO_Y]]), stream_rng(self.seed, "static")
             )
             self.static = StaticWorld(mb)
+            self.wind = Wind.draw(sc["wind_mps"], stream_rng(self.seed, "wind"))
             self.animate_people = bool(sc["animated_people"])
             # lighting varies from world to world: sun 20-70 deg up, any azimuth
             srng = stream_rng(self.seed, "sun")

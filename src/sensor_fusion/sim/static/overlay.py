@@ -15,6 +15,8 @@ import numpy as np
 from numba import njit
 
 from ..raycast import HIT_NONE, Hits
+from .materials import Material
+from .wind import Wind
 from .world import StaticWorld
 
 HIT_STATIC = -3  # LiDAR part code of a static hit of material 0; material k -> HIT_STATIC - k
@@ -105,3 +107,18 @@ def overlay_static(
         nr,
         *hits,
     )
+
+
+def move_foliage(hits: Hits, rays: np.ndarray, t_s: np.ndarray, wind: Wind) -> int:
+    """Move the LiDAR hits on foliage (``HIT_STATIC - FOLIAGE``) along their ray by the wind's
+    displacement there at each ray's time ``t_s`` (R,) s (:mod:`.wind`); returns how many moved."""
+    if wind.calm:
+        return 0
+    idx = np.flatnonzero(hits.part == HIT_STATIC - int(Material.FOLIAGE))
+    if not len(idx):
+        return 0
+    u = rays[idx, 3:6].astype(np.float64)
+    along = np.einsum("ij,ij->i", wind.displacement(hits.point[idx], t_s[idx]), u)
+    hits.dist[idx] += along.astype(hits.dist.dtype)
+    hits.point[idx] += along[:, None] * u
+    return len(idx)

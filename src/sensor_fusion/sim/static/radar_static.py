@@ -6,6 +6,10 @@
   RCS per class (typical 77 GHz figures: poles 5-10 dBsm, guard-rail sections ~10, façade
   sections 10-15) falls with incidence on flat faces; visibility is a 3D ray through the static
   mesh and a 2D test against the actors' boxes. Doppler reads ``-v_radar . u`` (stationary).
+* Foliage: hedges and bushes (``VEGETATION``) scatter diffusely, a weak point every
+  ``EXTENDED_SPACING_M`` along the faces that look at the radar (``FOLIAGE_RCS_DBSM``: foliage at
+  77 GHz backscatters about -10 dB per square metre, a 2 m patch of hedge about -8 dBsm), with no
+  specular lobe; in wind their Doppler carries the foliage's motion (``static/wind.py``).
 * Multipath: a target seen beside a long flat reflector (guard rail, barrier, wall, façade) also
   appears mirrored behind it (radar -> reflector -> target -> radar), weaker by 6-12 dB, when the
   reflection point lies on the reflector; the ghost's Doppler is its mirrored radial velocity.
@@ -19,6 +23,7 @@ import numpy as np
 
 from ...core.geometry import wrap_angle
 from .materials import StaticClass
+from .wind import Wind
 from .world import StaticWorld
 
 TRUTH_STATIC = -3  # radar truth id of a static-world return (clutter -1, ghost -2)
@@ -41,6 +46,8 @@ _RCS = {
     StaticClass.BUILDING: (14.0, True),
     StaticClass.OVERHEAD_SIGN: (15.0, False),
 }
+FOLIAGE_RCS_DBSM = -8.0
+FOLIAGE_HEIGHT_M = 1.0  # the foliage point's height (hedges 0.8-2 m): in the radar's beam
 REFLECTORS = (StaticClass.GUARD_RAIL, StaticClass.BARRIER, StaticClass.WALL, StaticClass.BUILDING)
 
 
@@ -67,9 +74,10 @@ class _Scatterers:
 
     def __init__(self, static: StaticWorld) -> None:
         el = static.elements
-        pts, nrm, tan, rcs, jit = [], [], [], [], []
+        pts, nrm, tan, rcs, jit, fol = [], [], [], [], [], []
         for e in range(len(el)):
-            spec = _RCS.get(StaticClass(int(el.cls[e])))
+            foliage = el.cls[e] == StaticClass.VEGETATION
+            spec = (FOLIAGE_RCS_DBSM, True) if foliage else _RCS.get(StaticClass(int(el.cls[e])))
             if spec is None:
                 continue
             base, flat = spec
@@ -82,13 +90,14 @@ class _Scatterers:
                 tan.append([[0.0, 0.0]])
                 rcs.append([base])
                 jit.append([0.0])
+                fol.append([False])
                 continue
             t = np.array([np.cos(el.yaw[e]), np.sin(el.yaw[e])])
             L = float(el.size[e, 0])
             k = max(1, int(L // EXTENDED_SPACING_M))
             s = (np.arange(k) + 0.5) / k * L - 0.5 * L
             low = el.cls[e] in (StaticClass.GUARD_RAIL, StaticClass.BARRIER)
-            z = min(0.6 if low else 1.0, 0.8 * h)
+            z = min(0.6 if low else FOLIAGE_HEIGHT_M if foliage else 1.0, 0.8 * h)
             for side in (-1.0, 1.0):
                 n = side * np.array([-t[1], t[0]])
                 xy = c[:2] + s[:, None] * t + (0.5 * el.size[e, 1] + 0.05) * n
@@ -97,12 +106,15 @@ class _Scatterers:
                 tan.append(np.broadcast_to(t, (k, 2)))
                 rcs.append(np.full(k, base))
                 jit.append(np.full(k, 0.3 * L / k))
+                fol.append(np.full(k, foliage))
         self.points = np.vstack(pts) if pts else np.zeros((0, 3))
         self.normal = np.vstack(nrm) if nrm else np.zeros((0, 2))
         self.tangent = np.vstack(tan) if tan else np.zeros((0, 2))
         self.rcs = np.concatenate(rcs) if rcs else np.zeros(0)
         self.jitter = np.concatenate(jit) if jit else np.zeros(0)
         self.flat = np.any(self.normal != 0.0, axis=1)
+        self.foliage = np.concatenate(fol).astype(bool) if fol else np.zeros(0, bool)
+        self.specular = self.flat & ~self.foliage  # foliage faces the radar but scatters diffusely
 
 
 def _scatterers(static: StaticWorld) -> _Scatterers:
@@ -122,8 +134,11 @@ def static_returns(
     actors,
     ray_boxes,
     rng: np.random.Generator,
+    wind: Wind | None = None,
+    t_s: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Static points (M, 3) world, their radial velocity (M,) and RCS dBsm (M,)."""
+    """Static points (M, 3) world, their radial velocity (M,) and RCS dBsm (M,); foliage points
+    move with ``wind`` at scenario time ``t_s`` (s)."""
     sc = _scatterers(static)
     o = o3[:2]
     half_fov = 0.5 * np.radians(float(c["fov_deg"]))
@@ -138,19 +153,18 @@ def static_returns(
         return np.zeros((0, 3)), np.zeros(0), np.zeros(0)
     P = P[keep].copy()
     P[:, :2] += sc.tangent[keep] * (sc.jitter[keep] * rng.uniform(-1.0, 1.0, len(keep)))[:, None]
-    rcs, N = sc.rcs[keep], sc.normal[keep]
+    rcs, N, spec, fol = sc.rcs[keep], sc.normal[keep], sc.specular[keep], sc.foliage[keep]
     los = P - o3
     rng_ = np.linalg.norm(los, axis=1)
     u = los / np.maximum(rng_, 1e-9)[:, None]
     az = wrap_angle(np.arctan2(los[:, 1], los[:, 0]) - head)
     keep = (rng_ >= r_min) & (rng_ <= r_max) & (np.abs(az) <= half_fov)
-    P, rcs, N, rng_, u = P[keep], rcs[keep], N[keep], rng_[keep], u[keep]
+    P, rcs, N, rng_, u, spec, fol = P[keep], rcs[keep], N[keep], rng_[keep], u[keep], spec[keep], fol[keep]
     if not len(P):
         return np.zeros((0, 3)), np.zeros(0), np.zeros(0)
     # incidence on flat faces: specular lobe, weaker away from the normal
     cos_i = np.abs(np.einsum("ij,ij->i", N, u[:, :2]))
-    flat = np.any(N != 0.0, axis=1)
-    rcs = rcs + np.where(flat, 20.0 * np.log10(np.maximum(cos_i, 0.1)), 0.0)
+    rcs = rcs + np.where(spec, 20.0 * np.log10(np.maximum(cos_i, 0.1)), 0.0)
     rcs = rcs + float(c["rcs_noise_db"]) * rng.standard_normal(len(P))
     # visibility: first static surface along the ray, and the actors' boxes in 2D
     st = static.cast(np.broadcast_to(o3, P.shape), u, np.inf)
@@ -164,12 +178,17 @@ def static_returns(
         snr = rcs + 40.0 * np.log10(r_max / np.maximum(rng_, 1e-3))
         pd = pd / (1.0 + np.exp(-snr / 2.0))
     det = vis & (rng.random(len(P)) < pd)
-    P, rcs, u = P[det], rcs[det], u[det]
+    P, rcs, u, fol = P[det], rcs[det], u[det], fol[det]
     if len(P) > MAX_STATIC_POINTS:
         r_ = np.linalg.norm(P - o3, axis=1)
         best = np.argsort(-(rcs - 40.0 * np.log10(np.maximum(r_, 1e-3))), kind="stable")[:MAX_STATIC_POINTS]
-        P, rcs, u = P[best], rcs[best], u[best]
-    return P, -(u @ v_radar), rcs
+        P, rcs, u, fol = P[best], rcs[best], u[best], fol[best]
+    vr = -(u @ v_radar)
+    if wind is not None and not wind.calm and fol.any():
+        f = np.flatnonzero(fol)
+        sway = np.einsum("ij,ij->i", wind.sway_velocity(P[f], t_s), u[f])
+        vr[f] += sway + wind.doppler_spread_mps() * rng.standard_normal(len(f))
+    return P, vr, rcs
 
 
 def multipath_ghosts(
