@@ -9,13 +9,13 @@ from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.sim.lidar import simulate_lidar
 from sensor_fusion.sim.radar import simulate_radar_with_truth
 from sensor_fusion.sim.scenarios import scenario_config
-from sensor_fusion.sim.state import ActorStates, EgoState
 from sensor_fusion.sim.static import StaticWorld
 from sensor_fusion.sim.static import meshes as m
 from sensor_fusion.sim.static import wind as wind_mod
 from sensor_fusion.sim.static.meshes import MeshBuilder
 from sensor_fusion.sim.static.radar_static import TRUTH_STATIC, _scatterers
 from sensor_fusion.sim.static.wind import Wind
+from tests.sim.test_static_world import _StaticBench
 
 CAL = load_calibration("config/calibration.yaml")
 LIDAR16 = {"beams": 16, "vfov_deg": [-15.0, 15.0], "azimuth_resolution_deg": 0.4, "dropout_prob": 0.0}
@@ -23,28 +23,16 @@ GALE = Wind(8.0, (1.0, 0.0))  # blowing along the line of sight of a sensor look
 BOUND = wind_mod.SWAY_COEFF * 8.0**2 + wind_mod.FLUTTER_COEFF * 8.0
 
 
-class _HedgeBench:
+class _HedgeBench(_StaticBench):
     """Ego at the origin heading +x at 5 m/s, no actors, a 30 m hedge across the view 15 m ahead."""
-
-    class _Ground:
-        def ground_class(self, xy):
-            return np.ones(len(xy), np.uint8)
 
     t0_ns = 0
 
     def __init__(self, wind: Wind | None) -> None:
         mb = MeshBuilder()
         m.hedge(mb, np.random.default_rng(4), (15.4, 0.0), np.pi / 2, 30.0, 0.8, 1.8)
-        self.static = StaticWorld(mb)
-        self.ground = self._Ground()
+        super().__init__(StaticWorld(mb))
         self.wind = wind
-
-    def ego_at(self, stamp_ns: int) -> EgoState:
-        return EgoState(int(stamp_ns), np.zeros(3), 0.0, np.array([5.0, 0, 0]), 0.0, np.zeros(3), 5.0)
-
-    def actors_at(self, stamp_ns: int) -> ActorStates:
-        z = np.zeros((0, 3))
-        return ActorStates(np.zeros(0, np.int64), np.zeros(0, np.int64), z, z, np.zeros(0), z, np.zeros(0))
 
 
 def test_wind_model_bounded_deterministic_and_calm_is_still() -> None:

@@ -58,21 +58,24 @@ class Wind:
     def calm(self) -> bool:
         return self.speed_mps <= 0.0
 
-    def _sway(self, p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(amplitude at each point, phase, unit direction (3,)) of the sway."""
+    def _sway(self, points: np.ndarray, t_s: np.ndarray | float):
+        """(points (M, 3), times (M,), amplitude at each point, phase, unit direction (3,)) of the
+        sway; None when calm or empty."""
+        p = np.asarray(points, np.float64).reshape(-1, 3)
+        if self.calm or not len(p):
+            return None
+        t = np.broadcast_to(np.asarray(t_s, np.float64), (len(p),))
         w = np.array([self.direction[0], self.direction[1], 0.0])
         amp = SWAY_COEFF * self.speed_mps**2 * np.clip(p[:, 2] / SWAY_FULL_HEIGHT_M, 0.0, 1.0)
         k = 2.0 * math.pi * SWAY_HZ / max(self.speed_mps, 1e-6)
-        phase = 2.0 * math.pi * SWAY_HZ * t - k * (p @ w)
-        return amp, phase, w
+        return p, t, amp, 2.0 * math.pi * SWAY_HZ * t - k * (p @ w), w
 
     def displacement(self, points: np.ndarray, t_s: np.ndarray | float) -> np.ndarray:
         """(M, 3) displacement (m) of the foliage at ``points`` (M, 3) world at times ``t_s`` (s)."""
-        p = np.asarray(points, np.float64).reshape(-1, 3)
-        if self.calm or not len(p):
-            return np.zeros_like(p)
-        t = np.broadcast_to(np.asarray(t_s, np.float64), (len(p),))
-        amp, phase, w = self._sway(p, t)
+        sw = self._sway(points, t_s)
+        if sw is None:
+            return np.zeros((np.asarray(points).reshape(-1, 3).shape[0], 3))
+        p, t, amp, phase, w = sw
         out = (amp * np.sin(phase))[:, None] * w[None]
         f, ph, d = _leaf(p)
         out += (FLUTTER_COEFF * self.speed_mps * np.sin(2.0 * math.pi * f * t + ph))[:, None] * d
@@ -80,11 +83,10 @@ class Wind:
 
     def sway_velocity(self, points: np.ndarray, t_s: np.ndarray | float) -> np.ndarray:
         """(M, 3) velocity (m/s) of the sway alone at ``points`` and ``t_s`` (what a radar cell sees)."""
-        p = np.asarray(points, np.float64).reshape(-1, 3)
-        if self.calm or not len(p):
-            return np.zeros_like(p)
-        t = np.broadcast_to(np.asarray(t_s, np.float64), (len(p),))
-        amp, phase, w = self._sway(p, t)
+        sw = self._sway(points, t_s)
+        if sw is None:
+            return np.zeros((np.asarray(points).reshape(-1, 3).shape[0], 3))
+        _p, _t, amp, phase, w = sw
         return (amp * 2.0 * math.pi * SWAY_HZ * np.cos(phase))[:, None] * w[None]
 
     def doppler_spread_mps(self) -> float:
