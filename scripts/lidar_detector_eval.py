@@ -25,7 +25,8 @@ second count). ``LIDAR_EVAL_ISOLATED=1`` judges every sweep alone, without a pos
 real sweeps are: the structure memory gives nothing). ``LIDAR_EVAL_BEV=WEIGHTS`` (a .pt file, or
 ``default`` for the shipped one) scores the BEV network instead, LiDAR only (the issue's second real
 measure), on the boxes it would give the tracker (score >= ``bev.track_min_score``); every sweep is
-alone for it anyway.
+alone for it anyway. ``LIDAR_EVAL_BREAKDOWN=1`` (with the view) prints where the misses and the
+spurious boxes are (:func:`print_breakdown`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import yaml
 
 from sensor_fusion.bag.io import read_messages
 from sensor_fusion.core.calibration import calibration_from_dict
+from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.core.geometry import quat_to_yaw
 from sensor_fusion.ego.deskew import deskew_points
 from sensor_fusion.eval.bags import (
@@ -66,6 +68,7 @@ CACHE = Path(os.environ.get("LIDAR_EVAL_CACHE", "out/lidar_eval_cache"))
 VIEW = os.environ.get("LIDAR_EVAL_VIEW", "")
 ISOLATED = os.environ.get("LIDAR_EVAL_ISOLATED", "") not in ("", "0")
 BEV = os.environ.get("LIDAR_EVAL_BEV", "")  # weights of the BEV network to score instead
+BREAKDOWN = os.environ.get("LIDAR_EVAL_BREAKDOWN", "") not in ("", "0")  # with VIEW: print_breakdown
 SEEN_MIN_POINTS = 10  # view_found_seen: truth with at least this many LiDAR returns in the sweep
 
 
@@ -218,8 +221,68 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
             keep = np.ones(len(t), bool) if n is None else n >= SEEN_MIN_POINTS
             seen.append((t.select(keep), e))
         res["view_found_seen"] = found_and_spurious(seen, 2.0)[0]
+        if BREAKDOWN:
+            poses = {int(z[f"stamp_{k}"]): z[f"pose_{k}"] for k in range(int(z["n"]))}
+            print_breakdown(name, seen, poses, json.loads(truth[STATIC][0].data) if truth[STATIC] else None)
     res["ms"] = float(np.median(ms))
     return res
+
+
+RANGE_BANDS_M = (0.0, 15.0, 30.0, 50.0, 70.0)
+
+
+def print_breakdown(name: str, seen: list, poses: dict, static: dict | None) -> None:
+    """Where the view measure's misses and spurious boxes are (``LIDAR_EVAL_BREAKDOWN=1``): truth
+    with at least ``SEEN_MIN_POINTS`` returns found or not, by class and range band from the
+    sensor; spurious boxes by their label and what they lie on (a truth object within 4 m: a
+    piece or a misplaced box; else the static element within 1 m of the box centre, or nothing)."""
+    found: dict = {}
+    spurious: dict = {}
+    el = None
+    if static is not None:
+        el = (
+            np.asarray(static["center"])[:, :2],
+            np.asarray(static["size"])[:, :2],
+            np.asarray(static["yaw"]),
+        )
+    for t, e in seen:
+        T = poses.get(int(e.stamp_ns))
+        if T is None:
+            continue
+        ti, ei = bev_matches(t, e, 2.0)
+        hit = np.zeros(len(t), bool)
+        hit[ti] = True
+        r = np.hypot(*(t.centers[:, :2] - T[:2, 3]).T)
+        for j in range(len(t)):
+            key = (
+                ObjectClass(int(t.labels[j])).name.lower(),
+                RANGE_BANDS_M[np.searchsorted(RANGE_BANDS_M, r[j]) - 1],
+            )
+            f, n = found.get(key, (0, 0))
+            found[key] = (f + int(hit[j]), n + 1)
+        un = np.ones(len(e), bool)
+        un[ei] = False
+        for j in np.flatnonzero(un):
+            c = e.centers[j, :2]
+            what = "free"
+            if len(t) and np.hypot(*(t.centers[:, :2] - c).T).min() < 4.0:
+                what = "truth within 4 m"
+            elif el is not None and len(el[0]):
+                d = c - el[0]
+                cs, sn = np.cos(el[2]), np.sin(el[2])
+                lx = np.abs(cs * d[:, 0] + sn * d[:, 1]) - 0.5 * el[1][:, 0]
+                ly = np.abs(-sn * d[:, 0] + cs * d[:, 1]) - 0.5 * el[1][:, 1]
+                gap = np.hypot(np.maximum(lx, 0.0), np.maximum(ly, 0.0))
+                k = int(np.argmin(gap))
+                if gap[k] < 1.0:
+                    what = str(static["classes"][k])
+            key = (ObjectClass(int(e.labels[j])).name.lower(), what)
+            spurious[key] = spurious.get(key, 0) + 1
+    n_frames = max(len(seen), 1)
+    for (cls, lo), (f, n) in sorted(found.items()):
+        print(f"{name} found {cls} {lo:g}+ m: {f}/{n} = {f / n:.2f}")
+    for (cls, what), n in sorted(spurious.items(), key=lambda kv: -kv[1]):
+        print(f"{name} spurious {cls} on {what}: {n} ({n / n_frames:.3f} per sweep)")
 
 
 def found_and_spurious(pairs, max_m: float, min_score: float = 0.5) -> tuple[float, float, float]:
