@@ -9,6 +9,7 @@ from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.sim.lidar import simulate_lidar
 from sensor_fusion.sim.radar import simulate_radar_with_truth
 from sensor_fusion.sim.scenarios import scenario_config
+from sensor_fusion.sim.state import EgoState
 from sensor_fusion.sim.static import StaticWorld
 from sensor_fusion.sim.static import meshes as m
 from sensor_fusion.sim.static import wind as wind_mod
@@ -113,3 +114,37 @@ def test_radar_sees_the_hedge_and_its_doppler_spreads_in_wind() -> None:
     assert len(calm) > 100 and len(gale) > 100
     assert np.abs(calm).max() < 0.1  # still air: stationary (up to the LOS's angle noise)
     assert np.std(gale) > 2.0 * np.std(calm) and 0.05 < np.std(gale) < 0.5 and np.abs(gale).max() < 1.5
+
+
+def test_radar_sees_a_tree_crown_only_inside_its_elevation_beam() -> None:
+    """A street tree's crown (4 m up and more) gives a static return from its lower part once the
+    radar's +-10 deg elevation beam reaches it (past some tens of metres), never nearer; in wind
+    it carries the foliage's Doppler."""
+    mb = MeshBuilder()
+    m.tree(mb, np.random.default_rng(2), (0.0, 0.0), 9.0, 2.5)
+    bench = _HedgeBench(GALE)
+    bench.static = StaticWorld(mb)
+    crown = _scatterers(bench.static).foliage
+    assert crown.sum() == 1 and _scatterers(bench.static).points[crown][0, 2] > 4.0
+
+    def crown_returns(x_tree: float, wind: Wind | None) -> np.ndarray:
+        bench.wind = wind
+        bench.ego_at = lambda stamp_ns: EgoState(
+            int(stamp_ns), np.array([-x_tree, 0.0, 0.0]), 0.0, np.array([5.0, 0, 0]), 0.0, np.zeros(3), 5.0
+        )
+        out = []
+        quiet = {"rcs_noise_db": 0.0, "clutter_rate": 0.0, "velocity_noise_mps": 0.0}
+        quiet["elevation_noise_deg"] = 0.0
+        for k in range(30):
+            scan, truth = simulate_radar_with_truth(
+                bench, 100_000_000 * k, CAL.T_base_from("radar_front"), quiet, np.random.default_rng(k)
+            )
+            s = (truth == TRUTH_STATIC) & (scan.xyz[:, 2] > 3.0)  # above the trunk's point
+            u = scan.xyz[s] / np.linalg.norm(scan.xyz[s], axis=1)[:, None]
+            out.append(scan.radial_velocity[s] + 5.0 * u[:, 0])  # minus the stationary Doppler
+        return np.concatenate(out)
+
+    assert len(crown_returns(10.0, None)) == 0  # 27 deg up: above the beam
+    still, gale = crown_returns(45.0, None), crown_returns(45.0, GALE)
+    assert len(still) >= 15 and np.abs(still).max() < 0.1
+    assert np.std(gale) > 2.0 * np.std(still) + 0.05

@@ -6,7 +6,9 @@
   RCS per class (typical 77 GHz figures: poles 5-10 dBsm, guard-rail sections ~10, façade
   sections 10-15) falls with incidence on flat faces; visibility is a 3D ray through the static
   mesh and a 2D test against the actors' boxes. Doppler reads ``-v_radar . u`` (stationary).
-* Foliage: hedges and bushes (``VEGETATION``) scatter diffusely, a weak point every
+* Foliage: tree crowns (one point on a crown's lower part, ``CROWN_RCS_DBSM``, inside the
+  radar's elevation beam only past some tens of metres) and hedges and bushes (``VEGETATION``)
+  scatter diffusely, a weak point every
   ``EXTENDED_SPACING_M`` along the faces that look at the radar (``FOLIAGE_RCS_DBSM``: foliage at
   77 GHz backscatters about -10 dB per square metre, a 2 m patch of hedge about -8 dBsm), with no
   specular lobe; in wind their Doppler carries the foliage's motion (``static/wind.py``).
@@ -48,6 +50,7 @@ _RCS = {
 }
 FOLIAGE_RCS_DBSM = -8.0
 FOLIAGE_HEIGHT_M = 1.0  # the foliage point's height (hedges 0.8-2 m): in the radar's beam
+CROWN_RCS_DBSM = 0.0  # a tree crown's lower side: ~10 m^2 of foliage seen at -10 dB per m^2
 REFLECTORS = (StaticClass.GUARD_RAIL, StaticClass.BARRIER, StaticClass.WALL, StaticClass.BUILDING)
 
 
@@ -91,6 +94,15 @@ class _Scatterers:
                 rcs.append([base])
                 jit.append([0.0])
                 fol.append([False])
+                if el.cls[e] == StaticClass.TREE:  # and its crown, 4 m up or more (meshes.tree)
+                    r = 0.5 * float(el.size[e, 0])
+                    crown_h = max(1.5, min(0.6 * h, 2.2 * r, h - 4.0))
+                    pts.append([[c[0], c[1], h - 0.75 * crown_h]])  # its lower part faces the radar
+                    nrm.append([[0.0, 0.0]])
+                    tan.append([[0.0, 0.0]])
+                    rcs.append([CROWN_RCS_DBSM])
+                    jit.append([0.0])
+                    fol.append([True])
                 continue
             t = np.array([np.cos(el.yaw[e]), np.sin(el.yaw[e])])
             L = float(el.size[e, 0])
@@ -142,6 +154,7 @@ def static_returns(
     sc = _scatterers(static)
     o = o3[:2]
     half_fov = 0.5 * np.radians(float(c["fov_deg"]))
+    half_el = 0.5 * np.radians(float(c["elevation_fov_deg"]))
     r_max, r_min = float(c["max_range_m"]), float(c["min_range_m"])
     P = sc.points
     facing = ~sc.flat | (np.einsum("ij,ij->i", sc.normal, o[None] - P[:, :2]) > 0.0)
@@ -158,8 +171,9 @@ def static_returns(
     rng_ = np.linalg.norm(los, axis=1)
     u = los / np.maximum(rng_, 1e-9)[:, None]
     az = wrap_angle(np.arctan2(los[:, 1], los[:, 0]) - head)
-    keep = (rng_ >= r_min) & (rng_ <= r_max) & (np.abs(az) <= half_fov)
-    P, rcs, N, rng_, u, spec, fol = P[keep], rcs[keep], N[keep], rng_[keep], u[keep], spec[keep], fol[keep]
+    el = np.arcsin(np.clip(u[:, 2], -1.0, 1.0))  # inside the beam's elevation: a crown 6 m up past ~30 m
+    keep = (rng_ >= r_min) & (rng_ <= r_max) & (np.abs(az) <= half_fov) & (np.abs(el) <= half_el)
+    P, rcs, N, rng_, u, spec, fol = (a[keep] for a in (P, rcs, N, rng_, u, spec, fol))
     if not len(P):
         return np.zeros((0, 3)), np.zeros(0), np.zeros(0)
     # incidence on flat faces: specular lobe, weaker away from the normal
@@ -168,7 +182,7 @@ def static_returns(
     rcs = rcs + float(c["rcs_noise_db"]) * rng.standard_normal(len(P))
     # visibility: first static surface along the ray, and the actors' boxes in 2D
     st = static.cast(np.broadcast_to(o3, P.shape), u, np.inf)
-    vis = st.dist >= rng_ - 0.4
+    vis = st.dist >= rng_ - 0.4  # a crown's point sits in its leaves: about one ray in six meets them first
     if len(actors):
         tb = ray_boxes(o, u[:, :2] / np.maximum(np.linalg.norm(u[:, :2], axis=1), 1e-9)[:, None],
                        actors.centers[:, :2], actors.yaw, 0.5 * actors.sizes[:, :2])  # fmt: skip
