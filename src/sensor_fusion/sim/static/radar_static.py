@@ -6,12 +6,12 @@
   RCS per class (typical 77 GHz figures: poles 5-10 dBsm, guard-rail sections ~10, façade
   sections 10-15) falls with incidence on flat faces; visibility is a 3D ray through the static
   mesh and a 2D test against the actors' boxes. Doppler reads ``-v_radar . u`` (stationary).
-* Foliage: tree crowns (one point on a crown's lower part, ``CROWN_RCS_DBSM``, inside the
-  radar's elevation beam only past some tens of metres) and hedges and bushes (``VEGETATION``)
-  scatter diffusely, a weak point every
-  ``EXTENDED_SPACING_M`` along the faces that look at the radar (``FOLIAGE_RCS_DBSM``: foliage at
-  77 GHz backscatters about -10 dB per square metre, a 2 m patch of hedge about -8 dBsm), with no
-  specular lobe; in wind their Doppler carries the foliage's motion (``static/wind.py``).
+* Foliage scatters diffusely (no specular lobe; foliage at 77 GHz backscatters about -10 dB per
+  square metre): hedges and bushes (``VEGETATION``) a weak point every ``EXTENDED_SPACING_M``
+  along the faces that look at the radar (``FOLIAGE_RCS_DBSM``, a 2 m patch), tree crowns one point
+  on their lower part (``CROWN_RCS_DBSM``; 4 m up or more, inside the radar's elevation beam only
+  past some tens of metres). In wind their Doppler carries the foliage's motion (``static/wind.py``).
+  Every static point must lie inside the elevation beam.
 * Multipath: a target seen beside a long flat reflector (guard rail, barrier, wall, façade) also
   appears mirrored behind it (radar -> reflector -> target -> radar), weaker by 6-12 dB, when the
   reflection point lies on the reflector; the ghost's Doppler is its mirrored radial velocity.
