@@ -185,9 +185,8 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
         ms.append(1e3 * (time.perf_counter() - t0))
         frames.append(detection_frame(d.transform(T, "odom"), stamp))
     gt = [objects_frame(m) for m in truth[GT_OBJECTS]]
-    static = (
-        StaticBoxes.from_json(json.loads(truth[STATIC][0].data)) if truth[STATIC] else StaticBoxes.empty()
-    )
+    static_doc = json.loads(truth[STATIC][0].data) if truth[STATIC] else None
+    static = StaticBoxes.from_json(static_doc) if static_doc is not None else StaticBoxes.empty()
     res = {}
     for rng in (50, 30):
         restrict = pair_restrictor(truth, parse_region(f"range:{rng}"), True, 2.0)
@@ -223,7 +222,7 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
         res["view_found_seen"] = found_and_spurious(seen, 2.0)[0]
         if BREAKDOWN:
             poses = {int(z[f"stamp_{k}"]): z[f"pose_{k}"] for k in range(int(z["n"]))}
-            print_breakdown(name, seen, poses, json.loads(truth[STATIC][0].data) if truth[STATIC] else None)
+            print_breakdown(name, seen, poses, static_doc)
     res["ms"] = float(np.median(ms))
     return res
 

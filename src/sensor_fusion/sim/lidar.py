@@ -369,9 +369,10 @@ def simulate_lidar(
 
     # actors once per sector, parts stacked with per-sector index ranges
     sector_actors = [world.actors_at(_stamp(t_start_ns, t)) for t in sp.sector_time]
+    t_scn = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9  # scenario s at the sweep start
     t_sec = None  # articulated walkers (static worlds): their gait phase per sector, scenario s
     if getattr(world, "animate_people", False):
-        t_sec = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9 + sp.sector_time
+        t_sec = t_scn + sp.sector_time
     sp_parts = _sector_parts(sector_actors, t_sec)
     p_lo, p_hi = sp_parts.lo, sp_parts.hi
 
@@ -402,8 +403,7 @@ def simulate_lidar(
             overlay_static(static, hits, rays, c.max_range_m, lidar=True)
             wind = getattr(world, "wind", None)
             if wind is not None:  # foliage moves in the wind: the range to each leaf changes
-                t0 = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
-                move_foliage(hits, rays, t0 + sp.time_offset.astype(np.float64), wind)
+                move_foliage(hits, rays, t_scn, sp.time_offset, wind)
         n_valid = _count_returns(hits.part, hits.dist, c.min_range_m)
         # draws into reused buffers (no page faults); the order of draws is fixed
         keep_u = sp.draw_u[:0]

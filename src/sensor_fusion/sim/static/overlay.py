@@ -109,16 +109,18 @@ def overlay_static(
     )
 
 
-def move_foliage(hits: Hits, rays: np.ndarray, t_s: np.ndarray, wind: Wind) -> int:
+def move_foliage(hits: Hits, rays: np.ndarray, t0_s: float, time_offset: np.ndarray, wind: Wind) -> int:
     """Move the LiDAR hits on foliage (``HIT_STATIC - FOLIAGE``) along their ray by the wind's
-    displacement there at each ray's time ``t_s`` (R,) s (:mod:`.wind`); returns how many moved."""
+    displacement there at each ray's time, ``t0_s`` (scenario s) plus its ``time_offset`` (R,) s
+    (:mod:`.wind`); returns how many moved."""
     if wind.calm:
         return 0
     idx = np.flatnonzero(hits.part == HIT_STATIC - int(Material.FOLIAGE))
     if not len(idx):
         return 0
     u = rays[idx, 3:6].astype(np.float64)
-    along = np.einsum("ij,ij->i", wind.displacement(hits.point[idx], t_s[idx]), u)
+    t = t0_s + time_offset[idx].astype(np.float64)
+    along = np.einsum("ij,ij->i", wind.displacement(hits.point[idx], t), u)
     hits.dist[idx] += along.astype(hits.dist.dtype)
     hits.point[idx] += along[:, None] * u
     return len(idx)

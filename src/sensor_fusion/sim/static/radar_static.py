@@ -88,21 +88,18 @@ class _Scatterers:
             c = el.center[e]
             if not flat:
                 z = 1.0 if el.cls[e] == StaticClass.OVERHEAD_SIGN else min(0.5 * h, 1.5)  # its masts
-                pts.append([[c[0], c[1], z]])
-                nrm.append([[0.0, 0.0]])
-                tan.append([[0.0, 0.0]])
-                rcs.append([base])
-                jit.append([0.0])
-                fol.append([False])
+                points = [(z, base, False)]
                 if el.cls[e] == StaticClass.TREE:  # and its crown, 4 m up or more (meshes.tree)
                     r = 0.5 * float(el.size[e, 0])
                     crown_h = max(1.5, min(0.6 * h, 2.2 * r, h - 4.0))
-                    pts.append([[c[0], c[1], h - 0.75 * crown_h]])  # its lower part faces the radar
+                    points.append((h - 0.75 * crown_h, CROWN_RCS_DBSM, True))  # its lower part, facing us
+                for z, r_db, leafy in points:  # compact: one point each, no face, no jitter
+                    pts.append([[c[0], c[1], z]])
                     nrm.append([[0.0, 0.0]])
                     tan.append([[0.0, 0.0]])
-                    rcs.append([CROWN_RCS_DBSM])
+                    rcs.append([r_db])
                     jit.append([0.0])
-                    fol.append([True])
+                    fol.append([leafy])
                 continue
             t = np.array([np.cos(el.yaw[e]), np.sin(el.yaw[e])])
             L = float(el.size[e, 0])
