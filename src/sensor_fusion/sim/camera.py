@@ -30,6 +30,7 @@ from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bou
 from .shapes import actor_parts
 from .state import WorldView
 from .static.overlay import overlay_static, pack_group_rays
+from .static.raster import RasterGrid, overlay_static_raster, raster_grid
 
 STATIC_ID = -3  # actor_id of pixels showing static scenery
 EXPOSURE_RANGE = (0.75, 1.25)  # image gain per frame in static worlds (auto-exposure, lighting)
@@ -66,6 +67,7 @@ class CameraRays:
     group_axis: np.ndarray  # (G, 3)
     group_cos: np.ndarray  # (G,)
     scratch: Hits  # reused cast outputs (guarded by _LOCK)
+    raster: RasterGrid | None = None  # the static mesh's z-buffer grid (None: Embree ray casting)
 
 
 _LOCK = threading.Lock()
@@ -118,6 +120,7 @@ def camera_rays(intr: CameraIntrinsics) -> CameraRays:
         axis,
         cos_half,
         alloc_hits(dirs.shape[0]),
+        raster_grid(perm, W, H, dirs),
     )
     if len(_RAY_CACHE) > 16:
         _RAY_CACHE.clear()
@@ -134,7 +137,7 @@ def _mix64(x: np.uint64) -> np.uint64:
     return x ^ (x >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _shade(
     dirs: np.ndarray,  # (R, 3) float32 optical-frame rays, tile order (as the hits)
     pixel: np.ndarray,  # (R,) int64 pixel index of each ray
@@ -262,10 +265,13 @@ def render_camera_labels(
         )
         part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
         if static is not None:  # static meshes: nearer hit wins; their colours follow the parts'
-            wr = pack_group_rays(
-                rays.perm_dirs, rays.seq, rays.group_start[[0, -1]], T_wc[None, :3, 3], T_wc[None, :3, :3]
-            )
-            overlay_static(static, hits, wr, MAX_RANGE_M, lidar=False, part_offset=P)
+            if rays.raster is not None:  # z-buffer (static/raster.py: 3x less CPU, no GIL)
+                overlay_static_raster(static, rays.raster, rays.perm_dirs, T_wc, MAX_RANGE_M, hits, P)
+            else:  # a camera too wide for one image plane: Embree
+                wr = pack_group_rays(
+                    rays.perm_dirs, rays.seq, rays.group_start[[0, -1]], T_wc[None, :3, 3], T_wc[None, :3, :3]
+                )
+                overlay_static(static, hits, wr, MAX_RANGE_M, lidar=False, part_offset=P)
             part_bgr = np.vstack([part_bgr, static.look_bgr])
         g_idx, g_xy = ground_hits(hits.part, hits.point)
         gcls = np.zeros(0, np.uint8)

@@ -56,7 +56,7 @@ def cone_bounds(dirs: np.ndarray, group_start: np.ndarray) -> tuple[np.ndarray, 
     return axis, cos_half
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: camera frames render in a thread beside the LiDAR
 def cast_rays_kernel(
     dirs: np.ndarray,  # (R, 3) float32 unit directions in the sensor frame, grouped
     ray_ids: np.ndarray,  # (R,) int64 output slot of each ray
@@ -260,7 +260,7 @@ def alloc_hits(n_rays: int) -> Hits:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ground_hits(part: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices (ascending) and world xy of the rays that hit the ground, compacted."""
     n = 0

@@ -23,7 +23,9 @@ import array
 import heapq
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,7 @@ GPS_VELOCITY_TOPIC = "/sensors/gps/velocity"  # Doppler ENU velocity of the ante
 GT_GPS_ERROR = "/ground_truth/gps_error"  # correlated (Gauss-Markov) part of each fix's ENU error
 GT_GPS_MULTIPATH = "/ground_truth/gps_multipath"  # multipath jump offset of each fix (0: none)
 CALIBRATION_TOPIC = "/calibration"
+PREFETCH = 4  # camera frames rendered ahead per camera, in the camera thread
 SCENARIO_TOPIC = "/scenario"
 STATIC_TOPIC = "/ground_truth/static"  # std_msgs/String JSON, once, only with a static world
 STREAM_TOPIC = "/detections/stream"
@@ -110,12 +113,31 @@ def _stamps(t0: int, t1: int, rate_hz: float) -> np.ndarray:
     return np.arange(t0, t1, period, dtype=np.int64)
 
 
-def _ordered(stamps: np.ndarray, delays: np.ndarray, make) -> Iterator[tuple[int, str, object]]:
-    """Yield make(k) for each stamp in write-time order (jitter can reorder a stream)."""
+def _ordered(
+    stamps: np.ndarray, delays: np.ndarray, make, pool: ThreadPoolExecutor | None = None
+) -> Iterator[tuple[int, str, object]]:
+    """Yield make(k) for each stamp in write-time order (jitter can reorder a stream).
+
+    With ``pool``, up to ``PREFETCH`` items are made ahead in its threads (``make(k)`` must then be
+    a pure function of ``k``: every frame has its own random stream, so the bag is the same).
+    """
     write = stamps + delays
-    for k in np.argsort(write, kind="stable"):
-        for topic, msg in make(int(k)):
-            yield int(write[k]), topic, msg
+    order = [int(k) for k in np.argsort(write, kind="stable")]
+    if pool is None:
+        for k in order:
+            for topic, msg in make(k):
+                yield int(write[k]), topic, msg
+        return
+    ahead: deque = deque()
+    try:
+        for n, k in enumerate(order):
+            while len(ahead) < PREFETCH and n + len(ahead) < len(order):
+                ahead.append(pool.submit(lambda j: list(make(j)), order[n + len(ahead)]))
+            for topic, msg in ahead.popleft().result():
+                yield int(write[k]), topic, msg
+    finally:
+        for f in ahead:
+            f.cancel()
 
 
 def ground_truth_msg(world: World, stamp_ns: int, frame: str = "odom") -> TrackedObjectArray:
@@ -263,24 +285,28 @@ def record(
         )
     )
 
-    # cameras (dead windows drop frames; camera_info accompanies every image)
+    # cameras (dead windows drop frames; camera_info accompanies every image). Frames render in one
+    # thread beside the LiDAR (the numba kernels release the GIL); one is enough: renders of one
+    # camera model share a scratch buffer (camera._LOCK)
     cc = cfg["cameras"]
+    cam_pool = ThreadPoolExecutor(1, thread_name_prefix="camera") if sensors and cc["names"] else None
     for cam in cc["names"] if sensors else []:
         intr = cal.intrinsics[cam]
         T_bc = cal.T_base_from(cam)
         c_stamps = _stamps(t0, t1, cc["rate_hz"])
         c_stamps = c_stamps[~window_mask(c_stamps, t0, cc["dropout"].get(cam, []))]
-        info = CameraInfo(width=intr.width, height=intr.height, distortion_model=intr.distortion_model)
-        info.k = intr.K.ravel().tolist()
-        info.d = intr.D.tolist()
-        info.r = np.eye(3).ravel().tolist()
         P = np.zeros((3, 4))
         P[:, :3] = intr.K
-        info.p = P.ravel().tolist()
-        info.header.frame_id = cam
+        p_row = P.ravel().tolist()
 
-        def cam_msgs(k: int, cam=cam, intr=intr, T_bc=T_bc, c_stamps=c_stamps, info=info):
+        def cam_msgs(k: int, cam=cam, intr=intr, T_bc=T_bc, c_stamps=c_stamps, p_row=p_row):
             stamp = int(c_stamps[k])
+            info = CameraInfo(width=intr.width, height=intr.height, distortion_model=intr.distortion_model)
+            info.k = intr.K.ravel().tolist()
+            info.d = intr.D.tolist()
+            info.r = np.eye(3).ravel().tolist()
+            info.p = p_row
+            info.header.frame_id = cam
             img = render_camera(world, stamp, T_bc, intr, stream_rng(seed, cam, k))
             if cc["encoding"] == "jpeg":
                 m = CompressedImage(format="bgr8; jpeg compressed bgr8")
@@ -296,7 +322,9 @@ def record(
             yield f"/sensors/{cam}/camera_info", info
 
         streams.append(
-            _ordered(c_stamps, latency_ns(len(c_stamps), cc, stream_rng(seed, cam, "latency")), cam_msgs)
+            _ordered(
+                c_stamps, latency_ns(len(c_stamps), cc, stream_rng(seed, cam, "latency")), cam_msgs, cam_pool
+            )
         )
 
     # radars
@@ -457,6 +485,18 @@ def record(
 
     counts: dict[str, int] = {}
     out = Path(out)
+    try:
+        _write_bag(out, scenario, seed, cfg, cal, world, stream_meta, streams, counts, on_progress)
+    finally:
+        if cam_pool is not None:
+            cam_pool.shutdown(wait=True, cancel_futures=True)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    return RecordInfo(out, scenario, seed, (t1 - t0) / 1e9, time.perf_counter() - t_wall, counts, size)
+
+
+def _write_bag(out, scenario, seed, cfg, cal, world, stream_meta, streams, counts, on_progress) -> None:
+    """The bag's header topics, then every stream merged in write-time order."""
+    t0, t1 = world.t0_ns, world.t_end_ns
     with BagWriter(out) as w:
         meta = {"scenario": scenario, "seed": seed, "config": cfg}
         w.write(SCENARIO_TOPIC, String(data=json.dumps(meta, default=str)), t0)
@@ -474,8 +514,6 @@ def record(
             counts[topic] = counts.get(topic, 0) + 1
             if on_progress is not None:
                 on_progress(min(t - t0, t1 - t0) / 1e9)
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    return RecordInfo(out, scenario, seed, (t1 - t0) / 1e9, time.perf_counter() - t_wall, counts, size)
 
 
 def calibration_from_bag(bag: str | Path) -> Calibration | None:

@@ -6,6 +6,7 @@ thousands of façade, foliage and rail triangles. Moving actors stay with the bo
 mesh is cast separately and the nearer hit wins per ray. Casting both and merging was measured
 against rebuilding an Embree scene with the actors' boxes every sweep (``bench/bench_sim.py``):
 the rebuild of a 60k-triangle BVH alone costs about as much as a whole cast, so the merge is used.
+Cameras rasterise the mesh instead (``raster.py``: a third of the CPU for one viewpoint's rays).
 """
 
 from __future__ import annotations
@@ -116,6 +117,18 @@ class StaticWorld:
         self.lidar_code = (-3 - self.material).astype(np.int32)  # overlay.HIT_STATIC - material
         self.no_lidar_return_tri = NO_LIDAR_RETURN[self.material]
         self._scene = None
+        self._raster_mesh = None
+
+    def raster_mesh(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vertices float64, triangles int64, unit face normals float64) for :mod:`.raster`."""
+        if self._raster_mesh is None:
+            V = np.ascontiguousarray(self.vertices, np.float64)
+            T = np.ascontiguousarray(self.triangles, np.int64)
+            N = np.cross(V[T[:, 1]] - V[T[:, 0]], V[T[:, 2]] - V[T[:, 0]])
+            norm = np.linalg.norm(N, axis=1, keepdims=True)
+            N = np.divide(N, norm, out=np.zeros_like(N), where=norm > 0.0)  # degenerate: never drawn
+            self._raster_mesh = (V, T, N)
+        return self._raster_mesh
 
     @property
     def n_triangles(self) -> int:
