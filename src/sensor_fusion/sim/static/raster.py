@@ -42,6 +42,32 @@ class RasterGrid:
     cell: np.ndarray  # (R,) int64 grid cell at or before each ray (floor; the rays' own order)
 
 
+@dataclass(frozen=True)
+class RasterMesh:
+    """The static mesh as the rasteriser reads it (built once per world)."""
+
+    vertices: np.ndarray  # (N, 3) float64
+    triangles: np.ndarray  # (T, 3) int64
+    normals: np.ndarray  # (T, 3) float64 unit (0 for a degenerate triangle: never drawn)
+    tri: np.ndarray  # (T, 10) float64 per triangle: v0, e1 = v1 - v0, e2 = v2 - v0, n . v0
+    face: np.ndarray  # (T,) int64: triangles with one plane and one look share a face id
+
+
+def raster_mesh(vertices: np.ndarray, triangles: np.ndarray, look: np.ndarray) -> RasterMesh:
+    """:class:`RasterMesh` of a triangle mesh whose triangles have camera looks ``look`` (T,)."""
+    V = np.ascontiguousarray(vertices, np.float64)
+    T = np.ascontiguousarray(triangles, np.int64)
+    e1, e2 = V[T[:, 1]] - V[T[:, 0]], V[T[:, 2]] - V[T[:, 0]]
+    N = np.cross(e1, e2)
+    norm = np.linalg.norm(N, axis=1, keepdims=True)
+    N = np.divide(N, norm, out=np.zeros_like(N), where=norm > 0.0)
+    d = np.einsum("ij,ij->i", N, V[T[:, 0]])
+    tri = np.ascontiguousarray(np.column_stack([V[T[:, 0]], e1, e2, d]))
+    key = np.column_stack([np.round(N, 6), np.round(d, 4), np.asarray(look, np.float64).reshape(-1)])
+    face = np.unique(key, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return RasterMesh(V, T, N, tri, face)
+
+
 def raster_grid(dirs: np.ndarray, width: int, height: int, row_major: np.ndarray) -> RasterGrid | None:
     """The grid for a camera's unit rays ``dirs`` (R, 3) (optical frame; any order), or None.
 
@@ -72,63 +98,79 @@ def raster_grid(dirs: np.ndarray, width: int, height: int, row_major: np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def _scan_polygon(px, py, pz, m, n_c, c, nu, nv, u0, v0, h, zbuf, ids, tid) -> None:
-    """Fill the grid cells inside the projected convex polygon (m <= 4 vertices, z >= NEAR_M)."""
-    us = np.empty(4)
-    vs = np.empty(4)
+def _scan_polygon(px, py, pz, m, n_c, c, nu, nv, u0, v0, h, zinv, ids, tid, sc) -> None:
+    """Fill the grid cells inside the projected convex polygon (m <= 4 vertices, z >= NEAR_M);
+    ``sc`` (7, 4) scratch (numba's small allocations would cost more than the fill)."""
+    if c == 0.0:
+        return  # the plane passes through the camera: seen edge-on
+    inv_c = 1.0 / c
+    us, vs, ya, yb, xa, xb = sc[0], sc[1], sc[2], sc[3], sc[4], sc[5]
     for k in range(m):
         us[k] = (px[k] / pz[k] - u0) / h
         vs[k] = (py[k] / pz[k] - v0) / h
+    xmin = min(us[0], us[1], us[2]) if m == 3 else min(us[0], us[1], us[2], us[3])
+    xmax = max(us[0], us[1], us[2]) if m == 3 else max(us[0], us[1], us[2], us[3])
+    if xmax < 0.0 or xmin > nu - 1.0:
+        return  # left or right of the image
     ymin = min(vs[0], vs[1], vs[2]) if m == 3 else min(vs[0], vs[1], vs[2], vs[3])
     ymax = max(vs[0], vs[1], vs[2]) if m == 3 else max(vs[0], vs[1], vs[2], vs[3])
     j0 = max(int(np.ceil(ymin)), 0)
     j1 = min(int(np.floor(ymax)), nv - 1)
+    slope = sc[6]  # per edge: lower and upper y (ya, yb), x at both (xa, xb), dx/dy
+    for e in range(m):
+        x1, y1 = us[e], vs[e]
+        e2 = e + 1 if e + 1 < m else 0
+        x2, y2 = us[e2], vs[e2]
+        if y2 < y1:
+            x1, y1, x2, y2 = x2, y2, x1, y1
+        ya[e], yb[e], xa[e], xb[e] = y1, y2, x1, x2
+        slope[e] = (x2 - x1) / (y2 - y1) if y2 > y1 else 0.0
     for j in range(j0, j1 + 1):
         y = float(j)
         xl = np.inf
         xr = -np.inf
         for e in range(m):  # the row meets the convex polygon's boundary in one span
-            x1, y1 = us[e], vs[e]
-            x2, y2 = us[(e + 1) % m], vs[(e + 1) % m]
-            if (y1 <= y <= y2) or (y2 <= y <= y1):
-                if y1 == y2:
-                    xl = min(xl, x1, x2)
-                    xr = max(xr, x1, x2)
+            if ya[e] <= y <= yb[e]:
+                if ya[e] == yb[e]:  # a horizontal edge on this row: both its ends
+                    xl = min(xl, xa[e], xb[e])
+                    xr = max(xr, xa[e], xb[e])
                 else:
-                    x = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+                    x = xa[e] + (y - ya[e]) * slope[e]
                     xl = min(xl, x)
                     xr = max(xr, x)
         if not xl <= xr:
             continue
         i0 = max(int(np.ceil(max(xl, -1.0))), 0)
         i1 = min(int(np.floor(min(xr, float(nu)))), nu - 1)
-        vv = v0 + y * h
-        for i in range(i0, i1 + 1):
-            den = n_c[0] * (u0 + float(i) * h) + n_c[1] * vv + n_c[2]
-            if den == 0.0:
-                continue
-            s = c / den  # depth (z) of the plane on this cell's ray
-            k = j * nu + i
-            if s > 0.0 and s < zbuf[k]:
-                zbuf[k] = s
+        # inverse depth 1/z = n.(u, v, 1) / c is linear across the row: no division per cell
+        inv = (n_c[0] * (u0 + float(i0) * h) + n_c[1] * (v0 + y * h) + n_c[2]) * inv_c
+        step = n_c[0] * h * inv_c
+        k = j * nu + i0
+        for _ in range(i0, i1 + 1):
+            if inv > zinv[k]:  # nearer (zinv starts at 0: nothing, and 1/z > 0 in front)
+                zinv[k] = inv
                 ids[k] = tid
+            inv += step
+            k += 1
 
 
 @njit(cache=True, nogil=True)
 def _raster(V, tris, Nw, R_wc, o_wc, z_max, nu, nv, u0, v0, h):
-    """(zbuf, ids): nearest triangle per grid cell of the camera at (R_wc, o_wc); -1 where none."""
+    """(zinv, ids): inverse depth (1/z, 0: nothing) and nearest triangle (-1: none) per grid cell of
+    the camera at (R_wc, o_wc)."""
     nvert = V.shape[0]
     Vc = np.empty((nvert, 3))
     for i in range(nvert):  # world -> optical frame: R^T (p - o)
         dx, dy, dz = V[i, 0] - o_wc[0], V[i, 1] - o_wc[1], V[i, 2] - o_wc[2]
         for a in range(3):
             Vc[i, a] = R_wc[0, a] * dx + R_wc[1, a] * dy + R_wc[2, a] * dz
-    zbuf = np.full(nu * nv, np.inf)
+    zinv = np.zeros(nu * nv)
     ids = np.full(nu * nv, -1, np.int64)
     px = np.empty(4)
     py = np.empty(4)
     pz = np.empty(4)
     n_c = np.empty(3)
+    sc = np.empty((7, 4))
     for t in range(tris.shape[0]):
         a, b, cc = tris[t, 0], tris[t, 1], tris[t, 2]
         za, zb, zc = Vc[a, 2], Vc[b, 2], Vc[cc, 2]
@@ -152,22 +194,21 @@ def _raster(V, tris, Nw, R_wc, o_wc, z_max, nu, nv, u0, v0, h):
                 pz[m] = NEAR_M
                 m += 1
         if m >= 3:
-            _scan_polygon(px, py, pz, m, n_c, c, nu, nv, u0, v0, h, zbuf, ids, t)
-    return zbuf, ids
+            _scan_polygon(px, py, pz, m, n_c, c, nu, nv, u0, v0, h, zinv, ids, t, sc)
+    return zinv, ids
 
 
 @njit(cache=True, nogil=True)
-def _ray_triangle(ox, oy, oz, dx, dy, dz, V, tris, t) -> float:
+def _ray_triangle(ox, oy, oz, dx, dy, dz, tri, t) -> float:
     """Distance along the ray to triangle ``t`` (Moller-Trumbore, edges inclusive); inf on a miss."""
-    a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
-    e1x, e1y, e1z = V[b, 0] - V[a, 0], V[b, 1] - V[a, 1], V[b, 2] - V[a, 2]
-    e2x, e2y, e2z = V[c, 0] - V[a, 0], V[c, 1] - V[a, 1], V[c, 2] - V[a, 2]
+    e1x, e1y, e1z = tri[t, 3], tri[t, 4], tri[t, 5]
+    e2x, e2y, e2z = tri[t, 6], tri[t, 7], tri[t, 8]
     px, py, pz = dy * e2z - dz * e2y, dz * e2x - dx * e2z, dx * e2y - dy * e2x
     det = e1x * px + e1y * py + e1z * pz
     if det == 0.0:
         return np.inf
     inv = 1.0 / det
-    sx, sy, sz = ox - V[a, 0], oy - V[a, 1], oz - V[a, 2]
+    sx, sy, sz = ox - tri[t, 0], oy - tri[t, 1], oz - tri[t, 2]
     bu = (sx * px + sy * py + sz * pz) * inv
     if bu < -1e-9 or bu > 1.0 + 1e-9:
         return np.inf
@@ -180,8 +221,24 @@ def _ray_triangle(ox, oy, oz, dx, dy, dz, V, tris, t) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _nearest_of_four(ox, oy, oz, wx, wy, wz, tri, k0, k1, k2, k3) -> tuple[float, int]:
+    """(distance, triangle) of the nearest of the (up to four, -1 = none) triangles the ray hits."""
+    best = np.inf
+    tid = -1
+    for q in range(4):
+        k = k0 if q == 0 else (k1 if q == 1 else (k2 if q == 2 else k3))
+        if k < 0 or (q >= 1 and k == k0) or (q >= 2 and k == k1) or (q == 3 and k == k2):
+            continue
+        tt = _ray_triangle(ox, oy, oz, wx, wy, wz, tri, k)
+        if tt < best:
+            best = tt
+            tid = k
+    return best, tid
+
+
+@njit(cache=True, nogil=True)
 def _merge_raster(
-    ids, nu, cell, dirs, V, tris, Nw, R_wc, o_wc, t_max, code,
+    ids, nu, cell, dirs, tri, Nw, face, R_wc, o_wc, t_max, code,
     dist, part, normal, point, cos_inc,
     undecided,
 ) -> tuple[int, int]:  # fmt: skip
@@ -201,20 +258,28 @@ def _merge_raster(
         wx = R_wc[0, 0] * dx + R_wc[0, 1] * dy + R_wc[0, 2] * dz
         wy = R_wc[1, 0] * dx + R_wc[1, 1] * dy + R_wc[1, 2] * dz
         wz = R_wc[2, 0] * dx + R_wc[2, 1] * dy + R_wc[2, 2] * dz
-        best = np.inf
-        tid = -1
-        for q in range(4):
-            k = k0 if q == 0 else (k1 if q == 1 else (k2 if q == 2 else k3))
-            if k < 0 or (q >= 1 and k == k0) or (q >= 2 and k == k1) or (q == 3 and k == k2):
+        f0 = face[k0] if k0 >= 0 else -1
+        if (
+            f0 >= 0
+            and (k1 >= 0 and face[k1] == f0)
+            and (k2 >= 0 and face[k2] == f0)
+            and (k3 >= 0 and face[k3] == f0)
+        ):
+            # the four cells show one face (a triangle, or coplanar ones of one look): the pixel
+            # lies in their square, so on that face too; its plane gives the distance
+            tid = k0
+            den = Nw[tid, 0] * wx + Nw[tid, 1] * wy + Nw[tid, 2] * wz
+            if den == 0.0:
                 continue
-            tt = _ray_triangle(ox, oy, oz, wx, wy, wz, V, tris, k)
-            if tt < best:
-                best = tt
-                tid = k
-        if tid < 0:  # no candidate holds the ray: a silhouette, or hidden cells; Embree decides
-            undecided[n_und] = i
-            n_und += 1
-            continue
+            best = (tri[tid, 9] - Nw[tid, 0] * ox - Nw[tid, 1] * oy - Nw[tid, 2] * oz) / den
+            if not best > 0.0:
+                continue
+        else:
+            best, tid = _nearest_of_four(ox, oy, oz, wx, wy, wz, tri, k0, k1, k2, k3)
+            if tid < 0:  # no candidate holds the ray: a silhouette, or hidden cells; Embree decides
+                undecided[n_und] = i
+                n_und += 1
+                continue
         t = np.float32(best)
         if not (t > 0.0 and t <= t_max and t < dist[i]):
             continue
@@ -239,14 +304,17 @@ def overlay_static_raster(
     returns how many rays that was."""
     if static.n_triangles == 0 or dirs.shape[0] == 0:
         return 0
-    V, tris, Nw = static.raster_mesh()
+    rm = static.raster_mesh()
     R_wc = np.ascontiguousarray(T_wc[:3, :3], np.float64)
     o_wc = np.ascontiguousarray(T_wc[:3, 3], np.float64)
-    _, ids = _raster(V, tris, Nw, R_wc, o_wc, float(t_max), grid.nu, grid.nv, grid.u0, grid.v0, grid.h)
+    g = grid
+    _, ids = _raster(
+        rm.vertices, rm.triangles, rm.normals, R_wc, o_wc, float(t_max), g.nu, g.nv, g.u0, g.v0, g.h
+    )
     code = (static.tri_look + np.int32(part_offset)).astype(np.int32)
     undecided = np.empty(dirs.shape[0], np.int64)
     n, n_und = _merge_raster(
-        ids, grid.nu, grid.cell, dirs, V, tris, Nw, R_wc, o_wc, float(t_max), code, *hits, undecided
+        ids, g.nu, g.cell, dirs, rm.tri, rm.normals, rm.face, R_wc, o_wc, t_max, code, *hits, undecided
     )
     if n_und:
         idx = undecided[:n_und]

@@ -119,15 +119,12 @@ class StaticWorld:
         self._scene = None
         self._raster_mesh = None
 
-    def raster_mesh(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(vertices float64, triangles int64, unit face normals float64) for :mod:`.raster`."""
+    def raster_mesh(self):
+        """The mesh as the camera's rasteriser reads it (:func:`.raster.raster_mesh`, built once)."""
         if self._raster_mesh is None:
-            V = np.ascontiguousarray(self.vertices, np.float64)
-            T = np.ascontiguousarray(self.triangles, np.int64)
-            N = np.cross(V[T[:, 1]] - V[T[:, 0]], V[T[:, 2]] - V[T[:, 0]])
-            norm = np.linalg.norm(N, axis=1, keepdims=True)
-            N = np.divide(N, norm, out=np.zeros_like(N), where=norm > 0.0)  # degenerate: never drawn
-            self._raster_mesh = (V, T, N)
+            from .raster import raster_mesh
+
+            self._raster_mesh = raster_mesh(self.vertices, self.triangles, self.tri_look)
         return self._raster_mesh
 
     @property
