@@ -8,7 +8,7 @@ optical frame (z forward, x right, y down), so rendered geometry lines up with
 hit gives exact occlusion. Shading is deliberately simple but informative for a
 CNN: sky gradient, ground by ``GroundMap.ground_class`` with a faint world-fixed
 texture, Lambert-shaded objects in their class colour, distance fog, sensor noise. With a static
-world (``world.static``) its meshes are cast too (Open3D), actors take per-instance colours from a
+world (``world.static``) its meshes are drawn too (z-buffer, ``static/raster.py``), actors take per-instance colours from a
 palette shared by all classes, the sun stands where the world says (``World.sun_dir``), and each
 frame gets its own exposure gain.
 The image is a global-shutter exposure at ``stamp_ns``.
