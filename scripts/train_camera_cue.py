@@ -1,7 +1,8 @@
 """Train the camera class cue (``perception/camera_cue.py``) on simulator renders.
 
 Run: ``.venv/bin/python scripts/train_camera_cue.py [--out src/sensor_fusion/models/camera_cue.npz]``
-(about 2-3 minutes on 2 cores; ``--quick`` for a smoke run).
+(about 2-3 minutes on 2 cores; ``--quick`` for a smoke run; ``--evaluate MODEL`` scores a model on
+the validation seeds without training).
 
 Data: scenario worlds (``sim.world.World``) for several scenarios and seeds; at
 regular stamps both calibrated cameras are rendered with ``render_camera_labels``,
@@ -216,12 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden", type=int, default=32, help="hidden units (0: logistic regression)")
     ap.add_argument("--epochs", type=int, default=600)
     ap.add_argument("--quick", action="store_true", help="few seeds and frames, do not write --out")
+    ap.add_argument("--evaluate", type=Path, help="score this model on the validation seeds; no training")
     a = ap.parse_args(argv)
     if a.quick:
         a.train_seeds, a.val_seeds, a.every_s, a.duration_s = [0], [100], 2.0, 6.0
     cal = load_calibration(a.calibration)
     ev = CameraEvidence(cal, CameraEvidenceConfig(class_cue=False))
     t0 = time.perf_counter()
+    if a.evaluate is not None:
+        va = build(SCENES, a.val_seeds, a.every_s, a.duration_s, a.phantoms, cal, ev)
+        model = CueModel.load(a.evaluate)
+        Xv = np.vstack([va["clean"][0], va["phantom"][0]])
+        yv = np.concatenate([va["clean"][1], va["phantom"][1]])
+        report(model, Xv, yv, f"{a.evaluate}: val seeds {a.val_seeds}, GT boxes + UNKNOWN phantoms")
+        report(model, *va["jitter"], "val, jittered GT boxes")
+        return 0
     tr = build(SCENES, a.train_seeds, a.every_s, a.duration_s, a.phantoms, cal, ev)
     va = build(SCENES, a.val_seeds, a.every_s, a.duration_s, a.phantoms, cal, ev)
     print(f"rendered and extracted in {time.perf_counter() - t0:.0f} s")
