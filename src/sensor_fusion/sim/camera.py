@@ -8,9 +8,10 @@ optical frame (z forward, x right, y down), so rendered geometry lines up with
 hit gives exact occlusion. Shading is deliberately simple but informative for a
 CNN: sky gradient, ground by ``GroundMap.ground_class`` with a faint world-fixed
 texture, Lambert-shaded objects in their class colour, distance fog, sensor noise. With a static
-world (``world.static``) its meshes are drawn too (z-buffer, ``static/raster.py``), actors take per-instance colours from a
-palette shared by all classes, the sun stands where the world says (``World.sun_dir``), and each
-frame gets its own exposure gain.
+world (``world.static``) its meshes are drawn too (z-buffer, ``static/raster.py``), with textures
+by material (brick courses, leaves, grain and stains, panes); actors take per-instance colours
+from a palette shared by all classes and a faint texture in their own frame, the sun stands where
+the world says (``World.sun_dir``), and each frame gets its own exposure gain.
 The image is a global-shutter exposure at ``stamp_ns``.
 """
 
@@ -34,6 +35,9 @@ from .static.raster import RasterGrid, overlay_static_raster, raster_grid
 
 STATIC_ID = -3  # actor_id of pixels showing static scenery
 EXPOSURE_RANGE = (0.75, 1.25)  # image gain per frame in static worlds (auto-exposure, lighting)
+# actors' paint in static worlds: panels, dirt and reflections as +-6 % brightness in 0.3 m cells of
+# the part's own frame (static scenery's textures: static/materials.py)
+ACTOR_TEXTURE = (1.0, 0.3, 0.06)
 TILE = 16  # pixels per side of a culling tile
 MAX_RANGE_M = 1500.0  # rays beyond this (far ground) show the horizon haze
 FOG_DIST_M = 200.0  # e-folding distance of the haze
@@ -137,6 +141,40 @@ def _mix64(x: np.uint64) -> np.uint64:
     return x ^ (x >> np.uint64(31))
 
 
+@njit(cache=True)
+def _hash3(i: np.int64, j: np.int64, k: np.int64) -> float:
+    """Uniform [0, 1) from three integer cell coordinates."""
+    h = _mix64(np.uint64(i * 73856093) ^ np.uint64(j * 19349663) ^ np.uint64(k * 83492791))
+    return float(h & np.uint64(0xFFFF)) / 65536.0
+
+
+@njit(cache=True)
+def _texture(kind: int, cell: float, amp: float, x: float, y: float, z: float, px_m: float) -> float:
+    """Relative brightness change of a textured surface at (x, y, z) m (its texture frame); the
+    texture fades out where its cell spans less than about a pixel (``px_m``: metres per pixel)."""
+    fade = min(1.0, max(0.0, (cell / px_m - 1.0) * 0.5))
+    if kind == 0 or amp == 0.0 or fade == 0.0:
+        return 0.0
+    if kind == 3:  # brick: courses 0.075 m, bricks 0.24 m along the wall, half bond, mortar lines
+        fz = z / cell
+        course = np.int64(np.floor(fz))
+        fu = (x + y) / 0.24 + 0.5 * (course & 1)
+        brick = np.int64(np.floor(fu))
+        if fz - course < 0.15 or fu - brick < 0.05:
+            return 0.6 * amp * fade  # mortar: lighter
+        return (_hash3(brick, course, 7) - 0.5) * 2.0 * amp * fade
+    ix = np.int64(np.floor(x / cell))
+    iy = np.int64(np.floor(y / cell))
+    iz = np.int64(np.floor(z / cell))
+    v = (_hash3(ix, iy, iz) - 0.5) * 2.0 * amp
+    if kind == 2:  # stains six cells wide on top of the grain (they stay where the grain fades)
+        c6 = 6.0 * cell
+        ix, iy, iz = np.int64(np.floor(x / c6)), np.int64(np.floor(y / c6)), np.int64(np.floor(z / c6))
+        s6 = _hash3(ix, iy, iz) - 0.5
+        return v * fade + s6 * 2.0 * amp * min(1.0, max(0.0, (c6 / px_m - 1.0) * 0.5))
+    return v * fade
+
+
 @njit(cache=True, nogil=True)
 def _shade(
     dirs: np.ndarray,  # (R, 3) float32 optical-frame rays, tile order (as the hits)
@@ -148,6 +186,9 @@ def _shade(
     point: np.ndarray,  # (R, 3) float64 world
     gcls: np.ndarray,  # (n_ground,) ground class of the ground hits, in ray order
     part_bgr: np.ndarray,  # (P, 3) float64
+    part_tex: np.ndarray,  # (P, 3) float64 texture kind, cell m, amplitude (kind 0: flat)
+    part_pose: np.ndarray,  # (P, 4) float64 centre xyz and yaw of the parts textured in their frame
+    px_per_m: float,  # focal length in pixels: a surface at d m has d / px_per_m metres per pixel
     sun: np.ndarray,  # (3,)
     sky_zenith: np.ndarray,
     sky_horizon: np.ndarray,
@@ -191,6 +232,14 @@ def _shade(
             else:
                 lam = normal[i, 0] * sun[0] + normal[i, 1] * sun[1] + normal[i, 2] * sun[2]
                 s = AMBIENT + DIFFUSE * max(0.0, lam)
+                kind = np.int64(part_tex[h, 0])
+                if kind != 0:
+                    x, y, z = point[i, 0], point[i, 1], point[i, 2]
+                    if kind == 1:  # an actor's part: in the part's frame, so the pattern moves with it
+                        dx, dy = x - part_pose[h, 0], y - part_pose[h, 1]
+                        c, sn = np.cos(part_pose[h, 3]), np.sin(part_pose[h, 3])
+                        x, y, z = c * dx + sn * dy, c * dy - sn * dx, z - part_pose[h, 2]
+                    s *= 1.0 + _texture(kind, part_tex[h, 1], part_tex[h, 2], x, y, z, d / px_per_m)
                 b = part_bgr[h, 0] * s
                 g = part_bgr[h, 1] * s
                 r = part_bgr[h, 2] * s
@@ -264,6 +313,8 @@ def render_camera_labels(
             out=rays.scratch,
         )
         part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
+        part_tex = np.zeros((P, 3))  # the open world: flat paint, as before
+        part_pose = np.zeros((P, 4))
         if static is not None:  # static meshes: nearer hit wins; their colours follow the parts'
             if rays.raster is not None:  # z-buffer (static/raster.py: 3x less CPU, no GIL)
                 overlay_static_raster(static, rays.raster, rays.perm_dirs, T_wc, MAX_RANGE_M, hits, P)
@@ -273,6 +324,11 @@ def render_camera_labels(
                 )
                 overlay_static(static, hits, wr, MAX_RANGE_M, lidar=False, part_offset=P)
             part_bgr = np.vstack([part_bgr, static.look_bgr])
+            part_tex[:] = ACTOR_TEXTURE
+            part_tex = np.vstack([part_tex, static.look_texture])
+            part_pose[:, :3] = parts.centers
+            part_pose[:, 3] = parts.yaw
+            part_pose = np.vstack([part_pose, np.zeros((len(static.look_texture), 4))])
         g_idx, g_xy = ground_hits(hits.part, hits.point)
         gcls = np.zeros(0, np.uint8)
         if g_idx.shape[0]:
@@ -289,6 +345,9 @@ def render_camera_labels(
             hits.point,
             gcls,
             part_bgr,
+            part_tex,
+            part_pose,
+            float(np.asarray(intrinsics.K, np.float64).reshape(3, 3)[0, 0]),
             SUN_DIR if static is None else getattr(world, "sun_dir", SUN_DIR),
             SKY_ZENITH,
             SKY_HORIZON,

@@ -87,3 +87,30 @@ RCS_DBSM = np.array([_TABLE[Material(i)][1] for i in range(N_MATERIALS)], np.flo
 COLOR_BGR = np.array([_TABLE[Material(i)][2] for i in range(N_MATERIALS)], np.float64)
 # materials whose LiDAR return never comes back (specular reflection away from the sensor)
 NO_LIDAR_RETURN = np.array([Material(i) == Material.GLASS for i in range(N_MATERIALS)], np.bool_)
+
+# Camera texture per material: (kind, cell m, amplitude), evaluated at the hit point in the world
+# (static scenery does not move; see ``camera._texture``). Kinds: 0 none, 2 two-octave noise
+# (render, concrete, asphalt: fine grain plus 6x larger stains), 3 brick courses (0.24 x 0.075 m
+# bricks, half-bond, lighter mortar), 4 leaves (fine, strong: a crown is light and shadow), 5 panes
+# (glass reflects different sky per pane). Amplitudes are relative brightness, a few per cent for
+# dull surfaces after the look of real façades; the renderer fades each texture where its cell
+# falls below about a pixel, so far scenery does not sparkle.
+TEX_NONE, TEX_ACTOR, TEX_NOISE, TEX_BRICK, TEX_LEAVES, TEX_PANES = 0, 1, 2, 3, 4, 5
+_TEXTURE = {
+    Material.CONCRETE: (TEX_NOISE, 0.12, 0.08),
+    Material.PLASTER: (TEX_NOISE, 0.15, 0.06),
+    Material.BRICK: (TEX_BRICK, 0.075, 0.12),
+    Material.GLASS: (TEX_PANES, 1.2, 0.18),
+    Material.DOOR: (TEX_NOISE, 0.2, 0.05),
+    Material.METAL: (TEX_NOISE, 0.2, 0.05),
+    Material.GUARD_RAIL: (TEX_NOISE, 0.3, 0.05),
+    Material.SIGN_FACE: (TEX_NONE, 1.0, 0.0),
+    Material.FOLIAGE: (TEX_LEAVES, 0.06, 0.30),
+    Material.BARK: (TEX_NOISE, 0.05, 0.15),
+    Material.CURB: (TEX_NOISE, 0.1, 0.06),
+    Material.LIGHT_HOUSING: (TEX_NONE, 1.0, 0.0),
+    Material.FENCE_WIRE: (TEX_NOISE, 0.1, 0.08),
+    Material.BIKE: (TEX_NOISE, 0.1, 0.08),
+    Material.ASPHALT: (TEX_NOISE, 0.25, 0.08),
+}
+TEXTURE = np.array([_TEXTURE[Material(i)] for i in range(N_MATERIALS)], np.float64)  # (M, 3)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .materials import COLOR_BGR, GROUND_LIKE, NO_LIDAR_RETURN, RCS_DBSM, REFLECTIVITY, StaticClass
+from .materials import COLOR_BGR, GROUND_LIKE, NO_LIDAR_RETURN, RCS_DBSM, REFLECTIVITY, TEXTURE, StaticClass
 from .meshes import MeshBuilder
 
 
@@ -114,6 +114,7 @@ class StaticWorld:
         uniq, self.tri_look = np.unique(pair, return_inverse=True)
         self.tri_look = self.tri_look.astype(np.int32).reshape(-1)
         self.look_bgr = COLOR_BGR[uniq % 64] * self.element_tone[uniq // 64][:, None]
+        self.look_texture = TEXTURE[uniq % 64]  # (looks, 3) kind, cell m, amplitude
         self.lidar_code = (-3 - self.material).astype(np.int32)  # overlay.HIT_STATIC - material
         self.no_lidar_return_tri = NO_LIDAR_RETURN[self.material]
         self._scene = None
