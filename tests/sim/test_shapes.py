@@ -18,8 +18,9 @@ from sensor_fusion.sim.state import ActorStates
     size=st.tuples(st.floats(0.3, 15.0), st.floats(0.3, 4.0), st.floats(0.5, 4.5)),
     yaw=st.floats(-4.0, 4.0),
     center=st.tuples(st.floats(-100, 100), st.floats(-100, 100), st.floats(0.0, 3.0)),
+    t_s=st.sampled_from([None, 1.3]),  # 1.3: the static worlds' articulated shapes
 )
-def test_parts_stay_inside_and_touch_every_face_of_the_gt_box(label, size, yaw, center):
+def test_parts_stay_inside_and_touch_every_face_of_the_gt_box(label, size, yaw, center, t_s):
     actors = ActorStates(
         np.array([7]),
         np.array([int(label)]),
@@ -29,7 +30,7 @@ def test_parts_stay_inside_and_touch_every_face_of_the_gt_box(label, size, yaw, 
         np.zeros((1, 3)),
         np.zeros(1),
     )
-    p = actor_parts(actors)
+    p = actor_parts(actors, t_s=t_s)
     assert len(p) >= 1 and np.all(p.actor_index == 0)
     signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
     corners = []
@@ -52,8 +53,10 @@ def test_parts_stay_inside_and_touch_every_face_of_the_gt_box(label, size, yaw, 
     half = np.array(size) / 2
     tol = 1e-9 * (1 + np.abs(center).max())
     assert np.all(np.abs(pts) <= half + 1e-7 + tol)
-    np.testing.assert_allclose(pts.max(axis=0), half, atol=1e-7)
-    np.testing.assert_allclose(pts.min(axis=0), -half, atol=1e-7)
+    # a standing walker's legs reach the front and back faces only in stride (test_static_world)
+    axes = [1, 2] if t_s is not None and label == ObjectClass.PEDESTRIAN else [0, 1, 2]
+    np.testing.assert_allclose(pts.max(axis=0)[axes], half[axes], atol=1e-7)
+    np.testing.assert_allclose(pts.min(axis=0)[axes], -half[axes], atol=1e-7)
 
 
 def test_parts_have_class_specific_shapes_and_hues():
@@ -101,3 +104,24 @@ def test_parts_have_class_specific_shapes_and_hues():
     body = p1.color_bgr[::4].astype(float)
     assert len(np.unique(body, axis=0)) > 20
     assert np.abs(body - CLASS_COLOR_BGR[ObjectClass.CAR]).max() < 50
+
+
+def test_static_worlds_bus_has_clearance_between_its_axles() -> None:
+    """A 12 m bus in a static world: only wheels below 0.3 m, nothing at all mid-length there."""
+    a = ActorStates(
+        np.array([3]),
+        np.array([int(ObjectClass.BUS)]),
+        np.array([[0.0, 0.0, 1.6]]),
+        np.array([[12.0, 2.55, 3.2]]),
+        np.zeros(1),
+        np.zeros((1, 3)),
+        np.zeros(1),
+    )
+    assert len(actor_parts(a)) == 1  # the open world's bus stays one box (its bags unchanged)
+    p = actor_parts(a, t_s=0.0)
+    bottom = p.centers[:, 2] - p.half_sizes[:, 2]
+    wheels = bottom < 0.01
+    assert wheels.sum() == 2
+    np.testing.assert_allclose(bottom[~wheels].min(), 0.3, atol=0.01)  # the body's clearance
+    x0, x1 = p.centers[wheels, 0] - p.half_sizes[wheels, 0], p.centers[wheels, 0] + p.half_sizes[wheels, 0]
+    assert x1.min() < x0.max() - 4.0  # the axles 5 m and more apart: a gap to see through

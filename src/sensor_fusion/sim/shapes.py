@@ -102,17 +102,28 @@ _RIDER: list[tuple[float, ...]] = [
     (-0.22, 0.08, -0.5, 0.5, 0.02, 0.36, 0.8, 0.25, 0.0),  # torso (shoulders span the width)
     (-0.14, 0.06, -0.2, 0.2, 0.36, 0.5, 0.7, 0.25, 0.0),  # head
 ]
+# City bus (static worlds): 0.3 m ground clearance between two axles (wheels 1 m across, the
+# front axle 2.6 m behind the front, the rear one 3.4 m ahead of the rear: a 12 m low-floor bus),
+# a window band set 1.5 cm in from the sides, and the roof; fractions of a 12 x 2.55 x 3.2 m box.
+_BUS: list[tuple[float, ...]] = [
+    (-0.5, 0.5, -0.5, 0.5, -0.406, 0.02, *_BODY),  # lower body above the clearance
+    (-0.49, 0.49, -0.494, 0.494, 0.02, 0.4, *_GLASS),  # window band
+    (-0.5, 0.5, -0.5, 0.5, 0.4, 0.5, *_BODY),  # roof
+    (0.242, 0.325, -0.47, 0.47, -0.5, -0.19, *_WHEEL),  # front axle
+    (-0.258, -0.175, -0.47, 0.47, -0.5, -0.19, *_WHEEL),  # rear axle
+]
 WALKER_ROW = len(ObjectClass)  # template index of the articulated walker
 RIDER_ROW = len(ObjectClass) + 1  # and of the articulated cyclist
+BUS_ROW = len(ObjectClass) + 2  # and of the static worlds' bus
 GAIT_HZ = 0.9  # stride frequency of a walker at ~1.3 m/s (two steps per cycle)
 GAIT_FULL_MPS = 1.2  # at and above this speed the limbs swing fully
 
 
 def _build_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_cls = len(ObjectClass)
-    rows, start, count = [], np.zeros(n_cls + 2, np.int64), np.zeros(n_cls + 2, np.int64)
-    extra = {WALKER_ROW: _WALKER, RIDER_ROW: _RIDER}
-    for c in range(n_cls + 2):
+    rows, start, count = [], np.zeros(n_cls + 3, np.int64), np.zeros(n_cls + 3, np.int64)
+    extra = {WALKER_ROW: _WALKER, RIDER_ROW: _RIDER, BUS_ROW: _BUS}
+    for c in range(n_cls + 3):
         tmpl = extra[c] if c in extra else _TEMPLATES.get(c, _TEMPLATES[ObjectClass.UNKNOWN])
         start[c], count[c] = len(rows), len(tmpl)
         rows.extend(tuple(r) + (0.0,) * (9 - len(r)) for r in tmpl)
@@ -213,7 +224,7 @@ def part_layout(
     ``instance_colors``: each actor's base colour comes from ``INSTANCE_PALETTE_BGR`` by its id
     instead of its class (the static world's cameras, where colour must not tell the class);
     ``articulated``: pedestrians get swinging legs and arms, cyclists wheels and pedalling legs
-    (``PartLayout.swing``, see ``gait``).
+    (``PartLayout.swing``, see ``gait``), buses ground clearance, wheels and windows (static worlds).
     """
     labels = np.asarray(labels, np.int64).reshape(-1)
     n = labels.shape[0]
@@ -222,6 +233,7 @@ def part_layout(
     if articulated:
         row_cls = np.where(cls == int(ObjectClass.PEDESTRIAN), WALKER_ROW, cls)
         row_cls = np.where(cls == int(ObjectClass.BICYCLE), RIDER_ROW, row_cls)
+        row_cls = np.where(cls == int(ObjectClass.BUS), BUS_ROW, row_cls)
     counts = _COUNT[row_cls]
     actor_index = np.repeat(np.arange(n, dtype=np.int64), counts)
     first = np.cumsum(counts) - counts
