@@ -30,7 +30,13 @@ from benchutil import Figures
 
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.classes import ObjectClass
-from sensor_fusion.sim.camera import camera_rays, encode_jpeg, render_camera, render_camera_labels
+from sensor_fusion.sim.camera import (
+    camera_rays,
+    camera_scratch,
+    encode_jpeg,
+    render_camera,
+    render_camera_labels,
+)
 from sensor_fusion.sim.lidar import simulate_lidar
 from sensor_fusion.sim.raycast import cast_rays
 from sensor_fusion.sim.scenarios import scenario_config
@@ -161,8 +167,9 @@ def main() -> None:
         parts.half_sizes,
         parts.yaw,
     )
-    cull = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, out=rays.scratch), args.repeats)
-    brute = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, cull=False, out=rays.scratch), args.repeats)
+    scratch = camera_scratch(rays.perm_dirs.shape[0])
+    cull = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, out=scratch), args.repeats)
+    brute = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, cull=False, out=scratch), args.repeats)
 
     worlds = []
     for name in ("urban", "dense_traffic"):

@@ -70,11 +70,24 @@ class CameraRays:
     group_start: np.ndarray  # (G + 1,) int64
     group_axis: np.ndarray  # (G, 3)
     group_cos: np.ndarray  # (G,)
-    scratch: Hits  # reused cast outputs (guarded by _LOCK)
     raster: RasterGrid | None = None  # the static mesh's z-buffer grid (None: Embree ray casting)
 
 
-_LOCK = threading.Lock()
+_SCRATCH = threading.local()  # per thread: reused cast outputs by ray count (see camera_scratch)
+
+
+def camera_scratch(n_rays: int) -> Hits:
+    """This thread's reusable cast outputs for ``n_rays`` rays: allocating ~12 MB per frame costs
+    more than the cast, and one buffer per thread lets frames render in parallel."""
+    d = getattr(_SCRATCH, "hits", None)
+    if d is None:
+        d = _SCRATCH.hits = {}
+    h = d.get(n_rays)
+    if h is None:
+        h = d[n_rays] = alloc_hits(n_rays)
+    return h
+
+
 _RAY_CACHE: dict[tuple, CameraRays] = {}
 
 
@@ -123,7 +136,6 @@ def camera_rays(intr: CameraIntrinsics) -> CameraRays:
         group_start,
         axis,
         cos_half,
-        alloc_hits(dirs.shape[0]),
         raster_grid(perm, W, H, dirs),
     )
     if len(_RAY_CACHE) > 16:
@@ -293,86 +305,85 @@ def render_camera_labels(
     P = len(parts)
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
     img = np.empty((rays.height, rays.width, 3), np.uint8)
-    with _LOCK:  # rays.scratch is shared by all renders of this camera model
-        hits = cast_rays(
-            rays.perm_dirs,
-            rays.seq,
-            rays.group_start,
-            rays.group_axis,
-            rays.group_cos,
-            np.broadcast_to(T_wc[:3, 3], (G, 3)),
-            np.broadcast_to(T_wc[:3, :3], (G, 3, 3)),
-            np.zeros(G, np.int64),
-            np.full(G, P, np.int64),
-            parts.centers,
-            parts.half_sizes,
-            parts.yaw,
-            t_min=1e-3,
-            t_max=MAX_RANGE_M,
-            ground=True,
-            out=rays.scratch,
-        )
-        part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
-        part_tex = np.zeros((P, 3))  # the open world: flat paint, as before
-        part_pose = np.zeros((P, 4))
-        if static is not None:  # static meshes: nearer hit wins; their colours follow the parts'
-            if rays.raster is not None:  # z-buffer (static/raster.py: 3x less CPU, no GIL)
-                overlay_static_raster(static, rays.raster, rays.perm_dirs, T_wc, MAX_RANGE_M, hits, P)
-            else:  # a camera too wide for one image plane: Embree
-                wr = pack_group_rays(
-                    rays.perm_dirs, rays.seq, rays.group_start[[0, -1]], T_wc[None, :3, 3], T_wc[None, :3, :3]
-                )
-                overlay_static(static, hits, wr, MAX_RANGE_M, lidar=False, part_offset=P)
-            part_bgr = np.vstack([part_bgr, static.look_bgr])
-            part_tex[:] = ACTOR_TEXTURE
-            part_tex = np.vstack([part_tex, static.look_texture])
-            part_pose[:, :3] = parts.centers
-            part_pose[:, 3] = parts.yaw
-            part_pose = np.vstack([part_pose, np.zeros((len(static.look_texture), 4))])
-        g_idx, g_xy = ground_hits(hits.part, hits.point)
-        gcls = np.zeros(0, np.uint8)
-        if g_idx.shape[0]:
-            gcls = np.ascontiguousarray(world.ground.ground_class(g_xy), np.uint8).reshape(-1)
-            if gcls.shape[0] != g_idx.shape[0]:
-                raise ValueError("GroundMap.ground_class must return one class per point")
-        _shade(
-            rays.perm_dirs,
-            rays.pixel,
-            np.ascontiguousarray(T_wc[:3, :3]),
-            hits.part,
-            hits.dist,
-            hits.normal,
-            hits.point,
-            gcls,
-            part_bgr,
-            part_tex,
-            part_pose,
-            float(np.asarray(intrinsics.K, np.float64).reshape(3, 3)[0, 0]),
-            SUN_DIR if static is None else getattr(world, "sun_dir", SUN_DIR),
-            SKY_ZENITH,
-            SKY_HORIZON,
-            GROUND_BGR,
-            seed,
-            img,
-        )
-        if static is not None:  # auto-exposure differs frame to frame and camera to camera
-            gain = (
-                EXPOSURE_RANGE[0]
-                + (EXPOSURE_RANGE[1] - EXPOSURE_RANGE[0]) * float((int(seed) >> 11) % 1024) / 1023.0
+    hits = cast_rays(
+        rays.perm_dirs,
+        rays.seq,
+        rays.group_start,
+        rays.group_axis,
+        rays.group_cos,
+        np.broadcast_to(T_wc[:3, 3], (G, 3)),
+        np.broadcast_to(T_wc[:3, :3], (G, 3, 3)),
+        np.zeros(G, np.int64),
+        np.full(G, P, np.int64),
+        parts.centers,
+        parts.half_sizes,
+        parts.yaw,
+        t_min=1e-3,
+        t_max=MAX_RANGE_M,
+        ground=True,
+        out=camera_scratch(rays.perm_dirs.shape[0]),
+    )
+    part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
+    part_tex = np.zeros((P, 3))  # the open world: flat paint, as before
+    part_pose = np.zeros((P, 4))
+    if static is not None:  # static meshes: nearer hit wins; their colours follow the parts'
+        if rays.raster is not None:  # z-buffer (static/raster.py: 3x less CPU, no GIL)
+            overlay_static_raster(static, rays.raster, rays.perm_dirs, T_wc, MAX_RANGE_M, hits, P)
+        else:  # a camera too wide for one image plane: Embree
+            wr = pack_group_rays(
+                rays.perm_dirs, rays.seq, rays.group_start[[0, -1]], T_wc[None, :3, 3], T_wc[None, :3, :3]
             )
-            img = np.clip(img.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
-        out = CameraRender(img)
-        if labels:
-            aid = np.where(hits.part == HIT_GROUND, -1, -2).astype(np.int64)
-            aid[hits.part >= P] = STATIC_ID
-            obj = (hits.part >= 0) & (hits.part < P)
-            aid[obj] = np.asarray(actors.ids, np.int64).reshape(-1)[parts.actor_index[hits.part[obj]]]
-            aid_img = np.empty(aid.shape[0], np.int64)
-            aid_img[rays.pixel] = aid
-            depth = np.empty(aid.shape[0], np.float32)
-            depth[rays.pixel] = hits.dist * rays.perm_dirs[:, 2]
-            out.actor_id = aid_img.reshape(rays.height, rays.width)
-            out.depth_m = depth.reshape(rays.height, rays.width)
+            overlay_static(static, hits, wr, MAX_RANGE_M, lidar=False, part_offset=P)
+        part_bgr = np.vstack([part_bgr, static.look_bgr])
+        part_tex[:] = ACTOR_TEXTURE
+        part_tex = np.vstack([part_tex, static.look_texture])
+        part_pose[:, :3] = parts.centers
+        part_pose[:, 3] = parts.yaw
+        part_pose = np.vstack([part_pose, np.zeros((len(static.look_texture), 4))])
+    g_idx, g_xy = ground_hits(hits.part, hits.point)
+    gcls = np.zeros(0, np.uint8)
+    if g_idx.shape[0]:
+        gcls = np.ascontiguousarray(world.ground.ground_class(g_xy), np.uint8).reshape(-1)
+        if gcls.shape[0] != g_idx.shape[0]:
+            raise ValueError("GroundMap.ground_class must return one class per point")
+    _shade(
+        rays.perm_dirs,
+        rays.pixel,
+        np.ascontiguousarray(T_wc[:3, :3]),
+        hits.part,
+        hits.dist,
+        hits.normal,
+        hits.point,
+        gcls,
+        part_bgr,
+        part_tex,
+        part_pose,
+        float(np.asarray(intrinsics.K, np.float64).reshape(3, 3)[0, 0]),
+        SUN_DIR if static is None else getattr(world, "sun_dir", SUN_DIR),
+        SKY_ZENITH,
+        SKY_HORIZON,
+        GROUND_BGR,
+        seed,
+        img,
+    )
+    if static is not None:  # auto-exposure differs frame to frame and camera to camera
+        gain = (
+            EXPOSURE_RANGE[0]
+            + (EXPOSURE_RANGE[1] - EXPOSURE_RANGE[0]) * float((int(seed) >> 11) % 1024) / 1023.0
+        )
+        img = np.clip(img.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+    out = CameraRender(img)
+    if labels:
+        aid = np.where(hits.part == HIT_GROUND, -1, -2).astype(np.int64)
+        aid[hits.part >= P] = STATIC_ID
+        obj = (hits.part >= 0) & (hits.part < P)
+        aid[obj] = np.asarray(actors.ids, np.int64).reshape(-1)[parts.actor_index[hits.part[obj]]]
+        aid_img = np.empty(aid.shape[0], np.int64)
+        aid_img[rays.pixel] = aid
+        depth = np.empty(aid.shape[0], np.float32)
+        depth[rays.pixel] = hits.dist * rays.perm_dirs[:, 2]
+        out.actor_id = aid_img.reshape(rays.height, rays.width)
+        out.depth_m = depth.reshape(rays.height, rays.width)
     return out
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import array
 import heapq
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -285,11 +286,12 @@ def record(
         )
     )
 
-    # cameras (dead windows drop frames; camera_info accompanies every image). Frames render in one
-    # thread beside the LiDAR (the numba kernels release the GIL); one is enough: renders of one
-    # camera model share a scratch buffer (camera._LOCK)
+    # cameras (dead windows drop frames; camera_info accompanies every image). Frames render in a
+    # thread per camera (up to the cores) beside the LiDAR: the numba kernels release the GIL.
+    # urban, 20 s, static world, 2 cores: 12.1-13.3 s with one thread, 10.3-10.7 s with two
     cc = cfg["cameras"]
-    cam_pool = ThreadPoolExecutor(1, thread_name_prefix="camera") if sensors and cc["names"] else None
+    n_threads = min(len(cc["names"]), os.cpu_count() or 1)
+    cam_pool = ThreadPoolExecutor(n_threads, thread_name_prefix="camera") if sensors and n_threads else None
     for cam in cc["names"] if sensors else []:
         intr = cal.intrinsics[cam]
         T_bc = cal.T_base_from(cam)
