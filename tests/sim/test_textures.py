@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensor_fusion.sim.camera import STATIC_ID, _texture, render_camera_labels
+from sensor_fusion.sim.camera import STATIC_ID, render_camera_labels
 from sensor_fusion.sim.static import Material, StaticClass, StaticWorld
-from sensor_fusion.sim.static.materials import TEX_BRICK, TEX_LEAVES, TEX_NOISE, TEXTURE
+from sensor_fusion.sim.static.materials import TEXTURE
 from sensor_fusion.sim.static.meshes import MeshBuilder
+from sensor_fusion.sim.texture import TEX_BRICK, TEX_LEAVES, TEX_NOISE
+from sensor_fusion.sim.texture import texture as _texture
 from tests.sim.test_static_world import CAL, _StaticBench
 
 T_CAM = CAL.T_base_from("camera_front")

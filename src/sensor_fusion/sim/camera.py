@@ -32,12 +32,10 @@ from .shapes import actor_parts
 from .state import WorldView
 from .static.overlay import overlay_static, pack_group_rays
 from .static.raster import RasterGrid, overlay_static_raster, raster_grid
+from .texture import ACTOR_TEXTURE, TEX_ACTOR, mix64, texture
 
 STATIC_ID = -3  # actor_id of pixels showing static scenery
 EXPOSURE_RANGE = (0.75, 1.25)  # image gain per frame in static worlds (auto-exposure, lighting)
-# actors' paint in static worlds: panels, dirt and reflections as +-6 % brightness in 0.3 m cells of
-# the part's own frame (static scenery's textures: static/materials.py)
-ACTOR_TEXTURE = (1.0, 0.3, 0.06)
 TILE = 16  # pixels per side of a culling tile
 MAX_RANGE_M = 1500.0  # rays beyond this (far ground) show the horizon haze
 FOG_DIST_M = 200.0  # e-folding distance of the haze
@@ -144,49 +142,6 @@ def camera_rays(intr: CameraIntrinsics) -> CameraRays:
     return rays
 
 
-@njit(cache=True)
-def _mix64(x: np.uint64) -> np.uint64:
-    """splitmix64 finaliser: deterministic 64 random bits from a counter."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-@njit(cache=True)
-def _hash3(i: np.int64, j: np.int64, k: np.int64) -> float:
-    """Uniform [0, 1) from three integer cell coordinates."""
-    h = _mix64(np.uint64(i * 73856093) ^ np.uint64(j * 19349663) ^ np.uint64(k * 83492791))
-    return float(h & np.uint64(0xFFFF)) / 65536.0
-
-
-@njit(cache=True)
-def _texture(kind: int, cell: float, amp: float, x: float, y: float, z: float, px_m: float) -> float:
-    """Relative brightness change of a textured surface at (x, y, z) m (its texture frame); the
-    texture fades out where its cell spans less than about a pixel (``px_m``: metres per pixel)."""
-    fade = min(1.0, max(0.0, (cell / px_m - 1.0) * 0.5))
-    if kind == 0 or amp == 0.0 or fade == 0.0:
-        return 0.0
-    if kind == 3:  # brick: courses 0.075 m, bricks 0.24 m along the wall, half bond, mortar lines
-        fz = z / cell
-        course = np.int64(np.floor(fz))
-        fu = (x + y) / 0.24 + 0.5 * (course & 1)
-        brick = np.int64(np.floor(fu))
-        if fz - course < 0.15 or fu - brick < 0.05:
-            return 0.6 * amp * fade  # mortar: lighter
-        return (_hash3(brick, course, 7) - 0.5) * 2.0 * amp * fade
-    ix = np.int64(np.floor(x / cell))
-    iy = np.int64(np.floor(y / cell))
-    iz = np.int64(np.floor(z / cell))
-    v = (_hash3(ix, iy, iz) - 0.5) * 2.0 * amp
-    if kind == 2:  # stains six cells wide on top of the grain (they stay where the grain fades)
-        c6 = 6.0 * cell
-        ix, iy, iz = np.int64(np.floor(x / c6)), np.int64(np.floor(y / c6)), np.int64(np.floor(z / c6))
-        s6 = _hash3(ix, iy, iz) - 0.5
-        return v * fade + s6 * 2.0 * amp * min(1.0, max(0.0, (c6 / px_m - 1.0) * 0.5))
-    return v * fade
-
-
 @njit(cache=True, nogil=True)
 def _shade(
     dirs: np.ndarray,  # (R, 3) float32 optical-frame rays, tile order (as the hits)
@@ -235,7 +190,7 @@ def _shade(
                 # faint world-fixed texture (0.25 m cells), faded with distance against aliasing
                 cx = np.int64(np.floor(point[i, 0] * 4.0))
                 cy = np.int64(np.floor(point[i, 1] * 4.0))
-                hv = _mix64(np.uint64(cx * 73856093) ^ np.uint64(cy * 19349663))
+                hv = mix64(np.uint64(cx * 73856093) ^ np.uint64(cy * 19349663))
                 tex = ((hv & m16) * inv16 - 0.5) * 0.12 * max(0.0, 1.0 - d / 40.0)
                 s = ground_shade * (1.0 + tex)
                 b = ground_bgr[c, 0] * s
@@ -247,11 +202,11 @@ def _shade(
                 kind = np.int64(part_tex[h, 0])
                 if kind != 0:
                     x, y, z = point[i, 0], point[i, 1], point[i, 2]
-                    if kind == 1:  # an actor's part: in the part's frame, so the pattern moves with it
+                    if kind == TEX_ACTOR:  # an actor's part: in its own frame, so the pattern moves with it
                         dx, dy = x - part_pose[h, 0], y - part_pose[h, 1]
                         c, sn = np.cos(part_pose[h, 3]), np.sin(part_pose[h, 3])
                         x, y, z = c * dx + sn * dy, c * dy - sn * dx, z - part_pose[h, 2]
-                    s *= 1.0 + _texture(kind, part_tex[h, 1], part_tex[h, 2], x, y, z, d / px_per_m)
+                    s *= 1.0 + texture(kind, part_tex[h, 1], part_tex[h, 2], x, y, z, d / px_per_m)
                 b = part_bgr[h, 0] * s
                 g = part_bgr[h, 1] * s
                 r = part_bgr[h, 2] * s
@@ -260,7 +215,7 @@ def _shade(
             g += f * (sky_horizon[1] - g)
             r += f * (sky_horizon[2] - r)
         # triangular noise per channel: six 10-bit uniforms from one hash per pixel
-        hn = _mix64(seed ^ np.uint64(i))
+        hn = mix64(seed ^ np.uint64(i))
         nb = (((hn & m10) + ((hn >> np.uint64(10)) & m10)) * inv10 - 1.0) * NOISE_LEVELS
         ng = ((((hn >> np.uint64(20)) & m10) + ((hn >> np.uint64(30)) & m10)) * inv10 - 1.0) * NOISE_LEVELS
         nr = ((((hn >> np.uint64(40)) & m10) + ((hn >> np.uint64(50)) & m10)) * inv10 - 1.0) * NOISE_LEVELS

@@ -68,7 +68,7 @@ GPS_VELOCITY_TOPIC = "/sensors/gps/velocity"  # Doppler ENU velocity of the ante
 GT_GPS_ERROR = "/ground_truth/gps_error"  # correlated (Gauss-Markov) part of each fix's ENU error
 GT_GPS_MULTIPATH = "/ground_truth/gps_multipath"  # multipath jump offset of each fix (0: none)
 CALIBRATION_TOPIC = "/calibration"
-PREFETCH = 4  # camera frames rendered ahead per camera, in the camera thread
+PREFETCH = 4  # camera frames rendered ahead per camera, in the camera threads
 SCENARIO_TOPIC = "/scenario"
 STATIC_TOPIC = "/ground_truth/static"  # std_msgs/String JSON, once, only with a static world
 STREAM_TOPIC = "/detections/stream"
@@ -496,7 +496,18 @@ def record(
     return RecordInfo(out, scenario, seed, (t1 - t0) / 1e9, time.perf_counter() - t_wall, counts, size)
 
 
-def _write_bag(out, scenario, seed, cfg, cal, world, stream_meta, streams, counts, on_progress) -> None:
+def _write_bag(
+    out: Path,
+    scenario: str,
+    seed: int,
+    cfg: dict,
+    cal: Calibration,
+    world: World | RobotWorld,
+    stream_meta: dict | None,
+    streams: list[Iterator[tuple[int, str, object]]],
+    counts: dict[str, int],
+    on_progress: Callable[[float], None] | None,
+) -> None:
     """The bag's header topics, then every stream merged in write-time order."""
     t0, t1 = world.t0_ns, world.t_end_ns
     with BagWriter(out) as w:

@@ -18,6 +18,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from ..texture import TEX_BRICK, TEX_LEAVES, TEX_NOISE, TEX_NONE, TEX_PANES
+
 
 class StaticClass(IntEnum):
     """What a static element is (the element list's ``cls``)."""
@@ -89,13 +91,12 @@ COLOR_BGR = np.array([_TABLE[Material(i)][2] for i in range(N_MATERIALS)], np.fl
 NO_LIDAR_RETURN = np.array([Material(i) == Material.GLASS for i in range(N_MATERIALS)], np.bool_)
 
 # Camera texture per material: (kind, cell m, amplitude), evaluated at the hit point in the world
-# (static scenery does not move; see ``camera._texture``). Kinds: 0 none, 2 two-octave noise
+# (static scenery does not move; see ``sim/texture.py``). Kinds: 0 none, 2 two-octave noise
 # (render, concrete, asphalt: fine grain plus 6x larger stains), 3 brick courses (0.24 x 0.075 m
 # bricks, half-bond, lighter mortar), 4 leaves (fine, strong: a crown is light and shadow), 5 panes
 # (glass reflects different sky per pane). Amplitudes are relative brightness, a few per cent for
 # dull surfaces after the look of real façades; the renderer fades each texture where its cell
 # falls below about a pixel, so far scenery does not sparkle.
-TEX_NONE, TEX_ACTOR, TEX_NOISE, TEX_BRICK, TEX_LEAVES, TEX_PANES = 0, 1, 2, 3, 4, 5
 _TEXTURE = {
     Material.CONCRETE: (TEX_NOISE, 0.12, 0.08),
     Material.PLASTER: (TEX_NOISE, 0.15, 0.06),
