@@ -33,12 +33,12 @@ from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.sim.camera import (
     camera_rays,
     camera_scratch,
+    cast_camera_boxes,
     encode_jpeg,
     render_camera,
     render_camera_labels,
 )
 from sensor_fusion.sim.lidar import simulate_lidar
-from sensor_fusion.sim.raycast import cast_rays
 from sensor_fusion.sim.scenarios import scenario_config
 from sensor_fusion.sim.shapes import actor_parts
 from sensor_fusion.sim.state import ActorStates, EgoState
@@ -149,27 +149,12 @@ def main() -> None:
     # baseline: the camera cast alone, with and without culling
     rays = camera_rays(intr)
     parts = actor_parts(world.actors_at(0))
-    G = rays.group_start.shape[0] - 1
     T_wc = np.eye(4)
     T_wc[:3, 3] = world.ego_at(0).position
     T_wc = T_wc @ T_cam
-    cast_args = (
-        rays.perm_dirs,
-        rays.seq,
-        rays.group_start,
-        rays.group_axis,
-        rays.group_cos,
-        np.broadcast_to(T_wc[:3, 3], (G, 3)),
-        np.broadcast_to(T_wc[:3, :3], (G, 3, 3)),
-        np.zeros(G, np.int64),
-        np.full(G, len(parts), np.int64),
-        parts.centers,
-        parts.half_sizes,
-        parts.yaw,
-    )
     scratch = camera_scratch(rays.perm_dirs.shape[0])
-    cull = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, out=scratch), args.repeats)
-    brute = _median(lambda k: cast_rays(*cast_args, t_max=1500.0, cull=False, out=scratch), args.repeats)
+    cull = _median(lambda k: cast_camera_boxes(rays, T_wc, parts, scratch), args.repeats)
+    brute = _median(lambda k: cast_camera_boxes(rays, T_wc, parts, scratch, cull=False), args.repeats)
 
     worlds = []
     for name in ("urban", "dense_traffic"):

@@ -89,6 +89,31 @@ def camera_scratch(n_rays: int) -> Hits:
 _RAY_CACHE: dict[tuple, CameraRays] = {}
 
 
+def cast_camera_boxes(rays: CameraRays, T_wc: np.ndarray, parts, out: Hits, cull: bool = True) -> Hits:
+    """The camera's rays (world pose ``T_wc``) against the actors' ``parts`` and the ground plane,
+    written into ``out`` (the box caster, ``raycast.cast_rays``, one tile per culling cone)."""
+    G = rays.group_start.shape[0] - 1
+    return cast_rays(
+        rays.perm_dirs,
+        rays.seq,
+        rays.group_start,
+        rays.group_axis,
+        rays.group_cos,
+        np.broadcast_to(T_wc[:3, 3], (G, 3)),
+        np.broadcast_to(T_wc[:3, :3], (G, 3, 3)),
+        np.zeros(G, np.int64),
+        np.full(G, len(parts), np.int64),
+        parts.centers,
+        parts.half_sizes,
+        parts.yaw,
+        t_min=1e-3,
+        t_max=MAX_RANGE_M,
+        ground=True,
+        cull=cull,
+        out=out,
+    )
+
+
 def camera_rays(intr: CameraIntrinsics) -> CameraRays:
     """Unit ray per pixel centre through the distorted model, cached per camera model."""
     K = np.asarray(intr.K, np.float64).reshape(3, 3)
@@ -256,28 +281,10 @@ def render_camera_labels(
     if getattr(world, "animate_people", False):
         t_s = (int(stamp_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
     parts = actor_parts(actors, instance_colors=static is not None, t_s=t_s)
-    G = rays.group_start.shape[0] - 1
     P = len(parts)
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
     img = np.empty((rays.height, rays.width, 3), np.uint8)
-    hits = cast_rays(
-        rays.perm_dirs,
-        rays.seq,
-        rays.group_start,
-        rays.group_axis,
-        rays.group_cos,
-        np.broadcast_to(T_wc[:3, 3], (G, 3)),
-        np.broadcast_to(T_wc[:3, :3], (G, 3, 3)),
-        np.zeros(G, np.int64),
-        np.full(G, P, np.int64),
-        parts.centers,
-        parts.half_sizes,
-        parts.yaw,
-        t_min=1e-3,
-        t_max=MAX_RANGE_M,
-        ground=True,
-        out=camera_scratch(rays.perm_dirs.shape[0]),
-    )
+    hits = cast_camera_boxes(rays, T_wc, parts, camera_scratch(rays.perm_dirs.shape[0]))
     part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
     part_tex = np.zeros((P, 3))  # the open world: flat paint, as before
     part_pose = np.zeros((P, 4))
