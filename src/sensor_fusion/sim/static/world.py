@@ -12,11 +12,15 @@ Cameras rasterise the mesh instead (``raster.py``: a third of the CPU for one vi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .materials import COLOR_BGR, GROUND_LIKE, NO_LIDAR_RETURN, RCS_DBSM, REFLECTIVITY, TEXTURE, StaticClass
 from .meshes import MeshBuilder
+
+if TYPE_CHECKING:  # raster imports overlay, which imports this module
+    from .raster import RasterMesh
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class StaticWorld:
         self._scene = None
         self._raster_mesh = None
 
-    def raster_mesh(self):
+    def raster_mesh(self) -> RasterMesh:
         """The mesh as the camera's rasteriser reads it (:func:`.raster.raster_mesh`, built once)."""
         if self._raster_mesh is None:
             from .raster import raster_mesh
