@@ -41,6 +41,19 @@ def pack_group_rays(
     return out
 
 
+@njit(cache=True, nogil=True)
+def write_hit(i, t, code, nx, ny, nz, c, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc) -> None:
+    """Ray ``i`` (origin o, direction d) hits a static surface at ``t`` with part code ``code``,
+    normal n and ``c = n . d``: write it into the Hits fields, the normal turned to the sensor."""
+    part[i] = code
+    dist[i] = t
+    s = -1.0 if c > 0.0 else 1.0
+    normal[i, 0], normal[i, 1], normal[i, 2] = s * nx, s * ny, s * nz
+    tf = np.float64(t)
+    point[i, 0], point[i, 1], point[i, 2] = ox + tf * dx, oy + tf * dy, oz + tf * dz
+    cos_inc[i] = abs(c)
+
+
 @njit(cache=True)
 def _merge(
     t_hit: np.ndarray,  # (R,) float32
@@ -72,14 +85,12 @@ def _merge(
                 point[i, a] = np.nan
             cos_inc[i] = 0.0
             continue
-        part[i] = code[k]
-        dist[i] = t
         c = prim_n[i, 0] * rays[i, 3] + prim_n[i, 1] * rays[i, 4] + prim_n[i, 2] * rays[i, 5]
-        s = -1.0 if c > 0.0 else 1.0  # normal faces the sensor
-        for a in range(3):
-            normal[i, a] = s * prim_n[i, a]
-            point[i, a] = rays[i, a] + np.float64(t) * rays[i, 3 + a]
-        cos_inc[i] = abs(c)
+        write_hit(
+            i, t, code[k], prim_n[i, 0], prim_n[i, 1], prim_n[i, 2], c,
+            rays[i, 0], rays[i, 1], rays[i, 2], rays[i, 3], rays[i, 4], rays[i, 5],
+            dist, part, normal, point, cos_inc,
+        )  # fmt: skip
     return n
 
 

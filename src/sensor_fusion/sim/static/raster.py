@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from ..raycast import Hits
-from .overlay import overlay_static
+from .overlay import overlay_static, write_hit
 
 NEAR_M = 0.02  # triangles are clipped to this depth in front of the camera
 MAX_CELLS_PER_RAY = 4.0  # a grid larger than this (strong distortion) falls back to ray casting
@@ -156,8 +156,7 @@ def _scan_polygon(px, py, pz, m, n_c, c, nu, nv, u0, v0, h, zinv, ids, tid, sc) 
 
 @njit(cache=True, nogil=True)
 def _raster(V, tris, Nw, R_wc, o_wc, z_max, nu, nv, u0, v0, h):
-    """(zinv, ids): inverse depth (1/z, 0: nothing) and nearest triangle (-1: none) per grid cell of
-    the camera at (R_wc, o_wc)."""
+    """Nearest triangle (-1: none) per grid cell of the camera at (R_wc, o_wc), by inverse depth."""
     nvert = V.shape[0]
     Vc = np.empty((nvert, 3))
     for i in range(nvert):  # world -> optical frame: R^T (p - o)
@@ -195,7 +194,7 @@ def _raster(V, tris, Nw, R_wc, o_wc, z_max, nu, nv, u0, v0, h):
                 m += 1
         if m >= 3:
             _scan_polygon(px, py, pz, m, n_c, c, nu, nv, u0, v0, h, zinv, ids, t, sc)
-    return zinv, ids
+    return ids
 
 
 @njit(cache=True, nogil=True)
@@ -286,13 +285,7 @@ def _merge_raster(
         n += 1
         nx, ny, nz = Nw[tid, 0], Nw[tid, 1], Nw[tid, 2]
         cs = nx * wx + ny * wy + nz * wz
-        part[i] = code[tid]
-        dist[i] = t
-        s = -1.0 if cs > 0.0 else 1.0  # normal faces the camera
-        normal[i, 0], normal[i, 1], normal[i, 2] = s * nx, s * ny, s * nz
-        tf = np.float64(t)
-        point[i, 0], point[i, 1], point[i, 2] = ox + tf * wx, oy + tf * wy, oz + tf * wz
-        cos_inc[i] = abs(cs)
+        write_hit(i, t, code[tid], nx, ny, nz, cs, ox, oy, oz, wx, wy, wz, dist, part, normal, point, cos_inc)
     return n, n_und
 
 
@@ -308,7 +301,7 @@ def overlay_static_raster(
     R_wc = np.ascontiguousarray(T_wc[:3, :3], np.float64)
     o_wc = np.ascontiguousarray(T_wc[:3, 3], np.float64)
     g = grid
-    _, ids = _raster(
+    ids = _raster(
         rm.vertices, rm.triangles, rm.normals, R_wc, o_wc, float(t_max), g.nu, g.nv, g.u0, g.v0, g.h
     )
     code = (static.tri_look + np.int32(part_offset)).astype(np.int32)
@@ -323,6 +316,6 @@ def overlay_static_raster(
         rays[:, 3:] = dirs[idx].astype(np.float64) @ R_wc.T
         sub = Hits(*(np.ascontiguousarray(f[idx]) for f in hits))
         n += overlay_static(static, sub, rays, t_max, lidar=False, part_offset=part_offset)
-        for f, g in zip(hits, sub, strict=True):
-            f[idx] = g
+        for field, part_field in zip(hits, sub, strict=True):
+            field[idx] = part_field
     return n
