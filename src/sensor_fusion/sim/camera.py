@@ -29,7 +29,7 @@ from ..core.geometry import pose2d_to_transform
 from ..core.types import CameraIntrinsics
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds, ground_hits
 from .shapes import actor_parts
-from .state import WorldView
+from .state import WorldView, scenario_seconds
 from .static.overlay import overlay_static, pack_group_rays
 from .static.raster import RasterGrid, overlay_static_raster, raster_grid
 from .texture import ACTOR_TEXTURE, TEX_ACTOR, mix64, texture
@@ -279,7 +279,7 @@ def render_camera_labels(
     static = getattr(world, "static", None)
     t_s = None  # articulated walkers (static worlds) in their gait phase at this stamp
     if getattr(world, "animate_people", False):
-        t_s = (int(stamp_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
+        t_s = scenario_seconds(world, stamp_ns)
     parts = actor_parts(actors, instance_colors=static is not None, t_s=t_s)
     P = len(parts)
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))

@@ -41,7 +41,7 @@ from ..core.stamps import NS_PER_S
 from .lidar_models import physical_returns, resolve_model
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds
 from .shapes import actor_parts, gait, part_layout, place_parts
-from .state import ActorStates, WorldView
+from .state import ActorStates, WorldView, scenario_seconds
 from .static.materials import REFLECTIVITY
 from .static.overlay import HIT_STATIC, move_foliage, overlay_static, pack_group_rays
 
@@ -369,7 +369,7 @@ def simulate_lidar(
 
     # actors once per sector, parts stacked with per-sector index ranges
     sector_actors = [world.actors_at(_stamp(t_start_ns, t)) for t in sp.sector_time]
-    t_scn = (int(t_start_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9  # scenario s at the sweep start
+    t_scn = scenario_seconds(world, t_start_ns)  # at the sweep start
     t_sec = None  # articulated walkers (static worlds): their gait phase per sector, scenario s
     if getattr(world, "animate_people", False):
         t_sec = t_scn + sp.sector_time

@@ -33,7 +33,7 @@ from ..core.classes import ObjectClass
 from ..core.geometry import pose2d_to_transform, wrap_angle
 from ..core.types import RadarScan
 from .scenarios import BASE
-from .state import WorldView
+from .state import WorldView, scenario_seconds
 from .static.radar_static import TRUTH_STATIC, multipath_ghosts, static_returns
 
 TRUTH_CLUTTER = -1
@@ -228,7 +228,7 @@ def simulate_radar_with_truth(
         ok = (np.linalg.norm(lg, axis=1) <= r_max) & (
             np.abs(wrap_angle(np.arctan2(lg[:, 1], lg[:, 0]) - head)) <= half_fov
         )
-        t_s = (int(stamp_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
+        t_s = scenario_seconds(world, stamp_ns)
         ps, vs, rs = static_returns(
             static, o3, head, v_radar, c, act, _ray_boxes, rng, getattr(world, "wind", None), t_s
         )

@@ -48,6 +48,12 @@ class GroundMap(Protocol):
         ...
 
 
+def scenario_seconds(world: object, stamp_ns: int) -> float:
+    """Seconds since the world's start (``t0_ns``; 0 for a world without one) at ``stamp_ns``: the
+    clock of gaits, wind and other motion that the sensors evaluate at their own stamps."""
+    return (int(stamp_ns) - int(getattr(world, "t0_ns", 0))) * 1e-9
+
+
 class WorldView(Protocol):
     """A deterministic world that sensors can query at any stamp."""
 
