@@ -60,10 +60,10 @@ def test_mission_has_stops_turns_on_the_spot_and_slopes(cfg) -> None:
 
 
 def _R(w):
-    from sensor_fusion.sim.robot import _rot
+    from sensor_fusion.sim.body import rot_zyx
 
     g = w._grid
-    return _rot(g["yaw"], g["pitch"], g["roll"])
+    return rot_zyx(g["yaw"], g["pitch"], g["roll"])
 
 
 def test_noise_free_imu_integrates_back_to_the_trajectory(world, cfg, cal) -> None:

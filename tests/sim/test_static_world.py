@@ -110,8 +110,11 @@ def test_ray_cast_hits_wall_at_its_range() -> None:
 
 
 def test_glass_returns_nothing() -> None:
-    _, hits = _lidar_hits(_wall_world(Material.GLASS))
-    assert (hits.part == HIT_NONE).all() and np.isinf(hits.dist).all()
+    """Glass takes the ray and returns nothing; the pane's distance is kept, so that the graded
+    ground overlaid next (sim/terrain.py) is not seen behind it."""
+    az, hits = _lidar_hits(_wall_world(Material.GLASS))
+    assert (hits.part == HIT_NONE).all()
+    np.testing.assert_allclose(hits.dist, 20.0 / np.cos(az), rtol=1e-5)
 
 
 def test_nearer_box_hit_wins_over_static() -> None:
@@ -255,9 +258,9 @@ def test_scenario_smoke(name: str) -> None:
     assert np.isin(s["actor_id"], w.actor_ids[parked]).sum() > 100
     if name == "urban_clutter":
         assert StaticClass.TREE in classes and StaticClass.SIDEWALK in classes
-        # walkers stand on the raised sidewalk (curb 0.15 m), so their boxes sit on it
+        # walkers stand on the raised sidewalk (curb 0.15 m over the graded ground): their boxes sit on it
         ped = a.labels == ObjectClass.PEDESTRIAN
-        lift = a.centers[ped, 2] - 0.5 * a.sizes[ped, 2]
+        lift = a.centers[ped, 2] - 0.5 * a.sizes[ped, 2] - w.terrain.height(a.centers[ped, :2])
         assert ped.any() and np.isclose(lift, cfg["world"]["static"]["curb_height_m"]).sum() >= ped.sum() - 3
         standing = still & ped
         assert standing.sum() >= 2  # people standing in groups by the façades

@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 from numba import njit
 
-from ..core.geometry import pose2d_to_transform
 from ..core.types import CameraIntrinsics
 from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, cast_rays, cone_bounds, ground_hits
 from .shapes import actor_parts
-from .state import WorldView, scenario_seconds
+from .state import WorldView, ego_transform, scenario_seconds
 from .static.overlay import overlay_static, pack_group_rays
 from .static.raster import RasterGrid, overlay_static_raster, raster_grid
+from .terrain import overlay_terrain_camera
 from .texture import ACTOR_TEXTURE, TEX_ACTOR, mix64, texture
 
 STATIC_ID = -3  # actor_id of pixels showing static scenery
@@ -89,9 +89,11 @@ def camera_scratch(n_rays: int) -> Hits:
 _RAY_CACHE: dict[tuple, CameraRays] = {}
 
 
-def cast_camera_boxes(rays: CameraRays, T_wc: np.ndarray, parts, out: Hits, cull: bool = True) -> Hits:
-    """The camera's rays (world pose ``T_wc``) against the actors' ``parts`` and the ground plane,
-    written into ``out`` (the box caster, ``raycast.cast_rays``, one tile per culling cone)."""
+def cast_camera_boxes(
+    rays: CameraRays, T_wc: np.ndarray, parts, out: Hits, cull: bool = True, ground: bool = True
+) -> Hits:
+    """The camera's rays (world pose ``T_wc``) against the actors' ``parts`` and (``ground``) the
+    plane z = 0, written into ``out`` (the box caster, ``raycast.cast_rays``, one tile per culling cone)."""
     G = rays.group_start.shape[0] - 1
     return cast_rays(
         rays.perm_dirs,
@@ -108,7 +110,7 @@ def cast_camera_boxes(rays: CameraRays, T_wc: np.ndarray, parts, out: Hits, cull
         parts.yaw,
         t_min=1e-3,
         t_max=MAX_RANGE_M,
-        ground=True,
+        ground=ground,
         cull=cull,
         out=out,
     )
@@ -271,10 +273,7 @@ def render_camera_labels(
     """Render the view of the camera ``T_base_cam`` (optical frame) at ``stamp_ns``."""
     rays = camera_rays(intrinsics)
     ego = world.ego_at(int(stamp_ns))
-    T_wb = pose2d_to_transform(
-        float(ego.position[0]), float(ego.position[1]), float(ego.yaw), float(ego.position[2])
-    )
-    T_wc = T_wb @ np.asarray(T_base_cam, np.float64)
+    T_wc = ego_transform(ego) @ np.asarray(T_base_cam, np.float64)
     actors = world.actors_at(int(stamp_ns))
     static = getattr(world, "static", None)
     t_s = None  # articulated walkers (static worlds) in their gait phase at this stamp
@@ -284,7 +283,10 @@ def render_camera_labels(
     P = len(parts)
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
     img = np.empty((rays.height, rays.width, 3), np.uint8)
-    hits = cast_camera_boxes(rays, T_wc, parts, camera_scratch(rays.perm_dirs.shape[0]))
+    terrain = getattr(static, "terrain", None)  # graded ground replaces the plane z = 0
+    hits = cast_camera_boxes(
+        rays, T_wc, parts, camera_scratch(rays.perm_dirs.shape[0]), ground=terrain is None
+    )
     part_bgr = parts.color_bgr.astype(np.float64).reshape(-1, 3)
     part_tex = np.zeros((P, 3))  # the open world: flat paint, as before
     part_pose = np.zeros((P, 4))
@@ -302,6 +304,8 @@ def render_camera_labels(
         part_pose[:, :3] = parts.centers
         part_pose[:, 3] = parts.yaw
         part_pose = np.vstack([part_pose, np.zeros((len(static.look_texture), 4))])
+    if terrain is not None:  # graded, crowned ground where nothing nearer is (the camera sees glass)
+        overlay_terrain_camera(terrain, hits, rays.perm_dirs, T_wc, MAX_RANGE_M)
     g_idx, g_xy = ground_hits(hits.part, hits.point)
     gcls = np.zeros(0, np.uint8)
     if g_idx.shape[0]:

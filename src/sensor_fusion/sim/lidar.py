@@ -44,6 +44,7 @@ from .shapes import actor_parts, gait, part_layout, place_parts
 from .state import ActorStates, WorldView, scenario_seconds
 from .static.materials import REFLECTIVITY
 from .static.overlay import HIT_STATIC, move_foliage, overlay_static, pack_group_rays
+from .terrain import overlay_terrain
 
 # Reflectivity [0, 1] of ground classes: 0 off-road, 1 asphalt, 2 lane marking.
 GROUND_REFLECTIVITY = np.array([0.22, 0.08, 0.9], dtype=np.float32)  # markings are retro-reflective
@@ -358,12 +359,17 @@ def simulate_lidar(
     # ego pose at knots across the sweep, interpolated to each azimuth block
     last = float(sp.time_offset[-1])
     knots = np.linspace(0.0, last, S + 1)
-    egos = [world.ego_at(_stamp(t_start_ns, t)) for t in knots]
-    kpos = np.array([e.position for e in egos], np.float64)
-    kyaw = np.unwrap(np.array([e.yaw for e in egos], np.float64))
     bt = sp.block_time
-    bpos = np.column_stack([np.interp(bt, knots, kpos[:, k]) for k in range(3)])
-    R_wb = _rz(np.interp(bt, knots, kyaw))  # (B, 3, 3)
+    ea = world.ego_arrays(np.array([t_start_ns])) if hasattr(world, "ego_arrays") else {}
+    if "R_world_base" in ea:  # a 3D attitude (graded roads): the pose of every block, vectorised
+        ea = world.ego_arrays(np.asarray([_stamp(t_start_ns, t) for t in bt], np.int64))
+        bpos, R_wb = ea["position"], ea["R_world_base"]
+    else:
+        egos = [world.ego_at(_stamp(t_start_ns, t)) for t in knots]
+        kpos = np.array([e.position for e in egos], np.float64)
+        kyaw = np.unwrap(np.array([e.yaw for e in egos], np.float64))
+        bpos = np.column_stack([np.interp(bt, knots, kpos[:, k]) for k in range(3)])
+        R_wb = _rz(np.interp(bt, knots, kyaw))  # (B, 3, 3)
     block_rot = R_wb @ T_bl[:3, :3]
     block_origin = bpos + R_wb @ T_bl[:3, 3]
 
@@ -378,6 +384,8 @@ def simulate_lidar(
 
     gb = sp.group_block
     gs = sp.block_sector[gb]
+    static = getattr(world, "static", None)
+    terrain = getattr(static, "terrain", None)
     with _LOCK:  # sp.scratch is shared by all sweeps of this configuration
         hits = cast_rays(
             sp.perm_dirs,
@@ -394,13 +402,14 @@ def simulate_lidar(
             sp_parts.yaw,
             t_min=1e-3,
             t_max=c.max_range_m,
-            ground=True,
+            ground=terrain is None,
             out=sp.scratch,
         )
-        static = getattr(world, "static", None)
         if static is not None:  # the static world's meshes: the nearer hit wins per ray
             rays = pack_group_rays(sp.perm_dirs, sp.ray_ids, sp.group_start, block_origin[gb], block_rot[gb])
             overlay_static(static, hits, rays, c.max_range_m, lidar=True)
+            if terrain is not None:  # graded, crowned ground where nothing nearer is (glass stops rays)
+                overlay_terrain(terrain, hits, rays, c.max_range_m)
             wind = getattr(world, "wind", None)
             if wind is not None:  # foliage moves in the wind: the range to each leaf changes
                 move_foliage(hits, rays, t_scn, sp.time_offset, wind)

@@ -30,10 +30,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..core.classes import ObjectClass
-from ..core.geometry import pose2d_to_transform, wrap_angle
+from ..core.geometry import wrap_angle
 from ..core.types import RadarScan
 from .scenarios import BASE
-from .state import WorldView, scenario_seconds
+from .state import WorldView, ego_transform, scenario_seconds
 from .static.radar_static import TRUTH_STATIC, multipath_ghosts, static_returns
 
 TRUTH_CLUTTER = -1
@@ -91,10 +91,9 @@ def simulate_radar_with_truth(
     """One radar scan and, per point, the actor id it came from (-1 clutter, -2 ghost, -3 static world)."""
     c = _cfg(cfg)
     ego = world.ego_at(stamp_ns)
-    T_wb = pose2d_to_transform(
-        float(ego.position[0]), float(ego.position[1]), ego.yaw, float(ego.position[2])
-    )
+    T_wb = ego_transform(ego)
     T_wr = T_wb @ np.asarray(T_base_radar, dtype=np.float64)
+    up = T_wb[:3, 2]  # the body's z axis: elevation is measured from the body's plane
     R_wr, o3 = T_wr[:3, :3], T_wr[:3, 3]
     o = o3[:2]
     lever = o3 - ego.position
@@ -143,7 +142,8 @@ def simulate_radar_with_truth(
         t_other[np.arange(len(owner)), owner] = np.inf
         visible = np.isfinite(t_own) & ~(t_other < t_own[:, None] - 0.05).any(1)
         p2 = o + t_own[:, None] * d
-        z = rng.uniform(0.15, 0.75, len(owner)) * act.sizes[owner, 2]
+        bottom = act.centers[owner, 2] - 0.5 * act.sizes[owner, 2]  # the ground (or curb) it stands on
+        z = bottom + rng.uniform(0.15, 0.75, len(owner)) * act.sizes[owner, 2]
         p = np.column_stack([p2, z])
         w = act.yaw_rate[owner]
         arm = p2 - cen[owner]
@@ -152,7 +152,7 @@ def simulate_radar_with_truth(
         rng_ = np.linalg.norm(los, axis=1)
         u = los / np.maximum(rng_, 1e-9)[:, None]
         v_rad = np.einsum("ij,ij->i", vp - v_radar, u)
-        el = np.arcsin(np.clip(los[:, 2] / np.maximum(rng_, 1e-9), -1, 1))
+        el = np.arcsin(np.clip(los @ up / np.maximum(rng_, 1e-9), -1, 1))
         r_pt = (
             _RCS_TABLE[act.labels[owner]] - 10.0 * np.log10(kk)
             + float(c["rcs_noise_db"]) * rng.standard_normal(len(owner))
@@ -184,6 +184,8 @@ def simulate_radar_with_truth(
             sel = sel[~(tb < r_c[sel, None]).any(1)]
         sel = sel[:n_c]
         pc = np.column_stack([q[sel], rng.uniform(0.0, 1.5, len(sel))])
+        if getattr(world, "terrain", None) is not None:
+            pc[:, 2] += world.terrain.height(pc[:, :2])
         los = pc - o3
         u = los / np.linalg.norm(los, axis=1)[:, None]
         pts = np.vstack([pts, pc])
@@ -230,7 +232,7 @@ def simulate_radar_with_truth(
         )
         t_s = scenario_seconds(world, stamp_ns)
         ps, vs, rs = static_returns(
-            static, o3, head, v_radar, c, act, _ray_boxes, rng, getattr(world, "wind", None), t_s
+            static, o3, head, v_radar, c, act, _ray_boxes, rng, getattr(world, "wind", None), t_s, up
         )
         pts = np.vstack([pts, pg[ok], ps])
         vr = np.concatenate([vr, vg[ok], vs])

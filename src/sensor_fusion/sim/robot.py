@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .body import attitude_on_slope, body_arrays, body_grid, quat_xyzw
 from .state import ActorStates, EgoState
 
 GRAVITY_UP = np.array([0.0, 0.0, 1.0])
@@ -51,26 +52,6 @@ class HeightField:
         g = self.a * np.exp(-np.sum(d**2, axis=2) / (2.0 * self.s**2))  # (N, K)
         grad = -np.sum(g[..., None] * d / (self.s**2)[None, :, None], axis=1)
         return g.sum(axis=1), grad
-
-
-def _rot(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) R = Rz(yaw) Ry(pitch) Rx(roll), vectorised."""
-    cy, sy, cp, sp, cr, sr = (
-        np.cos(yaw),
-        np.sin(yaw),
-        np.cos(pitch),
-        np.sin(pitch),
-        np.cos(roll),
-        np.sin(roll),
-    )
-    return np.stack(
-        [
-            np.stack([cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr], -1),
-            np.stack([sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr], -1),
-            np.stack([-sp, cp * sr, cp * cr], -1),
-        ],
-        axis=-2,
-    )
 
 
 def _lag2(u: np.ndarray, dt: float, tau: float) -> np.ndarray:
@@ -183,34 +164,8 @@ class RobotWorld:
         z, grad = self.terrain.height_and_gradient(xy)
         pos = np.column_stack([xy, z - z[0]])
         # attitude: body z along the ground normal, yaw = heading (ZYX Euler)
-        nrm = np.column_stack([-grad, np.ones(self.n_steps)])
-        nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
-        cy, sy = np.cos(yaw), np.sin(yaw)
-        n1 = cy * nrm[:, 0] + sy * nrm[:, 1]
-        n2 = -sy * nrm[:, 0] + cy * nrm[:, 1]
-        roll = -np.arcsin(np.clip(n2, -1.0, 1.0))
-        pitch = np.arctan2(n1, nrm[:, 2])
-        R = _rot(yaw, pitch, roll)
-        vel = np.gradient(pos, dt, axis=0)
-        acc = np.gradient(vel, dt, axis=0)
-        Rdot = np.gradient(R, dt, axis=0)
-        W = np.einsum("nji,njk->nik", R, Rdot)  # R^T Rdot = [omega_body]x
-        omega = 0.5 * np.column_stack(
-            [W[:, 2, 1] - W[:, 1, 2], W[:, 0, 2] - W[:, 2, 0], W[:, 1, 0] - W[:, 0, 1]]
-        )
-        alpha = np.gradient(omega, dt, axis=0)
-        self._grid = {
-            "position": pos,
-            "yaw": yaw,
-            "pitch": pitch,
-            "roll": roll,
-            "velocity": vel,
-            "accel_world": acc,
-            "omega_body": omega,
-            "alpha_body": alpha,
-            "yaw_rate": np.gradient(yaw, dt),
-            "speed": np.einsum("nj,nj->n", R[:, :, 0], vel),
-        }
+        pitch, roll, nrm = attitude_on_slope(yaw, grad)
+        self._grid = body_grid(pos, yaw, pitch, roll, dt)
         self.slope_deg = np.degrees(np.arccos(np.clip(nrm[:, 2], -1.0, 1.0)))
         self.facade_segments = place_buildings(
             xy,
@@ -222,23 +177,10 @@ class RobotWorld:
     def ego_arrays(self, stamps_ns) -> dict[str, np.ndarray]:
         st = np.clip(np.atleast_1d(np.asarray(stamps_ns, dtype=np.int64)) - self.t0_ns, 0, self.duration_ns)
         k = np.minimum(st // self.dt_ns, self.n_steps - 2)
-        r = ((st - k * self.dt_ns) / self.dt_ns)[:, None]
-        out = {}
-        for name, a in self._grid.items():
-            a2 = a if a.ndim == 2 else a[:, None]
-            val = a2[k] * (1.0 - r) + a2[k + 1] * r
-            out[name] = val if a.ndim == 2 else val[:, 0]
-        R = _rot(out["yaw"], out["pitch"], out["roll"])
-        out["yaw"] = np.arctan2(np.sin(out["yaw"]), np.cos(out["yaw"]))
-        out["R_world_base"] = R
-        out["accel_body"] = np.einsum("nji,nj->ni", R, out.pop("accel_world"))
-        out["yaw_accel"] = (self._grid["yaw_rate"][k + 1] - self._grid["yaw_rate"][k]) / (self.dt_ns * 1e-9)
-        return out
+        return body_arrays(self._grid, k, (st - k * self.dt_ns) / self.dt_ns, self.dt_ns * 1e-9)
 
     def ego_at(self, stamp_ns: int) -> EgoState:
         e = self.ego_arrays(np.array([stamp_ns]))
-        from scipy.spatial.transform import Rotation
-
         return EgoState(
             stamp_ns=int(stamp_ns),
             position=e["position"][0],
@@ -247,7 +189,7 @@ class RobotWorld:
             yaw_rate=float(e["yaw_rate"][0]),
             accel_body=e["accel_body"][0],
             speed=float(e["speed"][0]),
-            orientation=Rotation.from_matrix(e["R_world_base"][0]).as_quat(),
+            orientation=quat_xyzw(e["R_world_base"][0]),
         )
 
     def actors_at(self, stamp_ns: int) -> ActorStates:

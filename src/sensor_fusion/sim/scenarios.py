@@ -43,7 +43,10 @@ Schema (units in key names; defaults in ``BASE``)::
         (pedestrians as walkers with swinging legs and arms, only with the static world),
         standing_groups_per_100m (groups of 2-4 people standing by the façades, sidewalks >= 5 m),
         wind_mps [lo, hi] (each world's mean wind speed is drawn in it: foliage sways and
-        flutters, static/wind.py; [0, 0] = still air)
+        flutters, static/wind.py; [0, 0] = still air), max_grade (each world's peak road grade
+        is drawn in [0.25, 1] x this; 0 = level), grade_wavelength_m [lo, hi] (of the grade's
+        waves: bounds the vertical curvature), crossfall (the carriageway's crown, 0 = none;
+        sim/terrain.py)
     calibration: str            YAML under the package's config/ ("" = calibration.yaml)
     world.kind: road | yard     yard = a skid-steer robot (sim/robot.py) with world.robot:
       size_m, max_speed_mps, max_yaw_rate_rps, response_time_s, initial_stop_s,
@@ -204,6 +207,9 @@ BASE: dict[str, Any] = {
             "animated_people": True,
             "standing_groups_per_100m": 1.5,
             "wind_mps": [0.0, 8.0],
+            "max_grade": 0.06,
+            "grade_wavelength_m": [250.0, 600.0],
+            "crossfall": 0.02,
         },
     },
     "lidar": {
@@ -353,6 +359,8 @@ _SCENARIOS: dict[str, tuple[str | None, dict[str, Any]]] = {
                     "spawn_ahead_m": 110.0,
                     "spawn_behind_m": 70.0,
                 },
+                # with the static world: motorway grades (<= 4 %) on long vertical curves (K >= 120)
+                "static": {"max_grade": 0.04, "grade_wavelength_m": [3000.0, 6000.0]},
             },
             "lidar": {"beams": 64, "max_range_m": 150.0},
             "radars": {"max_range_m": 200.0},
@@ -592,6 +600,11 @@ def _validate(c: dict) -> None:
     rng_("world.static.curb_height_m", 0.0, 0.3)
     rng_("world.static.view_m", 10.0, 2000.0)
     rng_("world.static.standing_groups_per_100m", 0.0, 100.0)
+    rng_("world.static.max_grade", 0.0, 0.15)
+    rng_("world.static.crossfall", 0.0, 0.08)
+    v = w["static"]["grade_wavelength_m"]
+    if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and 50 <= v[0] <= v[1] <= 1e5):
+        e.append(f"world.static.grade_wavelength_m: want [lo, hi] m with 50 <= lo <= hi <= 1e5, got {v!r}")
     v = w["static"]["wind_mps"]
     if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and 0 <= v[0] <= v[1] <= 30):
         e.append(f"world.static.wind_mps: want [lo, hi] m/s with 0 <= lo <= hi <= 30, got {v!r}")

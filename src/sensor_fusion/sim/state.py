@@ -1,7 +1,8 @@
 """World state shared by the scenario world and the simulated sensors.
 
 All poses are in the world frame, which the recorder publishes as ``odom``
-(and ``map``, identical): x east, y north, z up, ground at z = 0.
+(and ``map``, identical): x east, y north, z up, ground at z = 0 (or the terrain's height on graded,
+crowned roads: ``terrain.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ class GroundMap(Protocol):
     def ground_class(self, xy: np.ndarray) -> np.ndarray:
         """(N, 2) world points -> (N,) uint8: 0 off-road, 1 asphalt, 2 lane marking."""
         ...
+
+
+def ego_transform(ego: EgoState) -> np.ndarray:
+    """(4, 4) world <- base_link: the planar pose, or the 3D attitude on graded roads and slopes."""
+    from ..core.geometry import pose2d_to_transform
+
+    x, y, z = (float(v) for v in ego.position)
+    if ego.orientation is None:
+        return pose2d_to_transform(x, y, float(ego.yaw), z)
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat(np.asarray(ego.orientation, np.float64)).as_matrix()
+    T[:3, 3] = (x, y, z)
+    return T
 
 
 def scenario_seconds(world: object, stamp_ns: int) -> float:

@@ -2,7 +2,8 @@
 
 Used by the detection stream (misses grow with occlusion; truth that is hidden is "don't care")
 and by the KITTI exporter (occlusion levels of the labels). Boxes stand on the ground (z is the
-box centre) in the world frame, seen from a sensor at ``SensorPose``.
+box centre, world frame; on graded roads the ground's height is in it), seen from a sensor at
+``SensorPose``.
 """
 
 from __future__ import annotations
@@ -20,20 +21,24 @@ class SensorPose:
     """Where a sensor is at one stamp, in the world frame, and where its field of view points."""
 
     xy: np.ndarray  # (2,) m
-    height_m: float  # above the ground
+    height_m: float  # world z (above the ground z = 0; on graded roads, the ego's z plus its mounting)
     axis_yaw: float  # the field of view's centre direction, rad
 
 
 def sensor_pose(
     ego_xy: np.ndarray, ego_yaw: float, mount_xyz: np.ndarray, axis_offset_rad: float = 0.0
 ) -> SensorPose:
-    """The sensor pose from the vehicle's base_link pose and the sensor's mounting in base_link;
-    the field of view's axis is the vehicle's heading plus ``axis_offset_rad``."""
+    """The sensor pose from the vehicle's base_link pose (``ego_xy``: x, y, and z when given) and
+    the sensor's mounting in base_link; the field of view's axis is the vehicle's heading plus
+    ``axis_offset_rad``."""
     c, s = math.cos(ego_yaw), math.sin(ego_yaw)
     xy = np.asarray(ego_xy[:2], np.float64) + np.array(
         [c * mount_xyz[0] - s * mount_xyz[1], s * mount_xyz[0] + c * mount_xyz[1]]
     )
-    return SensorPose(xy, float(mount_xyz[2]), float(ego_yaw + axis_offset_rad))
+    z = float(mount_xyz[2])
+    if len(ego_xy) > 2 and ego_xy[2] != 0.0:  # graded roads: heights are world z
+        z += float(ego_xy[2])
+    return SensorPose(xy, z, float(ego_yaw + axis_offset_rad))
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """The scenario world: roads, an ego vehicle and traffic, deterministic from (config, seed).
 
-Everything moves on flat ground in the world frame (``odom``: x east, y north,
-z up; the ego starts at the origin heading east). At construction the scene is
-laid out and populated, and the whole scenario is simulated once at
-``world.sim_rate_hz``; queries then only interpolate, so sensors can ask for any
-stamp cheaply and repeatably. This module is that composition and the queries;
+Everything moves in the world frame (``odom``: x east, y north, z up; the ego starts at the
+origin heading east), on flat ground, or with the static world on graded, crowned roads
+(``terrain.py``: the ego's body then pitches and rolls with the road, actors stand on it). At
+construction the scene is laid out and populated, and the whole scenario is simulated once at
+``world.sim_rate_hz``; queries then only interpolate, so sensors can ask for any stamp cheaply and
+repeatably. This module is that composition and the queries;
 the parts live apart so that each can change alone:
 
 * ``layout.py``: the roads of the scenario, signals, the ego on its route, the ground map;
@@ -28,6 +29,7 @@ import numpy as np
 
 from ..core.classes import ObjectClass
 from ..core.geometry import invert_transform, pose2d_to_transform, transform_points, wrap_angle
+from .body import attitude_on_slope, body_arrays, body_grid, quat_xyzw
 from .layout import ground_map, lay_out_roads, place_ego
 from .placement import place_actors
 from .scenarios import stream_rng
@@ -35,6 +37,7 @@ from .state import ActorStates, EgoState
 from .static.layout import build_layout
 from .static.wind import Wind
 from .static.world import StaticWorld
+from .terrain import Terrain, draw_terrain
 from .traffic import (
     CONNECTOR_MEMORY_M,
     EGO_ACCEL,
@@ -110,15 +113,18 @@ class World:
 
         # -- the static world (buildings, vegetation, furniture, parked cars); None: the open world
         self.static: StaticWorld | None = None
+        self.terrain: Terrain | None = None  # graded, crowned ground (static worlds); None: z = 0
+        self._grid: dict | None = None  # the ego's 3D body on the terrain (body.body_grid)
         self.wind: Wind | None = None  # moves the static world's foliage (static/wind.py)
         self.animate_people = False  # sensors: pedestrians as articulated walkers (shapes.gait)
         self.n_moving = len(actors)
         sc = cfg.get("static")
         if sc is not None and sc["enabled"]:
-            mb, parked = build_layout(
-                scene, sc, np.column_stack([E[:, EGO_X], E[:, EGO_Y]]), stream_rng(self.seed, "static")
-            )
-            self.static = StaticWorld(mb)
+            ego_xy = np.column_stack([E[:, EGO_X], E[:, EGO_Y]])
+            mb, parked = build_layout(scene, sc, ego_xy, stream_rng(self.seed, "static"))
+            # road grade and crossfall (terrain.py): the ground is not one plane; None where both are 0
+            self.terrain = draw_terrain(sc, scene.roads, ego_xy, stream_rng(self.seed, "terrain"))
+            self.static = StaticWorld(mb, self.terrain)
             self.wind = Wind.draw(sc["wind_mps"], stream_rng(self.seed, "wind"))
             self.animate_people = bool(sc["animated_people"])
             # lighting varies from world to world: sun 20-70 deg up, any azimuth
@@ -136,6 +142,10 @@ class World:
                 self.actor_ids = np.arange(1, len(actors) + K + 1, dtype=np.int64)
                 self.actor_labels = np.concatenate([self.actor_labels, parked.labels])
                 self.actor_sizes = np.vstack([self.actor_sizes, parked.sizes])
+            if self.terrain is not None:
+                parked = parked._replace(centers=parked.centers.copy())
+                parked.centers[:, 2] += self.terrain.height(parked.centers[:, :2])
+                self._grid = self._ego_on_terrain(ec)
             self._parked = parked
 
     def _flatten_paths(self, paths: PathTable) -> None:
@@ -147,6 +157,28 @@ class World:
         self._GS = np.concatenate([self._goff[i] + np.arange(pn[i]) * pds[i] for i in range(len(pn))])
         self._PX, self._PY, self._PH, self._PK = paths.x, paths.y, paths.heading, paths.curvature
 
+    def _ego_on_terrain(self, ec) -> dict:
+        """The ego's body on the terrain over the simulation grid: base_link (the rear axle) on the
+        ground, pitch from the axles' heights, roll from the wheels' across the track, smoothed over
+        0.15 s (the suspension and the tyres' contact patches filter the road's shape)."""
+        from scipy.ndimage import gaussian_filter1d
+
+        E, dt = self._E, self.dt_ns * 1e-9
+        xy = np.column_stack([E[:, EGO_X], E[:, EGO_Y]])
+        yaw = np.unwrap(E[:, EGO_YAW])
+        d = np.column_stack([np.cos(yaw), np.sin(yaw)])
+        left = np.column_stack([-d[:, 1], d[:, 0]])
+        wb, track = self.wheelbase, max(float(self.ego_size[1]) - 0.25, 1.0)
+        h = self.terrain.height
+        mid = xy + 0.5 * wb * d
+        along = (h(xy + wb * d) - h(xy)) / wb
+        across = (h(mid + 0.5 * track * left) - h(mid - 0.5 * track * left)) / track
+        grad = along[:, None] * d + across[:, None] * left
+        grad = gaussian_filter1d(grad, 0.15 / dt, axis=0, mode="nearest")
+        pitch, roll, _ = attitude_on_slope(yaw, grad)
+        pos = np.column_stack([xy, h(xy)])
+        return body_grid(pos, yaw, pitch, roll, dt)
+
     # -- queries -----------------------------------------------------------------------------------
     def _index(self, stamps_ns) -> tuple[np.ndarray, np.ndarray]:
         st = np.clip(np.asarray(stamps_ns, dtype=np.int64) - self.t0_ns, 0, self.duration_ns)
@@ -156,6 +188,8 @@ class World:
     def ego_arrays(self, stamps_ns) -> dict[str, np.ndarray]:
         """Ego state at (N,) stamps: position, yaw, velocity, yaw_rate, yaw_accel, accel_body, speed."""
         k, r = self._index(np.atleast_1d(stamps_ns))
+        if self._grid is not None:  # graded, crowned roads: a 3D attitude (R_world_base, ...)
+            return body_arrays(self._grid, k, r, self.dt_ns * 1e-9)
         E0, E1 = self._E[k], self._E[k + 1]
         e = E0 * (1.0 - r)[:, None] + E1 * r[:, None]
         yaw, v, w, a = e[:, EGO_YAW], e[:, EGO_SPEED], e[:, EGO_YAW_RATE], e[:, EGO_ACCEL]
@@ -183,6 +217,7 @@ class World:
             yaw_rate=float(e["yaw_rate"][0]),
             accel_body=e["accel_body"][0],
             speed=float(e["speed"][0]),
+            orientation=None if self._grid is None else quat_xyzw(e["R_world_base"][0]),
         )
 
     def ego_box_at(self, stamp_ns: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -190,6 +225,8 @@ class World:
         e = self.ego_at(stamp_ns)
         c = e.position + self.ego_box_offset * np.array([np.cos(e.yaw), np.sin(e.yaw), 0.0])
         c[2] = 0.5 * self.ego_size[2]
+        if self.terrain is not None:
+            c[2] += e.position[2]
         return c, self.ego_size.copy(), e.yaw
 
     def actor_boxes_in_base(self, stamp_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,12 +251,18 @@ class World:
         if self.static is not None:
             lift = self._lift * ~((s >= self._cross_s[:, 0]) & (s <= self._cross_s[:, 1]))
             z = z + np.concatenate([lift, np.zeros(len(z) - n)])
+        vz = np.zeros(n)
+        if self.terrain is not None:  # on the graded ground, climbing with it
+            on = np.column_stack([x, y])
+            z[:n] += self.terrain.height(on)
+            vz = np.einsum("ij,ij->i", self.terrain.gradient(on), np.column_stack([np.cos(h), np.sin(h)])) * v
         if len(self.actor_ids) > n:  # parked cars and standing people: never move
             p = self._parked
             z[n:] = p.centers[:, 2]
             x, y = np.concatenate([x, p.centers[:, 0]]), np.concatenate([y, p.centers[:, 1]])
             h = np.concatenate([h, p.yaw])
             v = np.concatenate([v, np.zeros(len(p.yaw))])
+            vz = np.concatenate([vz, np.zeros(len(p.yaw))])
             yaw_rate = np.concatenate([yaw_rate, np.zeros(len(p.yaw))])
         return ActorStates(
             ids=self.actor_ids.copy(),
@@ -227,7 +270,7 @@ class World:
             centers=np.column_stack([x, y, z]),
             sizes=self.actor_sizes.copy(),
             yaw=wrap_angle(h),
-            velocity=np.column_stack([v * np.cos(h), v * np.sin(h), np.zeros(len(v))]),
+            velocity=np.column_stack([v * np.cos(h), v * np.sin(h), vz]),
             yaw_rate=yaw_rate,
         )
 

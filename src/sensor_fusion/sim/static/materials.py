@@ -43,6 +43,12 @@ class StaticClass(IntEnum):
 
 # classes that are ground-like (a detection over them is not "on static structure")
 GROUND_LIKE = frozenset({StaticClass.SIDEWALK, StaticClass.PAVEMENT})
+# classes whose meshes bend with a graded ground (long, thin, laid along it: terrain.drape); the
+# others (buildings, poles, trees, signs, ...) stand rigidly on the lowest ground under them
+BENDS_WITH_GROUND = frozenset(
+    {StaticClass.WALL, StaticClass.FENCE, StaticClass.VEGETATION, StaticClass.GUARD_RAIL, StaticClass.BARRIER}
+    | GROUND_LIKE
+)
 
 
 class Material(IntEnum):

@@ -77,9 +77,9 @@ def _merge(
             continue
         n += 1
         k = prim[i]
-        if use_nr and no_return[k]:
+        if use_nr and no_return[k]:  # glass: nothing comes back, and nothing behind it is seen
             part[i] = HIT_NONE
-            dist[i] = np.inf
+            dist[i] = t  # kept, so that the terrain (overlaid next) is not hit behind the pane
             for a in range(3):
                 normal[i, a] = 0.0
                 point[i, a] = np.nan

@@ -117,6 +117,8 @@ class _Scatterers:
                 jit.append(np.full(k, 0.3 * L / k))
                 fol.append(np.full(k, foliage))
         self.points = np.vstack(pts) if pts else np.zeros((0, 3))
+        if getattr(static, "terrain", None) is not None:  # heights above the graded ground
+            self.points[:, 2] += static.ground_z(self.points[:, :2])
         self.normal = np.vstack(nrm) if nrm else np.zeros((0, 2))
         self.tangent = np.vstack(tan) if tan else np.zeros((0, 2))
         self.rcs = np.concatenate(rcs) if rcs else np.zeros(0)
@@ -145,9 +147,11 @@ def static_returns(
     rng: np.random.Generator,
     wind: Wind | None = None,
     t_s: float = 0.0,
+    up: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Static points (M, 3) world, their radial velocity (M,) and RCS dBsm (M,); foliage points
-    move with ``wind`` at scenario time ``t_s`` (s)."""
+    move with ``wind`` at scenario time ``t_s`` (s); elevation is measured from the plane normal to
+    ``up`` (the vehicle's z axis in the world; default vertical)."""
     sc = _scatterers(static)
     o = o3[:2]
     half_fov = 0.5 * np.radians(float(c["fov_deg"]))
@@ -168,7 +172,9 @@ def static_returns(
     rng_ = np.linalg.norm(los, axis=1)
     u = los / np.maximum(rng_, 1e-9)[:, None]
     az = wrap_angle(np.arctan2(los[:, 1], los[:, 0]) - head)
-    el = np.arcsin(np.clip(u[:, 2], -1.0, 1.0))  # inside the beam's elevation: a crown 6 m up past ~30 m
+    el = np.arcsin(
+        np.clip(u[:, 2] if up is None else u @ up, -1.0, 1.0)
+    )  # inside the beam's elevation: a crown 6 m up past ~30 m
     keep = (rng_ >= r_min) & (rng_ <= r_max) & (np.abs(az) <= half_fov) & (np.abs(el) <= half_el)
     P, rcs, N, rng_, u, spec, fol = (a[keep] for a in (P, rcs, N, rng_, u, spec, fol))
     if not len(P):

@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .materials import COLOR_BGR, GROUND_LIKE, NO_LIDAR_RETURN, RCS_DBSM, REFLECTIVITY, TEXTURE, StaticClass
+from ..terrain import Terrain, drape
+from .materials import (
+    BENDS_WITH_GROUND,
+    COLOR_BGR,
+    GROUND_LIKE,
+    NO_LIDAR_RETURN,
+    RCS_DBSM,
+    REFLECTIVITY,
+    TEXTURE,
+    StaticClass,
+)
 from .meshes import MeshBuilder
 
 if TYPE_CHECKING:  # raster imports overlay, which imports this module
@@ -101,12 +111,16 @@ class StaticHits:
 class StaticWorld:
     """A built static world (see module docstring); ``cast`` is thread-safe (Embree)."""
 
-    def __init__(self, mb: MeshBuilder) -> None:
+    def __init__(self, mb: MeshBuilder, terrain: Terrain | None = None) -> None:
         self.vertices, self.triangles, self.material, self.element = mb.arrays()
         n = mb.n_elements()
+        center = np.array(mb.center, np.float64).reshape(n, 3)
+        self.terrain = terrain  # road grade and crossfall (sim/terrain.py); None: the plane z = 0
+        if terrain is not None:  # everything stands on the ground
+            center[:, 2] += self._stand(terrain, np.asarray(mb.cls, np.int64).reshape(n), center)
         self.elements = StaticElements(
             np.array(mb.cls, np.int64).reshape(n),
-            np.array(mb.center, np.float64).reshape(n, 3),
+            center,
             np.array(mb.size, np.float64).reshape(n, 3),
             np.array(mb.yaw, np.float64).reshape(n),
         )
@@ -124,6 +138,29 @@ class StaticWorld:
         self._scene = None
         self._raster_mesh = None
 
+    def _stand(self, terrain: Terrain, cls: np.ndarray, center: np.ndarray) -> np.ndarray:
+        """Drape the mesh on ``terrain`` (``terrain.drape``): compact and boxy elements rigidly on the
+        lowest ground under them, the long and ground-following ones bent with it. Returns each
+        element's lift at its centre (E,)."""
+        lift = terrain.height(center[:, :2])
+        if not self.triangles.shape[0]:
+            return lift
+        rigid = ~np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
+        v_el = np.full(self.vertices.shape[0], -1, np.int64)
+        v_el[self.triangles.astype(np.int64).ravel()] = np.repeat(self.element.astype(np.int64), 3)
+        on = v_el >= 0
+        foot = on & (self.vertices[:, 2] <= 0.3)  # where it meets the ground (not a lamp's arm)
+        low = np.full(len(cls), np.inf)  # the lowest ground under each element's footprint
+        np.minimum.at(low, v_el[foot], terrain.height(self.vertices[foot, :2].astype(np.float64)))
+        lift = np.where(rigid & np.isfinite(low), low, lift)
+        v_lift = np.full(self.vertices.shape[0], np.nan)
+        rv = on & rigid[np.maximum(v_el, 0)]
+        v_lift[rv] = low[v_el[rv]]
+        v, f, src = drape(self.vertices, self.triangles, terrain, v_lift)
+        self.vertices, self.triangles = v.astype(np.float32), f.astype(np.uint32)
+        self.material, self.element = self.material[src], self.element[src]
+        return lift
+
     def raster_mesh(self) -> RasterMesh:
         """The mesh as the camera's rasteriser reads it (:func:`.raster.raster_mesh`, built once)."""
         if self._raster_mesh is None:
@@ -131,6 +168,11 @@ class StaticWorld:
 
             self._raster_mesh = raster_mesh(self.vertices, self.triangles, self.tri_look)
         return self._raster_mesh
+
+    def ground_z(self, xy: np.ndarray) -> np.ndarray:
+        """(N,) ground height under (N, 2) world points: the terrain's, or zeros on flat ground."""
+        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        return np.zeros(xy.shape[0]) if self.terrain is None else self.terrain.height(xy)
 
     @property
     def n_triangles(self) -> int:
