@@ -201,3 +201,34 @@ def test_detect_kitti_on_the_exported_sweeps_matches_the_exporters_detector(bag,
     )  # fmt: skip
     every = (tmp_path / "all" / "000000.txt").read_text().split("\n")[:-1]
     assert len(every) > len(lines) and set(lines) <= set(every)  # boxes behind the camera too, -1 2D boxes
+
+
+def test_tilted_poses_follow_the_truths_3d_attitude() -> None:
+    """On graded roads (sim/terrain.py) labels go to the camera through the body's 3D pose: a 5 deg
+    pitch at 30 m ahead is 2.6 m of height; planar odometry keeps the planar path (None)."""
+    from types import SimpleNamespace as NS
+
+    from scipy.spatial.transform import Rotation
+
+    from sensor_fusion.kitti.export import _tilted_poses
+
+    def odom(stamp_ns: int, xyz, quat):
+        return NS(
+            header=NS(stamp=NS(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)),
+            pose=NS(pose=NS(position=NS(x=xyz[0], y=xyz[1], z=xyz[2]),
+                            orientation=NS(x=quat[0], y=quat[1], z=quat[2], w=quat[3]))),
+        )  # fmt: skip
+
+    flat = [odom(k * 10**8, (k, 0.0, 0.0), Rotation.from_euler("z", 0.1 * k).as_quat()) for k in range(3)]
+    assert _tilted_poses(flat) is None
+    pitched = [
+        odom(k * 10**8, (k, 0.0, 0.1 * k), Rotation.from_euler("ZY", [0.1 * k, -0.05 * k]).as_quat())
+        for k in range(3)
+    ]
+    at = _tilted_poses(pitched)
+    T = at(5 * 10**7)  # halfway between the first two
+    np.testing.assert_allclose(T[:3, 3], [0.5, 0.0, 0.05], atol=1e-12)
+    # slerp and the Euler angles' own interpolation agree to second order
+    np.testing.assert_allclose(T[:3, :3], Rotation.from_euler("ZY", [0.05, -0.025]).as_matrix(), atol=1e-3)
+    ahead = T[:3, :3] @ [30.0, 0.0, 0.0]
+    assert ahead[2] > 0.7  # nose up: 30 m ahead is higher

@@ -115,14 +115,14 @@ class StaticWorld:
         self.vertices, self.triangles, self.material, self.element = mb.arrays()
         n = mb.n_elements()
         center = np.array(mb.center, np.float64).reshape(n, 3)
+        size = np.array(mb.size, np.float64).reshape(n, 3)
         self.terrain = terrain  # road grade and crossfall (sim/terrain.py); None: the plane z = 0
-        if terrain is not None:  # everything stands on the ground
-            center[:, 2] += self._stand(terrain, np.asarray(mb.cls, np.int64).reshape(n), center)
+        if terrain is not None:  # everything stands on the ground; each box still bounds its element
+            lo, hi = self._stand(terrain, np.asarray(mb.cls, np.int64).reshape(n), center)
+            z_lo, z_hi = center[:, 2] - 0.5 * size[:, 2] + lo, center[:, 2] + 0.5 * size[:, 2] + hi
+            center[:, 2], size[:, 2] = 0.5 * (z_lo + z_hi), z_hi - z_lo
         self.elements = StaticElements(
-            np.array(mb.cls, np.int64).reshape(n),
-            center,
-            np.array(mb.size, np.float64).reshape(n, 3),
-            np.array(mb.yaw, np.float64).reshape(n),
+            np.array(mb.cls, np.int64).reshape(n), center, size, np.array(mb.yaw, np.float64).reshape(n)
         )
         # per-element colour tone, so no two buildings (or trees) share one exact colour
         tone = 0.75 + 0.5 * ((np.arange(n) * 0.6180339887) % 1.0)
@@ -138,13 +138,14 @@ class StaticWorld:
         self._scene = None
         self._raster_mesh = None
 
-    def _stand(self, terrain: Terrain, cls: np.ndarray, center: np.ndarray) -> np.ndarray:
+    def _stand(self, terrain: Terrain, cls: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Drape the mesh on ``terrain`` (``terrain.drape``): compact and boxy elements rigidly on the
-        lowest ground under them, the long and ground-following ones bent with it. Returns each
-        element's lift at its centre (E,)."""
-        lift = terrain.height(center[:, :2])
+        lowest ground under their footprint, the long and ground-following ones bent with it.
+        Returns how far each element's bottom and top rise (E,), (E,): the same for a rigid one, the
+        lowest and highest ground under a bent one (a 100 m pavement on a grade spans metres)."""
+        g = terrain.height(center[:, :2])
         if not self.triangles.shape[0]:
-            return lift
+            return g, g
         rigid = ~np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
         v_el = np.full(self.vertices.shape[0], -1, np.int64)
         v_el[self.triangles.astype(np.int64).ravel()] = np.repeat(self.element.astype(np.int64), 3)
@@ -152,14 +153,25 @@ class StaticWorld:
         foot = on & (self.vertices[:, 2] <= 0.3)  # where it meets the ground (not a lamp's arm)
         low = np.full(len(cls), np.inf)  # the lowest ground under each element's footprint
         np.minimum.at(low, v_el[foot], terrain.height(self.vertices[foot, :2].astype(np.float64)))
-        lift = np.where(rigid & np.isfinite(low), low, lift)
+        low = np.where(np.isfinite(low), low, g)
         v_lift = np.full(self.vertices.shape[0], np.nan)
         rv = on & rigid[np.maximum(v_el, 0)]
         v_lift[rv] = low[v_el[rv]]
         v, f, src = drape(self.vertices, self.triangles, terrain, v_lift)
         self.vertices, self.triangles = v.astype(np.float32), f.astype(np.uint32)
         self.material, self.element = self.material[src], self.element[src]
-        return lift
+        # a bent element's lift ranges over the ground under its (split) vertices
+        v_el = np.full(v.shape[0], -1, np.int64)
+        v_el[f.ravel()] = np.repeat(self.element.astype(np.int64), 3)
+        on = v_el >= 0
+        gv = terrain.height(v[on, :2])
+        g_lo, g_hi = np.full(len(cls), np.inf), np.full(len(cls), -np.inf)
+        np.minimum.at(g_lo, v_el[on], gv)
+        np.maximum.at(g_hi, v_el[on], gv)
+        has = np.isfinite(g_lo)
+        lo = np.where(rigid, low, np.where(has, g_lo, g))
+        hi = np.where(rigid, low, np.where(has, g_hi, g))
+        return lo, hi
 
     def raster_mesh(self) -> RasterMesh:
         """The mesh as the camera's rasteriser reads it (:func:`.raster.raster_mesh`, built once)."""
