@@ -323,15 +323,8 @@ def _overlay(H, TM, x0, y0, inv, h_max, slope, rays, t_max, dist, part, normal, 
             lx, ly, lz = ox, oy, oz
             h0, gx0, gy0 = _hg(H, x0, y0, inv, ox, oy)
             g0 = oz - h0
-        if dz >= 0.0 and (oz > h_max or slope * np.sqrt(dx * dx + dy * dy) <= dz):
-            continue  # rising above the highest ground, or faster than any slope: never meets it
-        lim = min(np.float64(dist[i]), t_max)
-        t = _first_try(H, x0, y0, inv, slope, ox, oy, oz, dx, dy, dz, lim, g0, gx0, gy0)
-        if t < 0.0:
-            t = _ray(H, TM, x0, y0, inv, h_max, slope, ox, oy, oz, dx, dy, dz, lim, g0, gx0, gy0)
-        if t < lim:
-            n += 1
-            _write_ground(H, x0, y0, inv, i, t, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc)
+        n += _cast_one(H, TM, x0, y0, inv, h_max, slope, i, ox, oy, oz, dx, dy, dz, t_max, g0, gx0, gy0,
+                       dist, part, normal, point, cos_inc)  # fmt: skip
     return n
 
 
@@ -345,21 +338,28 @@ def _overlay_dirs(H, TM, x0, y0, inv, h_max, slope, dirs, R, o, t_max, dist, par
     g0 = oz - h0
     for i in range(dirs.shape[0]):
         sx, sy, sz = np.float64(dirs[i, 0]), np.float64(dirs[i, 1]), np.float64(dirs[i, 2])
-        dz = R[2, 0] * sx + R[2, 1] * sy + R[2, 2] * sz
-        if dz >= 0.0 and oz > h_max:
-            continue
         dx = R[0, 0] * sx + R[0, 1] * sy + R[0, 2] * sz
         dy = R[1, 0] * sx + R[1, 1] * sy + R[1, 2] * sz
-        if dz >= 0.0 and slope * np.sqrt(dx * dx + dy * dy) <= dz:
-            continue
-        lim = min(np.float64(dist[i]), t_max)
-        t = _first_try(H, x0, y0, inv, slope, ox, oy, oz, dx, dy, dz, lim, g0, gx0, gy0)
-        if t < 0.0:
-            t = _ray(H, TM, x0, y0, inv, h_max, slope, ox, oy, oz, dx, dy, dz, lim, g0, gx0, gy0)
-        if t < lim:
-            n += 1
-            _write_ground(H, x0, y0, inv, i, t, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc)
+        dz = R[2, 0] * sx + R[2, 1] * sy + R[2, 2] * sz
+        n += _cast_one(H, TM, x0, y0, inv, h_max, slope, i, ox, oy, oz, dx, dy, dz, t_max, g0, gx0, gy0,
+                       dist, part, normal, point, cos_inc)  # fmt: skip
     return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cast_one(H, TM, x0, y0, inv, h_max, slope, i, ox, oy, oz, dx, dy, dz, t_max, g0, gx0, gy0,
+              dist, part, normal, point, cos_inc):  # fmt: skip
+    """Ray ``i`` against the ground up to its current hit: 1 if the ground is nearer (written), else 0."""
+    if dz >= 0.0 and (oz > h_max or slope * np.sqrt(dx * dx + dy * dy) <= dz):
+        return 0  # rising above the highest ground, or faster than any slope: never meets it
+    lim = min(np.float64(dist[i]), t_max)
+    t = _first_try(H, x0, y0, inv, slope, ox, oy, oz, dx, dy, dz, lim, g0, gx0, gy0)
+    if t < 0.0:
+        t = _ray(H, TM, x0, y0, inv, h_max, slope, ox, oy, oz, dx, dy, dz, lim, g0, gx0, gy0)
+    if not t < lim:
+        return 0
+    _write_ground(H, x0, y0, inv, i, t, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc)
+    return 1
 
 
 @njit(cache=True, nogil=True, inline="always")
