@@ -145,7 +145,7 @@ class World:
             if self.terrain is not None:
                 parked = parked._replace(centers=parked.centers.copy())
                 parked.centers[:, 2] += self.terrain.height(parked.centers[:, :2])
-                self._grid = self._ego_on_terrain(ec)
+                self._grid = self._ego_on_terrain()
             self._parked = parked
 
     def _flatten_paths(self, paths: PathTable) -> None:
@@ -157,7 +157,7 @@ class World:
         self._GS = np.concatenate([self._goff[i] + np.arange(pn[i]) * pds[i] for i in range(len(pn))])
         self._PX, self._PY, self._PH, self._PK = paths.x, paths.y, paths.heading, paths.curvature
 
-    def _ego_on_terrain(self, ec) -> dict:
+    def _ego_on_terrain(self) -> dict:
         """The ego's body on the terrain over the simulation grid: base_link (the rear axle) on the
         ground, pitch from the axles' heights, roll from the wheels' across the track, smoothed over
         0.15 s (the suspension and the tyres' contact patches filter the road's shape)."""
