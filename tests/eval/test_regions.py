@@ -121,6 +121,27 @@ def test_static_boxes_from_the_element_list_skip_ground_like_slabs():
     assert s.z_lo[0] == 0.0 and s.z_hi[0] == 10.0
 
 
+def test_an_element_that_follows_graded_ground_is_asked_by_footprint():
+    """On graded roads a 60 m pavement's box spans the ground's rise along it (here 1.8 m), so its
+    height says nothing at one place: a detection standing on it anywhere lies on it."""
+    d = {
+        "frame": "odom",
+        "classes": ["pavement", "building"],
+        "center": [[30.0, 5.0, 0.9], [30.0, 20.0, 5.0]],
+        "size": [[60.0, 2.5, 1.8], [20.0, 10.0, 10.0]],
+        "yaw": [0.0, 0.0],
+        "follows_ground": [True, False],
+    }
+    s = StaticBoxes.from_json(d)
+    assert np.isinf(s.z_lo[0]) and np.isinf(s.z_hi[0]) and s.z_lo[1] == 0.0  # the building keeps its box
+    t = frame(0, [], np.zeros((0, 2)))
+    e = frame(0, [0], [(55.0, 5.0)])  # a phantom car over the pavement, its box 2.7-4.3 m up:
+    e.centers[:, 2] = 3.5  # above the pavement's box (ground a little higher there than drawn)
+    assert static_false_positives([(t, e)], s, 2.0)["static_false_positives"] == 1
+    d.pop("follows_ground")  # the plane's rule: the box's height decides
+    assert static_false_positives([(t, e)], StaticBoxes.from_json(d), 2.0)["static_false_positives"] == 0
+
+
 def test_box_overlap_matches_point_sampling():
     rng = np.random.default_rng(1)
     a_c, b_c = rng.uniform(-3, 3, (200, 2)), rng.uniform(-3, 3, (1, 2))

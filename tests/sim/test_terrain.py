@@ -168,6 +168,9 @@ def test_the_world_stands_on_its_terrain(graded: World) -> None:
     for e_ in bent:
         vz = st_w.vertices[v_el == e_, 2]
         assert bottom[e_] - 1e-3 <= vz.min() and vz.max() <= el.center[e_, 2] + 0.5 * el.size[e_, 2] + 1e-3
+    d = el.to_dict()  # what /ground_truth/static says: which boxes are to be asked by footprint
+    np.testing.assert_array_equal(d["follows_ground"], ~rigid)
+    np.testing.assert_array_equal(type(el).from_dict(d).follows_ground, ~rigid)
     # and each building's mesh keeps its shape: its lowest vertex on the lowest ground under it
     b = int(np.flatnonzero(el.cls == int(StaticClass.BUILDING))[0])
     vb = np.unique(st_w.triangles[st_w.element == b].ravel())
@@ -236,6 +239,7 @@ def test_flat_config_keeps_the_plane() -> None:
     assert w.terrain is None and w.static.terrain is None
     e = w.ego_at(int(w.stamps_ns[10]))
     assert e.orientation is None and e.position[2] == 0.0
+    assert "follows_ground" not in w.static.elements.to_dict()  # boxes on the plane are exact
     mb = MeshBuilder()
     el = mb.element(StaticClass.WALL, (0.0, 5.0), 0.0, (40.0, 0.3, 3.0))
     mb.box(el, Material.BRICK, (0.0, 5.0, 1.5), (40.0, 0.3, 3.0), 0.0)

@@ -186,14 +186,20 @@ class StaticBoxes:
     @classmethod
     def from_json(cls, d: dict) -> StaticBoxes:
         """From the truth bag's element list (``classes``, ``center``, ``size``, ``yaw``); ground-like
-        classes (sidewalk slabs) are left out."""
+        classes (sidewalk slabs) are left out. Elements marked ``follows_ground`` (on graded roads:
+        a pavement or fence whose box spans the ground's rise along it) are asked by footprint only:
+        a detection over them stands on the same ground, whatever the box's height there."""
         names = [str(n) for n in d.get("classes", [])]
         keep = np.array([n.lower() not in GROUND_LIKE_CLASSES for n in names], bool)
         c = np.asarray(d.get("center", []), np.float64).reshape(-1, 3)[keep]
         s = np.asarray(d.get("size", []), np.float64).reshape(-1, 3)[keep]
         y = np.asarray(d.get("yaw", []), np.float64).reshape(-1)[keep]
         kept = tuple(n for n, k in zip(names, keep) if k)
-        return cls(c[:, :2], s[:, :2], y, c[:, 2] - 0.5 * s[:, 2], c[:, 2] + 0.5 * s[:, 2], kept)
+        z_lo, z_hi = c[:, 2] - 0.5 * s[:, 2], c[:, 2] + 0.5 * s[:, 2]
+        if "follows_ground" in d:
+            fg = np.asarray(d["follows_ground"], bool).reshape(-1)[keep]
+            z_lo, z_hi = np.where(fg, -np.inf, z_lo), np.where(fg, np.inf, z_hi)
+        return cls(c[:, :2], s[:, :2], y, z_lo, z_hi, kept)
 
     @classmethod
     def empty(cls) -> StaticBoxes:

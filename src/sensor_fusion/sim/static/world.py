@@ -45,6 +45,9 @@ class StaticElements:
     center: np.ndarray  # (E, 3) m
     size: np.ndarray  # (E, 3) m
     yaw: np.ndarray  # (E,) rad
+    # (E,) bool, on graded ground only: the element follows the ground (a pavement, a fence), so its
+    # box spans the ground's rise along it and only its footprint says where it is; None on the plane
+    follows_ground: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.cls.shape[0])
@@ -75,7 +78,7 @@ class StaticElements:
             "center": np.round(self.center, 4).tolist(),
             "size": np.round(self.size, 4).tolist(),
             "yaw": np.round(self.yaw, 6).tolist(),
-        }
+        } | ({} if self.follows_ground is None else {"follows_ground": self.follows_ground.tolist()})
 
     @staticmethod
     def from_dict(d: dict) -> StaticElements:
@@ -85,6 +88,7 @@ class StaticElements:
             np.array(d["center"], np.float64).reshape(n, 3),
             np.array(d["size"], np.float64).reshape(n, 3),
             np.array(d["yaw"], np.float64).reshape(n),
+            np.array(d["follows_ground"], bool).reshape(n) if "follows_ground" in d else None,
         )
 
 
@@ -117,13 +121,14 @@ class StaticWorld:
         center = np.array(mb.center, np.float64).reshape(n, 3)
         size = np.array(mb.size, np.float64).reshape(n, 3)
         self.terrain = terrain  # road grade and crossfall (sim/terrain.py); None: the plane z = 0
+        cls = np.asarray(mb.cls, np.int64).reshape(n)
+        follows = None
         if terrain is not None:  # everything stands on the ground; each box still bounds its element
-            lo, hi = self._stand(terrain, np.asarray(mb.cls, np.int64).reshape(n), center)
+            lo, hi = self._stand(terrain, cls, center)
             z_lo, z_hi = center[:, 2] - 0.5 * size[:, 2] + lo, center[:, 2] + 0.5 * size[:, 2] + hi
             center[:, 2], size[:, 2] = 0.5 * (z_lo + z_hi), z_hi - z_lo
-        self.elements = StaticElements(
-            np.array(mb.cls, np.int64).reshape(n), center, size, np.array(mb.yaw, np.float64).reshape(n)
-        )
+            follows = np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
+        self.elements = StaticElements(cls, center, size, np.array(mb.yaw, np.float64).reshape(n), follows)
         # per-element colour tone, so no two buildings (or trees) share one exact colour
         tone = 0.75 + 0.5 * ((np.arange(n) * 0.6180339887) % 1.0)
         self.element_tone = tone.astype(np.float64)
