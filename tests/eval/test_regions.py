@@ -121,25 +121,33 @@ def test_static_boxes_from_the_element_list_skip_ground_like_slabs():
     assert s.z_lo[0] == 0.0 and s.z_hi[0] == 10.0
 
 
-def test_an_element_that_follows_graded_ground_is_asked_by_footprint():
-    """On graded roads a 60 m pavement's box spans the ground's rise along it (here 1.8 m), so its
-    height says nothing at one place: a detection standing on it anywhere lies on it."""
+def test_an_element_that_follows_graded_ground_is_asked_over_the_ground_there():
+    """On graded roads a 60 m pavement's box spans the ground's rise along it (here 3 m: a 5 %
+    grade), so its box says nothing at one place; its height over the ground does, from the bag's
+    ground grid: a detection standing on it counts, one floating over it does not, as on the plane."""
+    x = np.arange(0.0, 81.0, 2.0)
+    grid = {"x0": 0.0, "y0": -20.0, "cell": 2.0, "heights": np.tile(0.05 * x, (21, 1)).tolist()}
     d = {
         "frame": "odom",
         "classes": ["pavement", "building"],
-        "center": [[30.0, 5.0, 0.9], [30.0, 20.0, 5.0]],
-        "size": [[60.0, 2.5, 1.8], [20.0, 10.0, 10.0]],
+        "center": [[30.0, 5.0, 1.5025], [30.0, 20.0, 5.0]],
+        "size": [[60.0, 2.5, 3.005], [20.0, 10.0, 10.0]],
         "yaw": [0.0, 0.0],
         "follows_ground": [True, False],
+        "ground_relative_z": [[0.0, 0.005], [0.0, 10.0]],
+        "ground": grid,
     }
     s = StaticBoxes.from_json(d)
-    assert np.isinf(s.z_lo[0]) and np.isinf(s.z_hi[0]) and s.z_lo[1] == 0.0  # the building keeps its box
+    assert np.isnan(s.rel_z[1, 0]) and s.z_lo[1] == 0.0  # the building keeps its box
     t = frame(0, [], np.zeros((0, 2)))
-    e = frame(0, [0], [(55.0, 5.0)])  # a phantom car over the pavement, its box 2.7-4.3 m up:
-    e.centers[:, 2] = 3.5  # above the pavement's box (ground a little higher there than drawn)
-    assert static_false_positives([(t, e)], s, 2.0)["static_false_positives"] == 1
-    d.pop("follows_ground")  # the plane's rule: the box's height decides
-    assert static_false_positives([(t, e)], StaticBoxes.from_json(d), 2.0)["static_false_positives"] == 0
+    e = frame(0, [0, 1], [(55.0, 5.0), (10.0, 5.0)])  # phantom cars over the pavement
+    # at 55 m standing on the ground (2.75 m up; its bottom 2 cm low), at 10 m floating 1 m over it
+    e.centers[:, 2] = [2.75 - 0.02 + 0.8, 0.5 + 1.0 + 0.8]
+    r = static_false_positives([(t, e)], s, 2.0)
+    assert r["static_false_positives"] == 1 and r["static_false_positives_by_element"] == {"pavement": 1}
+    # the spanning box alone would take the floating one too
+    d2 = {k: v for k, v in d.items() if k not in ("follows_ground", "ground_relative_z", "ground")}
+    assert static_false_positives([(t, e)], StaticBoxes.from_json(d2), 2.0)["static_false_positives"] == 2
 
 
 def test_box_overlap_matches_point_sampling():

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,13 +182,17 @@ class StaticBoxes:
     z_lo: np.ndarray
     z_hi: np.ndarray
     classes: tuple[str, ...] = ()
+    # graded ground: elements that follow it are asked [lo, hi] over the ground at the detection
+    rel_z: np.ndarray | None = None  # (E, 2), NaN for elements asked by their box
+    ground: Callable[[np.ndarray], np.ndarray] | None = None  # (N, 2) xy -> (N,) ground height
 
     @classmethod
     def from_json(cls, d: dict) -> StaticBoxes:
         """From the truth bag's element list (``classes``, ``center``, ``size``, ``yaw``); ground-like
         classes (sidewalk slabs) are left out. Elements marked ``follows_ground`` (on graded roads:
-        a pavement or fence whose box spans the ground's rise along it) are asked by footprint only:
-        a detection over them stands on the same ground, whatever the box's height there."""
+        a pavement or fence whose box spans the ground's rise along it) are asked their height over
+        the ground (``ground_relative_z``) at the detection's place, from the bag's ground grid, so
+        the test means on a grade what it means on the plane."""
         names = [str(n) for n in d.get("classes", [])]
         keep = np.array([n.lower() not in GROUND_LIKE_CLASSES for n in names], bool)
         c = np.asarray(d.get("center", []), np.float64).reshape(-1, 3)[keep]
@@ -196,10 +200,15 @@ class StaticBoxes:
         y = np.asarray(d.get("yaw", []), np.float64).reshape(-1)[keep]
         kept = tuple(n for n, k in zip(names, keep) if k)
         z_lo, z_hi = c[:, 2] - 0.5 * s[:, 2], c[:, 2] + 0.5 * s[:, 2]
+        rel = ground = None
         if "follows_ground" in d:
+            from ..sim.terrain import Terrain
+
             fg = np.asarray(d["follows_ground"], bool).reshape(-1)[keep]
-            z_lo, z_hi = np.where(fg, -np.inf, z_lo), np.where(fg, np.inf, z_hi)
-        return cls(c[:, :2], s[:, :2], y, z_lo, z_hi, kept)
+            rel = np.asarray(d["ground_relative_z"], np.float64).reshape(-1, 2)[keep]
+            rel[~fg] = np.nan
+            ground = Terrain.from_grid_dict(d["ground"]).height
+        return cls(c[:, :2], s[:, :2], y, z_lo, z_hi, kept, rel, ground)
 
     @classmethod
     def empty(cls) -> StaticBoxes:
@@ -293,15 +302,17 @@ def static_false_positives(pairs: Sequence[FramePair], static: StaticBoxes, max_
                 [e.centers[fp, 2] - 0.5 * e.sizes[fp, 2], e.centers[fp, 2] + 0.5 * e.sizes[fp, 2]]
             )
             ia, ib = overlapping_pairs(
-                e.centers[fp, :2],
-                e.sizes[fp, :2],
-                e.yaw[fp],
-                static.center,
-                static.size,
-                static.yaw,
-                ez,
-                np.column_stack([static.z_lo, static.z_hi]),
+                e.centers[fp, :2], e.sizes[fp, :2], e.yaw[fp], static.center, static.size, static.yaw
             )
+            if ia.size:  # heights: the element's box, or its height over the ground at the detection
+                lo, hi = static.z_lo[ib], static.z_hi[ib]
+                if static.rel_z is not None:
+                    g = static.ground(e.centers[fp, :2][ia])
+                    rel = static.rel_z[ib]
+                    on = ~np.isnan(rel[:, 0])
+                    lo, hi = np.where(on, g + rel[:, 0], lo), np.where(on, g + rel[:, 1], hi)
+                keep = (ez[ia, 0] <= hi) & (lo <= ez[ia, 1])
+                ia, ib = ia[keep], ib[keep]
             if ia.size:
                 # each detection once, named by the nearest element it overlaps
                 dist = np.hypot(*(e.centers[fp, :2][ia] - static.center[ib]).T)

@@ -45,9 +45,12 @@ class StaticElements:
     center: np.ndarray  # (E, 3) m
     size: np.ndarray  # (E, 3) m
     yaw: np.ndarray  # (E,) rad
-    # (E,) bool, on graded ground only: the element follows the ground (a pavement, a fence), so its
-    # box spans the ground's rise along it and only its footprint says where it is; None on the plane
+    # on graded ground only (None on the plane): (E,) bool, the element follows the ground (a
+    # pavement, a fence), so its box spans the ground's rise along it; (E, 2) its [lo, hi] over the
+    # ground under it; and the ground as a coarse grid (``terrain.Terrain.grid_dict``) to ask it
     follows_ground: np.ndarray | None = None
+    ground_relative_z: np.ndarray | None = None
+    ground: dict | None = None
 
     def __len__(self) -> int:
         return int(self.cls.shape[0])
@@ -78,7 +81,11 @@ class StaticElements:
             "center": np.round(self.center, 4).tolist(),
             "size": np.round(self.size, 4).tolist(),
             "yaw": np.round(self.yaw, 6).tolist(),
-        } | ({} if self.follows_ground is None else {"follows_ground": self.follows_ground.tolist()})
+        } | ({} if self.follows_ground is None else {
+            "follows_ground": self.follows_ground.tolist(),
+            "ground_relative_z": np.round(self.ground_relative_z, 4).tolist(),
+            "ground": self.ground,
+        })  # fmt: skip
 
     @staticmethod
     def from_dict(d: dict) -> StaticElements:
@@ -89,6 +96,8 @@ class StaticElements:
             np.array(d["size"], np.float64).reshape(n, 3),
             np.array(d["yaw"], np.float64).reshape(n),
             np.array(d["follows_ground"], bool).reshape(n) if "follows_ground" in d else None,
+            np.array(d["ground_relative_z"], np.float64).reshape(n, 2) if "ground_relative_z" in d else None,
+            d.get("ground"),
         )
 
 
@@ -122,13 +131,16 @@ class StaticWorld:
         size = np.array(mb.size, np.float64).reshape(n, 3)
         self.terrain = terrain  # road grade and crossfall (sim/terrain.py); None: the plane z = 0
         cls = np.asarray(mb.cls, np.int64).reshape(n)
-        follows = None
+        follows = rel = ground = None
         if terrain is not None:  # everything stands on the ground; each box still bounds its element
+            rel = np.column_stack([center[:, 2] - 0.5 * size[:, 2], center[:, 2] + 0.5 * size[:, 2]])
             lo, hi = self._stand(terrain, cls, center)
-            z_lo, z_hi = center[:, 2] - 0.5 * size[:, 2] + lo, center[:, 2] + 0.5 * size[:, 2] + hi
+            z_lo, z_hi = rel[:, 0] + lo, rel[:, 1] + hi
             center[:, 2], size[:, 2] = 0.5 * (z_lo + z_hi), z_hi - z_lo
             follows = np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
-        self.elements = StaticElements(cls, center, size, np.array(mb.yaw, np.float64).reshape(n), follows)
+            ground = terrain.grid_dict()
+        yaw = np.array(mb.yaw, np.float64).reshape(n)
+        self.elements = StaticElements(cls, center, size, yaw, follows, rel, ground)
         # per-element colour tone, so no two buildings (or trees) share one exact colour
         tone = 0.75 + 0.5 * ((np.arange(n) * 0.6180339887) % 1.0)
         self.element_tone = tone.astype(np.float64)
