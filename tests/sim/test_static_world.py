@@ -291,6 +291,13 @@ def test_bag_carries_static_elements_and_flag_off_restores_open_world(tmp_path) 
     np.testing.assert_allclose(el.center, w.static.elements.center, atol=1e-3)
     doc = json.loads(next(iter(read_messages(tmp_path / "on", [STATIC_TOPIC])))[3].data)
     assert doc["wind"]["speed_mps"] == w.wind.speed_mps and 0.0 <= w.wind.speed_mps <= 8.0
+    # the graded ground travels with it, and scoring reads it back (eval.regions.StaticBoxes)
+    from sensor_fusion.eval.regions import StaticBoxes
+
+    sb = StaticBoxes.from_json(doc)
+    xy = w.static.elements.center[:, :2]
+    np.testing.assert_allclose(sb.ground(xy), w.terrain.height(xy), atol=0.03)  # a 2 m grid
+    assert doc["ground"]["peak_grade"] == round(w.terrain.peak_grade, 5)
     info = record("urban_clutter", 5, 1.0, tmp_path / "off", overrides_file=str(ov), static_world=False)
     assert static_elements_from_bag(tmp_path / "off") is None and STATIC_TOPIC not in info.counts
     assert scenario_from_bag(tmp_path / "off")["config"]["world"]["static"]["enabled"] is False

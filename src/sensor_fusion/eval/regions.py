@@ -207,7 +207,7 @@ class StaticBoxes:
             fg = np.asarray(d["follows_ground"], bool).reshape(-1)[keep]
             rel = np.asarray(d["ground_relative_z"], np.float64).reshape(-1, 2)[keep]
             rel[~fg] = np.nan
-            ground = Terrain.from_grid_dict(d["ground"]).height
+            ground = Terrain.from_dict(d["ground"]).height
         return cls(c[:, :2], s[:, :2], y, z_lo, z_hi, kept, rel, ground)
 
     @classmethod

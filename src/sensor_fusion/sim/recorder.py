@@ -521,8 +521,6 @@ def _write_bag(
             doc = world.static.elements.to_dict()
             if getattr(world, "wind", None) is not None:  # what moved the foliage (static/wind.py)
                 doc["wind"] = {"speed_mps": world.wind.speed_mps, "direction": list(world.wind.direction)}
-            if world.static.terrain is not None:  # the ground's grade and crossfall (terrain.py)
-                doc["ground"] = world.static.terrain.to_dict()
             w.write(STATIC_TOPIC, String(data=json.dumps(doc)), t0)
         for t, topic, msg in heapq.merge(*streams, key=lambda e: e[0]):
             w.write(topic, msg, t)

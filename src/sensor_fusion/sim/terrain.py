@@ -81,21 +81,19 @@ class Terrain:
             self.H, self.tile_max, self.x0, self.y0, 1.0 / self.cell, self.h_max, self.max_slope, rays, lim
         )
 
-    def grid_dict(self, step: int = 2) -> dict:
-        """The surface every ``step`` cells (2 m), JSON-ready: what a truth bag carries so that
-        scoring can ask the ground's height anywhere (``from_grid_dict``); 2 m rounds the crown's
-        ridge by at most 2 cm."""
-        return {"x0": self.x0, "y0": self.y0, "cell": self.cell * step,
-                "heights": np.round(self.H[::step, ::step], 3).tolist()}  # fmt: skip
+    def to_dict(self, step: int = 2) -> dict:
+        """What a truth bag records about the ground (in ``/ground_truth/static``'s ``ground``): its
+        grade and crossfall, and the surface every ``step`` cells (2 m; that rounds the crown's
+        ridge by at most 2 cm), so that scoring can ask its height anywhere (``from_dict``)."""
+        H = np.round(self.H[::step, ::step], 3).tolist()
+        return {"peak_grade": round(self.peak_grade, 5), "crossfall": round(self.crossfall, 5),
+                "max_slope": round(self.max_slope, 5), "x0": self.x0, "y0": self.y0,
+                "cell": self.cell * step, "heights": H}  # fmt: skip
 
     @staticmethod
-    def from_grid_dict(d: dict) -> Terrain:
+    def from_dict(d: dict) -> Terrain:
+        """The surface of :meth:`to_dict` (at its coarser step)."""
         return Terrain(np.asarray(d["heights"], np.float64), float(d["x0"]), float(d["y0"]), float(d["cell"]))
-
-    def to_dict(self) -> dict:
-        """What a bag records on ``/ground_truth/static`` about the ground."""
-        return {"peak_grade": round(self.peak_grade, 5), "crossfall": round(self.crossfall, 5),
-                "max_slope": round(self.max_slope, 5)}  # fmt: skip
 
 
 def draw_terrain(

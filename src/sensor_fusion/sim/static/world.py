@@ -47,7 +47,7 @@ class StaticElements:
     yaw: np.ndarray  # (E,) rad
     # on graded ground only (None on the plane): (E,) bool, the element follows the ground (a
     # pavement, a fence), so its box spans the ground's rise along it; (E, 2) its [lo, hi] over the
-    # ground under it; and the ground as a coarse grid (``terrain.Terrain.grid_dict``) to ask it
+    # ground under it; and the ground as a coarse grid (``terrain.Terrain.to_dict``) to ask it
     follows_ground: np.ndarray | None = None
     ground_relative_z: np.ndarray | None = None
     ground: dict | None = None
@@ -138,7 +138,7 @@ class StaticWorld:
             z_lo, z_hi = rel[:, 0] + lo, rel[:, 1] + hi
             center[:, 2], size[:, 2] = 0.5 * (z_lo + z_hi), z_hi - z_lo
             follows = np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
-            ground = terrain.grid_dict()
+            ground = terrain.to_dict()
         yaw = np.array(mb.yaw, np.float64).reshape(n)
         self.elements = StaticElements(cls, center, size, yaw, follows, rel, ground)
         # per-element colour tone, so no two buildings (or trees) share one exact colour
