@@ -20,10 +20,14 @@ edge value. ``h`` is zero under the ego's start, so ``odom`` starts on the groun
 
 Rays meet it by sphere-tracing (written here because neither Embree nor Open3D intersects a
 height field without triangulating it, and the camera's rasteriser would then draw every ground
-triangle): each step advances ``omega`` times the largest distance at which the ray cannot reach
-the surface given the grid's steepest slope, and a step that ends below the surface is refined by
-regula falsi. Over-relaxing (``omega`` 3) can only skip a bump narrower than the step; the grade
-waves are hundreds of metres long and the crown is a centimetre, so none is skipped that matters.
+triangle): each step advances at most ``omega`` times the largest distance at which the ray cannot
+reach the surface given the grid's steepest slope, to the crossing of the local tangent plane
+(Newton) where that is nearer; a ray above a block's highest point skips the block, and a step
+that ends below the surface is refined by regula falsi. Over-relaxing (``omega`` 3) can only skip
+a bump narrower than the step; the grade waves are hundreds of metres long and the crown is a
+centimetre, so none is skipped that matters. Most rays (down onto smooth ground) land in one or
+two Newton steps from the gap and gradient under their origin, which rays of one sensor share:
+the LiDAR's ground costs about 3 ms per sweep, a camera's 5-6 ms per frame (``bench/bench_sim.py``).
 """
 
 from __future__ import annotations
