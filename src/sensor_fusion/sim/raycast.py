@@ -248,6 +248,20 @@ class Hits(NamedTuple):
     cos_incidence: np.ndarray  # (R,) float32 |normal . ray|
 
 
+@njit(cache=True, nogil=True)
+def write_hit(i, t, code, nx, ny, nz, c, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc) -> None:
+    """Ray ``i`` (origin o, direction d) hits a surface at ``t`` with part code ``code``, normal n
+    and ``c = n . d``: write it into the Hits fields, the normal turned to the sensor (the static
+    mesh's merges, the camera's rasteriser, the graded ground)."""
+    part[i] = code
+    dist[i] = t
+    s = -1.0 if c > 0.0 else 1.0
+    normal[i, 0], normal[i, 1], normal[i, 2] = s * nx, s * ny, s * nz
+    tf = np.float64(t)
+    point[i, 0], point[i, 1], point[i, 2] = ox + tf * dx, oy + tf * dy, oz + tf * dz
+    cos_inc[i] = abs(c)
+
+
 def alloc_hits(n_rays: int) -> Hits:
     """Output buffers for ``n_rays`` rays."""
     R = int(n_rays)

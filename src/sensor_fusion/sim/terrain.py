@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 from scipy.spatial import cKDTree
 
-from .raycast import HIT_GROUND, Hits
+from .raycast import HIT_GROUND, Hits, write_hit
 
 CELL_M = 1.0  # grid step: the crown's ridge is rounded within half a cell (<= 1 cm at 2 %)
 MARGIN_M = 200.0  # grid beyond the ego's track: past the LiDAR's range; cameras see the edge value
@@ -379,15 +379,12 @@ def _overlay_dirs(H, TM, x0, y0, inv, h_max, slope, dirs, R, o, t_max, dist, par
 
 @njit(cache=True, nogil=True, inline="always")
 def _write_ground(H, x0, y0, inv, i, t, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc):
-    px, py = ox + t * dx, oy + t * dy
-    _hh, gx, gy = _hg(H, x0, y0, inv, px, py)
+    """A ground hit of ray ``i`` at ``t``, with the surface's normal there."""
+    _hh, gx, gy = _hg(H, x0, y0, inv, ox + t * dx, oy + t * dy)
     s = 1.0 / np.sqrt(1.0 + gx * gx + gy * gy)
     nx, ny, nz = -gx * s, -gy * s, s
-    part[i] = HIT_GROUND
-    dist[i] = t
-    normal[i, 0], normal[i, 1], normal[i, 2] = nx, ny, nz
-    point[i, 0], point[i, 1], point[i, 2] = px, py, oz + t * dz
-    cos_inc[i] = abs(nx * dx + ny * dy + nz * dz)
+    c = nx * dx + ny * dy + nz * dz
+    write_hit(i, t, HIT_GROUND, nx, ny, nz, c, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc)
 
 
 def overlay_terrain_camera(

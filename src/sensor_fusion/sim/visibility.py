@@ -36,7 +36,7 @@ def sensor_pose(
         [c * mount_xyz[0] - s * mount_xyz[1], s * mount_xyz[0] + c * mount_xyz[1]]
     )
     z = float(mount_xyz[2])
-    if len(ego_xy) > 2 and ego_xy[2] != 0.0:  # graded roads: heights are world z
+    if len(ego_xy) > 2:  # graded roads: heights are world z (0 on the plane)
         z += float(ego_xy[2])
     return SensorPose(xy, z, float(ego_yaw + axis_offset_rad))
 

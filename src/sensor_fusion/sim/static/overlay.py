@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..raycast import HIT_NONE, Hits
+from ..raycast import HIT_NONE, Hits, write_hit
 from .materials import Material
 from .wind import Wind
 from .world import StaticWorld
@@ -39,19 +39,6 @@ def pack_group_rays(
                     M[a, 0] * perm_dirs[i, 0] + M[a, 1] * perm_dirs[i, 1] + M[a, 2] * perm_dirs[i, 2]
                 )
     return out
-
-
-@njit(cache=True, nogil=True)
-def write_hit(i, t, code, nx, ny, nz, c, ox, oy, oz, dx, dy, dz, dist, part, normal, point, cos_inc) -> None:
-    """Ray ``i`` (origin o, direction d) hits a static surface at ``t`` with part code ``code``,
-    normal n and ``c = n . d``: write it into the Hits fields, the normal turned to the sensor."""
-    part[i] = code
-    dist[i] = t
-    s = -1.0 if c > 0.0 else 1.0
-    normal[i, 0], normal[i, 1], normal[i, 2] = s * nx, s * ny, s * nz
-    tf = np.float64(t)
-    point[i, 0], point[i, 1], point[i, 2] = ox + tf * dx, oy + tf * dy, oz + tf * dz
-    cos_inc[i] = abs(c)
 
 
 @njit(cache=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..raycast import Hits
-from .overlay import overlay_static, write_hit
+from ..raycast import Hits, write_hit
+from .overlay import overlay_static
 
 NEAR_M = 0.02  # triangles are clipped to this depth in front of the camera
 MAX_CELLS_PER_RAY = 4.0  # a grid larger than this (strong distortion) falls back to ray casting
