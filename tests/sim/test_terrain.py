@@ -115,10 +115,11 @@ def test_drape_splits_long_triangles_and_lifts_every_vertex() -> None:
     t = _plane(0.05, 0.0)
     v = np.array([[0.0, 0, 0], [40.0, 0, 0], [40.0, 0, 3.0], [0.0, 0, 3.0]])  # a 40 m wall face
     f = np.array([[0, 1, 2], [0, 2, 3]])
-    V, F, src = drape(v, f, t, max_edge_m=4.0)  # (the default is 8 m)
+    V, F, src, lift = drape(v, f, t, max_edge_m=4.0)  # (the default is 8 m)
     e = np.stack([V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 1]], V[F[:, 0]] - V[F[:, 2]]], 1)
     assert np.hypot(e[..., 0], e[..., 1]).max() <= 4.0 + 1e-9
     assert set(src.tolist()) == {0, 1}
+    np.testing.assert_allclose(lift, 0.05 * V[:, 0], atol=1e-12)  # each vertex rose by the ground
     z0 = V[:, 2] - 0.05 * V[:, 0]  # each vertex's height over the ground: the mesh's own z
     assert (z0 > -1e-9).all() and (z0 < 3.0 + 1e-9).all()
     assert np.isclose(z0, 0.0).sum() >= 10  # the bottom edge follows the ground in 4 m steps

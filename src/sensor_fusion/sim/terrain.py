@@ -428,7 +428,7 @@ def drape(
     terrain: Terrain,
     rigid_lift: np.ndarray | None = None,
     max_edge_m: float = 8.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stand a mesh built on ``z = 0`` on the terrain.
 
     Vertices with a finite ``rigid_lift`` (V,) rise by it: a building or pole keeps its shape and
@@ -441,7 +441,8 @@ def drape(
     the carriageway, off the crown's kinks).
 
     Returns (vertices (V', 3) float64, triangles (T', 3) int64, source (T',) the input triangle
-    of each output triangle, to carry per-triangle attributes).
+    of each output triangle, to carry per-triangle attributes, and lift (V',) how far each vertex
+    rose: its rigid lift, or the ground's height under it).
     """
     V = np.asarray(vertices, np.float64).reshape(-1, 3)
     f = np.asarray(triangles, np.int64).reshape(-1, 3)
@@ -471,4 +472,4 @@ def drape(
     free = np.isnan(lift)
     lift[free] = terrain.height(V[free, :2])
     V[:, 2] += lift
-    return V, f, src
+    return V, f, src, lift

@@ -121,6 +121,14 @@ class StaticHits:
         self.look = look  # (R,) int32 row of StaticWorld.look_bgr (camera colour), -1 on miss
 
 
+def _vertex_elements(triangles: np.ndarray, element: np.ndarray, n_vertices: int) -> np.ndarray:
+    """(V,) the element each vertex belongs to (-1: in no triangle); a vertex is never shared
+    between elements (``MeshBuilder.add``)."""
+    v_el = np.full(n_vertices, -1, np.int64)
+    v_el[np.asarray(triangles, np.int64).ravel()] = np.repeat(np.asarray(element, np.int64), 3)
+    return v_el
+
+
 class StaticWorld:
     """A built static world (see module docstring); ``cast`` is thread-safe (Embree)."""
 
@@ -133,11 +141,11 @@ class StaticWorld:
         cls = np.asarray(mb.cls, np.int64).reshape(n)
         follows = rel = ground = None
         if terrain is not None:  # everything stands on the ground; each box still bounds its element
+            follows = np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
             rel = np.column_stack([center[:, 2] - 0.5 * size[:, 2], center[:, 2] + 0.5 * size[:, 2]])
-            lo, hi = self._stand(terrain, cls, center)
+            lo, hi = self._stand(terrain, ~follows, center)
             z_lo, z_hi = rel[:, 0] + lo, rel[:, 1] + hi
             center[:, 2], size[:, 2] = 0.5 * (z_lo + z_hi), z_hi - z_lo
-            follows = np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
             ground = terrain.to_dict()
         yaw = np.array(mb.yaw, np.float64).reshape(n)
         self.elements = StaticElements(cls, center, size, yaw, follows, rel, ground)
@@ -155,36 +163,35 @@ class StaticWorld:
         self._scene = None
         self._raster_mesh = None
 
-    def _stand(self, terrain: Terrain, cls: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Drape the mesh on ``terrain`` (``terrain.drape``): compact and boxy elements rigidly on the
-        lowest ground under their footprint, the long and ground-following ones bent with it.
-        Returns how far each element's bottom and top rise (E,), (E,): the same for a rigid one, the
-        lowest and highest ground under a bent one (a 100 m pavement on a grade spans metres)."""
+    def _stand(
+        self, terrain: Terrain, rigid: np.ndarray, center: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Drape the mesh on ``terrain`` (``terrain.drape``): the ``rigid`` (E,) elements, compact and
+        boxy, on the lowest ground under their footprint, the others (long, ground-following) bent
+        with it. Returns how far each element's bottom and top rise (E,), (E,): the same for a rigid
+        one, the lowest and highest ground under a bent one (a 100 m pavement on a grade spans
+        metres)."""
         g = terrain.height(center[:, :2])
         if not self.triangles.shape[0]:
             return g, g
-        rigid = ~np.isin(cls, [int(c) for c in BENDS_WITH_GROUND])
-        v_el = np.full(self.vertices.shape[0], -1, np.int64)
-        v_el[self.triangles.astype(np.int64).ravel()] = np.repeat(self.element.astype(np.int64), 3)
+        v_el = _vertex_elements(self.triangles, self.element, self.vertices.shape[0])
         on = v_el >= 0
         foot = on & (self.vertices[:, 2] <= 0.3)  # where it meets the ground (not a lamp's arm)
-        low = np.full(len(cls), np.inf)  # the lowest ground under each element's footprint
+        low = np.full(len(rigid), np.inf)  # the lowest ground under each element's footprint
         np.minimum.at(low, v_el[foot], terrain.height(self.vertices[foot, :2].astype(np.float64)))
         low = np.where(np.isfinite(low), low, g)
         v_lift = np.full(self.vertices.shape[0], np.nan)
         rv = on & rigid[np.maximum(v_el, 0)]
         v_lift[rv] = low[v_el[rv]]
-        v, f, src = drape(self.vertices, self.triangles, terrain, v_lift)
+        v, f, src, lift = drape(self.vertices, self.triangles, terrain, v_lift)
         self.vertices, self.triangles = v.astype(np.float32), f.astype(np.uint32)
         self.material, self.element = self.material[src], self.element[src]
         # a bent element's lift ranges over the ground under its (split) vertices
-        v_el = np.full(v.shape[0], -1, np.int64)
-        v_el[f.ravel()] = np.repeat(self.element.astype(np.int64), 3)
+        v_el = _vertex_elements(f, self.element, v.shape[0])
         on = v_el >= 0
-        gv = terrain.height(v[on, :2])
-        g_lo, g_hi = np.full(len(cls), np.inf), np.full(len(cls), -np.inf)
-        np.minimum.at(g_lo, v_el[on], gv)
-        np.maximum.at(g_hi, v_el[on], gv)
+        g_lo, g_hi = np.full(len(rigid), np.inf), np.full(len(rigid), -np.inf)
+        np.minimum.at(g_lo, v_el[on], lift[on])
+        np.maximum.at(g_hi, v_el[on], lift[on])
         has = np.isfinite(g_lo)
         lo = np.where(rigid, low, np.where(has, g_lo, g))
         hi = np.where(rigid, low, np.where(has, g_hi, g))
