@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 from scipy.spatial import cKDTree
 
-from .raycast import HIT_GROUND, Hits, write_hit
+from .raycast import HIT_GROUND, HIT_NONE, Hits, alloc_hits, write_hit
 
 CELL_M = 1.0  # grid step: the crown's ridge is rounded within half a cell (<= 1 cm at 2 %)
 MARGIN_M = 200.0  # grid beyond the ego's track: past the LiDAR's range; cameras see the edge value
@@ -78,12 +78,14 @@ class Terrain:
 
     def intersect(self, rays: np.ndarray, t_max: np.ndarray | float) -> np.ndarray:
         """(R,) distance along each of (R, 6) rays (origin, unit direction) to the ground, inf where
-        it does not meet it before ``t_max``."""
+        it does not meet it before ``t_max``: the sensors' path (:func:`overlay_terrain`) on rays
+        that hit nothing else."""
         rays = np.ascontiguousarray(rays, np.float64).reshape(-1, 6)
-        lim = np.broadcast_to(np.asarray(t_max, np.float64), (rays.shape[0],)).copy()
-        return _intersect_all(
-            self.H, self.tile_max, self.x0, self.y0, 1.0 / self.cell, self.h_max, self.max_slope, rays, lim
-        )
+        hits = alloc_hits(rays.shape[0])
+        hits.dist[:] = np.broadcast_to(np.asarray(t_max, np.float64), (rays.shape[0],))
+        hits.part[:] = HIT_NONE
+        overlay_terrain(self, hits, rays, np.inf)
+        return np.where(hits.part == HIT_GROUND, hits.dist.astype(np.float64), np.inf)
 
     def to_dict(self, step: int = 2) -> dict:
         """What a truth bag records about the ground (in ``/ground_truth/static``'s ``ground``): its
@@ -311,17 +313,6 @@ def _first_try(H, x0, y0, inv, slope, ox, oy, oz, dx, dy, dz, t_lim, g0, gx0, gy
             return -1.0
         t += g / close
     return -1.0
-
-
-@njit(cache=True, nogil=True)
-def _intersect_all(H, TM, x0, y0, inv, h_max, slope, rays, lim):
-    out = np.empty(rays.shape[0])
-    for i in range(rays.shape[0]):
-        r = rays[i]
-        out[i] = _ray(
-            H, TM, x0, y0, inv, h_max, slope, r[0], r[1], r[2], r[3], r[4], r[5], lim[i], np.nan, 0.0, 0.0
-        )
-    return out
 
 
 @njit(cache=True, nogil=True)
