@@ -204,6 +204,16 @@ def main() -> None:
         t_grp_off,
     )  # fmt: skip
 
+    # Columns judged with their neighbouring cells (structure_tall_spread_m: a second walk over the
+    # cells not tall alone that have returns above z_max beside them); baseline: each cell alone
+    alone = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_tall_spread_m=0.0))
+    alone.detect(pts, 0, "base_link")
+    t_alone = median_time(lambda: alone.detect(pts, 0, "base_link"), args.runs)
+    with_without(
+        fig, "detect_120k_tall_spread", "alone", "columns with their neighbours, 120k sweep (spread / alone)",
+        t_plain, t_alone,
+    )  # fmt: skip
+
     # The hidden road's continuation (ground_hidden_slope: the objects' shadow line on a polar grid);
     # baseline: the same ground stage without it
     g_args = (

@@ -240,6 +240,63 @@ def test_column_filter_cuts_overhang_whatever_the_point_order(n_low):
         assert not counts.any(), "the scratch must come back all zero for the next sweep"
 
 
+def _column_cells(
+    cells: list[tuple[int, int, np.ndarray]], spread: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """column_filter over points at 15 m ahead placed in 0.2 m cells (ix, iy offsets) at the given
+    heights above ground; returns (cell index per point, keep, tall)."""
+    from sensor_fusion.perception.overhang import column_filter
+
+    xyz, cell = [], []
+    for k, (ix, iy, h) in enumerate(cells):
+        xyz.append(np.column_stack([np.full(h.size, 15.05 + 0.2 * ix), np.full(h.size, 0.05 + 0.2 * iy), h]))
+        cell += [k] * h.size
+    xyz = np.vstack(xyz).astype(np.float32)
+    counts = np.zeros(1000 * 1000, np.int32)
+    keep, tall = column_filter(xyz, xyz[:, 2].copy(), 0.2, 100.0, 4.5, 1.2, 0.011, 2.3, counts, spread)
+    assert not counts.any(), "the scratch must come back all zero for the next sweep"
+    return np.array(cell), keep, tall
+
+
+def test_leaning_facade_column_spread_over_cells_is_tall():
+    """One scan column of a façade that leans in the sensor's frame (body roll on a crowned road)
+    seen obliquely lands in three neighbouring cells, low, middle and high parts: no cell is a
+    column taller than any object alone, their neighbourhood is."""
+    beams = np.arange(0.4, 8.0, 0.4)
+    parts = [
+        (0, 0, beams[beams < 2.0]),
+        (1, 0, beams[(beams >= 2.0) & (beams < 3.6)]),
+        (1, 1, beams[beams >= 3.6]),
+    ]
+    cell, keep, tall = _column_cells(parts, spread=0)
+    assert not tall.any(), "a cell alone is tall: the test proves nothing"
+    cell, keep, tall = _column_cells(parts, spread=1)
+    assert np.array_equal(tall, keep) and keep[cell == 0].all() and tall[cell == 0].all()
+
+
+def test_column_neighbourhood_does_not_take_a_person_touching_a_pole():
+    """A person (to 1.8 m) in the cell beside a pole (to 6 m) and a car (to 1.5 m) under a crown
+    (5-7 m) in the next cells: the pole is tall, the person and the car are not."""
+    person, pole = np.arange(0.3, 1.81, 0.15), np.arange(0.3, 6.0, 0.15)
+    car, crown = np.arange(0.3, 1.51, 0.15), np.arange(5.0, 7.0, 0.2)
+    cell, keep, tall = _column_cells([(0, 0, person), (0, 1, pole), (5, 0, car), (5, 1, crown)], spread=1)
+    assert tall[(cell == 1) & keep].all()
+    assert not tall[(cell == 0) | (cell == 2)].any()
+
+
+def test_pedestrian_touching_a_tall_pole_kept():
+    """A person 5 cm from a 6 m pole that the LiDAR sees above z_max: their cells touch."""
+    pts = spinning_scan(
+        [PED, (10.0, -3.6, 0.2, 0.2, 6.0, 0.0)], sensor_height_m=SENSOR_HEIGHT_M, elev_deg=(-25.0, 15.0)
+    )
+    for spread in (0.0, 0.2):
+        d = LidarDetector(LidarDetectorConfig(structure_tall_spread_m=spread)).detect(pts, 0, "base_link")
+        peds = d.centers[d.labels == ObjectClass.PEDESTRIAN, :2]
+        assert len(peds) == 1 and np.hypot(*(peds[0] - PED[:2])) < 0.3, (
+            f"spread {spread}: {d.labels} {d.sizes}"
+        )
+
+
 def test_row_of_parked_cars_seen_from_afar_split_at_cabins(det):
     """Three cars nose to tail 0.4 m apart, 30-40 m ahead and 4 m aside: at that grazing angle the
     gaps are hidden behind the boots, so the row is one 14 m cluster, low enough for the fence

@@ -94,6 +94,16 @@ class LidarDetectorConfig(ParamConfig):
         "trunks under crowns, poles under lamps) are structure; a truck under a low crown is taken "
         "for one too (perception/overhang.py); 1 = off",
     )
+    structure_tall_spread_m: float = param(
+        0.2,
+        unit="m",
+        ge=0.0,
+        desc="A column is judged with the returns of the cells within this distance: a vertical face "
+        "seen obliquely spreads one scan column over neighbouring cells when it leans in the sensor's "
+        "frame (the body's 1-2 deg of roll and pitch on crowned and graded roads) or steps (0.3 m window "
+        "reveals), and no cell keeps a column whole. One cell: touching cells are one cluster anyway; "
+        "0 = each cell alone",
+    )
     column_split_margin_m: float = param(
         1.0,
         unit="m",
@@ -1279,6 +1289,7 @@ class LidarDetector:
                 obj, obj_hag, float(cfg.cluster_cell_m), float(cfg.range_max_m), float(cfg.z_max_m),
                 float(cfg.overhang_gap_m), float(cfg.class_height_slack_per_m),
                 float(cfg.structure_tall_min_m), self._column_counts,
+                round(cfg.structure_tall_spread_m / cfg.cluster_cell_m),
             )  # fmt: skip
             obj, obj_gz, obj_hag, tall = obj[col_keep], obj_gz[col_keep], obj_hag[col_keep], tall[col_keep]
             kept[np.flatnonzero(kept)[~col_keep]] = False
