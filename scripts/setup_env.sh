@@ -24,17 +24,27 @@ stamp_set() { echo "$2" > "$VENV/.stamp-$1"; }
 
 # 1. Debian packages: libusb (open3d's native library links against it; required) and chromium
 #    (scripts/check_report.py opens the HTML report in it; without it that one test skips)
+# Each package is installed on its own: a failure of the optional chromium (its many dependencies)
+# must not take the required libusb down with it, as one apt-get call for both did.
 apt_missing=()
 ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0' || apt_missing+=(libusb-1.0-0)
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
-if [ "${#apt_missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  log "installing Debian packages ${apt_missing[*]} (chromium: about 40 s)"
+can_apt=no
+[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && can_apt=yes
+if [ "${#apt_missing[@]}" -gt 0 ] && [ "$can_apt" = yes ]; then
+  log "installing Debian packages ${apt_missing[*]}$([[ " ${apt_missing[*]} " == *" chromium "* ]] && echo ' (chromium: about 40 s)')"
   apt-get update -qq >/dev/null || log "WARNING: apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null \
-    || log "WARNING: apt-get install ${apt_missing[*]} failed"
+  for pkg in "${apt_missing[@]}"; do
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null \
+      || log "WARNING: apt-get install $pkg failed (its output is above)"
+  done
 fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
-  log "ERROR: libusb-1.0.so.0 is missing and this shell cannot apt-get it."
+  if [ "$can_apt" = yes ]; then
+    log "ERROR: libusb-1.0.so.0 is missing and apt-get could not install libusb-1.0-0 (see above)."
+  else
+    log "ERROR: libusb-1.0.so.0 is missing and this shell cannot apt-get it (not root, or no apt-get)."
+  fi
   log "       Install it first: sudo apt-get install libusb-1.0-0"
   exit 1
 fi
