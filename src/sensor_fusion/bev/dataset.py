@@ -65,8 +65,52 @@ class TruthBoxes:
     velocity: np.ndarray
 
 
-def truth_in_base(gt_frames, gt_stamps, poses, stamp_ns: int) -> TruthBoxes | None:
-    """Truth objects at ``stamp_ns`` in base_link (nearest truth frame, moved by its velocity)."""
+@dataclass
+class EgoTilt:
+    """The truth ego's height and attitude off the plane (graded, crowned roads): ``stamp_ns`` (N,)
+    int64, ``z`` (N,) m, ``roll`` / ``pitch`` (N,) rad (ZYX), sorted by stamp."""
+
+    stamp_ns: np.ndarray
+    z: np.ndarray
+    roll: np.ndarray
+    pitch: np.ndarray
+
+    @classmethod
+    def from_odometry(cls, odom_msgs) -> EgoTilt | None:
+        """From nav_msgs/Odometry messages; None when every pose lies on the plane z = 0 (flat
+        worlds: the planar transform is then exact)."""
+        if not odom_msgs:
+            return None
+        st = np.array(
+            [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in odom_msgs], np.int64
+        )
+        z = np.array([m.pose.pose.position.z for m in odom_msgs], np.float64)
+        q = np.array([[o.x, o.y, o.z, o.w] for o in (m.pose.pose.orientation for m in odom_msgs)], np.float64)
+        x, y, qz, w = q.T
+        roll = np.arctan2(2.0 * (w * x + y * qz), 1.0 - 2.0 * (x * x + y * y))
+        pitch = np.arcsin(np.clip(2.0 * (w * y - qz * x), -1.0, 1.0))
+        if not (z.any() or roll.any() or pitch.any()):
+            return None
+        order = np.argsort(st, kind="stable")
+        return cls(st[order], z[order], roll[order], pitch[order])
+
+    def untilt(self, stamp_ns: int, xyz: np.ndarray) -> np.ndarray:
+        """(N, 3) points given in the ego's yaw-only frame (planar offset and heading applied, z
+        still the world's) into base_link: less the ego's height, then rotated by R_tilt^T where
+        R_world_base = Rz(yaw) Ry(pitch) Rx(roll)."""
+        ez, r, p = (float(np.interp(stamp_ns, self.stamp_ns, a)) for a in (self.z, self.roll, self.pitch))
+        cr, sr, cp, sp = np.cos(r), np.sin(r), np.cos(p), np.sin(p)
+        tilt = np.array([[cp, sp * sr, sp * cr], [0.0, cr, -sr], [-sp, cp * sr, cp * cr]])  # Ry(p) Rx(r)
+        return (xyz - [0.0, 0.0, ez]) @ tilt
+
+
+def truth_in_base(
+    gt_frames, gt_stamps, poses, stamp_ns: int, tilt: EgoTilt | None = None
+) -> TruthBoxes | None:
+    """Truth objects at ``stamp_ns`` in base_link (nearest truth frame, moved by its velocity).
+    ``tilt`` (graded worlds): the ego's height, roll and pitch, so box centres are where the
+    LiDAR's points of them are (a car 50 m up a 4 % grade is 2 m above a planar transform's);
+    boxes stay yaw-only, as the network predicts them."""
     k = int(np.argmin(np.abs(gt_stamps - stamp_ns)))
     if abs(int(gt_stamps[k]) - stamp_ns) > GT_MAX_DT_NS or not (
         poses.stamp_ns[0] <= stamp_ns <= poses.stamp_ns[-1]
@@ -84,6 +128,8 @@ def truth_in_base(gt_frames, gt_stamps, poses, stamp_ns: int) -> TruthBoxes | No
     Rt = np.array([[c, s], [-s, c]])  # world -> base rotation (planar)
     centers = cw.copy()
     centers[:, :2] = (cw[:, :2] - [ex, ey]) @ Rt.T
+    if tilt is not None:
+        centers = tilt.untilt(stamp_ns, centers)
     yaw = wrap_angle(f.yaw - eyaw)
     return TruthBoxes(centers, f.sizes.copy(), yaw, f.labels.copy(), vel @ Rt.T)
 
