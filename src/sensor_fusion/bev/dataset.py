@@ -21,7 +21,8 @@ import numpy as np
 
 from ..core.calibration import calibration_from_dict
 from ..core.classes import ObjectClass
-from ..core.geometry import wrap_angle
+from ..core.geometry import matrix_to_rpy, quat_to_matrix, rpy_to_matrix, wrap_angle
+from ..eval.tf import odometry_attitude
 from .grid import BevGrid
 from .lift import rig_lift_grids
 from .model import OUTPUT_STRIDE
@@ -79,29 +80,21 @@ class EgoTilt:
     def from_odometry(cls, odom_msgs) -> EgoTilt | None:
         """From nav_msgs/Odometry messages; None when every pose lies on the plane z = 0 (flat
         worlds: the planar transform is then exact)."""
-        if not odom_msgs:
+        arrays = odometry_attitude(odom_msgs)
+        if arrays is None:
             return None
-        st = np.array(
-            [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in odom_msgs], np.int64
-        )
-        z = np.array([m.pose.pose.position.z for m in odom_msgs], np.float64)
-        q = np.array([[o.x, o.y, o.z, o.w] for o in (m.pose.pose.orientation for m in odom_msgs)], np.float64)
-        x, y, qz, w = q.T
-        roll = np.arctan2(2.0 * (w * x + y * qz), 1.0 - 2.0 * (x * x + y * y))
-        pitch = np.arcsin(np.clip(2.0 * (w * y - qz * x), -1.0, 1.0))
-        if not (z.any() or roll.any() or pitch.any()):
+        st, p, q = arrays
+        rpy = np.array([matrix_to_rpy(quat_to_matrix(qi)) for qi in q]).reshape(-1, 3)
+        if not (p[:, 2].any() or rpy[:, :2].any()):
             return None
-        order = np.argsort(st, kind="stable")
-        return cls(st[order], z[order], roll[order], pitch[order])
+        return cls(st, p[:, 2].copy(), rpy[:, 0].copy(), rpy[:, 1].copy())
 
     def untilt(self, stamp_ns: int, xyz: np.ndarray) -> np.ndarray:
         """(N, 3) points given in the ego's yaw-only frame (planar offset and heading applied, z
         still the world's) into base_link: less the ego's height, then rotated by R_tilt^T where
         R_world_base = Rz(yaw) Ry(pitch) Rx(roll)."""
         ez, r, p = (float(np.interp(stamp_ns, self.stamp_ns, a)) for a in (self.z, self.roll, self.pitch))
-        cr, sr, cp, sp = np.cos(r), np.sin(r), np.cos(p), np.sin(p)
-        tilt = np.array([[cp, sp * sr, sp * cr], [0.0, cr, -sr], [-sp, cp * sr, cp * cr]])  # Ry(p) Rx(r)
-        return (xyz - [0.0, 0.0, ez]) @ tilt
+        return (xyz - [0.0, 0.0, ez]) @ rpy_to_matrix(r, p, 0.0)  # rows: R_tilt^T applied to each
 
 
 def truth_in_base(

@@ -104,10 +104,10 @@ def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
     return PlanarTransforms(parent, child, st[order], a[:, :3], np.unwrap(a[:, 3]))
 
 
-def odometry_arrays(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Stamps (N,) int64 ns, positions (N, 3) m and yaw (N,) rad in (-pi, pi] of nav_msgs/Odometry
-    messages, sorted by stamp (stable); None if there are none. The one parser of the truth's and
-    the node's odometry for scoring (``eval.bags.odometry_poses``, :func:`odometry_transforms`)."""
+def odometry_attitude(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Stamps (N,) int64 ns, positions (N, 3) m and orientations (N, 4) x, y, z, w of
+    nav_msgs/Odometry messages, sorted by stamp (stable); None if there are none. The one parser of
+    the truth's and the node's odometry (:func:`odometry_arrays`, ``bev.dataset.EgoTilt``)."""
     if not odom_msgs:
         return None
     st = np.array([to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in odom_msgs], np.int64)
@@ -117,7 +117,18 @@ def odometry_arrays(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | No
     o = [m.pose.pose.orientation for m in odom_msgs]
     q = np.array([[r.x, r.y, r.z, r.w] for r in o])
     order = np.argsort(st, kind="stable")
-    return st[order], p[order], quat_to_yaw(q)[order]
+    return st[order], p[order], q[order]
+
+
+def odometry_arrays(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Stamps (N,) int64 ns, positions (N, 3) m and yaw (N,) rad in (-pi, pi] of nav_msgs/Odometry
+    messages, sorted by stamp (stable); None if there are none: the planar poses scoring uses
+    (``eval.bags.odometry_poses``, :func:`odometry_transforms`)."""
+    arrays = odometry_attitude(odom_msgs)
+    if arrays is None:
+        return None
+    st, p, q = arrays
+    return st, p, quat_to_yaw(q)
 
 
 def odometry_transforms(odom_msgs) -> PlanarTransforms | None:
