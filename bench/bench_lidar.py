@@ -184,35 +184,32 @@ def main() -> None:
         t_plain, f"; {mem_det.structure_cells} cells remembered",
     )  # fmt: skip
 
+    def rule_off(key: str, what: str, base: str = "off", **off) -> None:
+        """The shipped detector against the same one with a rule's setting ``off`` (the baseline,
+        named ``base`` in the figures), 120k sweep."""
+        alt = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, **off))
+        alt.detect(pts, 0, "base_link")
+        t_alt = median_time(lambda: alt.detect(pts, 0, "base_link"), args.runs)
+        with_without(fig, f"detect_120k_{key}", base, what, t_plain, t_alt)
+
     # What lies past the ends of truck-tall clusters (structure_bounded_ends: one azimuth binning of the
-    # whole sweep, then a few bins per end); baseline: the same detector with the rule off
-    off_det = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_bounded_ends=False))
-    off_det.detect(pts, 0, "base_link")
-    t_off = median_time(lambda: off_det.detect(pts, 0, "base_link"), args.runs)
-    with_without(
-        fig, "detect_120k_bounded_ends", "off", "ends of truck-tall clusters, 120k sweep (rule on / off)",
-        t_plain, t_off,
-    )  # fmt: skip
-
+    # whole sweep, then a few bins per end)
+    rule_off(
+        "bounded_ends",
+        "ends of truck-tall clusters, 120k sweep (rule on / off)",
+        structure_bounded_ends=False,
+    )
     # People side by side (group_split: one top profile per cyclist-sized cluster that passed the
-    # structure rules, a refit only where it splits); baseline: the same detector with the split off
-    grp_off = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, group_split=False))
-    grp_off.detect(pts, 0, "base_link")
-    t_grp_off = median_time(lambda: grp_off.detect(pts, 0, "base_link"), args.runs)
-    with_without(
-        fig, "detect_120k_group_split", "off", "people side by side, 120k sweep (split on / off)", t_plain,
-        t_grp_off,
-    )  # fmt: skip
-
+    # structure rules, a refit only where it splits)
+    rule_off("group_split", "people side by side, 120k sweep (split on / off)", group_split=False)
     # Columns judged with their neighbouring cells (structure_tall_spread_m: a second walk over the
     # cells not tall alone that have returns above z_max beside them); baseline: each cell alone
-    alone = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_tall_spread_m=0.0))
-    alone.detect(pts, 0, "base_link")
-    t_alone = median_time(lambda: alone.detect(pts, 0, "base_link"), args.runs)
-    with_without(
-        fig, "detect_120k_tall_spread", "alone", "columns with their neighbours, 120k sweep (spread / alone)",
-        t_plain, t_alone,
-    )  # fmt: skip
+    rule_off(
+        "tall_spread",
+        "columns with their neighbours, 120k sweep (spread / alone)",
+        "alone",
+        structure_tall_spread_m=0.0,
+    )
 
     # The hidden road's continuation (ground_hidden_slope: the objects' shadow line on a polar grid);
     # baseline: the same ground stage without it

@@ -156,37 +156,34 @@ def _spread_tall(xyz, hag, keep, tall, cell_tall, occupied, n_occ, seg, by_cell,
     for j in range(n_occ):
         cell_max[j] = hag[by_cell[seg[j + 1] - 1]]  # each cell's points are sorted by height
     buf = np.empty(0, np.float64)
+    near = np.empty((2 * spread + 1) ** 2, np.int64)  # the neighbourhood's cells (occupied indices)
     for j in range(n_occ):
         if cell_tall[j] or not keep[by_cell[seg[j]]]:  # tall already, or nothing kept (its lowest is)
             continue
         c = occupied[j]
         ix, iy = c // ng, c % ng
         hi = -np.inf
-        n_u = 0
+        n_near = n_u = 0
         for dx in range(-spread, spread + 1):
             for dy in range(-spread, spread + 1):
                 x2, y2 = ix + dx, iy + dy
                 if x2 < 0 or y2 < 0 or x2 >= ng or y2 >= ng:
                     continue
-                k = counts[x2 * ng + y2]
-                if k > 0 and not cell_tall[k - 1]:
-                    hi = max(hi, cell_max[k - 1])
-                    n_u += seg[k] - seg[k - 1]
+                k = counts[x2 * ng + y2] - 1
+                if k >= 0 and not cell_tall[k]:
+                    near[n_near] = k
+                    n_near += 1
+                    hi = max(hi, cell_max[k])
+                    n_u += seg[k + 1] - seg[k]
         if hi <= z_max_m:
             continue
         if buf.shape[0] < n_u:
             buf = np.empty(2 * n_u, np.float64)
         u = 0
-        for dx in range(-spread, spread + 1):
-            for dy in range(-spread, spread + 1):
-                x2, y2 = ix + dx, iy + dy
-                if x2 < 0 or y2 < 0 or x2 >= ng or y2 >= ng:
-                    continue
-                k = counts[x2 * ng + y2]
-                if k > 0 and not cell_tall[k - 1]:
-                    for t in range(seg[k - 1], seg[k]):
-                        buf[u] = hag[by_cell[t]]
-                        u += 1
+        for m in range(n_near):
+            for t in range(seg[near[m]], seg[near[m] + 1]):
+                buf[u] = hag[by_cell[t]]
+                u += 1
         h = np.sort(buf[:u])
         if h[0] > float_min_m:
             continue
