@@ -98,11 +98,13 @@ class LidarDetectorConfig(ParamConfig):
         0.2,
         unit="m",
         ge=0.0,
-        desc="A column is judged with the returns of the cells within this distance: a vertical face "
-        "seen obliquely spreads one scan column over neighbouring cells when it leans in the sensor's "
-        "frame (the body's 1-2 deg of roll and pitch on crowned and graded roads) or steps (0.3 m window "
-        "reveals), and no cell keeps a column whole. One cell: touching cells are one cluster anyway; "
-        "0 = each cell alone",
+        le=1.0,
+        desc="A column is judged with the returns of the cells within this distance (rounded to whole "
+        "cluster_cell_m cells): a vertical face seen obliquely spreads one scan column over neighbouring "
+        "cells when it leans in the sensor's frame (the body's 1-2 deg of roll and pitch on crowned and "
+        "graded roads) or steps (0.3 m window reveals), and no cell keeps a column whole. One cell: "
+        "touching cells are one cluster anyway; wider reaches into other objects' cells and costs the "
+        "square of it; 0 = each cell alone",
     )
     column_split_margin_m: float = param(
         1.0,
