@@ -111,40 +111,51 @@ def test_static_false_positives_count_unmatched_detections_on_structure():
 def test_static_boxes_from_the_element_list_skip_ground_like_slabs():
     d = {  # /ground_truth/static (sim/static/world.py StaticElements.to_dict)
         "frame": "odom",
-        "classes": ["building", "sidewalk"],
-        "center": [[0, 0, 5], [0, 3, 0.1]],
-        "size": [[20, 10, 10], [20, 3, 0.15]],
-        "yaw": [0.0, 0.0],
+        "classes": ["building", "sidewalk", "pavement"],
+        "center": [[0, 0, 5], [0, 3, 0.1], [0, 8, 0.0025]],
+        "size": [[20, 10, 10], [20, 3, 0.15], [20, 5, 0.005]],
+        "yaw": [0.0, 0.0, 0.0],
     }
     s = StaticBoxes.from_json(d)
     assert len(s) == 1 and s.classes == ("building",)
     assert s.z_lo[0] == 0.0 and s.z_hi[0] == 10.0
 
 
+def test_ground_like_classes_are_the_generators():
+    """A box over a sidewalk or a paved parking strip lies on the ground, not on structure: the
+    scorer leaves out what the generator calls ground-like (a pavement counted until session 33)."""
+    from sensor_fusion.eval.regions import GROUND_LIKE_CLASSES
+    from sensor_fusion.sim.static.materials import GROUND_LIKE
+
+    assert GROUND_LIKE_CLASSES == {c.name.lower() for c in GROUND_LIKE}
+
+
 def test_an_element_that_follows_graded_ground_is_asked_over_the_ground_there():
-    """On graded roads a 60 m pavement's box spans the ground's rise along it (here 3 m: a 5 %
-    grade), so its box says nothing at one place; its height over the ground does, from the bag's
-    ground grid: a detection standing on it counts, one floating over it does not, as on the plane."""
+    """On graded roads a 60 m fence's box spans the ground's rise along it (here 3 m: a 5 % grade),
+    so its box says nothing at one place; its height over the ground does, from the bag's ground
+    grid: a detection standing against it counts, one floating over its top does not, as on the
+    plane."""
     x = np.arange(0.0, 81.0, 2.0)
     grid = {"x0": 0.0, "y0": -20.0, "cell": 2.0, "heights": np.tile(0.05 * x, (21, 1)).tolist()}
     d = {
         "frame": "odom",
-        "classes": ["pavement", "building"],
-        "center": [[30.0, 5.0, 1.5025], [30.0, 20.0, 5.0]],
-        "size": [[60.0, 2.5, 3.005], [20.0, 10.0, 10.0]],
+        "classes": ["fence", "building"],
+        "center": [[30.0, 5.0, 2.1], [30.0, 20.0, 5.0]],
+        "size": [[60.0, 2.5, 4.2], [20.0, 10.0, 10.0]],
         "yaw": [0.0, 0.0],
         "follows_ground": [True, False],
-        "ground_relative_z": [[0.0, 0.005], [0.0, 10.0]],
+        "ground_relative_z": [[0.0, 1.2], [0.0, 10.0]],
         "ground": grid,
     }
     s = StaticBoxes.from_json(d)
     assert np.isnan(s.rel_z[1, 0]) and s.z_lo[1] == 0.0  # the building keeps its box
     t = frame(0, [], np.zeros((0, 2)))
-    e = frame(0, [0, 1], [(55.0, 5.0), (10.0, 5.0)])  # phantom cars over the pavement
-    # at 55 m standing on the ground (2.75 m up; its bottom 2 cm low), at 10 m floating 1 m over it
-    e.centers[:, 2] = [2.75 - 0.02 + 0.8, 0.5 + 1.0 + 0.8]
+    e = frame(0, [0, 1], [(55.0, 5.0), (10.0, 5.0)])  # phantom cars on the fence's line
+    # at 55 m standing on the ground (2.75 m up; its bottom 2 cm low), at 10 m floating over the
+    # fence's top (ground 0.5 m, top 1.7 m, the box from 2.0 m)
+    e.centers[:, 2] = [2.75 - 0.02 + 0.8, 0.5 + 1.5 + 0.8]
     r = static_false_positives([(t, e)], s, 2.0)
-    assert r["static_false_positives"] == 1 and r["static_false_positives_by_element"] == {"pavement": 1}
+    assert r["static_false_positives"] == 1 and r["static_false_positives_by_element"] == {"fence": 1}
     # the spanning box alone would take the floating one too
     d2 = {k: v for k, v in d.items() if k not in ("follows_ground", "ground_relative_z", "ground")}
     assert static_false_positives([(t, e)], StaticBoxes.from_json(d2), 2.0)["static_false_positives"] == 2

@@ -167,7 +167,7 @@ def restrict_pairs(
     return out, n_dc
 
 
-GROUND_LIKE_CLASSES = frozenset({"sidewalk"})  # sim/static/materials.py GROUND_LIKE: not structure
+GROUND_LIKE_CLASSES = frozenset({"sidewalk", "pavement"})  # sim/static/materials.py GROUND_LIKE: not structure
 
 
 @dataclass(frozen=True)
