@@ -167,7 +167,9 @@ def restrict_pairs(
     return out, n_dc
 
 
-GROUND_LIKE_CLASSES = frozenset({"sidewalk", "pavement"})  # sim/static/materials.py GROUND_LIKE: not structure
+# the generator's ground-like classes (sim/static/materials.py GROUND_LIKE; a test holds them equal):
+# not structure (a sidewalk slab, a paved parking strip)
+GROUND_LIKE_CLASSES = frozenset({"sidewalk", "pavement"})
 
 
 @dataclass(frozen=True)
