@@ -284,6 +284,27 @@ def test_column_neighbourhood_does_not_take_a_person_touching_a_pole():
     assert not tall[(cell == 0) | (cell == 2)].any()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_column_neighbourhood_only_adds_tall_points(seed):
+    """Random clouds: the neighbourhood keeps the same points and marks tall at least what each cell
+    alone does, and only kept points; the scratch comes back zeroed."""
+    from sensor_fusion.perception.overhang import column_filter
+
+    rng = np.random.default_rng(seed)
+    n = 5000
+    xyz = np.column_stack([rng.uniform(-6, 6, n), rng.uniform(-6, 6, n), rng.uniform(0.2, 7.0, n)]).astype(
+        np.float32
+    )
+    hag = xyz[:, 2].copy()
+    counts = np.zeros(1000 * 1000, np.int32)
+    keep0, tall0 = column_filter(xyz, hag, 0.2, 100.0, 4.5, 1.2, 0.011, 2.3, counts, 0)
+    keep1, tall1 = column_filter(xyz, hag, 0.2, 100.0, 4.5, 1.2, 0.011, 2.3, counts, 1)
+    assert np.array_equal(keep0, keep1)
+    assert not (tall0 & ~tall1).any() and not (tall1 & ~keep1).any()
+    assert tall1.sum() > tall0.sum(), "no cell gained from its neighbours: the test proves nothing"
+    assert not counts.any()
+
+
 def test_pedestrian_touching_a_tall_pole_kept():
     """A person 5 cm from a 6 m pole that the LiDAR sees above z_max: their cells touch."""
     pts = spinning_scan(
