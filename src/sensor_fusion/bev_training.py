@@ -31,7 +31,6 @@ from .bev.dataset import (
     CACHE_VERSION,
     CAMERA_MAX_RANGE_M,
     RADAR_MARGIN_M,
-    EgoTilt,
     SampleSet,
     count_in_boxes,
     truth_in_base,
@@ -42,6 +41,7 @@ from .bev.inputs import BevInputs
 from .bev.model import OUTPUT_STRIDE
 from .config import default_share_dir, from_flat, load_params_file
 from .eval.bags import GT_OBJECTS, GT_ODOM, objects_frame, odometry_poses, read_topics
+from .eval.tf import tilted_pose_at
 from .pipeline import FusionPipeline
 from .sim.recorder import calibration_from_bag, scenario_from_bag
 
@@ -108,7 +108,7 @@ def extract_bag(bag: str | Path, out: str | Path, grid: BevGrid, image_wh: tuple
     gt_frames = [objects_frame(m) for m in truth[GT_OBJECTS]]
     gt_stamps = np.array([f.stamp_ns for f in gt_frames], np.int64)
     poses = odometry_poses(truth[GT_ODOM])
-    tilt = EgoTilt.from_odometry(truth[GT_ODOM])  # None on flat worlds
+    pose_at = tilted_pose_at(truth[GT_ODOM])  # the 3D pose on graded worlds, None on flat ones
     slots = [c.name for c in cfg.cameras]
     lift = LiftCache(grid.coarse(OUTPUT_STRIDE), cal)
     rows: dict[str, list] = {k: [] for k in ("lidar", "radar", "images", "cam_present", "present", "stamp")}
@@ -120,7 +120,7 @@ def extract_bag(bag: str | Path, out: str | Path, grid: BevGrid, image_wh: tuple
     def tap(inp: BevInputs) -> None:
         if not inp.ego_known:  # radar Doppler needs the ego twist; the network is trained with it
             return
-        tb = truth_in_base(gt_frames, gt_stamps, poses, inp.stamp_ns, tilt)
+        tb = truth_in_base(gt_frames, gt_stamps, poses, inp.stamp_ns, pose_at)
         if tb is None:
             return
         lid, rad, imgs, cam_present, present = encode_frame(grid, inp, slots, image_wh)

@@ -30,9 +30,10 @@ def test_truth_in_base_follows_the_ego_up_a_grade():
     the plane the transform is the planar one, unchanged."""
     from scipy.spatial.transform import Rotation
 
-    from sensor_fusion.bev.dataset import EgoTilt, truth_in_base
+    from sensor_fusion.bev.dataset import truth_in_base
     from sensor_fusion.eval.bags import odometry_poses
     from sensor_fusion.eval.frames import FrameObjects
+    from sensor_fusion.eval.tf import tilted_pose_at
 
     yaw, pitch, roll = 0.4, -np.radians(3.0), np.radians(1.0)
     R = Rotation.from_euler("ZYX", [yaw, pitch, roll]).as_matrix()
@@ -52,8 +53,7 @@ def test_truth_in_base_follows_the_ego_up_a_grade():
         scores=np.ones(1),
     )
     poses = odometry_poses(msgs)
-    tilt = EgoTilt.from_odometry(msgs)
-    tb = truth_in_base([f], np.array([f.stamp_ns]), poses, 10_000_000, tilt)
+    tb = truth_in_base([f], np.array([f.stamp_ns]), poses, 10_000_000, tilted_pose_at(msgs))
     np.testing.assert_allclose(tb.centers[0], R.T @ (car - p), atol=1e-9)
     planar = truth_in_base([f], np.array([f.stamp_ns]), poses, 10_000_000)
     assert abs(planar.centers[0, 2] - tb.centers[0, 2]) > 1.0, (
@@ -61,4 +61,4 @@ def test_truth_in_base_follows_the_ego_up_a_grade():
     )
 
     flat = [_odom(t, [10.0, -4.0, 0.0], Rotation.from_euler("Z", yaw).as_quat()) for t in stamps]
-    assert EgoTilt.from_odometry(flat) is None
+    assert tilted_pose_at(flat) is None

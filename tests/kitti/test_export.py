@@ -210,7 +210,7 @@ def test_tilted_poses_follow_the_truths_3d_attitude() -> None:
 
     from scipy.spatial.transform import Rotation
 
-    from sensor_fusion.kitti.export import _tilted_poses
+    from sensor_fusion.eval.tf import tilted_pose_at
 
     def odom(stamp_ns: int, xyz, quat):
         return NS(
@@ -220,12 +220,12 @@ def test_tilted_poses_follow_the_truths_3d_attitude() -> None:
         )  # fmt: skip
 
     flat = [odom(k * 10**8, (k, 0.0, 0.0), Rotation.from_euler("z", 0.1 * k).as_quat()) for k in range(3)]
-    assert _tilted_poses(flat) is None
+    assert tilted_pose_at(flat) is None
     pitched = [
         odom(k * 10**8, (k, 0.0, 0.1 * k), Rotation.from_euler("ZY", [0.1 * k, -0.05 * k]).as_quat())
         for k in range(3)
     ]
-    at = _tilted_poses(pitched)
+    at = tilted_pose_at(pitched)
     T = at(5 * 10**7)  # halfway between the first two
     np.testing.assert_allclose(T[:3, 3], [0.5, 0.0, 0.05], atol=1e-12)
     # slerp and the Euler angles' own interpolation agree to second order

@@ -13,6 +13,7 @@ return) for every subset, so rows of the AP table are scored on the same truth.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,7 @@ import numpy as np
 
 from ..core.calibration import calibration_from_dict
 from ..core.classes import ObjectClass
-from ..core.geometry import matrix_to_rpy, quat_to_matrix, rpy_to_matrix, wrap_angle
-from ..eval.tf import odometry_attitude
+from ..core.geometry import wrap_angle
 from .grid import BevGrid
 from .lift import rig_lift_grids
 from .model import OUTPUT_STRIDE
@@ -66,44 +66,13 @@ class TruthBoxes:
     velocity: np.ndarray
 
 
-@dataclass
-class EgoTilt:
-    """The truth ego's height and attitude off the plane (graded, crowned roads): ``stamp_ns`` (N,)
-    int64, ``z`` (N,) m, ``roll`` / ``pitch`` (N,) rad (ZYX), sorted by stamp."""
-
-    stamp_ns: np.ndarray
-    z: np.ndarray
-    roll: np.ndarray
-    pitch: np.ndarray
-
-    @classmethod
-    def from_odometry(cls, odom_msgs) -> EgoTilt | None:
-        """From nav_msgs/Odometry messages; None when every pose lies on the plane z = 0 (flat
-        worlds: the planar transform is then exact)."""
-        arrays = odometry_attitude(odom_msgs)
-        if arrays is None:
-            return None
-        st, p, q = arrays
-        rpy = np.array([matrix_to_rpy(quat_to_matrix(qi)) for qi in q]).reshape(-1, 3)
-        if not (p[:, 2].any() or rpy[:, :2].any()):
-            return None
-        return cls(st, p[:, 2].copy(), rpy[:, 0].copy(), rpy[:, 1].copy())
-
-    def untilt(self, stamp_ns: int, xyz: np.ndarray) -> np.ndarray:
-        """(N, 3) points given in the ego's yaw-only frame (planar offset and heading applied, z
-        still the world's) into base_link: less the ego's height, then rotated by R_tilt^T where
-        R_world_base = Rz(yaw) Ry(pitch) Rx(roll)."""
-        ez, r, p = (float(np.interp(stamp_ns, self.stamp_ns, a)) for a in (self.z, self.roll, self.pitch))
-        return (xyz - [0.0, 0.0, ez]) @ rpy_to_matrix(r, p, 0.0)  # rows: R_tilt^T applied to each
-
-
 def truth_in_base(
-    gt_frames, gt_stamps, poses, stamp_ns: int, tilt: EgoTilt | None = None
+    gt_frames, gt_stamps, poses, stamp_ns: int, pose_at: Callable[[int], np.ndarray] | None = None
 ) -> TruthBoxes | None:
     """Truth objects at ``stamp_ns`` in base_link (nearest truth frame, moved by its velocity).
-    ``tilt`` (graded worlds): the ego's height, roll and pitch, so box centres are where the
-    LiDAR's points of them are (a car 50 m up a 4 % grade is 2 m above a planar transform's);
-    boxes stay yaw-only, as the network predicts them."""
+    ``pose_at`` (graded worlds, ``eval.tf.tilted_pose_at``): the truth's 3D pose, so box centres
+    are where the LiDAR's points of them are (a car 50 m up a 4 % grade is 2 m above a planar
+    transform's); boxes stay yaw-only, as the network predicts them."""
     k = int(np.argmin(np.abs(gt_stamps - stamp_ns)))
     if abs(int(gt_stamps[k]) - stamp_ns) > GT_MAX_DT_NS or not (
         poses.stamp_ns[0] <= stamp_ns <= poses.stamp_ns[-1]
@@ -120,9 +89,11 @@ def truth_in_base(
     c, s = np.cos(eyaw), np.sin(eyaw)
     Rt = np.array([[c, s], [-s, c]])  # world -> base rotation (planar)
     centers = cw.copy()
-    centers[:, :2] = (cw[:, :2] - [ex, ey]) @ Rt.T
-    if tilt is not None:
-        centers = tilt.untilt(stamp_ns, centers)
+    if pose_at is None:
+        centers[:, :2] = (cw[:, :2] - [ex, ey]) @ Rt.T
+    else:
+        T = pose_at(stamp_ns)
+        centers = (cw - T[:3, 3]) @ T[:3, :3]  # rows: R^T (c - p)
     yaw = wrap_angle(f.yaw - eyaw)
     return TruthBoxes(centers, f.sizes.copy(), yaw, f.labels.copy(), vel @ Rt.T)
 

@@ -107,7 +107,7 @@ def parent_transforms(tf_msgs, child: str) -> PlanarTransforms | None:
 def odometry_attitude(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Stamps (N,) int64 ns, positions (N, 3) m and orientations (N, 4) x, y, z, w of
     nav_msgs/Odometry messages, sorted by stamp (stable); None if there are none. The one parser of
-    the truth's and the node's odometry (:func:`odometry_arrays`, ``bev.dataset.EgoTilt``)."""
+    the truth's and the node's odometry (:func:`odometry_arrays`, :func:`tilted_pose_at`)."""
     if not odom_msgs:
         return None
     st = np.array([to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in odom_msgs], np.int64)
@@ -118,6 +118,33 @@ def odometry_attitude(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     q = np.array([[r.x, r.y, r.z, r.w] for r in o])
     order = np.argsort(st, kind="stable")
     return st[order], p[order], q[order]
+
+
+def tilted_pose_at(odom_msgs) -> Callable[[int], np.ndarray] | None:
+    """``stamp -> (4, 4) world <- base_link`` from nav_msgs/Odometry messages on graded roads
+    (``sim/terrain.py``): positions interpolated, orientations slerped, clamped to the recorded
+    span. None when every pose is planar (on z = 0, no roll or pitch), so planar odometry keeps its
+    users' planar path bit for bit (the KITTI export's labels, the BEV network's)."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    arrays = odometry_attitude(odom_msgs)
+    if arrays is None:
+        return None
+    st, p, q = arrays
+    if not (np.any(np.abs(q[:, :2]) > 1e-9) or np.any(p[:, 2] != 0.0)):
+        return None
+    keep = np.concatenate([[True], np.diff(st) > 0])
+    st, p, q = st[keep], p[keep], q[keep]
+    slerp = Slerp(st.astype(np.float64), Rotation.from_quat(q))
+
+    def at(stamp_ns: int) -> np.ndarray:
+        t = float(np.clip(stamp_ns, st[0], st[-1]))
+        T = np.eye(4)
+        T[:3, :3] = slerp([t]).as_matrix()[0]
+        T[:3, 3] = [np.interp(t, st, p[:, k]) for k in range(3)]
+        return T
+
+    return at
 
 
 def odometry_arrays(odom_msgs) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core.geometry import invert_transform, pose2d_to_transform
-from ..core.stamps import to_ns
 from ..core.types import Detections
 from .coords import BoxFrame, kitti_rows
 from .detect import lidar_detector
@@ -61,35 +60,6 @@ class ExportSummary:
 
 def _level(frac: np.ndarray, edges: tuple[float, float]) -> np.ndarray:
     return np.digitize(frac, edges).astype(np.int64)
-
-
-def _tilted_poses(odom_msgs):
-    """``stamp -> (4, 4) world <- base_link`` interpolating the truth's 3D poses (position, slerp),
-    when any carries roll or pitch (graded roads); None for planar poses, which keep the planar path
-    (and their exports bit for bit)."""
-    from scipy.spatial.transform import Rotation, Slerp
-
-    st = np.array([to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in odom_msgs], np.int64)
-    q = np.array([[m.pose.pose.orientation.x, m.pose.pose.orientation.y, m.pose.pose.orientation.z,
-                   m.pose.pose.orientation.w] for m in odom_msgs])  # fmt: skip
-    if not len(st) or not np.any(np.abs(q[:, :2]) > 1e-9):
-        return None
-    p = np.array([[m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z]
-                  for m in odom_msgs])  # fmt: skip
-    order = np.argsort(st, kind="stable")
-    st, p, q = st[order], p[order], q[order]
-    keep = np.concatenate([[True], np.diff(st) > 0])
-    st, p, q = st[keep], p[keep], q[keep]
-    slerp = Slerp(st.astype(np.float64), Rotation.from_quat(q))
-
-    def at(stamp: int) -> np.ndarray:
-        t = float(np.clip(stamp, st[0], st[-1]))
-        T = np.eye(4)
-        T[:3, :3] = slerp([t]).as_matrix()[0]
-        T[:3, 3] = [np.interp(t, st, p[:, k]) for k in range(3)]
-        return T
-
-    return at
 
 
 def points_in_boxes(xyz: np.ndarray, centers: np.ndarray, sizes: np.ndarray, yaw: np.ndarray) -> np.ndarray:
@@ -131,6 +101,7 @@ def export_bag(
 
     from ..bag.io import bag_topics, read_messages
     from ..eval.bags import GT_ODOM, objects_frame, odometry_poses
+    from ..eval.tf import tilted_pose_at
     from ..ros import convert
     from ..sim.detection_stream import DetectionStreamConfig
     from ..sim.recorder import (
@@ -210,7 +181,7 @@ def export_bag(
     # truth rows per frame (DontCare decided once the frame's cloud has been seen)
     frames = []  # (rows, visible fraction, box centres in base_link, sizes, yaw in base_link)
     T_world_cams = []
-    tilted = _tilted_poses(msgs[GT_ODOM])  # graded roads (sim/terrain.py): the body's 3D pose
+    tilted = tilted_pose_at(msgs[GT_ODOM])  # graded roads (sim/terrain.py): the body's 3D pose
     for k, f in enumerate(truth):
         st = int(stamps[k])
         x, y = np.interp(st, poses.stamp_ns, poses.x), np.interp(st, poses.stamp_ns, poses.y)
