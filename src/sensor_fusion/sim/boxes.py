@@ -125,8 +125,9 @@ def spinning_scan(
     """Points a spinning LiDAR at (0, 0, ``sensor_height_m``) returns: the first hit per beam.
 
     ``boxes`` are rows (cx, cy, length, width, height, yaw) standing on the ground plane
-    z = a*x + b*y + c given by ``ground``; range noise is Gaussian. Numpy over rays, a loop
-    over the few boxes: detector tests and benchmarks, where the scene must be exactly known.
+    z = a*x + b*y + c given by ``ground``, or (..., yaw, bottom) with their bottom that high over it
+    (a body over its clearance); range noise is Gaussian. Numpy over rays, a loop over the few
+    boxes: detector tests and benchmarks, where the scene must be exactly known.
     """
     a, b, c = ground
     el = np.radians(np.linspace(*elev_deg, n_beams))
@@ -139,8 +140,10 @@ def spinning_scan(
     with np.errstate(divide="ignore", invalid="ignore"):
         t_best = (c - o[2]) / (d[:, 2] - a * d[:, 0] - b * d[:, 1])
         t_best[~(t_best > 0)] = np.inf
-        for cx, cy, l, w, h, yaw in boxes:
-            centre = np.array([cx, cy, a * cx + b * cy + c + 0.5 * h])
+        for row in boxes:
+            cx, cy, l, w, h, yaw = row[:6]
+            bottom = row[6] if len(row) > 6 else 0.0
+            centre = np.array([cx, cy, a * cx + b * cy + c + bottom + 0.5 * h])
             R = rpy_to_matrix(0.0, 0.0, yaw)
             ob = R.T @ (o - centre)
             db = d @ R  # rows are R.T @ d
