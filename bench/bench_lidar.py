@@ -199,6 +199,13 @@ def main() -> None:
         "ends of truck-tall clusters, 120k sweep (rule on / off)",
         structure_bounded_ends=False,
     )
+    # The beams below truck-tall clusters (structure_solid_base_m: a second azimuth binning of the
+    # whole sweep, then the bins under each judged cluster)
+    rule_off(
+        "solid_base",
+        "beams below truck-tall clusters, 120k sweep (rule on / off)",
+        structure_solid_base_m=0.0,
+    )
     # People side by side (group_split: one top profile per cyclist-sized cluster that passed the
     # structure rules, a refit only where it splits)
     rule_off("group_split", "people side by side, 120k sweep (split on / off)", group_split=False)

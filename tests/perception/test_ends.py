@@ -10,7 +10,7 @@ import pytest
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.perception.boxfit import N_FIT_COLS
 from sensor_fusion.perception.clustering import group_by_label
-from sensor_fusion.perception.ends import CONTINUES, HIDDEN, end_states
+from sensor_fusion.perception.ends import CONTINUES, HIDDEN, end_states, sweep_bins
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig, unbounded_clusters
 from sensor_fusion.sim.boxes import spinning_scan
 from tests.perception.test_structure import LOW_CEILING_TRUCKS
@@ -48,8 +48,9 @@ def _all_states(
     label = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate([cluster, *others])])
     if ground is not None:
         label = np.r_[label, np.full(len(ground), -1, np.int64)]
+    pts = np.concatenate(parts)
     return end_states(
-        np.concatenate(parts), label, SENSOR_Z_M, cluster, np.arange(len(cluster)), np.array([0]),
+        pts, sweep_bins(pts), label, SENSOR_Z_M, cluster, np.arange(len(cluster)), np.array([0]),
         np.array([len(cluster)]), np.array([0]), _fit(cluster, yaw), math.radians(1.0), 1.0, label < 0,
     )  # fmt: skip
 
@@ -73,7 +74,8 @@ def _unbounded(
     order, starts, counts = group_by_label(labels, len(others) + 1)
     out = unbounded_clusters(
         pts, kept, labels, obj, order, starts, counts, np.array([0]), _fit(cluster, yaw), np.array([True]),
-        LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, **cfg), ~kept,
+        LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, **cfg), ~kept, np.zeros(len(pts)),
+        obj[:, 2].astype(np.float64),
     )  # fmt: skip
     return bool(out[0])
 
@@ -241,6 +243,18 @@ def test_the_detector_drops_a_front_piece_ending_at_a_recess(depth_m, hide_other
     assert piece(2.0) == ([] if dropped else ["TRUCK"])
 
 
+def truck_parts(x: float, y: float, length: float = 10.0, clearance_m: float = 0.5) -> list[tuple]:
+    """A 2.5 x 3.6 m truck along x at (x, y) as ``spinning_scan`` rows: its body ``clearance_m``
+    over the road on a front axle and a tandem rear axle (1.0 and 2.2 m of tyres, the width of the
+    body, as the generator builds them)."""
+    h = 3.6 - clearance_m
+    return [
+        (x, y, length, 2.5, h, 0.0, clearance_m),
+        (x + 0.5 * length - 1.8, y, 1.0, 2.5, clearance_m, 0.0),
+        (x - 0.5 * length + 2.0, y, 2.2, 2.5, clearance_m, 0.0),
+    ]
+
+
 def _vehicles(boxes, bounded_ends: bool, recess_max_m: float = 2.0, **scan) -> list:
     pts = spinning_scan(boxes, sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083, **scan)
     cfg = LidarDetectorConfig(
@@ -295,7 +309,7 @@ def test_a_grid_sensors_empty_cells_change_no_detection():
 )
 @pytest.mark.parametrize("max_range_m", [100.0, 40.0])  # 40: the road beyond them returns nothing
 def test_trucks_keep_their_ends(trucks, max_range_m):
-    boxes = [(x, y, 10.0, 2.5, 3.6, 0.0) for x, y in trucks]
+    boxes = [part for x, y in trucks for part in truck_parts(x, y)]
     on = _vehicles(boxes, bounded_ends=True, max_range_m=max_range_m)
     assert on == _vehicles(boxes, bounded_ends=False, max_range_m=max_range_m)
     assert {lab for lab, *_ in on} == {"TRUCK"}
@@ -309,7 +323,7 @@ def test_a_truck_queued_between_cars_keeps_its_ends(lane_y, truck_x):
     by the car before it. It stays a truck, recess rule on or off: seen obliquely, what stands past
     an end is more than 2 m behind the face extended, or the road shows there."""
     gap = 2.5
-    boxes = [(truck_x, lane_y, 10.0, 2.5, 3.6, 0.0)]
+    boxes = truck_parts(truck_x, lane_y)
     x_ahead, x_behind = truck_x + 5.0 + gap, truck_x - 5.0 - gap
     for _ in range(3):
         boxes.append((x_ahead + 2.25, lane_y, 4.5, 1.8, 1.5, 0.0))

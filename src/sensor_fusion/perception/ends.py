@@ -57,8 +57,25 @@ def _cross(ax: float, ay: float, bx: float, by: float) -> float:
 
 
 @njit(cache=True)
+def sweep_bins(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sweep's returns grouped by azimuth bin (``ground.az_bin``), as ``group_by_label``'s
+    (order, starts, counts) over AZ_BINS + 1 labels: the rules looking past a cluster's ends or under
+    it read a few bins each. Non-finite returns (a grid sensor's empty cells: no return, not a return
+    nowhere) go to the extra bin, never looked into."""
+    n_pts = pts.shape[0]
+    bin_of = np.empty(n_pts, np.int64)
+    for i in range(n_pts):
+        if np.isfinite(pts[i, 0]) and np.isfinite(pts[i, 1]) and np.isfinite(pts[i, 2]):
+            bin_of[i] = az_bin(np.float64(pts[i, 0]), np.float64(pts[i, 1]))
+        else:
+            bin_of[i] = AZ_BINS
+    return group_by_label(bin_of, AZ_BINS + 1)
+
+
+@njit(cache=True)
 def end_states(
     pts: np.ndarray,
+    bins: tuple[np.ndarray, np.ndarray, np.ndarray],
     point_label: np.ndarray,
     sensor_z_m: float,
     obj: np.ndarray,
@@ -75,7 +92,8 @@ def end_states(
     (N, 2) of those behind on the ground, (N, 2) the least depth of the others whose ray meets the
     face's extension within the trusted length, inf if none).
 
-    ``pts`` is the whole sweep, sensor-centred (ground included); ``point_label`` (len(pts)) the
+    ``pts`` is the whole sweep, sensor-centred (ground included), ``bins`` its
+    :func:`sweep_bins`; ``point_label`` (len(pts)) the
     cluster label of each return (-1: ground, or dropped before clustering: out of range, over an
     overhang; these count only as depth, so an end they alone hide or continue keeps its cluster);
     non-finite returns are skipped. ``obj`` the clustered returns, grouped
@@ -87,16 +105,7 @@ def end_states(
     than ``margin_m`` is behind (ground returns too: the road beyond); non-ground returns nearer by
     more than that hide the end, and within it continue the face. ``ground`` (len(pts)) marks the
     returns on the ground (the road beyond a vehicle; the rest is what stands behind it)."""
-    n_pts = pts.shape[0]
-    # returns grouped by azimuth bin: each end looks into a few bins. Non-finite returns (a grid
-    # sensor's empty cells: no return, not a return nowhere) go to one extra bin never looked into
-    bin_of = np.empty(n_pts, np.int64)
-    for i in range(n_pts):
-        if np.isfinite(pts[i, 0]) and np.isfinite(pts[i, 1]) and np.isfinite(pts[i, 2]):
-            bin_of[i] = az_bin(np.float64(pts[i, 0]), np.float64(pts[i, 1]))
-        else:
-            bin_of[i] = AZ_BINS
-    by_bin, first, n_in = group_by_label(bin_of, AZ_BINS + 1)
+    by_bin, first, n_in = bins  # each end looks into a few bins
 
     n = clusters.shape[0]
     n_behind = np.zeros((n, 2), np.int32)

@@ -24,12 +24,13 @@ from ..core.schema import ParamConfig, param
 from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
-from .ends import CONTINUES, end_states
+from .ends import CONTINUES, end_states, sweep_bins
 from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
 from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
 from .structure_memory import StructureMemory
+from .underside import underside
 
 log = logging.getLogger(__name__)
 
@@ -373,6 +374,16 @@ class LidarDetectorConfig(ParamConfig):
         "Beyond ~15 m the road within 2 m of an end is below the cluster's band, so what keeps a vehicle "
         "is an end of its own: something past it deeper than this, or nothing closing the other. "
         "With structure_bounded_ends; 0 = off",
+    )
+    structure_solid_base_m: float = param(
+        3.0,
+        unit="m",
+        ge=0.0,
+        desc="Truck-tall clusters (or cut by the highest beam) with one end that shows nothing behind it, "
+        "no beam passing under them, and a base that stops the beams just below their lowest returns "
+        "(at the face, off the ground) over a run longer than this, are walls: a vehicle longer than a car "
+        "stands 0.3-1.2 m clear between its wheel groups, and tyres (1.0-1.1 m across) leave road between "
+        "them near the ground (perception/underside.py). With structure_bounded_ends; 0 = off",
     )
     structure_memory_s: float = param(
         30.0,
@@ -807,6 +818,8 @@ def unbounded_clusters(
     judge: np.ndarray,
     cfg: LidarDetectorConfig,
     ground: np.ndarray,
+    ground_z: np.ndarray,
+    obj_hag: np.ndarray,
 ) -> np.ndarray:
     """(N,) True for the clusters ``judge`` (of ``cand``) that show no end of their own
     (``structure_bounded_ends``; :func:`ends.end_states`): nothing behind either end, something at
@@ -816,16 +829,20 @@ def unbounded_clusters(
     the next, staggered, front. Also (``structure_recess_max_m``) those with one such closed end and,
     past the other, no return on the road (``ground``, len(pts)) and one off it within that depth of
     the face's trusted extension: a piece of a front ending at a recess or doorway. A vehicle keeps
-    an end of its own: what stands past it deeper, or the road. ``pts`` is the whole sweep, ``kept``
-    its returns in ``obj``."""
+    an end of its own: what stands past it deeper, or the road. Also (``structure_solid_base_m``)
+    those with one such closed end, no beam passing under them and a solid base over a longer run
+    (:func:`underside.underside`): a wall, where a vehicle shows its clearance. ``pts`` is the whole
+    sweep, ``kept`` its returns in ``obj``, ``ground_z`` its ground height per return, ``obj_hag``
+    the height of ``obj`` over it."""
     out = np.zeros(len(cand), bool)
     idx = np.flatnonzero(judge)
     if not len(idx):
         return out
     point_label = np.full(len(pts), -1, np.int64)
     point_label[np.flatnonzero(kept)] = labels
+    bins = sweep_bins(pts)  # one azimuth binning for both looks
     n_behind, seen, n_ground, nearest = end_states(
-        pts, point_label, float(cfg.sensor_z_m), obj, order, starts, counts, cand[idx],
+        pts, bins, point_label, float(cfg.sensor_z_m), obj, order, starts, counts, cand[idx],
         np.ascontiguousarray(fit[idx]), _ENDS_WINDOW_RAD, _ENDS_MARGIN_M, ground,
     )  # fmt: skip
     out[idx] = (n_behind == 0).all(axis=1) & (seen > 0).all(axis=1) & ((seen & CONTINUES) > 0).any(axis=1)
@@ -833,6 +850,13 @@ def unbounded_clusters(
         closed = (n_behind == 0) & (seen > 0)
         recess = (n_behind > 0) & (n_ground == 0) & (nearest <= cfg.structure_recess_max_m)
         out[idx] |= (closed & recess[:, ::-1]).any(axis=1)
+    if cfg.structure_solid_base_m > 0.0:
+        n_through, run_m = underside(
+            pts, bins, ground_z, float(cfg.sensor_z_m), obj, obj_hag, order, starts, counts, cand[idx],
+            np.ascontiguousarray(fit[idx]),
+        )  # fmt: skip
+        closed_one = ((n_behind == 0) & (seen > 0)).any(axis=1)
+        out[idx] |= closed_one & (n_through == 0) & (run_m > cfg.structure_solid_base_m)
     return out
 
 
@@ -1426,7 +1450,7 @@ class LidarDetector:
             # the road past a vehicle's end; a return with no ground estimate (out of range) may be road
             on_ground = ~(pts[:, 2] - gz >= cfg.z_min_m)
             ok &= ~unbounded_clusters(
-                pts, kept, labels, obj, order, starts, counts, cand, fit, by_ends, cfg, on_ground
+                pts, kept, labels, obj, order, starts, counts, cand, fit, by_ends, cfg, on_ground, gz, obj_hag
             )
         if self._memory is not None and pose is not None:
             big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
