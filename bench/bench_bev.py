@@ -29,6 +29,7 @@ from sensor_fusion.bev.config import BevDetectorConfig
 from sensor_fusion.bev.decode import decode
 from sensor_fusion.bev.detector import BevDetector, encode
 from sensor_fusion.bev.grid import BevGrid, lidar_raster
+from sensor_fusion.bev.level import LEVEL_DEADBAND_M, level, road_surface
 from sensor_fusion.config import default_share_dir, from_flat, load_params_file
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
 from sensor_fusion.pipeline import FusionPipeline
@@ -139,6 +140,10 @@ def main() -> None:
         dec = det.decode_config
         t_dec = median_time(lambda: decode(head, det.head_grid, 0, "base_link", dec), a.runs, warmup=1)
     t_e2e = median_time(lambda: det.detect(inp), a.runs, warmup=1)
+    # bev.level_road (opt-in): the road's fit and the levelled copy, against the raster they feed
+    t_fit = median_time(lambda: road_surface(inp.lidar_xyz), a.runs, warmup=1)
+    road = road_surface(inp.lidar_xyz)
+    t_lev = median_time(lambda: level(inp.lidar_xyz, road, LEVEL_DEADBAND_M), a.runs, warmup=1)
     # with the LiDAR where the calibration puts it, as the pipeline runs it
     classical = LidarDetector(
         LidarDetectorConfig().with_sensor_origin(cal.T_base_from(cfg["lidar.frame"])[:3, 3])
@@ -155,6 +160,8 @@ def main() -> None:
     print(f"| network forward, {det.backend} (the detector's backend) | {t_ort * 1e3:.1f} | "
           f"{t_net / t_ort:.1f}x faster, max abs head diff {ort_diff:.1e} |")  # fmt: skip
     print(f"| decode (peaks, top-k, NMS) | {t_dec * 1e3:.1f} | |")
+    print(f"| road fit + levelling (bev.level_road, opt-in) | {(t_fit + t_lev) * 1e3:.1f} | "
+          f"{(t_fit + t_lev) / t_nb:.1f}x the numba raster |")  # fmt: skip
     print(f"| end to end BevDetector.detect, torch | {t_e2e_torch * 1e3:.1f} | 1.0 |")
     print(f"| end to end BevDetector.detect, {det.backend} | {t_e2e * 1e3:.1f} | "
           f"{t_e2e_torch / t_e2e:.2f}x the speed |")  # fmt: skip
@@ -165,7 +172,8 @@ def main() -> None:
     for key, t in (("lidar_raster_numpy_baseline", t_np), ("lidar_raster_numba", t_nb), ("rasters", t_enc),
                    ("inputs_to_tensors", t_in), ("network_forward", t_net), ("decode", t_dec),
                    ("detect_end_to_end", t_e2e), ("classical_lidar_detect_baseline", t_cls),
-                   ("network_forward_backend", t_ort), ("detect_end_to_end_torch", t_e2e_torch)):  # fmt: skip
+                   ("network_forward_backend", t_ort), ("detect_end_to_end_torch", t_e2e_torch),
+                   ("level_road_fit", t_fit), ("level_road_level", t_lev)):  # fmt: skip
         fig.add(f"{key}_ms", 1e3 * t)
     fig.add("backend", det.backend)
     fig.add("network_torch_over_backend_x", t_net / t_ort)

@@ -54,6 +54,15 @@ class BevDetectorConfig(ParamConfig):
         "detectors the rest (no object detected twice)",
     )
 
+    level_road: bool = param(
+        False,
+        unit="",
+        desc="Slice the LiDAR heights over a road surface fitted to the sweep's lowest returns "
+        "(bev/level.py), where it is more than 0.1 m off z = 0 of base_link: the shipped network was "
+        "trained on flat roads, and on a steep street it boxes the road uphill (docs/bev.md, session 34). "
+        "Box heights are put back on the road. Off by default: with KITTI's LiDAR on graded streets it "
+        "adds boxes on trees and poles",
+    )
     velocity_gate_sigma: float = param(
         3.0,
         unit="1",

@@ -8,6 +8,7 @@ network was trained on (modality dropout), and the output is a valid, possibly e
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import time
@@ -24,6 +25,7 @@ from .config import BevDetectorConfig
 from .decode import DecodeConfig, decode, velocity_support, without_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
 from .inputs import BevInputs
+from .level import LEVEL_DEADBAND_M, level, road_surface, surface_height
 from .lift import camera_lift_grid
 from .model import OUTPUT_STRIDE, BevFusionNet
 
@@ -261,6 +263,12 @@ class BevDetector:
 
     def detect(self, inputs: BevInputs) -> Detections:
         t0 = time.perf_counter()
+        road = None
+        if self.config.level_road and inputs.lidar_xyz is not None:
+            road = road_surface(inputs.lidar_xyz)
+            if road is not None:
+                xyz = level(inputs.lidar_xyz, road, LEVEL_DEADBAND_M)
+                inputs = dataclasses.replace(inputs, lidar_xyz=xyz)
         args = self.tensors(inputs)
         t1 = time.perf_counter()
         with torch.inference_mode():
@@ -288,6 +296,10 @@ class BevDetector:
             )
             self.velocities_refuted += int((observed & ~supported).sum())
             det = without_velocity(det, ~supported)
+            if road is not None and len(det):  # heights over the road back to base_link
+                det.centers[:, 2] += surface_height(
+                    road, det.centers[:, 0], det.centers[:, 1], LEVEL_DEADBAND_M
+                )
         t3 = time.perf_counter()
         self.last_timing = {"raster": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
         return det
