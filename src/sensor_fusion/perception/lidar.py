@@ -845,9 +845,9 @@ def unbounded_clusters(
         pts, bins, point_label, float(cfg.sensor_z_m), obj, order, starts, counts, cand[idx],
         np.ascontiguousarray(fit[idx]), _ENDS_WINDOW_RAD, _ENDS_MARGIN_M, ground,
     )  # fmt: skip
-    out[idx] = (n_behind == 0).all(axis=1) & (seen > 0).all(axis=1) & ((seen & CONTINUES) > 0).any(axis=1)
+    closed = (n_behind == 0) & (seen > 0)  # per end: nothing behind it, something at it
+    out[idx] = closed.all(axis=1) & ((seen & CONTINUES) > 0).any(axis=1)
     if cfg.structure_recess_max_m > 0.0:
-        closed = (n_behind == 0) & (seen > 0)
         recess = (n_behind > 0) & (n_ground == 0) & (nearest <= cfg.structure_recess_max_m)
         out[idx] |= (closed & recess[:, ::-1]).any(axis=1)
     if cfg.structure_solid_base_m > 0.0:
@@ -855,8 +855,7 @@ def unbounded_clusters(
             pts, bins, ground_z, float(cfg.sensor_z_m), obj, obj_hag, order, starts, counts, cand[idx],
             np.ascontiguousarray(fit[idx]),
         )  # fmt: skip
-        closed_one = ((n_behind == 0) & (seen > 0)).any(axis=1)
-        out[idx] |= closed_one & (n_through == 0) & (run_m > cfg.structure_solid_base_m)
+        out[idx] |= closed.any(axis=1) & (n_through == 0) & (run_m > cfg.structure_solid_base_m)
     return out
 
 
