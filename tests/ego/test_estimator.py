@@ -430,3 +430,37 @@ def test_imu_orientation_yaw_measurements():
     k = int(np.searchsorted(late.idx, 310))
     assert late.est.counters["yaw_aligned"] == 0 and late.var_yaw[k] < 0.035**2 * 1.5
     assert abs(wrap_angle(late.yaw[k] - sim.yaw[late.idx[k]])) < 0.1
+
+
+def test_a_late_velocity_before_the_aligning_fix_keeps_the_heading():
+    """The radar's velocity is fused at its scan's stamp, rolling the filter back. Landing just
+    before the fix that aligned the heading, the replayed fix must align it again: the GPS chords
+    live in the filter state, so the rollback restores them (they were kept beside it, and a
+    parking-lot bag's ego lost its heading at each such scan: 12 odometry outputs in 10 s)."""
+    sim = simulate(duration=20.0, kind="s_curve")
+    est = EgoEstimator(sim_config(), T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+    fix_at = {int(i): j for j, i in enumerate(sim.gps_idx)}
+    aligning_fix = None
+    for i in range(len(sim.imu)):
+        est.add_imu(sim.imu[i])
+        if i in fix_at:
+            was = est.initialized and est._s.aligned
+            est.add_gps(sim.gps[fix_at[i]])
+            if not was and est.initialized and est._s.aligned:
+                aligning_fix = i
+                break
+    assert aligning_fix is not None, "never aligned: the test proves nothing"
+    for i in range(aligning_fix + 1, aligning_fix + 5):  # a few IMU samples past the fix
+        est.add_imu(sim.imu[i])
+    late = int(sim.imu[aligning_fix - 3].stamp_ns)  # 30 ms before the aligning fix
+    C = np.full((3, 3), np.nan)
+    C[0, 0] = 0.1**2
+    rollbacks = est.counters["gps_rollbacks"]
+    speed = float(np.hypot(*sim.vel[aligning_fix - 3, :2]))
+    est.add_body_velocity(late, np.array([speed, np.nan, np.nan]), C)  # unaligned then: not fused
+    assert est.counters["gps_rollbacks"] == rollbacks + 1  # but replayed from before the fix
+    for i in range(aligning_fix + 5, aligning_fix + 20):
+        est.add_imu(sim.imu[i])
+    assert est._s.aligned
+    assert est.counters["yaw_aligned"] == 1
+    assert abs(wrap_angle(est.latest().yaw - sim.yaw[aligning_fix + 19])) < math.radians(3.0)

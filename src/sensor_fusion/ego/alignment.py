@@ -189,10 +189,9 @@ class Aligner:
         self.config = config
         self._lever = lever_gps
         self._counters = counters
-        self._chords: ChordBuffer = {}
 
     def clear(self) -> None:
-        self._chords.clear()
+        """Nothing is kept beside the filter state (its chords and track are in it)."""
 
     def after_fix(self, s: FilterState, m: Measurement) -> None:
         """After a fused fix: try to align (yaw unknown) or give the heading up (yaw std above
@@ -201,7 +200,9 @@ class Aligner:
         if not s.aligned:
             yaw = eskf.rpy_from_quat(s.q)[2]
             var_h = 0.5 * float(m.cov[0, 0] + m.cov[1, 1])
-            self._chords[m.stamp_ns] = (float(m.z[0]), float(m.z[1]), var_h, yaw)
+            lo = m.stamp_ns - int(c.align_window_s * NS_PER_S)  # what align_from_chord would prune
+            kept = tuple(e for e in s.chords if e[0] >= lo)
+            s.chords = (*kept, (m.stamp_ns, float(m.z[0]), float(m.z[1]), var_h, yaw))
             if s.track_v:  # wheel odometry seen while unaligned: the track gets this fix
                 add_fix(s, m.stamp_ns, m.z, var_h, self._lever, c.align_track_window_s)
             if wheels_live(s, m.stamp_ns, c.align_min_baseline_sigmas):
@@ -210,16 +211,13 @@ class Aligner:
                 # so a chord reaching into a multipath jump sets the heading tens of degrees
                 # off; the track fit tests every fix (outliers, steps) for the same heading
                 self._align_from_track(s, m)
-            elif align_from_velocity(s, c, self._lever) or align_from_chord(
-                s, self._chords, m.stamp_ns, c, self._lever
-            ):
+            elif align_from_velocity(s, c, self._lever) or self._align_from_chords(s, m.stamp_ns):
                 self.aligned(s, m)
             elif s.track_v and s.track_z:
                 self._align_from_track(s, m)
         elif s.P[eskf.YAW, eskf.YAW] > c.unalign_yaw_std_rad**2:
             s.aligned = False
-            self._chords.clear()
-            s.track_v = s.track_z = ()
+            s.chords = s.track_v = s.track_z = ()
 
     def after_gated_fix(self, s: FilterState, m: Measurement) -> None:
         """A gated fix while yaw is unknown splits the odometry track (:func:`.track_align.add_break`)."""
@@ -228,12 +226,19 @@ class Aligner:
 
     def aligned(self, s: FilterState, m: Measurement, source: str = "") -> None:
         """Bookkeeping after any alignment: forget the course buffers, count it (first pass)."""
-        self._chords.clear()
-        s.track_v = s.track_z = ()
+        s.chords = s.track_v = s.track_z = ()
         if m.first:
             self._counters["yaw_aligned"] += 1
             if source:
                 self._counters[source] += 1
+
+    def _align_from_chords(self, s: FilterState, t: int) -> bool:
+        """:func:`align_from_chord` over the state's chords, which keep what it did not prune."""
+        buf: ChordBuffer = {e[0]: e[1:] for e in s.chords}
+        done = align_from_chord(s, buf, t, self.config, self._lever)
+        if not done:
+            s.chords = tuple((k, *v) for k, v in sorted(buf.items()))
+        return done
 
     def _align_from_track(self, s: FilterState, m: Measurement) -> None:
         """The wheel-odometry track against the fixes (:mod:`.track_align`): rotate by the fitted
@@ -270,8 +275,7 @@ class Aligner:
                 return
             z, var = z - s.yaw_bias, var + s.yaw_bias_var
         align_to_heading(s, z, var, self._lever)
-        self._chords.clear()
-        s.track_v = s.track_z = ()
+        s.chords = s.track_v = s.track_z = ()
         m.result = True
         if m.first:
             self._counters["imu_yaw_accepted"] += 1

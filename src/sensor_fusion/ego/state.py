@@ -49,6 +49,11 @@ class FilterState:
     wheel_scale: object = None  # wheel_scale.ScaleTrack (immutable) or None: wheel scale estimate
     w_int: np.ndarray | None = None  # (3,) rad: raw base-frame gyro integrated since the last constraint
     w_int_s: float = 0.0  # s covered by w_int
+    # the fused fixes while yaw is unknown, (t_ns, east, north, var, filter yaw) each: the GPS
+    # course's chords (alignment.align_from_chord). In the state, like the odometry track: a radar
+    # velocity fused at its stamp rolls the filter back past the fix that aligned it, and the
+    # replayed fix must find the chords that aligned it the first time
+    chords: tuple = ()
 
     def copy(self) -> FilterState:
         """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
@@ -76,6 +81,7 @@ class FilterState:
             self.wheel_scale,  # immutable: replaced, never mutated
             self.w_int,  # replaced, never mutated
             self.w_int_s,
+            self.chords,  # a tuple: replaced, never mutated
         )
 
     def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:
