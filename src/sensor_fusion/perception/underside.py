@@ -61,12 +61,12 @@ def underside(
     ``pts`` is the whole sweep, sensor-centred in x, y (base_link z), ground included, ``bins`` its
     ``ends.sweep_bins``, ``ground_z`` its ground height per return (NaN: unknown); ``obj`` /
     ``obj_hag`` the clustered returns and their height over the ground, grouped by ``order`` /
-    ``starts`` / ``counts``;
-    ``fit`` (N, ...) the clusters' boxes. Per azimuth bin (``ground.az_bin``) holding a cluster
-    return at most ``UNDERSIDE_LOW_MAX_M`` over the ground, the highest return of the sweep in that
-    bin below the cluster's lowest one is *through* when farther than it by more than
-    ``UNDERSIDE_MARGIN_M``, *solid* when within that and more than ``SOLID_MIN_M`` over its ground.
-    A run is consecutive bins, all solid; its length is along the box's long axis."""
+    ``starts`` / ``counts``; ``fit`` (N, ...) the clusters' boxes. Per azimuth bin
+    (``ground.az_bin``) holding a cluster return at most ``UNDERSIDE_LOW_MAX_M`` over the ground,
+    the highest return of the sweep in that bin below the cluster's lowest one is *through* when
+    farther than it by more than ``UNDERSIDE_MARGIN_M``, *solid* when within that and more than
+    ``SOLID_MIN_M`` over its ground. A run is consecutive bins, all solid; its length is along the
+    box's long axis."""
     by_bin, first, n_in = bins
     n = clusters.shape[0]
     n_through = np.zeros(n, np.int32)
