@@ -73,8 +73,9 @@ def surface_height(
     x = np.asarray(x, np.float64)
     if coef is None:
         return np.zeros(x.shape)
-    g = np.clip(_design(x.ravel(), np.asarray(y, np.float64).ravel()) @ coef, -_MAX_ABS_M, _MAX_ABS_M)
-    return (np.sign(g) * np.maximum(np.abs(g) - deadband_m, 0.0)).reshape(x.shape)
+    y = np.broadcast_to(np.asarray(y, np.float64), x.shape)
+    g = _corrections(x.ravel(), y.ravel(), np.asarray(coef, np.float64), _SCALE_M, _MAX_ABS_M, deadband_m)
+    return g.reshape(x.shape)
 
 
 def level(xyz: np.ndarray, coef: np.ndarray | None, deadband_m: float = 0.0) -> np.ndarray:
@@ -108,16 +109,34 @@ def _cell_lows(xyz, range_m, cell_m, n):
 
 
 @numba.njit(cache=True, nogil=True)
+def _correction(x, y, coef, scale_m, max_abs_m, deadband_m):
+    """The surface's height at (x, y), clipped to +-``max_abs_m``, less ``deadband_m`` toward 0
+    (NaN where x or y is): the one evaluation :func:`level` and :func:`surface_height` share."""
+    u, v = x / scale_m, y / scale_m
+    g = coef[0] + coef[1] * u + coef[2] * v + coef[3] * u * u + coef[4] * u * v + coef[5] * v * v
+    g = min(max(g, -max_abs_m), max_abs_m)
+    if g > deadband_m:
+        return g - deadband_m
+    if g < -deadband_m:
+        return g + deadband_m
+    return g if g != g else 0.0  # NaN stays NaN
+
+
+@numba.njit(cache=True, nogil=True)
+def _corrections(x, y, coef, scale_m, max_abs_m, deadband_m):
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = _correction(x[i], y[i], coef, scale_m, max_abs_m, deadband_m)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def _level(xyz, coef, scale_m, max_abs_m, deadband_m):
     out = xyz.copy()
     for i in range(xyz.shape[0]):
-        u, v = xyz[i, 0] / scale_m, xyz[i, 1] / scale_m
-        g = coef[0] + coef[1] * u + coef[2] * v + coef[3] * u * u + coef[4] * u * v + coef[5] * v * v
-        g = min(max(g, -max_abs_m), max_abs_m)
-        if g > deadband_m:
-            out[i, 2] = xyz[i, 2] - (g - deadband_m)
-        elif g < -deadband_m:
-            out[i, 2] = xyz[i, 2] - (g + deadband_m)
+        g = _correction(np.float64(xyz[i, 0]), np.float64(xyz[i, 1]), coef, scale_m, max_abs_m, deadband_m)
+        if g != 0.0 and g == g:  # no correction, or no place to take it at: the height as it was
+            out[i, 2] = xyz[i, 2] - g
     return out
 
 
