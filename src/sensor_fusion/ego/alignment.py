@@ -233,12 +233,9 @@ class Aligner:
                 self._counters[source] += 1
 
     def _align_from_chords(self, s: FilterState, t: int) -> bool:
-        """:func:`align_from_chord` over the state's chords, which keep what it did not prune."""
-        buf: ChordBuffer = {e[0]: e[1:] for e in s.chords}
-        done = align_from_chord(s, buf, t, self.config, self._lever)
-        if not done:
-            s.chords = tuple((k, *v) for k, v in sorted(buf.items()))
-        return done
+        """:func:`align_from_chord` over the state's chords (pruned to its window as they are added,
+        so it prunes nothing here)."""
+        return align_from_chord(s, {e[0]: e[1:] for e in s.chords}, t, self.config, self._lever)
 
     def _align_from_track(self, s: FilterState, m: Measurement) -> None:
         """The wheel-odometry track against the fixes (:mod:`.track_align`): rotate by the fitted
