@@ -345,7 +345,7 @@ def test_imm_empty_and_reset() -> None:
         out = tracker.step(k * DT_NS, dets(k * DT_NS, [[k * 0.5, 0.0]]))
     assert out.state.shape == (1, 4) and out.cov.shape == (1, 4, 4)
     assert out.state.flags.c_contiguous and np.allclose(out.cov, out.cov.transpose(0, 2, 1))
-    assert tracker._t.xm.shape == (1, 2, 5) and np.allclose(tracker._t.mu.sum(axis=1), 1.0)
+    assert tracker._t.xm.shape == (1, tracker._filter.M, 5) and np.allclose(tracker._t.mu.sum(axis=1), 1.0)
 
 
 def _pulled_sideways(max_lateral_accel: float) -> list[tuple[float, float]]:

@@ -615,7 +615,8 @@ def test_change_frame_a_track_whose_velocity_is_still_its_prior_reads_at_rest_in
     prior, at rest relative to the moving vehicle: carried over it must read at rest in odom (as a
     track born there would), not moving with the vehicle at 10 m/s."""
     T, v_e, w = _pose(0.7, (30.0, -4.0)), np.array([8.0, 6.0]), 0.2
-    tr = Tracker(TrackerConfig(frame_id="base_link"))
+    # the moving models' prior swap (the stopped model's restart: test_stopped.py)
+    tr = Tracker(TrackerConfig(frame_id="base_link", imm_sojourn_stop_s=0.0))
     tr.step(0, dets(0, [[12.0, 3.0]], frame_id="base_link"))
     tr.change_frame("odom", T, v_e, w)
     x, P = tr._filter.combine(tr._t.xm, tr._t.Pm, tr._t.mu)

@@ -24,6 +24,8 @@ def fast(**kw) -> TrackerConfig:
             "existence_birth": 0.7,
             "existence_confirm": 0.6,
             "confirm_max_velocity_std_mps": math.inf,  # published at once, velocity known or not
+            # the moving models' Kalman maths; the stopped model's mixture: test_stopped.py
+            "imm_sojourn_stop_s": 0.0,
             **kw,
         }
     )

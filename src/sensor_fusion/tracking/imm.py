@@ -72,10 +72,11 @@ def stationary_probabilities(sojourn_s: np.ndarray) -> np.ndarray:
 def mix(
     mu: np.ndarray, Pi: np.ndarray, xm: np.ndarray, Pm: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IMM interaction: ``(cbar (..., M), x0 (..., M, n), P0 (..., M, n, n))``; see the module docstring."""
+    """IMM interaction: ``(cbar (..., M), x0 (..., M, n), P0 (..., M, n, n))``; see the module docstring.
+    ``Pi`` is one (M, M) matrix or one per track (..., M, M)."""
     n = xm.shape[-1]
     M = xm.shape[-2]
-    cbar = mu @ Pi  # (..., M)
+    cbar = np.einsum("...i,...ij->...j", mu, Pi)  # (..., M); Pi (M, M) or per track (..., M, M)
     w = Pi * mu[..., :, None] / cbar[..., None, :]  # (..., i, j) = omega_ij
     wT = np.swapaxes(w, -1, -2)  # (..., j, i)
     x0 = wT @ xm  # (..., j, n)

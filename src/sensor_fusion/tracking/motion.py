@@ -182,3 +182,29 @@ class CoordinatedTurn:
         _, Q = _cv_blocks(dt, accel_std, 5)
         Q[:, 4, 4] = (float(turn_accel_std) * dt) ** 2
         return fx, kalman.symmetrize(F @ P @ np.swapaxes(F, -1, -2) + Q)
+
+
+class Stopped:
+    r"""The IMM's stopped model on :math:`x = (p_x, p_y, v_x, v_y, \omega)`: the object stands still.
+
+    .. math::
+        F = \operatorname{diag}(1, 1, 0, 0, 0),\qquad
+        Q = \begin{bmatrix} \sigma_a^2 \tfrac{\Delta t^4}{4} I & 0 \\ 0 & 0 \end{bmatrix}
+
+    Velocity and turn rate are exactly 0 (zero variance); the position keeps the CV model's
+    position noise. The stop of a move-stop-move target (Kirubarajan & Bar-Shalom, "Tracking
+    evasive move-stop-move targets with a GMTI radar using a VS-IMM estimator", IEEE TAES
+    2003): a parked car is explained by it, so a track on one does not take a velocity from one
+    box of its neighbour (a row of parked cars stands 2.5 m apart) and hop along the row.
+    """
+
+    dim_x = 5
+
+    def predict(
+        self, x: np.ndarray, P: np.ndarray, dt: float, accel_std: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        F, Q = _cv_blocks(dt, accel_std, 5)
+        F[0, 2] = F[1, 3] = F[2, 2] = F[3, 3] = 0.0
+        Q[:, :, 2:] = 0.0
+        Q[:, 2:, :] = 0.0
+        return kalman.predict(x, P, F, Q)

@@ -152,8 +152,9 @@ def birth(
     """
     c = config
     n = idx.size
-    x, P = birth_state(m, idx, float(c.init_velocity_std_mps) ** 2)
-    xm, Pm, mu = filt.init(x, P)
+    var0 = float(c.init_velocity_std_mps) ** 2
+    x, P = birth_state(m, idx, var0)
+    xm, Pm, mu = filt.init(x, P, var0)
     votes = np.zeros((n, NUM_CLASSES))
     votes[:, int(ObjectClass.UNKNOWN)] = VOTE_PRIOR
     votes[np.arange(n), m.labels[idx]] += class_vote_weights(m, idx, c)

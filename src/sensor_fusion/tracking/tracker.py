@@ -79,6 +79,7 @@ from sensor_fusion.tracking.association import (
     gated_assignment,
     mahalanobis_sq,
     mahalanobis_sq_timed,
+    mixture_sq,
     velocity_gate,
 )
 from sensor_fusion.tracking.attributes import (
@@ -126,10 +127,13 @@ class Tracker:
             self._filter: CVFilter | IMMFilter = CVFilter()
             self._H_pos, self._H_pos_vel = ConstantVelocity.H_POS, ConstantVelocity.H_POS_VEL
         else:
+            sojourn = (c.imm_sojourn_cv_s, c.imm_sojourn_ct_s)
+            if c.imm_sojourn_stop_s > 0.0:  # the third, stopped model
+                sojourn += (c.imm_sojourn_stop_s,)
             self._filter = IMMFilter(
                 c.turn_accel_std_radps2,
                 c.init_turn_rate_std_radps,
-                (c.imm_sojourn_cv_s, c.imm_sojourn_ct_s),
+                sojourn,
                 c.max_lateral_accel_mps2,
             )
             self._H_pos, self._H_pos_vel = np.eye(2, IMMFilter.n), np.eye(4, IMMFilter.n)
@@ -227,6 +231,8 @@ class Tracker:
             t.xm = t.xm @ J.T + shift
             t.Pm = J @ t.Pm @ J.T
             t.yaw = wrap_angle(t.yaw + np.arctan2(T[1, 0], T[0, 0]))
+            if isinstance(self._filter, IMMFilter) and self._filter.M == 3:
+                t.mu = self._filter.restart_stop(t.xm, t.Pm, var0)
         # the merger's overlap clocks are per id pair: they hold in any frame
         self.config = replace(self.config, frame_id=frame_id)
 
@@ -419,8 +425,11 @@ class Tracker:
             return e, e, suppressed
         x, P = self._filter.combine(t.xm, t.Pm, t.mu)
         labels_t = t.labels()
+        stop = self._filter.M == 3
         if c.association == "mahalanobis" or secondary:
-            if m.dt.any():  # each detection against its track at the detection's capture time
+            if stop:  # the two-peaked prediction (at rest / moving on) as the mixture it is
+                d2 = mixture_sq(t.xm, t.Pm, t.mu, P, m.xy, m.R, m.dt)
+            elif m.dt.any():  # each detection against its track at the detection's capture time
                 d2 = mahalanobis_sq_timed(x[:, :4], P[:, :4, :4], m.xy, m.R, m.dt)
             else:
                 d2 = mahalanobis_sq(x[:, :2], P[:, :2, :2], m.xy, m.R)
