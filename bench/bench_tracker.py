@@ -244,6 +244,7 @@ def main() -> None:
     }
     cfg_cv = TrackerConfig(motion_model="cv", **cfg)
     cfg_imm = TrackerConfig(motion_model="imm", **cfg)
+    cfg_stop = TrackerConfig(motion_model="imm", imm_sojourn_stop_s=30.0, **cfg)  # the opt-in third model
     cfg_merge = TrackerConfig(motion_model="cv", yaw_from_velocity_min_speed_mps=math.inf)
 
     fig = Figures("tracker")
@@ -253,12 +254,13 @@ def main() -> None:
     )
     print(
         f"{'objects':>8} {'dets/frame':>10} {'tracks':>7} {'cv ms':>8} {'+merge':>8} {'imm ms':>8} "
-        f"{'imm/cv':>7} {'loop ms':>9} {'loop/cv':>8}"
+        f"{'imm/cv':>7} {'+stop ms':>9} {'/imm':>6} {'loop ms':>9} {'loop/cv':>8}"
     )
     for n in args.sizes:
         frames = make_frames(n, args.frames)
         t_cv, out_cv = time_steps(lambda: Tracker(cfg_cv), frames, args.warmup, args.repeats)
         t_imm, out_imm = time_steps(lambda: Tracker(cfg_imm), frames, args.warmup, args.repeats)
+        t_stop, _ = time_steps(lambda: Tracker(cfg_stop), frames, args.warmup, args.repeats)
         t_merge, _ = time_steps(lambda: Tracker(cfg_merge), frames, args.warmup, args.repeats)
         t_base, out_base = time_steps(lambda: LoopTracker(cfg_cv), frames, args.warmup, args.repeats)
         # Same work: same confirmed ids and states every frame.
@@ -273,11 +275,14 @@ def main() -> None:
         n_imm = np.mean([len(o) for o in out_imm[args.warmup :]])
         print(
             f"{n:>8} {n_det:>10.0f} {n_trk:>7.0f} {t_cv:>8.3f} {t_merge:>8.3f} {t_imm:>8.3f} "
-            f"{t_imm / t_cv:>6.2f}x {t_base:>9.3f} {t_base / t_cv:>7.1f}x   "
+            f"{t_imm / t_cv:>6.2f}x {t_stop:>9.3f} {t_stop / t_imm:>5.2f}x "
+            f"{t_base:>9.3f} {t_base / t_cv:>7.1f}x   "
             f"(cv vs loop max |state diff| {max_err:.1e}; imm tracks {n_imm:.0f})"
         )
         fig.add(f"step_{n}_objects_cv_ms", t_cv)
         fig.add(f"step_{n}_objects_imm_ms", t_imm)
+        fig.add(f"step_{n}_objects_imm_stop_ms", t_stop)
+        fig.add(f"step_{n}_objects_imm_stop_over_imm_x", t_stop / t_imm)
         fig.add(f"step_{n}_objects_loop_baseline_ms", t_base)
         fig.add(f"step_{n}_objects_loop_over_cv_x", t_base / t_cv)
     fig.write()
