@@ -158,6 +158,10 @@ def replay(
     for f in dataclasses.fields(cfg):
         if f.name not in vars(cfg):
             object.__setattr__(cfg, f.name, getattr(fresh, f.name))
+    if any(c[0] == "change_frame" for c in rec["calls"]) and hasattr(cfg, "moving_frame"):
+        # the pipeline changes frame only out of base_link, which moves (recordings made before
+        # the field have it False)
+        object.__setattr__(cfg, "moving_frame", True)
     changes = {k.removeprefix("tracker."): v for k, v in flat.items()}
     if rev is None:
         tracker = Tracker(dataclasses.replace(cfg, **changes))

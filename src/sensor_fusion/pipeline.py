@@ -122,7 +122,7 @@ class FusionPipeline:
             bev_tap,
             self.timer,
         )
-        trk_cfg = replace(cfg.tracker, frame_id=self.base_frame)
+        trk_cfg = replace(cfg.tracker, frame_id=self.base_frame, moving_frame=True)
         if mode in ("classical", "both"):  # LIDAR detections are the classical detector's: it says
             # what its scores and boxes are (the library defaults, probability and object, are for a
             # learned detector's)

@@ -90,44 +90,38 @@ def test_a_birth_is_judged_stopped_or_moving_by_its_measured_velocity() -> None:
 
 
 def test_change_frame_restarts_the_stopped_mode() -> None:
-    """In base_link before the heading, "stopped" is "moving with the vehicle": at the change to
-    odom the parked car (relative -5 m/s) is the one judged stopped, not the car driving along."""
-    tracker = Tracker(TrackerConfig(frame_id="base_link", imm_sojourn_stop_s=30.0))
+    """In base_link before the heading, "at rest" is "moving with the vehicle": the stopped model
+    is off there, and at the change to odom the parked car (relative -5 m/s) is the one judged
+    stopped, not the car driving along."""
+    tracker = Tracker(TrackerConfig(frame_id="base_link", moving_frame=True, imm_sojourn_stop_s=30.0))
     rng = np.random.default_rng(0)
     for k in range(20):
         parked = np.array([30.0 - 5.0 * k * 0.1, 5.0])
         along = np.array([15.0, -3.0])
         z = np.stack([parked, along]) + rng.normal(0, 0.1, (2, 2))
         tracker.step(k * DT_NS, dets(k * DT_NS, z, frame_id="base_link"))
-    t = tracker._t
-    assert t.mu[np.argmax(t.xm[:, 0, 1]), 2] < 0.01  # the parked car moves in base_link
-    assert t.mu[np.argmin(t.xm[:, 0, 1]), 2] > 0.9  # the car along stands still in it
+    assert (tracker._t.mu[:, 2] < 1e-6).all()  # off while the frame moves
     tracker.change_frame("odom", np.eye(4), np.array([5.0, 0.0, 0.0]), 0.0)
     t = tracker._t
     parked, along = np.argmax(t.xm[:, 0, 1]), np.argmin(t.xm[:, 0, 1])
     assert t.mu[parked, 2] > 0.99 and t.mu[along, 2] < 1e-6
     np.testing.assert_allclose(t.xm[:, 2, 2:], 0.0)
-    assert np.all(np.isfinite(t.Pm))
+    assert np.all(np.isfinite(t.Pm)) and not tracker.config.moving_frame
 
 
-def test_young_movers_are_not_held_by_the_stopped_prior() -> None:
-    """A new track is stopped or moving at even odds. Gated on the moment-matched Gaussian, a
-    stopped-led young track gated out its object's next box (a car at 5 m/s crossing another:
-    a new track every frame; a car at 30 m/s seen by LiDAR alone). The mixture keeps one track each."""
-    rng = np.random.default_rng(3)
-    t = np.arange(60)[:, None] * 0.1 - 3.0
-    a = np.array([20.0, 0.0]) + np.array([5.0, 0.0]) * t
-    b = np.array([20.0, 0.0]) + 5.0 * np.array([np.cos(0.5), np.sin(0.5)]) * t
-    truth = np.stack([a, b], axis=1)
-    tracker = Tracker(STOP)
-    for k, _stamp, out in run(tracker, truth, rng, pos_std=0.15):
-        if k >= 5:
-            assert len(out) == 2, k
-    assert set(out.ids.tolist()) == {1, 2}
-    fast = Tracker(STOP)
+def test_new_tracks_start_stopped_as_often_as_the_scene_s_tracks_are() -> None:
+    """The birth odds follow the confirmed tracks: a row of parked cars makes new tracks start
+    mostly stopped, a stream of moving cars mostly moving (Laplace's rule, forgotten over 10 s)."""
+    parked = Tracker(STOP)
+    moving = Tracker(STOP)
+    rng = np.random.default_rng(1)
+    cars = np.column_stack([np.arange(10) * 6.0, np.full(10, 10.0)])
     for k in range(30):
-        out = fast.step(k * DT_NS, dets(k * DT_NS, [[30.0 * k * 0.1, 5.0]]))
-    assert out.ids.tolist() == [1] and abs(out.state[0, 2] - 30.0) < 0.5
+        z = cars + rng.normal(0, 0.1, cars.shape)
+        parked.step(k * DT_NS, dets(k * DT_NS, z))
+        moving.step(k * DT_NS, dets(k * DT_NS, z + [[12.0 * k * 0.1, 0.0]]))
+    assert parked._filter.birth_stop_prob > 0.9
+    assert moving._filter.birth_stop_prob < 0.1
 
 
 def test_three_model_bank_equals_filterpy_imm() -> None:
@@ -175,3 +169,24 @@ def test_three_model_bank_equals_filterpy_imm() -> None:
             np.testing.assert_allclose(mu[i], ref.mu, rtol=0, atol=1e-8)
             np.testing.assert_allclose(x[i], ref.x, rtol=0, atol=1e-8)
             np.testing.assert_allclose(P[i], ref.P, rtol=0, atol=1e-8)
+
+
+def test_young_movers_are_not_held_by_the_stopped_prior() -> None:
+    """A new track starts stopped or moving by the scene's odds. Gated on the moment-matched
+    Gaussian, a stopped-led young track gated out its object's next box (a car at 5 m/s crossing
+    another: a new track every frame; a car at 30 m/s seen by LiDAR alone). The mixture keeps one
+    track each."""
+    rng = np.random.default_rng(3)
+    t = np.arange(60)[:, None] * 0.1 - 3.0
+    a = np.array([20.0, 0.0]) + np.array([5.0, 0.0]) * t
+    b = np.array([20.0, 0.0]) + 5.0 * np.array([np.cos(0.5), np.sin(0.5)]) * t
+    truth = np.stack([a, b], axis=1)
+    tracker = Tracker(STOP)
+    for k, _stamp, out in run(tracker, truth, rng, pos_std=0.15):
+        if k >= 5:
+            assert len(out) == 2, k
+    assert set(out.ids.tolist()) == {1, 2}
+    fast = Tracker(STOP)
+    for k in range(30):
+        out = fast.step(k * DT_NS, dets(k * DT_NS, [[30.0 * k * 0.1, 5.0]]))
+    assert out.ids.tolist() == [1] and abs(out.state[0, 2] - 30.0) < 0.5

@@ -71,6 +71,11 @@ class TrackerConfig(ParamConfig):
 
     # Fixed frame the detections are in and the tracks are reported in.
     frame_id: str = internal("odom", "the pipeline's tracking frame (fixed_frame, or base_frame without ego)")
+    moving_frame: bool = internal(
+        False,
+        "frame_id moves with the vehicle (base_link before the heading is known): the stopped model "
+        "is off there (at rest in it is moving with the vehicle); a change of frame ends it",
+    )
 
     # --- motion model ---
     motion_model: str = param(

@@ -107,12 +107,22 @@ class IMMFilter:
         self.sojourn_s = np.asarray(sojourn_s, dtype=np.float64)
         self.M = self.sojourn_s.size  # 3: with the stopped model
         self.mu0 = imm.stationary_probabilities(self.sojourn_s)
-        if self.M == 3:  # a first box says nothing of motion: stopped or moving, even odds
-            self.mu0 = np.append(0.5 * imm.stationary_probabilities(self.sojourn_s[:2]), 0.5)
+        self.birth_stop_prob = 0.5  # with the stopped model: see :meth:`set_birth_stop_prob`
+        self.stop_on = True  # False: nothing enters the stopped model (a frame moving with the vehicle)
+        if self.M == 3:
+            self.set_birth_stop_prob(0.5)
         self._cv = ConstantVelocityZeroTurn()
         self._ct = CoordinatedTurn()
         self._stop = Stopped()
         self._Pi_cache: tuple[float, np.ndarray] | None = None
+
+    def set_birth_stop_prob(self, p: float) -> None:
+        """The share of new tracks that start stopped (the rest moving, split as the CV/CT chain's
+        stationary distribution). A first box says nothing of motion; the tracker sets the share
+        stopped among the scene's established tracks (:class:`~.tracker.Tracker`)."""
+        p = float(p) if self.stop_on else 1e-12  # floored: the mixing weights stay defined
+        self.birth_stop_prob = p
+        self.mu0 = np.append((1.0 - p) * imm.stationary_probabilities(self.sojourn_s[:2]), p)
 
     def transition(self, dt: float) -> np.ndarray:
         """Mode transition matrix for ``dt`` (cached: frames mostly share one interval)."""
@@ -143,13 +153,14 @@ class IMMFilter:
                 mu = reweigh_stop(mu, stop_log_odds(x4[:, 2:4], P4[:, 2:4, 2:4], init_vel_var))
         return xm, Pm, mu
 
-    def restart_stop(self, xm: np.ndarray, Pm: np.ndarray, init_vel_var: float) -> np.ndarray:
+    def restart_stop(self, xm: np.ndarray, Pm: np.ndarray, mu: np.ndarray, init_vel_var: float) -> np.ndarray:
         """After a change of tracking frame (in place): the stopped model restarts from the moving
-        models' estimate at rest, and the mode probabilities from the start distribution weighed by
-        that velocity (:func:`stop_log_odds`); returns the new ``mu``. Why: "stopped" in a moving
-        frame (base_link before the heading is known) is moving with the vehicle in ``odom``."""
-        w = self.mu0[:2] / self.mu0[:2].sum()
-        x, P = imm.combine(np.broadcast_to(w, xm.shape[:1] + (2,)), xm[:, :2], Pm[:, :2])
+        models' estimate (their own odds) at rest, and the mode probabilities from the start
+        distribution weighed by that velocity (:func:`stop_log_odds`); returns the new ``mu``. Why:
+        "stopped" in a moving frame (base_link before the heading is known) is moving with the
+        vehicle in ``odom``."""
+        w = np.maximum(mu[:, :2], 1e-300)
+        x, P = imm.combine(w / w.sum(axis=1, keepdims=True), xm[:, :2], Pm[:, :2])
         xm[:, 2] = x
         xm[:, 2, 2:] = 0.0
         Pm[:, 2] = P
@@ -186,7 +197,7 @@ class IMMFilter:
         rate blind to speed, one box of a car at 4.5 m/s that fell 0.45 m behind (2 sigma of 0.2 m
         noise) made the stopped mode a third of the estimate and halved its velocity."""
         out = np.broadcast_to(Pi, (xm.shape[0], 3, 3)).copy()
-        if not np.isfinite(self.max_lateral_accel):
+        if not np.isfinite(self.max_lateral_accel) and self.stop_on:
             return out
         v = xm[:, :2, 2:4]  # (N, 2 moving models, 2)
         speed = np.hypot(v[..., 0], v[..., 1])
@@ -195,6 +206,8 @@ class IMMFilter:
         d = np.maximum(speed - self.max_lateral_accel * dt, 0.0)
         # floored: a mode with no predicted mass leaves the mixing weights undefined (0 / 0)
         q = np.maximum(np.exp(-0.5 * d * d / np.maximum(var, 1e-12)), 1e-12)
+        if not self.stop_on:
+            q[:] = 1e-12
         for i in range(2):
             go = out[:, i, 2] * (1.0 - q[:, i])
             out[:, i, 2] -= go
