@@ -243,8 +243,8 @@ def main() -> None:
         "velocity_gate": False,
     }
     cfg_cv = TrackerConfig(motion_model="cv", **cfg)
-    cfg_imm = TrackerConfig(motion_model="imm", **cfg)
-    cfg_stop = TrackerConfig(motion_model="imm", imm_sojourn_stop_s=30.0, **cfg)  # the opt-in third model
+    cfg_imm = TrackerConfig(motion_model="imm", imm_sojourn_stop_s=0.0, **cfg)  # CV + CT
+    cfg_stop = TrackerConfig(motion_model="imm", **cfg)  # as shipped: CV + CT + stopped
     cfg_merge = TrackerConfig(motion_model="cv", yaw_from_velocity_min_speed_mps=math.inf)
 
     fig = Figures("tracker")

@@ -190,3 +190,68 @@ def test_young_movers_are_not_held_by_the_stopped_prior() -> None:
     for k in range(30):
         out = fast.step(k * DT_NS, dets(k * DT_NS, [[30.0 * k * 0.1, 5.0]]))
     assert out.ids.tolist() == [1] and abs(out.state[0, 2] - 30.0) < 0.5
+
+
+def _mixture_sq_reference(xm, Pm, mu, Pc, z, R, dt):
+    """The mixture distance written out in numpy, every pair (the kernel's reference)."""
+    from sensor_fusion.tracking.association import mahalanobis_sq_timed
+
+    def logdet(P):
+        t = dt[None, :]
+        a = P[:, None, 0, 0] + 2 * t * P[:, None, 0, 2] + t * t * P[:, None, 2, 2] + R[None, :, 0, 0]
+        c = P[:, None, 1, 1] + 2 * t * P[:, None, 1, 3] + t * t * P[:, None, 3, 3] + R[None, :, 1, 1]
+        b = (
+            0.5 * (P[:, None, 0, 1] + P[:, None, 1, 0])
+            + 0.5 * t * (P[:, None, 0, 3] + P[:, None, 2, 1] + P[:, None, 1, 2] + P[:, None, 3, 0])
+            + t * t * 0.5 * (P[:, None, 2, 3] + P[:, None, 3, 2])
+            + 0.5 * (R[None, :, 0, 1] + R[None, :, 1, 0])
+        )
+        return np.log(a * c - b * b)
+
+    terms = []
+    for k in range(xm.shape[1]):
+        d2 = mahalanobis_sq_timed(xm[:, k, :4], Pm[:, k, :4, :4], z, R, dt)
+        with np.errstate(divide="ignore"):
+            terms.append(np.log(mu[:, k])[:, None] + 0.5 * (logdet(Pc) - logdet(Pm[:, k])) - 0.5 * d2)
+    return -2.0 * np.logaddexp.reduce(np.stack(terms), axis=0)
+
+
+def test_the_mixture_kernel_matches_numpy_and_cuts_only_beyond_the_gate() -> None:
+    from sensor_fusion.tracking.association import mixture_sq
+
+    rng = np.random.default_rng(5)
+    T, D, M = 40, 60, 3
+    xm = np.zeros((T, M, 5))
+    xm[:, :, :2] = rng.uniform(-20, 20, (T, 1, 2)) + rng.normal(0, 0.5, (T, M, 2))
+    xm[:, :2, 2:4] = rng.normal(0, 8, (T, 2, 2))
+    A = rng.normal(size=(T, M, 5, 5)) * 0.5
+    Pm = A @ np.swapaxes(A, -1, -2) + 0.05 * np.eye(5)
+    Pm[:, 2, 2:, :] = Pm[:, 2, :, 2:] = 0.0  # the stopped model
+    mu = rng.dirichlet(np.ones(M), T)
+    mu[0] = [0.5, 0.5, 0.0]  # an empty mode
+    bank = IMMFilter(0.5, 0.3, (4.0, 2.0, 30.0))
+    _, Pc = bank.combine(xm, Pm, mu)
+    z = rng.uniform(-22, 22, (D, 2))
+    B = rng.normal(size=(D, 2, 2)) * 0.3
+    R = B @ np.swapaxes(B, -1, -2) + 0.02 * np.eye(2)
+    dt = rng.uniform(-0.05, 0.1, D)
+    ref = _mixture_sq_reference(xm, Pm, mu, Pc, z, R, dt)
+    np.testing.assert_allclose(mixture_sq(xm, Pm, mu, Pc, z, R, dt), ref, rtol=1e-9, atol=1e-9)
+    cut = np.full(T, 18.4)
+    got = mixture_sq(xm, Pm, mu, Pc, z, R, dt, cut)
+    inside = ref <= cut[:, None]
+    np.testing.assert_allclose(got[inside], ref[inside], rtol=1e-9, atol=1e-9)
+    assert np.all(got[~inside] > cut[:, None].repeat(D, 1)[~inside])  # cut or exact, never inside
+    assert np.isinf(got).mean() > 0.5  # the bound does skip most far pairs
+
+
+def test_a_reset_keeps_ids_increasing_and_a_new_frame_is_fixed() -> None:
+    tracker = Tracker(TrackerConfig(frame_id="base_link", moving_frame=True))
+    for k in range(3):
+        tracker.step(k * DT_NS, dets(k * DT_NS, [[10.0, 0.0]], frame_id="base_link"))
+    tracker.reset("base_link")  # a time jump: same frame, ids go on
+    assert tracker._next_id == 2 and tracker.config.moving_frame and not tracker._filter.stop_on
+    tracker.reset("odom")  # the ego aligned, tracks not carried over
+    assert tracker.config.moving_frame is False and tracker._filter.stop_on
+    tracker.reset()
+    assert tracker._next_id == 1

@@ -13,6 +13,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.special import erfinv
 
+from sensor_fusion.tracking._mixture import mixture_sq_kernel
+
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
@@ -79,14 +81,6 @@ def mahalanobis_sq_timed(
     ``state`` (T, 4) is (x, y, vx, vy) with covariance ``cov`` (T, 4, 4); the predicted position
     is ``H_j x`` with ``H_j = [I, dt_j I]``, so ``S_ij = P_pp + dt_j (P_pv + P_vp) + dt_j^2 P_vv + R_j``.
     """
-    return _quad_2x2(*_timed_innovation(state, cov, det_pos, det_cov, dt))
-
-
-def _timed_innovation(
-    state: np.ndarray, cov: np.ndarray, det_pos: np.ndarray, det_cov: np.ndarray, dt: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """``(a, b, c, dx, dy)`` (T, D) each: the entries of :func:`mahalanobis_sq_timed`'s ``S_ij``
-    and the innovation."""
     t = np.asarray(dt, dtype=np.float64)[None, :]
     px = state[:, None, 0] + t * state[:, None, 2]
     py = state[:, None, 1] + t * state[:, None, 3]
@@ -108,7 +102,7 @@ def _timed_innovation(
         + t * t * 0.5 * (cov[:, None, 2, 3] + cov[:, None, 3, 2])
         + 0.5 * (det_cov[None, :, 0, 1] + det_cov[None, :, 1, 0])
     )
-    return a, b, c, det_pos[None, :, 0] - px, det_pos[None, :, 1] - py
+    return _quad_2x2(a, b, c, det_pos[None, :, 0] - px, det_pos[None, :, 1] - py)
 
 
 def mixture_sq(
@@ -119,6 +113,7 @@ def mixture_sq(
     det_pos: np.ndarray,
     det_cov: np.ndarray,
     dt: np.ndarray,
+    cut: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""(T, D) squared distance of each detection under an IMM's predicted measurement density
     (the gate and the assignment cost).
@@ -136,19 +131,25 @@ def mixture_sq(
     car at 5 m/s crossing, a car at 30 m/s seen by LiDAR alone). Gating each model on its own
     instead (their union) let a young track's wide moving model take the neighbour's box in a
     row of parked cars again (parking_lot 723: 451 ID switches against 303 in 10 s).
-    ``dt`` (D,) as in :func:`mahalanobis_sq_timed`.
+    ``dt`` (D,) as in :func:`mahalanobis_sq_timed`; pairs beyond ``cut`` (T,) (the tracks' gates)
+    may read ``inf`` (a lower bound excludes them before the sum: the numba kernel
+    :func:`~sensor_fusion.tracking._mixture.mixture_sq_kernel`).
     """
-    zero = np.zeros((combined_cov.shape[0], 4))  # the combined S does not depend on the mean
-    ac, bc, cc, _, _ = _timed_innovation(zero, combined_cov[:, :4, :4], det_pos, det_cov, dt)
-    logdet_c = np.log(np.maximum(ac * cc - bc * bc, 1e-300))
-    terms = []
-    for k in range(xm.shape[1]):
-        a, b, c, dx, dy = _timed_innovation(xm[:, k, :4], Pm[:, k, :4, :4], det_pos, det_cov, dt)
-        d2 = _quad_2x2(a, b, c, dx, dy)
-        logdet = np.log(np.maximum(a * c - b * b, 1e-300))
-        with np.errstate(divide="ignore"):
-            terms.append(np.log(mu[:, k])[:, None] + 0.5 * (logdet_c - logdet) - 0.5 * d2)
-    return -2.0 * np.logaddexp.reduce(np.stack(terms), axis=0)
+    T, D = xm.shape[0], det_pos.shape[0]
+    if T == 0 or D == 0:
+        return np.zeros((T, D))
+    with np.errstate(divide="ignore"):
+        logmu = np.log(mu)
+    return mixture_sq_kernel(
+        np.ascontiguousarray(xm[..., :4], dtype=np.float64),
+        np.ascontiguousarray(Pm[..., :4, :4], dtype=np.float64),
+        np.ascontiguousarray(logmu, dtype=np.float64),
+        np.ascontiguousarray(combined_cov[:, :4, :4], dtype=np.float64),
+        np.ascontiguousarray(det_pos, dtype=np.float64),
+        np.ascontiguousarray(det_cov, dtype=np.float64),
+        np.ascontiguousarray(np.broadcast_to(dt, (D,)), dtype=np.float64),
+        np.ascontiguousarray(np.broadcast_to(np.inf if cut is None else cut, (T,)), dtype=np.float64),
+    )
 
 
 def velocity_gate(

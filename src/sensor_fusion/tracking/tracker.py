@@ -180,11 +180,11 @@ class Tracker:
         """
         self._clear()
         self._merger.reset()
-        if frame_id is not None and frame_id != self.config.frame_id:  # another frame: a fixed one
+        if frame_id is None:
+            self._next_id = 1
+        elif frame_id != self.config.frame_id:  # another frame: the fixed one (ego aligned)
             self.config = replace(self.config, frame_id=frame_id, moving_frame=False)
             self._stop_frame()
-        else:
-            self._next_id = 1
 
     @property
     def stamp_ns(self) -> int | None:
@@ -461,7 +461,8 @@ class Tracker:
         stop = self._filter.M == 3
         if c.association == "mahalanobis" or secondary:
             if stop:  # the two-peaked prediction (at rest / moving on) as the mixture it is
-                d2 = mixture_sq(t.xm, t.Pm, t.mu, P, m.xy, m.R, m.dt)
+                cut = (self._gate_low if low else self._gate)[labels_t]
+                d2 = mixture_sq(t.xm, t.Pm, t.mu, P, m.xy, m.R, m.dt, cut)
             elif m.dt.any():  # each detection against its track at the detection's capture time
                 d2 = mahalanobis_sq_timed(x[:, :4], P[:, :4, :4], m.xy, m.R, m.dt)
             else:
