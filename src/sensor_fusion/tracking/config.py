@@ -130,13 +130,13 @@ class TrackerConfig(ParamConfig):
         2.0, unit="s", gt=0.0, desc="IMM only: mean time an object keeps turning before it goes straight"
     )
     imm_sojourn_stop_s: float = param(
-        0.0,
+        30.0,
         unit="s",
         ge=0.0,
-        desc="IMM only: mean time an object stays stopped, the sojourn of a third (stopped) model; "
-        "0: none, the CV + CT IMM (opt-in: with it a young moving track can start stopped and lose "
-        "its object to the stopped model's tight gate, docs/detection-tracking.md). 30 is a red "
-        "phase at a signal (30-60 s), the shortest common stop of traffic",
+        desc="IMM only: mean time an object stays stopped, the sojourn of a third, stopped model (0: "
+        "none, the CV + CT IMM). 30: a red phase at a signal (30-60 s), the shortest common stop of "
+        "traffic; parked cars stand far longer. Without it a track on a parked car took the "
+        "neighbour's box 2.5 m away as motion and hopped along the row (docs/detection-tracking.md)",
     )
 
     # --- association ---
