@@ -54,6 +54,7 @@ def mixture_sq_kernel(
     T, M = xm.shape[0], xm.shape[1]
     D = det_pos.shape[0]
     out = np.full((T, D), np.inf)
+    terms = np.empty(M)  # one scratch row, not an allocation per pair
     for j in range(D):
         r00 = det_cov[j, 0, 0]
         r11 = det_cov[j, 1, 1]
@@ -79,7 +80,6 @@ def mixture_sq_kernel(
             log_det_c = math.log(max(ac * cc - bc * bc, 1e-300))
             # log-sum-exp over the models
             best = -np.inf
-            terms = np.empty(M)
             for k in range(M):
                 if logmu[i, k] == -np.inf:
                     terms[k] = -np.inf
