@@ -54,6 +54,35 @@ def ground_height(
     ``[range_min_m, range_max_m)``. The grid is a square of side
     ``2 * range_max_m`` centred on the sensor origin.
     """
+    cell_of, h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
+    ng = h.shape[0]
+    n = xyz.shape[0]
+    hz = np.full((ng, ng), np.nan)
+    if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
+        line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, hidden_margin_m)
+        _hidden_ground(h0, h, line, hz, range_max_m, cell_m, hidden_slope, hidden_margin_m, beam_gap_per_m)
+
+    out = np.full(n, np.nan, np.float32)
+    hid = np.full(n, np.nan, np.float32)
+    for i in range(n):
+        c = cell_of[i]
+        if c >= 0:
+            out[i] = h[c // ng, c % ng]
+            hid[i] = hz[c // ng, c % ng]
+    return out, hid
+
+
+@njit(cache=True)
+def _ground_grid(
+    xyz: np.ndarray,
+    range_min_m: float,
+    range_max_m: float,
+    cell_m: float,
+    max_slope: float,
+    reject_lowest: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cell of each point (-1: dropped), each cell's own ``reject_lowest + 1``-th lowest return
+    (inf: empty) and its slope-limited lower envelope (:func:`ground_height`)."""
     n = xyz.shape[0]
     ng = int(np.ceil(2.0 * range_max_m / cell_m))
     k = reject_lowest + 1
@@ -84,29 +113,49 @@ def ground_height(
                 j -= 1
             low[c, j] = z
 
-    h = np.full((ng, ng), np.inf)
+    h0 = np.full((ng, ng), np.inf)
     for c in range(ng * ng):
         if cnt[c] > 0:
-            h[c // ng, c % ng] = low[c, min(cnt[c], k) - 1]
-
-    hidden = np.isfinite(sensor_z_m) and hidden_slope > 0.0
-    h0 = h.copy() if hidden else h  # the cells' own lowest returns, for the hidden ground only
+            h0[c // ng, c % ng] = low[c, min(cnt[c], k) - 1]
+    h = h0.copy()
     _chamfer(h, max_slope * cell_m)
-    hz = np.full((ng, ng), np.nan)
-    if hidden:
-        _hidden_ground(
-            xyz, cell_of, h0, h, hz, range_max_m, cell_m, sensor_z_m, hidden_slope, hidden_margin_m,
-            beam_gap_per_m,
-        )  # fmt: skip
+    return cell_of, h0, h
 
+
+@njit(cache=True)
+def ground_seen(
+    xyz: np.ndarray,
+    range_max_m: float,
+    cell_m: float,
+    max_slope: float,
+    reject_lowest: int,
+    sensor_z_m: float,
+    margin_m: float,
+    beam_gap_per_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ground z under each point (float32, NaN where dropped, as :func:`ground_height`) and whether
+    its cell's ground is *seen*: its lowest returns are the ground, and no nearer object's shadow
+    reaches up to them (the test :func:`_hidden_ground` makes). ``xyz`` is centred on the sensor,
+    ``sensor_z_m`` its height; a cell in a shadow, or whose lowest return is a body, is not seen."""
+    cell_of, h0, h = _ground_grid(xyz, 0.0, range_max_m, cell_m, max_slope, reject_lowest)
+    ng = h.shape[0]
+    line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, margin_m)
+    n = xyz.shape[0]
     out = np.full(n, np.nan, np.float32)
-    hid = np.full(n, np.nan, np.float32)
+    seen = np.zeros(n, np.bool_)
     for i in range(n):
         c = cell_of[i]
-        if c >= 0:
-            out[i] = h[c // ng, c % ng]
-            hid[i] = hz[c // ng, c % ng]
-    return out, hid
+        if c < 0:
+            continue
+        ix, iy = c // ng, c % ng
+        out[i] = h[ix, iy]
+        xc = (ix + 0.5) * cell_m - range_max_m
+        yc = (iy + 0.5) * cell_m - range_max_m
+        rc = np.sqrt(xc * xc + yc * yc)
+        seen[i] = (
+            h0[ix, iy] <= h[ix, iy] + margin_m and line[ix, iy] < h0[ix, iy] - margin_m - beam_gap_per_m * rc
+        )
+    return out, seen
 
 
 AZ_BINS = 1440  # 0.16-0.32 deg (diamond angle): finer than a car at 50 m (2 deg)
@@ -127,15 +176,67 @@ def az_bin(x: float, y: float) -> int:
 
 
 @njit(cache=True)
-def _hidden_ground(
+def _shadow_line(
     xyz: np.ndarray,
     cell_of: np.ndarray,
-    h0: np.ndarray,
     h: np.ndarray,
-    hz: np.ndarray,
     range_max_m: float,
     cell_m: float,
     sensor_z_m: float,
+    margin_m: float,
+) -> np.ndarray:
+    """Per cell (-inf: none): the lowest height the sensor sees there past the objects nearer along
+    its azimuth (returns standing more than ``margin_m`` over their ground ``h``); ``xyz`` centred
+    on the sensor, ``sensor_z_m`` its height."""
+    n = xyz.shape[0]
+    ng = h.shape[0]
+    # the objects' shadow line: per azimuth bin and range bin of one cell, the highest elevation
+    # tangent of the returns standing over their ground, then its running maximum outwards (a
+    # polar grid: O(points + bins), where sorting the returns by azimuth and range cost 10 ms a sweep)
+    nr = int(range_max_m / cell_m) + 1
+    shadow = np.full((AZ_BINS, nr), -np.inf)
+    for i in range(n):
+        c = cell_of[i]
+        if c < 0:
+            continue
+        z = np.float64(xyz[i, 2])
+        if z - h[c // ng, c % ng] <= margin_m:
+            continue  # ground returns cast no shadow on the ground
+        x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
+        r = np.sqrt(x * x + y * y)
+        b = az_bin(x, y)
+        rb = min(int(r / cell_m), nr - 1)
+        shadow[b, rb] = max(shadow[b, rb], (z - sensor_z_m) / max(r, 1e-3))
+    for b in range(AZ_BINS):
+        for rb in range(1, nr):
+            shadow[b, rb] = max(shadow[b, rb], shadow[b, rb - 1])
+    # the shadow line's height at each cell (the objects nearer by a cell or more); the bins either
+    # side too: near the axes a bin is narrower than a column spacing and may hold no return
+    line = np.full((ng, ng), -np.inf)
+    for ix in range(ng):
+        for iy in range(ng):
+            if not np.isfinite(h[ix, iy]):
+                continue
+            xc = (ix + 0.5) * cell_m - range_max_m
+            yc = (iy + 0.5) * cell_m - range_max_m
+            rc = np.sqrt(xc * xc + yc * yc)
+            j = min(int((rc - cell_m) / cell_m) - 1, nr - 1)
+            if j >= 0:
+                b = az_bin(xc, yc)
+                t = max(shadow[(b - 1) % AZ_BINS, j], shadow[b, j], shadow[(b + 1) % AZ_BINS, j])
+                if np.isfinite(t):
+                    line[ix, iy] = sensor_z_m + t * rc
+    return line
+
+
+@njit(cache=True)
+def _hidden_ground(
+    h0: np.ndarray,
+    h: np.ndarray,
+    line: np.ndarray,
+    hz: np.ndarray,
+    range_max_m: float,
+    cell_m: float,
     hidden_slope: float,
     margin_m: float,
     beam_gap_per_m: float,
@@ -163,31 +264,7 @@ def _hidden_ground(
     than ``margin_m`` over it, is hidden: the continuation is written there. Where the road climbs
     behind the objects more steeply than ``hidden_slope`` and only the road before them is seen,
     the continuation lies under it."""
-    n = xyz.shape[0]
     ng = h.shape[0]
-    # the objects' shadow line: per azimuth bin and range bin of one cell, the highest elevation
-    # tangent of the returns standing over their ground, then its running maximum outwards (a
-    # polar grid: O(points + bins), where sorting the returns by azimuth and range cost 10 ms a sweep)
-    nr = int(range_max_m / cell_m) + 1
-    shadow = np.full((AZ_BINS, nr), -np.inf)
-    for i in range(n):
-        c = cell_of[i]
-        if c < 0:
-            continue
-        z = np.float64(xyz[i, 2])
-        if z - h[c // ng, c % ng] <= margin_m:
-            continue  # ground returns cast no shadow on the ground
-        x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
-        r = np.sqrt(x * x + y * y)
-        b = az_bin(x, y)
-        rb = min(int(r / cell_m), nr - 1)
-        shadow[b, rb] = max(shadow[b, rb], (z - sensor_z_m) / max(r, 1e-3))
-    for b in range(AZ_BINS):
-        for rb in range(1, nr):
-            shadow[b, rb] = max(shadow[b, rb], shadow[b, rb - 1])
-    # the shadow line's height at each cell (the objects nearer by a cell or more); the bins either
-    # side too: near the axes a bin is narrower than a column spacing and may hold no return
-    line = np.full((ng, ng), -np.inf)
     fixed = np.zeros((ng, ng), np.bool_)
     g = np.full((ng, ng), np.inf)
     for ix in range(ng):
@@ -197,12 +274,6 @@ def _hidden_ground(
             xc = (ix + 0.5) * cell_m - range_max_m
             yc = (iy + 0.5) * cell_m - range_max_m
             rc = np.sqrt(xc * xc + yc * yc)
-            j = min(int((rc - cell_m) / cell_m) - 1, nr - 1)
-            if j >= 0:
-                b = az_bin(xc, yc)
-                t = max(shadow[(b - 1) % AZ_BINS, j], shadow[b, j], shadow[(b + 1) % AZ_BINS, j])
-                if np.isfinite(t):
-                    line[ix, iy] = sensor_z_m + t * rc
             # ground seen: the lowest returns are the ground (not a body over it), and no nearer
             # object's shadow reaches up to them
             seen = h0[ix, iy]
