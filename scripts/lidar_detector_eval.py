@@ -144,14 +144,15 @@ def _classical_detect(cfg: LidarDetectorConfig):
 
 
 def _bev_detect(truth: dict):
-    """The BEV network on the LiDAR alone, keeping the boxes the pipeline gives the tracker."""
+    """The BEV network on the LiDAR alone, keeping the boxes the pipeline gives the tracker (its road
+    test on the classical detector's ground, placed at the LiDAR, as the pipeline gives it)."""
     from sensor_fusion.bev.config import BevDetectorConfig
     from sensor_fusion.bev.detector import BevDetector
     from sensor_fusion.bev.inputs import BevInputs
 
     cal = calibration_from_dict(yaml.safe_load(truth[CALIBRATION][0].data))
     cfg = BevDetectorConfig(weights="" if BEV == "default" else BEV, device="cpu")
-    det = BevDetector(cal, [], config=cfg)
+    det = BevDetector(cal, [], config=cfg, ground=_with_origin(LidarDetectorConfig(), truth))
     det.warm_up()
 
     def detect(xyz, intensity, stamp, _T):

@@ -143,9 +143,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         print("ego: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     for name, counts in ((s.diagnostics or {}).get("radar") or {}).items():  # also in /diagnostics
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    refuted = ((s.diagnostics or {}).get("bev") or {}).get("velocities_refuted", 0)
-    if refuted:  # the network's velocities the Doppler on their boxes contradicted
-        print(f"bev: velocities_refuted {refuted}")
+    # the network's velocities the Doppler on their boxes contradicted, its boxes on the road
+    bev = {k: v for k, v in ((s.diagnostics or {}).get("bev") or {}).items() if v}
+    if bev:
+        print("bev: " + ", ".join(f"{k} {v}" for k, v in bev.items()))
     return 0
 
 

@@ -106,6 +106,7 @@ class FusionPipeline:
                 doppler_std_mps=math.hypot(
                     cfg["radar_detector.doppler_std_mps"], cfg["radar_detector.ego_velocity_std_mps"]
                 ),
+                ground=det_cfg,  # its ground model says which boxes are road
             )
         g = bev.grid if bev is not None else None
         self._bev_radius_m = (
@@ -450,6 +451,7 @@ class FusionPipeline:
             },
             "bev": {
                 "velocities_refuted": self.detector.bev.velocities_refuted if self.detector.bev else 0,
+                "road_boxes_dropped": self.detector.bev.road_boxes_dropped if self.detector.bev else 0,
             },
             "timing_ms": self.timer.summary_ms(),
             "ego": self.ego.diagnostics(),

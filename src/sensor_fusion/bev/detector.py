@@ -21,6 +21,7 @@ import torch
 from ..core.calibration import Calibration
 from ..core.types import CameraFrame, CameraIntrinsics, Detections
 from ..core.weights import WeightsError
+from ..perception.lidar import LidarDetectorConfig
 from .config import BevDetectorConfig
 from .decode import DecodeConfig, decode, velocity_support, without_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
@@ -28,6 +29,7 @@ from .inputs import BevInputs
 from .level import LEVEL_DEADBAND_M, level, road_surface, surface_height
 from .lift import camera_lift_grid
 from .model import OUTPUT_STRIDE, BevFusionNet
+from .road_boxes import road_boxes
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +181,13 @@ class BevDetector:
         config: BevDetectorConfig | None = None,
         base_frame: str = "base_link",
         doppler_std_mps: float = 0.14,
+        ground: LidarDetectorConfig | None = None,
     ):
         """``doppler_std_mps``: noise of the ego-compensated Doppler (the radar's and the ego
-        velocity's), for the test of the network's velocity against the returns on its box."""
+        velocity's), for the test of the network's velocity against the returns on its box.
+        ``ground``: the classical LiDAR detector's settings with the LiDAR's position, whose ground
+        model says which boxes are road (``road_boxes``, ``bev.min_height_over_road_m``); None (or
+        no position): no box is dropped as road."""
         self.config = config or BevDetectorConfig()
         self.config.validate()
         path = Path(self.config.weights) if self.config.weights else DEFAULT_WEIGHTS
@@ -228,6 +234,10 @@ class BevDetector:
         self.base_frame = base_frame
         self.doppler_std_mps = float(doppler_std_mps)
         self.velocities_refuted = 0  # boxes whose velocity the Doppler on them contradicted
+        self.road_boxes_dropped = 0  # boxes whose LiDAR returns all lie on the road (road_boxes)
+        self.ground = ground
+        g = self.grid
+        self._half_m = max(-g.x_min_m, g.x_max_m, -g.y_min_m, g.y_max_m)
         self.decode_config = DecodeConfig(score_threshold=self.config.score_threshold)
         self.pos_std = np.asarray(self.meta.get("pos_std_m", [0.3] * 5))
         self.vel_std = np.asarray(self.meta.get("vel_std_mps", [1.0] * 5))
@@ -264,11 +274,11 @@ class BevDetector:
     def detect(self, inputs: BevInputs) -> Detections:
         t0 = time.perf_counter()
         road = None
-        if self.config.level_road and inputs.lidar_xyz is not None:
-            road = road_surface(inputs.lidar_xyz)
+        raw_xyz = inputs.lidar_xyz
+        if self.config.level_road and raw_xyz is not None:
+            road = road_surface(raw_xyz)
             if road is not None:
-                xyz = level(inputs.lidar_xyz, road, LEVEL_DEADBAND_M)
-                inputs = dataclasses.replace(inputs, lidar_xyz=xyz)
+                inputs = dataclasses.replace(inputs, lidar_xyz=level(raw_xyz, road, LEVEL_DEADBAND_M))
         args = self.tensors(inputs)
         t1 = time.perf_counter()
         with torch.inference_mode():
@@ -300,6 +310,10 @@ class BevDetector:
                 det.centers[:, 2] += surface_height(
                     road, det.centers[:, 0], det.centers[:, 1], LEVEL_DEADBAND_M
                 )
+            on_road = road_boxes(det, raw_xyz, self.config.min_height_over_road_m, self._half_m, self.ground)
+            if on_road.any():
+                self.road_boxes_dropped += int(on_road.sum())
+                det = det.select(~on_road)
         t3 = time.perf_counter()
         self.last_timing = {"raster": t1 - t0, "network": t2 - t1, "decode": t3 - t2}
         return det

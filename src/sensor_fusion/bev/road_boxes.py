@@ -1,0 +1,149 @@
+"""Boxes the LiDAR shows to be road: no return in or near the footprint stands clear of the ground.
+
+The network slices LiDAR heights over base_link's z = 0 (``grid.BevGrid``). Where the street rises
+ahead (a sag curve, an uphill grade) road returns fill the slices where bodies are, and the
+network boxes the road: on development bag ``urban_clutter`` 713 (graded, 10 s) it held boxes 40 m
+ahead for seconds, tracked at the vehicle's own speed (docs/bev.md, session 36). Levelling the
+input (``bev.level_road``) changes what the network sees everywhere; this test only removes boxes
+that the returns around them refute, and leaves the input as trained.
+
+The ground is the classical detector's (``perception.ground``): each cell's lowest returns,
+bounded by a slope-limited lower envelope of its neighbours. It follows a sag or a grade without a
+model (a quadratic fitted to the whole sweep, ``level.road_surface``, lags a sag by 0.4 m at 42 m
+on 713). A return is road only where its cell's ground is *seen*: the cell's lowest returns are
+that ground, and no nearer object's shadow reaches up to them. Behind a first row of parked cars
+the second row's roofs are the lowest returns for metres around (within 8 m of one on
+``parking_lot`` 722 nothing is lower than 1.3 m), so heights alone call them road: without the
+shadow test the rule dropped 1053 boxes on parked cars in 99 frames there. The shadow needs the
+LiDAR's position; without it the test is off.
+
+A box is dropped when its footprint, grown by the network's centre error (``GROW_M``), holds at
+least ``MIN_RETURNS`` returns, at least half of them on seen ground, and the highest stands less
+than ``min_height_m`` over the ground. Half, not all: a car or a walker on the road ahead shadows
+part of a footprint 40 m away (measured with the footprint not grown: on 713, 126 of the 560 flat
+boxes matching no object had fewer than half of their returns in a shadow, against 12 of the 1053
+flat boxes on parked cars in 722). Every class the network boxes stands about 1 m or more (a
+child, a bicycle's saddle, a car's bonnet); a kerb is 0.1-0.2 m, so 0.5 m lies between them. A box
+with fewer returns (far, hidden, seen by camera or radar only) is kept: an absence of returns
+refutes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..core.types import Detections
+from ..perception.ground import GROUND_HIDDEN_MARGIN_M, ground_seen
+from ..perception.lidar import LidarDetectorConfig
+
+MIN_RETURNS = 3  # fewer returns in a footprint are too thin a look to call it road
+# the footprint is grown by the network's centre error: within 2 m of their object, its boxes at
+# the tracker's score lie 0.71 (pedestrians), 0.82 (bicycles), 0.96 m (cars) off it at the 95th
+# percentile on development bags urban_clutter 711, 713, 715, 716. A box beside a walker on a
+# pavement holds only pavement; the walker stands within this of it
+GROW_M = 1.0
+_CELL_M = 0.5  # a footprint is the 0.5 m cells whose centres it covers (the ground model's cell)
+
+
+def road_boxes(
+    det: Detections,
+    xyz: np.ndarray | None,
+    min_height_m: float,
+    half_m: float,
+    ground: LidarDetectorConfig | None = None,
+) -> np.ndarray:
+    """(N,) bool: the boxes of ``det`` (base_link) whose footprint grown by ``GROW_M`` holds at least
+    ``MIN_RETURNS`` of the returns ``xyz`` (base_link) within ``half_m`` of the origin, at least half
+    on seen ground and none ``min_height_m`` over the ground. ``ground``: the classical detector's
+    settings, with the LiDAR's position (``sensor_x/y/z_m``); None or no position: nothing is
+    dropped."""
+    out = np.zeros(len(det), bool)
+    if min_height_m <= 0.0 or xyz is None or len(xyz) == 0 or len(det) == 0 or ground is None:
+        return out
+    origin = np.array([ground.sensor_x_m, ground.sensor_y_m, ground.sensor_z_m], np.float64)
+    if not np.isfinite(origin).all():
+        return out
+    # the ground model works around the sensor (ranges, shadows): shift there, bin back in base_link
+    pts = np.ascontiguousarray(xyz, np.float32) - np.array([origin[0], origin[1], 0.0], np.float32)
+    # the ground out to the farthest grown box from the sensor, not the whole grid (the cost is in
+    # its cells: 3.2 ms a 68k-point frame out to the grid's corners, bench/bench_bev.py)
+    c = det.centers[:, :2] - origin[:2]
+    reach = np.hypot(c[:, 0], c[:, 1]) + 0.5 * np.hypot(det.sizes[:, 0], det.sizes[:, 1]) + GROW_M
+    gz, seen = ground_seen(
+        pts,
+        float(min(np.max(reach) + _CELL_M, half_m * math.sqrt(2.0) + np.hypot(origin[0], origin[1]))),
+        float(ground.ground_cell_m),
+        float(ground.ground_max_slope),
+        int(ground.ground_reject_lowest),
+        float(origin[2]),
+        GROUND_HIDDEN_MARGIN_M,
+        float(ground.class_height_slack_per_m),
+    )
+    n = int(np.ceil(2.0 * half_m / _CELL_M))
+    count, unseen, top = _cells(pts, gz, seen, float(half_m), origin[0], origin[1], _CELL_M, n)
+    returns, off_ground, height = _box_tops(
+        count,
+        unseen,
+        top,
+        np.ascontiguousarray(det.centers[:, :2], np.float64),
+        np.ascontiguousarray(det.sizes[:, :2], np.float64),
+        np.ascontiguousarray(det.yaw, np.float64),
+        float(half_m),
+        _CELL_M,
+        GROW_M,
+    )
+    return (returns >= MIN_RETURNS) & (2 * off_ground <= returns) & (height < min_height_m)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cells(xyz, ground, seen, half_m, x0, y0, cell_m, n):
+    """Per cell of an n x n grid over [-half_m, half_m)^2 (``xyz`` shifted by -(x0, y0)): the return
+    count, how many are not on seen ground, and the highest height over the ground (NaN ground: a
+    dropped return)."""
+    count = np.zeros((n, n), np.int32)
+    unseen = np.zeros((n, n), np.int32)
+    top = np.full((n, n), -np.inf)
+    for i in range(xyz.shape[0]):
+        h = np.float64(xyz[i, 2]) - np.float64(ground[i])
+        if not np.isfinite(h):
+            continue
+        ix = int(np.floor((xyz[i, 0] + x0 + half_m) / cell_m))
+        iy = int(np.floor((xyz[i, 1] + y0 + half_m) / cell_m))
+        if 0 <= ix < n and 0 <= iy < n:
+            count[ix, iy] += 1
+            unseen[ix, iy] += not seen[i]
+            top[ix, iy] = max(top[ix, iy], h)
+    return count, unseen, top
+
+
+@numba.njit(cache=True, nogil=True)
+def _box_tops(count, unseen, top, centers, lw, yaw, half_m, cell_m, grow_m):
+    """Per box: the returns in the cells whose centres its footprint grown by ``grow_m`` covers, how
+    many are not on seen ground, and the highest's height over the ground."""
+    n = count.shape[0]
+    m = centers.shape[0]
+    returns = np.zeros(m, np.int64)
+    off_ground = np.zeros(m, np.int64)
+    height = np.full(m, -np.inf)
+    for b in range(m):
+        c, s = np.cos(yaw[b]), np.sin(yaw[b])
+        hl, hw = 0.5 * lw[b, 0] + grow_m, 0.5 * lw[b, 1] + grow_m
+        r = np.sqrt(hl * hl + hw * hw)
+        i0 = max(int(np.floor((centers[b, 0] - r + half_m) / cell_m)), 0)
+        i1 = min(int(np.floor((centers[b, 0] + r + half_m) / cell_m)), n - 1)
+        j0 = max(int(np.floor((centers[b, 1] - r + half_m) / cell_m)), 0)
+        j1 = min(int(np.floor((centers[b, 1] + r + half_m) / cell_m)), n - 1)
+        for i in range(i0, i1 + 1):
+            dx = (i + 0.5) * cell_m - half_m - centers[b, 0]
+            for j in range(j0, j1 + 1):
+                if count[i, j] == 0:
+                    continue
+                dy = (j + 0.5) * cell_m - half_m - centers[b, 1]
+                if abs(c * dx + s * dy) <= hl and abs(-s * dx + c * dy) <= hw:
+                    returns[b] += count[i, j]
+                    off_ground[b] += unseen[i, j]
+                    height[b] = max(height[b], top[i, j])
+    return returns, off_ground, height
