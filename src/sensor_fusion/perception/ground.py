@@ -140,21 +140,15 @@ def ground_seen(
     cell_of, h0, h = _ground_grid(xyz, 0.0, range_max_m, cell_m, max_slope, reject_lowest)
     ng = h.shape[0]
     line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, margin_m)
+    fixed = _seen_cells(h0, h, line, range_max_m, cell_m, margin_m, beam_gap_per_m)
     n = xyz.shape[0]
     out = np.full(n, np.nan, np.float32)
     seen = np.zeros(n, np.bool_)
     for i in range(n):
         c = cell_of[i]
-        if c < 0:
-            continue
-        ix, iy = c // ng, c % ng
-        out[i] = h[ix, iy]
-        xc = (ix + 0.5) * cell_m - range_max_m
-        yc = (iy + 0.5) * cell_m - range_max_m
-        rc = np.sqrt(xc * xc + yc * yc)
-        seen[i] = (
-            h0[ix, iy] <= h[ix, iy] + margin_m and line[ix, iy] < h0[ix, iy] - margin_m - beam_gap_per_m * rc
-        )
+        if c >= 0:
+            out[i] = h[c // ng, c % ng]
+            seen[i] = fixed[c // ng, c % ng]
     return out, seen
 
 
@@ -173,6 +167,39 @@ def az_bin(x: float, y: float) -> int:
     else:
         a = 2.0 - y / s if x < 0.0 else 4.0 + y / s
     return min(int(a * (AZ_BINS / 4.0)), AZ_BINS - 1)
+
+
+@njit(cache=True, inline="always")
+def _cell_centre(ix: int, iy: int, cell_m: float, range_max_m: float) -> tuple[float, float, float]:
+    """x, y and horizontal range of a ground cell's centre (sensor-centred)."""
+    xc = (ix + 0.5) * cell_m - range_max_m
+    yc = (iy + 0.5) * cell_m - range_max_m
+    return xc, yc, np.sqrt(xc * xc + yc * yc)
+
+
+@njit(cache=True)
+def _seen_cells(
+    h0: np.ndarray,
+    h: np.ndarray,
+    line: np.ndarray,
+    range_max_m: float,
+    cell_m: float,
+    margin_m: float,
+    beam_gap_per_m: float,
+) -> np.ndarray:
+    """Per cell: is its ground seen? Its lowest returns ``h0`` are the ground (within ``margin_m`` of
+    the envelope ``h``, not a body over it), and no nearer object's shadow ``line`` reaches up to
+    them (by ``margin_m`` plus a beam gap, ``beam_gap_per_m`` x range)."""
+    ng = h.shape[0]
+    seen = np.zeros((ng, ng), np.bool_)
+    for ix in range(ng):
+        for iy in range(ng):
+            if not np.isfinite(h[ix, iy]):
+                continue
+            rc = _cell_centre(ix, iy, cell_m, range_max_m)[2]
+            low = h0[ix, iy]
+            seen[ix, iy] = low <= h[ix, iy] + margin_m and line[ix, iy] < low - margin_m - beam_gap_per_m * rc
+    return seen
 
 
 @njit(cache=True)
@@ -217,9 +244,7 @@ def _shadow_line(
         for iy in range(ng):
             if not np.isfinite(h[ix, iy]):
                 continue
-            xc = (ix + 0.5) * cell_m - range_max_m
-            yc = (iy + 0.5) * cell_m - range_max_m
-            rc = np.sqrt(xc * xc + yc * yc)
+            xc, yc, rc = _cell_centre(ix, iy, cell_m, range_max_m)
             j = min(int((rc - cell_m) / cell_m) - 1, nr - 1)
             if j >= 0:
                 b = az_bin(xc, yc)
@@ -265,21 +290,8 @@ def _hidden_ground(
     behind the objects more steeply than ``hidden_slope`` and only the road before them is seen,
     the continuation lies under it."""
     ng = h.shape[0]
-    fixed = np.zeros((ng, ng), np.bool_)
-    g = np.full((ng, ng), np.inf)
-    for ix in range(ng):
-        for iy in range(ng):
-            if not np.isfinite(h[ix, iy]):
-                continue
-            xc = (ix + 0.5) * cell_m - range_max_m
-            yc = (iy + 0.5) * cell_m - range_max_m
-            rc = np.sqrt(xc * xc + yc * yc)
-            # ground seen: the lowest returns are the ground (not a body over it), and no nearer
-            # object's shadow reaches up to them
-            seen = h0[ix, iy]
-            if seen <= h[ix, iy] + margin_m and line[ix, iy] < seen - margin_m - beam_gap_per_m * rc:
-                fixed[ix, iy] = True
-                g[ix, iy] = h[ix, iy]
+    fixed = _seen_cells(h0, h, line, range_max_m, cell_m, margin_m, beam_gap_per_m)
+    g = np.where(fixed, h, np.inf)
     dist = np.where(fixed, 0.0, np.inf)
     _nearest(dist, g, fixed, cell_m)
     for ix in range(ng):
