@@ -125,3 +125,9 @@ def test_non_finite_returns_are_ignored():
     xyz[:50, 2] = np.nan
     xyz[50:60, 2] = np.inf
     assert _drop(xyz, _boxes([(-45.0, 0.0, 4.2, 1.8)])).tolist() == [True]
+
+
+def test_a_malformed_box_is_kept_and_the_rest_judged():
+    det = _boxes([(np.nan, 0.0, 4.2, 1.8), (10.0, 0.0, np.inf, 1.8), (-45.0, 0.0, 4.2, 1.8)])
+    det.yaw[0] = np.nan
+    assert _drop(_sweep(), det).tolist() == [False, False, True]
