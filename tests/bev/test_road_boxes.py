@@ -1,5 +1,6 @@
-"""bev/road_boxes.py: a network box whose LiDAR returns all lie on seen road is dropped; boxes over
-bodies, roofs seen alone, roofs of a second parked row and boxes too thinly seen to judge are kept."""
+"""bev/road_boxes.py: a network box whose LiDAR returns all lie low over the road seen around it is
+dropped; boxes over bodies, beside a walker, roofs seen alone, roofs of a second parked row (no road
+seen there) and boxes too thinly seen to judge are kept."""
 
 from __future__ import annotations
 
@@ -106,8 +107,9 @@ def test_without_the_lidar_position_nothing_is_dropped():
 def test_a_second_parked_row_seen_by_its_roofs_is_kept():
     """A first row of parked cars 18-22 m ahead hides the road behind it; the second row's roofs,
     1.5 m up at 30-34 m, are the lowest returns there for metres around, so heights alone call them
-    road (the ground's envelope climbs from the first row's sills, 0.3 m up 12 m away, at 10 %). They
-    lie in the first row's shadow: not road. A box on the open road beside is still dropped."""
+    road (the ground's envelope climbs from the first row's sills, 0.3 m up 12 m away, at 10 %). No
+    ground is seen near them (the first row's shadow): nothing to judge by. A box on the open road
+    beside is still dropped."""
     road = _sweep()
     az = np.arctan2(road[:, 1], road[:, 0])
     hidden = (road[:, 0] > 18.0) & (az > np.arctan2(-14.0, 18.0)) & (az < np.arctan2(6.0, 18.0))

@@ -1,4 +1,4 @@
-"""Boxes the LiDAR shows to be road: no return in or near the footprint stands clear of the ground.
+"""Boxes the LiDAR shows to be road: no return in or near the footprint stands clear of the road seen.
 
 The network slices LiDAR heights over base_link's z = 0 (``grid.BevGrid``). Where the street rises
 ahead (a sag curve, an uphill grade) road returns fill the slices where bodies are, and the
@@ -10,22 +10,27 @@ that the returns around them refute, and leaves the input as trained.
 The ground is the classical detector's (``perception.ground``): each cell's lowest returns,
 bounded by a slope-limited lower envelope of its neighbours. It follows a sag or a grade without a
 model (a quadratic fitted to the whole sweep, ``level.road_surface``, lags a sag by 0.4 m at 42 m
-on 713). A return is road only where its cell's ground is *seen*: the cell's lowest returns are
-that ground, and no nearer object's shadow reaches up to them. Behind a first row of parked cars
-the second row's roofs are the lowest returns for metres around (within 8 m of one on
-``parking_lot`` 722 nothing is lower than 1.3 m), so heights alone call them road: without the
-shadow test the rule dropped 1053 boxes on parked cars in 99 frames there. The shadow needs the
-LiDAR's position; without it the test is off.
+on 713). Where the ground is hidden the envelope climbs to the lowest body: behind a first row of
+parked cars the second row's roofs are the lowest returns within 8 m (1.3 m up on ``parking_lot``
+722), and over that envelope they stand less than 0.5 m (a first form of this rule dropped 1053
+boxes on parked cars in 99 frames there). So the ground must also be *seen*: a cell's lowest
+returns are that ground, and no nearer object's shadow reaches up to them (``ground.ground_seen``;
+the shadow needs the LiDAR's position, and without it the test is off).
 
 A box is dropped when its footprint, grown by the network's centre error (``GROW_M``), holds at
-least ``MIN_RETURNS`` returns, at least half of them on seen ground, and the highest stands less
-than ``min_height_m`` over the ground. Half, not all: a car or a walker on the road ahead shadows
-part of a footprint 40 m away (measured with the footprint not grown: on 713, 126 of the 560 flat
-boxes matching no object had fewer than half of their returns in a shadow, against 12 of the 1053
-flat boxes on parked cars in 722). Every class the network boxes stands about 1 m or more (a
-child, a bicycle's saddle, a car's bonnet); a kerb is 0.1-0.2 m, so 0.5 m lies between them. A box
-with fewer returns (far, hidden, seen by camera or radar only) is kept: an absence of returns
-refutes nothing.
+least ``MIN_RETURNS`` returns, at least half of them on seen ground, and its highest return stands
+less than ``min_height_m`` both over its own cell's ground and over the lowest ground seen in the
+grown footprint. Over the lowest ground seen too: a far car behind the vehicle, seen by a ring or
+two, has body returns whose own cells' ground has climbed to them (three such cars stood under
+0.5 m over it on ``highway`` 731; two of them stand higher over the road seen beside them). At
+least half on seen ground: in a parked row most of a roof's returns lie in the first row's shadow,
+but a roof seen through a gap can pass the shadow test over an envelope that has climbed to it.
+Half, not all: a car or a walker on the road ahead shadows part of a footprint 40 m away.
+
+Every class the network boxes stands about 1 m or more (a child, a bicycle's saddle, a car's
+bonnet); a kerb is 0.1-0.2 m, so 0.5 m lies between them. A box with fewer returns, or no ground
+seen near it (far, hidden, seen by camera or radar only), is kept: an absence of returns refutes
+nothing.
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ def road_boxes(
 ) -> np.ndarray:
     """(N,) bool: the boxes of ``det`` (base_link) whose footprint grown by ``GROW_M`` holds at least
     ``MIN_RETURNS`` of the returns ``xyz`` (base_link) within ``half_m`` of the origin, at least half
-    on seen ground and none ``min_height_m`` over the ground. ``ground``: the classical detector's
+    on seen ground, none ``min_height_m`` over its own cell's ground nor over the lowest ground seen
+    there. ``ground``: the classical detector's
     settings, with the LiDAR's position (``sensor_x/y/z_m``); None or no position: nothing is
     dropped."""
     out = np.zeros(len(det), bool)
@@ -86,11 +92,9 @@ def road_boxes(
         float(ground.class_height_slack_per_m),
     )
     n = int(np.ceil(2.0 * half_m / _CELL_M))
-    count, unseen, top = _cells(pts, gz, seen, float(half_m), origin[0], origin[1], _CELL_M, n)
-    returns, off_ground, height = _box_tops(
-        count,
-        unseen,
-        top,
+    cells = _cells(pts, gz, seen, float(half_m), origin[0], origin[1], _CELL_M, n)
+    returns, unseen, over_own, over_seen = _box_heights(
+        *cells,
         np.ascontiguousarray(det.centers[:, :2], np.float64),
         np.ascontiguousarray(det.sizes[:, :2], np.float64),
         np.ascontiguousarray(det.yaw, np.float64),
@@ -98,39 +102,50 @@ def road_boxes(
         _CELL_M,
         GROW_M,
     )
-    return (returns >= MIN_RETURNS) & (2 * off_ground <= returns) & (height < min_height_m)
+    flat = (over_own < min_height_m) & (over_seen < min_height_m)
+    return (returns >= MIN_RETURNS) & (2 * unseen <= returns) & flat
 
 
 @numba.njit(cache=True, nogil=True)
 def _cells(xyz, ground, seen, half_m, x0, y0, cell_m, n):
     """Per cell of an n x n grid over [-half_m, half_m)^2 (``xyz`` shifted by -(x0, y0)): the return
-    count, how many are not on seen ground, and the highest height over the ground (NaN ground: a
-    dropped return)."""
+    count, how many are not on seen ground, the highest height over each return's own ground, the
+    highest z, and the lowest ground the sensor sees there (inf: none)."""
     count = np.zeros((n, n), np.int32)
     unseen = np.zeros((n, n), np.int32)
+    over = np.full((n, n), -np.inf)
     top = np.full((n, n), -np.inf)
+    road = np.full((n, n), np.inf)
     for i in range(xyz.shape[0]):
-        h = np.float64(xyz[i, 2]) - np.float64(ground[i])
-        if not np.isfinite(h):
+        z = np.float64(xyz[i, 2])
+        g = np.float64(ground[i])
+        if not (np.isfinite(z) and np.isfinite(g)):
             continue
         ix = int(np.floor((xyz[i, 0] + x0 + half_m) / cell_m))
         iy = int(np.floor((xyz[i, 1] + y0 + half_m) / cell_m))
         if 0 <= ix < n and 0 <= iy < n:
             count[ix, iy] += 1
-            unseen[ix, iy] += not seen[i]
-            top[ix, iy] = max(top[ix, iy], h)
-    return count, unseen, top
+            over[ix, iy] = max(over[ix, iy], z - g)
+            top[ix, iy] = max(top[ix, iy], z)
+            if seen[i]:
+                road[ix, iy] = min(road[ix, iy], g)
+            else:
+                unseen[ix, iy] += 1
+    return count, unseen, over, top, road
 
 
 @numba.njit(cache=True, nogil=True)
-def _box_tops(count, unseen, top, centers, lw, yaw, half_m, cell_m, grow_m):
-    """Per box: the returns in the cells whose centres its footprint grown by ``grow_m`` covers, how
-    many are not on seen ground, and the highest's height over the ground."""
+def _box_heights(count, unseen, over, top, road, centers, lw, yaw, half_m, cell_m, grow_m):
+    """Per box, over the cells whose centres its footprint grown by ``grow_m`` covers: the returns,
+    how many are not on seen ground, the highest's height over its own cell's ground, and the
+    highest z over the lowest ground seen there (inf: no ground seen, or a malformed box: nothing to
+    judge by)."""
     n = count.shape[0]
     m = centers.shape[0]
     returns = np.zeros(m, np.int64)
     off_ground = np.zeros(m, np.int64)
-    height = np.full(m, -np.inf)
+    over_own = np.full(m, np.inf)
+    over_seen = np.full(m, np.inf)
     for b in range(m):
         box = (centers[b, 0], centers[b, 1], lw[b, 0], lw[b, 1], yaw[b])
         if not np.isfinite(np.array(box)).all():
@@ -142,6 +157,7 @@ def _box_tops(count, unseen, top, centers, lw, yaw, half_m, cell_m, grow_m):
         i1 = min(int(np.floor((centers[b, 0] + r + half_m) / cell_m)), n - 1)
         j0 = max(int(np.floor((centers[b, 1] - r + half_m) / cell_m)), 0)
         j1 = min(int(np.floor((centers[b, 1] + r + half_m) / cell_m)), n - 1)
+        own, highest, lowest = -np.inf, -np.inf, np.inf
         for i in range(i0, i1 + 1):
             dx = (i + 0.5) * cell_m - half_m - centers[b, 0]
             for j in range(j0, j1 + 1):
@@ -151,5 +167,11 @@ def _box_tops(count, unseen, top, centers, lw, yaw, half_m, cell_m, grow_m):
                 if abs(c * dx + s * dy) <= hl and abs(-s * dx + c * dy) <= hw:
                     returns[b] += count[i, j]
                     off_ground[b] += unseen[i, j]
-                    height[b] = max(height[b], top[i, j])
-    return returns, off_ground, height
+                    own = max(own, over[i, j])
+                    highest = max(highest, top[i, j])
+                    lowest = min(lowest, road[i, j])
+        if returns[b] > 0:
+            over_own[b] = own
+        if np.isfinite(lowest):
+            over_seen[b] = highest - lowest
+    return returns, off_ground, over_own, over_seen
