@@ -74,9 +74,8 @@ def road_boxes(
         return out
     # the ground model works around the sensor (ranges, shadows): shift there, bin back in base_link
     pts = np.ascontiguousarray(xyz, np.float32) - np.array([origin[0], origin[1], 0.0], np.float32)
-    # the ground out to the farthest grown box from the sensor, not the whole grid: the cost is in
-    # its cells (bench/bench_bev.py's 68k-point frame: 3.2 ms out to the grid's corners with 0.2 m
-    # box cells, 2.4 ms as now)
+    # the ground out to the farthest grown box from the sensor, not to the grid's corners: the cost
+    # grows with its cells (road_boxes_ms in bench/bench_bev.py)
     c = det.centers[:, :2] - origin[:2]
     reach = np.hypot(c[:, 0], c[:, 1]) + 0.5 * np.hypot(det.sizes[:, 0], det.sizes[:, 1]) + GROW_M
     corners = half_m * math.sqrt(2.0) + float(np.hypot(origin[0], origin[1]))
