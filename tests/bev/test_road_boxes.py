@@ -133,3 +133,18 @@ def test_a_malformed_box_is_kept_and_the_rest_judged():
     det = _boxes([(np.nan, 0.0, 4.2, 1.8), (10.0, 0.0, np.inf, 1.8), (-45.0, 0.0, 4.2, 1.8)])
     det.yaw[0] = np.nan
     assert _drop(_sweep(), det).tolist() == [False, False, True]
+
+
+def test_the_pipeline_gives_the_network_the_placed_ground_model(repo, calibration):
+    """In `both` (and `bev`) the road test runs on the classical detector's ground placed at the
+    LiDAR; without that position it would silently drop nothing."""
+    from sensor_fusion.config import from_flat, load_params_file
+    from sensor_fusion.pipeline import FusionPipeline
+
+    params = load_params_file(repo / "config" / "fusion.yaml")
+    assert params["bev.min_height_over_road_m"] == 0.5
+    for mode in ("both", "bev"):
+        pipe = FusionPipeline(from_flat({**params, "detection_mode": mode}), calibration)
+        ground = pipe.detector.bev.ground
+        lidar = calibration.T_base_from(params["lidar.frame"])[:3, 3]
+        assert (ground.sensor_x_m, ground.sensor_y_m, ground.sensor_z_m) == tuple(float(v) for v in lidar)
