@@ -73,6 +73,13 @@ def reweigh_stop(mu: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
     return a / a.sum(axis=1, keepdims=True)
 
 
+def _at_rest(xm: np.ndarray, Pm: np.ndarray) -> None:
+    """In place: the stopped model (index 2) has no velocity and no turn rate, with no variance."""
+    xm[:, 2, 2:] = 0.0
+    Pm[:, 2, 2:, :] = 0.0
+    Pm[:, 2, :, 2:] = 0.0
+
+
 class IMMFilter:
     r"""IMM of straight-line CV and coordinated turn on :math:`(p_x, p_y, v_x, v_y, \omega)`.
 
@@ -145,10 +152,8 @@ class IMMFilter:
         xm = np.repeat(x[:, None], self.M, axis=1)
         Pm = np.repeat(P[:, None], self.M, axis=1)
         mu = np.tile(self.mu0, (k, 1))
-        if self.M == 3:  # stopped: no velocity, no turn
-            xm[:, 2, 2:] = 0.0
-            Pm[:, 2, 2:, :] = 0.0
-            Pm[:, 2, :, 2:] = 0.0
+        if self.M == 3:
+            _at_rest(xm, Pm)
             if np.isfinite(init_vel_var):
                 mu = reweigh_stop(mu, stop_log_odds(x4[:, 2:4], P4[:, 2:4, 2:4], init_vel_var))
         return xm, Pm, mu
@@ -162,10 +167,8 @@ class IMMFilter:
         w = np.maximum(mu[:, :2], 1e-300)
         x, P = imm.combine(w / w.sum(axis=1, keepdims=True), xm[:, :2], Pm[:, :2])
         xm[:, 2] = x
-        xm[:, 2, 2:] = 0.0
         Pm[:, 2] = P
-        Pm[:, 2, 2:, :] = 0.0
-        Pm[:, 2, :, 2:] = 0.0
+        _at_rest(xm, Pm)
         mu = np.tile(self.mu0, (xm.shape[0], 1))
         return reweigh_stop(mu, stop_log_odds(x[:, 2:4], P[:, 2:4, 2:4], init_vel_var))
 
@@ -197,17 +200,18 @@ class IMMFilter:
         rate blind to speed, one box of a car at 4.5 m/s that fell 0.45 m behind (2 sigma of 0.2 m
         noise) made the stopped mode a third of the estimate and halved its velocity."""
         out = np.broadcast_to(Pi, (xm.shape[0], 3, 3)).copy()
-        if not np.isfinite(self.max_lateral_accel) and self.stop_on:
-            return out
-        v = xm[:, :2, 2:4]  # (N, 2 moving models, 2)
-        speed = np.hypot(v[..., 0], v[..., 1])
-        u = v / np.maximum(speed, 1e-9)[..., None]
-        var = np.einsum("nmi,nmij,nmj->nm", u, Pm[:, :2, 2:4, 2:4], u)
-        d = np.maximum(speed - self.max_lateral_accel * dt, 0.0)
         # floored: a mode with no predicted mass leaves the mixing weights undefined (0 / 0)
-        q = np.maximum(np.exp(-0.5 * d * d / np.maximum(var, 1e-12)), 1e-12)
-        if not self.stop_on:
-            q[:] = 1e-12
+        if not self.stop_on:  # a frame moving with the vehicle: nothing enters the stopped model
+            q = np.full((xm.shape[0], 2), 1e-12)
+        elif not np.isfinite(self.max_lateral_accel):
+            return out
+        else:
+            v = xm[:, :2, 2:4]  # (N, 2 moving models, 2)
+            speed = np.hypot(v[..., 0], v[..., 1])
+            u = v / np.maximum(speed, 1e-9)[..., None]
+            var = np.einsum("nmi,nmij,nmj->nm", u, Pm[:, :2, 2:4, 2:4], u)
+            d = np.maximum(speed - self.max_lateral_accel * dt, 0.0)
+            q = np.maximum(np.exp(-0.5 * d * d / np.maximum(var, 1e-12)), 1e-12)
         for i in range(2):
             go = out[:, i, 2] * (1.0 - q[:, i])
             out[:, i, 2] -= go

@@ -384,19 +384,23 @@ class Tracker:
         t.logit[miss] -= c.existence_unseen_logodds_per_s * dt
 
     def _stop_frame(self) -> None:
-        """The stopped model is on only in a fixed frame (``moving_frame``)."""
+        """The stopped model is on only in a fixed frame (``moving_frame``); the scene's stopped
+        share starts again."""
         if self._filter.M == 3:
             self._filter.stop_on = not self.config.moving_frame
+        self._forget_stop_share()
+
+    def _forget_stop_share(self) -> None:
+        """New tracks start stopped at even odds until this scene's confirmed tracks say otherwise."""
+        self._stop_counts = np.zeros(2)  # (stopped, all) confirmed track-frames, forgotten over time
+        if self._filter.M == 3:
             self._filter.set_birth_stop_prob(0.5)
-            self._stop_counts[:] = 0.0
 
     def _clear(self) -> None:
         self._t = TrackTable.empty(self._filter.M, self._filter.n)
         self._stamp_ns: int | None = None
         self._prev_stamp_ns: int | None = None
-        self._stop_counts = np.zeros(2)  # (stopped, all) confirmed track-frames, forgotten over time
-        if self._filter.M == 3:
-            self._filter.set_birth_stop_prob(0.5)
+        self._forget_stop_share()
 
     def _count_stopped(self, t: TrackTable, dt: float) -> None:
         """The share of new tracks that start stopped is the share stopped among this scene's
