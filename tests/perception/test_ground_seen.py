@@ -46,3 +46,38 @@ def test_beyond_the_range_nothing_is_seen():
     xyz = np.array([[50.0, 0.0, 0.0], [np.nan, 0.0, 0.0]], np.float32)
     gz, seen = ground_seen(xyz, 45.0, 0.5, 0.1, 1, SENSOR_Z, GROUND_HIDDEN_MARGIN_M, 0.0125)
     assert np.isnan(gz).all() and not seen.any()
+
+
+def _road(x0: float, x1: float, half_w: float = 4.0) -> np.ndarray:
+    x, y = (a.ravel() for a in np.meshgrid(np.arange(x0, x1, 0.25), np.arange(-half_w, half_w, 0.25)))
+    return np.column_stack([x, y, np.zeros_like(x)])
+
+
+def _block(x: float, z0: float, z1: float, half_w: float = 3.0) -> np.ndarray:
+    """Returns on a 0.3 m deep block across the road at ``x``, from ``z0`` to ``z1`` up, every 0.05 m
+    across (0.2 deg at 15 m, a spinning LiDAR's column spacing)."""
+    g = np.meshgrid([x, x + 0.3], np.arange(-half_w, half_w, 0.05), np.arange(z0, z1, 0.1))
+    return np.column_stack([a.ravel() for a in g])
+
+
+def _seen_beyond(obstacle: np.ndarray, x0: float, x1: float) -> np.ndarray:
+    xyz = np.vstack([_road(2.0, 45.0), obstacle]).astype(np.float32)
+    _gz, seen = ground_seen(xyz, 50.0, 0.5, 0.1, 1, SENSOR_Z, GROUND_HIDDEN_MARGIN_M, 0.0125)
+    road = (xyz[:, 2] == 0.0) & (xyz[:, 0] >= x0) & (xyz[:, 0] < x1) & (np.abs(xyz[:, 1]) < 1.0)
+    assert road.sum() > 20
+    return seen[road]
+
+
+def test_the_road_under_a_crown_is_seen_and_behind_a_wall_of_its_height_is_not():
+    """A tree crown over the road (3-6 m up, above the sensor) hides nothing on the road beyond:
+    every beam to it passes under the crown. A wall as tall, standing on the road, hides it."""
+    assert _seen_beyond(_block(15.0, 3.0, 6.0), 20.0, 44.0).all()
+    assert not _seen_beyond(_block(15.0, 0.0, 6.0), 20.0, 44.0).any()
+
+
+def test_a_band_with_air_under_it_hides_the_road_only_where_the_beams_meet_it():
+    """A trailer's bed 1.0-1.6 m up at 10 m: the beams to the road pass under it out to
+    10 x 1.9 / 0.9 = 21 m (less the margin and a beam gap: 15.6 m) and meet it beyond."""
+    band = _block(10.0, 1.0, 1.6)
+    assert _seen_beyond(band, 11.0, 15.0).all()
+    assert not _seen_beyond(band, 25.0, 44.0).any()

@@ -15,7 +15,8 @@ parked cars the second row's roofs are the lowest returns within 8 m (1.3 m up o
 722), and over that envelope they stand less than 0.5 m (a first form of this rule dropped 1053
 boxes on parked cars in 99 frames there). So the ground must also be *seen*: a cell's lowest
 returns are that ground, and no nearer object's shadow reaches up to them (``ground.ground_seen``;
-the shadow needs the LiDAR's position, and without it the test is off).
+the shadow needs the LiDAR's position, and without it the test is off). An object with air under
+it (a tree crown over the road) shades only the band it fills: the beams under it reach the road.
 
 A box is dropped when its footprint, grown by the network's centre error (``GROW_M``), holds at
 least ``MIN_RETURNS`` returns, at least half of them on seen ground, and its highest return stands

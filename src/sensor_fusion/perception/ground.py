@@ -59,7 +59,7 @@ def ground_height(
     n = xyz.shape[0]
     hz = np.full((ng, ng), np.nan)
     if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
-        line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, hidden_margin_m)
+        line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, hidden_margin_m, beam_gap_per_m)
         _hidden_ground(h0, h, line, hz, range_max_m, cell_m, hidden_slope, hidden_margin_m, beam_gap_per_m)
 
     out = np.full(n, np.nan, np.float32)
@@ -139,7 +139,7 @@ def ground_seen(
     ``sensor_z_m`` its height; a cell in a shadow, or whose lowest return is a body, is not seen."""
     cell_of, h0, h = _ground_grid(xyz, 0.0, range_max_m, cell_m, max_slope, reject_lowest)
     ng = h.shape[0]
-    line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, margin_m)
+    line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, margin_m, beam_gap_per_m)
     fixed = _seen_cells(h0, h, line, range_max_m, cell_m, margin_m, beam_gap_per_m)
     n = xyz.shape[0]
     out = np.full(n, np.nan, np.float32)
@@ -211,34 +211,65 @@ def _shadow_line(
     cell_m: float,
     sensor_z_m: float,
     margin_m: float,
+    beam_gap_per_m: float,
 ) -> np.ndarray:
     """Per cell (-inf: none): the lowest height the sensor sees there past the objects nearer along
     its azimuth (returns standing more than ``margin_m`` over their ground ``h``); ``xyz`` centred
-    on the sensor, ``sensor_z_m`` its height."""
+    on the sensor, ``sensor_z_m`` its height.
+
+    An object standing on the ground hides everything under its top. One with air under it (a
+    tree crown over the road, an overhead sign, a trailer's bed) hides only the band between its
+    lowest and highest returns: the beams under it reach the road beyond. A cell's objects have air
+    under them when their lowest return stands over the ground by more than ``margin_m`` and a
+    beam gap (``beam_gap_per_m`` x range: a beam passed under it). Without that, on a tree-lined
+    street every cell past the first crown over the road was in shadow, and the road seen there
+    was taken for something standing on hidden ground (docs/bev.md, session 37)."""
     n = xyz.shape[0]
     ng = h.shape[0]
-    # the objects' shadow line: per azimuth bin and range bin of one cell, the highest elevation
-    # tangent of the returns standing over their ground, then its running maximum outwards (a
-    # polar grid: O(points + bins), where sorting the returns by azimuth and range cost 10 ms a sweep)
-    nr = int(range_max_m / cell_m) + 1
-    shadow = np.full((AZ_BINS, nr), -np.inf)
+    # each cell's lowest return standing over its ground: does the object there stand on it?
+    bottom = np.full(ng * ng, np.inf)
     for i in range(n):
         c = cell_of[i]
         if c < 0:
             continue
         z = np.float64(xyz[i, 2])
-        if z - h[c // ng, c % ng] <= margin_m:
+        if z - h[c // ng, c % ng] > margin_m:
+            bottom[c] = min(bottom[c], z)
+    # the objects' shadow line: per azimuth bin and range bin of one cell, the highest elevation
+    # tangent of the returns standing over their ground, then its running maximum outwards (a
+    # polar grid: O(points + bins), where sorting the returns by azimuth and range cost 10 ms a sweep);
+    # objects with air under them kept apart, as the band [lowest, highest] of their tangents
+    nr = int(range_max_m / cell_m) + 1
+    shadow = np.full((AZ_BINS, nr), -np.inf)
+    band_lo = np.full((AZ_BINS, nr), np.inf)
+    band_hi = np.full((AZ_BINS, nr), -np.inf)
+    for i in range(n):
+        c = cell_of[i]
+        if c < 0:
+            continue
+        z = np.float64(xyz[i, 2])
+        g = h[c // ng, c % ng]
+        if z - g <= margin_m:
             continue  # ground returns cast no shadow on the ground
         x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
         r = np.sqrt(x * x + y * y)
         b = az_bin(x, y)
         rb = min(int(r / cell_m), nr - 1)
-        shadow[b, rb] = max(shadow[b, rb], (z - sensor_z_m) / max(r, 1e-3))
+        t = (z - sensor_z_m) / max(r, 1e-3)
+        if bottom[c] - g > margin_m + beam_gap_per_m * r:  # air under it: a band
+            band_lo[b, rb] = min(band_lo[b, rb], (bottom[c] - sensor_z_m) / max(r, 1e-3))
+            band_hi[b, rb] = max(band_hi[b, rb], t)
+        else:
+            shadow[b, rb] = max(shadow[b, rb], t)
     for b in range(AZ_BINS):
         for rb in range(1, nr):
             shadow[b, rb] = max(shadow[b, rb], shadow[b, rb - 1])
+            # the bands merged outwards into one (conservative: the gaps between them count as hidden)
+            band_lo[b, rb] = min(band_lo[b, rb], band_lo[b, rb - 1])
+            band_hi[b, rb] = max(band_hi[b, rb], band_hi[b, rb - 1])
     # the shadow line's height at each cell (the objects nearer by a cell or more); the bins either
-    # side too: near the axes a bin is narrower than a column spacing and may hold no return
+    # side too: near the axes a bin is narrower than a column spacing and may hold no return. A band
+    # counts where its lowest edge comes down to the cell's ground (within the margin and a beam gap)
     line = np.full((ng, ng), -np.inf)
     for ix in range(ng):
         for iy in range(ng):
@@ -248,7 +279,11 @@ def _shadow_line(
             j = min(int((rc - cell_m) / cell_m) - 1, nr - 1)
             if j >= 0:
                 b = az_bin(xc, yc)
-                t = max(shadow[(b - 1) % AZ_BINS, j], shadow[b, j], shadow[(b + 1) % AZ_BINS, j])
+                t = -np.inf
+                for bb in ((b - 1) % AZ_BINS, b, (b + 1) % AZ_BINS):
+                    t = max(t, shadow[bb, j])
+                    if sensor_z_m + band_lo[bb, j] * rc <= h[ix, iy] + margin_m + beam_gap_per_m * rc:
+                        t = max(t, band_hi[bb, j])
                 if np.isfinite(t):
                     line[ix, iy] = sensor_z_m + t * rc
     return line
