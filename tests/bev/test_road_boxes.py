@@ -148,3 +148,20 @@ def test_the_pipeline_gives_the_network_the_placed_ground_model(repo, calibratio
         ground = pipe.detector.bev.ground
         lidar = calibration.T_base_from(params["lidar.frame"])[:3, 3]
         assert (ground.sensor_x_m, ground.sensor_y_m, ground.sensor_z_m) == tuple(float(v) for v in lidar)
+
+
+def _crown(x: float, y: float, z0: float, z1: float, half: float = 3.0) -> np.ndarray:
+    """Returns in a tree crown over (x, y), ``z0`` to ``z1`` up, ``half`` m either side."""
+    ax = (np.arange(x - half, x + half, 0.3), np.arange(y - half, y + half, 0.3), np.arange(z0, z1, 0.5))
+    g = np.meshgrid(*ax)
+    return np.column_stack([a.ravel() for a in g])
+
+
+def test_a_box_on_the_road_under_a_crown_is_dropped_and_a_walker_there_kept():
+    """A crown 4-8 m over the road at 30 m: its returns say nothing about what stands under it. The
+    network's box on the road there is dropped; a walker under it is kept. A box under branches
+    2 m up is kept (they could be a body's top: the test leaves what it cannot tell)."""
+    walker = np.column_stack([np.full(12, 30.0), np.full(12, -2.0), np.linspace(0.1, 1.7, 12)])
+    xyz = np.vstack([_sweep(), _crown(30.0, 0.0, 4.0, 8.0), _crown(15.0, 6.0, 2.0, 2.6), walker])
+    det = _boxes([(30.0, 1.5, 4.2, 1.8), (30.0, -2.0, 0.7, 0.6), (15.0, 6.0, 4.2, 1.8)])
+    assert _drop(xyz.astype(np.float32), det).tolist() == [True, False, False]
