@@ -20,14 +20,15 @@ it (a tree crown over the road) shades only the band it fills: the beams under i
 
 A box is dropped when its footprint, grown by the network's centre error (``GROW_M``), holds at
 least ``MIN_RETURNS`` returns (of those up to ``CEILING_M`` over the ground: a crown over the road
-says nothing about what stands on it), at least half of them on seen ground, and its highest return stands
-less than ``min_height_m`` both over its own cell's ground and over the lowest ground seen in the
-grown footprint. Over the lowest ground seen too: a far car behind the vehicle, seen by a ring or
-two, has body returns whose own cells' ground has climbed to them (three such cars stood under
-0.5 m over it on ``highway`` 731; two of them stand higher over the road seen beside them). At
-least half on seen ground: in a parked row most of a roof's returns lie in the first row's shadow,
-but a roof seen through a gap can pass the shadow test over an envelope that has climbed to it.
-Half, not all: a car or a walker on the road ahead shadows part of a footprint 40 m away.
+says nothing about what stands on it), at least half of them on seen ground, and its highest
+return stands less than ``min_height_m`` both over its own cell's ground and over the lowest
+ground seen in the grown footprint. Over the lowest ground seen too: a far car behind the
+vehicle, seen by a ring or two, has body returns whose own cells' ground has climbed to them
+(three such cars stood under 0.5 m over it on ``highway`` 731; two of them stand higher over the
+road seen beside them). At least half on seen ground: in a parked row most of a roof's returns
+lie in the first row's shadow, but a roof seen through a gap can pass the shadow test over an
+envelope that has climbed to it. Half, not all: a car or a walker on the road ahead shadows part
+of a footprint 40 m away.
 
 Every class the network boxes stands about 1 m or more (a child, a bicycle's saddle, a car's
 bonnet); a kerb is 0.1-0.2 m, so 0.5 m lies between them. A box with fewer returns, or no ground
@@ -72,9 +73,8 @@ def road_boxes(
 ) -> np.ndarray:
     """(N,) bool: the boxes of ``det`` (base_link) whose footprint grown by ``GROW_M`` holds at least
     ``MIN_RETURNS`` of the returns ``xyz`` (base_link) within ``half_m`` of the origin and
-    ``CEILING_M`` of their ground, at least half
-    on seen ground, none ``min_height_m`` over its own cell's ground nor over the lowest ground seen
-    there. ``ground``: the classical detector's
+    ``CEILING_M`` of their ground, at least half on seen ground, none ``min_height_m`` over its own
+    cell's ground nor over the lowest ground seen there. ``ground``: the classical detector's
     settings, with the LiDAR's position (``sensor_x/y/z_m``); None or no position: nothing is
     dropped."""
     out = np.zeros(len(det), bool)
