@@ -11,7 +11,8 @@ weights (median of N runs after warm-up):
   on the detector's backend (ONNX Runtime on the CPU, ``bev.backend: auto``), with the largest
   difference between their outputs;
 * decode: peaks, top-k, NMS;
-* the road test (``bev.min_height_over_road_m``, ``road_boxes``) on the frame's boxes;
+* the road test (``bev.min_height_over_road_m``, ``road_boxes``) on the frame's boxes, with its own
+  ground and on the classical detector's (``both`` with one LiDAR);
 * end to end ``BevDetector.detect``, against the classical LiDAR detector on the same points.
 """
 
@@ -157,6 +158,10 @@ def main() -> None:
     t_road = median_time(lambda: road_boxes(boxes, inp.lidar_xyz, limit, half, placed), a.runs, warmup=1)
     classical.warm_up()
     t_cls = median_time(lambda: classical.detect(inp.lidar_xyz, 0, "base_link"), a.runs, warmup=1)
+    # in `both` with one LiDAR the test reads the classical detector's ground of the same sweep
+    classical.detect(inp.lidar_xyz, 0, "base_link")
+    swept = classical.last_ground
+    t_road_shared = median_time(lambda: road_boxes(boxes, None, limit, half, placed, swept), a.runs, warmup=1)
     print("| stage | median ms | ratio |")
     print("|---|---|---|")
     print(f"| LiDAR raster, numpy np.add.at (baseline) | {t_np * 1e3:.1f} | 1.0 |")
@@ -171,6 +176,8 @@ def main() -> None:
           f"{(t_fit + t_lev) / t_nb:.1f}x the numba raster |")  # fmt: skip
     print(f"| road test, the frame's {len(boxes)} boxes (bev.min_height_over_road_m) | "
           f"{t_road * 1e3:.1f} | {t_road / t_nb:.1f}x the numba raster |")  # fmt: skip
+    print(f"| the same on the classical detector's ground (`both`, one LiDAR) | {t_road_shared * 1e3:.1f} | "
+          f"{t_road_shared / t_road:.2f}x its own ground's time |")  # fmt: skip
     print(f"| end to end BevDetector.detect, torch | {t_e2e_torch * 1e3:.1f} | 1.0 |")
     print(f"| end to end BevDetector.detect, {det.backend} | {t_e2e * 1e3:.1f} | "
           f"{t_e2e_torch / t_e2e:.2f}x the speed |")  # fmt: skip
@@ -183,7 +190,7 @@ def main() -> None:
                    ("detect_end_to_end", t_e2e), ("classical_lidar_detect_baseline", t_cls),
                    ("network_forward_backend", t_ort), ("detect_end_to_end_torch", t_e2e_torch),
                    ("level_road_fit", t_fit), ("level_road_level", t_lev),
-                   ("road_boxes", t_road)):  # fmt: skip
+                   ("road_boxes", t_road), ("road_boxes_shared_ground", t_road_shared)):  # fmt: skip
         fig.add(f"{key}_ms", 1e3 * t)
     fig.add("backend", det.backend)
     fig.add("network_torch_over_backend_x", t_net / t_ort)

@@ -165,3 +165,25 @@ def test_a_box_on_the_road_under_a_crown_is_dropped_and_a_walker_there_kept():
     xyz = np.vstack([_sweep(), _crown(30.0, 0.0, 4.0, 8.0), _crown(15.0, 6.0, 2.0, 2.6), walker])
     det = _boxes([(30.0, 1.5, 4.2, 1.8), (30.0, -2.0, 0.7, 0.6), (15.0, 6.0, 4.2, 1.8)])
     assert _drop(xyz.astype(np.float32), det).tolist() == [True, False, False]
+
+
+def test_the_classical_detectors_ground_gives_the_same_verdicts():
+    """In `both` with one LiDAR the test reads the classical detector's ground model of the sweep
+    (``LidarDetector.last_ground``) instead of computing it again: the same boxes are dropped."""
+    from sensor_fusion.perception.lidar import LidarDetector
+
+    walker = np.column_stack([np.full(12, 30.0), np.full(12, -2.0), np.linspace(0.1, 1.7, 12)])
+    xyz = np.vstack([_sweep(sag_at_m=25.0), _crown(30.0, 0.0, 4.0, 8.0), walker]).astype(np.float32)
+    rows = [(30.0, 1.5, 4.2, 1.8), (30.0, -2.0, 0.7, 0.6), (46.0, -2.3, 1.8, 0.6), (-20.0, 3.0, 4.2, 1.8)]
+    det = _boxes(rows)
+    lidar = LidarDetector(LIDAR)
+    lidar.detect(xyz, 7, "base_link")
+    sweep = lidar.last_ground
+    assert sweep is not None and sweep.stamp_ns == 7
+    own = _drop(xyz, det)
+    assert own.tolist() == [True, False, True, True]
+    assert road_boxes(det, None, 0.5, HALF_M, LIDAR, sweep).tolist() == own.tolist()
+    # without the LiDAR's height the detector makes no seen test, and offers no ground
+    lidar = LidarDetector(LidarDetectorConfig())
+    lidar.detect(xyz, 8, "base_link")
+    assert lidar.last_ground is None

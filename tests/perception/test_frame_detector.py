@@ -228,3 +228,19 @@ def test_both_mode_drops_network_vehicle_boxes_on_remembered_structure():
     kept = found.detections["bev"]
     assert _xs(kept) == [10.0, 20.0] and list(kept.labels) == [ObjectClass.CAR, ObjectClass.PEDESTRIAN]
     assert fd.bev_boxes_on_structure == 1
+
+
+def test_both_mode_gives_the_network_the_classical_ground_of_the_same_sweep():
+    """The road test reads the classical detector's ground model of this frame's sweep (one LiDAR);
+    a ground left from another stamp is not passed."""
+    from sensor_fusion.perception.lidar import SweepGround
+
+    lidar = FakeDetector(boxes([[60.0, 0.0]], SENSOR_LIDAR))
+    bev = FakeDetector(boxes([[10.0, 0.0]], SENSOR_BEV))
+    fd = FrameDetector(Calibration(), "base_link", "both", lidar, bev=bev)
+    z = np.zeros(8, np.float32)
+    for stamp, passed in ((STAMP, True), (STAMP - 1, False)):
+        lidar.last_ground = SweepGround(stamp, np.zeros((8, 3), np.float32), z, np.ones(8, bool))
+        fd.detect(_frame(), FrameEgo(STAMP, "base_link"))
+        assert (bev.calls[-1][1] is lidar.last_ground) == passed
+        assert passed or bev.calls[-1][1] is None

@@ -21,7 +21,7 @@ import torch
 from ..core.calibration import Calibration
 from ..core.types import CameraFrame, CameraIntrinsics, Detections
 from ..core.weights import WeightsError
-from ..perception.lidar import LidarDetectorConfig
+from ..perception.lidar import LidarDetectorConfig, SweepGround
 from .config import BevDetectorConfig
 from .decode import DecodeConfig, decode, velocity_support, without_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
@@ -271,7 +271,10 @@ class BevDetector:
             t(present[None]),
         )
 
-    def detect(self, inputs: BevInputs) -> Detections:
+    def detect(self, inputs: BevInputs, lidar_ground: SweepGround | None = None) -> Detections:
+        """Boxes (base_link) from one frame's inputs. ``lidar_ground``: the classical detector's
+        ground model of the same LiDAR sweep (``LidarDetector.last_ground``), for the road test to
+        read instead of computing it again; None: the test computes its own."""
         t0 = time.perf_counter()
         road = None
         raw_xyz = inputs.lidar_xyz
@@ -310,7 +313,9 @@ class BevDetector:
                 det.centers[:, 2] += surface_height(
                     road, det.centers[:, 0], det.centers[:, 1], LEVEL_DEADBAND_M
                 )
-            on_road = road_boxes(det, raw_xyz, self.config.min_height_over_road_m, self._half_m, self.ground)
+            on_road = road_boxes(
+                det, raw_xyz, self.config.min_height_over_road_m, self._half_m, self.ground, lidar_ground
+            )
             if on_road.any():
                 self.road_boxes_dropped += int(on_road.sum())
                 det = det.select(~on_road)

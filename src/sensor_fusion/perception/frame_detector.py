@@ -189,8 +189,13 @@ class FrameDetector:
             if self.bev_tap is not None:
                 self.bev_tap(inputs)
             else:
+                # the classical detector's ground model of this sweep, for the network's road test
+                # (one LiDAR: the same returns; with more, the test makes its own over all of them)
+                ground = getattr(self.lidar, "last_ground", None) if classical and len(clouds) == 1 else None
+                if ground is not None and ground.stamp_ns != stamp:
+                    ground = None
                 with t.stage("bev"):
-                    det = self.bev.detect(inputs)
+                    det = self.bev.detect(inputs, ground)
                 if self.mode == "both" and len(det):
                     # vehicle boxes on façades the LiDAR has seen whole (its structure memory)
                     veto = np.isin(det.labels, _VEHICLE_LABELS) & self.lidar.on_structure(det)

@@ -54,22 +54,50 @@ def ground_height(
     ``[range_min_m, range_max_m)``. The grid is a square of side
     ``2 * range_max_m`` centred on the sensor origin.
     """
+    out, hid, _seen = ground_height_seen(
+        xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest, sensor_z_m, hidden_slope,
+        hidden_margin_m, beam_gap_per_m,
+    )  # fmt: skip
+    return out, hid
+
+
+@njit(cache=True)
+def ground_height_seen(
+    xyz: np.ndarray,
+    range_min_m: float,
+    range_max_m: float,
+    cell_m: float,
+    max_slope: float,
+    reject_lowest: int,
+    sensor_z_m: float,
+    hidden_slope: float,
+    hidden_margin_m: float,
+    beam_gap_per_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`ground_height`'s two outputs and, per point, whether its cell's ground is seen
+    (:func:`ground_seen`'s test, made on the way to the hidden ground's continuation; all False
+    where that is not computed). The classical detector computes it once per sweep, and the BEV
+    detector's road test reads it instead of computing the ground again (``bev.road_boxes``)."""
     cell_of, h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
     ng = h.shape[0]
     n = xyz.shape[0]
     hz = np.full((ng, ng), np.nan)
+    fixed = np.zeros((ng, ng), np.bool_)
     if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
         line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, hidden_margin_m, beam_gap_per_m)
-        _hidden_ground(h0, h, line, hz, range_max_m, cell_m, hidden_slope, hidden_margin_m, beam_gap_per_m)
+        fixed = _seen_cells(h0, h, line, range_max_m, cell_m, hidden_margin_m, beam_gap_per_m)
+        _hidden_ground(h, line, fixed, hz, cell_m, hidden_slope, hidden_margin_m)
 
     out = np.full(n, np.nan, np.float32)
     hid = np.full(n, np.nan, np.float32)
+    seen = np.zeros(n, np.bool_)
     for i in range(n):
         c = cell_of[i]
         if c >= 0:
             out[i] = h[c // ng, c % ng]
             hid[i] = hz[c // ng, c % ng]
-    return out, hid
+            seen[i] = fixed[c // ng, c % ng]
+    return out, hid, seen
 
 
 @njit(cache=True)
@@ -291,18 +319,17 @@ def _shadow_line(
 
 @njit(cache=True)
 def _hidden_ground(
-    h0: np.ndarray,
     h: np.ndarray,
     line: np.ndarray,
+    fixed: np.ndarray,
     hz: np.ndarray,
-    range_max_m: float,
     cell_m: float,
     hidden_slope: float,
     margin_m: float,
-    beam_gap_per_m: float,
 ) -> None:
     """Write into ``hz`` (NaN elsewhere) the ground continuation of the cells where the ground is
-    hidden; ``h`` is the slope-limited envelope of the cells' lowest returns ``h0``.
+    hidden; ``h`` is the slope-limited envelope of the cells' lowest returns, ``fixed`` the cells
+    whose ground is seen (:func:`_seen_cells`).
 
     Behind a queue of cars or two rows of parked cars in, a cell's lowest returns are car bodies;
     the envelope of ``max_slope`` from visible ground metres away may then sit 0.8-1.5 m up (issue
@@ -325,7 +352,6 @@ def _hidden_ground(
     behind the objects more steeply than ``hidden_slope`` and only the road before them is seen,
     the continuation lies under it."""
     ng = h.shape[0]
-    fixed = _seen_cells(h0, h, line, range_max_m, cell_m, margin_m, beam_gap_per_m)
     g = np.where(fixed, h, np.inf)
     dist = np.where(fixed, 0.0, np.inf)
     _nearest(dist, g, fixed, cell_m)

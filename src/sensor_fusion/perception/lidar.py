@@ -25,7 +25,7 @@ from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
 from .ends import CONTINUES, end_states, sweep_bins
-from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
+from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height_seen, select_above_ground
 from .overhang import column_filter, split_attached_columns
 from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
@@ -1155,6 +1155,19 @@ def _as_points(xyz: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class SweepGround:
+    """The ground model of the last sweep :meth:`LidarDetector.detect` was given, for another
+    detector on the same sweep (the BEV road test, ``bev.road_boxes``): its returns centred on the
+    sensor's x, y (z as given), the ground under each (NaN: dropped) and whether the sensor sees
+    that ground (``ground.ground_height_seen``)."""
+
+    stamp_ns: int
+    xyz: np.ndarray
+    ground_z: np.ndarray
+    seen: np.ndarray
+
+
 class LidarDetector:
     """Boxes from one LiDAR sweep; per-stage seconds of the last call in ``last_timing``."""
 
@@ -1175,6 +1188,7 @@ class LidarDetector:
         self._column_counts = np.zeros(ng * ng, np.int32)  # column_filter's scratch, left all 0
         self.last_timing: dict[str, float] = {"ground": 0.0, "cluster": 0.0, "boxfit": 0.0}
         self._swept: tuple[int, np.ndarray, np.ndarray] | None = None  # the last sweep given a pose
+        self.last_ground: SweepGround | None = None
         self._memory = (
             StructureMemory(_MEMORY_CELL_M, self.config.structure_memory_s)
             if self.config.structure_memory_s > 0.0
@@ -1278,6 +1292,7 @@ class LidarDetector:
             raise TypeError(f"stamp_ns must be int nanoseconds, got {type(stamp_ns).__name__}")
         stamp_ns = int(stamp_ns)
         self._swept = None
+        self.last_ground = None
         if pose is None and self._memory is not None:
             self._memory.clear()  # a sweep the ego cannot place breaks the chain: odom may restart
         cfg = self.config
@@ -1291,7 +1306,7 @@ class LidarDetector:
         origin = np.array([cfg.sensor_x_m, cfg.sensor_y_m], np.float64)
         if origin.any():  # work in a sensor-centred frame; centres are shifted back at the end
             pts = pts - np.array([origin[0], origin[1], 0.0], np.float32)
-        gz, hidden_gz = ground_height(
+        gz, hidden_gz, seen = ground_height_seen(
             pts,
             float(cfg.range_min_m),
             float(cfg.range_max_m),
@@ -1303,6 +1318,8 @@ class LidarDetector:
             GROUND_HIDDEN_MARGIN_M,
             float(cfg.class_height_slack_per_m),
         )
+        if math.isfinite(cfg.sensor_z_m) and cfg.ground_hidden_slope > 0.0:  # the seen test was made
+            self.last_ground = SweepGround(stamp_ns, pts, gz, seen)
         tall = None
         if cfg.overhang_removal:
             # keep returns up to one gap above z_max: enough to tell whether a column goes on
