@@ -44,40 +44,20 @@ def ground_height(
     hidden_slope: float,
     hidden_margin_m: float,
     beam_gap_per_m: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ground z (float32, metres) under each point, NaN where the point is dropped; and the hidden
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ground z (float32, metres) under each point, NaN where the point is dropped; the hidden
     ground's continuation under each point (float32), NaN where the ground is not hidden: see
     :func:`_hidden_ground` (``hidden_slope``, ``hidden_margin_m``, ``beam_gap_per_m``), all NaN where
-    ``sensor_z_m`` (the LiDAR's z in the same frame) is not finite or ``hidden_slope`` is 0.
+    ``sensor_z_m`` (the LiDAR's z in the same frame) is not finite or ``hidden_slope`` is 0; and
+    whether each point's cell's ground is seen (:func:`ground_seen`'s test, made on the way to the
+    continuation; all False where that is not computed). The classical detector computes it once
+    per sweep, and the BEV detector's road test reads it instead of computing the ground again
+    (``bev.road_boxes``).
 
     Dropped: any non-finite coordinate, or horizontal range outside
     ``[range_min_m, range_max_m)``. The grid is a square of side
     ``2 * range_max_m`` centred on the sensor origin.
     """
-    out, hid, _seen = ground_height_seen(
-        xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest, sensor_z_m, hidden_slope,
-        hidden_margin_m, beam_gap_per_m,
-    )  # fmt: skip
-    return out, hid
-
-
-@njit(cache=True)
-def ground_height_seen(
-    xyz: np.ndarray,
-    range_min_m: float,
-    range_max_m: float,
-    cell_m: float,
-    max_slope: float,
-    reject_lowest: int,
-    sensor_z_m: float,
-    hidden_slope: float,
-    hidden_margin_m: float,
-    beam_gap_per_m: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`ground_height`'s two outputs and, per point, whether its cell's ground is seen
-    (:func:`ground_seen`'s test, made on the way to the hidden ground's continuation; all False
-    where that is not computed). The classical detector computes it once per sweep, and the BEV
-    detector's road test reads it instead of computing the ground again (``bev.road_boxes``)."""
     cell_of, h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
     ng = h.shape[0]
     n = xyz.shape[0]

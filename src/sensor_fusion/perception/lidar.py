@@ -25,7 +25,7 @@ from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
 from .ends import CONTINUES, end_states, sweep_bins
-from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height_seen, select_above_ground
+from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
 from .overhang import column_filter, split_attached_columns
 from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
@@ -1160,7 +1160,7 @@ class SweepGround:
     """The ground model of the last sweep :meth:`LidarDetector.detect` was given, for another
     detector on the same sweep (the BEV road test, ``bev.road_boxes``): its returns centred on the
     sensor's x, y (z as given), the ground under each (NaN: dropped) and whether the sensor sees
-    that ground (``ground.ground_height_seen``)."""
+    that ground (``ground.ground_height``)."""
 
     stamp_ns: int
     xyz: np.ndarray
@@ -1306,7 +1306,7 @@ class LidarDetector:
         origin = np.array([cfg.sensor_x_m, cfg.sensor_y_m], np.float64)
         if origin.any():  # work in a sensor-centred frame; centres are shifted back at the end
             pts = pts - np.array([origin[0], origin[1], 0.0], np.float32)
-        gz, hidden_gz, seen = ground_height_seen(
+        gz, hidden_gz, seen = ground_height(
             pts,
             float(cfg.range_min_m),
             float(cfg.range_max_m),
