@@ -58,25 +58,56 @@ def ground_height(
     ``[range_min_m, range_max_m)``. The grid is a square of side
     ``2 * range_max_m`` centred on the sensor origin.
     """
-    cell_of, h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
-    ng = h.shape[0]
-    n = xyz.shape[0]
-    hz = np.full((ng, ng), np.nan)
-    fixed = np.zeros((ng, ng), np.bool_)
     if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
-        line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, hidden_margin_m, beam_gap_per_m)
-        fixed = _seen_cells(h0, h, line, range_max_m, cell_m, hidden_margin_m, beam_gap_per_m)
+        cell_of, h, line, fixed = _seen_grid(
+            xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest, sensor_z_m, hidden_margin_m,
+            beam_gap_per_m,
+        )  # fmt: skip
+        hz = np.full(h.shape, np.nan)
         _hidden_ground(h, line, fixed, hz, cell_m, hidden_slope, hidden_margin_m)
+        return _at_points(cell_of, h, hz, fixed)
+    cell_of, _h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
+    return _at_points(cell_of, h, np.full(h.shape, np.nan), np.zeros(h.shape, np.bool_))
 
+
+@njit(cache=True)
+def _seen_grid(
+    xyz: np.ndarray,
+    range_min_m: float,
+    range_max_m: float,
+    cell_m: float,
+    max_slope: float,
+    reject_lowest: int,
+    sensor_z_m: float,
+    margin_m: float,
+    beam_gap_per_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cell of each point, the ground envelope, the objects' shadow line and the cells whose
+    ground is seen (:func:`_seen_cells`): what :func:`ground_height` and :func:`ground_seen` share."""
+    cell_of, h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
+    line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, margin_m, beam_gap_per_m)
+    fixed = _seen_cells(h0, h, line, range_max_m, cell_m, margin_m, beam_gap_per_m)
+    return cell_of, h, line, fixed
+
+
+@njit(cache=True, inline="always")
+def _at_points(
+    cell_of: np.ndarray, h: np.ndarray, hz: np.ndarray, fixed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point, its cell's ground ``h``, continuation ``hz`` and seen flag ``fixed`` (NaN, NaN and
+    False for points without a cell, -1). One pass: three cost 0.6 ms more on a 120k sweep."""
+    n = cell_of.shape[0]
+    ng = h.shape[0]
     out = np.full(n, np.nan, np.float32)
     hid = np.full(n, np.nan, np.float32)
     seen = np.zeros(n, np.bool_)
     for i in range(n):
         c = cell_of[i]
         if c >= 0:
-            out[i] = h[c // ng, c % ng]
-            hid[i] = hz[c // ng, c % ng]
-            seen[i] = fixed[c // ng, c % ng]
+            ix, iy = c // ng, c % ng
+            out[i] = h[ix, iy]
+            hid[i] = hz[ix, iy]
+            seen[i] = fixed[ix, iy]
     return out, hid, seen
 
 
@@ -145,18 +176,10 @@ def ground_seen(
     its cell's ground is *seen*: its lowest returns are the ground, and no nearer object's shadow
     reaches up to them (the test :func:`_hidden_ground` makes). ``xyz`` is centred on the sensor,
     ``sensor_z_m`` its height; a cell in a shadow, or whose lowest return is a body, is not seen."""
-    cell_of, h0, h = _ground_grid(xyz, 0.0, range_max_m, cell_m, max_slope, reject_lowest)
-    ng = h.shape[0]
-    line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, margin_m, beam_gap_per_m)
-    fixed = _seen_cells(h0, h, line, range_max_m, cell_m, margin_m, beam_gap_per_m)
-    n = xyz.shape[0]
-    out = np.full(n, np.nan, np.float32)
-    seen = np.zeros(n, np.bool_)
-    for i in range(n):
-        c = cell_of[i]
-        if c >= 0:
-            out[i] = h[c // ng, c % ng]
-            seen[i] = fixed[c // ng, c % ng]
+    cell_of, h, _line, fixed = _seen_grid(
+        xyz, 0.0, range_max_m, cell_m, max_slope, reject_lowest, sensor_z_m, margin_m, beam_gap_per_m
+    )
+    out, _hid, seen = _at_points(cell_of, h, np.full(h.shape, np.nan), fixed)
     return out, seen
 
 
