@@ -67,9 +67,10 @@ class BevDetectorConfig(ParamConfig):
         0.5,
         unit="m",
         ge=0.0,
-        desc="A box whose footprint, grown by 1 m, holds at least 3 LiDAR returns, most on ground the "
-        "sensor sees (no nearer object's shadow over it), and none this high over the ground (the "
-        "classical detector's ground model) is the road and is dropped (bev/road_boxes.py): where the "
+        desc="A box whose footprint, grown by 1 m, holds at least 3 LiDAR returns up to 2.5 m over the "
+        "ground (crowns and signs hang higher), most on ground the sensor sees (no nearer object's "
+        "shadow over it), and none this high over the ground (the classical detector's ground model) "
+        "is the road and is dropped (bev/road_boxes.py): where the "
         "street rises ahead, road returns fill the slices where bodies are and the network boxes them "
         "(docs/bev.md, session 36). Every class stands about 1 m or more; kerbs 0.1-0.2 m. 0: off",
     )
