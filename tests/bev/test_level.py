@@ -80,22 +80,26 @@ def _calibration():
 
 
 def _matched(boxes: list[tuple]) -> tuple[set[int], list[tuple]]:
-    """(indices of CARS with a box within 2 m, boxes within 2 m of none)."""
+    """(indices of CARS with a box within 2 m, boxes centred on no car). A car is seen from one end,
+    so a box on it may sit up to its half length off its centre: a phantom is a box whose centre
+    lies outside every car's footprint (4.5 x 1.8 m, sensor 1 m ahead of base_link) grown by 0.5 m."""
     hit, phantoms = set(), []
     for b in boxes:
-        d = [np.hypot(b[1] - x, b[2] - y) for x, y in CARS]
+        d = [np.hypot(b[1] - (x + 1.0), b[2] - y) for x, y in CARS]
         if min(d) < 2.0:
             hit.add(int(np.argmin(d)))
-        else:
+        if not any(abs(b[1] - (x + 1.0)) < 2.75 and abs(b[2] - y) < 1.4 for x, y in CARS):
             phantoms.append(b)
     return hit, phantoms
 
 
 @pytest.mark.parametrize("grade", [0.06, -0.06])
 def test_the_shipped_network_on_a_graded_road(grade):
-    """Trained on flat roads only. Slicing heights over base_link's z = 0, on a 6 % grade it boxes
-    the road itself (uphill) or sees the cars sunk under its lowest slice (downhill). Over the
-    fitted road: no box off the cars, more cars found, each box at its car's height over the road."""
+    """The generator pitches its vehicle with the road, so its graded streets rise against the
+    sensor by a grade's change, not a whole 6 %. Slicing heights over base_link's z = 0, a road
+    rising 6 % against the sensor is boxed (uphill) or the cars sink under the lowest slice
+    (downhill). Over the fitted road: no box off the cars, more cars found, each box at its car's
+    height over the road."""
     pts = _sweep(grade)
     hit_flat_z, phantoms = _matched(_cars_found(pts, False))
     assert phantoms, "no phantom without levelling: the test proves nothing"
