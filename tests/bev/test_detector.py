@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from sensor_fusion.bev.config import BevDetectorConfig
-from sensor_fusion.bev.decode import velocity_support, without_velocity
+from sensor_fusion.bev.decode import (
+    radial_velocity_only,
+    support_and_sight,
+    velocity_support,
+    without_velocity,
+)
 from sensor_fusion.bev.detector import DEFAULT_WEIGHTS, BevDetector, load_checkpoint
 from sensor_fusion.bev.grid import INTENSITY_CHANNEL
 from sensor_fusion.bev.inputs import BevInputs
@@ -186,6 +191,39 @@ def test_velocity_only_where_the_doppler_on_the_box_agrees():
     dop = np.array([0.5, 0.0, float(los[2] @ [4.5, 0.0]), 4.3, 0.0])
     assert np.isfinite(_drop(along, radar, 0.4, dop, los, 0.14, 3.0).velocity[0]).all()
     assert np.isnan(_drop(across, radar, 0.4, dop, los, 0.14, 3.0).velocity[0]).all()
+
+
+def test_only_the_radial_component_of_a_supported_velocity_is_kept():
+    """Doppler measures a velocity along the line of sight only: a car 40 m ahead moving along x
+    keeps its 4.5 m/s; a head's 4.5 m/s along x for a box 20 m to the left (its returns read 0,
+    which agrees) is a guess across the line of sight, so it is cut to the radial 0 with the
+    across part not measured. No Doppler given: no line of sight, nothing changes."""
+    eye = np.eye(2)[None].repeat(2, axis=0)
+    det = Detections(
+        0,
+        "base_link",
+        centers=np.array([[40.0, 0.0, 0.7], [0.0, 20.0, 0.7]]),
+        sizes=np.tile([4.5, 1.8, 1.5], (2, 1)),
+        yaw=np.zeros(2),
+        labels=np.ones(2, np.int64),
+        scores=np.full(2, 0.8),
+        velocity=np.array([[4.5, 0.0], [4.5, 0.0]]),
+        pos_cov=0.05 * eye,
+        sensors=np.full(2, 8, np.uint8),
+        vel_cov=0.65**2 * eye,
+    )
+    radar = np.array([[40.1, 0.0, 0.5], [0.1, 20.0, 0.5]])
+    los = radar[:, :2] / np.linalg.norm(radar[:, :2], axis=1, keepdims=True)
+    doppler = np.array([4.4, 0.0])
+    observed, supported, sight = support_and_sight(det, radar, 0.4, doppler, los, 0.14, 3.0)
+    assert supported.all() and np.allclose(sight, los, atol=1e-9)
+    out = radial_velocity_only(det, sight)
+    assert np.allclose(out.velocity[0], [4.5, 0.0], atol=1e-3) and abs(out.vel_cov[0, 0, 0] - 0.65**2) < 1e-3
+    assert out.vel_cov[0, 1, 1] > 0.99e6  # across the first box's line of sight (y): not measured
+    assert np.allclose(out.velocity[1], [0.0, 0.0], atol=0.03) and out.vel_cov[1, 0, 0] > 0.99e6
+    assert np.linalg.eigvalsh(out.vel_cov).min() > 0.0
+    _o, _s, none = support_and_sight(det, radar, 0.4)
+    assert np.isnan(none).all() and radial_velocity_only(det, none) is det
 
 
 def test_lidar_only_network_boxes_make_tracks(repo):

@@ -83,6 +83,14 @@ class BevDetectorConfig(ParamConfig):
         "covariance); elsewhere the velocity is not measured (the head answers with its class's "
         "typical speed); 0: any return on the box will do",
     )
+    velocity_radial_only: bool = param(
+        False,
+        unit="",
+        desc="Keep of a supported velocity only its component along the line of sight of the "
+        "returns that read it; across it nothing in one frame measures motion and the head answers "
+        "with its training set's prior (a crossing car at 0 m/s). Off: the open roads gain, the "
+        "canyon's velocity error rises (docs/bev.md, session 38)",
+    )
 
     def cross_checks(self) -> list[str]:
         if self.score_threshold > self.track_min_score:

@@ -23,7 +23,7 @@ from ..core.types import CameraFrame, CameraIntrinsics, Detections
 from ..core.weights import WeightsError
 from ..perception.lidar import LidarDetectorConfig, SweepGround
 from .config import BevDetectorConfig
-from .decode import DecodeConfig, decode, velocity_support, without_velocity
+from .decode import DecodeConfig, decode, radial_velocity_only, support_and_sight, without_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
 from .inputs import BevInputs
 from .level import LEVEL_DEADBAND_M, level, road_surface, surface_height
@@ -298,7 +298,7 @@ class BevDetector:
                 self.pos_std,
                 self.vel_std,
             )
-            observed, supported = velocity_support(
+            observed, supported, sight = support_and_sight(
                 det,
                 inputs.radar_xyz,
                 self.grid.resolution_m,
@@ -309,6 +309,8 @@ class BevDetector:
             )
             self.velocities_refuted += int((observed & ~supported).sum())
             det = without_velocity(det, ~supported)
+            if self.config.velocity_radial_only:
+                det = radial_velocity_only(det, sight)
             if road is not None and len(det):  # heights over the road back to base_link
                 det.centers[:, 2] += surface_height(
                     road, det.centers[:, 0], det.centers[:, 1], LEVEL_DEADBAND_M
