@@ -11,7 +11,6 @@ import pytest
 from sensor_fusion.bev.config import BevDetectorConfig
 from sensor_fusion.bev.decode import (
     radial_velocity_only,
-    support_and_sight,
     velocity_support,
     without_velocity,
 )
@@ -178,7 +177,7 @@ def test_velocity_only_where_the_doppler_on_the_box_agrees():
     out = _drop(det, radar, 0.4, doppler, los, 0.14, 3.0)
     assert np.array_equal(np.isfinite(out.velocity).all(axis=1), [False, True, True, True])
     assert out.vel_cov[0, 0, 0] >= 1e6
-    observed, supported = velocity_support(det, radar, 0.4, doppler, los, 0.14, 3.0)
+    observed, supported, _sight = velocity_support(det, radar, 0.4, doppler, los, 0.14, 3.0)
     assert observed.all() and np.array_equal(observed & ~supported, [True, False, False, False])
     # the test off (0 sigma) or no Doppler given: any return on the box keeps the velocity
     assert np.isfinite(_drop(det, radar, 0.4, doppler, los, 0.14, 0.0).velocity).all()
@@ -215,14 +214,14 @@ def test_only_the_radial_component_of_a_supported_velocity_is_kept():
     radar = np.array([[40.1, 0.0, 0.5], [0.1, 20.0, 0.5]])
     los = radar[:, :2] / np.linalg.norm(radar[:, :2], axis=1, keepdims=True)
     doppler = np.array([4.4, 0.0])
-    observed, supported, sight = support_and_sight(det, radar, 0.4, doppler, los, 0.14, 3.0)
+    observed, supported, sight = velocity_support(det, radar, 0.4, doppler, los, 0.14, 3.0)
     assert supported.all() and np.allclose(sight, los, atol=1e-9)
     out = radial_velocity_only(det, sight)
     assert np.allclose(out.velocity[0], [4.5, 0.0], atol=1e-3) and abs(out.vel_cov[0, 0, 0] - 0.65**2) < 1e-3
     assert out.vel_cov[0, 1, 1] > 0.99e6  # across the first box's line of sight (y): not measured
     assert np.allclose(out.velocity[1], [0.0, 0.0], atol=0.03) and out.vel_cov[1, 0, 0] > 0.99e6
     assert np.linalg.eigvalsh(out.vel_cov).min() > 0.0
-    _o, _s, none = support_and_sight(det, radar, 0.4)
+    _o, _s, none = velocity_support(det, radar, 0.4)
     assert np.isnan(none).all() and radial_velocity_only(det, none) is det
 
 

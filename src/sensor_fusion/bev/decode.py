@@ -114,9 +114,11 @@ def velocity_support(
     los: np.ndarray | None = None,
     doppler_std_mps: float = 0.14,
     gate_sigma: float = 3.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(observed, supported), (N,) bool each: a radar return lies on the box; one of them also
-    reads the box's velocity. The pipeline keeps only supported velocities
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(observed, supported, sight): (N,) bool each, a radar return lies on the box, one of them
+    also reads the box's velocity; and (N, 2) the mean unit line of sight of the returns that read
+    it (NaN where none did, or where no Doppler and line of sight were given), the one direction
+    in which that velocity was measured. The pipeline keeps only supported velocities
     (:func:`without_velocity` on the rest).
 
     The network reads one deskewed LiDAR sweep, camera images and radar Doppler: only Doppler
@@ -140,24 +142,6 @@ def velocity_support(
     velocity across every line of sight is not tested (Doppler cannot see it):
     :func:`radial_velocity_only` keeps only the component the returns measured.
     """
-    observed, supported, _sight = support_and_sight(
-        det, radar_xy, margin_m, doppler, los, doppler_std_mps, gate_sigma
-    )
-    return observed, supported
-
-
-def support_and_sight(
-    det: Detections,
-    radar_xy: np.ndarray | None,
-    margin_m: float,
-    doppler: np.ndarray | None = None,
-    los: np.ndarray | None = None,
-    doppler_std_mps: float = 0.14,
-    gate_sigma: float = 3.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`velocity_support`'s (observed, supported) and, (N, 2), the mean unit line of sight
-    of the returns that read each box's velocity (NaN where none did, or where no Doppler and
-    line of sight were given): the one direction in which that velocity was measured."""
     n = len(det)
     observed = np.zeros(n, bool)
     supported = np.zeros(n, bool)

@@ -23,7 +23,7 @@ from ..core.types import CameraFrame, CameraIntrinsics, Detections
 from ..core.weights import WeightsError
 from ..perception.lidar import LidarDetectorConfig, SweepGround
 from .config import BevDetectorConfig
-from .decode import DecodeConfig, decode, radial_velocity_only, support_and_sight, without_velocity
+from .decode import DecodeConfig, decode, radial_velocity_only, velocity_support, without_velocity
 from .grid import BevGrid, lidar_raster, radar_raster
 from .inputs import BevInputs
 from .level import LEVEL_DEADBAND_M, level, road_surface, surface_height
@@ -298,7 +298,7 @@ class BevDetector:
                 self.pos_std,
                 self.vel_std,
             )
-            observed, supported, sight = support_and_sight(
+            observed, supported, sight = velocity_support(
                 det,
                 inputs.radar_xyz,
                 self.grid.resolution_m,
