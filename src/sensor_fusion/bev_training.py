@@ -342,6 +342,7 @@ def run_train(args) -> int:
         init_weights=args.init_weights,
         intensity_drop_prob=args.intensity_drop,
         intensity_gain_prob=args.intensity_gain,
+        seed=args.seed,
     )
     print(f"training on {len(tr)} samples ({len(tr.files)} bags), validating on {len(va) if va else 0}")
     with progress("train", None, "steps") as p:

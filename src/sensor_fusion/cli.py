@@ -441,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of samples with their LiDAR intensity scaled by a log-uniform gain in [1/3, 3]",
     )
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    s.add_argument(
+        "--seed", type=int, default=0, help="initialisation, batch order and augmentation draws (spread runs)"
+    )
     s.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     s.add_argument("--out", default="out/bev/bev_fusion.pt", help="weights file to write")
     s.add_argument("--workers", type=int, default=1, help="make missing bags/samples on N processes")
