@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sensor_fusion.bev.dataset import SampleSet, eval_truth_mask
+from sensor_fusion.bev.dataset import SampleSet
 from sensor_fusion.bev.detector import load_model
 from sensor_fusion.bev.model import BEV_CLASSES
-from sensor_fusion.bev.train import frame_pairs
+from sensor_fusion.bev.train import frame_pairs, truth_rows
 
 CLASSES = [int(c) for c in BEV_CLASSES]
 
@@ -32,17 +32,10 @@ def residuals(weights: str, files: list[Path], radar_xy: np.ndarray, every: int)
     net.eval()
     data = SampleSet(files)
     out: dict[str, list] = {c.name: [] for c in BEV_CLASSES}
-    g = data.grid
     for i, (truth, est) in zip(range(0, len(data), every), frame_pairs(net, data, (1, 1, 1), every)):
         if not len(truth) or not len(est):
             continue
-        b = data.boxes(i)
-        c = b["centers"]
-        # the rows frame_pairs' truth keeps, to read their radar return counts
-        keep = eval_truth_mask(b) & np.isin(b["labels"], CLASSES)
-        keep &= (c[:, 0] >= g.x_min_m) & (c[:, 0] < g.x_max_m)
-        keep &= (c[:, 1] >= g.y_min_m) & (c[:, 1] < g.y_max_m)
-        radar_pts = b["radar_pts"][keep]
+        radar_pts = data.boxes(i)["radar_pts"][truth_rows(data, i)]  # frame_pairs' truth rows
         d = np.linalg.norm(truth.centers[:, None, :2] - est.centers[None, :, :2], axis=2)
         d = np.where(truth.labels[:, None] == est.labels[None, :], d, np.inf)
         j = d.argmin(axis=1)

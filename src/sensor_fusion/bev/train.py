@@ -247,12 +247,21 @@ def train(
     return meta
 
 
-def _truth_frame(data: SampleSet, i: int) -> FrameObjects:
+def truth_rows(data: SampleSet, i: int) -> np.ndarray:
+    """(B,) bool over sample ``i``'s boxes: those scored as truth (a LiDAR or radar return on them,
+    a class the network boxes, centre inside the grid): the rows of :func:`frame_pairs`' truth."""
     b = data.boxes(i)
     g = data.grid
     m = eval_truth_mask(b) & np.isin(b["labels"], [int(c) for c in BEV_CLASSES])
     c = b["centers"]
     m &= (c[:, 0] >= g.x_min_m) & (c[:, 0] < g.x_max_m) & (c[:, 1] >= g.y_min_m) & (c[:, 1] < g.y_max_m)
+    return m
+
+
+def _truth_frame(data: SampleSet, i: int) -> FrameObjects:
+    b = data.boxes(i)
+    m = truth_rows(data, i)
+    c = b["centers"]
     n = int(m.sum())
     return FrameObjects(
         int(data.data["stamp"][i]),
