@@ -188,7 +188,7 @@ def radial_velocity_only(det: Detections, sight: np.ndarray) -> Detections:
     the car's track six times in 20 frames (`intersection` 302). The network before it answered
     the same car with 5-10 m/s: a prior too, which happened to fit open roads."""
     rows = np.isfinite(sight).all(axis=1)
-    if not rows.any() or det.vel_cov is None or det.velocity is None:
+    if not rows.any() or det.vel_cov is None:
         return det
     u = sight[rows]
     t = np.column_stack([-u[:, 1], u[:, 0]])

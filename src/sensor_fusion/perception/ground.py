@@ -33,6 +33,13 @@ GROUND_HIDDEN_MARGIN_M = 0.3
 
 
 @njit(cache=True)
+def sees_ground(sensor_z_m: float, hidden_slope: float) -> bool:
+    """Whether :func:`ground_height` makes the seen test (and the hidden ground's continuation):
+    it needs the LiDAR's height and the continuation on."""
+    return np.isfinite(sensor_z_m) and hidden_slope > 0.0
+
+
+@njit(cache=True)
 def ground_height(
     xyz: np.ndarray,
     range_min_m: float,
@@ -58,7 +65,7 @@ def ground_height(
     ``[range_min_m, range_max_m)``. The grid is a square of side
     ``2 * range_max_m`` centred on the sensor origin.
     """
-    if np.isfinite(sensor_z_m) and hidden_slope > 0.0:
+    if sees_ground(sensor_z_m, hidden_slope):
         cell_of, h, line, fixed = _seen_grid(
             xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest, sensor_z_m, hidden_margin_m,
             beam_gap_per_m,

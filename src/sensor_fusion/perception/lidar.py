@@ -25,7 +25,7 @@ from ..core.types import Detections
 from .boxfit import BODY_WIDTH, CX, CY, GROUND_Z, LENGTH, WIDTH, YAW, Z_MAX, Z_MIN, fit_boxes
 from .clustering import group_by_label, label_bev
 from .ends import CONTINUES, end_states, sweep_bins
-from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, select_above_ground
+from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, sees_ground, select_above_ground
 from .overhang import column_filter, split_attached_columns
 from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
@@ -1318,7 +1318,7 @@ class LidarDetector:
             GROUND_HIDDEN_MARGIN_M,
             float(cfg.class_height_slack_per_m),
         )
-        if math.isfinite(cfg.sensor_z_m) and cfg.ground_hidden_slope > 0.0:  # the seen test was made
+        if sees_ground(float(cfg.sensor_z_m), float(cfg.ground_hidden_slope)):  # the seen test was made
             self.last_ground = SweepGround(stamp_ns, pts, gz, seen)
         tall = None
         if cfg.overhang_removal:
