@@ -154,5 +154,5 @@ def test_frames_come_from_pushed_data():
     assert not pipe.push("lidar", PointCloud(T0 + 900 * MS, "nowhere", np.zeros((1, 3), np.float32)))
     assert pipe.diagnostics()["rejected"] == {"lidar": {"unknown_frame": 1}}
     # no ego pose yet: the LiDAR's structure memory holds nothing, and no network box was dropped
-    assert pipe.diagnostics()["structure"] == {"memory_cells": 0, "bev_boxes_dropped": 0}
+    assert pipe.diagnostics()["structure"] == {"memory_cells": 0, "vote_cells": 0, "bev_boxes_dropped": 0}
     assert pipe.diagnostics()["bev"] == {"velocities_refuted": 0, "road_boxes_dropped": 0}

@@ -447,6 +447,7 @@ class FusionPipeline:
             "radar": {k: dict(v) for k, v in self.detector.radar_counts.items()},
             "structure": {
                 "memory_cells": self.detector.lidar.structure_cells,
+                "vote_cells": self.detector.lidar.structure_vote_cells,
                 "bev_boxes_dropped": self.detector.bev_boxes_on_structure,
             },
             "bev": {

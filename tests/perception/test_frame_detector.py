@@ -47,6 +47,7 @@ class FakeDetector:
     """Returns fixed base_link boxes (restamped) and records its calls."""
 
     structure_cells = 0  # the LiDAR detector's structure memory (pipeline diagnostics)
+    structure_vote_cells = 0  # and its structure votes
 
     def __init__(self, det: Detections, track_min_score: float = 0.3):
         self.det, self.calls, self.last_timing = det, [], {}

@@ -29,7 +29,7 @@ from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, se
 from .overhang import column_filter, split_attached_columns
 from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
-from .structure_memory import StructureMemory
+from .structure_memory import StructureMemory, StructureVotes
 from .underside import underside
 
 log = logging.getLogger(__name__)
@@ -396,6 +396,16 @@ class LidarDetectorConfig(ParamConfig):
         "approach. 30 s covers passing a block at walking-pace traffic speeds (5 m/s: 150 m); odom "
         "drifts by centimetres in that time. Used when the detector is given the ego pose; 0 = off",
     )
+    structure_votes: bool = param(
+        True,
+        unit="",
+        desc="Cells of 0.5 m in the tracking frame (odom) count the sweeps in which small structure stood "
+        "in them (poles, posts, walls of car height, foliage no wider than 1.2 m, flat plates: shapes no "
+        "object takes, standing on the ground) and those in which a kept cluster did; a kept cluster with "
+        "half its returns where structure leads by two sweeps or more is that structure: a hedge or fence "
+        "piece judged by its shape nearby, now thinned by range or cut by a parked car. Cells are held "
+        "structure_memory_s after their last vote. Used when the detector is given the ego pose",
+    )
     structure_flat_max: float = param(
         0.75,
         unit="1",
@@ -651,6 +661,13 @@ _END_GAP_MIN_M = 0.5  # across an end face: two trucks side by side stand >= 1 m
 _MEMORY_CELL_M = 0.5
 _MEMORY_MARK_HAG_M = 2.0
 _MEMORY_MIN_SHARE = 0.5
+# structure_votes: the memory's cells; structure must lead by two sweeps, so one sweep that merged an
+# object with a wall (its cluster judged structure once) cannot take its cells
+_VOTE_MARGIN = 1
+# the shapes whose clusters vote structure: none is what an object merged with structure looks like.
+# Not the fence rule (rows of parked cars seen from afar are long and low too), nor "low and wide"
+# (a far car whose upper part falls between beams)
+_VOTING_SHAPES = ("pole", "post", "sliver", "wall")
 # structure_bounded_ends: "just past an end" is 1 deg of azimuth (5-10 columns of common spinning
 # heads, 0.1-0.2 deg; 0.3-0.9 m at 20-50 m, inside the >= 1 m gap between two vehicles there), and
 # a return more than 1 m off the face's extended line is another surface (a façade's relief, range
@@ -659,7 +676,7 @@ _ENDS_WINDOW_RAD = math.radians(1.0)
 _ENDS_MARGIN_M = 1.0
 
 
-def is_structure(
+def structure_shapes(
     length: np.ndarray,
     width: np.ndarray,
     height: np.ndarray,
@@ -670,7 +687,8 @@ def is_structure(
     cfg: LidarDetectorConfig,
     censored: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(N,) True for clusters that are static structure by shape, whatever the box rules say.
+    """Per rule, (N,) True for clusters that are static structure by that shape, whatever the box
+    rules say (:func:`is_structure`: any of them).
 
     Poles, signs and trunks: short and taller than any person. Plates (sign faces, fence
     panels): person-sized but flat. Low and large: bigger than a person or bicycle, lower than
@@ -715,7 +733,28 @@ def is_structure(
     if censored is not None:
         low_wide &= ~censored
         wall &= ~censored
-    return pole | post | sliver | plate | low_wide | fence | porous | wall
+    return {
+        "pole": pole, "post": post, "sliver": sliver, "plate": plate, "low_wide": low_wide,
+        "fence": fence, "porous": porous, "wall": wall,
+    }  # fmt: skip
+
+
+def is_structure(
+    length: np.ndarray,
+    width: np.ndarray,
+    height: np.ndarray,
+    interior: np.ndarray,
+    flat: np.ndarray,
+    height_slack_m: np.ndarray | float,
+    column_gap_m: np.ndarray | float,
+    cfg: LidarDetectorConfig,
+    censored: np.ndarray | None = None,
+) -> np.ndarray:
+    """(N,) True for clusters that are static structure by any shape of :func:`structure_shapes`."""
+    shapes = structure_shapes(
+        length, width, height, interior, flat, height_slack_m, column_gap_m, cfg, censored
+    )
+    return np.logical_or.reduce(list(shapes.values()))
 
 
 def _passes_shape_rules(
@@ -731,11 +770,31 @@ def _passes_shape_rules(
 ) -> np.ndarray:
     """(N,) True for clusters tall enough, standing on the ground and not structure by shape
     (:func:`is_structure`): what every cluster meets, and the group split's pieces again."""
-    ok = (top - fit[:, GROUND_Z] >= cfg.min_height_m) & (
+    shapes = _cluster_shapes(fit, bottom, top, slack, rng, interior, flat, censored, cfg)
+    return _standing(fit, top, cfg) & ~np.logical_or.reduce(list(shapes.values()))
+
+
+def _standing(fit: np.ndarray, top: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
+    """(N,) True for clusters tall enough and standing on the ground (not crowns, balconies)."""
+    return (top - fit[:, GROUND_Z] >= cfg.min_height_m) & (
         fit[:, Z_MIN] - fit[:, GROUND_Z] <= cfg.max_bottom_clearance_m
     )
+
+
+def _cluster_shapes(
+    fit: np.ndarray,
+    bottom: np.ndarray,
+    top: np.ndarray,
+    slack: np.ndarray,
+    rng: np.ndarray,
+    interior: np.ndarray,
+    flat: np.ndarray,
+    censored: np.ndarray | None,
+    cfg: LidarDetectorConfig,
+) -> dict[str, np.ndarray]:
+    """:func:`structure_shapes` of ``boxfit.fit_boxes`` rows."""
     col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
-    return ok & ~is_structure(
+    return structure_shapes(
         fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg, censored
     )
 
@@ -1194,15 +1253,35 @@ class LidarDetector:
             if self.config.structure_memory_s > 0.0
             else None
         )
+        self._votes = (
+            StructureVotes(_MEMORY_CELL_M, self.config.structure_memory_s, _VOTE_MARGIN)
+            if self.config.structure_memory_s > 0.0 and self.config.structure_votes
+            else None
+        )
 
     @property
     def structure_cells(self) -> int:
         """Cells the structure memory holds now (0 when it is off or was never given a pose)."""
         return 0 if self._memory is None else len(self._memory)
 
+    @property
+    def structure_vote_cells(self) -> int:
+        """Cells holding structure votes now (0 when they are off or no sweep had a pose)."""
+        return 0 if self._votes is None else len(self._votes)
+
+    def _in_fixed_frame(self, obj: np.ndarray, pose: tuple[np.ndarray, str]) -> tuple[np.ndarray, np.ndarray]:
+        """(base_link x-y of the sensor-centred returns ``obj``, their x-y in the pose's fixed
+        frame; all NaN where the pose places nothing: a broken estimate)."""
+        base = obj + np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
+        T = np.asarray(pose[0], np.float64)
+        if T.shape != (4, 4) or not np.isfinite(T).all():
+            return base[:, :2].astype(np.float64), np.full((len(obj), 2), np.nan)
+        return base[:, :2].astype(np.float64), (base @ T[:3, :3].T + T[:3, 3])[:, :2]
+
     def _remembered_structure(
         self,
-        obj: np.ndarray,
+        base_xy: np.ndarray,
+        xy: np.ndarray,
         obj_hag: np.ndarray,
         at_ceiling: np.ndarray | None,
         labels: np.ndarray,
@@ -1216,18 +1295,15 @@ class LidarDetector:
         pose: tuple[np.ndarray, str],
         stamp_ns: int,
     ) -> np.ndarray:
-        """(N,) True for the ``judge`` clusters with most returns where earlier sweeps saw
-        structure (:mod:`structure_memory`); then this sweep's ``big`` clusters leave their marks."""
-        T, frame = pose
+        """(N,) True for the ``judge`` clusters with most returns (``xy``: the fixed frame's, NaN
+        without a usable pose) where earlier sweeps saw structure (:mod:`structure_memory`); then
+        this sweep's ``big`` clusters leave their marks."""
         out = np.zeros(len(cand), bool)
-        T = np.asarray(T, np.float64)
-        if T.shape != (4, 4) or not np.isfinite(T).all():  # no place for the sweep: remember nothing
+        if not len(xy) or not np.isfinite(xy[0, 0]):  # no place for the sweep: remember nothing
             return out
         mem = self._memory
-        mem.start(stamp_ns, frame)
-        base = obj + np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
-        xy = (base @ T[:3, :3].T + T[:3, 3])[:, :2]
-        self._swept = (stamp_ns, base[:, :2].astype(np.float64), xy)
+        mem.start(stamp_ns, pose[1])
+        self._swept = (stamp_ns, base_xy, xy)
         if judge.any() and len(mem):
             share = _cluster_sums(mem.marked(xy), order, starts, counts, cand[judge]) / counts[cand[judge]]
             out[judge] = share >= _MEMORY_MIN_SHARE
@@ -1238,6 +1314,37 @@ class LidarDetector:
             if at_ceiling is not None:
                 high |= at_ceiling
             mem.mark(xy[high & in_big[labels]], stamp_ns)
+        return out
+
+    def _voted_structure(
+        self,
+        xy: np.ndarray,
+        labels: np.ndarray,
+        n_labels: int,
+        order: np.ndarray,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        cand: np.ndarray,
+        voters: np.ndarray,
+        judge: np.ndarray,
+        pose: tuple[np.ndarray, str],
+        stamp_ns: int,
+    ) -> np.ndarray:
+        """(N,) True for the ``judge`` clusters with at least half their returns (``xy``: the fixed
+        frame's, NaN without a usable pose) in cells small structure holds (``structure_votes``);
+        then this sweep votes: ``voters`` for structure, the judged clusters kept for objects."""
+        out = np.zeros(len(cand), bool)
+        if not len(xy) or not np.isfinite(xy[0, 0]):  # no place for the sweep: no votes
+            return out
+        votes = self._votes
+        votes.start(stamp_ns, pose[1])
+        if judge.any() and len(votes):
+            held = _cluster_sums(votes.structure(xy), order, starts, counts, cand[judge])
+            out[judge] = held >= _MEMORY_MIN_SHARE * counts[cand[judge]]
+        in_label = np.zeros((2, n_labels), bool)
+        in_label[0, cand[voters]] = True
+        in_label[1, cand[judge & ~out]] = True
+        votes.vote(xy[in_label[0, labels]], xy[in_label[1, labels]], stamp_ns)
         return out
 
     def on_structure(self, det: Detections) -> np.ndarray:
@@ -1293,8 +1400,10 @@ class LidarDetector:
         stamp_ns = int(stamp_ns)
         self._swept = None
         self.last_ground = None
-        if pose is None and self._memory is not None:
-            self._memory.clear()  # a sweep the ego cannot place breaks the chain: odom may restart
+        if pose is None:  # a sweep the ego cannot place breaks the chain: odom may restart
+            for grid in (self._memory, self._votes):
+                if grid is not None:
+                    grid.clear()
         cfg = self.config
         pts = _as_points(xyz)
         timing = {"ground": 0.0, "cluster": 0.0, "boxfit": 0.0}
@@ -1446,16 +1555,37 @@ class LidarDetector:
             | (top - fit[:, GROUND_Z] > cfg.max_height_m)
         )
         censored = ceiling_clusters(at_ceiling, order, starts, counts, cand)
-        ok = ~oversize & _passes_shape_rules(fit, bottom, top, slack, rng, interior, flat, censored, cfg)
+        shapes = _cluster_shapes(fit, bottom, top, slack, rng, interior, flat, censored, cfg)
+        standing = ~oversize & _standing(fit, top, cfg)
+        ok = standing & ~np.logical_or.reduce(list(shapes.values()))
+        # small structure that votes (structure_votes): shapes no object takes, standing on the ground
+        # (a crown or a balcony would vote for the road under it)
+        voting = self._votes is not None and pose is not None
+        voters = (
+            standing & np.logical_or.reduce([shapes[k] for k in _VOTING_SHAPES])
+            if voting
+            else np.zeros(len(cand), bool)
+        )
         if cfg.structure_rough_min_m > 0.0 and math.isfinite(cfg.sensor_z_m):
-            judge = np.flatnonzero(ok & (fit[:, LENGTH] > _PERSON_MAX_M))  # only these can be dropped
+            longer = fit[:, LENGTH] > _PERSON_MAX_M
+            # foliage no wider than a cyclist votes: a hedge alone, not a car merged with one
+            narrow = (
+                standing & longer & (fit[:, WIDTH] <= _POROUS_MIN_WIDTH_M)
+                if voting
+                else np.zeros(len(cand), bool)
+            )
+            judge = np.flatnonzero((ok & longer) | narrow)  # only these can be dropped or vote
             rough, n_rough, n_cand = surface_roughness(
                 obj, order, starts, counts, cand[judge], float(cfg.sensor_z_m),
                 math.radians(cfg.cluster_link_angle_deg),
             )  # fmt: skip
-            ok[judge] &= ~rough_vegetation(rough, n_rough, n_cand, cfg)
+            foliage = rough_vegetation(rough, n_rough, n_cand, cfg)
+            ok[judge] &= ~foliage
+            voters[judge] |= foliage & narrow[judge]
         ok &= tall_share <= cfg.structure_tall_fraction
-        ok &= ~flat_plates(fit, top, slack, cfg)
+        plates = flat_plates(fit, top, slack, cfg)
+        ok &= ~plates
+        voters |= plates & standing
         facade = np.zeros(len(cand), bool)
         if cfg.structure_face_extent:
             facade = facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
@@ -1468,12 +1598,18 @@ class LidarDetector:
             ok &= ~unbounded_clusters(
                 pts, kept, labels, obj, order, starts, counts, cand, fit, by_ends, cfg, on_ground, gz, obj_hag
             )
-        if self._memory is not None and pose is not None:
-            big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
-            ok &= ~self._remembered_structure(
-                obj, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand, big,
-                ok & truck_tall, pose, stamp_ns,
-            )  # fmt: skip
+        if pose is not None and (self._memory is not None or voting):
+            base_xy, fixed_xy = self._in_fixed_frame(obj, pose)
+            if self._memory is not None:
+                big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
+                ok &= ~self._remembered_structure(
+                    base_xy, fixed_xy, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand,
+                    big, ok & truck_tall, pose, stamp_ns,
+                )  # fmt: skip
+            if voting:
+                ok &= ~self._voted_structure(
+                    fixed_xy, labels, n_labels, order, starts, counts, cand, voters, ok, pose, stamp_ns
+                )
         if cfg.group_split and ok.any():
             # after the structure rules (split before them, a hedge's pieces would escape the rules
             # that judge the whole: roughness, ends); the pieces inherit the whole's verdict, then meet
