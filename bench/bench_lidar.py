@@ -183,6 +183,16 @@ def main() -> None:
         fig, "detect_120k_memory", "plain", "structure memory, 120k sweep (with / without the pose)", t_mem,
         t_plain, f"; {mem_det.structure_cells} cells remembered",
     )  # fmt: skip
+    # The structure votes (structure_votes, also given the pose): every cluster's cells voted and
+    # every kept cluster looked up; baseline: the same posed detector with the votes off
+    no_votes = LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_votes=False))
+    for _ in range(2):
+        no_votes.detect(pts, next(stamp), "base_link", pose=pose)
+    t_no_votes = median_time(lambda: no_votes.detect(pts, next(stamp), "base_link", pose=pose), args.runs)
+    with_without(
+        fig, "detect_120k_votes", "off", "structure votes, 120k sweep with the pose (on / off)", t_mem,
+        t_no_votes, f"; {mem_det.structure_vote_cells} cells voted",
+    )  # fmt: skip
 
     def rule_off(key: str, what: str, base: str = "off", **off) -> None:
         """The shipped detector against the same one with a rule's setting ``off`` (the baseline,
