@@ -106,7 +106,7 @@ def column_depth_spread(
 
 _last: dict = {}
 _fit_boxes = L.fit_boxes
-_is_structure = L.is_structure
+_structure_shapes = L.structure_shapes
 _structure_features = L.structure_features
 _classify = L.classify_shape
 
@@ -131,17 +131,17 @@ def _fit_spy(*a, **k):
     return out
 
 
-def _is_structure_spy(length, width, height, interior, flat, slack, colgap, cfg):
+def _structure_shapes_spy(length, width, height, interior, flat, slack, colgap, cfg, censored=None):
     _last["feat"] = np.column_stack([length, width, height, interior, flat])
-    out = _is_structure(length, width, height, interior, flat, slack, colgap, cfg)
-    _last["struct"] = out
+    out = _structure_shapes(length, width, height, interior, flat, slack, colgap, cfg, censored)
+    _last["struct"] = np.logical_or.reduce(list(out.values()))
     return out
 
 
 L.fit_boxes = _fit_spy
 L.structure_features = _sf_spy
 L.classify_shape = _classify_spy
-L.is_structure = _is_structure_spy
+L.structure_shapes = _structure_shapes_spy
 
 
 def _q(fx):

@@ -686,9 +686,9 @@ def structure_shapes(
     column_gap_m: np.ndarray | float,
     cfg: LidarDetectorConfig,
     censored: np.ndarray | None = None,
-) -> np.ndarray:
+) -> dict[str, np.ndarray]:
     """Per rule, (N,) True for clusters that are static structure by that shape, whatever the box
-    rules say (:func:`is_structure`: any of them).
+    rules say (structure: any of them).
 
     Poles, signs and trunks: short and taller than any person. Plates (sign faces, fence
     panels): person-sized but flat. Low and large: bigger than a person or bicycle, lower than
@@ -739,39 +739,9 @@ def structure_shapes(
     }  # fmt: skip
 
 
-def is_structure(
-    length: np.ndarray,
-    width: np.ndarray,
-    height: np.ndarray,
-    interior: np.ndarray,
-    flat: np.ndarray,
-    height_slack_m: np.ndarray | float,
-    column_gap_m: np.ndarray | float,
-    cfg: LidarDetectorConfig,
-    censored: np.ndarray | None = None,
-) -> np.ndarray:
-    """(N,) True for clusters that are static structure by any shape of :func:`structure_shapes`."""
-    shapes = structure_shapes(
-        length, width, height, interior, flat, height_slack_m, column_gap_m, cfg, censored
-    )
+def _any_shape(shapes: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,) True for clusters that are structure by any of :func:`structure_shapes`' rules."""
     return np.logical_or.reduce(list(shapes.values()))
-
-
-def _passes_shape_rules(
-    fit: np.ndarray,
-    bottom: np.ndarray,
-    top: np.ndarray,
-    slack: np.ndarray,
-    rng: np.ndarray,
-    interior: np.ndarray,
-    flat: np.ndarray,
-    censored: np.ndarray | None,
-    cfg: LidarDetectorConfig,
-) -> np.ndarray:
-    """(N,) True for clusters tall enough, standing on the ground and not structure by shape
-    (:func:`is_structure`): what every cluster meets, and the group split's pieces again."""
-    shapes = _cluster_shapes(fit, bottom, top, slack, rng, interior, flat, censored, cfg)
-    return _standing(fit, top, cfg) & ~np.logical_or.reduce(list(shapes.values()))
 
 
 def _standing(fit: np.ndarray, top: np.ndarray, cfg: LidarDetectorConfig) -> np.ndarray:
@@ -792,7 +762,8 @@ def _cluster_shapes(
     censored: np.ndarray | None,
     cfg: LidarDetectorConfig,
 ) -> dict[str, np.ndarray]:
-    """:func:`structure_shapes` of ``boxfit.fit_boxes`` rows."""
+    """:func:`structure_shapes` of ``boxfit.fit_boxes`` rows: with :func:`_standing`, what every
+    cluster meets, and the group split's pieces again."""
     col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
     return structure_shapes(
         fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg, censored
@@ -968,6 +939,28 @@ def _cluster_sums(
     return cs[starts[clusters] + counts[clusters]] - cs[starts[clusters]]
 
 
+class _Groups(NamedTuple):
+    """A sweep's clusters as ``group_by_label`` gives them, the candidates ``cand`` among them."""
+
+    labels: np.ndarray  # (P,) per point
+    n_labels: int
+    order: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+    cand: np.ndarray
+
+    def share(self, values: np.ndarray, sel: np.ndarray) -> np.ndarray:
+        """Per selected candidate (``sel``: (N,) mask over ``cand``), the mean of per-point ``values``."""
+        c = self.cand[sel]
+        return _cluster_sums(values, self.order, self.starts, self.counts, c) / self.counts[c]
+
+    def points_of(self, sel: np.ndarray) -> np.ndarray:
+        """(P,) True for the points of the selected candidates."""
+        in_sel = np.zeros(self.n_labels, bool)
+        in_sel[self.cand[sel]] = True
+        return in_sel[self.labels]
+
+
 def long_and_low(
     length: np.ndarray,
     height: np.ndarray,
@@ -976,7 +969,7 @@ def long_and_low(
     censored: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N,) longer than any car and, with the beam slack, lower than a truck: the fence rule of
-    :func:`is_structure` (fences, hedges, low walls), and the clusters the cabin pass of
+    :func:`structure_shapes` (fences, hedges, low walls), and the clusters the cabin pass of
     ``structure.split_rows`` looks into (a row of parked cars is long and low too). Not where the
     height is ``censored`` (the top on the highest beam: it is at least what is seen)."""
     out = (length > cfg.structure_long_min_m) & (height + height_slack_m < cfg.structure_long_min_height_m)
@@ -1284,12 +1277,7 @@ class LidarDetector:
         xy: np.ndarray,
         obj_hag: np.ndarray,
         at_ceiling: np.ndarray | None,
-        labels: np.ndarray,
-        n_labels: int,
-        order: np.ndarray,
-        starts: np.ndarray,
-        counts: np.ndarray,
-        cand: np.ndarray,
+        g: _Groups,
         big: np.ndarray,
         judge: np.ndarray,
         pose: tuple[np.ndarray, str],
@@ -1298,33 +1286,25 @@ class LidarDetector:
         """(N,) True for the ``judge`` clusters with most returns (``xy``: the fixed frame's, NaN
         without a usable pose) where earlier sweeps saw structure (:mod:`structure_memory`); then
         this sweep's ``big`` clusters leave their marks."""
-        out = np.zeros(len(cand), bool)
+        out = np.zeros(len(g.cand), bool)
         if not len(xy) or not np.isfinite(xy[0, 0]):  # no place for the sweep: remember nothing
             return out
         mem = self._memory
         mem.start(stamp_ns, pose[1])
         self._swept = (stamp_ns, base_xy, xy)
         if judge.any() and len(mem):
-            share = _cluster_sums(mem.marked(xy), order, starts, counts, cand[judge]) / counts[cand[judge]]
-            out[judge] = share >= _MEMORY_MIN_SHARE
+            out[judge] = g.share(mem.marked(xy), judge) >= _MEMORY_MIN_SHARE
         if big.any():
-            in_big = np.zeros(n_labels, bool)
-            in_big[cand[big]] = True
             high = obj_hag >= _MEMORY_MARK_HAG_M
             if at_ceiling is not None:
                 high |= at_ceiling
-            mem.mark(xy[high & in_big[labels]], stamp_ns)
+            mem.mark(xy[high & g.points_of(big)], stamp_ns)
         return out
 
     def _voted_structure(
         self,
         xy: np.ndarray,
-        labels: np.ndarray,
-        n_labels: int,
-        order: np.ndarray,
-        starts: np.ndarray,
-        counts: np.ndarray,
-        cand: np.ndarray,
+        g: _Groups,
         voters: np.ndarray,
         judge: np.ndarray,
         pose: tuple[np.ndarray, str],
@@ -1333,18 +1313,14 @@ class LidarDetector:
         """(N,) True for the ``judge`` clusters with at least half their returns (``xy``: the fixed
         frame's, NaN without a usable pose) in cells small structure holds (``structure_votes``);
         then this sweep votes: ``voters`` for structure, the judged clusters kept for objects."""
-        out = np.zeros(len(cand), bool)
+        out = np.zeros(len(g.cand), bool)
         if not len(xy) or not np.isfinite(xy[0, 0]):  # no place for the sweep: no votes
             return out
         votes = self._votes
         votes.start(stamp_ns, pose[1])
         if judge.any() and len(votes):
-            held = _cluster_sums(votes.structure(xy), order, starts, counts, cand[judge])
-            out[judge] = held >= _MEMORY_MIN_SHARE * counts[cand[judge]]
-        in_label = np.zeros((2, n_labels), bool)
-        in_label[0, cand[voters]] = True
-        in_label[1, cand[judge & ~out]] = True
-        votes.vote(xy[in_label[0, labels]], xy[in_label[1, labels]], stamp_ns)
+            out[judge] = g.share(votes.structure(xy), judge) >= _MEMORY_MIN_SHARE
+        votes.vote(xy[g.points_of(voters)], xy[g.points_of(judge & ~out)], stamp_ns)
         return out
 
     def on_structure(self, det: Detections) -> np.ndarray:
@@ -1557,7 +1533,7 @@ class LidarDetector:
         censored = ceiling_clusters(at_ceiling, order, starts, counts, cand)
         shapes = _cluster_shapes(fit, bottom, top, slack, rng, interior, flat, censored, cfg)
         standing = ~oversize & _standing(fit, top, cfg)
-        ok = standing & ~np.logical_or.reduce(list(shapes.values()))
+        ok = standing & ~_any_shape(shapes)
         # small structure that votes (structure_votes): shapes no object takes, standing on the ground
         # (a crown or a balcony would vote for the road under it)
         voting = self._votes is not None and pose is not None
@@ -1600,16 +1576,14 @@ class LidarDetector:
             )
         if pose is not None and (self._memory is not None or voting):
             base_xy, fixed_xy = self._in_fixed_frame(obj, pose)
+            groups = _Groups(labels, n_labels, order, starts, counts, cand)
             if self._memory is not None:
                 big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
                 ok &= ~self._remembered_structure(
-                    base_xy, fixed_xy, obj_hag, at_ceiling, labels, n_labels, order, starts, counts, cand,
-                    big, ok & truck_tall, pose, stamp_ns,
-                )  # fmt: skip
-            if voting:
-                ok &= ~self._voted_structure(
-                    fixed_xy, labels, n_labels, order, starts, counts, cand, voters, ok, pose, stamp_ns
+                    base_xy, fixed_xy, obj_hag, at_ceiling, groups, big, ok & truck_tall, pose, stamp_ns
                 )
+            if voting:
+                ok &= ~self._voted_structure(fixed_xy, groups, voters, ok, pose, stamp_ns)
         if cfg.group_split and ok.any():
             # after the structure rules (split before them, a hedge's pieces would escape the rules
             # that judge the whole: roughness, ends); the pieces inherit the whole's verdict, then meet
@@ -1636,9 +1610,10 @@ class LidarDetector:
                 )  # fmt: skip
                 fp, tp, sp = fit[piece], top[piece], slack[piece]
                 censored_p = ceiling_clusters(at_ceiling, order, starts, counts, cand[piece])
-                ok[piece] &= _passes_shape_rules(
+                shapes_p = _cluster_shapes(
                     fp, bottom[piece], tp, sp, rng[piece], interior_p, flat_p, censored_p, cfg
-                ) & ~flat_plates(fp, tp, sp, cfg)
+                )
+                ok[piece] &= _standing(fp, tp, cfg) & ~_any_shape(shapes_p) & ~flat_plates(fp, tp, sp, cfg)
         hidden_bottom = np.full(len(cand), np.inf)
         if cfg.ground_hidden_slope > 0.0 and ok.any():
             # kept clusters mostly over ground that nearer objects hide: their lower part is in

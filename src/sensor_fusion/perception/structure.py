@@ -12,7 +12,7 @@ A street returns three kinds of cluster the box rules alone mistake for objects 
   where a solid body's lie on its visible faces (``interior_fraction``).
 
 Poles, signs and trunks need no feature: taller than a person and narrower than a vehicle,
-they match no class (see ``lidar.is_structure``). Why shape and not a static map or a learned
+they match no class (see ``lidar.structure_shapes``). Why shape and not a static map or a learned
 classifier: docs/detection-tracking.md, "Static structure".
 """
 
