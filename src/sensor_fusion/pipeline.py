@@ -33,7 +33,7 @@ from .ego.frame_ego import EgoSource, FrameEgo, extrapolate
 from .ego.odom import EgoOutput
 from .perception.camera import CameraEvidence
 from .perception.frame_detector import FrameDetector
-from .perception.lidar import LidarDetector
+from .perception.lidar import LidarDetector, StructureMap
 from .perception.radar import RadarDetector
 from .sync.synchronizer import FusionFrame, SensorSpec, Synchronizer
 from .timing import StageTimer
@@ -67,6 +67,7 @@ class PipelineOutput:
     timing: dict[str, float]  # seconds per stage for this frame
     missing: list[str] = field(default_factory=list)
     sensors_present: list[str] = field(default_factory=list)
+    structure: StructureMap | None = None  # the LiDAR detector's static structure cells (RViz)
 
 
 class FusionPipeline:
@@ -402,10 +403,11 @@ class FusionPipeline:
                 with t.stage("radar_velocity"):
                     scans = frame.of_kind("radar").values()
                     self.ego.add_radar_velocity(scans, found.objects if found is not None else None)
+            structure = self.detector.lidar.structure_map()  # for RViz: a few thousand cells at most
         t.add("total_cpu", time.thread_time() - cpu0)
         present = [frame.anchor, *frame.matched.keys()]
         missing = list(frame.missing)
-        return PipelineOutput(stamp, tracks, detections, ego.pose, t.end_frame(), missing, present)
+        return PipelineOutput(stamp, tracks, detections, ego.pose, t.end_frame(), missing, present, structure)
 
     def _views(self, frame: FusionFrame, T_world_base: np.ndarray) -> list[SensorView]:
         """What this frame's detectors could see, in the tracking frame, for the tracker's existence.

@@ -49,6 +49,10 @@ class FakeDetector:
     structure_cells = 0  # the LiDAR detector's structure memory (pipeline diagnostics)
     structure_vote_cells = 0  # and its structure votes
 
+    def structure_map(self) -> None:
+        """The LiDAR detector's structure cells (none here)."""
+        return None
+
     def __init__(self, det: Detections, track_min_score: float = 0.3):
         self.det, self.calls, self.last_timing = det, [], {}
         self.grid, self.config = (

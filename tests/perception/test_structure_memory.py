@@ -23,6 +23,7 @@ def test_memory_marks_expire_and_start_afresh():
     mem.start(0, "odom")
     mem.mark(np.array([[1.1, 2.2], [1.2, 2.3], [-7.9, 100.0]]), 0)
     assert len(mem) == 2
+    assert sorted(mem.centres().tolist()) == [[-7.75, 100.25], [1.25, 2.25]]  # cell centres, negatives too
     q = np.array([[1.4, 2.4], [1.6, 2.4], [-7.6, 100.4], [0.0, 0.0]])
     assert list(mem.marked(q)) == [True, False, True, False]
     mem.start(20 * S, "odom")
@@ -135,8 +136,10 @@ def test_votes_count_sweeps_and_need_a_lead():
     votes.start(S, "odom")
     votes.vote(here, np.empty((0, 2)), S)
     assert list(votes.structure(np.vstack([here, there, [[9.0, 9.0]]]))) == [True, False, False]
+    assert votes.centres().tolist() == [[1.25, 2.25]]  # what RViz is shown
     votes.start(2 * S, "odom")
     votes.vote(np.empty((0, 2)), here, 2 * S)  # an object stood there: the lead is gone
+    assert len(votes.centres()) == 0
     assert not votes.structure(here).any()
     votes.start(33 * S, "odom")  # not voted for structure_memory_s: forgotten
     assert len(votes) == 0
@@ -154,9 +157,9 @@ _POLE = (10.0, 5.0, 0.12, 0.12, 3.0)  # (x, y, length, width, height) in the fix
 _PERSON = (10.0, 5.0, 0.5, 0.4, 1.7)
 
 
-def _votes_run(votes: bool, scenes, with_pose: bool = True) -> list:
+def _votes_run(votes: bool, scenes, with_pose: bool = True, det: LidarDetector | None = None) -> list:
     """Per sweep (ego x, solids), the classes and fixed-frame centres the detector returns."""
-    det = LidarDetector(LidarDetectorConfig(structure_votes=votes))
+    det = det or LidarDetector(LidarDetectorConfig(structure_votes=votes))
     out = []
     for k, (ego_x, solids) in enumerate(scenes):
         rng = np.random.default_rng(k)
@@ -197,3 +200,14 @@ def test_a_person_shaped_piece_where_a_pole_stood_is_structure():
     assert _votes_run(True, taking_turns)[3] == [(ped, 10.0, 5.0)]
     beside = (10.8, 5.0, 0.5, 0.4, 1.7)
     assert _votes_run(True, scenes[:3] + [(1.5, [beside])])[3] == [(ped, 10.8, 5.0)]
+
+
+def test_the_structure_map_shows_where_the_pole_stood():
+    """What RViz is shown (``structure_map``): nothing before a sweep with a pose; after three
+    sweeps of the pole, its cell in the fixed frame."""
+    det = LidarDetector(LidarDetectorConfig())
+    assert det.structure_map() is None
+    _votes_run(True, [(0.0, [_POLE]), (0.5, [_POLE]), (1.0, [_POLE])], det=det)
+    held = det.structure_map()
+    assert held.frame_id == "odom" and held.cell_m == 0.5
+    assert len(held.xy) and np.hypot(*(held.xy - [10.0, 5.0]).T).min() < 0.5

@@ -8,6 +8,7 @@ import pytest
 from sensor_fusion.core.classes import SENSOR_LIDAR, SENSOR_RADAR
 from sensor_fusion.core.types import Tracks
 from sensor_fusion.ego.odom import EgoOutput
+from sensor_fusion.perception.lidar import StructureMap
 from sensor_fusion.pipeline import PipelineOutput
 from sensor_fusion.ros import convert
 from sensor_fusion.ros.outputs import (
@@ -82,3 +83,20 @@ def test_markers_and_detections_are_optional():
     topics = [t for t, _ in msgs]
     assert topics == [TRACKS, MARKERS, TIMING]
     assert len(dict(msgs)[MARKERS].markers) >= 2
+
+
+def test_markers_show_the_structure_cells_flat_at_the_vehicle():
+    """The LiDAR detector's structure cells go out as one CUBE_LIST in their frame, at the ego's
+    height there; without cells, or without markers asked for, nothing of them."""
+    out = _output(True)
+    out.structure = StructureMap("odom", np.array([[10.25, -3.75], [-0.25, 40.75]]), 0.5)
+    msgs = dict(output_messages(out, b"12345678", "odom", "base_link", markers=True, detections=False))
+    cells = [m for m in msgs[MARKERS].markers if m.ns == "structure/cells"]
+    assert len(cells) == 1
+    (m,) = cells
+    assert m.header.frame_id == "odom" and m.scale.x == m.scale.y == 0.5
+    assert [(p.x, p.y) for p in m.points] == [(10.25, -3.75), (-0.25, 40.75)]
+    assert [p.z for p in m.points] == [pytest.approx(float(out.ego.position[2]))] * 2
+    out.structure = StructureMap("odom", np.empty((0, 2)), 0.5)
+    msgs = dict(output_messages(out, b"12345678", "odom", "base_link", markers=True, detections=False))
+    assert not [m for m in msgs[MARKERS].markers if m.ns == "structure/cells"]

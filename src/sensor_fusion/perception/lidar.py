@@ -939,6 +939,14 @@ def _cluster_sums(
     return cs[starts[clusters] + counts[clusters]] - cs[starts[clusters]]
 
 
+class StructureMap(NamedTuple):
+    """Cells the LiDAR detector holds as static structure (:meth:`LidarDetector.structure_map`)."""
+
+    frame_id: str
+    xy: np.ndarray  # (M, 2) cell centres in frame_id
+    cell_m: float
+
+
 class _Groups(NamedTuple):
     """A sweep's clusters as ``group_by_label`` gives them, the candidates ``cand`` among them."""
 
@@ -1256,6 +1264,16 @@ class LidarDetector:
     def structure_cells(self) -> int:
         """Cells the structure memory holds now (0 when it is off or was never given a pose)."""
         return 0 if self._memory is None else len(self._memory)
+
+    def structure_map(self) -> StructureMap | None:
+        """What the detector holds as structure now: the structure memory's marked cells and the
+        cells small structure holds by its votes; None before a sweep with a pose. For display
+        (RViz); the detector asks the grids themselves."""
+        grids = [g for g in (self._memory, self._votes) if g is not None and g.frame_id is not None]
+        if not grids:
+            return None
+        xy = np.unique(np.vstack([g.centres() for g in grids]), axis=0)
+        return StructureMap(grids[0].frame_id, xy, _MEMORY_CELL_M)
 
     @property
     def structure_vote_cells(self) -> int:

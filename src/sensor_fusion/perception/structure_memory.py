@@ -35,6 +35,14 @@ def cell_keys(xy: np.ndarray, cell_m: float) -> np.ndarray:
     return (ij[:, 0] + _KEY_SPAN) * (2 * _KEY_SPAN) + (ij[:, 1] + _KEY_SPAN)
 
 
+def cell_centres(keys: np.ndarray, cell_m: float) -> np.ndarray:
+    """(N, 2) centres of the cells with ``keys`` (:func:`cell_keys`' inverse)."""
+    k = np.asarray(keys, np.int64).view(np.uint64)  # the keys wrap past 2**63; unsigned they do not
+    span = np.uint64(2 * _KEY_SPAN)
+    ij = np.column_stack([(k // span).astype(np.int64), (k % span).astype(np.int64)]) - _KEY_SPAN
+    return (ij + 0.5) * cell_m
+
+
 class _CellGrid:
     """Sorted cell keys in one fixed frame with the stamp each was last touched; cells untouched
     for ``hold_s`` are dropped, and a new frame or a stamp going back starts afresh."""
@@ -81,6 +89,10 @@ class _CellGrid:
 class StructureMemory(_CellGrid):
     """Cells (``cell_m`` squares in one fixed frame) marked as structure, each kept ``hold_s``."""
 
+    def centres(self) -> np.ndarray:
+        """(M, 2) centres of the marked cells, in the fixed frame (RViz)."""
+        return cell_centres(self._keys, self.cell_m)
+
     def marked(self, xy: np.ndarray) -> np.ndarray:
         """(N,) True for points (N, 2) in the fixed frame that fall in a live marked cell."""
         if not len(self._keys) or not len(xy):
@@ -122,6 +134,10 @@ class StructureVotes(_CellGrid):
     def _keep(self, live: np.ndarray) -> None:
         super()._keep(live)
         self._structure, self._objects = self._structure[live], self._objects[live]
+
+    def centres(self) -> np.ndarray:
+        """(M, 2) centres of the cells structure holds, in the fixed frame (RViz)."""
+        return cell_centres(self._keys[self._structure > self._objects + self.margin], self.cell_m)
 
     def structure(self, xy: np.ndarray) -> np.ndarray:
         """(N,) True for points (N, 2) in the fixed frame whose cell structure holds."""

@@ -1,4 +1,5 @@
-"""RViz markers for tracks: boxes coloured by class, id/class/speed labels, velocity arrows."""
+"""RViz markers for tracks: boxes coloured by class, id/class/speed labels, velocity arrows; and the
+LiDAR detector's static structure cells (why a hedge or a wall yields no box)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from ..core.classes import ObjectClass
 from ..core.geometry import yaw_to_quat
 from ..core.types import Tracks
+from ..perception.lidar import StructureMap
 from .convert import duration_msg, time_msg
 
 CLASS_RGB = {
@@ -31,8 +33,31 @@ def _color(label: int, alpha: float) -> ColorRGBA:
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
 
 
-def track_markers(tracks: Tracks, lifetime_s: float = 0.5) -> MarkerArray:
-    """DELETEALL then one box, label and arrow per track (ids reused so RViz updates in place)."""
+STRUCTURE_RGBA = (0.55, 0.45, 0.35, 0.5)  # a muted brown: background, not an object class
+STRUCTURE_HEIGHT_M = 0.05  # flat squares on the ground under the vehicle
+
+
+def structure_marker(structure: StructureMap, stamp_ns: int, ground_z: float) -> Marker:
+    """One CUBE_LIST of the cells the LiDAR detector holds as structure, flat at ``ground_z``."""
+    m = Marker(ns="structure/cells", id=0, type=Marker.CUBE_LIST, action=Marker.ADD)
+    m.header.stamp, m.header.frame_id = time_msg(stamp_ns), structure.frame_id
+    m.pose.orientation.w = 1.0
+    m.scale.x = m.scale.y = float(structure.cell_m)
+    m.scale.z = STRUCTURE_HEIGHT_M
+    r, g, b, a = STRUCTURE_RGBA
+    m.color = ColorRGBA(r=r, g=g, b=b, a=a)
+    m.points = [Point(x=float(x), y=float(y), z=float(ground_z)) for x, y in structure.xy]
+    return m
+
+
+def track_markers(
+    tracks: Tracks,
+    lifetime_s: float = 0.5,
+    structure: StructureMap | None = None,
+    ground_z: float = 0.0,
+) -> MarkerArray:
+    """DELETEALL then one box, label and arrow per track (ids reused so RViz updates in place),
+    and the ``structure`` cells (in their own frame) at ``ground_z`` when given."""
     out = MarkerArray()
     clear = Marker(action=Marker.DELETEALL)
     clear.header.frame_id = tracks.frame_id
@@ -66,4 +91,6 @@ def track_markers(tracks: Tracks, lifetime_s: float = 0.5) -> MarkerArray:
         arrow.scale.x, arrow.scale.y, arrow.scale.z = 0.15, 0.4, 0.4
         arrow.color = _color(label, 1.0)
         out.markers.extend((box, text, arrow))
+    if structure is not None and len(structure.xy):
+        out.markers.append(structure_marker(structure, tracks.stamp_ns, ground_z))
     return out

@@ -45,7 +45,9 @@ def output_messages(
     """
     msgs: list[tuple[str, Any]] = [(TRACKS, convert.tracks_msg(out.tracks, uuid_ns))]
     if markers:
-        msgs.append((MARKERS, track_markers(out.tracks)))
+        # the structure cells lie in the tracking frame; drawn flat at the vehicle's height there
+        ground_z = float(out.ego.position[2]) if out.ego is not None else 0.0
+        msgs.append((MARKERS, track_markers(out.tracks, structure=out.structure, ground_z=ground_z)))
     if detections:
         msgs += [(detections_topic(src), convert.detections_msg(det)) for src, det in out.detections.items()]
     msgs.append((TIMING, convert.timing_msg(out.stamp_ns, out.timing, out.missing)))
