@@ -56,6 +56,9 @@ NO_SYNC_STATS = {  # ego only: no synchroniser
 # extrapolated back to their stamp at constant velocity and yaw rate, within a few frames' accuracy.
 CARRY_MAX_GAP_NS = 500_000_000
 EGO_OUTPUT_QUEUE = 4096  # odometry outputs kept for take_ego_outputs (2 min at 30 Hz)
+# The LiDAR detector's structure cells for RViz, taken again at most this often: up to ~1 ms for
+# 15k cells (a block's streets), and a display needs no more than once a second
+STRUCTURE_MAP_PERIOD_NS = 1_000_000_000
 
 
 @dataclass
@@ -189,6 +192,8 @@ class FusionPipeline:
         if self._sync is None:
             log.info("no LiDAR, camera or radar configured: ego only (odometry and TF)")
         self.frame_switches = 0
+        self._structure_map: StructureMap | None = None  # the last taken (STRUCTURE_MAP_PERIOD_NS)
+        self._structure_map_ns: int | None = None
         self.rejected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._warned: set[str] = set()
 
@@ -403,7 +408,10 @@ class FusionPipeline:
                 with t.stage("radar_velocity"):
                     scans = frame.of_kind("radar").values()
                     self.ego.add_radar_velocity(scans, found.objects if found is not None else None)
-            structure = self.detector.lidar.structure_map()  # for RViz: a few thousand cells at most
+            taken = self._structure_map_ns
+            if taken is None or not 0 <= stamp - taken < STRUCTURE_MAP_PERIOD_NS:
+                self._structure_map, self._structure_map_ns = self.detector.lidar.structure_map(), stamp
+            structure = self._structure_map
         t.add("total_cpu", time.thread_time() - cpu0)
         present = [frame.anchor, *frame.matched.keys()]
         missing = list(frame.missing)

@@ -9,7 +9,7 @@ import pytest
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.core.types import Detections
 from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
-from sensor_fusion.perception.structure_memory import StructureMemory, StructureVotes
+from sensor_fusion.perception.structure_memory import StructureMemory, StructureVotes, cell_centres
 from sensor_fusion.sim.boxes import spinning_scan
 
 SENSOR_HEIGHT_M = 1.8
@@ -23,7 +23,8 @@ def test_memory_marks_expire_and_start_afresh():
     mem.start(0, "odom")
     mem.mark(np.array([[1.1, 2.2], [1.2, 2.3], [-7.9, 100.0]]), 0)
     assert len(mem) == 2
-    assert sorted(mem.centres().tolist()) == [[-7.75, 100.25], [1.25, 2.25]]  # cell centres, negatives too
+    centres = cell_centres(mem.held_keys(), mem.cell_m)
+    assert sorted(centres.tolist()) == [[-7.75, 100.25], [1.25, 2.25]]  # negatives too
     q = np.array([[1.4, 2.4], [1.6, 2.4], [-7.6, 100.4], [0.0, 0.0]])
     assert list(mem.marked(q)) == [True, False, True, False]
     mem.start(20 * S, "odom")
@@ -136,10 +137,10 @@ def test_votes_count_sweeps_and_need_a_lead():
     votes.start(S, "odom")
     votes.vote(here, np.empty((0, 2)), S)
     assert list(votes.structure(np.vstack([here, there, [[9.0, 9.0]]]))) == [True, False, False]
-    assert votes.centres().tolist() == [[1.25, 2.25]]  # what RViz is shown
+    assert cell_centres(votes.held_keys(), votes.cell_m).tolist() == [[1.25, 2.25]]  # what RViz is shown
     votes.start(2 * S, "odom")
     votes.vote(np.empty((0, 2)), here, 2 * S)  # an object stood there: the lead is gone
-    assert len(votes.centres()) == 0
+    assert len(votes.held_keys()) == 0
     assert not votes.structure(here).any()
     votes.start(33 * S, "odom")  # not voted for structure_memory_s: forgotten
     assert len(votes) == 0

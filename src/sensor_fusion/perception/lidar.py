@@ -29,7 +29,7 @@ from .ground import GROUND_HIDDEN_MARGIN_M, MAX_REJECT_LOWEST, ground_height, se
 from .overhang import column_filter, split_attached_columns
 from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
 from .structure import face_extent, split_rows, structure_features, surface_roughness
-from .structure_memory import StructureMemory, StructureVotes
+from .structure_memory import StructureMemory, StructureVotes, cell_centres
 from .underside import underside
 
 log = logging.getLogger(__name__)
@@ -1272,8 +1272,8 @@ class LidarDetector:
         grids = [g for g in (self._memory, self._votes) if g is not None and g.frame_id is not None]
         if not grids:
             return None
-        xy = np.unique(np.vstack([g.centres() for g in grids]), axis=0)
-        return StructureMap(grids[0].frame_id, xy, _MEMORY_CELL_M)
+        keys = np.unique(np.concatenate([g.held_keys() for g in grids]))  # both grids: _MEMORY_CELL_M
+        return StructureMap(grids[0].frame_id, cell_centres(keys, _MEMORY_CELL_M), _MEMORY_CELL_M)
 
     @property
     def structure_vote_cells(self) -> int:

@@ -89,9 +89,9 @@ class _CellGrid:
 class StructureMemory(_CellGrid):
     """Cells (``cell_m`` squares in one fixed frame) marked as structure, each kept ``hold_s``."""
 
-    def centres(self) -> np.ndarray:
-        """(M, 2) centres of the marked cells, in the fixed frame (RViz)."""
-        return cell_centres(self._keys, self.cell_m)
+    def held_keys(self) -> np.ndarray:
+        """Keys of the marked cells (:func:`cell_centres` places them)."""
+        return self._keys
 
     def marked(self, xy: np.ndarray) -> np.ndarray:
         """(N,) True for points (N, 2) in the fixed frame that fall in a live marked cell."""
@@ -135,9 +135,9 @@ class StructureVotes(_CellGrid):
         super()._keep(live)
         self._structure, self._objects = self._structure[live], self._objects[live]
 
-    def centres(self) -> np.ndarray:
-        """(M, 2) centres of the cells structure holds, in the fixed frame (RViz)."""
-        return cell_centres(self._keys[self._structure > self._objects + self.margin], self.cell_m)
+    def held_keys(self) -> np.ndarray:
+        """Keys of the cells structure holds (:func:`cell_centres` places them)."""
+        return self._keys[self._structure > self._objects + self.margin]
 
     def structure(self, xy: np.ndarray) -> np.ndarray:
         """(N,) True for points (N, 2) in the fixed frame whose cell structure holds."""
