@@ -78,7 +78,7 @@ def test_a_building_front_seen_face_on_after_its_corner_is_not_a_truck():
     nan_pose = (np.full((4, 4), np.nan), "odom")
     fresh = _detector()
     assert fresh.detect(_sweep(-20.0, [BUILDING]), 0, "base_link", pose=nan_pose) is not None
-    assert fresh.structure_cells == 0
+    assert fresh.structure_cells == 0 and fresh.structure_vote_cells == 0 and fresh.structure_map() is None
     # forgotten after structure_memory_s
     assert _trucks(_detector(1.0), -20.0, [BUILDING], 0) == []
     late = _detector(1.0)
