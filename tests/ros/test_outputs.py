@@ -95,8 +95,11 @@ def test_markers_show_the_structure_cells_flat_at_the_vehicle():
     assert len(cells) == 1
     (m,) = cells
     assert m.header.frame_id == "odom" and m.scale.x == m.scale.y == 0.5
-    assert [(p.x, p.y) for p in m.points] == [(10.25, -3.75), (-0.25, 40.75)]
-    assert [p.z for p in m.points] == [pytest.approx(float(out.ego.position[2]))] * 2
+    assert [(p.x, p.y, p.z) for p in m.points] == [(10.25, -3.75, 0.0), (-0.25, 40.75, 0.0)]
+    assert m.pose.position.z == pytest.approx(float(out.ego.position[2]))
+    # the next frame with the same map (the pipeline takes one a second) reuses its points
+    again = dict(output_messages(out, b"12345678", "odom", "base_link", markers=True, detections=False))
+    assert [m2 for m2 in again[MARKERS].markers if m2.ns == "structure/cells"][0].points is m.points
     out.structure = StructureMap("odom", np.empty((0, 2)), 0.5)
     msgs = dict(output_messages(out, b"12345678", "odom", "base_link", markers=True, detections=False))
     assert not [m for m in msgs[MARKERS].markers if m.ns == "structure/cells"]
