@@ -1280,13 +1280,16 @@ class LidarDetector:
         """Cells holding structure votes now (0 when they are off or no sweep had a pose)."""
         return 0 if self._votes is None else len(self._votes)
 
-    def _in_fixed_frame(self, obj: np.ndarray, pose: tuple[np.ndarray, str]) -> tuple[np.ndarray, np.ndarray]:
+    def _in_fixed_frame(
+        self, obj: np.ndarray, pose: tuple[np.ndarray, str]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """(base_link x-y of the sensor-centred returns ``obj``, their x-y in the pose's fixed
-        frame; all NaN where the pose places nothing: a broken estimate)."""
-        base = obj + np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
+        frame); None where the pose places nothing (a broken estimate): nothing is remembered,
+        voted or judged for that sweep."""
         T = np.asarray(pose[0], np.float64)
         if T.shape != (4, 4) or not np.isfinite(T).all():
-            return base[:, :2].astype(np.float64), np.full((len(obj), 2), np.nan)
+            return None
+        base = obj + np.array([self.config.sensor_x_m, self.config.sensor_y_m, 0.0])
         return base[:, :2].astype(np.float64), (base @ T[:3, :3].T + T[:3, 3])[:, :2]
 
     def _remembered_structure(
@@ -1301,12 +1304,10 @@ class LidarDetector:
         pose: tuple[np.ndarray, str],
         stamp_ns: int,
     ) -> np.ndarray:
-        """(N,) True for the ``judge`` clusters with most returns (``xy``: the fixed frame's, NaN
-        without a usable pose) where earlier sweeps saw structure (:mod:`structure_memory`); then
-        this sweep's ``big`` clusters leave their marks."""
+        """(N,) True for the ``judge`` clusters with most returns (``xy``: in the fixed frame) where
+        earlier sweeps saw structure (:mod:`structure_memory`); then this sweep's ``big`` clusters
+        leave their marks."""
         out = np.zeros(len(g.cand), bool)
-        if not len(xy) or not np.isfinite(xy[0, 0]):  # no place for the sweep: remember nothing
-            return out
         mem = self._memory
         mem.start(stamp_ns, pose[1])
         self._swept = (stamp_ns, base_xy, xy)
@@ -1328,12 +1329,10 @@ class LidarDetector:
         pose: tuple[np.ndarray, str],
         stamp_ns: int,
     ) -> np.ndarray:
-        """(N,) True for the ``judge`` clusters with at least half their returns (``xy``: the fixed
-        frame's, NaN without a usable pose) in cells small structure holds (``structure_votes``);
-        then this sweep votes: ``voters`` for structure, the judged clusters kept for objects."""
+        """(N,) True for the ``judge`` clusters with at least half their returns (``xy``: in the fixed
+        frame) in cells small structure holds (``structure_votes``); then this sweep votes:
+        ``voters`` for structure, the judged clusters kept for objects."""
         out = np.zeros(len(g.cand), bool)
-        if not len(xy) or not np.isfinite(xy[0, 0]):  # no place for the sweep: no votes
-            return out
         votes = self._votes
         votes.start(stamp_ns, pose[1])
         if judge.any() and len(votes):
@@ -1592,8 +1591,10 @@ class LidarDetector:
             ok &= ~unbounded_clusters(
                 pts, kept, labels, obj, order, starts, counts, cand, fit, by_ends, cfg, on_ground, gz, obj_hag
             )
-        if pose is not None and (self._memory is not None or voting):
-            base_xy, fixed_xy = self._in_fixed_frame(obj, pose)
+        remember = self._memory is not None or voting
+        placed = self._in_fixed_frame(obj, pose) if pose is not None and remember else None
+        if placed is not None:
+            base_xy, fixed_xy = placed
             groups = _Groups(labels, n_labels, order, starts, counts, cand)
             if self._memory is not None:
                 big = oversize | (tall_share > cfg.structure_tall_fraction) | facade
