@@ -216,6 +216,13 @@ def main() -> None:
         "beams below truck-tall clusters, 120k sweep (rule on / off)",
         structure_solid_base_m=0.0,
     )
+    # How much of their base something nearer hides (structure_hidden_base: the same pass, the beam
+    # below every bin of a judged cluster, not only the low ones)
+    rule_off(
+        "hidden_base",
+        "base hidden in front of truck-tall clusters, 120k sweep (rule on / off)",
+        structure_hidden_base=0.0,
+    )
     # People side by side (group_split: one top profile per cyclist-sized cluster that passed the
     # structure rules, a refit only where it splits)
     rule_off("group_split", "people side by side, 120k sweep (split on / off)", group_split=False)

@@ -385,6 +385,21 @@ class LidarDetectorConfig(ParamConfig):
         "stands 0.3-1.2 m clear between its wheel groups, and tyres (1.0-1.1 m across) leave road between "
         "them near the ground (perception/underside.py). With structure_bounded_ends; 0 = off",
     )
+    structure_hidden_base: float = param(
+        0.8,
+        unit="1",
+        ge=0.0,
+        le=1.0,
+        desc="Truck-tall clusters (or cut by the highest beam) seen as one face (narrower than 1.2 m: no "
+        "end face in view), with one end that shows nothing behind it, whose base is hidden by something "
+        "standing nearer (a return over 0.3 m off the ground, more than 1 m in front, right below their "
+        "lowest return) over at least this share of their azimuth span, are façade pieces behind parked "
+        "cars, hedges and trees. A vehicle in the street is seen down to its wheels unless traffic stands "
+        "in front of it, and a vehicle behind traffic shows its end face too (seen from behind or ahead). "
+        "0.8: the gaps in a row of parked cars leave the rest of a front hidden. A truck seen side-on only, "
+        "behind parked cars, one end hidden, is dropped in that sweep "
+        "(perception/underside.py). With structure_bounded_ends; 0 = off",
+    )
     structure_memory_s: float = param(
         30.0,
         unit="s",
@@ -861,9 +876,11 @@ def unbounded_clusters(
     the face's trusted extension: a piece of a front ending at a recess or doorway. A vehicle keeps
     an end of its own: what stands past it deeper, or the road. Also (``structure_solid_base_m``)
     those with one such closed end, no beam passing under them and a solid base over a longer run
-    (:func:`underside.underside`): a wall, where a vehicle shows its clearance. ``pts`` is the whole
-    sweep, ``kept`` its returns in ``obj``, ``ground_z`` its ground height per return, ``obj_hag``
-    the height of ``obj`` over it."""
+    (:func:`underside.underside`): a wall, where a vehicle shows its clearance. Also
+    (``structure_hidden_base``) those seen as one face with one such closed end whose base is hidden
+    by what stands in front of them over most of their span: a front behind parked cars. ``pts`` is
+    the whole sweep, ``kept`` its returns in ``obj``, ``ground_z`` its ground height per return,
+    ``obj_hag`` the height of ``obj`` over it."""
     out = np.zeros(len(cand), bool)
     idx = np.flatnonzero(judge)
     if not len(idx):
@@ -880,12 +897,17 @@ def unbounded_clusters(
     if cfg.structure_recess_max_m > 0.0:
         recess = (n_behind > 0) & (n_ground == 0) & (nearest <= cfg.structure_recess_max_m)
         out[idx] |= (closed & recess[:, ::-1]).any(axis=1)
-    if cfg.structure_solid_base_m > 0.0:
-        n_through, run_m = underside(
+    if cfg.structure_solid_base_m > 0.0 or cfg.structure_hidden_base > 0.0:
+        n_through, run_m, hidden = underside(
             pts, bins, ground_z, float(cfg.sensor_z_m), obj, obj_hag, order, starts, counts, cand[idx],
             np.ascontiguousarray(fit[idx]),
         )  # fmt: skip
-        out[idx] |= closed.any(axis=1) & (n_through == 0) & (run_m > cfg.structure_solid_base_m)
+        if cfg.structure_solid_base_m > 0.0:
+            out[idx] |= closed.any(axis=1) & (n_through == 0) & (run_m > cfg.structure_solid_base_m)
+        if cfg.structure_hidden_base > 0.0:
+            # one face in view (no end face, which traffic in front leaves visible on a vehicle)
+            one_face = fit[idx, WIDTH] < _POROUS_MIN_WIDTH_M
+            out[idx] |= closed.any(axis=1) & one_face & (hidden >= cfg.structure_hidden_base)
     return out
 
 

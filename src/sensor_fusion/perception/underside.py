@@ -13,8 +13,11 @@ between tandem and tri-axle tyres near the ground where these beams pass).
 :func:`underside` measures, per azimuth bin of a cluster whose lowest return there is low (a body's
 underside, not a door head or a window sill high above a hidden base), the next return below it in
 that bin, and keeps the number of bins seen through and the longest run of bins stopped by a solid
-base. Beams hidden by something nearer say nothing. The rule using it is in
-``lidar.unbounded_clusters`` (``structure_solid_base_m``).
+base. Beams hidden by something nearer say nothing about the base, but how much of it is hidden
+says something: a façade piece behind a row of parked cars is seen only over their roofs, while a
+vehicle in the street shows its wheels unless traffic stands in front of it (and then its end face
+too). The rules using it are in ``lidar.unbounded_clusters`` (``structure_solid_base_m``,
+``structure_hidden_base``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ UNDERSIDE_MARGIN_M = 1.0
 # a return at the face this far over its ground is a solid base, not the road at a vehicle's side
 # (ground estimate noise on a graded road: a few centimetres)
 SOLID_MIN_M = 0.05
+# a nearer return this far over its ground hides the base: something standing in front (a parked
+# car, a hedge), not the road or a kerb (0.1-0.2 m) the next beam down meets short of the face
+HIDING_MIN_M = 0.3
 
 _THROUGH, _SOLID, _OTHER = 1, 2, 0
 
@@ -55,8 +61,9 @@ def underside(
     counts: np.ndarray,
     clusters: np.ndarray,
     fit: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """((N,) bins seen through below each of ``clusters``, (N,) its longest run of solid base, m).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """((N,) bins seen through below each of ``clusters``, (N,) its longest run of solid base, m,
+    (N,) the share of its bins whose base is hidden).
 
     ``pts`` is the whole sweep, sensor-centred in x, y (base_link z), ground included, ``bins`` its
     ``ends.sweep_bins``, ``ground_z`` its ground height per return (NaN: unknown); ``obj`` /
@@ -66,11 +73,14 @@ def underside(
     the highest return of the sweep in that bin below the cluster's lowest one is *through* when
     farther than it by more than ``UNDERSIDE_MARGIN_M``, *solid* when within that and more than
     ``SOLID_MIN_M`` over its ground. A run is consecutive bins, all solid; its length is along the
-    box's long axis."""
+    box's long axis. In any of the cluster's bins, whatever the height of its lowest return there,
+    that return below it is *hiding* when nearer than the face by more than ``UNDERSIDE_MARGIN_M``
+    and more than ``HIDING_MIN_M`` over its ground: something in front stands over the base."""
     by_bin, first, n_in = bins
     n = clusters.shape[0]
     n_through = np.zeros(n, np.int32)
     run_m = np.zeros(n)
+    hidden = np.zeros(n)
     for k in range(n):
         c = clusters[k]
         s0, m = starts[c], counts[c]
@@ -97,6 +107,8 @@ def underside(
         run_lo = run_hi = 0.0
         in_run = False
         prev_bin = -2
+        n_bins = 0
+        n_hidden = 0
         j = 0
         while j < m:
             jj = srt[(start + j) % m]
@@ -115,22 +127,26 @@ def underside(
             r_face = math.sqrt(x * x + y * y)
             u = (x - fit[k, CX]) * ux + (y - fit[k, CY]) * uy
             kind = _OTHER
-            if obj_hag[p] <= UNDERSIDE_LOW_MAX_M:
-                best = -np.inf
-                bi = -1
-                for qq in range(first[bb], first[bb] + n_in[bb]):
-                    i = by_bin[qq]
-                    xi, yi = np.float64(pts[i, 0]), np.float64(pts[i, 1])
-                    ri = math.sqrt(xi * xi + yi * yi)
-                    if ri < 1e-3:
-                        continue
-                    ti = (np.float64(pts[i, 2]) - sensor_z_m) / ri
-                    if ti < te[lo] - _ELEVATION_TOL and ti > best:
-                        best = ti
-                        bi = i
-                if bi >= 0:
-                    xi, yi = np.float64(pts[bi, 0]), np.float64(pts[bi, 1])
-                    d = math.sqrt(xi * xi + yi * yi) - r_face
+            n_bins += 1
+            # the highest return of the bin below the cluster's lowest one
+            best = -np.inf
+            bi = -1
+            for qq in range(first[bb], first[bb] + n_in[bb]):
+                i = by_bin[qq]
+                xi, yi = np.float64(pts[i, 0]), np.float64(pts[i, 1])
+                ri = math.sqrt(xi * xi + yi * yi)
+                if ri < 1e-3:
+                    continue
+                ti = (np.float64(pts[i, 2]) - sensor_z_m) / ri
+                if ti < te[lo] - _ELEVATION_TOL and ti > best:
+                    best = ti
+                    bi = i
+            if bi >= 0:
+                xi, yi = np.float64(pts[bi, 0]), np.float64(pts[bi, 1])
+                d = math.sqrt(xi * xi + yi * yi) - r_face
+                if d < -UNDERSIDE_MARGIN_M and pts[bi, 2] - ground_z[bi] > HIDING_MIN_M:
+                    n_hidden += 1  # NaN ground: not hiding
+                if obj_hag[p] <= UNDERSIDE_LOW_MAX_M:
                     if d > UNDERSIDE_MARGIN_M:
                         kind = _THROUGH
                     elif d >= -UNDERSIDE_MARGIN_M and pts[bi, 2] - ground_z[bi] > SOLID_MIN_M:
@@ -147,4 +163,5 @@ def underside(
             if in_run:
                 run_m[k] = max(run_m[k], run_hi - run_lo)
             prev_bin = bb
-    return n_through, run_m
+        hidden[k] = n_hidden / max(n_bins, 1)
+    return n_through, run_m, hidden
