@@ -25,7 +25,9 @@ second count). ``LIDAR_EVAL_ISOLATED=1`` judges every sweep alone, without a pos
 real sweeps are: the structure memory gives nothing). ``LIDAR_EVAL_BEV=WEIGHTS`` (a .pt file, or
 ``default`` for the shipped one) scores the BEV network instead, LiDAR only (the issue's second real
 measure), on the boxes it would give the tracker (score >= ``bev.track_min_score``); every sweep is
-alone for it anyway. ``LIDAR_EVAL_BREAKDOWN=1`` (with the view) prints where the misses and the
+alone for it anyway. ``LIDAR_EVAL_BOTH=1`` (with ``LIDAR_EVAL_BEV``) scores ``detection_mode:
+both`` as ``FrameDetector`` splits it: the network's boxes inside its grid less ``bev.edge_margin_m``,
+the classical detector's outside. ``LIDAR_EVAL_BREAKDOWN=1`` (with the view) prints where the misses and the
 spurious boxes are (:func:`print_breakdown`).
 """
 
@@ -45,6 +47,7 @@ from sensor_fusion.bag.io import read_messages
 from sensor_fusion.core.calibration import calibration_from_dict
 from sensor_fusion.core.classes import ObjectClass
 from sensor_fusion.core.geometry import quat_to_yaw
+from sensor_fusion.core.types import Detections
 from sensor_fusion.ego.deskew import deskew_points
 from sensor_fusion.eval.bags import (
     ANNOTATIONS,
@@ -68,6 +71,7 @@ CACHE = Path(os.environ.get("LIDAR_EVAL_CACHE", "out/lidar_eval_cache"))
 VIEW = os.environ.get("LIDAR_EVAL_VIEW", "")
 ISOLATED = os.environ.get("LIDAR_EVAL_ISOLATED", "") not in ("", "0")
 BEV = os.environ.get("LIDAR_EVAL_BEV", "")  # weights of the BEV network to score instead
+BOTH = os.environ.get("LIDAR_EVAL_BOTH", "") not in ("", "0")  # with BEV: detection_mode both
 BREAKDOWN = os.environ.get("LIDAR_EVAL_BREAKDOWN", "") not in ("", "0")  # with VIEW: print_breakdown
 SEEN_MIN_POINTS = 10  # view_found_seen: truth with at least this many LiDAR returns in the sweep
 
@@ -143,6 +147,32 @@ def _classical_detect(cfg: LidarDetectorConfig):
     return detect
 
 
+def _both_detect(cfg: LidarDetectorConfig, truth: dict):
+    """``detection_mode: both`` on the LiDAR alone: the network inside its grid less the edge margin,
+    the classical detector outside (``FrameDetector.in_bev_grid``)."""
+    from sensor_fusion.bev.config import BevDetectorConfig
+    from sensor_fusion.bev.grid import BevGrid
+
+    bev, classical = _bev_detect(truth), _classical_detect(cfg)
+    g, m = BevGrid(), BevDetectorConfig().edge_margin_m
+
+    def inside(d):
+        p = d.centers
+        return (
+            (p[:, 0] > g.x_min_m + m)
+            & (p[:, 0] < g.x_max_m - m)
+            & (p[:, 1] > g.y_min_m + m)
+            & (p[:, 1] < g.y_max_m - m)
+        )
+
+    def detect(xyz, intensity, stamp, T):
+        c = classical(xyz, intensity, stamp, T)
+        b = bev(xyz, intensity, stamp, T)
+        return Detections.concat([b.select(inside(b)), c.select(~inside(c))], stamp, "base_link")
+
+    return detect
+
+
 def _bev_detect(truth: dict):
     """The BEV network on the LiDAR alone, keeping the boxes the pipeline gives the tracker (its road
     test on the classical detector's ground, placed at the LiDAR, as the pipeline gives it)."""
@@ -175,7 +205,10 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
     z = np.load(CACHE / f"{name}.npz")
     with open(CACHE / f"{name}.truth.pkl", "rb") as f:
         truth = pickle.load(f)
-    detect = _bev_detect(truth) if BEV else _classical_detect(_with_origin(cfg, truth))
+    if BEV and BOTH:
+        detect = _both_detect(_with_origin(cfg, truth), truth)
+    else:
+        detect = _bev_detect(truth) if BEV else _classical_detect(_with_origin(cfg, truth))
     frames = []
     ms = []
     for k in range(int(z["n"])):
