@@ -25,7 +25,7 @@ from .core.schema import ParamConfig, build, internal, named_sections, param, se
 from .ego.config import EgoConfig
 from .ego.radar_velocity import RadarEgoVelocityConfig
 from .perception.camera import CameraEvidenceConfig
-from .perception.lidar import LidarDetectorConfig
+from .perception.lidar_config import LidarDetectorConfig
 from .perception.radar import RadarDetectorConfig
 from .tracking.config import TrackerConfig
 
