@@ -172,7 +172,7 @@ def test_ego_heading_uncertainty_grows_with_range() -> None:
 
 
 def test_a_box_the_camera_relabels_is_completed_for_its_new_class() -> None:
-    """The camera's relabel goes through box completion (lidar.complete_relabelled) where the LiDAR
+    """The camera's relabel goes through box completion (size_class.complete_relabelled) where the LiDAR
     had no class for the shape: an UNKNOWN 2.49 x 1.48 m block 48 m ahead that the image calls a
     truck moves 3.3 m ahead, onto the truck's centre. A box the LiDAR classed otherwise (a 1.8 x
     0.6 m bicycle the colour cue calls a car, urban_clutter 713) keeps its measured extent and only

@@ -276,7 +276,7 @@ def test_short_box_is_completed_along_the_line_of_sight():
     and 1.5 m of its side (along it, at grazing incidence). Highway seed 301's LiDAR boxed it
     so; grown along the rear face (the measured long side) its centre moved 2.75 m sideways
     into the next lane instead of 3.3 m ahead, where the truck's centre is."""
-    from sensor_fusion.perception.lidar import complete_boxes
+    from sensor_fusion.perception.size_class import complete_boxes
 
     xy, lw, yaw, grown = complete_boxes(
         np.array([[47.67, -3.74]]),
@@ -310,7 +310,7 @@ def test_a_camera_relabel_completes_the_box_for_its_new_class():
     car's rule, too shallow for a truck's) was UNKNOWN, so not completed; the camera made it a
     truck, and the track born on it sat 3 m short of the truck, at a 0.4 m std, for seconds."""
     from sensor_fusion.core.types import Detections
-    from sensor_fusion.perception.lidar import complete_relabelled
+    from sensor_fusion.perception.size_class import complete_relabelled
 
     det = Detections(
         0,
@@ -337,7 +337,7 @@ def test_a_bus_fragment_is_completed_for_a_bus():
     piece), which the camera called BUS. With no bus size to complete to, the piece kept a car's
     uncertainty, started a second track 3 m ahead of the bus's and took an oncoming car's box."""
     from sensor_fusion.core.types import Detections
-    from sensor_fusion.perception.lidar import complete_relabelled
+    from sensor_fusion.perception.size_class import complete_relabelled
 
     def piece() -> Detections:
         return Detections(

@@ -210,7 +210,7 @@ def test_camera_relabel_size_gate():
     """A camera cue may not shrink a LiDAR-measured car into a pedestrian, lower it into a truck, or
     make it unknown; it may grow a car's 1.7 m fragment (labelled bicycle) into a car, but not a
     person-sized box (0.6 x 0.4 m) into a car or truck."""
-    from sensor_fusion.perception.lidar import relabel_plausible
+    from sensor_fusion.perception.size_class import relabel_plausible
 
     car, person, fragment, bus = [4.5, 1.8, 1.5], [0.6, 0.4, 1.4], [1.7, 0.6, 1.5], [8.0, 2.5, 3.2]
     sizes = np.array([car, car, car, person, person, fragment, bus])

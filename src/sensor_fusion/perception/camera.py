@@ -119,7 +119,7 @@ class CameraEvidenceConfig(ParamConfig):
         unit="",
         desc="... and only when the box's measured size fits that class (not longer or taller than its "
         "shape rules allow, not lower than their lowest, never to unknown, never to a road vehicle from "
-        "under 1 m long): the cue sees appearance, not size (perception/lidar.relabel_plausible)",
+        "under 1 m long): the cue sees appearance, not size (perception/size_class.relabel_plausible)",
     )
 
 

@@ -31,8 +31,9 @@ from ..ego.radar_velocity import ObjectBoxes
 from ..sync.synchronizer import FusionFrame
 from ..timing import StageTimer
 from .camera import CameraEvidence
-from .lidar import LidarDetector, complete_relabelled, relabel_plausible
+from .lidar import LidarDetector
 from .radar import RadarDetector
+from .size_class import complete_relabelled, relabel_plausible
 
 if TYPE_CHECKING:  # torch is imported only when the network runs
     from ..bev.detector import BevDetector
