@@ -11,12 +11,8 @@ from hypothesis import strategies as st
 
 from sensor_fusion.core.classes import SENSOR_LIDAR, ObjectClass
 from sensor_fusion.core.geometry import rpy_to_matrix
-from sensor_fusion.perception.lidar import (
-    LidarDetector,
-    LidarDetectorConfig,
-    classify_shape,
-    position_covariance,
-)
+from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
+from sensor_fusion.perception.size_class import classify_shape, position_covariance
 from sensor_fusion.sim.boxes import spinning_scan
 
 SENSOR_HEIGHT_M = 1.8
@@ -405,3 +401,25 @@ def test_an_unknown_lidar_height_is_said_once(caplog):
         LidarDetector()
         LidarDetector(LidarDetectorConfig().with_sensor_origin((1.0, 0.0, 1.9)))
     assert [r.getMessage()[:21] for r in caplog.records] == ["LiDAR height unknown "]
+
+
+def test_a_tall_narrow_piece_no_class_takes_is_structure():
+    """Under KITTI's ceiling (highest beam +2 deg) a 1.3 m column 30 m away, 8 m tall, shows its
+    lowest 2.7 m: no class rule takes it (taller than any person, narrower than any van), and
+    without ``structure_tall_unknown_m`` it is an UNKNOWN box. A person and a van keep theirs."""
+    from tests.perception.test_ends import KITTI_ELEV_DEG, SENSOR_Z_M
+
+    column = (30.0, -3.0, 1.3, 0.6, 8.0, 0.5 * np.pi)
+    person = (30.0, 3.0, 0.5, 0.5, 1.8, 0.0)
+    van = (40.0, 3.0, 5.5, 2.0, 2.7, 0.0)
+
+    def labels(box, tall_unknown_m):
+        pts = spinning_scan([box], sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083)
+        cfg = LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, structure_tall_unknown_m=tall_unknown_m)
+        d = LidarDetector(cfg).detect(pts, 0, "base_link")
+        return [ObjectClass(int(lab)).name for lab in d.labels]
+
+    assert labels(column, 0.0) == ["UNKNOWN"], "an UNKNOWN box without the rule: proves nothing"
+    assert labels(column, 2.2) == []
+    assert labels(person, 2.2) == ["PEDESTRIAN"]
+    assert labels(van, 2.2) == ["TRUCK"]

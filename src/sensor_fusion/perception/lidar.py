@@ -59,6 +59,9 @@ _CABIN_SMOOTH_LINK_FRACTION = 0.25
 # Porosity is judged on boxes wider than a cyclist's or pedestrian's (<= 1.2 m): a bicycle's frame
 # and wheels run down the middle of its box.
 _POROUS_MIN_WIDTH_M = 1.2
+# the narrowest face of a vehicle taller than a car, seen whole (a van's 1.9-2.0 m), less a partial
+# view's loss (a column at each edge, an occluder over 0.4 m)
+_TALL_VEHICLE_MIN_WIDTH_M = 1.5
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
 _LOW_MIN_BEAMS = 3.0  # beams across a car's height needed to call a cluster lower than a car
 _PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
@@ -953,7 +956,15 @@ class LidarDetector:
                 share = end_top_share(obj, obj_hag, order, starts, counts, cand[ok][bike], fit[bike])
                 flat = bike[share > WHEEL_END_MAX_SHARE]
                 cls[flat], base[flat], end_on[flat] = int(ObjectClass.UNKNOWN), UNKNOWN_SCORE, False
-        if grazing.any():  # what the boxes below are built from
+        if cfg.structure_tall_unknown_m > 0.0 and n:
+            # taller than any person or cyclist, narrower than any vehicle that tall (vans, trucks
+            # and buses: 1.9-2.6 m across): a pier between windows, a column, a sign on its post
+            grazing |= (
+                (cls == int(ObjectClass.UNKNOWN))
+                & (heights > cfg.structure_tall_unknown_m)
+                & (np.maximum(fit[:, LENGTH], fit[:, WIDTH]) < _TALL_VEHICLE_MIN_WIDTH_M)
+            )
+        if grazing.any():  # what the boxes below are built from (grazing faces, tall slivers)
             keep = ~grazing
             fit, bottom, top, n_pts, heights = (a[keep] for a in (fit, bottom, top, n_pts, heights))
             cls, base, end_on = cls[keep], base[keep], end_on[keep]

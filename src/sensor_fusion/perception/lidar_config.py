@@ -379,6 +379,16 @@ class LidarDetectorConfig(ParamConfig):
         "behind parked cars, one end hidden, is dropped in that sweep "
         "(perception/underside.py). With structure_bounded_ends; 0 = off",
     )
+    structure_tall_unknown_m: float = param(
+        2.2,
+        unit="m",
+        ge=0.0,
+        desc="Boxes no class rule takes (UNKNOWN) that stand taller than this over the ground and are "
+        "narrower than 1.5 m are structure and dropped: taller than any person or cyclist (the rules' "
+        "2.2 m), narrower than any vehicle that tall (vans, trucks, buses: 1.9-2.6 m across). Piers "
+        "between windows, columns, door frames and signs on their posts, where a low LiDAR ceiling or "
+        "what stands in front hides the rest. 0 = off",
+    )
     structure_memory_s: float = param(
         30.0,
         unit="s",
