@@ -935,9 +935,9 @@ class LidarDetector:
         heights = top - bottom
         lwh = np.column_stack([fit[:, LENGTH], fit[:, WIDTH], heights])
         cls, base, end_on = classify_shape(lwh, slack, fit[:, BODY_WIDTH])
-        grazing = np.zeros(n, bool)
+        dropped = np.zeros(n, bool)  # grazing faces, tall slivers
         if cfg.structure_grazing_face_deg > 0.0 and n:
-            grazing = grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
+            dropped = grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
         if np.any(hidden_bottom < bottom):  # the classes of the boxes that reach into the shadow
             bottom = np.minimum(bottom, hidden_bottom)
             heights = top - bottom
@@ -946,7 +946,7 @@ class LidarDetector:
             if cfg.structure_grazing_face_deg > 0.0 and n:
                 # a lone face seen at a grazing angle is no vehicle's end whatever its height;
                 # what the measured height dropped stays dropped
-                grazing |= grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
+                dropped |= grazing_faces(fit, cls, end_on, cfg.structure_grazing_face_deg)
         if cfg.bicycle_wheel_ends and n:
             # a bicycle-sized box whose ends stand as tall as its middle has no wheels there: no
             # cyclist (a parked car's piece, people in a row); UNKNOWN, so a camera that sees the
@@ -959,13 +959,13 @@ class LidarDetector:
         if cfg.structure_tall_unknown_m > 0.0 and n:
             # taller than any person or cyclist, narrower than any vehicle that tall (vans, trucks
             # and buses: 1.9-2.6 m across): a pier between windows, a column, a sign on its post
-            grazing |= (
+            dropped |= (
                 (cls == int(ObjectClass.UNKNOWN))
                 & (heights > cfg.structure_tall_unknown_m)
                 & (np.maximum(fit[:, LENGTH], fit[:, WIDTH]) < _TALL_VEHICLE_MIN_WIDTH_M)
             )
-        if grazing.any():  # what the boxes below are built from (grazing faces, tall slivers)
-            keep = ~grazing
+        if dropped.any():  # what the boxes below are built from
+            keep = ~dropped
             fit, bottom, top, n_pts, heights = (a[keep] for a in (fit, bottom, top, n_pts, heights))
             cls, base, end_on = cls[keep], base[keep], end_on[keep]
             if t_box is not None:
