@@ -134,7 +134,7 @@ def _fit_spy(*a, **k):
 def _structure_shapes_spy(length, width, height, interior, flat, slack, colgap, cfg, censored=None):
     _last["feat"] = np.column_stack([length, width, height, interior, flat])
     out = _structure_shapes(length, width, height, interior, flat, slack, colgap, cfg, censored)
-    _last["struct"] = np.logical_or.reduce(list(out.values()))
+    _last["struct"] = L._any_shape(out)
     return out
 
 

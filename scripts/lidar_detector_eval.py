@@ -156,19 +156,12 @@ def _both_detect(cfg: LidarDetectorConfig, truth: dict):
     bev, classical = _bev_detect(truth), _classical_detect(cfg)
     g, m = BevGrid(), BevDetectorConfig().edge_margin_m
 
-    def inside(d):
-        p = d.centers
-        return (
-            (p[:, 0] > g.x_min_m + m)
-            & (p[:, 0] < g.x_max_m - m)
-            & (p[:, 1] > g.y_min_m + m)
-            & (p[:, 1] < g.y_max_m - m)
-        )
-
     def detect(xyz, intensity, stamp, T):
         c = classical(xyz, intensity, stamp, T)
         b = bev(xyz, intensity, stamp, T)
-        return Detections.concat([b.select(inside(b)), c.select(~inside(c))], stamp, "base_link")
+        return Detections.concat(
+            [b.select(g.inside(b.centers, m)), c.select(~g.inside(c.centers, m))], stamp, "base_link"
+        )
 
     return detect
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from sensor_fusion.bev.grid import BevGrid
 from sensor_fusion.config import from_flat
 from sensor_fusion.core.calibration import Calibration
 from sensor_fusion.core.classes import SENSOR_BEV, SENSOR_LIDAR, SENSOR_RADAR, ObjectClass
@@ -22,7 +23,7 @@ BEV_EDGE_MARGIN_M = from_flat({}).bev.edge_margin_m  # the shipped default
 
 MS = 1_000_000
 STAMP = 2_000_000_000
-GRID = SimpleNamespace(x_min_m=-40.0, x_max_m=40.0, y_min_m=-20.0, y_max_m=20.0)
+GRID = BevGrid(x_min_m=-40.0, x_max_m=40.0, y_min_m=-20.0, y_max_m=20.0)
 
 
 def boxes(xy, sensor: int, scores=None, frame_id: str = "base_link", **rows) -> Detections:

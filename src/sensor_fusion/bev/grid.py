@@ -50,6 +50,16 @@ class BevGrid:
         y = self.y_min_m + (np.arange(ny) + 0.5) * self.resolution_m
         return np.meshgrid(x, y, indexing="ij")
 
+    def inside(self, xy: np.ndarray, margin_m: float = 0.0) -> np.ndarray:
+        """(N,) True for base_link points (N, >=2) strictly inside the grid less ``margin_m`` a side."""
+        x, y = xy[:, 0], xy[:, 1]
+        return (
+            (x > self.x_min_m + margin_m)
+            & (x < self.x_max_m - margin_m)
+            & (y > self.y_min_m + margin_m)
+            & (y < self.y_max_m - margin_m)
+        )
+
     def coarse(self, stride: int) -> BevGrid:
         """The same extent with ``stride`` x ``stride`` cells merged (the network's output grid)."""
         return BevGrid(**{**self.__dict__, "resolution_m": self.resolution_m * stride})

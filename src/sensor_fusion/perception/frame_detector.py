@@ -220,13 +220,7 @@ class FrameDetector:
 
     def in_bev_grid(self, det: Detections) -> np.ndarray:
         """Which base_link detections lie inside the BEV grid, ``bev.edge_margin_m`` in."""
-        p, g, m = det.centers, self.bev.grid, self.bev.config.edge_margin_m
-        return (
-            (p[:, 0] > g.x_min_m + m)
-            & (p[:, 0] < g.x_max_m - m)
-            & (p[:, 1] > g.y_min_m + m)
-            & (p[:, 1] < g.y_max_m - m)
-        )
+        return self.bev.grid.inside(det.centers, self.bev.config.edge_margin_m)
 
     def warm_up(self) -> None:
         """Compile (or load) the detectors' numba kernels and run the network once."""
