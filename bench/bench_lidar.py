@@ -223,6 +223,11 @@ def main() -> None:
         "base hidden in front of truck-tall clusters, 120k sweep (rule on / off)",
         structure_hidden_base=0.0,
     )
+    # A far car's end (vehicle_end_recede_m: one pass over the points of the boxes the shape rules
+    # call a person, a cyclist or UNKNOWN)
+    rule_off(
+        "vehicle_end", "car ends among the small boxes, 120k sweep (rule on / off)", vehicle_end_recede_m=0.0
+    )
     # People side by side (group_split: one top profile per cyclist-sized cluster that passed the
     # structure rules, a refit only where it splits)
     rule_off("group_split", "people side by side, 120k sweep (split on / off)", group_split=False)

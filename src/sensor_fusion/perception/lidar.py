@@ -39,6 +39,7 @@ from .size_class import (
 from .structure import face_extent, split_rows, structure_features, surface_roughness
 from .structure_memory import StructureMemory, StructureVotes, cell_centres
 from .underside import underside
+from .vehicle_end import upper_recession
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,14 @@ _POROUS_MIN_WIDTH_M = 1.2
 # the narrowest face of a vehicle taller than a car, seen whole (a van's 1.9-2.0 m), less a partial
 # view's loss (a column at each edge, an occluder over 0.4 m)
 _TALL_VEHICLE_MIN_WIDTH_M = 1.5
+# a vehicle end's lower half is wider than a person (shoulders 0.45-0.5 m, arms swinging 0.7 m) or a
+# cyclist seen from behind (handlebars 0.6-0.7 m); the tallest a car rule takes (vans 2.0-2.3 m)
+_VEHICLE_END_MIN_ACROSS_M = 1.0
+_VEHICLE_END_MAX_HEIGHT_M = 2.3
+_VEHICLE_END_SCORE = 0.5  # the end-on car rule's: a guess from a few rows
+_SMALL_OR_UNKNOWN = np.array(
+    [int(c) for c in (ObjectClass.PEDESTRIAN, ObjectClass.BICYCLE, ObjectClass.UNKNOWN)]
+)
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
 _LOW_MIN_BEAMS = 3.0  # beams across a car's height needed to call a cluster lower than a car
 _PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
@@ -964,6 +973,18 @@ class LidarDetector:
                 & (heights > cfg.structure_tall_unknown_m)
                 & (np.maximum(fit[:, LENGTH], fit[:, WIDTH]) < _TALL_VEHICLE_MIN_WIDTH_M)
             )
+        if cfg.vehicle_end_recede_m > 0.0 and n:
+            # a far car's end has a person's or a cyclist's footprint, but its upper half stands
+            # farther than its lower half (boot lid, rear window; bonnet, windscreen): a car,
+            # completed along the line of sight (complete_boxes takes the length along the axis
+            # nearer it for a short solid box)
+            small = np.flatnonzero(
+                np.isin(cls, _SMALL_OR_UNKNOWN) & (heights <= _VEHICLE_END_MAX_HEIGHT_M) & ~dropped
+            )
+            if small.size:
+                recede, across = upper_recession(obj, obj_hag, order, starts, counts, cand[ok][small])
+                car = small[(recede >= cfg.vehicle_end_recede_m) & (across >= _VEHICLE_END_MIN_ACROSS_M)]
+                cls[car], base[car], end_on[car] = int(ObjectClass.CAR), _VEHICLE_END_SCORE, False
         if dropped.any():  # what the boxes below are built from
             keep = ~dropped
             fit, bottom, top, n_pts, heights = (a[keep] for a in (fit, bottom, top, n_pts, heights))
