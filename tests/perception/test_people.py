@@ -167,3 +167,19 @@ def test_a_flat_topped_block_of_a_bicycles_size_is_no_cyclist():
     for x, y in [(10.0, 4.0), (16.0, 6.0), (22.0, -5.0)]:
         d = on.detect(sweep(cyclist(x, y)), 0, "base_link")
         assert labels_near(d, x, y) == [int(ObjectClass.BICYCLE)]
+
+
+@pytest.mark.parametrize("rot", [0.0, 1.6])
+def test_four_people_standing_in_a_ring_are_no_car(det, rot):
+    """Four people facing each other on a ring 0.55 m round (a group waiting or talking) make a
+    cluster 1.5 m across: a short car's footprint and height, one CAR box without the split. The
+    heads split it, however wide: at least three boxes, none a car."""
+    x, y = 12.0, 3.0
+    boxes = []
+    for a, h in zip(np.radians([10.0, 100.0, 190.0, 280.0]) + rot, (1.9, 1.7, 1.6, 1.8)):
+        boxes += person(x + 0.55 * np.cos(a), y + 0.55 * np.sin(a), h)
+    pts = sweep(boxes)
+    off = LidarDetector(LidarDetectorConfig(group_split=False)).detect(pts, 0, "base_link")
+    assert labels_near(off, x, y) == [int(ObjectClass.CAR)], "not one car box: the test proves nothing"
+    on = labels_near(det.detect(pts, 0, "base_link"), x, y)
+    assert len(on) >= 3 and int(ObjectClass.CAR) not in on

@@ -3,7 +3,8 @@
 Two or three people side by side (a couple on a sidewalk, a group waiting to cross) stand closer
 than the clustering's link distance, so they come out as one cluster 1.2-2.5 m long and under
 1.2 m wide: a cyclist's footprint, and the box rules call it BICYCLE (urban_clutter 712 with
-KITTI's LiDAR: 128 of the 188 pedestrians missed within 30 m were inside such a box).
+KITTI's LiDAR: 128 of the 188 pedestrians missed within 30 m were inside such a box). Three or
+four standing in a ring are as wide as they are long, a short car's footprint (session 41).
 
 The top profile along the cluster tells them apart. Each person is a head: a peak 0.2-0.3 m
 above the shoulders beside it (head and neck), at 1.5-1.9 m for adults. A cyclist has one peak
@@ -34,7 +35,9 @@ from .structure import mark_wide_gaps, profile_bin, top_profile
 GROUP_BIN_M = 0.1  # a head is 0.15-0.2 m wide; shoulder to shoulder, heads are 0.4-0.5 m apart
 GROUP_MIN_LENGTH_M = 1.0  # shorter than two people side by side (2 x 0.45 m shoulders and a gap)
 GROUP_MAX_LENGTH_M = 2.5  # the longest a cyclist's box gets (2.3 m) plus noise; longer: other rules
-GROUP_MAX_WIDTH_M = 1.2  # the person and bicycle rules' widest box
+# a ring of three or four people facing each other is as wide as it is long (1.3-1.6 m: a short car's
+# footprint, one CAR box); the heads, not the width, tell a group from a car roof or a hedge
+GROUP_MAX_WIDTH_M = GROUP_MAX_LENGTH_M
 GROUP_MAX_HEIGHT_M = 2.2  # the pedestrian and bicycle rules' tallest: taller clusters hold no group
 PEAK_MIN_M = 1.4  # an adult's head as measured: 5th-percentile adult stature ~1.5 m, less a beam
 PEAK_MIN_SHARE = 0.7  # of the cluster's top; a cyclist's handlebars reach <= 0.68 of its rider
