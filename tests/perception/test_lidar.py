@@ -440,7 +440,7 @@ def _sedan(x: float, y: float, facing_away: bool = True) -> list:
 def test_a_far_car_end_whose_top_recedes_is_a_car(x, y, grade, facing_away):
     """With KITTI's LiDAR a sedan 35-50 m ahead shows four or five rows of its end: the boot (or
     bonnet) and the cabin's two lowest rows behind it, a 1.6 x 1.0 m patch 1.3 m tall, a side-on
-    cyclist's footprint, boxed 1.7-1.8 m short of the car. Its upper half stands 0.9 m behind its
+    cyclist's footprint, boxed 1.6-1.8 m short of the car. Its upper half stands 0.9 m behind its
     lower half (``vehicle_end_recede_m``): a car, completed along the line of sight."""
     from tests.perception.test_ends import KITTI_ELEV_DEG, SENSOR_Z_M
 
