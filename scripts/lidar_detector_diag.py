@@ -113,6 +113,8 @@ _classify = L.classify_shape
 
 def _sf_spy(obj, hag, order, starts, counts, cand, fit, *a):
     out = _structure_features(obj, hag, order, starts, counts, cand, fit, *a)
+    if "extra" in _last:  # the pieces of a split group, judged again: keep the candidates' pass
+        return out
     por, ncol = column_depth_spread(obj, hag, order, starts, counts, cand, 0.3, 4.5, np.radians(0.2), 0.25)
     por2, ncol2 = column_depth_spread(obj, hag, order, starts, counts, cand, 0.3, 0.8, np.radians(0.2), 0.25)
     _, inter2, _ = _structure_features(obj, hag, order, starts, counts, cand, fit, 0.3, 0.7, 0.2, 0.25)
@@ -127,14 +129,16 @@ def _classify_spy(sizes, *a, **k):
 
 def _fit_spy(*a, **k):
     out = _fit_boxes(*a, **k)
-    _last["fit"] = out
+    if "feat" not in _last:  # the fit the structure rules judge, not the refit after a group split
+        _last["fit"] = out
     return out
 
 
 def _structure_shapes_spy(length, width, height, interior, flat, slack, colgap, cfg, censored=None):
-    _last["feat"] = np.column_stack([length, width, height, interior, flat])
     out = _structure_shapes(length, width, height, interior, flat, slack, colgap, cfg, censored)
-    _last["struct"] = L._any_shape(out)
+    if "feat" not in _last:  # the candidates' pass; a split group's pieces are judged again after it
+        _last["feat"] = np.column_stack([length, width, height, interior, flat])
+        _last["struct"] = L._any_shape(out)
     return out
 
 
@@ -178,6 +182,7 @@ def main() -> None:
     tpp_rows = []
     for k in range(int(z["n"])):
         xyz, stamp, T = z[f"xyz_{k}"], int(z[f"stamp_{k}"]), z[f"pose_{k}"]
+        _last.clear()
         d = det.detect(xyz, stamp, "base_link").transform(T, "odom")
         frames.append(detection_frame(d, stamp))
         fit = _last["fit"]
