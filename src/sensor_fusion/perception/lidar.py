@@ -63,7 +63,7 @@ _POROUS_MIN_WIDTH_M = 1.2
 # the narrowest face of a vehicle taller than a car, seen whole (a van's 1.9-2.0 m), less a partial
 # view's loss (a column at each edge, an occluder over 0.4 m)
 _TALL_VEHICLE_MIN_WIDTH_M = 1.5
-# a vehicle end's lower half is wider than a person (shoulders 0.45-0.5 m, arms swinging 0.7 m) or a
+# a vehicle's end is wider than a person (shoulders 0.45-0.5 m, arms swinging 0.7 m) or a
 # cyclist seen from behind (handlebars 0.6-0.7 m); the tallest a car rule takes (vans 2.0-2.3 m)
 _VEHICLE_END_MIN_ACROSS_M = 1.0
 _VEHICLE_END_MAX_HEIGHT_M = 2.3

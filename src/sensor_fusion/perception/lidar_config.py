@@ -393,8 +393,8 @@ class LidarDetectorConfig(ParamConfig):
         0.4,
         unit="m",
         ge=0.0,
-        desc="A box the shape rules call a person, a cyclist or UNKNOWN, at most a car's height, whose lower "
-        "half spans at least 1.0 m across the line of sight and whose upper half stands this much farther "
+        desc="A box the shape rules call a person, a cyclist or UNKNOWN, at most a car's height, that spans "
+        "at least 1.0 m across the line of sight and whose upper half stands this much farther "
         "than its lower half, is a car's end (perception/vehicle_end.py): a rear's bumper and boot stand "
         "0.6-1.2 m before its rear window and roof, a front's 1-1.5 m before its windscreen, where a "
         "person's or cyclist's upper half stands over their lower half (a lean moves it a few tenths, and "

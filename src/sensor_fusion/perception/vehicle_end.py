@@ -11,7 +11,7 @@ and rider stand over the same place (a stride or a lean moves the upper half by 
 most, and a cyclist seen from behind, leaning forward, is no wider than 0.7 m).
 
 :func:`upper_recession` measures, per cluster, how much farther from the sensor its upper half
-stands than its lower half, and how wide its lower half is across the line of sight. The rule
+stands than its lower half, and how wide it is across the line of sight. The rule
 using it is in ``lidar.LidarDetector`` (``vehicle_end_recede_m``).
 """
 
@@ -33,8 +33,8 @@ def upper_recession(
     """Per cluster of ``clusters`` (``group_by_label``'s ``order`` / ``starts`` / ``counts``;
     ``xyz`` centred on the sensor in x and y, ``hag`` the height over the ground): the mean range
     of the returns in its upper half (by height) minus that of its lower half, in metres (0 where
-    either half is empty), and the lower half's extent across the line of sight (its bearing span
-    times its mean range)."""
+    either half is empty), and its extent across the line of sight (the bearing span of all its
+    returns times their mean range)."""
     n = clusters.shape[0]
     recede = np.zeros(n)
     across = np.zeros(n)
@@ -54,18 +54,18 @@ def upper_recession(
             i = order[j]
             x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
             r = np.sqrt(x * x + y * y)
+            sx += x
+            sy += y
             if hag[i] <= mid:
                 r_lo += r
                 n_lo += 1
-                sx += x
-                sy += y
             else:
                 r_hi += r
                 n_hi += 1
         if n_lo == 0 or n_hi == 0:
             continue
         recede[ci] = r_hi / n_hi - r_lo / n_lo
-        # bearing span of the lower half about its mean direction (no wrap at +-pi)
+        # bearing span about the mean direction (no wrap at +-pi)
         norm = np.sqrt(sx * sx + sy * sy)
         if norm <= 0.0:
             continue
@@ -73,11 +73,9 @@ def upper_recession(
         a_min, a_max = np.inf, -np.inf
         for j in range(s, s + c):
             i = order[j]
-            if hag[i] > mid:
-                continue
             x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
             a = np.arctan2(ux * y - uy * x, ux * x + uy * y)
             a_min = min(a_min, a)
             a_max = max(a_max, a)
-        across[ci] = (a_max - a_min) * (r_lo / n_lo)
+        across[ci] = (a_max - a_min) * (r_lo + r_hi) / (n_lo + n_hi)
     return recede, across
