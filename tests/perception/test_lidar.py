@@ -432,6 +432,18 @@ def _sedan(x: float, y: float, facing_away: bool = True) -> list:
     return [(x, y, 4.5, 1.8, 0.7, 0.0, 0.25), (x + s * (-2.25 + 0.9 + 1.2), y, 2.4, 1.6, 0.5, 0.0, 0.95)]
 
 
+def _without_and_with_car_ends(pts: np.ndarray):
+    """The detector on a KITTI-LiDAR sweep without and with ``vehicle_end_recede_m`` (0.4 m)."""
+    from tests.perception.test_ends import SENSOR_Z_M
+
+    return (
+        LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, vehicle_end_recede_m=r)).detect(
+            pts, 0, "base_link"
+        )
+        for r in (0.0, 0.4)
+    )
+
+
 @pytest.mark.parametrize(
     "x, y, grade, facing_away",
     [(35.0, 1.0, 0.0, True), (35.0, 1.0, 0.0, False), (45.0, 0.0, 0.0, True), (50.0, 0.0, 0.005, True),
@@ -448,12 +460,7 @@ def test_a_far_car_end_whose_top_recedes_is_a_car(x, y, grade, facing_away):
         _sedan(x, y, facing_away), sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083,
         ground=(grade, 0.0, 0.0),
     )  # fmt: skip
-    off, on = (
-        LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, vehicle_end_recede_m=r)).detect(
-            pts, 0, "base_link"
-        )
-        for r in (0.0, 0.4)
-    )
+    off, on = _without_and_with_car_ends(pts)
     assert len(off) == 1 and len(on) == 1
     assert off.labels[0] == ObjectClass.BICYCLE, "a car box without the rule: proves nothing"
     assert np.hypot(off.centers[0, 0] - x, off.centers[0, 1] - y) > 1.5
@@ -475,8 +482,8 @@ def test_a_cyclist_or_person_is_no_car_end():
         (20.0, 0.45, 0.65, 0.05, 0.65, h),
         (20.0, 1.55, 0.65, 0.05, 0.65, h),
         (20.0, 1.0, 1.1, 0.05, 0.1, h, 0.5),
+        (20.0, 1.1, 0.45, 0.4, 0.8, h, 0.9),
     ]
-    crossing.append((20.0, 1.1, 0.45, 0.4, 0.8, h, 0.9))
     scenes = [crossing]
     for x in (20.0, 35.0, 50.0):
         scenes.append(
@@ -489,11 +496,6 @@ def test_a_cyclist_or_person_is_no_car_end():
         scenes.append([(x, -3.0, 0.3, 0.5, 0.9, 0.0), (x, -3.0, 0.3, 0.5, 0.8, 0.0, 0.9)])
     for scene in scenes:
         pts = spinning_scan(scene, sensor_height_m=SENSOR_Z_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083)
-        off, on = (
-            LidarDetector(LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, vehicle_end_recede_m=r)).detect(
-                pts, 0, "base_link"
-            )
-            for r in (0.0, 0.4)
-        )
+        off, on = _without_and_with_car_ends(pts)
         assert len(on) == len(off) == 1
         assert on.labels[0] == off.labels[0] and on.labels[0] in (ObjectClass.BICYCLE, ObjectClass.PEDESTRIAN)

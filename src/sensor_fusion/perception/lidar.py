@@ -35,6 +35,7 @@ from .size_class import (
     complete_boxes,
     completion_covariance,
     position_covariance,
+    tallest,
 )
 from .structure import face_extent, split_rows, structure_features, surface_roughness
 from .structure_memory import StructureMemory, StructureVotes, cell_centres
@@ -64,9 +65,9 @@ _POROUS_MIN_WIDTH_M = 1.2
 # view's loss (a column at each edge, an occluder over 0.4 m)
 _TALL_VEHICLE_MIN_WIDTH_M = 1.5
 # a vehicle's end is wider than a person (shoulders 0.45-0.5 m, arms swinging 0.7 m) or a
-# cyclist seen from behind (handlebars 0.6-0.7 m); the tallest a car rule takes (vans 2.0-2.3 m)
+# cyclist seen from behind (handlebars 0.6-0.7 m); no taller than a car rule takes (vans 2.0-2.3 m)
 _VEHICLE_END_MIN_ACROSS_M = 1.0
-_VEHICLE_END_MAX_HEIGHT_M = 2.3
+_VEHICLE_END_MAX_HEIGHT_M = tallest(ObjectClass.CAR)
 _VEHICLE_END_SCORE = 0.5  # the end-on car rule's: a guess from a few rows
 _SMALL_OR_UNKNOWN = np.array(
     [int(c) for c in (ObjectClass.PEDESTRIAN, ObjectClass.BICYCLE, ObjectClass.UNKNOWN)]

@@ -131,6 +131,11 @@ def _class_extents() -> dict[int, tuple[float, float, float]]:
 _CLASS_EXTENTS = _class_extents()
 
 
+def tallest(label: ObjectClass) -> float:
+    """The tallest box any of ``label``'s shape rules takes, in metres."""
+    return _CLASS_EXTENTS[int(label)][1]
+
+
 _ROAD_VEHICLES = np.array(
     [int(c) for c in (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS, ObjectClass.TRAILER)]
 )
