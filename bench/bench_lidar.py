@@ -216,6 +216,13 @@ def main() -> None:
         "beams below truck-tall clusters, 120k sweep (rule on / off)",
         structure_solid_base_m=0.0,
     )
+    # Gaps in a truck-tall face crossed where they show no depth (structure_blind_gap_range_m: the sweep's
+    # returns in the azimuths of each gap wider than the usual one, up to 4 m)
+    rule_off(
+        "blind_gap",
+        "blind gaps along truck-tall faces, 120k sweep (rule on / off)",
+        structure_blind_gap_range_m=0.0,
+    )
     # How much of their base something nearer hides (structure_hidden_base: the same pass, the beam
     # below every bin of a judged cluster, not only the low ones)
     rule_off(

@@ -73,8 +73,8 @@ def _unbounded(
     kept = np.arange(len(pts)) < len(obj)
     order, starts, counts = group_by_label(labels, len(others) + 1)
     out = unbounded_clusters(
-        pts, kept, labels, obj, order, starts, counts, np.array([0]), _fit(cluster, yaw), np.array([True]),
-        LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, **cfg), ~kept, np.zeros(len(pts)),
+        pts, sweep_bins(pts), kept, labels, obj, order, starts, counts, np.array([0]), _fit(cluster, yaw),
+        np.array([True]), LidarDetectorConfig(sensor_z_m=SENSOR_Z_M, **cfg), ~kept, np.zeros(len(pts)),
         obj[:, 2].astype(np.float64),
     )  # fmt: skip
     return bool(out[0])

@@ -484,8 +484,8 @@ def _low_ceiling_sweep(boxes) -> np.ndarray:
     return spinning_scan(boxes, sensor_height_m=SENSOR_HEIGHT_M, elev_deg=KITTI_ELEV_DEG, n_cols=2083)
 
 
-def _trucks(pts: np.ndarray, face_extent: bool) -> list:
-    cfg = LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_face_extent=face_extent)
+def _trucks(pts: np.ndarray, face_extent: bool, **overrides) -> list:
+    cfg = LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M, structure_face_extent=face_extent, **overrides)
     d = LidarDetector(cfg).detect(pts, 0, "base_link")
     return [tuple(np.round(c[:2], 1)) for c, lab in zip(d.centers, d.labels) if lab == ObjectClass.TRUCK]
 
@@ -524,21 +524,68 @@ def test_trucks_under_a_low_ceiling_stay_trucks(trucks):
 
 def test_face_extent_follows_a_surface_at_its_height():
     """A face's line runs on over returns at the height asked, across gaps up to the one allowed;
-    returns lower than that (a parked car in line) or off the line do not extend it."""
+    returns lower than that (a parked car in line) or off the line do not extend it. A longer gap,
+    up to the blind one, is crossed only where no return lies past the line through it (glass)."""
+    from sensor_fusion.perception.ends import sweep_bins
     from sensor_fusion.perception.structure import face_extent
 
     face = np.array([[0.0, 10.0, 8.0, 10.0]])  # 8 m along x at y = 10
     xs = np.r_[np.arange(9.0, 14.0, 0.25), np.arange(16.0, 20.0, 0.25)]  # a 2 m gap at 14-16 m
 
-    def extent(y: float, h: float, gap: float) -> float:
+    def extent(y: float, h: float, gap: float, blind: float = 0.0, through: list | None = None) -> float:
         xy = np.column_stack([xs, np.full(len(xs), y)])
-        ext = face_extent(xy, np.full(len(xs), h), face, np.array([2.3]), np.array([gap]), 0.3, 0.01, 40.0)
+        sweep_pts = np.array(through or np.zeros((0, 3)), np.float32).reshape(-1, 3)
+        ext = face_extent(
+            xy, np.full(len(xs), h), face, np.array([2.3]), np.array([gap]), 0.3, 0.01, 40.0, sweep_pts,
+            sweep_bins(sweep_pts), np.array([blind]), 1.0,
+        )  # fmt: skip
         return float(ext[0])
 
     assert extent(10.1, 2.6, 2.5) == pytest.approx(8.0 + 11.75)  # across the gap to 19.75 m
     assert extent(10.1, 2.6, 1.5) == pytest.approx(8.0 + 5.75)  # stops at the gap
     assert extent(10.1, 1.5, 2.5) == pytest.approx(8.0)  # car height: not the same surface
     assert extent(11.0, 2.6, 2.5) == pytest.approx(8.0)  # 1 m off the line
+    # the gap's rays lie between azimuths 32.0 and 35.5 deg; (21, 14) at 33.7 deg is 7 m past the line
+    assert extent(10.1, 2.6, 1.5, blind=4.0) == pytest.approx(8.0 + 11.75)  # nothing through it
+    assert extent(10.1, 2.6, 1.5, blind=4.0, through=[(10.5, 7.0, 0.5)]) == pytest.approx(
+        8.0 + 11.75
+    )  # in front
+    assert extent(10.1, 2.6, 1.5, blind=4.0, through=[(21.0, 14.0, 0.0)]) == pytest.approx(
+        8.0 + 5.75
+    )  # depth
+    assert extent(10.1, 2.6, 1.5, blind=1.8) == pytest.approx(8.0 + 5.75)  # wider than the blind gap
+
+
+def _front_with_window(window_m: float, glass: bool) -> np.ndarray:
+    """Under KITTI's highest beam a 9 m front, a window or a passage ``window_m`` wide, and another
+    9 m front, 12 m to the side; a shop window's glass (down to the pavement) returns nothing, nor
+    does what is behind it; a passage shows the ground and the yard behind."""
+    x0, x1 = 20.0, 29.0  # the window (or passage) from x1 on
+    if glass:
+        pts = _low_ceiling_sweep([(x0 + 9.0 + 0.5 * window_m, 17.0, 18.0 + window_m, 10.0, 8.0, 0.0)])
+        pane = (pts[:, 0] > x1) & (pts[:, 0] < x1 + window_m) & (pts[:, 1] < 12.2) & (pts[:, 2] > 0.02)
+        return pts[~pane]
+    return _low_ceiling_sweep(
+        [(x0 + 4.5, 17.0, 9.0, 10.0, 8.0, 0.0), (x1 + window_m + 4.5, 17.0, 9.0, 10.0, 8.0, 0.0)]
+    )
+
+
+def test_a_front_runs_on_across_a_window_whose_glass_returns_nothing():
+    """Two 9 m pieces of one front 12 m to the side, a 2.5 m ground-floor window between them: the
+    farther piece is a truck's side under a low ceiling (the nearer, with the building's corner, is
+    not), and the window is wider than the 1.5 m gap a face runs on across. Its glass returns
+    nothing, nor lets any beam on to what stands behind: the front runs on across it, past any
+    vehicle's length. A passage as wide shows the ground and the yard behind it, as the gap between
+    two trucks nose to tail shows the road: the piece stays a truck
+    (``test_trucks_under_a_low_ceiling_stay_trucks``), and so does the window past
+    ``structure_blind_gap_range_m``."""
+    window = _front_with_window(2.5, glass=True)
+    trucks = _trucks(window, face_extent=False)
+    assert trucks, "no truck without the rule: proves nothing"
+    assert _trucks(window, face_extent=True) == []
+    passage = _front_with_window(2.5, glass=False)
+    assert _trucks(passage, face_extent=True) == _trucks(passage, face_extent=False) != []
+    assert _trucks(window, face_extent=True, structure_blind_gap_range_m=0.0) == trucks
 
 
 def test_a_truck_alongside_under_a_low_ceiling_is_a_truck():

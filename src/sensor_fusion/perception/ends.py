@@ -239,3 +239,50 @@ def end_states(
             n_behind[k, end] = behind
             flags[k, end] = (CONTINUES if cont else 0) | (HIDDEN if hidden else 0)
     return n_behind, flags, n_ground, nearest
+
+
+@njit(cache=True)
+def gap_shows_depth(
+    pts: np.ndarray,
+    bins: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ax: float,
+    ay: float,
+    bx: float,
+    by: float,
+    margin_m: float,
+) -> bool:
+    """Whether a return between the azimuths of ``a`` and ``b`` (the ends of a gap on a face's line,
+    sensor-centred) lies farther than the segment a-b by more than ``margin_m`` along its ray, as
+    the end rules measure: seen obliquely, the gap between two vehicles in a row shows the next
+    one's end face, under a metre past the line across it but metres along the ray.
+
+    An opening shows depth: the beams through the gap between two vehicles, a passage or a doorway
+    travel on to the road, the pavement or what stands beyond. A pane of glass, or a gap hidden by
+    what stands in front, returns nothing past the line. ``pts`` is the whole sweep (ground
+    included), ``bins`` its :func:`sweep_bins`; non-finite returns are never looked at."""
+    by_bin, first, n_in = bins
+    ln = math.sqrt((bx - ax) ** 2 + (by - ay) ** 2)
+    if ln < 1e-9:
+        return False
+    ex, ey = (bx - ax) / ln, (by - ay) / ln
+    turn = _cross(ax, ay, bx, by)  # the gap's azimuth span, signed
+    if abs(turn) < 1e-9:
+        return False  # seen edge-on: no beam passes it
+    b0 = az_bin(ax, ay) if turn > 0.0 else az_bin(bx, by)
+    b1 = az_bin(bx, by) if turn > 0.0 else az_bin(ax, ay)
+    nb = (b1 - b0) % AZ_BINS
+    for t in range(nb + 1):
+        b = (b0 + t) % AZ_BINS
+        for q in range(first[b], first[b] + n_in[b]):
+            i = by_bin[q]
+            x, y = np.float64(pts[i, 0]), np.float64(pts[i, 1])
+            # strictly between the two rays (the same turn from a, then on to b)
+            if _cross(ax, ay, x, y) * turn <= 0.0 or _cross(x, y, bx, by) * turn <= 0.0:
+                continue
+            r = math.sqrt(x * x + y * y)
+            den = _cross(x / r, y / r, ex, ey)
+            if abs(den) < 1e-9:
+                continue
+            if r - _cross(ax, ay, ex, ey) / den > margin_m:  # past where its ray meets the line
+                return True
+    return False

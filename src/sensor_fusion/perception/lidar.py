@@ -235,6 +235,8 @@ def rough_vegetation(
 
 
 def facade_pieces(
+    pts: np.ndarray,
+    bins: tuple[np.ndarray, np.ndarray, np.ndarray],
     obj: np.ndarray,
     obj_hag: np.ndarray,
     fit: np.ndarray,
@@ -255,7 +257,9 @@ def facade_pieces(
     shows no return above a truck's height closer than ~60 m, so the column rules
     (``structure_tall_fraction``) cannot see it; returns on that beam count as truck-tall
     (``at_ceiling``, :func:`ceiling_points`: the surface is at least as tall as the sensor can
-    show there)."""
+    show there). Within ``structure_blind_gap_range_m`` a long face also runs on across a gap up to
+    a shop window's width whose beams show no depth (glass): ``pts`` is the whole sweep,
+    sensor-centred, ``bins`` its :func:`ends.sweep_bins`."""
     out = np.zeros(len(fit), bool)
     idx = np.flatnonzero(ok & _truck_tall(fit, bottom, top, slack, censored, cfg))
     if not len(idx):
@@ -266,9 +270,12 @@ def facade_pieces(
     rng = np.hypot(f[:, CX], f[:, CY])
     link = 2.0 * rng * math.radians(cfg.cluster_link_angle_deg)
     xy = np.ascontiguousarray(obj[:, :2])
-    long_face = (f[:, LENGTH], f[:, WIDTH], f[:, YAW], float(cfg.max_length_m), _FACE_GAP_MIN_M, 0.0)
-    end_face = (f[:, WIDTH], f[:, LENGTH], f[:, YAW] + 0.5 * np.pi, _MIRRORS_MAX_WIDTH_M, _END_GAP_MIN_M)
-    for along, across, yaw, limit, gap_min, min_sin in (long_face, (*end_face, _END_MIN_SIN_GRAZE)):
+    # a long face runs on across a window (blind gaps up to a shop window's width); an end face does
+    # not: across it stand vehicles side by side, not windows
+    f_l, f_w, f_yaw = f[:, LENGTH], f[:, WIDTH], f[:, YAW]
+    long_face = (f_l, f_w, f_yaw, float(cfg.max_length_m), _FACE_GAP_MIN_M, 0.0, _FACE_GAP_MAX_M)
+    end_face = (f_w, f_l, f_yaw + 0.5 * np.pi, _MIRRORS_MAX_WIDTH_M, _END_GAP_MIN_M, _END_MIN_SIN_GRAZE, 0.0)
+    for along, across, yaw, limit, gap_min, min_sin, blind_max in (long_face, end_face):
         ux, uy = np.cos(yaw), np.sin(yaw)
         nx, ny = -uy, ux
         side = -np.sign(nx * f[:, CX] + ny * f[:, CY])  # the face toward the sensor
@@ -280,13 +287,18 @@ def facade_pieces(
         # columns spread along a face seen at a grazing angle: twice the link gap, at least a
         # door's or a trunk's width, at most a shop window's
         gap = np.clip(link / np.maximum(sin_graze, 0.05), gap_min, _FACE_GAP_MAX_M)
-        ext = face_extent(xy, hag, faces, h_min, gap, _FACE_PERP_TOL_M, _FACE_PERP_TOL_PER_M, limit)
+        blind = np.where(rng <= cfg.structure_blind_gap_range_m, blind_max, 0.0)
+        ext = face_extent(
+            xy, hag, faces, h_min, gap, _FACE_PERP_TOL_M, _FACE_PERP_TOL_PER_M, limit, pts, bins, blind,
+            _ENDS_MARGIN_M,
+        )  # fmt: skip
         out[idx] |= (ext > limit) & (sin_graze >= min_sin)
     return out
 
 
 def unbounded_clusters(
     pts: np.ndarray,
+    bins: tuple[np.ndarray, np.ndarray, np.ndarray],
     kept: np.ndarray,
     labels: np.ndarray,
     obj: np.ndarray,
@@ -314,15 +326,14 @@ def unbounded_clusters(
     (:func:`underside.underside`): a wall, where a vehicle shows its clearance. Also
     (``structure_hidden_base``) those seen as one face with one such closed end whose base is hidden
     by what stands in front of them over most of their span: a front behind parked cars. ``pts`` is
-    the whole sweep, ``kept`` its returns in ``obj``, ``ground_z`` its ground height per return,
-    ``obj_hag`` the height of ``obj`` over it."""
+    the whole sweep, ``bins`` its :func:`ends.sweep_bins`, ``kept`` its returns in ``obj``,
+    ``ground_z`` its ground height per return, ``obj_hag`` the height of ``obj`` over it."""
     out = np.zeros(len(cand), bool)
     idx = np.flatnonzero(judge)
     if not len(idx):
         return out
     point_label = np.full(len(pts), -1, np.int64)
     point_label[np.flatnonzero(kept)] = labels
-    bins = sweep_bins(pts)  # one azimuth binning for both looks
     n_behind, seen, n_ground, nearest = end_states(
         pts, bins, point_label, float(cfg.sensor_z_m), obj, order, starts, counts, cand[idx],
         np.ascontiguousarray(fit[idx]), _ENDS_WINDOW_RAD, _ENDS_MARGIN_M, ground,
@@ -872,17 +883,22 @@ class LidarDetector:
         ok &= ~plates
         voters |= plates & standing
         facade = np.zeros(len(cand), bool)
-        if cfg.structure_face_extent:
-            facade = facade_pieces(obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg)
-            ok &= ~facade
         truck_tall = _truck_tall(fit, bottom, top, slack, censored, cfg)  # what could be a truck's side
+        # the sweep by azimuth, for the rules that look through gaps and past ends
+        bins = sweep_bins(pts) if (ok & truck_tall).any() else None
+        if cfg.structure_face_extent and bins is not None:
+            facade = facade_pieces(
+                pts, bins, obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg
+            )
+            ok &= ~facade
         by_ends = ok & truck_tall
         if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m) and by_ends.any():
             # the road past a vehicle's end; a return with no ground estimate (out of range) may be road
             on_ground = ~(pts[:, 2] - gz >= cfg.z_min_m)
             ok &= ~unbounded_clusters(
-                pts, kept, labels, obj, order, starts, counts, cand, fit, by_ends, cfg, on_ground, gz, obj_hag
-            )
+                pts, bins, kept, labels, obj, order, starts, counts, cand, fit, by_ends, cfg, on_ground, gz,
+                obj_hag,
+            )  # fmt: skip
         remember = self._memory is not None or voting
         placed = self._in_fixed_frame(obj, pose) if pose is not None and remember else None
         if placed is not None:

@@ -333,6 +333,17 @@ class LidarDetectorConfig(ParamConfig):
         "trucks: a head whose highest beam is a few degrees up (KITTI's HDL-64E: +2 deg) sees no "
         "façade above a truck's height within ~60 m (docs/detection-tracking.md)",
     )
+    structure_blind_gap_range_m: float = param(
+        50.0,
+        unit="m",
+        ge=0.0,
+        desc="Within this range the face-extent test (structure_face_extent) follows a long face "
+        "across a gap of up to 4 m (a shop window) whose beams show nothing more than 1 m past the face's "
+        "line along the ray: "
+        "glass returns nothing, where the gap between two vehicles parked nose to tail shows the road "
+        "or the pavement beyond. Past it an empty gap proves nothing: an HDL-64E's beams reach little "
+        "ground past 40-60 m, so an opening there may return nothing either. 0 = off",
+    )
     structure_bounded_ends: bool = param(
         True,
         unit="",

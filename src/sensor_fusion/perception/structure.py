@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .ends import gap_shows_depth
+
 PROFILE_BIN_M = 0.2  # bin of the along-row height profile (~ the clustering cell)
 CAR_MIN_LENGTH_M = 3.5  # the shortest common cars (city cars 3.5-3.7 m)
 
@@ -404,6 +406,10 @@ def face_extent(
     perp_tol_m: float,
     perp_tol_per_m: float,
     max_extent_m: float,
+    pts: np.ndarray,
+    bins: tuple[np.ndarray, np.ndarray, np.ndarray],
+    blind_max_gap: np.ndarray,
+    depth_margin_m: float,
 ) -> np.ndarray:
     """(C,) each face's length plus how far it is seen to run on past both its ends (m).
 
@@ -412,7 +418,11 @@ def face_extent(
     fitted heading's error) of the face's line, at least ``h_min`` above the ground, extend it
     while consecutive ones along the line are at most ``max_gap`` apart. Stops past
     ``max_extent_m``. A vehicle ends where it ends; a façade cut into pieces by doors, windows and
-    what stands in front of it runs on at the same height along the same line.
+    what stands in front of it runs on at the same height along the same line. A longer gap, up to
+    ``blind_max_gap`` (per face; 0: none), is crossed where the beams through it show no depth
+    (:func:`ends.gap_shows_depth` on the whole sweep ``pts`` and its ``bins``, ``depth_margin_m``
+    past the line): a ground-floor window whose glass returns nothing, not the gap between two
+    trucks parked nose to tail, through which the road or the pavement beyond returns.
     """
     nc = faces.shape[0]
     out = np.zeros(nc)
@@ -446,14 +456,23 @@ def face_extent(
                 s_hi[n_hi] = along
                 n_hi += 1
         ext = ln
-        for arr, k in ((s_lo, n_lo), (s_hi, n_hi)):
+        for side in range(2):
+            arr, k = (s_lo, n_lo) if side == 0 else (s_hi, n_hi)
             if k == 0:
                 continue
             v = np.sort(arr[:k])
             reach = 0.0
             for t in range(k):
-                if v[t] - reach > max_gap[ci]:
-                    break
+                gap = v[t] - reach
+                if gap > max_gap[ci]:
+                    if gap > blind_max_gap[ci]:
+                        break
+                    # the gap's ends on the line: past the face's start (side 0) or its end
+                    s0, s1 = (-reach, -v[t]) if side == 0 else (ln + reach, ln + v[t])
+                    if gap_shows_depth(
+                        pts, bins, x0 + s0 * ux, y0 + s0 * uy, x0 + s1 * ux, y0 + s1 * uy, depth_margin_m
+                    ):
+                        break
                 reach = v[t]
             ext += reach
         out[ci] = ext
