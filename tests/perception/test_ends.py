@@ -334,3 +334,27 @@ def test_a_truck_queued_between_cars_keeps_its_ends(lane_y, truck_x):
     on = _vehicles(boxes, bounded_ends=True)
     assert on == _vehicles(boxes, bounded_ends=True, recess_max_m=0.0)
     assert any(lab == "TRUCK" and abs(x - truck_x) < 2.0 for lab, x, _y in on)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])  # a and b either way round
+def test_gap_shows_depth_only_through_its_own_azimuths(sign):
+    """A gap 20 m straight ahead, across the +x axis where the azimuth bins wrap: a return 10 m past
+    it shows depth, one in front of it or beside its azimuths does not, nor does a gap seen
+    edge-on."""
+    from sensor_fusion.perception.ends import gap_shows_depth
+
+    a, b = (20.0, -1.0 * sign), (20.0, 1.0 * sign)
+
+    def depth(*returns) -> bool:
+        pts = np.array(returns or np.zeros((0, 3)), np.float32).reshape(-1, 3)
+        return gap_shows_depth(pts, sweep_bins(pts), *a, *b, 1.0)
+
+    assert not depth()
+    assert depth((30.0, 0.5, 0.0))  # through it, past the line
+    assert not depth((10.0, 0.2, 0.5))  # in front of it
+    assert not depth((20.5, 0.0, 1.0))  # within the margin: a recess
+    assert not depth((30.0, 5.0, 0.0), (30.0, -5.0, 0.0))  # past the line, outside the gap's azimuths
+    assert not gap_shows_depth(  # edge-on: no beam passes between its ends
+        np.array([[40.0, 0.0, 0.0]], np.float32), sweep_bins(np.array([[40.0, 0.0, 0.0]], np.float32)),
+        10.0, 0.0, 20.0, 0.0, 1.0,
+    )  # fmt: skip
