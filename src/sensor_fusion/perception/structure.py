@@ -421,7 +421,7 @@ def face_extent(
     what stands in front of it runs on at the same height along the same line. A longer gap, up to
     ``blind_max_gap`` (per face; 0: none), is crossed where the beams through it show no depth
     (:func:`ends.gap_shows_depth` on the whole sweep ``pts`` and its ``bins``, ``depth_margin_m``
-    past the line): a ground-floor window whose glass returns nothing, not the gap between two
+    past the line along the ray): a ground-floor window whose glass returns nothing, not the gap between two
     trucks parked nose to tail, through which the road or the pavement beyond returns.
     """
     nc = faces.shape[0]
