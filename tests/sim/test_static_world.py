@@ -349,3 +349,23 @@ def test_instance_colours_do_not_tell_the_class() -> None:
         assert np.ptp(by_class[cls], axis=0).max() > 100  # light to dark across instances
     # the two classes span the same colours: their mean colours are close
     assert np.abs(by_class[ObjectClass.CAR].mean(0) - by_class[ObjectClass.PEDESTRIAN].mean(0)).max() < 40
+
+
+@pytest.mark.parametrize("seed", [1, 2, 702])
+def test_people_standing_in_groups_stand_apart(seed: int) -> None:
+    """Standing people are drawn on rings of 0.7 m; the draws alone put 2-7 pairs a street within
+    0.3 m of each other (one body inside another, which no detector can count as two). They stand
+    at least the group spacing apart, and nothing else in the world moves for it."""
+    from scipy.spatial.distance import pdist
+
+    from sensor_fusion.sim.static.layout import _GROUP_MIN_SPACING_M, _spread_apart
+
+    w = World(scenario_config("urban_clutter", {"world": {"duration_s": 2.0}}), seed)
+    a = w.actors_at(w.t0_ns + 10**9)
+    standing = (np.arange(len(a)) >= w.n_moving) & (a.labels == ObjectClass.PEDESTRIAN)
+    assert standing.sum() >= 10
+    assert pdist(a.centers[standing, :2]).min() >= _GROUP_MIN_SPACING_M - 1e-6
+    drawn = np.array([[0.7, 0.0], [0.69, 0.05], [-0.7, 0.0]])  # two drawn 5 cm apart
+    spread = _spread_apart(drawn, _GROUP_MIN_SPACING_M)
+    assert pdist(spread).min() >= _GROUP_MIN_SPACING_M - 1e-6
+    assert np.allclose(spread[2], drawn[2])  # the one already clear stays

@@ -218,15 +218,52 @@ def _park_row(r, side, d, lo, hi, fill, rng, blk, ri, parked, along: bool, slot:
         parked.append((float(xy[0]), float(xy[1]), 0.5 * h_, l_, w_, h_, yaw, int(ObjectClass.CAR)))
 
 
+# people in a group stand at least this far apart, centre to centre: the longest side the group's
+# boxes draw (0.75 m), so no two bodies overlap (personal distance starts at ~0.45 m, Hall 1966)
+_GROUP_MIN_SPACING_M = 0.75
+# group centres along the street at least this far apart: two rings (0.7 m along, up to ~0.9 m once
+# spread) and the spacing between them
+_GROUP_MIN_GAP_M = 2.5
+
+
+def _spread_apart(off: np.ndarray, min_d: float, iters: int = 50) -> np.ndarray:
+    """(k, 2) offsets pushed apart pairwise until none are closer than ``min_d`` (deterministic, no
+    draws: the world's random stream does not move)."""
+    off = off.copy()
+    for _ in range(iters):
+        moved = False
+        for i in range(len(off)):
+            for j in range(i + 1, len(off)):
+                d = off[j] - off[i]
+                n = float(np.hypot(*d))
+                if n >= min_d - 1e-9:
+                    continue
+                u = d / n if n > 1e-9 else np.array([1.0, 0.0])
+                push = 0.5 * (min_d - n) * u
+                off[i] -= push
+                off[j] += push
+                moved = True
+        if not moved:
+            break
+    return off
+
+
 def _standing_groups(r, side, d, lo, hi, per_100m, z0, rng, blk, ri, parked) -> None:
-    """Groups of 2-4 people standing (zero velocity) around offset ``d``, ``per_100m`` groups per 100 m."""
+    """Groups of 2-4 people standing (zero velocity) around offset ``d``, ``per_100m`` groups per 100 m:
+    on a ring of ~0.7 m along the street (half that across), facing its centre, spread apart where
+    their drawn places are closer than ``_GROUP_MIN_SPACING_M`` (the draws alone put 2-7 pairs per
+    20 s street within 0.3 m of each other, one body inside another)."""
     n = int(rng.poisson(per_100m * (hi - lo) / 100.0))
+    last = -np.inf
     for so in np.sort(rng.uniform(lo, hi, n)):
+        # two groups drawn at nearly one place would stand inside each other: the later one moves on
+        so = min(max(float(so), last + _GROUP_MIN_GAP_M), float(r.centre.length))
+        last = so
         k = int(rng.integers(2, 5))
         ang = np.sort(rng.uniform(0.0, 2.0 * np.pi, k))
-        for a in ang:  # on a ring of ~0.7 m around the group's centre, facing it
-            off = 0.7 * np.array([np.cos(a), np.sin(a)])
-            xy, h = r.pose_at(so + off[0], side * (d + 0.5 * off[1]))
+        ring = 0.7 * np.column_stack([np.cos(ang), 0.5 * np.sin(ang)])  # (along, across)
+        for a, off in zip(ang, _spread_apart(ring, _GROUP_MIN_SPACING_M)):
+            xy, h = r.pose_at(so + off[0], side * (d + off[1]))
             if not blk.clear(xy, 0.4, ri)[0]:
                 continue
             l_, w_, h_ = (
