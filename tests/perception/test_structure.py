@@ -458,6 +458,55 @@ def test_hedge_dropped_by_its_roughness():
     assert np.any(d.labels == ObjectClass.CAR), f"{d.centers} {d.labels} {d.sizes}"
 
 
+def _ring_cloud(depths: np.ndarray, r0: float = 26.0, n_rings: int = 6) -> np.ndarray:
+    """Returns of ``n_rings`` beams (0.4 deg apart) over columns 0.2 deg apart, each column at
+    ``r0`` plus its depth: what a spinning LiDAR sees of a cluster 26 m away."""
+    el = np.radians(-2.0 + 0.4 * np.arange(n_rings))[:, None]
+    az = np.radians(10.0) + np.radians(0.2) * np.arange(len(depths))[None, :]
+    r = r0 + np.asarray(depths)[None, :]
+    xyz = np.stack(np.broadcast_arrays(r * np.cos(az), r * np.sin(az), SENSOR_HEIGHT_M + r * np.tan(el)), -1)
+    return xyz.reshape(-1, 3).astype(np.float32)
+
+
+@pytest.mark.parametrize(("kind", "people"), [("bodies", True), ("foliage", False)])
+def test_people_standing_together_are_rough_only_at_their_steps(kind: str, people: bool):
+    """Five people shoulder to shoulder 26 m away, three columns each, their fronts 0.1-0.6 m apart
+    in depth: two triples in three straddle a step, so the whole is as rough as foliage. Leaving
+    out the triples with a neighbour more than 0.25 m off, each body is smooth: a group of people
+    (``lidar.smooth_groups``). Leaves at random depths over 0.6 m stay rough between their steps."""
+    from sensor_fusion.perception.boxfit import GROUND_Z, LENGTH, N_FIT_COLS, WIDTH
+    from sensor_fusion.perception.lidar import _ROUGH_STEP_M, smooth_groups
+    from sensor_fusion.perception.structure import surface_roughness
+
+    rng = np.random.default_rng(0)
+    depths = (
+        np.repeat([0.0, 0.5, 0.15, 0.6, 0.1], 3) + rng.normal(0.0, 0.01, 15)
+        if kind == "bodies"
+        else rng.uniform(0.0, 0.6, 15)
+    )
+    pts = _ring_cloud(depths)
+    n = len(pts)
+    args = (pts, np.arange(n), np.array([0]), np.array([n]), np.array([0]), SENSOR_HEIGHT_M, np.radians(0.4))
+    cfg = LidarDetectorConfig(sensor_z_m=SENSOR_HEIGHT_M)
+    whole, n_whole, n_cand = surface_roughness(*args)
+    assert whole[0] > cfg.structure_rough_min_m, whole  # both read as foliage whole
+    stepless = surface_roughness(*args, _ROUGH_STEP_M)[0]
+    assert (stepless[0] <= cfg.structure_rough_min_m) == people, stepless
+    fit = np.zeros((1, N_FIT_COLS))
+    fit[0, LENGTH], fit[0, WIDTH], fit[0, GROUND_Z] = 1.6, 0.7, 0.0
+    top = np.array([1.75])
+    groups = smooth_groups(
+        pts, np.arange(n), np.array([0]), np.array([n]), np.array([0]), fit, top, np.array([True]), n_whole,
+        n_cand, cfg,
+    )  # fmt: skip
+    assert groups.tolist() == [people]
+    fit[0, LENGTH] = 3.0  # longer than a group: foliage whatever its steps
+    assert not smooth_groups(
+        pts, np.arange(n), np.array([0]), np.array([n]), np.array([0]), fit, top, np.array([True]), n_whole,
+        n_cand, cfg,
+    )[0]  # fmt: skip
+
+
 @pytest.mark.parametrize(("seed", "range_m"), [(0, 6.0), (7, 8.0), (19, 6.0), (27, 5.0)])
 def test_roughness_rule_leaves_clouds_not_sampled_along_rings_alone(seed: int, range_m: float):
     """Box faces sampled at random (``sim.boxes.sweep``, the node tests' clouds; also what a

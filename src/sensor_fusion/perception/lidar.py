@@ -27,7 +27,15 @@ from .ends import CONTINUES, end_states, sweep_bins
 from .ground import GROUND_HIDDEN_MARGIN_M, ground_height, sees_ground, select_above_ground
 from .lidar_config import LidarDetectorConfig
 from .overhang import column_filter, split_attached_columns
-from .people import WHEEL_END_MAX_SHARE, end_top_share, split_groups
+from .people import (
+    GROUP_MAX_HEIGHT_M,
+    GROUP_MAX_LENGTH_M,
+    GROUP_MAX_WIDTH_M,
+    PEAK_MIN_M,
+    WHEEL_END_MAX_SHARE,
+    end_top_share,
+    split_groups,
+)
 from .size_class import (
     COMPLETION_STD_FRACTION,
     UNKNOWN_SCORE,
@@ -74,6 +82,10 @@ _SMALL_OR_UNKNOWN = np.array(
 )
 _SIDE_VIEW_MIN_M = 2.5  # wider than a car's rear (<= 2.4 m), whose top is level across (roof): a side in view
 _LOW_MIN_BEAMS = 3.0  # beams across a car's height needed to call a cluster lower than a car
+# a step of more than this between neighbouring returns of one ring is two surfaces, not one rough
+# one: the people of a group stand 0.75 m or more apart, their fronts 0.3-1.4 m apart in depth, where
+# one body's surface moves by a few centimetres from column to column
+_ROUGH_STEP_M = 0.25
 _PERSON_MAX_M = 1.2  # the pedestrian rule's longest box (a person with arms out, a pram)
 # a plane's returns spread ~0.1 m in depth (range noise ~2 cm); a torso seen from any side bulges
 # by >= 0.1 m more (0.2-0.3 m deep)
@@ -232,6 +244,44 @@ def rough_vegetation(
         & (n_rough >= _RING_MIN_SHARE * n_cand)
         & (rough > cfg.structure_rough_min_m)
     )
+
+
+def smooth_groups(
+    obj: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    fit: np.ndarray,
+    top: np.ndarray,
+    foliage: np.ndarray,
+    n_rough: np.ndarray,
+    n_cand: np.ndarray,
+    cfg: LidarDetectorConfig,
+) -> np.ndarray:
+    """(N,) True for the ``foliage`` clusters (:func:`rough_vegetation`) of a people group's footprint
+    and an adult's height (``people.GROUP_MAX_*``, ``PEAK_MIN_M``) that are smooth between the steps
+    of more than ``_ROUGH_STEP_M`` along their rings: people standing together, rough only where one
+    body ends and the next begins (at 25-30 m each body is ~5 columns, so the steps are a third of
+    the triples). Foliage stays rough between its steps (session 42)."""
+    height = top - fit[:, GROUND_Z]
+    group = (
+        foliage
+        & (fit[:, LENGTH] <= GROUP_MAX_LENGTH_M)
+        & (fit[:, WIDTH] <= GROUP_MAX_WIDTH_M)
+        & (height >= PEAK_MIN_M)
+        & (height <= GROUP_MAX_HEIGHT_M)
+    )
+    out = np.zeros(len(fit), bool)
+    if group.any():
+        g = np.flatnonzero(group)
+        rough, _n, _c = surface_roughness(
+            obj, order, starts, counts, clusters[g], float(cfg.sensor_z_m),
+            math.radians(cfg.cluster_link_angle_deg), _ROUGH_STEP_M,
+        )  # fmt: skip
+        # the ring-share test stays the whole cluster's: only the roughness leaves the steps out
+        out[g] = ~rough_vegetation(rough, n_rough[g], n_cand[g], cfg)
+    return out
 
 
 def facade_pieces(
@@ -876,6 +926,9 @@ class LidarDetector:
                 math.radians(cfg.cluster_link_angle_deg),
             )  # fmt: skip
             foliage = rough_vegetation(rough, n_rough, n_cand, cfg)
+            foliage &= ~smooth_groups(
+                obj, order, starts, counts, cand[judge], fit[judge], top[judge], foliage, n_rough, n_cand, cfg
+            )
             ok[judge] &= ~foliage
             voters[judge] |= foliage & narrow[judge]
         ok &= tall_share <= cfg.structure_tall_fraction

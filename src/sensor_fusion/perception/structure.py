@@ -338,9 +338,11 @@ def surface_roughness(
     clusters: np.ndarray,
     sensor_z: float,
     neighbour_rad: float,
+    step_m: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(median |second difference of range| along the scan rings (m), how many, of how many
-    candidates) per cluster.
+    candidates) per cluster. With ``step_m`` > 0 a triple with a neighbour more than that nearer or
+    farther is two surfaces, not one rough one, and is left out.
 
     ``xyz`` is relative to the sensor in x, y (base_link z, the sensor at ``sensor_z``). Returns of
     one ring (elevation bins of ROUGH_ELEVATION_BIN_RAD) are taken in azimuth order, and for three
@@ -387,6 +389,8 @@ def surface_roughness(
             # one beam (RING_ELEVATION_TOL_RAD): at merely similar elevations a roof's slope along
             # the line of sight would read as roughness
             if abs(el[b] - el[a]) > RING_ELEVATION_TOL_RAD or abs(el[c] - el[b]) > RING_ELEVATION_TOL_RAD:
+                continue
+            if step_m > 0.0 and (abs(r[b] - r[a]) > step_m or abs(r[c] - r[b]) > step_m):
                 continue
             d2[m] = abs(r[b] - 0.5 * (r[a] + r[c]))
             m += 1
