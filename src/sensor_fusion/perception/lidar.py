@@ -937,15 +937,17 @@ class LidarDetector:
         voters |= plates & standing
         facade = np.zeros(len(cand), bool)
         truck_tall = _truck_tall(fit, bottom, top, slack, censored, cfg)  # what could be a truck's side
-        # the sweep by azimuth, for the rules that look through gaps and past ends
-        bins = sweep_bins(pts) if (ok & truck_tall).any() else None
-        if cfg.structure_face_extent and bins is not None:
+        bins = None  # the sweep by azimuth, binned once for the rules that look through gaps and past ends
+        if cfg.structure_face_extent and (ok & truck_tall).any():
+            bins = sweep_bins(pts)
             facade = facade_pieces(
                 pts, bins, obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg
             )
             ok &= ~facade
         by_ends = ok & truck_tall
         if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m) and by_ends.any():
+            if bins is None:
+                bins = sweep_bins(pts)
             # the road past a vehicle's end; a return with no ground estimate (out of range) may be road
             on_ground = ~(pts[:, 2] - gz >= cfg.z_min_m)
             ok &= ~unbounded_clusters(
