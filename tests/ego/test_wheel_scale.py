@@ -82,8 +82,9 @@ def test_slip_fit_on_flat_ground_and_constant_slope_keeps_the_prior_split():
 
 
 def test_corrected_divides_by_scale_and_slip_of_the_climb():
-    """Driving up a 10 % grade (pitched nose-up), reversing down it, and level: the wheel speed
-    is divided by ``1 + s + c sin(climb)`` with the climb's sign from the direction of travel."""
+    """Driving up a 10 % grade (pitched nose-up), reversing down it, down it nose first, and
+    level: the wheel speed is divided by ``1 + s + c sin(climb)``, the climb's sign the slope's
+    along the direction of travel."""
     th = math.asin(0.1)  # nose up (about base y by -th): base x has world-up component 0.1
     q = np.array([0.0, math.sin(-th / 2), 0.0, math.cos(-th / 2)])  # x y z w
     s = SimpleNamespace(q=q, wheel_scale=ScaleTrack(s=0.02, var=1e-4, c=0.5, var_c=0.01))
@@ -91,6 +92,9 @@ def test_corrected_divides_by_scale_and_slip_of_the_climb():
     assert climb_sine(R, np.array([1.0, 0.0, 0.0])) == pytest.approx(0.1)
     assert climb_sine(R, np.array([-1.0, 0.0, 0.0])) == pytest.approx(-0.1)  # reversing: downhill
     assert climb_sine(R, np.array([0.0, 0.0, 0.0])) == 0.0
+    down = eskf.quat_to_rot(np.array([0.0, math.sin(th / 2), 0.0, math.cos(th / 2)]))  # nose down
+    assert climb_sine(down, np.array([1.0, 0.0, 0.0])) == pytest.approx(-0.1)  # forward: downhill
+    assert climb_sine(down, np.array([-1.0, 0.0, 0.0])) == pytest.approx(0.1)  # reversing: uphill
     cov = np.diag([0.05**2, 0.05**2, 1e6])
     for v, g in ((1.0, 0.1), (-1.0, -0.1)):
         m = Measurement(0, np.array([v, 0.0, 0.0]), cov, kind="wheel")

@@ -124,7 +124,8 @@ def climb_sine(R: np.ndarray, v_body: np.ndarray) -> float:
     vx = float(v_body[0])
     if not math.isfinite(vx) or vx == 0.0:
         return 0.0
-    return math.copysign(float(R[2, 0]), vx)
+    # not math.copysign(R[2, 0], vx): that drops the slope's own sign and makes every descent a climb
+    return float(R[2, 0]) if vx > 0.0 else -float(R[2, 0])
 
 
 def add_wheel(s: FilterState, t_ns: int, v_body: np.ndarray, prior_std: float, slip_std: float = 0.0) -> None:
