@@ -8,6 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from sensor_fusion.bag.io import bag_topics, read_messages
 from sensor_fusion.core.calibration import load_calibration
+from sensor_fusion.ego.wheel_scale import climb_sine
 from sensor_fusion.sim.inertial import simulate_imu
 from sensor_fusion.sim.recorder import WHEEL_ODOM_TOPIC, calibration_from_bag, record
 from sensor_fusion.sim.robot import RobotWorld
@@ -123,6 +124,27 @@ def test_wheel_odometry_slips_and_dead_reckons(world, cfg) -> None:
     local = np.column_stack([c * ex[:, 0] + s * ex[:, 1], -s * ex[:, 0] + c * ex[:, 1]])
     drift = np.hypot(full.x[-1] - local[-1, 0], full.y[-1] - local[-1, 1])
     assert 0.0 < drift < 0.3 * path
+
+
+def test_wheel_slip_follows_the_traction_a_slope_asks_for(world, cfg) -> None:
+    """Uphill the wheels pull and over-read, downhill they brake and under-read: the slope slip is
+    signed with the climb along the motion (a one-sided slip made any fit of it a compromise)."""
+    st = world.t0_ns + np.arange(0, 60_000_000_000, 100_000_000)
+    wc = dict(cfg["wheel_odom"], speed_noise_mps=0.0, yaw_rate_noise_rps=0.0, speed_scale_std=0.0)
+    wc.update(yaw_rate_scale_std=0.0, slip_std=0.0, slope_slip_per_rad=0.5)
+    wo = simulate_wheel_odometry(world, st, wc, stream_rng(0, "w"))
+    e = world.ego_arrays(st)
+    moving = e["speed"] > 0.3
+    climb = -e["pitch"][moving]
+    ratio = wo.speed[moving] / e["speed"][moving]
+    assert np.allclose(ratio - 1.0, 0.5 * climb)
+    up, down = climb > 0.02, climb < -0.02
+    assert up.any() and down.any()
+    assert (ratio[up] > 1.0).all() and (ratio[down] < 1.0).all()
+    # the filter reads the same climb from the attitude (its slip model is the generator's sign)
+    R = e["R_world_base"][moving]
+    g = np.array([climb_sine(Rk, np.array([v, 0.0, 0.0])) for Rk, v in zip(R, e["speed"][moving])])
+    assert np.allclose(g, np.sin(climb), atol=1e-9)
 
 
 def test_robot_bag_has_its_sensors_and_calibration(tmp_path, repo) -> None:

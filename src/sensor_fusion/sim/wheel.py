@@ -2,8 +2,15 @@
 
 Why these errors: a skid-steer base measures its wheels, not its motion. The forward speed carries
 a per-run scale error (tyre radius, pressure: ``speed_scale_std``), a slip ratio that wanders
-(Gauss-Markov ``slip_std``, ``slip_time_s``: grass, gravel) and grows when climbing
-(``slope_slip_per_rad`` x uphill pitch: the wheels spin more than the robot moves), and white noise.
+(Gauss-Markov ``slip_std``, ``slip_time_s``: the rolling resistance of grass or gravel, always
+driving), one that follows the slope (``slope_slip_per_rad`` x the climb along the motion, its
+factor drawn per run: :func:`slope_slip`), and white noise. The slope term is signed because
+the traction force is: holding speed on a grade asks ``m g sin(climb)`` of the tyres, so uphill
+they pull and spin ahead of the ground, downhill they brake and lag behind it. A tyre's slip is
+its traction coefficient over its slip stiffness (1-3 per unit slip on soil or grass, ~20 on
+asphalt: Wong, "Theory of Ground Vehicles", ch. 1-2). Before session 43 the slip grew uphill
+only, as if the robot coasted down every slope unbraked, which would speed it up; the scenario's
+speed profile does not.
 The yaw rate from the wheel-speed difference depends on how much the tracks skid in a turn: the
 effective track width differs from the geometric one by a per-run factor (``yaw_rate_scale_std``;
 Mandow et al., "Experimental kinematics for wheeled skid-steer mobile robots", IROS 2007, measure
@@ -38,6 +45,17 @@ class WheelOdometry:
         return int(self.stamps_ns.shape[0])
 
 
+def slope_slip(value, rng: np.random.Generator) -> float:
+    """This run's slip per radian of climb: ``value`` itself, or drawn uniformly from ``[min,
+    max]``. It is the terrain's: slip over traction coefficient, the inverse of the tyre's slip
+    stiffness, about 0.05 on asphalt and 0.3-0.8 on grass, soil or gravel (Janosi-Hanamoto), so
+    the default range draws a different ground for every run rather than one value a filter
+    could learn as a constant."""
+    if isinstance(value, (list, tuple)):
+        return float(rng.uniform(float(value[0]), float(value[1])))
+    return float(value)
+
+
 def simulate_wheel_odometry(
     world, stamps_ns: np.ndarray, cfg: Mapping, rng: np.random.Generator
 ) -> WheelOdometry:
@@ -59,11 +77,15 @@ def simulate_wheel_odometry(
         for k in range(1, n):  # Gauss-Markov slip ratio, one step per message
             slip[k] = phi[k - 1] * slip[k - 1] + np.sqrt(1.0 - phi[k - 1] ** 2) * wn[k]
         slip = np.abs(slip) * float(cfg["slip_std"])  # wheels turn more than the body moves
-    # uphill (body nose up = negative pitch about y for z up, x forward) spins the wheels more
-    slip += float(cfg["slope_slip_per_rad"]) * np.maximum(-pitch, 0.0)
     sv, sw = float(cfg["speed_noise_mps"]), float(cfg["yaw_rate_noise_rps"])
-    v = v_true * scale * (1.0 + slip) + sv * rng.standard_normal(n)
-    w = w_true * w_scale + sw * rng.standard_normal(n)
+    v_noise = sv * rng.standard_normal(n)
+    w_noise = sw * rng.standard_normal(n)
+    # climb along the motion: nose up is negative pitch (about y, z up, x forward), negated when
+    # reversing; uphill spins the wheels ahead (+), downhill braking holds them back (-)
+    climb = -pitch * np.where(v_true < 0.0, -1.0, 1.0)
+    slip += slope_slip(cfg["slope_slip_per_rad"], rng) * climb  # drawn last: the noise above is as before
+    v = v_true * scale * (1.0 + slip) + v_noise
+    w = w_true * w_scale + w_noise
     yaw = np.concatenate([[0.0], np.cumsum(0.5 * (w[1:] + w[:-1]) * dt)])
     h = yaw[:-1] + 0.5 * (w[:-1] * dt)  # midpoint heading per step
     step = 0.5 * (v[1:] + v[:-1]) * dt
