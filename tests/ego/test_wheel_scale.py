@@ -14,7 +14,14 @@ from sensor_fusion.ego import eskf
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.state import Measurement
 from sensor_fusion.ego.track_align import AGREE_CHI2, chi2_1dof_as_2dof, fix_entry, mismatch
-from sensor_fusion.ego.wheel_scale import ScaleTrack, climb_sine, corrected, fit_scale, fit_scale_slip
+from sensor_fusion.ego.wheel_scale import (
+    ScaleTrack,
+    add_wheel,
+    climb_sine,
+    corrected,
+    fit_scale,
+    fit_scale_slip,
+)
 from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, robot_config, simulate
 from tests.ego.test_robot import run
 
@@ -79,6 +86,25 @@ def test_slip_fit_on_flat_ground_and_constant_slope_keeps_the_prior_split():
     assert math.sqrt(C[1, 1]) == pytest.approx(0.5, rel=1e-3)
     x, C, _ = fit_scale_slip(D, 0.1 * D, Z, V, 0.05, 0.5)  # climb sine 0.1 throughout
     assert abs(x[0] + 0.1 * x[1] - 0.03) < 0.01 and abs(x[1]) < 0.5
+
+
+def test_slip_prior_mean_held_without_climb_and_moved_by_one():
+    """With a prior mean for ``c`` (``wheel_slip_slope_mean``): on flat ground the fit leaves ``c``
+    at that mean; on a hilly track whose wheels slip 0.4 x the climb sine it finds ``c`` as the
+    zero-mean prior does (the mean is where the fit starts, not where it must end)."""
+    D, Q, Z, V, _ = _hilly_track(0.03, 0.0)
+    x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, 0.05, 0.5, slip_mean=0.4)
+    assert abs(x[0] - 0.03) < 0.01 and x[1] == pytest.approx(0.4, abs=1e-6)
+    D, Q, Z, V, _ = _hilly_track(0.03, 0.4)
+    for mean in (0.0, 0.4):
+        x, C, _ = fit_scale_slip(D, Q, Z, V, 0.05, 0.5, slip_mean=mean)
+        assert abs(x[1] - 0.4) < 3.0 * math.sqrt(C[1, 1]) and abs(x[0] - 0.03) < 3.0 * math.sqrt(C[0, 0])
+    s = SimpleNamespace(wheel_scale=None, aligned=False)
+    add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), 0.05, 0.5, 0.4)
+    assert s.wheel_scale.c == 0.4 and s.wheel_scale.var_c == pytest.approx(0.25)
+    s = SimpleNamespace(wheel_scale=None, aligned=False)
+    add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), 0.05, 0.0, 0.4)  # slip off: no slip term at all
+    assert s.wheel_scale.c == 0.0
 
 
 def test_corrected_divides_by_scale_and_slip_of_the_climb():

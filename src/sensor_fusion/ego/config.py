@@ -305,6 +305,15 @@ class EgoConfig(ParamConfig):
         "and a slope asks sin(climb) of it, so c ~ 0.3-0.8 (asphalt ~0.05). Needs wheel_scale_std > 0; "
         "0: scale only",
     )
+    wheel_slip_slope_mean: float = param(
+        0.0,
+        unit="1",
+        ge=0.0,
+        le=2.0,
+        desc="Prior mean of that slip per sine of the climb. c >= 0 (the slip follows the traction force's "
+        "sign): about 0.05 for a tyre on asphalt, 0.3-0.8 on grass, soil or gravel; config/robot.yaml "
+        "takes 0.4, the middle. 0: none assumed until the fit finds it",
+    )
     gnss_velocity_fallback_std_mps: float = param(
         0.2,
         unit="m/s",

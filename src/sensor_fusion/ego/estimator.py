@@ -406,6 +406,7 @@ class EgoEstimator:
                     c.wheel_scale_window_s,
                     span,
                     c.wheel_slip_slope_std,
+                    c.wheel_slip_slope_mean,
                 )
                 self._aligner.after_fix(s, m)
             elif not m.multipath:

@@ -109,10 +109,10 @@ class ScaleTrack:
         return 1.0 + self.s + self.c * g, self.var + g * g * self.var_c + 2.0 * g * self.cov_sc
 
 
-def _track(s: FilterState, prior_std: float, slip_std: float = 0.0) -> ScaleTrack:
+def _track(s: FilterState, prior_std: float, slip_std: float = 0.0, slip_mean: float = 0.0) -> ScaleTrack:
     if s.wheel_scale is not None:
         return s.wheel_scale
-    return ScaleTrack(var=prior_std**2, var_c=slip_std**2)
+    return ScaleTrack(var=prior_std**2, c=slip_mean if slip_std > 0.0 else 0.0, var_c=slip_std**2)
 
 
 def climb_sine(R: np.ndarray, v_body: np.ndarray) -> float:
@@ -128,10 +128,17 @@ def climb_sine(R: np.ndarray, v_body: np.ndarray) -> float:
     return float(R[2, 0]) if vx > 0.0 else -float(R[2, 0])
 
 
-def add_wheel(s: FilterState, t_ns: int, v_body: np.ndarray, prior_std: float, slip_std: float = 0.0) -> None:
+def add_wheel(
+    s: FilterState,
+    t_ns: int,
+    v_body: np.ndarray,
+    prior_std: float,
+    slip_std: float = 0.0,
+    slip_mean: float = 0.0,
+) -> None:
     """Extend the track (and the slip track) by a wheel sample (raw body velocity, m/s; NaN rows
     count as 0)."""
-    tr = _track(s, prior_std, slip_std)
+    tr = _track(s, prior_std, slip_std, slip_mean)
     if not s.aligned:
         s.wheel_scale = tr.restart() if tr.t_ns >= 0 or tr.fixes else tr
         return
@@ -203,7 +210,13 @@ def fit_scale(D: np.ndarray, Z: np.ndarray, var: np.ndarray) -> tuple[float, flo
 
 
 def fit_scale_slip(
-    D: np.ndarray, Q: np.ndarray, Z: np.ndarray, var: np.ndarray, prior_std: float, slip_std: float
+    D: np.ndarray,
+    Q: np.ndarray,
+    Z: np.ndarray,
+    var: np.ndarray,
+    prior_std: float,
+    slip_std: float,
+    slip_mean: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Fit of the fixes to the wheel track with a slip term, ``Z = z0 + R(theta) (a D + b Q)``
     (``Q`` the slip track, ``integral v_w sin(climb) dt``), with the priors: the posterior
@@ -215,7 +228,7 @@ def fit_scale_slip(
     but for the small rotation, so a few steps converge. The fixes' information is divided by
     the larger of the reduced chi-square and ``N / N_EFF`` (the correlated-error floor: the
     scale-only fit's ``sqrt(2) sigma / span``), and the priors ``a ~ N(1, prior_std^2)``, ``b ~
-    N(0, slip_std^2)`` are added to it (MAP): on a short track, or one on a constant slope,
+    N(-slip_mean, slip_std^2)`` are added to it (MAP): on a short track, or one on a constant slope,
     ``D`` and ``Q`` are nearly parallel and only ``s + c sin(climb)`` is known; the priors then
     split it instead of the fit running off along the degenerate direction."""
     f = _similarity(D, Z, var)
@@ -228,9 +241,10 @@ def fit_scale_slip(
     Dc, Qc = D - d0, Q - q0
     n = len(D)
     ww = np.repeat(w, 2)
-    x0 = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # prior mean (z0 and theta free)
-    x = np.array([z0[0], z0[1], a, th, 0.0])
+    x0 = np.array([0.0, 0.0, 1.0, 0.0, -slip_mean])  # prior mean (z0 and theta free)
+    x = np.array([z0[0], z0[1], a, th, -slip_mean * a * a])
     for _ in range(4):
+        x0[4] = -slip_mean * x[2] ** 2  # c's prior mean as b (c = -b / a^2)
         # the priors on s and c put on a and b (ds / da = dc / db = -1 / a^2 at b = 0)
         a4 = x[2] ** 4
         Pi = np.diag([0.0, 0.0, 1.0 / (prior_std**2 * a4), 0.0, 1.0 / (slip_std**2 * a4)])
@@ -275,6 +289,7 @@ def add_fix(
     window_s: float,
     min_span_sigmas: float,
     slip_std: float = 0.0,
+    slip_mean: float = 0.0,
 ) -> None:
     """After an accepted fix (heading known): add it against the track and refit the scale (and,
     with ``slip_std`` > 0, the slip per climb sine) once the track spans ``min_span_sigmas`` fix
@@ -298,7 +313,7 @@ def add_fix(
     ext = Dm.max(0) - Dm.min(0)
     if math.hypot(ext[0], ext[1]) < min_span_sigmas * math.sqrt(float(np.median(V))):
         return
-    if slip_std > 0.0 and _fit_with_slip(s, Dm, Qm, Zm, V, prior_std, slip_std):
+    if slip_std > 0.0 and _fit_with_slip(s, Dm, Qm, Zm, V, prior_std, slip_std, slip_mean):
         return
     fit = _fit_agreeing(fit_scale, (Dm, Zm), V)
     if fit is None:
@@ -334,10 +349,13 @@ def _fit_with_slip(
     V: np.ndarray,
     prior_std: float,
     slip_std: float,
+    slip_mean: float = 0.0,
 ) -> bool:
     """Scale and slip from :func:`fit_scale_slip` (outliers left out of a second pass, as the
     scale-only fit), clipped to 3 prior stds each; False when the fit is degenerate."""
-    fit = _fit_agreeing(lambda d, q, z, v: fit_scale_slip(d, q, z, v, prior_std, slip_std), (D, Q, Z), V)
+    fit = _fit_agreeing(
+        lambda d, q, z, v: fit_scale_slip(d, q, z, v, prior_std, slip_std, slip_mean), (D, Q, Z), V
+    )
     if fit is None:
         return False
     x, C, _ = fit
@@ -345,7 +363,7 @@ def _fit_with_slip(
     s.wheel_scale = replace(
         s.wheel_scale,
         s=min(max(float(x[0]), -ls), ls),
-        c=min(max(float(x[1]), -lc), lc),
+        c=min(max(float(x[1]), slip_mean - lc), slip_mean + lc),
         var=float(C[0, 0]),
         var_c=float(C[1, 1]),
         cov_sc=float(C[0, 1]),
