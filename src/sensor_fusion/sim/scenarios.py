@@ -80,7 +80,8 @@ Schema (units in key names; defaults in ``BASE``)::
     wheel_odom: enabled, frame, child_frame, rate_hz, speed_noise_mps, yaw_rate_noise_rps,
              speed_scale_std, yaw_rate_scale_std (per run), slip_std, slip_time_s (Gauss-Markov
              slip ratio), slope_slip_per_rad (slip per radian of climb along the motion,
-             signed: downhill brakes; a number or [min, max] drawn per run), latency_ms, jitter_ms
+             signed: downhill brakes; [min, max] drawn per run, min = max for one value),
+             latency_ms, jitter_ms
     gps:     frame, rate_hz (1..10), datum {lat_deg, lon_deg, alt_m} (= world origin),
              gnss_model: gauss_markov | white,
              white model (bags before issue 15): horizontal_std_m, vertical_std_m,
@@ -321,7 +322,7 @@ BASE: dict[str, Any] = {
         "yaw_rate_scale_std": 0.05,
         "slip_std": 0.03,
         "slip_time_s": 2.0,
-        # per run from [min, max] (asphalt 0.05 to soft ground 0.8: sim/wheel.py), or one number
+        # per run from [min, max] (asphalt 0.05 to soft ground 0.8: sim/wheel.py); min = max: one value
         "slope_slip_per_rad": [0.05, 0.8],
         "latency_ms": 5.0,
         "jitter_ms": 1.0,
@@ -651,10 +652,8 @@ def _validate(c: dict) -> None:
             e.append(f"world.robot.{k}: want [min, max] with 0 < min <= max, got {v!r}")
     rng_("wheel_odom.rate_hz", 1.0, 200.0)
     v = c["wheel_odom"]["slope_slip_per_rad"]
-    ok = _is_num(v) and 0 <= v <= 5
-    ok = ok or (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and 0 <= v[0] <= v[1] <= 5)
-    if not ok:
-        e.append(f"wheel_odom.slope_slip_per_rad: want a number or [min, max] in [0, 5], got {v!r}")
+    if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v)) and 0 <= v[0] <= v[1] <= 5):
+        e.append(f"wheel_odom.slope_slip_per_rad: want [min, max] with 0 <= min <= max <= 5, got {v!r}")
     one_of("radars.format", ("pointcloud2", "radar_scan"))
     rng_("gps.rate_hz", 1.0, 10.0)
     rng_("gps.datum.lat_deg", -90.0, 90.0)
