@@ -81,3 +81,20 @@ def test_a_band_with_air_under_it_hides_the_road_only_where_the_beams_meet_it():
     band = _block(10.0, 1.0, 1.6)
     assert _seen_beyond(band, 11.0, 15.0).all()
     assert not _seen_beyond(band, 25.0, 44.0).any()
+
+
+def test_the_hidden_road_continues_from_the_road_not_from_a_wall_foot_over_glass():
+    """A truck's rear 77 m ahead over a queue of cars (1.6 m tall from 50 m): only its top shows,
+    1.9-3.3 m up. Off to the side, a façade whose ground floor is glass returns only from 1.9 m up, beam over
+    beam; nothing hides it, so its lowest return passes the seen test. The road's continuation
+    under the truck must start from the road seen (to 45 m), raised 2 % a metre, not from that
+    wall's foot 15 m away, which left the truck no hidden ground and a car's height."""
+    wall = [(x, -15.0, z) for x in np.arange(60.0, 75.0, 0.1) for z in (1.9, 2.3, 2.7, 3.1)]
+    rear = [(77.0, y, z) for y in np.arange(-1.2, 1.2, 0.1) for z in (1.9, 2.35, 2.8, 3.25)]
+    xyz = np.vstack([_road(2.0, 45.0), _block(50.0, 0.0, 1.61), wall, rear]).astype(np.float32)
+    gz, hz, seen = ground_height(xyz, 0.0, 80.0, 0.5, 0.1, 1, SENSOR_Z, 0.02, GROUND_HIDDEN_MARGIN_M, 0.0125)
+    at_wall = np.abs(xyz[:, 1] + 15.0) < 1e-3
+    assert seen[at_wall].any()  # the foot passes the seen test; only the continuation ignores it
+    at_rear = np.abs(xyz[:, 0] - 77.0) < 1e-3
+    cont = 0.02 * 32.0  # the road seen to 45 m, raised 2 % over the 32 m to the rear
+    assert np.isfinite(hz[at_rear]).all() and np.abs(hz[at_rear] - cont).max() < 0.1

@@ -66,12 +66,13 @@ def ground_height(
     ``2 * range_max_m`` centred on the sensor origin.
     """
     if sees_ground(sensor_z_m, hidden_slope):
-        cell_of, h, line, fixed = _seen_grid(
+        cell_of, h0, h, line, fixed = _seen_grid(
             xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest, sensor_z_m, hidden_margin_m,
             beam_gap_per_m,
         )  # fmt: skip
         hz = np.full(h.shape, np.nan)
-        _hidden_ground(h, line, fixed, hz, cell_m, hidden_slope, hidden_margin_m)
+        feet = _stack_feet(xyz, cell_of, h0, fixed, hidden_margin_m, beam_gap_per_m)
+        _hidden_ground(h, line, fixed & ~feet, hz, cell_m, hidden_slope, hidden_margin_m)
         return _at_points(cell_of, h, hz, fixed)
     cell_of, _h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
     return _at_points(cell_of, h, np.full(h.shape, np.nan), np.zeros(h.shape, np.bool_))
@@ -88,13 +89,49 @@ def _seen_grid(
     sensor_z_m: float,
     margin_m: float,
     beam_gap_per_m: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The cell of each point, the ground envelope, the objects' shadow line and the cells whose
-    ground is seen (:func:`_seen_cells`): what :func:`ground_height` and :func:`ground_seen` share."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cell of each point, each cell's lowest return, the ground envelope, the objects' shadow
+    line and the cells whose ground is seen (:func:`_seen_cells`): what :func:`ground_height` and
+    :func:`ground_seen` share."""
     cell_of, h0, h = _ground_grid(xyz, range_min_m, range_max_m, cell_m, max_slope, reject_lowest)
     line = _shadow_line(xyz, cell_of, h, range_max_m, cell_m, sensor_z_m, margin_m, beam_gap_per_m)
     fixed = _seen_cells(h0, h, line, range_max_m, cell_m, margin_m, beam_gap_per_m)
-    return cell_of, h, line, fixed
+    return cell_of, h0, h, line, fixed
+
+
+@njit(cache=True)
+def _stack_feet(
+    xyz: np.ndarray,
+    cell_of: np.ndarray,
+    h0: np.ndarray,
+    fixed: np.ndarray,
+    margin_m: float,
+    beam_gap_per_m: float,
+) -> np.ndarray:
+    """Per cell: is the lowest return ``h0`` of a seen (``fixed``) cell the foot of a face? A return
+    of a higher beam in the same cell stands over it by more than ``margin_m`` and at most two beam
+    gaps more (``beam_gap_per_m`` x range). Past a few metres ground is never that steep (the next
+    beam up lands range^2 x spacing / height farther out), so such a cell holds a face: its lowest
+    return may be the ground at the face's base, or the face's own lowest return over a glass
+    ground floor that returned nothing (a "seen" road 1.9 m up, 70 m away, on KITTI-LiDAR sweeps).
+    One sweep cannot tell them apart, so neither starts the hidden road's continuation
+    (:func:`_hidden_ground`); the seen test itself is unchanged."""
+    ng = h0.shape[0]
+    feet = np.zeros((ng, ng), np.bool_)
+    for i in range(xyz.shape[0]):
+        c = cell_of[i]
+        if c < 0:
+            continue
+        ix, iy = c // ng, c % ng
+        if not fixed[ix, iy] or feet[ix, iy]:
+            continue
+        dz = np.float64(xyz[i, 2]) - h0[ix, iy]
+        if dz <= margin_m:
+            continue  # the ground's own returns (most of a seen cell's)
+        x, y = np.float64(xyz[i, 0]), np.float64(xyz[i, 1])
+        if dz <= margin_m + 2.0 * beam_gap_per_m * np.sqrt(x * x + y * y):
+            feet[ix, iy] = True
+    return feet
 
 
 @njit(cache=True, inline="always")
@@ -183,7 +220,7 @@ def ground_seen(
     its cell's ground is *seen*: its lowest returns are the ground, and no nearer object's shadow
     reaches up to them (the test :func:`_hidden_ground` makes). ``xyz`` is centred on the sensor,
     ``sensor_z_m`` its height; a cell in a shadow, or whose lowest return is a body, is not seen."""
-    cell_of, h, _line, fixed = _seen_grid(
+    cell_of, _h0, h, _line, fixed = _seen_grid(
         xyz, 0.0, range_max_m, cell_m, max_slope, reject_lowest, sensor_z_m, margin_m, beam_gap_per_m
     )
     out, _hid, seen = _at_points(cell_of, h, np.full(h.shape, np.nan), fixed)
@@ -353,7 +390,8 @@ def _hidden_ground(
     up may be that far over the line) under them. Cells with no return, or with a body's, are not
     seen.
 
-    The continuation at a cell not seen is the ground of the nearest cell seen, raised by
+    The continuation at a cell not seen is the ground of the nearest cell seen (``fixed``: the caller
+    leaves out the cells that hold a face, :func:`_stack_feet`), raised by
     ``hidden_slope`` x the distance: the highest a road climbing at that grade from there could
     stand. It is not the lowest continuation from anywhere: on a visible grade, the road before
     the shadow, or one low return metres away, would pull that metres down. A cell not seen whose
