@@ -134,8 +134,10 @@ def _fit_spy(*a, **k):
     return out
 
 
-def _structure_shapes_spy(length, width, height, interior, flat, slack, colgap, cfg, censored=None):
-    out = _structure_shapes(length, width, height, interior, flat, slack, colgap, cfg, censored)
+def _structure_shapes_spy(
+    length, width, height, interior, flat, slack, colgap, cfg, censored=None, reach=None
+):
+    out = _structure_shapes(length, width, height, interior, flat, slack, colgap, cfg, censored, reach)
     if "feat" not in _last:  # the candidates' pass; a split group's pieces are judged again after it
         _last["feat"] = np.column_stack([length, width, height, interior, flat])
         _last["struct"] = L._any_shape(out)

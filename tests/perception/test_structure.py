@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.core.classes import ObjectClass
-from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig
+from sensor_fusion.perception.lidar import LidarDetector, LidarDetectorConfig, structure_shapes
 from sensor_fusion.perception.structure import split_rows
 from sensor_fusion.sim.boxes import spinning_scan
 
@@ -671,6 +671,48 @@ def test_a_truck_over_a_queue_of_cars_reaches_down_to_the_hidden_road():
     assert lab == ObjectClass.TRUCK
     assert abs(c[0] - 70.0) < 2.0 and abs(c[1]) < 0.5
     assert c[2] - 0.5 * s[2] < 0.6  # the box's bottom near the road, not 1.2 m up
+
+
+def test_a_column_over_hidden_road_is_judged_down_to_the_road():
+    """A façade pier 65 m away, seen 1.3-2.35 m up over the cars 40 m ahead. Over the ground
+    estimate, which climbs to its lowest returns, it is a person's height; down to the hidden road
+    it stands 2.1 m, taller than the tallest people: a sliver. The sliver rule read the measured
+    height and the class the reached-down one, so a 2.1 m pedestrian was kept (KITTI-LiDAR dev
+    sweeps 742 and 762: piers 0.2 x 0.05 m, 57-77 m away, session 44). Seen up to 2.2 m (1.95 m
+    down to the road) it stays a pedestrian."""
+    base = _queue_sweep([])
+
+    def far(top: float, **kw) -> list:
+        pts = np.vstack([base, column(65.0, 0.5, top, bottom=1.3)]).astype(np.float32)
+        d = LidarDetector(LidarDetectorConfig(sensor_z_m=1.9, **kw)).detect(pts, 0, "base_link")
+        return [(lab, s[2]) for lab, c, s in zip(d.labels, d.centers, d.sizes) if c[0] > 45.0]
+
+    ((lab, h),) = far(2.4, structure_sliver_min_m=0.0)
+    assert lab == ObjectClass.PEDESTRIAN and h > 2.0, "no tall pedestrian without the rule: proves nothing"
+    assert far(2.4) == []
+    ((lab, h),) = far(2.2)
+    assert lab == ObjectClass.PEDESTRIAN and h < 2.0
+
+
+def test_only_the_rules_that_drop_what_is_too_tall_read_the_reach():
+    """``reach`` (the height down to the hidden road) makes a post or a sliver of what the measured
+    height left person-tall; a long low face stays a fence whatever its reach: a deeper base made
+    hedges and façade bases behind parked cars car-tall (session 16)."""
+    cfg = LidarDetectorConfig()
+
+    def shapes(length: float, width: float, height: float, reach: float | None) -> dict:
+        one = lambda v: np.array([v])  # noqa: E731
+        out = structure_shapes(
+            one(length), one(width), one(height), one(0.0), one(1.0), 0.5, 0.1, cfg,
+            reach=None if reach is None else one(reach),
+        )  # fmt: skip
+        return {k: bool(v[0]) for k, v in out.items()}
+
+    assert not shapes(0.2, 0.05, 1.6, None)["sliver"]
+    assert shapes(0.2, 0.05, 1.6, 2.1)["sliver"]
+    assert shapes(0.8, 0.3, 1.6, 2.5)["pole"]
+    assert not shapes(0.8, 0.3, 1.6, None)["pole"]
+    assert shapes(8.0, 0.3, 1.2, None)["fence"] and shapes(8.0, 0.3, 1.2, 3.0)["fence"]
 
 
 def _far_car_behind_a_car(ground: tuple[float, float, float], extra: np.ndarray | None = None) -> list:

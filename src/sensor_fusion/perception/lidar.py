@@ -148,6 +148,7 @@ def structure_shapes(
     column_gap_m: np.ndarray | float,
     cfg: LidarDetectorConfig,
     censored: np.ndarray | None = None,
+    reach: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per rule, (N,) True for clusters that are static structure by that shape, whatever the box
     rules say (structure: any of them).
@@ -160,9 +161,13 @@ def structure_shapes(
     a level top over their whole length (``flat``), where a car's cabin is higher than its
     bonnet and boot. ``height_slack_m``
     lowers the height minima at range like ``classify_shape``'s. No "lower than" rule applies
-    where the height is ``censored`` (:func:`ceiling_clusters`).
+    where the height is ``censored`` (:func:`ceiling_clusters`). ``reach`` (default ``height``) is
+    the height down to the hidden road where nearer objects hide the cluster's base
+    (:func:`_hidden_bottoms`); only the "taller than" rules (poles, slivers) read it, because
+    a deeper base can only make them drop more.
     """
-    pole = (length <= cfg.structure_thin_max_m) & (height > cfg.structure_tall_min_m)
+    tall = height if reach is None else np.maximum(height, reach)
+    pole = (length <= cfg.structure_thin_max_m) & (tall > cfg.structure_tall_min_m)
     # posts: narrower than any person (shoulders >= 0.3 m) would look at that range, where one
     # column spacing (half the link angle) may be lost at the edges
     post = length + column_gap_m < cfg.structure_post_max_m
@@ -171,7 +176,7 @@ def structure_shapes(
         (cfg.structure_sliver_min_m > 0.0)
         & (length < cfg.structure_plate_min_m)
         & (width < _PLATE_MAX_M)
-        & (height > cfg.structure_sliver_min_m)
+        & (tall > cfg.structure_sliver_min_m)
     )
     fence = long_and_low(length, height, height_slack_m, cfg, censored)
     porous = (width >= _POROUS_MIN_WIDTH_M) & (interior > cfg.structure_interior_max)
@@ -223,12 +228,14 @@ def _cluster_shapes(
     flat: np.ndarray,
     censored: np.ndarray | None,
     cfg: LidarDetectorConfig,
+    reach_bottom: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`structure_shapes` of ``boxfit.fit_boxes`` rows: with :func:`_standing`, what every
-    cluster meets, and the group split's pieces again."""
+    cluster meets, and the group split's pieces again. ``reach_bottom``: :func:`_reach_bottom`."""
     col_gap = 0.5 * math.radians(cfg.cluster_link_angle_deg) * rng
+    reach = None if reach_bottom is None else top - reach_bottom
     return structure_shapes(
-        fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg, censored
+        fit[:, LENGTH], fit[:, WIDTH], top - bottom, interior, flat, slack, col_gap, cfg, censored, reach
     )
 
 
@@ -455,6 +462,38 @@ def _cluster_sums(
     ``order`` / ``starts`` / ``counts``): one cumulative sum over the label groups."""
     cs = np.concatenate([[0.0], np.cumsum(values[order], dtype=np.float64)])
     return cs[starts[clusters] + counts[clusters]] - cs[starts[clusters]]
+
+
+def _hidden_bottoms(
+    obj_hidden: np.ndarray, order: np.ndarray, starts: np.ndarray, counts: np.ndarray, clusters: np.ndarray
+) -> np.ndarray:
+    """(N,) per cluster, the mean hidden road's continuation under its returns
+    (``ground.ground_height``) where more than half of them stand over hidden ground, else inf:
+    what nearer objects hide of its base."""
+    fin = np.isfinite(obj_hidden)
+    n_hid = _cluster_sums(fin.astype(np.float64), order, starts, counts, clusters)
+    s_hid = _cluster_sums(np.where(fin, obj_hidden, 0.0), order, starts, counts, clusters)
+    over = n_hid > 0.5 * counts[clusters]
+    return np.where(over, s_hid / np.maximum(n_hid, 1), np.inf)
+
+
+def _reach_bottom(
+    bottom: np.ndarray,
+    obj_hidden: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    cfg: LidarDetectorConfig,
+) -> np.ndarray | None:
+    """(N,) each cluster's bottom, or the hidden road under it where that is deeper
+    (:func:`_hidden_bottoms`); None where the continuation is off. The rules that drop what is too
+    tall (poles, slivers) read the height down to it: a deeper base only makes them drop more.
+    Those that drop what is too low keep the measured height (session 16: the deeper base made
+    hedges and façade bases car-tall)."""
+    if cfg.ground_hidden_slope <= 0.0:
+        return None
+    return np.minimum(bottom, _hidden_bottoms(obj_hidden, order, starts, counts, clusters))
 
 
 class StructureMap(NamedTuple):
@@ -901,7 +940,8 @@ class LidarDetector:
             | (top - fit[:, GROUND_Z] > cfg.max_height_m)
         )
         censored = ceiling_clusters(at_ceiling, order, starts, counts, cand)
-        shapes = _cluster_shapes(fit, bottom, top, slack, rng, interior, flat, censored, cfg)
+        reach_bottom = _reach_bottom(bottom, obj_hidden, order, starts, counts, cand, cfg)
+        shapes = _cluster_shapes(fit, bottom, top, slack, rng, interior, flat, censored, cfg, reach_bottom)
         standing = ~oversize & _standing(fit, top, cfg)
         ok = standing & ~_any_shape(shapes)
         # small structure that votes (structure_votes): shapes no object takes, standing on the ground
@@ -992,21 +1032,19 @@ class LidarDetector:
                 )  # fmt: skip
                 fp, tp, sp = fit[piece], top[piece], slack[piece]
                 censored_p = ceiling_clusters(at_ceiling, order, starts, counts, cand[piece])
+                reach_p = _reach_bottom(bottom[piece], obj_hidden, order, starts, counts, cand[piece], cfg)
                 shapes_p = _cluster_shapes(
-                    fp, bottom[piece], tp, sp, rng[piece], interior_p, flat_p, censored_p, cfg
+                    fp, bottom[piece], tp, sp, rng[piece], interior_p, flat_p, censored_p, cfg, reach_p
                 )
                 ok[piece] &= _standing(fp, tp, cfg) & ~_any_shape(shapes_p) & ~flat_plates(fp, tp, sp, cfg)
         hidden_bottom = np.full(len(cand), np.inf)
         if cfg.ground_hidden_slope > 0.0 and ok.any():
             # kept clusters mostly over ground that nearer objects hide: their lower part is in
             # shadow, so they reach down to the hidden ground's continuation, not to their lowest
-            # return. Only classes and boxes change: lowering the ground for the rules above too
-            # made hedges and façade bases behind parked cars car-tall (session 16, not kept)
-            fin = np.isfinite(obj_hidden)
-            n_hid = _cluster_sums(fin.astype(np.float64), order, starts, counts, cand[ok])
-            s_hid = _cluster_sums(np.where(fin, obj_hidden, 0.0), order, starts, counts, cand[ok])
-            over = n_hid > 0.5 * counts[cand][ok]
-            hidden_bottom[np.flatnonzero(ok)] = np.where(over, s_hid / np.maximum(n_hid, 1), np.inf)
+            # return. Only classes and boxes change, and the "taller than" rules above: lowering
+            # the ground for every rule made hedges and façade bases behind parked cars car-tall
+            # (session 16, not kept)
+            hidden_bottom[ok] = _hidden_bottoms(obj_hidden, order, starts, counts, cand[ok])
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
         hidden_bottom = hidden_bottom[ok]
         n = fit.shape[0]
