@@ -488,9 +488,9 @@ def _reach_bottom(
 ) -> np.ndarray | None:
     """(N,) each cluster's bottom, or the hidden road under it where that is deeper
     (:func:`_hidden_bottoms`); None where the continuation is off. The rules that drop what is too
-    tall (poles, slivers) read the height down to it: a deeper base only makes them drop more.
-    Those that drop what is too low keep the measured height (session 16: the deeper base made
-    hedges and façade bases car-tall)."""
+    tall (poles, slivers) or truck-tall with no end of its own read the height down to it: a
+    deeper base only makes them drop more. Those that drop what is too low keep the measured
+    height (session 16: the deeper base made hedges and façade bases car-tall)."""
     if cfg.ground_hidden_slope <= 0.0:
         return None
     return np.minimum(bottom, _hidden_bottoms(obj_hidden, order, starts, counts, clusters))
@@ -984,7 +984,13 @@ class LidarDetector:
                 pts, bins, obj, obj_hag, fit, bottom, top, slack, ok, at_ceiling, censored, cfg
             )
             ok &= ~facade
-        by_ends = ok & truck_tall
+        # the ends rules also judge what is truck-tall only down to the hidden road: a façade piece
+        # behind parked cars, measured lower, is a truck's rear to the classes below once its box
+        # reaches down there
+        reach_tall = (
+            truck_tall if reach_bottom is None else _truck_tall(fit, reach_bottom, top, slack, censored, cfg)
+        )
+        by_ends = ok & reach_tall
         if cfg.structure_bounded_ends and math.isfinite(cfg.sensor_z_m) and by_ends.any():
             if bins is None:
                 bins = sweep_bins(pts)

@@ -114,9 +114,9 @@ class LidarDetectorConfig(ParamConfig):
         "reaches down, for its class and box, to the nearest road seen raised by this grade times the "
         "distance (where its ground estimate stands 0.3 m higher): a truck's rear over a queue of cars "
         "shows only its upper part, and the estimate climbs to its lowest return. 2 % is a road's or car "
-        "park's drainage fall (1-3 %). The rules that drop what is too tall (poles, slivers) read that "
-        "height too (they can only drop more); the rest keep the measured one. Must be below "
-        "ground_max_slope; needs the LiDAR height (sensor_z_m); 0 = off",
+        "park's drainage fall (1-3 %). The rules that drop what is too tall (poles, slivers) and those that "
+        "look past a truck-tall face's ends read that height too (they can only drop more); the rest keep "
+        "the measured one. Must be below ground_max_slope; needs the LiDAR height (sensor_z_m); 0 = off",
     )
     # Clustering.
     cluster_cell_m: float = param(
