@@ -695,15 +695,16 @@ def test_a_column_over_hidden_road_is_judged_down_to_the_road():
 
 
 def test_only_the_rules_that_drop_what_is_too_tall_read_the_reach():
-    """``reach`` (the height down to the hidden road) makes a post or a sliver of what the measured
-    height left person-tall; a long low face stays a fence whatever its reach: a deeper base made
-    hedges and façade bases behind parked cars car-tall (session 16)."""
+    """``reach`` (the height down to the hidden road) makes a pole or a sliver of what the measured
+    height left person-tall; a long low face stays a fence, and a low wide one low structure,
+    whatever its reach: a deeper base made hedges and façade bases behind parked cars car-tall
+    (session 16)."""
     cfg = LidarDetectorConfig()
 
-    def shapes(length: float, width: float, height: float, reach: float | None) -> dict:
+    def shapes(length: float, width: float, height: float, reach: float | None, slack: float = 0.5) -> dict:
         one = lambda v: np.array([v])  # noqa: E731
         out = structure_shapes(
-            one(length), one(width), one(height), one(0.0), one(1.0), 0.5, 0.1, cfg,
+            one(length), one(width), one(height), one(0.0), one(1.0), slack, 0.1, cfg,
             reach=None if reach is None else one(reach),
         )  # fmt: skip
         return {k: bool(v[0]) for k, v in out.items()}
@@ -713,6 +714,7 @@ def test_only_the_rules_that_drop_what_is_too_tall_read_the_reach():
     assert shapes(0.8, 0.3, 1.6, 2.5)["pole"]
     assert not shapes(0.8, 0.3, 1.6, None)["pole"]
     assert shapes(8.0, 0.3, 1.2, None)["fence"] and shapes(8.0, 0.3, 1.2, 3.0)["fence"]
+    assert shapes(2.0, 1.5, 0.8, None, 0.3)["low_wide"] and shapes(2.0, 1.5, 0.8, 1.8, 0.3)["low_wide"]
 
 
 def _far_car_behind_a_car(ground: tuple[float, float, float], extra: np.ndarray | None = None) -> list:

@@ -986,7 +986,7 @@ class LidarDetector:
             ok &= ~facade
         # the ends rules also judge what is truck-tall only down to the hidden road: a façade piece
         # behind parked cars, measured lower, is a truck's rear to the classes below once its box
-        # reaches down there
+        # reaches down there (the structure memory below still takes the measured truck_tall)
         reach_tall = (
             truck_tall if reach_bottom is None else _truck_tall(fit, reach_bottom, top, slack, censored, cfg)
         )
@@ -1047,9 +1047,9 @@ class LidarDetector:
         if cfg.ground_hidden_slope > 0.0 and ok.any():
             # kept clusters mostly over ground that nearer objects hide: their lower part is in
             # shadow, so they reach down to the hidden ground's continuation, not to their lowest
-            # return. Only classes and boxes change, and the "taller than" rules above: lowering
-            # the ground for every rule made hedges and façade bases behind parked cars car-tall
-            # (session 16, not kept)
+            # return. Only classes and boxes change, and above, the "taller than" rules and what
+            # the ends rules judge (_reach_bottom): lowering the ground for every rule made hedges
+            # and façade bases behind parked cars car-tall (session 16, not kept)
             hidden_bottom[ok] = _hidden_bottoms(obj_hidden, order, starts, counts, cand[ok])
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
         hidden_bottom = hidden_bottom[ok]
