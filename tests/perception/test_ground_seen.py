@@ -98,3 +98,18 @@ def test_the_hidden_road_continues_from_the_road_not_from_a_wall_foot_over_glass
     at_rear = np.abs(xyz[:, 0] - 77.0) < 1e-3
     cont = 0.02 * 32.0  # the road seen to 45 m, raised 2 % over the 32 m to the rear
     assert np.isfinite(hz[at_rear]).all() and np.abs(hz[at_rear] - cont).max() < 0.1
+
+
+def test_a_shadow_over_the_highest_road_hides_it_however_little():
+    """Parked cars 1.5 m tall 30 m ahead; 70 m ahead a pier over glass returns from 1.2 m up. The
+    sensor sees nothing there under 0.97 m (1.9 m - 0.4 m x 70 / 30), and the road continued from
+    the last road seen (29.5 m) at 2 % stands at most 0.81 m: the road there is hidden, though the
+    shadow passes only 0.16 m over it. Asking it to pass 0.3 m over (before session 44) left the
+    pier no hidden road, and its height over the estimate (which climbs to its lowest return)
+    made it a person."""
+    pier = [(70.0, y, z) for y in (-0.1, 0.0, 0.1) for z in (1.2, 1.6, 2.0, 2.4, 2.8)]
+    xyz = np.vstack([_road(2.0, 30.0), _block(30.0, 0.0, 1.51), pier]).astype(np.float32)
+    gz, hz, _seen = ground_height(xyz, 0.0, 80.0, 0.5, 0.1, 1, SENSOR_Z, 0.02, GROUND_HIDDEN_MARGIN_M, 0.0125)
+    at_pier = np.abs(xyz[:, 0] - 70.0) < 1e-3
+    assert (gz[at_pier] > 1.0).all()  # the estimate climbs to the pier's foot
+    assert np.isfinite(hz[at_pier]).all() and np.abs(hz[at_pier] - 0.02 * 40.5).max() < 0.1

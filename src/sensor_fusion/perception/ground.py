@@ -395,8 +395,10 @@ def _hidden_ground(
     ``hidden_slope`` x the distance: the highest a road climbing at that grade from there could
     stand. It is not the lowest continuation from anywhere: on a visible grade, the road before
     the shadow, or one low return metres away, would pull that metres down. A cell not seen whose
-    envelope stands more than ``margin_m`` over its continuation, and whose shadow line passes more
-    than ``margin_m`` over it, is hidden: the continuation is written there. Where the road climbs
+    envelope stands more than ``margin_m`` over its continuation, and whose shadow line passes over
+    it, is hidden: the continuation is written there. The continuation bounds the road from above,
+    so a line over it is over the road, however little (a margin there too left far cells, where
+    the continuation has risen tens of centimetres, unhidden: session 44). Where the road climbs
     behind the objects more steeply than ``hidden_slope`` and only the road before them is seen,
     the continuation lies under it."""
     ng = h.shape[0]
@@ -408,7 +410,7 @@ def _hidden_ground(
             if fixed[ix, iy] or not np.isfinite(dist[ix, iy]):
                 continue
             gc = g[ix, iy] + hidden_slope * dist[ix, iy]
-            if h[ix, iy] > gc + margin_m and line[ix, iy] > gc + margin_m:
+            if h[ix, iy] > gc + margin_m and line[ix, iy] > gc:
                 hz[ix, iy] = gc
 
 
