@@ -249,7 +249,7 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
         res["view_found_seen"] = found_and_spurious(seen, 2.0)[0]
         if BREAKDOWN:
             poses = {int(z[f"stamp_{k}"]): z[f"pose_{k}"] for k in range(int(z["n"]))}
-            print_breakdown(name, seen, poses, static_doc)
+            print_breakdown(name, seen, pairs, poses, static_doc)
     res["ms"] = float(np.median(ms))
     return res
 
@@ -257,11 +257,13 @@ def evaluate(bag: str, cfg: LidarDetectorConfig, verbose=False) -> dict:
 RANGE_BANDS_M = (0.0, 15.0, 30.0, 50.0, 70.0)
 
 
-def print_breakdown(name: str, seen: list, poses: dict, static: dict | None) -> None:
+def print_breakdown(name: str, seen: list, pairs: list, poses: dict, static: dict | None) -> None:
     """Where the view measure's misses and spurious boxes are (``LIDAR_EVAL_BREAKDOWN=1``): truth
-    with at least ``SEEN_MIN_POINTS`` returns found or not, by class and range band from the
-    sensor; spurious boxes by their label and what they lie on (a truth object within 4 m: a
-    piece or a misplaced box; else the static element within 1 m of the box centre, or nothing)."""
+    with at least ``SEEN_MIN_POINTS`` returns (``seen``) found or not, by class and range band from
+    the sensor; spurious boxes, matching no truth however few its returns (``pairs``, as
+    ``view_spurious`` counts them), by their label and what they lie on (a truth object within
+    4 m: a piece or a misplaced box; else the static element within 1 m of the box centre, or
+    nothing)."""
     found: dict = {}
     spurious: dict = {}
     el = None
@@ -275,7 +277,7 @@ def print_breakdown(name: str, seen: list, poses: dict, static: dict | None) -> 
         T = poses.get(int(e.stamp_ns))
         if T is None:
             continue
-        ti, ei = bev_matches(t, e, 2.0)
+        ti, _ei = bev_matches(t, e, 2.0)
         hit = np.zeros(len(t), bool)
         hit[ti] = True
         r = np.hypot(*(t.centers[:, :2] - T[:2, 3]).T)
@@ -286,6 +288,8 @@ def print_breakdown(name: str, seen: list, poses: dict, static: dict | None) -> 
             )
             f, n = found.get(key, (0, 0))
             found[key] = (f + int(hit[j]), n + 1)
+    for t, e in pairs:
+        _ti, ei = bev_matches(t, e, 2.0)
         un = np.ones(len(e), bool)
         un[ei] = False
         for j in np.flatnonzero(un):
