@@ -477,23 +477,13 @@ def _hidden_bottoms(
     return np.where(over, s_hid / np.maximum(n_hid, 1), np.inf)
 
 
-def _reach_bottom(
-    bottom: np.ndarray,
-    obj_hidden: np.ndarray,
-    order: np.ndarray,
-    starts: np.ndarray,
-    counts: np.ndarray,
-    clusters: np.ndarray,
-    cfg: LidarDetectorConfig,
-) -> np.ndarray | None:
-    """(N,) each cluster's bottom, or the hidden road under it where that is deeper
-    (:func:`_hidden_bottoms`); None where the continuation is off. The rules that drop what is too
-    tall (poles, slivers) or truck-tall with no end of its own read the height down to it: a
-    deeper base only makes them drop more. Those that drop what is too low keep the measured
-    height (session 16: the deeper base made hedges and façade bases car-tall)."""
-    if cfg.ground_hidden_slope <= 0.0:
-        return None
-    return np.minimum(bottom, _hidden_bottoms(obj_hidden, order, starts, counts, clusters))
+def _reach_bottom(bottom: np.ndarray, hidden: np.ndarray | None) -> np.ndarray | None:
+    """(N,) each cluster's bottom, or the hidden road under it where that is deeper (``hidden``:
+    :func:`_hidden_bottoms`); None where the continuation is off (``hidden`` None). The rules that
+    drop what is too tall (poles, slivers) or truck-tall with no end of its own read the height
+    down to it: a deeper base only makes them drop more. Those that drop what is too low keep the
+    measured height (session 16: the deeper base made hedges and façade bases car-tall)."""
+    return None if hidden is None else np.minimum(bottom, hidden)
 
 
 class StructureMap(NamedTuple):
@@ -940,7 +930,11 @@ class LidarDetector:
             | (top - fit[:, GROUND_Z] > cfg.max_height_m)
         )
         censored = ceiling_clusters(at_ceiling, order, starts, counts, cand)
-        reach_bottom = _reach_bottom(bottom, obj_hidden, order, starts, counts, cand, cfg)
+        # the hidden road under each candidate (inf where it is not over hidden road), once per
+        # grouping: the rules here, a split group's pieces and the kept boxes read it
+        hidden_on = cfg.ground_hidden_slope > 0.0
+        hidden = _hidden_bottoms(obj_hidden, order, starts, counts, cand) if hidden_on else None
+        reach_bottom = _reach_bottom(bottom, hidden)
         shapes = _cluster_shapes(fit, bottom, top, slack, rng, interior, flat, censored, cfg, reach_bottom)
         standing = ~oversize & _standing(fit, top, cfg)
         ok = standing & ~_any_shape(shapes)
@@ -1032,27 +1026,25 @@ class LidarDetector:
                 n_pts = counts[cand]
                 bottom, rng, slack = _bottom_range_slack(fit, cfg)
                 top = fit[:, Z_MAX]
+                hidden = _hidden_bottoms(obj_hidden, order, starts, counts, cand) if hidden_on else None
                 _c, interior_p, flat_p = structure_features(
                     obj, obj_hag, order, starts, counts, cand[piece], fit[piece], 0.3,
                     float(cfg.structure_low_m), float(cfg.structure_inside_m), _FLAT_TOL_M,
                 )  # fmt: skip
                 fp, tp, sp = fit[piece], top[piece], slack[piece]
                 censored_p = ceiling_clusters(at_ceiling, order, starts, counts, cand[piece])
-                reach_p = _reach_bottom(bottom[piece], obj_hidden, order, starts, counts, cand[piece], cfg)
+                reach_p = _reach_bottom(bottom[piece], None if hidden is None else hidden[piece])
                 shapes_p = _cluster_shapes(
                     fp, bottom[piece], tp, sp, rng[piece], interior_p, flat_p, censored_p, cfg, reach_p
                 )
                 ok[piece] &= _standing(fp, tp, cfg) & ~_any_shape(shapes_p) & ~flat_plates(fp, tp, sp, cfg)
-        hidden_bottom = np.full(len(cand), np.inf)
-        if cfg.ground_hidden_slope > 0.0 and ok.any():
-            # kept clusters mostly over ground that nearer objects hide: their lower part is in
-            # shadow, so they reach down to the hidden ground's continuation, not to their lowest
-            # return. Only classes and boxes change, and above, the "taller than" rules and what
-            # the ends rules judge (_reach_bottom): lowering the ground for every rule made hedges
-            # and façade bases behind parked cars car-tall (session 16, not kept)
-            hidden_bottom[ok] = _hidden_bottoms(obj_hidden, order, starts, counts, cand[ok])
+        # kept clusters mostly over ground that nearer objects hide: their lower part is in shadow,
+        # so they reach down to the hidden ground's continuation, not to their lowest return. Only
+        # classes and boxes change, and above, the "taller than" rules and what the ends rules judge
+        # (_reach_bottom): lowering the ground for every rule made hedges and façade bases behind
+        # parked cars car-tall (session 16, not kept)
+        hidden_bottom = hidden[ok] if hidden is not None else np.full(int(ok.sum()), np.inf)
         fit, bottom, top, n_pts, slack = fit[ok], bottom[ok], top[ok], n_pts[ok], slack[ok]
-        hidden_bottom = hidden_bottom[ok]
         n = fit.shape[0]
         t_box = None
         if obj_t is not None:  # mean capture time per box
