@@ -224,13 +224,14 @@ def fit_scale_slip(
     sin(climb)`` (to first order ``1 / k = a + b sin(climb)``: ``s = 1 / a - 1``, ``c = -b /
     a^2``), its 2x2 covariance, and the residuals; None for a degenerate track.
 
-    Gauss-Newton from the similarity fit (:func:`_similarity`, ``b = 0``): the model is linear
+    Gauss-Newton from the similarity fit (:func:`_similarity`, ``b`` at its prior mean): the model is linear
     but for the small rotation, so a few steps converge. The fixes' information is divided by
     the larger of the reduced chi-square and ``N / N_EFF`` (the correlated-error floor: the
-    scale-only fit's ``sqrt(2) sigma / span``), and the priors ``a ~ N(1, prior_std^2)``, ``b ~
-    N(-slip_mean, slip_std^2)`` are added to it (MAP): on a short track, or one on a constant slope,
-    ``D`` and ``Q`` are nearly parallel and only ``s + c sin(climb)`` is known; the priors then
-    split it instead of the fit running off along the degenerate direction."""
+    scale-only fit's ``sqrt(2) sigma / span``), and the priors ``s ~ N(0, prior_std^2)``, ``c ~
+    N(slip_mean, slip_std^2)``, put on ``a`` and ``b`` at the current ``a``, are added to it
+    (MAP): on a short track, or one on a constant slope, ``D`` and ``Q`` are nearly parallel and
+    only ``s + c sin(climb)`` is known; the priors then split it instead of the fit running off
+    along the degenerate direction."""
     f = _similarity(D, Z, var)
     if f is None:
         return None
@@ -241,7 +242,7 @@ def fit_scale_slip(
     Dc, Qc = D - d0, Q - q0
     n = len(D)
     ww = np.repeat(w, 2)
-    x0 = np.array([0.0, 0.0, 1.0, 0.0, -slip_mean])  # prior mean (z0 and theta free)
+    x0 = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # prior mean (z0 and theta free; b's set each step)
     x = np.array([z0[0], z0[1], a, th, -slip_mean * a * a])
     for _ in range(4):
         x0[4] = -slip_mean * x[2] ** 2  # c's prior mean as b (c = -b / a^2)
