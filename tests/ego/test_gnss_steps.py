@@ -111,14 +111,15 @@ def test_a_return_from_a_jump_the_filter_took_reseeds_it_there():
     the filter held (since its first fix, a few seconds) and the filter, its heading still
     unknown, takes the jump. Its end is a step back by the same vector: the filter is re-seeded
     onto the fixes at once (metre-level error afterwards) instead of gating them as multipath
-    until they outlast the jumped level (2.4 m on the code without the step test)."""
+    until they outlast the jumped level (1.5 m on the code without the step test; 2.4 m while
+    the standstill before the start could not pin the gyro bias, before session 45)."""
     sim = simulate(60.0, seed=7, gps_jump=(3.0, 14.0, 0.0, 8.0))
     est, rec = run(sim, robot_config(gps_reinit_after_rejections=25, gnss_steps=True))
     assert est.counters["gps_multipath_returns"] == 1
     assert est.counters["gps_reinit"] == 0
     assert rec[rec[:, 0] > 17.0, 3].max() < 1.0
     est, rec = run(sim, robot_config(gps_reinit_after_rejections=25, gnss_steps=False))
-    assert rec[rec[:, 0] > 17.0, 3].max() > 2.0
+    assert rec[rec[:, 0] > 17.0, 3].max() > 1.2
 
 
 def test_a_level_part_keeps_a_jumped_newest_fix_out_of_the_heading_fit():

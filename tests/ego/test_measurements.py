@@ -159,10 +159,33 @@ def test_is_still():
         lambda x: setattr(x, "v", np.array([0.5, 0, 0])),  # moving
         lambda x: setattr(x, "imu_mean", np.array([0, 0, 0, 0.5, 0, G])),  # accelerating
         lambda x: x.P.__setitem__((3, 3), 4.0),  # speed unknown
+        lambda x: setattr(x, "imu_weight", 0.5),  # less than one window of IMU samples yet
     ):
         x = make_state(P=P)
         change(x)
         assert not is_still(x, CFG, g)
+
+
+def test_a_start_at_rest_learns_the_gyro_bias_in_its_first_seconds():
+    """A robot powered on at rest, its wheel encoders reading 0: the IMU statistics start empty
+    and fill in one window (zupt_window_s), so the standstill updates begin within a second and
+    pin the gyro's z bias before the drive. They began after ~8 s once (the variance started
+    at 1e6 and had to decay under the threshold), so a robot that drives off within seconds of
+    power-on (the generator's robot: ~4 s) met its turn-on bias only through the slow GNSS
+    heading."""
+    sim = simulate(3.0, "static", seed=4)
+    est = EgoEstimator(sim_config(), T_base_imu=T_BASE_IMU, T_base_gps=T_BASE_GPS)
+    for i, s in enumerate(sim.imu):
+        est.add_imu(s)
+        if i in sim.gps_idx:
+            est.add_gps(sim.gps[int(np.searchsorted(sim.gps_idx, i))])
+        if i % 10 == 0 and est.initialized:  # 10 Hz encoders at rest
+            est.add_wheel_odometry(s.stamp_ns, np.zeros(3), np.eye(3) * 0.02**2)
+    assert est.counters["zupt_updates"] >= 15  # 10 Hz from within the first second
+    bg_z_true = float((T_BASE_IMU[:3, :3] @ GYRO_BIAS)[2])
+    sd = math.sqrt(est.P[14, 14])
+    assert sd < 0.1 * sim_config().init_gyro_bias_std_rad_s
+    assert abs(est.nominal["bg"][2] - bg_z_true) < 3 * sd
 
 
 def updater(**kw) -> tuple[Updater, dict[str, int]]:

@@ -46,6 +46,7 @@ def make_state(
         t_nhc_ns=t_ns,
         imu_mean=np.concatenate([w, a]),
         imu_var=np.zeros(6),
+        imu_weight=1.0,  # the window has filled
     )
 
 

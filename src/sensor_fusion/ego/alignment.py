@@ -243,11 +243,22 @@ class Aligner:
         res = try_align(s, self.config)
         if res is None:
             return
-        theta, std = res
-        P = turn_heading(s, theta, self._lever)
+        std = res.yaw_std
+        P = turn_heading(s, res.theta, self._lever)
         P[eskf.YAW, :] = 0.0
         P[:, eskf.YAW] = 0.0
         P[eskf.YAW, eskf.YAW] = std * std
+        if res.antenna is not None:
+            # the antenna where the fit of the kept fixes puts it (track_align.try_align), with
+            # the share of the heading error in it: a fix the fit dropped as a jump may have
+            # pulled the filter's position while its heading was unknown
+            s.p = s.p.copy()
+            s.p[:2] += res.antenna - (s.p + eskf.quat_to_rot(s.q) @ self._lever)[:2]
+            J = res.antenna_dtheta
+            P[0:2, :] = 0.0
+            P[:, 0:2] = 0.0
+            P[0:2, 0:2] = np.eye(2) * res.antenna_var + np.outer(J, J) * std * std
+            P[0:2, eskf.YAW] = P[eskf.YAW, 0:2] = J * std * std
         s.P = 0.5 * (P + P.T)
         s.aligned = True
         vb = s.wheel_vb

@@ -189,6 +189,6 @@ class Initializer:
             aligned=aligned,
             t_nhc_ns=tf,
             imu_mean=np.concatenate([w, a]),
-            imu_var=np.full(6, 1e6),  # not still until the window has filled
+            imu_var=np.zeros(6),  # with imu_weight 0: not still until the window has filled
             yaw_bias_var=c.imu_yaw_bias_init_std_rad**2,
         )

@@ -162,11 +162,17 @@ def grow_yaw_bias(s: FilterState, t: int, walk_rad_sqrt_s: float) -> None:
     s.t_yaw_bias_ns = max(t, s.t_yaw_bias_ns)
 
 
+# the weight of one window (zupt_window_s) of samples in the IMU statistics: 1 - 1/e
+_WINDOW_FILLED = 1.0 - math.exp(-1.0)
+
+
 def is_still(s: FilterState, c: EgoConfig, g: np.ndarray) -> bool:
     """Standstill: quiet IMU (EW std of the specific force, bias-corrected mean rate and newest
     rate sample, mean acceleration ~ 0) and a filter speed that is small and well known (so constant-speed
     cruising never qualifies). ``g`` is gravity in the world, m/s^2."""
-    if float(s.imu_var[3:6].max()) > c.zupt_accel_std_mps2**2:
+    if s.imu_weight < _WINDOW_FILLED:  # the statistics cover less than one window yet
+        return False
+    if float(s.imu_var[3:6].max()) > c.zupt_accel_std_mps2**2 * s.imu_weight:
         return False
     w = s.imu_mean[0:3] - s.bg
     if float(w @ w) > c.zupt_gyro_rate_rad_s**2:

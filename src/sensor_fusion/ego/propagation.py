@@ -93,6 +93,7 @@ class Propagator:
         full_ns = t - s.t_ns if sample_dt_ns is None else int(sample_dt_ns)
         # to_base subtracted the lever term over the whole sample step, if not a gap
         lever = self._r_bi if self._has_lever and 0 < full_ns <= self._max_dt_ns else _NO_LEVER
+        alpha = min(1.0, full_ns / NS_PER_S / self._zupt_window_s)
         s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var = predict_step(
             s.p,
             s.v,
@@ -110,9 +111,11 @@ class Propagator:
             not s.aligned,
             s.imu_mean,
             s.imu_var,
-            min(1.0, full_ns / NS_PER_S / self._zupt_window_s),
+            alpha,
             lever,
         )
+        # a gap longer than the window (alpha 1) restarts the statistics from this sample
+        s.imu_weight = 0.0 if alpha >= 1.0 else s.imu_weight + alpha * (1.0 - s.imu_weight)
         w_step = 0.5 * (s.w_meas + w1) * dt
         s.w_int = w_step if s.w_int is None else s.w_int + w_step
         s.w_int_s += dt

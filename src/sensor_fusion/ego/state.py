@@ -36,7 +36,7 @@ class FilterState:
     aligned: bool  # yaw known (an ordinary EKF state) or not (kept out of the linear model)
     t_nhc_ns: int  # last constraint (NHC / ZUPT) update
     imu_mean: np.ndarray  # (6,) exponentially weighted mean of raw (w, a), for standstill detection
-    imu_var: np.ndarray  # (6,) exponentially weighted variance
+    imu_var: np.ndarray  # (6,) exponentially weighted variance (from 0: divide by imu_weight)
     # Kept in the state (not beside it) so that a rollback restores them and a replay rebuilds
     # them exactly: the odometry track while yaw is unknown (see track_align), the AHRS yaw bias.
     track_v: tuple = ()  # (t_ns, east, north): wheel velocity rotated by the filter's attitude
@@ -54,6 +54,10 @@ class FilterState:
     # velocity fused at its stamp rolls the filter back past the fix that aligned it, and the
     # replayed fix must find the chords that aligned it the first time
     chords: tuple = ()
+    # the weight the exponentially weighted IMU statistics hold, 1 - (1 - alpha)^n over the n
+    # samples since the start (0 at the start, -> 1): imu_var / imu_weight is the variance unbiased
+    # by its zero start, and the window has filled once the weight reaches 1 - 1/e
+    imu_weight: float = 0.0
 
     def copy(self) -> FilterState:
         """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
@@ -82,6 +86,7 @@ class FilterState:
             self.w_int,  # replaced, never mutated
             self.w_int_s,
             self.chords,  # a tuple: replaced, never mutated
+            self.imu_weight,
         )
 
     def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:
