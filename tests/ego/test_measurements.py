@@ -390,6 +390,7 @@ def test_split_imu_steps_leave_the_standstill_statistics_alone():
     a, b = plain._s, split._s
     np.testing.assert_allclose(b.imu_var, a.imu_var, rtol=1e-6)
     np.testing.assert_allclose(b.imu_mean, a.imu_mean, rtol=1e-9, atol=1e-12)
+    assert b.imu_weight == pytest.approx(a.imu_weight, rel=1e-12)
     assert math.sqrt(b.imu_var[3:6].max()) < 0.5 * CFG.zupt_accel_std_mps2
 
 

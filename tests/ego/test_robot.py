@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sensor_fusion.core.geometry import wrap_angle
+from sensor_fusion.ego import eskf, track_align
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.track_align import fit_rotation
 from sensor_fusion.ego.velocity_inputs import velocity_measurement
@@ -283,6 +284,100 @@ def test_fit_rotation_drops_a_jumped_fix_that_bends_the_fit_towards_it():
         th, std, span = fit_rotation(d, z, var, part)
         # what try_align would hand the filter
         assert abs(th) < 3 * math.hypot(std, math.sqrt(2) * 0.9 / span), seed
+
+
+def test_deleted_residuals_equal_a_refit_without_each_fix():
+    """The closed form (sums less each fix's terms) against fitting the others for every fix:
+    three parts, one of a single fix (nothing predicts it: 0)."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([np.linspace(0, 6, 12), np.linspace(7, 12, 9), [13.0]])
+    d = np.stack([x, 0.3 * np.sin(x)], 1) + [3000.0, -2000.0]  # ENU metres from a datum
+    var = rng.uniform(0.3, 1.2, len(d))
+    z = d @ np.array([[0.8, 0.6], [-0.6, 0.8]]) + rng.normal(0.0, 0.9, d.shape)
+    seg = np.r_[np.zeros(12, int), np.ones(9, int), [2]]
+    r2 = track_align._deleted_r2(d, z, var, seg)
+    for i in range(len(d)):
+        o = np.arange(len(d)) != i
+        if not (seg[o] == seg[i]).any():
+            assert r2[i] == 0.0
+            continue
+        th = track_align._fit(d[o], z[o], var[o], seg[o])[0]
+        w, m = 1.0 / var[o], seg[o] == seg[i]
+        dbar, zbar = (w[m] @ d[o][m]) / w[m].sum(), (w[m] @ z[o][m]) / w[m].sum()
+        info = sum(
+            float(
+                w[seg[o] == g]
+                @ (
+                    (d[o][seg[o] == g] - (w[seg[o] == g] @ d[o][seg[o] == g]) / w[seg[o] == g].sum()) ** 2
+                ).sum(1)
+            )
+            for g in np.unique(seg[o])
+        )
+        c, sn = math.cos(th), math.sin(th)
+        t = np.array([[c, -sn], [sn, c]]) @ (d[i] - dbar)
+        miss = z[i] - zbar - t
+        u = np.array([-t[1], t[0]]) / np.linalg.norm(t)
+        base = var[i] + 1.0 / w[m].sum()
+        across = float(miss @ u)
+        expect = across**2 / (base + float(t @ t) / info) + (float(miss @ miss) - across**2) / base
+        assert r2[i] == pytest.approx(expect, rel=1e-6), i  # sums of squares 3 km from the datum
+
+
+def test_fit_rotation_drops_a_far_fix_jumped_along_the_track():
+    """A jump along the track moves the far fix where the rotation's error cannot: judged with the
+    rotation's variance on both axes, a 5 m jump there (5.4 sigma) passed half the time."""
+    drive = 5.0 * np.linspace(0, 1, 14)[1:] ** 1.5
+    x = np.concatenate([np.zeros(8), drive, [10.4], np.linspace(11.2, 13.2, 5)])
+    d = np.stack([x, np.zeros_like(x)], 1)
+    var = np.full(len(d), 0.81)
+    part = np.r_[np.zeros(22, int), np.ones(5, int)]
+    kept = 0
+    for seed in range(40):
+        z = d + np.random.default_rng(seed).normal(0.0, 0.9, d.shape)
+        z[21] += [5.0, 0.0]
+        *_, keep, _seg = track_align._fit_parts(d, z, var, part)
+        kept += int(keep[21])
+    assert kept <= 4  # of 40: the noise can cancel part of it
+
+
+def test_track_alignment_places_the_antenna_with_its_heading_share(monkeypatch):
+    """At the track alignment the filter's antenna goes where the fit puts it, and its covariance
+    (through the GPS model's lever arm) is the fit's: the shift's variance plus the heading's
+    share along the rotation's direction, correlated with yaw as the fit says."""
+    from sensor_fusion.ego import alignment
+
+    seen = []
+    try_align = alignment.try_align
+
+    def spy(s, c):
+        res = try_align(s, c)
+        if res is not None and res.antenna is not None:
+            seen.append(res)
+        return res
+
+    monkeypatch.setattr(alignment, "try_align", spy)
+    states = []
+    aligned = alignment.Aligner.aligned
+
+    def after(self, s, m, source=""):
+        if source == "yaw_aligned_track":
+            states.append((s.copy(), self._lever))
+        aligned(self, s, m, source)
+
+    monkeypatch.setattr(alignment.Aligner, "aligned", after)
+    run(simulate(25.0, "yard", seed=2))
+    assert seen and states
+    res, (s, lever) = seen[0], states[0]
+    lw = eskf.quat_to_rot(s.q) @ lever
+    np.testing.assert_allclose((s.p + lw)[:2], res.antenna, atol=1e-9)
+    # antenna = p + R lever: d/d(yaw) = e_z x (R lever)
+    H = np.zeros((2, 15))
+    H[:, 0:2] = np.eye(2)
+    H[:, eskf.YAW] = [-lw[1], lw[0]]
+    std2 = s.P[eskf.YAW, eskf.YAW]
+    J = res.antenna_dtheta
+    np.testing.assert_allclose(H @ s.P @ H.T, np.eye(2) * res.antenna_var + np.outer(J, J) * std2, atol=1e-12)
+    np.testing.assert_allclose(H @ s.P[:, eskf.YAW], J * std2, atol=1e-12)
 
 
 def test_fit_rotation_splits_a_held_jump():

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
@@ -71,6 +73,22 @@ def test_copy_is_independent():
     c.q[3] = 0.0
     assert s.p[0] == 3.0 and s.v[1] == 2.0 and s.q[3] == 1.0
     assert c.P[2, 2] == s.P[2, 2] + 1.0
+
+
+def test_copy_carries_every_field():
+    """A field the snapshot forgot would reset at every rollback (copy() lists them by position)."""
+    s = make_state(v=(1.0, 2.0, 3.0))
+    for i, f in enumerate(dataclasses.fields(FilterState)):
+        v = getattr(s, f.name)
+        if isinstance(v, float) and not isinstance(v, bool):
+            setattr(s, f.name, v + 0.25 + i)
+    c = s.copy()
+    for f in dataclasses.fields(FilterState):
+        a, b = getattr(s, f.name), getattr(c, f.name)
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b, f.name
 
 
 def test_measurement_replay_is_not_counted_again():

@@ -252,9 +252,11 @@ class Aligner:
             # the antenna where the fit of the kept fixes puts it (track_align.try_align), with
             # the share of the heading error in it: a fix the fit dropped as a jump may have
             # pulled the filter's position while its heading was unknown
+            lever_w = eskf.quat_to_rot(s.q) @ self._lever
             s.p = s.p.copy()
-            s.p[:2] += res.antenna - (s.p + eskf.quat_to_rot(s.q) @ self._lever)[:2]
-            J = res.antenna_dtheta
+            s.p[:2] += res.antenna - (s.p + lever_w)[:2]
+            # base_link = antenna - R lever: turned by the heading error, the lever moves it too
+            J = res.antenna_dtheta - np.array([-lever_w[1], lever_w[0]])
             P[0:2, :] = 0.0
             P[:, 0:2] = 0.0
             P[0:2, 0:2] = np.eye(2) * res.antenna_var + np.outer(J, J) * std * std

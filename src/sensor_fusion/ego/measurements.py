@@ -169,7 +169,8 @@ _WINDOW_FILLED = 1.0 - math.exp(-1.0)
 def is_still(s: FilterState, c: EgoConfig, g: np.ndarray) -> bool:
     """Standstill: quiet IMU (EW std of the specific force, bias-corrected mean rate and newest
     rate sample, mean acceleration ~ 0) and a filter speed that is small and well known (so constant-speed
-    cruising never qualifies). ``g`` is gravity in the world, m/s^2."""
+    cruising never qualifies). Not before the statistics hold one window of samples
+    (``FilterState.imu_weight``). ``g`` is gravity in the world, m/s^2."""
     if s.imu_weight < _WINDOW_FILLED:  # the statistics cover less than one window yet
         return False
     if float(s.imu_var[3:6].max()) > c.zupt_accel_std_mps2**2 * s.imu_weight:

@@ -56,7 +56,8 @@ class FilterState:
     chords: tuple = ()
     # the weight the exponentially weighted IMU statistics hold, 1 - (1 - alpha)^n over the n
     # samples since the start (0 at the start, -> 1): imu_var / imu_weight is the variance unbiased
-    # by its zero start, and the window has filled once the weight reaches 1 - 1/e
+    # by its zero start (the mean starts at the first sample), and the window has filled once the
+    # weight reaches 1 - 1/e
     imu_weight: float = 0.0
 
     def copy(self) -> FilterState:

@@ -139,6 +139,17 @@ def _track_points(
     return d, f[:, 1:3], f[:, 3], part.astype(np.int64), level.astype(np.int64)
 
 
+def _covers_newest(track_v: tuple, track_z: tuple) -> bool:
+    """Whether the newest fix of ``track_z`` has a track point (:func:`_track_points` keeps it:
+    the wheel samples reach its stamp within ``_MAX_EXTRAP_S``)."""
+    fixes = [e for e in track_z if not math.isnan(e[1])]
+    if len(track_v) < 2 or not fixes:
+        return False
+    t = fixes[-1][0]
+    lo, hi = track_v[0][0], track_v[-1][0]
+    return lo - _MAX_EXTRAP_S * NS_PER_S <= t <= hi + _MAX_EXTRAP_S * NS_PER_S
+
+
 OUTLIER_CHI2 = 13.8  # chi2(2) at 0.999: a fix (or a step) this far from the fitted track is a jump
 SPLIT_MIN_FIXES = 2  # fixes on either side of a candidate step (one jumped fix: the outlier test)
 MAX_STEPS = 3
@@ -234,12 +245,13 @@ def _moments(d: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def _deleted_r2(d: np.ndarray, z: np.ndarray, var: np.ndarray, seg: np.ndarray) -> np.ndarray:
     """(n,) each fix's normalised squared miss from the fit of all the others (rotation and its
-    part's shift without it; variance: its own, the shift's and the rotation's at its distance
-    from the part's centroid). The fit's own residual misses a fix that pulls the fit towards
-    it: far along a short track (high leverage) one jumped fix bends the rotation until its
-    residual looks ordinary (a 9 m jump held by the newest fix before a break: 27 deg, with a
-    residual of 2.9 sigma). 0 for a fix alone in its part (its own shift: nothing predicts it).
-    Closed form from the sums less each fix's terms (as :func:`_split`), one pass."""
+    part's shift without it; variance: its own and the shift's, plus across the track the
+    rotation's at its distance from the part's centroid: a chi-square with 2 dof). The fit's
+    own residual misses a fix that pulls the fit towards it: far along a short track (high
+    leverage) one jumped fix bends the rotation until its residual looks ordinary (a 9 m jump
+    held by the newest fix before a break: 27 deg, with a residual of 2.9 sigma). 0 for a fix
+    alone in its part (its own shift: nothing predicts it). Closed form from the sums less each
+    fix's terms (as :func:`_split`), one pass."""
     w = 1.0 / var
     terms = _moments(d, z, w)
     labels, g = np.unique(seg, return_inverse=True)
@@ -256,11 +268,18 @@ def _deleted_r2(d: np.ndarray, z: np.ndarray, var: np.ndarray, seg: np.ndarray) 
     zbar = rest[:, 3:5] / Wd[:, None]
     dc = d - dbar
     c, s = np.cos(theta), np.sin(theta)
-    pred = zbar + np.stack([c * dc[:, 0] - s * dc[:, 1], s * dc[:, 0] + c * dc[:, 1]], 1)
-    miss = ((z - pred) ** 2).sum(1)
+    turned = np.stack([c * dc[:, 0] - s * dc[:, 1], s * dc[:, 0] + c * dc[:, 1]], 1)
+    miss = z - zbar - turned
+    # the rotation's error moves the prediction across the turned track point only: along it the
+    # variance is the fix's and the shift's, across it the rotation's at that distance too
+    r2d = (dc * dc).sum(1)
+    u = np.stack([-turned[:, 1], turned[:, 0]], 1) / np.sqrt(np.maximum(r2d, 1e-300))[:, None]
+    across = (miss * u).sum(1)
+    along2 = np.maximum((miss * miss).sum(1) - across * across, 0.0)
     info = np.maximum(C[:, 0], 1e-300)
-    pvar = var + 1.0 / Wd + (dc * dc).sum(1) / info
-    return np.where(alone, 0.0, miss / pvar)
+    base_var = var + 1.0 / Wd
+    r2 = across * across / (base_var + r2d / info) + along2 / base_var
+    return np.where(alone, 0.0, r2)
 
 
 def _centred(S: np.ndarray) -> np.ndarray:
@@ -366,7 +385,8 @@ def try_align(s: FilterState, c: EgoConfig) -> TrackAlignment | None:
     part's kept fixes plus its track point turned by the fitted rotation. A fix the fit dropped
     as a jump may still have pulled the filter's position while its heading was unknown (the
     lever arm's unknown direction and the dead-reckoned course widen the gate); the fit's
-    position has none of it."""
+    position has none of it, unless that fix is the newest part's only one (then its own
+    shift: the fix itself) or one of two (the outlier test cannot tell which of two is off)."""
     d, z, var, part, level = _track_points(s.track_v, s.track_z)
     if len(d) < 3:
         return None
@@ -376,8 +396,7 @@ def try_align(s: FilterState, c: EgoConfig) -> TrackAlignment | None:
         return None
     yaw_std = max(math.hypot(std, math.sqrt(2.0) * sigma / span), c.align_min_std_rad)
     own = keep & (seg == seg[-1])
-    newest = s.track_z[-1]
-    if not own.any() or z[-1, 0] != newest[1] or z[-1, 1] != newest[2]:  # the fix just fused is off the track
+    if not own.any() or not _covers_newest(s.track_v, s.track_z):  # the fix just fused is off the track
         return TrackAlignment(theta, yaw_std, None, 0.0, np.zeros(2))
     w = 1.0 / var[own]
     W = float(w.sum())
@@ -385,8 +404,8 @@ def try_align(s: FilterState, c: EgoConfig) -> TrackAlignment | None:
     cs, sn = math.cos(theta), math.sin(theta)
     turned = np.array([cs * dc[0] - sn * dc[1], sn * dc[0] + cs * dc[1]])
     # the shift is the mean of the part's fixes, but their error is correlated over the track
-    # (module docstring): not known better than one fix's
-    var_shift = max(1.0 / W, sigma * sigma)
+    # (module docstring): not known better than one of them
+    var_shift = max(1.0 / W, float(np.mean(var[own])))
     antenna = (w @ z[own]) / W + turned
     return TrackAlignment(theta, yaw_std, antenna, var_shift, np.array([-turned[1], turned[0]]))
 
