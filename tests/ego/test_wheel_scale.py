@@ -253,6 +253,13 @@ def test_rotation_free_track_test_before_the_heading():
         assert mismatch(s, fix_entry(s, zj, var_h, nxt.stamp_ns, est._lever_gps), 0.05)[0] > AGREE_CHI2
 
 
+    # a receiver repeating the newest accepted fix bit for bit, stamped past the wheels' reach:
+    # nothing predicts it (it was taken for the repeated fix's own track point)
+    last = s.track_z[-1]
+    late = s.track_v[-1][0] + 2_000_000_000
+    assert mismatch(s, (late, last[1], last[2], last[3], last[4], last[5]), 0.05) is None
+
+
 @pytest.mark.parametrize("delay", [0, 3])  # 3: wheel and fixes 30 ms late, fused by rollback
 def test_multipath_before_the_heading_is_gated_and_the_true_fixes_taken_back(delay):
     """An 8 m jump from 6 s to 11 s, 3 s after the robot starts moving and before the heading is

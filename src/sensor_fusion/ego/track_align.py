@@ -439,7 +439,7 @@ def mismatch(s: FilterState, entry: tuple, scale_std: float) -> tuple[float, flo
         return None
     var_h = entry[3]
     d, zz, var, part, level = _track_points(s.track_v, (*ref, entry))
-    if len(d) < 2 or zz[-1, 0] != entry[1] or zz[-1, 1] != entry[2]:
+    if len(d) < 2 or not _covers_newest(s.track_v, (*ref, entry)):  # the fix is off the track's end
         return None
     dk, zk = d[-1], zz[-1]
     D, Z, V = d[:-1], zz[:-1], var[:-1]
