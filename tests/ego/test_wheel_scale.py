@@ -15,6 +15,7 @@ from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.state import Measurement
 from sensor_fusion.ego.track_align import AGREE_CHI2, chi2_1dof_as_2dof, fix_entry, mismatch
 from sensor_fusion.ego.wheel_scale import (
+    ScalePrior,
     ScaleTrack,
     add_wheel,
     climb_sine,
@@ -67,7 +68,7 @@ def test_slip_with_slope_recovered_where_a_constant_scale_leaves_along_track_err
     their stds and leaves the noise."""
     D, Q, Z, V, along = _hilly_track(0.03, 0.4)
     _k, _var_k, res0 = fit_scale(D, Z, V)
-    x, C, res = fit_scale_slip(D, Q, Z, V, 0.05, 0.5)
+    x, C, res = fit_scale_slip(D, Q, Z, V, ScalePrior(0.05, c_std=0.5))
     sd = np.sqrt(np.diag(C))
     assert abs(x[0] - 0.03) < 3.0 * sd[0] and sd[0] < 0.01
     assert abs(x[1] - 0.4) < 3.0 * sd[1] and sd[1] < 0.15
@@ -81,10 +82,10 @@ def test_slip_fit_on_flat_ground_and_constant_slope_keeps_the_prior_split():
     track): only ``s + c sin(climb)`` is known; the slip stays at its prior (0, its std) and the
     scale takes the whole ratio, instead of the fit running off along the degenerate direction."""
     D, Q, Z, V, _ = _hilly_track(0.03, 0.0)
-    x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, 0.05, 0.5)
+    x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, ScalePrior(0.05, c_std=0.5))
     assert abs(x[0] - 0.03) < 0.01 and x[1] == pytest.approx(0.0, abs=1e-9)
     assert math.sqrt(C[1, 1]) == pytest.approx(0.5, rel=1e-3)
-    x, C, _ = fit_scale_slip(D, 0.1 * D, Z, V, 0.05, 0.5)  # climb sine 0.1 throughout
+    x, C, _ = fit_scale_slip(D, 0.1 * D, Z, V, ScalePrior(0.05, c_std=0.5))  # climb sine 0.1 throughout
     assert abs(x[0] + 0.1 * x[1] - 0.03) < 0.01 and abs(x[1]) < 0.5
 
 
@@ -93,18 +94,36 @@ def test_slip_prior_mean_held_without_climb_and_moved_by_one():
     at that mean; on a hilly track whose wheels slip 0.4 x the climb sine it finds ``c`` as the
     zero-mean prior does (the mean is where the fit starts, not where it must end)."""
     D, Q, Z, V, _ = _hilly_track(0.03, 0.0)
-    x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, 0.05, 0.5, slip_mean=0.4)
+    x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, ScalePrior(0.05, c_std=0.5, c_mean=0.4))
     assert abs(x[0] - 0.03) < 0.01 and x[1] == pytest.approx(0.4, abs=1e-6)
     D, Q, Z, V, _ = _hilly_track(0.03, 0.4)
     for mean in (0.0, 0.4):
-        x, C, _ = fit_scale_slip(D, Q, Z, V, 0.05, 0.5, slip_mean=mean)
+        x, C, _ = fit_scale_slip(D, Q, Z, V, ScalePrior(0.05, c_std=0.5, c_mean=mean))
         assert abs(x[1] - 0.4) < 3.0 * math.sqrt(C[1, 1]) and abs(x[0] - 0.03) < 3.0 * math.sqrt(C[0, 0])
     s = SimpleNamespace(wheel_scale=None, aligned=False)
-    add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), 0.05, 0.5, 0.4)
+    add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), ScalePrior(0.05, c_std=0.5, c_mean=0.4))
     assert s.wheel_scale.c == 0.4 and s.wheel_scale.var_c == pytest.approx(0.25)
     s = SimpleNamespace(wheel_scale=None, aligned=False)
-    add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), 0.05, 0.0, 0.4)  # slip off: no slip term at all
+    add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), ScalePrior(0.05, c_mean=0.4))  # slip off: no slip term at all
     assert s.wheel_scale.c == 0.0
+
+
+def test_scale_prior_mean_corrects_from_the_first_wheel_sample_and_yields_to_the_fit():
+    """``wheel_scale_mean``: before any fix the wheel speed is already divided by ``1 + s_mean``;
+    a short track (10 s, its information floored by the correlated GNSS error) stays nearer the
+    mean than the truth, and a long one finds the truth (-2 %) from either mean (0 or +3 %)."""
+    s = SimpleNamespace(wheel_scale=None, aligned=False, q=np.array([0.0, 0.0, 0.0, 1.0]))
+    add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), ScalePrior(0.05, s_mean=0.02, c_std=0.5, c_mean=0.4))
+    assert s.wheel_scale.s == 0.02 and s.wheel_scale.var == pytest.approx(0.05**2)
+    out = corrected(s, Measurement(0, np.array([1.0, 0.0, 0.0]), np.diag([0.01, 0.01, 1e6]), kind="wheel"))
+    assert out.z[0] == pytest.approx(1.0 / 1.02)  # level: the slip term is zero
+    D, Q, Z, V, _ = _hilly_track(-0.02, 0.0)
+    short = slice(0, 25)
+    x, _C, _ = fit_scale_slip(D[short], Q[short], Z[short], V[short], ScalePrior(0.05, s_mean=0.03, c_std=0.5))
+    assert abs(x[0] - 0.03) < abs(x[0] + 0.02)
+    for mean in (0.0, 0.03):
+        x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, ScalePrior(0.05, s_mean=mean, c_std=0.5))
+        assert abs(x[0] + 0.02) < 3.0 * math.sqrt(C[0, 0]) and math.sqrt(C[0, 0]) < 0.01
 
 
 def test_corrected_divides_by_scale_and_slip_of_the_climb():

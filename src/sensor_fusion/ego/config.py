@@ -286,6 +286,16 @@ class EgoConfig(ParamConfig):
         "GNSS displacement over wheel_scale_window_s (ego/wheel_scale.py; estimate clipped to 3 stds); "
         "0: wheel speed fused as unbiased",
     )
+    wheel_scale_mean: float = param(
+        0.0,
+        unit="1",
+        ge=-0.1,
+        le=0.2,
+        desc="Prior mean of that scale error. Wheels over-read on average: a loaded tyre rolls on a radius "
+        "about 1 % under its nominal one, and a driving wheel slips forward to overcome rolling resistance "
+        "(rolling resistance over slip stiffness: ~0.1 % on asphalt, 2-5 % on grass or gravel); "
+        "config/robot.yaml takes 0.02. 0: none assumed until the fit finds it",
+    )
     wheel_scale_window_s: float = param(
         120.0,
         unit="s",

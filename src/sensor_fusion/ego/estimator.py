@@ -402,11 +402,9 @@ class EgoEstimator:
                     s,
                     m,
                     self._lever_gps,
-                    c.wheel_scale_std,
+                    wheel_scale.ScalePrior.of(c),
                     c.wheel_scale_window_s,
                     span,
-                    c.wheel_slip_slope_std,
-                    c.wheel_slip_slope_mean,
                 )
                 self._aligner.after_fix(s, m)
             elif not m.multipath:

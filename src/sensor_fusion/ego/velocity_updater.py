@@ -49,9 +49,7 @@ class VelocityUpdater:
         c = self.config
         s.wheel_vb = m.z
         if c.wheel_scale_std > 0.0:
-            wheel_scale.add_wheel(
-                s, m.stamp_ns, m.z, c.wheel_scale_std, c.wheel_slip_slope_std, c.wheel_slip_slope_mean
-            )
+            wheel_scale.add_wheel(s, m.stamp_ns, m.z, wheel_scale.ScalePrior.of(c))
         if s.aligned:
             lin = body_velocity(s, wheel_scale.corrected(s, m) if c.wheel_scale_std > 0.0 else m)
         else:

@@ -60,6 +60,7 @@ from .state import FilterState, Measurement
 
 __all__ = [
     "MAX_GAP_S",
+    "ScalePrior",
     "ScaleTrack",
     "add_fix",
     "add_wheel",
@@ -82,6 +83,28 @@ SPAN_PER_RMS = math.sqrt(12.0)  # a straight track of length L has RMS distance 
 # as this many independent ones (N fixes: covariance x N / N_EFF). Two independent ends of a
 # straight track of length L give 2 sigma^2 / L^2; N evenly spread fixes give sigma^2 12 / (N L^2).
 N_EFF = 6.0
+
+
+@dataclass(frozen=True)
+class ScalePrior:
+    """What is believed before any fix: ``s ~ N(s_mean, s_std^2)`` and, with ``c_std`` > 0, the
+    slip per climb sine ``c ~ N(c_mean, c_std^2)`` (``c_std`` 0: no slip term). ``s_std`` 0 turns
+    the estimate off. From the ``wheel_scale_*`` and ``wheel_slip_slope_*`` keys (:meth:`of`)."""
+
+    s_std: float
+    s_mean: float = 0.0
+    c_std: float = 0.0
+    c_mean: float = 0.0
+
+    @classmethod
+    def of(cls, config) -> ScalePrior:
+        """From an ``EgoConfig`` (duck-typed: the four ``wheel_*`` attributes)."""
+        return cls(
+            float(config.wheel_scale_std),
+            float(config.wheel_scale_mean),
+            float(config.wheel_slip_slope_std),
+            float(config.wheel_slip_slope_mean),
+        )
 
 
 @dataclass(frozen=True)
@@ -109,10 +132,12 @@ class ScaleTrack:
         return 1.0 + self.s + self.c * g, self.var + g * g * self.var_c + 2.0 * g * self.cov_sc
 
 
-def _track(s: FilterState, prior_std: float, slip_std: float = 0.0, slip_mean: float = 0.0) -> ScaleTrack:
+def _track(s: FilterState, prior: ScalePrior) -> ScaleTrack:
     if s.wheel_scale is not None:
         return s.wheel_scale
-    return ScaleTrack(var=prior_std**2, c=slip_mean if slip_std > 0.0 else 0.0, var_c=slip_std**2)
+    return ScaleTrack(
+        s=prior.s_mean, var=prior.s_std**2, c=prior.c_mean if prior.c_std > 0.0 else 0.0, var_c=prior.c_std**2
+    )
 
 
 def climb_sine(R: np.ndarray, v_body: np.ndarray) -> float:
@@ -132,13 +157,11 @@ def add_wheel(
     s: FilterState,
     t_ns: int,
     v_body: np.ndarray,
-    prior_std: float,
-    slip_std: float = 0.0,
-    slip_mean: float = 0.0,
+    prior: ScalePrior,
 ) -> None:
     """Extend the track (and the slip track) by a wheel sample (raw body velocity, m/s; NaN rows
-    count as 0)."""
-    tr = _track(s, prior_std, slip_std, slip_mean)
+    count as 0); the first one starts the estimate at the prior."""
+    tr = _track(s, prior)
     if not s.aligned:
         s.wheel_scale = tr.restart() if tr.t_ns >= 0 or tr.fixes else tr
         return
@@ -214,9 +237,7 @@ def fit_scale_slip(
     Q: np.ndarray,
     Z: np.ndarray,
     var: np.ndarray,
-    prior_std: float,
-    slip_std: float,
-    slip_mean: float = 0.0,
+    prior: ScalePrior,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Fit of the fixes to the wheel track with a slip term, ``Z = z0 + R(theta) (a D + b Q)``
     (``Q`` the slip track, ``integral v_w sin(climb) dt``), with the priors: the posterior
@@ -227,8 +248,8 @@ def fit_scale_slip(
     Gauss-Newton from the similarity fit (:func:`_similarity`, ``b`` at its prior mean): the model is linear
     but for the small rotation, so a few steps converge. The fixes' information is divided by
     the larger of the reduced chi-square and ``N / N_EFF`` (the correlated-error floor: the
-    scale-only fit's ``sqrt(2) sigma / span``), and the priors ``s ~ N(0, prior_std^2)``, ``c ~
-    N(slip_mean, slip_std^2)``, put on ``a`` and ``b`` at the current ``a``, are added to it
+    scale-only fit's ``sqrt(2) sigma / span``), and the priors (``prior``: ``s`` and ``c``, its
+    ``c_std`` > 0), put on ``a`` and ``b`` at the current ``a``, are added to it
     (MAP): on a short track, or one on a constant slope, ``D`` and ``Q`` are nearly parallel and
     only ``s + c sin(climb)`` is known; the priors then split it instead of the fit running off
     along the degenerate direction."""
@@ -242,13 +263,14 @@ def fit_scale_slip(
     Dc, Qc = D - d0, Q - q0
     n = len(D)
     ww = np.repeat(w, 2)
-    x0 = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # prior mean (z0 and theta free; b's set each step)
-    x = np.array([z0[0], z0[1], a, th, -slip_mean * a * a])
+    # prior mean (z0 and theta free; b's set each step): a = 1 / (1 + s) at c = 0
+    x0 = np.array([0.0, 0.0, 1.0 / (1.0 + prior.s_mean), 0.0, 0.0])
+    x = np.array([z0[0], z0[1], a, th, -prior.c_mean * a * a])
     for _ in range(4):
-        x0[4] = -slip_mean * x[2] ** 2  # c's prior mean as b (c = -b / a^2)
+        x0[4] = -prior.c_mean * x[2] ** 2  # c's prior mean as b (c = -b / a^2)
         # the priors on s and c put on a and b (ds / da = dc / db = -1 / a^2 at b = 0)
         a4 = x[2] ** 4
-        Pi = np.diag([0.0, 0.0, 1.0 / (prior_std**2 * a4), 0.0, 1.0 / (slip_std**2 * a4)])
+        Pi = np.diag([0.0, 0.0, 1.0 / (prior.s_std**2 * a4), 0.0, 1.0 / (prior.c_std**2 * a4)])
         c, sn = math.cos(x[3]), math.sin(x[3])
         R = np.array([[c, -sn], [sn, c]])
         RD, RQ = Dc @ R.T, Qc @ R.T
@@ -286,17 +308,15 @@ def add_fix(
     s: FilterState,
     m: Measurement,
     lever: np.ndarray,
-    prior_std: float,
+    prior: ScalePrior,
     window_s: float,
     min_span_sigmas: float,
-    slip_std: float = 0.0,
-    slip_mean: float = 0.0,
 ) -> None:
     """After an accepted fix (heading known): add it against the track and refit the scale (and,
-    with ``slip_std`` > 0, the slip per climb sine) once the track spans ``min_span_sigmas`` fix
+    with ``prior.c_std`` > 0, the slip per climb sine) once the track spans ``min_span_sigmas`` fix
     stds (as the heading alignment's track)."""
     tr = s.wheel_scale
-    if prior_std <= 0.0 or tr is None or tr.t_ns < 0 or not s.aligned:
+    if prior.s_std <= 0.0 or tr is None or tr.t_ns < 0 or not s.aligned:
         return
     base = np.asarray(m.z, dtype=np.float64) - eskf.quat_to_rot(s.q) @ lever
     dt = (int(m.stamp_ns) - tr.t_ns) / NS_PER_S
@@ -314,17 +334,17 @@ def add_fix(
     ext = Dm.max(0) - Dm.min(0)
     if math.hypot(ext[0], ext[1]) < min_span_sigmas * math.sqrt(float(np.median(V))):
         return
-    if slip_std > 0.0 and _fit_with_slip(s, Dm, Qm, Zm, V, prior_std, slip_std, slip_mean):
+    if prior.c_std > 0.0 and _fit_with_slip(s, Dm, Qm, Zm, V, prior):
         return
     fit = _fit_agreeing(fit_scale, (Dm, Zm), V)
     if fit is None:
         return
     k, var_k, _ = fit
-    p0 = prior_std**2
+    p0 = prior.s_std**2
     post = 1.0 / (1.0 / p0 + 1.0 / var_k)
-    est = post * (k - 1.0) / var_k
-    lim = 3.0 * prior_std
-    s.wheel_scale = replace(s.wheel_scale, s=min(max(est, -lim), lim), var=post)
+    est = post * ((k - 1.0) / var_k + prior.s_mean / p0)
+    lim = 3.0 * prior.s_std
+    s.wheel_scale = replace(s.wheel_scale, s=min(max(est, prior.s_mean - lim), prior.s_mean + lim), var=post)
 
 
 def _fit_agreeing(
@@ -348,23 +368,20 @@ def _fit_with_slip(
     Q: np.ndarray,
     Z: np.ndarray,
     V: np.ndarray,
-    prior_std: float,
-    slip_std: float,
-    slip_mean: float = 0.0,
+    prior: ScalePrior,
 ) -> bool:
     """Scale and slip from :func:`fit_scale_slip` (outliers left out of a second pass, as the
-    scale-only fit), clipped to 3 prior stds each; False when the fit is degenerate."""
-    fit = _fit_agreeing(
-        lambda d, q, z, v: fit_scale_slip(d, q, z, v, prior_std, slip_std, slip_mean), (D, Q, Z), V
-    )
+    scale-only fit), clipped to 3 prior stds about the prior means; False when the fit is
+    degenerate."""
+    fit = _fit_agreeing(lambda d, q, z, v: fit_scale_slip(d, q, z, v, prior), (D, Q, Z), V)
     if fit is None:
         return False
     x, C, _ = fit
-    ls, lc = 3.0 * prior_std, 3.0 * slip_std
+    ls, lc = 3.0 * prior.s_std, 3.0 * prior.c_std
     s.wheel_scale = replace(
         s.wheel_scale,
-        s=min(max(float(x[0]), -ls), ls),
-        c=min(max(float(x[1]), slip_mean - lc), slip_mean + lc),
+        s=min(max(float(x[0]), prior.s_mean - ls), prior.s_mean + ls),
+        c=min(max(float(x[1]), prior.c_mean - lc), prior.c_mean + lc),
         var=float(C[0, 0]),
         var_c=float(C[1, 1]),
         cov_sc=float(C[0, 1]),
