@@ -119,7 +119,9 @@ def test_scale_prior_mean_corrects_from_the_first_wheel_sample_and_yields_to_the
     assert out.z[0] == pytest.approx(1.0 / 1.02)  # level: the slip term is zero
     D, Q, Z, V, _ = _hilly_track(-0.02, 0.0)
     short = slice(0, 25)
-    x, _C, _ = fit_scale_slip(D[short], Q[short], Z[short], V[short], ScalePrior(0.05, s_mean=0.03, c_std=0.5))
+    x, _C, _ = fit_scale_slip(
+        D[short], Q[short], Z[short], V[short], ScalePrior(0.05, s_mean=0.03, c_std=0.5)
+    )
     assert abs(x[0] - 0.03) < abs(x[0] + 0.02)
     for mean in (0.0, 0.03):
         x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, ScalePrior(0.05, s_mean=mean, c_std=0.5))
@@ -270,7 +272,6 @@ def test_rotation_free_track_test_before_the_heading():
     for d in ((6.0, 0.0), (0.0, 6.0), (-6.0, 0.0), (0.0, -6.0)):
         zj = z + np.array([d[0], d[1], 0.0])
         assert mismatch(s, fix_entry(s, zj, var_h, nxt.stamp_ns, est._lever_gps), 0.05)[0] > AGREE_CHI2
-
 
     # a receiver repeating the newest accepted fix bit for bit, stamped past the wheels' reach:
     # nothing predicts it (it was taken for the repeated fix's own track point)
