@@ -122,6 +122,22 @@ def test_a_return_from_a_jump_the_filter_took_reseeds_it_there():
     assert rec[rec[:, 0] > 17.0, 3].max() > 1.2
 
 
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_a_jump_from_the_fix_after_the_start_fix_is_a_step_from_it(seed):
+    """The IMU runs before the first fix (as on a robot's bags), the filter starts from that fix,
+    and an 8 m jump holds every later fix until 14 s (dev robot seed 36). The start fix is the
+    step detector's first reference, so the jump is a step from it and its end a return (a
+    re-seed onto the true fixes). Before, the steps started at the second fix, which made the
+    jumped level the reference: the end of the jump read as a new jump and the true fixes were
+    gated for tens of seconds (7-16 m off after 17 s on these seeds)."""
+    sim = simulate(60.0, seed=seed, gps_jump=(1.3, 14.0, 0.0, 8.0))
+    sim.gps = [f for f in sim.gps if f.stamp_ns - sim.stamps[0] >= 1_000_000_000]
+    est, rec = run(sim, robot_config(gps_reinit_after_rejections=25, gnss_steps=True))
+    assert est.counters["gps_multipath_returns"] == 1
+    assert est.counters["gps_reinit"] == 0
+    assert rec[rec[:, 0] > 17.0, 3].max() < 1.2
+
+
 def test_a_level_part_keeps_a_jumped_newest_fix_out_of_the_heading_fit():
     """A 10 m track, fixes with 0.9 m noise, the newest one on a 4 m jumped level (held-out robot
     seed 1: the filter had taken that level, and the heading aligned on it). As a candidate break

@@ -377,7 +377,7 @@ class EgoEstimator:
         if start.yaw_from_imu:
             self._t_imu_yaw = start.state.t_ns  # that reading was the first heading measurement
         st = start.state
-        self._updater.start_level(st.t_ns)
+        self._updater.start_level(st.t_ns, st, start.fix)
         if not st.aligned:
             # the first fix starts the odometry track too: a fix that jumps against it before the
             # heading is known is recognised from the track (track_align.mismatch), not followed

@@ -54,6 +54,7 @@ class Start:
     state: FilterState  # at the fix stamp, with the IMU readings interpolated there
     later_imu: list[tuple[int, np.ndarray, np.ndarray]]  # base-frame samples after it, to replay
     yaw_from_imu: bool  # the start heading is the IMU orientation reading at the fix
+    fix: Measurement | None = None  # the fix it started from
 
 
 class Initializer:
@@ -150,7 +151,7 @@ class Initializer:
         if later and later[0][0] == tf:
             later = later[1:]
         self.clear()
-        return Start(state, later, yaw_from_imu)
+        return Start(state, later, yaw_from_imu, fx)
 
     def _state(
         self,

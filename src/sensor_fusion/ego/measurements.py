@@ -220,9 +220,13 @@ class Updater:
         self._constrained_ns = -(1 << 62)  # newest stamp whose constraint update was counted
         self.multipath.clear()
 
-    def start_level(self, t_ns: int) -> None:
-        """The filter started (or was re-seeded) from a fix at ``t_ns``: the level it holds since."""
+    def start_level(self, t_ns: int, s: FilterState | None = None, fix: Measurement | None = None) -> None:
+        """The filter started (or was re-seeded) from a fix at ``t_ns``: the level it holds since;
+        at the start, that fix (``fix``, with the state ``s`` it gave) is the first reference of
+        the steps between fixes."""
         self.multipath.start_level(t_ns)
+        if s is not None and fix is not None:
+            self.multipath.first_fix(s, fix)
 
     def _correct(self, s: FilterState, lin: Linearised, gate: float = math.inf) -> bool:
         dx = correct(s, lin.H, lin.R, lin.y, gate)
