@@ -211,7 +211,7 @@ def _fit_parts(
                 seg, chi2 = trial, c2
     steps = 0
     while True:
-        theta, std, span, _r2, _res = _fit(d[keep], z[keep], var[keep], seg[keep])
+        theta, std, span, _r2 = _fit(d[keep], z[keep], var[keep], seg[keep])
         r2 = _deleted_r2(d[keep], z[keep], var[keep], seg[keep])
         k = int(np.argmax(r2))
         if r2[k] > OUTLIER_CHI2 and 2 * (keep.sum() - 1) >= len(d) and keep.sum() > 3:
@@ -342,7 +342,10 @@ def _split(d: np.ndarray, z: np.ndarray, var: np.ndarray, seg: np.ndarray) -> in
 
 def _fit(
     d: np.ndarray, z: np.ndarray, var: np.ndarray, seg: np.ndarray
-) -> tuple[float, float, float, np.ndarray, np.ndarray]:
+) -> tuple[float, float, float, np.ndarray]:
+    """The rotation of the track ``d`` onto the fixes ``z``, each part of ``seg`` with its own
+    shift: (theta, its std inflated by the reduced chi-square, the parts' combined span, each
+    fix's weighted squared residual)."""
     w = 1.0 / var
     dc, zc = d.copy(), z.copy()
     span2 = 0.0
@@ -366,7 +369,7 @@ def _fit(
     chi2 = float(np.sum(r2))
     scale = max(1.0, chi2 / dof) if dof > 0 else math.inf
     std = math.sqrt(scale / info) if info > 0.0 else math.inf
-    return theta, std, math.sqrt(span2), r2, res
+    return theta, std, math.sqrt(span2), r2
 
 
 class TrackAlignment(NamedTuple):
