@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from sensor_fusion.ego import eskf
+from sensor_fusion.ego.config import EgoConfig
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.state import Measurement
 from sensor_fusion.ego.track_align import AGREE_CHI2, chi2_1dof_as_2dof, fix_entry, mismatch
 from sensor_fusion.ego.wheel_scale import (
     ScalePrior,
     ScaleTrack,
+    add_fix,
     add_wheel,
     climb_sine,
     corrected,
@@ -25,6 +27,8 @@ from sensor_fusion.ego.wheel_scale import (
 )
 from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, robot_config, simulate
 from tests.ego.test_robot import run
+
+DT_NS = 400_000_000  # fixes at 2.5 Hz
 
 
 def test_fit_scale_recovers_scale_and_rotation_free():
@@ -109,14 +113,16 @@ def test_slip_prior_mean_held_without_climb_and_moved_by_one():
 
 
 def test_scale_prior_mean_corrects_from_the_first_wheel_sample_and_yields_to_the_fit():
-    """``wheel_scale_mean``: before any fix the wheel speed is already divided by ``1 + s_mean``;
-    a short track (10 s, its information floored by the correlated GNSS error) stays nearer the
-    mean than the truth, and a long one finds the truth (-2 %) from either mean (0 or +3 %)."""
+    """``wheel_scale_mean``: the estimate starts at it with the first wheel sample, so once the
+    heading is known the speed is divided by ``1 + s_mean`` before any fit; a short track (10 s,
+    its information floored by the correlated GNSS error) stays nearer the mean than the truth,
+    and a long one finds the truth (-2 %) from either mean (0 or +3 %)."""
     s = SimpleNamespace(wheel_scale=None, aligned=False, q=np.array([0.0, 0.0, 0.0, 1.0]))
     add_wheel(s, 0, np.array([1.0, 0.0, 0.0]), ScalePrior(0.05, s_mean=0.02, c_std=0.5, c_mean=0.4))
     assert s.wheel_scale.s == 0.02 and s.wheel_scale.var == pytest.approx(0.05**2)
-    out = corrected(s, Measurement(0, np.array([1.0, 0.0, 0.0]), np.diag([0.01, 0.01, 1e6]), kind="wheel"))
-    assert out.z[0] == pytest.approx(1.0 / 1.02)  # level: the slip term is zero
+    m = Measurement(0, np.array([1.0, 0.0, 0.0]), np.diag([0.01, 0.01, 1e6]), kind="wheel")
+    s.aligned = True
+    assert corrected(s, m).z[0] == pytest.approx(1.0 / 1.02)  # level: the slip term is zero
     D, Q, Z, V, _ = _hilly_track(-0.02, 0.0)
     short = slice(0, 25)
     x, _C, _ = fit_scale_slip(
@@ -126,6 +132,45 @@ def test_scale_prior_mean_corrects_from_the_first_wheel_sample_and_yields_to_the
     for mean in (0.0, 0.03):
         x, C, _ = fit_scale_slip(D, np.zeros_like(Q), Z, V, ScalePrior(0.05, s_mean=mean, c_std=0.5))
         assert abs(x[0] + 0.02) < 3.0 * math.sqrt(C[0, 0]) and math.sqrt(C[0, 0]) < 0.01
+
+
+def _fixed_track(D: np.ndarray, Z: np.ndarray, V: np.ndarray, prior: ScalePrior):
+    """A heading-known state whose scale track holds the fixes ``Z`` against the wheel track
+    ``D`` (0.4 s apart) but the last, and that last fix as the measurement to add."""
+    n = len(D)
+    fixes = tuple((k * DT_NS, *Z[k], *D[k], V[k], 0.0, 0.0) for k in range(n - 1))
+    v = (D[-1] - D[-2]) / 0.4
+    tr = ScaleTrack(
+        t_ns=(n - 1) * DT_NS, d=tuple(D[-1]), v=tuple(v), fixes=fixes, s=prior.s_mean, var=prior.s_std**2
+    )
+    s = SimpleNamespace(wheel_scale=tr, aligned=True, q=np.array([0.0, 0.0, 0.0, 1.0]))
+    m = Measurement((n - 1) * DT_NS, np.array([*Z[-1], 0.0]), np.diag([V[-1], V[-1], 1.0]))
+    return s, m
+
+
+def test_scale_only_posterior_takes_the_prior_mean_and_clips_about_it():
+    """Without the slip term (``c_std`` 0): the fit and the prior combine as two Gaussians, the
+    prior's mean included (a short track lands between the mean and the fit); the estimate is
+    clipped to 3 prior stds about the mean, not about 0. ``ScalePrior.of`` reads the four keys."""
+    D, _Q, Z, V, _ = _hilly_track(-0.02, 0.0)
+    for mean in (0.0, 0.03):
+        s, m = _fixed_track(D[:30], Z[:30], V[:30], ScalePrior(0.05, s_mean=mean))
+        add_fix(s, m, np.zeros(3), ScalePrior(0.05, s_mean=mean), 120.0, 1.0)
+        k, var_k, _ = fit_scale(D[:30], Z[:30], V[:30])
+        post = 1.0 / (1.0 / 0.05**2 + 1.0 / var_k)
+        assert s.wheel_scale.s == pytest.approx(post * ((k - 1.0) / var_k + mean / 0.05**2), rel=1e-9)
+    D, _Q, Z, V, _ = _hilly_track(0.6, 0.0)  # wheels 60 % long: far past mean + 3 std
+    s, m = _fixed_track(D, Z, V, ScalePrior(0.05, s_mean=0.03))
+    add_fix(s, m, np.zeros(3), ScalePrior(0.05, s_mean=0.03), 120.0, 1.0)
+    assert s.wheel_scale.s == pytest.approx(0.03 + 0.15)
+    s, m = _fixed_track(D, Z, V, ScalePrior(0.05))
+    add_fix(s, m, np.zeros(3), ScalePrior(0.05, s_mean=0.03, c_std=0.5), 120.0, 1.0)  # the slip fit
+    assert s.wheel_scale.s == pytest.approx(0.03 + 0.15)
+    cfg = EgoConfig(
+        wheel_scale_std=0.04, wheel_scale_mean=0.02, wheel_slip_slope_std=0.5, wheel_slip_slope_mean=0.3
+    )
+    assert ScalePrior.of(cfg) == ScalePrior(0.04, 0.02, 0.5, 0.3)
+    assert EgoConfig(wheel_scale_std=0.0, wheel_scale_mean=0.02).cross_checks()
 
 
 def test_corrected_divides_by_scale_and_slip_of_the_climb():

@@ -359,6 +359,8 @@ class EgoConfig(ParamConfig):
             out.append("align_min_std_rad: must be <= align_max_std_rad")
         if self.gnss_steps and self.wheel_scale_std <= 0.0:
             out.append("gnss_steps: needs wheel_scale_std > 0 (the multipath episodes it opens)")
+        if self.wheel_scale_mean != 0.0 and self.wheel_scale_std <= 0.0:
+            out.append("wheel_scale_mean: needs wheel_scale_std > 0 (0 turns the scale off, its mean too)")
         if self.has_datum:
             lat, lon, _ = self.datum
             if any(math.isnan(x) for x in self.datum):

@@ -175,6 +175,7 @@ class StepDetector:
         self._recent: deque[tuple] = deque(maxlen=REF_FIXES)
         self._d = np.zeros(2)  # dead-reckoned position: the filter's velocity integrated from fix to fix, m
         self._v = np.zeros(2)  # the filter's horizontal velocity after the newest fix, m/s
+        self._v_known = True  # False after the start fix: the start state's velocity is a guess (0)
         # unflagged steps: (squared step m^2, distance driven between the fixes m; 0 heading known)
         self._samples: deque[tuple[float, float]] = deque(maxlen=WINDOW)
         self._pending: tuple[float, float] | None = None  # the sample of the fix being decided
@@ -237,7 +238,8 @@ class StepDetector:
         var = self._var = self.variance(0.5 * float(m.cov[0, 0] + m.cov[1, 1]))
         if s.aligned:
             # each recent fix carried to now by the dead-reckoned motion; their median is the level
-            v_prev = self._v if recent[-1][4] else s.v[:2]  # before the heading the velocity was not
+            # before the heading the velocity was not in this frame; at the start fix it was a guess
+            v_prev = self._v if recent[-1][4] and self._v_known else s.v[:2]
             d_now = self._d + 0.5 * (v_prev + s.v[:2]) * dt  # in this frame
             rl = (eskf.quat_to_rot(s.q) @ lever)[:2]
             pred = np.array([f[1] + (d_now - f[2]) + (rl - f[3]) for f in recent])
@@ -437,6 +439,13 @@ class StepDetector:
             self.open[-1].followed = True
             self.open[-1].followed_ns = int(t_ns)
 
+    def start(self, s: FilterState, m: Measurement, lever: np.ndarray) -> None:
+        """The fix the filter started from, as the first reference: the next fix's step is tested
+        against it. The start state's velocity is a guess (zero, its std the start's), so the motion
+        to the next fix is dead-reckoned with the velocity there alone."""
+        self.record(s, m, lever, False)
+        self._v_known = False
+
     def record(self, s: FilterState, m: Measurement, lever: np.ndarray, flagged: bool) -> None:
         """After fix ``m`` was decided: it joins the recent fixes (the reference for the next) with
         the dead-reckoned position and the turned lever arm at it; the step's size joins the noise
@@ -456,9 +465,12 @@ class StepDetector:
             self._epoch += 1  # the heading found or lost: the wheel track's frame changed
         if self._recent:
             dt = (m.stamp_ns - self._recent[-1][0]) / NS_PER_S
-            v_prev = self._v if self._recent[-1][4] == s.aligned else v  # the heading found or lost since
+            v_prev = (
+                self._v if self._recent[-1][4] == s.aligned and self._v_known else v
+            )  # heading found or lost
             self._d = self._d + 0.5 * (v_prev + v) * dt
         self._v = v
+        self._v_known = True
         if self._restore is not None:  # back from a level: the fixes before it are the reference again
             self._recent.clear()
             self._recent.extend(self._restore)

@@ -60,7 +60,7 @@ class Multipath:
         second fix on, taken at 9.6 s, its end at 14.4 s a new "jump" that held the true fixes
         for 20 s)."""
         if self.config.gnss_steps:
-            self._steps.record(s, m, self._lever, False)
+            self._steps.start(s, m, self._lever)
 
     def _track_test(self, s: FilterState, m: Measurement, gate_ok: bool) -> tuple[bool, bool | None]:
         """(multipath, the track's answer) for a fix at its first processing.

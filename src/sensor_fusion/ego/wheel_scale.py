@@ -32,10 +32,13 @@ How much to believe it, from the fix std ``sigma``: the white-noise std of the f
 its reduced chi-square, and at least ``sqrt(2) sigma / span`` (``span`` the straight-line
 extent of the track, ``sqrt(12)`` x the RMS distance of its points from their centroid):
 GNSS errors are correlated over tens of seconds to minutes, so in the worst case only the
-track's two ends are independent. The fit is combined with the prior ``N(0,
-wheel_scale_std)`` (tolerances above) and clipped to 3 prior stds, so a short track (large fit
-std) hardly moves it and a long one takes over. The wheel speed is divided by ``k`` before it
-is fused, its variance grown by the scale's (``(v sigma_s)^2``).
+track's two ends are independent. The fit is combined with the prior ``N(wheel_scale_mean,
+wheel_scale_std^2)`` (tolerances above; the mean positive because wheels over-read on average:
+a loaded tyre rolls under its nominal radius, a driving wheel slips forward against rolling
+resistance) and clipped to 3 prior stds about that mean, so a short track (large fit std)
+hardly moves it and a long one takes over. The wheel speed is divided by ``k`` before it is
+fused, its variance grown by the scale's (``(v sigma_s)^2``), once the heading is known (the
+prior's mean from the first sample then); before, the heading-free uses take it raw.
 
 It changes at each fix by what one fix adds to a window of minutes, so the filter's velocity
 (and ``odom``) sees a slow drift of its scale, never a step. The window
@@ -342,7 +345,7 @@ def add_fix(
     k, var_k, _ = fit
     p0 = prior.s_std**2
     post = 1.0 / (1.0 / p0 + 1.0 / var_k)
-    est = post * ((k - 1.0) / var_k + prior.s_mean / p0)
+    est = post * (k - 1.0) / var_k + post * prior.s_mean / p0
     lim = 3.0 * prior.s_std
     s.wheel_scale = replace(s.wheel_scale, s=min(max(est, prior.s_mean - lim), prior.s_mean + lim), var=post)
 
