@@ -138,6 +138,23 @@ def test_a_jump_from_the_fix_after_the_start_fix_is_a_step_from_it(seed):
     assert rec[rec[:, 0] > 17.0, 3].max() < 1.2
 
 
+def test_the_first_step_from_a_start_with_its_heading_uses_the_velocity_at_the_next_fix():
+    """A start that knows its heading (the IMU's yaw) while the vehicle moves at 3 m/s: the start
+    state's velocity is a guess (0), so the motion to the next fix is the velocity there times
+    the interval, not the trapezoid from 0 (half of it: a 0.6 m false step at 2.5 Hz)."""
+    det = StepDetector()
+    cov = np.eye(3) * 0.9**2
+    s0 = make_state(v=(0.0, 0.0, 0.0))
+    det.start(s0, Measurement(0, np.array([0.0, 0.0, 0.0]), cov), LEVER)
+    s1 = make_state(v=(3.0, 0.0, 0.0))
+    chi = det.test(s1, Measurement(DT_NS, np.array([1.2, 0.0, 0.0]), cov), LEVER)
+    assert chi == pytest.approx(0.0, abs=1e-12)
+    det = StepDetector()
+    det.record(s0, Measurement(0, np.array([0.0, 0.0, 0.0]), cov), LEVER, False)  # as before
+    chi = det.test(s1, Measurement(DT_NS, np.array([1.2, 0.0, 0.0]), cov), LEVER)
+    assert chi * det._var == pytest.approx(0.6**2)
+
+
 def test_a_level_part_keeps_a_jumped_newest_fix_out_of_the_heading_fit():
     """A 10 m track, fixes with 0.9 m noise, the newest one on a 4 m jumped level (held-out robot
     seed 1: the filter had taken that level, and the heading aligned on it). As a candidate break
