@@ -104,6 +104,10 @@ def test_track_displacement_integrates_the_wheel_track():
     d = track_displacement(tv, 500_000_000, 1_500_000_000)
     assert d == pytest.approx([0.45, 0.55], abs=1e-9)
     assert track_displacement(tv, 1_000_000_000, 4_000_000_000) is None  # samples end 2 s before
+    one = ((1_000_000_000, 1.0, 0.5),)  # one sample: held throughout, back to the start fix too
+    assert track_displacement(one, 800_000_000, 1_200_000_000) == pytest.approx([0.4, 0.2])
+    assert track_displacement(one, 2_800_000_000, 3_200_000_000) is None  # 2.2 s old
+    assert track_displacement((), 0, 400_000_000) is None
 
 
 def test_a_return_from_a_jump_the_filter_took_reseeds_it_there():
@@ -122,16 +126,18 @@ def test_a_return_from_a_jump_the_filter_took_reseeds_it_there():
     assert rec[rec[:, 0] > 17.0, 3].max() > 1.2
 
 
-@pytest.mark.parametrize("seed", [0, 2, 4])
-def test_a_jump_from_the_fix_after_the_start_fix_is_a_step_from_it(seed):
-    """The IMU runs before the first fix (as on a robot's bags), the filter starts from that fix,
-    and an 8 m jump holds every later fix until 14 s (dev robot seed 36). The start fix is the
-    step detector's first reference, so the jump is a step from it and its end a return (a
-    re-seed onto the true fixes). Before, the steps started at the second fix, which made the
-    jumped level the reference: the end of the jump read as a new jump and the true fixes were
-    gated for tens of seconds (7-16 m off after 17 s on these seeds)."""
-    sim = simulate(60.0, seed=seed, gps_jump=(1.3, 14.0, 0.0, 8.0))
-    sim.gps = [f for f in sim.gps if f.stamp_ns - sim.stamps[0] >= 1_000_000_000]
+@pytest.mark.parametrize(("seed", "first_fix_s"), [(0, 1.0), (2, 1.0), (4, 1.0), (0, 0.0), (2, 0.0)])
+def test_a_jump_from_the_fix_after_the_start_fix_is_a_step_from_it(seed, first_fix_s):
+    """The filter starts from the first fix, and an 8 m jump holds every later fix until 14 s
+    (dev robot seed 36). The start fix is the step detector's first reference, so the jump is a
+    step from it and its end a return (a re-seed onto the true fixes). Before, the steps started
+    at the second fix, which made the jumped level the reference: the end of the jump read as a
+    new jump and the true fixes were gated for tens of seconds (7-16 m off after 17 s). Two
+    orderings: the IMU and wheels running a second before the first fix (as on the robot bags),
+    and all starting together, when the filter starts with one wheel sample since its start
+    fix (its track held from it: it had none to compare the first step with)."""
+    sim = simulate(60.0, seed=seed, gps_jump=(first_fix_s + 0.3, 14.0, 0.0, 8.0))
+    sim.gps = [f for f in sim.gps if f.stamp_ns - sim.stamps[0] >= first_fix_s * 1e9]
     est, rec = run(sim, robot_config(gps_reinit_after_rejections=25, gnss_steps=True))
     assert est.counters["gps_multipath_returns"] == 1
     assert est.counters["gps_reinit"] == 0

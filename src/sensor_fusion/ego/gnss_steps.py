@@ -131,11 +131,15 @@ def bound_factor(n_eff: float) -> float:
 def track_displacement(track_v: tuple, t0: int, t1: int) -> np.ndarray | None:
     """Displacement (2,) m of the wheel track ``track_v`` ((t_ns, v_east, v_north) samples in the
     filter's frame) from ``t0`` to ``t1``: the velocity integrated with the trapezoid rule, held
-    at the nearest sample beyond the samples; None without two samples or when the samples end
-    more than ``MAX_GAP_S`` before ``t1``."""
-    if len(track_v) < 2:
+    at the nearest sample beyond the samples (one sample: held throughout, as at the start,
+    when the wheels received before the filter started are gone); None without a sample or
+    when the samples end more than ``MAX_GAP_S`` before ``t1``."""
+    if not track_v:
         return None
     v = np.array(track_v, dtype=np.float64).reshape(-1, 3)
+    if len(v) == 1:
+        a, b = (t0 - v[0, 0]) / NS_PER_S, (t1 - v[0, 0]) / NS_PER_S
+        return v[0, 1:] * (b - a) if b > a and b <= MAX_GAP_S else None
     t = (v[:, 0] - v[0, 0]) / NS_PER_S
     a, b = (t0 - v[0, 0]) / NS_PER_S, (t1 - v[0, 0]) / NS_PER_S
     if b - t[-1] > MAX_GAP_S or b <= a:
