@@ -16,7 +16,7 @@ from sensor_fusion.core.geometry import wrap_angle
 from sensor_fusion.ego import eskf, track_align
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.track_align import fit_rotation
-from sensor_fusion.ego.velocity_inputs import velocity_measurement
+from sensor_fusion.ego.velocity_inputs import floored, velocity_measurement
 from tests.ego.robot_sim import T_BASE_GPS, T_BASE_IMU, RobotSim, robot_config, simulate
 
 MOTION_START_S = 3.0  # the yard profile stands still before this
@@ -214,6 +214,25 @@ def test_velocity_measurement_covariance_fallbacks():
     assert not est.add_wheel_odometry(1, np.full(3, np.nan), None)  # before init and invalid: counted
     assert not est.add_gnss_velocity(1, v, None)
     assert est.counters["wheel_rejected"] == 1 and est.counters["gnss_vel_rejected"] == 1
+
+
+def test_a_drivers_tiny_lateral_covariance_is_floored_at_the_side_slip():
+    """A diff-drive driver reports zero lateral and vertical velocity with a constant 0.001
+    (m/s)^2 (``diff_drive_controller``'s default): those rows reach the filter with at least the
+    non-holonomic constraint's variance (0.1 m/s side slip), the measured forward row as
+    reported, and a full covariance stays positive definite."""
+    cov = np.full((3, 3), 0.0005) + np.eye(3) * 0.0005  # 0.001 on the diagonal, correlated rows
+    m = floored(velocity_measurement(1, np.array([1.0, 0.0, 0.0]), cov, 0.1, "wheel"), (0.0, 0.1, 0.1))
+    assert np.diag(m.cov) == pytest.approx([0.001, 0.01, 0.01])
+    np.linalg.cholesky(m.cov)
+    m0 = velocity_measurement(1, np.array([1.0, 0.0, 0.0]), np.diag([0.001, 0.04, 1e6]), 0.1, "wheel")
+    assert floored(m0, (0.0, 0.1, 0.1)) is m0  # nothing below its floor: untouched
+    est = EgoEstimator(robot_config(nhc_lateral_std_mps=0.1, nhc_vertical_std_mps=0.1))
+    seen = []
+    est._hist.add = lambda meas: seen.append(meas) or True
+    est._hist.state = object()  # started: the measurement goes to the history
+    assert est.add_wheel_odometry(1, np.array([1.0, 0.0, 0.0]), np.eye(3) * 0.001)
+    assert np.diag(seen[0].cov) == pytest.approx([0.001, 0.01, 0.01])
 
 
 def test_fit_rotation_recovers_angle_and_std():

@@ -49,7 +49,7 @@ from .pose import EgoPose, pose_between, pose_of, transform_between
 from .propagation import Propagator, valid_orientation
 from .state import FilterState, Measurement
 from .track_align import add_fix as add_track_fix
-from .velocity_inputs import velocity_measurement
+from .velocity_inputs import floored, velocity_measurement
 from .velocity_updater import VelocityUpdater
 
 __all__ = ["COUNTER_NAMES", "EgoConfig", "EgoEstimator", "EgoPose"]
@@ -273,8 +273,15 @@ class EgoEstimator:
         diagonals take ``wheel_fallback_std_mps``, >= 1e3 marks an unmeasured axis). Unlike
         :meth:`add_body_velocity` it is used before the heading is known too: its speed (and
         standstill) are heading-free, and its dead-reckoned track gives the heading at low
-        speed (:mod:`.track_align`). True if used or queued."""
-        m = velocity_measurement(stamp_ns, velocity, covariance, self.config.wheel_fallback_std_mps, "wheel")
+        speed (:mod:`.track_align`). The lateral and vertical rows' variances are at least the
+        non-holonomic constraint's (``nhc_*_std_mps``): a wheeled base's driver reports zero
+        there by construction, often with a tiny constant covariance (``diff_drive_controller``:
+        0.001 (m/s)^2), which would pin the filter tighter than the side slip allows. True if
+        used or queued."""
+        c = self.config
+        m = velocity_measurement(stamp_ns, velocity, covariance, c.wheel_fallback_std_mps, "wheel")
+        if m is not None:
+            m = floored(m, (0.0, c.nhc_lateral_std_mps, c.nhc_vertical_std_mps))
         if m is None or self._s is None:
             self.counters["wheel_rejected"] += 1
             return False

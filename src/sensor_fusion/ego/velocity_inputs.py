@@ -29,6 +29,7 @@ definite.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -79,6 +80,16 @@ def velocity_measurement(
             except np.linalg.LinAlgError:
                 pass
     return Measurement(int(stamp_ns), v, R, kind=kind, rows=rows)
+
+
+def floored(m: Measurement, stds: tuple[float, float, float]) -> Measurement:
+    """``m`` with each measured row's variance raised to at least ``stds[row]^2`` (a diagonal
+    added, so a full covariance stays positive definite); ``m`` itself when none is below."""
+    lo = np.array([stds[r] ** 2 for r in m.rows])
+    add = np.maximum(lo - np.diag(m.cov), 0.0)
+    if not add.any():
+        return m
+    return replace(m, cov=m.cov + np.diag(add))
 
 
 def _row_var(m: Measurement, row: int) -> float | None:
