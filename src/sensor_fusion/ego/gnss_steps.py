@@ -469,9 +469,8 @@ class StepDetector:
             self._epoch += 1  # the heading found or lost: the wheel track's frame changed
         if self._recent:
             dt = (m.stamp_ns - self._recent[-1][0]) / NS_PER_S
-            v_prev = (
-                self._v if self._recent[-1][4] == s.aligned and self._v_known else v
-            )  # heading found or lost
+            # the heading found or lost since, or the start's guessed velocity: the one at this fix
+            v_prev = self._v if self._recent[-1][4] == s.aligned and self._v_known else v
             self._d = self._d + 0.5 * (v_prev + v) * dt
         self._v = v
         self._v_known = True
