@@ -26,8 +26,11 @@ stamp_set() { echo "$2" > "$VENV/.stamp-$1"; }
 #    (scripts/check_report.py opens the HTML report in it; without it that one test skips)
 # Each package is installed on its own: a failure of the optional chromium (its many dependencies)
 # must not take the required libusb down with it, as one apt-get call for both did.
+# has_libusb reads the whole cache before matching: under pipefail, `ldconfig -p | grep -q` fails
+# whenever grep exits at its first match and ldconfig dies of SIGPIPE (a fresh clone hit it)
+has_libusb() { [[ "$(ldconfig -p 2>/dev/null || true)" == *libusb-1.0.so.0* ]]; }
 apt_missing=()
-ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0' || apt_missing+=(libusb-1.0-0)
+has_libusb || apt_missing+=(libusb-1.0-0)
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 can_apt=no
 [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && can_apt=yes
@@ -39,7 +42,7 @@ if [ "${#apt_missing[@]}" -gt 0 ] && [ "$can_apt" = yes ]; then
       || log "WARNING: apt-get install $pkg failed (its output is above)"
   done
 fi
-if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+if ! has_libusb; then
   if [ "$can_apt" = yes ]; then
     log "ERROR: libusb-1.0.so.0 is missing and apt-get could not install libusb-1.0-0 (see above)."
   else
