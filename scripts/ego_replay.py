@@ -17,6 +17,13 @@ origin when the bag has one, so its ENU frame is the truth's.
 ``--without-correlated-gnss`` (generated bags only, a diagnostic): each fix has the generator's
 Gauss-Markov error (``/ground_truth/gps_error``) taken out, its white noise and multipath jumps
 kept: what an estimator that knew the slow GNSS error could reach at most.
+
+``--oracle-wheel-scale`` (generated bags only, a diagnostic): the wheels' true scale ``s`` and
+slope slip ``c`` (wheel speed = (1 + s + c sin(climb)) x true speed, least squares over the
+moving samples of the run) are regressed from the bag's wheel and truth topics and written
+over the filter's estimate after every fix: what `odom` would be with the wheel ratio known.
+Generated bags also report that truth (``wheel_true_s``, ``wheel_true_c``) beside the filter's
+final estimate (``wheel_s``, ``wheel_c``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import numpy as np
 from sensor_fusion.config import from_flat, load_params_file, resolve_calibration_path
 from sensor_fusion.core.calibration import load_calibration
 from sensor_fusion.core.geometry import quat_to_yaw, wrap_angle
+from sensor_fusion.ego import wheel_scale
 from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.frame_ego import EgoSource
 from sensor_fusion.ego.odom import OdomFrame
@@ -63,9 +71,53 @@ def remove_error(fix, e: tuple[float, float, float]) -> None:
     fix.altitude -= e[2]
 
 
-def replay(bag: str, flat: dict, dump: str | None = None, without_correlated_gnss: bool = False) -> dict:
+def true_wheel_scale(bag: str, wheel_topic: str) -> tuple[float, float] | None:
+    """(s, c) of a generated bag's wheels: wheel speed - true speed = (s + c climb) x true speed,
+    least squares over the samples moving faster than 0.2 m/s (climb: the sine of the truth's
+    pitch along the direction of travel, positive uphill); None without truth or motion."""
+    from sensor_fusion.bag.io import read_messages
+
+    wheel, truth = [], []
+    for topic, _mt, _t, msg in read_messages(bag, [wheel_topic, TRUTH]):
+        st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if topic == TRUTH:
+            q, v = msg.pose.pose.orientation, msg.twist.twist.linear
+            pitch = math.asin(max(-1.0, min(1.0, 2.0 * (q.w * q.y - q.z * q.x))))
+            truth.append((st, math.hypot(v.x, v.y), pitch))
+        else:
+            wheel.append((st, msg.twist.twist.linear.x))
+    if len(wheel) < 2 or len(truth) < 2:
+        return None
+    W, T = np.array(wheel, dtype=float), np.array(truth, dtype=float)
+    v = np.interp(W[:, 0], T[:, 0], T[:, 1])
+    climb = -np.sin(np.interp(W[:, 0], T[:, 0], T[:, 2])) * np.where(W[:, 1] < 0.0, -1.0, 1.0)
+    mv = v > 0.2
+    if mv.sum() < 2:
+        return None
+    A = np.column_stack([v[mv], climb[mv] * v[mv]])
+    (s, c), *_ = np.linalg.lstsq(A, np.abs(W[mv, 1]) - v[mv], rcond=None)
+    return float(s), float(c)
+
+
+def replay(
+    bag: str,
+    flat: dict,
+    dump: str | None = None,
+    without_correlated_gnss: bool = False,
+    oracle_wheel_scale: bool = False,
+) -> dict:
     """The figures of one bag (see the module docstring); ``dump``: also write the truth, filter
     and odom rows to that ``.npz`` (for diagnosis)."""
+    add_fix = wheel_scale.add_fix
+    try:
+        return _replay(bag, flat, dump, without_correlated_gnss, oracle_wheel_scale)
+    finally:
+        wheel_scale.add_fix = add_fix  # the oracle's wrapper must not outlive its bag
+
+
+def _replay(bag: str, flat: dict, dump: str | None, without_correlated_gnss: bool, oracle: bool) -> dict:
+    from dataclasses import replace
+
     from sensor_fusion.bag.io import read_messages
 
     scen = scenario_from_bag(bag)
@@ -96,6 +148,20 @@ def replay(bag: str, flat: dict, dump: str | None = None, without_correlated_gns
 
     est._updater.gps = logged_gps
     odom = OdomFrame(int(cfg.ego.imu_gap_reset_s * 1e9))
+    true_sc = true_wheel_scale(bag, cfg.wheel_odom.topic) if scen is not None else None
+    if oracle:
+        if true_sc is None:
+            raise SystemExit(f"{bag}: no wheel and truth topics to regress the wheel scale from")
+        fit_fix = wheel_scale.add_fix
+
+        def oracle_fix(s, *args, **kwargs):  # the fit runs, then the truth overwrites it
+            fit_fix(s, *args, **kwargs)
+            if s.wheel_scale is not None:
+                s.wheel_scale = replace(
+                    s.wheel_scale, s=true_sc[0], c=true_sc[1], var=1e-6, var_c=1e-4, cov_sc=0.0
+                )
+
+        wheel_scale.add_fix = oracle_fix
     gnss_errors = correlated_errors(bag) if without_correlated_gnss else {}
     if without_correlated_gnss and not gnss_errors:
         raise SystemExit(f"{bag}: no {GPS_ERROR} (not a generated bag with correlated GNSS errors)")
@@ -160,6 +226,11 @@ def replay(bag: str, flat: dict, dump: str | None = None, without_correlated_gns
         "multipath_returns": c["gps_multipath_returns"],
         "aligned_by": {k: c[k] for k in ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity")},
     }
+    if true_sc is not None:
+        ws = est._s.wheel_scale if est._s is not None else None
+        out["wheel_true_s"], out["wheel_true_c"] = true_sc
+        out["wheel_s"] = None if ws is None else ws.s
+        out["wheel_c"] = None if ws is None else ws.c
     first_aligned = P[P[:, 4] > 0, 0].min() if (P[:, 4] > 0).any() else None
     t0 = moving_from
     if t0 is None and len(P):  # no truth: the first wheel motion is not tracked here; from the start
@@ -195,6 +266,11 @@ def main() -> int:
         action="store_true",
         help="generated bags: take the generator's Gauss-Markov error out of each fix (diagnostic)",
     )
+    ap.add_argument(
+        "--oracle-wheel-scale",
+        action="store_true",
+        help="generated bags: the wheels' true scale and slope slip in place of the filter's (diagnostic)",
+    )
     a = ap.parse_args()
     import yaml
 
@@ -206,7 +282,7 @@ def main() -> int:
         Path(a.dump).mkdir(parents=True, exist_ok=True)
     for bag in a.bags:
         dump = str(Path(a.dump) / f"{Path(bag).name}.npz") if a.dump else None
-        print(json.dumps(replay(bag, flat, dump, a.without_correlated_gnss)))
+        print(json.dumps(replay(bag, flat, dump, a.without_correlated_gnss, a.oracle_wheel_scale)))
     return 0
 
 
