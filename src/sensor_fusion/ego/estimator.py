@@ -409,7 +409,7 @@ class EgoEstimator:
                     s,
                     m,
                     self._lever_gps,
-                    wheel_scale.ScalePrior.of(c),
+                    self._vel.scale_prior,
                     c.wheel_scale_window_s,
                     span,
                 )

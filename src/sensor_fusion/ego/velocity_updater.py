@@ -33,6 +33,7 @@ class VelocityUpdater:
         aligner: Aligner,
     ) -> None:
         self.config = config
+        self.scale_prior = wheel_scale.ScalePrior.of(config)  # the wheel scale's priors (fixed config)
         self._lever = lever_gps
         self._counters = counters
         self._updater = updater
@@ -49,7 +50,7 @@ class VelocityUpdater:
         c = self.config
         s.wheel_vb = m.z
         if c.wheel_scale_std > 0.0:
-            wheel_scale.add_wheel(s, m.stamp_ns, m.z, wheel_scale.ScalePrior.of(c))
+            wheel_scale.add_wheel(s, m.stamp_ns, m.z, self.scale_prior)
         if s.aligned:
             lin = body_velocity(s, wheel_scale.corrected(s, m) if c.wheel_scale_std > 0.0 else m)
         else:
