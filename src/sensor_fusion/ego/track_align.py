@@ -111,11 +111,11 @@ def add_break(s: FilterState, t: int, window_s: float, level: bool = False) -> N
 
 def _track_points(
     track_v: tuple, track_z: tuple
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """(d (n, 2) track points at the fixes, z (n, 2) fix positions, var (n,), part (n,) int: the
     number of breaks before each, level (n,) int: the number of level breaks before each,
-    :func:`add_break`) for the fixes the wheel samples cover (trapezoid integral, linear between
-    samples)."""
+    :func:`add_break`; whether the newest fix is among them) for the fixes the wheel samples
+    cover within ``_MAX_EXTRAP_S`` (trapezoid integral, linear between samples)."""
     v = np.array(track_v, dtype=np.float64).reshape(-1, 3)
     f = np.array(track_z, dtype=np.float64).reshape(-1, 6)
     brk = np.isnan(f[:, 1])
@@ -124,30 +124,20 @@ def _track_points(
     f = f[~brk]
     if len(v) < 2 or len(f) == 0:
         e = np.zeros(0, dtype=np.int64)
-        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), e, e
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), e, e, False
     tv = (v[:, 0] - v[0, 0]) / NS_PER_S
     pos = np.zeros((len(v), 2))
     pos[1:] = np.cumsum(0.5 * (v[1:, 1:3] + v[:-1, 1:3]) * np.diff(tv)[:, None], axis=0)
     tf = (f[:, 0] - v[0, 0]) / NS_PER_S
     keep = (tf >= -_MAX_EXTRAP_S) & (tf <= tv[-1] + _MAX_EXTRAP_S)
+    newest = bool(keep[-1])
     tf, f, part, level = tf[keep], f[keep], part[keep], level[keep]
     d = np.stack([np.interp(tf, tv, pos[:, 0]), np.interp(tf, tv, pos[:, 1])], axis=1)
     past = np.maximum(tf - tv[-1], 0.0)  # beyond the newest sample: its velocity
     d += past[:, None] * v[-1, 1:3]
     d += np.minimum(tf, 0.0)[:, None] * v[0, 1:3]  # the first fix (filter start) just before the first sample
     d += f[:, 4:6]  # the antenna, not base_link
-    return d, f[:, 1:3], f[:, 3], part.astype(np.int64), level.astype(np.int64)
-
-
-def _covers_newest(track_v: tuple, track_z: tuple) -> bool:
-    """Whether the newest fix of ``track_z`` has a track point (:func:`_track_points` keeps it:
-    the wheel samples reach its stamp within ``_MAX_EXTRAP_S``)."""
-    fixes = [e for e in track_z if not math.isnan(e[1])]
-    if len(track_v) < 2 or not fixes:
-        return False
-    t = fixes[-1][0]
-    lo, hi = track_v[0][0], track_v[-1][0]
-    return lo - _MAX_EXTRAP_S * NS_PER_S <= t <= hi + _MAX_EXTRAP_S * NS_PER_S
+    return d, f[:, 1:3], f[:, 3], part.astype(np.int64), level.astype(np.int64), newest
 
 
 OUTLIER_CHI2 = 13.8  # chi2(2) at 0.999: a fix (or a step) this far from the fitted track is a jump
@@ -390,7 +380,7 @@ def try_align(s: FilterState, c: EgoConfig) -> TrackAlignment | None:
     lever arm's unknown direction and the dead-reckoned course widen the gate); the fit's
     position has none of it, unless that fix is the newest part's only one (then its own
     shift: the fix itself) or one of two (the outlier test cannot tell which of two is off)."""
-    d, z, var, part, level = _track_points(s.track_v, s.track_z)
+    d, z, var, part, level, newest = _track_points(s.track_v, s.track_z)
     if len(d) < 3:
         return None
     theta, std, span, keep, seg = _fit_parts(d, z, var, part, level)
@@ -399,7 +389,7 @@ def try_align(s: FilterState, c: EgoConfig) -> TrackAlignment | None:
         return None
     yaw_std = max(math.hypot(std, math.sqrt(2.0) * sigma / span), c.align_min_std_rad)
     own = keep & (seg == seg[-1])
-    if not own.any() or not _covers_newest(s.track_v, s.track_z):  # the fix just fused is off the track
+    if not own.any() or not newest:  # the fix just fused is off the track
         return TrackAlignment(theta, yaw_std, None, 0.0, np.zeros(2))
     w = 1.0 / var[own]
     W = float(w.sum())
@@ -441,8 +431,8 @@ def mismatch(s: FilterState, entry: tuple, scale_std: float) -> tuple[float, flo
     if len(s.track_v) < 2 or not ref:
         return None
     var_h = entry[3]
-    d, zz, var, part, level = _track_points(s.track_v, (*ref, entry))
-    if len(d) < 2 or not _covers_newest(s.track_v, (*ref, entry)):  # the fix is off the track's end
+    d, zz, var, part, level, newest = _track_points(s.track_v, (*ref, entry))
+    if len(d) < 2 or not newest:  # the fix is off the track's end
         return None
     dk, zk = d[-1], zz[-1]
     D, Z, V = d[:-1], zz[:-1], var[:-1]
