@@ -44,6 +44,7 @@ from sensor_fusion.ego.estimator import EgoEstimator
 from sensor_fusion.ego.frame_ego import EgoSource
 from sensor_fusion.ego.odom import OdomFrame
 from sensor_fusion.eval.ego import EgoPoses, relative_pose_errors
+from sensor_fusion.ros.convert import stamp_of
 from sensor_fusion.ros.inputs import input_specs
 from sensor_fusion.sim.recorder import calibration_from_bag, scenario_from_bag
 
@@ -58,7 +59,7 @@ def correlated_errors(bag: str) -> dict[int, tuple[float, float, float]]:
     from sensor_fusion.bag.io import read_messages
 
     return {
-        m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec: (m.vector.x, m.vector.y, m.vector.z)
+        stamp_of(m): (m.vector.x, m.vector.y, m.vector.z)
         for _t, _mt, _tt, m in read_messages(bag, [GPS_ERROR])
     }
 
@@ -71,21 +72,31 @@ def remove_error(fix, e: tuple[float, float, float]) -> None:
     fix.altitude -= e[2]
 
 
+def _truth_motion(msg) -> tuple[int, float, float]:
+    """(stamp ns, horizontal speed m/s, pitch rad) of a truth ``nav_msgs/Odometry``."""
+    q, v = msg.pose.pose.orientation, msg.twist.twist.linear
+    return stamp_of(msg), math.hypot(v.x, v.y), math.asin(max(-1.0, min(1.0, 2.0 * (q.w * q.y - q.z * q.x))))
+
+
 def true_wheel_scale(bag: str, wheel_topic: str) -> tuple[float, float] | None:
-    """(s, c) of a generated bag's wheels: wheel speed - true speed = (s + c climb) x true speed,
-    least squares over the samples moving faster than 0.2 m/s (climb: the sine of the truth's
-    pitch along the direction of travel, positive uphill); None without truth or motion."""
+    """(s, c) of a generated bag's wheels, read ahead of a replay (the oracle needs it from the
+    first fix; a plain replay collects the same rows as it goes): :func:`fit_wheel_scale`."""
     from sensor_fusion.bag.io import read_messages
 
     wheel, truth = [], []
     for topic, _mt, _t, msg in read_messages(bag, [wheel_topic, TRUTH]):
-        st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         if topic == TRUTH:
-            q, v = msg.pose.pose.orientation, msg.twist.twist.linear
-            pitch = math.asin(max(-1.0, min(1.0, 2.0 * (q.w * q.y - q.z * q.x))))
-            truth.append((st, math.hypot(v.x, v.y), pitch))
+            truth.append(_truth_motion(msg))
         else:
-            wheel.append((st, msg.twist.twist.linear.x))
+            wheel.append((stamp_of(msg), msg.twist.twist.linear.x))
+    return fit_wheel_scale(wheel, truth)
+
+
+def fit_wheel_scale(wheel: list, truth: list) -> tuple[float, float] | None:
+    """(s, c) from wheel rows (stamp ns, forward speed) and truth rows (:func:`_truth_motion`):
+    wheel speed - true speed = (s + c climb) x true speed, least squares over the samples moving
+    faster than 0.2 m/s (climb: the sine of the truth's pitch along the direction of travel,
+    positive uphill); None without truth or motion."""
     if len(wheel) < 2 or len(truth) < 2:
         return None
     W, T = np.array(wheel, dtype=float), np.array(truth, dtype=float)
@@ -148,7 +159,8 @@ def _replay(bag: str, flat: dict, dump: str | None, without_correlated_gnss: boo
 
     est._updater.gps = logged_gps
     odom = OdomFrame(int(cfg.ego.imu_gap_reset_s * 1e9))
-    true_sc = true_wheel_scale(bag, cfg.wheel_odom.topic) if scen is not None else None
+    true_sc = true_wheel_scale(bag, cfg.wheel_odom.topic) if oracle else None
+    wheel_rows, truth_rows = [], []  # for the true wheel scale of a generated bag (fit_wheel_scale)
     if oracle:
         if true_sc is None:
             raise SystemExit(f"{bag}: no wheel and truth topics to regress the wheel scale from")
@@ -167,12 +179,13 @@ def _replay(bag: str, flat: dict, dump: str | None, without_correlated_gnss: boo
         raise SystemExit(f"{bag}: no {GPS_ERROR} (not a generated bag with correlated GNSS errors)")
     for topic, _mt, _t, msg in read_messages(bag, [*specs, TRUTH, MULTIPATH]):
         if topic == MULTIPATH:
-            st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            st = stamp_of(msg)
             multipath[st] = msg.vector.x != 0.0 or msg.vector.y != 0.0
             continue
         if topic == TRUTH:
+            truth_rows.append(_truth_motion(msg))
             p, tw = msg.pose.pose, msg.twist.twist.linear
-            t_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            t_ns = stamp_of(msg)
             q = p.orientation
             truth.append((t_ns, p.position.x, p.position.y, quat_to_yaw(np.array([q.x, q.y, q.z, q.w]))))
             if moving_from is None and math.hypot(tw.x, tw.y) > 0.1:
@@ -200,6 +213,7 @@ def _replay(bag: str, flat: dict, dump: str | None, without_correlated_gnss: boo
                 innov.append(float(np.hypot(y[0], y[1])))
             est.add_gps(item)
         elif spec.sensor == "wheel_odom":
+            wheel_rows.append((stamp_of(msg), msg.twist.twist.linear.x))
             v, cov = src.wheel_to_base(item)
             est.add_wheel_odometry(item.stamp_ns, v, cov)
         else:
@@ -226,6 +240,8 @@ def _replay(bag: str, flat: dict, dump: str | None, without_correlated_gnss: boo
         "multipath_returns": c["gps_multipath_returns"],
         "aligned_by": {k: c[k] for k in ("yaw_aligned", "yaw_aligned_track", "yaw_aligned_gnss_velocity")},
     }
+    if true_sc is None and scen is not None:
+        true_sc = fit_wheel_scale(wheel_rows, truth_rows)
     if true_sc is not None:
         ws = est._s.wheel_scale if est._s is not None else None
         out["wheel_true_s"], out["wheel_true_c"] = true_sc
