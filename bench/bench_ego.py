@@ -110,6 +110,7 @@ def bench_filter(seconds: float, fig: Figures) -> None:
             predict_step(
                 st.p, st.v, st.q, st.ba, st.bg, st.P, st.w_meas, st.a_meas, w, a, 0.01, g, qd, False,
                 st.imu_mean, st.imu_var, 0.02, np.array([0.0, 0.0, 0.5]),
+                st.imu_mean, st.imu_dvar, 0.01, True,
             )  # fmt: skip
             t_kernel.append(time.perf_counter_ns() - t0)
         t0 = time.perf_counter_ns()

@@ -95,11 +95,16 @@ def simulate(
     ahrs_glitch: tuple[float, float, float] | None = None,
     wheel_scale: float = 1.02,
     gps_jump: tuple[float, float, float, float] | None = None,
+    vibration: float = 0.0,
 ) -> RobotSim:
     """``ahrs_yaw_error``: when given, each IMU sample carries an orientation output whose yaw is
     the IMU's true yaw plus that error (rad); ``ahrs_glitch`` ``(t0, t1, rad)`` adds a magnetic
     disturbance over [t0, t1). ``wheel_scale``: wheel speed / true speed. ``gps_jump``
-    ``(t0, t1, east, north)``: a multipath jump (m) of the fixes over [t0, t1)."""
+    ``(t0, t1, east, north)``: a multipath jump (m) of the fixes over [t0, t1). ``vibration``:
+    chassis shake per sample, base axes, times the wheels' ground speed (m/s; a turn on the spot
+    counts its wheels, 0.3 m from the centre): accelerometer (0.5, 0.5, 1.0) m/s^2 and gyro
+    (0.05, 0.05, 0.02) rad/s at 1 m/s and ``vibration`` 1 (the generator's robot, sim/inertial.py);
+    its own random stream, so the other numbers do not move."""
     rng = np.random.default_rng(seed)
     sub = 20
     tf = np.arange(int(duration * IMU_HZ * sub) + 1) / (IMU_HZ * sub)
@@ -122,6 +127,11 @@ def simulate(
     sq = math.sqrt(IMU_HZ)
     gyro_i = gyro_b @ R_bi + GYRO_BIAS + rng.normal(0, GYRO_ND * sq, gyro_b.shape)
     acc_i = acc_b @ R_bi + ACCEL_BIAS + rng.normal(0, ACCEL_ND * sq, acc_b.shape)
+    if vibration:
+        vr = np.random.default_rng([seed, 7])
+        u = vibration * (np.abs(s) + 0.3 * np.abs(r))[:, None]
+        gyro_i += (vr.standard_normal(gyro_b.shape) * u * np.array([0.05, 0.05, 0.02])) @ R_bi
+        acc_i += (vr.standard_normal(acc_b.shape) * u * np.array([0.5, 0.5, 1.0])) @ R_bi
     imu = []
     for i, st in enumerate(stamps):
         o = None

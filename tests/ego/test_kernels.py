@@ -28,9 +28,31 @@ def test_numba_kernel_equals_numpy_reference():
         nd = np.array([4e-4, 1e-6, 4e-8, 1e-10])
         m0, v0 = rng.normal(size=6), rng.uniform(size=6)
         lever = np.array([0.3, -0.2, 0.5])
-        p1, v1, q1, P1, m1, var1 = predict_step(
-            p, v, q, ba, bg, P, w0, a0, w1, a1, dt, g, nd, unaligned, m0, v0, 0.1, lever
-        )
+        prev = rng.normal(size=6)
+        p1, v1, q1, P1, m1, var1, prev1, dvar1 = predict_step(
+            p,
+            v,
+            q,
+            ba,
+            bg,
+            P,
+            w0,
+            a0,
+            w1,
+            a1,
+            dt,
+            g,
+            nd,
+            unaligned,
+            m0,
+            v0,
+            0.1,
+            lever,
+            prev,
+            np.zeros(6),
+            dt,
+            False,
+        )  # fmt: skip  (measured noise off: the reference has the densities alone)
         rp, rv, rq, F, _ = eskf.imu_propagate(p, v, q, ba, bg, w0, a0, w1, a1, dt, g)
         Pr = F @ P @ F.T + eskf.process_noise(dt, *np.sqrt(nd))
         if unaligned:
@@ -48,6 +70,43 @@ def test_numba_kernel_equals_numpy_reference():
         x = np.concatenate([w1, a1 + np.cross((w1 - w0) / dt, lever)])
         np.testing.assert_allclose(m1, m0 + 0.1 * (x - m0))
         np.testing.assert_allclose(var1, 0.9 * (v0 + 0.1 * (x - m0) ** 2))
+        # the measured noise: half the squared step from the last sample, as a density squared
+        np.testing.assert_allclose(prev1, x)
+        np.testing.assert_allclose(dvar1, 0.1 * 0.5 * (x - prev) ** 2 * dt)
+
+
+def test_measured_imu_noise_above_the_densities_is_the_process_noise_in_world_axes():
+    """Where the measured noise (half the squared difference of consecutive samples, times the
+    step) exceeds the configured density on a body axis, that axis's noise enters P rotated into
+    the world (R diag R'); below it on every axis, P is exactly the configured one; off, too."""
+    rng = np.random.default_rng(6)
+    p, v = rng.normal(size=3), rng.normal(size=3)
+    q = matrix_to_quat(rpy_to_matrix(0.3, -0.2, 1.1))
+    z3 = np.zeros(3)
+    w0 = w1 = np.array([0.0, 0.0, 0.1])
+    a0 = a1 = np.array([0.0, 0.0, G])
+    A = rng.normal(size=(15, 15))
+    P = A @ A.T
+    g, dt = np.array([0, 0, -G]), 1.0 / 30.0
+    nd = np.array([9e-3, 5e-4, 1e-3, 1e-4]) ** 2
+    m0 = np.concatenate([w0, a0])
+    shake = np.array([0.02, 0.05, 0.01, 0.5, 0.5, 1.0]) ** 2 * dt  # gyro, accel (per sample)**2 * dt
+    args = (p, v, q, z3, z3, P, w0, a0, w1, a1, dt, g, nd, False, m0, np.zeros(6), 0.1, z3, m0)
+
+    def P_with(dvar, on):
+        return predict_step(*args, dvar / 0.9, dt, on)[3]  # the update keeps 0.9 of it (same sample)
+
+    base = P_with(np.zeros(6), True)
+    np.testing.assert_array_equal(P_with(np.zeros(6), False), base)
+    np.testing.assert_array_equal(P_with(shake, False), base)
+    R = eskf.quat_to_rot(eskf.quat_mul(q, eskf.quat_exp(0.5 * dt * w0)))  # mid-step attitude
+    P1 = P_with(shake, True)
+    qg, qa = np.maximum(shake[:3], nd[1]), np.maximum(shake[3:], nd[0])
+    expect = base.copy()
+    expect[3:6, 3:6] += (R @ np.diag(qa) @ R.T - nd[0] * np.eye(3)) * dt
+    expect[6:9, 6:9] += (R @ np.diag(qg) @ R.T - nd[1] * np.eye(3)) * dt
+    np.testing.assert_allclose(P1, expect, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(P1, P1.T)
 
 
 def test_numba_update_equals_numpy_reference():

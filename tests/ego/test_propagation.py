@@ -60,14 +60,16 @@ def test_base_yaw_of_an_imu_orientation_output():
 
 def test_propagate_equals_the_reference_step():
     """The numba step == eskf.imu_propagate with P = F P F' + Q from ``matrices`` (noise
-    densities in the right slots); unaligned, yaw is decoupled; the IMU statistics move towards
-    the reading with weight dt / zupt_window_s."""
+    densities in the right slots, or the measured noise where it is larger); unaligned, yaw is
+    decoupled; the IMU statistics move towards the reading with weight dt / zupt_window_s."""
     cfg = EgoConfig(gyro_noise_rad_s_sqrt_hz=3e-4, accel_bias_walk_mps3_sqrt_hz=1e-3).validate()
     prop = Propagator(cfg, np.eye(4))
     w1, a1 = np.array([0.01, -0.02, 0.3]), np.array([1.0, 0.5, G + 0.2])
-    for aligned in (True, False):
+    for aligned, shaken in ((True, False), (False, False), (True, True)):
         s = make_state(v=(8.0, -3.0, 0.1), rpy=(0.05, -0.02, 1.0), w=(0.0, 0.0, 0.25), aligned=aligned)
         s.imu_mean = np.zeros(6)
+        # the last sample: this reading (no measured noise) or one far from it (shaken)
+        s.imu_prev = np.zeros(6) if shaken else np.concatenate([w1, a1])
         t = s.t_ns + STEP
         F, Q = prop.matrices(s, t, w1, a1)
         p1, v1, q1, _, _ = eskf.imu_propagate(
@@ -82,7 +84,10 @@ def test_propagate_equals_the_reference_step():
         assert s1.t_ns == t and s1.dt_s == pytest.approx(0.01) and s1.w_meas is w1
         if aligned:
             np.testing.assert_allclose(s1.P, P_ref, rtol=1e-10, atol=1e-14)
-            assert Q[6, 6] == pytest.approx(3e-4**2 * 0.01) and Q[9, 9] == pytest.approx(1e-6 * 0.01)
+            assert Q[9, 9] == pytest.approx(1e-6 * 0.01)
+            measured = 0.5 * 0.3**2 * 0.01 * (0.01 / cfg.zupt_window_s)  # yaw rate 0 -> 0.3 rad/s
+            gyro_q = 2 * 3e-4**2 + measured if shaken else 3 * 3e-4**2
+            assert Q[6:9, 6:9].trace() / 0.01 == pytest.approx(gyro_q)
         else:
             assert not np.delete(s1.P[8], 8).any() and s1.P[3, 3] > P_ref[3, 3]
         alpha = 0.01 / cfg.zupt_window_s

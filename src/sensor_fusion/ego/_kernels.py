@@ -89,8 +89,13 @@ def predict_step(
     imu_var: np.ndarray,
     alpha: float,
     lever: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return (p1, v1, q1, P1, imu_mean1, imu_var1); ``qdiag`` = (s_a^2, s_g^2, s_ba^2, s_bg^2).
+    imu_prev: np.ndarray,
+    imu_dvar: np.ndarray,
+    sample_dt: float,
+    measured_noise: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (p1, v1, q1, P1, imu_mean1, imu_var1, imu_prev1, imu_dvar1); ``qdiag`` = (s_a^2,
+    s_g^2, s_ba^2, s_bg^2).
 
     With ``unaligned`` the yaw row/column of P1 is decoupled and the velocity gets the
     extra noise density |A_h| (see EgoEstimator). ``imu_mean``/``imu_var`` are the
@@ -98,6 +103,14 @@ def predict_step(
     with the angular-acceleration term ``(w1 - w0) / dt x lever`` that ``Propagator.to_base``
     took out of ``a1`` put back (``lever`` zero where it took none out): differenced gyro noise
     times the lever arm (0.34 m/s^2 at 200 Hz and 0.5 m) would otherwise hide every standstill.
+
+    The measured noise: ``imu_dvar`` is the same weighting of half the squared difference
+    between consecutive raw samples (``imu_prev``: the last one) times the sample step
+    ``sample_dt`` (s): a sample's white variance (motion changes little between samples,
+    vibration everything) as a density squared, per base axis. With ``measured_noise``, where
+    it exceeds the configured density, that axis's process noise is the measured one, rotated
+    into the world: a chassis that shakes more than the datasheet says must not make the filter
+    trust its IMU more than its wheels. ``alpha`` >= 1 (a gap) restarts the measurement.
     """
     w = 0.5 * (w0 + w1) - bg
     ex, ey, ez, ew = _quat_exp(0.5 * w[0] * dt, 0.5 * w[1] * dt, 0.5 * w[2] * dt)
@@ -153,9 +166,57 @@ def predict_step(
             m = 0.5 * (P1[i, j] + P1[j, i])
             P1[i, j] = m
             P1[j, i] = m
+    m1 = np.empty(6)
+    v1s = np.empty(6)
+    a_st = a1.copy()
+    if dt > 0.0:
+        d0, d1, d2 = (w1[0] - w0[0]) / dt, (w1[1] - w0[1]) / dt, (w1[2] - w0[2]) / dt
+        a_st[0] += d1 * lever[2] - d2 * lever[1]
+        a_st[1] += d2 * lever[0] - d0 * lever[2]
+        a_st[2] += d0 * lever[1] - d1 * lever[0]
+    prev1 = imu_prev.copy()
+    dvar1 = imu_dvar.copy()
+    for i in range(6):
+        x = w1[i] if i < 3 else a_st[i - 3]
+        d = x - imu_mean[i]
+        m1[i] = imu_mean[i] + alpha * d
+        v1s[i] = (1.0 - alpha) * (imu_var[i] + alpha * d * d)
+        if alpha >= 1.0:
+            dvar1[i] = 0.0
+            prev1[i] = x
+        elif alpha > 0.0:
+            e = x - imu_prev[i]
+            dvar1[i] = (1.0 - alpha) * imu_dvar[i] + alpha * 0.5 * e * e * sample_dt
+            prev1[i] = x
+    qg = np.full(3, qdiag[1])
+    qa = np.full(3, qdiag[0])
+    measured = False
+    if measured_noise:
+        for i in range(3):
+            if dvar1[i] > qg[i]:
+                qg[i] = dvar1[i]
+                measured = True
+            if dvar1[3 + i] > qa[i]:
+                qa[i] = dvar1[3 + i]
+                measured = True
+    if measured:  # body-axis densities into the world: Rm diag(q) Rm'
+        for i in range(3):
+            for j in range(i, 3):
+                sa = 0.0
+                sg = 0.0
+                for k in range(3):
+                    sa += Rm[i, k] * qa[k] * Rm[j, k]
+                    sg += Rm[i, k] * qg[k] * Rm[j, k]
+                P1[3 + i, 3 + j] += sa * dt
+                P1[6 + i, 6 + j] += sg * dt
+                if j != i:
+                    P1[3 + j, 3 + i] += sa * dt
+                    P1[6 + j, 6 + i] += sg * dt
+    else:
+        for i in range(3):
+            P1[3 + i, 3 + i] += qdiag[0] * dt
+            P1[6 + i, 6 + i] += qdiag[1] * dt
     for i in range(3):
-        P1[3 + i, 3 + i] += qdiag[0] * dt
-        P1[6 + i, 6 + i] += qdiag[1] * dt
         P1[9 + i, 9 + i] += qdiag[2] * dt
         P1[12 + i, 12 + i] += qdiag[3] * dt
     if unaligned:
@@ -166,20 +227,7 @@ def predict_step(
             if k != 8:
                 P1[8, k] = 0.0
                 P1[k, 8] = 0.0
-    m1 = np.empty(6)
-    v1s = np.empty(6)
-    a_st = a1.copy()
-    if dt > 0.0:
-        d0, d1, d2 = (w1[0] - w0[0]) / dt, (w1[1] - w0[1]) / dt, (w1[2] - w0[2]) / dt
-        a_st[0] += d1 * lever[2] - d2 * lever[1]
-        a_st[1] += d2 * lever[0] - d0 * lever[2]
-        a_st[2] += d0 * lever[1] - d1 * lever[0]
-    for i in range(6):
-        x = w1[i] if i < 3 else a_st[i - 3]
-        d = x - imu_mean[i]
-        m1[i] = imu_mean[i] + alpha * d
-        v1s[i] = (1.0 - alpha) * (imu_var[i] + alpha * d * d)
-    return p1, v1, q1, P1, m1, v1s
+    return p1, v1, q1, P1, m1, v1s, prev1, dvar1
 
 
 @njit(cache=True)

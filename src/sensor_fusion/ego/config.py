@@ -51,6 +51,14 @@ class EgoConfig(ParamConfig):
         ge=0.0,
         desc="Accelerometer bias random walk: datasheet 3.0e-4 m/s^3/sqrt(Hz) x2",
     )
+    imu_noise_measured: bool = param(
+        True,
+        unit="",
+        desc="Process noise at least the IMU's measured white noise (half the squared difference of "
+        "consecutive samples, per axis, over zupt_window_s): vibration of an unsprung chassis is "
+        "10-100x the datasheet density, and a filter that trusts its IMU more than its wheels gates "
+        "them out. The densities above are the floor; false: the densities alone",
+    )
 
     # Initial uncertainty.
     init_velocity_std_mps: float = param(

@@ -50,6 +50,7 @@ class Propagator:
         )
         self._qdiag = np.array([x**2 for x in self._noise])
         self._yaw_offset = c.imu_yaw_offset_rad + c.magnetic_declination_rad
+        self._measured_noise = bool(c.imu_noise_measured)
 
     def to_base(
         self, w: np.ndarray, a: np.ndarray, t: int, prev: tuple[int, np.ndarray] | None
@@ -94,7 +95,8 @@ class Propagator:
         # to_base subtracted the lever term over the whole sample step, if not a gap
         lever = self._r_bi if self._has_lever and 0 < full_ns <= self._max_dt_ns else _NO_LEVER
         alpha = min(1.0, full_ns / NS_PER_S / self._zupt_window_s)
-        s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var = predict_step(
+        prev = s.imu_prev if s.imu_prev is not None else s.imu_mean
+        s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var, s.imu_prev, s.imu_dvar = predict_step(
             s.p,
             s.v,
             s.q,
@@ -113,6 +115,10 @@ class Propagator:
             s.imu_var,
             alpha,
             lever,
+            prev,
+            s.imu_dvar,
+            full_ns / NS_PER_S,
+            self._measured_noise,
         )
         # a gap longer than the window (alpha 1) restarts the statistics from this sample
         s.imu_weight = 0.0 if alpha >= 1.0 else s.imu_weight + alpha * (1.0 - s.imu_weight)
@@ -128,4 +134,20 @@ class Propagator:
         maths, for comparison with other filters)."""
         dt = (t - s.t_ns) / NS_PER_S
         *_, F, _ = eskf.imu_propagate(s.p, s.v, s.q, s.ba, s.bg, s.w_meas, s.a_meas, w1, a1, dt, self.g)
-        return F, eskf.process_noise(dt, *self._noise)
+        Q = eskf.process_noise(dt, *self._noise)
+        if not self._measured_noise or dt <= 0.0:
+            return F, Q
+        # the measured noise as the kernel has it after this sample (a whole one, no gap)
+        alpha = min(1.0, dt / self._zupt_window_s)
+        lever = self._r_bi if self._has_lever and t - s.t_ns <= self._max_dt_ns else _NO_LEVER
+        x = np.concatenate([w1, a1 + np.cross((w1 - s.w_meas) / dt, lever)])
+        prev = s.imu_prev if s.imu_prev is not None else s.imu_mean
+        dvar = np.zeros(6) if alpha >= 1.0 else (1 - alpha) * s.imu_dvar + alpha * 0.5 * (x - prev) ** 2 * dt
+        qg, qa = np.maximum(dvar[:3], self._qdiag[1]), np.maximum(dvar[3:], self._qdiag[0])
+        if (dvar[:3] > self._qdiag[1]).any() or (dvar[3:] > self._qdiag[0]).any():
+            Rm = eskf.quat_to_rot(
+                eskf.quat_mul(s.q, eskf.quat_exp(0.5 * dt * (0.5 * (s.w_meas + w1) - s.bg)))
+            )
+            Q[3:6, 3:6] = Rm @ np.diag(qa) @ Rm.T * dt
+            Q[6:9, 6:9] = Rm @ np.diag(qg) @ Rm.T * dt
+        return F, Q

@@ -9,7 +9,7 @@ through :func:`correct` (the numba kernel of :func:`eskf.kalman_update` + inject
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class FilterState:
     # by its zero start (the mean starts at the first sample), and the window has filled once the
     # weight reaches 1 - 1/e
     imu_weight: float = 0.0
+    # the measured IMU noise (_kernels.predict_step): the last raw (w, a) sample, and the
+    # exponentially weighted half squared difference of consecutive samples per axis
+    imu_prev: np.ndarray | None = None  # None: the next sample starts from imu_mean
+    imu_dvar: np.ndarray = field(default_factory=lambda: np.zeros(6))
 
     def copy(self) -> FilterState:
         """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
@@ -88,6 +92,8 @@ class FilterState:
             self.w_int_s,
             self.chords,  # a tuple: replaced, never mutated
             self.imu_weight,
+            self.imu_prev,  # replaced, never mutated
+            self.imu_dvar,
         )
 
     def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:
