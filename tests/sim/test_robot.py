@@ -24,6 +24,10 @@ QUIET = {
     "accel_bias_random_walk": 0.0,
     "orientation_noise_deg": [0.0, 0.0, 0.0],
     "yaw_bias_std_deg": 0.0,
+    "vibration_accel_mps2": [0.0, 0.0, 0.0],
+    "vibration_gyro_rad_s": [0.0, 0.0, 0.0],
+    "vibration_idle_accel_mps2": 0.0,
+    "vibration_idle_gyro_rad_s": 0.0,
 }
 
 
@@ -85,6 +89,36 @@ def test_noise_free_imu_integrates_back_to_the_trajectory(world, cfg, cal) -> No
     assert np.linalg.norm(p - truth) < 0.05
     # gravity on the IMU's y axis (the mounting of calibration_robot.yaml) when level
     assert np.abs(imu.accel[:, 1]).mean() > 9.5
+
+
+def test_the_chassis_shakes_the_imu_with_the_wheels_ground_speed(world, cfg, cal) -> None:
+    """Vibration (sim/inertial._vibration) in base_link axes: per sample, its idle hum plus the
+    reference level times the wheels' ground speed (a turn on the spot shakes too), zero-mean; off
+    (the cars), nothing is drawn."""
+    T = cal.T_base_from("imu_link")
+    R_bi = T[:3, :3]
+    st = world.t0_ns + np.arange(0, 60_000_000_000, 33_333_333)
+    ic = dict(cfg["imu"], **QUIET)
+    quiet = simulate_imu(world, st, T, ic, stream_rng(0, "imu"))
+    vib = {k: cfg["imu"][k] for k in cfg["imu"] if k.startswith("vibration_")}
+    shaken = simulate_imu(world, st, T, dict(ic, **vib), stream_rng(0, "imu"))
+    assert np.array_equal(quiet.orientation, shaken.orientation)  # drawn last: nothing else moves
+    e = world.ego_arrays(st)
+    u = np.abs(e["speed"]) + np.linalg.norm(e["omega_body"], axis=1) * vib["vibration_half_track_m"]
+    acc = (shaken.accel - quiet.accel) @ R_bi.T  # back into base_link axes
+    gyr = (shaken.gyro - quiet.gyro) @ R_bi.T
+    driving = u > 0.8
+    still = u < 1e-6
+    assert driving.sum() > 300 and still.sum() > 100
+    idle_a, idle_g = vib["vibration_idle_accel_mps2"], vib["vibration_idle_gyro_rad_s"]
+    za = acc[driving] / (idle_a + u[driving, None] * np.array(vib["vibration_accel_mps2"]))
+    zg = gyr[driving] / (idle_g + u[driving, None] * np.array(vib["vibration_gyro_rad_s"]))
+    for z in (za, zg):
+        np.testing.assert_allclose(z.std(axis=0), 1.0, atol=0.1)
+        assert np.abs(z.mean(axis=0)).max() < 0.15
+    np.testing.assert_allclose(acc[still].std(axis=0), idle_a, rtol=0.2)
+    np.testing.assert_allclose(gyr[still].std(axis=0), idle_g, rtol=0.2)
+    assert vib["vibration_accel_mps2"][2] > 10 * np.sqrt(30.0) * cfg["imu"]["accel_noise_density"]
 
 
 def test_ahrs_yaw_follows_robot_localizations_offset_and_declination(world, cfg, cal) -> None:

@@ -76,7 +76,10 @@ Schema (units in key names; defaults in ``BASE``)::
              [roll, pitch, yaw], gravity_mps2, magnetic_declination_rad, yaw_offset_rad (AHRS
              yaw, robot_localization convention: yaw_enu = yaw_imu + declination + offset),
              yaw_bias_std_deg, yaw_bias_time_s (magnetic disturbance, Gauss-Markov),
-             outages, latency_ms, jitter_ms
+             vibration_accel_mps2 [x, y, z], vibration_gyro_rad_s [x, y, z] (chassis vibration
+             per sample at vibration_ref_speed_mps of wheel ground speed, base_link axes),
+             vibration_idle_accel_mps2, vibration_idle_gyro_rad_s (standing),
+             vibration_half_track_m (turning on the spot shakes too), outages, latency_ms, jitter_ms
     wheel_odom: enabled, frame, child_frame, rate_hz, speed_noise_mps, yaw_rate_noise_rps,
              speed_scale_std, yaw_rate_scale_std (per run), slip_std, slip_time_s (Gauss-Markov
              slip ratio), slope_slip_per_rad (slip per radian of climb along the motion,
@@ -280,6 +283,14 @@ BASE: dict[str, Any] = {
         "yaw_offset_rad": 0.0,
         "yaw_bias_std_deg": 0.0,
         "yaw_bias_time_s": 300.0,
+        # chassis vibration (sim/inertial._vibration): off on the cars (suspension; their IMU
+        # densities above already sit over the datasheet's)
+        "vibration_accel_mps2": [0.0, 0.0, 0.0],
+        "vibration_gyro_rad_s": [0.0, 0.0, 0.0],
+        "vibration_idle_accel_mps2": 0.0,
+        "vibration_idle_gyro_rad_s": 0.0,
+        "vibration_ref_speed_mps": 1.0,
+        "vibration_half_track_m": 0.0,
         "outages": [],
         "latency_ms": 2.0,
         "jitter_ms": 0.5,
@@ -454,6 +465,17 @@ _SCENARIOS: dict[str, tuple[str | None, dict[str, Any]]] = {
                 "yaw_offset_rad": 1.5707963267948966,  # the AHRS reads 0 facing north
                 "yaw_bias_std_deg": 3.0,  # magnetic disturbances (steel, buildings), slowly varying
                 "yaw_bias_time_s": 300.0,
+                # an unsprung skid-steer base on a yard's paving, grass and gravel at 1 m/s: the
+                # vertical shake of wheels over joints, roots and stones ~1 m/s^2 RMS, half that
+                # fore-aft and sideways, pitch and roll rates ~3 deg/s, yaw ~1 deg/s (wheels
+                # scrubbing); it grows with the wheels' ground speed (turns on the spot too:
+                # half the track 0.3 m) and stays at motor hum when the robot stands
+                "vibration_accel_mps2": [0.5, 0.5, 1.0],
+                "vibration_gyro_rad_s": [0.05, 0.05, 0.02],
+                "vibration_idle_accel_mps2": 0.02,
+                "vibration_idle_gyro_rad_s": 0.002,
+                "vibration_ref_speed_mps": 1.0,
+                "vibration_half_track_m": 0.3,
             },
             "gps": {
                 # 2.5 Hz, reported sigma ~0.9 m as the real robot's receiver; jumps near the
@@ -678,6 +700,13 @@ def _validate(c: dict) -> None:
         rng_(f"radars.{k}", 0.0, 100.0)
     for k in ("gyro_noise_density", "accel_noise_density", "gyro_bias_random_walk", "accel_bias_random_walk"):
         rng_(f"imu.{k}", 0.0, 10.0)
+    for k in ("vibration_accel_mps2", "vibration_gyro_rad_s"):
+        v = c["imu"][k]
+        if not (isinstance(v, list) and len(v) == 3 and all(_is_num(x) and 0 <= x <= 100 for x in v)):
+            e.append(f"imu.{k}: want [x, y, z] in [0, 100], got {v!r}")
+    for k in ("vibration_idle_accel_mps2", "vibration_idle_gyro_rad_s", "vibration_half_track_m"):
+        rng_(f"imu.{k}", 0.0, 100.0)
+    rng_("imu.vibration_ref_speed_mps", 0.01, 100.0)
     for k in (
         "horizontal_std_m",
         "vertical_std_m",
