@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sensor_fusion.core.geometry import matrix_to_quat, rpy_to_matrix
 from sensor_fusion.ego import eskf
-from sensor_fusion.ego._kernels import predict_step, update_step
+from sensor_fusion.ego._kernels import (
+    NOISE_BVAR,
+    NOISE_DVAR,
+    NOISE_LEN,
+    NOISE_PREV,
+    noise_start,
+    noise_update,
+    predict_step,
+    update_step,
+)
 from tests.ego.test_estimator import G
 
 
@@ -29,7 +39,7 @@ def test_numba_kernel_equals_numpy_reference():
         m0, v0 = rng.normal(size=6), rng.uniform(size=6)
         lever = np.array([0.3, -0.2, 0.5])
         prev = rng.normal(size=6)
-        p1, v1, q1, P1, m1, var1, prev1, dvar1 = predict_step(
+        p1, v1, q1, P1, m1, var1, noise1 = predict_step(
             p,
             v,
             q,
@@ -48,10 +58,11 @@ def test_numba_kernel_equals_numpy_reference():
             v0,
             0.1,
             lever,
-            prev,
-            np.zeros(6),
+            noise_start(prev),
             dt,
             False,
+            0.1,
+            2.0,
         )  # fmt: skip  (measured noise off: the reference has the densities alone)
         rp, rv, rq, F, _ = eskf.imu_propagate(p, v, q, ba, bg, w0, a0, w1, a1, dt, g)
         Pr = F @ P @ F.T + eskf.process_noise(dt, *np.sqrt(nd))
@@ -71,8 +82,8 @@ def test_numba_kernel_equals_numpy_reference():
         np.testing.assert_allclose(m1, m0 + 0.1 * (x - m0))
         np.testing.assert_allclose(var1, 0.9 * (v0 + 0.1 * (x - m0) ** 2))
         # the measured noise: half the squared step from the last sample, as a density squared
-        np.testing.assert_allclose(prev1, x)
-        np.testing.assert_allclose(dvar1, 0.1 * 0.5 * (x - prev) ** 2 * dt)
+        np.testing.assert_allclose(noise1[NOISE_PREV : NOISE_PREV + 6], x)
+        np.testing.assert_allclose(noise1[NOISE_DVAR : NOISE_DVAR + 6], 0.1 * 0.5 * (x - prev) ** 2 * dt)
 
 
 def test_measured_imu_noise_above_the_densities_is_the_process_noise_in_world_axes():
@@ -91,10 +102,12 @@ def test_measured_imu_noise_above_the_densities_is_the_process_noise_in_world_ax
     nd = np.array([9e-3, 5e-4, 1e-3, 1e-4]) ** 2
     m0 = np.concatenate([w0, a0])
     shake = np.array([0.02, 0.05, 0.01, 0.5, 0.5, 1.0]) ** 2 * dt  # gyro, accel (per sample)**2 * dt
-    args = (p, v, q, z3, z3, P, w0, a0, w1, a1, dt, g, nd, False, m0, np.zeros(6), 0.1, z3, m0)
+    args = (p, v, q, z3, z3, P, w0, a0, w1, a1, dt, g, nd, False, m0, np.zeros(6), 0.1, z3)
 
     def P_with(dvar, on):
-        return predict_step(*args, dvar / 0.9, dt, on)[3]  # the update keeps 0.9 of it (same sample)
+        noise = noise_start(m0)
+        noise[NOISE_DVAR : NOISE_DVAR + 6] = dvar / 0.9  # the update keeps 0.9 of it (same sample)
+        return predict_step(*args, noise, dt, on, 0.1, 2.0)[3]
 
     base = P_with(np.zeros(6), True)
     np.testing.assert_array_equal(P_with(np.zeros(6), False), base)
@@ -140,3 +153,45 @@ def test_numba_update_equals_numpy_reference():
         np.testing.assert_allclose(q1, rq / np.linalg.norm(rq), atol=1e-14)
         rejected = update_step(p, v, q, ba, bg, P, H, R, y, 0.5 * d2, freeze)
         assert not rejected[0] and rejected[8] is P
+
+
+def test_noise_update_measures_white_and_correlated_imu_noise():
+    """Sample to sample, the white variance; block to block (a Hadamard variance at 0.1 s), what an
+    IMU that low-passes before decimating passes as correlated samples: AR(1) noise with
+    correlation 0.5 hides half its variance from consecutive differences while integrating three
+    times faster than white noise of the same variance; the block estimate sees it."""
+    dt, n, sigma = 1.0 / 30.0, 60_000, 0.8
+    rng = np.random.default_rng(8)
+    alpha = dt / 0.5
+
+    def run(rho: float) -> tuple[float, float]:
+        z = rng.standard_normal(n)
+        x = np.empty(n)
+        x[0] = z[0]
+        for k in range(1, n):
+            x[k] = rho * x[k - 1] + np.sqrt(1 - rho * rho) * z[k]
+        x *= sigma
+        noise, dv, bv = noise_start(np.zeros(6)), [], []
+        for k in range(n):
+            noise = noise_update(noise, np.full(6, x[k]), dt, alpha, 0.1, 2.0)
+            dv.append(noise[NOISE_DVAR])
+            bv.append(noise[NOISE_BVAR])
+        return float(np.mean(dv[3000:])), float(np.mean(bv[3000:]))
+
+    white = sigma**2 * dt
+    d, b = run(0.0)
+    assert d == pytest.approx(white, rel=0.05) and b == pytest.approx(white, rel=0.1)
+    d, b = run(0.5)
+    assert d == pytest.approx(0.5 * white, rel=0.05)  # 1 - rho of it
+    # the Hadamard variance of 3-sample blocks of AR(1) noise, from its autocovariance rho^|k|
+    gam = 0.5 ** np.abs(np.subtract.outer(np.arange(9), np.arange(9))) * sigma**2
+    c = np.repeat([1.0, -2.0, 1.0], 3) / 3.0
+    hvar = c @ gam @ c / 6.0
+    assert b == pytest.approx(hvar * 3 * dt, rel=0.1) and b > 2 * d
+    # an interpolated reading (alpha 0) changes nothing; a gap (alpha >= 1) restarts from it
+    assert np.array_equal(
+        noise_update(noise_start(np.ones(6)), np.zeros(6), 0.0, 0.0, 0.1, 2.0), noise_start(np.ones(6))
+    )
+    assert np.array_equal(
+        noise_update(np.ones(NOISE_LEN), np.full(6, 2.0), dt, 1.0, 0.1, 2.0), noise_start(np.full(6, 2.0))
+    )

@@ -11,6 +11,7 @@ import pytest
 
 from sensor_fusion.core.geometry import make_transform, matrix_to_quat, rpy_to_matrix
 from sensor_fusion.ego import eskf
+from sensor_fusion.ego._kernels import noise_start
 from sensor_fusion.ego.config import EgoConfig
 from sensor_fusion.ego.propagation import Propagator, valid_orientation
 from tests.ego.test_estimator import T_BASE_IMU, G, errors_after, run_filter, simulate
@@ -69,7 +70,7 @@ def test_propagate_equals_the_reference_step():
         s = make_state(v=(8.0, -3.0, 0.1), rpy=(0.05, -0.02, 1.0), w=(0.0, 0.0, 0.25), aligned=aligned)
         s.imu_mean = np.zeros(6)
         # the last sample: this reading (no measured noise) or one far from it (shaken)
-        s.imu_prev = np.zeros(6) if shaken else np.concatenate([w1, a1])
+        s.imu_noise = noise_start(np.zeros(6) if shaken else np.concatenate([w1, a1]))
         t = s.t_ns + STEP
         F, Q = prop.matrices(s, t, w1, a1)
         p1, v1, q1, _, _ = eskf.imu_propagate(

@@ -16,6 +16,68 @@ import math
 import numpy as np
 from numba import njit
 
+# The measured IMU noise (noise_update), one flat array so that the filter state snapshots it as
+# one value: the last raw sample (w, a), the sample-to-sample estimate, the running block (its
+# time-weighted sum and duration), the last two blocks' means, the block-to-block estimate, and
+# how many blocks have closed since the (re)start (counted to 2).
+NOISE_PREV, NOISE_DVAR, NOISE_BSUM, NOISE_BPREV, NOISE_BPREV2, NOISE_BVAR = 0, 6, 12, 18, 24, 30
+NOISE_BT, NOISE_BN = 36, 37
+NOISE_LEN = 38
+
+
+def noise_start(x6: np.ndarray) -> np.ndarray:
+    """The measured-noise state of a filter whose last raw sample is ``x6`` (w, a)."""
+    out = np.zeros(NOISE_LEN)
+    out[NOISE_PREV : NOISE_PREV + 6] = x6
+    return out
+
+
+@njit(cache=True)
+def noise_update(
+    noise: np.ndarray, x6: np.ndarray, sample_dt: float, alpha: float, block_s: float, block_window_s: float
+) -> np.ndarray:
+    """The measured white-noise density squared of each raw IMU axis (w, a), two ways:
+
+    * sample to sample: half the squared difference of consecutive samples times the step,
+      weighted like the standstill statistics (``alpha``): the white part, at once (motion
+      changes little between two samples, vibration everything);
+    * block to block (a Hadamard variance at ``block_s``): a sixth of the squared second
+      difference of consecutive block means times the block's duration, weighted over
+      ``block_window_s``. An IMU that low-passes before it decimates passes vibration as
+      correlated samples, whose sample-to-sample differences hide most of what integrates into
+      velocity; block means longer than that correlation see it, and the second difference
+      leaves out a steadily changing acceleration (a car braking harder and harder).
+
+    The filter takes the larger. ``alpha`` 0 (an interpolated reading) leaves the state alone,
+    ``alpha`` >= 1 (a gap) restarts it."""
+    out = noise.copy()
+    if alpha <= 0.0:
+        return out
+    if alpha >= 1.0:
+        out[:] = 0.0
+        out[NOISE_PREV : NOISE_PREV + 6] = x6
+        return out
+    for i in range(6):
+        e = x6[i] - noise[NOISE_PREV + i]
+        out[NOISE_DVAR + i] = (1.0 - alpha) * noise[NOISE_DVAR + i] + alpha * 0.5 * e * e * sample_dt
+        out[NOISE_PREV + i] = x6[i]
+        out[NOISE_BSUM + i] += x6[i] * sample_dt
+    out[NOISE_BT] += sample_dt
+    T = out[NOISE_BT]
+    if T >= block_s * (1.0 - 1e-6):  # 3 samples of 1/30 s make a 0.1 s block
+        beta = min(1.0, T / block_window_s)
+        for i in range(6):
+            m = out[NOISE_BSUM + i] / T
+            if out[NOISE_BN] >= 2.0:
+                d = m - 2.0 * out[NOISE_BPREV + i] + out[NOISE_BPREV2 + i]
+                out[NOISE_BVAR + i] = (1.0 - beta) * out[NOISE_BVAR + i] + beta * d * d * T / 6.0
+            out[NOISE_BPREV2 + i] = out[NOISE_BPREV + i]
+            out[NOISE_BPREV + i] = m
+            out[NOISE_BSUM + i] = 0.0
+        out[NOISE_BT] = 0.0
+        out[NOISE_BN] = min(out[NOISE_BN] + 1.0, 2.0)
+    return out
+
 
 @njit(cache=True)
 def _quat_exp(x: float, y: float, z: float) -> tuple[float, float, float, float]:
@@ -89,13 +151,14 @@ def predict_step(
     imu_var: np.ndarray,
     alpha: float,
     lever: np.ndarray,
-    imu_prev: np.ndarray,
-    imu_dvar: np.ndarray,
+    imu_noise: np.ndarray,
     sample_dt: float,
     measured_noise: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return (p1, v1, q1, P1, imu_mean1, imu_var1, imu_prev1, imu_dvar1); ``qdiag`` = (s_a^2,
-    s_g^2, s_ba^2, s_bg^2).
+    block_s: float,
+    block_window_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (p1, v1, q1, P1, imu_mean1, imu_var1, imu_noise1); ``qdiag`` = (s_a^2, s_g^2,
+    s_ba^2, s_bg^2).
 
     With ``unaligned`` the yaw row/column of P1 is decoupled and the velocity gets the
     extra noise density |A_h| (see EgoEstimator). ``imu_mean``/``imu_var`` are the
@@ -104,13 +167,11 @@ def predict_step(
     took out of ``a1`` put back (``lever`` zero where it took none out): differenced gyro noise
     times the lever arm (0.34 m/s^2 at 200 Hz and 0.5 m) would otherwise hide every standstill.
 
-    The measured noise: ``imu_dvar`` is the same weighting of half the squared difference
-    between consecutive raw samples (``imu_prev``: the last one) times the sample step
-    ``sample_dt`` (s): a sample's white variance (motion changes little between samples,
-    vibration everything) as a density squared, per base axis. With ``measured_noise``, where
-    it exceeds the configured density, that axis's process noise is the measured one, rotated
-    into the world: a chassis that shakes more than the datasheet says must not make the filter
-    trust its IMU more than its wheels. ``alpha`` >= 1 (a gap) restarts the measurement.
+    The same raw sample, with its step ``sample_dt`` (s, 0 for a reading interpolated at a
+    measurement stamp), updates the measured noise ``imu_noise`` (:func:`noise_update`). With
+    ``measured_noise``, where a body axis's measured density exceeds the configured one, that
+    axis's process noise is the measured one, rotated into the world: a chassis that shakes more
+    than the datasheet says must not make the filter trust its IMU more than its wheels.
     """
     w = 0.5 * (w0 + w1) - bg
     ex, ey, ez, ew = _quat_exp(0.5 * w[0] * dt, 0.5 * w[1] * dt, 0.5 * w[2] * dt)
@@ -174,30 +235,26 @@ def predict_step(
         a_st[0] += d1 * lever[2] - d2 * lever[1]
         a_st[1] += d2 * lever[0] - d0 * lever[2]
         a_st[2] += d0 * lever[1] - d1 * lever[0]
-    prev1 = imu_prev.copy()
-    dvar1 = imu_dvar.copy()
+    x6 = np.empty(6)
     for i in range(6):
         x = w1[i] if i < 3 else a_st[i - 3]
+        x6[i] = x
         d = x - imu_mean[i]
         m1[i] = imu_mean[i] + alpha * d
         v1s[i] = (1.0 - alpha) * (imu_var[i] + alpha * d * d)
-        if alpha >= 1.0:
-            dvar1[i] = 0.0
-            prev1[i] = x
-        elif alpha > 0.0:
-            e = x - imu_prev[i]
-            dvar1[i] = (1.0 - alpha) * imu_dvar[i] + alpha * 0.5 * e * e * sample_dt
-            prev1[i] = x
+    noise1 = noise_update(imu_noise, x6, sample_dt, alpha, block_s, block_window_s)
     qg = np.full(3, qdiag[1])
     qa = np.full(3, qdiag[0])
     measured = False
     if measured_noise:
         for i in range(3):
-            if dvar1[i] > qg[i]:
-                qg[i] = dvar1[i]
+            dg = max(noise1[NOISE_DVAR + i], noise1[NOISE_BVAR + i])
+            da = max(noise1[NOISE_DVAR + 3 + i], noise1[NOISE_BVAR + 3 + i])
+            if dg > qg[i]:
+                qg[i] = dg
                 measured = True
-            if dvar1[3 + i] > qa[i]:
-                qa[i] = dvar1[3 + i]
+            if da > qa[i]:
+                qa[i] = da
                 measured = True
     if measured:  # body-axis densities into the world: Rm diag(q) Rm'
         for i in range(3):
@@ -227,7 +284,7 @@ def predict_step(
             if k != 8:
                 P1[8, k] = 0.0
                 P1[k, 8] = 0.0
-    return p1, v1, q1, P1, m1, v1s, prev1, dvar1
+    return p1, v1, q1, P1, m1, v1s, noise1
 
 
 @njit(cache=True)

@@ -17,13 +17,19 @@ import numpy as np
 from ..core.geometry import wrap_angle
 from ..core.stamps import NS_PER_S
 from . import eskf
-from ._kernels import predict_step
+from ._kernels import NOISE_BVAR, NOISE_DVAR, noise_start, noise_update, predict_step
 from .config import EgoConfig
 from .state import FilterState
 
 __all__ = ["Propagator", "valid_orientation"]
 
 _NO_LEVER = np.zeros(3)
+# The block of the block-to-block noise estimate (_kernels.noise_update): the interval between the
+# aiding updates of a robot (wheels at 10 Hz), over which the IMU's noise integrates unchecked;
+# longer than the correlation an IMU's low-pass filter puts between its samples at tens of Hz.
+NOISE_BLOCK_S = 0.1
+# 20 blocks: the estimate within about +-30 %, following a robot from standing to driving in seconds
+NOISE_BLOCK_WINDOW_S = 2.0
 
 
 def valid_orientation(o: np.ndarray | None) -> bool:
@@ -95,8 +101,8 @@ class Propagator:
         # to_base subtracted the lever term over the whole sample step, if not a gap
         lever = self._r_bi if self._has_lever and 0 < full_ns <= self._max_dt_ns else _NO_LEVER
         alpha = min(1.0, full_ns / NS_PER_S / self._zupt_window_s)
-        prev = s.imu_prev if s.imu_prev is not None else s.imu_mean
-        s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var, s.imu_prev, s.imu_dvar = predict_step(
+        noise = s.imu_noise if s.imu_noise is not None else noise_start(s.imu_mean)
+        s.p, s.v, s.q, s.P, s.imu_mean, s.imu_var, s.imu_noise = predict_step(
             s.p,
             s.v,
             s.q,
@@ -115,10 +121,11 @@ class Propagator:
             s.imu_var,
             alpha,
             lever,
-            prev,
-            s.imu_dvar,
+            noise,
             full_ns / NS_PER_S,
             self._measured_noise,
+            NOISE_BLOCK_S,
+            NOISE_BLOCK_WINDOW_S,
         )
         # a gap longer than the window (alpha 1) restarts the statistics from this sample
         s.imu_weight = 0.0 if alpha >= 1.0 else s.imu_weight + alpha * (1.0 - s.imu_weight)
@@ -141,8 +148,9 @@ class Propagator:
         alpha = min(1.0, dt / self._zupt_window_s)
         lever = self._r_bi if self._has_lever and t - s.t_ns <= self._max_dt_ns else _NO_LEVER
         x = np.concatenate([w1, a1 + np.cross((w1 - s.w_meas) / dt, lever)])
-        prev = s.imu_prev if s.imu_prev is not None else s.imu_mean
-        dvar = np.zeros(6) if alpha >= 1.0 else (1 - alpha) * s.imu_dvar + alpha * 0.5 * (x - prev) ** 2 * dt
+        noise = s.imu_noise if s.imu_noise is not None else noise_start(s.imu_mean)
+        n1 = noise_update(noise, x, dt, alpha, NOISE_BLOCK_S, NOISE_BLOCK_WINDOW_S)
+        dvar = np.maximum(n1[NOISE_DVAR : NOISE_DVAR + 6], n1[NOISE_BVAR : NOISE_BVAR + 6])
         qg, qa = np.maximum(dvar[:3], self._qdiag[1]), np.maximum(dvar[3:], self._qdiag[0])
         if (dvar[:3] > self._qdiag[1]).any() or (dvar[3:] > self._qdiag[0]).any():
             Rm = eskf.quat_to_rot(

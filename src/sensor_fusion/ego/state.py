@@ -9,7 +9,7 @@ through :func:`correct` (the numba kernel of :func:`eskf.kalman_update` + inject
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,10 +59,9 @@ class FilterState:
     # by its zero start (the mean starts at the first sample), and the window has filled once the
     # weight reaches 1 - 1/e
     imu_weight: float = 0.0
-    # the measured IMU noise (_kernels.predict_step): the last raw (w, a) sample, and the
-    # exponentially weighted half squared difference of consecutive samples per axis
-    imu_prev: np.ndarray | None = None  # None: the next sample starts from imu_mean
-    imu_dvar: np.ndarray = field(default_factory=lambda: np.zeros(6))
+    # the measured IMU noise (_kernels.noise_update; replaced, never mutated); None: the next
+    # step starts it from imu_mean (the first sample)
+    imu_noise: np.ndarray | None = None
 
     def copy(self) -> FilterState:
         """Snapshot: the arrays that updates replace (never mutate in place) are shared."""
@@ -92,8 +91,7 @@ class FilterState:
             self.w_int_s,
             self.chords,  # a tuple: replaced, never mutated
             self.imu_weight,
-            self.imu_prev,  # replaced, never mutated
-            self.imu_dvar,
+            self.imu_noise,  # replaced, never mutated
         )
 
     def gyro_sample_var(self, gyro_noise_rad_s_sqrt_hz: float) -> float:
