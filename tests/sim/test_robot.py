@@ -119,6 +119,17 @@ def test_the_chassis_shakes_the_imu_with_the_wheels_ground_speed(world, cfg, cal
     np.testing.assert_allclose(acc[still].std(axis=0), idle_a, rtol=0.2)
     np.testing.assert_allclose(gyr[still].std(axis=0), idle_g, rtol=0.2)
     assert vib["vibration_accel_mps2"][2] > 10 * np.sqrt(30.0) * cfg["imu"]["accel_noise_density"]
+    # an IMU that low-passes before it decimates: the same level, consecutive samples correlated
+    low = simulate_imu(world, st, T, dict(ic, **{**vib, "vibration_correlation": 0.5}), stream_rng(0, "imu"))
+    z = ((low.accel - quiet.accel) @ R_bi.T)[driving] / (
+        idle_a + u[driving, None] * np.array(vib["vibration_accel_mps2"])
+    )
+    np.testing.assert_allclose(z.std(axis=0), 1.0, atol=0.1)
+    run = np.flatnonzero(driving)
+    pair = run[1:][np.diff(run) == 1]  # consecutive driving samples
+    za = ((low.accel - quiet.accel) @ R_bi.T) / (idle_a + u[:, None] * np.array(vib["vibration_accel_mps2"]))
+    lag1 = np.mean(za[pair] * za[pair - 1], axis=0)
+    np.testing.assert_allclose(lag1, 0.5, atol=0.1)
 
 
 def test_ahrs_yaw_follows_robot_localizations_offset_and_declination(world, cfg, cal) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 from scipy.spatial.transform import Rotation
 
 from ..core.geodesy import enu_to_geodetic
@@ -175,7 +176,9 @@ def _vibration(c: Mapping, e: Mapping[str, np.ndarray], n: int, rng: np.random.G
     report in their covariance. Per axis the standard deviation per sample is
     ``idle + ref * u / vibration_ref_speed_mps`` with the excitation speed ``u = |v| + |w| *
     vibration_half_track_m`` (the wheels' ground speed); ``ref`` is ``[x, y, z]`` for the
-    accelerometer (m/s^2) and for the gyro (rad/s). Returned as two thunks so the draws happen
+    accelerometer (m/s^2) and for the gyro (rad/s). ``vibration_correlation`` (0: white) is the
+    lag-one correlation of consecutive samples, AR(1) at the same per-sample level: what an IMU
+    that low-passes before it decimates delivers. Returned as two thunks so the draws happen
     after every other IMU number (the gyro's first, then the accelerometer's)."""
     acc_ref = np.asarray(c["vibration_accel_mps2"], dtype=np.float64)
     gyr_ref = np.asarray(c["vibration_gyro_rad_s"], dtype=np.float64)
@@ -187,12 +190,20 @@ def _vibration(c: Mapping, e: Mapping[str, np.ndarray], n: int, rng: np.random.G
     else:
         w = np.abs(e["yaw_rate"])
     u = (np.abs(e["speed"]) + w * float(c["vibration_half_track_m"])) / float(c["vibration_ref_speed_mps"])
+    rho = float(c["vibration_correlation"])
+
+    def shake(ref: np.ndarray, idle: float) -> np.ndarray:
+        z = rng.standard_normal((n, 3))
+        if rho:  # AR(1) at unit variance: an IMU that low-passes before it decimates
+            b0 = np.sqrt(1.0 - rho * rho)
+            z = lfilter([b0], [1.0, -rho], z, axis=0, zi=(1.0 - b0) * z[:1])[0]  # starts at z[0]
+        return z * (idle + u[:, None] * ref)
 
     def gyro() -> np.ndarray:
-        return rng.standard_normal((n, 3)) * (gyr_idle + u[:, None] * gyr_ref)
+        return shake(gyr_ref, gyr_idle)
 
     def accel() -> np.ndarray:
-        return rng.standard_normal((n, 3)) * (acc_idle + u[:, None] * acc_ref)
+        return shake(acc_ref, acc_idle)
 
     return gyro, accel
 

@@ -79,7 +79,8 @@ Schema (units in key names; defaults in ``BASE``)::
              vibration_accel_mps2 [x, y, z], vibration_gyro_rad_s [x, y, z] (chassis vibration
              per sample at vibration_ref_speed_mps of wheel ground speed, base_link axes),
              vibration_idle_accel_mps2, vibration_idle_gyro_rad_s (standing),
-             vibration_half_track_m (turning on the spot shakes too), outages, latency_ms, jitter_ms
+             vibration_half_track_m (turning on the spot shakes too), vibration_correlation
+             (lag-one, 0 white: an IMU low-passing before it decimates), outages, latency_ms, jitter_ms
     wheel_odom: enabled, frame, child_frame, rate_hz, speed_noise_mps, yaw_rate_noise_rps,
              speed_scale_std, yaw_rate_scale_std (per run), slip_std, slip_time_s (Gauss-Markov
              slip ratio), slope_slip_per_rad (slip per radian of climb along the motion,
@@ -291,6 +292,7 @@ BASE: dict[str, Any] = {
         "vibration_idle_gyro_rad_s": 0.0,
         "vibration_ref_speed_mps": 1.0,
         "vibration_half_track_m": 0.0,
+        "vibration_correlation": 0.0,
         "outages": [],
         "latency_ms": 2.0,
         "jitter_ms": 0.5,
@@ -707,6 +709,7 @@ def _validate(c: dict) -> None:
     for k in ("vibration_idle_accel_mps2", "vibration_idle_gyro_rad_s", "vibration_half_track_m"):
         rng_(f"imu.{k}", 0.0, 100.0)
     rng_("imu.vibration_ref_speed_mps", 0.01, 100.0)
+    rng_("imu.vibration_correlation", 0.0, 0.95)
     for k in (
         "horizontal_std_m",
         "vertical_std_m",
