@@ -8,6 +8,8 @@ import pytest
 from sensor_fusion.core.geometry import matrix_to_quat, rpy_to_matrix
 from sensor_fusion.ego import eskf
 from sensor_fusion.ego._kernels import (
+    NOISE_BN,
+    NOISE_BSUM,
     NOISE_BVAR,
     NOISE_DVAR,
     NOISE_LEN,
@@ -60,10 +62,9 @@ def test_numba_kernel_equals_numpy_reference():
             lever,
             noise_start(prev),
             dt,
-            False,
-            0.1,
-            2.0,
-        )  # fmt: skip  (measured noise off: the reference has the densities alone)
+            False,  # measured noise off: the reference has the densities alone
+            np.array([0.1, 0.5, 0.1, 2.0]),
+        )
         rp, rv, rq, F, _ = eskf.imu_propagate(p, v, q, ba, bg, w0, a0, w1, a1, dt, g)
         Pr = F @ P @ F.T + eskf.process_noise(dt, *np.sqrt(nd))
         if unaligned:
@@ -83,7 +84,7 @@ def test_numba_kernel_equals_numpy_reference():
         np.testing.assert_allclose(var1, 0.9 * (v0 + 0.1 * (x - m0) ** 2))
         # the measured noise: half the squared step from the last sample, as a density squared
         np.testing.assert_allclose(noise1[NOISE_PREV : NOISE_PREV + 6], x)
-        np.testing.assert_allclose(noise1[NOISE_DVAR : NOISE_DVAR + 6], 0.1 * 0.5 * (x - prev) ** 2 * dt)
+        np.testing.assert_allclose(noise1[NOISE_DVAR : NOISE_DVAR + 6], dt / 0.5 * 0.5 * (x - prev) ** 2 * dt)
 
 
 def test_measured_imu_noise_above_the_densities_is_the_process_noise_in_world_axes():
@@ -101,13 +102,14 @@ def test_measured_imu_noise_above_the_densities_is_the_process_noise_in_world_ax
     g, dt = np.array([0, 0, -G]), 1.0 / 30.0
     nd = np.array([9e-3, 5e-4, 1e-3, 1e-4]) ** 2
     m0 = np.concatenate([w0, a0])
-    shake = np.array([0.02, 0.05, 0.01, 0.5, 0.5, 1.0]) ** 2 * dt  # gyro, accel (per sample)**2 * dt
+    # gyro, accel (per sample)**2 * dt; the gyro's z axis under its configured density
+    shake = np.array([0.02, 0.05, 1e-5, 0.5, 0.5, 1.0]) ** 2 * dt
     args = (p, v, q, z3, z3, P, w0, a0, w1, a1, dt, g, nd, False, m0, np.zeros(6), 0.1, z3)
 
     def P_with(dvar, on):
         noise = noise_start(m0)
-        noise[NOISE_DVAR : NOISE_DVAR + 6] = dvar / 0.9  # the update keeps 0.9 of it (same sample)
-        return predict_step(*args, noise, dt, on, 0.1, 2.0)[3]
+        noise[NOISE_DVAR : NOISE_DVAR + 6] = dvar / (1 - dt / 0.5)  # what the update keeps of it
+        return predict_step(*args, noise, dt, on, np.array([0.1, 0.5, 0.1, 2.0]))[3]
 
     base = P_with(np.zeros(6), True)
     np.testing.assert_array_equal(P_with(np.zeros(6), False), base)
@@ -162,7 +164,6 @@ def test_noise_update_measures_white_and_correlated_imu_noise():
     times faster than white noise of the same variance; the block estimate sees it."""
     dt, n, sigma = 1.0 / 30.0, 60_000, 0.8
     rng = np.random.default_rng(8)
-    alpha = dt / 0.5
 
     def run(rho: float) -> tuple[float, float]:
         z = rng.standard_normal(n)
@@ -173,7 +174,7 @@ def test_noise_update_measures_white_and_correlated_imu_noise():
         x *= sigma
         noise, dv, bv = noise_start(np.zeros(6)), [], []
         for k in range(n):
-            noise = noise_update(noise, np.full(6, x[k]), dt, alpha, 0.1, 2.0)
+            noise = noise_update(noise, np.full(6, x[k]), dt, 0.1, 0.5, 0.1, 2.0)
             dv.append(noise[NOISE_DVAR])
             bv.append(noise[NOISE_BVAR])
         return float(np.mean(dv[3000:])), float(np.mean(bv[3000:]))
@@ -188,10 +189,13 @@ def test_noise_update_measures_white_and_correlated_imu_noise():
     c = np.repeat([1.0, -2.0, 1.0], 3) / 3.0
     hvar = c @ gam @ c / 6.0
     assert b == pytest.approx(hvar * 3 * dt, rel=0.1) and b > 2 * d
-    # an interpolated reading (alpha 0) changes nothing; a gap (alpha >= 1) restarts from it
-    assert np.array_equal(
-        noise_update(noise_start(np.ones(6)), np.zeros(6), 0.0, 0.0, 0.1, 2.0), noise_start(np.ones(6))
-    )
-    assert np.array_equal(
-        noise_update(np.ones(NOISE_LEN), np.full(6, 2.0), dt, 1.0, 0.1, 2.0), noise_start(np.full(6, 2.0))
-    )
+    # an interpolated reading (step 0) changes nothing; after a gap (a step over max_dt) the
+    # differences start again from it and the estimates carry on
+    one = noise_start(np.ones(6))
+    assert np.array_equal(noise_update(one, np.zeros(6), 0.0, 0.1, 0.5, 0.1, 2.0), one)
+    full = np.arange(NOISE_LEN, dtype=float)
+    after = noise_update(full, np.full(6, -1.0), 0.3, 0.1, 0.5, 0.1, 2.0)
+    np.testing.assert_array_equal(after[NOISE_PREV : NOISE_PREV + 6], -1.0)
+    np.testing.assert_array_equal(after[NOISE_DVAR : NOISE_DVAR + 6], full[NOISE_DVAR : NOISE_DVAR + 6])
+    np.testing.assert_array_equal(after[NOISE_BVAR : NOISE_BVAR + 6], full[NOISE_BVAR : NOISE_BVAR + 6])
+    assert after[NOISE_BN] == 0.0 and not after[NOISE_BSUM : NOISE_BSUM + 6].any()

@@ -18,11 +18,11 @@ from numba import njit
 
 # The measured IMU noise (noise_update), one flat array so that the filter state snapshots it as
 # one value: the last raw sample (w, a), the sample-to-sample estimate, the running block (its
-# time-weighted sum and duration), the last two blocks' means, the block-to-block estimate, and
-# how many blocks have closed since the (re)start (counted to 2).
+# time-weighted sum and duration), the last two blocks' means and durations, the block-to-block
+# estimate, and how many blocks have closed since the last gap (counted to 2).
 NOISE_PREV, NOISE_DVAR, NOISE_BSUM, NOISE_BPREV, NOISE_BPREV2, NOISE_BVAR = 0, 6, 12, 18, 24, 30
-NOISE_BT, NOISE_BN = 36, 37
-NOISE_LEN = 38
+NOISE_BT, NOISE_BN, NOISE_BT1, NOISE_BT2 = 36, 37, 38, 39
+NOISE_LEN = 40
 
 
 def noise_start(x6: np.ndarray) -> np.ndarray:
@@ -34,29 +34,41 @@ def noise_start(x6: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def noise_update(
-    noise: np.ndarray, x6: np.ndarray, sample_dt: float, alpha: float, block_s: float, block_window_s: float
+    noise: np.ndarray,
+    x6: np.ndarray,
+    sample_dt: float,
+    max_dt: float,
+    window_s: float,
+    block_s: float,
+    block_window_s: float,
 ) -> np.ndarray:
     """The measured white-noise density squared of each raw IMU axis (w, a), two ways:
 
     * sample to sample: half the squared difference of consecutive samples times the step,
-      weighted like the standstill statistics (``alpha``): the white part, at once (motion
-      changes little between two samples, vibration everything);
-    * block to block (a Hadamard variance at ``block_s``): a sixth of the squared second
-      difference of consecutive block means times the block's duration, weighted over
+      weighted over ``window_s``: the white part, at once (motion changes little between two
+      samples, vibration everything);
+    * block to block (a Hadamard variance at ``block_s``): the squared second difference of
+      consecutive block means over its white-noise variance per density squared (``1/T0 + 4/T1
+      + 1/T2`` for blocks of durations ``T0, T1, T2``: 6/T for equal ones), weighted over
       ``block_window_s``. An IMU that low-passes before it decimates passes vibration as
       correlated samples, whose sample-to-sample differences hide most of what integrates into
       velocity; block means longer than that correlation see it, and the second difference
       leaves out a steadily changing acceleration (a car braking harder and harder).
 
-    The filter takes the larger. ``alpha`` 0 (an interpolated reading) leaves the state alone,
-    ``alpha`` >= 1 (a gap) restarts it."""
+    The filter takes the larger. A reading interpolated at a measurement stamp (``sample_dt``
+    0) leaves the state alone; after a gap (``sample_dt`` over ``max_dt``) the differences start
+    again from this sample, and both estimates carry on from before it (the chassis shakes as
+    it did; starting them from zero would fall back to the datasheet for seconds)."""
     out = noise.copy()
-    if alpha <= 0.0:
+    if sample_dt <= 0.0:
         return out
-    if alpha >= 1.0:
-        out[:] = 0.0
+    if sample_dt > max_dt:
         out[NOISE_PREV : NOISE_PREV + 6] = x6
+        out[NOISE_BSUM : NOISE_BSUM + 6] = 0.0
+        out[NOISE_BT] = 0.0
+        out[NOISE_BN] = 0.0
         return out
+    alpha = min(1.0, sample_dt / window_s)
     for i in range(6):
         e = x6[i] - noise[NOISE_PREV + i]
         out[NOISE_DVAR + i] = (1.0 - alpha) * noise[NOISE_DVAR + i] + alpha * 0.5 * e * e * sample_dt
@@ -66,14 +78,18 @@ def noise_update(
     T = out[NOISE_BT]
     if T >= block_s * (1.0 - 1e-6):  # 3 samples of 1/30 s make a 0.1 s block
         beta = min(1.0, T / block_window_s)
+        if out[NOISE_BN] >= 2.0:
+            k = 1.0 / out[NOISE_BT2] + 4.0 / out[NOISE_BT1] + 1.0 / T
         for i in range(6):
             m = out[NOISE_BSUM + i] / T
             if out[NOISE_BN] >= 2.0:
                 d = m - 2.0 * out[NOISE_BPREV + i] + out[NOISE_BPREV2 + i]
-                out[NOISE_BVAR + i] = (1.0 - beta) * out[NOISE_BVAR + i] + beta * d * d * T / 6.0
+                out[NOISE_BVAR + i] = (1.0 - beta) * out[NOISE_BVAR + i] + beta * d * d / k
             out[NOISE_BPREV2 + i] = out[NOISE_BPREV + i]
             out[NOISE_BPREV + i] = m
             out[NOISE_BSUM + i] = 0.0
+        out[NOISE_BT2] = out[NOISE_BT1]
+        out[NOISE_BT1] = T
         out[NOISE_BT] = 0.0
         out[NOISE_BN] = min(out[NOISE_BN] + 1.0, 2.0)
     return out
@@ -154,8 +170,7 @@ def predict_step(
     imu_noise: np.ndarray,
     sample_dt: float,
     measured_noise: bool,
-    block_s: float,
-    block_window_s: float,
+    noise_windows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (p1, v1, q1, P1, imu_mean1, imu_var1, imu_noise1); ``qdiag`` = (s_a^2, s_g^2,
     s_ba^2, s_bg^2).
@@ -168,7 +183,8 @@ def predict_step(
     times the lever arm (0.34 m/s^2 at 200 Hz and 0.5 m) would otherwise hide every standstill.
 
     The same raw sample, with its step ``sample_dt`` (s, 0 for a reading interpolated at a
-    measurement stamp), updates the measured noise ``imu_noise`` (:func:`noise_update`). With
+    measurement stamp), updates the measured noise ``imu_noise`` (:func:`noise_update` with
+    ``noise_windows`` = (max_dt, window_s, block_s, block_window_s)). With
     ``measured_noise``, where a body axis's measured density exceeds the configured one, that
     axis's process noise is the measured one, rotated into the world: a chassis that shakes more
     than the datasheet says must not make the filter trust its IMU more than its wheels.
@@ -242,7 +258,8 @@ def predict_step(
         d = x - imu_mean[i]
         m1[i] = imu_mean[i] + alpha * d
         v1s[i] = (1.0 - alpha) * (imu_var[i] + alpha * d * d)
-    noise1 = noise_update(imu_noise, x6, sample_dt, alpha, block_s, block_window_s)
+    nw = noise_windows
+    noise1 = noise_update(imu_noise, x6, sample_dt, nw[0], nw[1], nw[2], nw[3])
     qg = np.full(3, qdiag[1])
     qa = np.full(3, qdiag[0])
     measured = False

@@ -54,10 +54,11 @@ class EgoConfig(ParamConfig):
     imu_noise_measured: bool = param(
         True,
         unit="",
-        desc="Process noise at least the IMU's measured white noise (half the squared difference of "
-        "consecutive samples, per axis, over zupt_window_s): vibration of an unsprung chassis is "
-        "10-100x the datasheet density, and a filter that trusts its IMU more than its wheels gates "
-        "them out. The densities above are the floor; false: the densities alone",
+        desc="Process noise at least the IMU's measured white noise per axis (sample to sample over 0.5 s, "
+        "and block to block over 0.1 s blocks for IMUs whose samples are correlated; ego/_kernels.py "
+        "noise_update): vibration of an unsprung chassis is 10-100x the datasheet density, and a filter "
+        "that trusts its IMU more than its wheels gates them out. The densities above are the floor; "
+        "false: the densities alone",
     )
 
     # Initial uncertainty.

@@ -24,11 +24,13 @@ from .state import FilterState
 __all__ = ["Propagator", "valid_orientation"]
 
 _NO_LEVER = np.zeros(3)
-# The block of the block-to-block noise estimate (_kernels.noise_update): the interval between the
-# aiding updates of a robot (wheels at 10 Hz), over which the IMU's noise integrates unchecked;
-# longer than the correlation an IMU's low-pass filter puts between its samples at tens of Hz.
+# The measured IMU noise (_kernels.noise_update). Sample to sample over 0.5 s: 15 samples at
+# 30 Hz, following a robot from standing to driving within a second. The block of the
+# block-to-block estimate: the interval between a robot's aiding updates (wheels at 10 Hz), over
+# which the IMU's noise integrates unchecked, and longer than the correlation an IMU's low-pass
+# filter puts between its samples at tens of Hz; over 20 blocks, the estimate within ~+-30 %.
+NOISE_WINDOW_S = 0.5
 NOISE_BLOCK_S = 0.1
-# 20 blocks: the estimate within about +-30 %, following a robot from standing to driving in seconds
 NOISE_BLOCK_WINDOW_S = 2.0
 
 
@@ -57,6 +59,9 @@ class Propagator:
         self._qdiag = np.array([x**2 for x in self._noise])
         self._yaw_offset = c.imu_yaw_offset_rad + c.magnetic_declination_rad
         self._measured_noise = bool(c.imu_noise_measured)
+        self._noise_windows = np.array(
+            [c.max_imu_dt_s * (1.0 + 1e-9), NOISE_WINDOW_S, NOISE_BLOCK_S, NOISE_BLOCK_WINDOW_S]
+        )
 
     def to_base(
         self, w: np.ndarray, a: np.ndarray, t: int, prev: tuple[int, np.ndarray] | None
@@ -124,8 +129,7 @@ class Propagator:
             noise,
             full_ns / NS_PER_S,
             self._measured_noise,
-            NOISE_BLOCK_S,
-            NOISE_BLOCK_WINDOW_S,
+            self._noise_windows,
         )
         # a gap longer than the window (alpha 1) restarts the statistics from this sample
         s.imu_weight = 0.0 if alpha >= 1.0 else s.imu_weight + alpha * (1.0 - s.imu_weight)
@@ -144,12 +148,11 @@ class Propagator:
         Q = eskf.process_noise(dt, *self._noise)
         if not self._measured_noise or dt <= 0.0:
             return F, Q
-        # the measured noise as the kernel has it after this sample (a whole one, no gap)
-        alpha = min(1.0, dt / self._zupt_window_s)
+        # the measured noise as the kernel has it after this sample (a whole one)
         lever = self._r_bi if self._has_lever and t - s.t_ns <= self._max_dt_ns else _NO_LEVER
         x = np.concatenate([w1, a1 + np.cross((w1 - s.w_meas) / dt, lever)])
         noise = s.imu_noise if s.imu_noise is not None else noise_start(s.imu_mean)
-        n1 = noise_update(noise, x, dt, alpha, NOISE_BLOCK_S, NOISE_BLOCK_WINDOW_S)
+        n1 = noise_update(noise, x, dt, *self._noise_windows)
         dvar = np.maximum(n1[NOISE_DVAR : NOISE_DVAR + 6], n1[NOISE_BVAR : NOISE_BVAR + 6])
         qg, qa = np.maximum(dvar[:3], self._qdiag[1]), np.maximum(dvar[3:], self._qdiag[0])
         if (dvar[:3] > self._qdiag[1]).any() or (dvar[3:] > self._qdiag[0]).any():

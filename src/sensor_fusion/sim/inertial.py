@@ -175,7 +175,8 @@ def _vibration(c: Mapping, e: Mapping[str, np.ndarray], n: int, rng: np.random.G
     that as broadband, zero-mean noise far above its datasheet density, which drivers do not
     report in their covariance. Per axis the standard deviation per sample is
     ``idle + ref * u / vibration_ref_speed_mps`` with the excitation speed ``u = |v| + |w| *
-    vibration_half_track_m`` (the wheels' ground speed); ``ref`` is ``[x, y, z]`` for the
+    vibration_half_track_m`` (the wheels' ground speed; ``|w|`` the body's whole rotation rate:
+    turning on the spot, and rocking over rough slopes); ``ref`` is ``[x, y, z]`` for the
     accelerometer (m/s^2) and for the gyro (rad/s). ``vibration_correlation`` (0: white) is the
     lag-one correlation of consecutive samples, AR(1) at the same per-sample level: what an IMU
     that low-passes before it decimates delivers. Returned as two thunks so the draws happen
