@@ -13,7 +13,7 @@ from sensor_fusion.core.geometry import make_transform, matrix_to_quat, rpy_to_m
 from sensor_fusion.ego import eskf
 from sensor_fusion.ego._kernels import noise_start
 from sensor_fusion.ego.config import EgoConfig
-from sensor_fusion.ego.propagation import Propagator, valid_orientation
+from sensor_fusion.ego.propagation import NOISE_WINDOW_S, Propagator, valid_orientation
 from tests.ego.test_estimator import T_BASE_IMU, G, errors_after, run_filter, simulate
 from tests.ego.test_state import make_state
 
@@ -86,7 +86,7 @@ def test_propagate_equals_the_reference_step():
         if aligned:
             np.testing.assert_allclose(s1.P, P_ref, rtol=1e-10, atol=1e-14)
             assert Q[9, 9] == pytest.approx(1e-6 * 0.01)
-            measured = 0.5 * 0.3**2 * 0.01 * (0.01 / cfg.zupt_window_s)  # yaw rate 0 -> 0.3 rad/s
+            measured = 0.5 * 0.3**2 * 0.01 * (0.01 / NOISE_WINDOW_S)  # yaw rate 0 -> 0.3 rad/s
             gyro_q = 2 * 3e-4**2 + measured if shaken else 3 * 3e-4**2
             assert Q[6:9, 6:9].trace() / 0.01 == pytest.approx(gyro_q)
         else:

@@ -20,7 +20,7 @@ every stamp before masking outages, so changing an outage never shifts noise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,7 +167,9 @@ def _random_walk(rng: np.random.Generator, n: int, dt: np.ndarray, init_std: flo
     return b0 + np.cumsum(steps, axis=0)
 
 
-def _vibration(c: Mapping, e: Mapping[str, np.ndarray], n: int, rng: np.random.Generator):
+def _vibration(
+    c: Mapping, e: Mapping[str, np.ndarray], n: int, rng: np.random.Generator
+) -> tuple[Callable[[], np.ndarray], Callable[[], np.ndarray]] | None:
     """Chassis vibration in base_link axes, or None when off (every ``vibration_*`` zero).
 
     Why: a small robot without suspension shakes on its wheels or tracks, and a skid-steer base

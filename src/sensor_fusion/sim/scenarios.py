@@ -476,7 +476,6 @@ _SCENARIOS: dict[str, tuple[str | None, dict[str, Any]]] = {
                 "vibration_gyro_rad_s": [0.05, 0.05, 0.02],
                 "vibration_idle_accel_mps2": 0.02,
                 "vibration_idle_gyro_rad_s": 0.002,
-                "vibration_ref_speed_mps": 1.0,
                 "vibration_half_track_m": 0.3,
             },
             "gps": {
