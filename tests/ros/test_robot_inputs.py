@@ -95,3 +95,23 @@ def test_pipeline_feeds_wheel_odometry_to_the_ego_filter():
     assert (first - int(sim.stamps[0])) / 1e9 < 3.0 + 12.0
     last = outs[-1].ego
     assert abs(math.remainder(last.yaw - sim.yaw[-1], 2 * math.pi)) < math.radians(6.0)
+
+
+def test_gnss_stamps_a_driver_puts_at_reception_are_moved_back():
+    """``gps.stamp_latency_s`` / ``gps_velocity.stamp_latency_s``: drivers that stamp a solution at
+    reception put it 0.05-0.2 s after its time of validity; the decoders take that off."""
+    from sensor_msgs.msg import NavSatFix
+
+    fix = NavSatFix(latitude=48.1, longitude=11.5, altitude=520.0)
+    fix.header.stamp.sec = 10
+    fix.position_covariance = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 4.0]
+    fix.position_covariance_type = NavSatFix.COVARIANCE_TYPE_KNOWN
+    vel = TwistWithCovarianceStamped()
+    vel.header.stamp.sec = 10
+    base = {"cameras.names": [""], "radars.names": [""], "gps_velocity.enabled": True}
+    for late, want in ((0.0, 10_000_000_000), (0.15, 9_850_000_000)):
+        cfg = from_flat({**base, "gps.stamp_latency_s": late, "gps_velocity.stamp_latency_s": late})
+        specs = {s.sensor: s for s in input_specs(cfg)}
+        assert specs["gps"].decode(fix).stamp_ns == want
+        assert specs["gps_velocity"].decode(vel).stamp_ns == want
+        assert specs["gps"].decode(fix).latitude == 48.1

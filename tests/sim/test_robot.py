@@ -213,6 +213,32 @@ def test_robot_bag_has_its_sensors_and_calibration(tmp_path, repo) -> None:
         break
 
 
+def test_a_fix_stamped_at_reception_carries_the_latency_and_its_truth_too(tmp_path) -> None:
+    """``gps.stamp_latency_ms``: the fix's header stamp (and its truth topics', which pair with it
+    by stamp) is the time of validity plus the latency; nothing else of the bag moves."""
+    import yaml
+
+    stamps = {}
+    for late in (0.0, 150.0):
+        cfg = tmp_path / f"late{late:.0f}.yaml"
+        cfg.write_text(yaml.safe_dump({"gps": {"stamp_latency_ms": late}}))
+        out = tmp_path / f"robot{late:.0f}"
+        record("robot", 2, 4.0, out, overrides_file=cfg)
+        got = {}
+        for topic, _mt, t, m in read_messages(
+            out, ["/sensors/gps/fix", "/ground_truth/gps_error", "/sensors/imu"]
+        ):
+            st = m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
+            got.setdefault(topic, []).append((st, t, getattr(m, "latitude", None)))
+        stamps[late] = got
+    a, b = stamps[0.0], stamps[150.0]
+    assert [x[0] + 150_000_000 for x in a["/sensors/gps/fix"]] == [x[0] for x in b["/sensors/gps/fix"]]
+    assert [x[0] for x in b["/ground_truth/gps_error"]] == [x[0] for x in b["/sensors/gps/fix"]]
+    assert all(t >= st for st, t, _ in b["/sensors/gps/fix"])  # received after its stamp
+    assert [x[2] for x in a["/sensors/gps/fix"]] == [x[2] for x in b["/sensors/gps/fix"]]
+    assert a["/sensors/imu"] == b["/sensors/imu"]
+
+
 def test_buildings_stand_beside_the_path_and_bring_multipath(world, cfg) -> None:
     from sensor_fusion.sim.gnss import multipath_source
 

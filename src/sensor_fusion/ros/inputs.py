@@ -7,7 +7,7 @@ so both ingest data identically.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -114,7 +114,12 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
     if cfg["gps.enabled"]:
         specs.append(
             InputSpec(
-                "gps", cfg.gps.topic, NavSatFix, cfg.gps.qos, convert.decode_gps, depth=cfg.gps.qos_depth
+                "gps",
+                cfg.gps.topic,
+                NavSatFix,
+                cfg.gps.qos,
+                partial(_earlier, convert.decode_gps, _ns(cfg.gps.stamp_latency_s)),
+                depth=cfg.gps.qos_depth,
             )
         )
     if cfg["wheel_odom.enabled"]:
@@ -132,11 +137,22 @@ def input_specs(cfg: FusionConfig, on_nonfinite: Callable[[str, int], None] | No
                 g.topic,
                 TwistWithCovarianceStamped,
                 g.qos,
-                convert.decode_gnss_velocity,
+                partial(_earlier, convert.decode_gnss_velocity, _ns(g.stamp_latency_s)),
                 depth=g.qos_depth,
             )
         )
     return specs
+
+
+def _ns(seconds: float) -> int:
+    return int(round(seconds * 1e9))
+
+
+def _earlier(decode: Callable[[Any], Any], latency_ns: int, msg: Any) -> Any:
+    """``decode(msg)`` with its stamp moved back by ``latency_ns``: a driver that stamps a GNSS
+    solution at reception (``gps.stamp_latency_s``) puts it later than the time it is valid at."""
+    item = decode(msg)
+    return replace(item, stamp_ns=item.stamp_ns - latency_ns) if latency_ns else item
 
 
 def with_intrinsics(spec: InputSpec, item: Any, intrinsics: dict[str, Any]) -> Any | None:

@@ -399,13 +399,17 @@ def record(
         t0,
     )
 
+    # the stamp the driver puts on a fix: its time of validity, or later where it stamps at
+    # reception (gps.stamp_latency_ms); the truth topics carry the same stamp, to pair with it
+    gps_hdr = gps.stamps_ns + int(round(float(gc["stamp_latency_ms"]) * 1e6))
+
     def gps_msg(k: int):
         m = NavSatFix(
             latitude=float(gps.latitude[k]),
             longitude=float(gps.longitude[k]),
             altitude=float(gps.altitude[k]),
         )
-        m.header.stamp, m.header.frame_id = time_msg(int(gps.stamps_ns[k])), gps.frame_id
+        m.header.stamp, m.header.frame_id = time_msg(int(gps_hdr[k])), gps.frame_id
         m.status.status, m.status.service = int(gps.status[k]), 1
         m.position_covariance = gps.covariance[k].ravel().tolist()
         m.position_covariance_type = NavSatFix.COVARIANCE_TYPE_KNOWN
@@ -413,13 +417,13 @@ def record(
 
     if sensors:
         streams.append(
-            _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
+            _ordered(gps_hdr, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_msg)
         )
     if sensors and gps.velocity is not None:
 
         def gps_vel_msg(k: int):
             m = TwistWithCovarianceStamped()
-            m.header.stamp, m.header.frame_id = time_msg(int(gps.stamps_ns[k])), gps.frame_id
+            m.header.stamp, m.header.frame_id = time_msg(int(gps_hdr[k])), gps.frame_id
             v = gps.velocity[k]
             m.twist.twist.linear = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
             cov = np.full((6, 6), 0.0)
@@ -429,12 +433,12 @@ def record(
             yield GPS_VELOCITY_TOPIC, m
 
         streams.append(
-            _ordered(gps.stamps_ns, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_vel_msg)
+            _ordered(gps_hdr, latency_ns(len(gps), gc, stream_rng(seed, "gps", "latency")), gps_vel_msg)
         )
     if gps.correlated_error is not None:
 
         def gps_truth_msgs(k: int):
-            st = time_msg(int(gps.stamps_ns[k]))
+            st = time_msg(int(gps_hdr[k]))
             for topic, v in (
                 (GT_GPS_ERROR, gps.correlated_error[k]),
                 (GT_GPS_MULTIPATH, gps.multipath_error[k]),
@@ -444,7 +448,7 @@ def record(
                 m.vector = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
                 yield topic, m
 
-        streams.append(_ordered(gps.stamps_ns, np.zeros(len(gps), np.int64), gps_truth_msgs))
+        streams.append(_ordered(gps_hdr, np.zeros(len(gps), np.int64), gps_truth_msgs))
 
     wc = cfg["wheel_odom"]
     if sensors and wc["enabled"]:

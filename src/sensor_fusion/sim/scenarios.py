@@ -87,7 +87,8 @@ Schema (units in key names; defaults in ``BASE``)::
              signed: downhill brakes; [min, max] drawn per run, min = max for one value),
              latency_ms, jitter_ms
     gps:     frame, rate_hz (1..10), datum {lat_deg, lon_deg, alt_m} (= world origin),
-             gnss_model: gauss_markov | white,
+             stamp_latency_ms (header stamp after the fix's time of validity: drivers that stamp
+             at reception), gnss_model: gauss_markov | white,
              white model (bags before issue 15): horizontal_std_m, vertical_std_m,
                correlation_time_s (0 = white);
              gauss_markov model (sim/gnss.py): gm_horizontal_std_m, gm_vertical_std_m (per axis),
@@ -300,6 +301,9 @@ BASE: dict[str, Any] = {
     "gps": {
         "frame": "gps_link",
         "rate_hz": 5.0,
+        # header stamp minus time of validity: 0 for drivers that stamp with the fix's own time;
+        # NMEA and u-blox ROS drivers stamp at reception, 50-200 ms later
+        "stamp_latency_ms": 0.0,
         "datum": {"lat_deg": 48.137154, "lon_deg": 11.576124, "alt_m": 520.0},
         # gauss_markov (realistic, sim/gnss.py) | white (the model before issue 15; its keys below)
         "gnss_model": "gauss_markov",
@@ -679,6 +683,7 @@ def _validate(c: dict) -> None:
         e.append(f"wheel_odom.slope_slip_per_rad: want [min, max] with 0 <= min <= max <= 5, got {v!r}")
     one_of("radars.format", ("pointcloud2", "radar_scan"))
     rng_("gps.rate_hz", 1.0, 10.0)
+    rng_("gps.stamp_latency_ms", 0.0, 2000.0)
     rng_("gps.datum.lat_deg", -90.0, 90.0)
     rng_("gps.datum.lon_deg", -180.0, 180.0)
     if not (
