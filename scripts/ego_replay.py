@@ -32,6 +32,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -127,8 +128,6 @@ def replay(
 
 
 def _replay(bag: str, flat: dict, dump: str | None, without_correlated_gnss: bool, oracle: bool) -> dict:
-    from dataclasses import replace
-
     from sensor_fusion.bag.io import read_messages
 
     scen = scenario_from_bag(bag)
